@@ -1,0 +1,1 @@
+//! Minidump and annotation scrubbing.

@@ -1,0 +1,3 @@
+//! The Mayday crash report server.
+
+pub mod pipeline;
