@@ -1,0 +1,274 @@
+//! Server configuration: built-in defaults, then an optional TOML file, then
+//! `MAYDAY_*` environment variables.
+//!
+//! With nothing set, the server runs on its embedded defaults: listening on
+//! `127.0.0.1:8080`, an SQLite index and a local-filesystem object store under
+//! `./mayday-data`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("parsing config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: Box<toml::de::Error>,
+    },
+    /// An environment variable has a value that does not parse.
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`MAYDAY_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory for local state: the SQLite index and the default file store
+    /// (`MAYDAY_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Object store URL: `file:///abs/path`, `s3://bucket[/prefix]`, `memory://`
+    /// (`MAYDAY_STORE_URL`). Default: `file://<data_dir>/store`.
+    pub store_url: Option<String>,
+    /// Extra object store options, e.g. `endpoint`, `region`, `allow_http` for S3
+    /// (`MAYDAY_STORE_ENDPOINT` sets `endpoint`). The usual `AWS_*` environment
+    /// variables are read as well.
+    pub store_options: BTreeMap<String, String>,
+    /// Index database URL: `sqlite://…` or `postgres://…` (`MAYDAY_DATABASE_URL`).
+    /// Default: `sqlite://<data_dir>/index.sqlite`.
+    pub database_url: Option<String>,
+    /// Upload limits.
+    pub limits: Limits,
+    /// Processing workers.
+    pub pipeline: PipelineConfig,
+}
+
+/// Limits on uploads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body on the wire, in bytes (default 25 MiB).
+    pub max_wire_bytes: u64,
+    /// Largest body after decompression, in bytes (default 200 MiB).
+    pub max_decompressed_bytes: u64,
+    /// Largest total size of all annotations, in bytes (default 64 KiB).
+    pub max_annotation_bytes: u64,
+}
+
+/// Processing workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Number of concurrent processing workers in this process (0: ingest only).
+    pub workers: usize,
+    /// How long a claimed job may run before another worker may claim it again
+    /// (covers a worker that died mid-job).
+    #[serde(with = "humantime_serde")]
+    pub job_lease: Duration,
+    /// How often idle workers look for work they were not told about.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Longest time one minidump may take to process before it is marked failed.
+    #[serde(with = "humantime_serde")]
+    pub process_timeout: Duration,
+    /// How many times a job is tried on transient errors before the report fails.
+    pub max_attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("mayday-data"),
+            store_url: None,
+            store_options: BTreeMap::new(),
+            database_url: None,
+            limits: Limits::default(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_wire_bytes: 25 * 1024 * 1024,
+            max_decompressed_bytes: 200 * 1024 * 1024,
+            max_annotation_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 2,
+            job_lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+            process_timeout: Duration::from_secs(120),
+            max_attempts: 5,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if given, then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file; settings it leaves out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies `MAYDAY_*` overrides read through `var`.
+    pub fn apply_env(
+        &mut self,
+        var: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(value) = var("MAYDAY_LISTEN") {
+            self.listen = value.parse().map_err(|e| ConfigError::Env {
+                name: "MAYDAY_LISTEN",
+                value: value.clone(),
+                reason: format!("{e}"),
+            })?;
+        }
+        if let Some(value) = var("MAYDAY_DATA_DIR") {
+            self.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = var("MAYDAY_STORE_URL") {
+            self.store_url = Some(value);
+        }
+        if let Some(value) = var("MAYDAY_STORE_ENDPOINT") {
+            self.store_options.insert("endpoint".to_owned(), value);
+        }
+        if let Some(value) = var("MAYDAY_DATABASE_URL") {
+            self.database_url = Some(value);
+        }
+        if let Some(value) = var("MAYDAY_WORKERS") {
+            self.pipeline.workers = value.parse().map_err(|e| ConfigError::Env {
+                name: "MAYDAY_WORKERS",
+                value: value.clone(),
+                reason: format!("{e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The object store URL in effect.
+    pub fn store_url(&self) -> String {
+        match &self.store_url {
+            Some(url) => url.clone(),
+            None => format!("file://{}", absolute(&self.data_dir.join("store")).display()),
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                absolute(&self.data_dir.join("index.sqlite")).display()
+            ),
+        }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let config = Config::from_toml(
+            r#"
+            listen = "0.0.0.0:9000"
+            [limits]
+            max_wire_bytes = 1000
+            [pipeline]
+            job_lease = "10s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_wire_bytes, 1000);
+        assert_eq!(config.limits.max_decompressed_bytes, 200 * 1024 * 1024);
+        assert_eq!(config.pipeline.job_lease, Duration::from_secs(10));
+        assert_eq!(config.pipeline.workers, 2);
+        assert_eq!(config.data_dir, PathBuf::from("mayday-data"));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let mut config = Config::from_toml("listen = \"0.0.0.0:9000\"").unwrap();
+        config
+            .apply_env(|name| match name {
+                "MAYDAY_LISTEN" => Some("127.0.0.1:7000".into()),
+                "MAYDAY_STORE_URL" => Some("memory://".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.store_url(), "memory://");
+        assert!(config.database_url().starts_with("sqlite://"));
+        assert!(
+            config
+                .apply_env(|n| (n == "MAYDAY_LISTEN").then(|| "nope".into()))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Config::from_toml("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! A Mayday server for tests.

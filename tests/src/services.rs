@@ -1,0 +1,1 @@
+//! Real services for tests: an S3-compatible server and PostgreSQL.
