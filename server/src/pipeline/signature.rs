@@ -121,7 +121,7 @@ pub enum RulesError {
     BadRegex {
         /// Which list (`irrelevant`, `prefix`, `trim_module`, `line_numbers`).
         list: &'static str,
-        /// 1-based line number in that list.
+        /// 1-based line number in that list (0: the list as a whole is too big).
         line: usize,
         /// What the regex parser said.
         #[source]
@@ -179,33 +179,31 @@ impl SignatureRules {
     /// `normalized_frames`; joined with ` | ` they are its "proto signature"): inlined
     /// calls expanded, at most [`MAX_FRAMES`].
     pub fn normalize_frames(&self, frames: &[Frame]) -> Vec<String> {
-        frames
-            .iter()
-            .flat_map(|frame| {
-                let module = frame.module.as_deref().map(normalize_module);
-                let inlines = frame.inlines.iter().map({
-                    let module = module.clone();
-                    move |inline| FrameFields {
-                        module: module.clone(),
-                        function: Some(inline.function.as_str()),
-                        file: inline.file.as_deref(),
-                        line: inline.line,
-                        module_offset: frame.module_offset.as_deref(),
-                        offset: &frame.offset,
-                    }
-                });
-                inlines.chain(std::iter::once(FrameFields {
-                    module,
-                    function: frame.function.as_deref(),
-                    file: frame.file.as_deref(),
-                    line: frame.line,
-                    module_offset: frame.module_offset.as_deref(),
-                    offset: &frame.offset,
-                }))
-            })
-            .take(MAX_FRAMES)
-            .map(|fields| self.normalize_frame(&fields))
-            .collect()
+        let mut normalized = Vec::new();
+        for frame in frames {
+            let module = frame.module.as_deref().map(normalize_module);
+            let own = FrameFields {
+                module: module.as_deref(),
+                function: frame.function.as_deref(),
+                file: frame.file.as_deref(),
+                line: frame.line,
+                module_offset: frame.module_offset.as_deref(),
+                offset: &frame.offset,
+            };
+            let inlines = frame.inlines.iter().map(|inline| FrameFields {
+                function: Some(&inline.function),
+                file: inline.file.as_deref(),
+                line: inline.line,
+                ..own
+            });
+            for fields in inlines.chain(std::iter::once(own)) {
+                if normalized.len() == MAX_FRAMES {
+                    return normalized;
+                }
+                normalized.push(self.normalize_frame(&fields));
+            }
+        }
+        normalized
     }
 
     /// Turns normalized frames into the signature text.
@@ -247,7 +245,7 @@ impl SignatureRules {
     }
 
     fn normalize_frame(&self, frame: &FrameFields<'_>) -> String {
-        if let Some(function) = frame.function.filter(|f| !f.trim().is_empty()) {
+        if let Some(function) = frame.function {
             let rust = frame.file.is_some_and(|f| source_path(f).ends_with(".rs"))
                 || looks_like_rust(function);
             let mut function = if rust {
@@ -260,7 +258,12 @@ impl SignatureRules {
             {
                 function = format!("{function}:{line}");
             }
-            return fixup_spacing(&function);
+            let function = fixup_spacing(&function);
+            // A name that normalizes to nothing (blank, or only a parameter list)
+            // falls through to the next best description.
+            if !function.is_empty() {
+                return function;
+            }
         }
         if let (Some(file), Some(line)) = (frame.file, frame.line)
             && !file.is_empty()
@@ -268,11 +271,11 @@ impl SignatureRules {
         {
             return format!("{}#{line}", file_basename(file));
         }
-        match (&frame.module, frame.module_offset) {
+        match (frame.module, frame.module_offset) {
             (None, None) => format!("@{}", strip_leading_zeros(frame.offset)),
             (module, module_offset) => format!(
                 "{}@{}",
-                module.as_deref().unwrap_or(""),
+                module.unwrap_or(""),
                 strip_leading_zeros(module_offset.unwrap_or(frame.offset))
             ),
         }
@@ -280,8 +283,9 @@ impl SignatureRules {
 }
 
 /// One frame as signature generation sees it: a physical frame or an inlined call.
+#[derive(Clone, Copy)]
 struct FrameFields<'a> {
-    module: Option<String>,
+    module: Option<&'a str>,
     function: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<u32>,
@@ -1089,6 +1093,20 @@ mod tests {
         for (function, expected) in cases {
             assert_eq!(normalized(function), expected, "{function}");
         }
+    }
+
+    #[test]
+    fn names_that_normalize_to_nothing_fall_back_to_the_location() {
+        let blank = Frame {
+            function: Some("  ".to_owned()),
+            ..nosym("libapp.so", "0x40")
+        };
+        let params_only = Frame {
+            function: Some("(int)".to_owned()),
+            ..nosym("libapp.so", "0x40")
+        };
+        assert_eq!(text(&[blank]), "libapp.so@0x40");
+        assert_eq!(text(&[params_only]), "libapp.so@0x40");
     }
 
     #[test]
