@@ -28,7 +28,8 @@
 //! The lists that drive steps 3 and 4 are data, not code: `server/signature/*.txt`,
 //! one regular expression per line (sentinels are exact names), adapted from
 //! Socorro's `siglists` (MPL-2.0; each file says where it comes from) and embedded in
-//! the binary. [`RuleLists`] lets a deployment supply its own.
+//! the binary. [`SignatureRules::new`] compiles other lists from text (a deployment's
+//! own, or a test's).
 //!
 //! Without symbols every frame is `module@0xoffset`, so two different crashes in the
 //! same module get different signatures and the same crash always gets the same one:
@@ -411,7 +412,8 @@ fn normalize_cpp_function(function: &str) -> String {
         '<',
         '>',
         "<T>",
-        &["name omitted", "IPC::ParamTraits", " in "],
+        // `<name omitted>` (MSVC) and `<unknown in foo.dll>` are not template arguments.
+        &["name omitted", " in "],
     );
     let function = collapse(
         &function,
