@@ -1,3 +1,188 @@
 //! The Mayday crash report server.
+//!
+//! Data flows one way: [`ingest`] -> the job queue in the [`index`] -> the
+//! [`pipeline`] (symbolicate, sign, store) -> [`storage`] + [`index`] -> [`triage`]
+//! (the API developers read) -> deletion. [`App::build`] wires it all from one
+//! [`Config`] and returns the router plus the workers; `main.rs` only parses the
+//! command line.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = mayday_server::Config::load(None)?;
+//! let app = mayday_server::App::build(config).await?;
+//! let listener = tokio::net::TcpListener::bind(app.state.config().listen).await?;
+//! app.serve(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod config;
+pub mod deletion;
+pub mod index;
+pub mod ingest;
+pub mod metrics;
 pub mod pipeline;
+pub mod report_id;
+pub mod storage;
+pub mod tokens;
+pub mod triage;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use minidump_unwind::SymbolProvider;
+use tokio::sync::{Notify, watch};
+
+pub use config::Config;
+use index::Index;
+use metrics::Metrics;
+use storage::Storage;
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The object store could not be opened.
+    #[error("opening the object store: {0}")]
+    Storage(#[from] storage::StorageError),
+    /// The index could not be opened or migrated.
+    #[error("opening the index: {0}")]
+    Index(#[from] index::IndexError),
+    /// The data directory could not be created.
+    #[error("creating the data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The shared state of one server process: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    storage: Storage,
+    index: Index,
+    symbols: Arc<dyn SymbolProvider + Send + Sync>,
+    work: Notify,
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// Builds the state from already opened parts.
+    pub fn new(config: Config, storage: Storage, index: Index) -> AppState {
+        let symbols = mayday_symbols::SymbolStore::new(storage.object_store());
+        let supplier = mayday_symbols::StoreSymbolSupplier::new(symbols);
+        let symbolizer = breakpad_symbols::Symbolizer::new(supplier);
+        AppState(Arc::new(Inner {
+            config,
+            storage,
+            index,
+            symbols: Arc::new(symbolizer),
+            work: Notify::new(),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The blob store.
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.0.index
+    }
+
+    /// The symbol provider shared by all workers.
+    pub fn symbols(&self) -> Arc<dyn SymbolProvider + Send + Sync> {
+        Arc::clone(&self.0.symbols)
+    }
+
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Tells idle workers in this process that there is work.
+    pub fn wake_workers(&self) {
+        self.0.work.notify_waiters();
+    }
+
+    /// Resolves when [`AppState::wake_workers`] is called.
+    pub async fn workers_notified(&self) {
+        self.0.work.notified().await;
+    }
+}
+
+/// A built application: the router and the state its workers share.
+pub struct App {
+    /// The shared state.
+    pub state: AppState,
+    /// Every route.
+    pub router: Router,
+}
+
+impl App {
+    /// Opens storage and index as `config` says (creating the data dir and running
+    /// migrations) and builds the router.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let storage = Storage::open(&config.store_url(), &config.store_options)?;
+        let index = Index::connect(&config.database_url()).await?;
+        Ok(App::from_state(AppState::new(config, storage, index)))
+    }
+
+    /// Builds the router around an existing state.
+    pub fn from_state(state: AppState) -> App {
+        let router = Router::new()
+            .merge(ingest::router(&state))
+            .merge(triage::router())
+            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                // No client address, no headers: request logs carry no IP.
+                |request: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                },
+            ))
+            .with_state(state.clone());
+        App { state, router }
+    }
+
+    /// Starts `config.pipeline.workers` processing workers; they stop when
+    /// `shutdown` turns true.
+    pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let process = uuid::Uuid::new_v4().simple().to_string();
+        (0..self.state.config().pipeline.workers)
+            .map(|i| {
+                tokio::spawn(pipeline::run_worker(
+                    self.state.clone(),
+                    format!("{}-{i}", &process[..8]),
+                    shutdown.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Serves on `listener` with workers until `shutdown` resolves, then drains
+    /// requests and stops the workers.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers = self.spawn_workers(stop_rx);
+        let result = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        for worker in workers {
+            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+        }
+        self.state.index().close().await;
+        result
+    }
+}

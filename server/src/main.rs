@@ -1,1 +1,130 @@
-fn main() {}
+//! `mayday-server`: serve, and the few administrative commands.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mayday_server::index::{Index, Role};
+use mayday_server::{App, Config};
+
+/// The Mayday crash report server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML config file; `MAYDAY_*` environment variables override it.
+    #[arg(long, global = true, env = "MAYDAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: ingest, processing workers, API.
+    Serve,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it as one line (it is stored hashed: save it).
+    Create {
+        /// admin, developer, support or uploader.
+        #[arg(long)]
+        role: Role,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token id (`tok_…`).
+        id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("while loading the configuration")?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Token { command } => token(config, command).await,
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MAYDAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .json()
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging();
+    let listen = config.listen;
+    let app = App::build(config)
+        .await
+        .context("while opening storage and index")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("while binding {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).context("while creating the data directory")?;
+    let index = Index::connect(&config.database_url())
+        .await
+        .context("while opening the index")?;
+    match command {
+        TokenCommand::Create { role, name } => {
+            let (_id, secret) = mayday_server::triage::auth::create_token(&index, role, &name).await?;
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            for token in index.list_tokens().await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    token.id,
+                    token.role.as_str(),
+                    if token.revoked_at.is_some() { "revoked" } else { "active" },
+                    token.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let revoked = index.revoke_token(&id, mayday_server::index::now_ms()).await?;
+            anyhow::ensure!(revoked, "no active token {id}");
+            println!("revoked {id}");
+        }
+    }
+    index.close().await;
+    Ok(())
+}

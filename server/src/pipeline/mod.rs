@@ -1,4 +1,189 @@
-//! The processing pipeline: claim a job, symbolicate, sign, scrub, store, index.
+//! The processing pipeline: claim a job -> symbolicate -> sign -> store -> index.
+//!
+//! Workers claim jobs from the index, so any number of them, in any number of
+//! processes, share the queue; a job whose worker died is claimed again once its
+//! lease runs out.
 
+pub mod process;
 pub mod report;
 pub mod signature;
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::index::{Job, ProcessedOutcome, now_ms};
+use crate::ingest::RawMeta;
+use crate::report_id::ReportId;
+use crate::storage::Storage;
+use process::{ProcessError, process_dump};
+use report::ProcessedReport;
+
+/// Why a job could not be finished this time: transient, so it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The blob store failed.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] crate::index::IndexError),
+    /// Stored metadata does not parse.
+    #[error("metadata: {0}")]
+    Meta(#[from] serde_json::Error),
+}
+
+/// Runs one worker until `shutdown` says stop.
+pub async fn run_worker(state: AppState, name: String, mut shutdown: watch::Receiver<bool>) {
+    let config = state.config().pipeline.clone();
+    tracing::debug!(worker = %name, "worker started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let claimed = state
+            .index()
+            .claim_job(&name, now_ms(), config.job_lease)
+            .await;
+        match claimed {
+            Ok(Some(job)) => {
+                let started = std::time::Instant::now();
+                if let Err(e) = run_job(&state, &job).await {
+                    tracing::warn!(report = %job.report_id, error = %e, "job failed, will retry");
+                    let delay = backoff(job.attempts);
+                    let retry = if job.attempts >= i64::from(config.max_attempts) {
+                        state
+                            .index()
+                            .finish_failed(job.id, &job.report_id, &format!("gave up: {e}"), now_ms())
+                            .await
+                    } else {
+                        state
+                            .index()
+                            .retry_job(job.id, now_ms() + delay.as_millis() as i64, &e.to_string())
+                            .await
+                    };
+                    if let Err(e) = retry {
+                        tracing::error!(error = %e, "could not reschedule job");
+                    }
+                }
+                state.metrics().processed(started.elapsed());
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.workers_notified() => {}
+                    _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming a job failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+    tracing::debug!(worker = %name, "worker stopped");
+}
+
+fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 10) as u32;
+    Duration::from_secs(2u64.saturating_pow(exp).min(600))
+}
+
+/// Processes one claimed job to its end: processed, failed, or gone.
+async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
+    let index = state.index();
+    let storage = state.storage();
+    let Some(row) = index.report(&job.report_id).await? else {
+        // Deleted while queued: nothing to do.
+        index.delete_job(job.id).await?;
+        return Ok(());
+    };
+    let raw_key = object_store::path::Path::from(row.raw_key.as_str());
+    let Some(dump) = storage.get(&raw_key).await? else {
+        index.delete_job(job.id).await?;
+        return Ok(());
+    };
+    let meta: Option<RawMeta> = match storage.get(&row.meta_key.as_str().into()).await? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+        None => None,
+    };
+    let annotations = meta.map(|m| m.annotations).unwrap_or_default();
+
+    let timeout = state.config().pipeline.process_timeout;
+    let symbols = state.symbols();
+    let processed = tokio::time::timeout(
+        timeout,
+        process_dump(&row.id, &dump, annotations, symbols.as_ref()),
+    )
+    .await;
+    let report = match processed {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return fail(state, job, &e).await,
+        Err(_) => {
+            index
+                .finish_failed(job.id, &job.report_id, "timeout", now_ms())
+                .await?;
+            return Ok(());
+        }
+    };
+    let id: ReportId = row
+        .id
+        .parse()
+        .map_err(|_| crate::index::IndexError::Corrupt(format!("report id {:?}", row.id)))?;
+    let key = Storage::processed_key(&id);
+    let json = serde_json::to_vec(&report)?;
+    storage.put(&key, json.into()).await?;
+    let outcome = outcome(&report);
+    match index.finish_processed(job.id, &job.report_id, &outcome, now_ms()).await? {
+        Some(issue) => {
+            tracing::info!(report = %row.id, issue, "report processed");
+        }
+        None => {
+            // Deleted while we worked: leave nothing behind.
+            storage.delete(&key).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn fail(state: &AppState, job: &Job, error: &ProcessError) -> Result<(), JobError> {
+    tracing::info!(report = %job.report_id, error = %error, "report failed");
+    state
+        .index()
+        .finish_failed(job.id, &job.report_id, &error.to_string(), now_ms())
+        .await?;
+    Ok(())
+}
+
+fn outcome(report: &ProcessedReport) -> ProcessedOutcome {
+    use sha2::Digest;
+    ProcessedOutcome {
+        signature_hash: hex::encode(sha2::Sha256::digest(report.signature.as_bytes())),
+        title: title(report),
+        signature: report.signature.clone(),
+        product: report.product.clone(),
+        version: report.version.clone(),
+        os: report.os.clone(),
+        os_version: report.os_version.clone(),
+        cpu_arch: report.cpu_arch.clone(),
+        crash_reason: report.crash_reason.clone(),
+        crash_address: report.crash_address.clone(),
+        missing_symbols: report
+            .missing_symbols
+            .iter()
+            .map(|m| (m.debug_file.clone(), m.debug_id.clone()))
+            .collect(),
+    }
+}
+
+/// An issue title: the signature, with the crash reason in front when known.
+fn title(report: &ProcessedReport) -> String {
+    match &report.crash_reason {
+        Some(reason) => format!("{reason} in {}", report.signature),
+        None => report.signature.clone(),
+    }
+}

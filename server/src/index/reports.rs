@@ -1,0 +1,201 @@
+//! Report rows.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Index, IndexError};
+
+/// Where a report is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    /// Received and stored; waiting to be processed.
+    Queued,
+    /// Processed; the processed report is stored.
+    Processed,
+    /// Processing failed for good (malformed dump, timeout); see `failure`.
+    Failed,
+}
+
+impl ReportState {
+    /// The name stored in the index and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportState::Queued => "queued",
+            ReportState::Processed => "processed",
+            ReportState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, IndexError> {
+        match s {
+            "queued" => Ok(ReportState::Queued),
+            "processed" => Ok(ReportState::Processed),
+            "failed" => Ok(ReportState::Failed),
+            other => Err(IndexError::Corrupt(format!("report state {other:?}"))),
+        }
+    }
+}
+
+/// A report as the ingest endpoint records it.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// `bp-<uuid>`.
+    pub id: String,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Product name from the annotations.
+    pub product: Option<String>,
+    /// Product version from the annotations.
+    pub version: Option<String>,
+    /// Hex SHA-256 of the deletion token.
+    pub deletion_token_hash: String,
+    /// Store key of the dump.
+    pub raw_key: String,
+    /// Store key of the upload's metadata.
+    pub meta_key: String,
+}
+
+/// A report row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReportRow {
+    /// `bp-<uuid>`.
+    pub id: String,
+    /// The issue it is grouped into, once processed.
+    pub issue_id: Option<i64>,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Unix ms.
+    pub processed_at: Option<i64>,
+    /// Product name.
+    pub product: Option<String>,
+    /// Product version.
+    pub version: Option<String>,
+    /// OS family.
+    pub os: Option<String>,
+    /// OS version.
+    pub os_version: Option<String>,
+    /// CPU architecture.
+    pub cpu_arch: Option<String>,
+    /// Crash reason.
+    pub crash_reason: Option<String>,
+    /// Crash address.
+    pub crash_address: Option<String>,
+    /// Life-cycle state.
+    pub state: ReportState,
+    /// Why processing failed.
+    pub failure: Option<String>,
+    /// Hex SHA-256 of the deletion token.
+    #[serde(skip)]
+    pub deletion_token_hash: String,
+    /// Store key of the dump.
+    #[serde(skip)]
+    pub raw_key: String,
+    /// Store key of the upload's metadata.
+    #[serde(skip)]
+    pub meta_key: String,
+}
+
+const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at, product, version, os, \
+     os_version, cpu_arch, crash_reason, crash_address, state, failure, deletion_token_hash, \
+     raw_key, meta_key";
+
+fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
+    Ok(ReportRow {
+        id: row.try_get("id")?,
+        issue_id: row.try_get("issue_id")?,
+        received_at: row.try_get("received_at")?,
+        processed_at: row.try_get("processed_at")?,
+        product: row.try_get("product")?,
+        version: row.try_get("version")?,
+        os: row.try_get("os")?,
+        os_version: row.try_get("os_version")?,
+        cpu_arch: row.try_get("cpu_arch")?,
+        crash_reason: row.try_get("crash_reason")?,
+        crash_address: row.try_get("crash_address")?,
+        state: ReportState::parse(&row.try_get::<String, _>("state")?)?,
+        failure: row.try_get("failure")?,
+        deletion_token_hash: row.try_get("deletion_token_hash")?,
+        raw_key: row.try_get("raw_key")?,
+        meta_key: row.try_get("meta_key")?,
+    })
+}
+
+impl Index {
+    /// Records a received report and queues its processing job, in one transaction.
+    pub async fn insert_report_with_job(&self, report: &NewReport) -> Result<(), IndexError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO reports (id, received_at, product, version, state, \
+             deletion_token_hash, raw_key, meta_key) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+        )
+        .bind(&report.id)
+        .bind(report.received_at)
+        .bind(&report.product)
+        .bind(&report.version)
+        .bind(&report.deletion_token_hash)
+        .bind(&report.raw_key)
+        .bind(&report.meta_key)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
+             VALUES ($1, 'process', 'pending', $2, $2)",
+        )
+        .bind(&report.id)
+        .bind(report.received_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One report, or `None`.
+    pub async fn report(&self, id: &str) -> Result<Option<ReportRow>, IndexError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(report_from_row).transpose()
+    }
+
+    /// Reports of an issue, newest first.
+    pub async fn reports_of_issue(
+        &self,
+        issue_id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ReportRow>, IndexError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE issue_id = $1 \
+             ORDER BY received_at DESC, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(issue_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    /// Removes a report's rows (report, its jobs, its missing-symbol records).
+    /// Returns whether there was one. Blobs are the caller's to delete first.
+    pub async fn delete_report(&self, id: &str) -> Result<bool, IndexError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM jobs WHERE report_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM reports WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+}

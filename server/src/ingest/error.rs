@@ -1,0 +1,75 @@
+//! Ingest errors and the status each one answers with.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::index::IndexError;
+use crate::storage::StorageError;
+
+/// Why an upload was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The upload is malformed; the client must not retry it. The reason becomes
+    /// `Discarded=malformed_<reason>`.
+    #[error("malformed upload: {0}")]
+    Malformed(&'static str),
+    /// The upload is over a size limit; the client must not retry it.
+    #[error("upload too large: {0}")]
+    TooLarge(&'static str),
+    /// The blob store failed; the client should retry later.
+    #[error("storage unavailable: {0}")]
+    Storage(#[from] StorageError),
+    /// The index failed; the client should retry later.
+    #[error("index unavailable: {0}")]
+    Index(#[from] IndexError),
+    /// A local file operation failed (spooling the upload).
+    #[error("spooling upload: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl IngestError {
+    /// A stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IngestError::Malformed(reason) => reason,
+            IngestError::TooLarge(_) => "too_large",
+            IngestError::Storage(_) => "storage_unavailable",
+            IngestError::Index(_) => "index_unavailable",
+            IngestError::Io(_) => "io",
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::Malformed(_) => StatusCode::BAD_REQUEST,
+            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Storage(_) | IngestError::Index(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, kind = self.name(), "upload not stored");
+        } else {
+            tracing::debug!(error = %self, kind = self.name(), "upload rejected");
+        }
+        let body = match &self {
+            IngestError::Malformed(reason) => format!("Discarded=malformed_{reason}\n"),
+            IngestError::TooLarge(what) => format!("Discarded=too_large_{what}\n"),
+            // Nothing internal goes to the client.
+            _ => "Error=try_again_later\n".to_owned(),
+        };
+        let mut response = (status, body).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}

@@ -1,0 +1,176 @@
+//! The upload endpoint, Breakpad/Crashpad compatible: `POST /submit` and
+//! `POST /api/v1/submit`.
+//!
+//! The reply `200` goes out only after the dump and its metadata are durably in the
+//! object store and the processing job is in the index; anything short of that
+//! answers an error and leaves nothing behind.
+
+mod error;
+mod upload;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use mayday_report::upload::SubmitReceipt;
+use serde::{Deserialize, Serialize};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use error::IngestError;
+pub use upload::{Upload, read_upload};
+
+use crate::AppState;
+use crate::index::{NewReport, now_ms};
+use crate::report_id::ReportId;
+use crate::storage::Storage;
+use crate::tokens;
+
+/// What is stored beside each raw dump (`raw/<date>/<id>.json`): enough to rebuild
+/// the index from object storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawMeta {
+    /// `bp-<uuid>`.
+    pub id: String,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Annotations as received (after scrubbing).
+    pub annotations: BTreeMap<String, String>,
+    /// File parts other than the minidump, dropped unread: (field, size).
+    pub dropped_attachments: Vec<(String, u64)>,
+}
+
+/// Annotation names that carry the product name, in order of preference.
+const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
+/// Annotation names that carry the product version, in order of preference.
+const VERSION_KEYS: &[&str] = &["Version", "ver", "version"];
+
+/// The ingest routes, with their own body limits: the wire limit applies to the
+/// body as sent, the decompressed limit to what it inflates to.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limits = &state.config().limits;
+    Router::new()
+        .route("/submit", post(submit))
+        .route("/api/v1/submit", post(submit))
+        .layer(RequestDecompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(
+            usize::try_from(limits.max_wire_bytes).unwrap_or(usize::MAX),
+        ))
+        .layer(DefaultBodyLimit::disable())
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngestError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let upload = read_upload(content_type, body, &state.config().limits).await;
+    let mut upload = match upload {
+        Ok(upload) => upload,
+        Err(e) => {
+            state.metrics().rejected(e.name());
+            return Err(e);
+        }
+    };
+    // Crashpad's handler URL carries product, version (and guid) in the query.
+    if let Some(query) = query {
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            upload
+                .annotations
+                .entry(key.into_owned())
+                .or_insert_with(|| value.into_owned());
+        }
+    }
+    let receipt = store_upload(&state, upload).await.inspect_err(|e| {
+        state.metrics().rejected(e.name());
+    })?;
+    state.metrics().ingested();
+    state.wake_workers();
+
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    Ok(if wants_json {
+        (StatusCode::OK, axum::Json(receipt)).into_response()
+    } else {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            receipt.to_text(),
+        )
+            .into_response()
+    })
+}
+
+/// Stores the dump and its metadata, then records the report and its job. On any
+/// failure, removes what it wrote.
+async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt, IngestError> {
+    let id = ReportId::new();
+    let received = time::OffsetDateTime::now_utc();
+    let received_at = now_ms();
+    let dump = tokio::fs::read(upload.dump.path()).await?;
+    drop(upload.dump);
+
+    let annotations = upload.annotations;
+    let product = first_of(&annotations, PRODUCT_KEYS);
+    let version = first_of(&annotations, VERSION_KEYS);
+    let meta = RawMeta {
+        id: id.to_string(),
+        received_at,
+        annotations,
+        dropped_attachments: upload.dropped_attachments,
+    };
+    let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
+
+    let (token, token_hash) = tokens::new_secret();
+    let raw_key = Storage::raw_dump_key(received.date(), &id);
+    let meta_key = Storage::raw_meta_key(received.date(), &id);
+    let storage = state.storage();
+
+    let stored = async {
+        storage.put(&raw_key, dump.into()).await?;
+        storage.put(&meta_key, meta_json.into()).await?;
+        state
+            .index()
+            .insert_report_with_job(&NewReport {
+                id: id.to_string(),
+                received_at,
+                product,
+                version,
+                deletion_token_hash: token_hash,
+                raw_key: raw_key.to_string(),
+                meta_key: meta_key.to_string(),
+            })
+            .await?;
+        Ok::<_, IngestError>(())
+    }
+    .await;
+    if let Err(e) = stored {
+        // Leave nothing half-written behind.
+        let _ = storage.delete(&raw_key).await;
+        let _ = storage.delete(&meta_key).await;
+        return Err(e);
+    }
+    tracing::info!(report = %id, "report received");
+    Ok(SubmitReceipt {
+        crash_id: id.to_string(),
+        deletion_token: token,
+        view_url: None,
+    })
+}
+
+fn first_of(annotations: &BTreeMap<String, String>, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .find_map(|k| annotations.get(*k))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}

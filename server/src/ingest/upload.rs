@@ -1,0 +1,301 @@
+//! Reading an upload: multipart (form-data or mixed) or a raw minidump body, after
+//! whole-body decompression, streamed with limits.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use mayday_report::upload::{EXTRA_FIELD, MINIDUMP_FIELD};
+use tokio::io::AsyncWriteExt;
+
+use super::error::IngestError;
+use crate::config::Limits;
+
+/// A parsed upload: the minidump, spooled to a temp file, and annotations.
+#[derive(Debug)]
+pub struct Upload {
+    /// The minidump bytes, spooled to disk while receiving.
+    pub dump: tempfile::NamedTempFile,
+    /// Size of the dump in bytes.
+    pub dump_len: u64,
+    /// Text parts, `extra` JSON entries and query-string fields.
+    pub annotations: BTreeMap<String, String>,
+    /// Other file parts that were received and dropped: (field name, size).
+    pub dropped_attachments: Vec<(String, u64)>,
+}
+
+/// The `MDMP` magic, little-endian as minidumps start.
+const MDMP_MAGIC: &[u8; 4] = b"MDMP";
+
+/// What kind of body this is, from its `Content-Type`.
+enum BodyKind {
+    Multipart { boundary: String },
+    Raw,
+}
+
+fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
+    let Some(content_type) = content_type else {
+        return Ok(BodyKind::Raw);
+    };
+    let mut parts = content_type.split(';');
+    let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "multipart/form-data" | "multipart/mixed" => {
+            let boundary = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+                .filter(|b| !b.is_empty())
+                .ok_or(IngestError::Malformed("multipart_boundary"))?;
+            Ok(BodyKind::Multipart { boundary })
+        }
+        "application/octet-stream" | "application/x-dmp" | "application/x-minidump" | "" => {
+            Ok(BodyKind::Raw)
+        }
+        _ => Err(IngestError::Malformed("content_type")),
+    }
+}
+
+/// Maps a body stream error to what went wrong: a body over the wire limit (from
+/// the limit layer), or bad compressed data (from the decompression layer).
+fn body_error(error: &(dyn std::error::Error + 'static)) -> IngestError {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return IngestError::TooLarge("body");
+        }
+        current = e.source();
+    }
+    IngestError::Malformed("body_encoding")
+}
+
+/// Counts bytes flowing through and fails once more than `max` have passed.
+fn limited(
+    body: Body,
+    max: u64,
+) -> impl Stream<Item = Result<Bytes, IngestError>> + Send + Unpin + 'static {
+    let mut seen = 0u64;
+    body.into_data_stream().map(move |chunk| match chunk {
+        Ok(bytes) => {
+            seen += bytes.len() as u64;
+            if seen > max {
+                Err(IngestError::TooLarge("decompressed"))
+            } else {
+                Ok(bytes)
+            }
+        }
+        Err(e) => Err(body_error(&e)),
+    })
+}
+
+/// Reads an upload from `body` (already decompressed by the layer in front).
+pub async fn read_upload(
+    content_type: Option<&str>,
+    body: Body,
+    limits: &Limits,
+) -> Result<Upload, IngestError> {
+    let stream = limited(body, limits.max_decompressed_bytes);
+    match body_kind(content_type)? {
+        BodyKind::Raw => {
+            let (dump, dump_len) = spool(stream, limits.max_decompressed_bytes).await?;
+            check_magic(&dump, dump_len)?;
+            Ok(Upload {
+                dump,
+                dump_len,
+                annotations: BTreeMap::new(),
+                dropped_attachments: Vec::new(),
+            })
+        }
+        BodyKind::Multipart { boundary } => read_multipart(stream, boundary, limits).await,
+    }
+}
+
+async fn read_multipart(
+    stream: impl Stream<Item = Result<Bytes, IngestError>> + Send + Unpin + 'static,
+    boundary: String,
+    limits: &Limits,
+) -> Result<Upload, IngestError> {
+    // multer wants an error type it can box; keep ours to recover it afterwards.
+    let stream = stream.map_err(BoxedIngest);
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limits.max_decompressed_bytes)
+            .per_field(limits.max_decompressed_bytes),
+    );
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let mut dump = None;
+    let mut annotations = BTreeMap::new();
+    let mut annotation_bytes = 0u64;
+    let mut dropped_attachments = Vec::new();
+
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return Err(multer_error(e)),
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        let is_file = field.file_name().is_some();
+        if name == MINIDUMP_FIELD {
+            if dump.is_some() {
+                return Err(IngestError::Malformed("duplicate_minidump"));
+            }
+            let spooled = spool(
+                field.map_err(multer_error),
+                limits.max_decompressed_bytes,
+            )
+            .await?;
+            dump = Some(spooled);
+        } else if is_file {
+            // Attachments are not kept: they are opaque bytes we cannot scrub.
+            let mut size = 0u64;
+            let mut field = field;
+            while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                size += chunk.len() as u64;
+            }
+            dropped_attachments.push((name, size));
+        } else {
+            let max_left = limits.max_annotation_bytes.saturating_sub(annotation_bytes);
+            let mut value = Vec::new();
+            let mut field = field;
+            while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                if (value.len() + chunk.len()) as u64 > max_left {
+                    return Err(IngestError::TooLarge("annotations"));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            annotation_bytes += (name.len() + value.len()) as u64;
+            if annotation_bytes > limits.max_annotation_bytes {
+                return Err(IngestError::TooLarge("annotations"));
+            }
+            let value = String::from_utf8(value)
+                .map_err(|_| IngestError::Malformed("annotation_not_utf8"))?;
+            if name == EXTRA_FIELD {
+                merge_extra(&mut annotations, &value)?;
+            } else if !name.is_empty() {
+                annotations.insert(name, value);
+            }
+        }
+    }
+    let (dump, dump_len) = dump.ok_or(IngestError::Malformed("no_minidump"))?;
+    check_magic(&dump, dump_len)?;
+    Ok(Upload {
+        dump,
+        dump_len,
+        annotations,
+        dropped_attachments,
+    })
+}
+
+/// Merges Firefox's `extra` part — a JSON object of annotations — into `out`.
+/// Non-string values are kept as their JSON text.
+fn merge_extra(out: &mut BTreeMap<String, String>, text: &str) -> Result<(), IngestError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| IngestError::Malformed("extra_json"))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(IngestError::Malformed("extra_json"));
+    };
+    for (key, value) in map {
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.insert(key, text);
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+struct BoxedIngest(IngestError);
+
+impl std::fmt::Display for BoxedIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BoxedIngest {}
+
+fn multer_error(error: multer::Error) -> IngestError {
+    match error {
+        multer::Error::StreamReadFailed(inner) => match inner.downcast::<BoxedIngest>() {
+            Ok(ours) => ours.0,
+            Err(other) => body_error(other.as_ref()),
+        },
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            IngestError::TooLarge("decompressed")
+        }
+        _ => IngestError::Malformed("multipart"),
+    }
+}
+
+/// Writes a stream to a temp file, refusing more than `max` bytes.
+async fn spool(
+    mut stream: impl Stream<Item = Result<Bytes, IngestError>> + Unpin,
+    max: u64,
+) -> Result<(tempfile::NamedTempFile, u64), IngestError> {
+    let temp = tempfile::NamedTempFile::new()?;
+    let mut file = tokio::fs::File::from_std(temp.reopen()?);
+    let mut len = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        len += chunk.len() as u64;
+        if len > max {
+            return Err(IngestError::TooLarge("minidump"));
+        }
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok((temp, len))
+}
+
+fn check_magic(dump: &tempfile::NamedTempFile, len: u64) -> Result<(), IngestError> {
+    use std::io::Read;
+    if len == 0 {
+        return Err(IngestError::Malformed("empty_minidump"));
+    }
+    let mut magic = [0u8; 4];
+    let ok = len >= 4 && dump.reopen()?.read_exact(&mut magic).is_ok() && &magic == MDMP_MAGIC;
+    if ok {
+        Ok(())
+    } else {
+        Err(IngestError::Malformed("not_a_minidump"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert!(matches!(
+            body_kind(Some("multipart/form-data; boundary=abc")),
+            Ok(BodyKind::Multipart { boundary }) if boundary == "abc"
+        ));
+        assert!(matches!(
+            body_kind(Some("multipart/mixed; boundary=\"x y\"")),
+            Ok(BodyKind::Multipart { boundary }) if boundary == "x y"
+        ));
+        assert!(matches!(body_kind(None), Ok(BodyKind::Raw)));
+        assert!(matches!(
+            body_kind(Some("multipart/form-data")),
+            Err(IngestError::Malformed("multipart_boundary"))
+        ));
+        assert!(matches!(
+            body_kind(Some("text/html")),
+            Err(IngestError::Malformed("content_type"))
+        ));
+    }
+
+    #[test]
+    fn extra_json_merges_and_rejects_non_objects() {
+        let mut out = BTreeMap::new();
+        merge_extra(&mut out, r#"{"ProductName":"Firefox","Uptime":3}"#).unwrap();
+        assert_eq!(out["ProductName"], "Firefox");
+        assert_eq!(out["Uptime"], "3");
+        assert!(merge_extra(&mut out, "[1]").is_err());
+        assert!(merge_extra(&mut out, "{").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! From a minidump to a [`ProcessedReport`]: minidump-processor does the walking;
+//! this module picks what triage needs.
+
+use std::collections::BTreeMap;
+
+use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
+use minidump_processor::{ProcessState, ProcessorOptions};
+use minidump_unwind::{CallStack, StackFrame, SymbolProvider};
+
+use super::report::{Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread};
+use super::signature::{Signature, signature};
+
+/// Why a dump could not be processed. Each of these is final for the report.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The dump does not parse as a minidump.
+    #[error("malformed minidump: {0}")]
+    Malformed(String),
+    /// minidump-processor gave up on it.
+    #[error("processing failed: {0}")]
+    Processor(String),
+}
+
+impl ProcessError {
+    /// A stable name for logs, metrics and the report's `failure`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProcessError::Malformed(_) => "malformed",
+            ProcessError::Processor(_) => "processor",
+        }
+    }
+}
+
+/// Processes `bytes` with `symbols` and builds the report `id`, merging the
+/// upload's `annotations` with the Crashpad annotations found in the dump.
+pub async fn process_dump(
+    id: &str,
+    bytes: &[u8],
+    annotations: BTreeMap<String, String>,
+    symbols: &(dyn SymbolProvider + Send + Sync),
+) -> Result<ProcessedReport, ProcessError> {
+    let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
+    let provider: &(dyn SymbolProvider + Sync) = symbols;
+    let mut options = ProcessorOptions::default();
+    options.recover_function_args = false;
+    let state = minidump_processor::process_minidump_with_options(&dump, &provider, options)
+        .await
+        .map_err(|e| ProcessError::Processor(e.to_string()))?;
+    let mut annotations = annotations;
+    for (key, value) in crashpad_annotations(&dump) {
+        annotations.entry(key).or_insert(value);
+    }
+    Ok(build_report(id, &state, annotations))
+}
+
+/// Crashpad annotations from the dump's CrashpadInfo stream: the process-wide simple
+/// annotations, then each module's simple annotations and string annotation
+/// objects. Crashpad sends these inside the dump, not as form fields.
+pub fn crashpad_annotations<'a, T>(dump: &Minidump<'a, T>) -> BTreeMap<String, String>
+where
+    T: std::ops::Deref<Target = [u8]> + 'a,
+{
+    let mut out = BTreeMap::new();
+    let Ok(info) = dump.get_stream::<MinidumpCrashpadInfo>() else {
+        return out;
+    };
+    out.extend(info.simple_annotations.clone());
+    for module in &info.module_list {
+        for (key, value) in &module.simple_annotations {
+            out.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        for (key, value) in &module.annotation_objects {
+            if let minidump::MinidumpAnnotation::String(text) = value {
+                out.entry(key.clone()).or_insert_with(|| text.clone());
+            }
+        }
+    }
+    out
+}
+
+fn hex(value: u64) -> String {
+    minidump_processor::Address(value).to_string()
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+fn frame(index: usize, frame: &StackFrame) -> Frame {
+    Frame {
+        frame: index,
+        module: frame.module.as_ref().map(|m| basename(&m.name).to_owned()),
+        function: frame.function_name.clone(),
+        function_offset: frame
+            .function_base
+            .map(|base| hex(frame.instruction.wrapping_sub(base))),
+        file: frame.source_file_name.clone(),
+        line: frame.source_line,
+        module_offset: frame
+            .module
+            .as_ref()
+            .map(|m| hex(frame.instruction.wrapping_sub(m.raw.base_of_image))),
+        offset: hex(frame.instruction),
+        missing_symbols: frame.function_name.is_none(),
+        trust: frame.trust.as_str().to_owned(),
+        inlines: frame
+            .inlines
+            .iter()
+            .map(|inline| InlineFrame {
+                function: inline.function_name.clone(),
+                file: inline.source_file_name.clone(),
+                line: inline.source_line,
+            })
+            .collect(),
+    }
+}
+
+fn thread(stack: &CallStack) -> Thread {
+    Thread {
+        thread_id: stack.thread_id,
+        name: stack.thread_name.clone(),
+        frames: stack
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| frame(i, f))
+            .collect(),
+    }
+}
+
+fn modules(list: &MinidumpModuleList, state: &ProcessState) -> Vec<Module> {
+    list.by_addr()
+        .map(|module| {
+            let stats = state.symbol_stats.get(&*module.code_file());
+            let loaded = stats.is_some_and(|s| s.loaded_symbols);
+            Module {
+                filename: basename(&module.code_file()).to_owned(),
+                code_file: module.code_file().into_owned(),
+                version: module.version().map(|v| v.into_owned()),
+                debug_file: module.debug_file().map(|f| basename(&f).to_owned()),
+                debug_id: module.debug_identifier().map(|id| id.breakpad().to_string()),
+                base_address: hex(module.base_address()),
+                end_address: hex(module.base_address().saturating_add(module.size())),
+                loaded_symbols: loaded,
+                missing_symbols: stats.is_some() && !loaded,
+            }
+        })
+        .collect()
+}
+
+/// Builds the processed report from minidump-processor's state.
+pub fn build_report(
+    id: &str,
+    state: &ProcessState,
+    annotations: BTreeMap<String, String>,
+) -> ProcessedReport {
+    let threads: Vec<Thread> = state.threads.iter().map(thread).collect();
+    let crashing_thread_index = state.requesting_thread;
+    let crashing_thread = crashing_thread_index.and_then(|i| threads.get(i).cloned());
+    let modules = modules(&state.modules, state);
+    let mut missing_symbols: Vec<MissingSymbols> = modules
+        .iter()
+        .filter(|m| m.missing_symbols)
+        .filter_map(|m| {
+            Some(MissingSymbols {
+                debug_file: m.debug_file.clone()?,
+                debug_id: m.debug_id.clone()?,
+            })
+        })
+        .collect();
+    missing_symbols.sort();
+    missing_symbols.dedup();
+    let signature = match &crashing_thread {
+        Some(thread) => signature(&thread.frames).text,
+        None => Signature::no_crashing_thread().text,
+    };
+    let product = ["ProductName", "prod", "product"]
+        .iter()
+        .find_map(|k| annotations.get(*k).cloned());
+    let version = ["Version", "ver", "version"]
+        .iter()
+        .find_map(|k| annotations.get(*k).cloned());
+    let info = state.exception_info.as_ref();
+    ProcessedReport {
+        id: id.to_owned(),
+        product,
+        version,
+        os: Some(state.system_info.os.long_name().into_owned()),
+        os_version: state
+            .system_info
+            .format_os_version()
+            .map(|v| v.into_owned()),
+        cpu_arch: Some(state.system_info.cpu.to_string()),
+        crash_reason: info.map(|i| i.reason.to_string()),
+        crash_address: info.map(|i| hex(*i.address)),
+        crashing_thread_index,
+        crashing_thread,
+        threads,
+        modules,
+        annotations,
+        signature,
+        missing_symbols,
+    }
+}

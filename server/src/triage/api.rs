@@ -1,0 +1,291 @@
+//! The JSON API: `/api/v1/issues`, `/api/v1/reports`, and health.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::auth::{Caller, READ_CONTENTS, READ_METADATA};
+use crate::AppState;
+use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role};
+use crate::report_id::ReportId;
+use crate::storage::Storage;
+use crate::tokens::{hash_secret, hashes_equal};
+
+/// The API routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/issues", get(list_issues))
+        .route("/api/v1/issues/{id}", get(get_issue))
+        .route(
+            "/api/v1/reports/{id}",
+            get(get_report).delete(delete_report),
+        )
+        .route("/api/v1/reports/{id}/minidump", get(get_minidump))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.index().check().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let depth = state.index().queue_depth().await.ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(depth),
+    )
+        .into_response()
+}
+
+/// Query of `GET /api/v1/issues`.
+#[derive(Debug, Deserialize)]
+pub struct IssueQuery {
+    /// `open`, `resolved`, `regressed`.
+    pub status: Option<String>,
+    /// Product name.
+    pub product: Option<String>,
+    /// Product version.
+    pub version: Option<String>,
+    /// OS family.
+    pub os: Option<String>,
+    /// Text in the signature.
+    pub q: Option<String>,
+    /// `count` (default), `last_seen`, `first_seen`.
+    pub sort: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+impl IssueQuery {
+    /// The index filter this query asks for.
+    pub fn filter(&self) -> Result<IssueFilter, ApiError> {
+        let status = match &self.status {
+            Some(s) => Some(
+                IssueStatus::parse(s)
+                    .ok_or_else(|| ApiError::BadRequest(format!("unknown status {s:?}")))?,
+            ),
+            None => None,
+        };
+        let sort = match self.sort.as_deref() {
+            None | Some("count") => IssueSort::Count,
+            Some("last_seen") => IssueSort::LastSeen,
+            Some("first_seen") => IssueSort::FirstSeen,
+            Some(other) => return Err(ApiError::BadRequest(format!("unknown sort {other:?}"))),
+        };
+        Ok(IssueFilter {
+            status,
+            product: self.product.clone(),
+            version: self.version.clone(),
+            os: self.os.clone(),
+            search: self.q.clone().filter(|q| !q.is_empty()),
+            sort,
+            limit: self.limit.unwrap_or(50).clamp(1, 500),
+            offset: self.offset.unwrap_or(0).max(0),
+        })
+    }
+}
+
+async fn list_issues(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<IssueQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let filter = query.filter()?;
+    let issues = state.index().list_issues(&filter).await?;
+    Ok(Json(json!({
+        "issues": issues,
+        "limit": filter.limit,
+        "offset": filter.offset,
+    })))
+}
+
+async fn get_issue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
+    let breakdown = state.index().issue_breakdown(id).await?;
+    let reports = state.index().reports_of_issue(id, 50, 0).await?;
+    let pairs = |v: &[(String, i64)]| -> Vec<Value> {
+        v.iter()
+            .map(|(k, n)| json!({ "value": k, "count": n }))
+            .collect()
+    };
+    Ok(Json(json!({
+        "issue": issue,
+        "counts": {
+            "by_version": pairs(&breakdown.by_version),
+            "by_os": pairs(&breakdown.by_os),
+            "by_product": pairs(&breakdown.by_product),
+        },
+        "sample_report_id": reports.first().map(|r| r.id.clone()),
+        "reports": reports,
+    })))
+}
+
+async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
+    let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let row = state
+        .index()
+        .report(&id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((id, row))
+}
+
+/// The metadata every role that may see a report gets.
+fn report_metadata(row: &ReportRow) -> Value {
+    json!({
+        "id": row.id,
+        "issue_id": row.issue_id,
+        "state": row.state,
+        "failure": row.failure,
+        "received_at": row.received_at,
+        "processed_at": row.processed_at,
+        "product": row.product,
+        "version": row.version,
+        "os": row.os,
+        "os_version": row.os_version,
+        "cpu_arch": row.cpu_arch,
+    })
+}
+
+async fn get_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_METADATA)?;
+    let (id, row) = load_row(&state, &id).await?;
+    let mut out = report_metadata(&row);
+    if caller.role == Role::Support {
+        if let Some(issue_id) = row.issue_id
+            && let Some(issue) = state.index().issue(issue_id).await?
+        {
+            out["issue_title"] = json!(issue.title);
+        }
+        return Ok(Json(out));
+    }
+    out["crash_reason"] = json!(row.crash_reason);
+    out["crash_address"] = json!(row.crash_address);
+    if row.state == ReportState::Processed
+        && let Some(bytes) = state.storage().get(&Storage::processed_key(&id)).await?
+    {
+        let processed: Value = serde_json::from_slice(&bytes)?;
+        if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
+            for (key, value) in processed {
+                out.entry(key).or_insert(value);
+            }
+        }
+    }
+    state
+        .index()
+        .audit(&caller.token_id, "report.read", &row.id, None)
+        .await?;
+    Ok(Json(out))
+}
+
+async fn get_minidump(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let (id, row) = load_row(&state, &id).await?;
+    let bytes = state
+        .storage()
+        .get(&row.raw_key.as_str().into())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    state
+        .index()
+        .audit(&caller.token_id, "report.download", &row.id, None)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-dmp".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}.dmp\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
+/// user who sent it) or a developer/admin bearer token. Idempotent: 204 whether
+/// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
+async fn delete_report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (scheme, secret) = auth.split_once(' ').unwrap_or((auth, ""));
+    let secret = secret.trim();
+    let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let row = state.index().report(&id.to_string()).await?;
+    let actor = if scheme.eq_ignore_ascii_case(mayday_report::upload::DELETION_AUTH_SCHEME) {
+        if secret.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
+        if let Some(row) = &row
+            && !hashes_equal(&row.deletion_token_hash, &hash_secret(secret))
+        {
+            return Err(ApiError::NotFound);
+        }
+        "deletion-token".to_owned()
+    } else if scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() {
+        let token = state
+            .index()
+            .token_by_hash(&hash_secret(secret))
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if !READ_CONTENTS.contains(&token.role) {
+            return Err(ApiError::Forbidden);
+        }
+        token.id
+    } else {
+        return Err(ApiError::Unauthorized);
+    };
+    if let Some(row) = row {
+        crate::deletion::delete_report(&state, &row)
+            .await
+            .map_err(|e| match e {
+                crate::deletion::DeleteError::Storage(e) => ApiError::Storage(e),
+                crate::deletion::DeleteError::Index(e) => ApiError::Index(e),
+            })?;
+        state
+            .index()
+            .audit(&actor, "report.delete", &row.id, None)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,70 @@
+//! What developers read: the JSON API (and, later, HTML pages), with roles.
+
+pub mod api;
+pub mod auth;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+
+/// Errors of the API, each with its status. A 5xx says nothing internal; the real
+/// error is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The token's role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such thing.
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] crate::index::IndexError),
+    /// The blob store failed.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// A stored blob does not parse.
+    #[error("stored data: {0}")]
+    Data(#[from] serde_json::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "a valid API token is required".to_owned()),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "this token's role may not do that".to_owned()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_owned()),
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            ApiError::Index(_) | ApiError::Storage(_) => {
+                tracing::error!(error = %self, "api request failed");
+                (StatusCode::SERVICE_UNAVAILABLE, "try again later".to_owned())
+            }
+            ApiError::Data(_) => {
+                tracing::error!(error = %self, "api request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
+            }
+        };
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// The triage routes.
+pub fn router() -> Router<AppState> {
+    api::router()
+}
