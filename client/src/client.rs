@@ -1,0 +1,418 @@
+//! The client: the pending queue, consent, upload, receipts and deletion requests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use mayday_report::upload::DELETION_AUTH_SCHEME;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClientBuilder, Config};
+use crate::consent::{self, ConsentPolicy, Decision};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::queue::{PendingReport, Queue};
+use crate::receipts::{Forgotten, Receipts, SentReport};
+use crate::scrub::{self, LocalUser};
+use crate::summary::ReportSummary;
+use crate::upload::{self, Outcome};
+
+/// The annotation that carries the product name.
+pub const PRODUCT_ANNOTATION: &str = "ProductName";
+/// The annotation that carries the product version.
+pub const VERSION_ANNOTATION: &str = "Version";
+/// The annotation that carries the user's comment.
+pub const COMMENT_ANNOTATION: &str = "Comments";
+
+/// A handle on the data dir: pending reports, consent, sending, receipts and
+/// deletion requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    queue: Queue,
+    receipts: Receipts,
+    http: OnceLock<reqwest::blocking::Client>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one [`Client::send_pending`] call did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SendSummary {
+    /// Reports the server acknowledged (their receipts are stored).
+    pub sent: Vec<SentReport>,
+    /// Reports the user declined (deleted).
+    pub declined: usize,
+    /// Reports deleted because consent is `Never`.
+    pub deleted_by_policy: usize,
+    /// Reports the server refused for good (`400`, `413`), deleted.
+    pub discarded: usize,
+    /// Reports still pending (no answer, server unreachable, throttled).
+    pub still_pending: usize,
+    /// The last error that left reports pending, if any.
+    pub last_error: Option<Error>,
+    /// Set when the server asked the client to stop sending until this time.
+    pub throttled_until: Option<time::OffsetDateTime>,
+}
+
+/// `<data_dir>/throttle.json`: the server asked the client not to send before this.
+#[derive(Debug, Serialize, Deserialize)]
+struct Throttle {
+    #[serde(with = "time::serde::rfc3339")]
+    not_before: time::OffsetDateTime,
+}
+
+impl Client {
+    /// Starts a [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    pub(crate) fn new(config: Config) -> Result<Client> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
+        let queue = Queue::new(&config.data_dir, config.max_pending, config.max_age);
+        let receipts = Receipts::new(&config.data_dir);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                queue,
+                receipts,
+                http: OnceLock::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.inner.queue
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
+    }
+
+    /// The consent policy in force: the user's remembered choice, else the
+    /// application's default.
+    pub fn consent(&self) -> Result<ConsentPolicy> {
+        let c = self.config();
+        consent::effective(&c.data_dir, c.consent, c.consent_text_version)
+    }
+
+    /// Remembers the user's choice in `consent.json`. `Never` also deletes every
+    /// pending report at once.
+    pub fn set_consent(&self, policy: ConsentPolicy) -> Result<()> {
+        let c = self.config();
+        consent::store(&c.data_dir, policy, c.consent_text_version)?;
+        if policy == ConsentPolicy::Never {
+            self.queue().clear()?;
+        }
+        Ok(())
+    }
+
+    /// The pending reports, oldest first (past-the-bounds reports are dropped).
+    pub fn pending(&self) -> Result<Vec<PendingReport>> {
+        self.queue().list()
+    }
+
+    /// Deletes one pending report without sending it.
+    pub fn discard(&self, id: &str) -> Result<()> {
+        self.queue().remove(id)
+    }
+
+    /// The receipts of sent reports, oldest first.
+    pub fn sent_reports(&self) -> Result<Vec<SentReport>> {
+        self.inner.receipts.list()
+    }
+
+    /// What the user is shown about a pending report: exactly what would be sent.
+    pub fn summary(&self, report: &PendingReport) -> Result<ReportSummary> {
+        Ok(self.prepare(report)?.summary)
+    }
+
+    fn http(&self) -> Result<&reqwest::blocking::Client> {
+        if let Some(c) = self.inner.http.get() {
+            return Ok(c);
+        }
+        let c = reqwest::blocking::Client::builder()
+            .timeout(self.config().timeout)
+            .connect_timeout(self.config().connect_timeout)
+            .user_agent(concat!("mayday-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        Ok(self.inner.http.get_or_init(|| c))
+    }
+
+    /// The dump and annotations as they would be sent, and their summary.
+    fn prepare(&self, report: &PendingReport) -> Result<Prepared> {
+        let c = self.config();
+        let mut dump =
+            std::fs::read(&report.dump_path).map_err(|e| Error::io(&report.dump_path, e))?;
+        let user = LocalUser::from_env();
+        let mut annotations = report.meta.annotations.clone();
+        if c.client_scrub {
+            scrub::scrub_dump(&mut dump, &user)?;
+            annotations = scrub::scrub_annotations(&annotations, &user);
+        }
+        annotations.insert(PRODUCT_ANNOTATION.into(), report.meta.product.clone());
+        annotations.insert(VERSION_ANNOTATION.into(), report.meta.version.clone());
+        let facts = scrub::inspect(&dump).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the pending dump does not parse");
+            Default::default()
+        });
+        let crashed_at = report
+            .meta
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let summary = ReportSummary {
+            id: report.meta.id.clone(),
+            product: report.meta.product.clone(),
+            version: report.meta.version.clone(),
+            crashed_at,
+            crash_reason: report
+                .meta
+                .annotations
+                .get(crate::capture::PANIC_ANNOTATION)
+                .map(|_| "Rust panic".to_owned())
+                .or(facts.crash_reason),
+            crashing_module: facts.crashing_module,
+            os: facts.os,
+            threads: facts.threads,
+            modules: facts.modules,
+            stack_bytes: facts.stack_bytes,
+            has_environment: facts.has_environment,
+            has_command_line: facts.has_command_line,
+            has_heap: facts.has_heap,
+            client_scrubbed: c.client_scrub || report.meta.client_scrubbed,
+            size_bytes: dump.len() as u64,
+            annotations: annotations.clone(),
+            endpoint: c.endpoint.clone(),
+        };
+        Ok(Prepared {
+            dump,
+            annotations,
+            summary,
+        })
+    }
+
+    fn throttled_until(&self) -> Option<time::OffsetDateTime> {
+        let path = self.data_dir().join("throttle.json");
+        let t: Throttle = fsutil::read_json(&path).ok().flatten()?;
+        (t.not_before > fsutil::now()).then_some(t.not_before)
+    }
+
+    fn throttle(&self, until: time::OffsetDateTime) -> Result<()> {
+        fsutil::write_json(
+            &self.data_dir().join("throttle.json"),
+            &Throttle { not_before: until },
+        )
+    }
+
+    /// Asks about (per the consent policy) and sends every pending report, oldest
+    /// first. Consent is read again right before each upload. A report leaves the
+    /// queue only when the server acknowledged it (its receipt is then stored),
+    /// the server refused it for good, or the user declined it.
+    ///
+    /// Uses blocking HTTP: call it from a plain thread, not inside an async runtime.
+    pub fn send_pending(&self) -> Result<SendSummary> {
+        let mut out = SendSummary::default();
+        let pending = self.pending()?;
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        if self.consent()? == ConsentPolicy::Never {
+            out.deleted_by_policy = pending.len();
+            self.queue().clear()?;
+            return Ok(out);
+        }
+        let Some(submit_url) = self.config().submit_url() else {
+            out.still_pending = pending.len();
+            return Ok(out);
+        };
+        let total = pending.len();
+        let mut handled = 0;
+        for report in pending {
+            if let Some(until) = self.throttled_until() {
+                out.throttled_until = Some(until);
+                break;
+            }
+            let policy = self.consent()?;
+            if policy == ConsentPolicy::Never {
+                out.deleted_by_policy += total - handled;
+                self.queue().clear()?;
+                return Ok(out);
+            }
+            let mut prepared = match self.prepare(&report) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(id = report.id(), error = %e, "cannot prepare report");
+                    out.last_error = Some(e);
+                    continue;
+                }
+            };
+            if policy == ConsentPolicy::Ask {
+                let Some(answer) = self.config().prompt.ask(&prepared.summary) else {
+                    // No one could be asked: the report waits for next time.
+                    break;
+                };
+                match answer.decision {
+                    Decision::Send => {}
+                    Decision::Always => self.set_consent(ConsentPolicy::Always)?,
+                    Decision::DontSend => {
+                        self.queue().remove(report.id())?;
+                        out.declined += 1;
+                        handled += 1;
+                        continue;
+                    }
+                    Decision::Never => {
+                        out.declined += 1;
+                        out.deleted_by_policy += total - handled - 1;
+                        self.set_consent(ConsentPolicy::Never)?;
+                        return Ok(out);
+                    }
+                }
+                if let Some(comment) = answer.comment {
+                    let comment = if self.config().client_scrub {
+                        scrub::scrub_text(&comment, &LocalUser::from_env())
+                    } else {
+                        comment
+                    };
+                    prepared
+                        .annotations
+                        .insert(COMMENT_ANNOTATION.into(), comment);
+                }
+            }
+            // Consent may have been revoked while the prompt was open or since the
+            // loop started (another process, a settings page).
+            if self.consent()? == ConsentPolicy::Never {
+                out.deleted_by_policy += total - handled;
+                self.queue().clear()?;
+                return Ok(out);
+            }
+            let body = upload::build_body(prepared.dump, &prepared.annotations)?;
+            match upload::send(self.http()?, &submit_url, &body, &self.config().retry) {
+                Outcome::Accepted { receipt, stop } => {
+                    let sent = SentReport {
+                        delete_url: self.config().report_url(&receipt.crash_id),
+                        crash_id: receipt.crash_id,
+                        deletion_token: receipt.deletion_token,
+                        sent_at: fsutil::now(),
+                        product: report.meta.product.clone(),
+                        version: report.meta.version.clone(),
+                        view_url: receipt.view_url,
+                    };
+                    // Receipt first: if the process dies now, the report may be
+                    // sent twice, but the user never loses the way to delete it.
+                    self.inner.receipts.store(&sent)?;
+                    self.queue().remove(report.id())?;
+                    out.sent.push(sent);
+                    handled += 1;
+                    if let Some(stop) = stop {
+                        let until = upload::until(stop);
+                        self.throttle(until)?;
+                        out.throttled_until = Some(until);
+                        break;
+                    }
+                }
+                Outcome::Discarded { status, reason } => {
+                    tracing::warn!(id = report.id(), status, %reason, "server refused report");
+                    self.queue().remove(report.id())?;
+                    out.discarded += 1;
+                    handled += 1;
+                }
+                Outcome::Throttled { until } => {
+                    self.throttle(until)?;
+                    out.throttled_until = Some(until);
+                    break;
+                }
+                Outcome::Failed(e) => {
+                    tracing::warn!(id = report.id(), error = %e, "report not sent, kept");
+                    out.last_error = Some(e);
+                    break;
+                }
+            }
+        }
+        out.still_pending = self.pending()?.len();
+        Ok(out)
+    }
+
+    /// Asks the server to delete a sent report (`DELETE /api/v1/reports/<id>` with
+    /// `Authorization: Deletion <token>`), then removes the receipt. A report the
+    /// server does not know (`404`) counts as gone.
+    pub fn forget(&self, crash_id: &str) -> Result<Forgotten> {
+        let receipt = self
+            .inner
+            .receipts
+            .get(crash_id)?
+            .ok_or_else(|| Error::UnknownReport(crash_id.to_owned()))?;
+        let url = receipt
+            .delete_url
+            .clone()
+            .or_else(|| self.config().report_url(crash_id))
+            .ok_or_else(|| Error::Config("no endpoint to send the deletion request to".into()))?;
+        let response = self
+            .http()?
+            .delete(&url)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("{DELETION_AUTH_SCHEME} {}", receipt.deletion_token),
+            )
+            .send()
+            .map_err(|e| Error::Network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let outcome = match status {
+            200..=299 => Forgotten::Deleted,
+            404 | 410 => Forgotten::NotFound,
+            _ => {
+                let body = response.text().unwrap_or_default();
+                return Err(Error::Server {
+                    status,
+                    body: body.chars().take(200).collect(),
+                });
+            }
+        };
+        self.inner.receipts.remove(crash_id)?;
+        Ok(outcome)
+    }
+
+    /// [`Client::forget`] for every sent report. Tries them all; returns how many
+    /// the server deleted, or the first error after trying the rest.
+    pub fn forget_all(&self) -> Result<usize> {
+        let mut deleted = 0;
+        let mut first_error = None;
+        for r in self.sent_reports()? {
+            match self.forget(&r.crash_id) {
+                Ok(Forgotten::Deleted) => deleted += 1,
+                Ok(Forgotten::NotFound) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
+    }
+}
+
+struct Prepared {
+    dump: Vec<u8>,
+    annotations: BTreeMap<String, String>,
+    summary: ReportSummary,
+}

@@ -1,0 +1,107 @@
+//! Receipts of sent reports: `<data_dir>/sent/<crash-id>.json`, holding what the
+//! user needs to have the report deleted later.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// A report the server acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentReport {
+    /// The server's report id, `bp-<uuid>`.
+    pub crash_id: String,
+    /// The secret that lets this user have the report deleted.
+    pub deletion_token: String,
+    /// When it was sent.
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: time::OffsetDateTime,
+    /// Product name of the crashed application.
+    pub product: String,
+    /// Product version.
+    pub version: String,
+    /// Where the deletion request goes (`DELETE`), fixed when the report was sent.
+    pub delete_url: Option<String>,
+    /// The server's view URL, where it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_url: Option<String>,
+}
+
+/// What a deletion request achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgotten {
+    /// The server deleted the report (or had already deleted it).
+    Deleted,
+    /// The server does not know the report with this token (`404`); it holds
+    /// nothing the client could still delete. The receipt is removed too.
+    NotFound,
+}
+
+pub(crate) struct Receipts {
+    dir: PathBuf,
+}
+
+/// A crash id is used as a file name: only `[A-Za-z0-9_-]`.
+pub(crate) fn valid_crash_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Receipts {
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        Receipts {
+            dir: data_dir.join("sent"),
+        }
+    }
+
+    fn path(&self, crash_id: &str) -> Result<PathBuf> {
+        if !valid_crash_id(crash_id) {
+            return Err(Error::UnknownReport(crash_id.to_owned()));
+        }
+        Ok(self.dir.join(format!("{crash_id}.json")))
+    }
+
+    pub(crate) fn store(&self, receipt: &SentReport) -> Result<()> {
+        fsutil::write_json(&self.path(&receipt.crash_id)?, receipt)
+    }
+
+    pub(crate) fn get(&self, crash_id: &str) -> Result<Option<SentReport>> {
+        fsutil::read_json(&self.path(crash_id)?)
+    }
+
+    pub(crate) fn remove(&self, crash_id: &str) -> Result<()> {
+        fsutil::remove_if_exists(&self.path(crash_id)?)?;
+        fsutil::sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Every receipt, oldest first.
+    pub(crate) fn list(&self) -> Result<Vec<SentReport>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            match fsutil::read_json::<SentReport>(&entry.path()) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable receipt"),
+            }
+        }
+        out.sort_by(|a, b| (a.sent_at, &a.crash_id).cmp(&(b.sent_at, &b.crash_id)));
+        Ok(out)
+    }
+}
