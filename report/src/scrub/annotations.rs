@@ -1,0 +1,253 @@
+//! Annotation scrubbing: key rules, value rules and identity fields.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ScrubSummary;
+use super::text::{Kind, apply_value_rules};
+
+/// What a rule does with what it matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Leave it: the rule is off.
+    Keep,
+    /// Key rules drop the annotation; value rules replace the match with `[<kind>]`.
+    Remove,
+    /// Replace each character with `*`.
+    Mask,
+    /// Replace with the first 16 hex digits of the SHA-256 of the value (and the
+    /// configured [`AnnotationRules::hash_salt`]), so equal values stay equal.
+    Hash,
+}
+
+/// Rules for crash annotations (the multipart fields, Firefox's `extra` JSON,
+/// Crashpad's annotations). Deserializes from the `[scrub.annotations]` TOML
+/// section; every field is optional and defaults to the rules below.
+///
+/// ```toml
+/// extra_keys = ["session_cookie"]
+/// key_action = "hash"
+/// ip_address = "keep"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnnotationRules {
+    /// Case-insensitive key substrings whose values are secrets: `password`,
+    /// `secret`, `passwd`, `api_key`, `apikey`, `auth`, `credentials`, `mysql_pwd`,
+    /// `privatekey`, `private_key`, `token`, `bearer`, `email`.
+    pub keys: Vec<String>,
+    /// More key substrings, added to [`Self::keys`] (so configuring them keeps the
+    /// defaults).
+    pub extra_keys: Vec<String>,
+    /// What a key rule does: [`Action::Remove`] by default (the annotation is dropped).
+    pub key_action: Action,
+    /// Identity fields, matched case-insensitively on the whole key, always
+    /// dropped: `Email`, `guid`, `InstallID`, telemetry client and session ids,
+    /// and `URL` unless [`Self::url_consent_key`] says the user allowed it.
+    pub identity_keys: Vec<String>,
+    /// The annotation a client sets (to `1`, `true` or `yes`) when the user agreed
+    /// to send the URL; it keeps `URL` (still passed through the value rules).
+    pub url_consent_key: String,
+    /// Keys the value rules never touch (versions look like IPv4 addresses).
+    pub allowed_keys: Vec<String>,
+    /// E-mail addresses in values.
+    pub email_address: Action,
+    /// IPv4 and IPv6 addresses in values.
+    pub ip_address: Action,
+    /// Credit-card numbers (13–19 digits passing the Luhn check).
+    pub credit_card_number: Action,
+    /// `Bearer <token>` credentials.
+    pub bearer_token: Action,
+    /// PEM private keys.
+    pub pem_private_key: Action,
+    /// `user:password@` in URLs.
+    pub url_credentials: Action,
+    /// User names in home directory paths (`/home/<u>/`, `C:\Users\<u>\` …).
+    pub user_name_in_path: Action,
+    /// Salt mixed into [`Action::Hash`] so hashes can't be looked up in a table of
+    /// hashed e-mail addresses. Empty by default; set one per deployment.
+    pub hash_salt: String,
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for AnnotationRules {
+    fn default() -> Self {
+        Self {
+            keys: strings(&[
+                "password",
+                "secret",
+                "passwd",
+                "api_key",
+                "apikey",
+                "auth",
+                "credentials",
+                "mysql_pwd",
+                "privatekey",
+                "private_key",
+                "token",
+                "bearer",
+                "email",
+            ]),
+            extra_keys: Vec::new(),
+            key_action: Action::Remove,
+            identity_keys: strings(&[
+                "Email",
+                "guid",
+                "InstallID",
+                "TelemetryClientId",
+                "TelemetrySessionId",
+                "TelemetryProfileGroupId",
+                "ClientId",
+                "SessionId",
+                "client_id",
+                "session_id",
+                "URL",
+            ]),
+            url_consent_key: "MaydayURLAllowed".to_owned(),
+            allowed_keys: strings(&[
+                "ver",
+                "Version",
+                "prod",
+                "ProductName",
+                "ProductID",
+                "BuildID",
+                "ReleaseChannel",
+                "channel",
+                "plat",
+                "ptime",
+            ]),
+            email_address: Action::Mask,
+            ip_address: Action::Mask,
+            credit_card_number: Action::Mask,
+            bearer_token: Action::Remove,
+            pem_private_key: Action::Remove,
+            url_credentials: Action::Mask,
+            user_name_in_path: Action::Mask,
+            hash_salt: String::new(),
+        }
+    }
+}
+
+/// What the rules decide for one annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Keep the value unchanged.
+    Keep,
+    /// Drop the annotation; the kind for the summary.
+    Drop(&'static str),
+    /// Replace the value; the kinds for the summary.
+    Replace(String, Vec<&'static str>),
+}
+
+impl AnnotationRules {
+    /// The configured action of a value rule.
+    pub(crate) fn action_for(&self, kind: Kind) -> Action {
+        match kind {
+            Kind::Email => self.email_address,
+            Kind::Ip => self.ip_address,
+            Kind::CreditCard => self.credit_card_number,
+            Kind::BearerToken => self.bearer_token,
+            Kind::PemKey => self.pem_private_key,
+            Kind::UrlCredentials => self.url_credentials,
+            Kind::UserPath => self.user_name_in_path,
+            Kind::KnownValue | Kind::Environment => Action::Mask,
+        }
+    }
+
+    /// The salted, truncated SHA-256 of `value`, hex encoded.
+    pub(crate) fn hash(&self, value: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.hash_salt.as_bytes());
+        h.update(value.as_bytes());
+        hex::encode(&h.finalize()[..8])
+    }
+
+    fn is_identity(&self, key: &str) -> bool {
+        self.identity_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    fn is_secret_key(&self, key: &str) -> bool {
+        let lower = key.to_ascii_lowercase();
+        self.keys
+            .iter()
+            .chain(&self.extra_keys)
+            .any(|k| !k.is_empty() && lower.contains(&k.to_ascii_lowercase()))
+    }
+
+    fn is_allowed(&self, key: &str) -> bool {
+        self.allowed_keys
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    /// Decides one annotation. `url_allowed` is whether the user allowed the URL.
+    pub(crate) fn decide(&self, key: &str, value: &str, url_allowed: bool) -> Decision {
+        let url_key = key.eq_ignore_ascii_case("URL");
+        if self.is_identity(key) && !(url_key && url_allowed) {
+            return Decision::Drop("identity_annotation");
+        }
+        if self.is_secret_key(key) {
+            return match self.key_action {
+                Action::Keep => Decision::Keep,
+                Action::Remove => Decision::Drop("secret_annotation"),
+                Action::Mask => {
+                    Decision::Replace("*".repeat(value.chars().count()), vec!["secret_annotation"])
+                }
+                Action::Hash => Decision::Replace(self.hash(value), vec!["secret_annotation"]),
+            };
+        }
+        if self.is_allowed(key) {
+            return Decision::Keep;
+        }
+        match apply_value_rules(value, self, None) {
+            None => Decision::Keep,
+            Some((out, kinds)) => {
+                Decision::Replace(out, kinds.into_iter().map(Kind::name).collect())
+            }
+        }
+    }
+
+    /// Whether `annotations` say the user allowed sending the URL.
+    pub(crate) fn url_allowed<'a>(
+        &self,
+        mut annotations: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> bool {
+        annotations.any(|(k, v)| {
+            k.eq_ignore_ascii_case(&self.url_consent_key)
+                && matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")
+        })
+    }
+}
+
+/// Scrubs crash annotations in place with `rules`: identity fields are dropped,
+/// secret keys removed, masked or hashed, values matching a value rule rewritten.
+/// Counts what it did (kinds, never values) into `summary`.
+pub fn scrub_annotations(
+    annotations: &mut BTreeMap<String, String>,
+    rules: &AnnotationRules,
+    summary: &mut ScrubSummary,
+) {
+    let url_allowed = rules.url_allowed(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    annotations.retain(|key, value| match rules.decide(key, value, url_allowed) {
+        Decision::Keep => true,
+        Decision::Drop(kind) => {
+            summary.add(kind, 1);
+            false
+        }
+        Decision::Replace(new, kinds) => {
+            for kind in kinds {
+                summary.add(kind, 1);
+            }
+            *value = new;
+            true
+        }
+    });
+}

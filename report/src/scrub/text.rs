@@ -1,0 +1,654 @@
+//! String rules shared by every scrubber: user names in paths, e-mail and IP
+//! addresses, secrets, and the scanner that finds text (ASCII/UTF-8 and UTF-16LE)
+//! inside binary buffers and rewrites it in place without changing its length.
+
+use std::borrow::Cow;
+use std::net::Ipv6Addr;
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::annotations::{Action, AnnotationRules};
+
+/// What a value rule found. `name()` is the stable kind used in [`super::ScrubSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Email,
+    Ip,
+    CreditCard,
+    BearerToken,
+    PemKey,
+    UrlCredentials,
+    UserPath,
+    KnownValue,
+    Environment,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email_address",
+            Kind::Ip => "ip_address",
+            Kind::CreditCard => "credit_card_number",
+            Kind::BearerToken => "bearer_token",
+            Kind::PemKey => "pem_private_key",
+            Kind::UrlCredentials => "url_credentials",
+            Kind::UserPath => "user_name_in_path",
+            Kind::KnownValue => "user_or_host_name",
+            Kind::Environment => "environment_variable",
+        }
+    }
+}
+
+/// One finding: a byte range of the searched `&str` and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub(crate) range: Range<usize>,
+    pub(crate) kind: Kind,
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}").expect("valid regex")
+});
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}")
+        .expect("valid regex")
+});
+static IPV6_CANDIDATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)[0-9a-f:]*:[0-9a-f:]*:[0-9a-f:.]*").expect("valid regex"));
+static CREDIT_CARD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[3-6][0-9](?:[ -]?[0-9]){11,17}").expect("valid regex"));
+static BEARER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)bearer\s+([a-z0-9._~+/-]+=*)").expect("valid regex"));
+static PEM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)")
+        .expect("valid regex")
+});
+static URL_CREDENTIALS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)[a-z][a-z0-9+.-]*://([^/\s@]+)@").expect("valid regex"));
+/// A home directory root followed by the user name: `/home/<u>`, `/Users/<u>`,
+/// `C:\Users\<u>`, `\Documents and Settings\<u>`, `/usr/local/google/home/<u>`,
+/// `/mnt/c/Users/<u>` … Group 1 is the separator before the name, group 2 the name.
+/// Names stop at a separator, a quote or other punctuation paths don't use; a name
+/// after a backslash may contain spaces (Windows profiles do).
+static HOME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)[\\/](?:home|users|documents and settings)([\\/])([^\\/\x00-\x1f"'<>|:;*?,=]+)"#,
+    )
+    .expect("valid regex")
+});
+
+/// Profile directories that name no person.
+const NOT_PERSONAL: &[&str] = &[
+    "public",
+    "default",
+    "default user",
+    "all users",
+    "shared",
+    "guest",
+    "root",
+    "user",
+    "admin",
+    "administrator",
+    "nobody",
+    "system",
+    "localhost",
+    "android",
+    "shell",
+];
+
+/// Whether a user or host name is a word so general that masking it would hide
+/// nothing personal (and damage everything else that uses the word).
+pub(crate) fn is_generic_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    NOT_PERSONAL.contains(&lower.as_str())
+        || lower.starts_with('%')
+        || lower.starts_with('$')
+        || lower.starts_with('<')
+        || lower.starts_with('{')
+        || lower.starts_with('*')
+}
+
+/// The user-name parts of home directories in `text`: byte ranges of the names.
+pub(crate) fn user_names_in_paths(text: &str) -> Vec<Range<usize>> {
+    if !text.contains(['/', '\\']) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for caps in HOME.captures_iter(text) {
+        let (Some(sep), Some(name)) = (caps.get(1), caps.get(2)) else {
+            continue;
+        };
+        let mut end = name.end();
+        // After a forward slash a name ends at whitespace (command lines).
+        if sep.as_str() == "/"
+            && let Some(ws) = name.as_str().find(char::is_whitespace)
+        {
+            end = name.start() + ws;
+        }
+        let raw = &text[name.start()..end];
+        let trimmed = raw.trim_end();
+        let end = name.start() + trimmed.len();
+        if trimmed.is_empty() || trimmed.chars().all(|c| c == '*') || is_generic_name(trimmed) {
+            continue;
+        }
+        out.push(name.start()..end);
+    }
+    out
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// Whether `range` of `text` is not glued to letters or digits on either side.
+fn bounded(text: &str, range: &Range<usize>, extra: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    let before = range.start.checked_sub(1).map(|i| bytes[i]);
+    let after = bytes.get(range.end).copied();
+    let ok = |b: Option<u8>| match b {
+        None => true,
+        Some(b) => !is_word_byte(b) && !extra.contains(&b),
+    };
+    ok(before) && ok(after)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// Every value-rule finding in `text` (not environment assignments, not known
+/// names): e-mail, IPv4/IPv6, credit-card numbers, bearer tokens, PEM keys, URL
+/// credentials and user names in paths. Findings may overlap.
+pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
+    let has = |c: char| text.contains(c);
+    if has('@') {
+        for m in EMAIL.find_iter(text) {
+            out.push(Finding {
+                range: m.range(),
+                kind: Kind::Email,
+            });
+        }
+    }
+    if has('.') {
+        for m in IPV4.find_iter(text) {
+            let r = m.range();
+            // Not part of a longer dotted number (a version such as 1.2.3.4.5).
+            let b = text.as_bytes();
+            let glued_before =
+                r.start >= 2 && b[r.start - 1] == b'.' && b[r.start - 2].is_ascii_digit();
+            let glued_after =
+                b.get(r.end) == Some(&b'.') && b.get(r.end + 1).is_some_and(u8::is_ascii_digit);
+            if bounded(text, &r, b"") && !glued_before && !glued_after && m.as_str() != "0.0.0.0" {
+                out.push(Finding {
+                    range: r,
+                    kind: Kind::Ip,
+                });
+            }
+        }
+    }
+    if text.matches(':').nth(1).is_some() {
+        for m in IPV6_CANDIDATE.find_iter(text) {
+            let s = m.as_str().trim_end_matches('.');
+            let r = m.start()..m.start() + s.len();
+            if s.len() >= 3
+                && s.bytes().any(|b| b.is_ascii_digit())
+                && s.parse::<Ipv6Addr>().is_ok_and(|ip| !ip.is_unspecified())
+                && bounded(text, &r, b"")
+            {
+                out.push(Finding {
+                    range: r,
+                    kind: Kind::Ip,
+                });
+            }
+        }
+    }
+    if text.bytes().filter(u8::is_ascii_digit).nth(12).is_some() {
+        for m in CREDIT_CARD.find_iter(text) {
+            let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
+            if (13..=19).contains(&digits.len()) && luhn(&digits) && bounded(text, &m.range(), b"")
+            {
+                out.push(Finding {
+                    range: m.range(),
+                    kind: Kind::CreditCard,
+                });
+            }
+        }
+    }
+    if text.len() >= 8 && (text.contains("earer") || text.contains("EARER")) {
+        for caps in BEARER.captures_iter(text) {
+            if let Some(token) = caps.get(1) {
+                out.push(Finding {
+                    range: token.range(),
+                    kind: Kind::BearerToken,
+                });
+            }
+        }
+    }
+    if text.contains("-----BEGIN ") {
+        for m in PEM.find_iter(text) {
+            out.push(Finding {
+                range: m.range(),
+                kind: Kind::PemKey,
+            });
+        }
+    }
+    if text.contains("://") && has('@') {
+        for caps in URL_CREDENTIALS.captures_iter(text) {
+            if let Some(cred) = caps.get(1) {
+                out.push(Finding {
+                    range: cred.range(),
+                    kind: Kind::UrlCredentials,
+                });
+            }
+        }
+    }
+    for r in user_names_in_paths(text) {
+        out.push(Finding {
+            range: r,
+            kind: Kind::UserPath,
+        });
+    }
+}
+
+/// Where an environment-style `KEY=value` assignment starts in `text`, if the text
+/// (one NUL-delimited string found in memory) holds one: the key's start.
+/// Windows' per-drive entries (`=C:=C:\dir`) count too.
+pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let eq = text.find('=')?;
+    if eq == 0 {
+        // `=C:=C:\…`
+        return (b.len() >= 4 && b[1].is_ascii_alphabetic() && b[2] == b':' && b[3] == b'=')
+            .then_some(0);
+    }
+    let mut start = eq;
+    while start > 0 {
+        let c = b[start - 1];
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'(' | b')' | b'.' | b'-') {
+            start -= 1;
+        } else {
+            break;
+        }
+    }
+    // Keys start with a letter or an underscore.
+    while start < eq && !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
+        start += 1;
+    }
+    (start < eq).then_some(start)
+}
+
+/// Case-insensitive finder for literal values (user and host names) learned from
+/// the data or configured. Matches must not be glued to letters or digits.
+#[derive(Debug, Default)]
+pub(crate) struct KnownValues {
+    regex: Option<Regex>,
+    min_len: usize,
+}
+
+impl KnownValues {
+    /// Builds a finder for `values`; values shorter than 3 characters are skipped
+    /// (too likely to occur by chance).
+    pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut vals: Vec<&str> = values
+            .into_iter()
+            .map(str::trim)
+            .filter(|v| v.chars().count() >= 3 && !is_generic_name(v))
+            .collect();
+        vals.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        vals.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        if vals.is_empty() {
+            return Self::default();
+        }
+        let min_len = vals.iter().map(|v| v.len()).min().unwrap_or(3);
+        let pattern = format!(
+            "(?i)(?:{})",
+            vals.iter()
+                .map(|v| regex::escape(v))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        Self {
+            regex: Regex::new(&pattern).ok(),
+            min_len,
+        }
+    }
+
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<Finding>) {
+        let Some(re) = &self.regex else { return };
+        if text.len() < self.min_len {
+            return;
+        }
+        for m in re.find_iter(text) {
+            if bounded(text, &m.range(), b"") {
+                out.push(Finding {
+                    range: m.range(),
+                    kind: Kind::KnownValue,
+                });
+            }
+        }
+    }
+}
+
+/// Merges overlapping findings; the earlier kind wins for the merged range.
+pub(crate) fn merge_findings(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by_key(|f| (f.range.start, std::cmp::Reverse(f.range.end)));
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        if let Some(last) = out.last_mut()
+            && f.range.start < last.range.end
+        {
+            last.range.end = last.range.end.max(f.range.end);
+            continue;
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Applies `rules` to one string value and returns the result with the kinds
+/// found, or `None` when nothing matched.
+pub(crate) fn apply_value_rules(
+    text: &str,
+    rules: &AnnotationRules,
+    known: Option<&KnownValues>,
+) -> Option<(String, Vec<Kind>)> {
+    let mut findings = Vec::new();
+    find_values(text, &mut findings);
+    if let Some(known) = known {
+        known.find(text, &mut findings);
+    }
+    findings.retain(|f| rules.action_for(f.kind) != Action::Keep);
+    if findings.is_empty() {
+        return None;
+    }
+    let findings = merge_findings(findings);
+    let mut out = String::with_capacity(text.len());
+    let mut kinds = Vec::with_capacity(findings.len());
+    let mut pos = 0;
+    for f in &findings {
+        out.push_str(&text[pos..f.range.start]);
+        let matched = &text[f.range.clone()];
+        match rules.action_for(f.kind) {
+            Action::Keep => out.push_str(matched),
+            Action::Mask => out.extend(std::iter::repeat_n('*', matched.chars().count())),
+            Action::Remove => {
+                out.push('[');
+                out.push_str(f.kind.name());
+                out.push(']');
+            }
+            Action::Hash => {
+                out.push('[');
+                out.push_str(f.kind.name());
+                out.push(':');
+                out.push_str(&rules.hash(matched));
+                out.push(']');
+            }
+        }
+        kinds.push(f.kind);
+        pos = f.range.end;
+    }
+    out.push_str(&text[pos..]);
+    Some((out, kinds))
+}
+
+/// Scrubs a string the server takes from a dump into the processed report (a
+/// module path, a source file path, a crash message): user names in paths,
+/// e-mail and IP addresses and the other value rules of `rules`, with the action
+/// each rule is configured with. Borrows when nothing matched.
+pub fn scrub_text<'a>(text: &'a str, rules: &AnnotationRules) -> Cow<'a, str> {
+    match apply_value_rules(text, rules, None) {
+        Some((out, _)) => Cow::Owned(out),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// How text found in a buffer is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Utf8,
+    Utf16Le,
+}
+
+/// A run of printable text found in a buffer.
+pub(crate) struct TextRun {
+    /// Byte offset of the run in the buffer.
+    pub(crate) start: usize,
+    pub(crate) encoding: Encoding,
+    /// The decoded text.
+    pub(crate) text: String,
+    /// For UTF-16: the unit index of each byte of `text` (plus one past the end).
+    units: Vec<u32>,
+}
+
+impl TextRun {
+    /// The buffer byte range of a byte range of `text`.
+    pub(crate) fn buffer_range(&self, r: &Range<usize>) -> Range<usize> {
+        match self.encoding {
+            Encoding::Utf8 => self.start + r.start..self.start + r.end,
+            Encoding::Utf16Le => {
+                let a = self.units[r.start] as usize;
+                let b = self.units[r.end] as usize;
+                self.start + 2 * a..self.start + 2 * b
+            }
+        }
+    }
+}
+
+/// Shortest run of printable characters worth looking at.
+pub(crate) const MIN_RUN: usize = 4;
+
+fn printable_unit(u: u16) -> bool {
+    matches!(u, 0x20..=0x7e | 0x09 | 0xa0..=0x17f)
+}
+
+/// Calls `f` for each run of printable text of at least [`MIN_RUN`] characters in
+/// `buf`: ASCII/UTF-8 runs, then UTF-16LE runs at even and at odd offsets.
+pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun)) {
+    // ASCII and 2-byte UTF-8 (Latin letters in names).
+    let mut i = 0;
+    let n = buf.len();
+    while i < n {
+        let start = i;
+        let mut chars = 0;
+        while i < n {
+            let b = buf[i];
+            if (0x20..=0x7e).contains(&b) || b == 0x09 {
+                i += 1;
+                chars += 1;
+            } else if (0xc2..=0xc5).contains(&b) && i + 1 < n && (0x80..=0xbf).contains(&buf[i + 1])
+            {
+                i += 2;
+                chars += 1;
+            } else {
+                break;
+            }
+        }
+        if chars >= MIN_RUN
+            && let Ok(text) = std::str::from_utf8(&buf[start..i])
+        {
+            f(&TextRun {
+                start,
+                encoding: Encoding::Utf8,
+                text: text.to_owned(),
+                units: Vec::new(),
+            });
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    // UTF-16LE at both alignments.
+    for align in 0..2 {
+        let mut i = align;
+        while i + 1 < n {
+            let start = i;
+            let mut text = String::new();
+            let mut units = Vec::new();
+            let mut count = 0u32;
+            while i + 1 < n {
+                let u = u16::from_le_bytes([buf[i], buf[i + 1]]);
+                if !printable_unit(u) {
+                    break;
+                }
+                let c = char::from_u32(u32::from(u)).unwrap_or('?');
+                for _ in 0..c.len_utf8() {
+                    units.push(count);
+                }
+                text.push(c);
+                count += 1;
+                i += 2;
+            }
+            if count as usize >= MIN_RUN {
+                units.push(count);
+                f(&TextRun {
+                    start,
+                    encoding: Encoding::Utf16Le,
+                    text,
+                    units,
+                });
+            }
+            if i == start {
+                i += 2;
+            }
+        }
+    }
+}
+
+/// How a found range is overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fill {
+    /// NUL bytes: the text is gone.
+    Zero,
+    /// `*` characters: the string keeps its shape.
+    Mask,
+}
+
+/// Overwrites the buffer bytes `r` (text found in `encoding`) with `fill`; true
+/// when anything changed.
+pub(crate) fn overwrite(buf: &mut [u8], r: Range<usize>, fill: Fill, encoding: Encoding) -> bool {
+    let Some(bytes) = buf.get_mut(r) else {
+        return false;
+    };
+    let before = bytes.to_vec();
+    match (encoding, fill) {
+        (_, Fill::Zero) => bytes.fill(0),
+        (Encoding::Utf8, Fill::Mask) => bytes.fill(b'*'),
+        (Encoding::Utf16Le, Fill::Mask) => {
+            for pair in bytes.chunks_exact_mut(2) {
+                pair[0] = b'*';
+                pair[1] = 0;
+            }
+        }
+    }
+    before != *bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(String, Kind)> {
+        let mut out = Vec::new();
+        find_values(text, &mut out);
+        out.into_iter()
+            .map(|f| (text[f.range].to_owned(), f.kind))
+            .collect()
+    }
+
+    #[test]
+    fn finds_user_names_in_home_paths() {
+        assert_eq!(
+            kinds("/home/kevin/Downloads/x"),
+            vec![("kevin".into(), Kind::UserPath)]
+        );
+        assert_eq!(
+            kinds(r"C:\Users\John Smith\AppData"),
+            vec![("John Smith".into(), Kind::UserPath)]
+        );
+        assert_eq!(
+            kinds("/usr/local/google/home/zequanwu/src"),
+            vec![("zequanwu".into(), Kind::UserPath)]
+        );
+        assert_eq!(
+            kinds("/home/kevin --type=x"),
+            vec![("kevin".into(), Kind::UserPath)]
+        );
+        assert!(kinds(r"C:\Users\Public\Desktop").is_empty());
+        assert!(kinds("/usr/lib/libc.so.6").is_empty());
+    }
+
+    #[test]
+    fn finds_addresses_and_secrets() {
+        assert_eq!(
+            kinds("mail me: a.b@example.org"),
+            vec![("a.b@example.org".into(), Kind::Email)]
+        );
+        assert_eq!(
+            kinds("from 192.168.1.20 port 22"),
+            vec![("192.168.1.20".into(), Kind::Ip)]
+        );
+        assert!(kinds("version 1.2.3.4.5").is_empty());
+        assert_eq!(
+            kinds("fe80::1ff:fe23:4567:890a%eth0"),
+            vec![("fe80::1ff:fe23:4567:890a".into(), Kind::Ip)]
+        );
+        assert!(kinds("std::vector::push").is_empty());
+        assert!(kinds("12:34:56").is_empty());
+        assert_eq!(
+            kinds("card 4111 1111 1111 1111"),
+            vec![("4111 1111 1111 1111".into(), Kind::CreditCard)]
+        );
+        assert!(kinds("card 4111 1111 1111 1112").is_empty());
+        assert_eq!(
+            kinds("Authorization: Bearer abc.def-ghi"),
+            vec![("abc.def-ghi".into(), Kind::BearerToken)]
+        );
+        assert!(
+            kinds("https://bob:hunter2@example.org/x")
+                .contains(&("bob:hunter2".into(), Kind::UrlCredentials))
+        );
+    }
+
+    #[test]
+    fn env_assignments() {
+        assert_eq!(env_assignment_start("HOME=/root"), Some(0));
+        assert_eq!(env_assignment_start("\u{1}xUSER=bob"), Some(1));
+        assert_eq!(env_assignment_start("=C:=C:\\x"), Some(0));
+        assert_eq!(env_assignment_start("no assignment"), None);
+        assert_eq!(env_assignment_start("42=x"), None);
+    }
+
+    #[test]
+    fn runs_in_both_encodings() {
+        let mut buf = b"\0\0HOME=/home/bob\0\x02".to_vec();
+        for u in "USER=bob".encode_utf16() {
+            buf.extend_from_slice(&u.to_le_bytes());
+        }
+        let mut seen = Vec::new();
+        for_each_run(&buf, |r| seen.push((r.encoding, r.text.clone(), r.start)));
+        assert!(seen.contains(&(Encoding::Utf8, "HOME=/home/bob".into(), 2)));
+        assert!(seen.contains(&(Encoding::Utf16Le, "USER=bob".into(), 18)));
+    }
+
+    #[test]
+    fn known_values_are_bounded() {
+        let known = KnownValues::new(["kevin", "ab"]);
+        let mut out = Vec::new();
+        known.find("KEVIN@host kevinx xkevin kevin", &mut out);
+        let found: Vec<_> = out.iter().map(|f| f.range.clone()).collect();
+        assert_eq!(found, vec![0..5, 25..30]);
+    }
+}
