@@ -28,8 +28,8 @@ impl SymbolId {
     /// Validates both parts and normalizes the debug id to upper case.
     pub fn new(debug_file: &str, debug_id: &str) -> Result<Self, KeyError> {
         validate_file_name(debug_file)?;
-        let id_ok = (32..=40).contains(&debug_id.len())
-            && debug_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let id_ok =
+            (32..=40).contains(&debug_id.len()) && debug_id.bytes().all(|b| b.is_ascii_hexdigit());
         if !id_ok {
             return Err(KeyError::DebugId(debug_id.to_owned()));
         }

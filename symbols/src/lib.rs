@@ -2,14 +2,38 @@
 //!
 //! Breakpad `.sym` files live in object storage under
 //! `symbols/<debug_file>/<DEBUG_ID>/<debug_file sans .pdb>.sym` (see [`symbol_key`]).
-//! [`StoreSymbolSupplier`] implements the processor's `SymbolSupplier` on top of that
-//! store, so a `breakpad_symbols::Symbolizer` built from it symbolicates minidumps with
-//! whatever symbols have been uploaded.
+//!
+//! - [`Symbols`] is the symbol provider the server shares across its workers: it
+//!   implements minidump-processor's `SymbolProvider` over a [`SymbolStore`] with a
+//!   bounded in-memory cache of parsed files, an optional bounded disk cache and a
+//!   negative cache for missing files ([`CacheConfig`]). Use one
+//!   [`Symbols::session`] per report (or [`Symbols::process`]) so the report's
+//!   `symbol_stats` and [`Symbols::missing`] describe that report only.
+//! - [`parse_sym_upload`] and [`read_symbol_zip`] check uploads (a `.sym`, gzip or
+//!   not, or a Tecken-style zip) before anything is stored.
+//! - [`dump_sym`] makes a `.sym` from ELF/DWARF, Mach-O, PE or PDB files.
+//! - [`StoreSymbolSupplier`] is a plain `SymbolSupplier` over the store, for a
+//!   `breakpad_symbols::Symbolizer` (no caching beyond one Symbolizer's life).
+//!
+//! Symbol files are looked up by the debug file name the minidump records
+//! (`libc.so.6`), which can differ from the name on the `.sym`'s MODULE line
+//! (`libc-2.32.so`): uploads say which debug file they are for.
 
+mod cache;
+mod dump;
 mod key;
+mod provider;
 mod store;
 mod supplier;
+mod upload;
 
+pub use cache::CacheConfig;
+pub use dump::{DumpError, Dumped, ObjectKind, dump_sym};
 pub use key::{KeyError, SymbolId, symbol_key};
+pub use provider::{CacheStats, Lookup, Symbols};
 pub use store::{StoreError, SymbolStore};
 pub use supplier::{StoreSymbolSupplier, parse_sym};
+pub use upload::{
+    ModuleLine, UploadError, UploadLimits, check_sym, parse_sym_upload, parse_sym_upload_with,
+    read_symbol_zip, read_symbol_zip_with,
+};

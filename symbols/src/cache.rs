@@ -1,0 +1,343 @@
+//! The caches behind [`Symbols`](crate::Symbols): parsed symbol files in memory
+//! (bounded by bytes, least recently used first out), `.sym` files on local disk
+//! (bounded by bytes), and missing symbol files (expiring after a TTL).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use breakpad_symbols::SymbolFile;
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::key::SymbolId;
+
+/// How much [`Symbols`](crate::Symbols) may keep, and for how long it remembers a miss.
+///
+/// A section of the server's TOML config; every field has a default:
+///
+/// ```toml
+/// [symbols_cache]
+/// memory_bytes = 536870912     # parsed symbol files in memory (estimated bytes)
+/// disk_dir = "/var/cache/mayday/symbols"  # optional local copy of fetched .sym files
+/// disk_bytes = 4294967296
+/// negative_ttl = "1h"          # how long a missing symbol file is not asked for again
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Budget for parsed symbol files in memory, in (estimated) bytes of heap they use.
+    /// A single file bigger than the budget is used for the report that needs it but
+    /// not kept. Default: 512 MiB.
+    pub memory_bytes: u64,
+    /// Directory for a local copy of `.sym` files fetched from the store, so a restart
+    /// or an eviction from memory does not go back to object storage. `None` (the
+    /// default): no disk cache.
+    pub disk_dir: Option<PathBuf>,
+    /// Budget of the disk cache in bytes; least recently used files are deleted
+    /// beyond it. Default: 4 GiB.
+    pub disk_bytes: u64,
+    /// How long a symbol file that was not in the store (or did not parse) is
+    /// remembered as missing. Uploads call [`Symbols::invalidate`](crate::Symbols::invalidate)
+    /// so they take effect at once in this process. Default: 1 hour.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory_bytes: 512 * 1024 * 1024,
+            disk_dir: None,
+            disk_bytes: 4 * 1024 * 1024 * 1024,
+            negative_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A least-recently-used map bounded by the sum of its entries' costs.
+#[derive(Debug)]
+pub(crate) struct LruBytes<K, V> {
+    entries: HashMap<K, (V, u64, u64)>,
+    order: BTreeMap<u64, K>,
+    tick: u64,
+    total: u64,
+    budget: u64,
+}
+
+impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
+    pub(crate) fn new(budget: u64) -> Self {
+        LruBytes {
+            entries: HashMap::new(),
+            order: BTreeMap::new(),
+            tick: 0,
+            total: 0,
+            budget,
+        }
+    }
+
+    /// The value for `key`, marking it most recently used.
+    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (value, _, used) = self.entries.get_mut(key)?;
+        self.order.remove(used);
+        *used = tick;
+        self.order.insert(tick, key.clone());
+        Some(value.clone())
+    }
+
+    /// Inserts `value` with `cost`, evicting least recently used entries until the
+    /// total fits the budget; returns the evicted keys. An entry costing more than
+    /// the whole budget is not kept (and returned as evicted).
+    pub(crate) fn insert(&mut self, key: K, value: V, cost: u64) -> Vec<K> {
+        self.remove(&key);
+        if cost > self.budget {
+            return vec![key];
+        }
+        self.tick += 1;
+        self.entries.insert(key.clone(), (value, cost, self.tick));
+        self.order.insert(self.tick, key);
+        self.total += cost;
+        let mut evicted = Vec::new();
+        while self.total > self.budget {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((_, cost, _)) = self.entries.remove(&oldest) {
+                self.total -= cost;
+            }
+            evicted.push(oldest);
+        }
+        evicted
+    }
+
+    /// Removes `key`; true when it was there.
+    pub(crate) fn remove(&mut self, key: &K) -> bool {
+        match self.entries.remove(key) {
+            Some((_, cost, used)) => {
+                self.order.remove(&used);
+                self.total -= cost;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sum of the costs of the entries held.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Number of entries held.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Symbol files known to be missing (or corrupt) until an instant.
+#[derive(Debug, Default)]
+pub(crate) struct NegativeCache {
+    until: HashMap<SymbolId, Instant>,
+}
+
+impl NegativeCache {
+    /// Whether `id` is known missing now; forgets an expired entry.
+    pub(crate) fn contains(&mut self, id: &SymbolId) -> bool {
+        match self.until.get(id) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                self.until.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: SymbolId, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        // Drop expired entries now and then so the map stays small.
+        if self.until.len() >= 4096 {
+            let now = Instant::now();
+            self.until.retain(|_, until| *until > now);
+        }
+        self.until.insert(id, Instant::now() + ttl);
+    }
+
+    pub(crate) fn remove(&mut self, id: &SymbolId) -> bool {
+        self.until.remove(id).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.until.len()
+    }
+}
+
+/// `.sym` files on local disk under `<dir>/<debug_file>/<DEBUG_ID>/<name>.sym`,
+/// bounded by bytes. Files are written to a temporary name and renamed into place,
+/// so a reader never sees half a file.
+#[derive(Debug)]
+pub(crate) struct DiskCache {
+    dir: PathBuf,
+    lru: std::sync::Mutex<LruBytes<SymbolId, ()>>,
+    tmp_counter: AtomicU64,
+}
+
+impl DiskCache {
+    /// Opens (creating) the cache directory and registers the files already there,
+    /// oldest first, deleting any beyond the budget and stray temporary files.
+    pub(crate) fn open(dir: &Path, budget: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut found = Vec::new();
+        for file_dir in std::fs::read_dir(dir)? {
+            let file_dir = file_dir?;
+            let name = file_dir.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".tmp-") {
+                let _ = std::fs::remove_file(file_dir.path());
+                continue;
+            }
+            if !file_dir.file_type()?.is_dir() {
+                continue;
+            }
+            for id_dir in std::fs::read_dir(file_dir.path())? {
+                let id_dir = id_dir?;
+                let Ok(id) = SymbolId::new(&name, &id_dir.file_name().to_string_lossy()) else {
+                    continue;
+                };
+                let path = id_dir.path().join(id.sym_name());
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    let used = meta.modified().ok();
+                    found.push((used, id, meta.len()));
+                }
+            }
+        }
+        found.sort_by_key(|(used, _, _)| *used);
+        let mut lru = LruBytes::new(budget);
+        for (_, id, len) in found {
+            for evicted in lru.insert(id, (), len) {
+                let _ = std::fs::remove_file(dir.join(evicted.rel_path()));
+            }
+        }
+        Ok(DiskCache {
+            dir: dir.to_owned(),
+            lru: std::sync::Mutex::new(lru),
+            tmp_counter: AtomicU64::new(0),
+        })
+    }
+
+    fn path(&self, id: &SymbolId) -> PathBuf {
+        self.dir.join(id.rel_path())
+    }
+
+    /// The cached bytes of `id`, if any.
+    pub(crate) fn read(&self, id: &SymbolId) -> Option<Bytes> {
+        self.lru.lock().unwrap().get(id)?;
+        match std::fs::read(self.path(id)) {
+            Ok(bytes) => Some(Bytes::from(bytes)),
+            Err(_) => {
+                // Deleted behind our back: forget it.
+                self.lru.lock().unwrap().remove(id);
+                None
+            }
+        }
+    }
+
+    /// Writes `bytes` for `id` (best effort: a full disk only costs a refetch).
+    pub(crate) fn write(&self, id: &SymbolId, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path(id);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let evicted = self
+            .lru
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (), bytes.len() as u64);
+        for evicted in evicted {
+            let _ = std::fs::remove_file(self.path(&evicted));
+        }
+        Ok(())
+    }
+
+    /// Deletes the cached file of `id`.
+    pub(crate) fn remove(&self, id: &SymbolId) {
+        self.lru.lock().unwrap().remove(id);
+        let _ = std::fs::remove_file(self.path(id));
+    }
+
+    /// Bytes held on disk.
+    pub(crate) fn total(&self) -> u64 {
+        self.lru.lock().unwrap().total()
+    }
+}
+
+/// An estimate of the heap a parsed symbol file occupies, for the memory budget.
+/// Walks the file once (at load time): strings by capacity, records by size.
+pub(crate) fn parsed_size(file: &SymbolFile) -> u64 {
+    use std::mem::size_of_val;
+    // A hash map entry's bookkeeping beyond key and value (control bytes, load factor).
+    const MAP_ENTRY_OVERHEAD: usize = 16;
+    let mut n = size_of_val(file) + file.module_id.capacity() + file.debug_file.capacity();
+    for entry in file.functions.ranges_values() {
+        let func = &entry.1;
+        n += size_of_val(entry) + func.name.capacity();
+        n += func.lines.ranges_values().map(size_of_val).sum::<usize>();
+        n += func.inlinees.iter().map(size_of_val).sum::<usize>();
+    }
+    for public in &file.publics {
+        n += size_of_val(public) + public.name.capacity();
+    }
+    for entry in file.files.iter().chain(file.inline_origins.iter()) {
+        n += std::mem::size_of::<(u32, String)>() + MAP_ENTRY_OVERHEAD + entry.1.capacity();
+    }
+    for entry in file.cfi_stack_info.ranges_values() {
+        let cfi = &entry.1;
+        n += size_of_val(entry) + cfi.init.rules.capacity();
+        n += cfi
+            .add_rules
+            .iter()
+            .map(|r| size_of_val(r) + r.rules.capacity())
+            .sum::<usize>();
+    }
+    for map in [&file.win_stack_framedata_info, &file.win_stack_fpo_info] {
+        for entry in map.ranges_values() {
+            // Program strings are short; the record itself dominates.
+            n += size_of_val(entry) + 32;
+        }
+    }
+    n as u64
+}
+
+/// Cheap counters of what the caches did, for logs and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) memory_hits: AtomicU64,
+    pub(crate) disk_hits: AtomicU64,
+    pub(crate) store_fetches: AtomicU64,
+    pub(crate) negative_hits: AtomicU64,
+    pub(crate) parses: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A shared parsed symbol file.
+pub(crate) type Parsed = Arc<SymbolFile>;

@@ -1,0 +1,98 @@
+//! Writing Breakpad `.sym` files from binaries and debug files, with dump_syms.
+
+use dump_syms::object_info::ObjectInfo;
+use dump_syms::platform::Platform;
+
+use crate::key::{KeyError, SymbolId};
+
+/// Why a file could not be turned into a `.sym`.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// Not an ELF, Mach-O, PE or PDB file.
+    #[error("not an ELF, Mach-O, PE or PDB file")]
+    UnknownFormat,
+    /// dump_syms could not read the file.
+    #[error("dump_syms: {0}")]
+    Dump(String),
+    /// The module's name or debug id cannot be a store key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// The object formats [`dump_sym`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// ELF (Linux, Android), with DWARF when built with debug info.
+    Elf,
+    /// Mach-O (macOS, iOS), a single architecture.
+    MachO,
+    /// Windows executable or DLL.
+    Pe,
+    /// Windows program database.
+    Pdb,
+}
+
+impl ObjectKind {
+    /// The kind of object `bytes` holds, by magic bytes.
+    pub fn detect(bytes: &[u8]) -> Option<ObjectKind> {
+        const MACHO: [[u8; 4]; 4] = [
+            [0xfe, 0xed, 0xfa, 0xce],
+            [0xfe, 0xed, 0xfa, 0xcf],
+            [0xce, 0xfa, 0xed, 0xfe],
+            [0xcf, 0xfa, 0xed, 0xfe],
+        ];
+        if bytes.starts_with(b"\x7fELF") {
+            Some(ObjectKind::Elf)
+        } else if MACHO.iter().any(|m| bytes.starts_with(m)) {
+            Some(ObjectKind::MachO)
+        } else if bytes.starts_with(b"Microsoft C/C++ MSF 7.00\r\n\x1aDS") {
+            Some(ObjectKind::Pdb)
+        } else if bytes.starts_with(b"MZ") {
+            Some(ObjectKind::Pe)
+        } else {
+            None
+        }
+    }
+}
+
+/// A `.sym` file made by [`dump_sym`].
+#[derive(Debug, Clone)]
+pub struct Dumped {
+    /// Where it goes in the store: the debug file name and the debug id.
+    pub id: SymbolId,
+    /// The `.sym` text.
+    pub sym: Vec<u8>,
+    /// Number of FUNC records (0 means no debug info, only exported symbols).
+    pub functions: usize,
+}
+
+/// Dumps `bytes` (an ELF, single-architecture Mach-O, PE or PDB file named
+/// `file_name`) to a Breakpad `.sym` with inline records. The store id uses
+/// `file_name`'s base name, which is the name a minidump records for an ELF or
+/// Mach-O module; for PDBs it is the PDB's name.
+pub fn dump_sym(bytes: &[u8], file_name: &str) -> Result<Dumped, DumpError> {
+    let kind = ObjectKind::detect(bytes).ok_or(DumpError::UnknownFormat)?;
+    let platform = match kind {
+        ObjectKind::Elf => Platform::Linux,
+        ObjectKind::MachO => Platform::Mac,
+        ObjectKind::Pe | ObjectKind::Pdb => Platform::Win,
+    };
+    let name = crate::supplier::basename(file_name);
+    // `from_elf` parses any single object (symbolic's Object::parse), not only ELF;
+    // the platform decides how source paths are canonicalized.
+    let info = ObjectInfo::from_elf(bytes, name, platform, None, true)
+        .map_err(|e| DumpError::Dump(format!("{e:#}")))?;
+    let mut sym = Vec::new();
+    info.dump(&mut sym)
+        .map_err(|e| DumpError::Dump(format!("{e:#}")))?;
+    let debug_file = match kind {
+        ObjectKind::Pdb | ObjectKind::Pe => info.get_name().to_owned(),
+        _ => name.to_owned(),
+    };
+    let id = SymbolId::new(&debug_file, info.get_debug_id())?;
+    let functions = sym
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"FUNC "))
+        .count();
+    Ok(Dumped { id, sym, functions })
+}

@@ -1,0 +1,359 @@
+//! `mayday-symbols`: dump Breakpad symbols from binaries and upload them to Mayday.
+//!
+//! ```text
+//! mayday-symbols dump target/debug/myapp -o myapp.sym
+//! mayday-symbols upload target/release/ --server https://mayday.example --token $MAYDAY_TOKEN
+//! ```
+//!
+//! Exit status: 0 when every symbol file found is on the server afterwards
+//! (uploaded now or already there), 1 otherwise, with a message on stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use mayday_symbols::{ObjectKind, SymbolId, dump_sym, parse_sym_upload};
+
+#[derive(Parser)]
+#[command(
+    name = "mayday-symbols",
+    version,
+    about = "Dump and upload Breakpad symbols for Mayday"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a Breakpad .sym for a binary or debug file (ELF/DWARF, Mach-O, PE, PDB).
+    Dump {
+        /// The binary or debug file.
+        file: PathBuf,
+        /// Write the .sym here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Find debug files and .sym files, and upload what the server lacks.
+    Upload {
+        /// Files or directories (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The Mayday server's base URL, e.g. `https://mayday.example`.
+        #[arg(long, env = "MAYDAY_SERVER")]
+        server: String,
+        /// An API token with the `uploader` (or `admin`) role.
+        #[arg(long, env = "MAYDAY_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Upload even what the server says it already has.
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait for each HTTP request.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump { file, output } => dump(&file, output.as_deref()),
+        Command::Upload {
+            paths,
+            server,
+            token,
+            force,
+            timeout,
+        } => upload(&paths, &server, &token, force, Duration::from_secs(timeout)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mayday-symbols: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dump(file: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
+    let dumped = dump_sym(&bytes, &file.to_string_lossy())
+        .with_context(|| format!("while dumping {}", file.display()))?;
+    match output {
+        Some(path) => std::fs::write(path, &dumped.sym)
+            .with_context(|| format!("while writing {}", path.display()))?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(&dumped.sym)
+            .context("while writing to stdout")?,
+    }
+    Ok(())
+}
+
+/// One symbol file ready to upload.
+struct Candidate {
+    source: PathBuf,
+    id: SymbolId,
+    sym: Bytes,
+}
+
+/// What the search found.
+#[derive(Default)]
+struct Found {
+    candidates: Vec<Candidate>,
+    /// Binaries without debug info and files of other kinds.
+    skipped: Vec<(PathBuf, String)>,
+    /// Files that look like symbols or binaries but could not be read.
+    failed: Vec<(PathBuf, String)>,
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("while reading {}", path.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("while listing {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            // Symlinked directories are not followed (cycles); symlinked files are.
+            if entry.is_symlink() && entry.is_dir() {
+                continue;
+            }
+            walk(&entry, out)?;
+        }
+    } else if meta.is_file() {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+/// The debug file name a `.sym` in a Breakpad tree is filed under:
+/// `<debug_file>/<DEBUG_ID>/<name>.sym` gives `debug_file` when the directory
+/// above is the debug id on its MODULE line. (The MODULE line's name can differ
+/// from what the minidump records, e.g. `libc-2.32.so` vs `libc.so.6`.)
+fn tree_debug_file(path: &Path, module_debug_id: &str) -> Option<String> {
+    let id_dir = path.parent()?;
+    let file_dir = id_dir.parent()?;
+    let id_name = id_dir.file_name()?.to_str()?;
+    if id_name.eq_ignore_ascii_case(module_debug_id) {
+        Some(file_dir.file_name()?.to_str()?.to_owned())
+    } else {
+        None
+    }
+}
+
+fn classify(path: &Path, found: &mut Found) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            found.failed.push((path.to_owned(), e.to_string()));
+            return;
+        }
+    };
+    if path.extension().is_some_and(|e| e == "sym") || bytes.starts_with(b"MODULE ") {
+        let module = match mayday_symbols::check_sym(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                found.failed.push((path.to_owned(), e.to_string()));
+                return;
+            }
+        };
+        let hint = tree_debug_file(path, &module.debug_id);
+        match parse_sym_upload(Bytes::from(bytes), hint.as_deref()) {
+            Ok((id, sym)) => found.candidates.push(Candidate {
+                source: path.to_owned(),
+                id,
+                sym,
+            }),
+            Err(e) => found.failed.push((path.to_owned(), e.to_string())),
+        }
+        return;
+    }
+    if ObjectKind::detect(&bytes).is_none() {
+        found
+            .skipped
+            .push((path.to_owned(), "not a binary or .sym".into()));
+        return;
+    }
+    match dump_sym(&bytes, &path.to_string_lossy()) {
+        Ok(d) if d.functions == 0 => found
+            .skipped
+            .push((path.to_owned(), "no debug info".into())),
+        Ok(d) => found.candidates.push(Candidate {
+            source: path.to_owned(),
+            id: d.id,
+            sym: Bytes::from(d.sym),
+        }),
+        // Object files the library cannot read (e.g. a fat Mach-O, a resource DLL).
+        Err(e) => found.skipped.push((path.to_owned(), e.to_string())),
+    }
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// Whether the server already has `id`: HEAD on the Breakpad layout route.
+fn server_has(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    id: &SymbolId,
+) -> anyhow::Result<bool> {
+    let url = format!("{base}/symbols/{}", id.rel_path());
+    let resp = client
+        .head(&url)
+        .bearer_auth(token)
+        .send()
+        .with_context(|| format!("while asking {url}"))?;
+    match resp.status() {
+        s if s.is_success() => Ok(true),
+        reqwest::StatusCode::NOT_FOUND => Ok(false),
+        s => bail!("HEAD {url}: server answered {s}"),
+    }
+}
+
+fn upload_one(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    c: &Candidate,
+) -> anyhow::Result<()> {
+    let body = gzip(&c.sym).context("while compressing")?;
+    let url = format!("{base}/api/v1/symbols");
+    let resp = client
+        .post(&url)
+        .query(&[("debug_file", c.id.debug_file.as_str())])
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .header(reqwest::header::CONTENT_TYPE, "text/plain")
+        .body(body)
+        .send()
+        .with_context(|| format!("while posting to {url}"))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = resp.text().unwrap_or_default();
+    let text = text.trim();
+    match status {
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+            bail!("server refused the token ({status}): it needs the uploader or admin role")
+        }
+        _ => bail!("server answered {status}: {text}"),
+    }
+}
+
+fn upload(
+    paths: &[PathBuf],
+    server: &str,
+    token: &str,
+    force: bool,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let base = server.trim_end_matches('/');
+    let mut files = Vec::new();
+    for path in paths {
+        walk(path, &mut files)?;
+    }
+    let mut found = Found::default();
+    let pb = indicatif::ProgressBar::new(files.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message("scanning");
+    for file in &files {
+        pb.set_prefix(file.display().to_string());
+        classify(file, &mut found);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    // The same symbol file may be found twice (a binary and its .sym): once is enough.
+    found.candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    found.candidates.dedup_by(|a, b| a.id == b.id);
+
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("mayday-symbols/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("while building the HTTP client")?;
+    let pb = indicatif::ProgressBar::new(found.candidates.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message("uploading");
+    let (mut uploaded, mut present, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for c in &found.candidates {
+        let result = if force {
+            Ok(false)
+        } else {
+            server_has(&client, base, token, &c.id)
+        };
+        match result.and_then(|has| {
+            if has {
+                Ok(false)
+            } else {
+                upload_one(&client, base, token, c).map(|()| true)
+            }
+        }) {
+            Ok(true) => uploaded.push(c),
+            Ok(false) => present.push(c),
+            Err(e) => {
+                pb.println(format!("failed: {}: {e:#}", c.source.display()));
+                failed.push((c, e));
+            }
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    for c in &uploaded {
+        println!("uploaded  {}  ({})", c.id.rel_path(), c.source.display());
+    }
+    for c in &present {
+        println!("present   {}  ({})", c.id.rel_path(), c.source.display());
+    }
+    for (path, why) in &found.skipped {
+        println!("skipped   {}: {why}", path.display());
+    }
+    for (path, why) in &found.failed {
+        println!("unreadable {}: {why}", path.display());
+    }
+    for (c, e) in &failed {
+        println!(
+            "failed    {}  ({}): {e:#}",
+            c.id.rel_path(),
+            c.source.display()
+        );
+    }
+    println!(
+        "{} uploaded, {} already present, {} failed, {} unreadable, {} skipped",
+        uploaded.len(),
+        present.len(),
+        failed.len(),
+        found.failed.len(),
+        found.skipped.len()
+    );
+    if !failed.is_empty() {
+        bail!("{} symbol file(s) could not be uploaded", failed.len());
+    }
+    if !found.failed.is_empty() {
+        bail!(
+            "{} file(s) could not be read as symbols",
+            found.failed.len()
+        );
+    }
+    if found.candidates.is_empty() {
+        bail!("no debug files or .sym files found in the given paths");
+    }
+    Ok(())
+}

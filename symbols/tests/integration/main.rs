@@ -1,0 +1,10 @@
+//! Integration tests of mayday-symbols: real minidumps and symbol files from
+//! `../shared/testdata`, real object stores, real files, real HTTP.
+
+mod cache;
+mod cli;
+mod keys;
+mod processing;
+mod store;
+mod support;
+mod upload;
