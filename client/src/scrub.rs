@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use mayday_report::scrub::{self, AnnotationRules, ScrubConfig};
+
 use crate::error::{Error, Result};
 
 /// What the user is shown about a dump (see [`crate::ReportSummary`]).
@@ -19,13 +21,16 @@ pub(crate) struct DumpFacts {
     pub(crate) has_heap: bool,
 }
 
-/// Who the local user is, as far as scrubbing needs to know: the home directory and
-/// user name to replace. Read from the environment of the process that scrubs (the
-/// monitor has the crashed application's environment).
+/// Who the local user is, as far as scrubbing needs to know: values to mask
+/// wherever they occur (home directory, user name, host name, real name). Read
+/// from the process that scrubs (the monitor has the crashed application's
+/// environment). Never stored or sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LocalUser {
     pub(crate) home: Option<String>,
     pub(crate) name: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) real_name: Option<String>,
 }
 
 impl LocalUser {
@@ -42,200 +47,153 @@ impl LocalUser {
                     .and_then(|h| h.rsplit('/').next())
                     .map(str::to_owned)
             });
-        LocalUser { home, name }
-    }
-}
-
-/// Scrubs a dump in place before it is shown or sent.
-pub(crate) fn scrub_dump(dump: &mut [u8], user: &LocalUser) -> Result<()> {
-    interim::blank_system_streams(dump)?;
-    replace_user_bytes(dump, user);
-    Ok(())
-}
-
-/// Replaces the home directory and the user name (in path positions) with filler of
-/// the same length, everywhere in the dump: in module paths, but also in stack
-/// memory, where the environment often survives. Same length keeps every offset.
-pub(crate) fn replace_user_bytes(dump: &mut [u8], user: &LocalUser) {
-    if let Some(home) = &user.home {
-        replace_all(dump, home.as_bytes(), |_| true);
-    }
-    if let Some(name) = user.name.as_deref().filter(|n| n.len() >= 3) {
-        // A short or common name could be part of anything; in a path it is itself.
-        let n = name.len();
-        let snapshot = dump.to_vec();
-        replace_all(dump, name.as_bytes(), |at| {
-            let before = at.checked_sub(1).map(|i| snapshot[i]);
-            let after = snapshot.get(at + n).copied();
-            matches!(before, Some(b'/') | Some(b'\\') | Some(b'='))
-                && matches!(
-                    after,
-                    None | Some(b'/') | Some(b'\\') | Some(0) | Some(b'\n')
-                )
-        });
-    }
-}
-
-fn replace_all(hay: &mut [u8], needle: &[u8], accept: impl Fn(usize) -> bool) {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return;
-    }
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        if &hay[i..i + needle.len()] == needle && accept(i) {
-            for b in &mut hay[i..i + needle.len()] {
-                *b = b'x';
-            }
-            i += needle.len();
-        } else {
-            i += 1;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty() && h != "localhost");
+        let real_name = name.as_deref().and_then(real_name_of);
+        LocalUser {
+            home,
+            name,
+            host,
+            real_name,
         }
     }
+
+    /// The values to mask, longest first, short ones left out (a two-letter
+    /// name would match everywhere; the shared scrubber's path rules still
+    /// mask it in `/home/<name>/`).
+    fn known_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = [&self.home, &self.name, &self.host, &self.real_name]
+            .into_iter()
+            .flatten()
+            .filter(|v| v.len() >= 3)
+            .cloned()
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        values
+    }
 }
 
-/// Replaces the home directory and user name in an annotation value (a panic
-/// message often holds a path).
+/// The GECOS real name of `user` from `/etc/passwd`, if any.
+fn real_name_of(user: &str) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == user).then_some(())?;
+        let gecos = fields.nth(3)?.split(',').next()?.trim();
+        (!gecos.is_empty() && gecos != user).then(|| gecos.to_owned())
+    })
+}
+
+/// The shared scrubber's configuration on the client: everything on, plus the
+/// local values to mask.
+fn config(user: &LocalUser) -> ScrubConfig {
+    ScrubConfig {
+        known_values: user.known_values(),
+        ..ScrubConfig::default()
+    }
+}
+
+/// Scrubs a dump in place before it is shown or sent, with the server's code.
+pub(crate) fn scrub_dump(dump: &mut [u8], user: &LocalUser) -> Result<()> {
+    scrub::scrub_minidump(dump, &config(user))
+        .map(|summary| tracing::debug!(removed = ?summary.removed, "dump scrubbed"))
+        .map_err(|e| Error::Scrub(e.to_string()))
+}
+
+/// Scrubs a text (an annotation value, a comment): the shared rules for paths,
+/// addresses and secrets, then the local values.
 pub(crate) fn scrub_text(value: &str, user: &LocalUser) -> String {
-    let mut out = value.to_owned();
+    let mut out = scrub::scrub_text(value, &AnnotationRules::default()).into_owned();
     if let Some(home) = &user.home {
         out = out.replace(home.as_str(), "~");
     }
-    if let Some(name) = user.name.as_deref().filter(|n| n.len() >= 3) {
-        for sep in ['/', '\\'] {
-            out = out.replace(&format!("{sep}{name}{sep}"), &format!("{sep}<user>{sep}"));
-        }
+    for v in user.known_values() {
+        out = out.replace(v.as_str(), &"*".repeat(v.chars().count()));
     }
     out
 }
 
-/// What the dump holds, for the consent summary.
-pub(crate) fn inspect(dump: &[u8]) -> Result<DumpFacts> {
-    interim::inspect(dump)
-}
-
-/// Annotations scrubbed like the dump's paths.
+/// Annotations scrubbed with the shared rules (identity fields dropped, secrets
+/// masked), then each value as in [`scrub_text`].
 pub(crate) fn scrub_annotations(
     annotations: &BTreeMap<String, String>,
     user: &LocalUser,
 ) -> BTreeMap<String, String> {
-    annotations
-        .iter()
-        .map(|(k, v)| (k.clone(), scrub_text(v, user)))
+    let mut out = annotations.clone();
+    let mut summary = scrub::ScrubSummary::default();
+    scrub::scrub_annotations(&mut out, &AnnotationRules::default(), &mut summary);
+    out.into_iter()
+        .map(|(k, v)| {
+            let v = scrub_text(&v, user);
+            (k, v)
+        })
         .collect()
 }
 
-/// Stand-ins until `mayday_report::scrub` lands; replaced by one edit each.
-mod interim {
-    use super::*;
-    use minidump::format::MINIDUMP_STREAM_TYPE as S;
-    use minidump::{
-        Minidump, MinidumpException, MinidumpMemoryList, MinidumpModuleList, MinidumpSystemInfo,
-        MinidumpThreadList, Module,
-    };
-
-    const BLANKED: [S; 5] = [
-        S::LinuxEnviron,
-        S::LinuxCmdLine,
-        S::LinuxProcStatus,
-        S::LinuxCpuInfo,
-        S::LinuxAuxv,
-    ];
-
-    pub(super) fn blank_system_streams(dump: &mut [u8]) -> Result<()> {
-        let ranges: Vec<(usize, usize)> = {
-            let md = Minidump::read(&*dump).map_err(|e| Error::Scrub(e.to_string()))?;
-            let base = dump.as_ptr() as usize;
-            BLANKED
-                .iter()
-                .filter_map(|s| md.get_raw_stream(*s as u32).ok())
-                .map(|raw| (raw.as_ptr() as usize - base, raw.len()))
-                .collect()
-        };
-        for (start, len) in ranges {
-            dump[start..start + len].fill(0);
-        }
-        Ok(())
-    }
-
-    fn stream_present(md: &Minidump<'_, &[u8]>, s: S) -> bool {
-        md.get_raw_stream(s as u32)
-            .map(|raw| raw.iter().any(|b| *b != 0))
-            .unwrap_or(false)
-    }
-
-    pub(super) fn inspect(dump: &[u8]) -> Result<DumpFacts> {
-        let md = Minidump::read(dump).map_err(|e| Error::Scrub(e.to_string()))?;
-        let mut facts = DumpFacts::default();
-        let system = md.get_stream::<MinidumpSystemInfo>().ok();
-        let modules = md.get_stream::<MinidumpModuleList>().ok();
-        if let Ok(threads) = md.get_stream::<MinidumpThreadList<'_>>() {
-            facts.threads = threads.threads.len();
-            facts.stack_bytes = threads
-                .threads
-                .iter()
-                .map(|t| t.raw.stack.memory.data_size as u64)
-                .sum();
-        }
-        facts.modules = modules.as_ref().map(|m| m.iter().count()).unwrap_or(0);
-        if let Some(system) = &system {
-            let (version, _build) = system.os_parts();
-            facts.os = Some(
-                format!("{} {version}", system.os.long_name())
-                    .trim()
-                    .to_owned(),
-            );
-        }
-        if let (Ok(exc), Some(system)) = (md.get_stream::<MinidumpException<'_>>(), &system) {
-            facts.crash_reason = Some(exc.get_crash_reason(system.os, system.cpu).to_string());
-            let ip = exc
-                .context(system, None)
-                .map(|c| c.get_instruction_pointer());
-            facts.crashing_module = ip
-                .and_then(|ip| modules.as_ref()?.module_at_address(ip))
-                .map(|m| {
-                    let name = m.code_file();
-                    name.rsplit(['/', '\\']).next().unwrap_or(&name).to_owned()
-                });
-        }
-        facts.has_environment = stream_present(&md, S::LinuxEnviron);
-        facts.has_command_line = stream_present(&md, S::LinuxCmdLine);
-        if let Ok(memory) = md.get_stream::<MinidumpMemoryList<'_>>() {
-            let total: u64 = memory.iter().map(|m| m.size).sum();
-            facts.has_heap = total > facts.stack_bytes + 64 * 1024;
-        }
-        Ok(facts)
-    }
+/// What the dump holds, for the consent summary.
+pub(crate) fn inspect(dump: &[u8]) -> Result<DumpFacts> {
+    let inv = scrub::inventory(dump).map_err(|e| Error::Scrub(e.to_string()))?;
+    Ok(DumpFacts {
+        crash_reason: inv.crash_reason,
+        crashing_module: inv.crashing_module,
+        os: Some(format!("{} {}", inv.os, inv.os_version).trim().to_owned()),
+        threads: inv.thread_count,
+        modules: inv.module_count,
+        stack_bytes: inv.stack_memory_bytes,
+        has_environment: inv.environment,
+        has_command_line: inv.command_line,
+        has_heap: inv.heap_memory,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn user_bytes_are_replaced_in_paths_only() {
-        let user = LocalUser {
+    fn zebulon() -> LocalUser {
+        LocalUser {
             home: Some("/home/zebulon".into()),
             name: Some("zebulon".into()),
-        };
-        let mut bytes =
-            b"x/home/zebulon/lib.so\0/data/zebulon/a zebulonic HOME=/home/zebulon\0".to_vec();
-        replace_user_bytes(&mut bytes, &user);
-        let s = String::from_utf8(bytes).unwrap();
-        assert_eq!(
-            s,
-            "xxxxxxxxxxxxxx/lib.so\0/data/xxxxxxx/a zebulonic HOME=xxxxxxxxxxxxx\0"
-        );
+            host: Some("zeb-laptop".into()),
+            real_name: None,
+        }
     }
 
     #[test]
-    fn annotation_paths_lose_the_user() {
-        let user = LocalUser {
-            home: Some("/home/zebulon".into()),
-            name: Some("zebulon".into()),
-        };
-        assert_eq!(
-            scrub_text("cannot open /home/zebulon/a.txt or /srv/zebulon/b", &user),
-            "cannot open ~/a.txt or /srv/<user>/b"
+    fn texts_lose_the_local_user() {
+        let s = scrub_text(
+            "cannot open /home/zebulon/a.txt on zeb-laptop, /srv/zebulon/b",
+            &zebulon(),
         );
+        assert!(!s.contains("zebulon"), "{s}");
+        assert!(!s.contains("zeb-laptop"), "{s}");
+        assert!(s.contains("a.txt"), "{s}");
+    }
+
+    #[test]
+    fn annotations_are_scrubbed_with_the_shared_rules() {
+        let a = BTreeMap::from([
+            ("Email".to_owned(), "zebulon@example.org".to_owned()),
+            (
+                "PanicMessage".to_owned(),
+                "at /home/zebulon/src/main.rs:3".to_owned(),
+            ),
+        ]);
+        let out = scrub_annotations(&a, &zebulon());
+        assert!(!out.contains_key("Email"));
+        assert!(!out["PanicMessage"].contains("zebulon"), "{out:?}");
+    }
+
+    #[test]
+    fn short_values_are_not_masked_everywhere() {
+        let user = LocalUser {
+            name: Some("al".into()),
+            ..zebulon()
+        };
+        assert!(!user.known_values().contains(&"al".to_owned()));
     }
 }

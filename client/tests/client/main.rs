@@ -1,0 +1,7 @@
+//! The client's integration tests: the crashing example runs as a child process,
+//! uploads go to a real HTTP server, consent is answered on a pseudo-terminal.
+
+mod consent;
+mod crash;
+mod support;
+mod upload;
