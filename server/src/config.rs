@@ -203,7 +203,10 @@ impl Config {
     pub fn store_url(&self) -> String {
         match &self.store_url {
             Some(url) => url.clone(),
-            None => format!("file://{}", absolute(&self.data_dir.join("store")).display()),
+            None => format!(
+                "file://{}",
+                absolute(&self.data_dir.join("store")).display()
+            ),
         }
     }
 

@@ -153,7 +153,10 @@ impl App {
 
     /// Starts `config.pipeline.workers` processing workers; they stop when
     /// `shutdown` turns true.
-    pub fn spawn_workers(&self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         let process = uuid::Uuid::new_v4().simple().to_string();
         (0..self.state.config().pipeline.workers)
             .map(|i| {

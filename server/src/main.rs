@@ -105,7 +105,8 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         .context("while opening the index")?;
     match command {
         TokenCommand::Create { role, name } => {
-            let (_id, secret) = mayday_server::triage::auth::create_token(&index, role, &name).await?;
+            let (_id, secret) =
+                mayday_server::triage::auth::create_token(&index, role, &name).await?;
             println!("{secret}");
         }
         TokenCommand::List => {
@@ -114,13 +115,19 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
                     "{}\t{}\t{}\t{}",
                     token.id,
                     token.role.as_str(),
-                    if token.revoked_at.is_some() { "revoked" } else { "active" },
+                    if token.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
                     token.name
                 );
             }
         }
         TokenCommand::Revoke { id } => {
-            let revoked = index.revoke_token(&id, mayday_server::index::now_ms()).await?;
+            let revoked = index
+                .revoke_token(&id, mayday_server::index::now_ms())
+                .await?;
             anyhow::ensure!(revoked, "no active token {id}");
             println!("revoked {id}");
         }

@@ -42,7 +42,12 @@ impl Metrics {
             self.ingested.load(Ordering::Relaxed)
         ));
         out.push_str("# TYPE mayday_uploads_rejected_total counter\n");
-        for (reason, n) in self.rejected.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (reason, n) in self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             out.push_str(&format!(
                 "mayday_uploads_rejected_total{{reason=\"{reason}\"}} {n}\n"
             ));

@@ -180,7 +180,9 @@ impl Storage {
     /// Checks that the store answers (health checks).
     pub async fn check(&self) -> Result<(), StorageError> {
         let probe = Path::from("health/probe");
-        self.store.put(&probe, PutPayload::from_static(b"ok")).await?;
+        self.store
+            .put(&probe, PutPayload::from_static(b"ok"))
+            .await?;
         Ok(())
     }
 }

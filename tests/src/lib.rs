@@ -5,3 +5,4 @@
 pub mod fixtures;
 pub mod server;
 pub mod services;
+pub mod upload;

@@ -1,1 +1,243 @@
-//! A Mayday server for tests.
+//! A Mayday server for tests: in process on `127.0.0.1:0` with its own data dir,
+//! stopped when dropped; or the real `mayday-server` binary as a child process,
+//! for tests that kill it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mayday_server::index::Role;
+use mayday_server::{App, AppState, Config};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// A server running in this process.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The server's state (index, storage) for direct checks.
+    pub state: AppState,
+    /// The data directory (SQLite index, file store).
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// The configuration tests start from: a fresh data dir, a free port, quick polling.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    config.pipeline.poll_interval = Duration::from_millis(100);
+    config
+}
+
+impl TestServer {
+    /// Starts a server with the test defaults.
+    pub async fn start() -> TestServer {
+        TestServer::with_config(|_| {}).await
+    }
+
+    /// Starts a server after `change` has adjusted the test defaults.
+    pub async fn with_config(change: impl FnOnce(&mut Config)) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(temp.path());
+        change(&mut config);
+        let data_dir = config.data_dir.clone();
+        let app = App::build(config).await.expect("server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = app.state.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            url,
+            state,
+            data_dir,
+            _temp: Some(temp),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits for its workers.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// A new API token with `role`.
+    pub async fn token(&self, role: Role) -> String {
+        mayday_server::triage::auth::create_token(self.state.index(), role, "test")
+            .await
+            .expect("token")
+            .1
+    }
+
+    /// Copies a Breakpad symbol tree (`<debug_file>/<id>/<file>.sym`) into the store
+    /// under `symbols/`, as an operator copying it into `<data_dir>/store/symbols`.
+    pub async fn add_symbols(&self, tree: &Path) {
+        for file in walk(tree) {
+            let rel = file.strip_prefix(tree).unwrap();
+            let key: object_store::path::Path = std::iter::once("symbols".to_owned())
+                .chain(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+                )
+                .collect::<Vec<_>>()
+                .join("/")
+                .into();
+            let bytes = std::fs::read(&file).unwrap();
+            self.state.storage().put(&key, bytes.into()).await.unwrap();
+        }
+    }
+
+    /// Polls the API until report `id` is no longer queued; returns its JSON.
+    pub async fn wait_processed(&self, token: &str, id: &str) -> Value {
+        wait_processed(&self.url, token, id).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Every file below `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Polls `GET /api/v1/reports/{id}` until its state is not `queued` (60 s at most).
+pub async fn wait_processed(base: &str, token: &str, id: &str) -> Value {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = client
+            .get(format!("{base}/api/v1/reports/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        if let Ok(response) = response
+            && response.status().is_success()
+        {
+            let json: Value = response.json().await.unwrap();
+            if json["state"] != "queued" {
+                return json;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "report {id} was not processed within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The real `mayday-server` binary, run as a child process.
+pub struct ServerProcess {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: Child,
+    /// Everything the server logged so far is also copied here, line by line.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts `mayday-server serve` with `data_dir` and extra environment.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = Command::new(crate::fixtures::bin("mayday-server"));
+        command
+            .arg("serve")
+            .env("MAYDAY_DATA_DIR", data_dir)
+            .env("MAYDAY_LISTEN", "127.0.0.1:0")
+            .env("MAYDAY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("mayday-server starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_copy = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("\"listening\"")
+                    && let Some(tx) = tx.take()
+                {
+                    let json: Value = serde_json::from_str(&line).unwrap_or_default();
+                    let _ = tx.send(json["fields"]["address"].as_str().map(str::to_owned));
+                }
+                log_copy.lock().unwrap().push(line);
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("mayday-server logs its address");
+        ServerProcess {
+            url: format!("http://{address}"),
+            child,
+            log,
+        }
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, no flush.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `mayday-server token create --role <role>` on `data_dir` and returns the
+/// printed token.
+pub fn cli_token(data_dir: &Path, role: &str) -> String {
+    let output = Command::new(crate::fixtures::bin("mayday-server"))
+        .args(["token", "create", "--role", role])
+        .env("MAYDAY_DATA_DIR", data_dir)
+        .output()
+        .expect("mayday-server token create runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {text:?}");
+    lines[0].to_owned()
+}

@@ -46,7 +46,11 @@ impl Index {
     }
 
     /// The newest audit entries first.
-    pub async fn audit_entries(&self, limit: i64, offset: i64) -> Result<Vec<AuditEntry>, IndexError> {
+    pub async fn audit_entries(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<AuditEntry>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target, detail FROM audit_log \
              ORDER BY id DESC LIMIT $1 OFFSET $2",

@@ -156,7 +156,10 @@ impl Index {
                 .replace('%', "\\%")
                 .replace('_', "\\_");
             binds.push(format!("%{}%", escaped.to_lowercase()));
-            conditions.push(format!("LOWER(signature) LIKE ${} ESCAPE '\\'", binds.len()));
+            conditions.push(format!(
+                "LOWER(signature) LIKE ${} ESCAPE '\\'",
+                binds.len()
+            ));
         }
         let where_clause = if conditions.is_empty() {
             String::new()
@@ -188,10 +191,12 @@ impl Index {
 
     /// One issue, or `None`.
     pub async fn issue(&self, id: i64) -> Result<Option<IssueRow>, IndexError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(issue_from_row).transpose()
     }
 

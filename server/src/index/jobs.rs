@@ -218,12 +218,10 @@ impl Index {
                     .bind(previous)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE reports SET issue_id = NULL WHERE id = $1",
-                )
-                .bind(report_id)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
+                    .bind(report_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
                      AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",

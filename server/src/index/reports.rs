@@ -152,10 +152,12 @@ impl Index {
 
     /// One report, or `None`.
     pub async fn report(&self, id: &str) -> Result<Option<ReportRow>, IndexError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(report_from_row).transpose()
     }
 

@@ -141,11 +141,7 @@ async fn read_multipart(
             if dump.is_some() {
                 return Err(IngestError::Malformed("duplicate_minidump"));
             }
-            let spooled = spool(
-                field.map_err(multer_error),
-                limits.max_decompressed_bytes,
-            )
-            .await?;
+            let spooled = spool(field.map_err(multer_error), limits.max_decompressed_bytes).await?;
             dump = Some(spooled);
         } else if is_file {
             // Attachments are not kept: they are opaque bytes we cannot scrub.

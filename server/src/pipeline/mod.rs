@@ -55,7 +55,12 @@ pub async fn run_worker(state: AppState, name: String, mut shutdown: watch::Rece
                     let retry = if job.attempts >= i64::from(config.max_attempts) {
                         state
                             .index()
-                            .finish_failed(job.id, &job.report_id, &format!("gave up: {e}"), now_ms())
+                            .finish_failed(
+                                job.id,
+                                &job.report_id,
+                                &format!("gave up: {e}"),
+                                now_ms(),
+                            )
                             .await
                     } else {
                         state
@@ -138,7 +143,10 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     let json = serde_json::to_vec(&report)?;
     storage.put(&key, json.into()).await?;
     let outcome = outcome(&report);
-    match index.finish_processed(job.id, &job.report_id, &outcome, now_ms()).await? {
+    match index
+        .finish_processed(job.id, &job.report_id, &outcome, now_ms())
+        .await?
+    {
         Some(issue) => {
             tracing::info!(report = %row.id, issue, "report processed");
         }

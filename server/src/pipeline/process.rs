@@ -138,7 +138,9 @@ fn modules(list: &MinidumpModuleList, state: &ProcessState) -> Vec<Module> {
                 code_file: module.code_file().into_owned(),
                 version: module.version().map(|v| v.into_owned()),
                 debug_file: module.debug_file().map(|f| basename(&f).to_owned()),
-                debug_id: module.debug_identifier().map(|id| id.breakpad().to_string()),
+                debug_id: module
+                    .debug_identifier()
+                    .map(|id| id.breakpad().to_string()),
                 base_address: hex(module.base_address()),
                 end_address: hex(module.base_address().saturating_add(module.size())),
                 loaded_symbols: loaded,

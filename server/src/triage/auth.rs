@@ -67,12 +67,15 @@ pub async fn create_token(
     role: Role,
     name: &str,
 ) -> Result<(String, String), crate::index::IndexError> {
-    let (secret, hash) = crate::tokens::new_secret();
+    let (raw, _) = crate::tokens::new_secret();
+    let secret = format!("mdy_{raw}");
+    let hash = hash_secret(&secret);
+    // The public id is derived from the hash, never from the secret itself.
     let id = format!("tok_{}", &hash[..12]);
     index
         .insert_token(&id, &hash, role, name, crate::index::now_ms())
         .await?;
-    Ok((id, format!("mdy_{secret}")))
+    Ok((id, secret))
 }
 
 /// The status for "no such thing, or not yours to see".

@@ -40,17 +40,29 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "a valid API token is required".to_owned()),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "this token's role may not do that".to_owned()),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "a valid API token is required".to_owned(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "this token's role may not do that".to_owned(),
+            ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_owned()),
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             ApiError::Index(_) | ApiError::Storage(_) => {
                 tracing::error!(error = %self, "api request failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "try again later".to_owned())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "try again later".to_owned(),
+                )
             }
             ApiError::Data(_) => {
                 tracing::error!(error = %self, "api request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
             }
         };
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();

@@ -1,0 +1,706 @@
+//! The server's main path: real dumps over real HTTP, processed, grouped, read back.
+
+use std::path::{Path, PathBuf};
+
+use mayday_server::index::Role;
+use mayday_tests::fixtures::testdata;
+use mayday_tests::server::{ServerProcess, TestServer, cli_token, wait_processed};
+use mayday_tests::upload::{Multipart, gzip};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A dump of the shared test data with the reference output minidump-stackwalk
+/// 0.27.0 gave for it.
+struct Case {
+    dir: PathBuf,
+    dump: PathBuf,
+    reference: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(testdata())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("reference").is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let mut dumps: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "dmp"))
+            .collect();
+        dumps.sort();
+        for dump in dumps {
+            let stem = dump.file_stem().unwrap().to_string_lossy().into_owned();
+            let reference = dir
+                .join("reference")
+                .join(format!("{stem}.minidump-stackwalk-0.27.0.json"));
+            let reference = serde_json::from_slice(&std::fs::read(&reference).unwrap()).unwrap();
+            out.push(Case {
+                dir: dir.clone(),
+                dump,
+                reference,
+            });
+        }
+    }
+    assert!(out.len() >= 13, "all 13 shared dumps are found");
+    out
+}
+
+fn hex(value: &Value) -> Option<u64> {
+    let text = value.as_str()?;
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+}
+
+async fn submit(
+    server: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    gzipped: bool,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{server}/submit"))
+        .header("Content-Type", content_type);
+    if gzipped {
+        request = request.header("Content-Encoding", "gzip").body(gzip(&body));
+    } else {
+        request = request.body(body);
+    }
+    request.send().await.unwrap()
+}
+
+/// Submits `dump` as a Breakpad client does and returns the CrashID.
+async fn submit_dump(server: &str, dump: &[u8], fields: &[(&str, &str)]) -> String {
+    let mut form = Multipart::new();
+    for (k, v) in fields {
+        form = form.text(k, v);
+    }
+    let (content_type, body) = form.dump(dump).finish();
+    let response = submit(server, &content_type, body, false).await;
+    crash_id(response).await
+}
+
+async fn crash_id(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let receipt = mayday_report::upload::SubmitReceipt::parse_text(&text).unwrap();
+    assert!(receipt.crash_id.starts_with("bp-"), "{text}");
+    assert_eq!(receipt.deletion_token.len(), 64, "{text}");
+    receipt.crash_id
+}
+
+/// Checks a processed report against minidump-stackwalk's output for the same dump
+/// and symbols: crash reason and address, and the crashing thread frame for frame.
+fn assert_matches_reference(case: &Case, report: &Value) {
+    let name = case.dump.display();
+    let reference = &case.reference;
+    assert_eq!(report["state"], "processed", "{name}: {report}");
+    assert_eq!(
+        report["crash_reason"], reference["crash_info"]["type"],
+        "{name}: crash reason"
+    );
+    assert_eq!(
+        hex(&report["crash_address"]),
+        hex(&reference["crash_info"]["address"]),
+        "{name}: crash address"
+    );
+    let ours = report["crashing_thread"]["frames"].as_array().unwrap();
+    let theirs = reference["crashing_thread"]["frames"].as_array().unwrap();
+    assert!(!theirs.is_empty());
+    assert_eq!(ours.len(), theirs.len(), "{name}: frame count");
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        assert_eq!(a["module"], b["module"], "{name} frame {i}: module");
+        assert_eq!(a["function"], b["function"], "{name} frame {i}: function");
+        assert_eq!(
+            hex(&a["module_offset"]),
+            hex(&b["module_offset"]),
+            "{name} frame {i}: module offset"
+        );
+        assert_eq!(a["file"], b["file"], "{name} frame {i}: file");
+        assert_eq!(a["line"], b["line"], "{name} frame {i}: line");
+        assert_eq!(a["trust"], b["trust"], "{name} frame {i}: trust");
+        let inlines = |f: &Value| -> Vec<Value> {
+            f["inlines"]
+                .as_array()
+                .map(|v| v.iter().map(|i| i["function"].clone()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(inlines(a), inlines(b), "{name} frame {i}: inlines");
+    }
+}
+
+/// `breakpad-linux-x64-inline`'s .sym has no final newline: minidump-stackwalk
+/// rejects the whole file and leaves frame 0 bare. Mayday accepts it, so frame 0
+/// carries what Breakpad's own resolver test expects (expected-facts.json).
+fn assert_better_than_reference_on_inline_case(report: &Value) {
+    let facts: Value = serde_json::from_slice(
+        &std::fs::read(testdata().join("breakpad-linux-x64-inline/expected/expected-facts.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let expected = &facts["crashing_thread_frame0"];
+    let frame = &report["crashing_thread"]["frames"][0];
+    assert_eq!(report["crash_reason"], facts["crash"]["reason"]);
+    assert_eq!(
+        hex(&report["crash_address"]),
+        hex(&facts["crash"]["address"])
+    );
+    assert_eq!(frame["module"], expected["module"]);
+    assert_eq!(
+        hex(&frame["module_offset"]),
+        hex(&expected["module_offset"])
+    );
+    assert_eq!(frame["function"], expected["function"], "{frame}");
+    assert_eq!(frame["file"], expected["file"]);
+    assert_eq!(frame["line"], expected["line"]);
+    let inlines: Vec<(Value, Value, Value)> = frame["inlines"]
+        .as_array()
+        .expect("inlines")
+        .iter()
+        .map(|i| (i["function"].clone(), i["file"].clone(), i["line"].clone()))
+        .collect();
+    let expected_inlines: Vec<(Value, Value, Value)> = expected["inlines_innermost_first"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["function"].clone(), i["file"].clone(), i["line"].clone()))
+        .collect();
+    assert_eq!(inlines, expected_inlines);
+    // And the reference really did worse.
+    let reference: Value = serde_json::from_slice(
+        &std::fs::read(testdata().join(
+            "breakpad-linux-x64-inline/reference/linux_inline.minidump-stackwalk-0.27.0.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(reference["crashing_thread"]["frames"][0]["function"].is_null());
+}
+
+fn is_inline_case(case: &Case) -> bool {
+    case.dir.ends_with("breakpad-linux-x64-inline")
+}
+
+async fn server_with_all_symbols() -> (TestServer, String) {
+    let server = TestServer::start().await;
+    for case in cases() {
+        let symbols = case.dir.join("symbols");
+        if symbols.is_dir() {
+            server.add_symbols(&symbols).await;
+        }
+    }
+    let token = server.token(Role::Developer).await;
+    (server, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_testdata_dump_matches_the_reference_tool() {
+    let (server, token) = server_with_all_symbols().await;
+    let mut sent = Vec::new();
+    for case in cases() {
+        let dump = std::fs::read(&case.dump).unwrap();
+        let id = submit_dump(&server.url, &dump, &[("prod", "Test"), ("ver", "1.0")]).await;
+        sent.push((case, id));
+    }
+    for (case, id) in &sent {
+        let report = server.wait_processed(&token, id).await;
+        assert_eq!(report["id"], id.as_str());
+        assert!(report["issue_id"].as_i64().is_some(), "{report}");
+        if is_inline_case(case) {
+            assert_better_than_reference_on_inline_case(&report);
+        } else {
+            assert_matches_reference(case, &report);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
+    let (server, token) = server_with_all_symbols().await;
+    let case = cases()
+        .into_iter()
+        .find(|c| c.dir.ends_with("mozilla-firefox-linux-x64"))
+        .unwrap();
+    let dump = std::fs::read(&case.dump).unwrap();
+    let extra = std::fs::read_to_string(case.dump.with_extension("extra")).unwrap();
+
+    // Firefox: gzip-compressed form-data with an `extra` JSON part.
+    let (content_type, body) = Multipart::new().text("extra", &extra).dump(&dump).finish();
+    let firefox = crash_id(submit(&server.url, &content_type, body, true).await).await;
+    // Old Breakpad senders: multipart/mixed.
+    let (content_type, body) = Multipart::mixed()
+        .text("prod", "Firefox")
+        .dump(&dump)
+        .finish();
+    let mixed = crash_id(submit(&server.url, &content_type, body, false).await).await;
+    // Crashpad: product and version in the query string.
+    let (content_type, body) = Multipart::new().dump(&dump).finish();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/submit?product=Crashpad%20App&version=2.0",
+            server.url
+        ))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let crashpad = crash_id(response).await;
+    // A raw minidump body, gzipped, asking for JSON.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/submit", server.url))
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Encoding", "gzip")
+        .header("Accept", "application/json")
+        .body(gzip(&dump))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let json: Value = response.json().await.unwrap();
+    let raw = json["crash_id"].as_str().unwrap().to_owned();
+    assert_eq!(json["deletion_token"].as_str().unwrap().len(), 64);
+
+    let firefox = server.wait_processed(&token, &firefox).await;
+    assert_matches_reference(&case, &firefox);
+    assert_eq!(firefox["product"], "Firefox");
+    assert_eq!(firefox["version"], "86.0a1");
+    let mixed = server.wait_processed(&token, &mixed).await;
+    assert_matches_reference(&case, &mixed);
+    assert_eq!(mixed["product"], "Firefox");
+    let crashpad = server.wait_processed(&token, &crashpad).await;
+    assert_matches_reference(&case, &crashpad);
+    assert_eq!(crashpad["product"], "Crashpad App");
+    assert_eq!(crashpad["version"], "2.0");
+    let raw = server.wait_processed(&token, &raw).await;
+    assert_matches_reference(&case, &raw);
+    // Same crash, same issue.
+    for other in [&mixed, &crashpad, &raw] {
+        assert_eq!(other["issue_id"], firefox["issue_id"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashpad_annotations_are_read_from_the_dump() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let dump = std::fs::read(
+        testdata().join("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp"),
+    )
+    .unwrap();
+    let id = submit_dump(&server.url, &dump, &[]).await;
+    let report = server.wait_processed(&token, &id).await;
+    let annotations = &report["annotations"];
+    assert_eq!(annotations["prod"], "xcuitest");
+    assert_eq!(annotations["plat"], "iOS");
+    assert_eq!(annotations["exceptionName"], "NSRangeException");
+    assert_eq!(report["product"], "xcuitest");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_crash_groups_and_different_crashes_do_not() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let read = |p: &str| std::fs::read(testdata().join(p)).unwrap();
+    let a = read("breakpad-win-x86-minidump2/minidump2.dmp");
+    let b = read("symbolic-linux-x64-crash/linux-mini.dmp");
+    let c = read("electron-nosyms/electron-linux.dmp");
+    let d = read("electron-nosyms/electron-windows.dmp");
+    let a1 = submit_dump(&server.url, &a, &[("prod", "A"), ("ver", "1")]).await;
+    let a2 = submit_dump(&server.url, &a, &[("prod", "A"), ("ver", "2")]).await;
+    let b1 = submit_dump(&server.url, &b, &[]).await;
+    let c1 = submit_dump(&server.url, &c, &[]).await;
+    let d1 = submit_dump(&server.url, &d, &[]).await;
+    let a1 = server.wait_processed(&token, &a1).await;
+    let a2 = server.wait_processed(&token, &a2).await;
+    let b1 = server.wait_processed(&token, &b1).await;
+    let c1 = server.wait_processed(&token, &c1).await;
+    let d1 = server.wait_processed(&token, &d1).await;
+    assert_eq!(a1["issue_id"], a2["issue_id"]);
+    let issues: std::collections::BTreeSet<i64> = [&a1, &b1, &c1, &d1]
+        .iter()
+        .map(|r| r["issue_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(issues.len(), 4, "four different crashes, four issues");
+
+    let client = reqwest::Client::new();
+    let issue: Value = client
+        .get(format!("{}/api/v1/issues/{}", server.url, a1["issue_id"]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issue["issue"]["count"], 2);
+    assert_eq!(issue["issue"]["status"], "open");
+    let versions: Vec<(String, i64)> = issue["counts"]["by_version"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["value"].as_str().unwrap().to_owned(),
+                v["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, vec![("1".to_owned(), 1), ("2".to_owned(), 1)]);
+    assert_eq!(issue["counts"]["by_os"][0]["value"], "Windows NT");
+    assert_eq!(issue["counts"]["by_os"][0]["count"], 2);
+
+    // The list: sorted by count, filtered by product and status.
+    let list: Value = client
+        .get(format!("{}/api/v1/issues?sort=count", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = list["issues"].as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[0]["id"], a1["issue_id"]);
+    assert_eq!(list[0]["count"], 2);
+    let filtered: Value = client
+        .get(format!(
+            "{}/api/v1/issues?product=A&status=open&sort=last_seen",
+            server.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["issues"].as_array().unwrap().len(), 1);
+    let none: Value = client
+        .get(format!("{}/api/v1/issues?status=resolved", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(none["issues"].as_array().unwrap().is_empty());
+    let bad = client
+        .get(format!("{}/api/v1/issues?sort=nonsense", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+/// Every object store key and every report row there is.
+async fn stored_everything(server: &TestServer) -> (Vec<String>, i64) {
+    let keys = server
+        .state
+        .storage()
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_string())
+        .filter(|k| !k.starts_with("health/"))
+        .collect();
+    let reports = server.state.index().queue_depth().await.unwrap();
+    (keys, reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_and_leave_nothing_behind() {
+    let server = TestServer::with_config(|c| {
+        c.limits.max_wire_bytes = 256 * 1024;
+        c.limits.max_decompressed_bytes = 1024 * 1024;
+    })
+    .await;
+    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let post = |content_type: &str, body: Vec<u8>, gzipped: bool| {
+        let content_type = content_type.to_owned();
+        let url = server.url.clone();
+        async move { submit(&url, &content_type, body, gzipped).await }
+    };
+    let expect = |response: reqwest::Response, status: StatusCode, body: &'static str| async move {
+        assert_eq!(response.status(), status);
+        let text = response.text().await.unwrap();
+        assert!(text.contains(body), "{text:?} should contain {body:?}");
+    };
+
+    // Empty body.
+    expect(
+        post("application/octet-stream", Vec::new(), false).await,
+        StatusCode::BAD_REQUEST,
+        "Discarded=malformed_empty_minidump",
+    )
+    .await;
+    // No dump part.
+    let (ct, body) = Multipart::new().text("prod", "X").finish();
+    expect(
+        post(&ct, body, false).await,
+        StatusCode::BAD_REQUEST,
+        "Discarded=malformed_no_minidump",
+    )
+    .await;
+    // A dump part that is not a minidump.
+    let (ct, body) = Multipart::new()
+        .dump(b"this is not a minidump at all")
+        .finish();
+    expect(
+        post(&ct, body, false).await,
+        StatusCode::BAD_REQUEST,
+        "Discarded=malformed_not_a_minidump",
+    )
+    .await;
+    // Truncated gzip.
+    let (ct, body) = Multipart::new().dump(&dump).finish();
+    let mut truncated = gzip(&body);
+    truncated.truncate(truncated.len() / 2);
+    let response = reqwest::Client::new()
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", ct.clone())
+        .header("Content-Encoding", "gzip")
+        .body(truncated)
+        .send()
+        .await
+        .unwrap();
+    expect(response, StatusCode::BAD_REQUEST, "Discarded=malformed_").await;
+    // A gzip bomb: small on the wire, over the decompressed limit.
+    let mut bomb_dump = dump.clone();
+    bomb_dump.resize(4 * 1024 * 1024, 0);
+    let (ct, body) = Multipart::new().dump(&bomb_dump).finish();
+    let compressed = gzip(&body);
+    assert!(compressed.len() < 256 * 1024);
+    let response = reqwest::Client::new()
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", ct)
+        .header("Content-Encoding", "gzip")
+        .body(compressed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Over the wire limit.
+    let mut big = dump.clone();
+    big.resize(300 * 1024, 7);
+    let (ct, body) = Multipart::new().dump(&big).finish();
+    let response = post(&ct, body, false).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Garbage multipart.
+    let response = post(
+        "multipart/form-data; boundary=xyz",
+        b"--abc\r\ngarbage\r\n\x00\x01\x02".to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Multipart without a boundary, and an unknown content type.
+    expect(
+        post("multipart/form-data", b"x".to_vec(), false).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_multipart_boundary",
+    )
+    .await;
+    expect(
+        post("text/html", b"<html>".to_vec(), false).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_content_type",
+    )
+    .await;
+    // Annotations over their limit.
+    let long = "x".repeat(70 * 1024);
+    let (ct, body) = Multipart::new().text("comment", &long).dump(&dump).finish();
+    assert_eq!(
+        post(&ct, body, false).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // An `extra` part that is not JSON.
+    let (ct, body) = Multipart::new()
+        .text("extra", "{not json")
+        .dump(&dump)
+        .finish();
+    expect(
+        post(&ct, body, false).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_extra_json",
+    )
+    .await;
+
+    let (keys, jobs) = stored_everything(&server).await;
+    assert!(keys.is_empty(), "nothing stored: {keys:?}");
+    assert_eq!(jobs, 0);
+    let listed = server
+        .state
+        .index()
+        .list_issues(&mayday_server::index::IssueFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    for len in [4, 32, 200] {
+        let id = submit_dump(&server.url, &dump[..len], &[]).await;
+        let report = server.wait_processed(&token, &id).await;
+        assert_eq!(report["state"], "failed", "{len}: {report}");
+        assert!(
+            report["failure"].as_str().is_some_and(|f| !f.is_empty()),
+            "{report}"
+        );
+    }
+    // Cut in half, the stream directory survives: rust-minidump reads what is
+    // there, and the report is processed from it rather than thrown away.
+    let id = submit_dump(&server.url, &dump[..dump.len() / 2], &[]).await;
+    let half = server.wait_processed(&token, &id).await;
+    assert_eq!(half["state"], "processed", "{half}");
+    assert_eq!(half["crash_reason"], "EXCEPTION_ACCESS_VIOLATION_WRITE");
+    // The server is still fine.
+    let id = submit_dump(&server.url, &dump, &[]).await;
+    assert_eq!(
+        server.wait_processed(&token, &id).await["state"],
+        "processed"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_wants_a_valid_token() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    for path in [
+        "/api/v1/issues",
+        "/api/v1/issues/1",
+        "/api/v1/reports/bp-00000000-0000-0000-0000-000000000000",
+        "/api/v1/reports/bp-00000000-0000-0000-0000-000000000000/minidump",
+    ] {
+        let none = client
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let wrong = client
+            .get(format!("{}{path}", server.url))
+            .bearer_auth("mdy_not-a-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let uploader = server.token(Role::Uploader).await;
+    let forbidden = client
+        .get(format!("{}/api/v1/issues", server.url))
+        .bearer_auth(&uploader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let developer = server.token(Role::Developer).await;
+    let missing = client
+        .get(format!(
+            "{}/api/v1/reports/bp-00000000-0000-0000-0000-000000000000",
+            server.url
+        ))
+        .bearer_auth(&developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let dump = std::fs::read(testdata().join("symbolic-win-x86-crash/windows-mini.dmp")).unwrap();
+    let id = submit_dump(&server.url, &dump, &[]).await;
+    server.wait_processed(&token, &id).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/{id}/minidump", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"MDMP");
+    assert_eq!(bytes.len(), dump.len());
+    let audit = server.state.index().audit_entries(10, 0).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "report.download" && e.target == id)
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "report.read" && e.target == id)
+    );
+    server.stop().await;
+}
+
+fn symbols_dir_into_store(data_dir: &Path, case: &str) {
+    let from = testdata().join(case).join("symbols");
+    let to = data_dir.join("store/symbols");
+    for file in mayday_tests::server::walk(&from) {
+        let target = to.join(file.strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+/// The acknowledged report survives a SIGKILL right after the 200, and a restart
+/// processes it. Symbols are copied into `<data_dir>/store/symbols` by hand, as an
+/// operator would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    symbols_dir_into_store(data.path(), "breakpad-win-x86-minidump2");
+    let token = cli_token(data.path(), "developer");
+    // No workers: the job is certainly still queued when the server dies.
+    let first = ServerProcess::start(data.path(), &[("MAYDAY_WORKERS", "0")]);
+    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let id = submit_dump(&first.url, &dump, &[("prod", "Durable")]).await;
+    first.kill();
+
+    let second = ServerProcess::start(data.path(), &[]);
+    let report = wait_processed(&second.url, &token, &id).await;
+    assert_eq!(report["state"], "processed");
+    assert_eq!(report["product"], "Durable");
+    assert_eq!(
+        report["crashing_thread"]["frames"][0]["function"],
+        "`anonymous namespace'::CrashFunction"
+    );
+    // Logs carry no client address.
+    let log = second.log.lock().unwrap().join("\n");
+    assert!(!log.contains("127.0.0.1:") || log.contains("listening"));
+    drop(second);
+}
