@@ -1,0 +1,359 @@
+//! One storage conformance suite, run against every kind of store Mayday opens:
+//! `memory://`, `file://<dir>` and a real S3 server (s3s-fs, SigV4 checked). For S3
+//! an independent client (rust-s3) checks that what the store says is really in the
+//! bucket, and that deleted blobs are really gone.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use mayday_server::report_id::ReportId;
+use mayday_server::storage::Storage;
+use mayday_tests::services::S3Server;
+use object_store::path::Path;
+use time::macros::date;
+
+/// Keys of every blob in the store, as strings, sorted.
+async fn keys(storage: &Storage, prefix: Option<&str>) -> Vec<String> {
+    let prefix = prefix.map(Path::from);
+    let mut keys: Vec<String> = storage
+        .list(prefix.as_ref())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A blob of `len` bytes that differs at every position from a shifted copy.
+fn pattern(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// What every store must do. Starts from an empty store; leaves behind only the
+/// keys it returns (so a caller can check them through another client).
+async fn conformance(storage: Storage) -> Leftovers {
+    assert_eq!(
+        keys(&storage, None).await,
+        Vec::<String>::new(),
+        "fresh store"
+    );
+
+    // Round trip.
+    let key = Path::from("conformance/hello.txt");
+    storage
+        .put(&key, Bytes::from_static(b"hello, store"))
+        .await
+        .expect("put");
+    assert_eq!(
+        storage.get(&key).await.expect("get").as_deref(),
+        Some(&b"hello, store"[..])
+    );
+
+    // A missing key is None, not an error.
+    assert_eq!(
+        storage
+            .get(&Path::from("conformance/missing"))
+            .await
+            .expect("get missing"),
+        None
+    );
+    assert_eq!(
+        storage
+            .get(&Path::from("nowhere/at/all.json"))
+            .await
+            .expect("get missing in a missing directory"),
+        None
+    );
+
+    // Overwrite: the second put wins, whole (a shorter blob leaves no tail behind).
+    storage
+        .put(&key, Bytes::from_static(b"bye"))
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        storage.get(&key).await.expect("get").as_deref(),
+        Some(&b"bye"[..])
+    );
+
+    // An empty blob is a blob.
+    let empty = Path::from("conformance/empty");
+    storage.put(&empty, Bytes::new()).await.expect("put empty");
+    assert_eq!(
+        storage.get(&empty).await.expect("get empty").as_deref(),
+        Some(&b""[..])
+    );
+
+    // Delete, then delete again, then delete something that never was: all fine.
+    storage.delete(&key).await.expect("delete");
+    assert_eq!(storage.get(&key).await.expect("get deleted"), None);
+    storage.delete(&key).await.expect("delete again");
+    storage
+        .delete(&Path::from("never/was/here.dmp"))
+        .await
+        .expect("delete of a key that never existed");
+    storage.delete(&empty).await.expect("delete empty");
+    assert_eq!(keys(&storage, None).await, Vec::<String>::new());
+
+    // The layout helpers' keys, for one report received on one day.
+    let id = ReportId::new();
+    let received = date!(2026 - 11 - 22);
+    let dump_key = Storage::raw_dump_key(received, &id);
+    let meta_key = Storage::raw_meta_key(received, &id);
+    let processed_key = Storage::processed_key(&id);
+    assert_eq!(dump_key.to_string(), format!("raw/2026-11-22/{id}.dmp"));
+    assert_eq!(meta_key.to_string(), format!("raw/2026-11-22/{id}.json"));
+    assert_eq!(processed_key.to_string(), format!("reports/{id}.json"));
+    assert!(id.to_string().starts_with("bp-"), "{id}");
+
+    // A large blob (several MiB), byte for byte.
+    let dump = pattern(6 * 1024 * 1024 + 123, 0x5a);
+    storage
+        .put(&dump_key, dump.clone())
+        .await
+        .expect("put dump");
+    let meta = Bytes::from(format!(
+        r#"{{"id":"{id}","annotations":{{"prod":"crashy"}}}}"#
+    ));
+    storage
+        .put(&meta_key, meta.clone())
+        .await
+        .expect("put meta");
+    let report = Bytes::from_static(br#"{"state":"processed"}"#);
+    storage
+        .put(&processed_key, report.clone())
+        .await
+        .expect("put report");
+    let got = storage
+        .get(&dump_key)
+        .await
+        .expect("get dump")
+        .expect("dump stored");
+    assert_eq!(got.len(), dump.len());
+    assert!(got == dump, "the large blob came back different");
+    assert_eq!(storage.get(&meta_key).await.expect("get meta"), Some(meta));
+
+    // Listing by prefix is by whole path segments: `raw` does not list `rawx/…`.
+    let other_day = ReportId::new();
+    let other_day_key = Storage::raw_dump_key(date!(2026 - 11 - 21), &other_day);
+    storage
+        .put(&other_day_key, Bytes::from_static(b"MDMP"))
+        .await
+        .expect("put other day");
+    storage
+        .put(&Path::from("rawx/decoy"), Bytes::from_static(b"x"))
+        .await
+        .expect("put decoy");
+    assert_eq!(
+        keys(&storage, Some("raw")).await,
+        vec![
+            other_day_key.to_string(),
+            dump_key.to_string(),
+            meta_key.to_string()
+        ]
+    );
+    assert_eq!(
+        keys(&storage, Some("raw/2026-11-22")).await,
+        vec![dump_key.to_string(), meta_key.to_string()]
+    );
+    assert_eq!(
+        keys(&storage, Some("reports")).await,
+        vec![processed_key.to_string()]
+    );
+    assert_eq!(keys(&storage, Some("symbols")).await, Vec::<String>::new());
+    assert_eq!(keys(&storage, None).await.len(), 5);
+
+    // Delete one report's blobs: the other day's dump and the decoy stay.
+    for key in [&dump_key, &meta_key, &processed_key] {
+        storage.delete(key).await.expect("delete report blob");
+        assert_eq!(storage.get(key).await.expect("get deleted"), None, "{key}");
+    }
+    assert_eq!(
+        keys(&storage, None).await,
+        vec![other_day_key.to_string(), "rawx/decoy".to_owned()]
+    );
+
+    // The health probe writes and the store still answers afterwards.
+    storage.check().await.expect("health check");
+    storage
+        .delete(&Path::from("health/probe"))
+        .await
+        .expect("delete probe");
+
+    Leftovers {
+        deleted: vec![
+            dump_key.to_string(),
+            meta_key.to_string(),
+            processed_key.to_string(),
+            "conformance/hello.txt".to_owned(),
+        ],
+        kept: vec![
+            (other_day_key.to_string(), Bytes::from_static(b"MDMP")),
+            ("rawx/decoy".to_owned(), Bytes::from_static(b"x")),
+        ],
+    }
+}
+
+/// What the suite left in the store, for checks through another client.
+struct Leftovers {
+    /// Keys that were stored and then deleted.
+    deleted: Vec<String>,
+    /// Keys that are still stored, with their contents.
+    kept: Vec<(String, Bytes)>,
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    let storage = Storage::open("memory://", &BTreeMap::new()).expect("open memory://");
+    conformance(storage).await;
+}
+
+#[tokio::test]
+async fn file_store_conforms() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("store");
+    let url = format!("file://{}", root.display());
+    let storage = Storage::open(&url, &BTreeMap::new()).expect("open file://");
+    let left = conformance(storage).await;
+
+    // The files themselves, looked at without object_store.
+    for key in &left.deleted {
+        assert!(!root.join(key).exists(), "{key} is still on disk");
+    }
+    for (key, bytes) in &left.kept {
+        assert_eq!(
+            std::fs::read(root.join(key)).expect("kept file on disk"),
+            bytes.as_ref()
+        );
+    }
+}
+
+#[tokio::test]
+async fn file_store_reopened_sees_the_same_blobs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("file://{}", dir.path().join("store").display());
+    let key = Storage::processed_key(&ReportId::new());
+    let first = Storage::open(&url, &BTreeMap::new()).expect("open");
+    first
+        .put(&key, Bytes::from_static(b"{}"))
+        .await
+        .expect("put");
+    drop(first);
+    let second = Storage::open(&url, &BTreeMap::new()).expect("reopen");
+    assert_eq!(
+        second.get(&key).await.expect("get").as_deref(),
+        Some(&b"{}"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_conforms() {
+    let s3 = S3Server::start().await;
+    let storage = Storage::open(&s3.store_url(), &s3.store_options()).expect("open s3://");
+    let left = conformance(storage).await;
+
+    // An independent client (rust-s3) sees exactly what the store says is there.
+    let bucket = s3.independent_client();
+    for key in &left.deleted {
+        let response = bucket.get_object(key).await.expect("rust-s3 get");
+        assert_eq!(
+            response.status_code(),
+            404,
+            "{key} is still in the bucket after delete"
+        );
+        assert!(
+            !s3.root().join(s3.bucket()).join(key).exists(),
+            "{key} is still on the S3 server's disk"
+        );
+    }
+    for (key, bytes) in &left.kept {
+        let response = bucket.get_object(key).await.expect("rust-s3 get");
+        assert_eq!(response.status_code(), 200, "{key}");
+        assert_eq!(response.as_slice(), bytes.as_ref(), "{key}");
+    }
+    let mut listed: Vec<String> = bucket
+        .list(String::new(), None)
+        .await
+        .expect("rust-s3 list")
+        .into_iter()
+        .flat_map(|page| page.contents)
+        .map(|object| object.key)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = left.kept.iter().map(|(k, _)| k.clone()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_writes_are_visible_to_another_client_and_back() {
+    let s3 = S3Server::start().await;
+    let storage = Storage::open(&s3.store_url(), &s3.store_options()).expect("open s3://");
+    let bucket = s3.independent_client();
+
+    // Written by Mayday, read by rust-s3.
+    let key = Storage::processed_key(&ReportId::new());
+    storage
+        .put(&key, Bytes::from_static(b"{\"a\":1}"))
+        .await
+        .expect("put");
+    let response = bucket.get_object(key.as_ref()).await.expect("rust-s3 get");
+    assert_eq!(response.status_code(), 200);
+    assert_eq!(response.as_slice(), b"{\"a\":1}");
+
+    // Written by rust-s3 (as another Mayday process would), read and deleted by Mayday.
+    let other = Storage::raw_dump_key(date!(2026 - 01 - 02), &ReportId::new());
+    let response = bucket
+        .put_object(other.as_ref(), b"MDMP other writer")
+        .await
+        .expect("rust-s3 put");
+    assert_eq!(response.status_code(), 200);
+    assert_eq!(
+        storage.get(&other).await.expect("get").as_deref(),
+        Some(&b"MDMP other writer"[..])
+    );
+    storage.delete(&other).await.expect("delete");
+    let response = bucket
+        .get_object(other.as_ref())
+        .await
+        .expect("rust-s3 get");
+    assert_eq!(response.status_code(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_server_checks_signatures() {
+    let s3 = S3Server::start().await;
+    let mut options = s3.store_options();
+    options.insert("secret_access_key".into(), "not-the-secret".into());
+    let storage = Storage::open(&s3.store_url(), &options).expect("open s3://");
+    let key = Path::from("forged/put");
+    let error = storage
+        .put(&key, Bytes::from_static(b"forged"))
+        .await
+        .expect_err("a put signed with the wrong secret must fail");
+    assert_eq!(error.name(), "store", "{error}");
+    assert!(
+        !s3.root().join(s3.bucket()).join("forged/put").exists(),
+        "the forged put reached the disk"
+    );
+
+    // The right key still works against the same server.
+    let storage = Storage::open(&s3.store_url(), &s3.store_options()).expect("open s3://");
+    storage
+        .put(&key, Bytes::from_static(b"signed"))
+        .await
+        .expect("put with the right key");
+    assert!(s3.root().join(s3.bucket()).join("forged/put").exists());
+}
+
+#[tokio::test]
+async fn unknown_store_urls_are_refused() {
+    for url in ["ftp://example/x", "s3://", "not a url"] {
+        let error = Storage::open(url, &BTreeMap::new()).expect_err(url);
+        assert_eq!(error.name(), "invalid_url", "{url}: {error}");
+    }
+}
