@@ -1,4 +1,5 @@
 //! End-to-end tests of Mayday with real parts: real processes, real HTTP, real
 //! object storage and databases. One binary, a module per area.
 
+mod spine;
 mod storage;
