@@ -290,6 +290,33 @@ async fn s3_store_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_under_a_prefix_conforms_and_stays_under_it() {
+    let s3 = S3Server::start().await;
+    let url = format!("{}/tenant-a/mayday", s3.store_url());
+    let storage = Storage::open(&url, &s3.store_options()).expect("open s3://bucket/prefix");
+    let left = conformance(storage).await;
+
+    // In the bucket, everything is below the prefix.
+    let bucket = s3.independent_client();
+    let mut listed: Vec<String> = bucket
+        .list(String::new(), None)
+        .await
+        .expect("rust-s3 list")
+        .into_iter()
+        .flat_map(|page| page.contents)
+        .map(|object| object.key)
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = left
+        .kept
+        .iter()
+        .map(|(k, _)| format!("tenant-a/mayday/{k}"))
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_store_writes_are_visible_to_another_client_and_back() {
     let s3 = S3Server::start().await;
     let storage = Storage::open(&s3.store_url(), &s3.store_options()).expect("open s3://");
