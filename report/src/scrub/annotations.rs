@@ -175,14 +175,16 @@ impl AnnotationRules {
     }
 
     fn is_secret_key(&self, key: &str) -> bool {
-        let lower = key.to_ascii_lowercase();
+        // `X-Api-Key`, `api key` and `api_key` are the same key.
+        let normalize = |s: &str| s.to_ascii_lowercase().replace(['-', ' ', '.'], "_");
+        let key = normalize(key);
         self.keys
             .iter()
             .chain(&self.extra_keys)
-            .any(|k| !k.is_empty() && lower.contains(&k.to_ascii_lowercase()))
+            .any(|k| !k.is_empty() && key.contains(&normalize(k)))
     }
 
-    fn is_allowed(&self, key: &str) -> bool {
+    pub(crate) fn is_allowed(&self, key: &str) -> bool {
         self.allowed_keys
             .iter()
             .any(|k| k.eq_ignore_ascii_case(key))

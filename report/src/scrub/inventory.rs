@@ -27,7 +27,8 @@ pub struct DumpInventory {
     pub module_count: usize,
     /// Bytes of captured stack memory (non-zero stacks only).
     pub stack_memory_bytes: u64,
-    /// Bytes of captured memory that is neither stack nor module image (heap).
+    /// Bytes of captured memory that is neither stack nor module image (heap),
+    /// non-zero regions only.
     pub heap_memory_bytes: u64,
     /// Whether environment variables remain: a non-empty Linux environment
     /// stream, or `KEY=value` strings in captured memory.
@@ -85,8 +86,10 @@ pub fn inventory(dump: &[u8]) -> Result<DumpInventory, ScrubError> {
     let mut heap_memory_bytes = 0u64;
     let mut heap_memory = false;
     for r in layout.ranges_of(RegionKind::Heap) {
-        heap_memory_bytes += r.len() as u64;
-        heap_memory |= nonzero(dump, r);
+        if nonzero(dump, r.clone()) {
+            heap_memory_bytes += r.len() as u64;
+            heap_memory = true;
+        }
     }
     let stream_nonzero = |ty: St| {
         layout

@@ -180,6 +180,19 @@ impl Layout {
             });
         }
 
+        // Header, directory and stream data: never memory. A memory or stack
+        // descriptor pointing into them (rva 0 for a stack that wasn't captured,
+        // or a hostile dump) is ignored.
+        let mut structural: Vec<Range<usize>> = streams.iter().map(|s| s.data.clone()).collect();
+        structural.push(0..32.min(buf.len()));
+        structural
+            .push(dir.min(buf.len())..dir.saturating_add(count.saturating_mul(12)).min(buf.len()));
+        let is_structural = |r: &Range<usize>| {
+            structural
+                .iter()
+                .any(|s| s.start < r.end && r.start < s.end)
+        };
+
         let system_info = dump.get_stream::<MinidumpSystemInfo>().ok();
         let misc = dump.get_stream::<MinidumpMiscInfo>().ok();
         let mut stack_files = Vec::new();
@@ -188,7 +201,10 @@ impl Layout {
         if let Ok(threads) = dump.get_stream::<MinidumpThreadList<'_>>() {
             for t in &threads.threads {
                 let loc = &t.raw.stack.memory;
-                if let Some(r) = raw.range(loc.rva as usize, loc.data_size as usize) {
+                if let Some(r) = raw.range(loc.rva as usize, loc.data_size as usize)
+                    && loc.rva != 0
+                    && !is_structural(&r)
+                {
                     stack_files.push(r);
                 }
                 stack_addrs.push(addr_range(
@@ -219,6 +235,9 @@ impl Layout {
         let mut regions = Vec::new();
         let mut memory_list_read = true;
         let mut classify = |file: Range<usize>, addr: Range<u64>| {
+            if file.is_empty() || is_structural(&file) {
+                return;
+            }
             let kind = if stack_files
                 .iter()
                 .any(|s| s.start < file.end && file.start < s.end)
@@ -365,7 +384,9 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
     if config.process_details {
         scrub_process_details(dump, &layout, &mut summary);
     }
-    scrub_crashpad_annotations(dump, &layout, config, &mut summary);
+    // Values of allowed annotations (versions look like IP addresses) are left
+    // to the annotation rules.
+    let protected = scrub_crashpad_annotations(dump, &layout, config, &mut summary);
     if config.heap_memory {
         for r in layout.ranges_of(RegionKind::Heap) {
             let len = r.len() as u64;
@@ -375,7 +396,7 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
             }
         }
     }
-    scrub_text_everywhere(dump, &layout, config, &known, &mut summary);
+    scrub_text_everywhere(dump, &layout, config, &known, &protected, &mut summary);
     Ok(summary)
 }
 
@@ -639,7 +660,8 @@ fn scrub_crashpad_annotations(
     layout: &Layout,
     config: &ScrubConfig,
     summary: &mut ScrubSummary,
-) {
+) -> Vec<Range<usize>> {
+    let mut protected = Vec::new();
     let rules = &config.annotations;
     for s in layout.streams_of(St::CrashpadInfoStream) {
         // (key, value string) pairs: (None, _) for list annotations.
@@ -727,7 +749,11 @@ fn scrub_crashpad_annotations(
         for (key, (len_off, value)) in entries {
             let text = String::from_utf8_lossy(&buf[value.clone()]).into_owned();
             let text = text.trim_end_matches('\0');
-            let decision = rules.decide(key.as_deref().unwrap_or(""), text, url_allowed);
+            let key = key.as_deref().unwrap_or("");
+            if rules.is_allowed(key) {
+                protected.push(value.clone());
+            }
+            let decision = rules.decide(key, text, url_allowed);
             let (new, kinds): (&str, Vec<&'static str>) = match &decision {
                 Decision::Keep => continue,
                 Decision::Drop(kind) => ("", vec![*kind]),
@@ -754,6 +780,7 @@ fn scrub_crashpad_annotations(
             }
         }
     }
+    protected
 }
 
 /// Which text rules apply to a part of the file.
@@ -770,6 +797,7 @@ fn scrub_text_everywhere(
     layout: &Layout,
     config: &ScrubConfig,
     known: &KnownValues,
+    protected: &[Range<usize>],
     summary: &mut ScrubSummary,
 ) {
     if !config.user_names && !config.memory_text {
@@ -844,6 +872,14 @@ fn scrub_text_everywhere(
                     (Context::Memory, _) => Fill::Zero,
                 };
                 let br = run.buffer_range(&f.range);
+                let abs = range.start + br.start..range.start + br.end;
+                if !matches!(f.kind, Kind::UserPath | Kind::KnownValue)
+                    && protected
+                        .iter()
+                        .any(|p| p.start < abs.end && abs.start < p.end)
+                {
+                    continue;
+                }
                 edits.push((
                     range.start + br.start..range.start + br.end,
                     fill,

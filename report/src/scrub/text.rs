@@ -175,7 +175,17 @@ fn luhn(digits: &[u8]) -> bool {
 pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
     let has = |c: char| text.contains(c);
     if has('@') {
+        let b = text.as_bytes();
         for m in EMAIL.find_iter(text) {
+            // Not a path component (`/data/app/base.apk@classes.dex`,
+            // `system@framework@boot.art` on Android).
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            if matches!(before, Some(b'/' | b'\\' | b'@'))
+                || matches!(after, Some(b'@' | b'/' | b'\\'))
+            {
+                continue;
+            }
             out.push(Finding {
                 range: m.range(),
                 kind: Kind::Email,
@@ -606,6 +616,8 @@ mod tests {
             vec![("fe80::1ff:fe23:4567:890a".into(), Kind::Ip)]
         );
         assert!(kinds("std::vector::push").is_empty());
+        assert!(kinds("/data/app/base.apk@classes.dex").is_empty());
+        assert!(kinds("/arm64/system@framework@boot.art").is_empty());
         assert!(kinds("12:34:56").is_empty());
         assert_eq!(
             kinds("card 4111 1111 1111 1111"),

@@ -1,0 +1,8 @@
+//! Integration tests of `mayday_report::scrub`: every shared testdata dump, the
+//! annotation rules, synthetic edge cases and a seeded mutation run.
+
+mod annotations;
+mod mutation;
+mod support;
+mod synth;
+mod testdata;
