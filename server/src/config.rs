@@ -66,6 +66,9 @@ pub struct Config {
     pub limits: Limits,
     /// Processing workers.
     pub pipeline: PipelineConfig,
+    /// What is scrubbed from dumps, annotations and processed reports before
+    /// anything is stored (the `[scrub]` section; everything on by default).
+    pub scrub: mayday_report::scrub::ScrubConfig,
 }
 
 /// Limits on uploads.
@@ -110,6 +113,7 @@ impl Default for Config {
             database_url: None,
             limits: Limits::default(),
             pipeline: PipelineConfig::default(),
+            scrub: mayday_report::scrub::ScrubConfig::default(),
         }
     }
 }

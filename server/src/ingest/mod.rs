@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use mayday_report::scrub::{ScrubSummary, scrub_annotations, scrub_minidump};
 use mayday_report::upload::SubmitReceipt;
 use serde::{Deserialize, Serialize};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -42,6 +43,10 @@ pub struct RawMeta {
     pub annotations: BTreeMap<String, String>,
     /// File parts other than the minidump, dropped unread: (field, size).
     pub dropped_attachments: Vec<(String, u64)>,
+    /// What scrubbing removed from the dump and the annotations before they were
+    /// stored: kinds and counts, never values.
+    #[serde(default)]
+    pub scrub: ScrubSummary,
 }
 
 /// Annotation names that carry the product name, in order of preference.
@@ -120,7 +125,18 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     let dump = tokio::fs::read(upload.dump.path()).await?;
     drop(upload.dump);
 
-    let annotations = upload.annotations;
+    // Scrub before the first write: no unscrubbed byte is ever stored.
+    let scrub_config = state.config().scrub.clone();
+    let mut annotations = upload.annotations;
+    let (dump, annotations, summary) = tokio::task::spawn_blocking(move || {
+        let mut dump = dump;
+        let mut summary = scrub_dump(&mut dump, &scrub_config);
+        scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
+        (dump, annotations, summary)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+
     let product = first_of(&annotations, PRODUCT_KEYS);
     let version = first_of(&annotations, VERSION_KEYS);
     let meta = RawMeta {
@@ -128,6 +144,7 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
         received_at,
         annotations,
         dropped_attachments: upload.dropped_attachments,
+        scrub: summary,
     };
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
@@ -166,6 +183,24 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
         deletion_token: token,
         view_url: None,
     })
+}
+
+/// Scrubs `dump` in place. A dump the scrubber cannot read (an `MDMP` header with
+/// nothing usable behind it) cannot be processed either; it is kept only as its
+/// magic and zeros, so the report ends `failed` without storing anything of it.
+fn scrub_dump(dump: &mut [u8], config: &mayday_report::scrub::ScrubConfig) -> ScrubSummary {
+    match scrub_minidump(dump, config) {
+        Ok(summary) => summary,
+        Err(e) => {
+            tracing::debug!(error = %e, "unreadable minidump zeroed");
+            let mut summary = ScrubSummary::default();
+            if let Some(rest) = dump.get_mut(4..) {
+                rest.fill(0);
+                summary.add("unreadable_dump_bytes", rest.len() as u64);
+            }
+            summary
+        }
+    }
 }
 
 fn first_of(annotations: &BTreeMap<String, String>, keys: &[&str]) -> Option<String> {

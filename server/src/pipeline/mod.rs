@@ -116,7 +116,7 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         Some(bytes) => Some(serde_json::from_slice(&bytes)?),
         None => None,
     };
-    let annotations = meta.map(|m| m.annotations).unwrap_or_default();
+    let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
 
     let timeout = state.config().pipeline.process_timeout;
     let symbols = state.symbols();
@@ -125,7 +125,7 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         process_dump(&row.id, &dump, annotations, symbols.as_ref()),
     )
     .await;
-    let report = match processed {
+    let mut report = match processed {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return fail(state, job, &e).await,
         Err(_) => {
@@ -139,6 +139,16 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         .id
         .parse()
         .map_err(|_| crate::index::IndexError::Corrupt(format!("report id {:?}", row.id)))?;
+    report.scrub = scrubbed;
+    process::scrub_report(&mut report, &state.config().scrub.annotations);
+    // Stack memory is only kept while the report may need reprocessing.
+    if report.missing_symbols.is_empty() && !state.config().scrub.keep_stack_memory {
+        let mut dump = dump.to_vec();
+        if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
+            report.scrub.add("stack_memory_bytes_dropped", bytes);
+            storage.put(&raw_key, dump.into()).await?;
+        }
+    }
     let key = Storage::processed_key(&id);
     let json = serde_json::to_vec(&report)?;
     storage.put(&key, json.into()).await?;
@@ -151,8 +161,11 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
             tracing::info!(report = %row.id, issue, "report processed");
         }
         None => {
-            // Deleted while we worked: leave nothing behind.
-            storage.delete(&key).await?;
+            // Deleted while we worked: leave nothing behind, including the raw
+            // dump we may have rewritten above.
+            for key in [&key, &raw_key, &row.meta_key.as_str().into()] {
+                storage.delete(key).await?;
+            }
         }
     }
     Ok(())

@@ -202,5 +202,49 @@ pub fn build_report(
         annotations,
         signature,
         missing_symbols,
+        scrub: Default::default(),
     }
+}
+
+/// Applies the text rules to every string the report took from the dump (paths,
+/// file names, thread names, annotations), counting what changed into
+/// `report.scrub`.
+pub fn scrub_report(report: &mut ProcessedReport, rules: &mayday_report::scrub::AnnotationRules) {
+    let mut changed = 0u64;
+    let mut fix = |text: &mut String| {
+        if let std::borrow::Cow::Owned(new) = mayday_report::scrub::scrub_text(text, rules) {
+            *text = new;
+            changed += 1;
+        }
+    };
+    for module in &mut report.modules {
+        fix(&mut module.code_file);
+        fix(&mut module.filename);
+        if let Some(file) = &mut module.debug_file {
+            fix(file);
+        }
+    }
+    let threads = report
+        .threads
+        .iter_mut()
+        .chain(report.crashing_thread.as_mut());
+    for thread in threads {
+        if let Some(name) = &mut thread.name {
+            fix(name);
+        }
+        for frame in &mut thread.frames {
+            for text in [&mut frame.module, &mut frame.file].into_iter().flatten() {
+                fix(text);
+            }
+            for inline in &mut frame.inlines {
+                if let Some(file) = &mut inline.file {
+                    fix(file);
+                }
+            }
+        }
+    }
+    for value in report.annotations.values_mut() {
+        fix(value);
+    }
+    report.scrub.add("report_strings", changed);
 }

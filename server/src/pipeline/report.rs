@@ -42,6 +42,10 @@ pub struct ProcessedReport {
     pub signature: String,
     /// Modules whose symbols were missing when this report was processed.
     pub missing_symbols: Vec<MissingSymbols>,
+    /// What scrubbing removed before anything was stored: kinds and counts, never
+    /// values.
+    #[serde(default)]
+    pub scrub: mayday_report::scrub::ScrubSummary,
 }
 
 /// A thread and its walked stack.
