@@ -172,6 +172,22 @@ impl Symbols {
         Ok((state, session.missing()))
     }
 
+    /// [`process`](Symbols::process) with processor options (e.g. to recover
+    /// function arguments or read Mozilla's "evil json").
+    pub async fn process_with_options<'a, T>(
+        &self,
+        dump: &minidump::Minidump<'a, T>,
+        options: minidump_processor::ProcessorOptions<'_>,
+    ) -> Result<(minidump_processor::ProcessState, Vec<SymbolId>), minidump_processor::ProcessError>
+    where
+        T: std::ops::Deref<Target = [u8]> + 'a,
+    {
+        let session = self.session();
+        let state =
+            minidump_processor::process_minidump_with_options(dump, &session, options).await?;
+        Ok((state, session.missing()))
+    }
+
     /// Forgets everything cached about `id` (parsed, on disk, known missing), so the
     /// next lookup reads the store again. Call it when symbols for `id` are uploaded.
     /// Sessions already running keep what they resolved.
