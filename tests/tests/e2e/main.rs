@@ -1,5 +1,8 @@
 //! End-to-end tests of Mayday with real parts: real processes, real HTTP, real
 //! object storage and databases. One binary, a module per area.
 
+mod client;
 mod spine;
 mod storage;
+mod index;
+mod triage;

@@ -1,0 +1,377 @@
+//! The index, on SQLite and on a real PostgreSQL: the same scenarios, both
+//! backends; and the scale-out mode, several servers sharing S3 and PostgreSQL.
+
+use std::time::Duration;
+
+use mayday_server::index::{
+    Backend, Index, IssueFilter, IssueSort, IssueStatus, NewReport, ProcessedOutcome, Role,
+};
+use mayday_tests::fixtures::testdata;
+use mayday_tests::server::TestServer;
+use mayday_tests::services::{Postgres, S3Server};
+use mayday_tests::upload::Multipart;
+
+fn new_report(id: &str, at: i64) -> NewReport {
+    NewReport {
+        id: id.to_owned(),
+        received_at: at,
+        product: Some("App".to_owned()),
+        version: Some("1.0".to_owned()),
+        deletion_token_hash: "ab".repeat(32),
+        raw_key: format!("raw/2026-11-22/{id}.dmp"),
+        meta_key: format!("raw/2026-11-22/{id}.json"),
+    }
+}
+
+fn outcome(signature: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
+    ProcessedOutcome {
+        signature_hash: format!("hash-of-{signature}"),
+        signature: signature.to_owned(),
+        title: format!("SIGSEGV in {signature}"),
+        product: None,
+        version: None,
+        os: Some("Linux".to_owned()),
+        os_version: Some("6.1".to_owned()),
+        cpu_arch: Some("amd64".to_owned()),
+        crash_reason: Some("SIGSEGV".to_owned()),
+        crash_address: Some("0x0".to_owned()),
+        missing_symbols: missing
+            .iter()
+            .map(|(f, i)| (f.to_string(), i.to_string()))
+            .collect(),
+    }
+}
+
+/// One scenario, run on each backend: queue, claim, lease expiry, grouping,
+/// moving a reprocessed report to another issue, filters, tokens, audit.
+async fn index_scenario(index: Index) {
+    let lease = Duration::from_secs(60);
+    let t0 = 1_700_000_000_000i64;
+    for (i, id) in ["bp-a", "bp-b", "bp-c"].iter().enumerate() {
+        index
+            .insert_report_with_job(&new_report(id, t0 + i as i64))
+            .await
+            .unwrap();
+    }
+    assert_eq!(index.queue_depth().await.unwrap(), 3);
+    // A duplicate id is refused and leaves nothing half-written.
+    assert!(
+        index
+            .insert_report_with_job(&new_report("bp-a", t0))
+            .await
+            .is_err()
+    );
+    assert_eq!(index.queue_depth().await.unwrap(), 3);
+
+    // Oldest first; each job to one worker.
+    let a = index
+        .claim_job("w1", t0 + 10, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.report_id.as_str(), a.attempts), ("bp-a", 1));
+    let b = index
+        .claim_job("w2", t0 + 10, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.report_id, "bp-b");
+    let c = index
+        .claim_job("w1", t0 + 10, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.report_id, "bp-c");
+    assert!(
+        index
+            .claim_job("w3", t0 + 20, lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A and C finish; w2 dies holding B.
+    let issue_ab = index
+        .finish_processed(
+            a.id,
+            "bp-a",
+            &outcome("foo", &[("libx.so", "AB12")]),
+            t0 + 100,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let issue_c = index
+        .finish_processed(c.id, "bp-c", &outcome("bar", &[]), t0 + 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(issue_ab, issue_c);
+    assert!(
+        index
+            .claim_job("w3", t0 + 30_000, lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // After the lease, another worker gets B again.
+    let again = index
+        .claim_job("w3", t0 + 10 + 61_000, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.report_id.as_str(), again.attempts), ("bp-b", 2));
+    // A and B crash the same way, C differently.
+    let issue_b = index
+        .finish_processed(again.id, "bp-b", &outcome("foo", &[]), t0 + 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issue_ab, issue_b);
+    assert_eq!(index.queue_depth().await.unwrap(), 0);
+    let issue = index.issue(issue_ab).await.unwrap().unwrap();
+    assert_eq!(issue.count, 2);
+    assert_eq!(issue.first_seen, t0);
+    assert_eq!(issue.last_seen, t0 + 1);
+    assert_eq!(issue.status, IssueStatus::Open);
+    assert_eq!(
+        index
+            .reports_missing_symbols("libx.so", "AB12")
+            .await
+            .unwrap(),
+        vec!["bp-a".to_owned()]
+    );
+
+    // Processing the same job twice (a worker died after its commit) does not
+    // count the report twice.
+    index.enqueue_job("bp-a", t0 + 200).await.unwrap();
+    let redo = index
+        .claim_job("w1", t0 + 200, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    index
+        .finish_processed(redo.id, "bp-a", &outcome("foo", &[]), t0 + 201)
+        .await
+        .unwrap();
+    assert_eq!(index.issue(issue_ab).await.unwrap().unwrap().count, 2);
+    assert!(
+        index
+            .reports_missing_symbols("libx.so", "AB12")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Reprocessing C with symbols gives it A's signature: it moves, and its old,
+    // now empty issue goes away.
+    index.enqueue_job("bp-c", t0 + 300).await.unwrap();
+    let redo = index
+        .claim_job("w1", t0 + 300, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    let moved = index
+        .finish_processed(redo.id, "bp-c", &outcome("foo", &[]), t0 + 301)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved, issue_ab);
+    assert!(index.issue(issue_c).await.unwrap().is_none());
+    assert_eq!(index.issue(issue_ab).await.unwrap().unwrap().count, 3);
+
+    // A report deleted while its job ran is not resurrected.
+    index
+        .insert_report_with_job(&new_report("bp-d", t0 + 400))
+        .await
+        .unwrap();
+    let d = index
+        .claim_job("w1", t0 + 400, lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(index.delete_report("bp-d").await.unwrap());
+    assert!(
+        index
+            .finish_processed(d.id, "bp-d", &outcome("baz", &[]), t0 + 401)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(index.report("bp-d").await.unwrap().is_none());
+
+    // Filters and sorting.
+    let filter = |f: IssueFilter| IssueFilter { limit: 10, ..f };
+    let all = index
+        .list_issues(&filter(IssueFilter::default()))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    let by_product = index
+        .list_issues(&filter(IssueFilter {
+            product: Some("App".into()),
+            version: Some("1.0".into()),
+            os: Some("Linux".into()),
+            status: Some(IssueStatus::Open),
+            sort: IssueSort::LastSeen,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(by_product.len(), 1);
+    let search = index
+        .list_issues(&filter(IssueFilter {
+            search: Some("FO".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(search.len(), 1);
+    let wildcard = index
+        .list_issues(&filter(IssueFilter {
+            search: Some("%".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert!(
+        wildcard.is_empty(),
+        "LIKE wildcards in a search are literal"
+    );
+    let breakdown = index.issue_breakdown(issue_ab).await.unwrap();
+    assert_eq!(breakdown.by_version, vec![("1.0".to_owned(), 3)]);
+    assert_eq!(breakdown.by_os, vec![("Linux".to_owned(), 3)]);
+
+    // Tokens: stored hashed, looked up by hash, revocable.
+    index
+        .insert_token("tok_1", "hash-1", Role::Support, "desk", t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        index.token_by_hash("hash-1").await.unwrap().unwrap().role,
+        Role::Support
+    );
+    assert!(index.revoke_token("tok_1", t0 + 1).await.unwrap());
+    assert!(index.token_by_hash("hash-1").await.unwrap().is_none());
+
+    index
+        .audit("tok_1", "report.read", "bp-a", None)
+        .await
+        .unwrap();
+    let audit = index.audit_entries(10, 0).await.unwrap();
+    assert_eq!(audit[0].action, "report.read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_works_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("index.sqlite").display()
+    );
+    let index = Index::connect(&url).await.unwrap();
+    assert_eq!(index.backend(), Backend::Sqlite);
+    index_scenario(index.clone()).await;
+    // Migrations are idempotent: connecting again keeps the data.
+    index.close().await;
+    let again = Index::connect(&url).await.unwrap();
+    assert_eq!(again.issue_breakdown(1).await.unwrap().by_os.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_works_on_postgresql() {
+    let postgres = Postgres::shared();
+    let url = postgres.database("index_scenario");
+    let index = Index::connect(&url).await.unwrap();
+    assert_eq!(index.backend(), Backend::Postgres);
+    index_scenario(index.clone()).await;
+    // Checked through psql, independently of sqlx.
+    assert_eq!(
+        postgres
+            .psql(&url, "SELECT report_count FROM issues")
+            .trim(),
+        "3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_database_urls_are_refused() {
+    assert!(Index::connect("mysql://localhost/x").await.is_err());
+}
+
+/// Scale-out: an ingest-only server and a processing-only server share a real
+/// S3-compatible store and a real PostgreSQL; reports sent to one are processed by
+/// the other and read back through either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_share_s3_and_postgresql() {
+    let s3 = S3Server::start().await;
+    let database = Postgres::shared().database("scale_out");
+    let shared = |workers: usize| {
+        let database = database.clone();
+        let store_url = s3.store_url();
+        let store_options = s3.store_options();
+        move |c: &mut mayday_server::Config| {
+            c.database_url = Some(database);
+            c.store_url = Some(store_url);
+            c.store_options = store_options;
+            c.pipeline.workers = workers;
+        }
+    };
+    let ingest = TestServer::with_config(shared(0)).await;
+    let processor = TestServer::with_config(shared(2)).await;
+    let token = ingest.token(Role::Developer).await;
+    processor
+        .add_symbols(&testdata().join("breakpad-win-x86-minidump2/symbols"))
+        .await;
+    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (content_type, body) = Multipart::new().text("prod", "Scale").dump(&dump).finish();
+        let response = reqwest::Client::new()
+            .post(format!("{}/submit", ingest.url))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let receipt =
+            mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
+                .unwrap();
+        ids.push(receipt.crash_id);
+    }
+    for id in &ids {
+        let report = processor.wait_processed(&token, id).await;
+        assert_eq!(report["state"], "processed");
+        assert_eq!(
+            report["crashing_thread"]["frames"][0]["function"],
+            "`anonymous namespace'::CrashFunction"
+        );
+        let through_ingest = ingest.wait_processed(&token, id).await;
+        assert_eq!(through_ingest["issue_id"], report["issue_id"]);
+    }
+    let issue: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/issues", processor.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issue["issues"][0]["count"], 3);
+    // The blobs are in the bucket, as seen by an independent S3 client.
+    let bucket = s3.independent_client();
+    let listed = bucket.list("raw/".to_owned(), None).await.unwrap();
+    let keys: Vec<String> = listed
+        .iter()
+        .flat_map(|page| page.contents.iter().map(|o| o.key.clone()))
+        .collect();
+    for id in &ids {
+        assert!(
+            keys.iter().any(|k| k.contains(id.as_str())),
+            "{id} in {keys:?}"
+        );
+    }
+    ingest.stop().await;
+    processor.stop().await;
+}
