@@ -11,6 +11,10 @@ pub enum DumpError {
     /// Not an ELF, Mach-O, PE or PDB file.
     #[error("not an ELF, Mach-O, PE or PDB file")]
     UnknownFormat,
+    /// A Windows executable or DLL: its symbols are in the matching `.pdb`, which is
+    /// what minidumps name (dumping the PE alone would file it under the wrong name).
+    #[error("a PE file: dump its .pdb instead")]
+    PeWithoutPdb,
     /// dump_syms could not read the file.
     #[error("dump_syms: {0}")]
     Dump(String),
@@ -66,12 +70,16 @@ pub struct Dumped {
     pub functions: usize,
 }
 
-/// Dumps `bytes` (an ELF, single-architecture Mach-O, PE or PDB file named
-/// `file_name`) to a Breakpad `.sym` with inline records. The store id uses
+/// Dumps `bytes` (an ELF, single-architecture Mach-O or PDB file named `file_name`)
+/// to a Breakpad `.sym` with inline records. PE files are refused
+/// ([`DumpError::PeWithoutPdb`]). The store id uses
 /// `file_name`'s base name, which is the name a minidump records for an ELF or
 /// Mach-O module; for PDBs it is the PDB's name.
 pub fn dump_sym(bytes: &[u8], file_name: &str) -> Result<Dumped, DumpError> {
     let kind = ObjectKind::detect(bytes).ok_or(DumpError::UnknownFormat)?;
+    if kind == ObjectKind::Pe {
+        return Err(DumpError::PeWithoutPdb);
+    }
     let platform = match kind {
         ObjectKind::Elf => Platform::Linux,
         ObjectKind::MachO => Platform::Mac,
@@ -85,11 +93,8 @@ pub fn dump_sym(bytes: &[u8], file_name: &str) -> Result<Dumped, DumpError> {
     let mut sym = Vec::new();
     info.dump(&mut sym)
         .map_err(|e| DumpError::Dump(format!("{e:#}")))?;
-    let debug_file = match kind {
-        ObjectKind::Pdb | ObjectKind::Pe => info.get_name().to_owned(),
-        _ => name.to_owned(),
-    };
-    let id = SymbolId::new(&debug_file, info.get_debug_id())?;
+    // ELF and Mach-O minidump modules are named by their file name; a PDB by its own.
+    let id = SymbolId::new(name, info.get_debug_id())?;
     let functions = sym
         .split(|&b| b == b'\n')
         .filter(|l| l.starts_with(b"FUNC "))

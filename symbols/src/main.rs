@@ -31,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a Breakpad .sym for a binary or debug file (ELF/DWARF, Mach-O, PE, PDB).
+    /// Write a Breakpad .sym for a binary or debug file (ELF/DWARF, Mach-O, PDB).
     Dump {
         /// The binary or debug file.
         file: PathBuf,

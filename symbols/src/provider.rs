@@ -188,9 +188,21 @@ impl Symbols {
         Ok((state, session.missing()))
     }
 
+    /// The store this provider reads (for the upload and download routes).
+    pub fn store(&self) -> &SymbolStore {
+        &self.shared.store
+    }
+
+    /// The cache configuration in effect.
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+
     /// Forgets everything cached about `id` (parsed, on disk, known missing), so the
     /// next lookup reads the store again. Call it when symbols for `id` are uploaded.
-    /// Sessions already running keep what they resolved.
+    /// Sessions already running keep what they resolved. Only this process's caches
+    /// are affected: with several server processes, the one that reprocesses a
+    /// report should invalidate the ids the report was missing before it starts.
     pub fn invalidate(&self, id: &SymbolId) {
         self.shared.memory.lock().unwrap().remove(id);
         self.shared.negative.lock().unwrap().remove(id);

@@ -89,6 +89,20 @@ fn dump_refuses_what_is_not_a_binary() {
         stderr.contains("not an ELF, Mach-O, PE or PDB file"),
         "{stderr}"
     );
+    // A PE alone would be filed under the wrong name: its .pdb is what dumps name.
+    let exe = dir.path().join("app.exe");
+    std::fs::write(&exe, b"MZ\x90\x00 not much of a PE").unwrap();
+    let output = Command::new(CLI).arg("dump").arg(&exe).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dump its .pdb instead"), "{stderr}");
+    // A minidump is not a binary either.
+    let dmp = support::case_dir("breakpad-win-x86-minidump2").join("minidump2.dmp");
+    let err = dump_sym(&std::fs::read(dmp).unwrap(), "minidump2.dmp").unwrap_err();
+    assert!(
+        matches!(err, mayday_symbols::DumpError::UnknownFormat),
+        "{err}"
+    );
     let output = Command::new(CLI)
         .arg("dump")
         .arg(dir.path().join("absent"))
