@@ -426,6 +426,142 @@ impl Postgres {
     }
 }
 
+/// A ChromeDriver (Debian's `chromium-driver`) on `127.0.0.1:<free port>`, for
+/// end-to-end tests in real headless Chromium through any WebDriver client
+/// (fantoccini, thirtyfour, or plain HTTP). Killed when dropped; quit your sessions
+/// first, so their browsers end with them.
+///
+/// ```no_run
+/// # fn f() {
+/// let driver = mayday_tests::services::ChromeDriver::start();
+/// // POST {driver.url()}/session with
+/// // {"capabilities": {"alwaysMatch": driver.capabilities()}}
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ChromeDriver {
+    port: u16,
+    child: Child,
+}
+
+impl ChromeDriver {
+    /// Debian's ChromeDriver.
+    pub const DRIVER: &'static str = "/usr/bin/chromedriver";
+    /// Debian's Chromium.
+    pub const BROWSER: &'static str = "/usr/bin/chromium";
+
+    /// Starts ChromeDriver and waits until it reports ready.
+    ///
+    /// Panics when Chromium or ChromeDriver is not installed (run
+    /// `scripts/install-test-deps`) or the driver does not become ready.
+    pub fn start() -> ChromeDriver {
+        for path in [Self::DRIVER, Self::BROWSER] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: run scripts/install-test-deps \
+                 (Debian's chromium and chromium-driver)"
+            );
+        }
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(Self::DRIVER)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let mut driver = ChromeDriver { port, child };
+            match driver.wait_ready(Duration::from_secs(20)) {
+                Ok(()) => return driver,
+                // Dropping `driver` kills it; most likely the port was taken.
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("chromedriver did not become ready: {last_error}");
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let status_url = format!("{}/status", self.url());
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| e.to_string())?;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("chromedriver exited: {status}"));
+            }
+            let ready = client
+                .get(&status_url)
+                .send()
+                .and_then(|r| r.json::<serde_json::Value>())
+                .map(|v| v["value"]["ready"] == serde_json::Value::Bool(true));
+            match ready {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err("not ready in time".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The WebDriver URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// W3C capabilities for a new session: Debian's Chromium, headless, no sandbox
+    /// (tests run as root in CI), no GPU, and none of Chromium's background traffic
+    /// (this machine's network is closed, and tests talk to 127.0.0.1 only).
+    /// Chromedriver gives each session a fresh temporary profile.
+    pub fn capabilities(&self) -> serde_json::Map<String, serde_json::Value> {
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--metrics-recording-only",
+            "--window-size=1280,900",
+        ];
+        let value = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": Self::BROWSER,
+                "args": args,
+            },
+        });
+        match value {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Debian's PostgreSQL binaries, newest version first.
 fn postgres_bin_dir() -> PathBuf {
     let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -535,6 +671,62 @@ mod tests {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "the cluster still listens on {port}"
         );
+    }
+
+    #[test]
+    fn chromedriver_drives_headless_chromium_to_a_local_page() {
+        // A page on 127.0.0.1, served once.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let page_url = format!("http://{}/hello", listener.local_addr().expect("addr"));
+        let server = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let (mut socket, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 4096];
+            let n = socket.read(&mut request).expect("read request");
+            let body = "<!doctype html><title>Mayday test page</title><p id=x>hello</p>";
+            write!(
+                socket,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .expect("write response");
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+
+        let driver = ChromeDriver::start();
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let session: serde_json::Value = http
+            .post(format!("{}/session", driver.url()))
+            .json(&serde_json::json!({"capabilities": {"alwaysMatch": driver.capabilities()}}))
+            .send()
+            .expect("new session")
+            .json()
+            .expect("session json");
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"))
+            .to_owned();
+        let session_url = format!("{}/session/{id}", driver.url());
+        let navigated = http
+            .post(format!("{session_url}/url"))
+            .json(&serde_json::json!({ "url": page_url }))
+            .send()
+            .expect("navigate");
+        assert!(navigated.status().is_success(), "{:?}", navigated.text());
+        let title: serde_json::Value = http
+            .get(format!("{session_url}/title"))
+            .send()
+            .expect("title")
+            .json()
+            .expect("title json");
+        http.delete(&session_url).send().expect("end session");
+        assert_eq!(title["value"], "Mayday test page");
+        let request = server.join().expect("page server");
+        assert!(request.starts_with("GET /hello "), "{request}");
     }
 
     #[tokio::test]
