@@ -3,6 +3,9 @@
 //! ```text
 //! crashy segv|abort|panic|bus|fpe|ill   crash in the named way; the dump is queued
 //! crashy send                           ask about (terminal prompt) and send what is pending
+//! crashy list                           pending reports and sent reports (with their CrashIDs)
+//! crashy forget <CrashID>               ask the server to delete a sent report
+//! crashy forget-all                     ask the server to delete every sent report
 //! ```
 //!
 //! Environment:
@@ -70,8 +73,54 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        "list" => match builder
+            .build()
+            .and_then(|c| Ok((c.pending()?, c.sent_reports()?)))
+        {
+            Ok((pending, sent)) => {
+                for p in pending {
+                    println!("pending {} {}", p.meta.id, p.meta.created_at);
+                }
+                for s in sent {
+                    println!("sent {} {}", s.crash_id, s.sent_at);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("crashy: {e}");
+                ExitCode::from(1)
+            }
+        },
+        "forget" => {
+            let Some(id) = std::env::args().nth(2) else {
+                eprintln!("usage: crashy forget <CrashID>");
+                return ExitCode::from(2);
+            };
+            match builder.build().and_then(|c| c.forget(&id)) {
+                Ok(outcome) => {
+                    println!("forgot {id}: {outcome:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("crashy: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        "forget-all" => match builder.build().and_then(|c| c.forget_all()) {
+            Ok(n) => {
+                println!("forgot {n} reports");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("crashy: {e}");
+                ExitCode::from(1)
+            }
+        },
         _ => {
-            eprintln!("usage: crashy segv|abort|panic|bus|fpe|ill|send");
+            eprintln!(
+                "usage: crashy segv|abort|panic|bus|fpe|ill|send|list|forget <CrashID>|forget-all"
+            );
             ExitCode::from(2)
         }
     }
