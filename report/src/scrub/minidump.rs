@@ -433,7 +433,7 @@ const NAME_KEYS: &[&str] = &[
 fn learn_names(buf: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     for_each_run(buf, |run| {
-        let text = run.text.as_str();
+        let text = &*run.text;
         if let Some(start) = env_assignment_start(text)
             && let Some((key, value)) = text[start..].split_once('=')
         {
@@ -847,7 +847,7 @@ fn scrub_text_everywhere(
         };
         for_each_run(seg, |run| {
             let mut findings: Vec<Finding> = Vec::new();
-            let text = run.text.as_str();
+            let text = &*run.text;
             if ctx == Context::Memory
                 && config.memory_text
                 && let Some(start) = env_assignment_start(text)

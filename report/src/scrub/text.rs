@@ -112,7 +112,12 @@ pub(crate) fn is_generic_name(name: &str) -> bool {
 
 /// The user-name parts of home directories in `text`: byte ranges of the names.
 pub(crate) fn user_names_in_paths(text: &str) -> Vec<Range<usize>> {
-    if !text.contains(['/', '\\']) {
+    // Cheap prefilter: a separator followed by one of the roots' first letters.
+    let b = text.as_bytes();
+    let candidate = b
+        .windows(2)
+        .any(|w| matches!(w[0], b'/' | b'\\') && matches!(w[1] | 0x20, b'h' | b'u' | b'd'));
+    if !candidate {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -192,7 +197,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             });
         }
     }
-    if has('.') {
+    if text.matches('.').nth(2).is_some() {
         for m in IPV4.find_iter(text) {
             let r = m.range();
             // Not part of a longer dotted number (a version such as 1.2.3.4.5).
@@ -433,17 +438,17 @@ pub(crate) enum Encoding {
 }
 
 /// A run of printable text found in a buffer.
-pub(crate) struct TextRun {
+pub(crate) struct TextRun<'a> {
     /// Byte offset of the run in the buffer.
     pub(crate) start: usize,
     pub(crate) encoding: Encoding,
-    /// The decoded text.
-    pub(crate) text: String,
+    /// The decoded text (borrowed from the buffer for UTF-8).
+    pub(crate) text: Cow<'a, str>,
     /// For UTF-16: the unit index of each byte of `text` (plus one past the end).
     units: Vec<u32>,
 }
 
-impl TextRun {
+impl TextRun<'_> {
     /// The buffer byte range of a byte range of `text`.
     pub(crate) fn buffer_range(&self, r: &Range<usize>) -> Range<usize> {
         match self.encoding {
@@ -466,7 +471,7 @@ fn printable_unit(u: u16) -> bool {
 
 /// Calls `f` for each run of printable text of at least [`MIN_RUN`] characters in
 /// `buf`: ASCII/UTF-8 runs, then UTF-16LE runs at even and at odd offsets.
-pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun)) {
+pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun<'_>)) {
     // ASCII and 2-byte UTF-8 (Latin letters in names).
     let mut i = 0;
     let n = buf.len();
@@ -492,7 +497,7 @@ pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun)) {
             f(&TextRun {
                 start,
                 encoding: Encoding::Utf8,
-                text: text.to_owned(),
+                text: Cow::Borrowed(text),
                 units: Vec::new(),
             });
         }
@@ -505,28 +510,26 @@ pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun)) {
         let mut i = align;
         while i + 1 < n {
             let start = i;
-            let mut text = String::new();
-            let mut units = Vec::new();
-            let mut count = 0u32;
-            while i + 1 < n {
-                let u = u16::from_le_bytes([buf[i], buf[i + 1]]);
-                if !printable_unit(u) {
-                    break;
-                }
-                let c = char::from_u32(u32::from(u)).unwrap_or('?');
-                for _ in 0..c.len_utf8() {
-                    units.push(count);
-                }
-                text.push(c);
-                count += 1;
+            while i + 1 < n && printable_unit(u16::from_le_bytes([buf[i], buf[i + 1]])) {
                 i += 2;
             }
-            if count as usize >= MIN_RUN {
-                units.push(count);
+            let count = (i - start) / 2;
+            if count >= MIN_RUN {
+                let mut text = String::with_capacity(count);
+                let mut units = Vec::with_capacity(count + 1);
+                for (idx, pair) in buf[start..i].chunks_exact(2).enumerate() {
+                    let u = u16::from_le_bytes([pair[0], pair[1]]);
+                    let c = char::from_u32(u32::from(u)).unwrap_or('?');
+                    for _ in 0..c.len_utf8() {
+                        units.push(idx as u32);
+                    }
+                    text.push(c);
+                }
+                units.push(count as u32);
                 f(&TextRun {
                     start,
                     encoding: Encoding::Utf16Le,
-                    text,
+                    text: Cow::Owned(text),
                     units,
                 });
             }
@@ -650,7 +653,9 @@ mod tests {
             buf.extend_from_slice(&u.to_le_bytes());
         }
         let mut seen = Vec::new();
-        for_each_run(&buf, |r| seen.push((r.encoding, r.text.clone(), r.start)));
+        for_each_run(&buf, |r| {
+            seen.push((r.encoding, r.text.to_string(), r.start))
+        });
         assert!(seen.contains(&(Encoding::Utf8, "HOME=/home/bob".into(), 2)));
         assert!(seen.contains(&(Encoding::Utf16Le, "USER=bob".into(), 18)));
     }
