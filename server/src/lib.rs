@@ -140,7 +140,7 @@ impl App {
     pub fn from_state(state: AppState) -> App {
         let router = Router::new()
             .merge(ingest::router(&state))
-            .merge(triage::router())
+            .merge(triage::router(&state))
             .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 // No client address, no headers: request logs carry no IP.
                 |request: &axum::http::Request<_>| {

@@ -7,6 +7,10 @@ use clap::{Parser, Subcommand};
 use mayday_server::index::{Index, Role};
 use mayday_server::{App, Config};
 
+mod cli {
+    pub mod issues;
+}
+
 /// The Mayday crash report server.
 #[derive(Parser)]
 #[command(version, about)]
@@ -26,6 +30,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Triage from a terminal over a running server's API.
+    Issues {
+        #[command(flatten)]
+        remote: cli::issues::Remote,
+        #[command(subcommand)]
+        command: cli::issues::IssuesCommand,
     },
 }
 
@@ -56,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Token { command } => token(config, command).await,
+        Command::Issues { remote, command } => cli::issues::run(remote, command).await,
     }
 }
 

@@ -200,4 +200,28 @@ impl Index {
         tx.commit().await?;
         Ok(deleted > 0)
     }
+
+    /// Modules whose symbols were missing, with how many stored reports lacked
+    /// them, most first: `(debug_file, debug_id, reports)`. (Triage's symbols page.)
+    pub async fn missing_symbols_ranked(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT debug_file, debug_id, COUNT(*) AS n FROM report_missing_symbols \
+             GROUP BY debug_file, debug_id ORDER BY n DESC, debug_file, debug_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("debug_file")?,
+                    row.try_get("debug_id")?,
+                    row.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
 }

@@ -1,37 +1,22 @@
 //! The JSON API: `/api/v1/issues`, `/api/v1/reports`, and health.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::auth::{Caller, READ_CONTENTS, READ_METADATA};
+use super::auth::{Caller, READ_CONTENTS, is_session};
 use crate::AppState;
-use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role};
+use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
 use crate::storage::Storage;
 use crate::tokens::{hash_secret, hashes_equal};
 
-/// The API routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/issues", get(list_issues))
-        .route("/api/v1/issues/{id}", get(get_issue))
-        .route(
-            "/api/v1/reports/{id}",
-            get(get_report).delete(delete_report),
-        )
-        .route("/api/v1/reports/{id}/minidump", get(get_minidump))
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
+/// `GET /healthz`: 200 when the index answers, 503 otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.index().check().await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
@@ -45,7 +30,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: counters in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
     let depth = state.index().queue_depth().await.ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -104,11 +90,13 @@ impl IssueQuery {
     }
 }
 
-async fn list_issues(
+/// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
+pub async fn list_issues(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<IssueQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // Also checked by the route table; contents never leave without this.
     caller.require(READ_CONTENTS)?;
     let filter = query.filter()?;
     let issues = state.index().list_issues(&filter).await?;
@@ -119,7 +107,8 @@ async fn list_issues(
     })))
 }
 
-async fn get_issue(
+/// `GET /api/v1/issues/{id}`: an issue, its counts per version/OS/product and its newest reports.
+pub async fn get_issue(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
@@ -172,12 +161,13 @@ fn report_metadata(row: &ReportRow) -> Value {
     })
 }
 
-async fn get_report(
+/// `GET /api/v1/reports/{id}`: metadata for support; the processed report (audited) for developers.
+pub async fn get_report(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READ_METADATA)?;
+    caller.require(super::auth::READ_METADATA)?;
     let (id, row) = load_row(&state, &id).await?;
     let mut out = report_metadata(&row);
     if caller.role == Role::Support {
@@ -207,7 +197,8 @@ async fn get_report(
     Ok(Json(out))
 }
 
-async fn get_minidump(
+/// `GET /api/v1/reports/{id}/minidump`: the stored (scrubbed) dump, audited.
+pub async fn get_minidump(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -239,7 +230,7 @@ async fn get_minidump(
 /// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
 /// user who sent it) or a developer/admin bearer token. Idempotent: 204 whether
 /// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
-async fn delete_report(
+pub async fn delete_report(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -288,4 +279,80 @@ async fn delete_report(
             .await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/tokens`: every API token (never a secret; sessions left out).
+pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let tokens: Vec<TokenRow> = state
+        .index()
+        .list_tokens()
+        .await?
+        .into_iter()
+        .filter(|t| !is_session(t))
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize)]
+pub struct NewToken {
+    /// The role of the new token.
+    pub role: Role,
+    /// A name for people.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `POST /api/v1/tokens`: creates a token; the secret is in this answer only.
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (id, secret) = super::auth::create_token(state.index(), new.role, &new.name).await?;
+    state
+        .index()
+        .audit(
+            &caller.token_id,
+            "token.create",
+            &id,
+            Some(new.role.as_str()),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "role": new.role, "name": new.name, "token": secret })),
+    ))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes a token. 204, or 404 when there is no
+/// live token with that id.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !state
+        .index()
+        .revoke_token(&id, crate::index::now_ms())
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .index()
+        .audit(&caller.token_id, "token.revoke", &id, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/symbols/missing`: modules whose symbols reports lacked, the ones
+/// most reports need first.
+pub async fn missing_symbols(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let missing = state.index().missing_symbols_ranked(500).await?;
+    let rows: Vec<Value> = missing
+        .iter()
+        .map(|(file, id, n)| json!({ "debug_file": file, "debug_id": id, "reports": n }))
+        .collect();
+    Ok(Json(json!({ "missing": rows })))
 }

@@ -1,21 +1,36 @@
-//! Who is asking: API tokens (`Authorization: Bearer <token>`) and their roles.
+//! Who is asking: API tokens (`Authorization: Bearer <token>`), browser sessions,
+//! and their roles.
+//!
+//! A browser signs in by posting an API token to `/login`. The server then makes a
+//! session: a fresh random secret, stored only as its SHA-256 in the token table
+//! (id `ses_…`, the role of the token it came from, valid for [`SESSION_TTL_MS`] and
+//! only while that token is not revoked), and sets it as an `HttpOnly`,
+//! `SameSite=Strict` cookie. Every state-changing form carries a CSRF token
+//! derived from the session secret, which a cross-site page cannot read.
+//! Keeping sessions in the index means every server process sees them.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
 
 use super::ApiError;
+use super::routes::Surface;
 use crate::AppState;
-use crate::index::Role;
-use crate::tokens::hash_secret;
+use crate::index::{Index, IndexError, Role, TokenRow, now_ms};
+use crate::tokens::{hash_secret, hashes_equal};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The token's public id (what the audit log records; never the secret).
+    /// The token's public id (what the audit log records; never the secret). For a
+    /// browser session, the id of the token it signed in with.
     pub token_id: String,
     /// The token's role.
     pub role: Role,
+    /// The CSRF token forms must carry, when the caller came with a session cookie.
+    pub csrf: Option<String>,
 }
 
 impl Caller {
@@ -27,16 +42,39 @@ impl Caller {
             Err(ApiError::Forbidden)
         }
     }
+
+    /// Checks a form's CSRF token: required when the caller came with a session
+    /// cookie (a bearer token is not sent by browsers on their own).
+    pub fn check_csrf(&self, form_token: &str) -> Result<(), ApiError> {
+        match &self.csrf {
+            None => Ok(()),
+            Some(expected) if hashes_equal(expected, form_token) => Ok(()),
+            Some(_) => Err(ApiError::Forbidden),
+        }
+    }
 }
 
-/// Roles that may read crash contents (frames, modules, annotations, dumps).
+/// Roles that may read crash contents (frames, modules, annotations, dumps),
+/// resolve and delete.
 pub const READ_CONTENTS: &[Role] = &[Role::Admin, Role::Developer];
 /// Roles that may see a report's status and metadata.
 pub const READ_METADATA: &[Role] = &[Role::Admin, Role::Developer, Role::Support];
+/// Roles that may manage tokens and read the audit log.
+pub const ADMIN: &[Role] = &[Role::Admin];
+/// Roles that may upload symbols and see which are missing.
+pub const SYMBOLS: &[Role] = &[Role::Admin, Role::Developer, Role::Uploader];
+/// Every role.
+pub const ALL_ROLES: &[Role] = &Role::ALL;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "mayday_session";
+/// How long a browser session lasts: 12 hours.
+pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
+const SESSION_PREFIX: &str = "ses_";
 
 /// The bearer token of a request, if it has one.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -44,37 +82,202 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The session cookie of a request, if it has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: a hash of its secret, so a page that cannot read
+/// the cookie cannot make it.
+fn csrf_of(session_secret: &str) -> String {
+    hash_secret(&format!("csrf:{session_secret}"))
+}
+
+/// The caller of an API token (never a session secret).
+pub async fn caller_from_token(index: &Index, token: &str) -> Result<Option<Caller>, IndexError> {
+    Ok(index
+        .token_by_hash(&hash_secret(token))
+        .await?
+        .filter(|row| !row.id.starts_with(SESSION_PREFIX))
+        .map(|row| Caller {
+            token_id: row.id,
+            role: row.role,
+            csrf: None,
+        }))
+}
+
+/// The caller of a live session secret.
+pub async fn caller_from_session(
+    index: &Index,
+    secret: &str,
+) -> Result<Option<Caller>, IndexError> {
+    let Some(row) = index.token_by_hash(&hash_secret(secret)).await? else {
+        return Ok(None);
+    };
+    if !row.id.starts_with(SESSION_PREFIX) || row.created_at + SESSION_TTL_MS < now_ms() {
+        return Ok(None);
+    }
+    // The session dies with the token it was made from.
+    let Some(parent) = row.name.strip_prefix("session of ") else {
+        return Ok(None);
+    };
+    let parent_live = index
+        .list_tokens()
+        .await?
+        .iter()
+        .any(|t| t.id == parent && t.revoked_at.is_none());
+    Ok(parent_live.then(|| Caller {
+        token_id: parent.to_owned(),
+        role: row.role,
+        csrf: Some(csrf_of(secret)),
+    }))
+}
+
+/// Signs in with an API token: makes a session and returns its secret (the
+/// cookie value), or `None` when the token is not a live API token.
+pub async fn start_session(index: &Index, token: &str) -> Result<Option<String>, IndexError> {
+    let Some(caller) = caller_from_token(index, token).await? else {
+        return Ok(None);
+    };
+    let (raw, _) = crate::tokens::new_secret();
+    let secret = format!("{SESSION_PREFIX}{raw}");
+    let hash = hash_secret(&secret);
+    let id = format!("{SESSION_PREFIX}{}", &hash[..12]);
+    index
+        .insert_token(
+            &id,
+            &hash,
+            caller.role,
+            &format!("session of {}", caller.token_id),
+            now_ms(),
+        )
+        .await?;
+    Ok(Some(secret))
+}
+
+/// Ends a session (signs out).
+pub async fn end_session(index: &Index, secret: &str) -> Result<(), IndexError> {
+    let hash = hash_secret(secret);
+    let id = format!("{SESSION_PREFIX}{}", &hash[..12]);
+    index.revoke_token(&id, now_ms()).await?;
+    Ok(())
+}
+
+/// Whether a token row is a browser session rather than an API token.
+pub fn is_session(row: &TokenRow) -> bool {
+    row.id.starts_with(SESSION_PREFIX)
+}
+
+/// The `Set-Cookie` value for a session.
+pub fn session_set_cookie(secret: &str) -> String {
+    format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        SESSION_TTL_MS / 1000
+    )
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Who is calling: a bearer token, or (for pages) the session cookie.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    surface: Surface,
+) -> Result<Option<Caller>, IndexError> {
+    if let Some(token) = bearer(headers) {
+        return caller_from_token(state.index(), token).await;
+    }
+    match (surface, session_cookie(headers)) {
+        (Surface::Page, Some(secret)) => caller_from_session(state.index(), secret).await,
+        _ => Ok(None),
+    }
+}
+
+/// The role check in front of every non-public route (see
+/// [`super::routes::build`]): lets the request through with its [`Caller`] in the
+/// request extensions, or refuses it (401/403 for the API; a redirect to the
+/// sign-in page or 403 for pages).
+pub async fn enforce(
+    allowed: &'static [Role],
+    surface: Surface,
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let caller = match authenticate(&state, request.headers(), surface).await {
+        Ok(caller) => caller,
+        Err(e) => return refuse(surface, ApiError::Index(e)),
+    };
+    match caller {
+        Some(caller) if allowed.contains(&caller.role) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Some(caller) => {
+            tracing::debug!(token = %caller.token_id, role = caller.role.as_str(), path = %request.uri().path(), "forbidden");
+            refuse(surface, ApiError::Forbidden)
+        }
+        None if surface == Surface::Page => {
+            let next_path = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let target = format!(
+                "/login?next={}",
+                url::form_urlencoded::byte_serialize(next_path.as_bytes()).collect::<String>()
+            );
+            Redirect::to(&target).into_response()
+        }
+        None => refuse(surface, ApiError::Unauthorized),
+    }
+}
+
+fn refuse(surface: Surface, error: ApiError) -> Response {
+    match surface {
+        Surface::Api => error.into_response(),
+        Surface::Page => super::pages::PageError(error).into_response(),
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let row = state
-            .index()
-            .token_by_hash(&hash_secret(token))
+        // Set by `enforce` on every non-public route.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        caller_from_token(state.index(), token)
             .await?
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
-            token_id: row.id,
-            role: row.role,
-        })
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
-/// Creates a token and returns its secret (shown once, stored hashed).
+/// Creates a token and returns its id and secret (shown once, stored hashed).
 pub async fn create_token(
-    index: &crate::index::Index,
+    index: &Index,
     role: Role,
     name: &str,
-) -> Result<(String, String), crate::index::IndexError> {
+) -> Result<(String, String), IndexError> {
     let (raw, _) = crate::tokens::new_secret();
     let secret = format!("mdy_{raw}");
     let hash = hash_secret(&secret);
     // The public id is derived from the hash, never from the secret itself.
     let id = format!("tok_{}", &hash[..12]);
-    index
-        .insert_token(&id, &hash, role, name, crate::index::now_ms())
-        .await?;
+    index.insert_token(&id, &hash, role, name, now_ms()).await?;
     Ok((id, secret))
 }
 

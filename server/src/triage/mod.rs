@@ -1,12 +1,22 @@
-//! What developers read: the JSON API (and, later, HTML pages), with roles.
+//! What developers, support staff and admins use: the JSON API, the HTML pages, and
+//! the roles that decide who may use which.
+//!
+//! Every route is declared once, in [`routes::routes`]: method, path, handler and
+//! who may use it. The router is built from that table, and the role check runs in
+//! front of each handler from the same entry, so a route cannot be added without
+//! saying who may use it, and the role-matrix test iterates the same table.
 
 pub mod api;
 pub mod auth;
+pub mod pages;
+pub mod routes;
 
 use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+pub use routes::{Access, Route, Surface, routes};
 
 use crate::AppState;
 
@@ -37,9 +47,10 @@ pub enum ApiError {
     Data(#[from] serde_json::Error),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = match &self {
+impl ApiError {
+    /// The status and the message a client may see.
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "a valid API token is required".to_owned(),
@@ -51,20 +62,26 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_owned()),
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             ApiError::Index(_) | ApiError::Storage(_) => {
-                tracing::error!(error = %self, "api request failed");
+                tracing::error!(error = %self, "request failed");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "try again later".to_owned(),
                 )
             }
             ApiError::Data(_) => {
-                tracing::error!(error = %self, "api request failed");
+                tracing::error!(error = %self, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal error".to_owned(),
                 )
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_and_message();
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -76,7 +93,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The triage routes.
-pub fn router() -> Router<AppState> {
-    api::router()
+/// The triage routes (API and pages), built from [`routes()`] with the role check
+/// in front of every route that is not public.
+pub fn router(state: &AppState) -> Router<AppState> {
+    routes::build(state, routes())
 }

@@ -1,0 +1,347 @@
+//! `mayday-server issues list|show|resolve|reopen`: triage from a terminal, over a
+//! running server's JSON API (the same routes and roles as the web UI).
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+/// Where the server is and who is asking.
+#[derive(Args, Debug)]
+pub struct Remote {
+    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "MAYDAY_SERVER")]
+    pub server: String,
+    /// An API token (developer or admin).
+    #[arg(long, env = "MAYDAY_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// The `issues` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum IssuesCommand {
+    /// List issues as a table.
+    List {
+        /// open, regressed or resolved (all when not given).
+        #[arg(long)]
+        status: Option<String>,
+        /// count, last_seen or first_seen.
+        #[arg(long, default_value = "count")]
+        sort: String,
+        /// Only issues with reports of this product.
+        #[arg(long)]
+        product: Option<String>,
+        /// Only issues with reports of this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// Only issues whose signature contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one issue: signature, counts, newest reports.
+    Show {
+        /// The issue id.
+        id: i64,
+    },
+    /// Resolve an issue (its stored reports are deleted).
+    Resolve {
+        /// The issue id.
+        id: i64,
+        /// The version the fix ships in: older versions' crashes are dropped.
+        #[arg(long)]
+        in_version: Option<String>,
+    },
+    /// Reopen a resolved issue.
+    Reopen {
+        /// The issue id.
+        id: i64,
+    },
+}
+
+/// Runs one `issues` subcommand, printing to stdout. Any HTTP error is an error
+/// with the server's status and message.
+pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
+    let client = Client::new(remote)?;
+    match command {
+        IssuesCommand::List {
+            status,
+            sort,
+            product,
+            version,
+            search,
+            limit,
+        } => {
+            let mut query: Vec<(&str, String)> = vec![("sort", sort), ("limit", limit.to_string())];
+            for (k, v) in [
+                ("status", status),
+                ("product", product),
+                ("version", version),
+                ("q", search),
+            ] {
+                if let Some(v) = v {
+                    query.push((k, v));
+                }
+            }
+            let json = client.get("/api/v1/issues", &query).await?;
+            print!("{}", issues_table(&json));
+        }
+        IssuesCommand::Show { id } => {
+            let json = client.get(&format!("/api/v1/issues/{id}"), &[]).await?;
+            print!("{}", issue_text(&json));
+        }
+        IssuesCommand::Resolve { id, in_version } => {
+            let body = match &in_version {
+                Some(v) => serde_json::json!({ "in_version": v }),
+                None => serde_json::json!({}),
+            };
+            client
+                .post(&format!("/api/v1/issues/{id}/resolve"), body)
+                .await?;
+            match in_version {
+                Some(v) => println!("issue {id} resolved in version {v}"),
+                None => println!("issue {id} resolved"),
+            }
+        }
+        IssuesCommand::Reopen { id } => {
+            client
+                .post(
+                    &format!("/api/v1/issues/{id}/reopen"),
+                    serde_json::json!({}),
+                )
+                .await?;
+            println!("issue {id} reopened");
+        }
+    }
+    Ok(())
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(remote: Remote) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .context("while creating the HTTP client")?;
+        Ok(Client {
+            http,
+            base: remote.server.trim_end_matches('/').to_owned(),
+            token: remote.token,
+        })
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .bearer_auth(&self.token);
+        self.send(request, path).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .bearer_auth(&self.token);
+        self.send(request, path).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> anyhow::Result<Value> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("while connecting to {}", self.base))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("while reading the answer to {path}"))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.trim().chars().take(200).collect());
+            anyhow::bail!("{path}: the server answered {status}: {message}");
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("while parsing the answer to {path}"))
+    }
+}
+
+fn time_text(value: &Value) -> String {
+    value
+        .as_i64()
+        .and_then(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        })
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Lines of cells as a left-aligned table (the last column is not padded).
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The issue list as a table.
+fn issues_table(json: &Value) -> String {
+    let issues = json["issues"].as_array().cloned().unwrap_or_default();
+    if issues.is_empty() {
+        return "no issues\n".to_owned();
+    }
+    let mut rows = vec![
+        ["ID", "STATUS", "REPORTS", "LAST SEEN", "TITLE"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for issue in &issues {
+        rows.push(vec![
+            text(&issue["id"]),
+            text(&issue["status"]),
+            text(&issue["count"]),
+            time_text(&issue["last_seen"]),
+            text(&issue["title"]),
+        ]);
+    }
+    table(&rows)
+}
+
+/// One issue as text.
+fn issue_text(json: &Value) -> String {
+    let issue = &json["issue"];
+    let mut out = String::new();
+    out.push_str(&format!(
+        "issue {}: {}\n",
+        text(&issue["id"]),
+        text(&issue["title"])
+    ));
+    let mut facts = vec![
+        vec!["status".to_owned(), text(&issue["status"])],
+        vec!["signature".to_owned(), text(&issue["signature"])],
+        vec!["reports".to_owned(), text(&issue["count"])],
+        vec!["first seen".to_owned(), time_text(&issue["first_seen"])],
+        vec!["last seen".to_owned(), time_text(&issue["last_seen"])],
+    ];
+    if !issue["resolved_in_version"].is_null() {
+        facts.push(vec![
+            "resolved in".to_owned(),
+            text(&issue["resolved_in_version"]),
+        ]);
+    }
+    out.push_str(&table(&facts));
+    for (label, key) in [("by version", "by_version"), ("by OS", "by_os")] {
+        let counts = json["counts"][key].as_array().cloned().unwrap_or_default();
+        if counts.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{label}:\n"));
+        let rows: Vec<Vec<String>> = counts
+            .iter()
+            .map(|c| {
+                let value = text(&c["value"]);
+                vec![
+                    format!(
+                        "  {}",
+                        if value.is_empty() {
+                            "(unknown)"
+                        } else {
+                            &value
+                        }
+                    ),
+                    text(&c["count"]),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&rows));
+    }
+    let reports = json["reports"].as_array().cloned().unwrap_or_default();
+    out.push_str(&format!("\nreports ({} newest):\n", reports.len()));
+    if !reports.is_empty() {
+        let mut rows = vec![
+            ["  REPORT", "RECEIVED", "PRODUCT", "VERSION", "OS", "STATE"]
+                .map(str::to_owned)
+                .to_vec(),
+        ];
+        for r in &reports {
+            rows.push(vec![
+                format!("  {}", text(&r["id"])),
+                time_text(&r["received_at"]),
+                text(&r["product"]),
+                text(&r["version"]),
+                text(&r["os"]),
+                text(&r["state"]),
+            ]);
+        }
+        out.push_str(&table(&rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_is_an_aligned_table() {
+        let json = serde_json::json!({ "issues": [
+            { "id": 1, "status": "open", "count": 12, "last_seen": 0, "title": "crash in foo" },
+            { "id": 23, "status": "regressed", "count": 3, "last_seen": 0, "title": "bar" },
+        ]});
+        let out = issues_table(&json);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].starts_with("ID  STATUS     REPORTS  LAST SEEN         TITLE"));
+        assert!(lines[1].starts_with("1   open       12       1970-01-01 00:00  crash in foo"));
+        assert!(lines[2].ends_with("bar"));
+        assert_eq!(
+            issues_table(&serde_json::json!({ "issues": [] })),
+            "no issues\n"
+        );
+    }
+}

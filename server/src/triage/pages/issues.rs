@@ -1,0 +1,329 @@
+//! The issues list and the issue page.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::reports::{load_processed, stack_table};
+use super::{PageError, PageResult, bars, csrf_field, fmt_time, layout};
+use crate::AppState;
+use crate::index::IssueStatus;
+use crate::triage::ApiError;
+use crate::triage::api::IssueQuery;
+use crate::triage::auth::Caller;
+
+const PAGE_SIZE: i64 = 25;
+
+/// Query of the issues list: the API's, plus a page number.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// `open` (default), `regressed`, `resolved`.
+    pub status: Option<String>,
+    /// `count` (default), `last_seen`, `first_seen`.
+    pub sort: Option<String>,
+    /// Product name.
+    pub product: Option<String>,
+    /// Product version.
+    pub version: Option<String>,
+    /// OS family.
+    pub os: Option<String>,
+    /// Text in the signature.
+    pub q: Option<String>,
+    /// 1-based page.
+    pub page: Option<i64>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+impl ListQuery {
+    /// This query with other values for some keys, as a URL.
+    fn url(&self, status: Option<&str>, sort: Option<&str>, page: Option<i64>) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        let status = status
+            .map(str::to_owned)
+            .or_else(|| non_empty(&self.status));
+        let sort = sort.map(str::to_owned).or_else(|| non_empty(&self.sort));
+        for (k, v) in [
+            ("status", status),
+            ("sort", sort),
+            ("product", non_empty(&self.product)),
+            ("version", non_empty(&self.version)),
+            ("os", non_empty(&self.os)),
+            ("q", non_empty(&self.q)),
+        ] {
+            if let Some(v) = v {
+                out.append_pair(k, &v);
+            }
+        }
+        if let Some(page) = page.filter(|p| *p > 1) {
+            out.append_pair("page", &page.to_string());
+        }
+        format!("/issues?{}", out.finish())
+    }
+}
+
+/// `GET /issues`: tabs by status, sort, filters, signature search, pages.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> PageResult {
+    let status = non_empty(&query.status).unwrap_or_else(|| "open".to_owned());
+    let sort = non_empty(&query.sort).unwrap_or_else(|| "count".to_owned());
+    let page = query.page.unwrap_or(1).max(1);
+    let api_query = IssueQuery {
+        status: Some(status.clone()),
+        product: non_empty(&query.product),
+        version: non_empty(&query.version),
+        os: non_empty(&query.os),
+        q: non_empty(&query.q),
+        sort: Some(sort.clone()),
+        limit: Some(PAGE_SIZE + 1),
+        offset: Some((page - 1) * PAGE_SIZE),
+    };
+    let mut filter = api_query.filter()?;
+    filter.limit = PAGE_SIZE + 1;
+    let mut issues = state.index().list_issues(&filter).await?;
+    let more = issues.len() as i64 > PAGE_SIZE;
+    issues.truncate(PAGE_SIZE as usize);
+    let tab = |name: &str, label: &str| -> Markup {
+        html! {
+            a class=@if status == name { "on" } href=(query.url(Some(name), None, None)) { (label) }
+        }
+    };
+    let sort_link = |name: &str, label: &str| -> Markup {
+        html! {
+            @if sort == name { strong { (label) } }
+            @else { a href=(query.url(None, Some(name), None)) { (label) } }
+        }
+    };
+    let body = html! {
+        h1 { "Issues" }
+        nav.tabs {
+            (tab("open", "Open")) (tab("regressed", "Regressed")) (tab("resolved", "Resolved"))
+        }
+        form.filters method="get" action="/issues" {
+            input type="hidden" name="status" value=(status);
+            input type="hidden" name="sort" value=(sort);
+            label { "Signature" input type="search" name="q" value=(query.q.as_deref().unwrap_or("")) placeholder="search"; }
+            label { "Product" input name="product" value=(query.product.as_deref().unwrap_or("")); }
+            label { "Version" input name="version" value=(query.version.as_deref().unwrap_or("")) size="10"; }
+            label { "OS" input name="os" value=(query.os.as_deref().unwrap_or("")) size="10"; }
+            button type="submit" { "Filter" }
+            span.muted { "Sort: " (sort_link("count", "count")) " · " (sort_link("last_seen", "last seen")) " · " (sort_link("first_seen", "first seen")) }
+        }
+        @if issues.is_empty() {
+            p.muted id="no-issues" { "No " (status) " issues." }
+        } @else {
+            table id="issues" {
+                thead { tr { th { "Issue" } th.num { "Reports" } th { "First seen" } th { "Last seen" } th { "Status" } } }
+                tbody {
+                    @for issue in &issues {
+                        tr {
+                            td {
+                                a.issue href=(format!("/issues/{}", issue.id)) { (issue.title) }
+                                div.mono.muted { (issue.signature) }
+                            }
+                            td.num { (issue.count) }
+                            td { (fmt_time(issue.first_seen)) }
+                            td { (fmt_time(issue.last_seen)) }
+                            td { span class=(format!("status {}", issue.status.as_str())) { (issue.status.as_str()) } }
+                        }
+                    }
+                }
+            }
+        }
+        div.pager {
+            @if page > 1 { a href=(query.url(None, None, Some(page - 1))) { "← Newer page" } }
+            span.muted { "Page " (page) }
+            @if more { a href=(query.url(None, None, Some(page + 1))) { "Next page →" } }
+        }
+    };
+    super::ok(layout("Issues", Some(&caller), body))
+}
+
+/// Query of the issue page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    /// 1-based page of its reports.
+    pub page: Option<i64>,
+    /// A notice to show (after an action).
+    pub done: Option<String>,
+}
+
+/// `GET /issues/{id}`: signature, counts, a sample stack, reports, actions.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<ShowQuery>,
+) -> PageResult {
+    let issue = state
+        .index()
+        .issue(id)
+        .await?
+        .ok_or(PageError(ApiError::NotFound))?;
+    let breakdown = state.index().issue_breakdown(id).await?;
+    let page = query.page.unwrap_or(1).max(1);
+    let mut reports = state
+        .index()
+        .reports_of_issue(id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        .await?;
+    let more = reports.len() as i64 > PAGE_SIZE;
+    reports.truncate(PAGE_SIZE as usize);
+    let sample_row = state.index().reports_of_issue(id, 1, 0).await?;
+    let sample = match sample_row.first() {
+        Some(row) => load_processed(&state, row)
+            .await?
+            .map(|processed| (row.id.clone(), processed)),
+        None => None,
+    };
+    if let Some((report_id, _)) = &sample {
+        state
+            .index()
+            .audit(
+                &caller.token_id,
+                "report.read",
+                report_id,
+                Some("issue sample"),
+            )
+            .await?;
+    }
+    let body = html! {
+        p { a href="/issues" { "← Issues" } }
+        @if let Some(done) = &query.done { p.notice { (done) } }
+        h1 id="issue-title" { (issue.title) }
+        p {
+            span id="issue-status" class=(format!("status {}", issue.status.as_str())) { (issue.status.as_str()) }
+            @if let Some(v) = &issue.resolved_in_version { " in version " code { (v) } }
+        }
+        div.card {
+            dl.meta {
+                dt { "Signature" } dd.mono id="signature" { (issue.signature) }
+                dt { "Reports" } dd { (issue.count) " received" }
+                dt { "First seen" } dd { (fmt_time(issue.first_seen)) }
+                dt { "Last seen" } dd { (fmt_time(issue.last_seen)) }
+                @if let Some(at) = issue.resolved_at { dt { "Resolved" } dd { (fmt_time(at)) } }
+            }
+        }
+        div.actions {
+            @if issue.status == IssueStatus::Resolved {
+                form method="post" action=(format!("/issues/{id}/reopen")) {
+                    (csrf_field(&caller))
+                    button type="submit" id="reopen" { "Reopen" }
+                }
+            } @else {
+                form method="post" action=(format!("/issues/{id}/resolve")) {
+                    (csrf_field(&caller))
+                    button type="submit" id="resolve" { "Resolve" }
+                }
+                form method="post" action=(format!("/issues/{id}/resolve")) {
+                    (csrf_field(&caller))
+                    label { "Fixed in version" input name="in_version" size="10" required; }
+                    button.secondary type="submit" id="resolve-in-version" { "Resolve in version" }
+                }
+            }
+            form method="post" action=(format!("/issues/{id}/delete")) {
+                (csrf_field(&caller))
+                button.danger type="submit" id="delete" { "Delete issue" }
+            }
+        }
+        p.muted { "Resolving deletes every stored report of the issue; a later crash reopens it as a regression." }
+        div.grid {
+            div.card { h2 { "By version" } (bars(&breakdown.by_version)) }
+            div.card { h2 { "By OS" } (bars(&breakdown.by_os)) }
+            div.card { h2 { "By product" } (bars(&breakdown.by_product)) }
+        }
+        h2 { "Sample stack" }
+        @match &sample {
+            Some((report_id, processed)) => {
+                p.muted { "From report " a href=(format!("/reports/{report_id}")) { (report_id) } }
+                @match &processed.crashing_thread {
+                    Some(thread) => (stack_table(&thread.frames)),
+                    None => p.muted { "No crashing thread." },
+                }
+            }
+            None => p.muted { "No processed report is stored for this issue." },
+        }
+        h2 { "Reports" }
+        @if reports.is_empty() { p.muted { "No stored reports." } } @else {
+            table id="reports" {
+                thead { tr { th { "Report" } th { "Received" } th { "Product" } th { "Version" } th { "OS" } th { "State" } } }
+                tbody {
+                    @for r in &reports {
+                        tr {
+                            td.mono { a href=(format!("/reports/{}", r.id)) { (r.id) } }
+                            td { (fmt_time(r.received_at)) }
+                            td { (r.product.as_deref().unwrap_or("")) }
+                            td { (r.version.as_deref().unwrap_or("")) }
+                            td { (r.os.as_deref().unwrap_or("")) " " span.muted { (r.os_version.as_deref().unwrap_or("")) } }
+                            td { (r.state.as_str()) }
+                        }
+                    }
+                }
+            }
+        }
+        div.pager {
+            @if page > 1 { a href=(format!("/issues/{id}?page={}", page - 1)) { "← Newer reports" } }
+            @if more { a href=(format!("/issues/{id}?page={}", page + 1)) { "Older reports →" } }
+        }
+    };
+    super::ok(layout(&issue.title, Some(&caller), body))
+}
+
+/// The resolve form.
+#[derive(Debug, Deserialize)]
+pub struct ResolveForm {
+    /// CSRF token.
+    #[serde(default)]
+    pub csrf: String,
+    /// Resolved in this version: older versions' crashes are dropped.
+    pub in_version: Option<String>,
+}
+
+/// `POST /issues/{id}/resolve`: resolves the issue (deleting its reports).
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Form(form): Form<ResolveForm>,
+) -> PageResult {
+    caller.check_csrf(&form.csrf)?;
+    let _ = (&state, non_empty(&form.in_version), id);
+    Err(PageError(ApiError::BadRequest(
+        "resolving is not available on this server yet".to_owned(),
+    )))
+}
+
+/// `POST /issues/{id}/reopen`: reopens a resolved issue.
+pub async fn reopen(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Form(form): Form<super::session::CsrfForm>,
+) -> PageResult {
+    caller.check_csrf(&form.csrf)?;
+    let _ = (&state, id);
+    Err(PageError(ApiError::BadRequest(
+        "reopening is not available on this server yet".to_owned(),
+    )))
+}
+
+/// `POST /issues/{id}/delete`: deletes the issue and its reports.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Form(form): Form<super::session::CsrfForm>,
+) -> PageResult {
+    caller.check_csrf(&form.csrf)?;
+    let _ = (&state, id);
+    Err(PageError(ApiError::BadRequest(
+        "deleting issues is not available on this server yet".to_owned(),
+    )))
+}

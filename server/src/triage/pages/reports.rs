@@ -1,0 +1,259 @@
+//! The report page (developers), the dump download, and the CrashID lookup
+//! (support: metadata only, never contents).
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{PageError, PageResult, fmt_time, layout};
+use crate::AppState;
+use crate::index::{ReportRow, ReportState};
+use crate::pipeline::report::{Frame, ProcessedReport};
+use crate::report_id::ReportId;
+use crate::storage::Storage;
+use crate::triage::ApiError;
+use crate::triage::auth::Caller;
+
+/// The processed report of `row`, if it is processed and stored.
+pub async fn load_processed(
+    state: &AppState,
+    row: &ReportRow,
+) -> Result<Option<ProcessedReport>, PageError> {
+    if row.state != ReportState::Processed {
+        return Ok(None);
+    }
+    let Ok(id) = row.id.parse::<ReportId>() else {
+        return Ok(None);
+    };
+    match state.storage().get(&Storage::processed_key(&id)).await? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), PageError> {
+    let id: ReportId = id.parse().map_err(|_| PageError(ApiError::NotFound))?;
+    let row = state
+        .index()
+        .report(&id.to_string())
+        .await?
+        .ok_or(PageError(ApiError::NotFound))?;
+    Ok((id, row))
+}
+
+/// A stack as a table: frame, module, function, file:line; inlined calls first.
+pub fn stack_table(frames: &[Frame]) -> Markup {
+    html! {
+        table.stack {
+            thead { tr { th.num { "#" } th { "Module" } th { "Function" } th { "Source" } th { "Trust" } } }
+            tbody {
+                @for frame in frames {
+                    @for inline in &frame.inlines {
+                        tr {
+                            td.num.muted { (frame.frame) }
+                            td.mono { (frame.module.as_deref().unwrap_or("")) }
+                            td.mono.function { (inline.function) " " span.muted { "(inlined)" } }
+                            td.mono { (source(inline.file.as_deref(), inline.line)) }
+                            td.muted { "inline" }
+                        }
+                    }
+                    tr {
+                        td.num { (frame.frame) }
+                        td.mono { (frame.module.as_deref().unwrap_or("")) }
+                        td.mono.function {
+                            @match &frame.function {
+                                Some(f) => (f),
+                                None => span.muted {
+                                    @match &frame.module_offset { Some(o) => { "+" (o) }, None => (frame.offset) }
+                                },
+                            }
+                        }
+                        td.mono { (source(frame.file.as_deref(), frame.line)) }
+                        td.muted { (frame.trust) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn source(file: Option<&str>, line: Option<u32>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!("{f}:{l}"),
+        (Some(f), None) => f.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// `GET /reports/{id}`: the whole processed report (audited).
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (_, row) = load_row(&state, &id).await?;
+    let processed = load_processed(&state, &row).await?;
+    state
+        .index()
+        .audit(&caller.token_id, "report.read", &row.id, None)
+        .await?;
+    let issue = match row.issue_id {
+        Some(issue_id) => state.index().issue(issue_id).await?,
+        None => None,
+    };
+    let body = html! {
+        @if let Some(issue) = &issue {
+            p { a href=(format!("/issues/{}", issue.id)) { "← " (issue.title) } }
+        }
+        h1.mono { (row.id) }
+        div.card {
+            dl.meta {
+                dt { "State" } dd { (row.state.as_str()) @if let Some(f) = &row.failure { " — " (f) } }
+                dt { "Crash reason" } dd.mono id="crash-reason" { (row.crash_reason.as_deref().unwrap_or("")) }
+                dt { "Crash address" } dd.mono { (row.crash_address.as_deref().unwrap_or("")) }
+                dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) " " (row.version.as_deref().unwrap_or("")) }
+                dt { "OS" } dd { (row.os.as_deref().unwrap_or("")) " " (row.os_version.as_deref().unwrap_or("")) " " (row.cpu_arch.as_deref().unwrap_or("")) }
+                dt { "Received" } dd { (fmt_time(row.received_at)) }
+                @if let Some(at) = row.processed_at { dt { "Processed" } dd { (fmt_time(at)) } }
+                dt { "Dump" } dd { a href=(format!("/reports/{}/minidump", row.id)) id="download" { "Download the scrubbed minidump" } }
+            }
+        }
+        @match &processed {
+            None => p.muted { "This report has no processed data (yet)." },
+            Some(report) => {
+                h2 { "Crashing thread" }
+                @match &report.crashing_thread {
+                    Some(thread) => {
+                        p.muted { "Thread " (thread.thread_id) @if let Some(n) = &thread.name { " (" (n) ")" } }
+                        (stack_table(&thread.frames))
+                    }
+                    None => p.muted { "No crashing thread." },
+                }
+                h2 { "Other threads" }
+                @for (i, thread) in report.threads.iter().enumerate() {
+                    @if Some(i) != report.crashing_thread_index {
+                        details {
+                            summary { "Thread " (thread.thread_id) @if let Some(n) = &thread.name { " (" (n) ")" } " · " (thread.frames.len()) " frames" }
+                            (stack_table(&thread.frames))
+                        }
+                    }
+                }
+                @if !report.missing_symbols.is_empty() {
+                    h2 { "Missing symbols" }
+                    ul { @for m in &report.missing_symbols { li.mono { (m.debug_file) " " (m.debug_id) } } }
+                }
+                h2 { "Modules" }
+                table {
+                    thead { tr { th { "Module" } th { "Version" } th { "Debug file" } th { "Debug id" } th { "Base" } th { "Symbols" } } }
+                    tbody {
+                        @for m in &report.modules {
+                            tr {
+                                td.mono title=(m.code_file) { (m.filename) }
+                                td { (m.version.as_deref().unwrap_or("")) }
+                                td.mono { (m.debug_file.as_deref().unwrap_or("")) }
+                                td.mono { (m.debug_id.as_deref().unwrap_or("")) }
+                                td.mono { (m.base_address) }
+                                td { @if m.loaded_symbols { "loaded" } @else if m.missing_symbols { span.error { "missing" } } @else { "—" } }
+                            }
+                        }
+                    }
+                }
+                h2 { "Annotations (scrubbed)" }
+                @if report.annotations.is_empty() { p.muted { "None." } } @else {
+                    table {
+                        tbody { @for (k, v) in &report.annotations { tr { td.mono { (k) } td.mono { (v) } } } }
+                    }
+                }
+            }
+        }
+    };
+    super::ok(layout(&row.id, Some(&caller), body))
+}
+
+/// `GET /reports/{id}/minidump`: the stored (scrubbed) dump (audited).
+pub async fn minidump(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> PageResult {
+    let (id, row) = load_row(&state, &id).await?;
+    let bytes = state
+        .storage()
+        .get(&row.raw_key.as_str().into())
+        .await?
+        .ok_or(PageError(ApiError::NotFound))?;
+    state
+        .index()
+        .audit(&caller.token_id, "report.download", &row.id, None)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-dmp".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}.dmp\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Query of the lookup page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LookupQuery {
+    /// The CrashID (`bp-…`) a user quoted.
+    pub id: Option<String>,
+}
+
+/// `GET /lookup?id=bp-…`: a report's state, product, version, date and issue
+/// title — for support staff, so never frames, modules, annotations or the dump.
+pub async fn lookup(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<LookupQuery>,
+) -> PageResult {
+    let wanted = query.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let found = match wanted {
+        Some(text) => match text.trim_start_matches("CrashID=").parse::<ReportId>() {
+            Ok(id) => state.index().report(&id.to_string()).await?,
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let issue_title = match found.as_ref().and_then(|r| r.issue_id) {
+        Some(issue_id) => state.index().issue(issue_id).await?.map(|i| i.title),
+        None => None,
+    };
+    if let Some(row) = &found {
+        state
+            .index()
+            .audit(&caller.token_id, "report.lookup", &row.id, None)
+            .await?;
+    }
+    let body = html! {
+        h1 { "Find a report" }
+        form.filters method="get" action="/lookup" {
+            label { "CrashID" input name="id" id="crash-id" size="48" value=(wanted.unwrap_or("")) placeholder="bp-…"; }
+            button type="submit" { "Find" }
+        }
+        @if let Some(text) = wanted {
+            @match &found {
+                None => p.error id="not-found" { "No report " code { (text) } " is stored. It may have been deleted (resolved issue, retention, or the user's request)." },
+                Some(row) => div.card id="report" {
+                    dl.meta {
+                        dt { "CrashID" } dd.mono { (row.id) }
+                        dt { "State" } dd { (row.state.as_str()) }
+                        dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) }
+                        dt { "Version" } dd { (row.version.as_deref().unwrap_or("")) }
+                        dt { "Received" } dd { (fmt_time(row.received_at)) }
+                        dt { "Issue" } dd { (issue_title.as_deref().unwrap_or("—")) }
+                    }
+                },
+            }
+        }
+    };
+    super::ok(layout("Find a report", Some(&caller), body))
+}

@@ -1,0 +1,196 @@
+//! The route table: every route of the server, who may use it, and the handler.
+//!
+//! To add a route, add one line to [`routes`]:
+//!
+//! ```text
+//! api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), deletion::resolve),
+//! page!(GET "/audit", roles(ADMIN), pages::audit),
+//! ```
+//!
+//! `api!` routes answer 401/403 as JSON and take `Authorization: Bearer`; `page!`
+//! routes also take the session cookie and send a signed-out browser to `/login`.
+//! `public` routes get no check (their handler may do its own, as the user deletion
+//! route does with deletion tokens). `listed!` names a route served by another
+//! router (ingest, with its own body limits) so the role matrix covers it too.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::routing::MethodRouter;
+
+use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
+use super::{api, pages};
+use crate::AppState;
+use crate::index::Role;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token: uploads, health, metrics, user deletion, symbol
+    /// downloads, sign-in.
+    Public,
+    /// Callers whose token has one of these roles.
+    Roles(&'static [Role]),
+    /// The report's deletion token (`Authorization: Deletion …`, the person who
+    /// sent it), or a bearer token with one of these roles. The handler checks it:
+    /// the router lets every request through.
+    DeletionTokenOr(&'static [Role]),
+}
+
+impl Access {
+    /// Whether a caller with `role` (or none) may use the route.
+    pub fn allows(self, role: Option<Role>) -> bool {
+        match self {
+            Access::Public => true,
+            Access::Roles(roles) | Access::DeletionTokenOr(roles) => {
+                role.is_some_and(|r| roles.contains(&r))
+            }
+        }
+    }
+}
+
+/// Shorthand for [`Access::Roles`] in the table.
+pub const fn roles(roles: &'static [Role]) -> Access {
+    Access::Roles(roles)
+}
+
+/// Shorthand for [`Access::Public`] in the table.
+pub const PUBLIC: Access = Access::Public;
+
+/// How a route answers a caller it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON API: bearer token only; 401 without one, 403 for a wrong role.
+    Api,
+    /// HTML page: bearer token or session cookie; 303 to `/login` without one, 403
+    /// for a wrong role.
+    Page,
+}
+
+/// One route.
+#[derive(Clone)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, axum syntax (`/api/v1/issues/{id}`).
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+    /// How refusals look.
+    pub surface: Surface,
+    /// Builds the handler; `None` for routes another router serves (ingest).
+    pub handler: Option<fn() -> MethodRouter<AppState>>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("access", &self.access)
+            .field("surface", &self.surface)
+            .finish()
+    }
+}
+
+/// A JSON API route.
+macro_rules! api {
+    ($method:ident $path:literal, $access:expr, $handler:path) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            surface: Surface::Api,
+            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
+        }
+    };
+}
+
+/// An HTML page route.
+macro_rules! page {
+    ($method:ident $path:literal, $access:expr, $handler:path) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            surface: Surface::Page,
+            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
+        }
+    };
+}
+
+/// A route served by another router, listed for the role matrix.
+macro_rules! listed {
+    ($method:ident $path:literal, $access:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            surface: Surface::Api,
+            handler: None,
+        }
+    };
+}
+
+/// Every route of the server.
+pub fn routes() -> Vec<Route> {
+    vec![
+        // Ingest (crate::ingest::router, with its own body limits).
+        listed!(POST "/submit", PUBLIC),
+        listed!(POST "/api/v1/submit", PUBLIC),
+        // Operations.
+        api!(GET "/healthz", PUBLIC, api::healthz),
+        api!(GET "/metrics", PUBLIC, api::metrics),
+        // JSON API.
+        api!(GET "/api/v1/issues", roles(READ_CONTENTS), api::list_issues),
+        api!(GET "/api/v1/issues/{id}", roles(READ_CONTENTS), api::get_issue),
+        api!(GET "/api/v1/reports/{id}", roles(READ_METADATA), api::get_report),
+        api!(DELETE "/api/v1/reports/{id}", Access::DeletionTokenOr(READ_CONTENTS), api::delete_report),
+        api!(GET "/api/v1/reports/{id}/minidump", roles(READ_CONTENTS), api::get_minidump),
+        api!(GET "/api/v1/tokens", roles(ADMIN), api::list_tokens),
+        api!(POST "/api/v1/tokens", roles(ADMIN), api::create_token),
+        api!(DELETE "/api/v1/tokens/{id}", roles(ADMIN), api::revoke_token),
+        api!(GET "/api/v1/symbols/missing", roles(SYMBOLS), api::missing_symbols),
+        // HTML pages.
+        page!(GET "/", PUBLIC, pages::home),
+        page!(GET "/login", PUBLIC, pages::session::login_form),
+        page!(POST "/login", PUBLIC, pages::session::login),
+        page!(POST "/logout", roles(ALL_ROLES), pages::session::logout),
+        page!(GET "/issues", roles(READ_CONTENTS), pages::issues::list),
+        page!(GET "/issues/{id}", roles(READ_CONTENTS), pages::issues::show),
+        page!(POST "/issues/{id}/resolve", roles(READ_CONTENTS), pages::issues::resolve),
+        page!(POST "/issues/{id}/reopen", roles(READ_CONTENTS), pages::issues::reopen),
+        page!(POST "/issues/{id}/delete", roles(READ_CONTENTS), pages::issues::delete),
+        page!(GET "/reports/{id}", roles(READ_CONTENTS), pages::reports::show),
+        page!(GET "/reports/{id}/minidump", roles(READ_CONTENTS), pages::reports::minidump),
+        page!(GET "/lookup", roles(READ_METADATA), pages::reports::lookup),
+        page!(GET "/symbols", roles(SYMBOLS), pages::admin::symbols),
+        page!(GET "/tokens", roles(ADMIN), pages::admin::tokens),
+        page!(POST "/tokens", roles(ADMIN), pages::admin::create_token),
+        page!(POST "/tokens/{id}/revoke", roles(ADMIN), pages::admin::revoke_token),
+    ]
+}
+
+/// Builds the router for `table`, with the role check of each entry in front of
+/// its handler. Entries without a handler are skipped (another router serves them).
+pub fn build(state: &AppState, table: Vec<Route>) -> Router<AppState> {
+    let mut router = Router::new();
+    for route in table {
+        let Some(handler) = route.handler else {
+            continue;
+        };
+        let mut method_router = handler();
+        if let Access::Roles(allowed) = route.access {
+            let surface = route.surface;
+            method_router = method_router.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                move |state: State<AppState>, request: Request, next: Next| {
+                    auth::enforce(allowed, surface, state, request, next)
+                },
+            ));
+        }
+        router = router.route(route.path, method_router);
+    }
+    router
+}

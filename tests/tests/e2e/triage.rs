@@ -1,0 +1,622 @@
+//! Triage: the web UI in real headless Chromium, the role matrix over every route
+//! of the route table, support never seeing crash contents, and the `issues` CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mayday_server::index::Role;
+use mayday_server::triage::{Access, Route, Surface, routes};
+use mayday_tests::fixtures::{bin, testdata, workspace_root};
+use mayday_tests::server::TestServer;
+use mayday_tests::upload::Multipart;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The dumps these tests submit: small, symbolicated, different platforms.
+const CASES: &[(&str, &str)] = &[
+    ("breakpad-win-x86-minidump2", "minidump2.dmp"),
+    ("symbolic-linux-x64-crash", "linux-mini.dmp"),
+    (
+        "rust-minidump-macos-x64-inlines",
+        "pipeline-inlines-macos-segv.dmp",
+    ),
+];
+
+/// An annotation value only the submitted reports carry.
+const SECRET_ANNOTATION: &str = "triage-test-note-7f3a9c";
+
+/// A report the tests submitted, with what the developer API says about it.
+struct Submitted {
+    id: String,
+    dump: Vec<u8>,
+    processed: Value,
+}
+
+/// A server with the symbols of [`CASES`] and one report of each, processed.
+async fn server_with_reports() -> (TestServer, String, Vec<Submitted>) {
+    let server = TestServer::start().await;
+    for (case, _) in CASES {
+        server
+            .add_symbols(&testdata().join(case).join("symbols"))
+            .await;
+    }
+    let developer = server.token(Role::Developer).await;
+    let mut submitted = Vec::new();
+    for (i, (case, dump)) in CASES.iter().enumerate() {
+        let bytes = std::fs::read(testdata().join(case).join(dump)).unwrap();
+        let version = format!("1.{i}.0");
+        let (content_type, body) = Multipart::new()
+            .text("prod", "TriageApp")
+            .text("ver", &version)
+            .text("Notes", SECRET_ANNOTATION)
+            .dump(&bytes)
+            .finish();
+        let response = reqwest::Client::new()
+            .post(format!("{}/submit", server.url))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let receipt =
+            mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
+                .unwrap();
+        let processed = server.wait_processed(&developer, &receipt.crash_id).await;
+        assert_eq!(processed["state"], "processed", "{processed}");
+        submitted.push(Submitted {
+            id: receipt.crash_id,
+            dump: bytes,
+            processed,
+        });
+    }
+    (server, developer, submitted)
+}
+
+/// Function names of the reference tool's crashing thread for `case`.
+fn reference_functions(case: &str) -> Vec<String> {
+    let dir = testdata().join(case).join("reference");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with(".minidump-stackwalk-0.27.0.json")
+        })
+        .unwrap();
+    let json: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    json["crashing_thread"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["function"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = workspace_root().join("tests/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// chromedriver on a free port, killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    async fn start() -> ChromeDriver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/install-test-deps installs chromium-driver)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{url}/status")).await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ChromeDriver { child, url }
+    }
+
+    async fn browser(&self, profile: &Path) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--window-size=1280,1100",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a headless Chromium session")
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn screenshot(browser: &fantoccini::Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(artifacts().join(name), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_triages_in_headless_chromium() {
+    use fantoccini::Locator;
+
+    let (server, _developer, submitted) = server_with_reports().await;
+    let token = server.token(Role::Developer).await;
+    let driver = ChromeDriver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+
+    // Signed out: the issues page sends the browser to sign in.
+    browser
+        .goto(&format!("{}/issues", server.url))
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&token)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The open issues: one per submitted dump.
+    let table = browser
+        .wait()
+        .for_element(Locator::Id("issues"))
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/issues");
+    let links = table.find_all(Locator::Css("a.issue")).await.unwrap();
+    assert_eq!(
+        links.len(),
+        CASES.len(),
+        "{}",
+        browser.source().await.unwrap()
+    );
+    // The session cookie is HttpOnly: page scripts cannot read it.
+    let visible = browser
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap();
+    assert_eq!(visible, Value::String(String::new()));
+    screenshot(&browser, "issues.png").await;
+
+    // The Windows dump's issue: its stack shows the reference tool's functions.
+    let win = &submitted[0];
+    let issue_id = win.processed["issue_id"].as_i64().unwrap();
+    browser
+        .find(Locator::Css(&format!("a.issue[href='/issues/{issue_id}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("signature"))
+        .await
+        .unwrap();
+    let source = browser.source().await.unwrap();
+    let functions = reference_functions(CASES[0].0);
+    assert!(functions.iter().any(|f| f.contains("CrashFunction")));
+    for function in &functions {
+        let escaped = function.replace('&', "&amp;").replace('<', "&lt;");
+        assert!(
+            source.contains(&escaped),
+            "the sample stack shows {function}"
+        );
+    }
+    let stack_text = browser
+        .find(Locator::Css("table.stack"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(stack_text.contains("CrashFunction"), "{stack_text}");
+    assert!(stack_text.contains("test_app.exe"), "{stack_text}");
+    screenshot(&browser, "issue.png").await;
+
+    // The report page: crash reason and the crashing thread.
+    browser
+        .find(Locator::Css(&format!("a[href='/reports/{}']", win.id)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let reason = browser
+        .wait()
+        .for_element(Locator::Id("crash-reason"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(reason, "EXCEPTION_ACCESS_VIOLATION_WRITE");
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("CrashFunction"));
+    assert!(page.contains(SECRET_ANNOTATION), "annotations are shown");
+    assert!(page.contains("<details>"), "other threads are folded");
+    screenshot(&browser, "report.png").await;
+
+    browser.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Values for the path parameters of `route`: real ids for reads, ids that do not
+/// exist for anything that changes state (so the matrix deletes nothing).
+fn concrete_path(route: &Route, issue_id: i64, report_id: &str) -> String {
+    let reads = route.method == reqwest::Method::GET;
+    let mut path = route.path.to_owned();
+    while let Some(start) = path.find('{') {
+        let end = start + path[start..].find('}').unwrap();
+        let value = if route.path.starts_with("/issues") || route.path.starts_with("/api/v1/issues")
+        {
+            if reads {
+                issue_id.to_string()
+            } else {
+                "999999".to_owned()
+            }
+        } else if route.path.contains("reports") {
+            if reads {
+                report_id.to_owned()
+            } else {
+                "bp-00000000-0000-4000-8000-000000000000".to_owned()
+            }
+        } else {
+            "no-such-thing".to_owned()
+        };
+        path.replace_range(start..=end, &value);
+    }
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_allows_exactly_the_roles_of_the_route_table() {
+    let (server, _developer, submitted) = server_with_reports().await;
+    let report_id = &submitted[0].id;
+    let issue_id = submitted[0].processed["issue_id"].as_i64().unwrap();
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        tokens.push((Some(role), server.token(role).await));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let table = routes();
+    assert!(table.len() > 20, "the table has every route");
+    let mut checked = 0;
+    for route in &table {
+        let path = concrete_path(route, issue_id, report_id);
+        for (role, token) in std::iter::once((None, None)).chain(
+            tokens
+                .iter()
+                .map(|(role, token)| (*role, Some(token.as_str()))),
+        ) {
+            let mut request = client.request(route.method.clone(), format!("{}{path}", server.url));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if route.method == reqwest::Method::POST {
+                request = match route.surface {
+                    Surface::Api => request.json(&serde_json::json!({})),
+                    Surface::Page => request
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(""),
+                };
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let to_login = status == StatusCode::SEE_OTHER && location.starts_with("/login?next=");
+            let who = role.map_or("no token", Role::as_str);
+            let what = format!(
+                "{} {} as {who}: {status} {location}",
+                route.method, route.path
+            );
+            match (route.access, role) {
+                (Access::Public, _) => {
+                    assert!(
+                        status != StatusCode::UNAUTHORIZED
+                            && status != StatusCode::FORBIDDEN
+                            && !to_login,
+                        "public: {what}"
+                    );
+                }
+                (_, None) if route.surface == Surface::Page => {
+                    assert!(to_login, "signed out, to the sign-in page: {what}");
+                }
+                (_, None) => assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}"),
+                (access, Some(role)) if access.allows(Some(role)) => {
+                    assert!(
+                        status != StatusCode::UNAUTHORIZED
+                            && status != StatusCode::FORBIDDEN
+                            && !to_login,
+                        "allowed: {what}"
+                    );
+                }
+                (_, Some(_)) => assert_eq!(status, StatusCode::FORBIDDEN, "denied: {what}"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, table.len() * 5);
+    // The matrix left the reports alone (every change went to ids that do not exist).
+    let developer = server.token(Role::Developer).await;
+    let still = server.wait_processed(&developer, report_id).await;
+    assert_eq!(still["state"], "processed");
+    server.stop().await;
+}
+
+/// Strings a support caller must never receive: frame function names (except
+/// those in the issue title, which support may see), module paths, annotation
+/// values other than product and version.
+fn contents_of(report: &Value, issue_titles: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for thread in report["threads"].as_array().unwrap() {
+        for frame in thread["frames"].as_array().unwrap() {
+            if let Some(f) = frame["function"].as_str() {
+                out.push(f.to_owned());
+            }
+            for inline in frame["inlines"].as_array().into_iter().flatten() {
+                out.push(inline["function"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    for module in report["modules"].as_array().unwrap() {
+        out.push(module["code_file"].as_str().unwrap().to_owned());
+        if let Some(id) = module["debug_id"].as_str() {
+            out.push(id.to_owned());
+        }
+    }
+    for (key, value) in report["annotations"].as_object().unwrap() {
+        if !["prod", "ver", "ProductName", "Version"].contains(&key.as_str()) {
+            out.push(value.as_str().unwrap().to_owned());
+        }
+    }
+    out.retain(|s| s.len() >= 6 && !issue_titles.iter().any(|t| t.contains(s.as_str())));
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_never_sees_crash_contents() {
+    let (server, developer, submitted) = server_with_reports().await;
+    let support = server.token(Role::Support).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut titles = Vec::new();
+    for s in &submitted {
+        let issue: Value = client
+            .get(format!(
+                "{}/api/v1/issues/{}",
+                server.url, s.processed["issue_id"]
+            ))
+            .bearer_auth(&developer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        titles.push(issue["issue"]["title"].as_str().unwrap().to_owned());
+    }
+    let mut forbidden = Vec::new();
+    for s in &submitted {
+        forbidden.extend(contents_of(&s.processed, &titles));
+    }
+    assert!(forbidden.iter().any(|f| f == SECRET_ANNOTATION));
+    assert!(
+        forbidden.iter().any(|f| f.contains("BaseProcessStart")),
+        "{forbidden:?}"
+    );
+    assert!(forbidden.len() > 20, "{forbidden:?}");
+
+    // Everything support may GET, from the route table, for every report; plus
+    // the lookup page for each CrashID.
+    let mut bodies: Vec<(String, Vec<u8>)> = Vec::new();
+    for s in &submitted {
+        let issue_id = s.processed["issue_id"].as_i64().unwrap();
+        let mut paths: Vec<String> = routes()
+            .iter()
+            .filter(|r| r.method == reqwest::Method::GET && r.access.allows(Some(Role::Support)))
+            .map(|r| concrete_path(r, issue_id, &s.id))
+            .collect();
+        paths.push(format!("/lookup?id={}", s.id));
+        paths.push(format!("/lookup?id=CrashID={}", s.id));
+        for path in paths {
+            let response = client
+                .get(format!("{}{path}", server.url))
+                .bearer_auth(&support)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(
+                status.is_success() || status.is_redirection(),
+                "{path}: {status}"
+            );
+            bodies.push((path, response.bytes().await.unwrap().to_vec()));
+        }
+        // And what support may not use answers 403 without a byte of contents.
+        for path in [
+            format!("/api/v1/reports/{}/minidump", s.id),
+            format!("/reports/{}", s.id),
+            format!("/reports/{}/minidump", s.id),
+            format!("/issues/{issue_id}"),
+            format!("/api/v1/issues/{issue_id}"),
+        ] {
+            let response = client
+                .get(format!("{}{path}", server.url))
+                .bearer_auth(&support)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+            bodies.push((path, response.bytes().await.unwrap().to_vec()));
+        }
+    }
+    // The lookup shows what support needs.
+    let (_, lookup) = bodies
+        .iter()
+        .find(|(p, _)| p.starts_with("/lookup?id=bp-"))
+        .unwrap();
+    let lookup = String::from_utf8_lossy(lookup);
+    assert!(lookup.contains("processed") && lookup.contains("TriageApp"));
+    assert!(
+        lookup.contains(&titles[0].replace('<', "&lt;").replace('>', "&gt;"))
+            || lookup.contains(&titles[0])
+    );
+
+    for (path, body) in &bodies {
+        let text = String::from_utf8_lossy(body);
+        for s in &forbidden {
+            let escaped = s
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;");
+            assert!(
+                !text.contains(s.as_str()) && !text.contains(&escaped),
+                "support got {s:?} from {path}"
+            );
+        }
+        assert!(!body.windows(4).any(|w| w == b"MDMP"), "a dump in {path}");
+        for s in &submitted {
+            // Any 32 bytes of the dump past its header.
+            for chunk in s.dump[64..].chunks(4096).map(|c| &c[..c.len().min(32)]) {
+                if chunk.len() == 32 && chunk.iter().any(|b| *b != 0) {
+                    assert!(
+                        !body.windows(32).any(|w| w == chunk),
+                        "dump bytes in {path}"
+                    );
+                }
+            }
+        }
+    }
+    server.stop().await;
+}
+
+fn run_cli(args: &[&str]) -> std::process::Output {
+    Command::new(bin("mayday-server"))
+        .args(args)
+        .env_remove("MAYDAY_SERVER")
+        .env_remove("MAYDAY_TOKEN")
+        .output()
+        .expect("mayday-server runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issues_cli_lists_and_shows_over_the_api() {
+    let (server, developer, submitted) = server_with_reports().await;
+    let url = server.url.clone();
+    let issue_id = submitted[0].processed["issue_id"].as_i64().unwrap();
+    let (list, show, denied, unknown) = tokio::task::spawn_blocking(move || {
+        let list = run_cli(&["issues", "--server", &url, "--token", &developer, "list"]);
+        let show = run_cli(&[
+            "issues",
+            "--server",
+            &url,
+            "--token",
+            &developer,
+            "show",
+            &issue_id.to_string(),
+        ]);
+        let denied = run_cli(&["issues", "--server", &url, "--token", "mdy_wrong", "list"]);
+        let unknown = run_cli(&[
+            "issues", "--server", &url, "--token", &developer, "show", "999999",
+        ]);
+        (list, show, denied, unknown)
+    })
+    .await
+    .unwrap();
+
+    assert!(list.status.success(), "{list:?}");
+    let text = String::from_utf8(list.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("TITLE"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 1 + CASES.len(), "{text}");
+    assert!(text.contains("CrashFunction"), "{text}");
+    assert!(lines.iter().skip(1).all(|l| l.contains("open")), "{text}");
+
+    assert!(show.status.success(), "{show:?}");
+    let text = String::from_utf8(show.stdout).unwrap();
+    assert!(text.starts_with(&format!("issue {issue_id}: ")), "{text}");
+    assert!(
+        text.contains("signature") && text.contains("CrashFunction"),
+        "{text}"
+    );
+    assert!(text.contains(&submitted[0].id), "{text}");
+    assert!(text.contains("1.0.0"), "counts by version: {text}");
+
+    assert!(!denied.status.success());
+    let err = String::from_utf8(denied.stderr).unwrap();
+    assert!(err.contains("401"), "{err}");
+    assert!(!unknown.status.success());
+    let err = String::from_utf8(unknown.stderr).unwrap();
+    assert!(err.contains("404"), "{err}");
+    server.stop().await;
+}
