@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! crashy segv|abort|panic|bus|fpe|ill   crash in the named way; the dump is queued
+//! crashy panic-abort                    a panic as under `panic = "abort"`: hook, then abort()
 //! crashy send                           ask about (terminal prompt) and send what is pending
 //! crashy list                           pending reports and sent reports (with their CrashIDs)
 //! crashy forget <CrashID>               ask the server to delete a sent report
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     match command.as_str() {
-        "segv" | "abort" | "panic" | "bus" | "fpe" | "ill" => {
+        "segv" | "abort" | "panic" | "bus" | "fpe" | "ill" | "panic-abort" => {
             // First thing: in the monitor process this call never returns.
             let guard = match builder.install() {
                 Ok(g) => g,
@@ -45,6 +46,14 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            if command == "panic-abort" {
+                // What `panic = "abort"` does: the panic hooks run, then abort().
+                let hooks = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    hooks(info);
+                    std::process::abort();
+                }));
+            }
             println!("crashy: crashing ({command})");
             crash(&command);
             drop(guard);
@@ -119,7 +128,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: crashy segv|abort|panic|bus|fpe|ill|send|list|forget <CrashID>|forget-all"
+                "usage: crashy segv|abort|panic|bus|fpe|ill|panic-abort|send|list|forget <CrashID>|forget-all"
             );
             ExitCode::from(2)
         }
@@ -164,7 +173,7 @@ fn crash(kind: &str) {
     match kind {
         "segv" => crash_segv(),
         "abort" => crash_abort(),
-        "panic" => crash_panic(),
+        "panic" | "panic-abort" => crash_panic(),
         "bus" => crash_bus(),
         "fpe" => crash_fpe(),
         "ill" => crash_ill(),

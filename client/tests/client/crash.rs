@@ -107,6 +107,22 @@ fn rust_panic_is_captured_with_its_message() {
 }
 
 #[test]
+fn panic_under_abort_is_dumped_once() {
+    // The panic hook dumps; the SIGABRT that follows is not dumped again.
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr) = crash(dir.path(), "panic-abort", "ask");
+    assert_eq!(status.signal(), Some(6), "{stderr}");
+    assert!(stderr.contains("crashy panicked on purpose"), "{stderr}");
+    let dumped = only_pending(dir.path());
+    assert_eq!(dumped.signal, 6);
+    assert!(
+        dumped
+            .annotations
+            .contains_key(mayday_client::PANIC_ANNOTATION)
+    );
+}
+
+#[test]
 fn consent_never_keeps_nothing_at_capture() {
     let dir = tempfile::tempdir().unwrap();
     crash(dir.path(), "segv", "never");
