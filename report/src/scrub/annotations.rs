@@ -174,7 +174,7 @@ impl AnnotationRules {
             .any(|k| k.eq_ignore_ascii_case(key))
     }
 
-    fn is_secret_key(&self, key: &str) -> bool {
+    pub(crate) fn is_secret_key(&self, key: &str) -> bool {
         // `X-Api-Key`, `api key` and `api_key` are the same key.
         let normalize = |s: &str| s.to_ascii_lowercase().replace(['-', ' ', '.'], "_");
         let key = normalize(key);

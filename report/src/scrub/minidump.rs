@@ -25,7 +25,7 @@ use minidump::{
 };
 use minidump_common::format::MINIDUMP_STREAM_TYPE as St;
 
-use super::annotations::Decision;
+use super::annotations::{AnnotationRules, Decision};
 use super::text::{
     Encoding, Fill, Finding, Kind, KnownValues, env_assignment_start, find_values, for_each_run,
     merge_findings, overwrite, user_names_in_paths,
@@ -371,7 +371,7 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
 
     // Names to mask everywhere, learned before anything is rewritten.
     let known = if config.user_names {
-        let mut values = learn_names(dump);
+        let mut values = learn_names(dump, &config.annotations);
         values.extend(config.known_values.iter().cloned());
         KnownValues::new(values.iter().map(String::as_str))
     } else {
@@ -428,9 +428,11 @@ const NAME_KEYS: &[&str] = &[
     "HOST",
 ];
 
-/// User and host names the dump itself reveals: `USER=`/`HOSTNAME=`-style
-/// assignments and home directories, anywhere in the file.
-fn learn_names(buf: &[u8]) -> Vec<String> {
+/// User and host names the dump itself reveals (`USER=`/`HOSTNAME=`-style
+/// assignments, home directories) and the values of secret-looking environment
+/// variables (`*TOKEN*=`, `*SECRET*=`, `SSH_*=` …, by the annotation key rules),
+/// anywhere in the file: they are masked wherever else they occur as words.
+fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
     let mut names = Vec::new();
     for_each_run(buf, |run| {
         let text = &*run.text;
@@ -443,6 +445,17 @@ fn learn_names(buf: &[u8]) -> Vec<String> {
                 && !value.contains(['/', '\\', '='])
             {
                 names.push(value.to_owned());
+            }
+            let secret = rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
+            if secret && value.len() >= 6 {
+                names.push(value.to_owned());
+                // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
+                names.extend(
+                    value
+                        .split_whitespace()
+                        .filter(|t| t.len() >= 6 && !t.bytes().all(|b| b.is_ascii_digit()))
+                        .map(str::to_owned),
+                );
             }
         }
         for r in user_names_in_paths(text) {

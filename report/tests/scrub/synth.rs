@@ -45,6 +45,8 @@ fn personal_dump() -> Vec<u8> {
         .D16(0);
     stack = stack
         .append_bytes(b"\0\0prefix wonderland suffix\0")
+        // The value of a secret environment variable, copied out of its block.
+        .append_bytes(b"\0using s3cr3tValue42 now\0")
         .append_repeated(0, 64);
     let stack = Memory::with_section(stack, STACK_BASE);
     let heap = Memory::with_section(
@@ -109,7 +111,7 @@ fn personal_dump() -> Vec<u8> {
         .add(handle_type)
         .add(handle_name)
         .add_crashpad_info(crashpad)
-        .set_linux_environ(b"USER=alice\0HOSTNAME=wonderland\0HOME=/home/alice\0")
+        .set_linux_environ(b"USER=alice\0HOSTNAME=wonderland\0HOME=/home/alice\0API_TOKEN=s3cr3tValue42\0")
         .set_linux_proc_status(b"Name:\tapp\nPid:\t42\nUid:\t1000\n")
         .set_linux_lsb_release(
             b"DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\nBUILD_HOST=wonderland\n",
@@ -146,6 +148,7 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
         "hunter2",
         "example.org",
         "t0p-s3cr3t",
+        "s3cr3tValue42",
         "queen",
     ] {
         assert!(!contains_text(&dump, s), "{s} survived");
