@@ -419,3 +419,46 @@ fn big_endian_dumps_are_scrubbed_too() {
     assert!(!contains_text(&dump, "carol"));
     assert!(!contains_text(&dump, "castle"));
 }
+
+#[test]
+fn full_memory_dumps_lose_their_heap_and_keep_their_stacks() {
+    let stack_bytes = || {
+        Section::with_endian(LE)
+            .D64(RETURN_ADDRESS)
+            .append_bytes(b"\0MAIL=eve@example.net\0")
+    };
+    // The thread cites its own copy (synth can't cite into the memory64 block);
+    // the memory64 list holds the same addresses.
+    let thread_stack = Memory::with_section(stack_bytes(), STACK_BASE);
+    let stack = Memory::with_section(stack_bytes(), STACK_BASE);
+    let heap = Memory::with_section(
+        Section::with_endian(LE).append_bytes(b"the heap remembers eve"),
+        HEAP_BASE,
+    );
+    let context = amd64_context(LE, MODULE_BASE + 0x10, STACK_BASE);
+    let thread = Thread::new(LE, 1, &thread_stack, &context);
+    let mut system_info = SystemInfo::new(LE);
+    system_info.processor_architecture = 9;
+    system_info.platform_id = 0x8201;
+    let mut dump = SynthMinidump::with_endian(LE)
+        .add_system_info(system_info)
+        .add_thread(thread)
+        .add(context)
+        .add(thread_stack)
+        .add_memory64(stack)
+        .add_memory64(heap)
+        .finish()
+        .expect("synth dump");
+    let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
+    assert_eq!(summary.count("heap_memory_regions"), 1);
+    assert_eq!(summary.count("environment_variable"), 2);
+    assert!(!contains_text(&dump, "the heap remembers"));
+    assert!(!contains_text(&dump, "eve@example.net"));
+    let md = Minidump::read(&dump[..]).expect("parses");
+    let memory = md.get_memory().expect("memory");
+    let stack = memory.memory_at_address(STACK_BASE).expect("stack");
+    assert_eq!(
+        stack.get_memory_at_address::<u64>(STACK_BASE),
+        Some(RETURN_ADDRESS)
+    );
+}
