@@ -348,7 +348,7 @@ fn zero(buf: &mut [u8], r: Range<usize>) -> bool {
 ///
 /// What goes: the Linux environment, command line, process status and auxv
 /// streams; serial-like `/proc/cpuinfo` fields; lsb-release fields other than the
-/// distribution's name and version; Windows token streams, macOS boot arguments;
+/// distribution's name and version; Windows token and comment streams, macOS boot arguments;
 /// the misc-info time zone; handle object names; Crashpad report and client ids;
 /// thread names that hold paths; user names in paths anywhere (`/home/<u>/`,
 /// `/Users/<u>/`, `C:\Users\<u>\` … become `*` of the same length); user and host
@@ -434,6 +434,7 @@ const NAME_KEYS: &[&str] = &[
 /// anywhere in the file: they are masked wherever else they occur as words.
 fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
     let mut names = Vec::new();
+    let mut secrets = Vec::new();
     for_each_run(buf, |run| {
         let text = &*run.text;
         if let Some(start) = env_assignment_start(text)
@@ -447,10 +448,10 @@ fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
                 names.push(value.to_owned());
             }
             let secret = rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
-            if secret && value.len() >= 6 {
-                names.push(value.to_owned());
+            if secret && (6..=16 * 1024).contains(&value.len()) {
+                secrets.push(value.to_owned());
                 // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
-                names.extend(
+                secrets.extend(
                     value
                         .split_whitespace()
                         .filter(|t| t.len() >= 6 && !t.bytes().all(|b| b.is_ascii_digit()))
@@ -464,8 +465,19 @@ fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
     });
     names.sort();
     names.dedup();
+    // A hostile dump could hold millions of `TOKEN=` strings; a bounded number
+    // keeps the finder small (user and host names always go in).
+    secrets.sort();
+    secrets.dedup();
+    secrets.truncate(MAX_LEARNED_SECRETS);
+    names.truncate(MAX_LEARNED_SECRETS);
+    names.extend(secrets);
     names
 }
+
+/// At most this many learned names, and as many secret values, are masked
+/// everywhere.
+const MAX_LEARNED_SECRETS: usize = 256;
 
 fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mut ScrubSummary) {
     let whole = [
@@ -475,6 +487,9 @@ fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mut ScrubSumm
         (St::LinuxAuxv, "linux_auxv_stream"),
         (St::TokenStream, "windows_token_stream"),
         (St::MozMacosBootargsStream, "macos_bootargs_stream"),
+        // Free text an application attached: treated as personal.
+        (St::CommentStreamA, "comment_stream"),
+        (St::CommentStreamW, "comment_stream"),
     ];
     for (ty, kind) in whole {
         for s in layout.streams_of(ty) {

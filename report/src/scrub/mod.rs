@@ -51,10 +51,10 @@ pub use text::scrub_text;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScrubConfig {
-    /// Zero the Linux environment, command line, process status, `/proc/self/stat`
-    /// and auxv streams; blank serial-like `/proc/cpuinfo` fields and lsb-release
-    /// fields beyond the distribution's name and version; Windows token streams
-    /// and macOS boot arguments.
+    /// Zero the Linux environment, command line, process status and auxv
+    /// streams; blank serial-like `/proc/cpuinfo` fields and lsb-release
+    /// fields beyond the distribution's name and version; Windows token and
+    /// comment streams and macOS boot arguments.
     pub system_streams: bool,
     /// Misc-info time zone, handle object names, Crashpad report and client ids,
     /// thread names that hold paths.
