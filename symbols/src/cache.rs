@@ -232,7 +232,13 @@ impl DiskCache {
         })
     }
 
-    fn path(&self, id: &SymbolId) -> PathBuf {
+    /// The cache directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `id` is (or would be) cached.
+    pub(crate) fn path(&self, id: &SymbolId) -> PathBuf {
         self.dir.join(id.rel_path())
     }
 
@@ -339,5 +345,5 @@ impl Counters {
     }
 }
 
-/// A shared parsed symbol file.
-pub(crate) type Parsed = Arc<SymbolFile>;
+/// A shared indexed symbol file.
+pub(crate) type Parsed = Arc<crate::indexed::IndexedSym>;

@@ -21,6 +21,7 @@
 
 mod cache;
 mod dump;
+mod indexed;
 mod key;
 mod provider;
 mod store;

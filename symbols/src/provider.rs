@@ -6,17 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use breakpad_symbols::{
     FileError, FileKind, FillSymbolError, FrameSymbolizer, FrameWalker, Module, PendingSymbolStats,
-    SymbolFile, SymbolStats,
+    SymbolError, SymbolStats,
 };
 use bytes::Bytes;
 use minidump_unwind::SymbolProvider;
 
-use crate::cache::{
-    CacheConfig, Counters, DiskCache, LruBytes, NegativeCache, Parsed, parsed_size,
-};
+use crate::cache::{CacheConfig, Counters, DiskCache, LruBytes, NegativeCache, Parsed};
+use crate::indexed::IndexedSym;
 use crate::key::SymbolId;
 use crate::store::SymbolStore;
-use crate::supplier::{module_symbol_id, parse_sym};
+use crate::supplier::module_symbol_id;
 
 /// What became of one module's symbols in one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,8 +263,14 @@ impl Symbols {
         }
     }
 
-    /// The parsed symbol file for `id` through the caches, and what happened.
-    pub async fn get(&self, id: &SymbolId) -> (Option<Arc<SymbolFile>>, Lookup) {
+    /// Looks `id` up through the caches (loading it if needed) and says what
+    /// happened: what a processing run would find for that symbol file now.
+    pub async fn lookup(&self, id: &SymbolId) -> Lookup {
+        self.get(id).await.1
+    }
+
+    /// The indexed symbol file for `id` through the caches, and what happened.
+    async fn get(&self, id: &SymbolId) -> (Option<Parsed>, Lookup) {
         let shared = &self.shared;
         if let Some(hit) = self.cached(id) {
             return hit;
@@ -356,11 +361,18 @@ impl Symbols {
             }
         };
         Counters::bump(&shared.counters.parses);
+        let (disk_path, tmp_dir) = match &shared.disk {
+            Some(disk) => (Some(disk.path(id)), Some(disk.dir().to_owned())),
+            None => (None, None),
+        };
         let parsed = run_blocking(move || {
-            parse_sym(&bytes).map(|file| {
-                let size = parsed_size(&file);
-                (Arc::new(file), size)
-            })
+            let file = backing_file(disk_path.as_deref(), tmp_dir.as_deref(), &bytes)
+                .map_err(SymbolError::LoadError)?;
+            // Small files barely need a cache of records; big ones get up to 4 MiB.
+            let mini_budget = (bytes.len() as u64 / 8).clamp(64 << 10, 4 << 20);
+            let indexed = IndexedSym::build(file, &bytes, mini_budget)?;
+            let size = indexed.index_size() + mini_budget;
+            Ok::<_, SymbolError>((Arc::new(indexed), size))
         })
         .await;
         match parsed {
@@ -431,6 +443,29 @@ impl Symbols {
         }
         file
     }
+}
+
+/// The file an indexed symbol file reads its records from: the disk cache's copy
+/// when there is one (renaming a new version over it leaves this handle on the old
+/// one), else an anonymous temporary file with the bytes.
+fn backing_file(
+    disk_path: Option<&std::path::Path>,
+    tmp_dir: Option<&std::path::Path>,
+    bytes: &[u8],
+) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    if let Some(path) = disk_path
+        && let Ok(file) = std::fs::File::open(path)
+        && file.metadata().is_ok_and(|m| m.len() == bytes.len() as u64)
+    {
+        return Ok(file);
+    }
+    let mut file = match tmp_dir {
+        Some(dir) => tempfile::tempfile_in(dir)?,
+        None => tempfile::tempfile()?,
+    };
+    file.write_all(bytes)?;
+    Ok(file)
 }
 
 /// Runs CPU-heavy or blocking work off the async workers when inside a Tokio

@@ -28,6 +28,34 @@ fn crashing_functions(json: &Value) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Every frame of every thread: what symbolication and unwinding produced.
+fn all_frames(json: &Value) -> Vec<Vec<String>> {
+    json["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} {} {} {} {} {}",
+                        f["module"],
+                        f["offset"],
+                        f["trust"],
+                        f["function"],
+                        f["function_offset"],
+                        f["file"],
+                        f["line"]
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn module_flags(json: &Value) -> BTreeMap<String, (bool, bool, bool)> {
     json["modules"]
         .as_array()
@@ -70,6 +98,12 @@ async fn every_testdata_dump_gives_the_reference_crashing_stack() {
             continue;
         }
         assert_eq!(crashing_functions(&ours), expected, "{name}");
+        // Every thread, every frame: module, address, trust, function, file, line.
+        let (ours_all, reference_all) = (all_frames(&ours), all_frames(&reference));
+        assert_eq!(ours_all.len(), reference_all.len(), "{name}: threads");
+        for (i, (a, b)) in ours_all.iter().zip(&reference_all).enumerate() {
+            assert_eq!(a, b, "{name}: thread {i}");
+        }
         assert_eq!(
             ours["crash_info"], reference["crash_info"],
             "{name}: crash info"

@@ -1,0 +1,491 @@
+//! A `.sym` file kept on disk with a small in-memory index, parsed a record at a
+//! time: what lets a server keep every module's symbols warm without holding the
+//! parsed files (1–3× their text size) in memory.
+//!
+//! The index holds, for each FUNC, PUBLIC, STACK CFI INIT and STACK WIN record, its
+//! address range and where its text is in the file, filtered exactly as Breakpad's
+//! parser filters overlapping ranges. A lookup reads the few records that can answer
+//! it (the covering FUNC with its line and INLINE records and the FILE and
+//! INLINE_ORIGIN records they name; or the nearest PUBLIC and the FUNC before it;
+//! the covering STACK CFI block and STACK WIN records), parses that small `.sym` with
+//! the Breakpad parser, and answers with the parsed file's own `fill_symbol` /
+//! `walk_frame` — so results are the Breakpad parser's, record for record.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use breakpad_symbols::{FrameSymbolizer, FrameWalker, Module, SymbolError, SymbolFile};
+
+use crate::cache::{LruBytes, parsed_size};
+
+/// Where one record (with its sublines) is in the file, and the range it covers.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    start: u64,
+    /// Inclusive end.
+    end: u64,
+    off: u64,
+    len: u32,
+}
+
+/// A STACK WIN record: like [`Rec`], plus the size Breakpad's fix-up gave it.
+#[derive(Debug, Clone, Copy)]
+struct WinRec {
+    rec: Rec,
+    size: u32,
+}
+
+/// Which records a small parsed file was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MiniKey {
+    Func(u32, Option<u32>, Option<u32>),
+    Public(Option<u32>, Option<u32>, Option<u32>, Option<u32>),
+    Walk(Option<u32>, Option<u32>, Option<u32>),
+}
+
+/// A `.sym` on disk with its index.
+pub(crate) struct IndexedSym {
+    file: File,
+    module_line: Vec<u8>,
+    funcs: Vec<Rec>,
+    /// Sorted by address; equal addresses kept together.
+    publics: Vec<(u64, u64, u32)>,
+    cfi: Vec<Rec>,
+    framedata: Vec<WinRec>,
+    fpo: Vec<WinRec>,
+    files: HashMap<u32, (u64, u32)>,
+    origins: HashMap<u32, (u64, u32)>,
+    minis: Mutex<LruBytes<MiniKey, Arc<SymbolFile>>>,
+}
+
+fn hex(field: &[u8]) -> Option<u64> {
+    u64::from_str_radix(std::str::from_utf8(field).ok()?, 16).ok()
+}
+
+fn dec(field: &[u8]) -> Option<u32> {
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&b| b == b' ').filter(|f| !f.is_empty())
+}
+
+/// A FUNC's line record: `address size line file`, the first field all hex.
+/// (Keywords like `FILE` and `FUNC` start with a hex letter too.)
+fn is_line_record(line: &[u8]) -> bool {
+    line.split(|&b| b == b' ')
+        .next()
+        .is_some_and(|f| !f.is_empty() && f.iter().all(u8::is_ascii_hexdigit))
+}
+
+/// Breakpad's `into_rangemap_safe`: sort by range, drop ranges overlapping the
+/// previous kept one.
+fn filter_overlaps(mut recs: Vec<Rec>) -> Vec<Rec> {
+    recs.sort_by_key(|r| (r.start, r.end));
+    let mut out: Vec<Rec> = Vec::with_capacity(recs.len());
+    for r in recs {
+        if let Some(last) = out.last()
+            && r.start <= last.end
+        {
+            continue;
+        }
+        out.push(r);
+    }
+    out.shrink_to_fit();
+    out
+}
+
+/// Breakpad's STACK WIN insertion (file order): a record starting inside the
+/// previous one shortens the previous; other intersections are dropped.
+fn push_win(list: &mut Vec<WinRec>, rec: Rec, size: u32) {
+    if size == 0 {
+        return;
+    }
+    if let Some(last) = list.last_mut()
+        && rec.start <= last.rec.end
+        && last.rec.start <= rec.end
+    {
+        if rec.start > last.rec.start {
+            last.size = (rec.start - last.rec.start) as u32;
+            last.rec.end = last.rec.start + last.size as u64 - 1;
+        } else if (last.rec.start, last.rec.end) != (rec.start, rec.end) {
+            return;
+        }
+    }
+    list.push(WinRec { rec, size });
+}
+
+/// The covering record of a sorted, non-overlapping list.
+fn covering<T>(list: &[T], addr: u64, range: impl Fn(&T) -> (u64, u64)) -> Option<u32> {
+    let i = list.partition_point(|r| range(r).0 <= addr);
+    let cand = i.checked_sub(1)?;
+    (addr <= range(&list[cand]).1).then_some(cand as u32)
+}
+
+fn covering_win(list: &[WinRec], addr: u64) -> Option<u32> {
+    covering(list, addr, |w| (w.rec.start, w.rec.end))
+}
+
+impl IndexedSym {
+    /// Indexes `sym` (the whole text) and keeps `file` (holding the same bytes) to
+    /// read records from. `mini_budget` bounds the parsed small files kept.
+    pub(crate) fn build(file: File, sym: &[u8], mini_budget: u64) -> Result<Self, SymbolError> {
+        let mut funcs = Vec::new();
+        let mut publics = Vec::new();
+        let mut cfi = Vec::new();
+        let mut framedata = Vec::new();
+        let mut fpo = Vec::new();
+        let mut files = HashMap::new();
+        let mut origins = HashMap::new();
+        let mut module_line = Vec::new();
+        // The open FUNC or STACK CFI INIT block: (rec, is_func).
+        let mut open: Option<(Rec, bool)> = None;
+        let mut pos = 0usize;
+        let mut n = 0u64;
+        let bad = |what: &'static str, n: u64| SymbolError::ParseError(what, n);
+        let close = |open: &mut Option<(Rec, bool)>,
+                     end: usize,
+                     funcs: &mut Vec<Rec>,
+                     cfi: &mut Vec<Rec>| {
+            if let Some((mut rec, is_func)) = open.take() {
+                rec.len = (end as u64 - rec.off) as u32;
+                if is_func {
+                    funcs.push(rec)
+                } else {
+                    cfi.push(rec)
+                }
+            }
+        };
+        while pos < sym.len() {
+            let line_end = sym[pos..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(sym.len(), |i| pos + i);
+            let mut line = &sym[pos..line_end];
+            while let Some(l) = line.strip_suffix(b"\r") {
+                line = l;
+            }
+            let off = pos as u64;
+            let next = (line_end + 1).min(sym.len());
+            n += 1;
+            let sub_of_open = match open {
+                Some((_, true)) => {
+                    is_line_record(line)
+                        || line.starts_with(b"INLINE ")
+                        || line.starts_with(b"INLINE_ORIGIN ")
+                }
+                Some((_, false)) => {
+                    line.starts_with(b"STACK CFI ") && !line.starts_with(b"STACK CFI INIT ")
+                }
+                None => false,
+            };
+            if !sub_of_open {
+                close(&mut open, pos, &mut funcs, &mut cfi);
+            }
+            if line.starts_with(b"INLINE_ORIGIN ") {
+                // Also valid inside a FUNC block (older files); global either way.
+                let id = fields(line)
+                    .nth(1)
+                    .and_then(dec)
+                    .ok_or(bad("INLINE_ORIGIN", n))?;
+                origins.insert(id, (off, line.len() as u32));
+            } else if sub_of_open || line.is_empty() {
+                // Part of the open block, or a blank line.
+            } else if line.starts_with(b"MODULE ") {
+                module_line = line.to_vec();
+            } else if line.starts_with(b"FILE ") {
+                let id = fields(line).nth(1).and_then(dec).ok_or(bad("FILE", n))?;
+                files.insert(id, (off, line.len() as u32));
+            } else if line.starts_with(b"FUNC ") {
+                let mut f = fields(line).skip(1).peekable();
+                if f.peek() == Some(&&b"m"[..]) {
+                    f.next();
+                }
+                let addr = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
+                let size = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
+                if size > 0 {
+                    let end = addr.checked_add(size - 1).ok_or(bad("FUNC", n))?;
+                    open = Some((
+                        Rec {
+                            start: addr,
+                            end,
+                            off,
+                            len: 0,
+                        },
+                        true,
+                    ));
+                }
+            } else if line.starts_with(b"PUBLIC ") {
+                let mut f = fields(line).skip(1).peekable();
+                if f.peek() == Some(&&b"m"[..]) {
+                    f.next();
+                }
+                let addr = f.next().and_then(hex).ok_or(bad("PUBLIC", n))?;
+                publics.push((addr, off, line.len() as u32));
+            } else if line.starts_with(b"STACK CFI INIT ") {
+                let mut f = fields(line).skip(3);
+                let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
+                let size = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
+                if size > 0 {
+                    let end = addr.checked_add(size - 1).ok_or(bad("STACK CFI", n))?;
+                    open = Some((
+                        Rec {
+                            start: addr,
+                            end,
+                            off,
+                            len: 0,
+                        },
+                        false,
+                    ));
+                }
+            } else if line.starts_with(b"STACK WIN ") {
+                let mut f = fields(line).skip(2);
+                let ty = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
+                let addr = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
+                let size = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
+                let size = u32::try_from(size).map_err(|_| bad("STACK WIN", n))?;
+                let end = addr.saturating_add(size.max(1) as u64 - 1);
+                let rec = Rec {
+                    start: addr,
+                    end,
+                    off,
+                    len: line.len() as u32,
+                };
+                match ty {
+                    4 => push_win(&mut framedata, rec, size),
+                    0 => push_win(&mut fpo, rec, size),
+                    _ => {}
+                }
+            } else {
+                // INFO lines, unknown STACK kinds, stray line records: nothing a
+                // lookup needs.
+            }
+            pos = next;
+            if line_end == sym.len() {
+                break;
+            }
+        }
+        close(&mut open, sym.len(), &mut funcs, &mut cfi);
+        if module_line.is_empty() {
+            return Err(bad("no MODULE line", 1));
+        }
+        publics.sort_by_key(|p| p.0);
+        publics.shrink_to_fit();
+        for list in [&mut framedata, &mut fpo] {
+            // Breakpad sorts the STACK WIN list (stable) into a range map and drops
+            // overlaps, after the fix-ups above.
+            list.sort_by_key(|w| (w.rec.start, w.rec.end));
+            let mut kept: Vec<WinRec> = Vec::with_capacity(list.len());
+            for w in list.drain(..) {
+                if let Some(last) = kept.last()
+                    && w.rec.start <= last.rec.end
+                {
+                    continue;
+                }
+                kept.push(w);
+            }
+            kept.shrink_to_fit();
+            *list = kept;
+        }
+        Ok(IndexedSym {
+            file,
+            module_line,
+            funcs: filter_overlaps(funcs),
+            publics,
+            cfi: filter_overlaps(cfi),
+            framedata,
+            fpo,
+            files,
+            origins,
+            minis: Mutex::new(LruBytes::new(mini_budget)),
+        })
+    }
+
+    /// Heap bytes of the index (what the memory budget counts for this file).
+    pub(crate) fn index_size(&self) -> u64 {
+        let recs = (self.funcs.capacity() + self.cfi.capacity()) * size_of::<Rec>()
+            + (self.framedata.capacity() + self.fpo.capacity()) * size_of::<WinRec>()
+            + self.publics.capacity() * size_of::<(u64, u64, u32)>()
+            + (self.files.capacity() + self.origins.capacity())
+                * (size_of::<(u32, (u64, u32))>() + 8);
+        (recs + self.module_line.capacity() + size_of::<Self>()) as u64
+    }
+
+    fn read(&self, off: u64, len: u32, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let start = out.len();
+        out.resize(start + len as usize, 0);
+        self.file.read_exact_at(&mut out[start..], off)?;
+        if out.last() != Some(&b'\n') {
+            out.push(b'\n');
+        }
+        Ok(())
+    }
+
+    /// The small parsed file for `key`, built by `make` on a miss.
+    fn mini(
+        &self,
+        key: MiniKey,
+        make: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>,
+    ) -> Option<Arc<SymbolFile>> {
+        if let Some(hit) = self.minis.lock().unwrap().get(&key) {
+            return Some(hit);
+        }
+        let mut text = self.module_line.clone();
+        text.push(b'\n');
+        if let Err(e) = make(&mut text) {
+            tracing::warn!(error = %e, "reading an indexed symbol file failed");
+            return None;
+        }
+        let parsed = match SymbolFile::from_bytes(&text) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::debug!(error = %e, "a symbol record does not parse");
+                return None;
+            }
+        };
+        let cost = parsed_size(&parsed) + text.len() as u64;
+        self.minis
+            .lock()
+            .unwrap()
+            .insert(key, Arc::clone(&parsed), cost);
+        Some(parsed)
+    }
+
+    fn push_win_line(&self, w: &WinRec, text: &mut Vec<u8>) -> std::io::Result<()> {
+        let start = text.len();
+        self.read(w.rec.off, w.rec.len, text)?;
+        // Write back the size Breakpad's fix-up gave it (the 5th field).
+        let line = text[start..text.len() - 1].to_vec();
+        let mut parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        if parts.len() > 4 {
+            let size = format!("{:x}", w.size);
+            parts[4] = size.as_bytes();
+            let rebuilt = parts.join(&b' ');
+            text.truncate(start);
+            text.extend_from_slice(&rebuilt);
+            text.push(b'\n');
+        }
+        Ok(())
+    }
+
+    /// Breakpad's `SymbolFile::fill_symbol`, answered from the records that matter.
+    pub(crate) fn fill_symbol(&self, module: &dyn Module, frame: &mut dyn FrameSymbolizer) {
+        let Some(addr) = frame.get_instruction().checked_sub(module.base_address()) else {
+            return;
+        };
+        let fd = covering_win(&self.framedata, addr);
+        let fpo = covering_win(&self.fpo, addr);
+        let wins = |this: &Self, text: &mut Vec<u8>| -> std::io::Result<()> {
+            if let Some(i) = fd {
+                this.push_win_line(&this.framedata[i as usize], text)?;
+            }
+            if let Some(i) = fpo {
+                this.push_win_line(&this.fpo[i as usize], text)?;
+            }
+            Ok(())
+        };
+        let mini = if let Some(func) = covering(&self.funcs, addr, |r| (r.start, r.end)) {
+            self.mini(MiniKey::Func(func, fd, fpo), |text| {
+                let rec = self.funcs[func as usize];
+                let mut block = Vec::new();
+                self.read(rec.off, rec.len, &mut block)?;
+                self.push_references(&block, text)?;
+                text.extend_from_slice(&block);
+                wins(self, text)
+            })
+        } else {
+            let i = self.publics.partition_point(|p| p.0 <= addr);
+            let Some(last) = i.checked_sub(1) else {
+                return;
+            };
+            let pub_addr = self.publics[last].0;
+            let first = self.publics[..=last].partition_point(|p| p.0 < pub_addr);
+            let prev = self
+                .funcs
+                .partition_point(|f| f.start < addr)
+                .checked_sub(1)
+                .map(|p| p as u32);
+            self.mini(MiniKey::Public(Some(last as u32), prev, fd, fpo), |text| {
+                for p in &self.publics[first..=last] {
+                    self.read(p.1, p.2, text)?;
+                }
+                if let Some(prev) = prev {
+                    // The FUNC line alone: only its range matters here.
+                    let rec = self.funcs[prev as usize];
+                    let mut block = Vec::new();
+                    self.read(rec.off, rec.len, &mut block)?;
+                    let first_line = block.split(|&b| b == b'\n').next().unwrap_or_default();
+                    text.extend_from_slice(first_line);
+                    text.push(b'\n');
+                }
+                wins(self, text)
+            })
+        };
+        if let Some(mini) = mini {
+            mini.fill_symbol(module, frame);
+        }
+    }
+
+    /// The FILE and INLINE_ORIGIN records a FUNC block names.
+    fn push_references(&self, block: &[u8], text: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut file_ids = Vec::new();
+        let mut origin_ids = Vec::new();
+        for line in block.split(|&b| b == b'\n').skip(1) {
+            if line.starts_with(b"INLINE ") {
+                let mut f = fields(line).skip(3);
+                file_ids.extend(f.next().and_then(dec));
+                origin_ids.extend(f.next().and_then(dec));
+            } else if is_line_record(line) {
+                file_ids.extend(fields(line).nth(3).and_then(dec));
+            }
+        }
+        file_ids.sort_unstable();
+        file_ids.dedup();
+        origin_ids.sort_unstable();
+        origin_ids.dedup();
+        for id in file_ids {
+            if let Some(&(off, len)) = self.files.get(&id) {
+                self.read(off, len, text)?;
+            }
+        }
+        for id in origin_ids {
+            if let Some(&(off, len)) = self.origins.get(&id) {
+                self.read(off, len, text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Breakpad's `SymbolFile::walk_frame`, answered from the records that matter.
+    pub(crate) fn walk_frame(
+        &self,
+        module: &dyn Module,
+        walker: &mut dyn FrameWalker,
+    ) -> Option<()> {
+        let addr = walker
+            .get_instruction()
+            .checked_sub(module.base_address())?;
+        let fd = covering_win(&self.framedata, addr);
+        let fpo = covering_win(&self.fpo, addr);
+        let cfi = covering(&self.cfi, addr, |r| (r.start, r.end));
+        if (fd, fpo, cfi) == (None, None, None) {
+            return None;
+        }
+        let mini = self.mini(MiniKey::Walk(cfi, fd, fpo), |text| {
+            if let Some(i) = fd {
+                self.push_win_line(&self.framedata[i as usize], text)?;
+            }
+            if let Some(i) = fpo {
+                self.push_win_line(&self.fpo[i as usize], text)?;
+            }
+            if let Some(i) = cfi {
+                let rec = self.cfi[i as usize];
+                self.read(rec.off, rec.len, text)?;
+            }
+            Ok(())
+        })?;
+        mini.walk_frame(module, walker)
+    }
+}
