@@ -128,9 +128,14 @@ pub(crate) fn send(
 ) -> Outcome {
     let attempts = policy.attempts.max(1);
     let mut last = Error::Network("no attempt made".into());
+    // The wait before the next attempt: the server's Retry-After, else backoff.
+    let mut retry_after_wait = None;
     for attempt in 0..attempts {
         if attempt > 0 {
-            std::thread::sleep(backoff(policy, attempt - 1));
+            let wait = retry_after_wait
+                .take()
+                .unwrap_or_else(|| backoff(policy, attempt - 1));
+            std::thread::sleep(wait);
         }
         let response = http
             .post(url)
@@ -185,9 +190,7 @@ pub(crate) fn send(
                     status,
                     body: snippet(&text),
                 };
-                if attempt + 1 < attempts {
-                    std::thread::sleep(wait);
-                }
+                retry_after_wait = Some(wait);
             }
             500..=599 => {
                 tracing::debug!(attempt, status, "server error, will retry");
