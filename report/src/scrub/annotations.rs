@@ -51,7 +51,8 @@ pub struct AnnotationRules {
     /// The annotation a client sets (to `1`, `true` or `yes`) when the user agreed
     /// to send the URL; it keeps `URL` (still passed through the value rules).
     pub url_consent_key: String,
-    /// Keys the value rules never touch (versions look like IPv4 addresses).
+    /// Keys the value rules never touch (versions look like IPv4 addresses);
+    /// keys containing `version` are always among them.
     pub allowed_keys: Vec<String>,
     /// E-mail addresses in values.
     pub email_address: Action,
@@ -185,9 +186,12 @@ impl AnnotationRules {
     }
 
     pub(crate) fn is_allowed(&self, key: &str) -> bool {
-        self.allowed_keys
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(key))
+        // Versions (`AdapterDriverVersion=20.2.6.0`) look like IPv4 addresses.
+        key.to_ascii_lowercase().contains("version")
+            || self
+                .allowed_keys
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(key))
     }
 
     /// Decides one annotation. `url_allowed` is whether the user allowed the URL.

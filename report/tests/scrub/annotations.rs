@@ -244,3 +244,67 @@ fn partial_toml_config_keeps_the_defaults() {
     let empty: ScrubConfig = toml::from_str("").expect("parses");
     assert_eq!(empty, defaults);
 }
+
+/// The `.extra` annotations Firefox sent with the testdata dumps.
+fn firefox_extra(rel: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(crate::support::testdata().join(rel)).expect("extra file");
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).expect("JSON object");
+    json.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+#[test]
+fn firefox_extra_annotations_lose_their_identity_fields() {
+    let rules = AnnotationRules::default();
+    for (name, rel) in [
+        (
+            "firefox_linux_extra",
+            "mozilla-firefox-linux-x64/firefox-linux-x86_64.extra",
+        ),
+        (
+            "firefox_windows_extra",
+            "mozilla-firefox-win-x64/firefox-windows-x86_64.extra",
+        ),
+        (
+            "firefox_android_extra",
+            "mozilla-firefox-android-arm64/firefox-android-aarch64.extra",
+        ),
+    ] {
+        let raw = firefox_extra(rel);
+        let mut map = raw.clone();
+        let mut summary = ScrubSummary::default();
+        scrub_annotations(&mut map, &rules, &mut summary);
+        for key in ["URL", "TelemetryClientId", "TelemetrySessionId"] {
+            assert!(!map.contains_key(key), "{rel}: {key} kept");
+        }
+        // What triage needs stays as it was.
+        for key in [
+            "ProductName",
+            "Version",
+            "BuildID",
+            "ReleaseChannel",
+            "MozCrashReason",
+            "AdapterDriverVersion",
+        ] {
+            assert_eq!(map.get(key), raw.get(key), "{rel}: {key} changed");
+        }
+        // No removed identity value survives in another annotation.
+        for key in ["URL", "TelemetryClientId", "TelemetrySessionId"] {
+            if let Some(value) = raw.get(key) {
+                assert!(
+                    map.values().all(|v| !v.contains(value.as_str())),
+                    "{rel}: {key} value survived"
+                );
+            }
+        }
+        insta::assert_json_snapshot!(name, summary);
+    }
+}
