@@ -1,0 +1,221 @@
+//! The client against the real server: the `crashy` example crashes in a child
+//! process, `crashy send` uploads what is pending, the server processes it with the
+//! example's own symbols, and `crashy forget` / `crashy forget-all` take it back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use mayday_server::index::Role;
+use mayday_tests::fixtures::{bin, example};
+use mayday_tests::server::TestServer;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// `crashy` with its data dir, the server, and consent `Always`.
+fn crashy(data_dir: &Path, server: &str) -> Command {
+    let mut cmd = Command::new(example("crashy"));
+    cmd.env("MAYDAY_DATA_DIR", data_dir)
+        .env("MAYDAY_ENDPOINT", server)
+        .env("MAYDAY_CONSENT", "always")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command off the async runtime (the server runs on it).
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run crashy"))
+        .await
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Crashes `crashy <kind>`, sends the report, and returns its CrashID.
+async fn crash_and_send(data_dir: &Path, server: &str, kind: &str) -> String {
+    let mut cmd = crashy(data_dir, server);
+    cmd.arg(kind);
+    let crashed = run(cmd).await;
+    assert!(
+        !crashed.status.success(),
+        "crashy {kind} did not crash: {}",
+        String::from_utf8_lossy(&crashed.stderr)
+    );
+    let mut cmd = crashy(data_dir, server);
+    cmd.arg("send");
+    let sent = run(cmd).await;
+    let text = stdout(&sent);
+    assert!(sent.status.success(), "{text}");
+    let ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sent "))
+        .collect();
+    assert_eq!(ids.len(), 1, "one report sent: {text}");
+    ids[0].to_owned()
+}
+
+/// crashy's symbols as `mayday-symbols dump` writes them, in a Breakpad tree
+/// `crashy/<DEBUG_ID>/crashy.sym`.
+fn crashy_symbols(dir: &Path) -> PathBuf {
+    let sym = dir.join("crashy.sym");
+    let status = Command::new(bin("mayday-symbols"))
+        .arg("dump")
+        .arg(example("crashy"))
+        .arg("-o")
+        .arg(&sym)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&sym).unwrap();
+    let module = text.lines().next().unwrap();
+    // MODULE Linux x86_64 <DEBUG_ID> crashy
+    let fields: Vec<&str> = module.split_whitespace().collect();
+    assert_eq!(fields[0], "MODULE", "{module}");
+    let tree = dir.join("tree");
+    let target = tree.join("crashy").join(fields[3]);
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::rename(&sym, target.join("crashy.sym")).unwrap();
+    tree
+}
+
+fn functions(report: &Value) -> Vec<String> {
+    report["crashing_thread"]["frames"]
+        .as_array()
+        .map(|frames| {
+            frames
+                .iter()
+                .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_crash_kind_is_processed_with_the_crashing_function() {
+    let server = TestServer::start().await;
+    let temp = tempfile::tempdir().unwrap();
+    let tree = tokio::task::spawn_blocking({
+        let dir = temp.path().to_owned();
+        move || crashy_symbols(&dir)
+    })
+    .await
+    .unwrap();
+    server.add_symbols(&tree).await;
+    let token = server.token(Role::Developer).await;
+    for kind in ["segv", "abort", "panic", "bus", "fpe", "ill"] {
+        let id = crash_and_send(&temp.path().join(kind), &server.url, kind).await;
+        let report = server.wait_processed(&token, &id).await;
+        assert_eq!(report["state"], "processed", "{kind}: {report}");
+        assert_eq!(report["product"], "crashy");
+        let want = format!("crashy::crash_{kind}");
+        let functions = functions(&report);
+        assert!(
+            functions.iter().any(|f| f.contains(&want)),
+            "{kind}: {want} not on the crashing thread: {functions:?}"
+        );
+        if matches!(kind, "segv" | "bus" | "fpe" | "ill") {
+            // A hardware fault: the crashing function is the top frame, or right
+            // under the `core::ptr` helper that faulted in a debug build.
+            assert!(
+                functions.iter().take(2).any(|f| f.contains(&want)),
+                "{kind}: {functions:?}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+/// Object store keys that mention `crash_id` (its UUID).
+async fn keys_of(server: &TestServer, crash_id: &str) -> Vec<String> {
+    let uuid = crash_id.trim_start_matches("bp-");
+    server
+        .state
+        .storage()
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_string())
+        .filter(|k| k.contains(uuid))
+        .collect()
+}
+
+async fn api_status(server: &TestServer, token: &str, crash_id: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/{crash_id}", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_and_forget_all_delete_the_reports_on_the_server() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let first = crash_and_send(&data, &server.url, "segv").await;
+    let second = crash_and_send(&data, &server.url, "abort").await;
+    let third = crash_and_send(&data, &server.url, "panic").await;
+    for id in [&first, &second, &third] {
+        server.wait_processed(&token, id).await;
+        assert_eq!(api_status(&server, &token, id).await, StatusCode::OK);
+        assert!(!keys_of(&server, id).await.is_empty(), "{id} is stored");
+    }
+
+    let mut cmd = crashy(&data, &server.url);
+    cmd.args(["forget", &first]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        api_status(&server, &token, &first).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(keys_of(&server, &first).await, Vec::<String>::new());
+    // The others are untouched.
+    assert_eq!(api_status(&server, &token, &second).await, StatusCode::OK);
+
+    let mut cmd = crashy(&data, &server.url);
+    cmd.arg("forget-all");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("forgot 2 reports"),
+        "{}",
+        stdout(&out)
+    );
+    for id in [&second, &third] {
+        assert_eq!(api_status(&server, &token, id).await, StatusCode::NOT_FOUND);
+        assert_eq!(keys_of(&server, id).await, Vec::<String>::new());
+    }
+    // No receipts are left on the user's machine.
+    let mut cmd = crashy(&data, &server.url);
+    cmd.arg("list");
+    let listed = stdout(&run(cmd).await);
+    assert!(!listed.contains("sent "), "{listed}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_deletion_token_deletes_nothing() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let id = crash_and_send(&data, &server.url, "segv").await;
+    server.wait_processed(&token, &id).await;
+    let wrong = reqwest::Client::new()
+        .delete(format!("{}/api/v1/reports/{id}", server.url))
+        .header("Authorization", "Deletion not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    assert_eq!(api_status(&server, &token, &id).await, StatusCode::OK);
+    assert!(!keys_of(&server, &id).await.is_empty());
+    server.stop().await;
+}
