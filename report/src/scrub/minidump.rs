@@ -140,8 +140,30 @@ fn offset_in(base: &[u8], sub: &[u8]) -> Option<Range<usize>> {
     (end <= base.len()).then_some(start..end)
 }
 
-fn overlaps(a: &Range<u64>, b: &Range<u64>) -> bool {
-    a.start < b.end && b.start < a.end
+/// Sorted, merged, non-empty ranges with a logarithmic overlap test.
+struct RangeSet<T>(Vec<Range<T>>);
+
+impl<T: Ord + Copy> RangeSet<T> {
+    fn new(mut ranges: Vec<Range<T>>) -> Self {
+        ranges.retain(|r| r.start < r.end);
+        ranges.sort_by_key(|r| r.start);
+        let mut out: Vec<Range<T>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match out.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => out.push(r),
+            }
+        }
+        RangeSet(out)
+    }
+
+    /// Whether any range shares a point with `r`.
+    fn overlaps(&self, r: &Range<T>) -> bool {
+        let i = self.0.partition_point(|x| x.end <= r.start);
+        self.0
+            .get(i)
+            .is_some_and(|x| x.start < r.end && r.start < r.end)
+    }
 }
 
 fn addr_range(base: u64, size: u64) -> Range<u64> {
@@ -187,11 +209,8 @@ impl Layout {
         structural.push(0..32.min(buf.len()));
         structural
             .push(dir.min(buf.len())..dir.saturating_add(count.saturating_mul(12)).min(buf.len()));
-        let is_structural = |r: &Range<usize>| {
-            structural
-                .iter()
-                .any(|s| s.start < r.end && r.start < s.end)
-        };
+        let structural = RangeSet::new(structural);
+        let is_structural = |r: &Range<usize>| structural.overlaps(r);
 
         let system_info = dump.get_stream::<MinidumpSystemInfo>().ok();
         let misc = dump.get_stream::<MinidumpMiscInfo>().ok();
@@ -232,21 +251,24 @@ impl Layout {
             })
             .unwrap_or_default();
 
+        // Sorted sets: a hostile dump may list millions of threads and regions.
+        let stack_file_set = RangeSet::new(stack_files.clone());
+        let stack_addrs = RangeSet::new(stack_addrs);
+        let modules = RangeSet::new(modules);
+        code_addrs.sort_unstable();
+        let near_code = |addr: &Range<u64>| {
+            let i = code_addrs.partition_point(|ip| *ip < addr.start);
+            code_addrs.get(i).is_some_and(|ip| *ip < addr.end)
+        };
         let mut regions = Vec::new();
         let mut memory_list_read = true;
         let mut classify = |file: Range<usize>, addr: Range<u64>| {
             if file.is_empty() || is_structural(&file) {
                 return;
             }
-            let kind = if stack_files
-                .iter()
-                .any(|s| s.start < file.end && file.start < s.end)
-                || stack_addrs.iter().any(|s| overlaps(s, &addr))
-            {
+            let kind = if stack_file_set.overlaps(&file) || stack_addrs.overlaps(&addr) {
                 RegionKind::Stack
-            } else if modules.iter().any(|m| overlaps(m, &addr))
-                || code_addrs.iter().any(|ip| addr.contains(ip))
-            {
+            } else if modules.overlaps(&addr) || near_code(&addr) {
                 RegionKind::Module
             } else {
                 RegionKind::Heap
@@ -279,8 +301,10 @@ impl Layout {
             }
         }
         // Stacks the memory list doesn't list (or that a broken list hid).
+        let listed: std::collections::HashSet<(usize, usize)> =
+            regions.iter().map(|r| (r.file.start, r.file.end)).collect();
         for file in stack_files {
-            if !regions.iter().any(|r| r.file == file) {
+            if !listed.contains(&(file.start, file.end)) {
                 regions.push(Region {
                     file,
                     kind: RegionKind::Stack,
@@ -448,7 +472,7 @@ fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
                 names.push(value.to_owned());
             }
             let secret = rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
-            if secret && (6..=16 * 1024).contains(&value.len()) {
+            if secret && (6..=4096).contains(&value.len()) {
                 secrets.push(value.to_owned());
                 // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
                 secrets.extend(
@@ -460,7 +484,10 @@ fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
             }
         }
         for r in user_names_in_paths(text) {
-            names.push(text[r].to_owned());
+            // User names are short; a long "name" is something else.
+            if r.len() <= 64 {
+                names.push(text[r].to_owned());
+            }
         }
     });
     names.sort();
@@ -845,7 +872,8 @@ fn scrub_text_everywhere(
         Vec::new()
     };
     // Memory counts first, heap is skipped (already zero).
-    skip.retain(|h| !memory.iter().any(|m| m.start < h.end && h.start < m.end));
+    let memory_set = RangeSet::new(memory.clone());
+    skip.retain(|h| !memory_set.overlaps(h));
     let gap_context = if layout.memory_list_read {
         Context::Structure
     } else {
@@ -921,5 +949,22 @@ fn scrub_text_everywhere(
                 summary.add(kind.name(), 1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_set_overlaps() {
+        let set = RangeSet::new(vec![10..20, 15..30, 40..50, 60..60]);
+        assert_eq!(set.0, vec![10..30, 40..50]);
+        assert!(set.overlaps(&(29..31)));
+        assert!(!set.overlaps(&(30..40)));
+        assert!(set.overlaps(&(0..100)));
+        assert!(!set.overlaps(&(45..45)));
+        assert!(!set.overlaps(&(50..60)));
+        assert!(!RangeSet::<u64>::new(Vec::new()).overlaps(&(0..u64::MAX)));
     }
 }
