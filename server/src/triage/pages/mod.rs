@@ -121,7 +121,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                         @if READ_CONTENTS.contains(&caller.role) { a href="/issues" { "Issues" } }
                         @if READ_METADATA.contains(&caller.role) { a href="/lookup" { "Find a report" } }
                         @if SYMBOLS.contains(&caller.role) { a href="/symbols" { "Symbols" } }
-                        @if caller.role == Role::Admin { a href="/tokens" { "Tokens" } }
+                        @if caller.role == Role::Admin { a href="/tokens" { "Tokens" } a href="/audit" { "Audit" } }
                         span.who {
                             span { (caller.role.as_str()) " · " (caller.token_id) }
                             @if let Some(csrf) = &caller.csrf {
