@@ -6,9 +6,14 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use mayday_report::upload::SubmitReceipt;
+use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::storage::Storage;
-use mayday_tests::services::S3Server;
+use mayday_tests::fixtures::testdata;
+use mayday_tests::server::{TestServer, walk};
+use mayday_tests::services::{Postgres, S3Server};
+use mayday_tests::upload::Multipart;
 use object_store::path::Path;
 use time::macros::date;
 
@@ -383,4 +388,91 @@ async fn unknown_store_urls_are_refused() {
         let error = Storage::open(url, &BTreeMap::new()).expect_err(url);
         assert_eq!(error.name(), "invalid_url", "{url}: {error}");
     }
+}
+
+/// The whole server on the production setup: blobs in a real S3 bucket, the index
+/// in a real PostgreSQL. A report goes in over HTTP, is processed, and is then in
+/// the bucket (seen by an independent client) and in the database — and nothing of
+/// it is in the local data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_on_s3_and_postgres_keeps_reports_in_the_bucket() {
+    let s3 = S3Server::start().await;
+    let postgres = Postgres::shared();
+    let database_url = postgres.database("server_on_s3");
+    let server = TestServer::with_config(|config| {
+        config.store_url = Some(s3.store_url());
+        config.store_options = s3.store_options();
+        config.database_url = Some(database_url.clone());
+    })
+    .await;
+    let token = server.token(Role::Developer).await;
+
+    let dump = std::fs::read(testdata().join("electron-nosyms/electron-linux.dmp"))
+        .expect("testdata dump");
+    let (content_type, body) = Multipart::new()
+        .text("prod", "OnS3")
+        .text("ver", "1.0")
+        .dump(&dump)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let receipt =
+        SubmitReceipt::parse_text(&response.text().await.expect("body")).expect("receipt");
+    let id = receipt.crash_id;
+    let report = server.wait_processed(&token, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    assert_eq!(report["id"], id.as_str());
+
+    // In the bucket, through rust-s3: the raw dump, its metadata, the report.
+    let bucket = s3.independent_client();
+    let keys: Vec<String> = bucket
+        .list(String::new(), None)
+        .await
+        .expect("rust-s3 list")
+        .into_iter()
+        .flat_map(|page| page.contents)
+        .map(|object| object.key)
+        .collect();
+    let ends = |suffix: &str| keys.iter().any(|k| k.ends_with(&format!("{id}{suffix}")));
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("raw/") && k.ends_with(&format!("{id}.dmp"))),
+        "{keys:?}"
+    );
+    assert!(ends(".json"), "{keys:?}");
+    assert!(keys.contains(&format!("reports/{id}.json")), "{keys:?}");
+
+    // The minidump reads back through the API from S3.
+    let minidump = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/{id}/minidump", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get minidump");
+    assert_eq!(minidump.status(), reqwest::StatusCode::OK);
+    let minidump = minidump.bytes().await.expect("minidump body");
+    assert_eq!(&minidump[..4], b"MDMP");
+
+    // In PostgreSQL, through psql: one report row.
+    assert_eq!(
+        postgres.psql(&database_url, "SELECT count(*) FROM reports"),
+        "1"
+    );
+
+    // Nothing of the report in the local data directory.
+    let bare = id.trim_start_matches("bp-");
+    for file in walk(&server.data_dir) {
+        assert!(
+            !file.to_string_lossy().contains(bare),
+            "{} is a local copy",
+            file.display()
+        );
+    }
+    server.stop().await;
 }
