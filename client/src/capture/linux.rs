@@ -43,7 +43,8 @@ static PANIC_HOOK: Once = Once::new();
 thread_local! {
     /// Set on a thread whose panic was just dumped, so the SIGABRT that follows
     /// under `panic = "abort"` does not produce a second dump. Const-initialized:
-    /// reading it in a signal handler allocates nothing.
+    /// reading it in a signal handler allocates nothing. Covered by
+    /// `crash::panic_under_abort_is_dumped_once`.
     static PANIC_DUMPED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -98,7 +99,10 @@ impl Monitor {
                 )));
             }
         };
-        // Under Yama ptrace_scope=1 only the named process may ptrace us.
+        // Under Yama ptrace_scope=1 (Ubuntu's default) a process may only ptrace
+        // its descendants, and the monitor is our child: name it as our tracer
+        // (PR_SET_PTRACER). Every test in `tests/client/crash.rs` depends on the
+        // monitor being allowed to read us.
         handler.set_ptracer(Some(child.id()));
         let shared = Arc::new(Shared { handler, ipc });
         if let Ok(mut active) = ACTIVE.lock() {
@@ -286,7 +290,8 @@ impl ServerHandler for MonitorHandler {
             (Err(e), _) => tracing::error!(error = %e, "the dump could not be written"),
         }
         // After a crash request minidumper drops the connection; the application
-        // is dying (or, after a caught panic, runs on unmonitored).
+        // is dying (or, after a caught panic, runs on unmonitored). Exiting here
+        // is what leaves no monitor behind after a crash.
         LoopAction::Exit
     }
 
