@@ -152,8 +152,10 @@ fn rss_child(dump_path: &Path) {
     let store = SymbolStore::new(Arc::new(
         LocalFileSystem::new_with_prefix(case_dir).unwrap(),
     ));
+    let at_start = status_kib("VmRSS:").unwrap_or(0);
     let bytes = std::fs::read(dump_path).unwrap();
     let dump = minidump::Minidump::read(&bytes[..]).unwrap();
+    let with_dump = status_kib("VmRSS:").unwrap_or(0);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -164,6 +166,12 @@ fn rss_child(dump_path: &Path) {
             std::hint::black_box(symbols.process(&dump).await.unwrap());
         });
     }
+    let stats = symbols.cache_stats();
+    println!(
+        "rss_kib start={at_start} with_dump={with_dump} end={} cache_estimate_kib={}",
+        status_kib("VmRSS:").unwrap_or(0),
+        stats.memory_bytes / 1024
+    );
     println!("peak_kib={}", status_kib("VmHWM:").unwrap_or(0));
 }
 

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use breakpad_symbols::SymbolFile;
-use bytes::Bytes;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -232,21 +231,16 @@ impl DiskCache {
         })
     }
 
-    /// The cache directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Where `id` is (or would be) cached.
     pub(crate) fn path(&self, id: &SymbolId) -> PathBuf {
         self.dir.join(id.rel_path())
     }
 
-    /// The cached bytes of `id`, if any.
-    pub(crate) fn read(&self, id: &SymbolId) -> Option<Bytes> {
+    /// An open handle on the cached file of `id` (marking it used), if any.
+    pub(crate) fn open_file(&self, id: &SymbolId) -> Option<std::fs::File> {
         self.lru.lock().unwrap().get(id)?;
-        match std::fs::read(self.path(id)) {
-            Ok(bytes) => Some(Bytes::from(bytes)),
+        match std::fs::File::open(self.path(id)) {
+            Ok(file) => Some(file),
             Err(_) => {
                 // Deleted behind our back: forget it.
                 self.lru.lock().unwrap().remove(id);
@@ -255,24 +249,32 @@ impl DiskCache {
         }
     }
 
-    /// Writes `bytes` for `id` (best effort: a full disk only costs a refetch).
-    pub(crate) fn write(&self, id: &SymbolId, bytes: &[u8]) -> std::io::Result<()> {
-        let path = self.path(id);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
+    /// A new temporary file in the cache directory, open for reading and writing.
+    pub(crate) fn temp_file(&self) -> std::io::Result<(PathBuf, std::fs::File)> {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        if let Err(e) = std::fs::rename(&tmp, &path) {
-            let _ = std::fs::remove_file(&tmp);
+        let path = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((path, file))
+    }
+
+    /// Moves the filled temporary file `tmp` (`len` bytes) into place for `id`,
+    /// evicting least recently used files beyond the budget. Open handles stay
+    /// valid: they keep a renamed-over or deleted file readable.
+    pub(crate) fn commit(&self, id: &SymbolId, tmp: &Path, len: u64) -> std::io::Result<()> {
+        let path = self.path(id);
+        let moved = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::rename(tmp, &path));
+        if let Err(e) = moved {
+            let _ = std::fs::remove_file(tmp);
             return Err(e);
         }
-        let evicted = self
-            .lru
-            .lock()
-            .unwrap()
-            .insert(id.clone(), (), bytes.len() as u64);
+        let evicted = self.lru.lock().unwrap().insert(id.clone(), (), len);
         for evicted in evicted {
             let _ = std::fs::remove_file(self.path(&evicted));
         }

@@ -129,9 +129,11 @@ fn covering_win(list: &[WinRec], addr: u64) -> Option<u32> {
 }
 
 impl IndexedSym {
-    /// Indexes `sym` (the whole text) and keeps `file` (holding the same bytes) to
-    /// read records from. `mini_budget` bounds the parsed small files kept.
-    pub(crate) fn build(file: File, sym: &[u8], mini_budget: u64) -> Result<Self, SymbolError> {
+    /// Indexes the `.sym` in `file`, reading it once front to back (never whole
+    /// in memory), and keeps `file` to read records from. `mini_budget` bounds the
+    /// small parsed files kept.
+    pub(crate) fn build(file: File, mini_budget: u64) -> Result<Self, SymbolError> {
+        use std::io::{BufRead, Seek};
         let mut funcs = Vec::new();
         let mut publics = Vec::new();
         let mut cfi = Vec::new();
@@ -142,33 +144,35 @@ impl IndexedSym {
         let mut module_line = Vec::new();
         // The open FUNC or STACK CFI INIT block: (rec, is_func).
         let mut open: Option<(Rec, bool)> = None;
-        let mut pos = 0usize;
+        let mut pos = 0u64;
         let mut n = 0u64;
         let bad = |what: &'static str, n: u64| SymbolError::ParseError(what, n);
-        let close = |open: &mut Option<(Rec, bool)>,
-                     end: usize,
-                     funcs: &mut Vec<Rec>,
-                     cfi: &mut Vec<Rec>| {
-            if let Some((mut rec, is_func)) = open.take() {
-                rec.len = (end as u64 - rec.off) as u32;
-                if is_func {
-                    funcs.push(rec)
-                } else {
-                    cfi.push(rec)
+        let close =
+            |open: &mut Option<(Rec, bool)>, end: u64, funcs: &mut Vec<Rec>, cfi: &mut Vec<Rec>| {
+                if let Some((mut rec, is_func)) = open.take() {
+                    rec.len = (end - rec.off) as u32;
+                    if is_func {
+                        funcs.push(rec)
+                    } else {
+                        cfi.push(rec)
+                    }
                 }
+            };
+        (&file).seek(std::io::SeekFrom::Start(0))?;
+        let mut reader = std::io::BufReader::with_capacity(64 << 10, &file);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let read = reader.read_until(b'\n', &mut buf)?;
+            if read == 0 {
+                break;
             }
-        };
-        while pos < sym.len() {
-            let line_end = sym[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(sym.len(), |i| pos + i);
-            let mut line = &sym[pos..line_end];
+            let off = pos;
+            pos += read as u64;
+            let mut line = buf.strip_suffix(b"\n").unwrap_or(&buf);
             while let Some(l) = line.strip_suffix(b"\r") {
                 line = l;
             }
-            let off = pos as u64;
-            let next = (line_end + 1).min(sym.len());
             n += 1;
             let sub_of_open = match open {
                 Some((_, true)) => {
@@ -182,7 +186,7 @@ impl IndexedSym {
                 None => false,
             };
             if !sub_of_open {
-                close(&mut open, pos, &mut funcs, &mut cfi);
+                close(&mut open, off, &mut funcs, &mut cfi);
             }
             if line.starts_with(b"INLINE_ORIGIN ") {
                 // Also valid inside a FUNC block (older files); global either way.
@@ -262,12 +266,8 @@ impl IndexedSym {
                 // INFO lines, unknown STACK kinds, stray line records: nothing a
                 // lookup needs.
             }
-            pos = next;
-            if line_end == sym.len() {
-                break;
-            }
         }
-        close(&mut open, sym.len(), &mut funcs, &mut cfi);
+        close(&mut open, pos, &mut funcs, &mut cfi);
         if module_line.is_empty() {
             return Err(bad("no MODULE line", 1));
         }

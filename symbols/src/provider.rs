@@ -8,13 +8,12 @@ use breakpad_symbols::{
     FileError, FileKind, FillSymbolError, FrameSymbolizer, FrameWalker, Module, PendingSymbolStats,
     SymbolError, SymbolStats,
 };
-use bytes::Bytes;
 use minidump_unwind::SymbolProvider;
 
 use crate::cache::{CacheConfig, Counters, DiskCache, LruBytes, NegativeCache, Parsed};
 use crate::indexed::IndexedSym;
 use crate::key::SymbolId;
-use crate::store::SymbolStore;
+use crate::store::{StoreError, SymbolStore};
 use crate::supplier::module_symbol_id;
 
 /// What became of one module's symbols in one report.
@@ -311,40 +310,46 @@ impl Symbols {
         None
     }
 
-    /// Disk cache, else store; parse; fill the caches.
+    /// Streams `id` from the store into a local file: the disk cache's (committed
+    /// into place) or an anonymous temporary file. `None` when the store has none.
+    async fn fetch(&self, id: &SymbolId) -> Result<Option<std::fs::File>, StoreError> {
+        let shared = &self.shared;
+        // The writes go to the page cache in small chunks; a blocking task per chunk
+        // would cost more than it saves.
+        match &shared.disk {
+            Some(disk) => {
+                let (tmp, mut file) = disk.temp_file()?;
+                match shared.store.get_into(id, &mut file).await {
+                    Ok(Some(len)) => {
+                        disk.commit(id, &tmp, len)?;
+                        Ok(Some(file))
+                    }
+                    other => {
+                        let _ = std::fs::remove_file(&tmp);
+                        other.map(|_| None)
+                    }
+                }
+            }
+            None => {
+                let mut file = tempfile::tempfile()?;
+                Ok(shared.store.get_into(id, &mut file).await?.map(|_| file))
+            }
+        }
+    }
+
+    /// Disk cache, else store; index; fill the caches.
     async fn load(&self, id: &SymbolId) -> (Option<Parsed>, Lookup) {
         let shared = &self.shared;
-        let from_disk = if shared.disk.is_some() {
-            let (disk_id, shared2) = (id.clone(), Arc::clone(shared));
-            run_blocking(move || shared2.disk.as_ref().and_then(|d| d.read(&disk_id))).await
-        } else {
-            None
-        };
-        let bytes: Bytes = match from_disk {
-            Some(bytes) => {
+        let cached = shared.disk.as_ref().and_then(|disk| disk.open_file(id));
+        let file = match cached {
+            Some(file) => {
                 Counters::bump(&shared.counters.disk_hits);
-                bytes
+                file
             }
             None => {
                 Counters::bump(&shared.counters.store_fetches);
-                match shared.store.get(id).await {
-                    Ok(Some(bytes)) => {
-                        if shared.disk.is_some() {
-                            let (disk_id, disk_bytes, shared2) =
-                                (id.clone(), bytes.clone(), Arc::clone(shared));
-                            run_blocking(move || {
-                                if let Some(Err(e)) = shared2
-                                    .disk
-                                    .as_ref()
-                                    .map(|d| d.write(&disk_id, &disk_bytes))
-                                {
-                                    tracing::warn!(error = %e, "symbol disk cache write failed");
-                                }
-                            })
-                            .await;
-                        }
-                        bytes
-                    }
+                match self.fetch(id).await {
+                    Ok(Some(file)) => file,
                     Ok(None) => {
                         shared
                             .negative
@@ -361,16 +366,11 @@ impl Symbols {
             }
         };
         Counters::bump(&shared.counters.parses);
-        let (disk_path, tmp_dir) = match &shared.disk {
-            Some(disk) => (Some(disk.path(id)), Some(disk.dir().to_owned())),
-            None => (None, None),
-        };
         let parsed = run_blocking(move || {
-            let file = backing_file(disk_path.as_deref(), tmp_dir.as_deref(), &bytes)
-                .map_err(SymbolError::LoadError)?;
+            let len = file.metadata().map_err(SymbolError::LoadError)?.len();
             // Small files barely need a cache of records; big ones get up to 4 MiB.
-            let mini_budget = (bytes.len() as u64 / 8).clamp(64 << 10, 4 << 20);
-            let indexed = IndexedSym::build(file, &bytes, mini_budget)?;
+            let mini_budget = (len / 8).clamp(64 << 10, 4 << 20);
+            let indexed = IndexedSym::build(file, mini_budget)?;
             let size = indexed.index_size() + mini_budget;
             Ok::<_, SymbolError>((Arc::new(indexed), size))
         })
@@ -443,29 +443,6 @@ impl Symbols {
         }
         file
     }
-}
-
-/// The file an indexed symbol file reads its records from: the disk cache's copy
-/// when there is one (renaming a new version over it leaves this handle on the old
-/// one), else an anonymous temporary file with the bytes.
-fn backing_file(
-    disk_path: Option<&std::path::Path>,
-    tmp_dir: Option<&std::path::Path>,
-    bytes: &[u8],
-) -> std::io::Result<std::fs::File> {
-    use std::io::Write;
-    if let Some(path) = disk_path
-        && let Ok(file) = std::fs::File::open(path)
-        && file.metadata().is_ok_and(|m| m.len() == bytes.len() as u64)
-    {
-        return Ok(file);
-    }
-    let mut file = match tmp_dir {
-        Some(dir) => tempfile::tempfile_in(dir)?,
-        None => tempfile::tempfile()?,
-    };
-    file.write_all(bytes)?;
-    Ok(file)
 }
 
 /// Runs CPU-heavy or blocking work off the async workers when inside a Tokio

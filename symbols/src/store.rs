@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The object store failed (not a missing file: that is `Ok(None)`).
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// Writing a fetched file locally failed.
+    #[error("local file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Symbol files in object storage, keyed by [`symbol_key`].
@@ -34,6 +37,33 @@ impl SymbolStore {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Streams the `.sym` for `id` into `out` (appending) without holding it in
+    /// memory; returns its length, or `None` when there is none.
+    pub async fn get_into(
+        &self,
+        id: &SymbolId,
+        out: &mut std::fs::File,
+    ) -> Result<Option<u64>, StoreError> {
+        use std::io::Write;
+        // Ranged reads of 256 KiB: a few requests per file on S3, and on local
+        // files far fewer round trips than the 8 KiB chunks of a streamed get.
+        const PIECE: u64 = 256 << 10;
+        let key = symbol_key(id);
+        let size = match self.store.head(&key).await {
+            Ok(meta) => meta.size,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut start = 0u64;
+        while start < size {
+            let end = (start + PIECE).min(size);
+            let piece = self.store.get_range(&key, start..end).await?;
+            out.write_all(&piece)?;
+            start = end;
+        }
+        Ok(Some(size))
     }
 
     /// Whether a symbol file for `id` is stored.
