@@ -462,3 +462,58 @@ fn full_memory_dumps_lose_their_heap_and_keep_their_stacks() {
         Some(RETURN_ADDRESS)
     );
 }
+
+/// A hand-built dump with `n` memory descriptors and `n` threads, all pointing
+/// into one small blob.
+fn crowded_dump(n: u32) -> Vec<u8> {
+    let dir = 32u32;
+    let mem_list = dir + 2 * 12;
+    let mem_size = 4 + 16 * n;
+    let thread_list = mem_list + mem_size;
+    let thread_size = 4 + 48 * n;
+    let blob = thread_list + thread_size;
+    let mut d = Vec::new();
+    let u32s =
+        |d: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| d.extend_from_slice(&x.to_le_bytes()));
+    // Header: MDMP, version, 2 streams, directory, checksum, time, flags.
+    u32s(&mut d, &[0x504d_444d, 0xa793, 2, dir, 0, 0, 0, 0]);
+    u32s(&mut d, &[St::MemoryListStream as u32, mem_size, mem_list]);
+    u32s(
+        &mut d,
+        &[St::ThreadListStream as u32, thread_size, thread_list],
+    );
+    u32s(&mut d, &[n]);
+    for i in 0..n {
+        d.extend_from_slice(&(u64::from(i) * 0x1000).to_le_bytes());
+        u32s(&mut d, &[16, blob + (i % 4) * 16]);
+    }
+    u32s(&mut d, &[n]);
+    for i in 0..n {
+        u32s(&mut d, &[i, 0, 0, 0, 0, 0]);
+        d.extend_from_slice(&(u64::from(i) * 0x1000 + 0x800).to_le_bytes());
+        u32s(&mut d, &[16, blob, 0, 0]);
+    }
+    d.extend_from_slice(
+        b"USER=crowd\0\0\0\0\0\0heap heap heap heap heap heap heap heap heap heap heap ",
+    );
+    d
+}
+
+#[test]
+fn crowded_dumps_scrub_in_reasonable_time() {
+    let mut dump = crowded_dump(50_000);
+    let len = dump.len();
+    let started = std::time::Instant::now();
+    let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
+    assert_eq!(dump.len(), len);
+    assert!(summary.count("heap_memory_regions") > 0);
+    assert!(!contains_text(&dump, "crowd"));
+    let _ = inventory(&dump);
+    let _ = drop_stack_memory(&mut dump);
+    // Quadratic classification would take minutes here.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
