@@ -244,9 +244,24 @@ impl Client {
             out.still_pending = pending.len();
             return Ok(out);
         };
-        let total = pending.len();
-        let mut handled = 0;
+        // A report whose receipt exists was acknowledged, but the process died
+        // before it left the queue: it is removed, not sent twice.
+        let already_sent: std::collections::BTreeSet<String> = self
+            .sent_reports()?
+            .into_iter()
+            .filter_map(|r| r.local_id)
+            .collect();
+        let mut queued = Vec::with_capacity(pending.len());
         for report in pending {
+            if already_sent.contains(report.id()) {
+                self.queue().remove(report.id())?;
+            } else {
+                queued.push(report);
+            }
+        }
+        let total = queued.len();
+        let mut handled = 0;
+        for report in queued {
             if let Some(until) = self.throttled_until() {
                 out.throttled_until = Some(until);
                 break;
@@ -315,6 +330,7 @@ impl Client {
                         product: report.meta.product.clone(),
                         version: report.meta.version.clone(),
                         view_url: receipt.view_url,
+                        local_id: Some(report.id().to_owned()),
                     };
                     // Receipt first: if the process dies now, the report may be
                     // sent twice, but the user never loses the way to delete it.

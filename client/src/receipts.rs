@@ -28,6 +28,10 @@ pub struct SentReport {
     /// The server's view URL, where it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_url: Option<String>,
+    /// The local id the report had in the pending queue (never sent): a pending
+    /// report with a receipt was sent already and is not sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_id: Option<String>,
 }
 
 /// What a deletion request achieved.

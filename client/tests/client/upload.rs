@@ -313,3 +313,30 @@ fn without_client_scrubbing_the_same_crash_carries_them() {
     assert!(find(&body, user.as_bytes()).is_some());
     assert!(find(&body, secret.as_bytes()).is_some());
 }
+
+#[test]
+fn a_report_acknowledged_before_the_app_died_is_not_sent_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    crash(dir.path(), "abort", "always");
+    let pending = dir.path().join("pending");
+    let saved = tempfile::tempdir().unwrap();
+    for name in files_in(&pending) {
+        std::fs::copy(pending.join(&name), saved.path().join(&name)).unwrap();
+    }
+    let client = client_builder(dir.path(), Some(&server.url()))
+        .build()
+        .unwrap();
+    assert_eq!(client.send_pending().unwrap().sent.len(), 1);
+    // As if the process had died after storing the receipt, before removing the
+    // pending report: the report is back in the queue.
+    for name in files_in(saved.path()) {
+        std::fs::copy(saved.path().join(&name), pending.join(&name)).unwrap();
+    }
+    assert_eq!(client.pending().unwrap().len(), 1);
+    let summary = client.send_pending().unwrap();
+    assert!(summary.sent.is_empty());
+    assert_eq!(server.uploads().len(), 1, "not uploaded again");
+    assert!(client.pending().unwrap().is_empty());
+    assert_eq!(client.sent_reports().unwrap().len(), 1);
+}
