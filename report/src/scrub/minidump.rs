@@ -858,6 +858,7 @@ fn scrub_text_everywhere(
     if !config.user_names && !config.memory_text {
         return;
     }
+    let protected = RangeSet::new(protected.to_vec());
     // Segments covering the file: memory regions, the rest.
     let mut memory: Vec<Range<usize>> = layout
         .regions
@@ -929,19 +930,11 @@ fn scrub_text_everywhere(
                 };
                 let br = run.buffer_range(&f.range);
                 let abs = range.start + br.start..range.start + br.end;
-                if !matches!(f.kind, Kind::UserPath | Kind::KnownValue)
-                    && protected
-                        .iter()
-                        .any(|p| p.start < abs.end && abs.start < p.end)
+                if !matches!(f.kind, Kind::UserPath | Kind::KnownValue) && protected.overlaps(&abs)
                 {
                     continue;
                 }
-                edits.push((
-                    range.start + br.start..range.start + br.end,
-                    fill,
-                    f.kind,
-                    run.encoding,
-                ));
+                edits.push((abs, fill, f.kind, run.encoding));
             }
         });
         for (r, fill, kind, encoding) in edits {
