@@ -1,6 +1,6 @@
-//! The caches behind [`Symbols`](crate::Symbols): parsed symbol files in memory
-//! (bounded by bytes, least recently used first out), `.sym` files on local disk
-//! (bounded by bytes), and missing symbol files (expiring after a TTL).
+//! The caches behind [`Symbols`](crate::Symbols): indexed symbol files in memory
+//! (bounded by bytes and by count, least recently used first out), `.sym` files on
+//! local disk (bounded by bytes), and missing symbol files (expiring after a TTL).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -21,7 +21,8 @@ use crate::key::SymbolId;
 ///
 /// ```toml
 /// [symbols_cache]
-/// memory_bytes = 536870912     # parsed symbol files in memory (estimated bytes)
+/// memory_bytes = 536870912     # symbol file indexes and parsed records in memory
+/// max_open_files = 512         # symbol files held open (one descriptor each)
 /// disk_dir = "/var/cache/mayday/symbols"  # optional local copy of fetched .sym files
 /// disk_bytes = 4294967296
 /// negative_ttl = "1h"          # how long a missing symbol file is not asked for again
@@ -29,10 +30,16 @@ use crate::key::SymbolId;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
-    /// Budget for parsed symbol files in memory, in (estimated) bytes of heap they use.
-    /// A single file bigger than the budget is used for the report that needs it but
-    /// not kept. Default: 512 MiB.
+    /// Budget for symbol files in memory, in (estimated) bytes of heap: each file's
+    /// index of records (a few percent of its text) plus a cache of the records
+    /// lookups parsed (an eighth of its text, at most 4 MiB). A single file bigger
+    /// than the budget is used for the report that needs it but not kept.
+    /// Default: 512 MiB.
     pub memory_bytes: u64,
+    /// Most symbol files kept ready at once; each holds one open file descriptor
+    /// (its text stays on disk, in the disk cache or an anonymous temporary file).
+    /// Default: 512.
+    pub max_open_files: usize,
     /// Directory for a local copy of `.sym` files fetched from the store, so a restart
     /// or an eviction from memory does not go back to object storage. `None` (the
     /// default): no disk cache.
@@ -51,6 +58,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             memory_bytes: 512 * 1024 * 1024,
+            max_open_files: 512,
             disk_dir: None,
             disk_bytes: 4 * 1024 * 1024 * 1024,
             negative_ttl: Duration::from_secs(3600),
@@ -58,7 +66,8 @@ impl Default for CacheConfig {
     }
 }
 
-/// A least-recently-used map bounded by the sum of its entries' costs.
+/// A least-recently-used map bounded by the sum of its entries' costs (and
+/// optionally by its number of entries).
 #[derive(Debug)]
 pub(crate) struct LruBytes<K, V> {
     entries: HashMap<K, (V, u64, u64)>,
@@ -66,6 +75,7 @@ pub(crate) struct LruBytes<K, V> {
     tick: u64,
     total: u64,
     budget: u64,
+    max_entries: usize,
 }
 
 impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
@@ -76,7 +86,14 @@ impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
             tick: 0,
             total: 0,
             budget,
+            max_entries: usize::MAX,
         }
+    }
+
+    /// Also bounds the number of entries.
+    pub(crate) fn with_max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = max_entries.max(1);
+        self
     }
 
     /// The value for `key`, marking it most recently used.
@@ -103,7 +120,7 @@ impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
         self.order.insert(self.tick, key);
         self.total += cost;
         let mut evicted = Vec::new();
-        while self.total > self.budget {
+        while self.total > self.budget || self.entries.len() > self.max_entries {
             let Some((_, oldest)) = self.order.pop_first() else {
                 break;
             };
@@ -293,7 +310,7 @@ impl DiskCache {
     }
 }
 
-/// An estimate of the heap a parsed symbol file occupies, for the memory budget.
+/// An estimate of the heap a parsed (small) symbol file occupies, for the budget.
 /// Walks the file once (at load time): strings by capacity, records by size.
 pub(crate) fn parsed_size(file: &SymbolFile) -> u64 {
     use std::mem::size_of_val;

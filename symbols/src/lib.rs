@@ -5,7 +5,8 @@
 //!
 //! - [`Symbols`] is the symbol provider the server shares across its workers: it
 //!   implements minidump-processor's `SymbolProvider` over a [`SymbolStore`] with a
-//!   bounded in-memory cache of parsed files, an optional bounded disk cache and a
+//!   bounded in-memory cache of indexed symbol files (the text stays on disk; only
+//!   the records a lookup needs are parsed), an optional bounded disk cache and a
 //!   negative cache for missing files ([`CacheConfig`]). Use one
 //!   [`Symbols::session`] per report (or [`Symbols::process`]) so the report's
 //!   `symbol_stats` and [`Symbols::missing`] describe that report only.

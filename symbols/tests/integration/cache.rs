@@ -76,6 +76,20 @@ async fn memory_cache_evicts_when_over_budget() {
     assert_eq!(symbols.cache_stats().memory_entries, 0);
 }
 
+#[tokio::test]
+async fn open_files_are_bounded_by_count() {
+    let (symbols, _, ids) = minidump2_symbols(CacheConfig {
+        max_open_files: 1,
+        ..CacheConfig::default()
+    })
+    .await;
+    for id in &ids {
+        assert_eq!(symbols.lookup(id).await, Lookup::Loaded);
+    }
+    let stats = symbols.cache_stats();
+    assert_eq!((stats.memory_entries, stats.evictions), (1, 1), "{stats:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn negative_cache_expires_and_invalidate_forgets() {
     let ttl = Duration::from_secs(3600);
