@@ -96,9 +96,18 @@ impl Default for ScrubConfig {
     }
 }
 
-/// What scrubbing removed: a count per kind (`linux_environ_stream`,
-/// `environment_variable`, `user_name_in_path`, `heap_memory_bytes` …). Never
-/// holds a removed value.
+/// What scrubbing removed: a count per kind. Never holds a removed value.
+///
+/// Kinds: whole streams (`linux_environ_stream`, `linux_cmdline_stream`,
+/// `linux_proc_status_stream`, `linux_auxv_stream`, `windows_token_stream`,
+/// `comment_stream`, `macos_bootargs_stream`), fields (`lsb_release_field`,
+/// `cpuinfo_serial`, `misc_info_time_zone`, `thread_name_path`,
+/// `handle_object_name`, `crashpad_report_id`, `crashpad_client_id`), memory
+/// (`heap_memory_regions`, `heap_memory_bytes`), strings found anywhere
+/// (`environment_variable`, `email_address`, `ip_address`, `credit_card_number`,
+/// `bearer_token`, `pem_private_key`, `url_credentials`, `user_name_in_path`,
+/// `user_or_host_name`) and annotations (`identity_annotation`,
+/// `secret_annotation`, plus the string kinds for values).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScrubSummary {
