@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::routing::MethodRouter;
 
 use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
-use super::{api, pages};
+use super::{api, deletion, pages};
 use crate::AppState;
 use crate::index::Role;
 
@@ -146,12 +146,20 @@ pub fn routes() -> Vec<Route> {
         api!(GET "/api/v1/issues", roles(READ_CONTENTS), api::list_issues),
         api!(GET "/api/v1/issues/{id}", roles(READ_CONTENTS), api::get_issue),
         api!(GET "/api/v1/reports/{id}", roles(READ_METADATA), api::get_report),
-        api!(DELETE "/api/v1/reports/{id}", Access::DeletionTokenOr(READ_CONTENTS), api::delete_report),
+        api!(DELETE "/api/v1/reports/{id}", Access::DeletionTokenOr(READ_CONTENTS), deletion::delete_report),
         api!(GET "/api/v1/reports/{id}/minidump", roles(READ_CONTENTS), api::get_minidump),
         api!(GET "/api/v1/tokens", roles(ADMIN), api::list_tokens),
         api!(POST "/api/v1/tokens", roles(ADMIN), api::create_token),
         api!(DELETE "/api/v1/tokens/{id}", roles(ADMIN), api::revoke_token),
         api!(GET "/api/v1/symbols/missing", roles(SYMBOLS), api::missing_symbols),
+        // Deletion (triage/deletion.rs): resolve, reopen, delete, audit, /forget.
+        api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), deletion::resolve),
+        api!(POST "/api/v1/issues/{id}/reopen", roles(READ_CONTENTS), deletion::reopen),
+        api!(DELETE "/api/v1/issues/{id}/reports", roles(READ_CONTENTS), deletion::delete_issue_reports),
+        api!(DELETE "/api/v1/issues/{id}", roles(READ_CONTENTS), deletion::delete_issue),
+        api!(GET "/api/v1/audit", roles(ADMIN), deletion::audit),
+        page!(GET "/forget", PUBLIC, deletion::forget_form),
+        page!(POST "/forget", PUBLIC, deletion::forget),
         // HTML pages.
         page!(GET "/", PUBLIC, pages::home),
         page!(GET "/login", PUBLIC, pages::session::login_form),

@@ -6,4 +6,4 @@ mod spine;
 mod storage;
 mod index;
 mod triage;
-mod triage;
+mod privacy;

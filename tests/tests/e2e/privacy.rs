@@ -1,0 +1,232 @@
+//! Nothing that identifies a person or machine is stored or logged: planted secrets
+//! sent raw by a real crashing process, and the personal details in the shared test
+//! dumps, are gone from every byte the server keeps.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use mayday_tests::fixtures::{example, testdata};
+use mayday_tests::server::{ServerProcess, cli_token, wait_processed, walk};
+use mayday_tests::upload::Multipart;
+use serde_json::Value;
+
+/// `needle` in ASCII and in UTF-16LE.
+fn encodings(needle: &str) -> [Vec<u8>; 2] {
+    let utf16: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    [needle.as_bytes().to_vec(), utf16]
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every (file, needle) pair where a needle occurs in a file under `dir` (the object
+/// store and the index, SQLite's WAL and shared memory included).
+fn leaks(dir: &Path, needles: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for file in walk(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in needles {
+            if encodings(needle).iter().any(|n| contains(&bytes, n)) {
+                found.push((file.display().to_string(), needle.clone()));
+            }
+        }
+    }
+    found
+}
+
+async fn send(server: &str, dump: &[u8], fields: &[(&str, &str)]) -> String {
+    let mut form = Multipart::new();
+    for (k, v) in fields {
+        form = form.text(k, v);
+    }
+    let (content_type, body) = form.dump(dump).finish();
+    let response = reqwest::Client::new()
+        .post(format!("{server}/submit"))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
+        .unwrap()
+        .crash_id
+}
+
+/// A real process with a secret in its environment, a made-up user name in `HOME`
+/// and a made-up host name crashes; its dump is sent raw (client scrubbing off, as a
+/// Crashpad client would) with an e-mail address, a token and an IP address in the
+/// annotations. After processing, none of them is in any byte under the data dir or
+/// in the server's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_secrets_never_reach_storage_or_logs() {
+    const SECRET: &str = "mdy-planted-secret-7f3a9c2e41";
+    const USER: &str = "zorblaxquux";
+    const HOST: &str = "quuxhost-9381";
+    const EMAIL: &str = "zorblax.q@example.org";
+    const TOKEN: &str = "ghp_PlantedToken0123456789abcdef";
+    const IP: &str = "203.0.113.77";
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let home = client_dir.path().join("home").join(USER);
+    std::fs::create_dir_all(&home).unwrap();
+    let crashed = tokio::task::spawn_blocking({
+        let data = client_dir.path().join("data");
+        let home = home.clone();
+        move || {
+            Command::new(example("crashy"))
+                .arg("segv")
+                .env("MAYDAY_DATA_DIR", &data)
+                // No TTY and `ask`: the report stays pending for us to send raw.
+                .env("MAYDAY_CONSENT", "ask")
+                .env("MAYDAY_CLIENT_SCRUB", "off")
+                .env("MAYDAY_PLANTED_SECRET", SECRET)
+                .env("HOME", &home)
+                .env("USER", USER)
+                .env("LOGNAME", USER)
+                .env("HOSTNAME", HOST)
+                .current_dir(&home)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!crashed.status.success());
+    let pending = client_dir.path().join("data/pending");
+    let dump_path = walk(&pending)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "dmp"))
+        .expect("a pending dump");
+    let dump = std::fs::read(&dump_path).unwrap();
+    // The raw dump really carries what we planted, so the test can fail.
+    for planted in [SECRET, USER, HOST] {
+        assert!(
+            contains(&dump, planted.as_bytes()),
+            "{planted} in the raw dump"
+        );
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let token = cli_token(data.path(), "developer");
+    let server = ServerProcess::start(data.path(), &[]);
+    let id = send(
+        &server.url,
+        &dump,
+        &[
+            ("prod", "Crashy"),
+            ("ver", "1.0"),
+            ("Email", EMAIL),
+            ("contact", &format!("write to {EMAIL}")),
+            ("auth_token", TOKEN),
+            ("note", &format!("Authorization: Bearer {TOKEN}")),
+            ("peer", IP),
+            ("guid", "6c9a3b1e-0b8f-4a55-9d3e-2f1c0a7b5e21"),
+        ],
+    )
+    .await;
+    let report = wait_processed(&server.url, &token, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    // Reading it back through the API shows no secret either.
+    let text = report.to_string();
+    for needle in [SECRET, USER, HOST, EMAIL, TOKEN, IP] {
+        assert!(!text.contains(needle), "{needle} in the API's report");
+    }
+    assert!(
+        report["scrub"]["removed"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+    );
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains(&id), "the log is captured");
+    drop(server);
+    for needle in [SECRET, USER, HOST, EMAIL, TOKEN, IP, "127.0.0.1:"] {
+        let in_log = log
+            .lines()
+            .any(|l| l.contains(needle) && !l.contains("\"listening\""));
+        assert!(!in_log, "{needle} in the server's log");
+    }
+
+    let needles: Vec<String> = [SECRET, USER, HOST, EMAIL, TOKEN, IP, "6c9a3b1e-0b8f-4a55"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let found = leaks(data.path(), &needles);
+    assert!(found.is_empty(), "leaked into storage: {found:?}");
+}
+
+/// The user names, host names and SSH values in the shared test dumps
+/// (system-details.json) are gone from storage once they went through the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
+    let details: Value =
+        serde_json::from_slice(&std::fs::read(testdata().join("system-details.json")).unwrap())
+            .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let token = cli_token(data.path(), "developer");
+    let server = ServerProcess::start(data.path(), &[]);
+    let mut needles = std::collections::BTreeSet::new();
+    let mut ids = Vec::new();
+    for (name, facts) in details["dumps"].as_object().unwrap() {
+        let dump = std::fs::read(testdata().join(name)).unwrap();
+        for dir in facts["user_dirs_in_module_paths"].as_array().unwrap() {
+            let dir = dir.as_str().unwrap();
+            // /home/<u>, /Users/<u>, C:\Users\<u>, /usr/local/google/home/<u>; app
+            // data directories (/data/data/<package>) name no person.
+            if !dir.starts_with("/data/") {
+                needles.insert(dir.rsplit(['/', '\\']).next().unwrap().to_owned());
+            }
+        }
+        let env = facts["env_var_strings_anywhere_in_dump"]
+            .as_object()
+            .unwrap();
+        for key in ["USER", "LOGNAME", "USERNAME", "COMPUTERNAME", "HOSTNAME"] {
+            for value in env.get(key).and_then(Value::as_array).into_iter().flatten() {
+                needles.insert(value.as_str().unwrap().to_owned());
+            }
+        }
+        // SSH values are not reproduced in system-details.json: read them from the
+        // raw dump.
+        for key in [
+            "SSH_CLIENT=",
+            "SSH_CONNECTION=",
+            "SSH_AUTH_SOCK=",
+            "SSH_TTY=",
+        ] {
+            for start in dump
+                .windows(key.len())
+                .enumerate()
+                .filter(|(_, w)| *w == key.as_bytes())
+                .map(|(i, _)| i + key.len())
+            {
+                let value: Vec<u8> = dump[start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_graphic() || **b == b' ')
+                    .copied()
+                    .collect();
+                if value.len() >= 8 {
+                    needles.insert(String::from_utf8(value).unwrap());
+                }
+            }
+        }
+        ids.push(send(&server.url, &dump, &[]).await);
+    }
+    for id in &ids {
+        let report = wait_processed(&server.url, &token, id).await;
+        assert_eq!(report["state"], "processed", "{report}");
+    }
+    drop(server);
+    needles.remove("root");
+    assert!(
+        needles.contains("gsvelto") && needles.contains("zequanwu") && needles.contains("cobalt")
+    );
+    assert!(
+        needles.iter().any(|n| n.contains(' ')),
+        "SSH values were found: {needles:?}"
+    );
+    let needles: Vec<String> = needles.into_iter().collect();
+    let found = leaks(data.path(), &needles);
+    assert!(found.is_empty(), "leaked into storage: {found:?}");
+}
