@@ -165,8 +165,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The version of the consent text the application shows. A remembered choice
-    /// made under an older version is not used; the user is asked again. Default 1.
+    /// The version of the consent text the application shows. A remembered
+    /// `Always` made under an older version is not used (the application's default
+    /// applies, so the user is asked again under `Ask`); a remembered `Never`
+    /// always stands. Default 1.
     pub fn consent_text_version(mut self, version: u32) -> Self {
         self.config.consent_text_version = version;
         self

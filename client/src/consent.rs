@@ -64,13 +64,16 @@ pub(crate) fn load(data_dir: &Path) -> Result<Option<StoredConsent>> {
 }
 
 /// The policy in force: the remembered choice if it was made under the current
-/// consent text version (or a newer one), else the application's default.
+/// consent text version (or a newer one), else the application's default. A
+/// refusal (`Never`) stands whatever the text version: a new consent text can ask
+/// again for consent, never override a "no".
 pub(crate) fn effective(
     data_dir: &Path,
     default: ConsentPolicy,
     text_version: u32,
 ) -> Result<ConsentPolicy> {
     Ok(match load(data_dir)? {
+        Some(stored) if stored.policy == ConsentPolicy::Never => ConsentPolicy::Never,
         Some(stored) if stored.consent_text_version >= text_version => stored.policy,
         _ => default,
     })
@@ -280,5 +283,11 @@ mod tests {
         );
         let stored = load(dir.path()).unwrap().unwrap();
         assert_eq!(stored.consent_text_version, 1);
+        // A refusal outlives a new consent text, even if the app defaults to Always.
+        store(dir.path(), ConsentPolicy::Never, 1).unwrap();
+        assert_eq!(
+            effective(dir.path(), ConsentPolicy::Always, 2).unwrap(),
+            ConsentPolicy::Never
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! object storage and databases. One binary, a module per area.
 
 mod client;
+mod deletion;
 mod spine;
 mod storage;
 mod index;

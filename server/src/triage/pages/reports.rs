@@ -27,7 +27,7 @@ pub async fn load_processed(
     let Ok(id) = row.id.parse::<ReportId>() else {
         return Ok(None);
     };
-    match state.storage().get(&Storage::processed_key(&id)).await? {
+    match crate::storage::read_report_blob(state, &row.id, &Storage::processed_key(&id)).await? {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
     }
@@ -179,9 +179,7 @@ pub async fn minidump(
     Path(id): Path<String>,
 ) -> PageResult {
     let (id, row) = load_row(&state, &id).await?;
-    let bytes = state
-        .storage()
-        .get(&row.raw_key.as_str().into())
+    let bytes = crate::storage::read_report_blob(&state, &row.id, &row.raw_key.as_str().into())
         .await?
         .ok_or(PageError(ApiError::NotFound))?;
     state
