@@ -69,6 +69,13 @@ pub struct Config {
     /// What is scrubbed from dumps, annotations and processed reports before
     /// anything is stored (the `[scrub]` section; everything on by default).
     pub scrub: mayday_report::scrub::ScrubConfig,
+    /// The master key wrapping the reports' data keys, 64 hex digits
+    /// (`MAYDAY_MASTER_KEY`). Without it, `<data_dir>/master.key` is used, and
+    /// generated on first start. Servers sharing an index must share it.
+    pub master_key: Option<String>,
+    /// Reports older than this many days are deleted (`MAYDAY_RETENTION_DAYS`);
+    /// 0 keeps them until deleted otherwise.
+    pub retention_days: u32,
 }
 
 /// Limits on uploads.
@@ -114,6 +121,8 @@ impl Default for Config {
             limits: Limits::default(),
             pipeline: PipelineConfig::default(),
             scrub: mayday_report::scrub::ScrubConfig::default(),
+            master_key: None,
+            retention_days: 90,
         }
     }
 }
@@ -192,6 +201,16 @@ impl Config {
         }
         if let Some(value) = var("MAYDAY_DATABASE_URL") {
             self.database_url = Some(value);
+        }
+        if let Some(value) = var("MAYDAY_MASTER_KEY") {
+            self.master_key = Some(value);
+        }
+        if let Some(value) = var("MAYDAY_RETENTION_DAYS") {
+            self.retention_days = value.parse().map_err(|e| ConfigError::Env {
+                name: "MAYDAY_RETENTION_DAYS",
+                value: value.clone(),
+                reason: format!("{e}"),
+            })?;
         }
         if let Some(value) = var("MAYDAY_WORKERS") {
             self.pipeline.workers = value.parse().map_err(|e| ConfigError::Env {

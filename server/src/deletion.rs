@@ -1,11 +1,26 @@
-//! Deleting reports: every blob, then every row, then the blobs again.
+//! Deleting reports: on resolve, on a user's request, by an admin, by retention.
 //!
-//! The second pass over the blobs closes the race with a worker that was writing
-//! the processed report while we deleted: either its write happened before our
-//! second pass (and we delete it), or it commits to the index after the rows are
-//! gone, sees the report missing, and deletes what it wrote.
+//! One report is deleted in this order: its data key (from then on every copy of
+//! its blobs, anywhere, is unreadable), its blobs, its rows, its blobs again. The
+//! second pass over the blobs closes the race with a worker that was writing the
+//! processed report meanwhile: either its write happened before our second pass
+//! (and we delete it), or it commits to the index after the rows are gone, sees
+//! the report missing, and deletes what it wrote.
+//!
+//! Resolving an issue marks it resolved first and then deletes its reports; a
+//! report still in the pipeline then finds the issue resolved and is dropped
+//! (`Index::finish_processed`), so none comes back. Only reports received after
+//! the resolution reopen the issue as `regressed` — unless their version is older
+//! than the resolved-in version, then they are counted and dropped too.
+//!
+//! The audit log keeps a deleted report's id only as a one-way pseudonym
+//! ([`audit_pseudonym`]): someone who has the id can still find its history, but
+//! nothing in the index names the report any more.
+
+use std::cmp::Ordering;
 
 use object_store::path::Path;
+use sha2::Digest;
 
 use crate::AppState;
 use crate::index::{IndexError, ReportRow};
@@ -21,7 +36,33 @@ pub enum DeleteError {
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] IndexError),
+    /// No such issue.
+    #[error("no such issue")]
+    NoSuchIssue,
+    /// A resolved-in version that is empty or too long.
+    #[error("invalid version {0:?}")]
+    BadVersion(String),
 }
+
+impl DeleteError {
+    /// A stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DeleteError::Storage(_) => "storage",
+            DeleteError::Index(_) => "index",
+            DeleteError::NoSuchIssue => "no_such_issue",
+            DeleteError::BadVersion(_) => "bad_version",
+        }
+    }
+}
+
+/// The actor recorded when a report's own deletion token deleted it.
+pub const DELETION_TOKEN_ACTOR: &str = "deletion-token";
+/// The actor recorded for the retention sweeper.
+pub const RETENTION_ACTOR: &str = "retention";
+
+/// How many reports one pass of a purge loads at a time.
+const BATCH: i64 = 200;
 
 fn blob_keys(row: &ReportRow) -> Vec<Path> {
     let mut keys = vec![
@@ -34,15 +75,246 @@ fn blob_keys(row: &ReportRow) -> Vec<Path> {
     keys
 }
 
-/// Deletes one report everywhere. Idempotent.
+/// What the audit log keeps of a deleted report's id: `report-sha256:<hex>`.
+pub fn audit_pseudonym(report_id: &str) -> String {
+    let digest = sha2::Sha256::digest(report_id.as_bytes());
+    format!("report-sha256:{}", hex::encode(&digest[..16]))
+}
+
+/// Deletes one report everywhere: data key, blobs, rows, blobs again; its id in
+/// the audit log becomes [`audit_pseudonym`]. Idempotent. Does not write an audit
+/// entry of its own (see [`delete_report_by_id`]).
 pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), DeleteError> {
+    let index = state.index();
+    // The key first: from here on, every copy of the blobs is unreadable.
+    index.delete_report_key(&row.id).await?;
     let keys = blob_keys(row);
     for key in &keys {
         state.storage().delete(key).await?;
     }
-    state.index().delete_report(&row.id).await?;
+    index.delete_report(&row.id).await?;
     for key in &keys {
         state.storage().delete(key).await?;
     }
+    index
+        .rename_audit_target(&row.id, &audit_pseudonym(&row.id))
+        .await?;
     Ok(())
+}
+
+/// Deletes report `id` if it exists and audits it as done by `actor` (an API
+/// token id, [`DELETION_TOKEN_ACTOR`], [`RETENTION_ACTOR`], `cli`), with `why`.
+/// Returns whether there was such a report.
+pub async fn delete_report_by_id(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    why: &str,
+) -> Result<bool, DeleteError> {
+    let Some(row) = state.index().report(id).await? else {
+        // Its key may outlive a half-finished upload: destroy it anyway.
+        state.index().delete_report_key(id).await?;
+        return Ok(false);
+    };
+    delete_report(state, &row).await?;
+    state
+        .index()
+        .audit(actor, "report.delete", &audit_pseudonym(id), Some(why))
+        .await?;
+    Ok(true)
+}
+
+/// Deletes every report of an issue (the issue stays, with its status). Returns
+/// how many were deleted.
+pub async fn delete_issue_reports(
+    state: &AppState,
+    issue_id: i64,
+    actor: &str,
+) -> Result<u64, DeleteError> {
+    if state.index().issue(issue_id).await?.is_none() {
+        return Err(DeleteError::NoSuchIssue);
+    }
+    let deleted = purge_issue(state, issue_id, actor, "issue.delete_reports").await?;
+    state
+        .index()
+        .audit(
+            actor,
+            "issue.delete_reports",
+            &issue_id.to_string(),
+            Some(&format!("reports_deleted={deleted}")),
+        )
+        .await?;
+    Ok(deleted)
+}
+
+/// Deletes every report of an issue and then the issue itself. Returns how many
+/// reports were deleted.
+pub async fn delete_issue(
+    state: &AppState,
+    issue_id: i64,
+    actor: &str,
+) -> Result<u64, DeleteError> {
+    if state.index().issue(issue_id).await?.is_none() {
+        return Err(DeleteError::NoSuchIssue);
+    }
+    let deleted = purge_issue(state, issue_id, actor, "issue.delete").await?;
+    state.index().delete_issue_row(issue_id).await?;
+    state
+        .index()
+        .audit(
+            actor,
+            "issue.delete",
+            &issue_id.to_string(),
+            Some(&format!("reports_deleted={deleted}")),
+        )
+        .await?;
+    Ok(deleted)
+}
+
+/// Marks an issue resolved (in `in_version`, when given: later crashes from older
+/// versions of the issue's main product are counted and dropped) and deletes every
+/// report of it. The issue keeps signature, title, counts, first/last seen and the
+/// resolution. Returns how many reports were deleted.
+pub async fn resolve_issue(
+    state: &AppState,
+    issue_id: i64,
+    in_version: Option<&str>,
+    actor: &str,
+) -> Result<u64, DeleteError> {
+    let in_version = match in_version.map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.len() > 128 || v.chars().any(char::is_control) => {
+            return Err(DeleteError::BadVersion(v.to_owned()));
+        }
+        Some(v) => Some(v),
+    };
+    let index = state.index();
+    // The version applies to the product the issue's reports come from.
+    let product = match in_version {
+        Some(_) => index
+            .issue_breakdown(issue_id)
+            .await?
+            .by_product
+            .into_iter()
+            .map(|(p, _)| p)
+            .find(|p| !p.is_empty()),
+        None => None,
+    };
+    if !index
+        .resolve_issue(
+            issue_id,
+            in_version,
+            product.as_deref(),
+            crate::index::now_ms(),
+        )
+        .await?
+    {
+        return Err(DeleteError::NoSuchIssue);
+    }
+    let deleted = purge_issue(state, issue_id, actor, "issue.resolve").await?;
+    let mut detail = format!("reports_deleted={deleted}");
+    if let Some(v) = in_version {
+        detail.push_str(&format!(" in_version={v}"));
+    }
+    index
+        .audit(actor, "issue.resolve", &issue_id.to_string(), Some(&detail))
+        .await?;
+    tracing::info!(issue = issue_id, deleted, "issue resolved");
+    Ok(deleted)
+}
+
+/// Reopens an issue (by hand: status `open`, resolution cleared).
+pub async fn reopen_issue(state: &AppState, issue_id: i64, actor: &str) -> Result<(), DeleteError> {
+    if !state.index().reopen_issue(issue_id).await? {
+        return Err(DeleteError::NoSuchIssue);
+    }
+    state
+        .index()
+        .audit(actor, "issue.reopen", &issue_id.to_string(), None)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the reports of an issue until none is left.
+async fn purge_issue(
+    state: &AppState,
+    issue_id: i64,
+    actor: &str,
+    why: &str,
+) -> Result<u64, DeleteError> {
+    let mut deleted = 0;
+    loop {
+        let ids = state.index().report_ids_of_issue(issue_id, BATCH).await?;
+        if ids.is_empty() {
+            break;
+        }
+        for id in ids {
+            if delete_report_by_id(state, &id, actor, why).await? {
+                deleted += 1;
+            }
+        }
+    }
+    state.index().checkpoint().await?;
+    Ok(deleted)
+}
+
+/// Whether `version` is older than `than`: semver precedence when both parse as
+/// semver (a leading `v` allowed), else dotted numbers compared numerically
+/// (`1.10` > `1.9`; missing parts count as 0). Versions that compare neither way
+/// are not older.
+pub fn version_is_older(version: &str, than: &str) -> bool {
+    compare_versions(version, than) == Some(Ordering::Less)
+}
+
+/// Compares two product versions as [`version_is_older`] describes; `None` when
+/// they cannot be compared.
+pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
+    let clean = |s: &str| -> String {
+        let s = s.trim();
+        s.strip_prefix(['v', 'V']).unwrap_or(s).to_owned()
+    };
+    let (a, b) = (clean(a), clean(b));
+    if let (Ok(x), Ok(y)) = (semver::Version::parse(&a), semver::Version::parse(&b)) {
+        return Some(x.cmp_precedence(&y));
+    }
+    let numbers = |s: &str| -> Option<Vec<u64>> {
+        s.split(['.', '-', '+', '_', ' '])
+            .take_while(|part| !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit()))
+            .map(|part| part.parse().ok())
+            .collect::<Option<Vec<u64>>>()
+            .filter(|parts| !parts.is_empty())
+    };
+    let (mut x, mut y) = (numbers(&a)?, numbers(&b)?);
+    let len = x.len().max(y.len());
+    x.resize(len, 0);
+    y.resize(len, 0);
+    Some(x.cmp(&y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_semver_first_then_dotted_numbers() {
+        assert!(version_is_older("2.2.9", "2.3.0"));
+        assert!(version_is_older("v2.3.0-beta.1", "2.3.0"));
+        assert!(!version_is_older("2.3.0", "2.3.0"));
+        assert!(!version_is_older("2.10.0", "2.9.0"));
+        assert!(version_is_older("1.9", "1.10"));
+        assert!(!version_is_older("1.10", "1.9"));
+        assert!(!version_is_older("2", "2.0.0"));
+        assert!(version_is_older("115.0", "116.0.1"));
+        assert!(version_is_older("1.2.3.4", "1.2.3.5"));
+        assert!(!version_is_older("nightly", "1.0"));
+        assert_eq!(compare_versions("beta", "1.0"), None);
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_and_do_not_contain_the_id() {
+        let id = "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00";
+        assert_eq!(audit_pseudonym(id), audit_pseudonym(id));
+        assert!(!audit_pseudonym(id).contains("0b7e4b8e"));
+        assert_ne!(audit_pseudonym(id), audit_pseudonym("bp-other"));
+    }
 }

@@ -16,12 +16,14 @@
 //! ```
 
 pub mod config;
+pub mod crypto;
 pub mod deletion;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod report_id;
+pub mod retention;
 pub mod storage;
 pub mod tokens;
 pub mod triage;
@@ -48,6 +50,9 @@ pub enum StartError {
     /// The index could not be opened or migrated.
     #[error("opening the index: {0}")]
     Index(#[from] index::IndexError),
+    /// The master key could not be read or created.
+    #[error("master key: {0}")]
+    Keys(#[from] crypto::CryptoError),
     /// The data directory could not be created.
     #[error("creating the data directory: {0}")]
     Io(#[from] std::io::Error),
@@ -61,6 +66,7 @@ struct Inner {
     config: Config,
     storage: Storage,
     index: Index,
+    keyring: crypto::Keyring,
     symbols: Arc<dyn SymbolProvider + Send + Sync>,
     work: Notify,
     metrics: Metrics,
@@ -68,7 +74,12 @@ struct Inner {
 
 impl AppState {
     /// Builds the state from already opened parts.
-    pub fn new(config: Config, storage: Storage, index: Index) -> AppState {
+    pub fn new(
+        config: Config,
+        storage: Storage,
+        index: Index,
+        keyring: crypto::Keyring,
+    ) -> AppState {
         let symbols = mayday_symbols::SymbolStore::new(storage.object_store());
         let supplier = mayday_symbols::StoreSymbolSupplier::new(symbols);
         let symbolizer = breakpad_symbols::Symbolizer::new(supplier);
@@ -76,6 +87,7 @@ impl AppState {
             config,
             storage,
             index,
+            keyring,
             symbols: Arc::new(symbolizer),
             work: Notify::new(),
             metrics: Metrics::default(),
@@ -95,6 +107,11 @@ impl AppState {
     /// The index.
     pub fn index(&self) -> &Index {
         &self.0.index
+    }
+
+    /// The master keys that wrap the reports' data keys.
+    pub fn keyring(&self) -> &crypto::Keyring {
+        &self.0.keyring
     }
 
     /// The symbol provider shared by all workers.
@@ -133,7 +150,10 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)?;
         let storage = Storage::open(&config.store_url(), &config.store_options)?;
         let index = Index::connect(&config.database_url()).await?;
-        Ok(App::from_state(AppState::new(config, storage, index)))
+        let keyring = crypto::MasterKey::load(&config)?;
+        Ok(App::from_state(AppState::new(
+            config, storage, index, keyring,
+        )))
     }
 
     /// Builds the router around an existing state.
@@ -169,15 +189,19 @@ impl App {
             .collect()
     }
 
-    /// Serves on `listener` with workers until `shutdown` resolves, then drains
-    /// requests and stops the workers.
+    /// Serves on `listener` with workers and the retention sweeper until
+    /// `shutdown` resolves, then drains requests and stops them.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = self.spawn_workers(stop_rx);
+        let mut workers = self.spawn_workers(stop_rx.clone());
+        workers.push(tokio::spawn(retention::run_sweeper(
+            self.state.clone(),
+            stop_rx,
+        )));
         let result = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

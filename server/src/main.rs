@@ -38,6 +38,40 @@ enum Command {
         #[command(subcommand)]
         command: cli::issues::IssuesCommand,
     },
+    /// Manage the master key that wraps the reports' data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Delete reports directly in the store and index (audited as `cli`).
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rewrap every report's data key under a new master key. With the key in
+    /// `<data_dir>/master.key` the file is replaced; with a configured key the new
+    /// one is printed, to be configured before the next start. Resumable.
+    Rotate {
+        /// The new master key (64 hex digits); generated when not given.
+        #[arg(long, env = "MAYDAY_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Delete reports by CrashID, or every report of an issue.
+    Delete {
+        /// CrashIDs (`bp-…`).
+        ids: Vec<String>,
+        /// Delete every report of this issue (the issue stays).
+        #[arg(long)]
+        issue: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +102,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Token { command } => token(config, command).await,
         Command::Issues { remote, command } => cli::issues::run(remote, command).await,
+        Command::Keys { command } => keys(config, command).await,
+        Command::Reports { command } => reports(config, command).await,
     }
 }
 
@@ -145,5 +181,61 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     index.close().await;
+    Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate { new_key } = command;
+    let new_key = new_key
+        .map(|k| mayday_server::crypto::MasterKey::from_hex(&k))
+        .transpose()
+        .context("while reading the new master key")?;
+    std::fs::create_dir_all(&config.data_dir).context("while creating the data directory")?;
+    let index = Index::connect(&config.database_url())
+        .await
+        .context("while opening the index")?;
+    let rotation = mayday_server::crypto::rotate(&config, &index, new_key)
+        .await
+        .context("while rotating the master key (run it again to resume)")?;
+    index
+        .audit(
+            "cli",
+            "keys.rotate",
+            "master_key",
+            Some(&format!("rewrapped={}", rotation.rewrapped)),
+        )
+        .await?;
+    index.close().await;
+    println!("rewrapped {} data keys", rotation.rewrapped);
+    if let Some(key) = rotation.new_key_to_configure {
+        println!(
+            "new master key (set it as master_key / MAYDAY_MASTER_KEY before the next start):"
+        );
+        println!("{}", key.to_hex());
+    }
+    Ok(())
+}
+
+async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> {
+    let ReportsCommand::Delete { ids, issue } = command;
+    anyhow::ensure!(
+        !ids.is_empty() || issue.is_some(),
+        "name CrashIDs or --issue <id>"
+    );
+    let app = App::build(config)
+        .await
+        .context("while opening storage and index")?;
+    let state = &app.state;
+    for id in &ids {
+        let deleted =
+            mayday_server::deletion::delete_report_by_id(state, id, "cli", "command line").await?;
+        println!("{id}\t{}", if deleted { "deleted" } else { "not stored" });
+    }
+    if let Some(issue) = issue {
+        let deleted = mayday_server::deletion::delete_issue_reports(state, issue, "cli").await?;
+        println!("issue {issue}\t{deleted} reports deleted");
+    }
+    state.index().checkpoint().await?;
+    state.index().close().await;
     Ok(())
 }

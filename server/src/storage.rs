@@ -7,6 +7,10 @@
 //! - `reports/<report-id>.json` — the processed report
 //! - `symbols/<debug_file>/<DEBUG_ID>/<name>.sym` — owned by `mayday_symbols`
 //!
+//! Report blobs (everything under `raw/` and `reports/`) are sealed with their
+//! report's data key ([`Storage::put_sealed`], [`Storage::get_sealed`], and
+//! [`read_report_blob`] which looks the key up); symbols stay plain.
+//!
 //! A put on the local file store is fsynced (file and directory) before it returns,
 //! so "stored" means "survives a crash of the machine", as it does on S3.
 
@@ -25,6 +29,9 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use time::Date;
 
+use crate::AppState;
+use crate::crypto::{CryptoError, DataKey};
+use crate::index::IndexError;
 use crate::report_id::ReportId;
 
 /// Errors of the blob store.
@@ -44,6 +51,12 @@ pub enum StorageError {
     /// A local file operation (creating the root, fsync) failed.
     #[error("local store: {0}")]
     Io(#[from] std::io::Error),
+    /// A sealed blob could not be opened, or its data key unwrapped.
+    #[error("blob encryption: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The index holding the data keys failed.
+    #[error("data keys: {0}")]
+    Keys(#[from] IndexError),
 }
 
 impl StorageError {
@@ -53,6 +66,8 @@ impl StorageError {
             StorageError::InvalidUrl { .. } => "invalid_url",
             StorageError::Store(_) => "store",
             StorageError::Io(_) => "io",
+            StorageError::Crypto(e) => e.name(),
+            StorageError::Keys(_) => "keys",
         }
     }
 }
@@ -171,6 +186,29 @@ impl Storage {
         }
     }
 
+    /// Seals `plain` with `data_key` (bound to `key`) and stores it durably.
+    pub async fn put_sealed(
+        &self,
+        key: &Path,
+        data_key: &DataKey,
+        plain: &[u8],
+    ) -> Result<(), StorageError> {
+        let sealed = data_key.seal(key.as_ref(), plain);
+        self.put(key, sealed.into()).await
+    }
+
+    /// The blob at `key`, opened with `data_key`; `None` when there is none.
+    pub async fn get_sealed(
+        &self,
+        key: &Path,
+        data_key: &DataKey,
+    ) -> Result<Option<Bytes>, StorageError> {
+        match self.get(key).await? {
+            Some(sealed) => Ok(Some(data_key.open(key.as_ref(), &sealed)?.into())),
+            None => Ok(None),
+        }
+    }
+
     /// Every key under `prefix`.
     pub async fn list(&self, prefix: Option<&Path>) -> Result<Vec<Path>, StorageError> {
         let metas: Vec<_> = self.store.list(prefix).try_collect().await?;
@@ -184,6 +222,43 @@ impl Storage {
             .put(&probe, PutPayload::from_static(b"ok"))
             .await?;
         Ok(())
+    }
+}
+
+/// Makes, wraps and stores a new data key for report `report_id` (before any of
+/// its blobs is written).
+pub async fn new_report_key(state: &AppState, report_id: &str) -> Result<DataKey, StorageError> {
+    let key = DataKey::generate();
+    let wrapped = state.keyring().wrap(&key, report_id);
+    state
+        .index()
+        .insert_report_key(report_id, &wrapped, crate::index::now_ms())
+        .await?;
+    Ok(key)
+}
+
+/// The data key of report `report_id`; `None` once it was destroyed (the report
+/// is deleted: its blobs count as gone even where a copy remains).
+pub async fn report_key(
+    state: &AppState,
+    report_id: &str,
+) -> Result<Option<DataKey>, StorageError> {
+    match state.index().report_key(report_id).await? {
+        Some(wrapped) => Ok(Some(state.keyring().unwrap(&wrapped, report_id)?)),
+        None => Ok(None),
+    }
+}
+
+/// A report's blob at `key`, decrypted; `None` when the blob or the report's key
+/// is gone.
+pub async fn read_report_blob(
+    state: &AppState,
+    report_id: &str,
+    key: &Path,
+) -> Result<Option<Bytes>, StorageError> {
+    match report_key(state, report_id).await? {
+        Some(data_key) => state.storage().get_sealed(key, &data_key).await,
+        None => Ok(None),
     }
 }
 

@@ -154,8 +154,15 @@ impl Index {
     /// its signature, and removing that issue if it is left empty), stores its
     /// fields and missing symbols, and finishes the job — one transaction.
     ///
-    /// Returns the issue id, or `None` when the report was deleted meanwhile (the
-    /// caller then removes what it stored, so nothing is resurrected).
+    /// When the issue is resolved, the report is counted and then either reopens
+    /// it as `regressed`, or is dropped — rows and data key deleted here — when it
+    /// was received before the resolution (it was in the pipeline when the issue
+    /// was resolved) or its version is older than the resolved-in version of the
+    /// resolved product.
+    ///
+    /// Returns the issue id, or `None` when the report is not kept: deleted
+    /// meanwhile, or dropped (the caller then removes what it stored, so nothing
+    /// is resurrected).
     pub async fn finish_processed(
         &self,
         job_id: i64,
@@ -164,10 +171,12 @@ impl Index {
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
         let mut tx = self.pool.begin().await?;
-        let current = sqlx::query("SELECT issue_id, received_at FROM reports WHERE id = $1")
-            .bind(report_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current = sqlx::query(
+            "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
+        )
+        .bind(report_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(current) = current else {
             sqlx::query("DELETE FROM jobs WHERE id = $1")
                 .bind(job_id)
@@ -178,6 +187,8 @@ impl Index {
         };
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         let received_at: i64 = current.try_get("received_at")?;
+        let product: Option<String> = outcome.product.clone().or(current.try_get("product")?);
+        let version: Option<String> = outcome.version.clone().or(current.try_get("version")?);
 
         sqlx::query(
             "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
@@ -190,46 +201,94 @@ impl Index {
         .bind(received_at)
         .execute(&mut *tx)
         .await?;
-        let issue = sqlx::query("SELECT id, status FROM issues WHERE signature_hash = $1")
+        let issue = sqlx::query("SELECT id FROM issues WHERE signature_hash = $1")
             .bind(&outcome.signature_hash)
             .fetch_one(&mut *tx)
             .await?;
         let issue_id: i64 = issue.try_get("id")?;
-        let status: String = issue.try_get("status")?;
+        let moved = previous_issue != Some(issue_id);
 
-        if previous_issue != Some(issue_id) {
-            let reopen = if status == "resolved" {
-                ", status = 'regressed', resolved_at = NULL"
-            } else {
-                ""
+        // Count it, and read the status in the same statement: on PostgreSQL the
+        // UPDATE waits for a concurrent resolution and returns the row as it left
+        // it, so a report is never added to an issue resolved meanwhile.
+        let issue = sqlx::query(
+            "UPDATE issues SET report_count = report_count + $3, \
+             first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
+             last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END \
+             WHERE id = $1 RETURNING status, resolved_at, resolved_in_version, resolved_product",
+        )
+        .bind(issue_id)
+        .bind(received_at)
+        .bind(i64::from(moved))
+        .fetch_one(&mut *tx)
+        .await?;
+        let status: String = issue.try_get("status")?;
+        if status == "resolved" {
+            let resolved_at: Option<i64> = issue.try_get("resolved_at")?;
+            let in_version: Option<String> = issue.try_get("resolved_in_version")?;
+            let resolved_product: Option<String> = issue.try_get("resolved_product")?;
+            let before_resolution = resolved_at.is_some_and(|at| received_at <= at);
+            let older = match (&in_version, &version) {
+                (Some(fixed), Some(version)) => {
+                    let same_product = match (&resolved_product, &product) {
+                        (None, _) => true,
+                        (Some(p), Some(q)) => p == q,
+                        (Some(_), None) => false,
+                    };
+                    same_product && crate::deletion::version_is_older(version, fixed)
+                }
+                _ => false,
             };
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE issues SET report_count = report_count + 1, \
-                 first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
-                 last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END{reopen} \
-                 WHERE id = $1"
-            )))
-            .bind(issue_id)
-            .bind(received_at)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(previous) = previous_issue {
-                sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
-                    .bind(previous)
+            if before_resolution || older {
+                sqlx::query("UPDATE issues SET dropped_count = dropped_count + 1 WHERE id = $1")
+                    .bind(issue_id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
-                    .bind(report_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
-                     AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
-                )
+                if let Some(previous) = previous_issue.filter(|p| *p != issue_id) {
+                    sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
+                        .bind(previous)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for sql in [
+                    "DELETE FROM report_keys WHERE report_id = $1",
+                    "DELETE FROM report_missing_symbols WHERE report_id = $1",
+                    "DELETE FROM jobs WHERE report_id = $1",
+                    "DELETE FROM reports WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(report_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                tracing::info!(
+                    report = %report_id,
+                    issue = issue_id,
+                    reason = if older { "older version" } else { "received before the resolution" },
+                    "report of a resolved issue dropped"
+                );
+                return Ok(None);
+            }
+            sqlx::query("UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1")
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        if moved && let Some(previous) = previous_issue {
+            sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
                 .bind(previous)
                 .execute(&mut *tx)
                 .await?;
-            }
+            sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
+                .bind(report_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
+                 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
+            )
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
         }
 
         sqlx::query(

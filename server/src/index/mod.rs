@@ -8,6 +8,8 @@
 mod audit;
 mod issues;
 mod jobs;
+mod keys;
+mod purge;
 mod reports;
 mod tokens;
 
@@ -20,6 +22,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::AuditEntry;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
+pub use keys::WrappedKey;
 pub use reports::{NewReport, ReportRow, ReportState};
 pub use tokens::{Role, TokenRow};
 
@@ -97,6 +100,9 @@ impl Index {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Deleted rows are overwritten with zeros, not left in
+                            // free pages: deletion must really delete.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
                             Ok(())
                         })
                     })

@@ -108,11 +108,17 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         return Ok(());
     };
     let raw_key = object_store::path::Path::from(row.raw_key.as_str());
-    let Some(dump) = storage.get(&raw_key).await? else {
+    // A report whose data key is gone is deleted, whatever copies remain.
+    let Some(data_key) = crate::storage::report_key(state, &row.id).await? else {
         index.delete_job(job.id).await?;
         return Ok(());
     };
-    let meta: Option<RawMeta> = match storage.get(&row.meta_key.as_str().into()).await? {
+    let Some(dump) = storage.get_sealed(&raw_key, &data_key).await? else {
+        index.delete_job(job.id).await?;
+        return Ok(());
+    };
+    let meta_key = object_store::path::Path::from(row.meta_key.as_str());
+    let meta: Option<RawMeta> = match storage.get_sealed(&meta_key, &data_key).await? {
         Some(bytes) => Some(serde_json::from_slice(&bytes)?),
         None => None,
     };
@@ -146,12 +152,12 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         let mut dump = dump.to_vec();
         if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
             report.scrub.add("stack_memory_bytes_dropped", bytes);
-            storage.put(&raw_key, dump.into()).await?;
+            storage.put_sealed(&raw_key, &data_key, &dump).await?;
         }
     }
     let key = Storage::processed_key(&id);
     let json = serde_json::to_vec(&report)?;
-    storage.put(&key, json.into()).await?;
+    storage.put_sealed(&key, &data_key, &json).await?;
     let outcome = outcome(&report);
     match index
         .finish_processed(job.id, &job.report_id, &outcome, now_ms())
@@ -163,9 +169,10 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         None => {
             // Deleted while we worked: leave nothing behind, including the raw
             // dump we may have rewritten above.
-            for key in [&key, &raw_key, &row.meta_key.as_str().into()] {
+            for key in [&key, &raw_key, &meta_key] {
                 storage.delete(key).await?;
             }
+            index.checkpoint().await?;
         }
     }
     Ok(())

@@ -181,7 +181,8 @@ pub async fn get_report(
     out["crash_reason"] = json!(row.crash_reason);
     out["crash_address"] = json!(row.crash_address);
     if row.state == ReportState::Processed
-        && let Some(bytes) = state.storage().get(&Storage::processed_key(&id)).await?
+        && let Some(bytes) =
+            crate::storage::read_report_blob(&state, &row.id, &Storage::processed_key(&id)).await?
     {
         let processed: Value = serde_json::from_slice(&bytes)?;
         if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
@@ -205,9 +206,7 @@ pub async fn get_minidump(
 ) -> Result<Response, ApiError> {
     caller.require(READ_CONTENTS)?;
     let (id, row) = load_row(&state, &id).await?;
-    let bytes = state
-        .storage()
-        .get(&row.raw_key.as_str().into())
+    let bytes = crate::storage::read_report_blob(&state, &row.id, &row.raw_key.as_str().into())
         .await?
         .ok_or(ApiError::NotFound)?;
     state
@@ -269,10 +268,7 @@ pub async fn delete_report(
     if let Some(row) = row {
         crate::deletion::delete_report(&state, &row)
             .await
-            .map_err(|e| match e {
-                crate::deletion::DeleteError::Storage(e) => ApiError::Storage(e),
-                crate::deletion::DeleteError::Index(e) => ApiError::Index(e),
-            })?;
+            .map_err(ApiError::from)?;
         state
             .index()
             .audit(&actor, "report.delete", &row.id, None)

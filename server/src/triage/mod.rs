@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod deletion;
 pub mod pages;
 pub mod routes;
 

@@ -305,7 +305,10 @@ async fn unsupported_database_urls_are_refused() {
 async fn servers_share_s3_and_postgresql() {
     let s3 = S3Server::start().await;
     let database = Postgres::shared().database("scale_out");
+    // Servers sharing an index share the master key that wraps its data keys.
+    let master_key = mayday_server::crypto::MasterKey::generate().to_hex();
     let shared = |workers: usize| {
+        let master_key = master_key.clone();
         let database = database.clone();
         let store_url = s3.store_url();
         let store_options = s3.store_options();
@@ -314,6 +317,7 @@ async fn servers_share_s3_and_postgresql() {
             c.store_url = Some(store_url);
             c.store_options = store_options;
             c.pipeline.workers = workers;
+            c.master_key = Some(master_key);
         }
     };
     let ingest = TestServer::with_config(shared(0)).await;

@@ -1,0 +1,446 @@
+//! Crypto-shredding: every report blob (raw dump, raw metadata, processed report)
+//! is encrypted with XChaCha20-Poly1305 under its report's own data key. The data
+//! key lives in the index, wrapped (encrypted) by the master key; deleting a report
+//! destroys its data key first, so any copy of its blobs left anywhere — a backup, a
+//! lagging replica, a file someone copied — can no longer be read.
+//!
+//! Formats:
+//! - a sealed blob is `MDY1` ‖ 24-byte nonce ‖ ciphertext+tag, with the blob's
+//!   store key as associated data (a blob cannot be passed off as another);
+//! - a wrapped data key is `nonce ‖ ciphertext+tag` of the 32 key bytes, with the
+//!   report id as associated data, stored as hex beside the id of the master key
+//!   that wrapped it.
+//!
+//! The master key comes from the config (`master_key`, 64 hex digits) or
+//! `MAYDAY_MASTER_KEY`; without either it is read from `<data_dir>/master.key`,
+//! which is generated (mode 0600) on first start. Several server processes sharing
+//! one index must share the master key. `mayday-server keys rotate` rewraps every
+//! data key under a new master key ([`rotate`]).
+
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use sha2::Digest;
+
+use crate::index::{Index, IndexError, WrappedKey};
+
+/// Magic at the start of every sealed blob (format version 1).
+const MAGIC: &[u8; 4] = b"MDY1";
+const NONCE_LEN: usize = 24;
+const KEY_LEN: usize = 32;
+/// The master key file in the data dir.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// A new master key during a rotation; renamed over [`MASTER_KEY_FILE`] when done.
+pub const NEXT_MASTER_KEY_FILE: &str = "master.key.next";
+
+/// Errors of the encryption layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// A master key is not 64 hex digits.
+    #[error("master key: expected 64 hex digits")]
+    BadMasterKey,
+    /// Reading or writing the master key file failed.
+    #[error("master key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A data key was wrapped by a master key this process does not have.
+    #[error("data key wrapped by unknown master key {0}")]
+    UnknownMasterKey(String),
+    /// Decryption failed: wrong key, or the bytes were changed.
+    #[error("decryption failed")]
+    Decrypt,
+    /// The bytes are not a sealed blob or wrapped key.
+    #[error("not a sealed blob")]
+    Format,
+}
+
+impl CryptoError {
+    /// A stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CryptoError::BadMasterKey => "bad_master_key",
+            CryptoError::KeyFile { .. } => "key_file",
+            CryptoError::UnknownMasterKey(_) => "unknown_master_key",
+            CryptoError::Decrypt => "decrypt",
+            CryptoError::Format => "format",
+        }
+    }
+}
+
+/// A master key: wraps the data keys.
+#[derive(Clone)]
+pub struct MasterKey {
+    key: [u8; KEY_LEN],
+    id: String,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey").field("id", &self.id).finish()
+    }
+}
+
+impl MasterKey {
+    /// A new random master key.
+    pub fn generate() -> MasterKey {
+        let mut key = [0u8; KEY_LEN];
+        rand::rng().fill_bytes(&mut key);
+        MasterKey::from_bytes(key)
+    }
+
+    /// Parses 64 hex digits (surrounding white space ignored).
+    pub fn from_hex(text: &str) -> Result<MasterKey, CryptoError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| CryptoError::BadMasterKey)?;
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
+        Ok(MasterKey::from_bytes(key))
+    }
+
+    fn from_bytes(key: [u8; KEY_LEN]) -> MasterKey {
+        // The id names the key without revealing it: a hash with a domain prefix.
+        let digest = sha2::Sha256::new()
+            .chain_update(b"mayday master key id\0")
+            .chain_update(key)
+            .finalize();
+        MasterKey {
+            key,
+            id: hex::encode(&digest[..8]),
+        }
+    }
+
+    /// The key as 64 hex digits (for `keys rotate` to print when the key is not
+    /// kept in a file).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.key)
+    }
+
+    /// A public name of this key, stored beside each data key it wraps.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn wrap(&self, data: &DataKey, report_id: &str) -> WrappedKey {
+        let sealed = seal_raw(&self.key, report_id.as_bytes(), &data.0);
+        WrappedKey {
+            master_key_id: self.id.clone(),
+            wrapped: hex::encode(sealed),
+        }
+    }
+
+    fn unwrap(&self, wrapped: &WrappedKey, report_id: &str) -> Result<DataKey, CryptoError> {
+        let bytes = hex::decode(&wrapped.wrapped).map_err(|_| CryptoError::Format)?;
+        let plain = open_raw(&self.key, report_id.as_bytes(), &bytes)?;
+        let key: [u8; KEY_LEN] = plain.try_into().map_err(|_| CryptoError::Format)?;
+        Ok(DataKey(key))
+    }
+
+    /// Loads the master key as `config` says: `master_key`, else
+    /// `MAYDAY_MASTER_KEY` (already applied to the config), else
+    /// `<data_dir>/master.key`, generated with mode 0600 when missing.
+    pub fn load(config: &crate::Config) -> Result<Keyring, CryptoError> {
+        if let Some(hex) = &config.master_key {
+            return Ok(Keyring::new(MasterKey::from_hex(hex)?));
+        }
+        let path = config.data_dir.join(MASTER_KEY_FILE);
+        let key = match read_key_file(&path)? {
+            Some(key) => key,
+            None => {
+                let key = MasterKey::generate();
+                match write_key_file(&path, &key) {
+                    Ok(()) => key,
+                    // Another process created it first: use theirs.
+                    Err(CryptoError::KeyFile { source, .. })
+                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        read_key_file(&path)?.ok_or(CryptoError::BadMasterKey)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let mut keyring = Keyring::new(key);
+        // An interrupted rotation: rows may be wrapped by either key.
+        if let Some(next) = read_key_file(&config.data_dir.join(NEXT_MASTER_KEY_FILE))? {
+            keyring.others.push(next);
+        }
+        Ok(keyring)
+    }
+}
+
+/// The master keys a process holds: the current one (wraps new data keys) and,
+/// during a rotation, the other one.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    current: MasterKey,
+    others: Vec<MasterKey>,
+}
+
+impl Keyring {
+    /// A keyring with one key.
+    pub fn new(current: MasterKey) -> Keyring {
+        Keyring {
+            current,
+            others: Vec::new(),
+        }
+    }
+
+    /// The key new data keys are wrapped with.
+    pub fn current(&self) -> &MasterKey {
+        &self.current
+    }
+
+    /// Wraps `data` for `report_id` under the current master key.
+    pub fn wrap(&self, data: &DataKey, report_id: &str) -> WrappedKey {
+        self.current.wrap(data, report_id)
+    }
+
+    /// Unwraps a stored data key with whichever master key wrapped it.
+    pub fn unwrap(&self, wrapped: &WrappedKey, report_id: &str) -> Result<DataKey, CryptoError> {
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .find(|k| k.id == wrapped.master_key_id)
+            .ok_or_else(|| CryptoError::UnknownMasterKey(wrapped.master_key_id.clone()))?
+            .unwrap(wrapped, report_id)
+    }
+}
+
+/// One report's data key.
+pub struct DataKey([u8; KEY_LEN]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// A new random data key.
+    pub fn generate() -> DataKey {
+        let mut key = [0u8; KEY_LEN];
+        rand::rng().fill_bytes(&mut key);
+        DataKey(key)
+    }
+
+    /// Encrypts `plain`, bound to `aad` (the blob's store key).
+    pub fn seal(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + plain.len() + 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&seal_raw(&self.0, aad.as_bytes(), plain));
+        out
+    }
+
+    /// Decrypts a blob made by [`DataKey::seal`] with the same `aad`.
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let body = sealed.strip_prefix(MAGIC).ok_or(CryptoError::Format)?;
+        open_raw(&self.0, aad.as_bytes(), body)
+    }
+}
+
+fn seal_raw(key: &[u8; KEY_LEN], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = cipher
+        .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
+        // Only fails for messages beyond 256 GiB, far over any upload limit.
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open_raw(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(CryptoError::Format);
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Format)?;
+    XChaCha20Poly1305::new(&Key::from(*key))
+        .decrypt(&XNonce::from(nonce), Payload { msg: body, aad })
+        .map_err(|_| CryptoError::Decrypt)
+}
+
+fn read_key_file(path: &Path) -> Result<Option<MasterKey>, CryptoError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_hex(&text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CryptoError::KeyFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes `key` to a new file at `path`, readable by its owner only, and syncs it.
+/// Fails with `AlreadyExists` when the file is there.
+fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), CryptoError> {
+    use std::io::Write;
+    let fail = |source| CryptoError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(format!("{}\n", key.to_hex()).as_bytes())
+        .map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// What [`rotate`] did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Data keys rewrapped.
+    pub rewrapped: u64,
+    /// The new master key, when it is not kept in the data dir (config or
+    /// environment): the operator must put it there before the next start.
+    pub new_key_to_configure: Option<MasterKey>,
+}
+
+/// Why a rotation stopped; running it again resumes it.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// A key could not be read, unwrapped or written.
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+}
+
+/// Rewraps every data key under a new master key.
+///
+/// With the master key in `<data_dir>/master.key`: the new key is first written to
+/// `master.key.next` (so an interrupted rotation is resumed by running it again,
+/// and servers started meanwhile hold both keys), every data key is rewrapped,
+/// then `master.key.next` replaces `master.key` and the old key is gone. With the
+/// master key from config or environment, `new_key` (or a generated one) is used
+/// and returned for the operator to configure.
+pub async fn rotate(
+    config: &crate::Config,
+    index: &Index,
+    new_key: Option<MasterKey>,
+) -> Result<Rotation, RotateError> {
+    let keyring = MasterKey::load(config)?;
+    let in_file = config.master_key.is_none();
+    let next_path = config.data_dir.join(NEXT_MASTER_KEY_FILE);
+    let new_key = match (in_file, keyring.others.first(), new_key) {
+        // Resume an interrupted rotation with the key it started with.
+        (true, Some(next), _) => next.clone(),
+        (true, None, given) => {
+            let key = given.unwrap_or_else(MasterKey::generate);
+            write_key_file(&next_path, &key)?;
+            key
+        }
+        (false, _, given) => given.unwrap_or_else(MasterKey::generate),
+    };
+    let mut all = keyring.clone();
+    all.others.push(new_key.clone());
+    let mut rewrapped = 0;
+    let mut after = String::new();
+    loop {
+        let batch = index.report_keys_after(&after, 500).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.0.clone();
+        for (report_id, wrapped) in &batch {
+            if wrapped.master_key_id == new_key.id {
+                continue;
+            }
+            let data = all.unwrap(wrapped, report_id)?;
+            let rewrapped_key = new_key.wrap(&data, report_id);
+            // Only if the key is still the one we read: a deleted report stays deleted.
+            if index
+                .replace_report_key(report_id, wrapped, &rewrapped_key)
+                .await?
+            {
+                rewrapped += 1;
+            }
+        }
+    }
+    if in_file {
+        let current = config.data_dir.join(MASTER_KEY_FILE);
+        std::fs::rename(&next_path, &current).map_err(|source| CryptoError::KeyFile {
+            path: current.clone(),
+            source,
+        })?;
+        if let Ok(dir) = std::fs::File::open(&config.data_dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(Rotation {
+            rewrapped,
+            new_key_to_configure: None,
+        })
+    } else {
+        Ok(Rotation {
+            rewrapped,
+            new_key_to_configure: Some(new_key),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_blobs_open_only_with_their_key_and_place() {
+        let key = DataKey::generate();
+        let sealed = key.seal("raw/a.dmp", b"MDMP secret bytes");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(
+            key.open("raw/a.dmp", &sealed).unwrap(),
+            b"MDMP secret bytes"
+        );
+        assert!(matches!(
+            key.open("raw/b.dmp", &sealed),
+            Err(CryptoError::Decrypt)
+        ));
+        assert!(matches!(
+            DataKey::generate().open("raw/a.dmp", &sealed),
+            Err(CryptoError::Decrypt)
+        ));
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(key.open("raw/a.dmp", &flipped).is_err());
+    }
+
+    #[test]
+    fn wrapped_keys_unwrap_with_the_master_key_that_wrapped_them() {
+        let old = MasterKey::generate();
+        let new = MasterKey::generate();
+        let data = DataKey::generate();
+        let wrapped = old.wrap(&data, "bp-1");
+        let sealed = data.seal("k", b"hello");
+        let ring = Keyring::new(old.clone());
+        let back = ring.unwrap(&wrapped, "bp-1").unwrap();
+        assert_eq!(back.open("k", &sealed).unwrap(), b"hello");
+        assert!(
+            ring.unwrap(&wrapped, "bp-2").is_err(),
+            "bound to the report"
+        );
+        assert!(matches!(
+            Keyring::new(new).unwrap(&wrapped, "bp-1"),
+            Err(CryptoError::UnknownMasterKey(_))
+        ));
+        assert_eq!(MasterKey::from_hex(&old.to_hex()).unwrap().id(), old.id());
+        assert!(MasterKey::from_hex("abcd").is_err());
+    }
+}

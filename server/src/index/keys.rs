@@ -1,0 +1,135 @@
+//! Report data keys, wrapped by the master key (see `crate::crypto`). Deleting a
+//! report's key row makes every copy of its blobs unreadable.
+
+use sqlx::Row;
+
+use super::{Index, IndexError};
+
+/// A data key as stored: encrypted by a master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// The id of the master key that wrapped it.
+    pub master_key_id: String,
+    /// Hex of `nonce ‖ ciphertext+tag`.
+    pub wrapped: String,
+}
+
+impl Index {
+    /// Stores a report's wrapped data key (before any of its blobs is written).
+    pub async fn insert_report_key(
+        &self,
+        report_id: &str,
+        key: &WrappedKey,
+        now: i64,
+    ) -> Result<(), IndexError> {
+        sqlx::query(
+            "INSERT INTO report_keys (report_id, master_key_id, wrapped_key, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(report_id)
+        .bind(&key.master_key_id)
+        .bind(&key.wrapped)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A report's wrapped data key; `None` once it is destroyed.
+    pub async fn report_key(&self, report_id: &str) -> Result<Option<WrappedKey>, IndexError> {
+        let row =
+            sqlx::query("SELECT master_key_id, wrapped_key FROM report_keys WHERE report_id = $1")
+                .bind(report_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(WrappedKey {
+                master_key_id: row.try_get("master_key_id")?,
+                wrapped: row.try_get("wrapped_key")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Destroys a report's data key. Returns whether there was one.
+    pub async fn delete_report_key(&self, report_id: &str) -> Result<bool, IndexError> {
+        let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
+            .bind(report_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Up to `limit` keys of reports whose id sorts after `after`, in id order
+    /// (key rotation walks them all).
+    pub async fn report_keys_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, WrappedKey)>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT report_id, master_key_id, wrapped_key FROM report_keys \
+             WHERE report_id > $1 ORDER BY report_id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("report_id")?,
+                    WrappedKey {
+                        master_key_id: row.try_get("master_key_id")?,
+                        wrapped: row.try_get("wrapped_key")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces a report's wrapped key if it is still `old`. Returns whether it did.
+    pub async fn replace_report_key(
+        &self,
+        report_id: &str,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, IndexError> {
+        let done = sqlx::query(
+            "UPDATE report_keys SET master_key_id = $3, wrapped_key = $4 \
+             WHERE report_id = $1 AND wrapped_key = $2",
+        )
+        .bind(report_id)
+        .bind(&old.wrapped)
+        .bind(&new.master_key_id)
+        .bind(&new.wrapped)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every wrapped key there is, as `(report_id, master_key_id)` (tests check
+    /// what the server still holds).
+    pub async fn report_key_ids(&self) -> Result<Vec<(String, String)>, IndexError> {
+        let rows =
+            sqlx::query("SELECT report_id, master_key_id FROM report_keys ORDER BY report_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("report_id")?, row.try_get("master_key_id")?)))
+            .collect()
+    }
+
+    /// Destroys keys that have no report row and are older than `before` (an
+    /// upload that failed between storing its key and its row). Returns how many.
+    pub async fn delete_orphan_report_keys(&self, before: i64) -> Result<u64, IndexError> {
+        let done = sqlx::query(
+            "DELETE FROM report_keys WHERE created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.id = report_keys.report_id)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,93 @@
+//! Retention: reports older than `retention_days` are deleted by a background
+//! sweeper; their issues keep their tombstone (signature, counts, first/last seen).
+//!
+//! [`sweep`] takes the time as an argument, so tests (and operators) control the
+//! clock; [`run_sweeper`] calls it with the real time once at start and then every
+//! [`SWEEP_INTERVAL`], until shutdown.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::deletion::{DeleteError, RETENTION_ACTOR, delete_report_by_id};
+use crate::index::now_ms;
+
+/// How often the sweeper runs.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// A data key without a report row older than this is left over from a failed
+/// upload and destroyed.
+const ORPHAN_KEY_AGE_MS: i64 = DAY_MS;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Reports deleted for their age.
+    pub reports: u64,
+    /// Data keys of failed uploads destroyed.
+    pub orphan_keys: u64,
+}
+
+/// Deletes every report received more than `config.retention_days` before `now`
+/// (Unix ms). With `retention_days = 0`, keeps reports forever.
+pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
+    let mut done = Sweep::default();
+    let index = state.index();
+    done.orphan_keys = index
+        .delete_orphan_report_keys(now - ORPHAN_KEY_AGE_MS)
+        .await?;
+    let days = state.config().retention_days;
+    if days > 0 {
+        let cutoff = now - i64::from(days) * DAY_MS;
+        let why = format!("older than {days} days");
+        loop {
+            let ids = index.report_ids_received_before(cutoff, 200).await?;
+            if ids.is_empty() {
+                break;
+            }
+            for id in ids {
+                if delete_report_by_id(state, &id, RETENTION_ACTOR, &why).await? {
+                    done.reports += 1;
+                }
+            }
+        }
+    }
+    if done.reports > 0 || done.orphan_keys > 0 {
+        index.checkpoint().await?;
+        index
+            .audit(
+                RETENTION_ACTOR,
+                "retention.purge",
+                "reports",
+                Some(&format!(
+                    "reports_deleted={} orphan_keys_destroyed={} retention_days={days}",
+                    done.reports, done.orphan_keys
+                )),
+            )
+            .await?;
+        tracing::info!(
+            reports = done.reports,
+            orphan_keys = done.orphan_keys,
+            "retention sweep"
+        );
+    }
+    Ok(done)
+}
+
+/// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true.
+pub async fn run_sweeper(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if let Err(e) = sweep(&state, now_ms()).await {
+            tracing::error!(error = %e, "retention sweep failed; will retry");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::debug!("retention sweeper stopped");
+}

@@ -1,0 +1,269 @@
+//! Deletion over HTTP: resolve and reopen issues, delete a report or an issue's
+//! reports, the audit log, and `/forget` — the page where a person deletes their
+//! own report with its CrashID and deletion token. Every handler calls the same
+//! functions as the pages and the CLI ([`crate::deletion`]).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::auth::{Caller, READ_CONTENTS};
+use super::pages::layout;
+use crate::AppState;
+use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
+use crate::report_id::ReportId;
+use crate::tokens::{hash_secret, hashes_equal};
+
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::Storage(e) => ApiError::Storage(e),
+            DeleteError::Index(e) => ApiError::Index(e),
+            DeleteError::NoSuchIssue => ApiError::NotFound,
+            DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
+        }
+    }
+}
+
+/// Body of `POST /api/v1/issues/{id}/resolve` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// Resolved in this version: later crashes from older versions are counted
+    /// and dropped, and do not reopen the issue.
+    pub in_version: Option<String>,
+}
+
+/// `POST /api/v1/issues/{id}/resolve`: marks the issue resolved and deletes every
+/// report of it. Answers the issue and how many reports were deleted.
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let body: ResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ResolveBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    };
+    let deleted =
+        deletion::resolve_issue(&state, id, body.in_version.as_deref(), &caller.token_id).await?;
+    let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(json!({ "issue": issue, "reports_deleted": deleted })))
+}
+
+/// `POST /api/v1/issues/{id}/reopen`: reopens the issue.
+pub async fn reopen(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    deletion::reopen_issue(&state, id, &caller.token_id).await?;
+    let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(json!({ "issue": issue })))
+}
+
+/// `DELETE /api/v1/issues/{id}/reports`: deletes every report of the issue; the
+/// issue stays.
+pub async fn delete_issue_reports(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let deleted = deletion::delete_issue_reports(&state, id, &caller.token_id).await?;
+    Ok(Json(json!({ "reports_deleted": deleted })))
+}
+
+/// `DELETE /api/v1/issues/{id}`: deletes every report of the issue and the issue.
+pub async fn delete_issue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READ_CONTENTS)?;
+    let deleted = deletion::delete_issue(&state, id, &caller.token_id).await?;
+    Ok(Json(json!({ "reports_deleted": deleted })))
+}
+
+/// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
+/// person who sent it) or a developer/admin bearer token. Idempotent: 204 whether
+/// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
+pub async fn delete_report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (scheme, secret) = auth.split_once(' ').unwrap_or((auth, ""));
+    let secret = secret.trim();
+    let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let id = id.to_string();
+    let (actor, why) = if scheme.eq_ignore_ascii_case(mayday_report::upload::DELETION_AUTH_SCHEME) {
+        if secret.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
+        if let Some(row) = state.index().report(&id).await?
+            && !hashes_equal(&row.deletion_token_hash, &hash_secret(secret))
+        {
+            return Err(ApiError::NotFound);
+        }
+        (DELETION_TOKEN_ACTOR.to_owned(), "user request")
+    } else if scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() {
+        let token = state
+            .index()
+            .token_by_hash(&hash_secret(secret))
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if !READ_CONTENTS.contains(&token.role) {
+            return Err(ApiError::Forbidden);
+        }
+        (token.id, "staff request")
+    } else {
+        return Err(ApiError::Unauthorized);
+    };
+    if deletion::delete_report_by_id(&state, &id, &actor, why).await? {
+        state.index().checkpoint().await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+    /// Entries to skip.
+    pub offset: Option<i64>,
+}
+
+/// `GET /api/v1/audit`: the audit log, newest first (admins).
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(super::auth::ADMIN)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = query.offset.unwrap_or(0).max(0);
+    let entries = state.index().audit_entries(limit, offset).await?;
+    Ok(Json(
+        json!({ "entries": entries, "limit": limit, "offset": offset }),
+    ))
+}
+
+/// The `/forget` form.
+#[derive(Debug, Deserialize)]
+pub struct ForgetForm {
+    /// The CrashID (`bp-…`).
+    #[serde(default)]
+    pub crash_id: String,
+    /// The deletion token from the receipt.
+    #[serde(default)]
+    pub token: String,
+}
+
+fn forget_page(status: StatusCode, crash_id: &str, message: maud::Markup) -> Response {
+    let body = html! {
+        h1 { "Delete a crash report" }
+        (message)
+        p {
+            "Paste the CrashID and the deletion token your application showed when it "
+            "sent the report. The report — dump, processed data and key — is deleted at once."
+        }
+        form method="post" action="/forget" id="forget" {
+            div.actions {
+                label { "CrashID" input type="text" name="crash_id" id="crash_id" size="44"
+                    placeholder="bp-…" value=(crash_id) autocomplete="off" required; }
+                label { "Deletion token" input type="password" name="token" id="token" size="70"
+                    autocomplete="off" required; }
+                button.danger type="submit" id="delete" { "Delete report" }
+            }
+        }
+    };
+    let mut response = (status, layout("Delete a crash report", None, body)).into_response();
+    // The page holds a secret while it is filled in: nobody caches or frames it.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert("x-frame-options", header::HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// `GET /forget`: the form.
+pub async fn forget_form() -> Response {
+    forget_page(StatusCode::OK, "", html! {})
+}
+
+/// `POST /forget`: deletes the report when the token matches. Idempotent: a
+/// report that is not stored (any more) answers that nothing is stored; a wrong
+/// token deletes nothing and answers 404. The token is never shown back.
+pub async fn forget(State(state): State<AppState>, Form(form): Form<ForgetForm>) -> Response {
+    let crash_id = form.crash_id.trim();
+    let token = form.token.trim();
+    let shown: String = crash_id.chars().take(64).collect();
+    let Ok(id) = crash_id.parse::<ReportId>() else {
+        return forget_page(
+            StatusCode::BAD_REQUEST,
+            &shown,
+            html! { p.error id="result" data-result="invalid" { "That is not a CrashID: it looks like bp-0a1b2c3d-…" } },
+        );
+    };
+    let id = id.to_string();
+    let outcome = async {
+        let Some(row) = state.index().report(&id).await? else {
+            return Ok::<_, DeleteError>(None);
+        };
+        if token.is_empty() || !hashes_equal(&row.deletion_token_hash, &hash_secret(token)) {
+            return Ok(Some(false));
+        }
+        deletion::delete_report_by_id(&state, &id, DELETION_TOKEN_ACTOR, "user request (web form)")
+            .await?;
+        state.index().checkpoint().await?;
+        Ok(Some(true))
+    }
+    .await;
+    match outcome {
+        Ok(Some(true)) => forget_page(
+            StatusCode::OK,
+            "",
+            html! { p.notice id="result" data-result="deleted" { "Report " code { (id) } " is deleted." } },
+        ),
+        Ok(None) => forget_page(
+            StatusCode::OK,
+            "",
+            html! { p.notice id="result" data-result="absent" { "No report " code { (id) } " is stored: there is nothing to delete (it may have been deleted already)." } },
+        ),
+        Ok(Some(false)) => forget_page(
+            StatusCode::NOT_FOUND,
+            &shown,
+            html! { p.error id="result" data-result="mismatch" { "This token does not belong to that CrashID. Nothing was deleted." } },
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "deletion request failed");
+            forget_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &shown,
+                html! { p.error id="result" data-result="error" { "The server could not delete it right now. Please try again later." } },
+            )
+        }
+    }
+}
