@@ -489,3 +489,180 @@ impl IndexedSym {
         mini.walk_frame(module, walker)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The index answers exactly as the fully parsed file does, for every record
+    //! boundary of every `.sym` in the shared test data.
+
+    use super::*;
+    use breakpad_symbols::SimpleModule;
+
+    /// Records every call a symbolizer makes.
+    #[derive(Debug, Default, PartialEq)]
+    struct Recorder {
+        instruction: u64,
+        calls: Vec<String>,
+    }
+
+    impl FrameSymbolizer for Recorder {
+        fn get_instruction(&self) -> u64 {
+            self.instruction
+        }
+        fn set_function(&mut self, name: &str, base: u64, parameter_size: u32) {
+            self.calls
+                .push(format!("function {name} {base:x} {parameter_size}"));
+        }
+        fn set_source_file(&mut self, file: &str, line: u32, base: u64) {
+            self.calls.push(format!("file {file} {line} {base:x}"));
+        }
+        fn add_inline_frame(&mut self, name: &str, file: Option<&str>, line: Option<u32>) {
+            self.calls.push(format!("inline {name} {file:?} {line:?}"));
+        }
+    }
+
+    impl FrameWalker for Recorder {
+        fn get_instruction(&self) -> u64 {
+            self.instruction
+        }
+        fn has_grand_callee(&self) -> bool {
+            true
+        }
+        fn get_grand_callee_parameter_size(&self) -> u32 {
+            8
+        }
+        fn get_register_at_address(&self, address: u64) -> Option<u64> {
+            Some(address.wrapping_mul(31).wrapping_add(7))
+        }
+        fn get_callee_register(&self, name: &str) -> Option<u64> {
+            Some(0x7fff_0000_0000 + name.len() as u64 * 0x100)
+        }
+        fn set_caller_register(&mut self, name: &str, val: u64) -> Option<()> {
+            self.calls.push(format!("reg {name} {val:x}"));
+            Some(())
+        }
+        fn clear_caller_register(&mut self, name: &str) {
+            self.calls.push(format!("clear {name}"));
+        }
+        fn set_cfa(&mut self, val: u64) -> Option<()> {
+            self.calls.push(format!("cfa {val:x}"));
+            Some(())
+        }
+        fn set_ra(&mut self, val: u64) -> Option<()> {
+            self.calls.push(format!("ra {val:x}"));
+            Some(())
+        }
+        fn set_cfi_rules_start_address(&mut self, addr: Option<u64>) {
+            self.calls.push(format!("cfi_start {addr:x?}"));
+        }
+    }
+
+    fn sym_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sym_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "sym") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Addresses around every record start and end, and between records.
+    fn probe_addresses(index: &IndexedSym) -> Vec<u64> {
+        let mut addrs = Vec::new();
+        let ranges = index
+            .funcs
+            .iter()
+            .chain(&index.cfi)
+            .map(|r| (r.start, r.end))
+            .chain(
+                index
+                    .framedata
+                    .iter()
+                    .chain(&index.fpo)
+                    .map(|w| (w.rec.start, w.rec.end)),
+            )
+            .chain(index.publics.iter().map(|p| (p.0, p.0)));
+        for (start, end) in ranges {
+            for a in [
+                start.saturating_sub(1),
+                start,
+                start + 1,
+                (start + end) / 2,
+                end,
+                end + 1,
+            ] {
+                addrs.push(a);
+            }
+        }
+        addrs.sort_unstable();
+        addrs.dedup();
+        // Keep the test quick on the big files: every n-th address.
+        let step = (addrs.len() / 20_000).max(1);
+        addrs.into_iter().step_by(step).collect()
+    }
+
+    #[test]
+    fn index_answers_like_the_full_parse_on_all_testdata_symbols() {
+        let root = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata"
+        ));
+        let mut files = Vec::new();
+        sym_files(root, &mut files);
+        assert!(files.len() >= 30, "{files:?}");
+        let module = SimpleModule {
+            base_address: Some(0x1000_0000),
+            ..SimpleModule::default()
+        };
+        let mut compared = 0usize;
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(full) = crate::supplier::parse_sym(&bytes) else {
+                // Not a symbol file the parser takes (e.g. under `extra/`).
+                continue;
+            };
+            let index = IndexedSym::build(File::open(&path).unwrap(), 1 << 20).unwrap();
+            for addr in probe_addresses(&index) {
+                let instruction = module.base_address.unwrap() + addr;
+                let (mut a, mut b) = (
+                    Recorder {
+                        instruction,
+                        ..Recorder::default()
+                    },
+                    Recorder {
+                        instruction,
+                        ..Recorder::default()
+                    },
+                );
+                full.fill_symbol(&module, &mut a);
+                index.fill_symbol(&module, &mut b);
+                assert_eq!(a, b, "fill_symbol {} at {addr:x}", path.display());
+                let (mut a, mut b) = (
+                    Recorder {
+                        instruction,
+                        ..Recorder::default()
+                    },
+                    Recorder {
+                        instruction,
+                        ..Recorder::default()
+                    },
+                );
+                let ra = full.walk_frame(&module, &mut a);
+                let rb = index.walk_frame(&module, &mut b);
+                // Registers are set in hash map order: compare as sets.
+                a.calls.sort();
+                b.calls.sort();
+                assert_eq!(
+                    (ra, &a),
+                    (rb, &b),
+                    "walk_frame {} at {addr:x}",
+                    path.display()
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 100_000, "{compared} addresses compared");
+    }
+}
