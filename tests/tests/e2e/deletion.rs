@@ -952,3 +952,95 @@ fn storage_keys_used_here_are_the_servers() {
         "reports/bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00.json"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_delete_reports_and_issues_through_the_api_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    let server = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
+    let admin = server.token(Role::Admin).await;
+    let a1 = submit(&server, &dump_a(), &[]).await;
+    let a2 = submit(&server, &dump_a(), &[]).await;
+    let a3 = submit(&server, &dump_a(), &[]).await;
+    let b = submit(&server, &dump_b(), &[]).await;
+    let issue_a = settle(&server, &admin, &a1.id).await.unwrap()["issue_id"]
+        .as_i64()
+        .unwrap();
+    settle(&server, &admin, &a2.id).await.unwrap();
+    settle(&server, &admin, &a3.id).await.unwrap();
+    let issue_b = settle(&server, &admin, &b.id).await.unwrap()["issue_id"]
+        .as_i64()
+        .unwrap();
+
+    // The CLI, on the same data dir as the running server: one report, then a
+    // whole issue's reports.
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(bin("mayday-server"))
+            .args(args)
+            .env("MAYDAY_DATA_DIR", &data_dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let out = cli(&["reports", "delete", &a1.id]);
+    assert_eq!(out.trim(), format!("{}\tdeleted", a1.id));
+    assert!(keys_of(&server, &a1).await.is_empty());
+    let out = cli(&["reports", "delete", &a1.id]);
+    assert_eq!(out.trim(), format!("{}\tnot stored", a1.id));
+    let out = cli(&["reports", "delete", "--issue", &issue_b.to_string()]);
+    assert_eq!(out.trim(), format!("issue {issue_b}\t1 reports deleted"));
+    assert!(keys_of(&server, &b).await.is_empty());
+    let (status, body) = get(&server, &admin, &format!("/api/v1/issues/{issue_b}")).await;
+    assert_eq!(status, StatusCode::OK, "the issue stays");
+    assert_eq!(body["reports"], json!([]));
+
+    // The API: an issue's reports (the issue stays), then the issue itself.
+    let client = reqwest::Client::new();
+    let response = client
+        .delete(format!("{}/api/v1/issues/{issue_a}/reports", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["reports_deleted"], 2);
+    for s in [&a2, &a3] {
+        assert!(keys_of(&server, s).await.is_empty());
+    }
+    let (status, _) = get(&server, &admin, &format!("/api/v1/issues/{issue_a}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = client
+        .delete(format!("{}/api/v1/issues/{issue_a}", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = get(&server, &admin, &format!("/api/v1/issues/{issue_a}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let response = client
+        .delete(format!("{}/api/v1/issues/{issue_a}", server.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let audit = server.state.index().audit_entries(100, 0).await.unwrap();
+    let by = |actor: &str, action: &str| {
+        audit
+            .iter()
+            .filter(|e| e.actor == actor && e.action == action)
+            .count()
+    };
+    assert_eq!(by("cli", "report.delete"), 2);
+    assert_eq!(by("cli", "issue.delete_reports"), 1);
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "issue.delete" && e.target == issue_a.to_string())
+    );
+    server.stop().await;
+}
