@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use mayday_report::upload::SubmitReceipt;
+use mayday_server::crypto::DataKey;
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::storage::Storage;
@@ -182,6 +183,55 @@ async fn conformance(storage: Storage) -> Leftovers {
         vec![other_day_key.to_string(), "rawx/decoy".to_owned()]
     );
 
+    // Sealed blobs: what is stored is ciphertext bound to its key; only the right
+    // data key opens it, and only at the key it was sealed for.
+    let secret = b"USER=alice HOME=/home/alice token=ghp_0123456789abcdef";
+    let sealed_key = Storage::raw_meta_key(date!(2026 - 11 - 20), &ReportId::new());
+    let data_key = DataKey::generate();
+    storage
+        .put_sealed(&sealed_key, &data_key, secret)
+        .await
+        .expect("put sealed");
+    assert_eq!(
+        storage
+            .get_sealed(&sealed_key, &data_key)
+            .await
+            .expect("get sealed")
+            .as_deref(),
+        Some(&secret[..])
+    );
+    let sealed = storage
+        .get(&sealed_key)
+        .await
+        .expect("get raw")
+        .expect("sealed blob stored");
+    assert!(
+        !sealed.windows(5).any(|w| w == b"alice"),
+        "the stored blob holds plain text"
+    );
+    let wrong_key = storage
+        .get_sealed(&sealed_key, &DataKey::generate())
+        .await
+        .expect_err("another data key must not open the blob");
+    assert_ne!(wrong_key.name(), "store", "{wrong_key}");
+    let moved = Path::from("raw/2026-11-20/moved.json");
+    storage
+        .put(&moved, sealed.clone())
+        .await
+        .expect("put moved");
+    storage
+        .get_sealed(&moved, &data_key)
+        .await
+        .expect_err("a sealed blob copied to another key must not open");
+    storage.delete(&moved).await.expect("delete moved");
+    assert_eq!(
+        storage
+            .get_sealed(&Path::from("raw/2026-11-20/none.json"), &data_key)
+            .await
+            .expect("get sealed missing"),
+        None
+    );
+
     // The health probe writes and the store still answers afterwards.
     storage.check().await.expect("health check");
     storage
@@ -197,6 +247,7 @@ async fn conformance(storage: Storage) -> Leftovers {
             "conformance/hello.txt".to_owned(),
         ],
         kept: vec![
+            (sealed_key.to_string(), sealed),
             (other_day_key.to_string(), Bytes::from_static(b"MDMP")),
             ("rawx/decoy".to_owned(), Bytes::from_static(b"x")),
         ],
