@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use mayday_report::upload::DELETION_AUTH_SCHEME;
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,6 @@ struct Inner {
     config: Config,
     queue: Queue,
     receipts: Receipts,
-    http: OnceLock<reqwest::blocking::Client>,
 }
 
 impl std::fmt::Debug for Client {
@@ -88,7 +87,6 @@ impl Client {
                 config,
                 queue,
                 receipts,
-                http: OnceLock::new(),
             }),
         })
     }
@@ -144,17 +142,29 @@ impl Client {
         Ok(self.prepare(report)?.summary)
     }
 
-    fn http(&self) -> Result<&reqwest::blocking::Client> {
-        if let Some(c) = self.inner.http.get() {
-            return Ok(c);
-        }
-        let c = reqwest::blocking::Client::builder()
-            .timeout(self.config().timeout)
-            .connect_timeout(self.config().connect_timeout)
-            .user_agent(concat!("mayday-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Network(e.to_string()))?;
-        Ok(self.inner.http.get_or_init(|| c))
+    /// Runs `f` with an HTTP client on a thread of its own, where the client is
+    /// also dropped: reqwest's blocking client must not be created or dropped on
+    /// a thread inside an async runtime, and the application may call the client
+    /// from one.
+    fn with_http<T: Send>(
+        &self,
+        f: impl FnOnce(&reqwest::blocking::Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        let (timeout, connect_timeout) = (self.config().timeout, self.config().connect_timeout);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let http = reqwest::blocking::Client::builder()
+                        .timeout(timeout)
+                        .connect_timeout(connect_timeout)
+                        .user_agent(concat!("mayday-client/", env!("CARGO_PKG_VERSION")))
+                        .build()
+                        .map_err(|e| Error::Network(e.to_string()))?;
+                    f(&http)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(Error::Network("the HTTP thread panicked".into())))
+        })
     }
 
     /// The dump and annotations as they would be sent, and their summary.
@@ -228,7 +238,8 @@ impl Client {
     /// queue only when the server acknowledged it (its receipt is then stored),
     /// the server refused it for good, or the user declined it.
     ///
-    /// Uses blocking HTTP: call it from a plain thread, not inside an async runtime.
+    /// Blocks until done (HTTP runs on a thread of its own, so calling it from
+    /// inside an async runtime is safe, if blocking).
     pub fn send_pending(&self) -> Result<SendSummary> {
         let mut out = SendSummary::default();
         let pending = self.pending()?;
@@ -320,7 +331,10 @@ impl Client {
                 return Ok(out);
             }
             let body = upload::build_body(prepared.dump, &prepared.annotations)?;
-            match upload::send(self.http()?, &submit_url, &body, &self.config().retry) {
+            let retry = self.config().retry;
+            let outcome =
+                self.with_http(|http| Ok(upload::send(http, &submit_url, &body, &retry)))?;
+            match outcome {
                 Outcome::Accepted { receipt, stop } => {
                     let sent = SentReport {
                         delete_url: self.config().report_url(&receipt.crash_id),
@@ -381,27 +395,29 @@ impl Client {
             .clone()
             .or_else(|| self.config().report_url(crash_id))
             .ok_or_else(|| Error::Config("no endpoint to send the deletion request to".into()))?;
-        let response = self
-            .http()?
-            .delete(&url)
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("{DELETION_AUTH_SCHEME} {}", receipt.deletion_token),
-            )
-            .send()
-            .map_err(|e| Error::Network(e.to_string()))?;
-        let status = response.status().as_u16();
-        let outcome = match status {
-            200..=299 => Forgotten::Deleted,
-            404 | 410 => Forgotten::NotFound,
-            _ => {
-                let body = response.text().unwrap_or_default();
-                return Err(Error::Server {
-                    status,
-                    body: body.chars().take(200).collect(),
-                });
+        let token = receipt.deletion_token.clone();
+        let outcome = self.with_http(move |http| {
+            let response = http
+                .delete(&url)
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("{DELETION_AUTH_SCHEME} {token}"),
+                )
+                .send()
+                .map_err(|e| Error::Network(e.to_string()))?;
+            let status = response.status().as_u16();
+            match status {
+                200..=299 => Ok(Forgotten::Deleted),
+                404 | 410 => Ok(Forgotten::NotFound),
+                _ => {
+                    let body = response.text().unwrap_or_default();
+                    Err(Error::Server {
+                        status,
+                        body: body.chars().take(200).collect(),
+                    })
+                }
             }
-        };
+        })?;
         self.inner.receipts.remove(crash_id)?;
         Ok(outcome)
     }

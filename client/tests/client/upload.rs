@@ -340,3 +340,24 @@ fn a_report_acknowledged_before_the_app_died_is_not_sent_twice() {
     assert!(client.pending().unwrap().is_empty());
     assert_eq!(client.sent_reports().unwrap().len(), 1);
 }
+
+#[test]
+fn sending_and_forgetting_from_inside_an_async_runtime_works() {
+    // reqwest's blocking client panics when built or dropped inside a runtime;
+    // the client keeps it on a thread of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    crash(dir.path(), "abort", "always");
+    let client = client_builder(dir.path(), Some(&server.url()))
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sent = rt.block_on(async { client.send_pending() }).unwrap().sent;
+    assert_eq!(sent.len(), 1);
+    let forgotten = rt.block_on(async { client.forget(&sent[0].crash_id) });
+    assert_eq!(forgotten.unwrap(), Forgotten::Deleted);
+    assert!(server.stored().is_empty());
+}
