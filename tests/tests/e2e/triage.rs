@@ -2,13 +2,13 @@
 //! of the route table, support never seeing crash contents, and the `issues` CLI.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use mayday_server::index::Role;
 use mayday_server::triage::{Access, Route, Surface, routes};
 use mayday_tests::fixtures::{bin, testdata, workspace_root};
 use mayday_tests::server::TestServer;
+use mayday_tests::services::ChromeDriver;
 use mayday_tests::upload::Multipart;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -100,76 +100,19 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// chromedriver on a free port, killed when dropped.
-struct ChromeDriver {
-    child: Child,
-    url: String,
-}
-
-impl ChromeDriver {
-    async fn start() -> ChromeDriver {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (scripts/install-test-deps installs chromium-driver)");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{url}/status")).await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        ChromeDriver { child, url }
-    }
-
-    async fn browser(&self, profile: &Path) -> fantoccini::Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".to_owned(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--window-size=1280,1100",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a headless Chromium session")
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A WebDriver session in real headless Chromium with a fresh profile in `profile`.
+async fn browser(driver: &ChromeDriver, profile: &Path) -> fantoccini::Client {
+    let mut caps = driver.capabilities();
+    let args = caps["goog:chromeOptions"]["args"].as_array_mut().unwrap();
+    args.push(Value::String(format!(
+        "--user-data-dir={}",
+        profile.display()
+    )));
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url())
+        .await
+        .expect("a headless Chromium session")
 }
 
 async fn screenshot(browser: &fantoccini::Client, name: &str) {
@@ -184,9 +127,11 @@ async fn a_developer_triages_in_headless_chromium() {
 
     let (server, _developer, submitted) = server_with_reports().await;
     let token = server.token(Role::Developer).await;
-    let driver = ChromeDriver::start().await;
+    let driver = tokio::task::spawn_blocking(ChromeDriver::start)
+        .await
+        .unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
+    let browser = browser(&driver, profile.path()).await;
 
     // Signed out: the issues page sends the browser to sign in.
     browser
@@ -289,6 +234,123 @@ async fn a_developer_triages_in_headless_chromium() {
     assert!(page.contains(SECRET_ANNOTATION), "annotations are shown");
     assert!(page.contains("<details>"), "other threads are folded");
     screenshot(&browser, "report.png").await;
+
+    // Resolve it from its page.
+    browser
+        .goto(&format!("{}/issues/{issue_id}", server.url))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("resolve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = browser
+        .wait()
+        .for_element(Locator::Id("issue-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status, "resolved");
+    let notice = browser.find(Locator::Css("p.notice")).await.unwrap();
+    assert_eq!(
+        notice.text().await.unwrap(),
+        "Resolved; 1 stored report deleted."
+    );
+    screenshot(&browser, "resolved.png").await;
+
+    // It left the open list, and is in the resolved one.
+    browser
+        .goto(&format!("{}/issues", server.url))
+        .await
+        .unwrap();
+    let open = browser.source().await.unwrap();
+    assert!(!open.contains(&format!("href=\"/issues/{issue_id}\"")));
+    assert_eq!(
+        browser
+            .find_all(Locator::Css("a.issue"))
+            .await
+            .unwrap()
+            .len(),
+        CASES.len() - 1
+    );
+    browser
+        .goto(&format!("{}/issues?status=resolved", server.url))
+        .await
+        .unwrap();
+    let resolved = browser.source().await.unwrap();
+    assert!(resolved.contains(&format!("href=\"/issues/{issue_id}\"")));
+
+    // Support: sign out, sign in with a support token, find a report by CrashID.
+    browser
+        .find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    let support = server.token(Role::Support).await;
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&support)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let linux = &submitted[1];
+    browser
+        .wait()
+        .for_element(Locator::Id("crash-id"))
+        .await
+        .unwrap()
+        .send_keys(&format!("{}\n", linux.id))
+        .await
+        .unwrap();
+    let card = browser
+        .wait()
+        .for_element(Locator::Id("report"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        card.contains(&linux.id) && card.contains("processed"),
+        "{card}"
+    );
+    assert!(
+        card.contains("TriageApp") && card.contains("1.1.0"),
+        "{card}"
+    );
+    let page = browser.source().await.unwrap();
+    assert!(!page.contains("WriteProcFile"), "no frames for support");
+    assert!(
+        !page.contains(SECRET_ANNOTATION),
+        "no annotations for support"
+    );
+    screenshot(&browser, "lookup.png").await;
+    // Support has no issues page.
+    browser
+        .goto(&format!("{}/issues", server.url))
+        .await
+        .unwrap();
+    assert!(browser.source().await.unwrap().contains("403"));
 
     browser.close().await.unwrap();
     server.stop().await;
@@ -493,7 +555,7 @@ async fn support_never_sees_crash_contents() {
                 .unwrap();
             let status = response.status();
             assert!(
-                status.is_success() || status.is_redirection(),
+                status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                 "{path}: {status}"
             );
             bodies.push((path, response.bytes().await.unwrap().to_vec()));
@@ -567,7 +629,7 @@ fn run_cli(args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_issues_cli_lists_and_shows_over_the_api() {
+async fn the_issues_cli_lists_shows_resolves_and_reopens_over_the_api() {
     let (server, developer, submitted) = server_with_reports().await;
     let url = server.url.clone();
     let issue_id = submitted[0].processed["issue_id"].as_i64().unwrap();
@@ -618,5 +680,276 @@ async fn the_issues_cli_lists_and_shows_over_the_api() {
     assert!(!unknown.status.success());
     let err = String::from_utf8(unknown.stderr).unwrap();
     assert!(err.contains("404"), "{err}");
+
+    // Resolve in a version, see it among the resolved, reopen it.
+    let url = server.url.clone();
+    let developer = server.token(Role::Developer).await;
+    let other = submitted[1].processed["issue_id"].as_i64().unwrap();
+    let outputs = tokio::task::spawn_blocking(move || {
+        let id = other.to_string();
+        let remote = ["issues", "--server", &url, "--token", &developer];
+        let run = |args: &[&str]| run_cli(&[&remote[..], args].concat());
+        vec![
+            run(&["resolve", &id, "--in-version", "2.0"]),
+            run(&["list", "--status", "resolved"]),
+            run(&["reopen", &id]),
+            run(&["list", "--status", "open"]),
+        ]
+    })
+    .await
+    .unwrap();
+    let texts: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            assert!(o.status.success(), "{o:?}");
+            String::from_utf8(o.stdout.clone()).unwrap()
+        })
+        .collect();
+    assert_eq!(texts[0], format!("issue {other} resolved in version 2.0\n"));
+    assert_eq!(texts[1].lines().count(), 2, "{}", texts[1]);
+    assert!(
+        texts[1]
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("{other} "))
+    );
+    assert_eq!(texts[2], format!("issue {other} reopened\n"));
+    assert!(
+        texts[3]
+            .lines()
+            .any(|l| l.starts_with(&format!("{other} "))),
+        "{}",
+        texts[3]
+    );
+    server.stop().await;
+}
+
+/// The CSRF token in a page's first form.
+fn csrf_in(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
+    let server = TestServer::start().await;
+    let (admin_id, admin) =
+        mayday_server::triage::auth::create_token(server.state.index(), Role::Admin, "admin")
+            .await
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let sign_in = || async {
+        let response = client
+            .post(url("/login"))
+            .form(&[("token", admin.as_str()), ("next", "/tokens")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/tokens");
+        let set_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(set_cookie.contains(attribute), "{set_cookie}");
+        }
+        set_cookie.split(';').next().unwrap().to_owned()
+    };
+
+    // A wrong token signs nobody in; an open redirect is not followed.
+    let response = client
+        .post(url("/login"))
+        .form(&[("token", "mdy_wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("set-cookie").is_none());
+    let response = client
+        .post(url("/login"))
+        .form(&[("token", admin.as_str()), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/");
+
+    let cookie = sign_in().await;
+    let page = client
+        .get(url("/tokens"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = csrf_in(&page.text().await.unwrap());
+    assert_eq!(csrf.len(), 64);
+
+    // State changes need the session's CSRF token.
+    for bad in [
+        "",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let response = client
+            .post(url("/tokens"))
+            .header("Cookie", &cookie)
+            .form(&[("role", "support"), ("name", "x"), ("csrf", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "csrf {bad:?}");
+    }
+    let created = client
+        .post(url("/tokens"))
+        .header("Cookie", &cookie)
+        .form(&[("role", "support"), ("name", "helpdesk"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let created = created.text().await.unwrap();
+    assert!(created.contains("id=\"secret\">mdy_"), "{created}");
+
+    // The session is not an API token, and the API ignores cookies.
+    let secret = cookie.split_once('=').unwrap().1;
+    for request in [
+        client.get(url("/api/v1/tokens")).bearer_auth(secret),
+        client.get(url("/api/v1/tokens")).header("Cookie", &cookie),
+    ] {
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Sessions are not listed as tokens.
+    let tokens: Value = client
+        .get(url("/api/v1/tokens"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "helpdesk"]);
+
+    // Signing out ends the session.
+    let response = client
+        .post(url("/logout"))
+        .header("Cookie", &cookie)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let response = client
+        .get(url("/tokens"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/login?next=%2Ftokens");
+
+    // Revoking the token ends its sessions too.
+    let cookie = sign_in().await;
+    let ok = client
+        .get(url("/audit"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let audit = ok.text().await.unwrap();
+    assert!(audit.contains("token.create"), "{audit}");
+    assert!(
+        server
+            .state
+            .index()
+            .revoke_token(&admin_id, mayday_server::index::now_ms())
+            .await
+            .unwrap()
+    );
+    let response = client
+        .get(url("/tokens"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_ingest_rejections_and_processing() {
+    let (server, _developer, _submitted) = server_with_reports().await;
+    let client = reqwest::Client::new();
+    // One upload that is not a minidump.
+    let (content_type, body) = Multipart::new().dump(b"not a dump").finish();
+    let response = client
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("mayday_reports_ingested_total"), CASES.len() as f64);
+    assert!(value("mayday_jobs_run_total") >= CASES.len() as f64);
+    assert_eq!(
+        value("mayday_processing_seconds_count"),
+        value("mayday_jobs_run_total")
+    );
+    assert!(value("mayday_processing_seconds_sum") > 0.0);
+    assert_eq!(value("mayday_queue_depth"), 0.0);
+    let rejected: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("mayday_uploads_rejected_total{reason="))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(rejected, 1.0, "{text}");
+    for family in [
+        "mayday_reports_deleted_total",
+        "mayday_symbol_cache_lookups_total",
+    ] {
+        assert!(text.contains(&format!("# TYPE {family} counter")), "{text}");
+    }
     server.stop().await;
 }

@@ -2,6 +2,7 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -228,9 +229,12 @@ pub async fn show(
                     button.secondary type="submit" id="resolve-in-version" { "Resolve in version" }
                 }
             }
-            form method="post" action=(format!("/issues/{id}/delete")) {
-                (csrf_field(&caller))
-                button.danger type="submit" id="delete" { "Delete issue" }
+            details.confirm {
+                summary { "Delete issue…" }
+                form method="post" action=(format!("/issues/{id}/delete")) {
+                    (csrf_field(&caller))
+                    button.danger type="submit" id="delete" { "Delete this issue and all its reports" }
+                }
             }
         }
         p.muted { "Resolving deletes every stored report of the issue; a later crash reopens it as a regression." }
@@ -286,7 +290,23 @@ pub struct ResolveForm {
     pub in_version: Option<String>,
 }
 
-/// `POST /issues/{id}/resolve`: resolves the issue (deleting its reports).
+fn deletion_error(e: crate::deletion::DeleteError) -> PageError {
+    use crate::deletion::DeleteError;
+    PageError(match e {
+        DeleteError::NoSuchIssue => ApiError::NotFound,
+        DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
+        DeleteError::Storage(e) => ApiError::Storage(e),
+        DeleteError::Index(e) => ApiError::Index(e),
+    })
+}
+
+fn back_to_issue(id: i64, notice: &str) -> PageResult {
+    let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/issues/{id}?done={notice}")).into_response())
+}
+
+/// `POST /issues/{id}/resolve`: resolves the issue (in a version, when given),
+/// deleting its stored reports.
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
@@ -294,10 +314,17 @@ pub async fn resolve(
     Form(form): Form<ResolveForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    let _ = (&state, non_empty(&form.in_version), id);
-    Err(PageError(ApiError::BadRequest(
-        "resolving is not available on this server yet".to_owned(),
-    )))
+    let in_version = non_empty(&form.in_version);
+    let deleted =
+        crate::deletion::resolve_issue(&state, id, in_version.as_deref(), &caller.token_id)
+            .await
+            .map_err(deletion_error)?;
+    let reports = if deleted == 1 { "report" } else { "reports" };
+    let notice = match in_version {
+        Some(v) => format!("Resolved in version {v}; {deleted} stored {reports} deleted."),
+        None => format!("Resolved; {deleted} stored {reports} deleted."),
+    };
+    back_to_issue(id, &notice)
 }
 
 /// `POST /issues/{id}/reopen`: reopens a resolved issue.
@@ -308,13 +335,13 @@ pub async fn reopen(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    let _ = (&state, id);
-    Err(PageError(ApiError::BadRequest(
-        "reopening is not available on this server yet".to_owned(),
-    )))
+    crate::deletion::reopen_issue(&state, id, &caller.token_id)
+        .await
+        .map_err(deletion_error)?;
+    back_to_issue(id, "Reopened.")
 }
 
-/// `POST /issues/{id}/delete`: deletes the issue and its reports.
+/// `POST /issues/{id}/delete`: deletes the issue and every report of it.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -322,8 +349,8 @@ pub async fn delete(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    let _ = (&state, id);
-    Err(PageError(ApiError::BadRequest(
-        "deleting issues is not available on this server yet".to_owned(),
-    )))
+    crate::deletion::delete_issue(&state, id, &caller.token_id)
+        .await
+        .map_err(deletion_error)?;
+    Ok(Redirect::to("/issues").into_response())
 }

@@ -101,6 +101,7 @@ button.secondary { background:#fff; color:var(--accent); } button.danger { backg
 dl.meta { display:grid; grid-template-columns:160px 1fr; gap:4px 12px; margin:0; } dl.meta dt { color:var(--muted); } dl.meta dd { margin:0; }
 tr.crash td { background:#fff8f0; } details { margin:6px 0; background:#fff; border:1px solid var(--line); border-radius:4px; padding:6px 10px; }
 summary { cursor:pointer; }
+details.confirm { margin:0; padding:5px 10px; border-color:#fda29b; color:var(--bad); } details.confirm form { margin-top:6px; }
 "#;
 
 /// The page frame: header with the links the caller's role may use.

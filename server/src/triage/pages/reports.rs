@@ -160,6 +160,13 @@ pub async fn show(
                         }
                     }
                 }
+                h2 { "Scrubbed before storage" }
+                @if report.scrub.removed.is_empty() { p.muted { "Nothing needed scrubbing." } } @else {
+                    table id="scrub" {
+                        thead { tr { th { "What" } th.num { "Count" } } }
+                        tbody { @for (kind, n) in &report.scrub.removed { tr { td.mono { (kind) } td.num { (n) } } } }
+                    }
+                }
                 h2 { "Annotations (scrubbed)" }
                 @if report.annotations.is_empty() { p.muted { "None." } } @else {
                     table {
