@@ -177,6 +177,7 @@ pub fn routes() -> Vec<Route> {
         page!(GET "/tokens", roles(ADMIN), pages::admin::tokens),
         page!(POST "/tokens", roles(ADMIN), pages::admin::create_token),
         page!(POST "/tokens/{id}/revoke", roles(ADMIN), pages::admin::revoke_token),
+        page!(GET "/audit", roles(ADMIN), pages::admin::audit),
     ]
 }
 
