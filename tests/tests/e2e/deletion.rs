@@ -11,7 +11,7 @@ use mayday_server::index::Role;
 use mayday_server::storage::{Storage, report_key};
 use mayday_tests::fixtures::{bin, testdata};
 use mayday_tests::server::{TestServer, walk};
-use mayday_tests::services::{ChromeDriver, S3Server};
+use mayday_tests::services::{ChromeDriver, Postgres, S3Server};
 use mayday_tests::upload::Multipart;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -458,6 +458,13 @@ async fn regressions_and_resolved_in_versions() {
     assert!(settle(&server, &developer, &any.id).await.is_some());
     assert_eq!(status_of().await["status"], "regressed");
 
+    // The resolved-in version is the resolved product's: another product's old
+    // version is a regression.
+    resolve(Some("2.3.0")).await;
+    let beta = submit(&server, &dump_a(), &[("prod", "Beta"), ("ver", "1.0.0")]).await;
+    assert!(settle(&server, &developer, &beta.id).await.is_some());
+    assert_eq!(status_of().await["status"], "regressed");
+
     // Reopen by hand; unknown issues are 404; a bad body is 400.
     let (status, body) = post(
         &server,
@@ -872,36 +879,36 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_owned();
-    let server = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
+/// Resolves an issue while 50 reports of it are in the pipeline, waits for the
+/// pipeline to drain, and checks through the server that none of them remains:
+/// no row, no key, no blob; the issue stays resolved and counts them all.
+async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     let developer = server.token(Role::Developer).await;
-    let first = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
-    let issue = settle(&server, &developer, &first.id).await.unwrap()["issue_id"]
+    let first = submit(server, &dump_a(), &[("prod", "Alpha")]).await;
+    let issue = settle(server, &developer, &first.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
     let mut sent = vec![first];
     for _ in 0..50 {
-        sent.push(submit(&server, &dump_a(), &[("prod", "Alpha")]).await);
+        sent.push(submit(server, &dump_a(), &[("prod", "Alpha")]).await);
     }
     // Resolve while the workers are busy with them.
     let depth = server.state.index().queue_depth().await.unwrap();
     assert!(depth > 0, "reports still in the pipeline");
     let (status, body) = post(
-        &server,
+        server,
         &developer,
         &format!("/api/v1/issues/{issue}/resolve"),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    drain(&server).await;
+    drain(server).await;
 
     for s in &sent {
-        let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
+        let (status, _) = get(server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.id);
+        assert!(server.state.index().report(&s.id).await.unwrap().is_none());
         assert!(
             server
                 .state
@@ -912,6 +919,15 @@ async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
                 .is_none()
         );
     }
+    assert!(
+        server
+            .state
+            .index()
+            .report_key_ids()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let left: Vec<String> = server
         .state
         .storage()
@@ -923,7 +939,7 @@ async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
         .filter(|k| !k.starts_with("health/"))
         .collect();
     assert_eq!(left, Vec::<String>::new());
-    let (_, body) = get(&server, &developer, &format!("/api/v1/issues/{issue}")).await;
+    let (_, body) = get(server, &developer, &format!("/api/v1/issues/{issue}")).await;
     assert_eq!(
         body["issue"]["status"], "resolved",
         "not regressed by its own backlog"
@@ -937,10 +953,48 @@ async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
         .unwrap()
         .unwrap();
     assert!(dropped > 0, "some finished after the resolution");
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    let server = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
+    let sent = resolve_during_processing(&server).await;
     server.stop().await;
     // Every file the server left: no id of them.
     let needles: Vec<Vec<u8>> = sent.iter().map(|s| s.uuid().as_bytes().to_vec()).collect();
     assert_eq!(traces(&data_dir, &needles), vec![]);
+}
+
+/// The same race with several processes' setup: S3 and PostgreSQL, where a
+/// worker's commit waits for the resolution's row lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
+    let s3 = S3Server::start().await;
+    let database = Postgres::shared().database("deletion_race");
+    let (url, options) = (s3.store_url(), s3.store_options());
+    let server = TestServer::with_config(move |c| {
+        c.store_url = Some(url);
+        c.store_options = options;
+        c.database_url = Some(database);
+        c.pipeline.workers = 4;
+    })
+    .await;
+    let sent = resolve_during_processing(&server).await;
+    let bucket = s3.independent_client();
+    let listed: Vec<String> = bucket
+        .list(String::new(), None)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|page| page.contents.iter().map(|o| o.key.clone()))
+        .collect();
+    for s in &sent {
+        assert!(!listed.iter().any(|k| k.contains(s.uuid())), "{listed:?}");
+    }
+    server.stop().await;
 }
 
 #[test]
