@@ -242,6 +242,24 @@ impl Client {
     /// inside an async runtime is safe, if blocking).
     pub fn send_pending(&self) -> Result<SendSummary> {
         let mut out = SendSummary::default();
+        // One sender per data dir (two instances of the application must not
+        // upload the same report twice): `<data_dir>/send.lock`, released when
+        // the file is closed, also if the process dies.
+        let lock_path = self.data_dir().join("send.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                out.still_pending = self.pending()?.len();
+                return Ok(out);
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
         let pending = self.pending()?;
         if pending.is_empty() {
             return Ok(out);

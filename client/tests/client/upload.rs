@@ -361,3 +361,22 @@ fn sending_and_forgetting_from_inside_an_async_runtime_works() {
     assert_eq!(forgotten.unwrap(), Forgotten::Deleted);
     assert!(server.stored().is_empty());
 }
+
+#[test]
+fn only_one_process_sends_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    crash(dir.path(), "abort", "always");
+    let client = client_builder(dir.path(), Some(&server.url()))
+        .build()
+        .unwrap();
+    // Another instance is sending: it holds the lock.
+    let other = std::fs::File::create(dir.path().join("send.lock")).unwrap();
+    other.lock().unwrap();
+    let summary = client.send_pending().unwrap();
+    assert!(summary.sent.is_empty());
+    assert_eq!(summary.still_pending, 1);
+    assert!(server.uploads().is_empty());
+    drop(other);
+    assert_eq!(client.send_pending().unwrap().sent.len(), 1);
+}
