@@ -953,3 +953,68 @@ async fn metrics_count_ingest_rejections_and_processing() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_symbols_page_ranks_missing_symbols_and_lists_present_ones() {
+    let (server, _developer, submitted) = server_with_reports().await;
+    let uploader = server.token(Role::Uploader).await;
+    let client = reqwest::Client::new();
+    let missing: Value = client
+        .get(format!("{}/api/v1/symbols/missing", server.url))
+        .bearer_auth(&uploader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let missing = missing["missing"].as_array().unwrap().clone();
+    // Every module the reports said lacked symbols is ranked, most needed first.
+    let mut expected: Vec<(String, String)> = submitted
+        .iter()
+        .flat_map(|s| s.processed["missing_symbols"].as_array().unwrap().clone())
+        .map(|m| {
+            (
+                m["debug_file"].as_str().unwrap().to_owned(),
+                m["debug_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert!(!expected.is_empty(), "the test data lacks some symbols");
+    let mut ranked: Vec<(String, String)> = missing
+        .iter()
+        .map(|m| {
+            (
+                m["debug_file"].as_str().unwrap().to_owned(),
+                m["debug_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let counts: Vec<i64> = missing
+        .iter()
+        .map(|m| m["reports"].as_i64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    ranked.sort();
+    assert_eq!(ranked, expected);
+
+    let page = client
+        .get(format!("{}/symbols", server.url))
+        .bearer_auth(&uploader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for (file, id) in &expected {
+        assert!(
+            html.contains(file.as_str()) && html.contains(id.as_str()),
+            "{file} {id}"
+        );
+    }
+    // Present: the symbol files the tests added.
+    assert!(html.contains("test_app.pdb") && html.contains("5A9832E5287241C1838ED98914E9B7FF1"));
+    server.stop().await;
+}
