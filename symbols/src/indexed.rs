@@ -20,22 +20,27 @@ use breakpad_symbols::{FrameSymbolizer, FrameWalker, Module, SymbolError, Symbol
 
 use crate::cache::{LruBytes, parsed_size};
 
-/// Where one record (with its sublines) is in the file, and the range it covers.
+/// Where one record (with its sublines) is in the file, and the range it covers
+/// (24 bytes: the index of a big file has hundreds of thousands of these).
 #[derive(Debug, Clone, Copy)]
 struct Rec {
     start: u64,
-    /// Inclusive end.
-    end: u64,
     off: u64,
+    /// Size of the covered range (for STACK WIN, after Breakpad's fix-up).
+    size: u32,
     len: u32,
 }
 
-/// A STACK WIN record: like [`Rec`], plus the size Breakpad's fix-up gave it.
-#[derive(Debug, Clone, Copy)]
-struct WinRec {
-    rec: Rec,
-    size: u32,
+impl Rec {
+    /// Inclusive end of the covered range.
+    fn end(&self) -> u64 {
+        self.start
+            .saturating_add(u64::from(self.size).saturating_sub(1))
+    }
 }
+
+/// A STACK WIN record.
+type WinRec = Rec;
 
 /// Which records a small parsed file was built from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,11 +88,11 @@ fn is_line_record(line: &[u8]) -> bool {
 /// Breakpad's `into_rangemap_safe`: sort by range, drop ranges overlapping the
 /// previous kept one.
 fn filter_overlaps(mut recs: Vec<Rec>) -> Vec<Rec> {
-    recs.sort_by_key(|r| (r.start, r.end));
+    recs.sort_by_key(|r| (r.start, r.end()));
     let mut out: Vec<Rec> = Vec::with_capacity(recs.len());
     for r in recs {
         if let Some(last) = out.last()
-            && r.start <= last.end
+            && r.start <= last.end()
         {
             continue;
         }
@@ -99,22 +104,21 @@ fn filter_overlaps(mut recs: Vec<Rec>) -> Vec<Rec> {
 
 /// Breakpad's STACK WIN insertion (file order): a record starting inside the
 /// previous one shortens the previous; other intersections are dropped.
-fn push_win(list: &mut Vec<WinRec>, rec: Rec, size: u32) {
-    if size == 0 {
+fn push_win(list: &mut Vec<WinRec>, rec: Rec) {
+    if rec.size == 0 {
         return;
     }
     if let Some(last) = list.last_mut()
-        && rec.start <= last.rec.end
-        && last.rec.start <= rec.end
+        && rec.start <= last.end()
+        && last.start <= rec.end()
     {
-        if rec.start > last.rec.start {
-            last.size = (rec.start - last.rec.start) as u32;
-            last.rec.end = last.rec.start + last.size as u64 - 1;
-        } else if (last.rec.start, last.rec.end) != (rec.start, rec.end) {
+        if rec.start > last.start {
+            last.size = (rec.start - last.start) as u32;
+        } else if (last.start, last.end()) != (rec.start, rec.end()) {
             return;
         }
     }
-    list.push(WinRec { rec, size });
+    list.push(rec);
 }
 
 /// The covering record of a sorted, non-overlapping list.
@@ -125,7 +129,7 @@ fn covering<T>(list: &[T], addr: u64, range: impl Fn(&T) -> (u64, u64)) -> Optio
 }
 
 fn covering_win(list: &[WinRec], addr: u64) -> Option<u32> {
-    covering(list, addr, |w| (w.rec.start, w.rec.end))
+    covering(list, addr, |w| (w.start, w.end()))
 }
 
 impl IndexedSym {
@@ -210,12 +214,13 @@ impl IndexedSym {
                 let addr = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
                 if size > 0 {
-                    let end = addr.checked_add(size - 1).ok_or(bad("FUNC", n))?;
+                    addr.checked_add(size - 1).ok_or(bad("FUNC", n))?;
+                    let size = u32::try_from(size).map_err(|_| bad("FUNC", n))?;
                     open = Some((
                         Rec {
                             start: addr,
-                            end,
                             off,
+                            size,
                             len: 0,
                         },
                         true,
@@ -233,12 +238,13 @@ impl IndexedSym {
                 let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
                 if size > 0 {
-                    let end = addr.checked_add(size - 1).ok_or(bad("STACK CFI", n))?;
+                    addr.checked_add(size - 1).ok_or(bad("STACK CFI", n))?;
+                    let size = u32::try_from(size).map_err(|_| bad("STACK CFI", n))?;
                     open = Some((
                         Rec {
                             start: addr,
-                            end,
                             off,
+                            size,
                             len: 0,
                         },
                         false,
@@ -250,16 +256,15 @@ impl IndexedSym {
                 let addr = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
                 let size = u32::try_from(size).map_err(|_| bad("STACK WIN", n))?;
-                let end = addr.saturating_add(size.max(1) as u64 - 1);
                 let rec = Rec {
                     start: addr,
-                    end,
                     off,
+                    size,
                     len: line.len() as u32,
                 };
                 match ty {
-                    4 => push_win(&mut framedata, rec, size),
-                    0 => push_win(&mut fpo, rec, size),
+                    4 => push_win(&mut framedata, rec),
+                    0 => push_win(&mut fpo, rec),
                     _ => {}
                 }
             } else {
@@ -276,11 +281,11 @@ impl IndexedSym {
         for list in [&mut framedata, &mut fpo] {
             // Breakpad sorts the STACK WIN list (stable) into a range map and drops
             // overlaps, after the fix-ups above.
-            list.sort_by_key(|w| (w.rec.start, w.rec.end));
+            list.sort_by_key(|w| (w.start, w.end()));
             let mut kept: Vec<WinRec> = Vec::with_capacity(list.len());
             for w in list.drain(..) {
                 if let Some(last) = kept.last()
-                    && w.rec.start <= last.rec.end
+                    && w.start <= last.end()
                 {
                     continue;
                 }
@@ -355,7 +360,7 @@ impl IndexedSym {
 
     fn push_win_line(&self, w: &WinRec, text: &mut Vec<u8>) -> std::io::Result<()> {
         let start = text.len();
-        self.read(w.rec.off, w.rec.len, text)?;
+        self.read(w.off, w.len, text)?;
         // Write back the size Breakpad's fix-up gave it (the 5th field).
         let line = text[start..text.len() - 1].to_vec();
         let mut parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
@@ -386,7 +391,7 @@ impl IndexedSym {
             }
             Ok(())
         };
-        let mini = if let Some(func) = covering(&self.funcs, addr, |r| (r.start, r.end)) {
+        let mini = if let Some(func) = covering(&self.funcs, addr, |r| (r.start, r.end())) {
             self.mini(MiniKey::Func(func, fd, fpo), |text| {
                 let rec = self.funcs[func as usize];
                 let mut block = Vec::new();
@@ -469,7 +474,7 @@ impl IndexedSym {
             .checked_sub(module.base_address())?;
         let fd = covering_win(&self.framedata, addr);
         let fpo = covering_win(&self.fpo, addr);
-        let cfi = covering(&self.cfi, addr, |r| (r.start, r.end));
+        let cfi = covering(&self.cfi, addr, |r| (r.start, r.end()));
         if (fd, fpo, cfi) == (None, None, None) {
             return None;
         }
@@ -575,13 +580,13 @@ mod tests {
             .funcs
             .iter()
             .chain(&index.cfi)
-            .map(|r| (r.start, r.end))
+            .map(|r| (r.start, r.end()))
             .chain(
                 index
                     .framedata
                     .iter()
                     .chain(&index.fpo)
-                    .map(|w| (w.rec.start, w.rec.end)),
+                    .map(|w| (w.start, w.end())),
             )
             .chain(index.publics.iter().map(|p| (p.0, p.0)));
         for (start, end) in ranges {
