@@ -103,7 +103,11 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     let index = state.index();
     let storage = state.storage();
     let Some(row) = index.report(&job.report_id).await? else {
-        // Deleted while queued: nothing to do.
+        // Deleted while queued — or while an earlier attempt of this job ran and
+        // its worker died after storing the processed report: remove that too.
+        if let Ok(id) = job.report_id.parse::<ReportId>() {
+            storage.delete(&Storage::processed_key(&id)).await?;
+        }
         index.delete_job(job.id).await?;
         return Ok(());
     };
