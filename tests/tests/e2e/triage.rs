@@ -399,6 +399,14 @@ async fn every_route_allows_exactly_the_roles_of_the_route_table() {
         .unwrap();
     let table = routes();
     assert!(table.len() > 20, "the table has every route");
+    let mut keys: Vec<(String, &str)> = table
+        .iter()
+        .map(|r| (r.method.to_string(), r.path))
+        .collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), before, "no route is listed twice");
     let mut checked = 0;
     for route in &table {
         let path = concrete_path(route, issue_id, report_id);
@@ -433,6 +441,16 @@ async fn every_route_allows_exactly_the_roles_of_the_route_table() {
                 "{} {} as {who}: {status} {location}",
                 route.method, route.path
             );
+            // The router really serves the route: axum's own "no such route" is an
+            // empty 404, and a method it does not route is a 405.
+            let body = response.bytes().await.unwrap();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+            if route.method != reqwest::Method::HEAD {
+                assert!(
+                    !(status == StatusCode::NOT_FOUND && body.is_empty()),
+                    "not routed: {what}"
+                );
+            }
             match (route.access, role) {
                 (Access::Public, _) => {
                     assert!(
@@ -1016,5 +1034,58 @@ async fn the_symbols_page_ranks_missing_symbols_and_lists_present_ones() {
     }
     // Present: the symbol files the tests added.
     assert!(html.contains("test_app.pdb") && html.contains("5A9832E5287241C1838ED98914E9B7FF1"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issues_list_filters_searches_and_sorts() {
+    let (server, developer, submitted) = server_with_reports().await;
+    let client = reqwest::Client::new();
+    let issue = |i: usize| submitted[i].processed["issue_id"].as_i64().unwrap();
+    let listed = |query: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/issues?{query}", server.url);
+        let developer = developer.clone();
+        async move {
+            let html = client
+                .get(url)
+                .bearer_auth(developer)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let mut ids = Vec::new();
+            let mut rest = html.as_str();
+            let needle = "class=\"issue\" href=\"/issues/";
+            while let Some(at) = rest.find(needle) {
+                rest = &rest[at + needle.len()..];
+                let end = rest.find('"').unwrap();
+                ids.push(rest[..end].parse::<i64>().unwrap());
+            }
+            ids
+        }
+    };
+    let mut all = listed("").await;
+    all.sort();
+    let mut expected: Vec<i64> = (0..CASES.len()).map(issue).collect();
+    expected.sort();
+    assert_eq!(all, expected, "open issues by default");
+    assert_eq!(listed("q=CrashFunction").await, [issue(0)]);
+    assert_eq!(
+        listed("q=crashfunction").await,
+        [issue(0)],
+        "case-insensitive"
+    );
+    assert_eq!(listed("version=1.1.0").await, [issue(1)]);
+    assert_eq!(listed("os=Windows+NT").await, [issue(0)]);
+    assert_eq!(listed("product=TriageApp&os=Linux").await, [issue(1)]);
+    assert_eq!(listed("product=Other").await, Vec::<i64>::new());
+    assert_eq!(listed("status=resolved").await, Vec::<i64>::new());
+    assert_eq!(listed("status=regressed").await, Vec::<i64>::new());
+    // Submitted one after another: newest first by first seen.
+    let by_first_seen = listed("sort=first_seen").await;
+    assert_eq!(by_first_seen, [issue(2), issue(1), issue(0)]);
     server.stop().await;
 }
