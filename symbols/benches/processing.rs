@@ -129,6 +129,8 @@ fn run_stackwalk(case: &Case) -> Duration {
 
 /// Set to a dump path: process only that dump with warm caches and print the peak RSS.
 const CHILD_ENV: &str = "MAYDAY_BENCH_RSS_CHILD";
+/// With [`CHILD_ENV`]: process without any symbols.
+const NOSYMS_ENV: &str = "MAYDAY_BENCH_RSS_NOSYMS";
 
 fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -149,9 +151,14 @@ fn dir_size(dir: &Path) -> u64 {
 /// The child: one dump, its case's symbol tree, five warm rounds; prints VmHWM.
 fn rss_child(dump_path: &Path) {
     let case_dir = dump_path.parent().unwrap();
-    let store = SymbolStore::new(Arc::new(
-        LocalFileSystem::new_with_prefix(case_dir).unwrap(),
-    ));
+    // With `MAYDAY_BENCH_RSS_NOSYMS` set: an empty store, to see what processing
+    // alone costs.
+    let store: Arc<dyn object_store::ObjectStore> = if std::env::var_os(NOSYMS_ENV).is_some() {
+        Arc::new(object_store::memory::InMemory::new())
+    } else {
+        Arc::new(LocalFileSystem::new_with_prefix(case_dir).unwrap())
+    };
+    let store = SymbolStore::new(store);
     let at_start = status_kib("VmRSS:").unwrap_or(0);
     let bytes = std::fs::read(dump_path).unwrap();
     let dump = minidump::Minidump::read(&bytes[..]).unwrap();
@@ -260,15 +267,20 @@ fn main() {
         .iter()
         .position(|c| c.dump.ends_with("firefox-windows-x86_64.dmp"))
         .unwrap_or(0);
-    let child_peak_kib = std::env::current_exe().ok().and_then(|exe| {
-        let out = Command::new(exe)
-            .env(CHILD_ENV, cases[biggest].dump.as_os_str())
-            .output()
-            .ok()?;
+    let child_peak = |nosyms: bool| {
+        let exe = std::env::current_exe().ok()?;
+        let mut cmd = Command::new(exe);
+        cmd.env(CHILD_ENV, cases[biggest].dump.as_os_str());
+        if nosyms {
+            cmd.env(NOSYMS_ENV, "1");
+        }
+        let out = cmd.output().ok()?;
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("peak_kib=")?.trim().parse::<u64>().ok())
-    });
+    };
+    let child_peak_kib = child_peak(false);
+    let nosyms_peak_kib = child_peak(true);
     let biggest_syms = dir_size(&cases[biggest].dir.join("symbols"));
 
     println!();
@@ -364,6 +376,13 @@ fn main() {
              {:.1} MiB = {:.1}x the largest .sym (target < 3x)",
             cases[biggest].dump.file_name().unwrap().to_string_lossy(),
             mib(biggest_syms),
+            peak as f64 / 1024.0,
+            (peak * 1024) as f64 / largest_sym as f64
+        );
+    }
+    if let Some(peak) = nosyms_peak_kib {
+        println!(
+            "  (the same warm loop with no symbols at all: {:.1} MiB = {:.1}x; the rest is the symbols)",
             peak as f64 / 1024.0,
             (peak * 1024) as f64 / largest_sym as f64
         );
