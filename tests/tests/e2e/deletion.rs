@@ -1098,3 +1098,90 @@ async fn admins_delete_reports_and_issues_through_the_api_and_the_cli() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation() {
+    use mayday_server::crypto::MasterKey;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    let first = MasterKey::generate().to_hex();
+    let start = |key: Option<String>| {
+        let data_dir = data_dir.clone();
+        TestServer::with_config(move |c| {
+            c.data_dir = data_dir;
+            c.master_key = key;
+        })
+    };
+    let server = start(Some(first.clone())).await;
+    let developer = server.token(Role::Developer).await;
+    let sent = submit(&server, &dump_a(), &[]).await;
+    let before = settle(&server, &developer, &sent.id).await.unwrap();
+    server.stop().await;
+    assert!(
+        !data_dir.join("master.key").exists(),
+        "a configured key is not written"
+    );
+
+    // With a configured key: the new one is given (or printed), the keys rewrapped.
+    let second = MasterKey::generate().to_hex();
+    let output = std::process::Command::new(bin("mayday-server"))
+        .args(["keys", "rotate"])
+        .env("MAYDAY_DATA_DIR", &data_dir)
+        .env("MAYDAY_MASTER_KEY", &first)
+        .env("MAYDAY_NEW_MASTER_KEY", &second)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("rewrapped 1 data keys\n"), "{stdout}");
+    assert!(stdout.contains(&second));
+    let server = start(Some(second.clone())).await;
+    let after = settle(&server, &developer, &sent.id).await.unwrap();
+    assert_eq!(after["crashing_thread"], before["crashing_thread"]);
+    server.stop().await;
+    // The first key opens nothing any more: a server with it reads nothing.
+    let server = start(Some(first.clone())).await;
+    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", sent.id)).await;
+    assert!(status.is_server_error(), "{status}");
+    server.stop().await;
+
+    // To a key file, interrupted: `master.key.next` exists and only some data
+    // keys were rewrapped (here none). A server started meanwhile holds both
+    // keys; running the rotation again finishes it with the same new key.
+    std::fs::write(data_dir.join("master.key"), format!("{second}\n")).unwrap();
+    let third = MasterKey::generate().to_hex();
+    std::fs::write(data_dir.join("master.key.next"), format!("{third}\n")).unwrap();
+    let server = start(None).await;
+    let during = settle(&server, &developer, &sent.id).await.unwrap();
+    assert_eq!(during["crashing_thread"], before["crashing_thread"]);
+    server.stop().await;
+    let output = std::process::Command::new(bin("mayday-server"))
+        .args(["keys", "rotate"])
+        .env("MAYDAY_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("master.key"))
+            .unwrap()
+            .trim(),
+        third
+    );
+    assert!(!data_dir.join("master.key.next").exists());
+    let server = start(None).await;
+    let wrapped = server
+        .state
+        .index()
+        .report_key(&sent.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        wrapped.master_key_id,
+        MasterKey::from_hex(&third).unwrap().id()
+    );
+    let last = settle(&server, &developer, &sent.id).await.unwrap();
+    assert_eq!(last["crashing_thread"], before["crashing_thread"]);
+    server.stop().await;
+}
