@@ -109,6 +109,17 @@ impl Index {
         row.as_ref().map(token_from_row).transpose()
     }
 
+    /// The token with this public id, revoked or not.
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRow>, IndexError> {
+        let row = sqlx::query(
+            "SELECT id, role, name, created_at, revoked_at FROM api_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
     /// Every token.
     pub async fn list_tokens(&self) -> Result<Vec<TokenRow>, IndexError> {
         let rows = sqlx::query(

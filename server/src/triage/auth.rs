@@ -130,10 +130,9 @@ pub async fn caller_from_session(
         return Ok(None);
     };
     let parent_live = index
-        .list_tokens()
+        .token_by_id(parent)
         .await?
-        .iter()
-        .any(|t| t.id == parent && t.revoked_at.is_none());
+        .is_some_and(|t| t.revoked_at.is_none());
     Ok(parent_live.then(|| Caller {
         token_id: parent.to_owned(),
         role: row.role,
