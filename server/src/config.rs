@@ -76,6 +76,50 @@ pub struct Config {
     /// Reports older than this many days are deleted (`MAYDAY_RETENTION_DAYS`);
     /// 0 keeps them until deleted otherwise.
     pub retention_days: u32,
+    /// The symbol caches shared by all processing workers (the `[symbols]` section:
+    /// `memory_bytes`, `max_open_files`, `disk_dir`, `disk_bytes`, `negative_ttl`).
+    pub symbols: mayday_symbols::CacheConfig,
+    /// Limits on symbol uploads (`POST /api/v1/symbols`).
+    pub symbol_uploads: SymbolUploadLimits,
+}
+
+/// Limits on symbol uploads. The body is held in memory while it is checked, so
+/// `max_wire_bytes` bounds the memory one upload takes before decompression.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SymbolUploadLimits {
+    /// Largest request body on the wire, in bytes (default 512 MiB).
+    pub max_wire_bytes: u64,
+    /// Largest single `.sym` after decompression, in bytes (default 1 GiB).
+    pub max_file_bytes: u64,
+    /// Largest sum of the `.sym` files of one zip (or one gzip body) after
+    /// decompression, in bytes (default 2 GiB).
+    pub max_total_bytes: u64,
+    /// Most entries in one zip (default 10 000).
+    pub max_entries: usize,
+}
+
+impl Default for SymbolUploadLimits {
+    fn default() -> Self {
+        let checks = mayday_symbols::UploadLimits::default();
+        SymbolUploadLimits {
+            max_wire_bytes: 512 * 1024 * 1024,
+            max_file_bytes: checks.max_file_bytes,
+            max_total_bytes: checks.max_total_bytes,
+            max_entries: checks.max_entries,
+        }
+    }
+}
+
+impl SymbolUploadLimits {
+    /// The limits the upload checks of `mayday-symbols` apply after decompression.
+    pub fn checks(&self) -> mayday_symbols::UploadLimits {
+        mayday_symbols::UploadLimits {
+            max_file_bytes: self.max_file_bytes,
+            max_total_bytes: self.max_total_bytes,
+            max_entries: self.max_entries,
+        }
+    }
 }
 
 /// Limits on uploads.
@@ -123,6 +167,8 @@ impl Default for Config {
             scrub: mayday_report::scrub::ScrubConfig::default(),
             master_key: None,
             retention_days: 90,
+            symbols: mayday_symbols::CacheConfig::default(),
+            symbol_uploads: SymbolUploadLimits::default(),
         }
     }
 }
@@ -291,6 +337,29 @@ mod tests {
                 .apply_env(|n| (n == "MAYDAY_LISTEN").then(|| "nope".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn symbols_section_keeps_other_defaults() {
+        let config = Config::from_toml(
+            r#"
+            [symbols]
+            memory_bytes = 1000
+            negative_ttl = "5m"
+            [symbol_uploads]
+            max_entries = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.symbols.memory_bytes, 1000);
+        assert_eq!(config.symbols.negative_ttl, Duration::from_secs(300));
+        assert_eq!(
+            config.symbols.max_open_files,
+            mayday_symbols::CacheConfig::default().max_open_files
+        );
+        assert_eq!(config.symbol_uploads.max_entries, 3);
+        assert_eq!(config.symbol_uploads.max_wire_bytes, 512 * 1024 * 1024);
+        assert_eq!(config.symbol_uploads.checks().max_entries, 3);
     }
 
     #[test]

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use minidump_unwind::SymbolProvider;
 use tokio::sync::{Notify, watch};
 
 pub use config::Config;
@@ -67,7 +66,7 @@ struct Inner {
     storage: Storage,
     index: Index,
     keyring: crypto::Keyring,
-    symbols: Arc<dyn SymbolProvider + Send + Sync>,
+    symbols: mayday_symbols::Symbols,
     work: Notify,
     metrics: Metrics,
 }
@@ -80,15 +79,17 @@ impl AppState {
         index: Index,
         keyring: crypto::Keyring,
     ) -> AppState {
-        let symbols = mayday_symbols::SymbolStore::new(storage.object_store());
-        let supplier = mayday_symbols::StoreSymbolSupplier::new(symbols);
-        let symbolizer = breakpad_symbols::Symbolizer::new(supplier);
+        // One provider for the whole process: every worker shares its caches.
+        let symbols = mayday_symbols::Symbols::new(
+            mayday_symbols::SymbolStore::new(storage.object_store()),
+            config.symbols.clone(),
+        );
         AppState(Arc::new(Inner {
             config,
             storage,
             index,
             keyring,
-            symbols: Arc::new(symbolizer),
+            symbols,
             work: Notify::new(),
             metrics: Metrics::default(),
         }))
@@ -114,9 +115,11 @@ impl AppState {
         &self.0.keyring
     }
 
-    /// The symbol provider shared by all workers.
-    pub fn symbols(&self) -> Arc<dyn SymbolProvider + Send + Sync> {
-        Arc::clone(&self.0.symbols)
+    /// The symbol provider shared by all workers. Process each report with its
+    /// own [`session`](mayday_symbols::Symbols::session), so the report's symbol
+    /// statistics and missing symbols are its own.
+    pub fn symbols(&self) -> &mayday_symbols::Symbols {
+        &self.0.symbols
     }
 
     /// Counters for `/metrics`.

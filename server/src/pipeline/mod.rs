@@ -32,6 +32,9 @@ pub enum JobError {
     /// Stored metadata does not parse.
     #[error("metadata: {0}")]
     Meta(#[from] serde_json::Error),
+    /// A symbol file could not be read from the store.
+    #[error("symbol store unavailable")]
+    SymbolStore,
 }
 
 /// Runs one worker until `shutdown` says stop.
@@ -129,13 +132,14 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
 
     let timeout = state.config().pipeline.process_timeout;
-    let symbols = state.symbols();
-    let processed = tokio::time::timeout(
-        timeout,
-        process_dump(&row.id, &dump, annotations, symbols.as_ref()),
-    )
-    .await;
+    // A session per report: the shared caches, this report's own statistics.
+    let symbols = state.symbols().session();
+    let processed =
+        tokio::time::timeout(timeout, process_dump(&row.id, &dump, annotations, &symbols)).await;
     let mut report = match processed {
+        // A symbol file that could not be read is not a missing one: try again
+        // later rather than filing the report without those symbols.
+        Ok(Ok(_)) if symbols.had_store_errors() => return Err(JobError::SymbolStore),
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return fail(state, job, &e).await,
         Err(_) => {

@@ -131,7 +131,8 @@ fn thread(stack: &CallStack) -> Thread {
 fn modules(list: &MinidumpModuleList, state: &ProcessState) -> Vec<Module> {
     list.by_addr()
         .map(|module| {
-            let stats = state.symbol_stats.get(&*module.code_file());
+            // Symbol providers key their statistics by the code file's base name.
+            let stats = state.symbol_stats.get(basename(&module.code_file()));
             let loaded = stats.is_some_and(|s| s.loaded_symbols);
             Module {
                 filename: basename(&module.code_file()).to_owned(),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod deletion;
 pub mod pages;
 pub mod routes;
+pub mod symbols;
 
 use axum::Json;
 use axum::Router;

@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::routing::MethodRouter;
 
 use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
-use super::{api, deletion, pages};
+use super::{api, deletion, pages, symbols};
 use crate::AppState;
 use crate::index::Role;
 
@@ -152,6 +152,10 @@ pub fn routes() -> Vec<Route> {
         api!(POST "/api/v1/tokens", roles(ADMIN), api::create_token),
         api!(DELETE "/api/v1/tokens/{id}", roles(ADMIN), api::revoke_token),
         api!(GET "/api/v1/symbols/missing", roles(SYMBOLS), api::missing_symbols),
+        // Symbols (triage/symbols.rs): upload; download in the Breakpad layout.
+        api!(POST "/api/v1/symbols", roles(symbols::UPLOADERS), symbols::upload),
+        api!(HEAD "/symbols/{debug_file}/{debug_id}/{file}", PUBLIC, symbols::head),
+        api!(GET "/symbols/{debug_file}/{debug_id}/{file}", PUBLIC, symbols::download),
         // Deletion (triage/deletion.rs): resolve, reopen, delete, audit, /forget.
         api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), deletion::resolve),
         api!(POST "/api/v1/issues/{id}/reopen", roles(READ_CONTENTS), deletion::reopen),

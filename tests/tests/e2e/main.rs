@@ -8,3 +8,4 @@ mod storage;
 mod index;
 mod triage;
 mod privacy;
+mod symbols;

@@ -1,0 +1,348 @@
+//! Symbol upload and download: `POST /api/v1/symbols` for release engineers, and
+//! the Breakpad symbol-server layout `/symbols/<debug_file>/<DEBUG_ID>/<file>.sym`
+//! for `minidump-stackwalk --symbols-url` and the `mayday-symbols upload` CLI.
+//!
+//! An upload is a `.sym` (plain or gzip, by `Content-Encoding: gzip` or its magic
+//! bytes; the debug file from `?debug_file=` or else the MODULE line), or a zip of
+//! `<debug_file>/<debug_id>/<file>.sym` entries as Mozilla's Tecken takes it
+//! (`Content-Type: application/zip` or the zip magic). Everything is checked before
+//! anything is written: one bad entry refuses the whole upload with a 400 (413 for
+//! a size limit) and a JSON `{"error", "reason"}`. Stored symbols are invalidated in
+//! this process's caches, and every report that lacked them is queued for
+//! reprocessing (the worker moves it to the issue of its new signature).
+
+use std::collections::BTreeSet;
+use std::io::Read;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use mayday_symbols::{SymbolId, UploadError, symbol_key};
+use object_store::ObjectStoreExt as _;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiError;
+use super::auth::Caller;
+use crate::AppState;
+use crate::index::{Role, now_ms};
+
+/// Roles that may upload symbols.
+pub const UPLOADERS: &[Role] = &[Role::Admin, Role::Uploader];
+
+/// Why a symbol upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolsError {
+    /// The upload is malformed or too large (see [`UploadError::is_too_large`]).
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// The body is larger than `symbol_uploads.max_wire_bytes`.
+    #[error("body is larger than the limit of {0} bytes")]
+    BodyTooLarge(u64),
+    /// The body could not be read, or has an encoding other than gzip.
+    #[error("{0}")]
+    Body(String),
+    /// The symbol store failed.
+    #[error("symbol store: {0}")]
+    Store(#[from] mayday_symbols::StoreError),
+    /// The index (or the blob store) failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl SymbolsError {
+    /// A stable short name for logs and the JSON `reason`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SymbolsError::Upload(e) => e.name(),
+            SymbolsError::BodyTooLarge(_) => "too_large",
+            SymbolsError::Body(_) => "bad_body",
+            SymbolsError::Store(_) => "store",
+            SymbolsError::Api(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for SymbolsError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            SymbolsError::Upload(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
+            SymbolsError::Store(e) => {
+                tracing::error!(error = %e, "symbol store failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "try again later" })),
+                )
+                    .into_response();
+            }
+            SymbolsError::Api(_) => {
+                let SymbolsError::Api(e) = self else {
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                };
+                return e.into_response();
+            }
+        };
+        tracing::debug!(reason = self.name(), error = %self, "symbol upload refused");
+        (
+            status,
+            Json(json!({ "error": self.to_string(), "reason": self.name() })),
+        )
+            .into_response()
+    }
+}
+
+/// Query of `POST /api/v1/symbols`.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// The debug file the `.sym` is for, as the minidump records it (`libc.so.6`,
+    /// `xul.pdb`); without it, the MODULE line's name. Ignored for zips, whose
+    /// paths name it.
+    pub debug_file: Option<String>,
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZIP_MAGIC: &[&[u8]] = &[b"PK\x03\x04", b"PK\x05\x06"];
+
+/// Reads the body, refusing more than `max` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, max: u64) -> Result<Vec<u8>, SymbolsError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(SymbolsError::BodyTooLarge(max));
+    }
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| SymbolsError::Body(format!("reading the body: {e}")))?;
+        if (out.len() + chunk.len()) as u64 > max {
+            return Err(SymbolsError::BodyTooLarge(max));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// What an upload holds once decoded and checked.
+fn check_upload(
+    body: Vec<u8>,
+    declared_gzip: bool,
+    declared_zip: bool,
+    debug_file: Option<&str>,
+    limits: &mayday_symbols::UploadLimits,
+) -> Result<Vec<(SymbolId, bytes::Bytes)>, SymbolsError> {
+    let body = if body.starts_with(GZIP_MAGIC) {
+        // Either kind may come gzipped; the decompressed size is bounded.
+        let limit = limits.max_file_bytes.max(limits.max_total_bytes);
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(UploadError::Gzip)?;
+        if out.len() as u64 > limit {
+            return Err(UploadError::TooLarge {
+                what: "decompressed body".to_owned(),
+                limit,
+            }
+            .into());
+        }
+        out
+    } else if declared_gzip {
+        return Err(UploadError::Gzip(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "Content-Encoding says gzip but the body is not",
+        ))
+        .into());
+    } else {
+        body
+    };
+    let body = bytes::Bytes::from(body);
+    if declared_zip || ZIP_MAGIC.iter().any(|m| body.starts_with(m)) {
+        Ok(mayday_symbols::read_symbol_zip_with(body, limits)?)
+    } else {
+        let (id, sym) = mayday_symbols::parse_sym_upload_with(body, debug_file, limits)?;
+        Ok(vec![(id, sym)])
+    }
+}
+
+/// `POST /api/v1/symbols` (role uploader or admin): stores a `.sym` or a zip of
+/// them and queues the reprocessing of every report that lacked them. Answers
+/// `{"stored": [{"debug_file", "debug_id", "file", "bytes"}], "reprocessing": n}`.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, SymbolsError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let declared_gzip = match encoding.as_deref() {
+        None | Some("identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(other) => {
+            return Err(SymbolsError::Body(format!(
+                "unsupported Content-Encoding {other:?}: send gzip or nothing"
+            )));
+        }
+    };
+    let declared_zip = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.split(';').next().unwrap_or("").trim();
+            v.eq_ignore_ascii_case("application/zip")
+                || v.eq_ignore_ascii_case("application/x-zip-compressed")
+        });
+    let limits = state.config().symbol_uploads.clone();
+    let raw = read_body(&headers, body, limits.max_wire_bytes).await?;
+    let debug_file = query.debug_file.filter(|f| !f.is_empty());
+    let checked = tokio::task::spawn_blocking(move || {
+        check_upload(
+            raw,
+            declared_gzip,
+            declared_zip,
+            debug_file.as_deref(),
+            &limits.checks(),
+        )
+    })
+    .await
+    .map_err(|e| SymbolsError::Body(format!("checking the upload failed: {e}")))??;
+
+    // Everything is checked: now store it all.
+    let symbols = state.symbols();
+    let mut stored = Vec::new();
+    for (id, sym) in &checked {
+        symbols.store().put(id, sym.clone()).await?;
+        stored.push(json!({
+            "debug_file": id.debug_file,
+            "debug_id": id.debug_id,
+            "file": id.sym_name(),
+            "key": symbol_key(id).to_string(),
+            "bytes": sym.len(),
+        }));
+    }
+    let mut reports = BTreeSet::new();
+    for (id, _) in &checked {
+        symbols.invalidate(id);
+        let lacking = state
+            .index()
+            .reports_missing_symbols(&id.debug_file, &id.debug_id)
+            .await
+            .map_err(ApiError::from)?;
+        reports.extend(lacking);
+    }
+    let now = now_ms();
+    for report in &reports {
+        state
+            .index()
+            .enqueue_job(report, now)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    if !reports.is_empty() {
+        state.wake_workers();
+    }
+    let paths: Vec<String> = checked.iter().map(|(id, _)| id.rel_path()).collect();
+    let shown: Vec<&str> = paths.iter().take(20).map(String::as_str).collect();
+    let more = paths.len().saturating_sub(shown.len());
+    let detail = format!(
+        "stored {} file(s), {} report(s) queued for reprocessing: {}{}",
+        paths.len(),
+        reports.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    state
+        .index()
+        .audit(
+            &caller.token_id,
+            "symbols.upload",
+            paths.first().map_or("", String::as_str),
+            Some(&detail),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    tracing::info!(
+        files = paths.len(),
+        reprocessing = reports.len(),
+        "symbols uploaded"
+    );
+    Ok(Json(json!({ "stored": stored, "reprocessing": reports.len() })).into_response())
+}
+
+/// The symbol file a download path names, or the answer when it names none: 400
+/// for parts that cannot be a symbol id, 404 for a file name that is not the id's
+/// `.sym`.
+fn download_id(debug_file: &str, debug_id: &str, file: &str) -> Result<SymbolId, ApiError> {
+    let id =
+        SymbolId::new(debug_file, debug_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if file != id.sym_name() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(id)
+}
+
+fn sym_headers(len: u64) -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        ),
+        (header::CONTENT_LENGTH, HeaderValue::from(len)),
+    ]
+}
+
+/// A 503 for a store failure (logged by [`ApiError`]).
+fn store_unavailable(e: object_store::Error) -> Response {
+    ApiError::Storage(crate::storage::StorageError::from(e)).into_response()
+}
+
+/// `HEAD /symbols/{debug_file}/{debug_id}/{file}`: 200 with the length when the
+/// symbol file is stored, 404 otherwise (public, as a symbol server is).
+pub async fn head(
+    State(state): State<AppState>,
+    Path((debug_file, debug_id, file)): Path<(String, String, String)>,
+) -> Response {
+    let id = match download_id(&debug_file, &debug_id, &file) {
+        Ok(id) => id,
+        Err(refused) => return refused.into_response(),
+    };
+    match state.storage().object_store().head(&symbol_key(&id)).await {
+        Ok(meta) => (StatusCode::OK, sym_headers(meta.size)).into_response(),
+        Err(object_store::Error::NotFound { .. }) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => store_unavailable(e),
+    }
+}
+
+/// `GET /symbols/{debug_file}/{debug_id}/{file}`: the `.sym`, streamed from the
+/// store; 404 when absent (public, as a symbol server is).
+pub async fn download(
+    State(state): State<AppState>,
+    Path((debug_file, debug_id, file)): Path<(String, String, String)>,
+) -> Response {
+    let id = match download_id(&debug_file, &debug_id, &file) {
+        Ok(id) => id,
+        Err(refused) => return refused.into_response(),
+    };
+    match state.storage().object_store().get(&symbol_key(&id)).await {
+        Ok(result) => {
+            let len = result.meta.size;
+            let stream = result.into_stream();
+            (StatusCode::OK, sym_headers(len), Body::from_stream(stream)).into_response()
+        }
+        Err(object_store::Error::NotFound { .. }) => ApiError::NotFound.into_response(),
+        Err(e) => store_unavailable(e),
+    }
+}

@@ -1,0 +1,749 @@
+//! Symbols through the server: the real `mayday-symbols upload` CLI and the upload
+//! API store them, reports that lacked them are reprocessed into the right issue,
+//! the real `minidump-stackwalk --symbols-url` reads them back from Mayday's
+//! Breakpad-layout route, and bad uploads write nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mayday_server::index::Role;
+use mayday_tests::fixtures::{bin, example, testdata};
+use mayday_tests::server::TestServer;
+use mayday_tests::upload::gzip;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Runs a command off the async runtime (the server runs on it).
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("command runs"))
+        .await
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `crashy` with its own data dir, sending to `server` with consent `Always`.
+fn crashy(data_dir: &Path, server: &str) -> Command {
+    let mut cmd = Command::new(example("crashy"));
+    cmd.env("MAYDAY_DATA_DIR", data_dir)
+        .env("MAYDAY_ENDPOINT", server)
+        .env("MAYDAY_CONSENT", "always")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Crashes `crashy <kind>` in a fresh data dir under `dir`, sends the report and
+/// returns its CrashID.
+async fn crash_and_send(dir: &Path, server: &str, kind: &str) -> String {
+    let data = tempfile::tempdir_in(dir).unwrap().keep();
+    let mut cmd = crashy(&data, server);
+    cmd.arg(kind);
+    let crashed = run(cmd).await;
+    assert!(!crashed.status.success(), "crashy {kind} did not crash");
+    let mut cmd = crashy(&data, server);
+    cmd.arg("send");
+    let sent = run(cmd).await;
+    let out = text(&sent);
+    assert!(sent.status.success(), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("sent "))
+        .collect();
+    assert_eq!(ids.len(), 1, "one report sent: {out}");
+    ids[0].to_owned()
+}
+
+/// `mayday-symbols upload <paths> --server <url> --token <token>`.
+async fn cli_upload(paths: &[&Path], server: &str, token: &str) -> Output {
+    let mut cmd = Command::new(bin("mayday-symbols"));
+    cmd.arg("upload")
+        .args(paths)
+        .args(["--server", server, "--token", token])
+        .stdin(Stdio::null());
+    run(cmd).await
+}
+
+/// The crashing thread's frames of a report.
+fn frames(report: &Value) -> Vec<Value> {
+    report["crashing_thread"]["frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn functions(report: &Value) -> Vec<String> {
+    frames(report)
+        .iter()
+        .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn get_json(url: &str, token: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls report `id` until `done` holds for it (60 s at most).
+async fn wait_report(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, report) =
+            get_json(&format!("{}/api/v1/reports/{id}", server.url), token).await;
+        if status == StatusCode::OK && done(&report) {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "report {id} did not get there within 60 s: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every key under `symbols/` in the server's object store.
+async fn symbol_keys(server: &TestServer) -> Vec<String> {
+    let prefix = object_store::path::Path::from("symbols");
+    let mut keys: Vec<String> = server
+        .state
+        .storage()
+        .list(Some(&prefix))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `POST /api/v1/symbols` with `body`, optional query, headers and token.
+async fn post_symbols(
+    server: &TestServer,
+    token: Option<&str>,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/symbols{query}", server.url))
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A zip of `(path, bytes)` entries, deflated.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (path, bytes) in entries {
+        writer.start_file(*path, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+const MINIDUMP2: &str = "breakpad-win-x86-minidump2";
+const TEST_APP_ID: &str = "5A9832E5287241C1838ED98914E9B7FF1";
+const KERNEL32_ID: &str = "BCE8785C57B44245A669896B6A19B9542";
+
+fn minidump2_sym(debug_file: &str, id: &str, file: &str) -> Vec<u8> {
+    std::fs::read(
+        testdata()
+            .join(MINIDUMP2)
+            .join("symbols")
+            .join(debug_file)
+            .join(id)
+            .join(file),
+    )
+    .unwrap()
+}
+
+/// The real `minidump-stackwalk` installed by `scripts/install-test-deps`.
+fn minidump_stackwalk() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    let path = PathBuf::from(home).join(".cargo/bin/minidump-stackwalk");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-deps (it installs minidump-stackwalk 0.27)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_skips_them() {
+    let server = TestServer::start().await;
+    let uploader = server.token(Role::Uploader).await;
+    let developer = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+
+    let crashy_bin = example("crashy");
+    let first = cli_upload(&[&crashy_bin], &server.url, &uploader).await;
+    let out = text(&first);
+    assert!(first.status.success(), "{out}");
+    assert!(out.contains("1 uploaded, 0 already present"), "{out}");
+    let keys = symbol_keys(&server).await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("symbols/crashy/") && keys[0].ends_with("/crashy.sym"),
+        "{keys:?}"
+    );
+
+    let id = crash_and_send(temp.path(), &server.url, "segv").await;
+    let report = server.wait_processed(&developer, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    let names = functions(&report);
+    assert!(
+        names
+            .iter()
+            .take(2)
+            .any(|f| f.contains("crashy::crash_segv")),
+        "crash_segv is the crashing frame (or right under the helper that faulted): {names:?}"
+    );
+    // File and line of crashy's own source, on the crashing thread. (Functions
+    // without inlined code get only a PUBLIC record from dump_syms on
+    // line-tables-only debug info, so crash_segv itself has a name but no line.)
+    let located: Vec<(String, String, u64)> = frames(&report)
+        .iter()
+        .filter_map(|f| {
+            let file = f["file"].as_str()?;
+            let line = f["line"].as_u64()?;
+            file.ends_with("examples/crashy.rs").then(|| {
+                (
+                    f["function"].as_str().unwrap_or_default().to_owned(),
+                    file.to_owned(),
+                    line,
+                )
+            })
+        })
+        .collect();
+    assert!(
+        located
+            .iter()
+            .any(|(function, _, line)| function.starts_with("crashy::") && *line > 0),
+        "a crashy function with file:line in crashy.rs: {}",
+        report["crashing_thread"]
+    );
+    let crashy = report["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["filename"] == "crashy")
+        .unwrap();
+    assert_eq!(crashy["loaded_symbols"], true, "{crashy}");
+
+    // Again: the server already has them, so nothing is sent, and that is success.
+    let second = cli_upload(&[&crashy_bin], &server.url, &uploader).await;
+    let out = text(&second);
+    assert!(second.status.success(), "{out}");
+    assert!(out.contains("0 uploaded, 1 already present"), "{out}");
+    assert_eq!(symbol_keys(&server).await, keys);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_ones() {
+    let server = TestServer::start().await;
+    let uploader = server.token(Role::Uploader).await;
+    let developer = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+
+    // No symbols: two different crashes in the same module group apart, by
+    // module and offset.
+    let segv = crash_and_send(temp.path(), &server.url, "segv").await;
+    let abort = crash_and_send(temp.path(), &server.url, "abort").await;
+    let segv_before = server.wait_processed(&developer, &segv).await;
+    let abort_before = server.wait_processed(&developer, &abort).await;
+    for report in [&segv_before, &abort_before] {
+        assert_eq!(report["state"], "processed", "{report}");
+        assert!(
+            !functions(report).iter().any(|f| f.contains("crashy::")),
+            "no crashy symbols yet: {:?}",
+            functions(report)
+        );
+        let missing = report["missing_symbols"].as_array().unwrap();
+        assert!(
+            missing.iter().any(|m| m["debug_file"] == "crashy"),
+            "crashy's symbols are recorded as missing: {missing:?}"
+        );
+    }
+    let segv_issue_before = segv_before["issue_id"].as_i64().unwrap();
+    let abort_issue_before = abort_before["issue_id"].as_i64().unwrap();
+    assert_ne!(
+        segv_issue_before, abort_issue_before,
+        "different crashes, different issues"
+    );
+    assert!(
+        segv_before["signature"]
+            .as_str()
+            .unwrap()
+            .contains("crashy@0x"),
+        "module+offset signature: {}",
+        segv_before["signature"]
+    );
+
+    // The symbols arrive: both reports are queued again.
+    let out = cli_upload(&[&example("crashy")], &server.url, &uploader).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let admin = server.token(Role::Admin).await;
+    let (_, audit) = get_json(&format!("{}/api/v1/audit", server.url), &admin).await;
+    let upload = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "symbols.upload")
+        .unwrap_or_else(|| panic!("the upload is audited: {audit}"));
+    assert!(
+        upload["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 report(s) queued for reprocessing"),
+        "{upload}"
+    );
+    wait_report(&server, &developer, &segv, |r| {
+        functions(r)
+            .iter()
+            .any(|f| f.contains("crashy::crash_segv"))
+    })
+    .await;
+    wait_report(&server, &developer, &abort, |r| {
+        functions(r)
+            .iter()
+            .any(|f| f.contains("crashy::crash_abort"))
+    })
+    .await;
+    // The processed report is written before the index moves it: wait for the
+    // queue to drain, then read both again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.state.index().queue_depth().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "reprocessing did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let segv_after = server.wait_processed(&developer, &segv).await;
+    let abort_after = server.wait_processed(&developer, &abort).await;
+    assert!(
+        !segv_after["missing_symbols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["debug_file"] == "crashy"),
+        "{}",
+        segv_after["missing_symbols"]
+    );
+    let segv_issue = segv_after["issue_id"].as_i64().unwrap();
+    let abort_issue = abort_after["issue_id"].as_i64().unwrap();
+    assert_ne!(
+        segv_issue, segv_issue_before,
+        "the signature changed, so did the issue: {} -> {}",
+        segv_before["signature"], segv_after["signature"]
+    );
+    assert_ne!(segv_issue, abort_issue);
+
+    // A crash processed with symbols from the start lands in the same issue.
+    let fresh = crash_and_send(temp.path(), &server.url, "segv").await;
+    let fresh = server.wait_processed(&developer, &fresh).await;
+    assert_eq!(fresh["issue_id"].as_i64(), Some(segv_issue), "{fresh}");
+    assert_eq!(fresh["signature"], segv_after["signature"]);
+
+    // The issues the reports left are gone; the new ones count them.
+    for gone in [segv_issue_before, abort_issue_before] {
+        let (status, _) =
+            get_json(&format!("{}/api/v1/issues/{gone}", server.url), &developer).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "issue {gone} left empty is deleted"
+        );
+    }
+    let (status, issue) = get_json(
+        &format!("{}/api/v1/issues/{segv_issue}", server.url),
+        &developer,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(issue["issue"]["count"], 2, "{issue}");
+    let (_, list) = get_json(&format!("{}/api/v1/issues", server.url), &developer).await;
+    let ids: Vec<i64> = list["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    assert!(
+        ids.contains(&segv_issue) && ids.contains(&abort_issue),
+        "{ids:?}"
+    );
+    server.stop().await;
+}
+
+/// `minidump-stackwalk --symbols-url <server>/symbols` on minidump2, with its own
+/// empty cache: the human output.
+async fn stackwalk_through(server: &TestServer, cache: &Path) -> String {
+    let mut cmd = Command::new(minidump_stackwalk());
+    cmd.arg("--symbols-url")
+        .arg(format!("{}/symbols", server.url))
+        .arg("--symbols-cache")
+        .arg(cache)
+        .arg("--symbols-tmp")
+        .arg(cache)
+        .arg(testdata().join(MINIDUMP2).join("minidump2.dmp"));
+    let out = run(cmd).await;
+    assert!(out.status.success(), "minidump-stackwalk: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minidump_stackwalk_symbolicates_through_the_symbol_server_route() {
+    let server = TestServer::start().await;
+    let uploader = server.token(Role::Uploader).await;
+    let temp = tempfile::tempdir().unwrap();
+
+    // Nothing uploaded yet: no names.
+    let cache = tempfile::tempdir_in(temp.path()).unwrap();
+    let before = stackwalk_through(&server, cache.path()).await;
+    assert!(!before.contains("CrashFunction"), "{before}");
+
+    // test_app.pdb as a Tecken zip; kernel32.pdb as a single gzipped .sym.
+    let test_app = minidump2_sym("test_app.pdb", TEST_APP_ID, "test_app.sym");
+    let zip = zip_of(&[(
+        &format!("test_app.pdb/{TEST_APP_ID}/test_app.sym"),
+        &test_app,
+    )]);
+    let (status, json) = post_symbols(
+        &server,
+        Some(&uploader),
+        "",
+        &[("Content-Type", "application/zip")],
+        zip,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["stored"][0]["debug_file"], "test_app.pdb", "{json}");
+    assert_eq!(json["stored"][0]["debug_id"], TEST_APP_ID);
+    assert_eq!(json["reprocessing"], 0);
+    let kernel32 = minidump2_sym("kernel32.pdb", KERNEL32_ID, "kernel32.sym");
+    let (status, json) = post_symbols(
+        &server,
+        Some(&uploader),
+        "?debug_file=kernel32.pdb",
+        &[("Content-Encoding", "gzip")],
+        gzip(&kernel32),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["stored"][0]["file"], "kernel32.sym", "{json}");
+    assert_eq!(
+        symbol_keys(&server).await,
+        vec![
+            format!("symbols/kernel32.pdb/{KERNEL32_ID}/kernel32.sym"),
+            format!("symbols/test_app.pdb/{TEST_APP_ID}/test_app.sym"),
+        ]
+    );
+
+    // The route answers like a symbol server.
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}/symbols/test_app.pdb/{TEST_APP_ID}/test_app.sym",
+        server.url
+    );
+    let got = client.get(&url).send().await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), test_app.as_slice());
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        test_app.len().to_string()
+    );
+    // Lower-case ids name the same file.
+    let lower = format!(
+        "{}/symbols/test_app.pdb/{}/test_app.sym",
+        server.url,
+        TEST_APP_ID.to_ascii_lowercase()
+    );
+    assert_eq!(
+        client.get(&lower).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    for (path, want) in [
+        (
+            format!("/symbols/other.pdb/{TEST_APP_ID}/other.sym"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/symbols/test_app.pdb/{TEST_APP_ID}/test_app.exe"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/symbols/test_app.pdb/not-hex/test_app.sym".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/symbols/..%2Fraw/{TEST_APP_ID}/x.sym"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let url = format!("{}{path}", server.url);
+        assert_eq!(
+            client.get(&url).send().await.unwrap().status(),
+            want,
+            "GET {path}"
+        );
+        assert_eq!(
+            client.head(&url).send().await.unwrap().status(),
+            want,
+            "HEAD {path}"
+        );
+    }
+
+    // The reference tool, through Mayday: the crashing function by name.
+    let cache = tempfile::tempdir_in(temp.path()).unwrap();
+    let after = stackwalk_through(&server, cache.path()).await;
+    assert!(after.contains("CrashFunction"), "{after}");
+    assert!(after.contains("kernel32.dll!BaseProcessStart"), "{after}");
+    server.stop().await;
+}
+
+/// A refused upload: what it is, query, headers, body, expected status and reason.
+type BadUpload<'a> = (
+    &'a str,
+    String,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    StatusCode,
+    &'a str,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_symbol_uploads_are_refused_and_write_nothing() {
+    let server = TestServer::with_config(|c| {
+        c.symbol_uploads.max_wire_bytes = 2 * 1024 * 1024;
+        c.symbol_uploads.max_file_bytes = 4 * 1024 * 1024;
+        c.symbol_uploads.max_total_bytes = 4 * 1024 * 1024;
+    })
+    .await;
+    let uploader = server.token(Role::Uploader).await;
+    let test_app = minidump2_sym("test_app.pdb", TEST_APP_ID, "test_app.sym");
+    // One good upload first, so "nothing written" compares against a store
+    // that is not empty.
+    let (status, json) = post_symbols(&server, Some(&uploader), "", &[], test_app.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let before = symbol_keys(&server).await;
+    assert_eq!(before.len(), 1);
+
+    let good = format!("test_app.pdb/{TEST_APP_ID}/test_app.sym");
+    let not_hex_sym =
+        b"MODULE windows x86 5A9832E5287241C1838ED98914E9B7FZZ test_app.pdb\nFUNC 1000 10 0 f\n";
+    let zeros = vec![0u8; 16 * 1024 * 1024];
+    let bomb_sym = {
+        let mut sym = b"MODULE Linux x86_64 5A9832E5287241C1838ED98914E9B7FF1 bomb\n".to_vec();
+        sym.extend(std::iter::repeat_n(b'\n', 16 * 1024 * 1024));
+        sym
+    };
+    let elf = std::fs::read(example("crashy")).unwrap();
+    let elf_head = elf[..64 * 1024].to_vec();
+    let cases: Vec<BadUpload<'_>> = vec![
+        (
+            "traversal in ?debug_file=",
+            "?debug_file=..%2F..%2Fraw".to_owned(),
+            vec![],
+            test_app.clone(),
+            StatusCode::BAD_REQUEST,
+            "bad_debug_file",
+        ),
+        (
+            "traversal in a zip path",
+            String::new(),
+            vec![],
+            zip_of(&[
+                (good.as_str(), test_app.as_slice()),
+                (
+                    &format!("../test_app.pdb/{TEST_APP_ID}/test_app.sym"),
+                    &test_app,
+                ),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            "traversal inside a zip path",
+            String::new(),
+            vec![],
+            zip_of(&[(&format!("a/../../{TEST_APP_ID}/test_app.sym"), &test_app)]),
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+        ),
+        (
+            "non-hex debug id on the MODULE line",
+            String::new(),
+            vec![],
+            not_hex_sym.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "bad_debug_id",
+        ),
+        (
+            "non-hex debug id in a zip path",
+            String::new(),
+            vec![],
+            zip_of(&[
+                (good.as_str(), test_app.as_slice()),
+                (
+                    "test_app.pdb/NOT-A-HEX-DEBUG-ID-AT-ALL-XXXXXXXXX/test_app.sym",
+                    &test_app,
+                ),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "bad_debug_id",
+        ),
+        (
+            "not a .sym: a binary",
+            String::new(),
+            vec![],
+            elf_head,
+            StatusCode::BAD_REQUEST,
+            "not_a_sym",
+        ),
+        (
+            "not a .sym: text",
+            "?debug_file=test_app.pdb".to_owned(),
+            vec![],
+            b"hello, this is not a symbol file\n".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "not_a_sym",
+        ),
+        (
+            "not a .sym inside a zip, after a good one",
+            String::new(),
+            vec![],
+            zip_of(&[
+                (good.as_str(), test_app.as_slice()),
+                (&format!("other.pdb/{TEST_APP_ID}/other.sym"), b"garbage\n"),
+            ]),
+            StatusCode::BAD_REQUEST,
+            "not_a_sym",
+        ),
+        (
+            "zip bomb",
+            String::new(),
+            vec![],
+            zip_of(&[
+                (good.as_str(), test_app.as_slice()),
+                (&format!("bomb/{TEST_APP_ID}/bomb.sym"), &zeros),
+            ]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "gzip bomb",
+            String::new(),
+            vec![("Content-Encoding", "gzip")],
+            gzip(&bomb_sym),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "body over the wire limit",
+            String::new(),
+            vec![],
+            vec![b'\n'; 3 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "says gzip, is not",
+            String::new(),
+            vec![("Content-Encoding", "gzip")],
+            test_app.clone(),
+            StatusCode::BAD_REQUEST,
+            "bad_gzip",
+        ),
+        (
+            "says zip, is not",
+            String::new(),
+            vec![("Content-Type", "application/zip")],
+            test_app.clone(),
+            StatusCode::BAD_REQUEST,
+            "bad_zip",
+        ),
+    ];
+    for (what, query, headers, body, want, reason) in cases {
+        let (status, json) = post_symbols(&server, Some(&uploader), &query, &headers, body).await;
+        assert_eq!(status, want, "{what}: {json}");
+        assert_eq!(json["reason"], reason, "{what}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: a reason is given: {json}"
+        );
+        assert_eq!(
+            symbol_keys(&server).await,
+            before,
+            "{what}: nothing written"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_uploaders_and_admins_may_upload_symbols() {
+    let server = TestServer::start().await;
+    let test_app = minidump2_sym("test_app.pdb", TEST_APP_ID, "test_app.sym");
+    for role in [Role::Developer, Role::Support] {
+        let token = server.token(role).await;
+        let (status, json) = post_symbols(&server, Some(&token), "", &[], test_app.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role:?}: {json}");
+    }
+    let (status, _) = post_symbols(&server, None, "", &[], test_app.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) =
+        post_symbols(&server, Some("mdy_not-a-token"), "", &[], test_app.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(symbol_keys(&server).await.is_empty(), "nothing written");
+
+    for role in [Role::Uploader, Role::Admin] {
+        let token = server.token(role).await;
+        let (status, json) = post_symbols(&server, Some(&token), "", &[], test_app.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{role:?}: {json}");
+    }
+    assert_eq!(symbol_keys(&server).await.len(), 1);
+    // Each upload is in the audit log, under the token that made it.
+    let admin = server.token(Role::Admin).await;
+    let (_, audit) = get_json(&format!("{}/api/v1/audit", server.url), &admin).await;
+    let uploads = audit["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("audit entries: {audit}"))
+        .iter()
+        .filter(|e| e["action"] == "symbols.upload")
+        .count();
+    assert_eq!(uploads, 2, "{audit}");
+    server.stop().await;
+}
