@@ -75,14 +75,63 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
     Ok(done)
 }
 
-/// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true.
+/// Deletes report blobs that nothing can read any more: their report's data key
+/// is gone and they were last written before `now` minus a day. They are left
+/// behind when a worker died after storing a blob of a report deleted meanwhile.
+/// A blob whose key exists is never touched (an upload in progress stores its key
+/// before its blobs). Returns how many were deleted.
+pub async fn sweep_orphan_blobs(state: &AppState, now: i64) -> Result<u64, DeleteError> {
+    let storage = state.storage();
+    let mut deleted = 0;
+    for prefix in ["raw", "reports"] {
+        let prefix = object_store::path::Path::from(prefix);
+        for (key, modified) in storage.list_with_times(Some(&prefix)).await? {
+            if modified >= now - ORPHAN_KEY_AGE_MS {
+                continue;
+            }
+            let Some(id) = crate::storage::Storage::report_id_of_key(&key) else {
+                continue;
+            };
+            let id = id.to_string();
+            if state.index().report_key(&id).await?.is_none()
+                && state.index().report(&id).await?.is_none()
+            {
+                storage.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+    }
+    if deleted > 0 {
+        state
+            .index()
+            .audit(
+                RETENTION_ACTOR,
+                "retention.orphan_blobs",
+                "store",
+                Some(&format!("blobs_deleted={deleted}")),
+            )
+            .await?;
+    }
+    Ok(deleted)
+}
+
+/// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true; the
+/// store is walked for orphan blobs once a day ([`sweep_orphan_blobs`]).
 pub async fn run_sweeper(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut last_orphan_walk: Option<i64> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if let Err(e) = sweep(&state, now_ms()).await {
+        let now = now_ms();
+        if let Err(e) = sweep(&state, now).await {
             tracing::error!(error = %e, "retention sweep failed; will retry");
+        }
+        if last_orphan_walk.is_none_or(|at| now - at >= DAY_MS) {
+            match sweep_orphan_blobs(&state, now).await {
+                Ok(_) => last_orphan_walk = Some(now),
+                Err(e) => tracing::error!(error = %e, "orphan blob sweep failed; will retry"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}

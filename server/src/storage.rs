@@ -215,6 +215,30 @@ impl Storage {
         Ok(metas.into_iter().map(|m| m.location).collect())
     }
 
+    /// Every key under `prefix` with its last modification time (Unix ms).
+    pub async fn list_with_times(
+        &self,
+        prefix: Option<&Path>,
+    ) -> Result<Vec<(Path, i64)>, StorageError> {
+        let metas: Vec<_> = self.store.list(prefix).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location, m.last_modified.timestamp_millis()))
+            .collect())
+    }
+
+    /// The report id a report blob's key names (`raw/<date>/<id>.dmp|json`,
+    /// `reports/<id>.json`); `None` for any other key.
+    pub fn report_id_of_key(key: &Path) -> Option<ReportId> {
+        let mut parts: Vec<&str> = key.as_ref().split('/').collect();
+        let file = parts.pop()?;
+        let ok = matches!(parts.as_slice(), ["raw", _] | ["reports"]);
+        let stem = file
+            .strip_suffix(".dmp")
+            .or_else(|| file.strip_suffix(".json"))?;
+        if ok { stem.parse().ok() } else { None }
+    }
+
     /// Checks that the store answers (health checks).
     pub async fn check(&self) -> Result<(), StorageError> {
         let probe = Path::from("health/probe");

@@ -1185,3 +1185,61 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     assert_eq!(last["crashing_thread"], before["crashing_thread"]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_nothing_can_read_any_more_are_swept() {
+    use mayday_server::report_id::ReportId;
+
+    let server = TestServer::start().await;
+    let developer = server.token(Role::Developer).await;
+    let kept = submit(&server, &dump_a(), &[]).await;
+    settle(&server, &developer, &kept.id).await.unwrap();
+    let storage = server.state.storage();
+    // Left by a worker that died after its report was deleted: no key, no row.
+    let dead_processed = Storage::processed_key(&ReportId::new());
+    let dead_raw =
+        object_store::path::Path::from(format!("raw/2026-01-01/{}.dmp", ReportId::new()));
+    // An upload in progress: its key is stored, its row not yet.
+    let uploading = ReportId::new();
+    mayday_server::storage::new_report_key(&server.state, &uploading.to_string())
+        .await
+        .unwrap();
+    let uploading_raw = object_store::path::Path::from(format!("raw/2026-01-01/{uploading}.dmp"));
+    let symbol = object_store::path::Path::from("symbols/app.pdb/0123/app.sym");
+    for key in [&dead_processed, &dead_raw, &uploading_raw, &symbol] {
+        storage
+            .put(key, bytes::Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+    }
+    let now = mayday_server::index::now_ms();
+    assert_eq!(
+        mayday_server::retention::sweep_orphan_blobs(&server.state, now)
+            .await
+            .unwrap(),
+        0,
+        "young blobs are left alone"
+    );
+    assert_eq!(
+        mayday_server::retention::sweep_orphan_blobs(&server.state, now + 2 * DAY_MS)
+            .await
+            .unwrap(),
+        2
+    );
+    let left: Vec<String> = storage
+        .list(None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.to_string())
+        .filter(|k| !k.starts_with("health/"))
+        .collect();
+    assert!(!left.contains(&dead_processed.to_string()));
+    assert!(!left.contains(&dead_raw.to_string()));
+    assert!(left.contains(&uploading_raw.to_string()));
+    assert!(left.contains(&symbol.to_string()));
+    assert_eq!(keys_of(&server, &kept).await.len(), 3);
+    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", kept.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
