@@ -323,6 +323,13 @@ pub enum RotateError {
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] IndexError),
+    /// The master key is configured (not a file) and no new key was given: a
+    /// generated one could be lost if the rotation were interrupted.
+    #[error(
+        "the master key is configured, so give the new one (--new-key or MAYDAY_NEW_MASTER_KEY; \
+         `mayday-server keys generate` makes one)"
+    )]
+    NewKeyRequired,
 }
 
 /// Rewraps every data key under a new master key.
@@ -331,8 +338,9 @@ pub enum RotateError {
 /// `master.key.next` (so an interrupted rotation is resumed by running it again,
 /// and servers started meanwhile hold both keys), every data key is rewrapped,
 /// then `master.key.next` replaces `master.key` and the old key is gone. With the
-/// master key from config or environment, `new_key` (or a generated one) is used
-/// and returned for the operator to configure.
+/// master key from config or environment, `new_key` must be given (so it cannot
+/// be lost half-way); it is returned for the operator to configure, and running
+/// the rotation again with the same keys resumes it.
 pub async fn rotate(
     config: &crate::Config,
     index: &Index,
@@ -349,7 +357,7 @@ pub async fn rotate(
             write_key_file(&next_path, &key)?;
             key
         }
-        (false, _, given) => given.unwrap_or_else(MasterKey::generate),
+        (false, _, given) => given.ok_or(RotateError::NewKeyRequired)?,
     };
     let mut all = keyring.clone();
     all.others.push(new_key.clone());

@@ -52,11 +52,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Print a new random master key (64 hex digits), to configure or rotate to.
+    Generate,
     /// Rewrap every report's data key under a new master key. With the key in
     /// `<data_dir>/master.key` the file is replaced; with a configured key the new
     /// one is printed, to be configured before the next start. Resumable.
     Rotate {
-        /// The new master key (64 hex digits); generated when not given.
+        /// The new master key (64 hex digits); required when the current one is
+        /// configured, generated when it is kept in the data dir.
         #[arg(long, env = "MAYDAY_NEW_MASTER_KEY", hide_env_values = true)]
         new_key: Option<String>,
     },
@@ -185,7 +188,13 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
 }
 
 async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
-    let KeysCommand::Rotate { new_key } = command;
+    let new_key = match command {
+        KeysCommand::Generate => {
+            println!("{}", mayday_server::crypto::MasterKey::generate().to_hex());
+            return Ok(());
+        }
+        KeysCommand::Rotate { new_key } => new_key,
+    };
     let new_key = new_key
         .map(|k| mayday_server::crypto::MasterKey::from_hex(&k))
         .transpose()

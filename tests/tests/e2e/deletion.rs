@@ -1123,8 +1123,27 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
         "a configured key is not written"
     );
 
-    // With a configured key: the new one is given (or printed), the keys rewrapped.
-    let second = MasterKey::generate().to_hex();
+    // With a configured key, the new one must be given (a generated one could be
+    // lost half-way); `keys generate` makes one.
+    let refused = std::process::Command::new(bin("mayday-server"))
+        .args(["keys", "rotate"])
+        .env("MAYDAY_DATA_DIR", &data_dir)
+        .env("MAYDAY_MASTER_KEY", &first)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--new-key"));
+    let generated = std::process::Command::new(bin("mayday-server"))
+        .args(["keys", "generate"])
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let second = String::from_utf8(generated.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(MasterKey::from_hex(&second).unwrap().to_hex(), second);
+    assert_ne!(second, first);
     let output = std::process::Command::new(bin("mayday-server"))
         .args(["keys", "rotate"])
         .env("MAYDAY_DATA_DIR", &data_dir)
