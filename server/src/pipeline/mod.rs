@@ -155,11 +155,15 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         .map_err(|_| crate::index::IndexError::Corrupt(format!("report id {:?}", row.id)))?;
     report.scrub = scrubbed;
     process::scrub_report(&mut report, &state.config().scrub.annotations);
-    // Stack memory is only kept while the report may need reprocessing.
-    if report.missing_symbols.is_empty() && !state.config().scrub.keep_stack_memory {
+    // Stack memory is only kept while the report may need reprocessing: until
+    // every frame of the crashing thread (what the signature is made of) is
+    // symbolicated. Once it is dropped, the report can no longer be reprocessed,
+    // so it stops waiting for symbols.
+    if crashing_thread_symbolicated(&report) && !state.config().scrub.keep_stack_memory {
         let mut dump = dump.to_vec();
         if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
             report.scrub.add("stack_memory_bytes_dropped", bytes);
+            report.missing_symbols.clear();
             storage.put_sealed(&raw_key, &data_key, &dump).await?;
         }
     }
@@ -214,6 +218,23 @@ fn outcome(report: &ProcessedReport) -> ProcessedOutcome {
             .map(|m| (m.debug_file.clone(), m.debug_id.clone()))
             .collect(),
     }
+}
+
+/// Whether no frame of the crashing thread lies in a module whose symbols were
+/// looked for and missing.
+fn crashing_thread_symbolicated(report: &ProcessedReport) -> bool {
+    let missing: std::collections::BTreeSet<&str> = report
+        .modules
+        .iter()
+        .filter(|m| m.missing_symbols)
+        .map(|m| m.filename.as_str())
+        .collect();
+    report.crashing_thread.as_ref().is_some_and(|thread| {
+        thread
+            .frames
+            .iter()
+            .all(|f| f.module.as_deref().is_none_or(|m| !missing.contains(m)))
+    })
 }
 
 /// An issue title: the signature, with the crash reason in front when known.

@@ -119,10 +119,14 @@ fn assert_matches_reference(case: &Case, report: &Value) {
             "{name} frame {i}: module offset"
         );
         // Source paths come back scrubbed: user names in them are masked.
-        let scrubbed_file = b["file"].as_str().map(|f| {
-            mayday_report::scrub::scrub_text(f, &Default::default()).into_owned()
-        });
-        assert_eq!(a["file"].as_str(), scrubbed_file.as_deref(), "{name} frame {i}: file");
+        let scrubbed_file = b["file"]
+            .as_str()
+            .map(|f| mayday_report::scrub::scrub_text(f, &Default::default()).into_owned());
+        assert_eq!(
+            a["file"].as_str(),
+            scrubbed_file.as_deref(),
+            "{name} frame {i}: file"
+        );
         assert_eq!(a["line"], b["line"], "{name} frame {i}: line");
         assert_eq!(a["trust"], b["trust"], "{name} frame {i}: trust");
         let inlines = |f: &Value| -> Vec<Value> {
@@ -707,4 +711,50 @@ async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
     let log = second.log.lock().unwrap().join("\n");
     assert!(!log.contains("127.0.0.1:") || log.contains("listening"));
     drop(second);
+}
+
+/// Stack memory is kept while a report may be reprocessed for missing symbols, and
+/// dropped from the stored dump once its crashing thread is symbolicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_memory_is_dropped_once_the_crashing_thread_is_symbolicated() {
+    let server = TestServer::start().await;
+    server
+        .add_symbols(&testdata().join("breakpad-win-x86-minidump2/symbols"))
+        .await;
+    let token = server.token(Role::Developer).await;
+    let with_symbols =
+        std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let without =
+        std::fs::read(testdata().join("symbolic-win-x86-crash/windows-mini.dmp")).unwrap();
+    let a = submit_dump(&server.url, &with_symbols, &[]).await;
+    let b = submit_dump(&server.url, &without, &[]).await;
+    let download = |id: String| {
+        let url = format!("{}/api/v1/reports/{id}/minidump", server.url);
+        let token = token.clone();
+        async move {
+            let bytes = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            mayday_report::scrub::inventory(&bytes).unwrap()
+        }
+    };
+    let a_report = server.wait_processed(&token, &a).await;
+    assert!(
+        a_report["scrub"]["removed"]["stack_memory_bytes_dropped"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(download(a.clone()).await.stack_memory_bytes, 0);
+    let b_report = server.wait_processed(&token, &b).await;
+    assert!(b_report["scrub"]["removed"]["stack_memory_bytes_dropped"].is_null());
+    assert!(!b_report["missing_symbols"].as_array().unwrap().is_empty());
+    assert!(download(b.clone()).await.stack_memory_bytes > 0);
+    server.stop().await;
 }
