@@ -3,9 +3,9 @@
 
 mod client;
 mod deletion;
+mod index;
+mod privacy;
 mod spine;
 mod storage;
-mod index;
-mod triage;
-mod privacy;
 mod symbols;
+mod triage;
