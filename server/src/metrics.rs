@@ -2,8 +2,9 @@
 //!
 //! Every stage counts into the one [`Metrics`] in the app state
 //! (`state.metrics()`): ingest calls [`Metrics::ingested`] / [`Metrics::rejected`],
-//! the pipeline [`Metrics::processed`] and [`Metrics::symbol_cache`], deletion
-//! [`Metrics::deleted`]. The queue depth is read from the index at scrape time.
+//! the pipeline [`Metrics::processed`], deletion [`Metrics::deleted`]. The queue
+//! depth (from the index) and the symbol caches' figures (from
+//! `mayday_symbols::Symbols::cache_stats`) are read at scrape time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,8 +26,6 @@ pub struct Metrics {
     /// rendered).
     processing_buckets: [AtomicU64; PROCESSING_BUCKETS.len()],
     deleted: Mutex<BTreeMap<&'static str, u64>>,
-    symbol_cache_hits: AtomicU64,
-    symbol_cache_misses: AtomicU64,
 }
 
 impl Metrics {
@@ -59,18 +58,13 @@ impl Metrics {
         *map.entry(reason).or_default() += n;
     }
 
-    /// One symbol file lookup answered from a cache (`hit`) or not.
-    pub fn symbol_cache(&self, hit: bool) {
-        if hit {
-            self.symbol_cache_hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.symbol_cache_misses.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// The Prometheus text exposition of every counter, plus `queue_depth` when
-    /// the index answered.
-    pub fn render(&self, queue_depth: Option<i64>) -> String {
+    /// the index answered and the symbol caches' figures.
+    pub fn render(
+        &self,
+        queue_depth: Option<i64>,
+        symbols: Option<&mayday_symbols::CacheStats>,
+    ) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let ingested = family(
@@ -142,22 +136,50 @@ impl Metrics {
             let _ = writeln!(out, "{deleted}{{reason=\"{reason}\"}} {n}");
         }
 
-        let cache = family(
-            &mut out,
-            "mayday_symbol_cache_lookups_total",
-            "counter",
-            "Symbol file lookups, by whether a cache answered.",
-        );
-        let _ = writeln!(
-            out,
-            "{cache}{{result=\"hit\"}} {}",
-            load(&self.symbol_cache_hits)
-        );
-        let _ = writeln!(
-            out,
-            "{cache}{{result=\"miss\"}} {}",
-            load(&self.symbol_cache_misses)
-        );
+        if let Some(stats) = symbols {
+            let hits = family(
+                &mut out,
+                "mayday_symbol_cache_hits_total",
+                "counter",
+                "Symbol lookups answered by a cache, by cache.",
+            );
+            for (cache, n) in [
+                ("memory", stats.memory_hits),
+                ("disk", stats.disk_hits),
+                ("negative", stats.negative_hits),
+            ] {
+                let _ = writeln!(out, "{hits}{{cache=\"{cache}\"}} {n}");
+            }
+            for (name, kind, help, value) in [
+                (
+                    "mayday_symbol_store_fetches_total",
+                    "counter",
+                    "Symbol files fetched from the object store (cache misses).",
+                    stats.store_fetches,
+                ),
+                (
+                    "mayday_symbol_cache_evictions_total",
+                    "counter",
+                    "Indexed symbol files evicted from memory.",
+                    stats.evictions,
+                ),
+                (
+                    "mayday_symbol_cache_memory_bytes",
+                    "gauge",
+                    "Estimated heap size of the indexed symbol files held.",
+                    stats.memory_bytes,
+                ),
+                (
+                    "mayday_symbol_cache_disk_bytes",
+                    "gauge",
+                    "Bytes of symbol files in the disk cache.",
+                    stats.disk_bytes,
+                ),
+            ] {
+                let name = family(&mut out, name, kind, help);
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
 
         if let Some(depth) = queue_depth {
             let queue = family(
@@ -191,10 +213,13 @@ mod tests {
         m.processed(Duration::from_millis(30));
         m.processed(Duration::from_secs(60));
         m.deleted("resolved", 3);
-        m.symbol_cache(true);
-        m.symbol_cache(false);
-        m.symbol_cache(true);
-        let text = m.render(Some(4));
+        let stats = mayday_symbols::CacheStats {
+            memory_hits: 5,
+            disk_hits: 2,
+            store_fetches: 3,
+            ..Default::default()
+        };
+        let text = m.render(Some(4), Some(&stats));
         for line in [
             "mayday_reports_ingested_total 1",
             "mayday_uploads_rejected_total{reason=\"too_large\"} 2",
@@ -206,8 +231,9 @@ mod tests {
             "mayday_processing_seconds_sum 60.030000",
             "mayday_processing_seconds_count 2",
             "mayday_reports_deleted_total{reason=\"resolved\"} 3",
-            "mayday_symbol_cache_lookups_total{result=\"hit\"} 2",
-            "mayday_symbol_cache_lookups_total{result=\"miss\"} 1",
+            "mayday_symbol_cache_hits_total{cache=\"memory\"} 5",
+            "mayday_symbol_cache_hits_total{cache=\"disk\"} 2",
+            "mayday_symbol_store_fetches_total 3",
             "mayday_queue_depth 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");

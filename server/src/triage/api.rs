@@ -35,7 +35,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let depth = state.index().queue_depth().await.ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics().render(depth),
+        state
+            .metrics()
+            .render(depth, Some(&state.symbols().cache_stats())),
     )
         .into_response()
 }
