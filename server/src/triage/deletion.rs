@@ -41,7 +41,8 @@ pub struct ResolveBody {
 }
 
 /// `POST /api/v1/issues/{id}/resolve`: marks the issue resolved and deletes every
-/// report of it. Answers the issue and how many reports were deleted.
+/// report of it. Answers the issue, how many reports were deleted, and how many
+/// of its reports have been counted and dropped since earlier resolutions.
 pub async fn resolve(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,7 +58,10 @@ pub async fn resolve(
     let deleted =
         deletion::resolve_issue(&state, id, body.in_version.as_deref(), &caller.token_id).await?;
     let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({ "issue": issue, "reports_deleted": deleted })))
+    let dropped = state.index().issue_dropped_count(id).await?;
+    Ok(Json(
+        json!({ "issue": issue, "reports_deleted": deleted, "dropped_count": dropped }),
+    ))
 }
 
 /// `POST /api/v1/issues/{id}/reopen`: reopens the issue.

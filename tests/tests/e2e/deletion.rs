@@ -446,7 +446,9 @@ async fn regressions_and_resolved_in_versions() {
     assert_eq!(now["count"], 3);
 
     // Resolved again in 2.3.0: a crash that names no version is a regression.
-    resolve(Some("2.3.0")).await;
+    let body = resolve(Some("2.3.0")).await;
+    assert_eq!(body["reports_deleted"], 1, "the 2.10.1 report: {body}");
+    assert_eq!(body["dropped_count"], 1, "{body}");
     assert_eq!(status_of().await["status"], "resolved");
     let unversioned = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
     assert!(settle(&server, &developer, &unversioned.id).await.is_some());
