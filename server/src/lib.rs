@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod report_id;
+pub mod reprocess;
 pub mod retention;
 pub mod storage;
 pub mod tokens;

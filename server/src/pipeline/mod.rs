@@ -17,7 +17,7 @@ use crate::index::{Job, ProcessedOutcome, now_ms};
 use crate::ingest::RawMeta;
 use crate::report_id::ReportId;
 use crate::storage::Storage;
-use process::{ProcessError, process_dump};
+use process::ProcessError;
 use report::ProcessedReport;
 
 /// Why a job could not be finished this time: transient, so it is retried.
@@ -131,11 +131,10 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     };
     let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
 
-    let timeout = state.config().pipeline.process_timeout;
-    // A session per report: the shared caches, this report's own statistics.
-    let symbols = state.symbols().session();
-    let processed =
-        tokio::time::timeout(timeout, process_dump(&row.id, &dump, annotations, &symbols)).await;
+    // Processed before: this is a reprocessing, symbols may have arrived.
+    let reprocessing = row.state != crate::index::ReportState::Queued;
+    let (processed, symbols) =
+        crate::reprocess::process(state, &row.id, &dump, annotations, reprocessing).await;
     let mut report = match processed {
         // A symbol file that could not be read is not a missing one: try again
         // later rather than filing the report without those symbols.

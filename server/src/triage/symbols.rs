@@ -5,7 +5,8 @@
 //! An upload is a `.sym` (plain or gzip, by `Content-Encoding: gzip` or its magic
 //! bytes; the debug file from `?debug_file=` or else the MODULE line), or a zip of
 //! `<debug_file>/<debug_id>/<file>.sym` entries as Mozilla's Tecken takes it
-//! (`Content-Type: application/zip` or the zip magic). Everything is checked before
+//! (`Content-Type: application/zip` or the zip magic); either may also come as the
+//! file of a `multipart/form-data` form (Tecken's `curl --form`). Everything is checked before
 //! anything is written: one bad entry refuses the whole upload with a 400 (413 for
 //! a size limit) and a JSON `{"error", "reason"}`. Stored symbols are invalidated in
 //! this process's caches, and every report that lacked them is queued for
@@ -129,6 +130,26 @@ async fn read_body(headers: &HeaderMap, body: Body, max: u64) -> Result<Vec<u8>,
     Ok(out)
 }
 
+/// The first file part of a `multipart/form-data` body held in memory, and its
+/// file name.
+async fn file_part(content_type: &str, body: Vec<u8>) -> Result<(Vec<u8>, String), SymbolsError> {
+    let bad = |e: multer::Error| SymbolsError::Body(format!("bad multipart body: {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let body = bytes::Bytes::from(body);
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let Some(name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        let bytes = field.bytes().await.map_err(bad)?;
+        return Ok((bytes.to_vec(), name));
+    }
+    Err(SymbolsError::Body(
+        "the form has no file part: send the .sym or .zip as a file".to_owned(),
+    ))
+}
+
 /// What an upload holds once decoded and checked.
 fn check_upload(
     body: Vec<u8>,
@@ -193,16 +214,27 @@ pub async fn upload(
             )));
         }
     };
-    let declared_zip = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.split(';').next().unwrap_or("").trim();
-            v.eq_ignore_ascii_case("application/zip")
-                || v.eq_ignore_ascii_case("application/x-zip-compressed")
-        });
+        .unwrap_or("")
+        .to_owned();
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let mut declared_zip = mime.eq_ignore_ascii_case("application/zip")
+        || mime.eq_ignore_ascii_case("application/x-zip-compressed");
     let limits = state.config().symbol_uploads.clone();
-    let raw = read_body(&headers, body, limits.max_wire_bytes).await?;
+    let mut raw = read_body(&headers, body, limits.max_wire_bytes).await?;
+    if mime.eq_ignore_ascii_case("multipart/form-data") {
+        // Tecken's form upload (`curl --form file.zip=@file.zip`): the first file part.
+        if declared_gzip {
+            return Err(SymbolsError::Body(
+                "a gzip-encoded form is not supported: gzip the file instead".to_owned(),
+            ));
+        }
+        let (file, name) = file_part(&content_type, raw).await?;
+        declared_zip = name.to_ascii_lowercase().ends_with(".zip");
+        raw = file;
+    }
     let debug_file = query.debug_file.filter(|f| !f.is_empty());
     let checked = tokio::task::spawn_blocking(move || {
         check_upload(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mayday_server::index::Role;
 use mayday_tests::fixtures::{bin, example, testdata};
 use mayday_tests::server::TestServer;
-use mayday_tests::upload::gzip;
+use mayday_tests::upload::{Multipart, gzip};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -729,11 +729,28 @@ async fn only_uploaders_and_admins_may_upload_symbols() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(symbol_keys(&server).await.is_empty(), "nothing written");
 
-    for role in [Role::Uploader, Role::Admin] {
-        let token = server.token(role).await;
-        let (status, json) = post_symbols(&server, Some(&token), "", &[], test_app.clone()).await;
-        assert_eq!(status, StatusCode::OK, "{role:?}: {json}");
-    }
+    let token = server.token(Role::Uploader).await;
+    let (status, json) = post_symbols(&server, Some(&token), "", &[], test_app.clone()).await;
+    assert_eq!(status, StatusCode::OK, "uploader: {json}");
+    // An admin, with a form as Tecken takes it (`curl --form symbols.zip=@symbols.zip`).
+    let token = server.token(Role::Admin).await;
+    let zip = zip_of(&[(
+        &format!("test_app.pdb/{TEST_APP_ID}/test_app.sym"),
+        &test_app,
+    )]);
+    let (content_type, form) = Multipart::new()
+        .file("symbols.zip", "symbols.zip", &zip)
+        .finish();
+    let (status, json) = post_symbols(
+        &server,
+        Some(&token),
+        "",
+        &[("Content-Type", &content_type)],
+        form,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "admin: {json}");
+    assert_eq!(json["stored"][0]["debug_file"], "test_app.pdb", "{json}");
     assert_eq!(symbol_keys(&server).await.len(), 1);
     // Each upload is in the audit log, under the token that made it.
     let admin = server.token(Role::Admin).await;
@@ -746,4 +763,42 @@ async fn only_uploaders_and_admins_may_upload_symbols() {
         .count();
     assert_eq!(uploads, 2, "{audit}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols() {
+    // Two server processes on one index and one store: `worker` processes,
+    // `web` takes the upload (and has no workers), so the reprocessing runs where
+    // the caches still remember crashy's symbols as missing.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let worker = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
+    let web = TestServer::with_config(|c| {
+        c.data_dir = data_dir.clone();
+        c.pipeline.workers = 0;
+    })
+    .await;
+    let developer = worker.token(Role::Developer).await;
+    let uploader = worker.token(Role::Uploader).await;
+
+    let segv = crash_and_send(dir.path(), &worker.url, "segv").await;
+    let before = worker.wait_processed(&developer, &segv).await;
+    assert!(
+        !functions(&before).iter().any(|f| f.contains("crashy::")),
+        "{:?}",
+        functions(&before)
+    );
+    assert!(worker.state.symbols().cache_stats().negative_entries > 0);
+
+    let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let after = wait_report(&worker, &developer, &segv, |r| {
+        functions(r)
+            .iter()
+            .any(|f| f.contains("crashy::crash_segv"))
+    })
+    .await;
+    assert_eq!(after["state"], "processed");
+    web.stop().await;
+    worker.stop().await;
 }

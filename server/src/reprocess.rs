@@ -1,0 +1,82 @@
+//! Reprocessing when symbols arrive.
+//!
+//! `POST /api/v1/symbols` stores the files, invalidates this process's symbol caches
+//! for them and queues a job for every report the index lists as lacking them
+//! ([`Index::reports_missing_symbols`](crate::index::Index::reports_missing_symbols)).
+//! The worker that claims such a job may run in another server process, whose
+//! negative cache still says "missing" for up to `symbols.negative_ttl`: so when a
+//! report that was processed before is processed again and still misses symbol
+//! files, [`process`] asks the store whether they exist now, and if any does,
+//! invalidates them and processes the report once more. The index then moves the
+//! report to the issue of its new signature and deletes the issue it left if that
+//! is empty ([`Index::finish_processed`](crate::index::Index::finish_processed)).
+
+use std::collections::BTreeMap;
+
+use mayday_symbols::{SymbolId, Symbols};
+
+use crate::AppState;
+use crate::pipeline::process::{ProcessError, process_dump};
+use crate::pipeline::report::ProcessedReport;
+
+/// What one processing run gives: the report (or why not, or a timeout) and the
+/// per-report symbol session it ran with.
+pub type Outcome = (
+    Result<Result<ProcessedReport, ProcessError>, tokio::time::error::Elapsed>,
+    Symbols,
+);
+
+/// Processes `dump` in a fresh symbol session within the pipeline's timeout. When
+/// `reprocessing` (the report was processed before) and symbol files it lacks are in
+/// the store after all, they are invalidated and the dump is processed again.
+pub async fn process(
+    state: &AppState,
+    report_id: &str,
+    dump: &[u8],
+    annotations: BTreeMap<String, String>,
+    reprocessing: bool,
+) -> Outcome {
+    let first = run(state, report_id, dump, annotations.clone()).await;
+    if !reprocessing || !matches!(first.0, Ok(Ok(_))) {
+        return first;
+    }
+    if refresh_stale(state.symbols(), &first.1.missing()).await {
+        return run(state, report_id, dump, annotations).await;
+    }
+    first
+}
+
+async fn run(
+    state: &AppState,
+    report_id: &str,
+    dump: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> Outcome {
+    // A session per report: the shared caches, this report's own statistics.
+    let session = state.symbols().session();
+    let timeout = state.config().pipeline.process_timeout;
+    let result = tokio::time::timeout(
+        timeout,
+        process_dump(report_id, dump, annotations, &session),
+    )
+    .await;
+    (result, session)
+}
+
+/// Invalidates every id of `missing` that the store has now; whether any was.
+async fn refresh_stale(symbols: &Symbols, missing: &[SymbolId]) -> bool {
+    let mut any = false;
+    for id in missing {
+        match symbols.store().contains(id).await {
+            Ok(true) => {
+                symbols.invalidate(id);
+                any = true;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(symbol = %id.rel_path(), error = %e, "symbol store check failed")
+            }
+        }
+    }
+    any
+}
