@@ -117,11 +117,23 @@ pub async fn delete_report_by_id(
         return Ok(false);
     };
     delete_report(state, &row).await?;
+    state.metrics().deleted(metric_reason(actor, why), 1);
     state
         .index()
         .audit(actor, "report.delete", &audit_pseudonym(id), Some(why))
         .await?;
     Ok(true)
+}
+
+/// The `reason` label of `mayday_reports_deleted_total` for a deletion.
+fn metric_reason(actor: &str, why: &str) -> &'static str {
+    match (actor, why) {
+        (DELETION_TOKEN_ACTOR, _) => "user_request",
+        (RETENTION_ACTOR, _) => "retention",
+        (_, "issue.resolve") => "resolved",
+        (_, w) if w.starts_with("issue.delete") => "issue_deleted",
+        _ => "other",
+    }
 }
 
 /// Deletes every report of an issue (the issue stays, with its status). Returns

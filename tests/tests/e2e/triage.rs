@@ -921,8 +921,20 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_ingest_rejections_and_processing() {
-    let (server, _developer, _submitted) = server_with_reports().await;
+    let (server, developer, submitted) = server_with_reports().await;
     let client = reqwest::Client::new();
+    // Resolving an issue deletes its report.
+    let response = client
+        .post(format!(
+            "{}/api/v1/issues/{}/resolve",
+            server.url, submitted[0].processed["issue_id"]
+        ))
+        .bearer_auth(&developer)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
     // One upload that is not a minidump.
     let (content_type, body) = Multipart::new().dump(b"not a dump").finish();
     let response = client
@@ -968,6 +980,10 @@ async fn metrics_count_ingest_rejections_and_processing() {
         .sum();
     assert_eq!(rejected, 1.0, "{text}");
     assert!(text.contains("# TYPE mayday_reports_deleted_total counter"));
+    assert_eq!(
+        value("mayday_reports_deleted_total{reason=\"resolved\"}"),
+        1.0
+    );
     // The reports' symbol files came from the store; each is fetched once.
     let fetches = value("mayday_symbol_store_fetches_total");
     assert!(fetches >= 3.0, "{text}");
