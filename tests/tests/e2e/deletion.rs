@@ -42,13 +42,17 @@ impl Sent {
 }
 
 async fn submit(server: &TestServer, dump: &[u8], fields: &[(&str, &str)]) -> Sent {
+    submit_to(&server.url, dump, fields).await
+}
+
+async fn submit_to(url: &str, dump: &[u8], fields: &[(&str, &str)]) -> Sent {
     let mut form = Multipart::new();
     for (k, v) in fields {
         form = form.text(k, v);
     }
     let (content_type, body) = form.dump(dump).finish();
     let response = reqwest::Client::new()
-        .post(format!("{}/submit", server.url))
+        .post(format!("{url}/submit"))
         .header("Content-Type", content_type)
         .body(body)
         .send()
@@ -890,9 +894,16 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     let issue = settle(server, &developer, &first.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
+    // 50 at once, so the queue is deep when the resolution comes.
     let mut sent = vec![first];
-    for _ in 0..50 {
-        sent.push(submit(server, &dump_a(), &[("prod", "Alpha")]).await);
+    let uploads: Vec<_> = (0..50)
+        .map(|_| {
+            let url = server.url.clone();
+            tokio::spawn(async move { submit_to(&url, &dump_a(), &[("prod", "Alpha")]).await })
+        })
+        .collect();
+    for upload in uploads {
+        sent.push(upload.await.unwrap());
     }
     // Resolve while the workers are busy with them.
     let depth = server.state.index().queue_depth().await.unwrap();
