@@ -52,6 +52,9 @@ pub enum SymbolsError {
     /// The index (or the blob store) failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// Checking the upload failed in a way that is not the uploader's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl SymbolsError {
@@ -62,17 +65,23 @@ impl SymbolsError {
             SymbolsError::BodyTooLarge(_) => "too_large",
             SymbolsError::Body(_) => "bad_body",
             SymbolsError::Store(_) => "store",
-            SymbolsError::Api(_) => "internal",
+            SymbolsError::Api(_) | SymbolsError::Internal(_) => "internal",
         }
     }
 }
 
 impl IntoResponse for SymbolsError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            SymbolsError::Upload(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
-            SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
+        let status = match self {
+            SymbolsError::Api(e) => return e.into_response(),
+            SymbolsError::Internal(e) => {
+                tracing::error!(error = %e, "symbol upload failed");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "error": "internal error" })),
+                )
+                    .into_response();
+            }
             SymbolsError::Store(e) => {
                 tracing::error!(error = %e, "symbol store failed");
                 return (
@@ -81,12 +90,9 @@ impl IntoResponse for SymbolsError {
                 )
                     .into_response();
             }
-            SymbolsError::Api(_) => {
-                let SymbolsError::Api(e) = self else {
-                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                };
-                return e.into_response();
-            }
+            SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::Upload(ref e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
         };
         tracing::debug!(reason = self.name(), error = %self, "symbol upload refused");
         (
@@ -118,7 +124,8 @@ async fn read_body(headers: &HeaderMap, body: Body, max: u64) -> Result<Vec<u8>,
     if declared.is_some_and(|n| n > max) {
         return Err(SymbolsError::BodyTooLarge(max));
     }
-    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+    // A declared length is only a hint: never reserve more than 16 MiB on its word.
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max).min(16 << 20) as usize);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| SymbolsError::Body(format!("reading the body: {e}")))?;
@@ -246,7 +253,7 @@ pub async fn upload(
         )
     })
     .await
-    .map_err(|e| SymbolsError::Body(format!("checking the upload failed: {e}")))??;
+    .map_err(|e| SymbolsError::Internal(format!("checking the upload: {e}")))??;
 
     // Everything is checked: now store it all.
     let symbols = state.symbols();
