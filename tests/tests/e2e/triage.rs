@@ -356,6 +356,69 @@ async fn a_developer_triages_in_headless_chromium() {
         .unwrap();
     assert!(browser.source().await.unwrap().contains("403"));
 
+    // An admin: the tokens and symbols pages.
+    browser
+        .goto(&format!("{}/lookup", server.url))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let admin = server.token(Role::Admin).await;
+    browser
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(&admin)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("issues"))
+        .await
+        .unwrap();
+    browser
+        .goto(&format!("{}/tokens", server.url))
+        .await
+        .unwrap();
+    let tokens = browser
+        .find(Locator::Id("tokens"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tokens.contains("support") && tokens.contains("admin"),
+        "{tokens}"
+    );
+    screenshot(&browser, "tokens.png").await;
+    browser
+        .goto(&format!("{}/symbols", server.url))
+        .await
+        .unwrap();
+    let present = browser
+        .find(Locator::Id("present"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(present.contains("test_app.pdb"), "{present}");
+    screenshot(&browser, "symbols.png").await;
+
     browser.close().await.unwrap();
     server.stop().await;
 }

@@ -84,7 +84,9 @@ async fn tokens_page(
             (csrf_field(caller))
             label { "Role"
                 select name="role" {
-                    @for role in Role::ALL { option value=(role.as_str()) { (role.as_str()) } }
+                    @for role in Role::ALL {
+                        option value=(role.as_str()) selected[role == Role::Developer] { (role.as_str()) }
+                    }
                 }
             }
             label { "Name" input name="name" placeholder="who or what uses it"; }
