@@ -802,3 +802,55 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
     web.stop().await;
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
+    // ld-linux-x86-64.so.2's .sym says `MODULE Linux x86_64 <id> ld-2.32.so`; dumps
+    // record `ld-linux-x86-64.so.2`, so that is where it must be filed.
+    let server = TestServer::start().await;
+    let uploader = server.token(Role::Uploader).await;
+    let id = "170F19FCF4C44ADC8A26DF18EAEED41E0";
+    let sym = std::fs::read(
+        testdata()
+            .join("mozilla-firefox-linux-x64/symbols/ld-linux-x86-64.so.2")
+            .join(id)
+            .join("ld-linux-x86-64.so.2.sym"),
+    )
+    .unwrap();
+    assert!(sym.starts_with(format!("MODULE Linux x86_64 {id} ld-2.32.so").as_bytes()));
+
+    let (status, json) = post_symbols(
+        &server,
+        Some(&uploader),
+        "?debug_file=ld-linux-x86-64.so.2",
+        &[],
+        sym.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    // In a zip, the path names it.
+    let zip = zip_of(&[(&format!("libfoo.so.1/{id}/libfoo.so.1.sym"), sym.as_slice())]);
+    let (status, json) = post_symbols(&server, Some(&uploader), "", &[], zip).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    // Without a name, the MODULE line's.
+    let (status, json) = post_symbols(&server, Some(&uploader), "", &[], sym).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(
+        symbol_keys(&server).await,
+        vec![
+            format!("symbols/ld-2.32.so/{id}/ld-2.32.so.sym"),
+            format!("symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym"),
+            format!("symbols/libfoo.so.1/{id}/libfoo.so.1.sym"),
+        ]
+    );
+    let head = reqwest::Client::new()
+        .head(format!(
+            "{}/symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    server.stop().await;
+}
