@@ -165,12 +165,21 @@ impl App {
         let router = Router::new()
             .merge(ingest::router(&state))
             .merge(triage::router(&state))
-            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                // No client address, no headers: request logs carry no IP.
-                |request: &axum::http::Request<_>| {
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-                },
-            ))
+            .layer(
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(
+                        // No client address, no headers: request logs carry no IP.
+                        |request: &axum::http::Request<_>| {
+                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                        },
+                    )
+                    // One structured line per response: status and latency.
+                    .on_response(
+                        tower_http::trace::DefaultOnResponse::new()
+                            .level(tracing::Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Millis),
+                    ),
+            )
             .with_state(state.clone());
         App { state, router }
     }
