@@ -854,3 +854,113 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     assert_eq!(head.status(), StatusCode::OK);
     server.stop().await;
 }
+
+/// Sends `dump` as a Breakpad client does; returns the CrashID.
+async fn submit_dump(server: &TestServer, dump: &[u8]) -> String {
+    let (content_type, body) = Multipart::new()
+        .text("prod", "Test")
+        .text("ver", "1.0")
+        .dump(dump)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    mayday_report::upload::SubmitReceipt::parse_text(&text)
+        .unwrap()
+        .crash_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
+    let server = TestServer::start().await;
+    let uploader = server.token(Role::Uploader).await;
+    let developer = server.token(Role::Developer).await;
+    let dump = std::fs::read(testdata().join(MINIDUMP2).join("minidump2.dmp")).unwrap();
+    let reference: Value = serde_json::from_slice(
+        &std::fs::read(
+            testdata()
+                .join(MINIDUMP2)
+                .join("reference/minidump2.minidump-stackwalk-0.27.0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+
+    let early = submit_dump(&server, &dump).await;
+    let before = server.wait_processed(&developer, &early).await;
+    assert!(
+        !functions(&before)
+            .iter()
+            .any(|f| f.ends_with("CrashFunction"))
+    );
+    let mut missing: Vec<String> = before["missing_symbols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["debug_file"].as_str().unwrap().to_owned())
+        .collect();
+    missing.sort();
+    assert_eq!(missing, ["kernel32.pdb", "test_app.pdb"], "{before}");
+
+    // Tecken's layout, both modules in one zip.
+    let test_app = minidump2_sym("test_app.pdb", TEST_APP_ID, "test_app.sym");
+    let kernel32 = minidump2_sym("kernel32.pdb", KERNEL32_ID, "kernel32.sym");
+    let zip = zip_of(&[
+        (
+            &format!("test_app.pdb/{TEST_APP_ID}/test_app.sym"),
+            &test_app,
+        ),
+        (
+            &format!("kernel32.pdb/{KERNEL32_ID}/kernel32.sym"),
+            &kernel32,
+        ),
+    ]);
+    let (status, json) = post_symbols(&server, Some(&uploader), "", &[], zip).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["stored"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json["reprocessing"], 1, "{json}");
+
+    wait_report(&server, &developer, &early, |r| {
+        functions(r).iter().any(|f| f.ends_with("CrashFunction"))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.state.index().queue_depth().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "reprocessing did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = server.wait_processed(&developer, &early).await;
+    // Frame for frame what the reference tool gives with the same symbols.
+    let ours: Vec<(Value, Value)> = frames(&after)
+        .iter()
+        .map(|f| (f["module"].clone(), f["function"].clone()))
+        .collect();
+    let theirs: Vec<(Value, Value)> = reference["crashing_thread"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["module"].clone(), f["function"].clone()))
+        .collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(after["missing_symbols"], serde_json::json!([]), "{after}");
+
+    // The same dump sent now, with symbols from the start: the same issue, and
+    // the one the early report was in is gone.
+    let late = submit_dump(&server, &dump).await;
+    let late = server.wait_processed(&developer, &late).await;
+    assert_eq!(late["issue_id"], after["issue_id"]);
+    assert_ne!(after["issue_id"], before["issue_id"]);
+    let (status, _) = get_json(
+        &format!("{}/api/v1/issues/{}", server.url, before["issue_id"]),
+        &developer,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
