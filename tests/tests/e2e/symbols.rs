@@ -828,10 +828,21 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{json}");
-    // In a zip, the path names it.
+    // In a zip (here gzipped on the wire, too), the path names it.
     let zip = zip_of(&[(&format!("libfoo.so.1/{id}/libfoo.so.1.sym"), sym.as_slice())]);
-    let (status, json) = post_symbols(&server, Some(&uploader), "", &[], zip).await;
+    let (status, json) = post_symbols(
+        &server,
+        Some(&uploader),
+        "",
+        &[
+            ("Content-Type", "application/zip"),
+            ("Content-Encoding", "gzip"),
+        ],
+        gzip(&zip),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["stored"][0]["debug_file"], "libfoo.so.1", "{json}");
     // Without a name, the MODULE line's.
     let (status, json) = post_symbols(&server, Some(&uploader), "", &[], sym).await;
     assert_eq!(status, StatusCode::OK, "{json}");
