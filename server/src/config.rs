@@ -44,7 +44,7 @@ pub enum ConfigError {
 }
 
 /// The whole server configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on (`MAYDAY_LISTEN`).
@@ -170,6 +170,31 @@ impl Default for Config {
             symbols: mayday_symbols::CacheConfig::default(),
             symbol_uploads: SymbolUploadLimits::default(),
         }
+    }
+}
+
+/// Secrets stay out of debug output: the master key, S3 credentials in the store
+/// options, and a password in the database URL are shown as `<redacted>`.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("store_url", &self.store_url)
+            .field(
+                "store_options",
+                &self.store_options.keys().collect::<Vec<_>>(),
+            )
+            .field("database_url", &redacted(self.database_url.is_some()))
+            .field("limits", &self.limits)
+            .field("pipeline", &self.pipeline)
+            .field("scrub", &self.scrub)
+            .field("master_key", &redacted(self.master_key.is_some()))
+            .field("retention_days", &self.retention_days)
+            .field("symbols", &self.symbols)
+            .field("symbol_uploads", &self.symbol_uploads)
+            .finish()
     }
 }
 
@@ -360,6 +385,20 @@ mod tests {
         assert_eq!(config.symbol_uploads.max_entries, 3);
         assert_eq!(config.symbol_uploads.max_wire_bytes, 512 * 1024 * 1024);
         assert_eq!(config.symbol_uploads.checks().max_entries, 3);
+    }
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let mut config = Config::default();
+        config.master_key = Some("ab".repeat(32));
+        config.database_url = Some("postgres://u:hunter2@db/x".into());
+        config
+            .store_options
+            .insert("secret_access_key".into(), "s3cr3t-value".into());
+        let text = format!("{config:?}");
+        for secret in ["abababab", "hunter2", "s3cr3t-value"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 
     #[test]
