@@ -389,9 +389,11 @@ mod tests {
 
     #[test]
     fn debug_output_has_no_secrets() {
-        let mut config = Config::default();
-        config.master_key = Some("ab".repeat(32));
-        config.database_url = Some("postgres://u:hunter2@db/x".into());
+        let mut config = Config {
+            master_key: Some("ab".repeat(32)),
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            ..Config::default()
+        };
         config
             .store_options
             .insert("secret_access_key".into(), "s3cr3t-value".into());

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +13,6 @@ use crate::AppState;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
 use crate::storage::Storage;
-use crate::tokens::{hash_secret, hashes_equal};
 
 /// `GET /healthz`: 200 when the index answers, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
@@ -226,57 +225,6 @@ pub async fn get_minidump(
         bytes,
     )
         .into_response())
-}
-
-/// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
-/// user who sent it) or a developer/admin bearer token. Idempotent: 204 whether
-/// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
-pub async fn delete_report(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let (scheme, secret) = auth.split_once(' ').unwrap_or((auth, ""));
-    let secret = secret.trim();
-    let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let row = state.index().report(&id.to_string()).await?;
-    let actor = if scheme.eq_ignore_ascii_case(mayday_report::upload::DELETION_AUTH_SCHEME) {
-        if secret.is_empty() {
-            return Err(ApiError::Unauthorized);
-        }
-        if let Some(row) = &row
-            && !hashes_equal(&row.deletion_token_hash, &hash_secret(secret))
-        {
-            return Err(ApiError::NotFound);
-        }
-        "deletion-token".to_owned()
-    } else if scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() {
-        let token = state
-            .index()
-            .token_by_hash(&hash_secret(secret))
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if !READ_CONTENTS.contains(&token.role) {
-            return Err(ApiError::Forbidden);
-        }
-        token.id
-    } else {
-        return Err(ApiError::Unauthorized);
-    };
-    if let Some(row) = row {
-        crate::deletion::delete_report(&state, &row)
-            .await
-            .map_err(ApiError::from)?;
-        state
-            .index()
-            .audit(&actor, "report.delete", &row.id, None)
-            .await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/tokens`: every API token (never a secret; sessions left out).
