@@ -20,15 +20,16 @@ use breakpad_symbols::{FrameSymbolizer, FrameWalker, Module, SymbolError, Symbol
 
 use crate::cache::{LruBytes, parsed_size};
 
-/// Where one record (with its sublines) is in the file, and the range it covers
-/// (24 bytes: the index of a big file has hundreds of thousands of these).
+/// Where one record (with its sublines) starts in the file, and the range it covers
+/// (16 bytes: the index of a big file has hundreds of thousands of these). A
+/// record's text runs to the first line that does not continue it, so its length
+/// is not kept; record offsets past 4 GiB are refused.
 #[derive(Debug, Clone, Copy)]
 struct Rec {
     start: u64,
-    off: u64,
+    off: u32,
     /// Size of the covered range (for STACK WIN, after Breakpad's fix-up).
     size: u32,
-    len: u32,
 }
 
 impl Rec {
@@ -55,13 +56,14 @@ pub(crate) struct IndexedSym {
     file: File,
     module_line: Vec<u8>,
     funcs: Vec<Rec>,
-    /// Sorted by address; equal addresses kept together.
-    publics: Vec<(u64, u64, u32)>,
+    /// (address, offset), sorted by address; equal addresses in file order.
+    publics: Vec<(u64, u32)>,
     cfi: Vec<Rec>,
     framedata: Vec<WinRec>,
     fpo: Vec<WinRec>,
-    files: HashMap<u32, (u64, u32)>,
-    origins: HashMap<u32, (u64, u32)>,
+    /// FILE and INLINE_ORIGIN records: id to offset.
+    files: HashMap<u32, u32>,
+    origins: HashMap<u32, u32>,
     minis: Mutex<LruBytes<MiniKey, Arc<SymbolFile>>>,
 }
 
@@ -85,21 +87,46 @@ fn is_line_record(line: &[u8]) -> bool {
         .is_some_and(|f| !f.is_empty() && f.iter().all(u8::is_ascii_hexdigit))
 }
 
-/// Breakpad's `into_rangemap_safe`: sort by range, drop ranges overlapping the
-/// previous kept one.
-fn filter_overlaps(mut recs: Vec<Rec>) -> Vec<Rec> {
-    recs.sort_by_key(|r| (r.start, r.end()));
-    let mut out: Vec<Rec> = Vec::with_capacity(recs.len());
-    for r in recs {
-        if let Some(last) = out.last()
-            && r.start <= last.end()
-        {
-            continue;
+/// What continues a record onto its next lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    /// A one-line record (PUBLIC, FILE, INLINE_ORIGIN, STACK WIN).
+    Line,
+    /// FUNC: line records, INLINE and INLINE_ORIGIN lines.
+    Func,
+    /// STACK CFI INIT: STACK CFI lines.
+    Cfi,
+}
+
+impl Block {
+    /// Whether `line` (without its line ending) belongs to an open record of this kind.
+    fn continues(self, line: &[u8]) -> bool {
+        match self {
+            Block::Line => false,
+            Block::Func => {
+                is_line_record(line)
+                    || line.starts_with(b"INLINE ")
+                    || line.starts_with(b"INLINE_ORIGIN ")
+            }
+            Block::Cfi => line.starts_with(b"STACK CFI ") && !line.starts_with(b"STACK CFI INIT "),
         }
-        out.push(r);
     }
-    out.shrink_to_fit();
-    out
+}
+
+fn trim_line_end(mut line: &[u8]) -> &[u8] {
+    while let Some(l) = line.strip_suffix(b"\r") {
+        line = l;
+    }
+    line
+}
+
+/// Breakpad's `into_rangemap_safe`: sort by range (file order among equal ranges,
+/// as its stable sort keeps them), drop ranges overlapping the previous kept one.
+/// In place: the lists of a big file are the largest allocations of indexing.
+fn filter_overlaps(recs: &mut Vec<Rec>) {
+    recs.sort_unstable_by_key(|r| (r.start, r.end(), r.off));
+    recs.dedup_by(|next, kept| next.start <= kept.end());
+    recs.shrink_to_fit();
 }
 
 /// Breakpad's STACK WIN insertion (file order): a record starting inside the
@@ -135,7 +162,7 @@ fn covering_win(list: &[WinRec], addr: u64) -> Option<u32> {
 impl IndexedSym {
     /// Indexes the `.sym` in `file`, reading it once front to back (never whole
     /// in memory), and keeps `file` to read records from. `mini_budget` bounds the
-    /// small parsed files kept.
+    /// small parsed files kept. A record starting past 4 GiB is a parse error.
     pub(crate) fn build(file: File, mini_budget: u64) -> Result<Self, SymbolError> {
         use std::io::{BufRead, Seek};
         let mut funcs = Vec::new();
@@ -151,17 +178,15 @@ impl IndexedSym {
         let mut pos = 0u64;
         let mut n = 0u64;
         let bad = |what: &'static str, n: u64| SymbolError::ParseError(what, n);
-        let close =
-            |open: &mut Option<(Rec, bool)>, end: u64, funcs: &mut Vec<Rec>, cfi: &mut Vec<Rec>| {
-                if let Some((mut rec, is_func)) = open.take() {
-                    rec.len = (end - rec.off) as u32;
-                    if is_func {
-                        funcs.push(rec)
-                    } else {
-                        cfi.push(rec)
-                    }
+        let close = |open: &mut Option<(Rec, bool)>, funcs: &mut Vec<Rec>, cfi: &mut Vec<Rec>| {
+            if let Some((rec, is_func)) = open.take() {
+                if is_func {
+                    funcs.push(rec)
+                } else {
+                    cfi.push(rec)
                 }
-            };
+            }
+        };
         (&file).seek(std::io::SeekFrom::Start(0))?;
         let mut reader = std::io::BufReader::with_capacity(64 << 10, &file);
         let mut buf = Vec::new();
@@ -171,41 +196,43 @@ impl IndexedSym {
             if read == 0 {
                 break;
             }
-            let off = pos;
-            pos += read as u64;
-            let mut line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            while let Some(l) = line.strip_suffix(b"\r") {
-                line = l;
-            }
             n += 1;
+            // Offsets of records past 4 GiB do not fit the index.
+            let off = u32::try_from(pos).map_err(|_| bad("record past 4 GiB", n));
+            pos += read as u64;
+            let line = trim_line_end(buf.strip_suffix(b"\n").unwrap_or(&buf));
             let sub_of_open = match open {
-                Some((_, true)) => {
-                    is_line_record(line)
-                        || line.starts_with(b"INLINE ")
-                        || line.starts_with(b"INLINE_ORIGIN ")
-                }
-                Some((_, false)) => {
-                    line.starts_with(b"STACK CFI ") && !line.starts_with(b"STACK CFI INIT ")
-                }
+                Some((_, true)) => Block::Func.continues(line),
+                Some((_, false)) => Block::Cfi.continues(line),
                 None => false,
             };
             if !sub_of_open {
-                close(&mut open, off, &mut funcs, &mut cfi);
+                close(&mut open, &mut funcs, &mut cfi);
             }
+            if sub_of_open || line.is_empty() {
+                // Part of the open block (an INLINE_ORIGIN inside a FUNC block, as
+                // older files have them, is global all the same), or a blank line.
+                if line.starts_with(b"INLINE_ORIGIN ") {
+                    let id = fields(line)
+                        .nth(1)
+                        .and_then(dec)
+                        .ok_or(bad("INLINE_ORIGIN", n))?;
+                    origins.insert(id, off?);
+                }
+                continue;
+            }
+            let off = off?;
             if line.starts_with(b"INLINE_ORIGIN ") {
-                // Also valid inside a FUNC block (older files); global either way.
                 let id = fields(line)
                     .nth(1)
                     .and_then(dec)
                     .ok_or(bad("INLINE_ORIGIN", n))?;
-                origins.insert(id, (off, line.len() as u32));
-            } else if sub_of_open || line.is_empty() {
-                // Part of the open block, or a blank line.
+                origins.insert(id, off);
             } else if line.starts_with(b"MODULE ") {
                 module_line = line.to_vec();
             } else if line.starts_with(b"FILE ") {
                 let id = fields(line).nth(1).and_then(dec).ok_or(bad("FILE", n))?;
-                files.insert(id, (off, line.len() as u32));
+                files.insert(id, off);
             } else if line.starts_with(b"FUNC ") {
                 let mut f = fields(line).skip(1).peekable();
                 if f.peek() == Some(&&b"m"[..]) {
@@ -221,7 +248,6 @@ impl IndexedSym {
                             start: addr,
                             off,
                             size,
-                            len: 0,
                         },
                         true,
                     ));
@@ -232,7 +258,7 @@ impl IndexedSym {
                     f.next();
                 }
                 let addr = f.next().and_then(hex).ok_or(bad("PUBLIC", n))?;
-                publics.push((addr, off, line.len() as u32));
+                publics.push((addr, off));
             } else if line.starts_with(b"STACK CFI INIT ") {
                 let mut f = fields(line).skip(3);
                 let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
@@ -245,7 +271,6 @@ impl IndexedSym {
                             start: addr,
                             off,
                             size,
-                            len: 0,
                         },
                         false,
                     ));
@@ -260,7 +285,6 @@ impl IndexedSym {
                     start: addr,
                     off,
                     size,
-                    len: line.len() as u32,
                 };
                 match ty {
                     4 => push_win(&mut framedata, rec),
@@ -272,34 +296,25 @@ impl IndexedSym {
                 // lookup needs.
             }
         }
-        close(&mut open, pos, &mut funcs, &mut cfi);
+        close(&mut open, &mut funcs, &mut cfi);
         if module_line.is_empty() {
             return Err(bad("no MODULE line", 1));
         }
-        publics.sort_by_key(|p| p.0);
+        publics.sort_unstable();
         publics.shrink_to_fit();
-        for list in [&mut framedata, &mut fpo] {
-            // Breakpad sorts the STACK WIN list (stable) into a range map and drops
-            // overlaps, after the fix-ups above.
-            list.sort_by_key(|w| (w.start, w.end()));
-            let mut kept: Vec<WinRec> = Vec::with_capacity(list.len());
-            for w in list.drain(..) {
-                if let Some(last) = kept.last()
-                    && w.start <= last.end()
-                {
-                    continue;
-                }
-                kept.push(w);
-            }
-            kept.shrink_to_fit();
-            *list = kept;
+        // Breakpad sorts the STACK WIN lists into range maps and drops overlaps,
+        // after the fix-ups above, as it does the FUNC and STACK CFI lists.
+        for list in [&mut funcs, &mut cfi, &mut framedata, &mut fpo] {
+            filter_overlaps(list);
         }
+        files.shrink_to_fit();
+        origins.shrink_to_fit();
         Ok(IndexedSym {
             file,
             module_line,
-            funcs: filter_overlaps(funcs),
+            funcs,
             publics,
-            cfi: filter_overlaps(cfi),
+            cfi,
             framedata,
             fpo,
             files,
@@ -312,20 +327,54 @@ impl IndexedSym {
     pub(crate) fn index_size(&self) -> u64 {
         let recs = (self.funcs.capacity() + self.cfi.capacity()) * size_of::<Rec>()
             + (self.framedata.capacity() + self.fpo.capacity()) * size_of::<WinRec>()
-            + self.publics.capacity() * size_of::<(u64, u64, u32)>()
-            + (self.files.capacity() + self.origins.capacity())
-                * (size_of::<(u32, (u64, u32))>() + 8);
+            + self.publics.capacity() * size_of::<(u64, u32)>()
+            + (self.files.capacity() + self.origins.capacity()) * (size_of::<(u32, u32)>() + 1);
         (recs + self.module_line.capacity() + size_of::<Self>()) as u64
     }
 
-    fn read(&self, off: u64, len: u32, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let start = out.len();
-        out.resize(start + len as usize, 0);
-        self.file.read_exact_at(&mut out[start..], off)?;
-        if out.last() != Some(&b'\n') {
-            out.push(b'\n');
+    /// Appends the record at `off` to `out`: its first line and the lines that
+    /// continue it, each ending in a newline (also the last line of a file without one).
+    fn read(&self, off: u32, block: Block, out: &mut Vec<u8>) -> std::io::Result<()> {
+        // Most records are a line or a few; a long FUNC takes a few more reads.
+        const CHUNK: usize = 1024;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut pos = u64::from(off);
+        let mut first = true;
+        loop {
+            let start = pending.len();
+            pending.resize(start + CHUNK, 0);
+            let n = loop {
+                match self.file.read_at(&mut pending[start..], pos) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            pending.truncate(start + n);
+            pos += n as u64;
+            let mut taken = 0;
+            while let Some(nl) = pending[taken..].iter().position(|&b| b == b'\n') {
+                let raw = &pending[taken..taken + nl];
+                if !first && !block.continues(trim_line_end(raw)) {
+                    return Ok(());
+                }
+                out.extend_from_slice(raw);
+                out.push(b'\n');
+                first = false;
+                taken += nl + 1;
+                if block == Block::Line {
+                    return Ok(());
+                }
+            }
+            pending.drain(..taken);
+            if n == 0 {
+                // The end of the file: a last line without a newline.
+                if !pending.is_empty() && (first || block.continues(trim_line_end(&pending))) {
+                    out.extend_from_slice(&pending);
+                    out.push(b'\n');
+                }
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// The small parsed file for `key`, built by `make` on a miss.
@@ -360,7 +409,7 @@ impl IndexedSym {
 
     fn push_win_line(&self, w: &WinRec, text: &mut Vec<u8>) -> std::io::Result<()> {
         let start = text.len();
-        self.read(w.off, w.len, text)?;
+        self.read(w.off, Block::Line, text)?;
         // Write back the size Breakpad's fix-up gave it (the 5th field).
         let line = text[start..text.len() - 1].to_vec();
         let mut parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
@@ -395,7 +444,7 @@ impl IndexedSym {
             self.mini(MiniKey::Func(func, fd, fpo), |text| {
                 let rec = self.funcs[func as usize];
                 let mut block = Vec::new();
-                self.read(rec.off, rec.len, &mut block)?;
+                self.read(rec.off, Block::Func, &mut block)?;
                 self.push_references(&block, text)?;
                 text.extend_from_slice(&block);
                 wins(self, text)
@@ -414,16 +463,11 @@ impl IndexedSym {
                 .map(|p| p as u32);
             self.mini(MiniKey::Public(Some(last as u32), prev, fd, fpo), |text| {
                 for p in &self.publics[first..=last] {
-                    self.read(p.1, p.2, text)?;
+                    self.read(p.1, Block::Line, text)?;
                 }
                 if let Some(prev) = prev {
                     // The FUNC line alone: only its range matters here.
-                    let rec = self.funcs[prev as usize];
-                    let mut block = Vec::new();
-                    self.read(rec.off, rec.len, &mut block)?;
-                    let first_line = block.split(|&b| b == b'\n').next().unwrap_or_default();
-                    text.extend_from_slice(first_line);
-                    text.push(b'\n');
+                    self.read(self.funcs[prev as usize].off, Block::Line, text)?;
                 }
                 wins(self, text)
             })
@@ -451,13 +495,13 @@ impl IndexedSym {
         origin_ids.sort_unstable();
         origin_ids.dedup();
         for id in file_ids {
-            if let Some(&(off, len)) = self.files.get(&id) {
-                self.read(off, len, text)?;
+            if let Some(&off) = self.files.get(&id) {
+                self.read(off, Block::Line, text)?;
             }
         }
         for id in origin_ids {
-            if let Some(&(off, len)) = self.origins.get(&id) {
-                self.read(off, len, text)?;
+            if let Some(&off) = self.origins.get(&id) {
+                self.read(off, Block::Line, text)?;
             }
         }
         Ok(())
@@ -486,8 +530,7 @@ impl IndexedSym {
                 self.push_win_line(&self.fpo[i as usize], text)?;
             }
             if let Some(i) = cfi {
-                let rec = self.cfi[i as usize];
-                self.read(rec.off, rec.len, text)?;
+                self.read(self.cfi[i as usize].off, Block::Cfi, text)?;
             }
             Ok(())
         })?;

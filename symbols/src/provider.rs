@@ -95,7 +95,7 @@ struct Session {
 /// record is, not the parsed file. A lookup parses just the records that answer it
 /// with Breakpad's own parser and keeps them in a small per-file cache, so results
 /// are the same as with fully parsed files, at a fraction of the memory (the
-/// Firefox Windows test dump: 14 MiB of `.sym` files, ~3 MiB of index).
+/// Firefox Windows test dump: 14 MiB of `.sym` files, ~2 MiB of index).
 ///
 /// Cheap to clone; clones share caches *and* per-report statistics. For correct
 /// [`ProcessState::symbol_stats`](minidump_processor::ProcessState::symbol_stats)
