@@ -41,29 +41,43 @@ impl SymbolStore {
 
     /// Streams the `.sym` for `id` into `out` (appending) without holding it in
     /// memory; returns its length, or `None` when there is none.
+    ///
+    /// One GET: a local store hands over its file, copied on a blocking thread by
+    /// the kernel (no buffer in this process); other stores stream the response
+    /// body, a chunk at a time.
     pub async fn get_into(
         &self,
         id: &SymbolId,
         out: &mut std::fs::File,
     ) -> Result<Option<u64>, StoreError> {
+        use futures::StreamExt;
+        use object_store::GetResultPayload;
         use std::io::Write;
-        // Ranged reads of 256 KiB: a few requests per file on S3, and on local
-        // files far fewer round trips than the 8 KiB chunks of a streamed get.
-        const PIECE: u64 = 256 << 10;
-        let key = symbol_key(id);
-        let size = match self.store.head(&key).await {
-            Ok(meta) => meta.size,
+        let result = match self.store.get(&symbol_key(id)).await {
+            Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let mut start = 0u64;
-        while start < size {
-            let end = (start + PIECE).min(size);
-            let piece = self.store.get_range(&key, start..end).await?;
-            out.write_all(&piece)?;
-            start = end;
+        match result.payload {
+            GetResultPayload::File(mut file, _) => {
+                // A second handle on `out` (same file offset) for the blocking task.
+                let mut out = out.try_clone()?;
+                let copied =
+                    tokio::task::spawn_blocking(move || std::io::copy(&mut file, &mut out))
+                        .await
+                        .map_err(std::io::Error::other)??;
+                Ok(Some(copied))
+            }
+            GetResultPayload::Stream(mut stream) => {
+                let mut len = 0u64;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk?;
+                    out.write_all(&chunk)?;
+                    len += chunk.len() as u64;
+                }
+                Ok(Some(len))
+            }
         }
-        Ok(Some(size))
     }
 
     /// Whether a symbol file for `id` is stored.
