@@ -77,7 +77,7 @@ pub struct Config {
     /// 0 keeps them until deleted otherwise.
     pub retention_days: u32,
     /// The symbol caches shared by all processing workers (the `[symbols]` section:
-    /// `memory_bytes`, `max_open_files`, `disk_dir`, `disk_bytes`, `negative_ttl`).
+    /// `memory_bytes`, `max_open_files`, `disk_dir`, `disk_bytes`, `negative_ttl`, `max_concurrent_loads`).
     pub symbols: mayday_symbols::CacheConfig,
     /// Limits on symbol uploads (`POST /api/v1/symbols`).
     pub symbol_uploads: SymbolUploadLimits,

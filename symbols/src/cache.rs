@@ -20,9 +20,10 @@ use crate::key::SymbolId;
 /// A section of the server's TOML config; every field has a default:
 ///
 /// ```toml
-/// [symbols_cache]
+/// [symbols]
 /// memory_bytes = 536870912     # symbol file indexes and parsed records in memory
 /// max_open_files = 512         # symbol files held open (one descriptor each)
+/// max_concurrent_loads = 2     # symbol files fetched and indexed at once
 /// disk_dir = "/var/cache/mayday/symbols"  # optional local copy of fetched .sym files
 /// disk_bytes = 4294967296
 /// negative_ttl = "1h"          # how long a missing symbol file is not asked for again
@@ -52,6 +53,12 @@ pub struct CacheConfig {
     /// so they take effect at once in this process. Default: 1 hour.
     #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
+    /// Most symbol files fetched and indexed at the same time, across all workers
+    /// (at least 1). A dump asks for all its modules at once; indexing is CPU work
+    /// whose buffers are freed right after, and each concurrent fetch from a local
+    /// store is a blocking thread with its own allocator arena, so more loads in
+    /// flight cost memory without finishing sooner on a small machine. Default: 2.
+    pub max_concurrent_loads: usize,
 }
 
 impl Default for CacheConfig {
@@ -62,6 +69,7 @@ impl Default for CacheConfig {
             disk_dir: None,
             disk_bytes: 4 * 1024 * 1024 * 1024,
             negative_ttl: Duration::from_secs(3600),
+            max_concurrent_loads: 2,
         }
     }
 }

@@ -67,6 +67,8 @@ struct Shared {
     /// One lock per symbol file being loaded, so concurrent workers asking for the
     /// same file wait for one load instead of each fetching and parsing it.
     loading: Mutex<HashMap<SymbolId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bounds the loads in flight ([`CacheConfig::max_concurrent_loads`]).
+    loads: tokio::sync::Semaphore,
     counters: Counters,
 }
 
@@ -144,6 +146,7 @@ impl Symbols {
                 negative: Mutex::new(NegativeCache::default()),
                 disk,
                 loading: Mutex::new(HashMap::new()),
+                loads: tokio::sync::Semaphore::new(config.max_concurrent_loads.max(1)),
                 counters: Counters::default(),
                 config,
             }),
@@ -348,6 +351,8 @@ impl Symbols {
     /// Disk cache, else store; index; fill the caches.
     async fn load(&self, id: &SymbolId) -> (Option<Parsed>, Lookup) {
         let shared = &self.shared;
+        // Never closed, so acquiring cannot fail.
+        let _permit = shared.loads.acquire().await.ok();
         let cached = shared.disk.as_ref().and_then(|disk| disk.open_file(id));
         let file = match cached {
             Some(file) => {

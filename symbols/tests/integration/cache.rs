@@ -232,3 +232,53 @@ fn cache_config_is_a_toml_section_with_defaults() {
     assert_eq!(default, CacheConfig::default());
     assert_eq!(default.negative_ttl, Duration::from_secs(3600));
 }
+
+/// Reports processed at once, with one symbol file loaded at a time: each file is
+/// still fetched and indexed once, and every report gets the frames it gets alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_in_flight_are_bounded_without_changing_results() {
+    let case = support::case_dir("mozilla-firefox-win-x64");
+    let dump = Arc::new(support::read_dump(&case.join("firefox-windows-x86_64.dmp")));
+    let frames = |state: &minidump_processor::ProcessState| -> Vec<Option<String>> {
+        state
+            .threads
+            .iter()
+            .flat_map(|t| &t.frames)
+            .map(|f| f.function_name.clone())
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let alone = support::symbols_for(&case, &dir.path().join("a"), CacheConfig::default());
+    let (expected, _) = alone.process(&dump).await.unwrap();
+    let expected = frames(&expected);
+    assert!(expected.iter().filter(|f| f.is_some()).count() > 100);
+
+    let symbols = support::symbols_for(
+        &case,
+        &dir.path().join("b"),
+        CacheConfig {
+            max_concurrent_loads: 1,
+            ..CacheConfig::default()
+        },
+    );
+    let reports: Vec<_> = (0..4)
+        .map(|_| {
+            let (symbols, dump) = (symbols.clone(), Arc::clone(&dump));
+            tokio::spawn(async move { symbols.process(&dump).await.unwrap().0 })
+        })
+        .collect();
+    for report in reports {
+        assert_eq!(frames(&report.await.unwrap()), expected);
+    }
+    let files = support::tree_files(&case).len() as u64;
+    let stats = symbols.cache_stats();
+    // Modules without symbols are asked for once too, then remembered as missing.
+    assert_eq!(stats.parses, files, "{stats:?}");
+    assert_eq!(
+        stats.store_fetches,
+        files + stats.negative_entries as u64,
+        "{stats:?}"
+    );
+    let config: CacheConfig = toml::from_str("max_concurrent_loads = 3").unwrap();
+    assert_eq!(config.max_concurrent_loads, 3);
+}
