@@ -12,7 +12,9 @@
 //!   `symbol_stats` and [`Symbols::missing`] describe that report only.
 //! - [`parse_sym_upload`] and [`read_symbol_zip`] check uploads (a `.sym`, gzip or
 //!   not, or a Tecken-style zip) before anything is stored.
-//! - [`dump_sym`] makes a `.sym` from ELF/DWARF, Mach-O, PE or PDB files.
+//!
+//! The `mayday-symbols` CLI (`dump` and `upload`) is its own package,
+//! `mayday-symbols-cli` in `symbols/cli`, so that servers do not link dump_syms.
 //! - [`StoreSymbolSupplier`] is a plain `SymbolSupplier` over the store, for a
 //!   `breakpad_symbols::Symbolizer` (no caching beyond one Symbolizer's life).
 //!
@@ -21,7 +23,6 @@
 //! (`libc-2.32.so`): uploads say which debug file they are for.
 
 mod cache;
-mod dump;
 mod indexed;
 mod key;
 mod provider;
@@ -30,7 +31,6 @@ mod supplier;
 mod upload;
 
 pub use cache::CacheConfig;
-pub use dump::{DumpError, Dumped, ObjectKind, dump_sym};
 pub use key::{KeyError, SymbolId, symbol_key};
 pub use provider::{CacheStats, Lookup, Symbols};
 pub use store::{StoreError, SymbolStore};

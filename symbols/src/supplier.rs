@@ -31,11 +31,6 @@ pub(crate) fn module_symbol_id(module: &(dyn Module + Sync)) -> Option<SymbolId>
     SymbolId::new(&debug_file, &lookup.debug_id).ok()
 }
 
-/// The last component of a Unix or Windows path.
-pub(crate) fn basename(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
 /// Parses a `.sym` file. A file without a final newline is accepted: real ones exist
 /// (`breakpad-linux-x64-inline` in the shared test data) and the Breakpad parser
 /// otherwise rejects the whole file.

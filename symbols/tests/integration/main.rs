@@ -2,7 +2,6 @@
 //! `../shared/testdata`, real object stores, real files, real HTTP.
 
 mod cache;
-mod cli;
 mod keys;
 mod processing;
 mod store;

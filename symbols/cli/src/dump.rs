@@ -3,7 +3,7 @@
 use dump_syms::object_info::ObjectInfo;
 use dump_syms::platform::Platform;
 
-use crate::key::{KeyError, SymbolId};
+use mayday_symbols::{KeyError, SymbolId};
 
 /// Why a file could not be turned into a `.sym`.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +85,8 @@ pub fn dump_sym(bytes: &[u8], file_name: &str) -> Result<Dumped, DumpError> {
         ObjectKind::MachO => Platform::Mac,
         ObjectKind::Pe | ObjectKind::Pdb => Platform::Win,
     };
-    let name = crate::supplier::basename(file_name);
+    // The last component of a Unix or Windows path.
+    let name = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
     // `from_elf` parses any single object (symbolic's Object::parse), not only ELF;
     // the platform decides how source paths are canonicalized.
     let info = ObjectInfo::from_elf(bytes, name, platform, None, true)

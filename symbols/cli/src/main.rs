@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use mayday_symbols::{ObjectKind, SymbolId, dump_sym, parse_sym_upload};
+use mayday_symbols::{SymbolId, parse_sym_upload};
+use mayday_symbols_cli::{ObjectKind, dump_sym};
 
 #[derive(Parser)]
 #[command(

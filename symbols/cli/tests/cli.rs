@@ -10,12 +10,18 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{head, post};
 use bytes::Bytes;
-use mayday_symbols::{SymbolId, SymbolStore, dump_sym, parse_sym_upload};
+use mayday_symbols::{SymbolId, SymbolStore, parse_sym_upload};
+use mayday_symbols_cli::{DumpError, dump_sym};
 use object_store::memory::InMemory;
 
-use crate::support;
-
 const CLI: &str = env!("CARGO_BIN_EXE_mayday-symbols");
+
+/// A case of the shared real-world test data (`../shared` beside the checkout).
+fn case_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata")
+        .join(name)
+}
 
 /// Compiles a small Rust program with debug info into `dir`; returns its path.
 fn tiny_binary(dir: &Path) -> PathBuf {
@@ -97,12 +103,9 @@ fn dump_refuses_what_is_not_a_binary() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("dump its .pdb instead"), "{stderr}");
     // A minidump is not a binary either.
-    let dmp = support::case_dir("breakpad-win-x86-minidump2").join("minidump2.dmp");
+    let dmp = case_dir("breakpad-win-x86-minidump2").join("minidump2.dmp");
     let err = dump_sym(&std::fs::read(dmp).unwrap(), "minidump2.dmp").unwrap_err();
-    assert!(
-        matches!(err, mayday_symbols::DumpError::UnknownFormat),
-        "{err}"
-    );
+    assert!(matches!(err, DumpError::UnknownFormat), "{err}");
     let output = Command::new(CLI)
         .arg("dump")
         .arg(dir.path().join("absent"))
@@ -185,8 +188,7 @@ fn upload_sends_what_the_server_lacks_and_reports_it() {
     std::fs::remove_file(bin_dir.join("tiny.rs")).unwrap();
     std::fs::write(bin_dir.join("notes.txt"), "not a binary").unwrap();
     // A Breakpad tree whose MODULE names differ from the debug file names.
-    let tree = dir.path().join("tree");
-    support::copy_tree(&support::case_dir("mozilla-firefox-linux-x64"), &tree);
+    let tree = case_dir("mozilla-firefox-linux-x64");
 
     let store = SymbolStore::new(Arc::new(InMemory::new()));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -261,9 +263,7 @@ fn upload_sends_what_the_server_lacks_and_reports_it() {
 
 #[test]
 fn upload_fails_clearly_when_the_server_is_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tree");
-    support::copy_tree(&support::case_dir("breakpad-linux-x64-inline"), &tree);
+    let tree = case_dir("breakpad-linux-x64-inline").join("symbols");
     let output = Command::new(CLI)
         .args([
             "upload",
