@@ -179,7 +179,12 @@ fn rss_child(dump_path: &Path) {
         status_kib("VmRSS:").unwrap_or(0),
         stats.memory_bytes / 1024
     );
-    println!("peak_kib={}", status_kib("VmHWM:").unwrap_or(0));
+    println!(
+        "peak_kib={} (now: anon {} KiB, file {} KiB)",
+        status_kib("VmHWM:").unwrap_or(0),
+        status_kib("RssAnon:").unwrap_or(0),
+        status_kib("RssFile:").unwrap_or(0)
+    );
 }
 
 /// minidump-stackwalk's max RSS on one dump, through `/usr/bin/time -f %M`.
@@ -275,9 +280,13 @@ fn main() {
             cmd.env(NOSYMS_ENV, "1");
         }
         let out = cmd.output().ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("peak_kib=")?.trim().parse::<u64>().ok())
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            l.strip_prefix("peak_kib=")?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
     };
     let child_peak_kib = child_peak(false);
     let nosyms_peak_kib = child_peak(true);
@@ -382,7 +391,8 @@ fn main() {
     }
     if let Some(peak) = nosyms_peak_kib {
         println!(
-            "  (the same warm loop with no symbols at all: {:.1} MiB = {:.1}x; the rest is the symbols)",
+            "  (the same warm loop with no symbols at all: {:.1} MiB = {:.1}x: the dump, the \
+             program and the processor's own state, with more frames found by scanning)",
             peak as f64 / 1024.0,
             (peak * 1024) as f64 / largest_sym as f64
         );
