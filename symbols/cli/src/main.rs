@@ -5,6 +5,11 @@
 //! mayday-symbols upload target/release/ --server https://mayday.example --token $MAYDAY_TOKEN
 //! ```
 //!
+//! An ELF binary without debug info of its own (a system library, a stripped
+//! release build) is dumped with its separate debug file when one is found by build
+//! id under `/usr/lib/debug/.build-id/` (`--debug-dir`), as Debian's `-dbg` packages
+//! install them, or named with `dump --debug-file`.
+//!
 //! Exit status: 0 when every symbol file found is on the server afterwards
 //! (uploaded now or already there), 1 otherwise, with a message on stderr.
 
@@ -17,7 +22,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use mayday_symbols::{SymbolId, parse_sym_upload};
-use mayday_symbols_cli::{ObjectKind, dump_sym};
+use mayday_symbols_cli::{Dumped, ObjectKind, dump_sym, dump_sym_split, separate_debug_file};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +44,14 @@ enum Command {
         /// Write the .sym here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The ELF binary's separate debug file. Without it, a binary without debug
+        /// info has it looked up by build id under --debug-dir.
+        #[arg(long)]
+        debug_file: Option<PathBuf>,
+        /// Where separate debug files are found by build id
+        /// (`<dir>/.build-id/ab/cdef….debug`, as Debian's -dbg packages install them).
+        #[arg(long, default_value = DEBUG_DIR)]
+        debug_dir: PathBuf,
     },
     /// Find debug files and .sym files, and upload what the server lacks.
     Upload {
@@ -57,20 +70,40 @@ enum Command {
         /// Seconds to wait for each HTTP request.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Where separate debug files of binaries without debug info are found by
+        /// build id.
+        #[arg(long, default_value = DEBUG_DIR)]
+        debug_dir: PathBuf,
     },
 }
+
+/// Where GDB and Linux distributions keep separate debug files.
+const DEBUG_DIR: &str = "/usr/lib/debug";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Dump { file, output } => dump(&file, output.as_deref()),
+        Command::Dump {
+            file,
+            output,
+            debug_file,
+            debug_dir,
+        } => dump(&file, output.as_deref(), debug_file.as_deref(), &debug_dir),
         Command::Upload {
             paths,
             server,
             token,
             force,
             timeout,
-        } => upload(&paths, &server, &token, force, Duration::from_secs(timeout)),
+            debug_dir,
+        } => upload(
+            &paths,
+            &server,
+            &token,
+            force,
+            Duration::from_secs(timeout),
+            &debug_dir,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,10 +114,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn dump(file: &Path, output: Option<&Path>) -> anyhow::Result<()> {
+/// Dumps `file`, with its separate debug file: `debug_file` if given, else the one
+/// found by build id under `debug_dir` when `file` has no debug info of its own.
+fn dump_with_debug(
+    file: &Path,
+    bytes: &[u8],
+    debug_file: Option<&Path>,
+    debug_dir: &Path,
+) -> anyhow::Result<Dumped> {
+    let name = file.to_string_lossy();
+    let split = |debug: &Path| -> anyhow::Result<Dumped> {
+        let debug_bytes =
+            std::fs::read(debug).with_context(|| format!("while reading {}", debug.display()))?;
+        dump_sym_split(bytes, &debug_bytes, &name)
+            .with_context(|| format!("while dumping {} with {}", file.display(), debug.display()))
+    };
+    if let Some(debug) = debug_file {
+        return split(debug);
+    }
+    let dumped =
+        dump_sym(bytes, &name).with_context(|| format!("while dumping {}", file.display()))?;
+    if dumped.functions == 0
+        && ObjectKind::detect(bytes) == Some(ObjectKind::Elf)
+        && let Some(debug) = separate_debug_file(&dumped, debug_dir).filter(|p| p.is_file())
+    {
+        return split(&debug);
+    }
+    Ok(dumped)
+}
+
+fn dump(
+    file: &Path,
+    output: Option<&Path>,
+    debug_file: Option<&Path>,
+    debug_dir: &Path,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-    let dumped = dump_sym(&bytes, &file.to_string_lossy())
-        .with_context(|| format!("while dumping {}", file.display()))?;
+    let dumped = dump_with_debug(file, &bytes, debug_file, debug_dir)?;
     match output {
         Some(path) => std::fs::write(path, &dumped.sym)
             .with_context(|| format!("while writing {}", path.display()))?,
@@ -150,7 +216,7 @@ fn tree_debug_file(path: &Path, module_debug_id: &str) -> Option<String> {
     }
 }
 
-fn classify(path: &Path, found: &mut Found) {
+fn classify(path: &Path, found: &mut Found, debug_dir: &Path) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -183,7 +249,7 @@ fn classify(path: &Path, found: &mut Found) {
             .push((path.to_owned(), "not a binary or .sym".into()));
         return;
     }
-    match dump_sym(&bytes, &path.to_string_lossy()) {
+    match dump_with_debug(path, &bytes, None, debug_dir) {
         Ok(d) if d.functions == 0 => found
             .skipped
             .push((path.to_owned(), "no debug info".into())),
@@ -193,7 +259,7 @@ fn classify(path: &Path, found: &mut Found) {
             sym: Bytes::from(d.sym),
         }),
         // Object files the library cannot read (e.g. a fat Mach-O, a resource DLL).
-        Err(e) => found.skipped.push((path.to_owned(), e.to_string())),
+        Err(e) => found.skipped.push((path.to_owned(), format!("{e:#}"))),
     }
 }
 
@@ -260,6 +326,7 @@ fn upload(
     token: &str,
     force: bool,
     timeout: Duration,
+    debug_dir: &Path,
 ) -> anyhow::Result<()> {
     let base = server.trim_end_matches('/');
     let mut files = Vec::new();
@@ -274,7 +341,7 @@ fn upload(
     pb.set_message("scanning");
     for file in &files {
         pb.set_prefix(file.display().to_string());
-        classify(file, &mut found);
+        classify(file, &mut found, debug_dir);
         pb.inc(1);
     }
     pb.finish_and_clear();

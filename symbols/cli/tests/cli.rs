@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{head, post};
 use bytes::Bytes;
 use mayday_symbols::{SymbolId, SymbolStore, parse_sym_upload};
-use mayday_symbols_cli::{DumpError, dump_sym};
+use mayday_symbols_cli::{DumpError, dump_sym, separate_debug_file};
 use object_store::memory::InMemory;
 
 const CLI: &str = env!("CARGO_BIN_EXE_mayday-symbols");
@@ -81,6 +81,81 @@ fn dump_writes_module_and_func_records_for_an_elf_with_debug_info() {
     let output = Command::new(CLI).arg("dump").arg(&bin).output().unwrap();
     assert!(output.status.success());
     assert!(output.stdout.starts_with(b"MODULE Linux x86_64 "));
+}
+
+/// A binary split the way distributions ship them (objcopy: the DWARF in
+/// `.build-id/ab/cdef….debug`, the binary stripped of it): `dump` finds the debug
+/// file by build id and writes the same functions as from the unstripped binary,
+/// with the stripped binary's call frame information.
+#[test]
+fn dump_finds_a_separate_debug_file_by_build_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = tiny_binary(dir.path());
+    let full = dump_sym(&std::fs::read(&bin).unwrap(), "tiny").unwrap();
+    let objcopy = |args: &[&std::ffi::OsStr]| {
+        let status = Command::new("objcopy").args(args).status().unwrap();
+        assert!(status.success(), "objcopy {args:?}");
+    };
+    let debug = dir.path().join("tiny.debug");
+    objcopy(&["--only-keep-debug".as_ref(), bin.as_ref(), debug.as_ref()]);
+    objcopy(&["--strip-debug".as_ref(), bin.as_ref()]);
+    let stripped = dump_sym(&std::fs::read(&bin).unwrap(), "tiny").unwrap();
+    assert_eq!(stripped.functions, 0, "stripped of its debug info");
+    assert_eq!(stripped.id, full.id);
+    let debug_dir = dir.path().join("debug");
+    let at = separate_debug_file(&stripped, &debug_dir).expect("tiny has a build id");
+    assert!(
+        at.starts_with(debug_dir.join(".build-id")),
+        "{}",
+        at.display()
+    );
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::rename(&debug, &at).unwrap();
+
+    let dump = |extra: &[&std::ffi::OsStr]| {
+        let output = Command::new(CLI)
+            .arg("dump")
+            .arg(&bin)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, text, stderr) = dump(&["--debug-dir".as_ref(), debug_dir.as_ref()]);
+    assert!(ok, "{stderr}");
+    let full_text = String::from_utf8(full.sym.clone()).unwrap();
+    assert_eq!(text.lines().next(), full_text.lines().next(), "MODULE line");
+    let funcs = |t: &str| t.lines().filter(|l| l.starts_with("FUNC ")).count();
+    assert_eq!(funcs(&text), full.functions);
+    assert!(text.contains("mayday_tiny_function"));
+    assert!(
+        text.contains("\nSTACK CFI INIT "),
+        "call frame information kept"
+    );
+
+    // The same file given by name.
+    let (ok, by_name, stderr) = dump(&["--debug-file".as_ref(), at.as_ref()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(by_name, text);
+
+    // No debug file where it is looked for: exported symbols and CFI only.
+    let (ok, text, _) = dump(&["--debug-dir".as_ref(), dir.path().join("none").as_ref()]);
+    assert!(ok);
+    assert_eq!(funcs(&text), 0);
+    assert!(text.contains("\nSTACK CFI INIT "));
+
+    // The debug file of another build is refused, naming both debug ids.
+    let (ok, _, stderr) = dump(&["--debug-file".as_ref(), CLI.as_ref()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the debug file is for another build")
+            && stderr.contains(&full.id.debug_id),
+        "{stderr}"
+    );
 }
 
 #[test]
