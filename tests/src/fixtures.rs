@@ -1,6 +1,6 @@
 //! Paths of fixtures and built binaries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -43,4 +43,36 @@ pub fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The C library this process (and so every program it starts) has mapped, read
+/// from `/proc/self/maps`.
+pub fn system_libc() -> PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| {
+            Path::new(path)
+                .file_name()
+                .is_some_and(|name| name == "libc.so.6")
+        })
+        .map(PathBuf::from)
+        .expect("libc.so.6 is mapped")
+}
+
+/// Breakpad symbols for [`system_libc`], written by `mayday-symbols dump` to
+/// `dir/libc.so.6.sym`: what a server holding system symbols has for the C library
+/// (public symbols and the call frame information of its `.eh_frame`), so that
+/// stacks unwind through `abort()` and `raise()` exactly instead of by scanning.
+pub fn system_libc_symbols(dir: &Path) -> PathBuf {
+    let sym = dir.join("libc.so.6.sym");
+    let status = std::process::Command::new(bin("mayday-symbols"))
+        .arg("dump")
+        .arg(system_libc())
+        .arg("-o")
+        .arg(&sym)
+        .status()
+        .expect("mayday-symbols runs");
+    assert!(status.success(), "mayday-symbols dump libc.so.6 failed");
+    sym
 }

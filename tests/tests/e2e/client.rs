@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use mayday_server::index::Role;
-use mayday_tests::fixtures::{bin, example};
+use mayday_tests::fixtures::{bin, example, system_libc_symbols};
 use mayday_tests::server::TestServer;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -77,6 +77,14 @@ fn crashy_symbols(dir: &Path) -> PathBuf {
     let target = tree.join("crashy").join(fields[3]);
     std::fs::create_dir_all(&target).unwrap();
     std::fs::rename(&sym, target.join("crashy.sym")).unwrap();
+    // The system's C library too, as a server with system symbols has it: abort()
+    // and raise() then unwind by their call frame information.
+    let libc = system_libc_symbols(dir);
+    let module = std::fs::read_to_string(&libc).unwrap();
+    let debug_id = module.split_whitespace().nth(3).unwrap().to_owned();
+    let target = tree.join("libc.so.6").join(debug_id);
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::rename(&libc, target.join("libc.so.6.sym")).unwrap();
     tree
 }
 
@@ -114,6 +122,19 @@ async fn every_crash_kind_is_processed_with_the_crashing_function() {
         assert!(
             functions.iter().any(|f| f.contains(&want)),
             "{kind}: {want} not on the crashing thread: {functions:?}"
+        );
+        // crashy is built with full debug info: the crashing function has its line.
+        let located = report["crashing_thread"]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["function"].as_str().unwrap_or_default().contains(&want))
+            .map(|f| (f["file"].as_str().unwrap_or_default(), f["line"].as_u64()));
+        assert!(
+            located
+                .is_some_and(|(file, line)| file.ends_with("examples/crashy.rs")
+                    && line.is_some_and(|l| l > 0)),
+            "{kind}: {want} has no file:line: {located:?}"
         );
         if matches!(kind, "segv" | "bus" | "fpe" | "ill") {
             // A hardware fault: the crashing function is the top frame, or right

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
-use mayday_tests::fixtures::{bin, example, testdata};
+use mayday_tests::fixtures::{bin, example, system_libc, testdata};
 use mayday_tests::server::TestServer;
 use mayday_tests::upload::{Multipart, gzip};
 use reqwest::StatusCode;
@@ -229,9 +229,8 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
             .any(|f| f.contains("crashy::crash_segv")),
         "crash_segv is the crashing frame (or right under the helper that faulted): {names:?}"
     );
-    // File and line of crashy's own source, on the crashing thread. (Functions
-    // without inlined code get only a PUBLIC record from dump_syms on
-    // line-tables-only debug info, so crash_segv itself has a name but no line.)
+    // File and line of crashy's own source, on the crashing thread, the crashing
+    // function's included (crashy is built with full debug info).
     let located: Vec<(String, String, u64)> = frames(&report)
         .iter()
         .filter_map(|f| {
@@ -249,8 +248,8 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
     assert!(
         located
             .iter()
-            .any(|(function, _, line)| function.starts_with("crashy::") && *line > 0),
-        "a crashy function with file:line in crashy.rs: {}",
+            .any(|(function, _, line)| function == "crashy::crash_segv" && *line > 0),
+        "crash_segv with file:line in crashy.rs: {}",
         report["crashing_thread"]
     );
     let crashy = report["modules"]
@@ -276,8 +275,14 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     let uploader = server.token(Role::Uploader).await;
     let developer = server.token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
+    // The server has the system's C library symbols (the CLI finds its separate
+    // debug file by build id), so abort() unwinds exactly and its frames are named,
+    // with or without crashy's symbols.
+    let out = cli_upload(&[&system_libc()], &server.url, &uploader).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 uploaded"), "{}", text(&out));
 
-    // No symbols: two different crashes in the same module group apart, by
+    // No crashy symbols: two different crashes in the same module group apart, by
     // module and offset.
     let segv = crash_and_send(temp.path(), &server.url, "segv").await;
     let abort = crash_and_send(temp.path(), &server.url, "abort").await;
@@ -320,7 +325,8 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "symbols.upload")
+        .filter(|e| e["action"] == "symbols.upload")
+        .find(|e| e["detail"].as_str().unwrap_or_default().contains("crashy"))
         .unwrap_or_else(|| panic!("the upload is audited: {audit}"));
     assert!(
         upload["detail"]
@@ -367,6 +373,15 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
         segv_before["signature"], segv_after["signature"]
     );
     assert_ne!(segv_issue, abort_issue);
+    // libc's and std's abort frames are skipped: the signature starts at crashy's.
+    assert!(
+        abort_after["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("crashy::crash_abort"),
+        "{}",
+        abort_after["signature"]
+    );
 
     // A crash processed with symbols from the start lands in the same issue.
     let fresh = crash_and_send(temp.path(), &server.url, "segv").await;
