@@ -3,11 +3,14 @@
 //! `POST /api/v1/symbols` stores the files, invalidates this process's symbol caches
 //! for them and queues a job for every report the index lists as lacking them
 //! ([`Index::reports_missing_symbols`](crate::index::Index::reports_missing_symbols)).
-//! The worker that claims such a job may run in another server process, whose
-//! negative cache still says "missing" for up to `symbols.negative_ttl`: so when a
-//! report that was processed before is processed again and still misses symbol
-//! files, [`process`] asks the store whether they exist now, and if any does,
-//! invalidates them and processes the report once more. The index then moves the
+//! Uploads are also counted in the index; a worker in any server process compares
+//! the count with the last it saw before each job and, when it moved, forgets the
+//! symbol files its negative cache remembers as missing
+//! ([`Symbols::sync_uploads`]). A report being processed while an upload arrives
+//! is queued again if it lacked symbols. And when a report that was processed
+//! before is processed again and still misses symbol files (they may have been
+//! copied into the store without the API), [`process`] asks the store whether
+//! they exist now, and if any does, invalidates them and processes it once more. The index then moves the
 //! report to the issue of its new signature and deletes the issue it left if that
 //! is empty ([`Index::finish_processed`](crate::index::Index::finish_processed)).
 

@@ -50,7 +50,9 @@ pub struct CacheConfig {
     pub disk_bytes: u64,
     /// How long a symbol file that was not in the store (or did not parse) is
     /// remembered as missing. Uploads call [`Symbols::invalidate`](crate::Symbols::invalidate)
-    /// so they take effect at once in this process. Default: 1 hour.
+    /// so they take effect at once in this process, and other processes forget
+    /// every missing file when [`Symbols::sync_uploads`](crate::Symbols::sync_uploads)
+    /// sees the shared upload count move. Default: 1 hour.
     #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
     /// Most symbol files fetched and indexed at the same time, across all workers
@@ -200,6 +202,10 @@ impl NegativeCache {
 
     pub(crate) fn len(&self) -> usize {
         self.until.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.until.clear();
     }
 }
 

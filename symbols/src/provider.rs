@@ -69,6 +69,8 @@ struct Shared {
     loading: Mutex<HashMap<SymbolId, Arc<tokio::sync::Mutex<()>>>>,
     /// Bounds the loads in flight ([`CacheConfig::max_concurrent_loads`]).
     loads: tokio::sync::Semaphore,
+    /// The upload count of the last [`Symbols::sync_uploads`] (`u64::MAX`: none yet).
+    uploads_seen: std::sync::atomic::AtomicU64,
     counters: Counters,
 }
 
@@ -147,6 +149,7 @@ impl Symbols {
                 disk,
                 loading: Mutex::new(HashMap::new()),
                 loads: tokio::sync::Semaphore::new(config.max_concurrent_loads.max(1)),
+                uploads_seen: std::sync::atomic::AtomicU64::new(u64::MAX),
                 counters: Counters::default(),
                 config,
             }),
@@ -210,14 +213,28 @@ impl Symbols {
     /// Forgets everything cached about `id` (indexed, on disk, known missing), so the
     /// next lookup reads the store again. Call it when symbols for `id` are uploaded.
     /// Sessions already running keep what they resolved. Only this process's caches
-    /// are affected: with several server processes, the one that reprocesses a
-    /// report should invalidate the ids the report was missing before it starts.
+    /// are affected: other processes learn of uploads through
+    /// [`sync_uploads`](Symbols::sync_uploads).
     pub fn invalidate(&self, id: &SymbolId) {
         self.shared.memory.lock().unwrap().remove(id);
         self.shared.negative.lock().unwrap().remove(id);
         if let Some(disk) = &self.shared.disk {
             disk.remove(id);
         }
+    }
+
+    /// Tells the provider how many symbol uploads there have been, by a count every
+    /// process of a deployment shares (the server keeps it in its index). When it
+    /// moved since the last call, every symbol file remembered as missing is
+    /// forgotten: an upload through another process cannot invalidate this one's
+    /// caches. Returns whether it moved (the first call always does).
+    pub fn sync_uploads(&self, uploads: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        let moved = self.shared.uploads_seen.swap(uploads, Ordering::AcqRel) != uploads;
+        if moved {
+            self.shared.negative.lock().unwrap().clear();
+        }
+        moved
     }
 
     /// The symbol files this session looked up and did not find (missing or

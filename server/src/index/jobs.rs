@@ -116,6 +116,25 @@ impl Index {
         Ok(())
     }
 
+    /// Counts one symbol upload (see [`symbol_uploads`](Index::symbol_uploads)).
+    pub async fn count_symbol_upload(&self) -> Result<(), IndexError> {
+        sqlx::query("UPDATE symbol_uploads SET uploads = uploads + 1 WHERE id = 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many symbol uploads the deployment has taken: the count every server
+    /// process sharing this index compares with the last it saw, to forget symbol
+    /// files it remembers as missing when another process took an upload.
+    pub async fn symbol_uploads(&self) -> Result<u64, IndexError> {
+        let row = sqlx::query("SELECT uploads FROM symbol_uploads WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let uploads: i64 = row.try_get("uploads")?;
+        Ok(uploads.max(0) as u64)
+    }
+
     /// Number of jobs waiting or running.
     pub async fn queue_depth(&self) -> Result<i64, IndexError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE state <> 'done'")

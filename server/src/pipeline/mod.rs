@@ -131,6 +131,10 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     };
     let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
 
+    // Symbols uploaded through any server process since this one last looked: what
+    // its caches remember as missing may be there now.
+    let uploads = index.symbol_uploads().await?;
+    state.symbols().sync_uploads(uploads);
     // Processed before: this is a reprocessing, symbols may have arrived.
     let reprocessing = row.state != crate::index::ReportState::Queued;
     let (processed, symbols) =
@@ -176,6 +180,13 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     {
         Some(issue) => {
             tracing::info!(report = %row.id, issue, "report processed");
+            // Symbols uploaded while this report was processed: the upload looked
+            // for reports lacking them before this one was recorded as lacking
+            // anything, so queue it again.
+            if !outcome.missing_symbols.is_empty() && index.symbol_uploads().await? != uploads {
+                index.enqueue_job(&row.id, now_ms()).await?;
+                state.wake_workers();
+            }
         }
         None => {
             // Deleted while we worked: leave nothing behind, including the raw

@@ -268,6 +268,14 @@ pub async fn upload(
             "bytes": sym.len(),
         }));
     }
+    // Counted before the reports lacking them are looked up: a worker that starts
+    // on one of those reports after this sees the new count and forgets what it
+    // remembers as missing; one that started before queues the report again.
+    state
+        .index()
+        .count_symbol_upload()
+        .await
+        .map_err(ApiError::from)?;
     let mut reports = BTreeSet::new();
     for (id, _) in &checked {
         symbols.invalidate(id);

@@ -282,3 +282,30 @@ async fn loads_in_flight_are_bounded_without_changing_results() {
     let config: CacheConfig = toml::from_str("max_concurrent_loads = 3").unwrap();
     assert_eq!(config.max_concurrent_loads, 3);
 }
+
+/// An upload counted anywhere (another server process) makes this one forget what
+/// it remembers as missing; the same count again changes nothing.
+#[tokio::test]
+async fn a_moved_upload_count_forgets_missing_files() {
+    let (symbols, _, _) = minidump2_symbols(CacheConfig::default()).await;
+    let absent = SymbolId::new("absent.pdb", "0123456789ABCDEF0123456789ABCDEF1").unwrap();
+    assert!(symbols.sync_uploads(7), "the first count always moves");
+    assert_eq!(symbols.lookup(&absent).await, Lookup::Missing);
+    assert_eq!(symbols.cache_stats().negative_entries, 1);
+    assert!(!symbols.sync_uploads(7));
+    assert_eq!(symbols.lookup(&absent).await, Lookup::Missing);
+    assert_eq!(
+        symbols.cache_stats().store_fetches,
+        1,
+        "answered from memory"
+    );
+    // Sessions share the count with the provider they came from.
+    assert!(symbols.session().sync_uploads(8));
+    assert_eq!(symbols.cache_stats().negative_entries, 0);
+    assert_eq!(symbols.lookup(&absent).await, Lookup::Missing);
+    assert_eq!(
+        symbols.cache_stats().store_fetches,
+        2,
+        "asked the store again"
+    );
+}

@@ -819,6 +819,64 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered_them_missing() {
+    // `worker` remembers crashy's symbols as missing; the report that taught it so
+    // is deleted, so the upload through `web` queues nothing. The next crash must
+    // still be symbolicated by `worker`, well within the negative cache's hour.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let worker = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
+    let web = TestServer::with_config(|c| {
+        c.data_dir = data_dir.clone();
+        c.pipeline.workers = 0;
+    })
+    .await;
+    let developer = worker.token(Role::Developer).await;
+    let uploader = worker.token(Role::Uploader).await;
+
+    let first = crash_and_send(dir.path(), &worker.url, "segv").await;
+    let report = worker.wait_processed(&developer, &first).await;
+    assert!(!functions(&report).iter().any(|f| f.contains("crashy::")));
+    assert!(worker.state.symbols().cache_stats().negative_entries > 0);
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api/v1/reports/{first}", worker.url))
+        .bearer_auth(&developer)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+
+    let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let admin = worker.token(Role::Admin).await;
+    let (_, audit) = get_json(&format!("{}/api/v1/audit", worker.url), &admin).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "symbols.upload"
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("0 report(s) queued")),
+        "{audit}"
+    );
+
+    let second = crash_and_send(dir.path(), &worker.url, "segv").await;
+    let report = worker.wait_processed(&developer, &second).await;
+    assert!(
+        functions(&report)
+            .iter()
+            .any(|f| f.contains("crashy::crash_segv")),
+        "{:?}",
+        functions(&report)
+    );
+    web.stop().await;
+    worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     // ld-linux-x86-64.so.2's .sym says `MODULE Linux x86_64 <id> ld-2.32.so`; dumps
     // record `ld-linux-x86-64.so.2`, so that is where it must be filed.
