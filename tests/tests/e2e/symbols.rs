@@ -780,13 +780,12 @@ async fn only_uploaders_and_admins_may_upload_symbols() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols() {
-    // Two server processes on one index and one store: `worker` processes,
-    // `web` takes the upload (and has no workers), so the reprocessing runs where
-    // the caches still remember crashy's symbols as missing.
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
+/// Two server processes on one index and one store under `dir`: `worker`
+/// processes, `web` has no workers. A crashy segv is sent to `worker` and processed
+/// without symbols, so its caches remember crashy's as missing. Returns both
+/// servers, a developer and an uploader token, and the report's CrashID.
+async fn crashed_without_symbols(dir: &Path) -> (TestServer, TestServer, String, String, String) {
+    let data_dir = dir.join("data");
     let worker = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
     let web = TestServer::with_config(|c| {
         c.data_dir = data_dir.clone();
@@ -795,8 +794,7 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
     .await;
     let developer = worker.token(Role::Developer).await;
     let uploader = worker.token(Role::Uploader).await;
-
-    let segv = crash_and_send(dir.path(), &worker.url, "segv").await;
+    let segv = crash_and_send(dir, &worker.url, "segv").await;
     let before = worker.wait_processed(&developer, &segv).await;
     assert!(
         !functions(&before).iter().any(|f| f.contains("crashy::")),
@@ -804,6 +802,16 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
         functions(&before)
     );
     assert!(worker.state.symbols().cache_stats().negative_entries > 0);
+    (worker, web, developer, uploader, segv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols() {
+    // Two server processes on one index and one store: `worker` processes,
+    // `web` takes the upload (and has no workers), so the reprocessing runs where
+    // the caches still remember crashy's symbols as missing.
+    let dir = tempfile::tempdir().unwrap();
+    let (worker, web, developer, uploader, segv) = crashed_without_symbols(dir.path()).await;
 
     let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -824,20 +832,7 @@ async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered
     // is deleted, so the upload through `web` queues nothing. The next crash must
     // still be symbolicated by `worker`, well within the negative cache's hour.
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let worker = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
-    let web = TestServer::with_config(|c| {
-        c.data_dir = data_dir.clone();
-        c.pipeline.workers = 0;
-    })
-    .await;
-    let developer = worker.token(Role::Developer).await;
-    let uploader = worker.token(Role::Uploader).await;
-
-    let first = crash_and_send(dir.path(), &worker.url, "segv").await;
-    let report = worker.wait_processed(&developer, &first).await;
-    assert!(!functions(&report).iter().any(|f| f.contains("crashy::")));
-    assert!(worker.state.symbols().cache_stats().negative_entries > 0);
+    let (worker, web, developer, uploader, first) = crashed_without_symbols(dir.path()).await;
     let deleted = reqwest::Client::new()
         .delete(format!("{}/api/v1/reports/{first}", worker.url))
         .bearer_auth(&developer)
