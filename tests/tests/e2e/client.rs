@@ -68,23 +68,22 @@ fn crashy_symbols(dir: &Path) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success());
-    let text = std::fs::read_to_string(&sym).unwrap();
-    let module = text.lines().next().unwrap();
-    // MODULE Linux x86_64 <DEBUG_ID> crashy
-    let fields: Vec<&str> = module.split_whitespace().collect();
-    assert_eq!(fields[0], "MODULE", "{module}");
     let tree = dir.join("tree");
-    let target = tree.join("crashy").join(fields[3]);
-    std::fs::create_dir_all(&target).unwrap();
-    std::fs::rename(&sym, target.join("crashy.sym")).unwrap();
+    // `<tree>/<name>/<DEBUG_ID>/<name>.sym`, the debug id from the MODULE line
+    // (`MODULE Linux x86_64 <DEBUG_ID> <name>`).
+    let file = |sym: &Path, name: &str| {
+        let text = std::fs::read_to_string(sym).unwrap();
+        let module = text.lines().next().unwrap();
+        let fields: Vec<&str> = module.split_whitespace().collect();
+        assert_eq!(fields[0], "MODULE", "{module}");
+        let target = tree.join(name).join(fields[3]);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::rename(sym, target.join(format!("{name}.sym"))).unwrap();
+    };
+    file(&sym, "crashy");
     // The system's C library too, as a server with system symbols has it: abort()
     // and raise() then unwind by their call frame information.
-    let libc = system_libc_symbols(dir);
-    let module = std::fs::read_to_string(&libc).unwrap();
-    let debug_id = module.split_whitespace().nth(3).unwrap().to_owned();
-    let target = tree.join("libc.so.6").join(debug_id);
-    std::fs::create_dir_all(&target).unwrap();
-    std::fs::rename(&libc, target.join("libc.so.6.sym")).unwrap();
+    file(&system_libc_symbols(dir), "libc.so.6");
     tree
 }
 
