@@ -17,8 +17,6 @@
 //! ([`audit_pseudonym`]): someone who has the id can still find its history, but
 //! nothing in the index names the report any more.
 
-use std::cmp::Ordering;
-
 use object_store::path::Path;
 use sha2::Digest;
 
@@ -270,57 +268,9 @@ async fn purge_issue(
     Ok(deleted)
 }
 
-/// Whether `version` is older than `than`: semver precedence when both parse as
-/// semver (a leading `v` allowed), else dotted numbers compared numerically
-/// (`1.10` > `1.9`; missing parts count as 0). Versions that compare neither way
-/// are not older.
-pub fn version_is_older(version: &str, than: &str) -> bool {
-    compare_versions(version, than) == Some(Ordering::Less)
-}
-
-/// Compares two product versions as [`version_is_older`] describes; `None` when
-/// they cannot be compared.
-pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
-    let clean = |s: &str| -> String {
-        let s = s.trim();
-        s.strip_prefix(['v', 'V']).unwrap_or(s).to_owned()
-    };
-    let (a, b) = (clean(a), clean(b));
-    if let (Ok(x), Ok(y)) = (semver::Version::parse(&a), semver::Version::parse(&b)) {
-        return Some(x.cmp_precedence(&y));
-    }
-    let numbers = |s: &str| -> Option<Vec<u64>> {
-        s.split(['.', '-', '+', '_', ' '])
-            .take_while(|part| !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit()))
-            .map(|part| part.parse().ok())
-            .collect::<Option<Vec<u64>>>()
-            .filter(|parts| !parts.is_empty())
-    };
-    let (mut x, mut y) = (numbers(&a)?, numbers(&b)?);
-    let len = x.len().max(y.len());
-    x.resize(len, 0);
-    y.resize(len, 0);
-    Some(x.cmp(&y))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_compare_semver_first_then_dotted_numbers() {
-        assert!(version_is_older("2.2.9", "2.3.0"));
-        assert!(version_is_older("v2.3.0-beta.1", "2.3.0"));
-        assert!(!version_is_older("2.3.0", "2.3.0"));
-        assert!(!version_is_older("2.10.0", "2.9.0"));
-        assert!(version_is_older("1.9", "1.10"));
-        assert!(!version_is_older("1.10", "1.9"));
-        assert!(!version_is_older("2", "2.0.0"));
-        assert!(version_is_older("115.0", "116.0.1"));
-        assert!(version_is_older("1.2.3.4", "1.2.3.5"));
-        assert!(!version_is_older("nightly", "1.0"));
-        assert_eq!(compare_versions("beta", "1.0"), None);
-    }
 
     #[test]
     fn pseudonyms_are_stable_and_do_not_contain_the_id() {

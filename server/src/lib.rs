@@ -28,6 +28,7 @@ pub mod retention;
 pub mod storage;
 pub mod tokens;
 pub mod triage;
+pub mod version;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -254,7 +254,7 @@ impl Index {
                         (Some(p), Some(q)) => p == q,
                         (Some(_), None) => false,
                     };
-                    same_product && crate::deletion::version_is_older(version, fixed)
+                    same_product && crate::version::version_is_older(version, fixed)
                 }
                 _ => false,
             };
