@@ -210,9 +210,8 @@ async fn fail(state: &AppState, job: &Job, error: &ProcessError) -> Result<(), J
 }
 
 fn outcome(report: &ProcessedReport) -> ProcessedOutcome {
-    use sha2::Digest;
     ProcessedOutcome {
-        signature_hash: hex::encode(sha2::Sha256::digest(report.signature.as_bytes())),
+        signature_hash: signature::Signature::from_text(&report.signature).hash(),
         title: title(report),
         signature: report.signature.clone(),
         product: report.product.clone(),

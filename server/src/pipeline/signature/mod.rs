@@ -64,16 +64,19 @@ pub const EMPTY_NO_CRASHING_THREAD: &str = "EMPTY: no crashing thread identified
 pub struct Signature {
     /// Human-readable signature, frames joined with ` | `.
     pub text: String,
-    /// Hex SHA-256 of `text`: the issue's grouping key.
-    pub hash: String,
 }
 
 impl Signature {
-    /// A signature with the given text and its hash.
+    /// A signature with the given text.
     pub fn from_text(text: impl Into<String>) -> Self {
-        let text = text.into();
-        let hash = hex_sha256(&text);
-        Self { text, hash }
+        Self { text: text.into() }
+    }
+
+    /// The issue's grouping key: hex SHA-256 of the text. The one place it is
+    /// computed.
+    pub fn hash(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
     }
 
     /// The signature of a report whose crashing thread is unknown
@@ -88,9 +91,4 @@ impl Signature {
 pub fn signature(frames: &[Frame]) -> Signature {
     static DEFAULT: LazyLock<SignatureRules> = LazyLock::new(SignatureRules::default);
     DEFAULT.signature(frames)
-}
-
-fn hex_sha256(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
