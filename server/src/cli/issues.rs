@@ -169,6 +169,7 @@ impl Client {
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| text.trim().chars().take(200).collect());
+            let message = terminal_safe(&message);
             anyhow::bail!("{path}: the server answered {status}: {message}");
         }
         if text.trim().is_empty() {
@@ -193,12 +194,39 @@ fn time_text(value: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// A value from the server as terminal text (see [`terminal_safe`]).
 fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => terminal_safe(s),
+        other => terminal_safe(&other.to_string()),
     }
+}
+
+/// `text` with every character that could steer the terminal written as a visible
+/// escape (`\u{1b}`, `\r`, …): C0 controls, DEL and C1 controls (so no escape or
+/// control sequence reaches the terminal, whether it starts with ESC or with a
+/// one-character C1 introducer such as CSI U+009B), and the bidirectional
+/// formatting characters that reorder what is shown. Signatures, module names,
+/// versions and titles come from crash dumps: whoever crafted one must not be
+/// able to rewrite the screen of the developer reading it.
+fn terminal_safe(text: &str) -> String {
+    let steers = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if steers(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lines of cells as a left-aligned table (the last column is not padded).
@@ -343,5 +371,39 @@ mod tests {
             issues_table(&serde_json::json!({ "issues": [] })),
             "no issues\n"
         );
+    }
+
+    #[test]
+    fn control_characters_from_the_server_are_escaped() {
+        let hostile = "evil.so\u{1b}[31m@0x1\r| \u{9b}2J\u{7f}\u{0}\u{202e}cba";
+        let escaped = r"evil.so\u{1b}[31m@0x1\r| \u{9b}2J\u{7f}\u{0}\u{202e}cba";
+        assert_eq!(terminal_safe(hostile), escaped);
+        assert_eq!(
+            terminal_safe("Foo::bar | C:\\Windows\\ntdll.dll"),
+            "Foo::bar | C:\\Windows\\ntdll.dll"
+        );
+
+        let list = issues_table(&serde_json::json!({ "issues": [
+            { "id": 1, "status": "open\u{1b}]0;x\u{7}", "count": 1, "last_seen": 0, "title": hostile },
+        ]}));
+        let issue = issue_text(&serde_json::json!({
+            "issue": { "id": 1, "title": hostile, "signature": hostile, "status": "open",
+                       "count": 1, "resolved_in_version": hostile },
+            "counts": { "by_version": [{ "value": hostile, "count": 1 }],
+                        "by_os": [{ "value": hostile, "count": 1 }] },
+            "reports": [{ "id": hostile, "received_at": 0, "product": hostile,
+                          "version": hostile, "os": hostile, "state": hostile }],
+        }));
+        for out in [&list, &issue] {
+            assert!(out.contains(escaped), "{out}");
+            // Only the line breaks the layout itself writes remain.
+            assert!(
+                out.chars()
+                    .all(|c| (c == '\n' || !c.is_control()) && c != '\u{202e}'),
+                "{out:?}"
+            );
+        }
+        assert!(list.contains(r"open\u{1b}]0;x\u{7}"), "{list}");
+        assert_eq!(issue.matches(escaped).count(), 10, "{issue}");
     }
 }
