@@ -24,7 +24,7 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use sha2::Digest;
 
-use crate::index::{Index, IndexError, WrappedKey};
+use crate::index::{Index, IndexError};
 
 /// Magic at the start of every sealed blob (format version 1).
 const MAGIC: &[u8; 4] = b"MDY1";
@@ -71,6 +71,15 @@ impl CryptoError {
             CryptoError::Format => "format",
         }
     }
+}
+
+/// A data key as stored: encrypted by a master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// The id of the master key that wrapped it.
+    pub master_key_id: String,
+    /// Hex of `nonce ‖ ciphertext+tag`.
+    pub wrapped: String,
 }
 
 /// A master key: wraps the data keys.
@@ -362,12 +371,13 @@ pub async fn rotate(
     let mut all = keyring.clone();
     all.others.push(new_key.clone());
     let mut rewrapped = 0;
-    let mut after = String::new();
+    let mut after = None;
     loop {
-        let batch = index.report_keys_after(&after, 500).await?;
+        let batch = index.report_keys_after(after.as_ref(), 500).await?;
         let Some(last) = batch.last() else { break };
-        after = last.0.clone();
-        for (report_id, wrapped) in &batch {
+        after = Some(last.0);
+        for (id, wrapped) in &batch {
+            let report_id = &id.to_string();
             if wrapped.master_key_id == new_key.id {
                 continue;
             }
@@ -375,7 +385,7 @@ pub async fn rotate(
             let rewrapped_key = new_key.wrap(&data, report_id);
             // Only if the key is still the one we read: a deleted report stays deleted.
             if index
-                .replace_report_key(report_id, wrapped, &rewrapped_key)
+                .replace_report_key(id, wrapped, &rewrapped_key)
                 .await?
             {
                 rewrapped += 1;

@@ -63,14 +63,11 @@ pub const RETENTION_ACTOR: &str = "retention";
 const BATCH: i64 = 200;
 
 fn blob_keys(row: &ReportRow) -> Vec<Path> {
-    let mut keys = vec![
+    vec![
         Path::from(row.raw_key.as_str()),
         Path::from(row.meta_key.as_str()),
-    ];
-    if let Ok(id) = row.id.parse::<ReportId>() {
-        keys.push(Storage::processed_key(&id));
-    }
-    keys
+        Storage::processed_key(&row.id),
+    ]
 }
 
 /// What the audit log keeps of a deleted report's id: `report-sha256:<hex>`.
@@ -94,8 +91,9 @@ pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), Dele
     for key in &keys {
         state.storage().delete(key).await?;
     }
+    let id = row.id.to_string();
     index
-        .rename_audit_target(&row.id, &audit_pseudonym(&row.id))
+        .rename_audit_target(&id, &audit_pseudonym(&id))
         .await?;
     Ok(())
 }
@@ -105,7 +103,7 @@ pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), Dele
 /// Returns whether there was such a report.
 pub async fn delete_report_by_id(
     state: &AppState,
-    id: &str,
+    id: &ReportId,
     actor: &str,
     why: &str,
 ) -> Result<bool, DeleteError> {
@@ -118,7 +116,12 @@ pub async fn delete_report_by_id(
     state.metrics().deleted(metric_reason(actor, why), 1);
     state
         .index()
-        .audit(actor, "report.delete", &audit_pseudonym(id), Some(why))
+        .audit(
+            actor,
+            "report.delete",
+            &audit_pseudonym(&id.to_string()),
+            Some(why),
+        )
         .await?;
     Ok(true)
 }

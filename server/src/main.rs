@@ -236,8 +236,14 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
         .context("while opening storage and index")?;
     let state = &app.state;
     for id in &ids {
-        let deleted =
-            mayday_server::deletion::delete_report_by_id(state, id, "cli", "command line").await?;
+        // Text that is no report id names no stored report.
+        let deleted = match id.parse::<mayday_server::report_id::ReportId>() {
+            Ok(id) => {
+                mayday_server::deletion::delete_report_by_id(state, &id, "cli", "command line")
+                    .await?
+            }
+            Err(_) => false,
+        };
         println!("{id}\t{}", if deleted { "deleted" } else { "not stored" });
     }
     if let Some(issue) = issue {

@@ -35,6 +35,13 @@ impl fmt::Display for ReportId {
     }
 }
 
+/// Serialized as its text, `bp-<uuid>`.
+impl serde::Serialize for ReportId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for ReportId {
     type Err = BadReportId;
 

@@ -92,7 +92,6 @@ pub async fn sweep_orphan_blobs(state: &AppState, now: i64) -> Result<u64, Delet
             let Some(id) = crate::storage::Storage::report_id_of_key(&key) else {
                 continue;
             };
-            let id = id.to_string();
             if state.index().report_key(&id).await?.is_none()
                 && state.index().report(&id).await?.is_none()
             {

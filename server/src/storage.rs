@@ -251,9 +251,12 @@ impl Storage {
 
 /// Makes, wraps and stores a new data key for report `report_id` (before any of
 /// its blobs is written).
-pub async fn new_report_key(state: &AppState, report_id: &str) -> Result<DataKey, StorageError> {
+pub async fn new_report_key(
+    state: &AppState,
+    report_id: &ReportId,
+) -> Result<DataKey, StorageError> {
     let key = DataKey::generate();
-    let wrapped = state.keyring().wrap(&key, report_id);
+    let wrapped = state.keyring().wrap(&key, &report_id.to_string());
     state
         .index()
         .insert_report_key(report_id, &wrapped, crate::index::now_ms())
@@ -265,10 +268,12 @@ pub async fn new_report_key(state: &AppState, report_id: &str) -> Result<DataKey
 /// is deleted: its blobs count as gone even where a copy remains).
 pub async fn report_key(
     state: &AppState,
-    report_id: &str,
+    report_id: &ReportId,
 ) -> Result<Option<DataKey>, StorageError> {
     match state.index().report_key(report_id).await? {
-        Some(wrapped) => Ok(Some(state.keyring().unwrap(&wrapped, report_id)?)),
+        Some(wrapped) => Ok(Some(
+            state.keyring().unwrap(&wrapped, &report_id.to_string())?,
+        )),
         None => Ok(None),
     }
 }
@@ -277,7 +282,7 @@ pub async fn report_key(
 /// is gone.
 pub async fn read_report_blob(
     state: &AppState,
-    report_id: &str,
+    report_id: &ReportId,
     key: &Path,
 ) -> Result<Option<Bytes>, StorageError> {
     match report_key(state, report_id).await? {

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{Backend, Index, IndexError};
+use super::{Backend, Index, IndexError, report_id_at};
+use crate::report_id::ReportId;
 
 /// A claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct Job {
     /// Job id.
     pub id: i64,
     /// The report to process.
-    pub report_id: String,
+    pub report_id: ReportId,
     /// How many times it has been claimed, this time included.
     pub attempts: i64,
 }
@@ -77,7 +78,7 @@ impl Index {
         row.map(|row| {
             Ok(Job {
                 id: row.try_get("id")?,
-                report_id: row.try_get("report_id")?,
+                report_id: report_id_at(&row, "report_id")?,
                 attempts: row.try_get("attempts")?,
             })
         })
@@ -104,12 +105,12 @@ impl Index {
     }
 
     /// Queues (re)processing of a report.
-    pub async fn enqueue_job(&self, report_id: &str, now: i64) -> Result<(), IndexError> {
+    pub async fn enqueue_job(&self, report_id: &ReportId, now: i64) -> Result<(), IndexError> {
         sqlx::query(
             "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
              VALUES ($1, 'process', 'pending', $2, $2)",
         )
-        .bind(report_id)
+        .bind(report_id.to_string())
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -147,15 +148,16 @@ impl Index {
     pub async fn finish_failed(
         &self,
         job_id: i64,
-        report_id: &str,
+        report_id: &ReportId,
         reason: &str,
         now: i64,
     ) -> Result<(), IndexError> {
+        let report_id = report_id.to_string();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 WHERE id = $1",
         )
-        .bind(report_id)
+        .bind(&report_id)
         .bind(reason)
         .bind(now)
         .execute(&mut *tx)
@@ -185,15 +187,16 @@ impl Index {
     pub async fn finish_processed(
         &self,
         job_id: i64,
-        report_id: &str,
+        report_id: &ReportId,
         outcome: &ProcessedOutcome,
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
+        let report_id = report_id.to_string();
         let mut tx = self.pool.begin().await?;
         let current = sqlx::query(
             "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
         )
-        .bind(report_id)
+        .bind(&report_id)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current else {
@@ -275,7 +278,7 @@ impl Index {
                     "DELETE FROM jobs WHERE report_id = $1",
                     "DELETE FROM reports WHERE id = $1",
                 ] {
-                    sqlx::query(sql).bind(report_id).execute(&mut *tx).await?;
+                    sqlx::query(sql).bind(&report_id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 tracing::info!(
@@ -298,7 +301,7 @@ impl Index {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
-                .bind(report_id)
+                .bind(&report_id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
@@ -316,7 +319,7 @@ impl Index {
              version = COALESCE($5, version), os = $6, os_version = $7, cpu_arch = $8, \
              crash_reason = $9, crash_address = $10 WHERE id = $1",
         )
-        .bind(report_id)
+        .bind(&report_id)
         .bind(issue_id)
         .bind(now)
         .bind(&outcome.product)
@@ -330,7 +333,7 @@ impl Index {
         .await?;
 
         sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
-            .bind(report_id)
+            .bind(&report_id)
             .execute(&mut *tx)
             .await?;
         for (debug_file, debug_id) in &outcome.missing_symbols {
@@ -338,7 +341,7 @@ impl Index {
                 "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
                  VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )
-            .bind(report_id)
+            .bind(&report_id)
             .bind(debug_file)
             .bind(debug_id)
             .execute(&mut *tx)
@@ -357,7 +360,7 @@ impl Index {
         &self,
         debug_file: &str,
         debug_id: &str,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Vec<ReportId>, IndexError> {
         let rows = sqlx::query(
             "SELECT report_id FROM report_missing_symbols WHERE debug_file = $1 AND debug_id = $2",
         )
@@ -365,9 +368,7 @@ impl Index {
         .bind(debug_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| r.try_get("report_id").map_err(IndexError::from))
-            .collect()
+        rows.iter().map(|r| report_id_at(r, "report_id")).collect()
     }
 }
 

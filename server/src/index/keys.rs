@@ -3,22 +3,15 @@
 
 use sqlx::Row;
 
-use super::{Index, IndexError};
-
-/// A data key as stored: encrypted by a master key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrappedKey {
-    /// The id of the master key that wrapped it.
-    pub master_key_id: String,
-    /// Hex of `nonce ‖ ciphertext+tag`.
-    pub wrapped: String,
-}
+use super::{Index, IndexError, report_id_at};
+use crate::crypto::WrappedKey;
+use crate::report_id::ReportId;
 
 impl Index {
     /// Stores a report's wrapped data key (before any of its blobs is written).
     pub async fn insert_report_key(
         &self,
-        report_id: &str,
+        report_id: &ReportId,
         key: &WrappedKey,
         now: i64,
     ) -> Result<(), IndexError> {
@@ -26,7 +19,7 @@ impl Index {
             "INSERT INTO report_keys (report_id, master_key_id, wrapped_key, created_at) \
              VALUES ($1, $2, $3, $4)",
         )
-        .bind(report_id)
+        .bind(report_id.to_string())
         .bind(&key.master_key_id)
         .bind(&key.wrapped)
         .bind(now)
@@ -36,10 +29,10 @@ impl Index {
     }
 
     /// A report's wrapped data key; `None` once it is destroyed.
-    pub async fn report_key(&self, report_id: &str) -> Result<Option<WrappedKey>, IndexError> {
+    pub async fn report_key(&self, report_id: &ReportId) -> Result<Option<WrappedKey>, IndexError> {
         let row =
             sqlx::query("SELECT master_key_id, wrapped_key FROM report_keys WHERE report_id = $1")
-                .bind(report_id)
+                .bind(report_id.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(|row| {
@@ -52,21 +45,22 @@ impl Index {
     }
 
     /// Destroys a report's data key. Returns whether there was one.
-    pub async fn delete_report_key(&self, report_id: &str) -> Result<bool, IndexError> {
+    pub async fn delete_report_key(&self, report_id: &ReportId) -> Result<bool, IndexError> {
         let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
-            .bind(report_id)
+            .bind(report_id.to_string())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    /// Up to `limit` keys of reports whose id sorts after `after`, in id order
-    /// (key rotation walks them all).
+    /// Up to `limit` keys of reports whose id sorts after `after` (from the first
+    /// when `None`), in id order (key rotation walks them all).
     pub async fn report_keys_after(
         &self,
-        after: &str,
+        after: Option<&ReportId>,
         limit: i64,
-    ) -> Result<Vec<(String, WrappedKey)>, IndexError> {
+    ) -> Result<Vec<(ReportId, WrappedKey)>, IndexError> {
+        let after = after.map(ReportId::to_string).unwrap_or_default();
         let rows = sqlx::query(
             "SELECT report_id, master_key_id, wrapped_key FROM report_keys \
              WHERE report_id > $1 ORDER BY report_id LIMIT $2",
@@ -78,7 +72,7 @@ impl Index {
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("report_id")?,
+                    report_id_at(row, "report_id")?,
                     WrappedKey {
                         master_key_id: row.try_get("master_key_id")?,
                         wrapped: row.try_get("wrapped_key")?,
@@ -91,7 +85,7 @@ impl Index {
     /// Replaces a report's wrapped key if it is still `old`. Returns whether it did.
     pub async fn replace_report_key(
         &self,
-        report_id: &str,
+        report_id: &ReportId,
         old: &WrappedKey,
         new: &WrappedKey,
     ) -> Result<bool, IndexError> {
@@ -99,7 +93,7 @@ impl Index {
             "UPDATE report_keys SET master_key_id = $3, wrapped_key = $4 \
              WHERE report_id = $1 AND wrapped_key = $2",
         )
-        .bind(report_id)
+        .bind(report_id.to_string())
         .bind(&old.wrapped)
         .bind(&new.master_key_id)
         .bind(&new.wrapped)

@@ -16,15 +16,17 @@ mod tokens;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 pub use audit::AuditEntry;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
-pub use keys::WrappedKey;
 pub use reports::{NewReport, ReportRow, ReportState};
 pub use tokens::{Role, TokenRow};
+
+use crate::report_id::ReportId;
 
 /// Errors of the index.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,13 @@ impl Index {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The report id in column `column` of `row`.
+fn report_id_at(row: &AnyRow, column: &str) -> Result<ReportId, IndexError> {
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|_| IndexError::Corrupt(format!("report id {text:?}")))
 }
 
 /// Now, in Unix milliseconds.

@@ -3,7 +3,8 @@
 
 use sqlx::{Executor, Row};
 
-use super::{Backend, Index, IndexError};
+use super::{Backend, Index, IndexError, report_id_at};
+use crate::report_id::ReportId;
 
 impl Index {
     /// Marks an issue resolved at `now`, optionally in `version` of `product`.
@@ -67,15 +68,13 @@ impl Index {
         &self,
         issue_id: i64,
         limit: i64,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Vec<ReportId>, IndexError> {
         let rows = sqlx::query("SELECT id FROM reports WHERE issue_id = $1 ORDER BY id LIMIT $2")
             .bind(issue_id)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| r.try_get("id").map_err(IndexError::from))
-            .collect()
+        rows.iter().map(|r| report_id_at(r, "id")).collect()
     }
 
     /// Ids of up to `limit` reports received before `cutoff` (Unix ms), oldest first.
@@ -83,7 +82,7 @@ impl Index {
         &self,
         cutoff: i64,
         limit: i64,
-    ) -> Result<Vec<String>, IndexError> {
+    ) -> Result<Vec<ReportId>, IndexError> {
         let rows = sqlx::query(
             "SELECT id FROM reports WHERE received_at < $1 ORDER BY received_at, id LIMIT $2",
         )
@@ -91,9 +90,7 @@ impl Index {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| r.try_get("id").map_err(IndexError::from))
-            .collect()
+        rows.iter().map(|r| report_id_at(r, "id")).collect()
     }
 
     /// Replaces `target` by `replacement` in the audit log: a deleted report's id

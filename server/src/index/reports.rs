@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Index, IndexError};
+use super::{Index, IndexError, report_id_at};
+use crate::report_id::ReportId;
 
 /// Where a report is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,8 +41,8 @@ impl ReportState {
 /// A report as the ingest endpoint records it.
 #[derive(Debug, Clone)]
 pub struct NewReport {
-    /// `bp-<uuid>`.
-    pub id: String,
+    /// The report's id.
+    pub id: ReportId,
     /// Unix ms.
     pub received_at: i64,
     /// Product name from the annotations.
@@ -59,8 +60,8 @@ pub struct NewReport {
 /// A report row.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReportRow {
-    /// `bp-<uuid>`.
-    pub id: String,
+    /// The report's id (`bp-<uuid>` in JSON).
+    pub id: ReportId,
     /// The issue it is grouped into, once processed.
     pub issue_id: Option<i64>,
     /// Unix ms.
@@ -102,7 +103,7 @@ const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at, product, 
 
 fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
     Ok(ReportRow {
-        id: row.try_get("id")?,
+        id: report_id_at(row, "id")?,
         issue_id: row.try_get("issue_id")?,
         received_at: row.try_get("received_at")?,
         processed_at: row.try_get("processed_at")?,
@@ -124,12 +125,13 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
 impl Index {
     /// Records a received report and queues its processing job, in one transaction.
     pub async fn insert_report_with_job(&self, report: &NewReport) -> Result<(), IndexError> {
+        let id = report.id.to_string();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO reports (id, received_at, product, version, state, \
              deletion_token_hash, raw_key, meta_key) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
         )
-        .bind(&report.id)
+        .bind(&id)
         .bind(report.received_at)
         .bind(&report.product)
         .bind(&report.version)
@@ -142,7 +144,7 @@ impl Index {
             "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
              VALUES ($1, 'process', 'pending', $2, $2)",
         )
-        .bind(&report.id)
+        .bind(&id)
         .bind(report.received_at)
         .execute(&mut *tx)
         .await?;
@@ -151,11 +153,11 @@ impl Index {
     }
 
     /// One report, or `None`.
-    pub async fn report(&self, id: &str) -> Result<Option<ReportRow>, IndexError> {
+    pub async fn report(&self, id: &ReportId) -> Result<Option<ReportRow>, IndexError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPORT_COLUMNS} FROM reports WHERE id = $1"
         )))
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(report_from_row).transpose()
@@ -182,18 +184,19 @@ impl Index {
 
     /// Removes a report's rows (report, its jobs, its missing-symbol records).
     /// Returns whether there was one. Blobs are the caller's to delete first.
-    pub async fn delete_report(&self, id: &str) -> Result<bool, IndexError> {
+    pub async fn delete_report(&self, id: &ReportId) -> Result<bool, IndexError> {
+        let id = id.to_string();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM jobs WHERE report_id = $1")
-            .bind(id)
+            .bind(&id)
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
-            .bind(id)
+            .bind(&id)
             .execute(&mut *tx)
             .await?;
         let deleted = sqlx::query("DELETE FROM reports WHERE id = $1")
-            .bind(id)
+            .bind(&id)
             .execute(&mut *tx)
             .await?
             .rows_affected();

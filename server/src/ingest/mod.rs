@@ -156,13 +156,13 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     let stored = async {
         // The data key first, so no blob is ever stored without the key that
         // shreds it; the blobs are sealed with it.
-        let data_key = crate::storage::new_report_key(state, &id.to_string()).await?;
+        let data_key = crate::storage::new_report_key(state, &id).await?;
         storage.put_sealed(&raw_key, &data_key, &dump).await?;
         storage.put_sealed(&meta_key, &data_key, &meta_json).await?;
         state
             .index()
             .insert_report_with_job(&NewReport {
-                id: id.to_string(),
+                id,
                 received_at,
                 product,
                 version,
@@ -178,7 +178,7 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
         // Leave nothing half-written behind.
         let _ = storage.delete(&raw_key).await;
         let _ = storage.delete(&meta_key).await;
-        let _ = state.index().delete_report_key(&id.to_string()).await;
+        let _ = state.index().delete_report_key(&id).await;
         return Err(e);
     }
     tracing::info!(report = %id, "report received");

@@ -15,7 +15,6 @@ use tokio::sync::watch;
 use crate::AppState;
 use crate::index::{Job, ProcessedOutcome, now_ms};
 use crate::ingest::RawMeta;
-use crate::report_id::ReportId;
 use crate::storage::Storage;
 use process::ProcessError;
 use report::ProcessedReport;
@@ -108,9 +107,9 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     let Some(row) = index.report(&job.report_id).await? else {
         // Deleted while queued — or while an earlier attempt of this job ran and
         // its worker died after storing the processed report: remove that too.
-        if let Ok(id) = job.report_id.parse::<ReportId>() {
-            storage.delete(&Storage::processed_key(&id)).await?;
-        }
+        storage
+            .delete(&Storage::processed_key(&job.report_id))
+            .await?;
         index.delete_job(job.id).await?;
         return Ok(());
     };
@@ -138,7 +137,8 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     // Processed before: this is a reprocessing, symbols may have arrived.
     let reprocessing = row.state != crate::index::ReportState::Queued;
     let (processed, symbols) =
-        crate::reprocess::process(state, &row.id, &dump, annotations, reprocessing).await;
+        crate::reprocess::process(state, &row.id.to_string(), &dump, annotations, reprocessing)
+            .await;
     let mut report = match processed {
         // A symbol file that could not be read is not a missing one: try again
         // later rather than filing the report without those symbols.
@@ -152,10 +152,7 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
             return Ok(());
         }
     };
-    let id: ReportId = row
-        .id
-        .parse()
-        .map_err(|_| crate::index::IndexError::Corrupt(format!("report id {:?}", row.id)))?;
+    let id = row.id;
     report.scrub = scrubbed;
     process::scrub_report(&mut report, &state.config().scrub.annotations);
     // Stack memory is only kept while the report may need reprocessing: until

@@ -130,18 +130,14 @@ pub async fn get_issue(
             "by_os": pairs(&breakdown.by_os),
             "by_product": pairs(&breakdown.by_product),
         },
-        "sample_report_id": reports.first().map(|r| r.id.clone()),
+        "sample_report_id": reports.first().map(|r| r.id),
         "reports": reports,
     })))
 }
 
 async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let row = state
-        .index()
-        .report(&id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = state.index().report(&id).await?.ok_or(ApiError::NotFound)?;
     Ok((id, row))
 }
 
@@ -194,7 +190,7 @@ pub async fn get_report(
     }
     state
         .index()
-        .audit(&caller.token_id, "report.read", &row.id, None)
+        .audit(&caller.token_id, "report.read", &row.id.to_string(), None)
         .await?;
     Ok(Json(out))
 }
@@ -212,7 +208,12 @@ pub async fn get_minidump(
         .ok_or(ApiError::NotFound)?;
     state
         .index()
-        .audit(&caller.token_id, "report.download", &row.id, None)
+        .audit(
+            &caller.token_id,
+            "report.download",
+            &row.id.to_string(),
+            None,
+        )
         .await?;
     Ok((
         [

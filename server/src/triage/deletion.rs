@@ -114,7 +114,6 @@ pub async fn delete_report(
     let (scheme, secret) = auth.split_once(' ').unwrap_or((auth, ""));
     let secret = secret.trim();
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let id = id.to_string();
     let (actor, why) = if scheme.eq_ignore_ascii_case(mayday_report::upload::DELETION_AUTH_SCHEME) {
         if secret.is_empty() {
             return Err(ApiError::Unauthorized);
@@ -231,7 +230,6 @@ pub async fn forget(State(state): State<AppState>, Form(form): Form<ForgetForm>)
             html! { p.error id="result" data-result="invalid" { "That is not a CrashID: it looks like bp-0a1b2c3d-…" } },
         );
     };
-    let id = id.to_string();
     let outcome = async {
         let Some(row) = state.index().report(&id).await? else {
             return Ok::<_, DeleteError>(None);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
+use mayday_server::report_id::ReportId;
 use mayday_server::storage::{Storage, report_key};
 use mayday_tests::fixtures::{bin, testdata};
 use mayday_tests::server::{TestServer, walk};
@@ -17,6 +18,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The report id a test holds as text.
+fn rid(id: &str) -> ReportId {
+    id.parse().unwrap()
+}
 
 /// The crash most tests group into one issue.
 fn dump_a() -> Vec<u8> {
@@ -176,7 +182,12 @@ async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
     let keys = keys_of(server, sent).await;
     assert!(keys.len() >= 3, "raw dump, raw meta, processed: {keys:?}");
     needles.extend(keys.into_iter().map(String::into_bytes));
-    let wrapped = server.state.index().report_key(&sent.id).await.unwrap();
+    let wrapped = server
+        .state
+        .index()
+        .report_key(&rid(&sent.id))
+        .await
+        .unwrap();
     needles.push(wrapped.expect("a data key").wrapped.into_bytes());
     needles
 }
@@ -262,7 +273,7 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
             server
                 .state
                 .index()
-                .report_key(&s.id)
+                .report_key(&rid(&s.id))
                 .await
                 .unwrap()
                 .is_none()
@@ -423,7 +434,7 @@ async fn regressions_and_resolved_in_versions() {
         server
             .state
             .index()
-            .report_key(&older.id)
+            .report_key(&rid(&older.id))
             .await
             .unwrap()
             .is_none()
@@ -521,7 +532,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
     assert_eq!(copies.len(), 3);
-    let data_key = report_key(&server.state, &victim.id)
+    let data_key = report_key(&server.state, &rid(&victim.id))
         .await
         .unwrap()
         .unwrap();
@@ -543,7 +554,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
 
     // Its key is gone; no key the server still holds opens the copies.
     assert!(
-        report_key(&server.state, &victim.id)
+        report_key(&server.state, &rid(&victim.id))
             .await
             .unwrap()
             .is_none()
@@ -555,7 +566,10 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         "only the bystander's key: {remaining:?}"
     );
     for (report, _) in &remaining {
-        let other = report_key(&server.state, report).await.unwrap().unwrap();
+        let other = report_key(&server.state, &rid(report))
+            .await
+            .unwrap()
+            .unwrap();
         for (key, sealed) in &copies {
             assert!(other.open(key.as_ref(), sealed).is_err());
         }
@@ -564,7 +578,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
     // the server's own blob reader.
     for (key, _) in &copies {
         assert!(
-            mayday_server::storage::read_report_blob(&server.state, &victim.id, key)
+            mayday_server::storage::read_report_blob(&server.state, &rid(&victim.id), key)
                 .await
                 .unwrap()
                 .is_none()
@@ -870,7 +884,7 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
     let wrapped = server
         .state
         .index()
-        .report_key(&sent.id)
+        .report_key(&rid(&sent.id))
         .await
         .unwrap()
         .unwrap();
@@ -921,12 +935,20 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     for s in &sent {
         let (status, _) = get(server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.id);
-        assert!(server.state.index().report(&s.id).await.unwrap().is_none());
         assert!(
             server
                 .state
                 .index()
-                .report_key(&s.id)
+                .report(&rid(&s.id))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            server
+                .state
+                .index()
+                .report_key(&rid(&s.id))
                 .await
                 .unwrap()
                 .is_none()
@@ -1012,8 +1034,7 @@ async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
 
 #[test]
 fn storage_keys_used_here_are_the_servers() {
-    let id: mayday_server::report_id::ReportId =
-        "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00".parse().unwrap();
+    let id: ReportId = "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00".parse().unwrap();
     assert_eq!(
         Storage::processed_key(&id).to_string(),
         "reports/bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00.json"
@@ -1205,7 +1226,7 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     let wrapped = server
         .state
         .index()
-        .report_key(&sent.id)
+        .report_key(&rid(&sent.id))
         .await
         .unwrap()
         .unwrap();
@@ -1220,8 +1241,6 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_nothing_can_read_any_more_are_swept() {
-    use mayday_server::report_id::ReportId;
-
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
     let kept = submit(&server, &dump_a(), &[]).await;
@@ -1233,7 +1252,7 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
         object_store::path::Path::from(format!("raw/2026-01-01/{}.dmp", ReportId::new()));
     // An upload in progress: its key is stored, its row not yet.
     let uploading = ReportId::new();
-    mayday_server::storage::new_report_key(&server.state, &uploading.to_string())
+    mayday_server::storage::new_report_key(&server.state, &uploading)
         .await
         .unwrap();
     let uploading_raw = object_store::path::Path::from(format!("raw/2026-01-01/{uploading}.dmp"));

@@ -6,14 +6,26 @@ use std::time::Duration;
 use mayday_server::index::{
     Backend, Index, IssueFilter, IssueSort, IssueStatus, NewReport, ProcessedOutcome, Role,
 };
+use mayday_server::report_id::ReportId;
 use mayday_tests::fixtures::testdata;
 use mayday_tests::server::TestServer;
 use mayday_tests::services::{Postgres, S3Server};
 use mayday_tests::upload::Multipart;
 
-fn new_report(id: &str, at: i64) -> NewReport {
+/// The report id a short name like `bp-a` stands for in these scenarios.
+fn id(short: &str) -> ReportId {
+    format!(
+        "bp-00000000-0000-4000-8000-{:0>12}",
+        short.trim_start_matches("bp-")
+    )
+    .parse()
+    .unwrap()
+}
+
+fn new_report(short: &str, at: i64) -> NewReport {
+    let id = id(short);
     NewReport {
-        id: id.to_owned(),
+        id,
         received_at: at,
         product: Some("App".to_owned()),
         version: Some("1.0".to_owned()),
@@ -69,19 +81,19 @@ async fn index_scenario(index: Index) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((a.report_id.as_str(), a.attempts), ("bp-a", 1));
+    assert_eq!((a.report_id, a.attempts), (id("bp-a"), 1));
     let b = index
         .claim_job("w2", t0 + 10, lease)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(b.report_id, "bp-b");
+    assert_eq!(b.report_id, id("bp-b"));
     let c = index
         .claim_job("w1", t0 + 10, lease)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(c.report_id, "bp-c");
+    assert_eq!(c.report_id, id("bp-c"));
     assert!(
         index
             .claim_job("w3", t0 + 20, lease)
@@ -93,7 +105,7 @@ async fn index_scenario(index: Index) {
     let issue_ab = index
         .finish_processed(
             a.id,
-            "bp-a",
+            &id("bp-a"),
             &outcome("foo", &[("libx.so", "AB12")]),
             t0 + 100,
         )
@@ -101,7 +113,7 @@ async fn index_scenario(index: Index) {
         .unwrap()
         .unwrap();
     let issue_c = index
-        .finish_processed(c.id, "bp-c", &outcome("bar", &[]), t0 + 100)
+        .finish_processed(c.id, &id("bp-c"), &outcome("bar", &[]), t0 + 100)
         .await
         .unwrap()
         .unwrap();
@@ -119,10 +131,10 @@ async fn index_scenario(index: Index) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.report_id.as_str(), again.attempts), ("bp-b", 2));
+    assert_eq!((again.report_id, again.attempts), (id("bp-b"), 2));
     // A and B crash the same way, C differently.
     let issue_b = index
-        .finish_processed(again.id, "bp-b", &outcome("foo", &[]), t0 + 100)
+        .finish_processed(again.id, &id("bp-b"), &outcome("foo", &[]), t0 + 100)
         .await
         .unwrap()
         .unwrap();
@@ -138,19 +150,19 @@ async fn index_scenario(index: Index) {
             .reports_missing_symbols("libx.so", "AB12")
             .await
             .unwrap(),
-        vec!["bp-a".to_owned()]
+        vec![id("bp-a")]
     );
 
     // Processing the same job twice (a worker died after its commit) does not
     // count the report twice.
-    index.enqueue_job("bp-a", t0 + 200).await.unwrap();
+    index.enqueue_job(&id("bp-a"), t0 + 200).await.unwrap();
     let redo = index
         .claim_job("w1", t0 + 200, lease)
         .await
         .unwrap()
         .unwrap();
     index
-        .finish_processed(redo.id, "bp-a", &outcome("foo", &[]), t0 + 201)
+        .finish_processed(redo.id, &id("bp-a"), &outcome("foo", &[]), t0 + 201)
         .await
         .unwrap();
     assert_eq!(index.issue(issue_ab).await.unwrap().unwrap().count, 2);
@@ -164,14 +176,14 @@ async fn index_scenario(index: Index) {
 
     // Reprocessing C with symbols gives it A's signature: it moves, and its old,
     // now empty issue goes away.
-    index.enqueue_job("bp-c", t0 + 300).await.unwrap();
+    index.enqueue_job(&id("bp-c"), t0 + 300).await.unwrap();
     let redo = index
         .claim_job("w1", t0 + 300, lease)
         .await
         .unwrap()
         .unwrap();
     let moved = index
-        .finish_processed(redo.id, "bp-c", &outcome("foo", &[]), t0 + 301)
+        .finish_processed(redo.id, &id("bp-c"), &outcome("foo", &[]), t0 + 301)
         .await
         .unwrap()
         .unwrap();
@@ -189,15 +201,15 @@ async fn index_scenario(index: Index) {
         .await
         .unwrap()
         .unwrap();
-    assert!(index.delete_report("bp-d").await.unwrap());
+    assert!(index.delete_report(&id("bp-d")).await.unwrap());
     assert!(
         index
-            .finish_processed(d.id, "bp-d", &outcome("baz", &[]), t0 + 401)
+            .finish_processed(d.id, &id("bp-d"), &outcome("baz", &[]), t0 + 401)
             .await
             .unwrap()
             .is_none()
     );
-    assert!(index.report("bp-d").await.unwrap().is_none());
+    assert!(index.report(&id("bp-d")).await.unwrap().is_none());
 
     // Filters and sorting.
     let filter = |f: IssueFilter| IssueFilter { limit: 10, ..f };

@@ -181,7 +181,7 @@ pub async fn show(
     let sample = match sample_row.first() {
         Some(row) => load_processed(&state, row)
             .await?
-            .map(|processed| (row.id.clone(), processed)),
+            .map(|processed| (row.id, processed)),
         None => None,
     };
     if let Some((report_id, _)) = &sample {
@@ -190,7 +190,7 @@ pub async fn show(
             .audit(
                 &caller.token_id,
                 "report.read",
-                report_id,
+                &report_id.to_string(),
                 Some("issue sample"),
             )
             .await?;

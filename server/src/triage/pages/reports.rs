@@ -24,10 +24,8 @@ pub async fn load_processed(
     if row.state != ReportState::Processed {
         return Ok(None);
     }
-    let Ok(id) = row.id.parse::<ReportId>() else {
-        return Ok(None);
-    };
-    match crate::storage::read_report_blob(state, &row.id, &Storage::processed_key(&id)).await? {
+    match crate::storage::read_report_blob(state, &row.id, &Storage::processed_key(&row.id)).await?
+    {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
     }
@@ -37,7 +35,7 @@ async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), P
     let id: ReportId = id.parse().map_err(|_| PageError(ApiError::NotFound))?;
     let row = state
         .index()
-        .report(&id.to_string())
+        .report(&id)
         .await?
         .ok_or(PageError(ApiError::NotFound))?;
     Ok((id, row))
@@ -97,7 +95,7 @@ pub async fn show(
     let processed = load_processed(&state, &row).await?;
     state
         .index()
-        .audit(&caller.token_id, "report.read", &row.id, None)
+        .audit(&caller.token_id, "report.read", &row.id.to_string(), None)
         .await?;
     let issue = match row.issue_id {
         Some(issue_id) => state.index().issue(issue_id).await?,
@@ -176,7 +174,7 @@ pub async fn show(
             }
         }
     };
-    super::ok(layout(&row.id, Some(&caller), body))
+    super::ok(layout(&row.id.to_string(), Some(&caller), body))
 }
 
 /// `GET /reports/{id}/minidump`: the stored (scrubbed) dump (audited).
@@ -191,7 +189,12 @@ pub async fn minidump(
         .ok_or(PageError(ApiError::NotFound))?;
     state
         .index()
-        .audit(&caller.token_id, "report.download", &row.id, None)
+        .audit(
+            &caller.token_id,
+            "report.download",
+            &row.id.to_string(),
+            None,
+        )
         .await?;
     Ok((
         [
@@ -223,7 +226,7 @@ pub async fn lookup(
     let wanted = query.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let found = match wanted {
         Some(text) => match text.trim_start_matches("CrashID=").parse::<ReportId>() {
-            Ok(id) => state.index().report(&id.to_string()).await?,
+            Ok(id) => state.index().report(&id).await?,
             Err(_) => None,
         },
         None => None,
@@ -235,7 +238,7 @@ pub async fn lookup(
     if let Some(row) = &found {
         state
             .index()
-            .audit(&caller.token_id, "report.lookup", &row.id, None)
+            .audit(&caller.token_id, "report.lookup", &row.id.to_string(), None)
             .await?;
     }
     let body = html! {
