@@ -1,4 +1,4 @@
-//! Crypto-shredding: every report blob (raw dump, raw metadata, processed report)
+//! The encryption primitives of crypto-shredding: every report blob (raw dump, raw metadata, processed report)
 //! is encrypted with XChaCha20-Poly1305 under its report's own data key. The data
 //! key lives in the index, wrapped (encrypted) by the master key; deleting a report
 //! destroys its data key first, so any copy of its blobs left anywhere — a backup, a
@@ -15,7 +15,8 @@
 //! `MAYDAY_MASTER_KEY`; without either it is read from `<data_dir>/master.key`,
 //! which is generated (mode 0600) on first start. Several server processes sharing
 //! one index must share the master key. `mayday-server keys rotate` rewraps every
-//! data key under a new master key ([`rotate`]).
+//! data key under a new master key (the report vault's `rotate`, which walks the
+//! stored keys; this module only holds the keys and seals and opens bytes).
 
 use std::path::{Path, PathBuf};
 
@@ -23,8 +24,6 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use sha2::Digest;
-
-use crate::index::{Index, IndexError};
 
 /// Magic at the start of every sealed blob (format version 1).
 const MAGIC: &[u8; 4] = b"MDY1";
@@ -133,7 +132,8 @@ impl MasterKey {
         &self.id
     }
 
-    fn wrap(&self, data: &DataKey, report_id: &str) -> WrappedKey {
+    /// Wraps `data` for `report_id` under this key.
+    pub fn wrap(&self, data: &DataKey, report_id: &str) -> WrappedKey {
         let sealed = seal_raw(&self.key, report_id.as_bytes(), &data.0);
         WrappedKey {
             master_key_id: self.id.clone(),
@@ -206,6 +206,18 @@ impl Keyring {
     /// Wraps `data` for `report_id` under the current master key.
     pub fn wrap(&self, data: &DataKey, report_id: &str) -> WrappedKey {
         self.current.wrap(data, report_id)
+    }
+
+    /// The other key of a rotation in progress, if there is one.
+    pub fn next(&self) -> Option<&MasterKey> {
+        self.others.first()
+    }
+
+    /// This keyring with `other` added (it unwraps, it does not wrap).
+    pub fn with_other(&self, other: MasterKey) -> Keyring {
+        let mut keyring = self.clone();
+        keyring.others.push(other);
+        keyring
     }
 
     /// Unwraps a stored data key with whichever master key wrapped it.
@@ -288,7 +300,7 @@ fn read_key_file(path: &Path) -> Result<Option<MasterKey>, CryptoError> {
 
 /// Writes `key` to a new file at `path`, readable by its owner only, and syncs it.
 /// Fails with `AlreadyExists` when the file is there.
-fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), CryptoError> {
+pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), CryptoError> {
     use std::io::Write;
     let fail = |source| CryptoError::KeyFile {
         path: path.to_owned(),
@@ -311,106 +323,6 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), CryptoError> {
             .map_err(fail)?;
     }
     Ok(())
-}
-
-/// What [`rotate`] did.
-#[derive(Debug)]
-pub struct Rotation {
-    /// Data keys rewrapped.
-    pub rewrapped: u64,
-    /// The new master key, when it is not kept in the data dir (config or
-    /// environment): the operator must put it there before the next start.
-    pub new_key_to_configure: Option<MasterKey>,
-}
-
-/// Why a rotation stopped; running it again resumes it.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    /// A key could not be read, unwrapped or written.
-    #[error("{0}")]
-    Crypto(#[from] CryptoError),
-    /// The index failed.
-    #[error("index: {0}")]
-    Index(#[from] IndexError),
-    /// The master key is configured (not a file) and no new key was given: a
-    /// generated one could be lost if the rotation were interrupted.
-    #[error(
-        "the master key is configured, so give the new one (--new-key or MAYDAY_NEW_MASTER_KEY; \
-         `mayday-server keys generate` makes one)"
-    )]
-    NewKeyRequired,
-}
-
-/// Rewraps every data key under a new master key.
-///
-/// With the master key in `<data_dir>/master.key`: the new key is first written to
-/// `master.key.next` (so an interrupted rotation is resumed by running it again,
-/// and servers started meanwhile hold both keys), every data key is rewrapped,
-/// then `master.key.next` replaces `master.key` and the old key is gone. With the
-/// master key from config or environment, `new_key` must be given (so it cannot
-/// be lost half-way); it is returned for the operator to configure, and running
-/// the rotation again with the same keys resumes it.
-pub async fn rotate(
-    config: &crate::Config,
-    index: &Index,
-    new_key: Option<MasterKey>,
-) -> Result<Rotation, RotateError> {
-    let keyring = MasterKey::load(config)?;
-    let in_file = config.master_key.is_none();
-    let next_path = config.data_dir.join(NEXT_MASTER_KEY_FILE);
-    let new_key = match (in_file, keyring.others.first(), new_key) {
-        // Resume an interrupted rotation with the key it started with.
-        (true, Some(next), _) => next.clone(),
-        (true, None, given) => {
-            let key = given.unwrap_or_else(MasterKey::generate);
-            write_key_file(&next_path, &key)?;
-            key
-        }
-        (false, _, given) => given.ok_or(RotateError::NewKeyRequired)?,
-    };
-    let mut all = keyring.clone();
-    all.others.push(new_key.clone());
-    let mut rewrapped = 0;
-    let mut after = None;
-    loop {
-        let batch = index.report_keys_after(after.as_ref(), 500).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.0);
-        for (id, wrapped) in &batch {
-            let report_id = &id.to_string();
-            if wrapped.master_key_id == new_key.id {
-                continue;
-            }
-            let data = all.unwrap(wrapped, report_id)?;
-            let rewrapped_key = new_key.wrap(&data, report_id);
-            // Only if the key is still the one we read: a deleted report stays deleted.
-            if index
-                .replace_report_key(id, wrapped, &rewrapped_key)
-                .await?
-            {
-                rewrapped += 1;
-            }
-        }
-    }
-    if in_file {
-        let current = config.data_dir.join(MASTER_KEY_FILE);
-        std::fs::rename(&next_path, &current).map_err(|source| CryptoError::KeyFile {
-            path: current.clone(),
-            source,
-        })?;
-        if let Ok(dir) = std::fs::File::open(&config.data_dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(Rotation {
-            rewrapped,
-            new_key_to_configure: None,
-        })
-    } else {
-        Ok(Rotation {
-            rewrapped,
-            new_key_to_configure: Some(new_key),
-        })
-    }
 }
 
 #[cfg(test)]

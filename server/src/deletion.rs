@@ -23,14 +23,14 @@ use sha2::Digest;
 use crate::AppState;
 use crate::index::{IndexError, ReportRow};
 use crate::report_id::ReportId;
-use crate::storage::{Storage, StorageError};
+use crate::vault::{self, VaultError};
 
 /// Why a deletion did not finish; it is safe to retry.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteError {
-    /// The blob store failed.
+    /// The report vault (blob store or data keys) failed.
     #[error("storage: {0}")]
-    Storage(#[from] StorageError),
+    Storage(#[from] VaultError),
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] IndexError),
@@ -66,7 +66,7 @@ fn blob_keys(row: &ReportRow) -> Vec<Path> {
     vec![
         Path::from(row.raw_key.as_str()),
         Path::from(row.meta_key.as_str()),
-        Storage::processed_key(&row.id),
+        vault::processed_key(&row.id),
     ]
 }
 
@@ -81,15 +81,16 @@ pub fn audit_pseudonym(report_id: &str) -> String {
 /// entry of its own (see [`delete_report_by_id`]).
 pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), DeleteError> {
     let index = state.index();
+    let vault = state.vault();
     // The key first: from here on, every copy of the blobs is unreadable.
-    index.delete_report_key(&row.id).await?;
+    vault.destroy_key(&row.id).await?;
     let keys = blob_keys(row);
     for key in &keys {
-        state.storage().delete(key).await?;
+        vault.delete(key).await?;
     }
     index.delete_report(&row.id).await?;
     for key in &keys {
-        state.storage().delete(key).await?;
+        vault.delete(key).await?;
     }
     let id = row.id.to_string();
     index
@@ -109,7 +110,7 @@ pub async fn delete_report_by_id(
 ) -> Result<bool, DeleteError> {
     let Some(row) = state.index().report(id).await? else {
         // Its key may outlive a half-finished upload: destroy it anyway.
-        state.index().delete_report_key(id).await?;
+        state.vault().destroy_key(id).await?;
         return Ok(false);
     };
     delete_report(state, &row).await?;

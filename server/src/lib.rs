@@ -28,6 +28,7 @@ pub mod retention;
 pub mod storage;
 pub mod tokens;
 pub mod triage;
+pub mod vault;
 pub mod version;
 
 use std::future::Future;
@@ -41,6 +42,7 @@ pub use config::Config;
 use index::Index;
 use metrics::Metrics;
 use storage::Storage;
+use vault::Vault;
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +67,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     config: Config,
-    storage: Storage,
-    index: Index,
-    keyring: crypto::Keyring,
+    vault: Vault,
     symbols: mayday_symbols::Symbols,
     work: Notify,
     metrics: Metrics,
@@ -88,9 +88,7 @@ impl AppState {
         );
         AppState(Arc::new(Inner {
             config,
-            storage,
-            index,
-            keyring,
+            vault: Vault::new(storage, index, keyring),
             symbols,
             work: Notify::new(),
             metrics: Metrics::default(),
@@ -102,19 +100,24 @@ impl AppState {
         &self.0.config
     }
 
+    /// The report vault: report blobs and their data keys.
+    pub fn vault(&self) -> &Vault {
+        &self.0.vault
+    }
+
     /// The blob store.
     pub fn storage(&self) -> &Storage {
-        &self.0.storage
+        self.0.vault.storage()
     }
 
     /// The index.
     pub fn index(&self) -> &Index {
-        &self.0.index
+        self.0.vault.index()
     }
 
     /// The master keys that wrap the reports' data keys.
     pub fn keyring(&self) -> &crypto::Keyring {
-        &self.0.keyring
+        self.0.vault.keyring()
     }
 
     /// The symbol provider shared by all workers. Process each report with its

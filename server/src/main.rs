@@ -203,7 +203,7 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     let index = Index::connect(&config.database_url())
         .await
         .context("while opening the index")?;
-    let rotation = mayday_server::crypto::rotate(&config, &index, new_key)
+    let rotation = mayday_server::vault::rotate(&config, &index, new_key)
         .await
         .context("while rotating the master key (run it again to resume)")?;
     index

@@ -81,23 +81,17 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
 /// A blob whose key exists is never touched (an upload in progress stores its key
 /// before its blobs). Returns how many were deleted.
 pub async fn sweep_orphan_blobs(state: &AppState, now: i64) -> Result<u64, DeleteError> {
-    let storage = state.storage();
+    let vault = state.vault();
     let mut deleted = 0;
-    for prefix in ["raw", "reports"] {
-        let prefix = object_store::path::Path::from(prefix);
-        for (key, modified) in storage.list_with_times(Some(&prefix)).await? {
-            if modified >= now - ORPHAN_KEY_AGE_MS {
-                continue;
-            }
-            let Some(id) = crate::storage::Storage::report_id_of_key(&key) else {
-                continue;
-            };
-            if state.index().report_key(&id).await?.is_none()
-                && state.index().report(&id).await?.is_none()
-            {
-                storage.delete(&key).await?;
-                deleted += 1;
-            }
+    for (key, id, modified) in vault.report_blobs().await? {
+        if modified >= now - ORPHAN_KEY_AGE_MS {
+            continue;
+        }
+        if state.index().report_key(&id).await?.is_none()
+            && state.index().report(&id).await?.is_none()
+        {
+            vault.delete(&key).await?;
+            deleted += 1;
         }
     }
     if deleted > 0 {

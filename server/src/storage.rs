@@ -1,15 +1,6 @@
-//! Blob storage: one `object_store` for everything, and the one place that owns the
-//! key layout.
-//!
-//! Keys:
-//! - `raw/<yyyy-mm-dd>/<report-id>.dmp` — the (scrubbed) minidump as received
-//! - `raw/<yyyy-mm-dd>/<report-id>.json` — the upload's metadata (annotations, time)
-//! - `reports/<report-id>.json` — the processed report
-//! - `symbols/<debug_file>/<DEBUG_ID>/<name>.sym` — owned by `mayday_symbols`
-//!
-//! Report blobs (everything under `raw/` and `reports/`) are sealed with their
-//! report's data key ([`Storage::put_sealed`], [`Storage::get_sealed`], and
-//! [`read_report_blob`] which looks the key up); symbols stay plain.
+//! Blob storage: one `object_store` for everything, and durability. What the
+//! bytes are and where they go is decided above: report blobs by the report vault
+//! (`crate::vault`, which seals them), symbol files by `mayday_symbols`.
 //!
 //! A put on the local file store is fsynced (file and directory) before it returns,
 //! so "stored" means "survives a crash of the machine", as it does on S3.
@@ -27,12 +18,6 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use time::Date;
-
-use crate::AppState;
-use crate::crypto::{CryptoError, DataKey};
-use crate::index::IndexError;
-use crate::report_id::ReportId;
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +36,6 @@ pub enum StorageError {
     /// A local file operation (creating the root, fsync) failed.
     #[error("local store: {0}")]
     Io(#[from] std::io::Error),
-    /// A sealed blob could not be opened, or its data key unwrapped.
-    #[error("blob encryption: {0}")]
-    Crypto(#[from] CryptoError),
-    /// The index holding the data keys failed.
-    #[error("data keys: {0}")]
-    Keys(#[from] IndexError),
 }
 
 impl StorageError {
@@ -66,8 +45,6 @@ impl StorageError {
             StorageError::InvalidUrl { .. } => "invalid_url",
             StorageError::Store(_) => "store",
             StorageError::Io(_) => "io",
-            StorageError::Crypto(e) => e.name(),
-            StorageError::Keys(_) => "keys",
         }
     }
 }
@@ -141,21 +118,6 @@ impl Storage {
         Arc::clone(&self.store)
     }
 
-    /// Key of a raw dump: `raw/<yyyy-mm-dd>/<id>.dmp`.
-    pub fn raw_dump_key(received: Date, id: &ReportId) -> Path {
-        Path::from_iter(["raw", &date_component(received), &format!("{id}.dmp")])
-    }
-
-    /// Key of a raw upload's metadata: `raw/<yyyy-mm-dd>/<id>.json`.
-    pub fn raw_meta_key(received: Date, id: &ReportId) -> Path {
-        Path::from_iter(["raw", &date_component(received), &format!("{id}.json")])
-    }
-
-    /// Key of a processed report: `reports/<id>.json`.
-    pub fn processed_key(id: &ReportId) -> Path {
-        Path::from_iter(["reports", &format!("{id}.json")])
-    }
-
     /// Stores `bytes` at `key`, durably: when this returns `Ok`, the blob survives a
     /// crash of this process or machine.
     pub async fn put(&self, key: &Path, bytes: Bytes) -> Result<(), StorageError> {
@@ -186,29 +148,6 @@ impl Storage {
         }
     }
 
-    /// Seals `plain` with `data_key` (bound to `key`) and stores it durably.
-    pub async fn put_sealed(
-        &self,
-        key: &Path,
-        data_key: &DataKey,
-        plain: &[u8],
-    ) -> Result<(), StorageError> {
-        let sealed = data_key.seal(key.as_ref(), plain);
-        self.put(key, sealed.into()).await
-    }
-
-    /// The blob at `key`, opened with `data_key`; `None` when there is none.
-    pub async fn get_sealed(
-        &self,
-        key: &Path,
-        data_key: &DataKey,
-    ) -> Result<Option<Bytes>, StorageError> {
-        match self.get(key).await? {
-            Some(sealed) => Ok(Some(data_key.open(key.as_ref(), &sealed)?.into())),
-            None => Ok(None),
-        }
-    }
-
     /// Every key under `prefix`.
     pub async fn list(&self, prefix: Option<&Path>) -> Result<Vec<Path>, StorageError> {
         let metas: Vec<_> = self.store.list(prefix).try_collect().await?;
@@ -227,18 +166,6 @@ impl Storage {
             .collect())
     }
 
-    /// The report id a report blob's key names (`raw/<date>/<id>.dmp|json`,
-    /// `reports/<id>.json`); `None` for any other key.
-    pub fn report_id_of_key(key: &Path) -> Option<ReportId> {
-        let mut parts: Vec<&str> = key.as_ref().split('/').collect();
-        let file = parts.pop()?;
-        let ok = matches!(parts.as_slice(), ["raw", _] | ["reports"]);
-        let stem = file
-            .strip_suffix(".dmp")
-            .or_else(|| file.strip_suffix(".json"))?;
-        if ok { stem.parse().ok() } else { None }
-    }
-
     /// Checks that the store answers (health checks).
     pub async fn check(&self) -> Result<(), StorageError> {
         let probe = Path::from("health/probe");
@@ -247,57 +174,6 @@ impl Storage {
             .await?;
         Ok(())
     }
-}
-
-/// Makes, wraps and stores a new data key for report `report_id` (before any of
-/// its blobs is written).
-pub async fn new_report_key(
-    state: &AppState,
-    report_id: &ReportId,
-) -> Result<DataKey, StorageError> {
-    let key = DataKey::generate();
-    let wrapped = state.keyring().wrap(&key, &report_id.to_string());
-    state
-        .index()
-        .insert_report_key(report_id, &wrapped, crate::index::now_ms())
-        .await?;
-    Ok(key)
-}
-
-/// The data key of report `report_id`; `None` once it was destroyed (the report
-/// is deleted: its blobs count as gone even where a copy remains).
-pub async fn report_key(
-    state: &AppState,
-    report_id: &ReportId,
-) -> Result<Option<DataKey>, StorageError> {
-    match state.index().report_key(report_id).await? {
-        Some(wrapped) => Ok(Some(
-            state.keyring().unwrap(&wrapped, &report_id.to_string())?,
-        )),
-        None => Ok(None),
-    }
-}
-
-/// A report's blob at `key`, decrypted; `None` when the blob or the report's key
-/// is gone.
-pub async fn read_report_blob(
-    state: &AppState,
-    report_id: &ReportId,
-    key: &Path,
-) -> Result<Option<Bytes>, StorageError> {
-    match report_key(state, report_id).await? {
-        Some(data_key) => state.storage().get_sealed(key, &data_key).await,
-        None => Ok(None),
-    }
-}
-
-fn date_component(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 fn sync_file_and_parent(file: &std::path::Path) -> std::io::Result<()> {

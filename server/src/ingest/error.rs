@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::index::IndexError;
-use crate::storage::StorageError;
+use crate::vault::VaultError;
 
 /// Why an upload was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,7 @@ pub enum IngestError {
     TooLarge(&'static str),
     /// The blob store failed; the client should retry later.
     #[error("storage unavailable: {0}")]
-    Storage(#[from] StorageError),
+    Storage(#[from] VaultError),
     /// The index failed; the client should retry later.
     #[error("index unavailable: {0}")]
     Index(#[from] IndexError),

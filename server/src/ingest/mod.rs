@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::scrub::{ScrubSummary, scrub_annotations, scrub_minidump};
 use mayday_report::upload::SubmitReceipt;
-use serde::{Deserialize, Serialize};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -28,26 +27,8 @@ pub use upload::{Upload, read_upload};
 use crate::AppState;
 use crate::index::{NewReport, now_ms};
 use crate::report_id::ReportId;
-use crate::storage::Storage;
 use crate::tokens;
-
-/// What is stored beside each raw dump (`raw/<date>/<id>.json`): enough to rebuild
-/// the index from object storage.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RawMeta {
-    /// `bp-<uuid>`.
-    pub id: String,
-    /// Unix ms.
-    pub received_at: i64,
-    /// Annotations as received (after scrubbing).
-    pub annotations: BTreeMap<String, String>,
-    /// File parts other than the minidump, dropped unread: (field, size).
-    pub dropped_attachments: Vec<(String, u64)>,
-    /// What scrubbing removed from the dump and the annotations before they were
-    /// stored: kinds and counts, never values.
-    #[serde(default)]
-    pub scrub: ScrubSummary,
-}
+use crate::vault::{self, RawMeta};
 
 /// Annotation names that carry the product name, in order of preference.
 const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
@@ -149,16 +130,16 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
     let (token, token_hash) = tokens::new_secret();
-    let raw_key = Storage::raw_dump_key(received.date(), &id);
-    let meta_key = Storage::raw_meta_key(received.date(), &id);
-    let storage = state.storage();
+    let raw_key = vault::raw_dump_key(received.date(), &id);
+    let meta_key = vault::raw_meta_key(received.date(), &id);
+    let vault = state.vault();
 
     let stored = async {
         // The data key first, so no blob is ever stored without the key that
         // shreds it; the blobs are sealed with it.
-        let data_key = crate::storage::new_report_key(state, &id).await?;
-        storage.put_sealed(&raw_key, &data_key, &dump).await?;
-        storage.put_sealed(&meta_key, &data_key, &meta_json).await?;
+        let data_key = vault.create_key(&id).await?;
+        vault.put(&raw_key, &data_key, &dump).await?;
+        vault.put(&meta_key, &data_key, &meta_json).await?;
         state
             .index()
             .insert_report_with_job(&NewReport {
@@ -176,9 +157,9 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     .await;
     if let Err(e) = stored {
         // Leave nothing half-written behind.
-        let _ = storage.delete(&raw_key).await;
-        let _ = storage.delete(&meta_key).await;
-        let _ = state.index().delete_report_key(&id).await;
+        let _ = vault.delete(&raw_key).await;
+        let _ = vault.delete(&meta_key).await;
+        let _ = vault.destroy_key(&id).await;
         return Err(e);
     }
     tracing::info!(report = %id, "report received");

@@ -14,17 +14,16 @@ use tokio::sync::watch;
 
 use crate::AppState;
 use crate::index::{Job, ProcessedOutcome, now_ms};
-use crate::ingest::RawMeta;
-use crate::storage::Storage;
+use crate::vault::{self, RawMeta, VaultError};
 use process::ProcessError;
 use report::ProcessedReport;
 
 /// Why a job could not be finished this time: transient, so it is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The blob store failed.
+    /// The report vault (blob store or data keys) failed.
     #[error("storage: {0}")]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[from] VaultError),
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] crate::index::IndexError),
@@ -103,28 +102,26 @@ fn backoff(attempts: i64) -> Duration {
 /// Processes one claimed job to its end: processed, failed, or gone.
 async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     let index = state.index();
-    let storage = state.storage();
+    let vault = state.vault();
     let Some(row) = index.report(&job.report_id).await? else {
         // Deleted while queued — or while an earlier attempt of this job ran and
         // its worker died after storing the processed report: remove that too.
-        storage
-            .delete(&Storage::processed_key(&job.report_id))
-            .await?;
+        vault.delete(&vault::processed_key(&job.report_id)).await?;
         index.delete_job(job.id).await?;
         return Ok(());
     };
     let raw_key = object_store::path::Path::from(row.raw_key.as_str());
     // A report whose data key is gone is deleted, whatever copies remain.
-    let Some(data_key) = crate::storage::report_key(state, &row.id).await? else {
+    let Some(data_key) = vault.data_key(&row.id).await? else {
         index.delete_job(job.id).await?;
         return Ok(());
     };
-    let Some(dump) = storage.get_sealed(&raw_key, &data_key).await? else {
+    let Some(dump) = vault.get(&raw_key, &data_key).await? else {
         index.delete_job(job.id).await?;
         return Ok(());
     };
     let meta_key = object_store::path::Path::from(row.meta_key.as_str());
-    let meta: Option<RawMeta> = match storage.get_sealed(&meta_key, &data_key).await? {
+    let meta: Option<RawMeta> = match vault.get(&meta_key, &data_key).await? {
         Some(bytes) => Some(serde_json::from_slice(&bytes)?),
         None => None,
     };
@@ -164,12 +161,12 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
         if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
             report.scrub.add("stack_memory_bytes_dropped", bytes);
             report.missing_symbols.clear();
-            storage.put_sealed(&raw_key, &data_key, &dump).await?;
+            vault.put(&raw_key, &data_key, &dump).await?;
         }
     }
-    let key = Storage::processed_key(&id);
+    let key = vault::processed_key(&id);
     let json = serde_json::to_vec(&report)?;
-    storage.put_sealed(&key, &data_key, &json).await?;
+    vault.put(&key, &data_key, &json).await?;
     let outcome = outcome(&report);
     match index
         .finish_processed(job.id, &job.report_id, &outcome, now_ms())
@@ -189,7 +186,7 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
             // Deleted while we worked: leave nothing behind, including the raw
             // dump we may have rewritten above.
             for key in [&key, &raw_key, &meta_key] {
-                storage.delete(key).await?;
+                vault.delete(key).await?;
             }
             index.checkpoint().await?;
         }

@@ -12,7 +12,7 @@ use super::auth::{Caller, READ_CONTENTS, is_session};
 use crate::AppState;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
-use crate::storage::Storage;
+use crate::vault;
 
 /// `GET /healthz`: 200 when the index answers, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
@@ -178,8 +178,10 @@ pub async fn get_report(
     out["crash_reason"] = json!(row.crash_reason);
     out["crash_address"] = json!(row.crash_address);
     if row.state == ReportState::Processed
-        && let Some(bytes) =
-            crate::storage::read_report_blob(&state, &row.id, &Storage::processed_key(&id)).await?
+        && let Some(bytes) = state
+            .vault()
+            .read(&row.id, &vault::processed_key(&id))
+            .await?
     {
         let processed: Value = serde_json::from_slice(&bytes)?;
         if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
@@ -203,7 +205,9 @@ pub async fn get_minidump(
 ) -> Result<Response, ApiError> {
     caller.require(READ_CONTENTS)?;
     let (id, row) = load_row(&state, &id).await?;
-    let bytes = crate::storage::read_report_blob(&state, &row.id, &row.raw_key.as_str().into())
+    let bytes = state
+        .vault()
+        .read(&row.id, &row.raw_key.as_str().into())
         .await?
         .ok_or(ApiError::NotFound)?;
     state

@@ -41,9 +41,9 @@ pub enum ApiError {
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] crate::index::IndexError),
-    /// The blob store failed.
+    /// The report vault or the blob store failed.
     #[error("storage: {0}")]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[from] crate::vault::VaultError),
     /// A stored blob does not parse.
     #[error("stored data: {0}")]
     Data(#[from] serde_json::Error),
@@ -78,6 +78,12 @@ impl ApiError {
                 )
             }
         }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ApiError::Storage(e.into())
     }
 }
 

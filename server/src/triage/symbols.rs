@@ -353,7 +353,7 @@ fn sym_headers(len: u64) -> [(header::HeaderName, HeaderValue); 2] {
 
 /// A 503 for a store failure (logged by [`ApiError`]).
 fn store_unavailable(e: object_store::Error) -> Response {
-    ApiError::Storage(crate::storage::StorageError::from(e)).into_response()
+    ApiError::from(crate::storage::StorageError::from(e)).into_response()
 }
 
 /// `HEAD /symbols/{debug_file}/{debug_id}/{file}`: 200 with the length when the

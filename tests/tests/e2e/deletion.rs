@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
-use mayday_server::storage::{Storage, report_key};
+use mayday_server::vault;
 use mayday_tests::fixtures::{bin, testdata};
 use mayday_tests::server::{TestServer, walk};
 use mayday_tests::services::{ChromeDriver, Postgres, S3Server};
@@ -532,7 +532,10 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
     assert_eq!(copies.len(), 3);
-    let data_key = report_key(&server.state, &rid(&victim.id))
+    let data_key = server
+        .state
+        .vault()
+        .data_key(&rid(&victim.id))
         .await
         .unwrap()
         .unwrap();
@@ -554,7 +557,10 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
 
     // Its key is gone; no key the server still holds opens the copies.
     assert!(
-        report_key(&server.state, &rid(&victim.id))
+        server
+            .state
+            .vault()
+            .data_key(&rid(&victim.id))
             .await
             .unwrap()
             .is_none()
@@ -566,7 +572,10 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         "only the bystander's key: {remaining:?}"
     );
     for (report, _) in &remaining {
-        let other = report_key(&server.state, &rid(report))
+        let other = server
+            .state
+            .vault()
+            .data_key(&rid(report))
             .await
             .unwrap()
             .unwrap();
@@ -578,7 +587,10 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
     // the server's own blob reader.
     for (key, _) in &copies {
         assert!(
-            mayday_server::storage::read_report_blob(&server.state, &rid(&victim.id), key)
+            server
+                .state
+                .vault()
+                .read(&rid(&victim.id), key)
                 .await
                 .unwrap()
                 .is_none()
@@ -1036,7 +1048,7 @@ async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
 fn storage_keys_used_here_are_the_servers() {
     let id: ReportId = "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00".parse().unwrap();
     assert_eq!(
-        Storage::processed_key(&id).to_string(),
+        vault::processed_key(&id).to_string(),
         "reports/bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00.json"
     );
 }
@@ -1247,14 +1259,12 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
     settle(&server, &developer, &kept.id).await.unwrap();
     let storage = server.state.storage();
     // Left by a worker that died after its report was deleted: no key, no row.
-    let dead_processed = Storage::processed_key(&ReportId::new());
+    let dead_processed = vault::processed_key(&ReportId::new());
     let dead_raw =
         object_store::path::Path::from(format!("raw/2026-01-01/{}.dmp", ReportId::new()));
     // An upload in progress: its key is stored, its row not yet.
     let uploading = ReportId::new();
-    mayday_server::storage::new_report_key(&server.state, &uploading)
-        .await
-        .unwrap();
+    server.state.vault().create_key(&uploading).await.unwrap();
     let uploading_raw = object_store::path::Path::from(format!("raw/2026-01-01/{uploading}.dmp"));
     let symbol = object_store::path::Path::from("symbols/app.pdb/0123/app.sym");
     for key in [&dead_processed, &dead_raw, &uploading_raw, &symbol] {

@@ -11,6 +11,7 @@ use mayday_server::crypto::DataKey;
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::storage::Storage;
+use mayday_server::vault::{self, get_sealed, put_sealed};
 use mayday_tests::fixtures::testdata;
 use mayday_tests::server::{TestServer, walk};
 use mayday_tests::services::{Postgres, S3Server};
@@ -108,9 +109,9 @@ async fn conformance(storage: Storage) -> Leftovers {
     // The layout helpers' keys, for one report received on one day.
     let id = ReportId::new();
     let received = date!(2026 - 11 - 22);
-    let dump_key = Storage::raw_dump_key(received, &id);
-    let meta_key = Storage::raw_meta_key(received, &id);
-    let processed_key = Storage::processed_key(&id);
+    let dump_key = vault::raw_dump_key(received, &id);
+    let meta_key = vault::raw_meta_key(received, &id);
+    let processed_key = vault::processed_key(&id);
     assert_eq!(dump_key.to_string(), format!("raw/2026-11-22/{id}.dmp"));
     assert_eq!(meta_key.to_string(), format!("raw/2026-11-22/{id}.json"));
     assert_eq!(processed_key.to_string(), format!("reports/{id}.json"));
@@ -145,7 +146,7 @@ async fn conformance(storage: Storage) -> Leftovers {
 
     // Listing by prefix is by whole path segments: `raw` does not list `rawx/…`.
     let other_day = ReportId::new();
-    let other_day_key = Storage::raw_dump_key(date!(2026 - 11 - 21), &other_day);
+    let other_day_key = vault::raw_dump_key(date!(2026 - 11 - 21), &other_day);
     storage
         .put(&other_day_key, Bytes::from_static(b"MDMP"))
         .await
@@ -186,15 +187,13 @@ async fn conformance(storage: Storage) -> Leftovers {
     // Sealed blobs: what is stored is ciphertext bound to its key; only the right
     // data key opens it, and only at the key it was sealed for.
     let secret = b"USER=alice HOME=/home/alice token=ghp_0123456789abcdef";
-    let sealed_key = Storage::raw_meta_key(date!(2026 - 11 - 20), &ReportId::new());
+    let sealed_key = vault::raw_meta_key(date!(2026 - 11 - 20), &ReportId::new());
     let data_key = DataKey::generate();
-    storage
-        .put_sealed(&sealed_key, &data_key, secret)
+    put_sealed(&storage, &sealed_key, &data_key, secret)
         .await
         .expect("put sealed");
     assert_eq!(
-        storage
-            .get_sealed(&sealed_key, &data_key)
+        get_sealed(&storage, &sealed_key, &data_key)
             .await
             .expect("get sealed")
             .as_deref(),
@@ -209,8 +208,7 @@ async fn conformance(storage: Storage) -> Leftovers {
         !sealed.windows(5).any(|w| w == b"alice"),
         "the stored blob holds plain text"
     );
-    let wrong_key = storage
-        .get_sealed(&sealed_key, &DataKey::generate())
+    let wrong_key = get_sealed(&storage, &sealed_key, &DataKey::generate())
         .await
         .expect_err("another data key must not open the blob");
     assert_ne!(wrong_key.name(), "store", "{wrong_key}");
@@ -219,14 +217,12 @@ async fn conformance(storage: Storage) -> Leftovers {
         .put(&moved, sealed.clone())
         .await
         .expect("put moved");
-    storage
-        .get_sealed(&moved, &data_key)
+    get_sealed(&storage, &moved, &data_key)
         .await
         .expect_err("a sealed blob copied to another key must not open");
     storage.delete(&moved).await.expect("delete moved");
     assert_eq!(
-        storage
-            .get_sealed(&Path::from("raw/2026-11-20/none.json"), &data_key)
+        get_sealed(&storage, &Path::from("raw/2026-11-20/none.json"), &data_key)
             .await
             .expect("get sealed missing"),
         None
@@ -292,7 +288,7 @@ async fn file_store_conforms() {
 async fn file_store_reopened_sees_the_same_blobs() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("file://{}", dir.path().join("store").display());
-    let key = Storage::processed_key(&ReportId::new());
+    let key = vault::processed_key(&ReportId::new());
     let first = Storage::open(&url, &BTreeMap::new()).expect("open");
     first
         .put(&key, Bytes::from_static(b"{}"))
@@ -379,7 +375,7 @@ async fn s3_store_writes_are_visible_to_another_client_and_back() {
     let bucket = s3.independent_client();
 
     // Written by Mayday, read by rust-s3.
-    let key = Storage::processed_key(&ReportId::new());
+    let key = vault::processed_key(&ReportId::new());
     storage
         .put(&key, Bytes::from_static(b"{\"a\":1}"))
         .await
@@ -389,7 +385,7 @@ async fn s3_store_writes_are_visible_to_another_client_and_back() {
     assert_eq!(response.as_slice(), b"{\"a\":1}");
 
     // Written by rust-s3 (as another Mayday process would), read and deleted by Mayday.
-    let other = Storage::raw_dump_key(date!(2026 - 01 - 02), &ReportId::new());
+    let other = vault::raw_dump_key(date!(2026 - 01 - 02), &ReportId::new());
     let response = bucket
         .put_object(other.as_ref(), b"MDMP other writer")
         .await

@@ -39,6 +39,12 @@ impl From<crate::storage::StorageError> for PageError {
     }
 }
 
+impl From<crate::vault::VaultError> for PageError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        PageError(e.into())
+    }
+}
+
 impl From<serde_json::Error> for PageError {
     fn from(e: serde_json::Error) -> Self {
         PageError(e.into())

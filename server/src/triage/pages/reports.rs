@@ -12,9 +12,9 @@ use crate::AppState;
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
 use crate::report_id::ReportId;
-use crate::storage::Storage;
 use crate::triage::ApiError;
 use crate::triage::auth::Caller;
+use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.
 pub async fn load_processed(
@@ -24,7 +24,10 @@ pub async fn load_processed(
     if row.state != ReportState::Processed {
         return Ok(None);
     }
-    match crate::storage::read_report_blob(state, &row.id, &Storage::processed_key(&row.id)).await?
+    match state
+        .vault()
+        .read(&row.id, &vault::processed_key(&row.id))
+        .await?
     {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
@@ -184,7 +187,9 @@ pub async fn minidump(
     Path(id): Path<String>,
 ) -> PageResult {
     let (id, row) = load_row(&state, &id).await?;
-    let bytes = crate::storage::read_report_blob(&state, &row.id, &row.raw_key.as_str().into())
+    let bytes = state
+        .vault()
+        .read(&row.id, &row.raw_key.as_str().into())
         .await?
         .ok_or(PageError(ApiError::NotFound))?;
     state
