@@ -1,10 +1,29 @@
 //! The Mayday crash report server.
 //!
 //! Data flows one way: [`ingest`] -> the job queue in the [`index`] -> the
-//! [`pipeline`] (symbolicate, sign, store) -> [`storage`] + [`index`] -> [`triage`]
-//! (the API developers read) -> deletion. [`App::build`] wires it all from one
-//! [`Config`] and returns the router plus the workers; `main.rs` only parses the
-//! command line.
+//! [`pipeline`] (symbolicate, sign, store) -> the [`vault`] + [`index`] ->
+//! [`triage`] (the API developers read) -> [`deletion`]. [`App::build`] wires it
+//! all from one [`Config`] and returns the router plus the workers; `main.rs` only
+//! parses the command line.
+//!
+//! # Layers
+//!
+//! A module imports only modules of its own layer or below, and is handed the
+//! narrow handles it needs (a [`vault::Vault`], an [`index::Index`], the
+//! [`metrics::Metrics`]), never the whole [`AppState`]:
+//!
+//! 1. `app` ([`App`], [`AppState`]): opens the parts, builds the router, starts
+//!    the workers. Only `main.rs` and the CLI use it.
+//! 2. The HTTP edge: [`triage`] (API, pages, roles) and [`ingest`] (uploads),
+//!    with [`deletion`] and [`retention`], the deletions they and the sweeper run.
+//! 3. [`pipeline`] (with [`reprocess`]): turns a queued report into a processed
+//!    one.
+//! 4. [`vault`] (report blobs sealed under their data keys, the blob key layout,
+//!    key rotation), [`index`] (SQL) and [`storage`] (object store, durability).
+//! 5. [`crypto`] (keys, seal and open) and [`config`].
+//!
+//! Leaf modules that import no other layer may be imported by any:
+//! [`report_id`], [`metrics`], [`tokens`], [`version`].
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -15,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod app;
 pub mod config;
 pub mod crypto;
 pub mod deletion;
@@ -31,202 +51,5 @@ pub mod triage;
 pub mod vault;
 pub mod version;
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::Router;
-use tokio::sync::{Notify, watch};
-
+pub use app::{App, AppState, StartError};
 pub use config::Config;
-use index::Index;
-use metrics::Metrics;
-use storage::Storage;
-use vault::Vault;
-
-/// Why the app could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The object store could not be opened.
-    #[error("opening the object store: {0}")]
-    Storage(#[from] storage::StorageError),
-    /// The index could not be opened or migrated.
-    #[error("opening the index: {0}")]
-    Index(#[from] index::IndexError),
-    /// The master key could not be read or created.
-    #[error("master key: {0}")]
-    Keys(#[from] crypto::CryptoError),
-    /// The data directory could not be created.
-    #[error("creating the data directory: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// The shared state of one server process: cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    config: Config,
-    vault: Vault,
-    symbols: mayday_symbols::Symbols,
-    work: Notify,
-    metrics: Metrics,
-}
-
-impl AppState {
-    /// Builds the state from already opened parts.
-    pub fn new(
-        config: Config,
-        storage: Storage,
-        index: Index,
-        keyring: crypto::Keyring,
-    ) -> AppState {
-        // One provider for the whole process: every worker shares its caches.
-        let symbols = mayday_symbols::Symbols::new(
-            mayday_symbols::SymbolStore::new(storage.object_store()),
-            config.symbols.clone(),
-        );
-        AppState(Arc::new(Inner {
-            config,
-            vault: Vault::new(storage, index, keyring),
-            symbols,
-            work: Notify::new(),
-            metrics: Metrics::default(),
-        }))
-    }
-
-    /// The configuration in effect.
-    pub fn config(&self) -> &Config {
-        &self.0.config
-    }
-
-    /// The report vault: report blobs and their data keys.
-    pub fn vault(&self) -> &Vault {
-        &self.0.vault
-    }
-
-    /// The blob store.
-    pub fn storage(&self) -> &Storage {
-        self.0.vault.storage()
-    }
-
-    /// The index.
-    pub fn index(&self) -> &Index {
-        self.0.vault.index()
-    }
-
-    /// The master keys that wrap the reports' data keys.
-    pub fn keyring(&self) -> &crypto::Keyring {
-        self.0.vault.keyring()
-    }
-
-    /// The symbol provider shared by all workers. Process each report with its
-    /// own [`session`](mayday_symbols::Symbols::session), so the report's symbol
-    /// statistics and missing symbols are its own.
-    pub fn symbols(&self) -> &mayday_symbols::Symbols {
-        &self.0.symbols
-    }
-
-    /// Counters for `/metrics`.
-    pub fn metrics(&self) -> &Metrics {
-        &self.0.metrics
-    }
-
-    /// Tells idle workers in this process that there is work.
-    pub fn wake_workers(&self) {
-        self.0.work.notify_waiters();
-    }
-
-    /// Resolves when [`AppState::wake_workers`] is called.
-    pub async fn workers_notified(&self) {
-        self.0.work.notified().await;
-    }
-}
-
-/// A built application: the router and the state its workers share.
-pub struct App {
-    /// The shared state.
-    pub state: AppState,
-    /// Every route.
-    pub router: Router,
-}
-
-impl App {
-    /// Opens storage and index as `config` says (creating the data dir and running
-    /// migrations) and builds the router.
-    pub async fn build(config: Config) -> Result<App, StartError> {
-        std::fs::create_dir_all(&config.data_dir)?;
-        let storage = Storage::open(&config.store_url(), &config.store_options)?;
-        let index = Index::connect(&config.database_url()).await?;
-        let keyring = crypto::MasterKey::load(&config)?;
-        Ok(App::from_state(AppState::new(
-            config, storage, index, keyring,
-        )))
-    }
-
-    /// Builds the router around an existing state.
-    pub fn from_state(state: AppState) -> App {
-        let router = Router::new()
-            .merge(ingest::router(&state))
-            .merge(triage::router(&state))
-            .layer(
-                tower_http::trace::TraceLayer::new_for_http()
-                    .make_span_with(
-                        // No client address, no headers: request logs carry no IP.
-                        |request: &axum::http::Request<_>| {
-                            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-                        },
-                    )
-                    // One structured line per response: status and latency.
-                    .on_response(
-                        tower_http::trace::DefaultOnResponse::new()
-                            .level(tracing::Level::INFO)
-                            .latency_unit(tower_http::LatencyUnit::Millis),
-                    ),
-            )
-            .with_state(state.clone());
-        App { state, router }
-    }
-
-    /// Starts `config.pipeline.workers` processing workers; they stop when
-    /// `shutdown` turns true.
-    pub fn spawn_workers(
-        &self,
-        shutdown: watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        let process = uuid::Uuid::new_v4().simple().to_string();
-        (0..self.state.config().pipeline.workers)
-            .map(|i| {
-                tokio::spawn(pipeline::run_worker(
-                    self.state.clone(),
-                    format!("{}-{i}", &process[..8]),
-                    shutdown.clone(),
-                ))
-            })
-            .collect()
-    }
-
-    /// Serves on `listener` with workers and the retention sweeper until
-    /// `shutdown` resolves, then drains requests and stops them.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut workers = self.spawn_workers(stop_rx.clone());
-        workers.push(tokio::spawn(retention::run_sweeper(
-            self.state.clone(),
-            stop_rx,
-        )));
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        let _ = stop_tx.send(true);
-        for worker in workers {
-            let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
-        }
-        self.state.index().close().await;
-        result
-    }
-}
