@@ -2,19 +2,22 @@
 //! router and starts the workers and the retention sweeper. The top layer: the
 //! one module (beside `main.rs` and the CLI) that knows every other one.
 
-use crate::{crypto, ingest, pipeline, retention, triage};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::index::Index;
+use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
+use crate::pipeline::{self, Pipeline, Wake};
 use crate::storage::{self, Storage};
+use crate::triage::{self, TriageState};
 use crate::vault::Vault;
+use crate::{crypto, retention};
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +44,8 @@ struct Inner {
     config: Config,
     vault: Vault,
     symbols: mayday_symbols::Symbols,
-    work: Notify,
-    metrics: Metrics,
+    wake: Wake,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -62,8 +65,8 @@ impl AppState {
             config,
             vault: Vault::new(storage, index, keyring),
             symbols,
-            work: Notify::new(),
-            metrics: Metrics::default(),
+            wake: Wake::default(),
+            metrics: Arc::new(Metrics::default()),
         }))
     }
 
@@ -106,12 +109,44 @@ impl AppState {
 
     /// Tells idle workers in this process that there is work.
     pub fn wake_workers(&self) {
-        self.0.work.notify_waiters();
+        self.0.wake.wake();
     }
 
-    /// Resolves when [`AppState::wake_workers`] is called.
-    pub async fn workers_notified(&self) {
-        self.0.work.notified().await;
+    /// What the processing workers need.
+    pub fn pipeline(&self) -> Pipeline {
+        let config = self.config();
+        Pipeline {
+            index: self.index().clone(),
+            vault: self.vault().clone(),
+            symbols: self.symbols().clone(),
+            metrics: Arc::clone(&self.0.metrics),
+            config: config.pipeline.clone(),
+            scrub: config.scrub.clone(),
+            wake: self.0.wake.clone(),
+        }
+    }
+
+    /// What the upload endpoint needs.
+    pub fn ingest(&self) -> IngestState {
+        let config = self.config();
+        IngestState {
+            vault: self.vault().clone(),
+            metrics: Arc::clone(&self.0.metrics),
+            limits: config.limits.clone(),
+            scrub: Arc::new(config.scrub.clone()),
+            wake: self.0.wake.clone(),
+        }
+    }
+
+    /// What the triage routes need.
+    pub fn triage(&self) -> TriageState {
+        TriageState::new(
+            self.vault().clone(),
+            self.symbols().clone(),
+            Arc::clone(&self.0.metrics),
+            self.config().symbol_uploads.clone(),
+            self.0.wake.clone(),
+        )
     }
 }
 
@@ -139,8 +174,8 @@ impl App {
     /// Builds the router around an existing state.
     pub fn from_state(state: AppState) -> App {
         let router = Router::new()
-            .merge(ingest::router(&state))
-            .merge(triage::router(&state))
+            .merge(ingest::router(state.ingest()))
+            .merge(triage::router(state.triage()))
             .layer(
                 tower_http::trace::TraceLayer::new_for_http()
                     .make_span_with(
@@ -170,7 +205,7 @@ impl App {
         (0..self.state.config().pipeline.workers)
             .map(|i| {
                 tokio::spawn(pipeline::run_worker(
-                    self.state.clone(),
+                    self.state.pipeline(),
                     format!("{}-{i}", &process[..8]),
                     shutdown.clone(),
                 ))
@@ -188,7 +223,9 @@ impl App {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut workers = self.spawn_workers(stop_rx.clone());
         workers.push(tokio::spawn(retention::run_sweeper(
-            self.state.clone(),
+            self.state.vault().clone(),
+            Arc::clone(&self.state.0.metrics),
+            self.state.config().retention_days,
             stop_rx,
         )));
         let result = axum::serve(listener, self.router)

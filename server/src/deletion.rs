@@ -20,10 +20,10 @@
 use object_store::path::Path;
 use sha2::Digest;
 
-use crate::AppState;
-use crate::index::{IndexError, ReportRow};
+use crate::index::{Index, IndexError, ReportRow};
+use crate::metrics::Metrics;
 use crate::report_id::ReportId;
-use crate::vault::{self, VaultError};
+use crate::vault::{self, Vault, VaultError};
 
 /// Why a deletion did not finish; it is safe to retry.
 #[derive(Debug, thiserror::Error)]
@@ -79,9 +79,8 @@ pub fn audit_pseudonym(report_id: &str) -> String {
 /// Deletes one report everywhere: data key, blobs, rows, blobs again; its id in
 /// the audit log becomes [`audit_pseudonym`]. Idempotent. Does not write an audit
 /// entry of its own (see [`delete_report_by_id`]).
-pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), DeleteError> {
-    let index = state.index();
-    let vault = state.vault();
+pub async fn delete_report(vault: &Vault, row: &ReportRow) -> Result<(), DeleteError> {
+    let index = vault.index();
     // The key first: from here on, every copy of the blobs is unreadable.
     vault.destroy_key(&row.id).await?;
     let keys = blob_keys(row);
@@ -103,19 +102,20 @@ pub async fn delete_report(state: &AppState, row: &ReportRow) -> Result<(), Dele
 /// token id, [`DELETION_TOKEN_ACTOR`], [`RETENTION_ACTOR`], `cli`), with `why`.
 /// Returns whether there was such a report.
 pub async fn delete_report_by_id(
-    state: &AppState,
+    vault: &Vault,
+    metrics: &Metrics,
     id: &ReportId,
     actor: &str,
     why: &str,
 ) -> Result<bool, DeleteError> {
-    let Some(row) = state.index().report(id).await? else {
+    let Some(row) = vault.index().report(id).await? else {
         // Its key may outlive a half-finished upload: destroy it anyway.
-        state.vault().destroy_key(id).await?;
+        vault.destroy_key(id).await?;
         return Ok(false);
     };
-    delete_report(state, &row).await?;
-    state.metrics().deleted(metric_reason(actor, why), 1);
-    state
+    delete_report(vault, &row).await?;
+    metrics.deleted(metric_reason(actor, why), 1);
+    vault
         .index()
         .audit(
             actor,
@@ -141,15 +141,16 @@ fn metric_reason(actor: &str, why: &str) -> &'static str {
 /// Deletes every report of an issue (the issue stays, with its status). Returns
 /// how many were deleted.
 pub async fn delete_issue_reports(
-    state: &AppState,
+    vault: &Vault,
+    metrics: &Metrics,
     issue_id: i64,
     actor: &str,
 ) -> Result<u64, DeleteError> {
-    if state.index().issue(issue_id).await?.is_none() {
+    if vault.index().issue(issue_id).await?.is_none() {
         return Err(DeleteError::NoSuchIssue);
     }
-    let deleted = purge_issue(state, issue_id, actor, "issue.delete_reports").await?;
-    state
+    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.delete_reports").await?;
+    vault
         .index()
         .audit(
             actor,
@@ -164,16 +165,17 @@ pub async fn delete_issue_reports(
 /// Deletes every report of an issue and then the issue itself. Returns how many
 /// reports were deleted.
 pub async fn delete_issue(
-    state: &AppState,
+    vault: &Vault,
+    metrics: &Metrics,
     issue_id: i64,
     actor: &str,
 ) -> Result<u64, DeleteError> {
-    if state.index().issue(issue_id).await?.is_none() {
+    if vault.index().issue(issue_id).await?.is_none() {
         return Err(DeleteError::NoSuchIssue);
     }
-    let deleted = purge_issue(state, issue_id, actor, "issue.delete").await?;
-    state.index().delete_issue_row(issue_id).await?;
-    state
+    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.delete").await?;
+    vault.index().delete_issue_row(issue_id).await?;
+    vault
         .index()
         .audit(
             actor,
@@ -190,7 +192,8 @@ pub async fn delete_issue(
 /// report of it. The issue keeps signature, title, counts, first/last seen and the
 /// resolution. Returns how many reports were deleted.
 pub async fn resolve_issue(
-    state: &AppState,
+    vault: &Vault,
+    metrics: &Metrics,
     issue_id: i64,
     in_version: Option<&str>,
     actor: &str,
@@ -202,7 +205,7 @@ pub async fn resolve_issue(
         }
         Some(v) => Some(v),
     };
-    let index = state.index();
+    let index = vault.index();
     // The version applies to the product the issue's reports come from.
     let product = match in_version {
         Some(_) => index
@@ -225,7 +228,7 @@ pub async fn resolve_issue(
     {
         return Err(DeleteError::NoSuchIssue);
     }
-    let deleted = purge_issue(state, issue_id, actor, "issue.resolve").await?;
+    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.resolve").await?;
     let mut detail = format!("reports_deleted={deleted}");
     if let Some(v) = in_version {
         detail.push_str(&format!(" in_version={v}"));
@@ -238,12 +241,11 @@ pub async fn resolve_issue(
 }
 
 /// Reopens an issue (by hand: status `open`, resolution cleared).
-pub async fn reopen_issue(state: &AppState, issue_id: i64, actor: &str) -> Result<(), DeleteError> {
-    if !state.index().reopen_issue(issue_id).await? {
+pub async fn reopen_issue(index: &Index, issue_id: i64, actor: &str) -> Result<(), DeleteError> {
+    if !index.reopen_issue(issue_id).await? {
         return Err(DeleteError::NoSuchIssue);
     }
-    state
-        .index()
+    index
         .audit(actor, "issue.reopen", &issue_id.to_string(), None)
         .await?;
     Ok(())
@@ -251,24 +253,25 @@ pub async fn reopen_issue(state: &AppState, issue_id: i64, actor: &str) -> Resul
 
 /// Deletes the reports of an issue until none is left.
 async fn purge_issue(
-    state: &AppState,
+    vault: &Vault,
+    metrics: &Metrics,
     issue_id: i64,
     actor: &str,
     why: &str,
 ) -> Result<u64, DeleteError> {
     let mut deleted = 0;
     loop {
-        let ids = state.index().report_ids_of_issue(issue_id, BATCH).await?;
+        let ids = vault.index().report_ids_of_issue(issue_id, BATCH).await?;
         if ids.is_empty() {
             break;
         }
         for id in ids {
-            if delete_report_by_id(state, &id, actor, why).await? {
+            if delete_report_by_id(vault, metrics, &id, actor, why).await? {
                 deleted += 1;
             }
         }
     }
-    state.index().checkpoint().await?;
+    vault.index().checkpoint().await?;
     Ok(deleted)
 }
 

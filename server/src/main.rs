@@ -239,15 +239,27 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
         // Text that is no report id names no stored report.
         let deleted = match id.parse::<mayday_server::report_id::ReportId>() {
             Ok(id) => {
-                mayday_server::deletion::delete_report_by_id(state, &id, "cli", "command line")
-                    .await?
+                mayday_server::deletion::delete_report_by_id(
+                    state.vault(),
+                    state.metrics(),
+                    &id,
+                    "cli",
+                    "command line",
+                )
+                .await?
             }
             Err(_) => false,
         };
         println!("{id}\t{}", if deleted { "deleted" } else { "not stored" });
     }
     if let Some(issue) = issue {
-        let deleted = mayday_server::deletion::delete_issue_reports(state, issue, "cli").await?;
+        let deleted = mayday_server::deletion::delete_issue_reports(
+            state.vault(),
+            state.metrics(),
+            issue,
+            "cli",
+        )
+        .await?;
         println!("issue {issue}\t{deleted} reports deleted");
     }
     state.index().checkpoint().await?;

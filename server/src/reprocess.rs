@@ -15,10 +15,10 @@
 //! is empty ([`Index::finish_processed`](crate::index::Index::finish_processed)).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mayday_symbols::{SymbolId, Symbols};
 
-use crate::AppState;
 use crate::pipeline::process::{ProcessError, process_dump};
 use crate::pipeline::report::ProcessedReport;
 
@@ -29,35 +29,36 @@ pub type Outcome = (
     Symbols,
 );
 
-/// Processes `dump` in a fresh symbol session within the pipeline's timeout. When
+/// Processes `dump` in a fresh session of `symbols` within `timeout`. When
 /// `reprocessing` (the report was processed before) and symbol files it lacks are in
 /// the store after all, they are invalidated and the dump is processed again.
 pub async fn process(
-    state: &AppState,
+    symbols: &Symbols,
+    timeout: Duration,
     report_id: &str,
     dump: &[u8],
     annotations: BTreeMap<String, String>,
     reprocessing: bool,
 ) -> Outcome {
-    let first = run(state, report_id, dump, annotations.clone()).await;
+    let first = run(symbols, timeout, report_id, dump, annotations.clone()).await;
     if !reprocessing || !matches!(first.0, Ok(Ok(_))) {
         return first;
     }
-    if refresh_stale(state.symbols(), &first.1.missing()).await {
-        return run(state, report_id, dump, annotations).await;
+    if refresh_stale(symbols, &first.1.missing()).await {
+        return run(symbols, timeout, report_id, dump, annotations).await;
     }
     first
 }
 
 async fn run(
-    state: &AppState,
+    symbols: &Symbols,
+    timeout: Duration,
     report_id: &str,
     dump: &[u8],
     annotations: BTreeMap<String, String>,
 ) -> Outcome {
     // A session per report: the shared caches, this report's own statistics.
-    let session = state.symbols().session();
-    let timeout = state.config().pipeline.process_timeout;
+    let session = symbols.session();
     let result = tokio::time::timeout(
         timeout,
         process_dump(report_id, dump, annotations, &session),

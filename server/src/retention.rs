@@ -5,13 +5,15 @@
 //! clock; [`run_sweeper`] calls it with the real time once at start and then every
 //! [`SWEEP_INTERVAL`], until shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::AppState;
 use crate::deletion::{DeleteError, RETENTION_ACTOR, delete_report_by_id};
 use crate::index::now_ms;
+use crate::metrics::Metrics;
+use crate::vault::Vault;
 
 /// How often the sweeper runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -29,15 +31,20 @@ pub struct Sweep {
     pub orphan_keys: u64,
 }
 
-/// Deletes every report received more than `config.retention_days` before `now`
+/// Deletes every report received more than `retention_days` before `now`
 /// (Unix ms). With `retention_days = 0`, keeps reports forever.
-pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
+pub async fn sweep(
+    vault: &Vault,
+    metrics: &Metrics,
+    retention_days: u32,
+    now: i64,
+) -> Result<Sweep, DeleteError> {
     let mut done = Sweep::default();
-    let index = state.index();
+    let index = vault.index();
     done.orphan_keys = index
         .delete_orphan_report_keys(now - ORPHAN_KEY_AGE_MS)
         .await?;
-    let days = state.config().retention_days;
+    let days = retention_days;
     if days > 0 {
         let cutoff = now - i64::from(days) * DAY_MS;
         let why = format!("older than {days} days");
@@ -47,7 +54,7 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
                 break;
             }
             for id in ids {
-                if delete_report_by_id(state, &id, RETENTION_ACTOR, &why).await? {
+                if delete_report_by_id(vault, metrics, &id, RETENTION_ACTOR, &why).await? {
                     done.reports += 1;
                 }
             }
@@ -80,23 +87,20 @@ pub async fn sweep(state: &AppState, now: i64) -> Result<Sweep, DeleteError> {
 /// behind when a worker died after storing a blob of a report deleted meanwhile.
 /// A blob whose key exists is never touched (an upload in progress stores its key
 /// before its blobs). Returns how many were deleted.
-pub async fn sweep_orphan_blobs(state: &AppState, now: i64) -> Result<u64, DeleteError> {
-    let vault = state.vault();
+pub async fn sweep_orphan_blobs(vault: &Vault, now: i64) -> Result<u64, DeleteError> {
+    let index = vault.index();
     let mut deleted = 0;
     for (key, id, modified) in vault.report_blobs().await? {
         if modified >= now - ORPHAN_KEY_AGE_MS {
             continue;
         }
-        if state.index().report_key(&id).await?.is_none()
-            && state.index().report(&id).await?.is_none()
-        {
+        if index.report_key(&id).await?.is_none() && index.report(&id).await?.is_none() {
             vault.delete(&key).await?;
             deleted += 1;
         }
     }
     if deleted > 0 {
-        state
-            .index()
+        index
             .audit(
                 RETENTION_ACTOR,
                 "retention.orphan_blobs",
@@ -110,18 +114,23 @@ pub async fn sweep_orphan_blobs(state: &AppState, now: i64) -> Result<u64, Delet
 
 /// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true; the
 /// store is walked for orphan blobs once a day ([`sweep_orphan_blobs`]).
-pub async fn run_sweeper(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_sweeper(
+    vault: Vault,
+    metrics: Arc<Metrics>,
+    retention_days: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut last_orphan_walk: Option<i64> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
         let now = now_ms();
-        if let Err(e) = sweep(&state, now).await {
+        if let Err(e) = sweep(&vault, &metrics, retention_days, now).await {
             tracing::error!(error = %e, "retention sweep failed; will retry");
         }
         if last_orphan_walk.is_none_or(|at| now - at >= DAY_MS) {
-            match sweep_orphan_blobs(&state, now).await {
+            match sweep_orphan_blobs(&vault, now).await {
                 Ok(_) => last_orphan_walk = Some(now),
                 Err(e) => tracing::error!(error = %e, "orphan blob sweep failed; will retry"),
             }

@@ -9,6 +9,7 @@ mod error;
 mod upload;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -16,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use mayday_report::scrub::{ScrubSummary, scrub_annotations, scrub_minidump};
+use mayday_report::scrub::{ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump};
 use mayday_report::upload::SubmitReceipt;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -24,33 +25,49 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub use error::IngestError;
 pub use upload::{Upload, read_upload};
 
-use crate::AppState;
+use crate::config::Limits;
 use crate::index::{NewReport, now_ms};
+use crate::metrics::Metrics;
+use crate::pipeline::Wake;
 use crate::report_id::ReportId;
 use crate::tokens;
-use crate::vault::{self, RawMeta};
+use crate::vault::{self, RawMeta, Vault};
 
 /// Annotation names that carry the product name, in order of preference.
 const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
 /// Annotation names that carry the product version, in order of preference.
 const VERSION_KEYS: &[&str] = &["Version", "ver", "version"];
 
+/// What the upload endpoint needs; cheap to clone.
+#[derive(Clone)]
+pub struct IngestState {
+    /// Where the scrubbed dump and its metadata are sealed.
+    pub vault: Vault,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Upload size limits.
+    pub limits: Limits,
+    /// What is scrubbed before anything is stored.
+    pub scrub: Arc<ScrubConfig>,
+    /// Wakes the workers of this process once a report is queued.
+    pub wake: Wake,
+}
+
 /// The ingest routes, with their own body limits: the wire limit applies to the
 /// body as sent, the decompressed limit to what it inflates to.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let limits = &state.config().limits;
+pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S> {
+    let max_wire_bytes = usize::try_from(state.limits.max_wire_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/submit", post(submit))
         .route("/api/v1/submit", post(submit))
         .layer(RequestDecompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(
-            usize::try_from(limits.max_wire_bytes).unwrap_or(usize::MAX),
-        ))
+        .layer(RequestBodyLimitLayer::new(max_wire_bytes))
         .layer(DefaultBodyLimit::disable())
+        .with_state(state)
 }
 
 async fn submit(
-    State(state): State<AppState>,
+    State(state): State<IngestState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -58,11 +75,11 @@ async fn submit(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let upload = read_upload(content_type, body, &state.config().limits).await;
+    let upload = read_upload(content_type, body, &state.limits).await;
     let mut upload = match upload {
         Ok(upload) => upload,
         Err(e) => {
-            state.metrics().rejected(e.name());
+            state.metrics.rejected(e.name());
             return Err(e);
         }
     };
@@ -76,10 +93,10 @@ async fn submit(
         }
     }
     let receipt = store_upload(&state, upload).await.inspect_err(|e| {
-        state.metrics().rejected(e.name());
+        state.metrics.rejected(e.name());
     })?;
-    state.metrics().ingested();
-    state.wake_workers();
+    state.metrics.ingested();
+    state.wake.wake();
 
     let wants_json = headers
         .get(header::ACCEPT)
@@ -99,7 +116,7 @@ async fn submit(
 
 /// Stores the dump and its metadata, then records the report and its job. On any
 /// failure, removes what it wrote.
-async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt, IngestError> {
+async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitReceipt, IngestError> {
     let id = ReportId::new();
     let received = time::OffsetDateTime::now_utc();
     let received_at = now_ms();
@@ -107,7 +124,7 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     drop(upload.dump);
 
     // Scrub before the first write: no unscrubbed byte is ever stored.
-    let scrub_config = state.config().scrub.clone();
+    let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
     let (dump, annotations, summary) = tokio::task::spawn_blocking(move || {
         let mut dump = dump;
@@ -132,7 +149,7 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
     let (token, token_hash) = tokens::new_secret();
     let raw_key = vault::raw_dump_key(received.date(), &id);
     let meta_key = vault::raw_meta_key(received.date(), &id);
-    let vault = state.vault();
+    let vault = &state.vault;
 
     let stored = async {
         // The data key first, so no blob is ever stored without the key that
@@ -140,7 +157,7 @@ async fn store_upload(state: &AppState, upload: Upload) -> Result<SubmitReceipt,
         let data_key = vault.create_key(&id).await?;
         vault.put(&raw_key, &data_key, &dump).await?;
         vault.put(&meta_key, &data_key, &meta_json).await?;
-        state
+        vault
             .index()
             .insert_report_with_job(&NewReport {
                 id,

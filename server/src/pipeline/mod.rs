@@ -8,13 +8,17 @@ pub mod process;
 pub mod report;
 pub mod signature;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use mayday_report::scrub::ScrubConfig;
+use mayday_symbols::Symbols;
+use tokio::sync::{Notify, watch};
 
-use crate::AppState;
-use crate::index::{Job, ProcessedOutcome, now_ms};
-use crate::vault::{self, RawMeta, VaultError};
+use crate::config::PipelineConfig;
+use crate::index::{Index, Job, ProcessedOutcome, now_ms};
+use crate::metrics::Metrics;
+use crate::vault::{self, RawMeta, Vault, VaultError};
 use process::ProcessError;
 use report::ProcessedReport;
 
@@ -35,27 +39,64 @@ pub enum JobError {
     SymbolStore,
 }
 
+/// Wakes the idle workers of this process when there is work; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    /// Tells idle workers that there is work.
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
+
+    /// Resolves when [`Wake::wake`] is called.
+    pub async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// What the workers need, and no more; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// The index: the job queue and the report rows.
+    pub index: Index,
+    /// The report vault: the dumps to read, the processed reports to write.
+    pub vault: Vault,
+    /// The symbol provider shared by all workers. Each report is processed with
+    /// its own [`session`](Symbols::session), so the report's symbol statistics
+    /// and missing symbols are its own.
+    pub symbols: Symbols,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Workers, leases, timeouts.
+    pub config: PipelineConfig,
+    /// What is scrubbed from processed reports, and whether stack memory is kept.
+    pub scrub: ScrubConfig,
+    /// Wakes idle workers (here: to take a report queued again).
+    pub wake: Wake,
+}
+
 /// Runs one worker until `shutdown` says stop.
-pub async fn run_worker(state: AppState, name: String, mut shutdown: watch::Receiver<bool>) {
-    let config = state.config().pipeline.clone();
+pub async fn run_worker(pipeline: Pipeline, name: String, mut shutdown: watch::Receiver<bool>) {
+    let config = pipeline.config.clone();
     tracing::debug!(worker = %name, "worker started");
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let claimed = state
-            .index()
+        let claimed = pipeline
+            .index
             .claim_job(&name, now_ms(), config.job_lease)
             .await;
         match claimed {
             Ok(Some(job)) => {
                 let started = std::time::Instant::now();
-                if let Err(e) = run_job(&state, &job).await {
+                if let Err(e) = run_job(&pipeline, &job).await {
                     tracing::warn!(report = %job.report_id, error = %e, "job failed, will retry");
                     let delay = backoff(job.attempts);
                     let retry = if job.attempts >= i64::from(config.max_attempts) {
-                        state
-                            .index()
+                        pipeline
+                            .index
                             .finish_failed(
                                 job.id,
                                 &job.report_id,
@@ -64,8 +105,8 @@ pub async fn run_worker(state: AppState, name: String, mut shutdown: watch::Rece
                             )
                             .await
                     } else {
-                        state
-                            .index()
+                        pipeline
+                            .index
                             .retry_job(job.id, now_ms() + delay.as_millis() as i64, &e.to_string())
                             .await
                     };
@@ -73,11 +114,11 @@ pub async fn run_worker(state: AppState, name: String, mut shutdown: watch::Rece
                         tracing::error!(error = %e, "could not reschedule job");
                     }
                 }
-                state.metrics().processed(started.elapsed());
+                pipeline.metrics.processed(started.elapsed());
             }
             Ok(None) => {
                 tokio::select! {
-                    _ = state.workers_notified() => {}
+                    _ = pipeline.wake.notified() => {}
                     _ = tokio::time::sleep(config.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
@@ -100,9 +141,9 @@ fn backoff(attempts: i64) -> Duration {
 }
 
 /// Processes one claimed job to its end: processed, failed, or gone.
-async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
-    let index = state.index();
-    let vault = state.vault();
+async fn run_job(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
+    let index = &pipeline.index;
+    let vault = &pipeline.vault;
     let Some(row) = index.report(&job.report_id).await? else {
         // Deleted while queued — or while an earlier attempt of this job ran and
         // its worker died after storing the processed report: remove that too.
@@ -130,18 +171,24 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     // Symbols uploaded through any server process since this one last looked: what
     // its caches remember as missing may be there now.
     let uploads = index.symbol_uploads().await?;
-    state.symbols().sync_uploads(uploads);
+    pipeline.symbols.sync_uploads(uploads);
     // Processed before: this is a reprocessing, symbols may have arrived.
     let reprocessing = row.state != crate::index::ReportState::Queued;
-    let (processed, symbols) =
-        crate::reprocess::process(state, &row.id.to_string(), &dump, annotations, reprocessing)
-            .await;
+    let (processed, symbols) = crate::reprocess::process(
+        &pipeline.symbols,
+        pipeline.config.process_timeout,
+        &row.id.to_string(),
+        &dump,
+        annotations,
+        reprocessing,
+    )
+    .await;
     let mut report = match processed {
         // A symbol file that could not be read is not a missing one: try again
         // later rather than filing the report without those symbols.
         Ok(Ok(_)) if symbols.had_store_errors() => return Err(JobError::SymbolStore),
         Ok(Ok(report)) => report,
-        Ok(Err(e)) => return fail(state, job, &e).await,
+        Ok(Err(e)) => return fail(index, job, &e).await,
         Err(_) => {
             index
                 .finish_failed(job.id, &job.report_id, "timeout", now_ms())
@@ -151,12 +198,12 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     };
     let id = row.id;
     report.scrub = scrubbed;
-    process::scrub_report(&mut report, &state.config().scrub.annotations);
+    process::scrub_report(&mut report, &pipeline.scrub.annotations);
     // Stack memory is only kept while the report may need reprocessing: until
     // every frame of the crashing thread (what the signature is made of) is
     // symbolicated. Once it is dropped, the report can no longer be reprocessed,
     // so it stops waiting for symbols.
-    if crashing_thread_symbolicated(&report) && !state.config().scrub.keep_stack_memory {
+    if crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory {
         let mut dump = dump.to_vec();
         if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
             report.scrub.add("stack_memory_bytes_dropped", bytes);
@@ -179,7 +226,7 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
             // anything, so queue it again.
             if !outcome.missing_symbols.is_empty() && index.symbol_uploads().await? != uploads {
                 index.enqueue_job(&row.id, now_ms()).await?;
-                state.wake_workers();
+                pipeline.wake.wake();
             }
         }
         None => {
@@ -194,10 +241,9 @@ async fn run_job(state: &AppState, job: &Job) -> Result<(), JobError> {
     Ok(())
 }
 
-async fn fail(state: &AppState, job: &Job, error: &ProcessError) -> Result<(), JobError> {
+async fn fail(index: &Index, job: &Job, error: &ProcessError) -> Result<(), JobError> {
     tracing::info!(report = %job.report_id, error = %error, "report failed");
-    state
-        .index()
+    index
         .finish_failed(job.id, &job.report_id, &error.to_string(), now_ms())
         .await?;
     Ok(())

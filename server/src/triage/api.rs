@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS, is_session};
-use crate::AppState;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
+use crate::triage::TriageState;
 use crate::vault;
 
 /// `GET /healthz`: 200 when the index answers, 503 otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub async fn healthz(State(state): State<TriageState>) -> Response {
     match state.index().check().await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
@@ -30,7 +30,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: counters in the Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<TriageState>) -> Response {
     let depth = state.index().queue_depth().await.ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -93,7 +93,7 @@ impl IssueQuery {
 
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
 pub async fn list_issues(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Query(query): Query<IssueQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -110,7 +110,7 @@ pub async fn list_issues(
 
 /// `GET /api/v1/issues/{id}`: an issue, its counts per version/OS/product and its newest reports.
 pub async fn get_issue(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
@@ -135,7 +135,7 @@ pub async fn get_issue(
     })))
 }
 
-async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
+async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
     let row = state.index().report(&id).await?.ok_or(ApiError::NotFound)?;
     Ok((id, row))
@@ -160,7 +160,7 @@ fn report_metadata(row: &ReportRow) -> Value {
 
 /// `GET /api/v1/reports/{id}`: metadata for support; the processed report (audited) for developers.
 pub async fn get_report(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -199,7 +199,7 @@ pub async fn get_report(
 
 /// `GET /api/v1/reports/{id}/minidump`: the stored (scrubbed) dump, audited.
 pub async fn get_minidump(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -233,7 +233,7 @@ pub async fn get_minidump(
 }
 
 /// `GET /api/v1/tokens`: every API token (never a secret; sessions left out).
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_tokens(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<TokenRow> = state
         .index()
         .list_tokens()
@@ -256,7 +256,7 @@ pub struct NewToken {
 
 /// `POST /api/v1/tokens`: creates a token; the secret is in this answer only.
 pub async fn create_token(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Json(new): Json<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -279,7 +279,7 @@ pub async fn create_token(
 /// `DELETE /api/v1/tokens/{id}`: revokes a token. 204, or 404 when there is no
 /// live token with that id.
 pub async fn revoke_token(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -299,7 +299,7 @@ pub async fn revoke_token(
 
 /// `GET /api/v1/symbols/missing`: modules whose symbols reports lacked, the ones
 /// most reports need first.
-pub async fn missing_symbols(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn missing_symbols(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
     let missing = state.index().missing_symbols_ranked(500).await?;
     let rows: Vec<Value> = missing
         .iter()

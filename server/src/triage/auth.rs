@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::ApiError;
 use super::routes::Surface;
-use crate::AppState;
 use crate::index::{Index, IndexError, Role, TokenRow, now_ms};
 use crate::tokens::{hash_secret, hashes_equal};
+use crate::triage::TriageState;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -190,7 +190,7 @@ pub fn clear_session_cookie() -> String {
 
 /// Who is calling: a bearer token, or (for pages) the session cookie.
 async fn authenticate(
-    state: &AppState,
+    state: &TriageState,
     headers: &HeaderMap,
     surface: Surface,
 ) -> Result<Option<Caller>, IndexError> {
@@ -210,7 +210,7 @@ async fn authenticate(
 pub async fn enforce(
     allowed: &'static [Role],
     surface: Surface,
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -250,10 +250,10 @@ fn refuse(surface: Surface, error: ApiError) -> Response {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<TriageState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &TriageState) -> Result<Self, ApiError> {
         // Set by `enforce` on every non-public route.
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());

@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS};
 use super::pages::layout;
-use crate::AppState;
 use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
 use crate::report_id::ReportId;
 use crate::tokens::{hash_secret, hashes_equal};
+use crate::triage::TriageState;
 
 impl From<DeleteError> for ApiError {
     fn from(e: DeleteError) -> Self {
@@ -44,7 +44,7 @@ pub struct ResolveBody {
 /// report of it. Answers the issue, how many reports were deleted, and how many
 /// of its reports have been counted and dropped since earlier resolutions.
 pub async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
     body: Bytes,
@@ -55,8 +55,14 @@ pub async fn resolve(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
     };
-    let deleted =
-        deletion::resolve_issue(&state, id, body.in_version.as_deref(), &caller.token_id).await?;
+    let deleted = deletion::resolve_issue(
+        state.vault(),
+        state.metrics(),
+        id,
+        body.in_version.as_deref(),
+        &caller.token_id,
+    )
+    .await?;
     let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
     let dropped = state.index().issue_dropped_count(id).await?;
     Ok(Json(
@@ -66,12 +72,12 @@ pub async fn resolve(
 
 /// `POST /api/v1/issues/{id}/reopen`: reopens the issue.
 pub async fn reopen(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(READ_CONTENTS)?;
-    deletion::reopen_issue(&state, id, &caller.token_id).await?;
+    deletion::reopen_issue(state.index(), id, &caller.token_id).await?;
     let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(json!({ "issue": issue })))
 }
@@ -79,23 +85,26 @@ pub async fn reopen(
 /// `DELETE /api/v1/issues/{id}/reports`: deletes every report of the issue; the
 /// issue stays.
 pub async fn delete_issue_reports(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(READ_CONTENTS)?;
-    let deleted = deletion::delete_issue_reports(&state, id, &caller.token_id).await?;
+    let deleted =
+        deletion::delete_issue_reports(state.vault(), state.metrics(), id, &caller.token_id)
+            .await?;
     Ok(Json(json!({ "reports_deleted": deleted })))
 }
 
 /// `DELETE /api/v1/issues/{id}`: deletes every report of the issue and the issue.
 pub async fn delete_issue(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(READ_CONTENTS)?;
-    let deleted = deletion::delete_issue(&state, id, &caller.token_id).await?;
+    let deleted =
+        deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
     Ok(Json(json!({ "reports_deleted": deleted })))
 }
 
@@ -103,7 +112,7 @@ pub async fn delete_issue(
 /// person who sent it) or a developer/admin bearer token. Idempotent: 204 whether
 /// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
 pub async fn delete_report(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
@@ -137,7 +146,7 @@ pub async fn delete_report(
     } else {
         return Err(ApiError::Unauthorized);
     };
-    if deletion::delete_report_by_id(&state, &id, &actor, why).await? {
+    if deletion::delete_report_by_id(state.vault(), state.metrics(), &id, &actor, why).await? {
         state.index().checkpoint().await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -154,7 +163,7 @@ pub struct AuditQuery {
 
 /// `GET /api/v1/audit`: the audit log, newest first (admins).
 pub async fn audit(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -219,7 +228,7 @@ pub async fn forget_form() -> Response {
 /// `POST /forget`: deletes the report when the token matches. Idempotent: a
 /// report that is not stored (any more) answers that nothing is stored; a wrong
 /// token deletes nothing and answers 404. The token is never shown back.
-pub async fn forget(State(state): State<AppState>, Form(form): Form<ForgetForm>) -> Response {
+pub async fn forget(State(state): State<TriageState>, Form(form): Form<ForgetForm>) -> Response {
     let crash_id = form.crash_id.trim();
     let token = form.token.trim();
     let shown: String = crash_id.chars().take(64).collect();
@@ -237,8 +246,14 @@ pub async fn forget(State(state): State<AppState>, Form(form): Form<ForgetForm>)
         if token.is_empty() || !hashes_equal(&row.deletion_token_hash, &hash_secret(token)) {
             return Ok(Some(false));
         }
-        deletion::delete_report_by_id(&state, &id, DELETION_TOKEN_ACTOR, "user request (web form)")
-            .await?;
+        deletion::delete_report_by_id(
+            state.vault(),
+            state.metrics(),
+            &id,
+            DELETION_TOKEN_ACTOR,
+            "user request (web form)",
+        )
+        .await?;
         state.index().checkpoint().await?;
         Ok(Some(true))
     }

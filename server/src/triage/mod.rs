@@ -20,7 +20,82 @@ use axum::response::{IntoResponse, Response};
 
 pub use routes::{Access, Route, Surface, routes};
 
-use crate::AppState;
+use std::sync::Arc;
+
+use mayday_symbols::Symbols;
+
+use crate::config::SymbolUploadLimits;
+use crate::index::Index;
+use crate::metrics::Metrics;
+use crate::pipeline::Wake;
+use crate::storage::Storage;
+use crate::vault::Vault;
+
+/// What the triage routes need; cheap to clone.
+#[derive(Clone)]
+pub struct TriageState {
+    vault: Vault,
+    symbols: Symbols,
+    metrics: Arc<Metrics>,
+    symbol_uploads: SymbolUploadLimits,
+    wake: Wake,
+}
+
+impl TriageState {
+    /// The state of the triage routes: reports in `vault` (and its index),
+    /// symbols served and taken through `symbols` within `symbol_uploads`,
+    /// counters in `metrics`, workers woken through `wake` when symbols arrive.
+    pub fn new(
+        vault: Vault,
+        symbols: Symbols,
+        metrics: Arc<Metrics>,
+        symbol_uploads: SymbolUploadLimits,
+        wake: Wake,
+    ) -> TriageState {
+        TriageState {
+            vault,
+            symbols,
+            metrics,
+            symbol_uploads,
+            wake,
+        }
+    }
+
+    /// The report vault.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        self.vault.index()
+    }
+
+    /// The blob store (symbol files, health checks).
+    pub fn storage(&self) -> &Storage {
+        self.vault.storage()
+    }
+
+    /// The symbol provider shared with the workers.
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Limits on symbol uploads.
+    pub fn symbol_uploads(&self) -> &SymbolUploadLimits {
+        &self.symbol_uploads
+    }
+
+    /// Tells idle workers in this process that there is work.
+    pub fn wake_workers(&self) {
+        self.wake.wake();
+    }
+}
 
 /// Errors of the API, each with its status. A 5xx says nothing internal; the real
 /// error is logged.
@@ -103,6 +178,6 @@ impl IntoResponse for ApiError {
 
 /// The triage routes (API and pages), built from [`routes()`] with the role check
 /// in front of every route that is not public.
-pub fn router(state: &AppState) -> Router<AppState> {
-    routes::build(state, routes())
+pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
+    routes::build(&state, routes()).with_state(state)
 }

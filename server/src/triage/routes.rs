@@ -21,8 +21,8 @@ use axum::routing::MethodRouter;
 
 use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
 use super::{api, deletion, pages, symbols};
-use crate::AppState;
 use crate::index::Role;
+use crate::triage::TriageState;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub struct Route {
     /// How refusals look.
     pub surface: Surface,
     /// Builds the handler; `None` for routes another router serves (ingest).
-    pub handler: Option<fn() -> MethodRouter<AppState>>,
+    pub handler: Option<fn() -> MethodRouter<TriageState>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -187,7 +187,7 @@ pub fn routes() -> Vec<Route> {
 
 /// Builds the router for `table`, with the role check of each entry in front of
 /// its handler. Entries without a handler are skipped (another router serves them).
-pub fn build(state: &AppState, table: Vec<Route>) -> Router<AppState> {
+pub fn build(state: &TriageState, table: Vec<Route>) -> Router<TriageState> {
     let mut router = Router::new();
     for route in table {
         let Some(handler) = route.handler else {
@@ -198,7 +198,7 @@ pub fn build(state: &AppState, table: Vec<Route>) -> Router<AppState> {
             let surface = route.surface;
             method_router = method_router.route_layer(middleware::from_fn_with_state(
                 state.clone(),
-                move |state: State<AppState>, request: Request, next: Next| {
+                move |state: State<TriageState>, request: Request, next: Next| {
                     auth::enforce(allowed, surface, state, request, next)
                 },
             ));

@@ -28,8 +28,8 @@ use serde_json::json;
 
 use super::ApiError;
 use super::auth::Caller;
-use crate::AppState;
 use crate::index::{Role, now_ms};
+use crate::triage::TriageState;
 
 /// Roles that may upload symbols.
 pub const UPLOADERS: &[Role] = &[Role::Admin, Role::Uploader];
@@ -203,7 +203,7 @@ fn check_upload(
 /// them and queues the reprocessing of every report that lacked them. Answers
 /// `{"stored": [{"debug_file", "debug_id", "file", "bytes"}], "reprocessing": n}`.
 pub async fn upload(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Query(query): Query<UploadQuery>,
     headers: HeaderMap,
@@ -229,7 +229,7 @@ pub async fn upload(
     let mime = content_type.split(';').next().unwrap_or("").trim();
     let mut declared_zip = mime.eq_ignore_ascii_case("application/zip")
         || mime.eq_ignore_ascii_case("application/x-zip-compressed");
-    let limits = state.config().symbol_uploads.clone();
+    let limits = state.symbol_uploads().clone();
     let mut raw = read_body(&headers, body, limits.max_wire_bytes).await?;
     if mime.eq_ignore_ascii_case("multipart/form-data") {
         // Tecken's form upload (`curl --form file.zip=@file.zip`): the first file part.
@@ -359,7 +359,7 @@ fn store_unavailable(e: object_store::Error) -> Response {
 /// `HEAD /symbols/{debug_file}/{debug_id}/{file}`: 200 with the length when the
 /// symbol file is stored, 404 otherwise (public, as a symbol server is).
 pub async fn head(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,
 ) -> Response {
     let id = match download_id(&debug_file, &debug_id, &file) {
@@ -376,7 +376,7 @@ pub async fn head(
 /// `GET /symbols/{debug_file}/{debug_id}/{file}`: the `.sym`, streamed from the
 /// store; 404 when absent (public, as a symbol server is).
 pub async fn download(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,
 ) -> Response {
     let id = match download_id(&debug_file, &debug_id, &file) {

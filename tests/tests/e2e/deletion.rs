@@ -807,14 +807,24 @@ async fn retention_deletes_old_reports_and_keeps_the_issue() {
     assert!(young_at > old_at + 1);
 
     // Now: nothing is a day old.
-    let swept = mayday_server::retention::sweep(&server.state, mayday_server::index::now_ms())
-        .await
-        .unwrap();
+    let swept = mayday_server::retention::sweep(
+        server.state.vault(),
+        server.state.metrics(),
+        server.state.config().retention_days,
+        mayday_server::index::now_ms(),
+    )
+    .await
+    .unwrap();
     assert_eq!(swept.reports, 0);
     // A day after the old one arrived: only it goes.
-    let swept = mayday_server::retention::sweep(&server.state, old_at + DAY_MS + 1)
-        .await
-        .unwrap();
+    let swept = mayday_server::retention::sweep(
+        server.state.vault(),
+        server.state.metrics(),
+        server.state.config().retention_days,
+        old_at + DAY_MS + 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(swept.reports, 1);
     let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", old.id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -827,9 +837,14 @@ async fn retention_deletes_old_reports_and_keeps_the_issue() {
     .await;
     assert_eq!(status, StatusCode::OK);
     // Later, the young one too; the issue stays as a tombstone.
-    let swept = mayday_server::retention::sweep(&server.state, young_at + DAY_MS + 1)
-        .await
-        .unwrap();
+    let swept = mayday_server::retention::sweep(
+        server.state.vault(),
+        server.state.metrics(),
+        server.state.config().retention_days,
+        young_at + DAY_MS + 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(swept.reports, 1);
     assert!(keys_of(&server, &young).await.is_empty());
     let (status, body) = get(&server, &developer, &format!("/api/v1/issues/{issue}")).await;
@@ -1275,14 +1290,14 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
     }
     let now = mayday_server::index::now_ms();
     assert_eq!(
-        mayday_server::retention::sweep_orphan_blobs(&server.state, now)
+        mayday_server::retention::sweep_orphan_blobs(server.state.vault(), now)
             .await
             .unwrap(),
         0,
         "young blobs are left alone"
     );
     assert_eq!(
-        mayday_server::retention::sweep_orphan_blobs(&server.state, now + 2 * DAY_MS)
+        mayday_server::retention::sweep_orphan_blobs(server.state.vault(), now + 2 * DAY_MS)
             .await
             .unwrap(),
         2

@@ -8,8 +8,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{PageResult, csrf_field, fmt_time, layout};
-use crate::AppState;
 use crate::index::Role;
+use crate::triage::TriageState;
 use crate::triage::auth::{self, Caller, is_session};
 
 /// How many present symbol files the page lists.
@@ -17,7 +17,7 @@ const MAX_LISTED: usize = 500;
 
 /// `GET /symbols`: symbol files in the store, and the missing ones ranked by how
 /// many stored reports need them.
-pub async fn symbols(State(state): State<AppState>, caller: Caller) -> PageResult {
+pub async fn symbols(State(state): State<TriageState>, caller: Caller) -> PageResult {
     let missing = state.index().missing_symbols_ranked(200).await?;
     let prefix = object_store::path::Path::from("symbols");
     let mut present: Vec<Vec<String>> = state
@@ -61,7 +61,7 @@ pub async fn symbols(State(state): State<AppState>, caller: Caller) -> PageResul
 }
 
 async fn tokens_page(
-    state: &AppState,
+    state: &TriageState,
     caller: &Caller,
     created: Option<(String, String)>,
 ) -> PageResult {
@@ -127,7 +127,7 @@ pub struct AuditQuery {
 
 /// `GET /audit`: who read, downloaded, resolved or deleted what, newest first.
 pub async fn audit(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     axum::extract::Query(query): axum::extract::Query<AuditQuery>,
 ) -> PageResult {
@@ -164,7 +164,7 @@ pub async fn audit(
 }
 
 /// `GET /tokens`: the token list with create and revoke forms.
-pub async fn tokens(State(state): State<AppState>, caller: Caller) -> PageResult {
+pub async fn tokens(State(state): State<TriageState>, caller: Caller) -> PageResult {
     tokens_page(&state, &caller, None).await
 }
 
@@ -183,7 +183,7 @@ pub struct CreateForm {
 
 /// `POST /tokens`: creates a token and shows its secret once.
 pub async fn create_token(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Form(form): Form<CreateForm>,
 ) -> PageResult {
@@ -210,7 +210,7 @@ pub async fn create_token(
 
 /// `POST /tokens/{id}/revoke`: revokes a token (its browser sessions end with it).
 pub async fn revoke_token(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
     Form(form): Form<super::session::CsrfForm>,

@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::reports::{load_processed, stack_table};
 use super::{PageError, PageResult, bars, csrf_field, fmt_time, layout};
-use crate::AppState;
 use crate::index::IssueStatus;
 use crate::triage::ApiError;
+use crate::triage::TriageState;
 use crate::triage::api::IssueQuery;
 use crate::triage::auth::Caller;
 
@@ -70,7 +70,7 @@ impl ListQuery {
 
 /// `GET /issues`: tabs by status, sort, filters, signature search, pages.
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> PageResult {
@@ -159,7 +159,7 @@ pub struct ShowQuery {
 
 /// `GET /issues/{id}`: signature, counts, a sample stack, reports, actions.
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
     Query(query): Query<ShowQuery>,
@@ -308,17 +308,22 @@ fn back_to_issue(id: i64, notice: &str) -> PageResult {
 /// `POST /issues/{id}/resolve`: resolves the issue (in a version, when given),
 /// deleting its stored reports.
 pub async fn resolve(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
     Form(form): Form<ResolveForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
     let in_version = non_empty(&form.in_version);
-    let deleted =
-        crate::deletion::resolve_issue(&state, id, in_version.as_deref(), &caller.token_id)
-            .await
-            .map_err(deletion_error)?;
+    let deleted = crate::deletion::resolve_issue(
+        state.vault(),
+        state.metrics(),
+        id,
+        in_version.as_deref(),
+        &caller.token_id,
+    )
+    .await
+    .map_err(deletion_error)?;
     let reports = if deleted == 1 { "report" } else { "reports" };
     let notice = match in_version {
         Some(v) => format!("Resolved in version {v}; {deleted} stored {reports} deleted."),
@@ -329,13 +334,13 @@ pub async fn resolve(
 
 /// `POST /issues/{id}/reopen`: reopens a resolved issue.
 pub async fn reopen(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::reopen_issue(&state, id, &caller.token_id)
+    crate::deletion::reopen_issue(state.index(), id, &caller.token_id)
         .await
         .map_err(deletion_error)?;
     back_to_issue(id, "Reopened.")
@@ -343,13 +348,13 @@ pub async fn reopen(
 
 /// `POST /issues/{id}/delete`: deletes the issue and every report of it.
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::delete_issue(&state, id, &caller.token_id)
+    crate::deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id)
         .await
         .map_err(deletion_error)?;
     Ok(Redirect::to("/issues").into_response())

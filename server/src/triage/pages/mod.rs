@@ -14,8 +14,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS, READ_METADATA, SYMBOLS, bearer, session_cookie};
-use crate::AppState;
 use crate::index::Role;
+use crate::triage::TriageState;
 
 /// An error shown as an HTML page.
 #[derive(Debug)]
@@ -176,7 +176,7 @@ pub fn bars(rows: &[(String, i64)]) -> Markup {
 }
 
 /// `GET /`: where a caller starts, by role; the sign-in page without a session.
-pub async fn home(State(state): State<AppState>, headers: axum::http::HeaderMap) -> PageResult {
+pub async fn home(State(state): State<TriageState>, headers: axum::http::HeaderMap) -> PageResult {
     let caller = if let Some(token) = bearer(&headers) {
         super::auth::caller_from_token(state.index(), token).await?
     } else if let Some(secret) = session_cookie(&headers) {

@@ -8,17 +8,17 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{PageError, PageResult, fmt_time, layout};
-use crate::AppState;
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
 use crate::report_id::ReportId;
 use crate::triage::ApiError;
+use crate::triage::TriageState;
 use crate::triage::auth::Caller;
 use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.
 pub async fn load_processed(
-    state: &AppState,
+    state: &TriageState,
     row: &ReportRow,
 ) -> Result<Option<ProcessedReport>, PageError> {
     if row.state != ReportState::Processed {
@@ -34,7 +34,7 @@ pub async fn load_processed(
     }
 }
 
-async fn load_row(state: &AppState, id: &str) -> Result<(ReportId, ReportRow), PageError> {
+async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), PageError> {
     let id: ReportId = id.parse().map_err(|_| PageError(ApiError::NotFound))?;
     let row = state
         .index()
@@ -90,7 +90,7 @@ fn source(file: Option<&str>, line: Option<u32>) -> String {
 
 /// `GET /reports/{id}`: the whole processed report (audited).
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -182,7 +182,7 @@ pub async fn show(
 
 /// `GET /reports/{id}/minidump`: the stored (scrubbed) dump (audited).
 pub async fn minidump(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -224,7 +224,7 @@ pub struct LookupQuery {
 /// `GET /lookup?id=bp-…`: a report's state, product, version, date and issue
 /// title — for support staff, so never frames, modules, annotations or the dump.
 pub async fn lookup(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     Query(query): Query<LookupQuery>,
 ) -> PageResult {

@@ -8,7 +8,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::{PageResult, layout};
-use crate::AppState;
+use crate::triage::TriageState;
 use crate::triage::auth::{self, Caller, clear_session_cookie, session_cookie, session_set_cookie};
 
 /// Query of the sign-in page: where to go afterwards.
@@ -62,7 +62,7 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: makes a session for a valid token and sets its cookie.
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> PageResult {
+pub async fn login(State(state): State<TriageState>, Form(form): Form<LoginForm>) -> PageResult {
     let next = local_path(form.next.as_deref()).to_owned();
     match auth::start_session(state.index(), form.token.trim()).await? {
         Some(secret) => {
@@ -91,7 +91,7 @@ pub struct CsrfForm {
 
 /// `POST /logout`: ends the session.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(state): State<TriageState>,
     caller: Caller,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
