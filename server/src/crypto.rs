@@ -151,7 +151,7 @@ impl MasterKey {
     /// Loads the master key as `config` says: `master_key`, else
     /// `MAYDAY_MASTER_KEY` (already applied to the config), else
     /// `<data_dir>/master.key`, generated with mode 0600 when missing.
-    pub fn load(config: &crate::Config) -> Result<Keyring, CryptoError> {
+    pub fn load(config: &crate::config::Config) -> Result<Keyring, CryptoError> {
         if let Some(hex) = &config.master_key {
             return Ok(Keyring::new(MasterKey::from_hex(hex)?));
         }

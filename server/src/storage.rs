@@ -1,6 +1,6 @@
 //! Blob storage: one `object_store` for everything, and durability. What the
 //! bytes are and where they go is decided above: report blobs by the report vault
-//! (`crate::vault`, which seals them), symbol files by `mayday_symbols`.
+//! (`vault.rs`, which seals them), symbol files by `mayday_symbols`.
 //!
 //! A put on the local file store is fsynced (file and directory) before it returns,
 //! so "stored" means "survives a crash of the machine", as it does on S3.
