@@ -962,24 +962,9 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     for s in &sent {
         let (status, _) = get(server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.id);
-        assert!(
-            server
-                .state
-                .index()
-                .report(&rid(&s.id))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            server
-                .state
-                .index()
-                .report_key(&rid(&s.id))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let (index, id) = (server.state.index(), rid(&s.id));
+        assert!(index.report(&id).await.unwrap().is_none());
+        assert!(index.report_key(&id).await.unwrap().is_none());
     }
     assert!(
         server
