@@ -806,25 +806,20 @@ async fn retention_deletes_old_reports_and_keeps_the_issue() {
     let young_at = young_report["received_at"].as_i64().unwrap();
     assert!(young_at > old_at + 1);
 
+    let state = &server.state;
+    let sweep = |now| {
+        mayday_server::retention::sweep(
+            state.vault(),
+            state.metrics(),
+            state.config().retention_days,
+            now,
+        )
+    };
     // Now: nothing is a day old.
-    let swept = mayday_server::retention::sweep(
-        server.state.vault(),
-        server.state.metrics(),
-        server.state.config().retention_days,
-        mayday_server::index::now_ms(),
-    )
-    .await
-    .unwrap();
+    let swept = sweep(mayday_server::index::now_ms()).await.unwrap();
     assert_eq!(swept.reports, 0);
     // A day after the old one arrived: only it goes.
-    let swept = mayday_server::retention::sweep(
-        server.state.vault(),
-        server.state.metrics(),
-        server.state.config().retention_days,
-        old_at + DAY_MS + 1,
-    )
-    .await
-    .unwrap();
+    let swept = sweep(old_at + DAY_MS + 1).await.unwrap();
     assert_eq!(swept.reports, 1);
     let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", old.id)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -837,14 +832,7 @@ async fn retention_deletes_old_reports_and_keeps_the_issue() {
     .await;
     assert_eq!(status, StatusCode::OK);
     // Later, the young one too; the issue stays as a tombstone.
-    let swept = mayday_server::retention::sweep(
-        server.state.vault(),
-        server.state.metrics(),
-        server.state.config().retention_days,
-        young_at + DAY_MS + 1,
-    )
-    .await
-    .unwrap();
+    let swept = sweep(young_at + DAY_MS + 1).await.unwrap();
     assert_eq!(swept.reports, 1);
     assert!(keys_of(&server, &young).await.is_empty());
     let (status, body) = get(&server, &developer, &format!("/api/v1/issues/{issue}")).await;
