@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mayday_report::upload::DELETION_AUTH_SCHEME;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ClientBuilder, Config};
+use crate::config::Config;
 use crate::consent::{self, ConsentPolicy, Decision};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -23,6 +23,8 @@ pub const PRODUCT_ANNOTATION: &str = "ProductName";
 pub const VERSION_ANNOTATION: &str = "Version";
 /// The annotation that carries the user's comment.
 pub const COMMENT_ANNOTATION: &str = "Comments";
+/// The annotation that carries a Rust panic's message and location.
+pub const PANIC_ANNOTATION: &str = "PanicMessage";
 
 /// A handle on the data dir: pending reports, consent, sending, receipts and
 /// deletion requests. Cheap to clone.
@@ -73,11 +75,6 @@ struct Throttle {
 }
 
 impl Client {
-    /// Starts a [`ClientBuilder`].
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
     pub(crate) fn new(config: Config) -> Result<Client> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
         let queue = Queue::new(&config.data_dir, config.max_pending, config.max_age);
@@ -197,7 +194,7 @@ impl Client {
             crash_reason: report
                 .meta
                 .annotations
-                .get(crate::capture::PANIC_ANNOTATION)
+                .get(PANIC_ANNOTATION)
                 .map(|_| "Rust panic".to_owned())
                 .or(facts.crash_reason),
             crashing_module: facts.crashing_module,

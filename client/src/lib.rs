@@ -49,6 +49,7 @@
 //! Nothing that identifies the person or the machine is sent: no hardware or
 //! install id, no user or host name; local report ids are random and never sent.
 
+mod builder;
 mod capture;
 mod client;
 mod config;
@@ -61,9 +62,13 @@ mod scrub;
 mod summary;
 mod upload;
 
-pub use capture::{CrashGuard, MONITOR_ENV, PANIC_ANNOTATION};
-pub use client::{COMMENT_ANNOTATION, Client, PRODUCT_ANNOTATION, SendSummary, VERSION_ANNOTATION};
-pub use config::{ClientBuilder, RetryPolicy};
+pub use builder::ClientBuilder;
+pub use capture::{CrashGuard, MONITOR_ENV};
+pub use client::{
+    COMMENT_ANNOTATION, Client, PANIC_ANNOTATION, PRODUCT_ANNOTATION, SendSummary,
+    VERSION_ANNOTATION,
+};
+pub use config::RetryPolicy;
 pub use consent::{
     ConsentAnswer, ConsentPolicy, ConsentPrompt, Decision, FnPrompt, StoredConsent, TerminalPrompt,
 };

@@ -12,7 +12,7 @@
 //! and commits it to the pending queue. Consent and upload happen later, in a
 //! healthy process. The OS module is chosen once here; each exports the same names.
 
-use crate::Client;
+use crate::client::Client;
 use crate::config::Config;
 use crate::error::Result;
 
@@ -29,9 +29,6 @@ use unsupported as os;
 /// The environment variable that makes a process the monitor; its value is the
 /// name of the socket to listen on.
 pub const MONITOR_ENV: &str = "MAYDAY_MONITOR_SOCKET";
-
-/// The annotation that carries a Rust panic's message and location.
-pub const PANIC_ANNOTATION: &str = "PanicMessage";
 
 /// Message kinds from the application to the monitor.
 pub(crate) const MSG_ANNOTATION: u32 = 1;

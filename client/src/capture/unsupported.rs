@@ -1,7 +1,7 @@
 //! Operating systems without crash capture yet (Windows and macOS follow Linux).
 //! Reports can still be sent and managed; `install()` returns an error.
 
-use crate::Client;
+use crate::client::Client;
 use crate::error::{Error, Result};
 
 pub(crate) struct Monitor;
