@@ -1,12 +1,14 @@
-//! Annotation scrubbing: key rules, value rules and identity fields.
+//! Annotation scrubbing: key rules, value rules and identity fields, and the
+//! value rules applied to any string ([`scrub_text`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ScrubSummary;
-use super::text::{Kind, apply_value_rules};
+use super::text::{Kind, KnownValues, find_values, merge_findings};
 
 /// What a rule does with what it matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +232,63 @@ impl AnnotationRules {
             k.eq_ignore_ascii_case(&self.url_consent_key)
                 && matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes")
         })
+    }
+}
+
+/// Applies `rules` to one string value and returns the result with the kinds
+/// found, or `None` when nothing matched.
+pub(crate) fn apply_value_rules(
+    text: &str,
+    rules: &AnnotationRules,
+    known: Option<&KnownValues>,
+) -> Option<(String, Vec<Kind>)> {
+    let mut findings = Vec::new();
+    find_values(text, &mut findings);
+    if let Some(known) = known {
+        known.find(text, &mut findings);
+    }
+    findings.retain(|f| rules.action_for(f.kind) != Action::Keep);
+    if findings.is_empty() {
+        return None;
+    }
+    let findings = merge_findings(findings);
+    let mut out = String::with_capacity(text.len());
+    let mut kinds = Vec::with_capacity(findings.len());
+    let mut pos = 0;
+    for f in &findings {
+        out.push_str(&text[pos..f.range.start]);
+        let matched = &text[f.range.clone()];
+        match rules.action_for(f.kind) {
+            Action::Keep => out.push_str(matched),
+            Action::Mask => out.extend(std::iter::repeat_n('*', matched.chars().count())),
+            Action::Remove => {
+                out.push('[');
+                out.push_str(f.kind.name());
+                out.push(']');
+            }
+            Action::Hash => {
+                out.push('[');
+                out.push_str(f.kind.name());
+                out.push(':');
+                out.push_str(&rules.hash(matched));
+                out.push(']');
+            }
+        }
+        kinds.push(f.kind);
+        pos = f.range.end;
+    }
+    out.push_str(&text[pos..]);
+    Some((out, kinds))
+}
+
+/// Scrubs a string the server takes from a dump into the processed report (a
+/// module path, a source file path, a crash message): user names in paths,
+/// e-mail and IP addresses and the other value rules of `rules`, with the action
+/// each rule is configured with. Borrows when nothing matched.
+pub fn scrub_text<'a>(text: &'a str, rules: &AnnotationRules) -> Cow<'a, str> {
+    match apply_value_rules(text, rules, None) {
+        Some((out, _)) => Cow::Owned(out),
+        None => Cow::Borrowed(text),
     }
 }
 

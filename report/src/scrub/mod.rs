@@ -41,10 +41,9 @@ mod inventory;
 mod minidump;
 mod text;
 
-pub use annotations::{Action, AnnotationRules, scrub_annotations};
+pub use annotations::{Action, AnnotationRules, scrub_annotations, scrub_text};
 pub use inventory::{DumpInventory, inventory};
 pub use minidump::{drop_stack_memory, scrub_minidump};
-pub use text::scrub_text;
 
 /// What to scrub. Deserializes from the `[scrub]` TOML section; every field is
 /// optional, and the default scrubs everything.

@@ -9,8 +9,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::annotations::{Action, AnnotationRules};
-
 /// What a value rule found. `name()` is the stable kind used in [`super::ScrubSummary`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -371,63 +369,6 @@ pub(crate) fn merge_findings(mut findings: Vec<Finding>) -> Vec<Finding> {
         out.push(f);
     }
     out
-}
-
-/// Applies `rules` to one string value and returns the result with the kinds
-/// found, or `None` when nothing matched.
-pub(crate) fn apply_value_rules(
-    text: &str,
-    rules: &AnnotationRules,
-    known: Option<&KnownValues>,
-) -> Option<(String, Vec<Kind>)> {
-    let mut findings = Vec::new();
-    find_values(text, &mut findings);
-    if let Some(known) = known {
-        known.find(text, &mut findings);
-    }
-    findings.retain(|f| rules.action_for(f.kind) != Action::Keep);
-    if findings.is_empty() {
-        return None;
-    }
-    let findings = merge_findings(findings);
-    let mut out = String::with_capacity(text.len());
-    let mut kinds = Vec::with_capacity(findings.len());
-    let mut pos = 0;
-    for f in &findings {
-        out.push_str(&text[pos..f.range.start]);
-        let matched = &text[f.range.clone()];
-        match rules.action_for(f.kind) {
-            Action::Keep => out.push_str(matched),
-            Action::Mask => out.extend(std::iter::repeat_n('*', matched.chars().count())),
-            Action::Remove => {
-                out.push('[');
-                out.push_str(f.kind.name());
-                out.push(']');
-            }
-            Action::Hash => {
-                out.push('[');
-                out.push_str(f.kind.name());
-                out.push(':');
-                out.push_str(&rules.hash(matched));
-                out.push(']');
-            }
-        }
-        kinds.push(f.kind);
-        pos = f.range.end;
-    }
-    out.push_str(&text[pos..]);
-    Some((out, kinds))
-}
-
-/// Scrubs a string the server takes from a dump into the processed report (a
-/// module path, a source file path, a crash message): user names in paths,
-/// e-mail and IP addresses and the other value rules of `rules`, with the action
-/// each rule is configured with. Borrows when nothing matched.
-pub fn scrub_text<'a>(text: &'a str, rules: &AnnotationRules) -> Cow<'a, str> {
-    match apply_value_rules(text, rules, None) {
-        Some((out, _)) => Cow::Owned(out),
-        None => Cow::Borrowed(text),
-    }
 }
 
 /// How text found in a buffer is encoded.
