@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use breakpad_symbols::{FrameSymbolizer, FrameWalker, Module, SymbolError, SymbolFile};
 
-use crate::cache::{LruBytes, parsed_size};
+use crate::cache::LruBytes;
 
 /// Where one record (with its sublines) starts in the file, and the range it covers
 /// (16 bytes: the index of a big file has hundreds of thousands of these). A
@@ -66,6 +66,9 @@ pub(crate) struct IndexedSym {
     origins: HashMap<u32, u32>,
     minis: Mutex<LruBytes<MiniKey, Arc<SymbolFile>>>,
 }
+
+/// A shared indexed symbol file.
+pub(crate) type Parsed = Arc<IndexedSym>;
 
 fn hex(field: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(field).ok()?, 16).ok()
@@ -536,6 +539,43 @@ impl IndexedSym {
         })?;
         mini.walk_frame(module, walker)
     }
+}
+
+/// An estimate of the heap a parsed (small) symbol file occupies, for the budget.
+/// Walks the file once (at load time): strings by capacity, records by size.
+pub(crate) fn parsed_size(file: &SymbolFile) -> u64 {
+    use std::mem::size_of_val;
+    // A hash map entry's bookkeeping beyond key and value (control bytes, load factor).
+    const MAP_ENTRY_OVERHEAD: usize = 16;
+    let mut n = size_of_val(file) + file.module_id.capacity() + file.debug_file.capacity();
+    for entry in file.functions.ranges_values() {
+        let func = &entry.1;
+        n += size_of_val(entry) + func.name.capacity();
+        n += func.lines.ranges_values().map(size_of_val).sum::<usize>();
+        n += func.inlinees.iter().map(size_of_val).sum::<usize>();
+    }
+    for public in &file.publics {
+        n += size_of_val(public) + public.name.capacity();
+    }
+    for entry in file.files.iter().chain(file.inline_origins.iter()) {
+        n += std::mem::size_of::<(u32, String)>() + MAP_ENTRY_OVERHEAD + entry.1.capacity();
+    }
+    for entry in file.cfi_stack_info.ranges_values() {
+        let cfi = &entry.1;
+        n += size_of_val(entry) + cfi.init.rules.capacity();
+        n += cfi
+            .add_rules
+            .iter()
+            .map(|r| size_of_val(r) + r.rules.capacity())
+            .sum::<usize>();
+    }
+    for map in [&file.win_stack_framedata_info, &file.win_stack_fpo_info] {
+        for entry in map.ranges_values() {
+            // Program strings are short; the record itself dominates.
+            n += size_of_val(entry) + 32;
+        }
+    }
+    n as u64
 }
 
 #[cfg(test)]

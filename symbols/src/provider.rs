@@ -10,8 +10,8 @@ use breakpad_symbols::{
 };
 use minidump_unwind::SymbolProvider;
 
-use crate::cache::{CacheConfig, Counters, DiskCache, LruBytes, NegativeCache, Parsed};
-use crate::indexed::IndexedSym;
+use crate::cache::{CacheConfig, Counters, DiskCache, LruBytes, NegativeCache};
+use crate::indexed::{IndexedSym, Parsed};
 use crate::key::SymbolId;
 use crate::store::{StoreError, SymbolStore};
 use crate::supplier::module_symbol_id;
