@@ -1,0 +1,105 @@
+//! In-place, length-preserving minidump scrubbing.
+//!
+//! The dump is read once with the `minidump` crate to learn where things are
+//! (a [`Layout`] of byte ranges: streams, thread stacks, memory regions and what
+//! they hold), then rewritten by range:
+//!
+//! 1. streams that are system details are zeroed or blanked line by line;
+//! 2. strings the process details live in (time zone, handle names, Crashpad ids
+//!    and annotations, thread names with paths) are overwritten where they lie;
+//! 3. heap memory is zeroed;
+//! 4. every printable run (ASCII/UTF-8 and UTF-16LE) anywhere in the file is
+//!    searched for user names in paths, e-mail and IP addresses and the user and
+//!    host names learned from the dump; in captured memory also for
+//!    environment-style `KEY=value` strings.
+//!
+//! Integers, pointers and stack frames are never rewritten, so the dump unwinds
+//! the same. Every read is bounds-checked: a hostile dump is scrubbed as far as
+//! its structure can be followed and never panics.
+
+mod layout;
+mod memory;
+mod streams;
+
+pub(crate) use layout::{Layout, RegionKind};
+
+use layout::zero;
+use memory::{learn_names, scrub_text_everywhere};
+use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
+
+use super::text::KnownValues;
+use super::{ScrubConfig, ScrubError, ScrubSummary};
+
+/// Scrubs `dump` in place with `config`, keeping its length, so it still parses
+/// with the `minidump` crate and unwinds the same. Returns what was removed.
+///
+/// What goes: the Linux environment, command line, process status and auxv
+/// streams; serial-like `/proc/cpuinfo` fields; lsb-release fields other than the
+/// distribution's name and version; Windows token and comment streams, macOS boot arguments;
+/// the misc-info time zone; handle object names; Crashpad report and client ids;
+/// thread names that hold paths; user names in paths anywhere (`/home/<u>/`,
+/// `/Users/<u>/`, `C:\Users\<u>\` … become `*` of the same length); user and host
+/// names learned from the dump itself (`USER=`, `HOSTNAME=`, `COMPUTERNAME=`, home
+/// directories) and [`ScrubConfig::known_values`], wherever they occur as words;
+/// `KEY=value` strings, e-mail and IP addresses, tokens and keys in captured
+/// memory (ASCII and UTF-16); Crashpad annotations per
+/// [`ScrubConfig::annotations`]; heap memory. Stack memory stays (see
+/// [`drop_stack_memory`]).
+///
+/// Scrubbing a scrubbed dump changes nothing and returns an empty summary.
+///
+/// # Errors
+/// [`ScrubError::Unreadable`] when `dump` has no readable minidump header and
+/// directory; nothing is changed then. A dump whose streams are damaged is
+/// scrubbed as far as they can be followed.
+pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSummary, ScrubError> {
+    let layout = Layout::read(dump)?;
+    let mut summary = ScrubSummary::default();
+
+    // Names to mask everywhere, learned before anything is rewritten.
+    let known = if config.user_names {
+        let mut values = learn_names(dump, &config.annotations);
+        values.extend(config.known_values.iter().cloned());
+        KnownValues::new(values.iter().map(String::as_str))
+    } else {
+        KnownValues::default()
+    };
+
+    if config.system_streams {
+        scrub_system_streams(dump, &layout, &mut summary);
+    }
+    if config.process_details {
+        scrub_process_details(dump, &layout, &mut summary);
+    }
+    // Values of allowed annotations (versions look like IP addresses) are left
+    // to the annotation rules.
+    let protected = scrub_crashpad_annotations(dump, &layout, config, &mut summary);
+    if config.heap_memory {
+        for r in layout.ranges_of(RegionKind::Heap) {
+            let len = r.len() as u64;
+            if zero(dump, r) {
+                summary.add("heap_memory_regions", 1);
+                summary.add("heap_memory_bytes", len);
+            }
+        }
+    }
+    scrub_text_everywhere(dump, &layout, config, &known, &protected, &mut summary);
+    Ok(summary)
+}
+
+/// Zeroes the captured stack memory of every thread (once a report is fully
+/// symbolicated, nothing needs it). Returns the number of bytes of stack memory
+/// now zero. The dump keeps its length and still parses; it no longer unwinds
+/// past the context frames.
+///
+/// # Errors
+/// [`ScrubError::Unreadable`] when `dump` has no readable minidump header.
+pub fn drop_stack_memory(dump: &mut [u8]) -> Result<u64, ScrubError> {
+    let layout = Layout::read(dump)?;
+    let mut total = 0u64;
+    for r in layout.ranges_of(RegionKind::Stack) {
+        total += r.len() as u64;
+        zero(dump, r);
+    }
+    Ok(total)
+}
