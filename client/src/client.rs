@@ -239,9 +239,76 @@ impl Client {
     /// inside an async runtime is safe, if blocking).
     pub fn send_pending(&self) -> Result<SendSummary> {
         let mut out = SendSummary::default();
-        // One sender per data dir (two instances of the application must not
-        // upload the same report twice): `<data_dir>/send.lock`, released when
-        // the file is closed, also if the process dies.
+        let Some(_lock) = self.lock_sender()? else {
+            out.still_pending = self.pending()?.len();
+            return Ok(out);
+        };
+        let pending = self.pending()?;
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        if self.consent()? == ConsentPolicy::Never {
+            return self.delete_by_policy(out, pending.len());
+        }
+        let Some(submit_url) = self.config().submit_url() else {
+            out.still_pending = pending.len();
+            return Ok(out);
+        };
+        let queued = self.drop_already_sent(pending)?;
+        let total = queued.len();
+        let mut handled = 0;
+        for report in queued {
+            if let Some(until) = self.throttled_until() {
+                out.throttled_until = Some(until);
+                break;
+            }
+            let policy = self.consent()?;
+            if policy == ConsentPolicy::Never {
+                return self.delete_by_policy(out, total - handled);
+            }
+            let mut prepared = match self.prepare(&report) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(id = report.id(), error = %e, "cannot prepare report");
+                    out.last_error = Some(e);
+                    continue;
+                }
+            };
+            if policy == ConsentPolicy::Ask {
+                match self.ask(&report, &mut prepared)? {
+                    Asked::Send => {}
+                    // No one could be asked: the report waits for next time.
+                    Asked::NoOne => break,
+                    Asked::DontSend => {
+                        out.declined += 1;
+                        handled += 1;
+                        continue;
+                    }
+                    Asked::Never => {
+                        out.declined += 1;
+                        out.deleted_by_policy += total - handled - 1;
+                        return Ok(out);
+                    }
+                }
+            }
+            // Consent may have been revoked while the prompt was open or since the
+            // loop started (another process, a settings page).
+            if self.consent()? == ConsentPolicy::Never {
+                return self.delete_by_policy(out, total - handled);
+            }
+            match self.upload(&report, prepared, &submit_url, &mut out)? {
+                Flow::Next => handled += 1,
+                Flow::Stop => break,
+            }
+        }
+        out.still_pending = self.pending()?.len();
+        Ok(out)
+    }
+
+    /// One sender per data dir (two instances of the application must not upload
+    /// the same report twice): `<data_dir>/send.lock`, released when the returned
+    /// file is closed, also if the process dies. `None` when another sender holds it.
+    fn lock_sender(&self) -> Result<Option<std::fs::File>> {
         let lock_path = self.data_dir().join("send.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -250,28 +317,24 @@ impl Client {
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                out.still_pending = self.pending()?.len();
-                return Ok(out);
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            Ok(()) => Ok(Some(lock)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&lock_path, e)),
         }
-        let pending = self.pending()?;
-        if pending.is_empty() {
-            return Ok(out);
-        }
-        if self.consent()? == ConsentPolicy::Never {
-            out.deleted_by_policy = pending.len();
-            self.queue().clear()?;
-            return Ok(out);
-        }
-        let Some(submit_url) = self.config().submit_url() else {
-            out.still_pending = pending.len();
-            return Ok(out);
-        };
-        // A report whose receipt exists was acknowledged, but the process died
-        // before it left the queue: it is removed, not sent twice.
+    }
+
+    /// Consent is `Never`: every pending report is deleted; `remaining` of them
+    /// were still to be handled in this call.
+    fn delete_by_policy(&self, mut out: SendSummary, remaining: usize) -> Result<SendSummary> {
+        out.deleted_by_policy += remaining;
+        self.queue().clear()?;
+        Ok(out)
+    }
+
+    /// `pending` without the reports whose receipt exists: they were acknowledged,
+    /// but the process died before they left the queue. They are removed, not sent
+    /// twice.
+    fn drop_already_sent(&self, pending: Vec<PendingReport>) -> Result<Vec<PendingReport>> {
         let already_sent: std::collections::BTreeSet<String> = self
             .sent_reports()?
             .into_iter()
@@ -285,115 +348,96 @@ impl Client {
                 queued.push(report);
             }
         }
-        let total = queued.len();
-        let mut handled = 0;
-        for report in queued {
-            if let Some(until) = self.throttled_until() {
-                out.throttled_until = Some(until);
-                break;
+        Ok(queued)
+    }
+
+    /// Asks the user about one report (consent `Ask`) and carries out the answer:
+    /// remembers `Always` or `Never` (which deletes everything pending), deletes a
+    /// declined report, adds the user's comment to the annotations.
+    fn ask(&self, report: &PendingReport, prepared: &mut Prepared) -> Result<Asked> {
+        let Some(answer) = self.config().prompt.ask(&prepared.summary) else {
+            return Ok(Asked::NoOne);
+        };
+        match answer.decision {
+            Decision::Send => {}
+            Decision::Always => self.set_consent(ConsentPolicy::Always)?,
+            Decision::DontSend => {
+                self.queue().remove(report.id())?;
+                return Ok(Asked::DontSend);
             }
-            let policy = self.consent()?;
-            if policy == ConsentPolicy::Never {
-                out.deleted_by_policy += total - handled;
-                self.queue().clear()?;
-                return Ok(out);
-            }
-            let mut prepared = match self.prepare(&report) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(id = report.id(), error = %e, "cannot prepare report");
-                    out.last_error = Some(e);
-                    continue;
-                }
-            };
-            if policy == ConsentPolicy::Ask {
-                let Some(answer) = self.config().prompt.ask(&prepared.summary) else {
-                    // No one could be asked: the report waits for next time.
-                    break;
-                };
-                match answer.decision {
-                    Decision::Send => {}
-                    Decision::Always => self.set_consent(ConsentPolicy::Always)?,
-                    Decision::DontSend => {
-                        self.queue().remove(report.id())?;
-                        out.declined += 1;
-                        handled += 1;
-                        continue;
-                    }
-                    Decision::Never => {
-                        out.declined += 1;
-                        out.deleted_by_policy += total - handled - 1;
-                        self.set_consent(ConsentPolicy::Never)?;
-                        return Ok(out);
-                    }
-                }
-                if let Some(comment) = answer.comment {
-                    let comment = if self.config().client_scrub {
-                        scrub::scrub_text(&comment, &LocalUser::from_env())
-                    } else {
-                        comment
-                    };
-                    prepared
-                        .annotations
-                        .insert(COMMENT_ANNOTATION.into(), comment);
-                }
-            }
-            // Consent may have been revoked while the prompt was open or since the
-            // loop started (another process, a settings page).
-            if self.consent()? == ConsentPolicy::Never {
-                out.deleted_by_policy += total - handled;
-                self.queue().clear()?;
-                return Ok(out);
-            }
-            let body = upload::build_body(prepared.dump, &prepared.annotations)?;
-            let retry = self.config().retry;
-            let outcome =
-                self.with_http(|http| Ok(upload::send(http, &submit_url, &body, &retry)))?;
-            match outcome {
-                Outcome::Accepted { receipt, stop } => {
-                    let sent = SentReport {
-                        delete_url: self.config().report_url(&receipt.crash_id),
-                        crash_id: receipt.crash_id,
-                        deletion_token: receipt.deletion_token,
-                        sent_at: fsutil::now(),
-                        product: report.meta.product.clone(),
-                        version: report.meta.version.clone(),
-                        view_url: receipt.view_url,
-                        local_id: Some(report.id().to_owned()),
-                    };
-                    // Receipt first: if the process dies now, the report may be
-                    // sent twice, but the user never loses the way to delete it.
-                    self.inner.receipts.store(&sent)?;
-                    self.queue().remove(report.id())?;
-                    out.sent.push(sent);
-                    handled += 1;
-                    if let Some(stop) = stop {
-                        let until = upload::until(stop);
-                        self.throttle(until)?;
-                        out.throttled_until = Some(until);
-                        break;
-                    }
-                }
-                Outcome::Discarded { status, reason } => {
-                    tracing::warn!(id = report.id(), status, %reason, "server refused report");
-                    self.queue().remove(report.id())?;
-                    out.discarded += 1;
-                    handled += 1;
-                }
-                Outcome::Throttled { until } => {
-                    self.throttle(until)?;
-                    out.throttled_until = Some(until);
-                    break;
-                }
-                Outcome::Failed(e) => {
-                    tracing::warn!(id = report.id(), error = %e, "report not sent, kept");
-                    out.last_error = Some(e);
-                    break;
-                }
+            Decision::Never => {
+                self.set_consent(ConsentPolicy::Never)?;
+                return Ok(Asked::Never);
             }
         }
-        out.still_pending = self.pending()?.len();
-        Ok(out)
+        if let Some(comment) = answer.comment {
+            let comment = if self.config().client_scrub {
+                scrub::scrub_text(&comment, &LocalUser::from_env())
+            } else {
+                comment
+            };
+            prepared
+                .annotations
+                .insert(COMMENT_ANNOTATION.into(), comment);
+        }
+        Ok(Asked::Send)
+    }
+
+    /// Sends one prepared report and files the outcome: receipt stored and report
+    /// removed, report discarded, or a throttle remembered. Says whether to go on
+    /// with the next report.
+    fn upload(
+        &self,
+        report: &PendingReport,
+        prepared: Prepared,
+        submit_url: &str,
+        out: &mut SendSummary,
+    ) -> Result<Flow> {
+        let body = upload::build_body(prepared.dump, &prepared.annotations)?;
+        let retry = self.config().retry;
+        let outcome = self.with_http(|http| Ok(upload::send(http, submit_url, &body, &retry)))?;
+        match outcome {
+            Outcome::Accepted { receipt, stop } => {
+                let sent = SentReport {
+                    delete_url: self.config().report_url(&receipt.crash_id),
+                    crash_id: receipt.crash_id,
+                    deletion_token: receipt.deletion_token,
+                    sent_at: fsutil::now(),
+                    product: report.meta.product.clone(),
+                    version: report.meta.version.clone(),
+                    view_url: receipt.view_url,
+                    local_id: Some(report.id().to_owned()),
+                };
+                // Receipt first: if the process dies now, the report may be
+                // sent twice, but the user never loses the way to delete it.
+                self.inner.receipts.store(&sent)?;
+                self.queue().remove(report.id())?;
+                out.sent.push(sent);
+                if let Some(stop) = stop {
+                    let until = upload::until(stop);
+                    self.throttle(until)?;
+                    out.throttled_until = Some(until);
+                    return Ok(Flow::Stop);
+                }
+                Ok(Flow::Next)
+            }
+            Outcome::Discarded { status, reason } => {
+                tracing::warn!(id = report.id(), status, %reason, "server refused report");
+                self.queue().remove(report.id())?;
+                out.discarded += 1;
+                Ok(Flow::Next)
+            }
+            Outcome::Throttled { until } => {
+                self.throttle(until)?;
+                out.throttled_until = Some(until);
+                Ok(Flow::Stop)
+            }
+            Outcome::Failed(e) => {
+                tracing::warn!(id = report.id(), error = %e, "report not sent, kept");
+                out.last_error = Some(e);
+                Ok(Flow::Stop)
+            }
+        }
     }
 
     /// Asks the server to delete a sent report (`DELETE /api/v1/reports/<id>` with
@@ -462,4 +506,24 @@ struct Prepared {
     dump: Vec<u8>,
     annotations: BTreeMap<String, String>,
     summary: ReportSummary,
+}
+
+/// What the user answered about one report, once carried out.
+enum Asked {
+    /// Send it.
+    Send,
+    /// Not this one (deleted).
+    DontSend,
+    /// Never send reports (consent stored, everything pending deleted).
+    Never,
+    /// No one could be asked.
+    NoOne,
+}
+
+/// Whether [`Client::send_pending`] goes on with the next report.
+enum Flow {
+    /// The report was handled; next one.
+    Next,
+    /// Stop sending in this call (throttled, or the server is unreachable).
+    Stop,
 }
