@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use mayday_report::upload::is_valid_crash_id;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -48,15 +49,6 @@ pub(crate) struct Receipts {
     dir: PathBuf,
 }
 
-/// A crash id is used as a file name: only `[A-Za-z0-9_-]`.
-pub(crate) fn valid_crash_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl Receipts {
     pub(crate) fn new(data_dir: &Path) -> Self {
         Receipts {
@@ -65,7 +57,8 @@ impl Receipts {
     }
 
     fn path(&self, crash_id: &str) -> Result<PathBuf> {
-        if !valid_crash_id(crash_id) {
+        // A crash id is used as a file name: only the shape a receipt may carry.
+        if !is_valid_crash_id(crash_id) {
             return Err(Error::UnknownReport(crash_id.to_owned()));
         }
         Ok(self.dir.join(format!("{crash_id}.json")))

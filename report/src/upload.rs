@@ -15,6 +15,38 @@ pub const EXTRA_FIELD: &str = "extra";
 pub const DELETION_AUTH_SCHEME: &str = "Deletion";
 /// Prefix of every CrashID, as Socorro's.
 pub const CRASH_ID_PREFIX: &str = "bp-";
+/// The longest CrashID a receipt may carry.
+pub const MAX_CRASH_ID_LEN: usize = 128;
+/// The longest DeletionToken a receipt may carry.
+pub const MAX_DELETION_TOKEN_LEN: usize = 256;
+/// The longest ViewURL a receipt keeps.
+pub const MAX_VIEW_URL_LEN: usize = 2048;
+
+/// Whether `id` has the shape of a CrashID: 1 to [`MAX_CRASH_ID_LEN`] ASCII
+/// letters, digits, `-` and `_` (`bp-<uuid>`). Such an id is safe as a file name
+/// and as a URL path segment: no `/`, `.`, `%`, spaces or control characters.
+pub fn is_valid_crash_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CRASH_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `token` can be a DeletionToken: at most [`MAX_DELETION_TOKEN_LEN`]
+/// visible ASCII characters (it travels in an `Authorization` header). Empty is
+/// allowed: older servers send none.
+fn is_valid_deletion_token(token: &str) -> bool {
+    token.len() <= MAX_DELETION_TOKEN_LEN && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether `url` can be a ViewURL: an `http(s)` URL of at most
+/// [`MAX_VIEW_URL_LEN`] visible ASCII characters.
+fn is_valid_view_url(url: &str) -> bool {
+    url.len() <= MAX_VIEW_URL_LEN
+        && (url.starts_with("https://") || url.starts_with("http://"))
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
 
 /// The server's answer to an accepted upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +67,13 @@ pub enum ReceiptError {
     /// The body has no `CrashID=` line.
     #[error("reply has no CrashID line")]
     NoCrashId,
+    /// The CrashID is not a CrashID's shape (see [`is_valid_crash_id`]).
+    #[error("reply has a malformed CrashID")]
+    BadCrashId,
+    /// The DeletionToken is longer than [`MAX_DELETION_TOKEN_LEN`] or holds
+    /// characters other than visible ASCII.
+    #[error("reply has a malformed DeletionToken")]
+    BadDeletionToken,
 }
 
 impl SubmitReceipt {
@@ -51,7 +90,10 @@ impl SubmitReceipt {
     }
 
     /// Reads a `text/plain` reply body. Unknown lines are ignored; a missing
-    /// `DeletionToken` line leaves the token empty (older servers).
+    /// `DeletionToken` line leaves the token empty (older servers). The reply is
+    /// untrusted: a CrashID of another shape than [`is_valid_crash_id`] allows or
+    /// a malformed DeletionToken is an error; a ViewURL that is not a plain
+    /// `http(s)` URL of at most [`MAX_VIEW_URL_LEN`] bytes is left out.
     pub fn parse_text(body: &str) -> Result<Self, ReceiptError> {
         let mut crash_id = None;
         let mut deletion_token = String::new();
@@ -67,10 +109,17 @@ impl SubmitReceipt {
                 _ => {}
             }
         }
+        let crash_id = crash_id.ok_or(ReceiptError::NoCrashId)?;
+        if !is_valid_crash_id(&crash_id) {
+            return Err(ReceiptError::BadCrashId);
+        }
+        if !is_valid_deletion_token(&deletion_token) {
+            return Err(ReceiptError::BadDeletionToken);
+        }
         Ok(SubmitReceipt {
-            crash_id: crash_id.ok_or(ReceiptError::NoCrashId)?,
+            crash_id,
             deletion_token,
-            view_url,
+            view_url: view_url.filter(|u| is_valid_view_url(u)),
         })
     }
 }
@@ -91,5 +140,45 @@ mod tests {
             SubmitReceipt::parse_text("Discarded=malformed_no_minidump\n"),
             Err(ReceiptError::NoCrashId)
         );
+    }
+
+    #[test]
+    fn hostile_values_are_refused_or_left_out() {
+        for id in [
+            "../../etc/passwd",
+            "bp-1/../x",
+            "bp-1\u{1b}[2J",
+            "bp-1.json",
+            "bp 1",
+            "",
+            &"a".repeat(MAX_CRASH_ID_LEN + 1),
+        ] {
+            assert_eq!(
+                SubmitReceipt::parse_text(&format!("CrashID={id}\nDeletionToken=t\n")),
+                Err(ReceiptError::BadCrashId),
+                "{id:?}"
+            );
+        }
+        for token in ["a b", "a\u{7}b", &"t".repeat(MAX_DELETION_TOKEN_LEN + 1)] {
+            assert_eq!(
+                SubmitReceipt::parse_text(&format!("CrashID=bp-1\nDeletionToken={token}\n")),
+                Err(ReceiptError::BadDeletionToken),
+                "{token:?}"
+            );
+        }
+        for url in [
+            "javascript:alert(1)",
+            "https://x.example/\u{1b}]8;;",
+            "file:///etc",
+        ] {
+            let r = SubmitReceipt::parse_text(&format!("CrashID=bp-1\nViewURL={url}\n")).unwrap();
+            assert_eq!(r.view_url, None, "{url:?}");
+        }
+        let r = SubmitReceipt::parse_text("CrashID=bp-1\nViewURL=https://x.example/r/bp-1\n");
+        assert_eq!(
+            r.unwrap().view_url.as_deref(),
+            Some("https://x.example/r/bp-1")
+        );
+        assert!(is_valid_crash_id("bp-6c9a3b1e-0b8f-4a55-9d3e-2f1c0a7b5e21"));
     }
 }
