@@ -468,13 +468,10 @@ impl Client {
             match status {
                 200..=299 => Ok(Forgotten::Deleted),
                 404 | 410 => Ok(Forgotten::NotFound),
-                _ => {
-                    let body = response.text().unwrap_or_default();
-                    Err(Error::Server {
-                        status,
-                        body: body.chars().take(200).collect(),
-                    })
-                }
+                _ => Err(Error::Server {
+                    status,
+                    body: upload::snippet(&upload::read_reply(response).text),
+                }),
             }
         })?;
         self.inner.receipts.remove(crash_id)?;

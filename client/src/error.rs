@@ -48,8 +48,10 @@ pub enum Error {
         /// The first bytes of the body.
         body: String,
     },
-    /// The server's reply to an upload has no `CrashID=` line.
-    #[error("the server's reply has no CrashID")]
+    /// The server's reply to an upload is not a receipt: no `CrashID=` line, a
+    /// CrashID or DeletionToken of the wrong shape, or a body over 64 KiB. The
+    /// report stays pending.
+    #[error("the server's reply is not a valid receipt")]
     BadReceipt,
 }
 

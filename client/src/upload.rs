@@ -2,6 +2,12 @@
 //! in `upload_file_minidump` and annotations as text parts, the whole body gzipped
 //! (`Content-Encoding: gzip`), retried with exponential backoff and jitter on
 //! network errors and `5xx`, `429 Retry-After` and `StopSendingReportsFor=` honoured.
+//!
+//! Every reply is untrusted: at most [`MAX_REPLY_BYTES`] of a body are read (a
+//! longer reply is malformed), a wait the server asks for is clamped to
+//! [`MAX_SERVER_WAIT`], a value that is not a number is ignored, and a receipt
+//! whose CrashID or DeletionToken has the wrong shape is refused (the report stays
+//! pending) before anything of it is stored or used in a path or URL.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -14,6 +20,15 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 
 use crate::config::RetryPolicy;
 use crate::error::Error;
+
+/// The most bytes of a reply body the client reads. Mayday's and Socorro's
+/// replies are a few lines; a longer reply is treated as malformed.
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// The longest wait a server can impose through `Retry-After` or
+/// `StopSendingReportsFor=`: 30 days, the default age at which pending reports are
+/// deleted anyway. Longer values are clamped to it.
+pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// What became of one upload.
 #[derive(Debug)]
@@ -82,11 +97,17 @@ pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     half + half.mul_f64(jitter)
 }
 
-/// Reads `Retry-After`: delta seconds or an HTTP date.
+/// Reads `Retry-After`: delta seconds or an HTTP date, clamped to
+/// [`MAX_SERVER_WAIT`]. Anything else (negative, fractional, not a number) is
+/// ignored.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_SERVER_WAIT));
+    }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64: far beyond the cap.
+        return Some(MAX_SERVER_WAIT);
     }
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
@@ -95,11 +116,16 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         .ok()?
         .assume_utc();
     let delta = when - crate::fsutil::now();
-    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+    Some(
+        Duration::try_from(delta)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SERVER_WAIT),
+    )
 }
 
 /// `StopSendingReportsFor=<hours>` in a reply body (as Mozilla's crash reporter
-/// reads it).
+/// reads it), clamped to [`MAX_SERVER_WAIT`]. A value that is not a finite
+/// positive number (`-1`, `NaN`, `inf`) is ignored.
 pub(crate) fn stop_sending_for(body: &str) -> Option<Duration> {
     body.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
@@ -107,16 +133,47 @@ pub(crate) fn stop_sending_for(body: &str) -> Option<Duration> {
             .then(|| v.trim().parse::<f64>().ok())
             .flatten()
             .filter(|h| h.is_finite() && *h > 0.0)
-            .map(|h| Duration::from_secs_f64(h * 3600.0))
+            .map(|h| Duration::from_secs_f64((h * 3600.0).min(MAX_SERVER_WAIT.as_secs_f64())))
     })
 }
 
+/// The time `d` from now, `d` clamped to [`MAX_SERVER_WAIT`].
 pub(crate) fn until(d: Duration) -> time::OffsetDateTime {
-    crate::fsutil::now() + time::Duration::try_from(d).unwrap_or(time::Duration::DAY)
+    let d = time::Duration::try_from(d.min(MAX_SERVER_WAIT)).unwrap_or(time::Duration::DAY);
+    crate::fsutil::now().saturating_add(d)
 }
 
-fn snippet(body: &str) -> String {
-    body.chars().take(200).collect::<String>().trim().to_owned()
+/// The first characters of a reply for an error message, control characters
+/// (terminal escapes) replaced by spaces.
+pub(crate) fn snippet(body: &str) -> String {
+    body.chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A reply body, read up to [`MAX_REPLY_BYTES`].
+pub(crate) struct Reply {
+    /// The body (invalid UTF-8 replaced), at most [`MAX_REPLY_BYTES`] of it.
+    pub(crate) text: String,
+    /// Whether that is the whole body: false when it was longer or could not be
+    /// read to its end.
+    pub(crate) complete: bool,
+}
+
+/// Reads at most [`MAX_REPLY_BYTES`] of `response`'s body, never more into memory.
+pub(crate) fn read_reply(response: reqwest::blocking::Response) -> Reply {
+    let limit = MAX_REPLY_BYTES as u64 + 1;
+    let mut buf = Vec::new();
+    let read = response.take(limit).read_to_end(&mut buf);
+    let complete = read.is_ok() && buf.len() <= MAX_REPLY_BYTES;
+    buf.truncate(MAX_REPLY_BYTES);
+    Reply {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+        complete,
+    }
 }
 
 /// Posts `body` to `url`, retrying per `policy`.
@@ -157,8 +214,10 @@ pub(crate) fn send(
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let text = response.text().unwrap_or_default();
-        let stop = stop_sending_for(&text);
+        let reply = read_reply(response);
+        let text = reply.text;
+        // Of a malformed (overlong) reply only the status and headers count.
+        let stop = reply.complete.then(|| stop_sending_for(&text)).flatten();
         if let Some(stop) = stop {
             tracing::info!(?stop, status, "server asked to stop sending reports");
             if !(200..300).contains(&status) {
@@ -167,12 +226,20 @@ pub(crate) fn send(
         }
         match status {
             200..=299 => {
-                return match SubmitReceipt::parse_text(&text) {
+                let receipt = if reply.complete {
+                    SubmitReceipt::parse_text(&text).map_err(|e| e.to_string())
+                } else {
+                    Err(format!("reply longer than {MAX_REPLY_BYTES} bytes"))
+                };
+                return match receipt {
                     Ok(receipt) => Outcome::Accepted { receipt, stop },
                     Err(_) if stop.is_some() => Outcome::Throttled {
                         until: until(stop.unwrap_or_default()),
                     },
-                    Err(_) => Outcome::Failed(Error::BadReceipt),
+                    Err(reason) => {
+                        tracing::warn!(status, %reason, "the server's reply is not a receipt");
+                        Outcome::Failed(Error::BadReceipt)
+                    }
                 };
             }
             400 | 413 => {
@@ -249,6 +316,40 @@ mod tests {
         );
         assert_eq!(stop_sending_for("CrashID=bp-1\n"), None);
         assert_eq!(stop_sending_for("StopSendingReportsFor=-1\n"), None);
+    }
+
+    #[test]
+    fn waits_the_server_asks_for_are_clamped_or_ignored() {
+        let stop = |v: &str| stop_sending_for(&format!("StopSendingReportsFor={v}\n"));
+        assert_eq!(stop("1e300"), Some(MAX_SERVER_WAIT));
+        assert_eq!(stop("1e308"), Some(MAX_SERVER_WAIT));
+        for ignored in ["NaN", "inf", "-inf", "1e400", "-1", "0", "soon", ""] {
+            assert_eq!(stop(ignored), None, "{ignored:?}");
+        }
+        assert_eq!(
+            parse_retry_after("9223372036854775807"),
+            Some(MAX_SERVER_WAIT)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999999"),
+            Some(MAX_SERVER_WAIT)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(MAX_SERVER_WAIT)
+        );
+        for ignored in ["-1", "1e300", "NaN", "1.5", "+", ""] {
+            assert_eq!(parse_retry_after(ignored), None, "{ignored:?}");
+        }
+        let now = crate::fsutil::now();
+        let far = until(Duration::MAX);
+        assert!(far > now && far <= now + MAX_SERVER_WAIT + time::Duration::MINUTE);
+    }
+
+    #[test]
+    fn snippets_carry_no_control_characters() {
+        assert_eq!(snippet("bad\u{1b}[2J\r\nrequest\n"), "bad [2J  request");
+        assert_eq!(snippet(&"x".repeat(1000)).len(), 200);
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 mod consent;
 mod crash;
+mod hostile;
 mod support;
 mod upload;

@@ -175,6 +175,8 @@ pub enum Reply {
     AcceptAndStop(u32),
     /// Any status with a body and an optional `Retry-After`.
     Status(u16, &'static str, Option<&'static str>),
+    /// Any status with any bytes as its body (not a receipt the server keeps).
+    Bytes(u16, Vec<u8>),
 }
 
 #[derive(Default)]
@@ -323,6 +325,7 @@ fn handle(
             }
             r
         }
+        Reply::Bytes(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
     }
 }
 
