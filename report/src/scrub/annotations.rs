@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ScrubSummary;
+use super::summary::ScrubSummary;
 use super::text::{Kind, KnownValues, find_values, merge_findings};
 
 /// What a rule does with what it matched.

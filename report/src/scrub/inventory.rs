@@ -6,7 +6,7 @@ use minidump::{
 use minidump_common::format::MINIDUMP_STREAM_TYPE as St;
 use serde::{Deserialize, Serialize};
 
-use super::ScrubError;
+use super::error::ScrubError;
 use super::minidump::{Layout, RegionKind};
 use super::text::{env_assignment_start, for_each_run};
 

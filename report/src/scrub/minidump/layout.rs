@@ -9,7 +9,7 @@ use minidump::{
 };
 use minidump_common::format::MINIDUMP_STREAM_TYPE as St;
 
-use crate::scrub::ScrubError;
+use crate::scrub::error::ScrubError;
 
 /// Byte order of a dump, from its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,12 @@ use std::ops::Range;
 
 use super::layout::{Layout, RangeSet, RegionKind, merge_ranges};
 use crate::scrub::annotations::AnnotationRules;
+use crate::scrub::config::ScrubConfig;
+use crate::scrub::summary::ScrubSummary;
 use crate::scrub::text::{
     Encoding, Fill, Finding, Kind, KnownValues, env_assignment_start, find_values, for_each_run,
     merge_findings, overwrite, user_names_in_paths,
 };
-use crate::scrub::{ScrubConfig, ScrubSummary};
 
 /// Environment keys whose values name the user or the machine.
 const NAME_KEYS: &[&str] = &[

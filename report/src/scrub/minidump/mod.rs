@@ -27,8 +27,10 @@ use layout::zero;
 use memory::{learn_names, scrub_text_everywhere};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
 
+use super::config::ScrubConfig;
+use super::error::ScrubError;
+use super::summary::ScrubSummary;
 use super::text::KnownValues;
-use super::{ScrubConfig, ScrubError, ScrubSummary};
 
 /// Scrubs `dump` in place with `config`, keeping its length, so it still parses
 /// with the `minidump` crate and unwinds the same. Returns what was removed.

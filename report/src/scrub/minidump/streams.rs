@@ -8,7 +8,8 @@ use minidump_common::format::MINIDUMP_STREAM_TYPE as St;
 
 use super::layout::{Layout, Order, zero};
 use crate::scrub::annotations::Decision;
-use crate::scrub::{ScrubConfig, ScrubSummary};
+use crate::scrub::config::ScrubConfig;
+use crate::scrub::summary::ScrubSummary;
 
 pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mut ScrubSummary) {
     let whole = [

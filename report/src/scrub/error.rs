@@ -1,0 +1,23 @@
+//! The scrubber's error type.
+
+/// Why a dump could not be scrubbed or inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrubError {
+    /// The bytes are not a minidump the `minidump` crate can open (no `MDMP`
+    /// header, wrong version, no stream directory). Nothing was changed.
+    #[error("not a readable minidump: {0}")]
+    Unreadable(#[from] ::minidump::Error),
+    /// The dump has no system info stream, so what it holds can't be described.
+    #[error("minidump has no system info stream")]
+    NoSystemInfo,
+}
+
+impl ScrubError {
+    /// A stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScrubError::Unreadable(_) => "unreadable_minidump",
+            ScrubError::NoSystemInfo => "no_system_info",
+        }
+    }
+}
