@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crash_handler::{CrashContext, CrashEventResult, CrashHandler, Signal};
 use minidumper::{LoopAction, MinidumpBinary, ServerHandler, SocketName};
 
-use super::{MONITOR_ENV, MSG_ANNOTATION, MSG_PANIC};
+use super::protocol::{MONITOR_ENV, MSG_ANNOTATION, MSG_PANIC};
 use crate::client::{Client, PANIC_ANNOTATION};
 use crate::consent::ConsentPolicy;
 use crate::error::{Error, Result};

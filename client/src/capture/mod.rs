@@ -16,6 +16,11 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::Result;
 
+mod protocol;
+
+pub use protocol::MONITOR_ENV;
+use protocol::MSG_ANNOTATION;
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -25,14 +30,6 @@ use linux as os;
 mod unsupported;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use unsupported as os;
-
-/// The environment variable that makes a process the monitor; its value is the
-/// name of the socket to listen on.
-pub const MONITOR_ENV: &str = "MAYDAY_MONITOR_SOCKET";
-
-/// Message kinds from the application to the monitor.
-pub(crate) const MSG_ANNOTATION: u32 = 1;
-pub(crate) const MSG_PANIC: u32 = 2;
 
 /// Keeps crash monitoring running; dropping it stops the monitor.
 pub struct CrashGuard {
