@@ -292,9 +292,6 @@ fn circles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<Vec<
 /// found (remove it when it is gone), and no other circle may appear. Entries are
 /// the crate and the circle's modules, sorted.
 const KNOWN_CIRCLES: &[(&str, &[&str])] = &[
-    ("client", &["capture", "client", "config", "upload"]),
-    ("report", &["scrub::annotations", "scrub::text"]),
-    ("symbols", &["cache", "indexed"]),
     (
         "server",
         &[
