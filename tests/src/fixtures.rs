@@ -7,9 +7,16 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// `../shared/testdata`, the real minidumps with their symbols and reference outputs.
+/// `../shared/testdata`, the real minidumps with their symbols and reference outputs
+/// (see [`crate::testdata`]).
 pub fn testdata() -> PathBuf {
-    workspace_root().join("../shared/testdata")
+    crate::testdata::dir()
+}
+
+/// The JSON file at `path`.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The target directory the tests were built into (`target/debug`).

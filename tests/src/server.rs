@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
 use mayday_server::{App, AppState, Config};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+use crate::api::{self, Sent};
 
 /// A server running in this process.
 pub struct TestServer {
@@ -76,12 +79,17 @@ impl TestServer {
         }
     }
 
-    /// A new API token with `role`.
+    /// A new API token with `role`, named `test`: its secret.
     pub async fn token(&self, role: Role) -> String {
-        mayday_server::triage::auth::create_token(self.state.index(), role, "test")
+        self.named_token(role, "test").await.1
+    }
+
+    /// A new API token with `role` and `name`: its id (what the audit log names)
+    /// and its secret.
+    pub async fn named_token(&self, role: Role, name: &str) -> (String, String) {
+        mayday_server::triage::auth::create_token(self.state.index(), role, name)
             .await
             .expect("token")
-            .1
     }
 
     /// Copies a Breakpad symbol tree (`<debug_file>/<id>/<file>.sym`) into the store
@@ -102,9 +110,95 @@ impl TestServer {
         }
     }
 
+    /// A request for `path` (with its query) on this server.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        api::request(&self.url, method, path)
+    }
+
+    /// `POST /submit` with `body` as it is ([`api::submit_body`]).
+    pub async fn submit_body(&self, content_type: &str, body: Vec<u8>, gzipped: bool) -> Response {
+        api::submit_body(&self.url, content_type, body, gzipped).await
+    }
+
+    /// Submits `dump` with the annotations `fields` as a Breakpad client does; the
+    /// server must accept it.
+    pub async fn submit(&self, dump: &[u8], fields: &[(&str, &str)]) -> Sent {
+        api::submit(&self.url, dump, fields).await
+    }
+
+    /// `GET path` with a bearer `token`: status and JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        api::get_json(&self.url, path, token).await
+    }
+
+    /// `GET path` with a bearer `token`: status and body as they are.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, Vec<u8>) {
+        api::get_bytes(&self.url, path, token).await
+    }
+
+    /// `POST path` with a bearer `token` and, if given, a JSON `body`.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        api::post_json(&self.url, path, token, body).await
+    }
+
+    /// `DELETE path` with the `Authorization` header `authorization`.
+    pub async fn delete(&self, path: &str, authorization: &str) -> (StatusCode, Value) {
+        api::delete(&self.url, path, authorization).await
+    }
+
     /// Polls the API until report `id` is no longer queued; returns its JSON.
     pub async fn wait_processed(&self, token: &str, id: &str) -> Value {
-        wait_processed(&self.url, token, id).await
+        api::wait_processed(&self.url, token, id).await
+    }
+
+    /// Polls the API until `done` holds for report `id`; returns its JSON.
+    pub async fn wait_report(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        api::wait_report(&self.url, token, id, done).await
+    }
+
+    /// Polls the API until report `id` is processed (its JSON) or gone (`None`).
+    pub async fn settle(&self, token: &str, id: &str) -> Option<Value> {
+        api::settle(&self.url, token, id).await
+    }
+
+    /// Waits until no job is waiting or running.
+    pub async fn drain(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while self.state.index().queue_depth().await.unwrap() > 0 {
+            assert!(Instant::now() < deadline, "the queue did not drain");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every key in the object store (below `prefix`, when given), sorted; the
+    /// health probe's key left out.
+    pub async fn store_keys(&self, prefix: Option<&str>) -> Vec<String> {
+        let prefix = prefix.map(object_store::path::Path::from);
+        let mut keys: Vec<String> = self
+            .state
+            .storage()
+            .list(prefix.as_ref())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.to_string())
+            .filter(|k| !k.starts_with("health/"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// The object store keys of report `crash_id` (those that name its UUID).
+    pub async fn report_keys(&self, crash_id: &str) -> Vec<String> {
+        let uuid = crash_id.trim_start_matches("bp-");
+        let mut keys = self.store_keys(None).await;
+        keys.retain(|k| k.contains(uuid));
+        keys
     }
 }
 
@@ -132,32 +226,6 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-/// Polls `GET /api/v1/reports/{id}` until its state is not `queued` (60 s at most).
-pub async fn wait_processed(base: &str, token: &str, id: &str) -> Value {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let response = client
-            .get(format!("{base}/api/v1/reports/{id}"))
-            .bearer_auth(token)
-            .send()
-            .await;
-        if let Ok(response) = response
-            && response.status().is_success()
-        {
-            let json: Value = response.json().await.unwrap();
-            if json["state"] != "queued" {
-                return json;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "report {id} was not processed within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The real `mayday-server` binary, run as a child process.

@@ -197,6 +197,22 @@ impl S3Server {
             .expect("rust-s3 bucket")
             .with_path_style()
     }
+
+    /// Every key in the bucket below `prefix` (`""` for all), sorted, as the
+    /// [`S3Server::independent_client`] lists them.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .independent_client()
+            .list(prefix.to_owned(), None)
+            .await
+            .expect("rust-s3 list")
+            .into_iter()
+            .flat_map(|page| page.contents)
+            .map(|object| object.key)
+            .collect();
+        keys.sort();
+        keys
+    }
 }
 
 impl Drop for S3Server {

@@ -5,53 +5,25 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use mayday_tests::fixtures::{example, testdata};
-use mayday_tests::server::{ServerProcess, cli_token, wait_processed, walk};
-use mayday_tests::upload::Multipart;
+use mayday_tests::api::{submit, wait_processed};
+use mayday_tests::fixtures::{example, read_json};
+use mayday_tests::scan::{contains, traces};
+use mayday_tests::server::{ServerProcess, cli_token, walk};
+use mayday_tests::testdata::{self, cases};
 use serde_json::Value;
 
-/// `needle` in ASCII and in UTF-16LE.
-fn encodings(needle: &str) -> [Vec<u8>; 2] {
-    let utf16: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    [needle.as_bytes().to_vec(), utf16]
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every (file, needle) pair where a needle occurs in a file under `dir` (the object
-/// store and the index, SQLite's WAL and shared memory included).
+/// Every (file, needle) pair where a needle, in ASCII or in UTF-16LE, occurs in the
+/// name or the contents of a file under `dir` (the object store and the index,
+/// SQLite's WAL and shared memory included).
 fn leaks(dir: &Path, needles: &[String]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for file in walk(dir) {
-        let bytes = std::fs::read(&file).unwrap();
-        for needle in needles {
-            if encodings(needle).iter().any(|n| contains(&bytes, n)) {
-                found.push((file.display().to_string(), needle.clone()));
-            }
-        }
-    }
-    found
-}
-
-async fn send(server: &str, dump: &[u8], fields: &[(&str, &str)]) -> String {
-    let mut form = Multipart::new();
-    for (k, v) in fields {
-        form = form.text(k, v);
-    }
-    let (content_type, body) = form.dump(dump).finish();
-    let response = reqwest::Client::new()
-        .post(format!("{server}/submit"))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
-        .unwrap()
-        .crash_id
+    let encoded: Vec<Vec<u8>> = needles
+        .iter()
+        .flat_map(|needle| {
+            let utf16: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            [needle.as_bytes().to_vec(), utf16]
+        })
+        .collect();
+    traces(dir, &encoded)
 }
 
 /// A real process with a secret in its environment, a made-up user name in `HOME`
@@ -112,7 +84,7 @@ async fn planted_secrets_never_reach_storage_or_logs() {
     let data = tempfile::tempdir().unwrap();
     let token = cli_token(data.path(), "developer");
     let server = ServerProcess::start(data.path(), &[]);
-    let id = send(
+    let id = submit(
         &server.url,
         &dump,
         &[
@@ -126,7 +98,8 @@ async fn planted_secrets_never_reach_storage_or_logs() {
             ("guid", "6c9a3b1e-0b8f-4a55-9d3e-2f1c0a7b5e21"),
         ],
     )
-    .await;
+    .await
+    .id;
     let report = wait_processed(&server.url, &token, &id).await;
     assert_eq!(report["state"], "processed", "{report}");
     // Reading it back through the API shows no secret either.
@@ -161,16 +134,16 @@ async fn planted_secrets_never_reach_storage_or_logs() {
 /// (system-details.json) are gone from storage once they went through the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
-    let details: Value =
-        serde_json::from_slice(&std::fs::read(testdata().join("system-details.json")).unwrap())
-            .unwrap();
+    let details = read_json(&testdata::dir().join("system-details.json"));
     let data = tempfile::tempdir().unwrap();
     let token = cli_token(data.path(), "developer");
     let server = ServerProcess::start(data.path(), &[]);
     let mut needles = std::collections::BTreeSet::new();
     let mut ids = Vec::new();
-    for (name, facts) in details["dumps"].as_object().unwrap() {
-        let dump = std::fs::read(testdata().join(name)).unwrap();
+    for case in cases() {
+        let facts = &details["dumps"][case.path()];
+        assert!(facts.is_object(), "{} has its system details", case.path());
+        let dump = case.bytes();
         for dir in facts["user_dirs_in_module_paths"].as_array().unwrap() {
             let dir = dir.as_str().unwrap();
             // /home/<u>, /Users/<u>, C:\Users\<u>, /usr/local/google/home/<u>; app
@@ -211,8 +184,13 @@ async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
                 }
             }
         }
-        ids.push(send(&server.url, &dump, &[]).await);
+        ids.push(submit(&server.url, &dump, &[]).await.id);
     }
+    assert_eq!(
+        ids.len(),
+        details["dumps"].as_object().unwrap().len(),
+        "every dump with system details is sent"
+    );
     for id in &ids {
         let report = wait_processed(&server.url, &token, id).await;
         assert_eq!(report["state"], "processed", "{report}");

@@ -1,101 +1,22 @@
 //! The server's main path: real dumps over real HTTP, processed, grouped, read back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mayday_server::index::Role;
-use mayday_tests::fixtures::testdata;
-use mayday_tests::server::{ServerProcess, TestServer, cli_token, wait_processed};
+use mayday_tests::api::{self, receipt};
+use mayday_tests::fixtures::read_json;
+use mayday_tests::report::hex;
+use mayday_tests::server::{ServerProcess, TestServer, cli_token};
+use mayday_tests::testdata::{self, Case, cases};
 use mayday_tests::upload::{Multipart, gzip};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-
-/// A dump of the shared test data with the reference output minidump-stackwalk
-/// 0.27.0 gave for it.
-struct Case {
-    dir: PathBuf,
-    dump: PathBuf,
-    reference: Value,
-}
-
-fn cases() -> Vec<Case> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("reference").is_dir())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let mut dumps: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "dmp"))
-            .collect();
-        dumps.sort();
-        for dump in dumps {
-            let stem = dump.file_stem().unwrap().to_string_lossy().into_owned();
-            let reference = dir
-                .join("reference")
-                .join(format!("{stem}.minidump-stackwalk-0.27.0.json"));
-            let reference = serde_json::from_slice(&std::fs::read(&reference).unwrap()).unwrap();
-            out.push(Case {
-                dir: dir.clone(),
-                dump,
-                reference,
-            });
-        }
-    }
-    assert!(out.len() >= 13, "all 13 shared dumps are found");
-    out
-}
-
-fn hex(value: &Value) -> Option<u64> {
-    let text = value.as_str()?;
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
-}
-
-async fn submit(
-    server: &str,
-    content_type: &str,
-    body: Vec<u8>,
-    gzipped: bool,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(format!("{server}/submit"))
-        .header("Content-Type", content_type);
-    if gzipped {
-        request = request.header("Content-Encoding", "gzip").body(gzip(&body));
-    } else {
-        request = request.body(body);
-    }
-    request.send().await.unwrap()
-}
-
-/// Submits `dump` as a Breakpad client does and returns the CrashID.
-async fn submit_dump(server: &str, dump: &[u8], fields: &[(&str, &str)]) -> String {
-    let mut form = Multipart::new();
-    for (k, v) in fields {
-        form = form.text(k, v);
-    }
-    let (content_type, body) = form.dump(dump).finish();
-    let response = submit(server, &content_type, body, false).await;
-    crash_id(response).await
-}
-
-async fn crash_id(response: reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.unwrap();
-    let receipt = mayday_report::upload::SubmitReceipt::parse_text(&text).unwrap();
-    assert!(receipt.crash_id.starts_with("bp-"), "{text}");
-    assert_eq!(receipt.deletion_token.len(), 64, "{text}");
-    receipt.crash_id
-}
 
 /// Checks a processed report against minidump-stackwalk's output for the same dump
 /// and symbols: crash reason and address, and the crashing thread frame for frame.
 fn assert_matches_reference(case: &Case, report: &Value) {
     let name = case.dump.display();
-    let reference = &case.reference;
+    let reference = &read_json(&case.reference);
     assert_eq!(report["state"], "processed", "{name}: {report}");
     assert_eq!(
         report["crash_reason"], reference["crash_info"]["type"],
@@ -143,11 +64,8 @@ fn assert_matches_reference(case: &Case, report: &Value) {
 /// rejects the whole file and leaves frame 0 bare. Mayday accepts it, so frame 0
 /// carries what Breakpad's own resolver test expects (expected-facts.json).
 fn assert_better_than_reference_on_inline_case(report: &Value) {
-    let facts: Value = serde_json::from_slice(
-        &std::fs::read(testdata().join("breakpad-linux-x64-inline/expected/expected-facts.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let facts =
+        read_json(&testdata::dir().join("breakpad-linux-x64-inline/expected/expected-facts.json"));
     let expected = &facts["crashing_thread_frame0"];
     let frame = &report["crashing_thread"]["frames"][0];
     assert_eq!(report["crash_reason"], facts["crash"]["reason"]);
@@ -177,27 +95,21 @@ fn assert_better_than_reference_on_inline_case(report: &Value) {
         .collect();
     assert_eq!(inlines, expected_inlines);
     // And the reference really did worse.
-    let reference: Value = serde_json::from_slice(
-        &std::fs::read(testdata().join(
+    let reference =
+        read_json(&testdata::dir().join(
             "breakpad-linux-x64-inline/reference/linux_inline.minidump-stackwalk-0.27.0.json",
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+        ));
     assert!(reference["crashing_thread"]["frames"][0]["function"].is_null());
 }
 
 fn is_inline_case(case: &Case) -> bool {
-    case.dir.ends_with("breakpad-linux-x64-inline")
+    case.name() == "breakpad-linux-x64-inline"
 }
 
 async fn server_with_all_symbols() -> (TestServer, String) {
     let server = TestServer::start().await;
-    for case in cases() {
-        let symbols = case.dir.join("symbols");
-        if symbols.is_dir() {
-            server.add_symbols(&symbols).await;
-        }
+    for symbols in cases().iter().filter_map(Case::symbols) {
+        server.add_symbols(&symbols).await;
     }
     let token = server.token(Role::Developer).await;
     (server, token)
@@ -208,8 +120,10 @@ async fn every_testdata_dump_matches_the_reference_tool() {
     let (server, token) = server_with_all_symbols().await;
     let mut sent = Vec::new();
     for case in cases() {
-        let dump = std::fs::read(&case.dump).unwrap();
-        let id = submit_dump(&server.url, &dump, &[("prod", "Test"), ("ver", "1.0")]).await;
+        let id = server
+            .submit(&case.bytes(), &[("prod", "Test"), ("ver", "1.0")])
+            .await
+            .id;
         sent.push((case, id));
     }
     for (case, id) in &sent {
@@ -228,38 +142,36 @@ async fn every_testdata_dump_matches_the_reference_tool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     let (server, token) = server_with_all_symbols().await;
-    let case = cases()
-        .into_iter()
-        .find(|c| c.dir.ends_with("mozilla-firefox-linux-x64"))
-        .unwrap();
-    let dump = std::fs::read(&case.dump).unwrap();
+    let case = testdata::case("mozilla-firefox-linux-x64/firefox-linux-x86_64.dmp");
+    let dump = case.bytes();
     let extra = std::fs::read_to_string(case.dump.with_extension("extra")).unwrap();
 
     // Firefox: gzip-compressed form-data with an `extra` JSON part.
     let (content_type, body) = Multipart::new().text("extra", &extra).dump(&dump).finish();
-    let firefox = crash_id(submit(&server.url, &content_type, body, true).await).await;
+    let firefox = receipt(server.submit_body(&content_type, body, true).await)
+        .await
+        .id;
     // Old Breakpad senders: multipart/mixed.
     let (content_type, body) = Multipart::mixed()
         .text("prod", "Firefox")
         .dump(&dump)
         .finish();
-    let mixed = crash_id(submit(&server.url, &content_type, body, false).await).await;
+    let mixed = receipt(server.submit_body(&content_type, body, false).await)
+        .await
+        .id;
     // Crashpad: product and version in the query string.
     let (content_type, body) = Multipart::new().dump(&dump).finish();
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/submit?product=Crashpad%20App&version=2.0",
-            server.url
-        ))
+    let response = server
+        .request(Method::POST, "/submit?product=Crashpad%20App&version=2.0")
         .header("Content-Type", content_type)
         .body(body)
         .send()
         .await
         .unwrap();
-    let crashpad = crash_id(response).await;
+    let crashpad = receipt(response).await.id;
     // A raw minidump body, gzipped, asking for JSON.
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/submit", server.url))
+    let response = server
+        .request(Method::POST, "/api/v1/submit")
         .header("Content-Type", "application/octet-stream")
         .header("Content-Encoding", "gzip")
         .header("Accept", "application/json")
@@ -296,11 +208,8 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
 async fn crashpad_annotations_are_read_from_the_dump() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
-    let dump = std::fs::read(
-        testdata().join("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp"),
-    )
-    .unwrap();
-    let id = submit_dump(&server.url, &dump, &[]).await;
+    let dump = testdata::read("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp");
+    let id = server.submit(&dump, &[]).await.id;
     let report = server.wait_processed(&token, &id).await;
     let annotations = &report["annotations"];
     assert_eq!(annotations["prod"], "xcuitest");
@@ -314,16 +223,15 @@ async fn crashpad_annotations_are_read_from_the_dump() {
 async fn same_crash_groups_and_different_crashes_do_not() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
-    let read = |p: &str| std::fs::read(testdata().join(p)).unwrap();
-    let a = read("breakpad-win-x86-minidump2/minidump2.dmp");
-    let b = read("symbolic-linux-x64-crash/linux-mini.dmp");
-    let c = read("electron-nosyms/electron-linux.dmp");
-    let d = read("electron-nosyms/electron-windows.dmp");
-    let a1 = submit_dump(&server.url, &a, &[("prod", "A"), ("ver", "1")]).await;
-    let a2 = submit_dump(&server.url, &a, &[("prod", "A"), ("ver", "2")]).await;
-    let b1 = submit_dump(&server.url, &b, &[]).await;
-    let c1 = submit_dump(&server.url, &c, &[]).await;
-    let d1 = submit_dump(&server.url, &d, &[]).await;
+    let a = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
+    let b = testdata::read("symbolic-linux-x64-crash/linux-mini.dmp");
+    let c = testdata::read("electron-nosyms/electron-linux.dmp");
+    let d = testdata::read("electron-nosyms/electron-windows.dmp");
+    let a1 = server.submit(&a, &[("prod", "A"), ("ver", "1")]).await.id;
+    let a2 = server.submit(&a, &[("prod", "A"), ("ver", "2")]).await.id;
+    let b1 = server.submit(&b, &[]).await.id;
+    let c1 = server.submit(&c, &[]).await.id;
+    let d1 = server.submit(&d, &[]).await.id;
     let a1 = server.wait_processed(&token, &a1).await;
     let a2 = server.wait_processed(&token, &a2).await;
     let b1 = server.wait_processed(&token, &b1).await;
@@ -336,16 +244,10 @@ async fn same_crash_groups_and_different_crashes_do_not() {
         .collect();
     assert_eq!(issues.len(), 4, "four different crashes, four issues");
 
-    let client = reqwest::Client::new();
-    let issue: Value = client
-        .get(format!("{}/api/v1/issues/{}", server.url, a1["issue_id"]))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &'static str| server.get_json(path, &token);
+    let (_, issue) = server
+        .get_json(&format!("/api/v1/issues/{}", a1["issue_id"]), &token)
+        .await;
     assert_eq!(issue["issue"]["count"], 2);
     assert_eq!(issue["issue"]["status"], "open");
     let versions: Vec<(String, i64)> = issue["counts"]["by_version"]
@@ -364,66 +266,18 @@ async fn same_crash_groups_and_different_crashes_do_not() {
     assert_eq!(issue["counts"]["by_os"][0]["count"], 2);
 
     // The list: sorted by count, filtered by product and status.
-    let list: Value = client
-        .get(format!("{}/api/v1/issues?sort=count", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = get("/api/v1/issues?sort=count").await;
     let list = list["issues"].as_array().unwrap();
     assert_eq!(list.len(), 4);
     assert_eq!(list[0]["id"], a1["issue_id"]);
     assert_eq!(list[0]["count"], 2);
-    let filtered: Value = client
-        .get(format!(
-            "{}/api/v1/issues?product=A&status=open&sort=last_seen",
-            server.url
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, filtered) = get("/api/v1/issues?product=A&status=open&sort=last_seen").await;
     assert_eq!(filtered["issues"].as_array().unwrap().len(), 1);
-    let none: Value = client
-        .get(format!("{}/api/v1/issues?status=resolved", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, none) = get("/api/v1/issues?status=resolved").await;
     assert!(none["issues"].as_array().unwrap().is_empty());
-    let bad = client
-        .get(format!("{}/api/v1/issues?sort=nonsense", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let (bad, _) = get("/api/v1/issues?sort=nonsense").await;
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
     server.stop().await;
-}
-
-/// Every object store key and every report row there is.
-async fn stored_everything(server: &TestServer) -> (Vec<String>, i64) {
-    let keys = server
-        .state
-        .storage()
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.to_string())
-        .filter(|k| !k.starts_with("health/"))
-        .collect();
-    let reports = server.state.index().queue_depth().await.unwrap();
-    (keys, reports)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,11 +287,11 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         c.limits.max_decompressed_bytes = 1024 * 1024;
     })
     .await;
-    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     let post = |content_type: &str, body: Vec<u8>, gzipped: bool| {
         let content_type = content_type.to_owned();
-        let url = server.url.clone();
-        async move { submit(&url, &content_type, body, gzipped).await }
+        let server = &server;
+        async move { server.submit_body(&content_type, body, gzipped).await }
     };
     let expect = |response: reqwest::Response, status: StatusCode, body: &'static str| async move {
         assert_eq!(response.status(), status);
@@ -474,8 +328,8 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let (ct, body) = Multipart::new().dump(&dump).finish();
     let mut truncated = gzip(&body);
     truncated.truncate(truncated.len() / 2);
-    let response = reqwest::Client::new()
-        .post(format!("{}/submit", server.url))
+    let response = server
+        .request(Method::POST, "/submit")
         .header("Content-Type", ct.clone())
         .header("Content-Encoding", "gzip")
         .body(truncated)
@@ -489,8 +343,8 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let (ct, body) = Multipart::new().dump(&bomb_dump).finish();
     let compressed = gzip(&body);
     assert!(compressed.len() < 256 * 1024);
-    let response = reqwest::Client::new()
-        .post(format!("{}/submit", server.url))
+    let response = server
+        .request(Method::POST, "/submit")
         .header("Content-Type", ct)
         .header("Content-Encoding", "gzip")
         .body(compressed)
@@ -544,9 +398,9 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     )
     .await;
 
-    let (keys, jobs) = stored_everything(&server).await;
+    let keys = server.store_keys(None).await;
     assert!(keys.is_empty(), "nothing stored: {keys:?}");
-    assert_eq!(jobs, 0);
+    assert_eq!(server.state.index().queue_depth().await.unwrap(), 0);
     let listed = server
         .state
         .index()
@@ -564,9 +418,9 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
 async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
-    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
+    let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     for len in [4, 32, 200] {
-        let id = submit_dump(&server.url, &dump[..len], &[]).await;
+        let id = server.submit(&dump[..len], &[]).await.id;
         let report = server.wait_processed(&token, &id).await;
         assert_eq!(report["state"], "failed", "{len}: {report}");
         assert!(
@@ -576,12 +430,12 @@ async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
     }
     // Cut in half, the stream directory survives: rust-minidump reads what is
     // there, and the report is processed from it rather than thrown away.
-    let id = submit_dump(&server.url, &dump[..dump.len() / 2], &[]).await;
+    let id = server.submit(&dump[..dump.len() / 2], &[]).await.id;
     let half = server.wait_processed(&token, &id).await;
     assert_eq!(half["state"], "processed", "{half}");
     assert_eq!(half["crash_reason"], "EXCEPTION_ACCESS_VIOLATION_WRITE");
     // The server is still fine.
-    let id = submit_dump(&server.url, &dump, &[]).await;
+    let id = server.submit(&dump, &[]).await.id;
     assert_eq!(
         server.wait_processed(&token, &id).await["state"],
         "processed"
@@ -592,14 +446,9 @@ async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_wants_a_valid_token() {
     let server = TestServer::start().await;
-    let client = reqwest::Client::new();
+    let get = |path: &str| server.request(Method::GET, path);
     assert_eq!(
-        client
-            .get(format!("{}/healthz", server.url))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get("/healthz").send().await.unwrap().status(),
         StatusCode::OK
     );
     for path in [
@@ -608,39 +457,22 @@ async fn the_api_wants_a_valid_token() {
         "/api/v1/reports/bp-00000000-0000-0000-0000-000000000000",
         "/api/v1/reports/bp-00000000-0000-0000-0000-000000000000/minidump",
     ] {
-        let none = client
-            .get(format!("{}{path}", server.url))
-            .send()
-            .await
-            .unwrap();
+        let none = get(path).send().await.unwrap();
         assert_eq!(none.status(), StatusCode::UNAUTHORIZED, "{path}");
-        let wrong = client
-            .get(format!("{}{path}", server.url))
-            .bearer_auth("mdy_not-a-token")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let (wrong, _) = server.get_bytes(path, "mdy_not-a-token").await;
+        assert_eq!(wrong, StatusCode::UNAUTHORIZED, "{path}");
     }
     let uploader = server.token(Role::Uploader).await;
-    let forbidden = client
-        .get(format!("{}/api/v1/issues", server.url))
-        .bearer_auth(&uploader)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let (forbidden, _) = server.get_json("/api/v1/issues", &uploader).await;
+    assert_eq!(forbidden, StatusCode::FORBIDDEN);
     let developer = server.token(Role::Developer).await;
-    let missing = client
-        .get(format!(
-            "{}/api/v1/reports/bp-00000000-0000-0000-0000-000000000000",
-            server.url
-        ))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let (missing, _) = server
+        .get_json(
+            "/api/v1/reports/bp-00000000-0000-0000-0000-000000000000",
+            &developer,
+        )
+        .await;
+    assert_eq!(missing, StatusCode::NOT_FOUND);
     server.stop().await;
 }
 
@@ -648,17 +480,13 @@ async fn the_api_wants_a_valid_token() {
 async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
-    let dump = std::fs::read(testdata().join("symbolic-win-x86-crash/windows-mini.dmp")).unwrap();
-    let id = submit_dump(&server.url, &dump, &[]).await;
+    let dump = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
+    let id = server.submit(&dump, &[]).await.id;
     server.wait_processed(&token, &id).await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/{id}/minidump", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = response.bytes().await.unwrap();
+    let (status, bytes) = server
+        .get_bytes(&format!("/api/v1/reports/{id}/minidump"), &token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(&bytes[..4], b"MDMP");
     assert_eq!(bytes.len(), dump.len());
     let audit = server.state.index().audit_entries(10, 0).await.unwrap();
@@ -676,7 +504,7 @@ async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
 }
 
 fn symbols_dir_into_store(data_dir: &Path, case: &str) {
-    let from = testdata().join(case).join("symbols");
+    let from = testdata::dir().join(case).join("symbols");
     let to = data_dir.join("store/symbols");
     for file in mayday_tests::server::walk(&from) {
         let target = to.join(file.strip_prefix(&from).unwrap());
@@ -695,12 +523,14 @@ async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
     let token = cli_token(data.path(), "developer");
     // No workers: the job is certainly still queued when the server dies.
     let first = ServerProcess::start(data.path(), &[("MAYDAY_WORKERS", "0")]);
-    let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
-    let id = submit_dump(&first.url, &dump, &[("prod", "Durable")]).await;
+    let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
+    let id = api::submit(&first.url, &dump, &[("prod", "Durable")])
+        .await
+        .id;
     first.kill();
 
     let second = ServerProcess::start(data.path(), &[]);
-    let report = wait_processed(&second.url, &token, &id).await;
+    let report = api::wait_processed(&second.url, &token, &id).await;
     assert_eq!(report["state"], "processed");
     assert_eq!(report["product"], "Durable");
     assert_eq!(
@@ -719,28 +549,18 @@ async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
 async fn stack_memory_is_dropped_once_the_crashing_thread_is_symbolicated() {
     let server = TestServer::start().await;
     server
-        .add_symbols(&testdata().join("breakpad-win-x86-minidump2/symbols"))
+        .add_symbols(&testdata::dir().join("breakpad-win-x86-minidump2/symbols"))
         .await;
     let token = server.token(Role::Developer).await;
-    let with_symbols =
-        std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
-    let without =
-        std::fs::read(testdata().join("symbolic-win-x86-crash/windows-mini.dmp")).unwrap();
-    let a = submit_dump(&server.url, &with_symbols, &[]).await;
-    let b = submit_dump(&server.url, &without, &[]).await;
+    let with_symbols = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
+    let without = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
+    let a = server.submit(&with_symbols, &[]).await.id;
+    let b = server.submit(&without, &[]).await.id;
     let download = |id: String| {
-        let url = format!("{}/api/v1/reports/{id}/minidump", server.url);
-        let token = token.clone();
+        let (server, token) = (&server, &token);
         async move {
-            let bytes = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
+            let path = format!("/api/v1/reports/{id}/minidump");
+            let (_, bytes) = server.get_bytes(&path, token).await;
             mayday_report::scrub::inventory(&bytes).unwrap()
         }
     };
