@@ -3,58 +3,15 @@
 //! example's own symbols, and `crashy forget` / `crashy forget-all` take it back.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use mayday_server::index::Role;
+use mayday_tests::command::{run, stdout};
+use mayday_tests::crashy::{crash_and_send, crashy};
 use mayday_tests::fixtures::{bin, example, system_libc_symbols};
+use mayday_tests::report::{frames, functions};
 use mayday_tests::server::TestServer;
 use reqwest::StatusCode;
-use serde_json::Value;
-
-/// `crashy` with its data dir, the server, and consent `Always`.
-fn crashy(data_dir: &Path, server: &str) -> Command {
-    let mut cmd = Command::new(example("crashy"));
-    cmd.env("MAYDAY_DATA_DIR", data_dir)
-        .env("MAYDAY_ENDPOINT", server)
-        .env("MAYDAY_CONSENT", "always")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// Runs a command off the async runtime (the server runs on it).
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("run crashy"))
-        .await
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Crashes `crashy <kind>`, sends the report, and returns its CrashID.
-async fn crash_and_send(data_dir: &Path, server: &str, kind: &str) -> String {
-    let mut cmd = crashy(data_dir, server);
-    cmd.arg(kind);
-    let crashed = run(cmd).await;
-    assert!(
-        !crashed.status.success(),
-        "crashy {kind} did not crash: {}",
-        String::from_utf8_lossy(&crashed.stderr)
-    );
-    let mut cmd = crashy(data_dir, server);
-    cmd.arg("send");
-    let sent = run(cmd).await;
-    let text = stdout(&sent);
-    assert!(sent.status.success(), "{text}");
-    let ids: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("sent "))
-        .collect();
-    assert_eq!(ids.len(), 1, "one report sent: {text}");
-    ids[0].to_owned()
-}
 
 /// crashy's symbols as `mayday-symbols dump` writes them, in a Breakpad tree
 /// `crashy/<DEBUG_ID>/crashy.sym`.
@@ -87,18 +44,6 @@ fn crashy_symbols(dir: &Path) -> PathBuf {
     tree
 }
 
-fn functions(report: &Value) -> Vec<String> {
-    report["crashing_thread"]["frames"]
-        .as_array()
-        .map(|frames| {
-            frames
-                .iter()
-                .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_crash_kind_is_processed_with_the_crashing_function() {
     let server = TestServer::start().await;
@@ -123,9 +68,8 @@ async fn every_crash_kind_is_processed_with_the_crashing_function() {
             "{kind}: {want} not on the crashing thread: {functions:?}"
         );
         // crashy is built with full debug info: the crashing function has its line.
-        let located = report["crashing_thread"]["frames"]
-            .as_array()
-            .unwrap()
+        let frames = frames(&report);
+        let located = frames
             .iter()
             .find(|f| f["function"].as_str().unwrap_or_default().contains(&want))
             .map(|f| (f["file"].as_str().unwrap_or_default(), f["line"].as_u64()));
@@ -147,29 +91,11 @@ async fn every_crash_kind_is_processed_with_the_crashing_function() {
     server.stop().await;
 }
 
-/// Object store keys that mention `crash_id` (its UUID).
-async fn keys_of(server: &TestServer, crash_id: &str) -> Vec<String> {
-    let uuid = crash_id.trim_start_matches("bp-");
-    server
-        .state
-        .storage()
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.to_string())
-        .filter(|k| k.contains(uuid))
-        .collect()
-}
-
 async fn api_status(server: &TestServer, token: &str, crash_id: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/{crash_id}", server.url))
-        .bearer_auth(token)
-        .send()
+    server
+        .get_json(&format!("/api/v1/reports/{crash_id}"), token)
         .await
-        .unwrap()
-        .status()
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +110,7 @@ async fn forget_and_forget_all_delete_the_reports_on_the_server() {
     for id in [&first, &second, &third] {
         server.wait_processed(&token, id).await;
         assert_eq!(api_status(&server, &token, id).await, StatusCode::OK);
-        assert!(!keys_of(&server, id).await.is_empty(), "{id} is stored");
+        assert!(!server.report_keys(id).await.is_empty(), "{id} is stored");
     }
 
     let mut cmd = crashy(&data, &server.url);
@@ -195,7 +121,7 @@ async fn forget_and_forget_all_delete_the_reports_on_the_server() {
         api_status(&server, &token, &first).await,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(keys_of(&server, &first).await, Vec::<String>::new());
+    assert_eq!(server.report_keys(&first).await, Vec::<String>::new());
     // The others are untouched.
     assert_eq!(api_status(&server, &token, &second).await, StatusCode::OK);
 
@@ -210,7 +136,7 @@ async fn forget_and_forget_all_delete_the_reports_on_the_server() {
     );
     for id in [&second, &third] {
         assert_eq!(api_status(&server, &token, id).await, StatusCode::NOT_FOUND);
-        assert_eq!(keys_of(&server, id).await, Vec::<String>::new());
+        assert_eq!(server.report_keys(id).await, Vec::<String>::new());
     }
     // No receipts are left on the user's machine.
     let mut cmd = crashy(&data, &server.url);
@@ -228,14 +154,11 @@ async fn a_wrong_deletion_token_deletes_nothing() {
     let data = temp.path().join("data");
     let id = crash_and_send(&data, &server.url, "segv").await;
     server.wait_processed(&token, &id).await;
-    let wrong = reqwest::Client::new()
-        .delete(format!("{}/api/v1/reports/{id}", server.url))
-        .header("Authorization", "Deletion not-the-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    let (wrong, _) = server
+        .delete(&format!("/api/v1/reports/{id}"), "Deletion not-the-token")
+        .await;
+    assert_eq!(wrong, StatusCode::NOT_FOUND);
     assert_eq!(api_status(&server, &token, &id).await, StatusCode::OK);
-    assert!(!keys_of(&server, &id).await.is_empty());
+    assert!(!server.report_keys(&id).await.is_empty());
     server.stop().await;
 }

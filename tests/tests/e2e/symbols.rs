@@ -6,60 +6,23 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
-use mayday_tests::fixtures::{bin, example, system_libc, testdata};
+use mayday_tests::command::{run, text};
+use mayday_tests::crashy;
+use mayday_tests::fixtures::{bin, example, read_json, system_libc};
+use mayday_tests::report::{frames, functions};
 use mayday_tests::server::TestServer;
+use mayday_tests::testdata;
 use mayday_tests::upload::{Multipart, gzip};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-/// Runs a command off the async runtime (the server runs on it).
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("command runs"))
-        .await
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `crashy` with its own data dir, sending to `server` with consent `Always`.
-fn crashy(data_dir: &Path, server: &str) -> Command {
-    let mut cmd = Command::new(example("crashy"));
-    cmd.env("MAYDAY_DATA_DIR", data_dir)
-        .env("MAYDAY_ENDPOINT", server)
-        .env("MAYDAY_CONSENT", "always")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// Crashes `crashy <kind>` in a fresh data dir under `dir`, sends the report and
+/// Crashes `crashy <kind>` with a fresh data dir under `dir`, sends the report and
 /// returns its CrashID.
 async fn crash_and_send(dir: &Path, server: &str, kind: &str) -> String {
     let data = tempfile::tempdir_in(dir).unwrap().keep();
-    let mut cmd = crashy(&data, server);
-    cmd.arg(kind);
-    let crashed = run(cmd).await;
-    assert!(!crashed.status.success(), "crashy {kind} did not crash");
-    let mut cmd = crashy(&data, server);
-    cmd.arg("send");
-    let sent = run(cmd).await;
-    let out = text(&sent);
-    assert!(sent.status.success(), "{out}");
-    let ids: Vec<&str> = out
-        .lines()
-        .filter_map(|l| l.strip_prefix("sent "))
-        .collect();
-    assert_eq!(ids.len(), 1, "one report sent: {out}");
-    ids[0].to_owned()
+    crashy::crash_and_send(&data, server, kind).await
 }
 
 /// `mayday-symbols upload <paths> --server <url> --token <token>`.
@@ -72,68 +35,9 @@ async fn cli_upload(paths: &[&Path], server: &str, token: &str) -> Output {
     run(cmd).await
 }
 
-/// The crashing thread's frames of a report.
-fn frames(report: &Value) -> Vec<Value> {
-    report["crashing_thread"]["frames"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn functions(report: &Value) -> Vec<String> {
-    frames(report)
-        .iter()
-        .map(|f| f["function"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-async fn get_json(url: &str, token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls report `id` until `done` holds for it (60 s at most).
-async fn wait_report(
-    server: &TestServer,
-    token: &str,
-    id: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, report) =
-            get_json(&format!("{}/api/v1/reports/{id}", server.url), token).await;
-        if status == StatusCode::OK && done(&report) {
-            return report;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "report {id} did not get there within 60 s: {report}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Every key under `symbols/` in the server's object store.
 async fn symbol_keys(server: &TestServer) -> Vec<String> {
-    let prefix = object_store::path::Path::from("symbols");
-    let mut keys: Vec<String> = server
-        .state
-        .storage()
-        .list(Some(&prefix))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.to_string())
-        .collect();
-    keys.sort();
-    keys
+    server.store_keys(Some("symbols")).await
 }
 
 /// `POST /api/v1/symbols` with `body`, optional query, headers and token.
@@ -144,8 +48,8 @@ async fn post_symbols(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}/api/v1/symbols{query}", server.url))
+    let mut request = server
+        .request(Method::POST, &format!("/api/v1/symbols{query}"))
         .body(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -153,9 +57,7 @@ async fn post_symbols(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    mayday_tests::api::json_of(request.send().await.unwrap()).await
 }
 
 /// A zip of `(path, bytes)` entries, deflated.
@@ -176,15 +78,7 @@ const TEST_APP_ID: &str = "5A9832E5287241C1838ED98914E9B7FF1";
 const KERNEL32_ID: &str = "BCE8785C57B44245A669896B6A19B9542";
 
 fn minidump2_sym(debug_file: &str, id: &str, file: &str) -> Vec<u8> {
-    std::fs::read(
-        testdata()
-            .join(MINIDUMP2)
-            .join("symbols")
-            .join(debug_file)
-            .join(id)
-            .join(file),
-    )
-    .unwrap()
+    testdata::read(&format!("{MINIDUMP2}/symbols/{debug_file}/{id}/{file}"))
 }
 
 /// The real `minidump-stackwalk` installed by `scripts/install-test-deps`.
@@ -320,7 +214,7 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     let out = cli_upload(&[&example("crashy")], &server.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let admin = server.token(Role::Admin).await;
-    let (_, audit) = get_json(&format!("{}/api/v1/audit", server.url), &admin).await;
+    let (_, audit) = server.get_json("/api/v1/audit", &admin).await;
     let upload = audit["entries"]
         .as_array()
         .unwrap()
@@ -335,25 +229,23 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
             .contains("2 report(s) queued for reprocessing"),
         "{upload}"
     );
-    wait_report(&server, &developer, &segv, |r| {
-        functions(r)
-            .iter()
-            .any(|f| f.contains("crashy::crash_segv"))
-    })
-    .await;
-    wait_report(&server, &developer, &abort, |r| {
-        functions(r)
-            .iter()
-            .any(|f| f.contains("crashy::crash_abort"))
-    })
-    .await;
+    server
+        .wait_report(&developer, &segv, |r| {
+            functions(r)
+                .iter()
+                .any(|f| f.contains("crashy::crash_segv"))
+        })
+        .await;
+    server
+        .wait_report(&developer, &abort, |r| {
+            functions(r)
+                .iter()
+                .any(|f| f.contains("crashy::crash_abort"))
+        })
+        .await;
     // The processed report is written before the index moves it: wait for the
     // queue to drain, then read both again.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.state.index().queue_depth().await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "reprocessing did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.drain().await;
     let segv_after = server.wait_processed(&developer, &segv).await;
     let abort_after = server.wait_processed(&developer, &abort).await;
     assert!(
@@ -391,22 +283,21 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
 
     // The issues the reports left are gone; the new ones count them.
     for gone in [segv_issue_before, abort_issue_before] {
-        let (status, _) =
-            get_json(&format!("{}/api/v1/issues/{gone}", server.url), &developer).await;
+        let (status, _) = server
+            .get_json(&format!("/api/v1/issues/{gone}"), &developer)
+            .await;
         assert_eq!(
             status,
             StatusCode::NOT_FOUND,
             "issue {gone} left empty is deleted"
         );
     }
-    let (status, issue) = get_json(
-        &format!("{}/api/v1/issues/{segv_issue}", server.url),
-        &developer,
-    )
-    .await;
+    let (status, issue) = server
+        .get_json(&format!("/api/v1/issues/{segv_issue}"), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(issue["issue"]["count"], 2, "{issue}");
-    let (_, list) = get_json(&format!("{}/api/v1/issues", server.url), &developer).await;
+    let (_, list) = server.get_json("/api/v1/issues", &developer).await;
     let ids: Vec<i64> = list["issues"]
         .as_array()
         .unwrap()
@@ -431,7 +322,7 @@ async fn stackwalk_through(server: &TestServer, cache: &Path) -> String {
         .arg(cache)
         .arg("--symbols-tmp")
         .arg(cache)
-        .arg(testdata().join(MINIDUMP2).join("minidump2.dmp"));
+        .arg(testdata::dir().join(MINIDUMP2).join("minidump2.dmp"));
     let out = run(cmd).await;
     assert!(out.status.success(), "minidump-stackwalk: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -769,7 +660,7 @@ async fn only_uploaders_and_admins_may_upload_symbols() {
     assert_eq!(symbol_keys(&server).await.len(), 1);
     // Each upload is in the audit log, under the token that made it.
     let admin = server.token(Role::Admin).await;
-    let (_, audit) = get_json(&format!("{}/api/v1/audit", server.url), &admin).await;
+    let (_, audit) = server.get_json("/api/v1/audit", &admin).await;
     let uploads = audit["entries"]
         .as_array()
         .unwrap_or_else(|| panic!("audit entries: {audit}"))
@@ -815,12 +706,13 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
 
     let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
-    let after = wait_report(&worker, &developer, &segv, |r| {
-        functions(r)
-            .iter()
-            .any(|f| f.contains("crashy::crash_segv"))
-    })
-    .await;
+    let after = worker
+        .wait_report(&developer, &segv, |r| {
+            functions(r)
+                .iter()
+                .any(|f| f.contains("crashy::crash_segv"))
+        })
+        .await;
     assert_eq!(after["state"], "processed");
     web.stop().await;
     worker.stop().await;
@@ -833,18 +725,18 @@ async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered
     // still be symbolicated by `worker`, well within the negative cache's hour.
     let dir = tempfile::tempdir().unwrap();
     let (worker, web, developer, uploader, first) = crashed_without_symbols(dir.path()).await;
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/api/v1/reports/{first}", worker.url))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .unwrap();
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let (deleted, _) = worker
+        .delete(
+            &format!("/api/v1/reports/{first}"),
+            &format!("Bearer {developer}"),
+        )
+        .await;
+    assert!(deleted.is_success(), "{deleted}");
 
     let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let admin = worker.token(Role::Admin).await;
-    let (_, audit) = get_json(&format!("{}/api/v1/audit", worker.url), &admin).await;
+    let (_, audit) = worker.get_json("/api/v1/audit", &admin).await;
     assert!(
         audit["entries"]
             .as_array()
@@ -878,13 +770,9 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     let server = TestServer::start().await;
     let uploader = server.token(Role::Uploader).await;
     let id = "170F19FCF4C44ADC8A26DF18EAEED41E0";
-    let sym = std::fs::read(
-        testdata()
-            .join("mozilla-firefox-linux-x64/symbols/ld-linux-x86-64.so.2")
-            .join(id)
-            .join("ld-linux-x86-64.so.2.sym"),
-    )
-    .unwrap();
+    let sym = testdata::read(&format!(
+        "mozilla-firefox-linux-x64/symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym"
+    ));
     assert!(sym.starts_with(format!("MODULE Linux x86_64 {id} ld-2.32.so").as_bytes()));
 
     let (status, json) = post_symbols(
@@ -922,11 +810,11 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
             format!("symbols/libfoo.so.1/{id}/libfoo.so.1.sym"),
         ]
     );
-    let head = reqwest::Client::new()
-        .head(format!(
-            "{}/symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym",
-            server.url
-        ))
+    let head = server
+        .request(
+            Method::HEAD,
+            &format!("/symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym"),
+        )
         .send()
         .await
         .unwrap();
@@ -934,44 +822,17 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     server.stop().await;
 }
 
-/// Sends `dump` as a Breakpad client does; returns the CrashID.
-async fn submit_dump(server: &TestServer, dump: &[u8]) -> String {
-    let (content_type, body) = Multipart::new()
-        .text("prod", "Test")
-        .text("ver", "1.0")
-        .dump(dump)
-        .finish();
-    let response = reqwest::Client::new()
-        .post(format!("{}/submit", server.url))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.unwrap();
-    mayday_report::upload::SubmitReceipt::parse_text(&text)
-        .unwrap()
-        .crash_id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
     let server = TestServer::start().await;
     let uploader = server.token(Role::Uploader).await;
     let developer = server.token(Role::Developer).await;
-    let dump = std::fs::read(testdata().join(MINIDUMP2).join("minidump2.dmp")).unwrap();
-    let reference: Value = serde_json::from_slice(
-        &std::fs::read(
-            testdata()
-                .join(MINIDUMP2)
-                .join("reference/minidump2.minidump-stackwalk-0.27.0.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let case = testdata::case(&format!("{MINIDUMP2}/minidump2.dmp"));
+    let dump = case.bytes();
+    let reference = read_json(&case.reference);
+    let fields = [("prod", "Test"), ("ver", "1.0")];
 
-    let early = submit_dump(&server, &dump).await;
+    let early = server.submit(&dump, &fields).await.id;
     let before = server.wait_processed(&developer, &early).await;
     assert!(
         !functions(&before)
@@ -1005,15 +866,12 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
     assert_eq!(json["stored"].as_array().unwrap().len(), 2, "{json}");
     assert_eq!(json["reprocessing"], 1, "{json}");
 
-    wait_report(&server, &developer, &early, |r| {
-        functions(r).iter().any(|f| f.ends_with("CrashFunction"))
-    })
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.state.index().queue_depth().await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "reprocessing did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .wait_report(&developer, &early, |r| {
+            functions(r).iter().any(|f| f.ends_with("CrashFunction"))
+        })
+        .await;
+    server.drain().await;
     let after = server.wait_processed(&developer, &early).await;
     // Frame for frame what the reference tool gives with the same symbols.
     let ours: Vec<(Value, Value)> = frames(&after)
@@ -1031,15 +889,16 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
 
     // The same dump sent now, with symbols from the start: the same issue, and
     // the one the early report was in is gone.
-    let late = submit_dump(&server, &dump).await;
+    let late = server.submit(&dump, &fields).await.id;
     let late = server.wait_processed(&developer, &late).await;
     assert_eq!(late["issue_id"], after["issue_id"]);
     assert_ne!(after["issue_id"], before["issue_id"]);
-    let (status, _) = get_json(
-        &format!("{}/api/v1/issues/{}", server.url, before["issue_id"]),
-        &developer,
-    )
-    .await;
+    let (status, _) = server
+        .get_json(
+            &format!("/api/v1/issues/{}", before["issue_id"]),
+            &developer,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
