@@ -1,26 +1,23 @@
 //! Triage: the web UI in real headless Chromium, the role matrix over every route
 //! of the route table, support never seeing crash contents, and the `issues` CLI.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mayday_server::index::Role;
 use mayday_server::triage::{Access, Route, Surface, routes};
-use mayday_tests::fixtures::{bin, testdata, workspace_root};
+use mayday_tests::browser::Browser;
+use mayday_tests::fixtures::{bin, read_json};
 use mayday_tests::server::TestServer;
-use mayday_tests::services::ChromeDriver;
+use mayday_tests::testdata::{self, Case};
 use mayday_tests::upload::Multipart;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 /// The dumps these tests submit: small, symbolicated, different platforms.
-const CASES: &[(&str, &str)] = &[
-    ("breakpad-win-x86-minidump2", "minidump2.dmp"),
-    ("symbolic-linux-x64-crash", "linux-mini.dmp"),
-    (
-        "rust-minidump-macos-x64-inlines",
-        "pipeline-inlines-macos-segv.dmp",
-    ),
+const CASES: &[&str] = &[
+    "breakpad-win-x86-minidump2/minidump2.dmp",
+    "symbolic-linux-x64-crash/linux-mini.dmp",
+    "rust-minidump-macos-x64-inlines/pipeline-inlines-macos-segv.dmp",
 ];
 
 /// An annotation value only the submitted reports carry.
@@ -28,6 +25,7 @@ const SECRET_ANNOTATION: &str = "triage-test-note-7f3a9c";
 
 /// A report the tests submitted, with what the developer API says about it.
 struct Submitted {
+    case: Case,
     id: String,
     dump: Vec<u8>,
     processed: Value,
@@ -36,37 +34,26 @@ struct Submitted {
 /// A server with the symbols of [`CASES`] and one report of each, processed.
 async fn server_with_reports() -> (TestServer, String, Vec<Submitted>) {
     let server = TestServer::start().await;
-    for (case, _) in CASES {
-        server
-            .add_symbols(&testdata().join(case).join("symbols"))
-            .await;
+    let cases: Vec<Case> = CASES.iter().map(|path| testdata::case(path)).collect();
+    for case in &cases {
+        server.add_symbols(&case.symbols().unwrap()).await;
     }
     let developer = server.token(Role::Developer).await;
     let mut submitted = Vec::new();
-    for (i, (case, dump)) in CASES.iter().enumerate() {
-        let bytes = std::fs::read(testdata().join(case).join(dump)).unwrap();
+    for (i, case) in cases.into_iter().enumerate() {
+        let bytes = case.bytes();
         let version = format!("1.{i}.0");
-        let (content_type, body) = Multipart::new()
-            .text("prod", "TriageApp")
-            .text("ver", &version)
-            .text("Notes", SECRET_ANNOTATION)
-            .dump(&bytes)
-            .finish();
-        let response = reqwest::Client::new()
-            .post(format!("{}/submit", server.url))
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let receipt =
-            mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
-                .unwrap();
-        let processed = server.wait_processed(&developer, &receipt.crash_id).await;
+        let fields = [
+            ("prod", "TriageApp"),
+            ("ver", version.as_str()),
+            ("Notes", SECRET_ANNOTATION),
+        ];
+        let id = server.submit(&bytes, &fields).await.id;
+        let processed = server.wait_processed(&developer, &id).await;
         assert_eq!(processed["state"], "processed", "{processed}");
         submitted.push(Submitted {
-            id: receipt.crash_id,
+            case,
+            id,
             dump: bytes,
             processed,
         });
@@ -75,18 +62,8 @@ async fn server_with_reports() -> (TestServer, String, Vec<Submitted>) {
 }
 
 /// Function names of the reference tool's crashing thread for `case`.
-fn reference_functions(case: &str) -> Vec<String> {
-    let dir = testdata().join(case).join("reference");
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.to_string_lossy()
-                .ends_with(".minidump-stackwalk-0.27.0.json")
-        })
-        .unwrap();
-    let json: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-    json["crashing_thread"]["frames"]
+fn reference_functions(case: &Case) -> Vec<String> {
+    read_json(&case.reference)["crashing_thread"]["frames"]
         .as_array()
         .unwrap()
         .iter()
@@ -94,105 +71,40 @@ fn reference_functions(case: &str) -> Vec<String> {
         .collect()
 }
 
-fn artifacts() -> PathBuf {
-    let dir = workspace_root().join("tests/artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A WebDriver session in real headless Chromium with a fresh profile in `profile`.
-async fn browser(driver: &ChromeDriver, profile: &Path) -> fantoccini::Client {
-    let mut caps = driver.capabilities();
-    let args = caps["goog:chromeOptions"]["args"].as_array_mut().unwrap();
-    args.push(Value::String(format!(
-        "--user-data-dir={}",
-        profile.display()
-    )));
-    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url())
-        .await
-        .expect("a headless Chromium session")
-}
-
-async fn screenshot(browser: &fantoccini::Client, name: &str) {
-    let png = browser.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    std::fs::write(artifacts().join(name), png).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_triages_in_headless_chromium() {
-    use fantoccini::Locator;
-
     let (server, _developer, submitted) = server_with_reports().await;
     let token = server.token(Role::Developer).await;
-    let driver = tokio::task::spawn_blocking(ChromeDriver::start)
-        .await
-        .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = browser(&driver, profile.path()).await;
+    let browser = Browser::start(&server.url).await;
 
     // Signed out: the issues page sends the browser to sign in.
-    browser
-        .goto(&format!("{}/issues", server.url))
-        .await
-        .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
-    browser
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&token)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.goto("/issues").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.sign_in(&token).await;
 
     // The open issues: one per submitted dump.
-    let table = browser
-        .wait()
-        .for_element(Locator::Id("issues"))
-        .await
-        .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/issues");
-    let links = table.find_all(Locator::Css("a.issue")).await.unwrap();
-    assert_eq!(
-        links.len(),
-        CASES.len(),
-        "{}",
-        browser.source().await.unwrap()
-    );
+    browser.find("#issues").await;
+    assert_eq!(browser.path().await, "/issues");
+    let links = browser.find_all("#issues a.issue").await;
+    assert_eq!(links.len(), CASES.len(), "{}", browser.source().await);
     // The session cookie is HttpOnly: page scripts cannot read it.
     let visible = browser
+        .client()
         .execute("return document.cookie", vec![])
         .await
         .unwrap();
     assert_eq!(visible, Value::String(String::new()));
-    screenshot(&browser, "issues.png").await;
+    browser.screenshot("issues.png").await;
 
     // The Windows dump's issue: its stack shows the reference tool's functions.
     let win = &submitted[0];
     let issue_id = win.processed["issue_id"].as_i64().unwrap();
     browser
-        .find(Locator::Css(&format!("a.issue[href='/issues/{issue_id}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("signature"))
-        .await
-        .unwrap();
-    let source = browser.source().await.unwrap();
-    let functions = reference_functions(CASES[0].0);
+        .click(&format!("a.issue[href='/issues/{issue_id}']"))
+        .await;
+    browser.find("#signature").await;
+    let source = browser.source().await;
+    let functions = reference_functions(&win.case);
     assert!(functions.iter().any(|f| f.contains("CrashFunction")));
     for function in &functions {
         let escaped = function.replace('&', "&amp;").replace('<', "&lt;");
@@ -201,139 +113,52 @@ async fn a_developer_triages_in_headless_chromium() {
             "the sample stack shows {function}"
         );
     }
-    let stack_text = browser
-        .find(Locator::Css("table.stack"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let stack_text = browser.text("table.stack").await;
     assert!(stack_text.contains("CrashFunction"), "{stack_text}");
     assert!(stack_text.contains("test_app.exe"), "{stack_text}");
-    screenshot(&browser, "issue.png").await;
+    browser.screenshot("issue.png").await;
 
     // The report page: crash reason and the crashing thread.
     browser
-        .find(Locator::Css(&format!("a[href='/reports/{}']", win.id)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let reason = browser
-        .wait()
-        .for_element(Locator::Id("crash-reason"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .click(&format!("a[href='/reports/{}']", win.id))
+        .await;
+    let reason = browser.text("#crash-reason").await;
     assert_eq!(reason, "EXCEPTION_ACCESS_VIOLATION_WRITE");
-    let page = browser.source().await.unwrap();
+    let page = browser.source().await;
     assert!(page.contains("CrashFunction"));
     assert!(page.contains(SECRET_ANNOTATION), "annotations are shown");
     assert!(page.contains("<details>"), "other threads are folded");
-    screenshot(&browser, "report.png").await;
+    browser.screenshot("report.png").await;
 
     // Resolve it from its page.
-    browser
-        .goto(&format!("{}/issues/{issue_id}", server.url))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("resolve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.goto(&format!("/issues/{issue_id}")).await;
+    browser.click("#resolve").await;
     // The notice is only on the page the form redirects to.
-    let notice = browser
-        .wait()
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
-    let status = browser
-        .find(Locator::Id("issue-status"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let notice = browser.find("p.notice").await;
+    let status = browser.text("#issue-status").await;
     assert_eq!(status, "resolved");
     assert_eq!(
         notice.text().await.unwrap(),
         "Resolved; 1 stored report deleted."
     );
-    screenshot(&browser, "resolved.png").await;
+    browser.screenshot("resolved.png").await;
 
     // It left the open list, and is in the resolved one.
-    browser
-        .goto(&format!("{}/issues", server.url))
-        .await
-        .unwrap();
-    let open = browser.source().await.unwrap();
+    browser.goto("/issues").await;
+    let open = browser.source().await;
     assert!(!open.contains(&format!("href=\"/issues/{issue_id}\"")));
-    assert_eq!(
-        browser
-            .find_all(Locator::Css("a.issue"))
-            .await
-            .unwrap()
-            .len(),
-        CASES.len() - 1
-    );
-    browser
-        .goto(&format!("{}/issues?status=resolved", server.url))
-        .await
-        .unwrap();
-    let resolved = browser.source().await.unwrap();
+    assert_eq!(browser.find_all("a.issue").await.len(), CASES.len() - 1);
+    browser.goto("/issues?status=resolved").await;
+    let resolved = browser.source().await;
     assert!(resolved.contains(&format!("href=\"/issues/{issue_id}\"")));
 
     // Support: sign out, sign in with a support token, find a report by CrashID.
-    browser
-        .find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap();
+    browser.sign_out().await;
     let support = server.token(Role::Support).await;
-    browser
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&support)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in(&support).await;
     let linux = &submitted[1];
-    browser
-        .wait()
-        .for_element(Locator::Id("crash-id"))
-        .await
-        .unwrap()
-        .send_keys(&format!("{}\n", linux.id))
-        .await
-        .unwrap();
-    let card = browser
-        .wait()
-        .for_element(Locator::Id("report"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    browser.fill("#crash-id", &format!("{}\n", linux.id)).await;
+    let card = browser.text("#report").await;
     assert!(
         card.contains(&linux.id) && card.contains("processed"),
         "{card}"
@@ -342,84 +167,36 @@ async fn a_developer_triages_in_headless_chromium() {
         card.contains("TriageApp") && card.contains("1.1.0"),
         "{card}"
     );
-    let page = browser.source().await.unwrap();
+    let page = browser.source().await;
     assert!(!page.contains("WriteProcFile"), "no frames for support");
     assert!(
         !page.contains(SECRET_ANNOTATION),
         "no annotations for support"
     );
-    screenshot(&browser, "lookup.png").await;
+    browser.screenshot("lookup.png").await;
     // Support has no issues page.
-    browser
-        .goto(&format!("{}/issues", server.url))
-        .await
-        .unwrap();
-    assert!(browser.source().await.unwrap().contains("403"));
+    browser.goto("/issues").await;
+    assert!(browser.source().await.contains("403"));
 
     // An admin: the tokens and symbols pages.
-    browser
-        .goto(&format!("{}/lookup", server.url))
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.goto("/lookup").await;
+    browser.sign_out().await;
     let admin = server.token(Role::Admin).await;
-    browser
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&admin)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("issues"))
-        .await
-        .unwrap();
-    browser
-        .goto(&format!("{}/tokens", server.url))
-        .await
-        .unwrap();
-    let tokens = browser
-        .find(Locator::Id("tokens"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    browser.sign_in(&admin).await;
+    browser.find("#issues").await;
+    browser.goto("/tokens").await;
+    let tokens = browser.text("#tokens").await;
     assert!(
         tokens.contains("support") && tokens.contains("admin"),
         "{tokens}"
     );
-    screenshot(&browser, "tokens.png").await;
-    browser
-        .goto(&format!("{}/symbols", server.url))
-        .await
-        .unwrap();
-    let present = browser
-        .find(Locator::Id("present"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    browser.screenshot("tokens.png").await;
+    browser.goto("/symbols").await;
+    let present = browser.text("#present").await;
     assert!(present.contains("test_app.pdb"), "{present}");
-    screenshot(&browser, "symbols.png").await;
+    browser.screenshot("symbols.png").await;
 
-    browser.close().await.unwrap();
+    browser.close().await;
     server.stop().await;
 }
 
@@ -460,10 +237,6 @@ async fn every_route_allows_exactly_the_roles_of_the_route_table() {
     for role in Role::ALL {
         tokens.push((Some(role), server.token(role).await));
     }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let table = routes();
     assert!(table.len() > 20, "the table has every route");
     let mut keys: Vec<(String, &str)> = table
@@ -482,7 +255,7 @@ async fn every_route_allows_exactly_the_roles_of_the_route_table() {
                 .iter()
                 .map(|(role, token)| (*role, Some(token.as_str()))),
         ) {
-            let mut request = client.request(route.method.clone(), format!("{}{path}", server.url));
+            let mut request = server.request(route.method.clone(), &path);
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -588,24 +361,10 @@ fn contents_of(report: &Value, issue_titles: &[String]) -> Vec<String> {
 async fn support_never_sees_crash_contents() {
     let (server, developer, submitted) = server_with_reports().await;
     let support = server.token(Role::Support).await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let mut titles = Vec::new();
     for s in &submitted {
-        let issue: Value = client
-            .get(format!(
-                "{}/api/v1/issues/{}",
-                server.url, s.processed["issue_id"]
-            ))
-            .bearer_auth(&developer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!("/api/v1/issues/{}", s.processed["issue_id"]);
+        let (_, issue) = server.get_json(&path, &developer).await;
         titles.push(issue["issue"]["title"].as_str().unwrap().to_owned());
     }
     let mut forbidden = Vec::new();
@@ -632,18 +391,12 @@ async fn support_never_sees_crash_contents() {
         paths.push(format!("/lookup?id={}", s.id));
         paths.push(format!("/lookup?id=CrashID={}", s.id));
         for path in paths {
-            let response = client
-                .get(format!("{}{path}", server.url))
-                .bearer_auth(&support)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
+            let (status, body) = server.get_bytes(&path, &support).await;
             assert!(
                 status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                 "{path}: {status}"
             );
-            bodies.push((path, response.bytes().await.unwrap().to_vec()));
+            bodies.push((path, body));
         }
         // And what support may not use answers 403 without a byte of contents.
         for path in [
@@ -653,14 +406,9 @@ async fn support_never_sees_crash_contents() {
             format!("/issues/{issue_id}"),
             format!("/api/v1/issues/{issue_id}"),
         ] {
-            let response = client
-                .get(format!("{}{path}", server.url))
-                .bearer_auth(&support)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
-            bodies.push((path, response.bytes().await.unwrap().to_vec()));
+            let (status, body) = server.get_bytes(&path, &support).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+            bodies.push((path, body));
         }
     }
     // The lookup shows what support needs.
@@ -819,22 +567,22 @@ fn csrf_in(html: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     let server = TestServer::start().await;
-    let (admin_id, admin) =
-        mayday_server::triage::auth::create_token(server.state.index(), Role::Admin, "admin")
-            .await
-            .unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = |path: &str| format!("{}{path}", server.url);
+    let (admin_id, admin) = server.named_token(Role::Admin, "admin").await;
+    let get = |path: &str| server.request(Method::GET, path);
+    // What a browser with the session `cookie` sends: a page load, a form.
+    let page = |path: &str, cookie: &str| get(path).header("Cookie", cookie).send();
+    let form = |path: &str, cookie: &str, fields: &[(&str, &str)]| {
+        let request = server.request(Method::POST, path);
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header("Cookie", cookie)
+        };
+        request.form(fields).send()
+    };
     let sign_in = || async {
-        let response = client
-            .post(url("/login"))
-            .form(&[("token", admin.as_str()), ("next", "/tokens")])
-            .send()
-            .await
-            .unwrap();
+        let fields = [("token", admin.as_str()), ("next", "/tokens")];
+        let response = form("/login", "", &fields).await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(response.headers()["location"], "/tokens");
         let set_cookie = response.headers()["set-cookie"]
@@ -848,31 +596,17 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     };
 
     // A wrong token signs nobody in; an open redirect is not followed.
-    let response = client
-        .post(url("/login"))
-        .form(&[("token", "mdy_wrong")])
-        .send()
-        .await
-        .unwrap();
+    let response = form("/login", "", &[("token", "mdy_wrong")]).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get("set-cookie").is_none());
-    let response = client
-        .post(url("/login"))
-        .form(&[("token", admin.as_str()), ("next", "//evil.example/")])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("token", admin.as_str()), ("next", "//evil.example/")];
+    let response = form("/login", "", &fields).await.unwrap();
     assert_eq!(response.headers()["location"], "/");
 
     let cookie = sign_in().await;
-    let page = client
-        .get(url("/tokens"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let csrf = csrf_in(&page.text().await.unwrap());
+    let tokens_page = page("/tokens", &cookie).await.unwrap();
+    assert_eq!(tokens_page.status(), StatusCode::OK);
+    let csrf = csrf_in(&tokens_page.text().await.unwrap());
     assert_eq!(csrf.len(), 64);
 
     // State changes need the session's CSRF token.
@@ -880,22 +614,12 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
         "",
         "0000000000000000000000000000000000000000000000000000000000000000",
     ] {
-        let response = client
-            .post(url("/tokens"))
-            .header("Cookie", &cookie)
-            .form(&[("role", "support"), ("name", "x"), ("csrf", bad)])
-            .send()
-            .await
-            .unwrap();
+        let fields = [("role", "support"), ("name", "x"), ("csrf", bad)];
+        let response = form("/tokens", &cookie, &fields).await.unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "csrf {bad:?}");
     }
-    let created = client
-        .post(url("/tokens"))
-        .header("Cookie", &cookie)
-        .form(&[("role", "support"), ("name", "helpdesk"), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("role", "support"), ("name", "helpdesk"), ("csrf", &csrf)];
+    let created = form("/tokens", &cookie, &fields).await.unwrap();
     assert_eq!(created.status(), StatusCode::OK);
     let created = created.text().await.unwrap();
     assert!(created.contains("id=\"secret\">mdy_"), "{created}");
@@ -903,8 +627,8 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     // The session is not an API token, and the API ignores cookies.
     let secret = cookie.split_once('=').unwrap().1;
     for request in [
-        client.get(url("/api/v1/tokens")).bearer_auth(secret),
-        client.get(url("/api/v1/tokens")).header("Cookie", &cookie),
+        get("/api/v1/tokens").bearer_auth(secret),
+        get("/api/v1/tokens").header("Cookie", &cookie),
     ] {
         assert_eq!(
             request.send().await.unwrap().status(),
@@ -912,15 +636,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
         );
     }
     // Sessions are not listed as tokens.
-    let tokens: Value = client
-        .get(url("/api/v1/tokens"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, tokens) = server.get_json("/api/v1/tokens", &admin).await;
     let names: Vec<&str> = tokens["tokens"]
         .as_array()
         .unwrap()
@@ -930,13 +646,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     assert_eq!(names, ["admin", "helpdesk"]);
 
     // Signing out ends the session.
-    let response = client
-        .post(url("/logout"))
-        .header("Cookie", &cookie)
-        .form(&[("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let response = form("/logout", &cookie, &[("csrf", &csrf)]).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(
         response.headers()["set-cookie"]
@@ -944,23 +654,13 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let response = client
-        .get(url("/tokens"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = page("/tokens", &cookie).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/login?next=%2Ftokens");
 
     // Revoking the token ends its sessions too.
     let cookie = sign_in().await;
-    let ok = client
-        .get(url("/audit"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let ok = page("/audit", &cookie).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let audit = ok.text().await.unwrap();
     assert!(audit.contains("token.create"), "{audit}");
@@ -972,12 +672,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
             .await
             .unwrap()
     );
-    let response = client
-        .get(url("/tokens"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let response = page("/tokens", &cookie).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     server.stop().await;
 }
@@ -985,31 +680,21 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_ingest_rejections_and_processing() {
     let (server, developer, submitted) = server_with_reports().await;
-    let client = reqwest::Client::new();
     // Resolving an issue deletes its report.
-    let response = client
-        .post(format!(
-            "{}/api/v1/issues/{}/resolve",
-            server.url, submitted[0].processed["issue_id"]
-        ))
-        .bearer_auth(&developer)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    let path = format!(
+        "/api/v1/issues/{}/resolve",
+        submitted[0].processed["issue_id"]
+    );
+    let (status, _) = server
+        .post_json(&path, &developer, Some(serde_json::json!({})))
+        .await;
+    assert!(status.is_success(), "{status}");
     // One upload that is not a minidump.
     let (content_type, body) = Multipart::new().dump(b"not a dump").finish();
-    let response = client
-        .post(format!("{}/submit", server.url))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = server.submit_body(&content_type, body, false).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = client
-        .get(format!("{}/metrics", server.url))
+    let response = server
+        .request(Method::GET, "/metrics")
         .send()
         .await
         .unwrap();
@@ -1058,40 +743,24 @@ async fn metrics_count_ingest_rejections_and_processing() {
 async fn the_symbols_page_ranks_missing_symbols_and_lists_present_ones() {
     let (server, _developer, submitted) = server_with_reports().await;
     let uploader = server.token(Role::Uploader).await;
-    let client = reqwest::Client::new();
-    let missing: Value = client
-        .get(format!("{}/api/v1/symbols/missing", server.url))
-        .bearer_auth(&uploader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, missing) = server.get_json("/api/v1/symbols/missing", &uploader).await;
     let missing = missing["missing"].as_array().unwrap().clone();
+    let module = |m: &Value| {
+        (
+            m["debug_file"].as_str().unwrap().to_owned(),
+            m["debug_id"].as_str().unwrap().to_owned(),
+        )
+    };
     // Every module the reports said lacked symbols is ranked, most needed first.
     let mut expected: Vec<(String, String)> = submitted
         .iter()
         .flat_map(|s| s.processed["missing_symbols"].as_array().unwrap().clone())
-        .map(|m| {
-            (
-                m["debug_file"].as_str().unwrap().to_owned(),
-                m["debug_id"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|m| module(&m))
         .collect();
     expected.sort();
     expected.dedup();
     assert!(!expected.is_empty(), "the test data lacks some symbols");
-    let mut ranked: Vec<(String, String)> = missing
-        .iter()
-        .map(|m| {
-            (
-                m["debug_file"].as_str().unwrap().to_owned(),
-                m["debug_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let mut ranked: Vec<(String, String)> = missing.iter().map(module).collect();
     let counts: Vec<i64> = missing
         .iter()
         .map(|m| m["reports"].as_i64().unwrap())
@@ -1100,14 +769,9 @@ async fn the_symbols_page_ranks_missing_symbols_and_lists_present_ones() {
     ranked.sort();
     assert_eq!(ranked, expected);
 
-    let page = client
-        .get(format!("{}/symbols", server.url))
-        .bearer_auth(&uploader)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
+    let (status, html) = server.get_bytes("/symbols", &uploader).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = String::from_utf8(html).unwrap();
     for (file, id) in &expected {
         assert!(
             html.contains(file.as_str()) && html.contains(id.as_str()),
@@ -1122,22 +786,14 @@ async fn the_symbols_page_ranks_missing_symbols_and_lists_present_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_issues_list_filters_searches_and_sorts() {
     let (server, developer, submitted) = server_with_reports().await;
-    let client = reqwest::Client::new();
     let issue = |i: usize| submitted[i].processed["issue_id"].as_i64().unwrap();
     let listed = |query: &'static str| {
-        let client = client.clone();
-        let url = format!("{}/issues?{query}", server.url);
-        let developer = developer.clone();
+        let (server, developer) = (&server, &developer);
         async move {
-            let html = client
-                .get(url)
-                .bearer_auth(developer)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let (_, html) = server
+                .get_bytes(&format!("/issues?{query}"), developer)
+                .await;
+            let html = String::from_utf8(html).unwrap();
             let mut ids = Vec::new();
             let mut rest = html.as_str();
             let needle = "class=\"issue\" href=\"/issues/";
