@@ -4,20 +4,37 @@
 //! through `/forget` in headless Chromium, retention with a controlled clock, key
 //! rotation through the CLI, and resolving while reports are in the pipeline.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::vault;
-use mayday_tests::fixtures::{bin, testdata};
+use mayday_tests::api::{self, Sent};
+use mayday_tests::browser::Browser;
+use mayday_tests::fixtures::bin;
+use mayday_tests::scan::traces;
 use mayday_tests::server::{TestServer, walk};
-use mayday_tests::services::{ChromeDriver, Postgres, S3Server};
-use mayday_tests::upload::Multipart;
+use mayday_tests::services::{Postgres, S3Server};
+use mayday_tests::testdata;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Runs the retention sweep of `server` as if it were `now`.
+async fn sweep(
+    server: &TestServer,
+    now: i64,
+) -> Result<mayday_server::retention::Sweep, mayday_server::deletion::DeleteError> {
+    let state = &server.state;
+    mayday_server::retention::sweep(
+        state.vault(),
+        state.metrics(),
+        state.config().retention_days,
+        now,
+    )
+    .await
+}
 
 /// The report id a test holds as text.
 fn rid(id: &str) -> ReportId {
@@ -26,111 +43,12 @@ fn rid(id: &str) -> ReportId {
 
 /// The crash most tests group into one issue.
 fn dump_a() -> Vec<u8> {
-    std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap()
+    testdata::read("breakpad-win-x86-minidump2/minidump2.dmp")
 }
 
 /// A different crash: another issue.
 fn dump_b() -> Vec<u8> {
-    std::fs::read(testdata().join("symbolic-linux-x64-crash/linux-mini.dmp")).unwrap()
-}
-
-/// A submitted report: its CrashID and deletion token.
-#[derive(Debug, Clone)]
-struct Sent {
-    id: String,
-    token: String,
-}
-
-impl Sent {
-    fn uuid(&self) -> &str {
-        self.id.trim_start_matches("bp-")
-    }
-}
-
-async fn submit(server: &TestServer, dump: &[u8], fields: &[(&str, &str)]) -> Sent {
-    submit_to(&server.url, dump, fields).await
-}
-
-async fn submit_to(url: &str, dump: &[u8], fields: &[(&str, &str)]) -> Sent {
-    let mut form = Multipart::new();
-    for (k, v) in fields {
-        form = form.text(k, v);
-    }
-    let (content_type, body) = form.dump(dump).finish();
-    let response = reqwest::Client::new()
-        .post(format!("{url}/submit"))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let receipt =
-        mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap()).unwrap();
-    Sent {
-        id: receipt.crash_id,
-        token: receipt.deletion_token,
-    }
-}
-
-async fn get(server: &TestServer, token: &str, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path}", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(
-    server: &TestServer,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{}{path}", server.url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Waits until report `id` is processed (its JSON) or gone (`None`: dropped).
-async fn settle(server: &TestServer, token: &str, id: &str) -> Option<Value> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (status, json) = get(server, token, &format!("/api/v1/reports/{id}")).await;
-        if status == StatusCode::NOT_FOUND {
-            return None;
-        }
-        if status == StatusCode::OK && json["state"] != "queued" {
-            return Some(json);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "report {id} did not settle: {json}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until no job is waiting or running.
-async fn drain(server: &TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while server.state.index().queue_depth().await.unwrap() > 0 {
-        assert!(Instant::now() < deadline, "the queue did not drain");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    testdata::read("symbolic-linux-x64-crash/linux-mini.dmp")
 }
 
 /// A 32-byte run of `bytes` with many different values: found nowhere by chance.
@@ -147,47 +65,25 @@ fn distinctive_run(bytes: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Every needle found in any file (name or contents) below `dir`: `(file, needle)`.
-fn traces(dir: &Path, needles: &[Vec<u8>]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for file in walk(dir) {
-        let name = file.to_string_lossy().into_owned();
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        for needle in needles {
-            if contains(name.as_bytes(), needle) || contains(&bytes, needle) {
-                found.push((name.clone(), String::from_utf8_lossy(needle).into_owned()));
-            }
-        }
-    }
-    found
-}
-
-/// Object store keys of report `sent`.
-async fn keys_of(server: &TestServer, sent: &Sent) -> Vec<String> {
+/// Whether the index holds a data key for report `id`.
+async fn has_data_key(server: &TestServer, id: &str) -> bool {
     server
         .state
-        .storage()
-        .list(None)
+        .index()
+        .report_key(&rid(id))
         .await
         .unwrap()
-        .into_iter()
-        .map(|k| k.to_string())
-        .filter(|k| k.contains(sent.uuid()))
-        .collect()
+        .is_some()
 }
 
 /// What must vanish with report `sent`: its id, its blob keys, its wrapped data key.
 async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
     let mut needles = vec![sent.uuid().as_bytes().to_vec()];
-    let keys = keys_of(server, sent).await;
+    let keys = server.report_keys(&sent.id).await;
     assert!(keys.len() >= 3, "raw dump, raw meta, processed: {keys:?}");
     needles.extend(keys.into_iter().map(String::into_bytes));
-    let wrapped = server
-        .state
-        .index()
-        .report_key(&rid(&sent.id))
-        .await
-        .unwrap();
+    let index = server.state.index();
+    let wrapped = index.report_key(&rid(&sent.id)).await.unwrap();
     needles.push(wrapped.expect("a data key").wrapped.into_bytes());
     needles
 }
@@ -196,38 +92,35 @@ async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
 async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
-    let (admin_id, admin) =
-        mayday_server::triage::auth::create_token(server.state.index(), Role::Admin, "auditor")
-            .await
-            .unwrap();
+    let (admin_id, admin) = server.named_token(Role::Admin, "auditor").await;
     let mut sent = Vec::new();
     for _ in 0..3 {
-        sent.push(submit(&server, &dump_a(), &[("prod", "Alpha"), ("ver", "1.0")]).await);
+        sent.push(
+            server
+                .submit(&dump_a(), &[("prod", "Alpha"), ("ver", "1.0")])
+                .await,
+        );
     }
-    let other = submit(&server, &dump_b(), &[("prod", "Alpha")]).await;
+    let other = server.submit(&dump_b(), &[("prod", "Alpha")]).await;
     let mut issue = None;
     for s in &sent {
-        let report = settle(&server, &developer, &s.id).await.unwrap();
+        let report = server.settle(&developer, &s.id).await.unwrap();
         assert_eq!(report["state"], "processed");
         assert!(issue.is_none() || issue == Some(report["issue_id"].clone()));
         issue = Some(report["issue_id"].clone());
     }
     let issue = issue.unwrap().as_i64().unwrap();
-    let other_report = settle(&server, &developer, &other.id).await.unwrap();
+    let other_report = server.settle(&developer, &other.id).await.unwrap();
     assert_ne!(other_report["issue_id"], json!(issue));
 
     // The stored dump as the API serves it (a read that is audited).
-    let dump = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/reports/{}/minidump",
-            server.url, sent[0].id
-        ))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dump.status(), StatusCode::OK);
-    let dump = dump.bytes().await.unwrap();
+    let (status, dump) = server
+        .get_bytes(
+            &format!("/api/v1/reports/{}/minidump", sent[0].id),
+            &developer,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(&dump[..4], b"MDMP");
     let run = distinctive_run(&dump);
 
@@ -243,13 +136,9 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
     // Before: the ids are there (the check below can find them).
     assert!(!traces(&server.data_dir, &needles).is_empty());
 
-    let (status, body) = post(
-        &server,
-        &developer,
-        &format!("/api/v1/issues/{issue}/resolve"),
-        None,
-    )
-    .await;
+    let (status, body) = server
+        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &developer, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reports_deleted"], 3);
     assert_eq!(body["issue"]["status"], "resolved");
@@ -259,38 +148,28 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
     assert!(files.iter().any(|f| f.ends_with("index.sqlite")));
     assert_eq!(traces(&server.data_dir, &needles), vec![], "in {files:?}");
     for s in &sent {
-        let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
+        let (status, _) = server
+            .get_json(&format!("/api/v1/reports/{}", s.id), &developer)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _) = get(
-            &server,
-            &developer,
-            &format!("/api/v1/reports/{}/minidump", s.id),
-        )
-        .await;
+        let (status, _) = server
+            .get_json(&format!("/api/v1/reports/{}/minidump", s.id), &developer)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(keys_of(&server, s).await.is_empty());
-        assert!(
-            server
-                .state
-                .index()
-                .report_key(&rid(&s.id))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(server.report_keys(&s.id).await.is_empty());
+        assert!(!has_data_key(&server, &s.id).await);
     }
     // The other issue's report is untouched.
-    let (status, _) = get(
-        &server,
-        &developer,
-        &format!("/api/v1/reports/{}", other.id),
-    )
-    .await;
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", other.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys_of(&server, &other).await.len(), 3);
+    assert_eq!(server.report_keys(&other.id).await.len(), 3);
 
     // The issue keeps its tombstone.
-    let (status, body) = get(&server, &developer, &format!("/api/v1/issues/{issue}")).await;
+    let (status, body) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["issue"]["status"], "resolved");
     assert_eq!(body["issue"]["count"], 3);
@@ -300,7 +179,7 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
 
     // Audited: who resolved (the token's id, never its secret), and the earlier
     // read kept under a pseudonym.
-    let (status, audit) = get(&server, &admin, "/api/v1/audit").await;
+    let (status, audit) = server.get_json("/api/v1/audit", &admin).await;
     assert_eq!(status, StatusCode::OK);
     let entries = audit["entries"].as_array().unwrap();
     let resolve = entries
@@ -321,7 +200,7 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
     );
     let text = audit.to_string();
     assert!(!text.contains(&developer) && !text.contains(&admin));
-    let (status, _) = get(&server, &developer, "/api/v1/audit").await;
+    let (status, _) = server.get_json("/api/v1/audit", &developer).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "admins only");
     assert!(!admin_id.is_empty());
     server.stop().await;
@@ -337,23 +216,14 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
     })
     .await;
     let developer = server.token(Role::Developer).await;
-    let a1 = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
-    let a2 = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
-    let b = submit(&server, &dump_b(), &[]).await;
-    let issue = settle(&server, &developer, &a1.id).await.unwrap()["issue_id"].clone();
-    settle(&server, &developer, &a2.id).await.unwrap();
-    settle(&server, &developer, &b.id).await.unwrap();
+    let a1 = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let a2 = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let b = server.submit(&dump_b(), &[]).await;
+    let issue = server.settle(&developer, &a1.id).await.unwrap()["issue_id"].clone();
+    server.settle(&developer, &a2.id).await.unwrap();
+    server.settle(&developer, &b.id).await.unwrap();
 
-    let bucket = s3.independent_client();
-    let listed = || async {
-        bucket
-            .list(String::new(), None)
-            .await
-            .unwrap()
-            .iter()
-            .flat_map(|page| page.contents.iter().map(|o| o.key.clone()))
-            .collect::<Vec<String>>()
-    };
+    let listed = || s3.keys("");
     let before = listed().await;
     for s in [&a1, &a2, &b] {
         assert_eq!(
@@ -362,20 +232,22 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
             "{before:?}"
         );
     }
-    let (status, body) = post(
-        &server,
-        &developer,
-        &format!("/api/v1/issues/{issue}/resolve"),
-        Some(json!({})),
-    )
-    .await;
+    let (status, body) = server
+        .post_json(
+            &format!("/api/v1/issues/{issue}/resolve"),
+            &developer,
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reports_deleted"], 2);
 
     let after = listed().await;
     for s in [&a1, &a2] {
         assert!(!after.iter().any(|k| k.contains(s.uuid())), "{after:?}");
-        let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
+        let (status, _) = server
+            .get_json(&format!("/api/v1/reports/{}", s.id), &developer)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     assert_eq!(after.iter().filter(|k| k.contains(b.uuid())).count(), 3);
@@ -393,8 +265,8 @@ async fn regressions_and_resolved_in_versions() {
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
     let fields = |v: &'static str| [("prod", "Alpha"), ("ver", v)];
-    let first = submit(&server, &dump_a(), &fields("2.0.0")).await;
-    let issue = settle(&server, &developer, &first.id).await.unwrap()["issue_id"]
+    let first = server.submit(&dump_a(), &fields("2.0.0")).await;
+    let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
     let resolve = |version: Option<&'static str>| {
@@ -402,19 +274,16 @@ async fn regressions_and_resolved_in_versions() {
         let server = &server;
         let developer = &developer;
         async move {
-            let (status, body) = post(
-                server,
-                developer,
-                &format!("/api/v1/issues/{issue}/resolve"),
-                body,
-            )
-            .await;
+            let (status, body) = server
+                .post_json(&format!("/api/v1/issues/{issue}/resolve"), developer, body)
+                .await;
             assert_eq!(status, StatusCode::OK, "{body}");
             body
         }
     };
     let status_of = || async {
-        get(&server, &developer, &format!("/api/v1/issues/{issue}"))
+        server
+            .get_json(&format!("/api/v1/issues/{issue}"), &developer)
             .await
             .1["issue"]
             .clone()
@@ -423,22 +292,14 @@ async fn regressions_and_resolved_in_versions() {
     assert_eq!(body["issue"]["resolved_in_version"], "2.3.0");
 
     // Older than the fix: counted, dropped (nothing of it stored), still resolved.
-    let older = submit(&server, &dump_a(), &fields("2.2.9")).await;
+    let older = server.submit(&dump_a(), &fields("2.2.9")).await;
     assert!(
-        settle(&server, &developer, &older.id).await.is_none(),
+        server.settle(&developer, &older.id).await.is_none(),
         "dropped"
     );
-    drain(&server).await;
-    assert!(keys_of(&server, &older).await.is_empty());
-    assert!(
-        server
-            .state
-            .index()
-            .report_key(&rid(&older.id))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    server.drain().await;
+    assert!(server.report_keys(&older.id).await.is_empty());
+    assert!(!has_data_key(&server, &older.id).await);
     let now = status_of().await;
     assert_eq!(now["status"], "resolved");
     assert_eq!(now["count"], 2, "counted");
@@ -453,8 +314,8 @@ async fn regressions_and_resolved_in_versions() {
     );
 
     // Newer: a regression, and the report is kept.
-    let newer = submit(&server, &dump_a(), &fields("2.10.1")).await;
-    let report = settle(&server, &developer, &newer.id).await.expect("kept");
+    let newer = server.submit(&dump_a(), &fields("2.10.1")).await;
+    let report = server.settle(&developer, &newer.id).await.expect("kept");
     assert_eq!(report["issue_id"], issue);
     let now = status_of().await;
     assert_eq!(now["status"], "regressed");
@@ -465,51 +326,47 @@ async fn regressions_and_resolved_in_versions() {
     assert_eq!(body["reports_deleted"], 1, "the 2.10.1 report: {body}");
     assert_eq!(body["dropped_count"], 1, "{body}");
     assert_eq!(status_of().await["status"], "resolved");
-    let unversioned = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
-    assert!(settle(&server, &developer, &unversioned.id).await.is_some());
+    let unversioned = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    assert!(server.settle(&developer, &unversioned.id).await.is_some());
     assert_eq!(status_of().await["status"], "regressed");
 
     // Resolved without a version: any later crash regresses it.
     resolve(None).await;
-    let any = submit(&server, &dump_a(), &fields("1.0.0")).await;
-    assert!(settle(&server, &developer, &any.id).await.is_some());
+    let any = server.submit(&dump_a(), &fields("1.0.0")).await;
+    assert!(server.settle(&developer, &any.id).await.is_some());
     assert_eq!(status_of().await["status"], "regressed");
 
     // The resolved-in version is the resolved product's: another product's old
     // version is a regression.
     resolve(Some("2.3.0")).await;
-    let beta = submit(&server, &dump_a(), &[("prod", "Beta"), ("ver", "1.0.0")]).await;
-    assert!(settle(&server, &developer, &beta.id).await.is_some());
+    let beta = server
+        .submit(&dump_a(), &[("prod", "Beta"), ("ver", "1.0.0")])
+        .await;
+    assert!(server.settle(&developer, &beta.id).await.is_some());
     assert_eq!(status_of().await["status"], "regressed");
 
     // Reopen by hand; unknown issues are 404; a bad body is 400.
-    let (status, body) = post(
-        &server,
-        &developer,
-        &format!("/api/v1/issues/{issue}/reopen"),
-        None,
-    )
-    .await;
+    let (status, body) = server
+        .post_json(&format!("/api/v1/issues/{issue}/reopen"), &developer, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["issue"]["status"], "open");
-    let (status, _) = post(&server, &developer, "/api/v1/issues/999999/resolve", None).await;
+    let (status, _) = server
+        .post_json("/api/v1/issues/999999/resolve", &developer, None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = post(
-        &server,
-        &developer,
-        &format!("/api/v1/issues/{issue}/resolve"),
-        Some(json!({ "in_version": 3 })),
-    )
-    .await;
+    let (status, _) = server
+        .post_json(
+            &format!("/api/v1/issues/{issue}/resolve"),
+            &developer,
+            Some(json!({ "in_version": 3 })),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let support = server.token(Role::Support).await;
-    let (status, _) = post(
-        &server,
-        &support,
-        &format!("/api/v1/issues/{issue}/resolve"),
-        None,
-    )
-    .await;
+    let (status, _) = server
+        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &support, None)
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(status_of().await["status"], "open");
     server.stop().await;
@@ -519,15 +376,15 @@ async fn regressions_and_resolved_in_versions() {
 async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
-    let victim = submit(&server, &dump_a(), &[("prod", "Alpha")]).await;
-    let bystander = submit(&server, &dump_b(), &[]).await;
-    settle(&server, &developer, &victim.id).await.unwrap();
-    settle(&server, &developer, &bystander.id).await.unwrap();
+    let victim = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let bystander = server.submit(&dump_b(), &[]).await;
+    server.settle(&developer, &victim.id).await.unwrap();
+    server.settle(&developer, &bystander.id).await.unwrap();
 
     // A "backup": every blob of the victim, copied out of the store.
     let storage = server.state.storage();
     let mut copies = Vec::new();
-    for key in keys_of(&server, &victim).await {
+    for key in server.report_keys(&victim.id).await {
         let key = object_store::path::Path::from(key);
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
@@ -547,13 +404,13 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         assert!(plain.starts_with(b"MDMP") || plain.starts_with(b"{"));
     }
 
-    let response = reqwest::Client::new()
-        .delete(format!("{}/api/v1/reports/{}", server.url, victim.id))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = server
+        .delete(
+            &format!("/api/v1/reports/{}", victim.id),
+            &format!("Bearer {developer}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 
     // Its key is gone; no key the server still holds opens the copies.
     assert!(
@@ -603,25 +460,16 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
 async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
-    let (admin_id, admin) =
-        mayday_server::triage::auth::create_token(server.state.index(), Role::Admin, "a")
-            .await
-            .unwrap();
-    let mine = submit(&server, &dump_a(), &[]).await;
-    let theirs = submit(&server, &dump_a(), &[]).await;
-    settle(&server, &developer, &mine.id).await.unwrap();
-    settle(&server, &developer, &theirs.id).await.unwrap();
-    let base = server.url.clone();
+    let (admin_id, admin) = server.named_token(Role::Admin, "a").await;
+    let mine = server.submit(&dump_a(), &[]).await;
+    let theirs = server.submit(&dump_a(), &[]).await;
+    server.settle(&developer, &mine.id).await.unwrap();
+    server.settle(&developer, &theirs.id).await.unwrap();
     let delete = |id: String, auth: String| {
-        let base = base.clone();
+        let server = &server;
         async move {
-            reqwest::Client::new()
-                .delete(format!("{base}/api/v1/reports/{id}"))
-                .header("Authorization", auth)
-                .send()
-                .await
-                .unwrap()
-                .status()
+            let path = format!("/api/v1/reports/{id}");
+            server.delete(&path, &auth).await.0
         }
     };
     // Wrong tokens delete nothing.
@@ -630,7 +478,11 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        delete(mine.id.clone(), format!("Deletion {}", theirs.token)).await,
+        delete(
+            mine.id.clone(),
+            format!("Deletion {}", theirs.deletion_token)
+        )
+        .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
@@ -642,30 +494,34 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
         delete(mine.id.clone(), format!("Bearer {support}")).await,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(keys_of(&server, &mine).await.len(), 3);
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", mine.id)).await;
+    assert_eq!(server.report_keys(&mine.id).await.len(), 3);
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", mine.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // The right one deletes it, and again answers the same.
     for _ in 0..2 {
         assert_eq!(
-            delete(mine.id.clone(), format!("Deletion {}", mine.token)).await,
+            delete(mine.id.clone(), format!("Deletion {}", mine.deletion_token)).await,
             StatusCode::NO_CONTENT
         );
     }
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", mine.id)).await;
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", mine.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(keys_of(&server, &mine).await.is_empty());
-    assert_eq!(keys_of(&server, &theirs).await.len(), 3);
+    assert!(server.report_keys(&mine.id).await.is_empty());
+    assert_eq!(server.report_keys(&theirs.id).await.len(), 3);
 
     // A developer deletes theirs.
     assert_eq!(
         delete(theirs.id.clone(), format!("Bearer {developer}")).await,
         StatusCode::NO_CONTENT
     );
-    assert!(keys_of(&server, &theirs).await.is_empty());
+    assert!(server.report_keys(&theirs.id).await.is_empty());
 
-    let (_, audit) = get(&server, &admin, "/api/v1/audit?limit=1000").await;
+    let (_, audit) = server.get_json("/api/v1/audit?limit=1000", &admin).await;
     let deletes: Vec<&Value> = audit["entries"]
         .as_array()
         .unwrap()
@@ -680,7 +536,12 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
             .any(|e| e["actor"].as_str().unwrap().starts_with("tok_"))
     );
     let text = audit.to_string();
-    for secret in [&mine.token, &theirs.token, &developer, &admin] {
+    for secret in [
+        &mine.deletion_token,
+        &theirs.deletion_token,
+        &developer,
+        &admin,
+    ] {
         assert!(!text.contains(secret.as_str()));
     }
     assert!(!text.contains(mine.uuid()) && !text.contains(theirs.uuid()));
@@ -690,67 +551,21 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
-    use fantoccini::Locator;
-
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
-    let mine = submit(&server, &dump_a(), &[]).await;
-    let other = submit(&server, &dump_b(), &[]).await;
-    settle(&server, &developer, &mine.id).await.unwrap();
-    settle(&server, &developer, &other.id).await.unwrap();
+    let mine = server.submit(&dump_a(), &[]).await;
+    let other = server.submit(&dump_b(), &[]).await;
+    server.settle(&developer, &mine.id).await.unwrap();
+    server.settle(&developer, &other.id).await.unwrap();
 
-    let driver = tokio::task::spawn_blocking(ChromeDriver::start)
-        .await
-        .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = driver.capabilities();
-    caps["goog:chromeOptions"]["args"]
-        .as_array_mut()
-        .unwrap()
-        .push(Value::String(format!(
-            "--user-data-dir={}",
-            profile.path().display()
-        )));
-    let browser =
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url())
-            .await
-            .expect("a headless Chromium session");
-
-    async fn fill_and_send(
-        browser: &fantoccini::Client,
-        base: &str,
-        crash_id: &str,
-        token: &str,
-    ) -> String {
-        browser.goto(&format!("{base}/forget")).await.unwrap();
-        browser
-            .find(Locator::Id("crash_id"))
-            .await
-            .unwrap()
-            .send_keys(crash_id)
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Id("token"))
-            .await
-            .unwrap()
-            .send_keys(token)
-            .await
-            .unwrap();
-        browser
-            .find(Locator::Id("delete"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let result = browser
-            .wait()
-            .for_element(Locator::Id("result"))
-            .await
-            .unwrap();
+    let browser = Browser::start(&server.url).await;
+    /// Fills in and sends the forget form; returns the outcome the page shows.
+    async fn fill_and_send(browser: &Browser, crash_id: &str, token: &str) -> String {
+        browser.goto("/forget").await;
+        browser.fill("#crash_id", crash_id).await;
+        browser.fill("#token", token).await;
+        browser.click("#delete").await;
+        let result = browser.find("#result").await;
         result
             .attr("data-result")
             .await
@@ -759,36 +574,31 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
     }
 
     // A wrong token (another report's) deletes nothing.
-    let outcome = fill_and_send(&browser, &server.url, &mine.id, &other.token).await;
+    let outcome = fill_and_send(&browser, &mine.id, &other.deletion_token).await;
     assert_eq!(outcome, "mismatch");
     assert!(
-        !browser.source().await.unwrap().contains(&other.token),
+        !browser.source().await.contains(&other.deletion_token),
         "token not echoed"
     );
-    assert_eq!(keys_of(&server, &mine).await.len(), 3);
+    assert_eq!(server.report_keys(&mine.id).await.len(), 3);
     // Markup in the CrashID field comes back as text.
-    let outcome = fill_and_send(
-        &browser,
-        &server.url,
-        "<b id=\"injected\">x</b>",
-        &mine.token,
-    )
-    .await;
+    let outcome = fill_and_send(&browser, "<b id=\"injected\">x</b>", &mine.deletion_token).await;
     assert_eq!(outcome, "invalid");
-    assert!(browser.find(Locator::Id("injected")).await.is_err());
+    assert!(!browser.exists("#injected").await);
 
     // The right token deletes it; sending it again is fine.
-    let outcome = fill_and_send(&browser, &server.url, &mine.id, &mine.token).await;
+    let outcome = fill_and_send(&browser, &mine.id, &mine.deletion_token).await;
     assert_eq!(outcome, "deleted");
-    assert!(keys_of(&server, &mine).await.is_empty());
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", mine.id)).await;
+    assert!(server.report_keys(&mine.id).await.is_empty());
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", mine.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let outcome = fill_and_send(&browser, &server.url, &mine.id, &mine.token).await;
+    let outcome = fill_and_send(&browser, &mine.id, &mine.deletion_token).await;
     assert_eq!(outcome, "absent");
     // The other report is untouched.
-    assert_eq!(keys_of(&server, &other).await.len(), 3);
-    browser.close().await.unwrap();
-    drop(driver);
+    assert_eq!(server.report_keys(&other.id).await.len(), 3);
+    browser.close().await;
     server.stop().await;
 }
 
@@ -796,46 +606,40 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
 async fn retention_deletes_old_reports_and_keeps_the_issue() {
     let server = TestServer::with_config(|c| c.retention_days = 1).await;
     let developer = server.token(Role::Developer).await;
-    let old = submit(&server, &dump_a(), &[]).await;
-    let old_report = settle(&server, &developer, &old.id).await.unwrap();
+    let old = server.submit(&dump_a(), &[]).await;
+    let old_report = server.settle(&developer, &old.id).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let young = submit(&server, &dump_a(), &[]).await;
-    let young_report = settle(&server, &developer, &young.id).await.unwrap();
+    let young = server.submit(&dump_a(), &[]).await;
+    let young_report = server.settle(&developer, &young.id).await.unwrap();
     let issue = old_report["issue_id"].as_i64().unwrap();
     let old_at = old_report["received_at"].as_i64().unwrap();
     let young_at = young_report["received_at"].as_i64().unwrap();
     assert!(young_at > old_at + 1);
 
-    let state = &server.state;
-    let sweep = |now| {
-        mayday_server::retention::sweep(
-            state.vault(),
-            state.metrics(),
-            state.config().retention_days,
-            now,
-        )
-    };
     // Now: nothing is a day old.
-    let swept = sweep(mayday_server::index::now_ms()).await.unwrap();
+    let swept = sweep(&server, mayday_server::index::now_ms())
+        .await
+        .unwrap();
     assert_eq!(swept.reports, 0);
     // A day after the old one arrived: only it goes.
-    let swept = sweep(old_at + DAY_MS + 1).await.unwrap();
+    let swept = sweep(&server, old_at + DAY_MS + 1).await.unwrap();
     assert_eq!(swept.reports, 1);
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", old.id)).await;
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", old.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(keys_of(&server, &old).await.is_empty());
-    let (status, _) = get(
-        &server,
-        &developer,
-        &format!("/api/v1/reports/{}", young.id),
-    )
-    .await;
+    assert!(server.report_keys(&old.id).await.is_empty());
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", young.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
     // Later, the young one too; the issue stays as a tombstone.
-    let swept = sweep(young_at + DAY_MS + 1).await.unwrap();
+    let swept = sweep(&server, young_at + DAY_MS + 1).await.unwrap();
     assert_eq!(swept.reports, 1);
-    assert!(keys_of(&server, &young).await.is_empty());
-    let (status, body) = get(&server, &developer, &format!("/api/v1/issues/{issue}")).await;
+    assert!(server.report_keys(&young.id).await.is_empty());
+    let (status, body) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["issue"]["count"], 2);
     assert_eq!(body["reports"], json!([]));
@@ -866,8 +670,8 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
     let config_dir = data_dir.clone();
     let server = TestServer::with_config(move |c| c.data_dir = config_dir).await;
     let developer = server.token(Role::Developer).await;
-    let sent = submit(&server, &dump_a(), &[]).await;
-    let before = settle(&server, &developer, &sent.id).await.unwrap();
+    let sent = server.submit(&dump_a(), &[]).await;
+    let before = server.settle(&developer, &sent.id).await.unwrap();
     server.stop().await;
     let key_file = data_dir.join("master.key");
     let old = std::fs::read_to_string(&key_file).unwrap();
@@ -894,15 +698,10 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
 
     let config_dir = data_dir.clone();
     let server = TestServer::with_config(move |c| c.data_dir = config_dir).await;
-    let after = settle(&server, &developer, &sent.id).await.unwrap();
+    let after = server.settle(&developer, &sent.id).await.unwrap();
     assert_eq!(after["crashing_thread"], before["crashing_thread"]);
-    let wrapped = server
-        .state
-        .index()
-        .report_key(&rid(&sent.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let index = server.state.index();
+    let wrapped = index.report_key(&rid(&sent.id)).await.unwrap().unwrap();
     let old_ring = mayday_server::crypto::Keyring::new(
         mayday_server::crypto::MasterKey::from_hex(&old).unwrap(),
     );
@@ -919,8 +718,8 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
 /// no row, no key, no blob; the issue stays resolved and counts them all.
 async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     let developer = server.token(Role::Developer).await;
-    let first = submit(server, &dump_a(), &[("prod", "Alpha")]).await;
-    let issue = settle(server, &developer, &first.id).await.unwrap()["issue_id"]
+    let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
     // 50 at once, so the queue is deep when the resolution comes.
@@ -928,7 +727,7 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     let uploads: Vec<_> = (0..50)
         .map(|_| {
             let url = server.url.clone();
-            tokio::spawn(async move { submit_to(&url, &dump_a(), &[("prod", "Alpha")]).await })
+            tokio::spawn(async move { api::submit(&url, &dump_a(), &[("prod", "Alpha")]).await })
         })
         .collect();
     for upload in uploads {
@@ -937,22 +736,27 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     // Resolve while the workers are busy with them.
     let depth = server.state.index().queue_depth().await.unwrap();
     assert!(depth > 0, "reports still in the pipeline");
-    let (status, body) = post(
-        server,
-        &developer,
-        &format!("/api/v1/issues/{issue}/resolve"),
-        None,
-    )
-    .await;
+    let (status, body) = server
+        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &developer, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    drain(server).await;
+    server.drain().await;
 
     for s in &sent {
-        let (status, _) = get(server, &developer, &format!("/api/v1/reports/{}", s.id)).await;
+        let (status, _) = server
+            .get_json(&format!("/api/v1/reports/{}", s.id), &developer)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.id);
-        let (index, id) = (server.state.index(), rid(&s.id));
-        assert!(index.report(&id).await.unwrap().is_none());
-        assert!(index.report_key(&id).await.unwrap().is_none());
+        assert!(
+            server
+                .state
+                .index()
+                .report(&rid(&s.id))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!has_data_key(server, &s.id).await);
     }
     assert!(
         server
@@ -963,18 +767,11 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
             .unwrap()
             .is_empty()
     );
-    let left: Vec<String> = server
-        .state
-        .storage()
-        .list(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.to_string())
-        .filter(|k| !k.starts_with("health/"))
-        .collect();
+    let left = server.store_keys(None).await;
     assert_eq!(left, Vec::<String>::new());
-    let (_, body) = get(server, &developer, &format!("/api/v1/issues/{issue}")).await;
+    let (_, body) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
     assert_eq!(
         body["issue"]["status"], "resolved",
         "not regressed by its own backlog"
@@ -1018,14 +815,7 @@ async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
     })
     .await;
     let sent = resolve_during_processing(&server).await;
-    let bucket = s3.independent_client();
-    let listed: Vec<String> = bucket
-        .list(String::new(), None)
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(|page| page.contents.iter().map(|o| o.key.clone()))
-        .collect();
+    let listed = s3.keys("").await;
     for s in &sent {
         assert!(!listed.iter().any(|k| k.contains(s.uuid())), "{listed:?}");
     }
@@ -1034,7 +824,8 @@ async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
 
 #[test]
 fn storage_keys_used_here_are_the_servers() {
-    let id: ReportId = "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00".parse().unwrap();
+    let id: mayday_server::report_id::ReportId =
+        "bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00".parse().unwrap();
     assert_eq!(
         vault::processed_key(&id).to_string(),
         "reports/bp-0b7e4b8e-2f4b-4a4e-9a57-5d2a3c1e9f00.json"
@@ -1047,16 +838,16 @@ async fn admins_delete_reports_and_issues_through_the_api_and_the_cli() {
     let data_dir = dir.path().to_owned();
     let server = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
     let admin = server.token(Role::Admin).await;
-    let a1 = submit(&server, &dump_a(), &[]).await;
-    let a2 = submit(&server, &dump_a(), &[]).await;
-    let a3 = submit(&server, &dump_a(), &[]).await;
-    let b = submit(&server, &dump_b(), &[]).await;
-    let issue_a = settle(&server, &admin, &a1.id).await.unwrap()["issue_id"]
+    let a1 = server.submit(&dump_a(), &[]).await;
+    let a2 = server.submit(&dump_a(), &[]).await;
+    let a3 = server.submit(&dump_a(), &[]).await;
+    let b = server.submit(&dump_b(), &[]).await;
+    let issue_a = server.settle(&admin, &a1.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
-    settle(&server, &admin, &a2.id).await.unwrap();
-    settle(&server, &admin, &a3.id).await.unwrap();
-    let issue_b = settle(&server, &admin, &b.id).await.unwrap()["issue_id"]
+    server.settle(&admin, &a2.id).await.unwrap();
+    server.settle(&admin, &a3.id).await.unwrap();
+    let issue_b = server.settle(&admin, &b.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
 
@@ -1073,48 +864,40 @@ async fn admins_delete_reports_and_issues_through_the_api_and_the_cli() {
     };
     let out = cli(&["reports", "delete", &a1.id]);
     assert_eq!(out.trim(), format!("{}\tdeleted", a1.id));
-    assert!(keys_of(&server, &a1).await.is_empty());
+    assert!(server.report_keys(&a1.id).await.is_empty());
     let out = cli(&["reports", "delete", &a1.id]);
     assert_eq!(out.trim(), format!("{}\tnot stored", a1.id));
     let out = cli(&["reports", "delete", "--issue", &issue_b.to_string()]);
     assert_eq!(out.trim(), format!("issue {issue_b}\t1 reports deleted"));
-    assert!(keys_of(&server, &b).await.is_empty());
-    let (status, body) = get(&server, &admin, &format!("/api/v1/issues/{issue_b}")).await;
+    assert!(server.report_keys(&b.id).await.is_empty());
+    let (status, body) = server
+        .get_json(&format!("/api/v1/issues/{issue_b}"), &admin)
+        .await;
     assert_eq!(status, StatusCode::OK, "the issue stays");
     assert_eq!(body["reports"], json!([]));
 
     // The API: an issue's reports (the issue stays), then the issue itself.
-    let client = reqwest::Client::new();
-    let response = client
-        .delete(format!("{}/api/v1/issues/{issue_a}/reports", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let bearer = format!("Bearer {admin}");
+    let (status, body) = server
+        .delete(&format!("/api/v1/issues/{issue_a}/reports"), &bearer)
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["reports_deleted"], 2);
     for s in [&a2, &a3] {
-        assert!(keys_of(&server, s).await.is_empty());
+        assert!(server.report_keys(&s.id).await.is_empty());
     }
-    let (status, _) = get(&server, &admin, &format!("/api/v1/issues/{issue_a}")).await;
+    let (status, _) = server
+        .get_json(&format!("/api/v1/issues/{issue_a}"), &admin)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let response = client
-        .delete(format!("{}/api/v1/issues/{issue_a}", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let (status, _) = get(&server, &admin, &format!("/api/v1/issues/{issue_a}")).await;
+    let issue_path = format!("/api/v1/issues/{issue_a}");
+    let delete_issue = || server.delete(&issue_path, &bearer);
+    assert_eq!(delete_issue().await.0, StatusCode::OK);
+    let (status, _) = server
+        .get_json(&format!("/api/v1/issues/{issue_a}"), &admin)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let response = client
-        .delete(format!("{}/api/v1/issues/{issue_a}", server.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(delete_issue().await.0, StatusCode::NOT_FOUND);
 
     let audit = server.state.index().audit_entries(100, 0).await.unwrap();
     let by = |actor: &str, action: &str| {
@@ -1149,8 +932,8 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     };
     let server = start(Some(first.clone())).await;
     let developer = server.token(Role::Developer).await;
-    let sent = submit(&server, &dump_a(), &[]).await;
-    let before = settle(&server, &developer, &sent.id).await.unwrap();
+    let sent = server.submit(&dump_a(), &[]).await;
+    let before = server.settle(&developer, &sent.id).await.unwrap();
     server.stop().await;
     assert!(
         !data_dir.join("master.key").exists(),
@@ -1190,12 +973,14 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     assert!(stdout.starts_with("rewrapped 1 data keys\n"), "{stdout}");
     assert!(stdout.contains(&second));
     let server = start(Some(second.clone())).await;
-    let after = settle(&server, &developer, &sent.id).await.unwrap();
+    let after = server.settle(&developer, &sent.id).await.unwrap();
     assert_eq!(after["crashing_thread"], before["crashing_thread"]);
     server.stop().await;
     // The first key opens nothing any more: a server with it reads nothing.
     let server = start(Some(first.clone())).await;
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", sent.id)).await;
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", sent.id), &developer)
+        .await;
     assert!(status.is_server_error(), "{status}");
     server.stop().await;
 
@@ -1206,7 +991,7 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     let third = MasterKey::generate().to_hex();
     std::fs::write(data_dir.join("master.key.next"), format!("{third}\n")).unwrap();
     let server = start(None).await;
-    let during = settle(&server, &developer, &sent.id).await.unwrap();
+    let during = server.settle(&developer, &sent.id).await.unwrap();
     assert_eq!(during["crashing_thread"], before["crashing_thread"]);
     server.stop().await;
     let output = std::process::Command::new(bin("mayday-server"))
@@ -1223,28 +1008,25 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     );
     assert!(!data_dir.join("master.key.next").exists());
     let server = start(None).await;
-    let wrapped = server
-        .state
-        .index()
-        .report_key(&rid(&sent.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let index = server.state.index();
+    let wrapped = index.report_key(&rid(&sent.id)).await.unwrap().unwrap();
     assert_eq!(
         wrapped.master_key_id,
         MasterKey::from_hex(&third).unwrap().id()
     );
-    let last = settle(&server, &developer, &sent.id).await.unwrap();
+    let last = server.settle(&developer, &sent.id).await.unwrap();
     assert_eq!(last["crashing_thread"], before["crashing_thread"]);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_nothing_can_read_any_more_are_swept() {
+    use mayday_server::report_id::ReportId;
+
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
-    let kept = submit(&server, &dump_a(), &[]).await;
-    settle(&server, &developer, &kept.id).await.unwrap();
+    let kept = server.submit(&dump_a(), &[]).await;
+    server.settle(&developer, &kept.id).await.unwrap();
     let storage = server.state.storage();
     // Left by a worker that died after its report was deleted: no key, no row.
     let dead_processed = vault::processed_key(&ReportId::new());
@@ -1275,20 +1057,15 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
             .unwrap(),
         2
     );
-    let left: Vec<String> = storage
-        .list(None)
-        .await
-        .unwrap()
-        .iter()
-        .map(|k| k.to_string())
-        .filter(|k| !k.starts_with("health/"))
-        .collect();
+    let left = server.store_keys(None).await;
     assert!(!left.contains(&dead_processed.to_string()));
     assert!(!left.contains(&dead_raw.to_string()));
     assert!(left.contains(&uploading_raw.to_string()));
     assert!(left.contains(&symbol.to_string()));
-    assert_eq!(keys_of(&server, &kept).await.len(), 3);
-    let (status, _) = get(&server, &developer, &format!("/api/v1/reports/{}", kept.id)).await;
+    assert_eq!(server.report_keys(&kept.id).await.len(), 3);
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", kept.id), &developer)
+        .await;
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
 }
