@@ -6,16 +6,14 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use mayday_report::upload::SubmitReceipt;
 use mayday_server::crypto::DataKey;
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::storage::Storage;
 use mayday_server::vault::{self, get_sealed, put_sealed};
-use mayday_tests::fixtures::testdata;
 use mayday_tests::server::{TestServer, walk};
 use mayday_tests::services::{Postgres, S3Server};
-use mayday_tests::upload::Multipart;
+use mayday_tests::testdata;
 use object_store::path::Path;
 use time::macros::date;
 
@@ -327,15 +325,7 @@ async fn s3_store_conforms() {
         assert_eq!(response.status_code(), 200, "{key}");
         assert_eq!(response.as_slice(), bytes.as_ref(), "{key}");
     }
-    let mut listed: Vec<String> = bucket
-        .list(String::new(), None)
-        .await
-        .expect("rust-s3 list")
-        .into_iter()
-        .flat_map(|page| page.contents)
-        .map(|object| object.key)
-        .collect();
-    listed.sort();
+    let listed = s3.keys("").await;
     let mut expected: Vec<String> = left.kept.iter().map(|(k, _)| k.clone()).collect();
     expected.sort();
     assert_eq!(listed, expected);
@@ -349,16 +339,7 @@ async fn s3_store_under_a_prefix_conforms_and_stays_under_it() {
     let left = conformance(storage).await;
 
     // In the bucket, everything is below the prefix.
-    let bucket = s3.independent_client();
-    let mut listed: Vec<String> = bucket
-        .list(String::new(), None)
-        .await
-        .expect("rust-s3 list")
-        .into_iter()
-        .flat_map(|page| page.contents)
-        .map(|object| object.key)
-        .collect();
-    listed.sort();
+    let listed = s3.keys("").await;
     let mut expected: Vec<String> = left
         .kept
         .iter()
@@ -454,38 +435,17 @@ async fn server_on_s3_and_postgres_keeps_reports_in_the_bucket() {
     .await;
     let token = server.token(Role::Developer).await;
 
-    let dump = std::fs::read(testdata().join("electron-nosyms/electron-linux.dmp"))
-        .expect("testdata dump");
-    let (content_type, body) = Multipart::new()
-        .text("prod", "OnS3")
-        .text("ver", "1.0")
-        .dump(&dump)
-        .finish();
-    let response = reqwest::Client::new()
-        .post(format!("{}/submit", server.url))
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
+    let dump = testdata::read("electron-nosyms/electron-linux.dmp");
+    let id = server
+        .submit(&dump, &[("prod", "OnS3"), ("ver", "1.0")])
         .await
-        .expect("submit");
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
-    let receipt =
-        SubmitReceipt::parse_text(&response.text().await.expect("body")).expect("receipt");
-    let id = receipt.crash_id;
+        .id;
     let report = server.wait_processed(&token, &id).await;
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["id"], id.as_str());
 
     // In the bucket, through rust-s3: the raw dump, its metadata, the report.
-    let bucket = s3.independent_client();
-    let keys: Vec<String> = bucket
-        .list(String::new(), None)
-        .await
-        .expect("rust-s3 list")
-        .into_iter()
-        .flat_map(|page| page.contents)
-        .map(|object| object.key)
-        .collect();
+    let keys = s3.keys("").await;
     let ends = |suffix: &str| keys.iter().any(|k| k.ends_with(&format!("{id}{suffix}")));
     assert!(
         keys.iter()
@@ -496,14 +456,10 @@ async fn server_on_s3_and_postgres_keeps_reports_in_the_bucket() {
     assert!(keys.contains(&format!("reports/{id}.json")), "{keys:?}");
 
     // The minidump reads back through the API from S3.
-    let minidump = reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/{id}/minidump", server.url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("get minidump");
-    assert_eq!(minidump.status(), reqwest::StatusCode::OK);
-    let minidump = minidump.bytes().await.expect("minidump body");
+    let (status, minidump) = server
+        .get_bytes(&format!("/api/v1/reports/{id}/minidump"), &token)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     assert_eq!(&minidump[..4], b"MDMP");
 
     // In PostgreSQL, through psql: one report row.
