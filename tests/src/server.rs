@@ -126,6 +126,19 @@ impl TestServer {
         api::submit(&self.url, dump, fields).await
     }
 
+    /// Submits `dump` with `fields` and waits until it is processed (or failed):
+    /// its CrashID and the report's JSON as `token` reads it.
+    pub async fn submit_processed(
+        &self,
+        token: &str,
+        dump: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (String, Value) {
+        let id = self.submit(dump, fields).await.id;
+        let report = self.wait_processed(token, &id).await;
+        (id, report)
+    }
+
     /// `GET path` with a bearer `token`: status and JSON body.
     pub async fn get_json(&self, path: &str, token: &str) -> (StatusCode, Value) {
         api::get_json(&self.url, path, token).await

@@ -147,35 +147,46 @@ impl S3Server {
         format!("s3://{}", self.bucket)
     }
 
-    /// Options for `Storage::open` that point object_store at this server (keys as
-    /// `object_store::aws::AmazonS3ConfigKey` parses them).
-    pub fn store_options(&self) -> BTreeMap<String, String> {
+    /// The settings that point object_store at this server: each as a
+    /// `Storage::open` option (a key `object_store::aws::AmazonS3ConfigKey`
+    /// parses), as the environment variable object_store reads, and its value.
+    fn settings(&self) -> [(&'static str, &'static str, String); 5] {
         [
-            ("endpoint", self.endpoint()),
-            ("region", Self::REGION.to_owned()),
-            ("access_key_id", Self::ACCESS_KEY.to_owned()),
-            ("secret_access_key", Self::SECRET_KEY.to_owned()),
-            ("allow_http", "true".to_owned()),
+            ("endpoint", "AWS_ENDPOINT", self.endpoint()),
+            ("region", "AWS_REGION", Self::REGION.to_owned()),
+            (
+                "access_key_id",
+                "AWS_ACCESS_KEY_ID",
+                Self::ACCESS_KEY.to_owned(),
+            ),
+            (
+                "secret_access_key",
+                "AWS_SECRET_ACCESS_KEY",
+                Self::SECRET_KEY.to_owned(),
+            ),
+            ("allow_http", "AWS_ALLOW_HTTP", "true".to_owned()),
         ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+    }
+
+    /// Options for `Storage::open` that point object_store at this server.
+    pub fn store_options(&self) -> BTreeMap<String, String> {
+        self.settings()
+            .into_iter()
+            .map(|(option, _, value)| (option.to_owned(), value))
+            .collect()
     }
 
     /// The same settings as environment variables (`MAYDAY_STORE_URL` and the
     /// standard `AWS_*` names object_store reads), for a server started as a process.
     pub fn env(&self) -> Vec<(String, String)> {
-        [
-            ("MAYDAY_STORE_URL", self.store_url()),
-            ("AWS_ENDPOINT", self.endpoint()),
-            ("AWS_REGION", Self::REGION.to_owned()),
-            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY.to_owned()),
-            ("AWS_ALLOW_HTTP", "true".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        let store_url = ("MAYDAY_STORE_URL".to_owned(), self.store_url());
+        std::iter::once(store_url)
+            .chain(
+                self.settings()
+                    .into_iter()
+                    .map(|(_, name, value)| (name.to_owned(), value)),
+            )
+            .collect()
     }
 
     /// A client of this server's bucket that is independent of object_store

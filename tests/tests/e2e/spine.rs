@@ -209,8 +209,7 @@ async fn crashpad_annotations_are_read_from_the_dump() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
     let dump = testdata::read("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp");
-    let id = server.submit(&dump, &[]).await.id;
-    let report = server.wait_processed(&token, &id).await;
+    let (_, report) = server.submit_processed(&token, &dump, &[]).await;
     let annotations = &report["annotations"];
     assert_eq!(annotations["prod"], "xcuitest");
     assert_eq!(annotations["plat"], "iOS");
@@ -420,8 +419,7 @@ async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
     let token = server.token(Role::Developer).await;
     let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     for len in [4, 32, 200] {
-        let id = server.submit(&dump[..len], &[]).await.id;
-        let report = server.wait_processed(&token, &id).await;
+        let (_, report) = server.submit_processed(&token, &dump[..len], &[]).await;
         assert_eq!(report["state"], "failed", "{len}: {report}");
         assert!(
             report["failure"].as_str().is_some_and(|f| !f.is_empty()),
@@ -430,16 +428,14 @@ async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
     }
     // Cut in half, the stream directory survives: rust-minidump reads what is
     // there, and the report is processed from it rather than thrown away.
-    let id = server.submit(&dump[..dump.len() / 2], &[]).await.id;
-    let half = server.wait_processed(&token, &id).await;
+    let (_, half) = server
+        .submit_processed(&token, &dump[..dump.len() / 2], &[])
+        .await;
     assert_eq!(half["state"], "processed", "{half}");
     assert_eq!(half["crash_reason"], "EXCEPTION_ACCESS_VIOLATION_WRITE");
     // The server is still fine.
-    let id = server.submit(&dump, &[]).await.id;
-    assert_eq!(
-        server.wait_processed(&token, &id).await["state"],
-        "processed"
-    );
+    let (_, whole) = server.submit_processed(&token, &dump, &[]).await;
+    assert_eq!(whole["state"], "processed");
     server.stop().await;
 }
 
@@ -481,8 +477,7 @@ async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
     let server = TestServer::start().await;
     let token = server.token(Role::Developer).await;
     let dump = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
-    let id = server.submit(&dump, &[]).await.id;
-    server.wait_processed(&token, &id).await;
+    let (id, _) = server.submit_processed(&token, &dump, &[]).await;
     let (status, bytes) = server
         .get_bytes(&format!("/api/v1/reports/{id}/minidump"), &token)
         .await;

@@ -436,11 +436,8 @@ async fn server_on_s3_and_postgres_keeps_reports_in_the_bucket() {
     let token = server.token(Role::Developer).await;
 
     let dump = testdata::read("electron-nosyms/electron-linux.dmp");
-    let id = server
-        .submit(&dump, &[("prod", "OnS3"), ("ver", "1.0")])
-        .await
-        .id;
-    let report = server.wait_processed(&token, &id).await;
+    let fields = [("prod", "OnS3"), ("ver", "1.0")];
+    let (id, report) = server.submit_processed(&token, &dump, &fields).await;
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["id"], id.as_str());
 

@@ -832,8 +832,7 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
     let reference = read_json(&case.reference);
     let fields = [("prod", "Test"), ("ver", "1.0")];
 
-    let early = server.submit(&dump, &fields).await.id;
-    let before = server.wait_processed(&developer, &early).await;
+    let (early, before) = server.submit_processed(&developer, &dump, &fields).await;
     assert!(
         !functions(&before)
             .iter()
@@ -889,8 +888,7 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
 
     // The same dump sent now, with symbols from the start: the same issue, and
     // the one the early report was in is gone.
-    let late = server.submit(&dump, &fields).await.id;
-    let late = server.wait_processed(&developer, &late).await;
+    let (_, late) = server.submit_processed(&developer, &dump, &fields).await;
     assert_eq!(late["issue_id"], after["issue_id"]);
     assert_ne!(after["issue_id"], before["issue_id"]);
     let (status, _) = server

@@ -48,8 +48,7 @@ async fn server_with_reports() -> (TestServer, String, Vec<Submitted>) {
             ("ver", version.as_str()),
             ("Notes", SECRET_ANNOTATION),
         ];
-        let id = server.submit(&bytes, &fields).await.id;
-        let processed = server.wait_processed(&developer, &id).await;
+        let (id, processed) = server.submit_processed(&developer, &bytes, &fields).await;
         assert_eq!(processed["state"], "processed", "{processed}");
         submitted.push(Submitted {
             case,
@@ -558,6 +557,11 @@ async fn the_issues_cli_lists_shows_resolves_and_reopens_over_the_api() {
     server.stop().await;
 }
 
+/// The value of `response`'s header `name`.
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_owned()
+}
+
 /// The CSRF token in a page's first form.
 fn csrf_in(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
@@ -585,10 +589,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
         let response = form("/login", "", &fields).await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(response.headers()["location"], "/tokens");
-        let set_cookie = response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let set_cookie = header(&response, "set-cookie");
         for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
             assert!(set_cookie.contains(attribute), "{set_cookie}");
         }
@@ -648,12 +649,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     // Signing out ends the session.
     let response = form("/logout", &cookie, &[("csrf", &csrf)]).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(
-        response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0")
-    );
+    assert!(header(&response, "set-cookie").contains("Max-Age=0"));
     let response = page("/tokens", &cookie).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/login?next=%2Ftokens");
@@ -699,12 +695,7 @@ async fn metrics_count_ingest_rejections_and_processing() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
+    assert!(header(&response, "content-type").starts_with("text/plain; version=0.0.4"));
     let text = response.text().await.unwrap();
     let value = |name: &str| -> f64 {
         text.lines()
