@@ -6,7 +6,7 @@
 //! `cargo bench -p mayday-symbols --bench processing`
 //! (`MAYDAY_BENCH_SECONDS` sets the warm phase's length, default 10.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,45 +14,14 @@ use std::time::{Duration, Instant};
 use mayday_symbols::{CacheConfig, SymbolStore, Symbols};
 use object_store::local::LocalFileSystem;
 
-struct Case {
-    dir: PathBuf,
-    dump: PathBuf,
-    bytes: Vec<u8>,
-}
+// The shared test data's dumps, by the one walk the end-to-end tests use: a file of
+// the mayday-tests crate, which this crate cannot depend on (it depends on this one
+// through the server), included as a module.
+#[allow(dead_code)]
+#[path = "../../tests/src/testdata.rs"]
+mod testdata;
 
-fn testdata() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata"
-    ))
-}
-
-fn cases() -> Vec<Case> {
-    let mut out = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(testdata())
-        .expect("shared test data")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    for dir in dirs {
-        let mut dumps: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "dmp"))
-            .collect();
-        dumps.sort();
-        for dump in dumps {
-            let bytes = std::fs::read(&dump).unwrap();
-            out.push(Case {
-                dir: dir.clone(),
-                dump,
-                bytes,
-            });
-        }
-    }
-    out
-}
+use testdata::{Case, cases};
 
 /// Copies every case's `symbols/` tree into `<root>/symbols/` (one store for all).
 fn merge_trees(cases: &[Case], root: &Path) -> u64 {
@@ -223,11 +192,10 @@ fn main() {
         LocalFileSystem::new_with_prefix(root.path()).unwrap(),
     ));
     // Leaked so the parsed dumps can borrow them for the whole run.
-    let mut cases = cases;
     let dumps: Vec<minidump::Minidump<'static, &'static [u8]>> = cases
-        .iter_mut()
+        .iter()
         .map(|c| {
-            let bytes: &'static [u8] = Box::leak(std::mem::take(&mut c.bytes).into_boxed_slice());
+            let bytes: &'static [u8] = Box::leak(c.bytes().into_boxed_slice());
             minidump::Minidump::read(bytes).unwrap()
         })
         .collect();
@@ -298,7 +266,7 @@ fn main() {
         println!(
             "  {:<70} {:>8.1} ms",
             case.dump
-                .strip_prefix(testdata())
+                .strip_prefix(testdata::dir())
                 .unwrap_or(&case.dump)
                 .display(),
             d.as_secs_f64() * 1000.0
@@ -342,7 +310,7 @@ fn main() {
             println!(
                 "  {:<70} {:>8.1} ms   (Symbols cold {:>7.1} ms)",
                 case.dump
-                    .strip_prefix(testdata())
+                    .strip_prefix(testdata::dir())
                     .unwrap_or(&case.dump)
                     .display(),
                 mean.as_secs_f64() * 1000.0,
