@@ -25,6 +25,11 @@ async fn crash_and_send(dir: &Path, server: &str, kind: &str) -> String {
     crashy::crash_and_send(&data, server, kind).await
 }
 
+/// Whether a function of `report`'s crashing thread has `name` in its name.
+fn names(report: &Value, name: &str) -> bool {
+    functions(report).iter().any(|f| f.contains(name))
+}
+
 /// `mayday-symbols upload <paths> --server <url> --token <token>`.
 async fn cli_upload(paths: &[&Path], server: &str, token: &str) -> Output {
     let mut cmd = Command::new(bin("mayday-symbols"));
@@ -185,7 +190,7 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     for report in [&segv_before, &abort_before] {
         assert_eq!(report["state"], "processed", "{report}");
         assert!(
-            !functions(report).iter().any(|f| f.contains("crashy::")),
+            !names(report, "crashy::"),
             "no crashy symbols yet: {:?}",
             functions(report)
         );
@@ -230,18 +235,10 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
         "{upload}"
     );
     server
-        .wait_report(&developer, &segv, |r| {
-            functions(r)
-                .iter()
-                .any(|f| f.contains("crashy::crash_segv"))
-        })
+        .wait_report(&developer, &segv, |r| names(r, "crashy::crash_segv"))
         .await;
     server
-        .wait_report(&developer, &abort, |r| {
-            functions(r)
-                .iter()
-                .any(|f| f.contains("crashy::crash_abort"))
-        })
+        .wait_report(&developer, &abort, |r| names(r, "crashy::crash_abort"))
         .await;
     // The processed report is written before the index moves it: wait for the
     // queue to drain, then read both again.
@@ -687,11 +684,7 @@ async fn crashed_without_symbols(dir: &Path) -> (TestServer, TestServer, String,
     let uploader = worker.token(Role::Uploader).await;
     let segv = crash_and_send(dir, &worker.url, "segv").await;
     let before = worker.wait_processed(&developer, &segv).await;
-    assert!(
-        !functions(&before).iter().any(|f| f.contains("crashy::")),
-        "{:?}",
-        functions(&before)
-    );
+    assert!(!names(&before, "crashy::"), "{:?}", functions(&before));
     assert!(worker.state.symbols().cache_stats().negative_entries > 0);
     (worker, web, developer, uploader, segv)
 }
@@ -707,11 +700,7 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
     let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let after = worker
-        .wait_report(&developer, &segv, |r| {
-            functions(r)
-                .iter()
-                .any(|f| f.contains("crashy::crash_segv"))
-        })
+        .wait_report(&developer, &segv, |r| names(r, "crashy::crash_segv"))
         .await;
     assert_eq!(after["state"], "processed");
     web.stop().await;
@@ -753,9 +742,7 @@ async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered
     let second = crash_and_send(dir.path(), &worker.url, "segv").await;
     let report = worker.wait_processed(&developer, &second).await;
     assert!(
-        functions(&report)
-            .iter()
-            .any(|f| f.contains("crashy::crash_segv")),
+        names(&report, "crashy::crash_segv"),
         "{:?}",
         functions(&report)
     );
