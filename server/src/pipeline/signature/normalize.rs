@@ -6,77 +6,75 @@ use std::sync::LazyLock;
 
 use regex::{NoExpand, Regex};
 
-use super::rules::matches;
-use super::{MAX_FRAMES, SignatureRules};
+use super::MAX_FRAMES;
 use crate::pipeline::report::Frame;
 
-impl SignatureRules {
-    /// The normalized frames signature generation walks (Socorro's
-    /// `normalized_frames`; joined with ` | ` they are its "proto signature"): inlined
-    /// calls expanded, at most [`MAX_FRAMES`].
-    pub fn normalize_frames(&self, frames: &[Frame]) -> Vec<String> {
-        let mut normalized = Vec::new();
-        for frame in frames {
-            let module = frame.module.as_deref().map(normalize_module);
-            let own = FrameFields {
-                module: module.as_deref(),
-                function: frame.function.as_deref(),
-                file: frame.file.as_deref(),
-                line: frame.line,
-                module_offset: frame.module_offset.as_deref(),
-                offset: &frame.offset,
-            };
-            let inlines = frame.inlines.iter().map(|inline| FrameFields {
-                function: Some(&inline.function),
-                file: inline.file.as_deref(),
-                line: inline.line,
-                ..own
-            });
-            for fields in inlines.chain(std::iter::once(own)) {
-                if normalized.len() == MAX_FRAMES {
-                    return normalized;
-                }
-                normalized.push(self.normalize_frame(&fields));
+/// The normalized frames signature generation walks (Socorro's
+/// `normalized_frames`; joined with ` | ` they are its "proto signature"): inlined
+/// calls expanded, at most [`MAX_FRAMES`]. Functions that `line_numbers` matches
+/// keep their line number.
+pub(super) fn normalize_frames(frames: &[Frame], line_numbers: Option<&Regex>) -> Vec<String> {
+    let mut normalized = Vec::new();
+    for frame in frames {
+        let module = frame.module.as_deref().map(normalize_module);
+        let own = FrameFields {
+            module: module.as_deref(),
+            function: frame.function.as_deref(),
+            file: frame.file.as_deref(),
+            line: frame.line,
+            module_offset: frame.module_offset.as_deref(),
+            offset: &frame.offset,
+        };
+        let inlines = frame.inlines.iter().map(|inline| FrameFields {
+            function: Some(&inline.function),
+            file: inline.file.as_deref(),
+            line: inline.line,
+            ..own
+        });
+        for fields in inlines.chain(std::iter::once(own)) {
+            if normalized.len() == MAX_FRAMES {
+                return normalized;
             }
+            normalized.push(normalize_frame(&fields, line_numbers));
         }
-        normalized
     }
+    normalized
+}
 
-    fn normalize_frame(&self, frame: &FrameFields<'_>) -> String {
-        if let Some(function) = frame.function {
-            let rust = frame.file.is_some_and(|f| source_path(f).ends_with(".rs"))
-                || looks_like_rust(function);
-            let mut function = if rust {
-                normalize_rust_function(function)
-            } else {
-                normalize_cpp_function(function)
-            };
-            if let Some(line) = frame.line
-                && matches(&self.line_numbers, &function)
-            {
-                function = format!("{function}:{line}");
-            }
-            let function = fixup_spacing(&function);
-            // A name that normalizes to nothing (blank, or only a parameter list)
-            // falls through to the next best description.
-            if !function.is_empty() {
-                return function;
-            }
-        }
-        if let (Some(file), Some(line)) = (frame.file, frame.line)
-            && !file.is_empty()
-            && line != 0
+fn normalize_frame(frame: &FrameFields<'_>, line_numbers: Option<&Regex>) -> String {
+    if let Some(function) = frame.function {
+        let rust = frame.file.is_some_and(|f| source_path(f).ends_with(".rs"))
+            || looks_like_rust(function);
+        let mut function = if rust {
+            normalize_rust_function(function)
+        } else {
+            normalize_cpp_function(function)
+        };
+        if let Some(line) = frame.line
+            && line_numbers.is_some_and(|r| r.is_match(&function))
         {
-            return format!("{}#{line}", file_basename(file));
+            function = format!("{function}:{line}");
         }
-        match (frame.module, frame.module_offset) {
-            (None, None) => format!("@{}", strip_leading_zeros(frame.offset)),
-            (module, module_offset) => format!(
-                "{}@{}",
-                module.unwrap_or(""),
-                strip_leading_zeros(module_offset.unwrap_or(frame.offset))
-            ),
+        let function = fixup_spacing(&function);
+        // A name that normalizes to nothing (blank, or only a parameter list)
+        // falls through to the next best description.
+        if !function.is_empty() {
+            return function;
         }
+    }
+    if let (Some(file), Some(line)) = (frame.file, frame.line)
+        && !file.is_empty()
+        && line != 0
+    {
+        return format!("{}#{line}", file_basename(file));
+    }
+    match (frame.module, frame.module_offset) {
+        (None, None) => format!("@{}", strip_leading_zeros(frame.offset)),
+        (module, module_offset) => format!(
+            "{}@{}",
+            module.unwrap_or(""),
+            strip_leading_zeros(module_offset.unwrap_or(frame.offset))
+        ),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::normalize::collapse_whitespace;
+use super::normalize::{collapse_whitespace, normalize_frames};
 use super::{EMPTY_NO_FRAMES, MAX_SIGNATURE_LENGTH, Signature};
 use crate::pipeline::report::Frame;
 
@@ -93,6 +93,13 @@ impl SignatureRules {
         })
     }
 
+    /// The normalized frames signature generation walks (Socorro's
+    /// `normalized_frames`; joined with ` | ` they are its "proto signature"): inlined
+    /// calls expanded, at most [`MAX_FRAMES`](super::MAX_FRAMES).
+    pub fn normalize_frames(&self, frames: &[Frame]) -> Vec<String> {
+        normalize_frames(frames, self.line_numbers.as_ref())
+    }
+
     /// Computes the signature of a crashing thread's frames (innermost first).
     pub fn signature(&self, frames: &[Frame]) -> Signature {
         Signature::from_text(self.generate(&self.normalize_frames(frames)))
@@ -168,7 +175,7 @@ fn compile_list(list: &'static str, text: &str) -> Result<Option<Regex>, RulesEr
         })
 }
 
-pub(super) fn matches(regex: &Option<Regex>, text: &str) -> bool {
+fn matches(regex: &Option<Regex>, text: &str) -> bool {
     regex.as_ref().is_some_and(|r| r.is_match(text))
 }
 
