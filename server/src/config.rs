@@ -138,7 +138,8 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Number of concurrent processing workers in this process (0: ingest only).
+    /// Number of concurrent processing workers in this process (0: ingest only;
+    /// default: one per core, [`default_workers`]).
     pub workers: usize,
     /// How long a claimed job may run before another worker may claim it again
     /// (covers a worker that died mid-job).
@@ -208,10 +209,16 @@ impl Default for Limits {
     }
 }
 
+/// The default number of processing workers: one per core the machine offers
+/// this process (at least one).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            workers: 2,
+            workers: default_workers(),
             job_lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
             process_timeout: Duration::from_secs(120),
@@ -340,7 +347,8 @@ mod tests {
         assert_eq!(config.limits.max_wire_bytes, 1000);
         assert_eq!(config.limits.max_decompressed_bytes, 200 * 1024 * 1024);
         assert_eq!(config.pipeline.job_lease, Duration::from_secs(10));
-        assert_eq!(config.pipeline.workers, 2);
+        assert_eq!(config.pipeline.workers, default_workers());
+        assert!(config.pipeline.workers >= 1);
         assert_eq!(config.data_dir, PathBuf::from("mayday-data"));
     }
 
