@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub const MINIDUMP_FIELD: &str = "upload_file_minidump";
 /// The multipart field that carries a JSON map of annotations (Firefox).
 pub const EXTRA_FIELD: &str = "extra";
+/// Annotation names that carry the product name, in order of preference.
+pub const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
+/// Annotation names that carry the product version, in order of preference.
+pub const VERSION_KEYS: &[&str] = &["Version", "ver", "version"];
 /// The `Authorization` scheme for users' deletion requests: `Deletion <token>`.
 pub const DELETION_AUTH_SCHEME: &str = "Deletion";
 /// Prefix of every CrashID, as Socorro's.

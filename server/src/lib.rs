@@ -16,14 +16,15 @@
 //!    the workers. Only `main.rs` and the CLI use it.
 //! 2. The HTTP edge: [`triage`] (API, pages, roles) and [`ingest`] (uploads),
 //!    with [`deletion`] and [`retention`], the deletions they and the sweeper run.
-//! 3. [`pipeline`] (with [`reprocess`]): turns a queued report into a processed
-//!    one.
+//! 3. [`pipeline`]: turns a queued report into a processed one, and processes
+//!    it again when symbols arrive.
 //! 4. [`vault`] (report blobs sealed under their data keys, the blob key layout,
 //!    key rotation), [`index`] (SQL) and [`storage`] (object store, durability).
 //! 5. [`crypto`] (keys, seal and open) and [`config`].
 //!
 //! Leaf modules that import no other layer may be imported by any:
-//! [`report_id`], [`metrics`], [`tokens`], [`version`].
+//! [`report_id`], [`metrics`], [`tokens`], [`version`], [`grouping`] (which
+//! issue a processed report joins, reopens or is dropped from).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -38,12 +39,12 @@ mod app;
 pub mod config;
 pub mod crypto;
 pub mod deletion;
+pub mod grouping;
 pub mod index;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod report_id;
-pub mod reprocess;
 pub mod retention;
 pub mod storage;
 pub mod tokens;

@@ -27,10 +27,13 @@ const SERVER_LAYERS: &[(&str, &[&str])] = &[
             "throttle",
         ],
     ),
-    ("processing", &["pipeline", "reprocess", "grouping"]),
+    ("processing", &["pipeline"]),
     ("vault, index and storage", &["vault", "index", "storage"]),
     ("crypto and config", &["crypto", "config"]),
-    ("leaves", &["report_id", "metrics", "tokens", "version"]),
+    (
+        "leaves",
+        &["report_id", "metrics", "tokens", "version", "grouping"],
+    ),
 ];
 
 /// A file's module path: `lib.rs` is `[]`, `a/mod.rs` is `[a]`, `a/b.rs` is `[a, b]`.

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{Backend, Index, IndexError, report_id_at};
+use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
+use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
 
 /// A claimed job.
@@ -27,20 +28,8 @@ pub struct ProcessedOutcome {
     pub signature: String,
     /// Issue title for a new issue.
     pub title: String,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
-    /// OS version.
-    pub os_version: Option<String>,
-    /// CPU architecture.
-    pub cpu_arch: Option<String>,
-    /// Crash reason.
-    pub crash_reason: Option<String>,
-    /// Crash address.
-    pub crash_address: Option<String>,
+    /// Product, version, platform and crash of the report.
+    pub facts: CrashFacts,
     /// Modules whose symbols were missing: (debug file, debug id).
     pub missing_symbols: Vec<(String, String)>,
 }
@@ -83,6 +72,20 @@ impl Index {
             })
         })
         .transpose()
+    }
+
+    /// When the next job falls due (Unix ms): the earliest pending job's time, or
+    /// the earliest lease of a running one to run out. `None` when the queue is
+    /// empty.
+    pub async fn next_job_due(&self, lease: Duration) -> Result<Option<i64>, IndexError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN not_before ELSE claimed_at + $1 END) \
+             AS due FROM jobs WHERE state IN ('pending', 'running')",
+        )
+        .bind(lease.as_millis() as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("due")?)
     }
 
     /// Puts a job back to be tried again at `not_before` after a transient error.
@@ -209,8 +212,9 @@ impl Index {
         };
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         let received_at: i64 = current.try_get("received_at")?;
-        let product: Option<String> = outcome.product.clone().or(current.try_get("product")?);
-        let version: Option<String> = outcome.version.clone().or(current.try_get("version")?);
+        let facts = &outcome.facts;
+        let product: Option<String> = facts.product.clone().or(current.try_get("product")?);
+        let version: Option<String> = facts.version.clone().or(current.try_get("version")?);
 
         sqlx::query(
             "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
@@ -223,55 +227,72 @@ impl Index {
         .bind(received_at)
         .execute(&mut *tx)
         .await?;
-        let issue = sqlx::query("SELECT id FROM issues WHERE signature_hash = $1")
-            .bind(&outcome.signature_hash)
-            .fetch_one(&mut *tx)
-            .await?;
-        let issue_id: i64 = issue.try_get("id")?;
-        let moved = previous_issue != Some(issue_id);
-
-        // Count it, and read the status in the same statement: on PostgreSQL the
-        // UPDATE waits for a concurrent resolution and returns the row as it left
-        // it, so a report is never added to an issue resolved meanwhile.
+        // Widen the issue's time span, and read its status in the same statement:
+        // on PostgreSQL the UPDATE waits for a concurrent resolution and returns
+        // the row as it left it (and holds it until commit), so a report is never
+        // added to an issue resolved meanwhile.
         let issue = sqlx::query(
-            "UPDATE issues SET report_count = report_count + $3, \
+            "UPDATE issues SET \
              first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
              last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END \
-             WHERE id = $1 RETURNING status, resolved_at, resolved_in_version, resolved_product",
+             WHERE signature_hash = $1 \
+             RETURNING id, status, resolved_at, resolved_in_version, resolved_product",
         )
-        .bind(issue_id)
+        .bind(&outcome.signature_hash)
         .bind(received_at)
-        .bind(i64::from(moved))
         .fetch_one(&mut *tx)
         .await?;
+        let issue_id: i64 = issue.try_get("id")?;
         let status: String = issue.try_get("status")?;
-        if status == "resolved" {
-            let resolved_at: Option<i64> = issue.try_get("resolved_at")?;
-            let in_version: Option<String> = issue.try_get("resolved_in_version")?;
-            let resolved_product: Option<String> = issue.try_get("resolved_product")?;
-            let before_resolution = resolved_at.is_some_and(|at| received_at <= at);
-            let older = match (&in_version, &version) {
-                (Some(fixed), Some(version)) => {
-                    let same_product = match (&resolved_product, &product) {
-                        (None, _) => true,
-                        (Some(p), Some(q)) => p == q,
-                        (Some(_), None) => false,
-                    };
-                    same_product && crate::version::version_is_older(version, fixed)
-                }
-                _ => false,
-            };
-            if before_resolution || older {
+        let in_version: Option<String> = issue.try_get("resolved_in_version")?;
+        let resolved_product: Option<String> = issue.try_get("resolved_product")?;
+        let resolved = (status == "resolved").then(|| -> Result<Resolution<'_>, IndexError> {
+            Ok(Resolution {
+                at: issue.try_get("resolved_at")?,
+                in_version: in_version.as_deref(),
+                product: resolved_product.as_deref(),
+            })
+        });
+        let grouping = grouping::group(
+            &ReportPlace {
+                previous_issue,
+                received_at,
+                product: product.as_deref(),
+                version: version.as_deref(),
+            },
+            &IssuePlace {
+                id: issue_id,
+                resolved: resolved.transpose()?,
+            },
+        );
+
+        if grouping.count {
+            sqlx::query("UPDATE issues SET report_count = report_count + 1 WHERE id = $1")
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(left) = grouping.leaves {
+            sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
+                .bind(left)
+                .execute(&mut *tx)
+                .await?;
+        }
+        match grouping.verdict {
+            Verdict::Join => {}
+            Verdict::Regress => {
+                sqlx::query(
+                    "UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1",
+                )
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Verdict::Drop(reason) => {
                 sqlx::query("UPDATE issues SET dropped_count = dropped_count + 1 WHERE id = $1")
                     .bind(issue_id)
                     .execute(&mut *tx)
                     .await?;
-                if let Some(previous) = previous_issue.filter(|p| *p != issue_id) {
-                    sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
-                        .bind(previous)
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 for sql in [
                     "DELETE FROM report_keys WHERE report_id = $1",
                     "DELETE FROM report_missing_symbols WHERE report_id = $1",
@@ -284,22 +305,13 @@ impl Index {
                 tracing::info!(
                     report = %report_id,
                     issue = issue_id,
-                    reason = if older { "older version" } else { "received before the resolution" },
+                    reason = reason.describe(),
                     "report of a resolved issue dropped"
                 );
                 return Ok(None);
             }
-            sqlx::query("UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1")
-                .bind(issue_id)
-                .execute(&mut *tx)
-                .await?;
         }
-
-        if moved && let Some(previous) = previous_issue {
-            sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
-                .bind(previous)
-                .execute(&mut *tx)
-                .await?;
+        if let Some(left) = grouping.leaves {
             sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
                 .bind(&report_id)
                 .execute(&mut *tx)
@@ -308,7 +320,7 @@ impl Index {
                 "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
                  AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
             )
-            .bind(previous)
+            .bind(left)
             .execute(&mut *tx)
             .await?;
         }
@@ -322,13 +334,13 @@ impl Index {
         .bind(&report_id)
         .bind(issue_id)
         .bind(now)
-        .bind(&outcome.product)
-        .bind(&outcome.version)
-        .bind(&outcome.os)
-        .bind(&outcome.os_version)
-        .bind(&outcome.cpu_arch)
-        .bind(&outcome.crash_reason)
-        .bind(&outcome.crash_address)
+        .bind(&facts.product)
+        .bind(&facts.version)
+        .bind(&facts.os)
+        .bind(&facts.os_version)
+        .bind(&facts.cpu_arch)
+        .bind(&facts.crash_reason)
+        .bind(&facts.crash_address)
         .execute(&mut *tx)
         .await?;
 

@@ -23,7 +23,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use audit::AuditEntry;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
-pub use reports::{NewReport, ReportRow, ReportState};
+pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
 pub use tokens::{Role, TokenRow};
 
 use crate::report_id::ReportId;
@@ -54,6 +54,22 @@ impl IndexError {
             IndexError::Migrate(_) => "migrate",
             IndexError::Corrupt(_) => "corrupt",
         }
+    }
+
+    /// Whether the database was busy (locked by another writer, or a conflicting
+    /// transaction): worth waiting for and trying again, not a failure.
+    pub fn is_busy(&self) -> bool {
+        let IndexError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes;
+        // PostgreSQL: serialization failure, deadlock, lock not available.
+        // (SQLite's codes are numbers below 10000, PostgreSQL's five characters.)
+        let busy_code = e.code().is_some_and(|code| match code.parse::<u32>() {
+            Ok(n) if n < 10_000 => matches!(n & 0xff, 5 | 6),
+            _ => matches!(code.as_ref(), "40001" | "40P01" | "55P03"),
+        });
+        busy_code || e.message().contains("database is locked")
     }
 }
 

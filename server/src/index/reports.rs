@@ -38,6 +38,26 @@ impl ReportState {
     }
 }
 
+/// What a report says about the crash and where it happened: found by processing,
+/// stored in the report's row and in the processed report (flat in its JSON).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CrashFacts {
+    /// Product name from the annotations, if any.
+    pub product: Option<String>,
+    /// Product version from the annotations, if any.
+    pub version: Option<String>,
+    /// OS family (`Linux`, `Windows NT`, `Mac OS X`, …).
+    pub os: Option<String>,
+    /// OS version string as the dump records it.
+    pub os_version: Option<String>,
+    /// CPU architecture (`amd64`, `x86`, `arm64`, …).
+    pub cpu_arch: Option<String>,
+    /// Crash reason (`SIGSEGV /SEGV_MAPERR`, `EXCEPTION_ACCESS_VIOLATION_WRITE`, …).
+    pub crash_reason: Option<String>,
+    /// Crash address, `0x`-prefixed hex.
+    pub crash_address: Option<String>,
+}
+
 /// A report as the ingest endpoint records it.
 #[derive(Debug, Clone)]
 pub struct NewReport {

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::scrub::{ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump};
-use mayday_report::upload::SubmitReceipt;
+use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -32,11 +32,6 @@ use crate::pipeline::Wake;
 use crate::report_id::ReportId;
 use crate::tokens;
 use crate::vault::{self, RawMeta, Vault};
-
-/// Annotation names that carry the product name, in order of preference.
-const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
-/// Annotation names that carry the product version, in order of preference.
-const VERSION_KEYS: &[&str] = &["Version", "ver", "version"];
 
 /// What the upload endpoint needs; cheap to clone.
 #[derive(Clone)]

@@ -7,8 +7,11 @@ use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
 use minidump_processor::{ProcessState, ProcessorOptions};
 use minidump_unwind::{CallStack, StackFrame, SymbolProvider};
 
+use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
+
 use super::report::{Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread};
 use super::signature::{Signature, signature};
+use crate::index::CrashFacts;
 
 /// Why a dump could not be processed. Each of these is final for the report.
 #[derive(Debug, thiserror::Error)]
@@ -177,25 +180,22 @@ pub fn build_report(
         Some(thread) => signature(&thread.frames).text,
         None => Signature::no_crashing_thread().text,
     };
-    let product = ["ProductName", "prod", "product"]
-        .iter()
-        .find_map(|k| annotations.get(*k).cloned());
-    let version = ["Version", "ver", "version"]
-        .iter()
-        .find_map(|k| annotations.get(*k).cloned());
+    let first_of = |keys: &[&str]| keys.iter().find_map(|k| annotations.get(*k).cloned());
     let info = state.exception_info.as_ref();
     ProcessedReport {
         id: id.to_owned(),
-        product,
-        version,
-        os: Some(state.system_info.os.long_name().into_owned()),
-        os_version: state
-            .system_info
-            .format_os_version()
-            .map(|v| v.into_owned()),
-        cpu_arch: Some(state.system_info.cpu.to_string()),
-        crash_reason: info.map(|i| i.reason.to_string()),
-        crash_address: info.map(|i| hex(*i.address)),
+        facts: CrashFacts {
+            product: first_of(PRODUCT_KEYS),
+            version: first_of(VERSION_KEYS),
+            os: Some(state.system_info.os.long_name().into_owned()),
+            os_version: state
+                .system_info
+                .format_os_version()
+                .map(|v| v.into_owned()),
+            cpu_arch: Some(state.system_info.cpu.to_string()),
+            crash_reason: info.map(|i| i.reason.to_string()),
+            crash_address: info.map(|i| hex(*i.address)),
+        },
         crashing_thread_index,
         crashing_thread,
         threads,

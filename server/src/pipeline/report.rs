@@ -9,25 +9,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::index::CrashFacts;
+
 /// A processed crash report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProcessedReport {
     /// The CrashID as returned to the client: `bp-<uuid>`.
     pub id: String,
-    /// Product name from the annotations, if any.
-    pub product: Option<String>,
-    /// Product version from the annotations, if any.
-    pub version: Option<String>,
-    /// OS family (`Linux`, `Windows NT`, `Mac OS X`, …).
-    pub os: Option<String>,
-    /// OS version string as the dump records it.
-    pub os_version: Option<String>,
-    /// CPU architecture (`amd64`, `x86`, `arm64`, …).
-    pub cpu_arch: Option<String>,
-    /// Crash reason (`SIGSEGV /SEGV_MAPERR`, `EXCEPTION_ACCESS_VIOLATION_WRITE`, …).
-    pub crash_reason: Option<String>,
-    /// Crash address, `0x`-prefixed hex.
-    pub crash_address: Option<String>,
+    /// Product, version, platform and crash, flat in the JSON.
+    #[serde(flatten)]
+    pub facts: CrashFacts,
     /// Index of the crashing thread in `threads`, if known.
     pub crashing_thread_index: Option<usize>,
     /// The crashing thread, walked.

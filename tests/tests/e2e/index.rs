@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use mayday_server::index::{
-    Backend, Index, IssueFilter, IssueSort, IssueStatus, NewReport, ProcessedOutcome, Role,
+    Backend, CrashFacts, Index, IssueFilter, IssueSort, IssueStatus, NewReport, ProcessedOutcome,
+    Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::fixtures::testdata;
@@ -40,13 +41,15 @@ fn outcome(signature: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
         signature_hash: format!("hash-of-{signature}"),
         signature: signature.to_owned(),
         title: format!("SIGSEGV in {signature}"),
-        product: None,
-        version: None,
-        os: Some("Linux".to_owned()),
-        os_version: Some("6.1".to_owned()),
-        cpu_arch: Some("amd64".to_owned()),
-        crash_reason: Some("SIGSEGV".to_owned()),
-        crash_address: Some("0x0".to_owned()),
+        facts: CrashFacts {
+            product: None,
+            version: None,
+            os: Some("Linux".to_owned()),
+            os_version: Some("6.1".to_owned()),
+            cpu_arch: Some("amd64".to_owned()),
+            crash_reason: Some("SIGSEGV".to_owned()),
+            crash_address: Some("0x0".to_owned()),
+        },
         missing_symbols: missing
             .iter()
             .map(|(f, i)| (f.to_string(), i.to_string()))

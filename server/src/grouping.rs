@@ -1,0 +1,251 @@
+//! Grouping policy: where a processed report goes once its signature's issue is
+//! known. The one place that decides whether the report joins its issue, reopens
+//! it as regressed, or is dropped because the issue was resolved without it; and
+//! whether it leaves the issue it was in before (reprocessing changed its
+//! signature).
+//!
+//! A leaf: plain data in, a [`Grouping`] out. The index transaction that records a
+//! processed report reads the rows, calls [`group`], and writes what it says.
+
+use crate::version::version_is_older;
+
+/// The report being grouped, as the index holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportPlace<'a> {
+    /// The issue the report is in now (processed before), if any.
+    pub previous_issue: Option<i64>,
+    /// When the report was received, Unix ms.
+    pub received_at: i64,
+    /// Its product name: what processing found, else what ingest recorded.
+    pub product: Option<&'a str>,
+    /// Its product version: what processing found, else what ingest recorded.
+    pub version: Option<&'a str>,
+}
+
+/// The issue of the report's signature (created for it if it was new).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuePlace<'a> {
+    /// The issue's id.
+    pub id: i64,
+    /// How it was resolved, when it is resolved now; `None` when open or regressed.
+    pub resolved: Option<Resolution<'a>>,
+}
+
+/// How an issue was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution<'a> {
+    /// When, Unix ms (older rows may lack it).
+    pub at: Option<i64>,
+    /// The version it was fixed in: reports of older versions are expected.
+    pub in_version: Option<&'a str>,
+    /// The product that version is of; `None`: any product.
+    pub product: Option<&'a str>,
+}
+
+/// What to do with the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grouping {
+    /// Whether the issue counts the report as a new one of its reports (it was
+    /// not in it before). A dropped report is counted too: the issue saw it.
+    pub count: bool,
+    /// The issue the report leaves (its signature changed), to be counted down.
+    pub leaves: Option<i64>,
+    /// Whether it is kept, reopens the issue, or is dropped.
+    pub verdict: Verdict,
+}
+
+/// The decision for a report of a given issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The report joins its issue, whose status stays as it is.
+    Join,
+    /// The issue was resolved and this report shows the crash again: it joins
+    /// and the issue becomes `regressed`.
+    Regress,
+    /// The issue was resolved and this report is no news: it is dropped (its rows
+    /// and blobs deleted), and the issue counts it as dropped.
+    Drop(DropReason),
+}
+
+/// Why a report of a resolved issue is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// It was received before the resolution (it was in the pipeline then).
+    ReceivedBeforeResolution,
+    /// Its version is older than the version the issue was resolved in.
+    OlderVersion,
+}
+
+impl DropReason {
+    /// Words for logs.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::ReceivedBeforeResolution => "received before the resolution",
+            DropReason::OlderVersion => "older version",
+        }
+    }
+}
+
+/// Decides where `report` goes, given the issue of its signature.
+pub fn group(report: &ReportPlace<'_>, issue: &IssuePlace<'_>) -> Grouping {
+    let moved = report.previous_issue != Some(issue.id);
+    let verdict = match &issue.resolved {
+        None => Verdict::Join,
+        Some(resolution) => match drop_reason(report, resolution) {
+            Some(reason) => Verdict::Drop(reason),
+            None => Verdict::Regress,
+        },
+    };
+    Grouping {
+        count: moved,
+        leaves: report.previous_issue.filter(|_| moved),
+        verdict,
+    }
+}
+
+fn drop_reason(report: &ReportPlace<'_>, resolution: &Resolution<'_>) -> Option<DropReason> {
+    if resolution.at.is_some_and(|at| report.received_at <= at) {
+        return Some(DropReason::ReceivedBeforeResolution);
+    }
+    let (Some(fixed), Some(version)) = (resolution.in_version, report.version) else {
+        return None;
+    };
+    let same_product = match (resolution.product, report.product) {
+        (None, _) => true,
+        (Some(p), Some(q)) => p == q,
+        (Some(_), None) => false,
+    };
+    (same_product && version_is_older(version, fixed)).then_some(DropReason::OlderVersion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RESOLVED_AT: i64 = 1_000;
+
+    fn report(previous_issue: Option<i64>, received_at: i64) -> ReportPlace<'static> {
+        ReportPlace {
+            previous_issue,
+            received_at,
+            product: Some("App"),
+            version: Some("1.4.0"),
+        }
+    }
+
+    fn resolved(
+        in_version: Option<&'static str>,
+        product: Option<&'static str>,
+    ) -> IssuePlace<'static> {
+        IssuePlace {
+            id: 7,
+            resolved: Some(Resolution {
+                at: Some(RESOLVED_AT),
+                in_version,
+                product,
+            }),
+        }
+    }
+
+    const OPEN: IssuePlace<'static> = IssuePlace {
+        id: 7,
+        resolved: None,
+    };
+
+    #[test]
+    fn a_first_report_joins_and_is_counted() {
+        let grouping = group(&report(None, 5), &OPEN);
+        assert_eq!(
+            grouping,
+            Grouping {
+                count: true,
+                leaves: None,
+                verdict: Verdict::Join
+            }
+        );
+    }
+
+    #[test]
+    fn a_report_processed_again_into_its_issue_is_not_counted_twice() {
+        let grouping = group(&report(Some(7), 5), &OPEN);
+        assert!(!grouping.count);
+        assert_eq!(grouping.leaves, None);
+        assert_eq!(grouping.verdict, Verdict::Join);
+    }
+
+    #[test]
+    fn a_report_whose_signature_changed_leaves_its_old_issue() {
+        let grouping = group(&report(Some(3), 5), &OPEN);
+        assert!(grouping.count);
+        assert_eq!(grouping.leaves, Some(3));
+    }
+
+    #[test]
+    fn a_report_after_the_resolution_regresses_the_issue() {
+        let grouping = group(&report(None, RESOLVED_AT + 1), &resolved(None, None));
+        assert_eq!(grouping.verdict, Verdict::Regress);
+        assert!(grouping.count);
+    }
+
+    #[test]
+    fn a_report_received_before_the_resolution_is_dropped() {
+        for received in [RESOLVED_AT - 1, RESOLVED_AT] {
+            let grouping = group(&report(Some(3), received), &resolved(None, None));
+            assert_eq!(
+                grouping.verdict,
+                Verdict::Drop(DropReason::ReceivedBeforeResolution)
+            );
+            assert_eq!(grouping.leaves, Some(3));
+        }
+    }
+
+    #[test]
+    fn resolved_in_a_version_drops_older_versions_and_regresses_on_newer_ones() {
+        let later = RESOLVED_AT + 1;
+        let place = |version| ReportPlace {
+            version: Some(version),
+            ..report(None, later)
+        };
+        let issue = resolved(Some("1.5.0"), Some("App"));
+        assert_eq!(
+            group(&place("1.4.9"), &issue).verdict,
+            Verdict::Drop(DropReason::OlderVersion)
+        );
+        assert_eq!(group(&place("1.5.0"), &issue).verdict, Verdict::Regress);
+        assert_eq!(group(&place("1.10"), &issue).verdict, Verdict::Regress);
+        // A version that does not compare is news.
+        assert_eq!(group(&place("nightly"), &issue).verdict, Verdict::Regress);
+    }
+
+    #[test]
+    fn the_resolved_in_version_is_of_one_product() {
+        let later = RESOLVED_AT + 1;
+        let old = |product| ReportPlace {
+            product,
+            version: Some("1.0"),
+            ..report(None, later)
+        };
+        let of_app = resolved(Some("2.0"), Some("App"));
+        assert_eq!(
+            group(&old(Some("App")), &of_app).verdict,
+            Verdict::Drop(DropReason::OlderVersion)
+        );
+        assert_eq!(
+            group(&old(Some("Other")), &of_app).verdict,
+            Verdict::Regress
+        );
+        assert_eq!(group(&old(None), &of_app).verdict, Verdict::Regress);
+        // Resolved for any product: the version alone decides.
+        let of_any = resolved(Some("2.0"), None);
+        assert_eq!(
+            group(&old(Some("Other")), &of_any).verdict,
+            Verdict::Drop(DropReason::OlderVersion)
+        );
+        // A report without a version is news.
+        let unversioned = ReportPlace {
+            version: None,
+            ..old(Some("App"))
+        };
+        assert_eq!(group(&unversioned, &of_app).verdict, Verdict::Regress);
+    }
+}

@@ -1,0 +1,349 @@
+//! One claimed job, start to end, in three steps: [`load`] the report's dump and
+//! metadata, [`process`] the dump into a [`ProcessedReport`] (first processing and
+//! processing again alike), and [`finalize`]: store the processed report and
+//! record it in the index, or record why the report failed.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mayday_report::scrub::ScrubSummary;
+use mayday_symbols::Symbols;
+use object_store::path::Path;
+
+use super::Pipeline;
+use super::process::{ProcessError, process_dump, scrub_report};
+use super::report::ProcessedReport;
+use super::signature::Signature;
+use super::symbols_retry;
+use crate::crypto::DataKey;
+use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
+use crate::vault::{self, RawMeta, VaultError};
+
+/// Why a job could not be finished this time: transient, so it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The report vault (blob store or data keys) failed.
+    #[error("storage: {0}")]
+    Storage(#[from] VaultError),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    /// Stored metadata does not parse.
+    #[error("metadata: {0}")]
+    Meta(#[from] serde_json::Error),
+    /// A symbol file could not be read from the store.
+    #[error("symbol store unavailable")]
+    SymbolStore,
+}
+
+/// Why a report ends `failed`, for good.
+#[derive(Debug)]
+pub enum Failure {
+    /// The dump cannot be processed.
+    Unprocessable(ProcessError),
+    /// Processing took longer than the configured timeout.
+    TimedOut,
+    /// Processing panicked.
+    Panicked,
+    /// Transient errors went on through every attempt; the last one.
+    GaveUp(JobError),
+    /// The job was claimed `attempts` times and never finished: its worker died
+    /// or hung each time (a dump that crashes the process).
+    Abandoned {
+        /// How many times it was claimed before.
+        attempts: i64,
+    },
+}
+
+impl Failure {
+    /// The report's `failure` as the index stores it and the API shows it: the one
+    /// place these texts are written.
+    pub fn text(&self) -> String {
+        match self {
+            Failure::Unprocessable(e) => e.to_string(),
+            Failure::TimedOut => "timeout".to_owned(),
+            Failure::Panicked => "processing panicked".to_owned(),
+            Failure::GaveUp(e) => format!("gave up: {e}"),
+            Failure::Abandoned { attempts } => {
+                format!("gave up: not finished in {attempts} attempts")
+            }
+        }
+    }
+
+    /// A stable name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Failure::Unprocessable(e) => e.name(),
+            Failure::TimedOut => "timeout",
+            Failure::Panicked => "panic",
+            Failure::GaveUp(_) => "gave_up",
+            Failure::Abandoned { .. } => "abandoned",
+        }
+    }
+}
+
+/// What processing a dump gave.
+pub enum Outcome {
+    /// The processed report, and the per-report symbol session it ran with.
+    Processed(Box<ProcessedReport>, Symbols),
+    /// The dump cannot be processed, or not in time.
+    Failed(Failure),
+}
+
+/// A report ready to be processed: its row, data key, dump and metadata.
+pub struct Loaded {
+    row: ReportRow,
+    data_key: DataKey,
+    raw_key: Path,
+    meta_key: Path,
+    dump: Bytes,
+    annotations: BTreeMap<String, String>,
+    scrubbed: ScrubSummary,
+    /// The deployment's symbol upload count when the job started.
+    uploads: u64,
+}
+
+/// Runs one claimed job to its end: processed, failed, or gone.
+pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
+    let Some(loaded) = load(pipeline, job).await? else {
+        return Ok(());
+    };
+    let outcome = process(pipeline, &loaded).await;
+    finalize(pipeline, job, loaded, outcome).await
+}
+
+/// Reads the report's row, data key, dump and metadata. `None` when the report is
+/// gone (deleted while queued); its job is then removed.
+pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobError> {
+    let index = &pipeline.index;
+    let vault = &pipeline.vault;
+    let Some(row) = index.report(&job.report_id).await? else {
+        // Deleted while queued — or while an earlier attempt of this job ran and
+        // its worker died after storing the processed report: remove that too.
+        vault.delete(&vault::processed_key(&job.report_id)).await?;
+        index.delete_job(job.id).await?;
+        return Ok(None);
+    };
+    let raw_key = Path::from(row.raw_key.as_str());
+    // A report whose data key is gone is deleted, whatever copies remain.
+    let Some(data_key) = vault.data_key(&row.id).await? else {
+        index.delete_job(job.id).await?;
+        return Ok(None);
+    };
+    let Some(dump) = vault.get(&raw_key, &data_key).await? else {
+        index.delete_job(job.id).await?;
+        return Ok(None);
+    };
+    let meta_key = Path::from(row.meta_key.as_str());
+    let meta: Option<RawMeta> = match vault.get(&meta_key, &data_key).await? {
+        Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+        None => None,
+    };
+    let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
+    // Symbols uploaded through any server process since this one last looked: what
+    // its caches remember as missing may be there now.
+    let uploads = index.symbol_uploads().await?;
+    pipeline.symbols.sync_uploads(uploads);
+    Ok(Some(Loaded {
+        row,
+        data_key,
+        raw_key,
+        meta_key,
+        dump,
+        annotations,
+        scrubbed,
+        uploads,
+    }))
+}
+
+/// Processes the dump in a fresh symbol session, within the timeout. A report
+/// processed before that still lacks symbols the store has now is processed once
+/// more with them ([`symbols_retry`]).
+pub async fn process(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
+    let first = process_once(pipeline, loaded).await;
+    let processed_before = loaded.row.state != ReportState::Queued;
+    if let Outcome::Processed(_, session) = &first
+        && processed_before
+        && symbols_retry::forget_arrived(&pipeline.symbols, &session.missing()).await
+    {
+        return process_once(pipeline, loaded).await;
+    }
+    first
+}
+
+async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
+    #[cfg(test)]
+    if tests::PANIC_ON.lock().unwrap().as_ref() == Some(&loaded.row.id) {
+        panic!("a dump that panics the processor");
+    }
+    // A session per report: the shared caches, this report's own statistics.
+    let session = pipeline.symbols.session();
+    let id = loaded.row.id.to_string();
+    let processing = process_dump(&id, &loaded.dump, loaded.annotations.clone(), &session);
+    match tokio::time::timeout(pipeline.config.process_timeout, processing).await {
+        Ok(Ok(report)) => Outcome::Processed(Box::new(report), session),
+        Ok(Err(e)) => Outcome::Failed(Failure::Unprocessable(e)),
+        Err(_) => Outcome::Failed(Failure::TimedOut),
+    }
+}
+
+/// Stores the processed report and records it (grouped into its issue), or
+/// records the failure; either finishes the job.
+pub async fn finalize(
+    pipeline: &Pipeline,
+    job: &Job,
+    loaded: Loaded,
+    outcome: Outcome,
+) -> Result<(), JobError> {
+    let (mut report, session) = match outcome {
+        Outcome::Failed(failure) => return fail(&pipeline.index, job, &failure).await,
+        // A symbol file that could not be read is not a missing one: try again
+        // later rather than filing the report without those symbols.
+        Outcome::Processed(_, session) if session.had_store_errors() => {
+            return Err(JobError::SymbolStore);
+        }
+        Outcome::Processed(report, session) => (report, session),
+    };
+    drop(session);
+    let index = &pipeline.index;
+    let vault = &pipeline.vault;
+    let Loaded {
+        row,
+        data_key,
+        raw_key,
+        meta_key,
+        dump,
+        scrubbed,
+        uploads,
+        ..
+    } = loaded;
+    report.scrub = scrubbed;
+    scrub_report(&mut report, &pipeline.scrub.annotations);
+    // Stack memory is only kept while the report may need reprocessing: until
+    // every frame of the crashing thread (what the signature is made of) is
+    // symbolicated. Once it is dropped, the report can no longer be reprocessed,
+    // so it stops waiting for symbols.
+    if crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory {
+        let mut dump = dump.to_vec();
+        if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
+            report.scrub.add("stack_memory_bytes_dropped", bytes);
+            report.missing_symbols.clear();
+            vault.put(&raw_key, &data_key, &dump).await?;
+        }
+    }
+    let key = vault::processed_key(&row.id);
+    vault
+        .put(&key, &data_key, &serde_json::to_vec(&report)?)
+        .await?;
+    let outcome = index_outcome(&report);
+    let recorded =
+        patiently(|| index.finish_processed(job.id, &job.report_id, &outcome, now_ms())).await?;
+    match recorded {
+        Some(issue) => {
+            tracing::info!(report = %row.id, issue, "report processed");
+            // Symbols uploaded while this report was processed: the upload looked
+            // for reports lacking them before this one was recorded as lacking
+            // anything, so queue it again.
+            if !outcome.missing_symbols.is_empty() && index.symbol_uploads().await? != uploads {
+                index.enqueue_job(&row.id, now_ms()).await?;
+                pipeline.wake.wake();
+            }
+        }
+        None => {
+            // Deleted (or dropped) while we worked: leave nothing behind,
+            // including the raw dump we may have rewritten above.
+            for key in [&key, &raw_key, &meta_key] {
+                vault.delete(key).await?;
+            }
+            index.checkpoint().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks the job's report failed for good and finishes the job.
+pub async fn fail(index: &Index, job: &Job, failure: &Failure) -> Result<(), JobError> {
+    tracing::info!(report = %job.report_id, kind = failure.name(), error = %failure.text(), "report failed");
+    let text = failure.text();
+    patiently(|| index.finish_failed(job.id, &job.report_id, &text, now_ms())).await?;
+    Ok(())
+}
+
+/// How long an index write waits out a busy database before the job is retried.
+const BUSY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs an index write, waiting out a busy database (short jittered pauses, at
+/// most [`BUSY_PATIENCE`]) rather than failing the job.
+pub async fn patiently<T, F, Fut>(mut write: F) -> Result<T, IndexError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, IndexError>>,
+{
+    let deadline = Instant::now() + BUSY_PATIENCE;
+    loop {
+        match write().await {
+            Err(e) if e.is_busy() && Instant::now() < deadline => {
+                tokio::time::sleep(prompt_retry_delay()).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// A short random pause (50–500 ms): for a first transient failure and a busy
+/// index, so that workers that collided do not collide again.
+pub fn prompt_retry_delay() -> Duration {
+    Duration::from_millis(rand::Rng::random_range(&mut rand::rng(), 50..=500))
+}
+
+/// What the index records of a processed report.
+fn index_outcome(report: &ProcessedReport) -> ProcessedOutcome {
+    ProcessedOutcome {
+        signature_hash: Signature::from_text(&report.signature).hash(),
+        title: title(report),
+        signature: report.signature.clone(),
+        facts: report.facts.clone(),
+        missing_symbols: report
+            .missing_symbols
+            .iter()
+            .map(|m| (m.debug_file.clone(), m.debug_id.clone()))
+            .collect(),
+    }
+}
+
+/// Whether no frame of the crashing thread lies in a module whose symbols were
+/// looked for and missing.
+fn crashing_thread_symbolicated(report: &ProcessedReport) -> bool {
+    let missing: std::collections::BTreeSet<&str> = report
+        .modules
+        .iter()
+        .filter(|m| m.missing_symbols)
+        .map(|m| m.filename.as_str())
+        .collect();
+    report.crashing_thread.as_ref().is_some_and(|thread| {
+        thread
+            .frames
+            .iter()
+            .all(|f| f.module.as_deref().is_none_or(|m| !missing.contains(m)))
+    })
+}
+
+/// An issue title: the signature, with the crash reason in front when known.
+fn title(report: &ProcessedReport) -> String {
+    match &report.facts.crash_reason {
+        Some(reason) => format!("{reason} in {}", report.signature),
+        None => report.signature.clone(),
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Mutex;
+
+    use crate::report_id::ReportId;
+
+    /// The report whose processing panics (a test hook for the worker's tests).
+    pub static PANIC_ON: Mutex<Option<ReportId>> = Mutex::new(None);
+}

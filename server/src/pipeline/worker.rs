@@ -1,0 +1,298 @@
+//! The worker loop: claim jobs while any is due, run each to its end, then wait
+//! for a wake-up, the next due job or the poll interval, whichever comes first.
+//!
+//! A job's attempts are counted at each claim. One claimed more than
+//! `max_attempts` times never finished (its worker died or hung on it each time:
+//! a dump that crashes the process), so it fails instead of being processed
+//! again. A job that panics fails; the worker goes on with the next one. A job
+//! that fails for a transient reason is retried soon, and later each time the
+//! failure persists.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use tokio::sync::watch;
+
+use super::Pipeline;
+use super::job::{self, Failure, JobError, patiently, prompt_retry_delay};
+use crate::index::{Job, now_ms};
+
+/// Runs one worker until `shutdown` says stop.
+pub async fn run_worker(pipeline: Pipeline, name: String, mut shutdown: watch::Receiver<bool>) {
+    tracing::debug!(worker = %name, "worker started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Listen before looking, so a job queued meanwhile is not slept through.
+        let woken = pipeline.wake.listen();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let config = &pipeline.config;
+        let idle = match pipeline
+            .index
+            .claim_job(&name, now_ms(), config.job_lease)
+            .await
+        {
+            Ok(Some(job)) => {
+                work(&pipeline, &job).await;
+                continue;
+            }
+            Ok(None) => match pipeline.index.next_job_due(config.job_lease).await {
+                Ok(Some(due)) => {
+                    let until = Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64);
+                    until.min(config.poll_interval)
+                }
+                Ok(None) => config.poll_interval,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the queue failed");
+                    config.poll_interval
+                }
+            },
+            // A busy index is waited for: look again soon.
+            Err(e) if e.is_busy() => prompt_retry_delay(),
+            Err(e) => {
+                tracing::error!(error = %e, "claiming a job failed");
+                config.poll_interval
+            }
+        };
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep(idle) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::debug!(worker = %name, "worker stopped");
+}
+
+/// Runs one claimed job, and deals with how it ended.
+async fn work(pipeline: &Pipeline, job: &Job) {
+    let started = std::time::Instant::now();
+    let max_attempts = i64::from(pipeline.config.max_attempts);
+    let result = if job.attempts > max_attempts {
+        job::fail(
+            &pipeline.index,
+            job,
+            &Failure::Abandoned {
+                attempts: job.attempts - 1,
+            },
+        )
+        .await
+    } else {
+        match AssertUnwindSafe(job::run(pipeline, job))
+            .catch_unwind()
+            .await
+        {
+            Ok(Err(e)) if job.attempts >= max_attempts => {
+                tracing::warn!(report = %job.report_id, error = %e, "job failed, giving up");
+                job::fail(&pipeline.index, job, &Failure::GaveUp(e)).await
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(report = %job.report_id, error = %e, "job failed, will retry");
+                retry(pipeline, job, &e).await
+            }
+            Ok(Ok(())) => Ok(()),
+            Err(_) => job::fail(&pipeline.index, job, &Failure::Panicked).await,
+        }
+    };
+    if let Err(e) = result {
+        // The lease runs out and another claim tries again.
+        tracing::error!(report = %job.report_id, error = %e, "could not finish or reschedule job");
+    }
+    pipeline.metrics.processed(started.elapsed());
+}
+
+async fn retry(pipeline: &Pipeline, job: &Job, error: &JobError) -> Result<(), JobError> {
+    let not_before = now_ms() + retry_delay(job.attempts).as_millis() as i64;
+    let error = error.to_string();
+    patiently(|| pipeline.index.retry_job(job.id, not_before, &error)).await?;
+    Ok(())
+}
+
+/// When to try again a job that failed `attempts` times in a row: soon after the
+/// first failure, then doubling from 2 s (at most 10 min) while it persists.
+fn retry_delay(attempts: i64) -> Duration {
+    if attempts <= 1 {
+        return prompt_retry_delay();
+    }
+    let exp = (attempts - 1).clamp(1, 10) as u32;
+    let backoff = Duration::from_secs(2u64.pow(exp).min(600));
+    backoff + prompt_retry_delay()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use minidump_synth::{Memory, SynthMinidump, SystemInfo, Thread, amd64_context};
+    use object_store::memory::InMemory;
+    use test_assembler::{Endian, Section};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::crypto::{Keyring, MasterKey};
+    use crate::index::{Index, NewReport, ReportState};
+    use crate::pipeline::Wake;
+    use crate::report_id::ReportId;
+    use crate::storage::Storage;
+    use crate::vault::{self, Vault};
+
+    #[test]
+    fn a_first_failure_is_retried_promptly_and_persisting_ones_back_off() {
+        for _ in 0..100 {
+            let first = retry_delay(1);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(500)).contains(&first));
+        }
+        assert!(retry_delay(2) >= Duration::from_secs(2));
+        assert!(retry_delay(3) >= Duration::from_secs(4));
+        assert!(retry_delay(3) > retry_delay(2));
+        assert!(retry_delay(100) <= Duration::from_secs(601));
+    }
+
+    /// A pipeline on a fresh SQLite index and an in-memory store.
+    async fn pipeline(dir: &std::path::Path, max_attempts: u32) -> Pipeline {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("index.sqlite").display());
+        let index = Index::connect(&url).await.unwrap();
+        let store = Arc::new(InMemory::new());
+        let vault = Vault::new(
+            Storage::from_store(store.clone()),
+            index.clone(),
+            Keyring::new(MasterKey::generate()),
+        );
+        let config = Config::default();
+        Pipeline {
+            index,
+            vault,
+            symbols: mayday_symbols::Symbols::new(
+                mayday_symbols::SymbolStore::new(store),
+                config.symbols.clone(),
+            ),
+            metrics: Default::default(),
+            config: crate::config::PipelineConfig {
+                max_attempts,
+                poll_interval: Duration::from_millis(50),
+                ..config.pipeline.clone()
+            },
+            scrub: config.scrub.clone(),
+            wake: Wake::default(),
+        }
+    }
+
+    /// Stores a small valid dump as a received report, with its job.
+    async fn queue(pipeline: &Pipeline, received_at: i64) -> ReportId {
+        const LE: Endian = Endian::Little;
+        let stack =
+            Memory::with_section(Section::with_endian(LE).append_repeated(0, 64), 0x7fff_0000);
+        let context = amd64_context(LE, 0x40_1000, 0x7fff_0000);
+        let mut system_info = SystemInfo::new(LE);
+        system_info.processor_architecture = 9; // AMD64
+        system_info.platform_id = 0x8201; // Linux
+        let dump = SynthMinidump::with_endian(LE)
+            .add_system_info(system_info)
+            .add_thread(Thread::new(LE, 1, &stack, &context))
+            .add(context)
+            .add_memory(stack)
+            .finish()
+            .unwrap();
+        let id = ReportId::new();
+        let received = time::OffsetDateTime::now_utc().date();
+        let (raw_key, meta_key) = (
+            vault::raw_dump_key(received, &id),
+            vault::raw_meta_key(received, &id),
+        );
+        let data_key = pipeline.vault.create_key(&id).await.unwrap();
+        pipeline
+            .vault
+            .put(&raw_key, &data_key, &dump)
+            .await
+            .unwrap();
+        pipeline
+            .index
+            .insert_report_with_job(&NewReport {
+                id,
+                received_at,
+                product: None,
+                version: None,
+                deletion_token_hash: "ab".repeat(32),
+                raw_key: raw_key.to_string(),
+                meta_key: meta_key.to_string(),
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    /// Waits (bounded) until no report of `ids` is queued.
+    async fn settled(pipeline: &Pipeline, ids: &[ReportId]) {
+        for _ in 0..600 {
+            let mut queued = false;
+            for id in ids {
+                let row = pipeline.index.report(id).await.unwrap().unwrap();
+                queued |= row.state == ReportState::Queued;
+            }
+            if !queued {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("reports still queued");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_panics_fails_and_the_worker_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        let t0 = now_ms();
+        let panics = queue(&pipeline, t0 - 2).await;
+        let next = queue(&pipeline, t0 - 1).await;
+        *job::tests::PANIC_ON.lock().unwrap() = Some(panics);
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(&pipeline, &[panics, next]).await;
+
+        let failed = pipeline.index.report(&panics).await.unwrap().unwrap();
+        assert_eq!(failed.state, ReportState::Failed);
+        assert_eq!(failed.failure.as_deref(), Some("processing panicked"));
+        let processed = pipeline.index.report(&next).await.unwrap().unwrap();
+        assert_eq!(processed.state, ReportState::Processed, "{processed:?}");
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+        assert!(!worker.is_finished(), "the worker survived the panic");
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_job_claimed_more_than_max_attempts_times_fails_unprocessed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 2).await;
+        let lease = pipeline.config.job_lease;
+        let long_ago = now_ms() - 10 * lease.as_millis() as i64;
+        let id = queue(&pipeline, long_ago).await;
+        // Two workers died holding it (the dump crashed the process).
+        for at in [long_ago, long_ago + lease.as_millis() as i64 + 1] {
+            let job = pipeline.index.claim_job("gone", at, lease).await.unwrap();
+            assert_eq!(job.map(|j| j.report_id), Some(id));
+        }
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(&pipeline, &[id]).await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+
+        let row = pipeline.index.report(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, ReportState::Failed);
+        assert_eq!(
+            row.failure.as_deref(),
+            Some("gave up: not finished in 2 attempts")
+        );
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+        // Never processed: no processed report was stored.
+        let processed = pipeline
+            .vault
+            .storage()
+            .get(&vault::processed_key(&id))
+            .await;
+        assert!(processed.unwrap().is_none());
+    }
+}
