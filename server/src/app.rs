@@ -135,6 +135,7 @@ impl AppState {
             limits: config.limits.clone(),
             scrub: Arc::new(config.scrub.clone()),
             wake: self.0.wake.clone(),
+            body_idle_timeout: config.http.body_idle_timeout,
         }
     }
 

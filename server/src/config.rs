@@ -81,6 +81,8 @@ pub struct Config {
     pub symbols: mayday_symbols::CacheConfig,
     /// Limits on symbol uploads (`POST /api/v1/symbols`).
     pub symbol_uploads: SymbolUploadLimits,
+    /// Connection timeouts and cap.
+    pub http: HttpConfig,
 }
 
 /// Limits on symbol uploads. The body is held in memory while it is checked, so
@@ -132,6 +134,58 @@ pub struct Limits {
     pub max_decompressed_bytes: u64,
     /// Largest total size of all annotations, in bytes (default 64 KiB).
     pub max_annotation_bytes: u64,
+    /// Most annotations in one upload: text parts, `extra` JSON entries and
+    /// query-string fields together (default 512).
+    pub max_annotations: usize,
+    /// Most parts in one multipart body, the minidump and dropped attachments
+    /// included (default 64).
+    pub max_parts: usize,
+    /// Longest run of part headers (and, before the first part, of preamble)
+    /// read while looking for the end of a part's headers, in bytes (default
+    /// 16 KiB): a body without its boundary or a header that never ends is
+    /// refused after this much, not buffered.
+    pub max_part_header_bytes: u64,
+    /// Largest ratio of decompressed to wire bytes, applied once more than 1 MiB
+    /// was decompressed (default 100): a small gzip body of zeros is refused long
+    /// before the decompressed limit. Real minidumps compress about 3-20:1.
+    pub max_compression_ratio: u64,
+    /// Uploads up to this size are held in memory while they are received;
+    /// larger ones are spooled, encrypted under a key held only in memory, to
+    /// `<data_dir>/spool/` (default 8 MiB).
+    pub spool_memory_bytes: u64,
+    /// All uploads of this process together hold at most this much in memory
+    /// while received (default 64 MiB); beyond it they are spooled as above.
+    pub spool_memory_total_bytes: u64,
+    /// Dumps being scrubbed and sealed, which needs the whole dump in memory,
+    /// take at most this many bytes together (default 512 MiB); further uploads
+    /// wait their turn. A dump larger than this still goes through, alone.
+    pub scrub_memory_bytes: u64,
+    /// Below this much free space on the local file store's disk, uploads are
+    /// answered `503` with `Retry-After` (default 1 GiB; 0 turns the check off).
+    pub min_free_bytes: u64,
+}
+
+/// How connections are served: timeouts and the connection cap (the `[http]`
+/// section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's headers must arrive within this time of the connection
+    /// opening or the previous response (default 10 s).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// An upload body that sends no byte for this long is answered `408`
+    /// (default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    /// A connection with no request under way and no byte read or written for
+    /// this long is closed (default 60 s).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more wait in the listen backlog until one
+    /// closes. 0 (the default) derives it from the open-file limit: half of it,
+    /// at most 1024.
+    pub max_connections: usize,
 }
 
 /// Processing workers.
@@ -170,6 +224,7 @@ impl Default for Config {
             retention_days: 90,
             symbols: mayday_symbols::CacheConfig::default(),
             symbol_uploads: SymbolUploadLimits::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -195,6 +250,7 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("symbols", &self.symbols)
             .field("symbol_uploads", &self.symbol_uploads)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -205,6 +261,25 @@ impl Default for Limits {
             max_wire_bytes: 25 * 1024 * 1024,
             max_decompressed_bytes: 200 * 1024 * 1024,
             max_annotation_bytes: 64 * 1024,
+            max_annotations: 512,
+            max_parts: 64,
+            max_part_header_bytes: 16 * 1024,
+            max_compression_ratio: 100,
+            spool_memory_bytes: 8 * 1024 * 1024,
+            spool_memory_total_bytes: 64 * 1024 * 1024,
+            scrub_memory_bytes: 512 * 1024 * 1024,
+            min_free_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 0,
         }
     }
 }

@@ -113,6 +113,12 @@ impl Storage {
         }
     }
 
+    /// The root directory when the store is the local file system (for checks of
+    /// its disk), else `None`.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
     /// The underlying object store, for parts that key their own blobs (symbols).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         Arc::clone(&self.store)

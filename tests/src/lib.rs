@@ -10,6 +10,7 @@ pub mod crashy;
 pub mod fixtures;
 pub mod report;
 pub mod scan;
+pub mod raw;
 pub mod server;
 pub mod services;
 pub mod testdata;

@@ -25,6 +25,16 @@ pub enum IngestError {
     /// A local file operation failed (spooling the upload).
     #[error("spooling upload: {0}")]
     Io(#[from] std::io::Error),
+    /// The body stopped arriving: no byte for the body idle timeout.
+    #[error("the body stopped arriving")]
+    BodyTimeout,
+    /// The store's disk is below its free-space floor; the client should retry
+    /// later.
+    #[error("store disk below its free-space floor ({free} bytes free)")]
+    LowDiskSpace {
+        /// Bytes free on the store's disk.
+        free: u64,
+    },
 }
 
 impl IngestError {
@@ -36,6 +46,8 @@ impl IngestError {
             IngestError::Storage(_) => "storage_unavailable",
             IngestError::Index(_) => "index_unavailable",
             IngestError::Io(_) => "io",
+            IngestError::BodyTimeout => "body_timeout",
+            IngestError::LowDiskSpace { .. } => "low_disk_space",
         }
     }
 
@@ -44,8 +56,12 @@ impl IngestError {
         match self {
             IngestError::Malformed(_) => StatusCode::BAD_REQUEST,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Storage(_) | IngestError::Index(_) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Each of these passes: the client keeps its report and retries.
+            IngestError::Storage(_)
+            | IngestError::Index(_)
+            | IngestError::Io(_)
+            | IngestError::LowDiskSpace { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -61,6 +77,7 @@ impl IntoResponse for IngestError {
         let body = match &self {
             IngestError::Malformed(reason) => format!("Discarded=malformed_{reason}\n"),
             IngestError::TooLarge(what) => format!("Discarded=too_large_{what}\n"),
+            IngestError::BodyTimeout => "Error=body_timeout\n".to_owned(),
             // Nothing internal goes to the client.
             _ => "Error=try_again_later\n".to_owned(),
         };

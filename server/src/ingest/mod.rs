@@ -5,15 +5,17 @@
 //! object store and the processing job is in the index; anything short of that
 //! answers an error and leaves nothing behind.
 
+mod body;
 mod error;
 mod upload;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,7 +25,8 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::IngestError;
-pub use upload::{Upload, read_upload};
+pub use upload::Upload;
+use upload::read_upload;
 
 use crate::config::Limits;
 use crate::index::{NewReport, now_ms};
@@ -46,16 +49,22 @@ pub struct IngestState {
     pub scrub: Arc<ScrubConfig>,
     /// Wakes the workers of this process once a report is queued.
     pub wake: Wake,
+    /// An upload body that sends nothing for this long is answered `408`.
+    pub body_idle_timeout: Duration,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
 /// body as sent, the decompressed limit to what it inflates to.
 pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S> {
     let max_wire_bytes = usize::try_from(state.limits.max_wire_bytes).unwrap_or(usize::MAX);
+    let idle = state.body_idle_timeout;
     Router::new()
         .route("/submit", post(submit))
         .route("/api/v1/submit", post(submit))
         .layer(RequestDecompressionLayer::new())
+        // On the wire, between the size limit and decompression: counts wire bytes
+        // (for the compression ratio) and times out an idle body.
+        .layer(axum::middleware::from_fn_with_state(idle, body::watch_wire))
         .layer(RequestBodyLimitLayer::new(max_wire_bytes))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -63,14 +72,19 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S>
 
 async fn submit(
     State(state): State<IngestState>,
+    Extension(wire): Extension<Arc<body::WireStats>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
+    if let Err(e) = check_free_space(&state) {
+        state.metrics.rejected(e.name());
+        return Err(e);
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let upload = read_upload(content_type, body, &state.limits).await;
+    let upload = read_upload(content_type, body, wire, &state.limits).await;
     let mut upload = match upload {
         Ok(upload) => upload,
         Err(e) => {
@@ -85,6 +99,11 @@ async fn submit(
                 .annotations
                 .entry(key.into_owned())
                 .or_insert_with(|| value.into_owned());
+        }
+        if upload.annotations.len() > state.limits.max_annotations {
+            let e = IngestError::TooLarge("annotations");
+            state.metrics.rejected(e.name());
+            return Err(e);
         }
     }
     let receipt = store_upload(&state, upload).await.inspect_err(|e| {
@@ -107,6 +126,30 @@ async fn submit(
         )
             .into_response()
     })
+}
+
+/// Refuses uploads while the local file store's disk is below its free-space
+/// floor: a full disk would fail them half-way, and starve the index.
+fn check_free_space(state: &IngestState) -> Result<(), IngestError> {
+    let floor = state.limits.min_free_bytes;
+    let Some(root) = state.vault.storage().local_root() else {
+        return Ok(());
+    };
+    if floor == 0 {
+        return Ok(());
+    }
+    match nix::sys::statvfs::statvfs(root) {
+        Ok(stat) => {
+            let free = stat.blocks_available().saturating_mul(stat.fragment_size());
+            if free < floor {
+                Err(IngestError::LowDiskSpace { free })
+            } else {
+                Ok(())
+            }
+        }
+        // Cannot tell: the write itself will say.
+        Err(_) => Ok(()),
+    }
 }
 
 /// Stores the dump and its metadata, then records the report and its job. On any

@@ -2,6 +2,7 @@
 //! whole-body decompression, streamed with limits.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -9,6 +10,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use mayday_report::upload::{EXTRA_FIELD, MINIDUMP_FIELD};
 use tokio::io::AsyncWriteExt;
 
+use super::body::{Gate, HeaderBudget, WireStats, decompressed};
 use super::error::IngestError;
 use crate::config::Limits;
 
@@ -57,46 +59,22 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
     }
 }
 
-/// Maps a body stream error to what went wrong: a body over the wire limit (from
-/// the limit layer), or bad compressed data (from the decompression layer).
-fn body_error(error: &(dyn std::error::Error + 'static)) -> IngestError {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return IngestError::TooLarge("body");
-        }
-        current = e.source();
-    }
-    IngestError::Malformed("body_encoding")
-}
-
-/// Counts bytes flowing through and fails once more than `max` have passed.
-fn limited(
-    body: Body,
-    max: u64,
-) -> impl Stream<Item = Result<Bytes, IngestError>> + Send + Unpin + 'static {
-    let mut seen = 0u64;
-    body.into_data_stream().map(move |chunk| match chunk {
-        Ok(bytes) => {
-            seen += bytes.len() as u64;
-            if seen > max {
-                Err(IngestError::TooLarge("decompressed"))
-            } else {
-                Ok(bytes)
-            }
-        }
-        Err(e) => Err(body_error(&e)),
-    })
-}
-
-/// Reads an upload from `body` (already decompressed by the layer in front).
-pub async fn read_upload(
+/// Reads an upload from `body` (already decompressed by the layer in front;
+/// `wire` counts what came over the wire).
+pub(crate) async fn read_upload(
     content_type: Option<&str>,
     body: Body,
+    wire: Arc<WireStats>,
     limits: &Limits,
 ) -> Result<Upload, IngestError> {
-    let stream = limited(body, limits.max_decompressed_bytes);
-    match body_kind(content_type)? {
+    let kind = body_kind(content_type)?;
+    let stream = decompressed(
+        body,
+        wire,
+        limits.max_decompressed_bytes,
+        limits.max_compression_ratio,
+    );
+    match kind {
         BodyKind::Raw => {
             let (dump, dump_len) = spool(stream, limits.max_decompressed_bytes).await?;
             check_magic(&dump, dump_len)?;
@@ -116,8 +94,9 @@ async fn read_multipart(
     boundary: String,
     limits: &Limits,
 ) -> Result<Upload, IngestError> {
+    let budget = HeaderBudget::new(limits.max_part_header_bytes);
     // multer wants an error type it can box; keep ours to recover it afterwards.
-    let stream = stream.map_err(BoxedIngest);
+    let stream = Gate::new(stream, Arc::clone(&budget)).map_err(BoxedIngest);
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(limits.max_decompressed_bytes)
@@ -128,13 +107,20 @@ async fn read_multipart(
     let mut annotations = BTreeMap::new();
     let mut annotation_bytes = 0u64;
     let mut dropped_attachments = Vec::new();
+    let mut parts = 0usize;
 
     loop {
+        budget.start();
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => return Err(multer_error(e)),
         };
+        budget.stop();
+        parts += 1;
+        if parts > limits.max_parts {
+            return Err(IngestError::TooLarge("parts"));
+        }
         let name = field.name().unwrap_or("").to_owned();
         let is_file = field.file_name().is_some();
         if name == MINIDUMP_FIELD {
@@ -171,6 +157,9 @@ async fn read_multipart(
                 merge_extra(&mut annotations, &value)?;
             } else if !name.is_empty() {
                 annotations.insert(name, value);
+            }
+            if annotations.len() > limits.max_annotations {
+                return Err(IngestError::TooLarge("annotations"));
             }
         }
     }
@@ -217,7 +206,7 @@ fn multer_error(error: multer::Error) -> IngestError {
     match error {
         multer::Error::StreamReadFailed(inner) => match inner.downcast::<BoxedIngest>() {
             Ok(ours) => ours.0,
-            Err(other) => body_error(other.as_ref()),
+            Err(_) => IngestError::Malformed("body_encoding"),
         },
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
             IngestError::TooLarge("decompressed")

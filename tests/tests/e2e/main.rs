@@ -2,6 +2,7 @@
 //! object storage and databases. One binary, a module per area.
 
 mod api_shapes;
+mod abuse;
 mod client;
 mod deletion;
 mod index;

@@ -1,0 +1,295 @@
+//! Hostile uploads against a real server on 127.0.0.1: each is refused with the
+//! right status and reason within a bounded time, costs bounded memory, and leaves
+//! nothing stored. Bounded in count and size; nothing here leaves the loopback.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use mayday_server::index::Index;
+use mayday_tests::fixtures::testdata;
+use mayday_tests::raw::{Answer, at_once, exchange, post_head};
+use mayday_tests::server::{ServerProcess, TestServer, walk};
+use mayday_tests::upload::{Multipart, gzip};
+
+/// Memory a hostile upload may cost the server over idle.
+const MAX_EXTRA_MEMORY: u64 = 128 * 1024 * 1024;
+/// How long any refusal here may take.
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+
+fn dump() -> Vec<u8> {
+    std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap()
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://").to_owned()
+}
+
+/// Sends a request all at once and reads the answer (also when the server answers
+/// before the body is through).
+async fn send_raw(url: &str, headers: &[&str], body: &[u8]) -> Answer {
+    let head = post_head("/submit", headers, body.len() as u64);
+    exchange(&host_port(url), at_once(&head, body), ANSWER_WITHIN)
+        .await
+        .expect("an answer")
+}
+
+/// Gzip of `MDMP` and then zeros up to `len`, compressed as it is made.
+fn zeros_bomb(prefix: &[u8], len: usize, suffix: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(prefix).unwrap();
+    encoder.write_all(b"MDMP").unwrap();
+    let zeros = vec![0u8; 1024 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        encoder.write_all(&zeros[..n]).unwrap();
+        left -= n;
+    }
+    encoder.write_all(suffix).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Files under the file store of `data_dir` (the store's health probe aside).
+fn stored_files(data_dir: &Path) -> Vec<String> {
+    let store = data_dir.join("store");
+    if !store.exists() {
+        return Vec::new();
+    }
+    walk(&store)
+        .into_iter()
+        .map(|f| f.strip_prefix(&store).unwrap().display().to_string())
+        .filter(|f| !f.starts_with("health"))
+        .collect()
+}
+
+/// Reports (by their data keys, made before any blob) and jobs in the index.
+async fn indexed(index: &Index) -> (usize, i64) {
+    let keys = index.report_key_ids().await.unwrap().len();
+    (keys, index.queue_depth().await.unwrap())
+}
+
+async fn index_of(data_dir: &Path) -> Index {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("index.sqlite").display()
+    );
+    Index::connect(&url).await.unwrap()
+}
+
+/// A 200 MiB minidump of zeros gzipped to about 200 KB, raw and as a multipart
+/// part, two of each at once: refused as too compressed, quickly, while the
+/// server's memory stays within 128 MB of idle, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_is_refused_with_bounded_memory_and_nothing_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[("MAYDAY_WORKERS", "0")]);
+    let idle = server.memory().peak;
+
+    let boundary = "bombboundary";
+    let (raw_bomb, part_bomb) = tokio::task::spawn_blocking(move || {
+        let raw = zeros_bomb(b"", 200 * 1024 * 1024, b"");
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
+             filename=\"a.dmp\"\r\n\r\n"
+        );
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let part = zeros_bomb(head.as_bytes(), 200 * 1024 * 1024, tail.as_bytes());
+        (raw, part)
+    })
+    .await
+    .unwrap();
+    assert!(raw_bomb.len() < 300 * 1024, "{}", raw_bomb.len());
+
+    let multipart = format!("Content-Type: multipart/form-data; boundary={boundary}");
+    let mut sends = Vec::new();
+    for _ in 0..2 {
+        for (headers, body) in [
+            (
+                vec![
+                    "Content-Type: application/octet-stream".to_owned(),
+                    "Content-Encoding: gzip".to_owned(),
+                ],
+                raw_bomb.clone(),
+            ),
+            (
+                vec![multipart.clone(), "Content-Encoding: gzip".to_owned()],
+                part_bomb.clone(),
+            ),
+        ] {
+            let url = server.url.clone();
+            sends.push(tokio::spawn(async move {
+                let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+                send_raw(&url, &headers, &body).await
+            }));
+        }
+    }
+    for send in sends {
+        let answer = send.await.unwrap();
+        assert_eq!(answer.status, 413, "{answer:?}");
+        assert!(
+            answer
+                .body
+                .contains("Discarded=too_large_compression_ratio"),
+            "{answer:?}"
+        );
+    }
+    let peak = server.memory().peak;
+    assert!(
+        peak < idle + MAX_EXTRA_MEMORY,
+        "peak RSS {peak} vs idle {idle}"
+    );
+    server.kill();
+    assert_eq!(stored_files(data.path()), Vec::<String>::new());
+    assert_eq!(indexed(&index_of(data.path()).await).await, (0, 0));
+}
+
+/// A multipart body that never shows its boundary, and one whose part header never
+/// ends, eight of each at once, each declaring 24 MiB and sending 2 MiB: refused
+/// after a few KiB (the answer comes although the body is not through), with
+/// bounded memory and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_without_boundary_or_header_end_is_refused_early() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[("MAYDAY_WORKERS", "0")]);
+    let idle = server.memory().peak;
+    let declared = 24 * 1024 * 1024;
+    let sent = 2 * 1024 * 1024;
+
+    let no_boundary = vec![b'x'; sent];
+    let mut endless_header =
+        b"--b0und\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: ".to_vec();
+    endless_header.resize(sent, b'y');
+    let mut sends = Vec::new();
+    for body in [no_boundary, endless_header] {
+        for _ in 0..8 {
+            let addr = host_port(&server.url);
+            let body = body.clone();
+            sends.push(tokio::spawn(async move {
+                let head = post_head(
+                    "/submit",
+                    &["Content-Type: multipart/form-data; boundary=b0und"],
+                    declared,
+                );
+                exchange(&addr, at_once(&head, &body), ANSWER_WITHIN).await
+            }));
+        }
+    }
+    for send in sends {
+        let answer = send.await.unwrap().expect("answered before the body ended");
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert!(
+            answer.body.contains("Discarded=malformed_multipart_header"),
+            "{answer:?}"
+        );
+    }
+    let peak = server.memory().peak;
+    assert!(
+        peak < idle + MAX_EXTRA_MEMORY,
+        "peak RSS {peak} vs idle {idle}"
+    );
+    server.kill();
+    assert_eq!(stored_files(data.path()), Vec::<String>::new());
+    assert_eq!(indexed(&index_of(data.path()).await).await, (0, 0));
+}
+
+/// 200,000 empty file parts in a gzip body of a few hundred KB; 65 parts sent plainly; 600
+/// annotations in an `extra` JSON part: each refused, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
+    let server = TestServer::start().await;
+    let dump = dump();
+
+    let mut many = Multipart::new();
+    for _ in 0..200_000 {
+        many = many.file("f", "f", b"");
+    }
+    let (content_type, body) = many.dump(&dump).finish();
+    let compressed = gzip(&body);
+    assert!(compressed.len() < 512 * 1024, "{}", compressed.len());
+    let answer = send_raw(
+        &server.url,
+        &[
+            &format!("Content-Type: {content_type}"),
+            "Content-Encoding: gzip",
+        ],
+        &compressed,
+    )
+    .await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(
+        answer.body.contains("Discarded=too_large_parts"),
+        "{answer:?}"
+    );
+
+    let mut parts = Multipart::new();
+    for i in 0..64 {
+        parts = parts.file(&format!("attachment{i}"), "a.txt", b"a");
+    }
+    let (content_type, body) = parts.dump(&dump).finish();
+    let answer = send_raw(
+        &server.url,
+        &[&format!("Content-Type: {content_type}")],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(
+        answer.body.contains("Discarded=too_large_parts"),
+        "{answer:?}"
+    );
+
+    let extra: serde_json::Map<String, serde_json::Value> = (0..600)
+        .map(|i| (format!("k{i}"), serde_json::Value::from("v")))
+        .collect();
+    let (content_type, body) = Multipart::new()
+        .text("extra", &serde_json::Value::Object(extra).to_string())
+        .dump(&dump)
+        .finish();
+    let answer = send_raw(
+        &server.url,
+        &[&format!("Content-Type: {content_type}")],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert!(
+        answer.body.contains("Discarded=too_large_annotations"),
+        "{answer:?}"
+    );
+
+    // The limits leave a normal upload alone.
+    let (content_type, body) = Multipart::new()
+        .text("ProductName", "Fine")
+        .file("attachment", "log.txt", b"log")
+        .dump(&dump)
+        .finish();
+    let answer = send_raw(
+        &server.url,
+        &[&format!("Content-Type: {content_type}")],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(indexed(server.state.index()).await.0, 1);
+    server.stop().await;
+}
+
+/// Below the free-space floor of the store's disk, uploads are answered 503 with
+/// Retry-After and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_the_free_space_floor_uploads_are_told_to_come_back() {
+    let server = TestServer::with_config(|c| c.limits.min_free_bytes = u64::MAX).await;
+    let (content_type, body) = Multipart::new().dump(&dump()).finish();
+    let answer = send_raw(
+        &server.url,
+        &[&format!("Content-Type: {content_type}")],
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.header("retry-after").is_some(), "{answer:?}");
+    assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
+    assert_eq!(indexed(server.state.index()).await, (0, 0));
+    server.stop().await;
+}
