@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use mayday_server::index::Index;
 use mayday_tests::fixtures::testdata;
-use mayday_tests::raw::{Answer, at_once, exchange, post_head};
+use mayday_tests::raw::{Answer, Write, at_once, exchange, post_head};
 use mayday_tests::server::{ServerProcess, TestServer, walk};
 use mayday_tests::upload::{Multipart, gzip};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Memory a hostile upload may cost the server over idle.
 const MAX_EXTRA_MEMORY: u64 = 128 * 1024 * 1024;
@@ -289,6 +290,96 @@ async fn below_the_free_space_floor_uploads_are_told_to_come_back() {
     .await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(answer.header("retry-after").is_some(), "{answer:?}");
+    assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
+    assert_eq!(indexed(server.state.index()).await, (0, 0));
+    server.stop().await;
+}
+
+/// 300 connections opened and left silent (and 20 that stop half-way through
+/// their headers) do not keep others out: `/healthz` and an upload are served
+/// meanwhile, and the silent ones are closed once idle for the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_neither_starve_others_nor_stay_open() {
+    let server = TestServer::with_config(|c| {
+        c.http.idle_timeout = Duration::from_secs(2);
+        c.http.header_read_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = host_port(&server.url);
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .await
+            .unwrap();
+        idle.push(stream);
+    }
+
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (content_type, body) = Multipart::new().dump(&dump()).finish();
+    let upload = client
+        .post(format!("{}/submit", server.url))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 200);
+
+    // Every silent connection is closed by the server (read sees the end).
+    let closed = idle.into_iter().map(|mut stream| async move {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(ANSWER_WITHIN, stream.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    });
+    let closed = futures::future::join_all(closed).await;
+    assert!(closed.iter().all(|c| *c), "every idle connection closed");
+    server.stop().await;
+}
+
+/// An upload body that trickles in and then stops is answered 408 once idle for
+/// the body timeout, and nothing of it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_is_answered_408() {
+    let server = TestServer::with_config(|c| {
+        c.http.body_idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let (content_type, body) = Multipart::new().dump(&dump()).finish();
+    let head = post_head(
+        "/submit",
+        &[&format!("Content-Type: {content_type}")],
+        body.len() as u64,
+    );
+    let mut writes = vec![Write {
+        after: Duration::ZERO,
+        bytes: head,
+    }];
+    // A few bytes at a time, then nothing more.
+    writes.extend(body[..2000].chunks(200).map(|piece| Write {
+        after: Duration::from_millis(300),
+        bytes: piece.to_vec(),
+    }));
+    let answer = exchange(&host_port(&server.url), writes, ANSWER_WITHIN)
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert!(answer.body.contains("body_timeout"), "{answer:?}");
     assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
     assert_eq!(indexed(server.state.index()).await, (0, 0));
     server.stop().await;
