@@ -143,6 +143,7 @@ impl AppState {
             scrub: Arc::new(config.scrub.clone()),
             wake: self.0.wake.clone(),
             body_idle_timeout: config.http.body_idle_timeout,
+            spooler: Arc::new(ingest::Spooler::new(&config.data_dir, &config.limits)),
         }
     }
 
@@ -171,6 +172,8 @@ impl App {
     /// migrations) and builds the router.
     pub async fn build(config: Config) -> Result<App, StartError> {
         std::fs::create_dir_all(&config.data_dir)?;
+        // Spooled uploads a crash left behind (encrypted under keys now gone).
+        ingest::clear_spool(&config.data_dir)?;
         let storage = Storage::open(&config.store_url(), &config.store_options)?;
         let index = Index::connect(&config.database_url()).await?;
         let keyring = crypto::MasterKey::load(&config)?;

@@ -145,6 +145,18 @@ impl Vault {
         put_sealed(&self.storage, key, data_key, plain).await
     }
 
+    /// Seals `buf[crypto::SEAL_HEADROOM..]` with `data_key` (bound to `key`)
+    /// where it lies and stores it durably: a large blob is never held twice.
+    pub async fn put_in_place(
+        &self,
+        key: &Path,
+        data_key: &DataKey,
+        mut buf: Vec<u8>,
+    ) -> Result<(), VaultError> {
+        data_key.seal_in_place(key.as_ref(), &mut buf);
+        Ok(self.storage.put(key, buf.into()).await?)
+    }
+
     /// The blob at `key`, opened with `data_key`; `None` when there is none.
     pub async fn get(&self, key: &Path, data_key: &DataKey) -> Result<Option<Bytes>, VaultError> {
         get_sealed(&self.storage, key, data_key).await

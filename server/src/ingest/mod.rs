@@ -7,6 +7,7 @@
 
 mod body;
 mod error;
+mod spool;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -25,10 +26,12 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::IngestError;
+pub use spool::{Spool, Spooler, clear_spool};
 pub use upload::Upload;
 use upload::read_upload;
 
 use crate::config::Limits;
+use crate::crypto::SEAL_HEADROOM;
 use crate::index::{NewReport, now_ms};
 use crate::metrics::Metrics;
 use crate::pipeline::Wake;
@@ -51,6 +54,8 @@ pub struct IngestState {
     pub wake: Wake,
     /// An upload body that sends nothing for this long is answered `408`.
     pub body_idle_timeout: Duration,
+    /// Where uploads wait for the scrubber, and the memory they may take.
+    pub spooler: Arc<Spooler>,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
@@ -84,7 +89,7 @@ async fn submit(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let upload = read_upload(content_type, body, wire, &state.limits).await;
+    let upload = read_upload(content_type, body, wire, &state.limits, &state.spooler).await;
     let mut upload = match upload {
         Ok(upload) => upload,
         Err(e) => {
@@ -158,15 +163,17 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let id = ReportId::new();
     let received = time::OffsetDateTime::now_utc();
     let received_at = now_ms();
-    let dump = tokio::fs::read(upload.dump.path()).await?;
-    drop(upload.dump);
+    // The whole dump in memory (the scrubber needs it so), with room in front
+    // to seal it where it lies; uploads in memory together are bounded.
+    let _memory = state.spooler.scrub_permit(upload.dump.len()).await;
+    let dump = upload.dump.into_vec(SEAL_HEADROOM).await?;
 
     // Scrub before the first write: no unscrubbed byte is ever stored.
     let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
     let (dump, annotations, summary) = tokio::task::spawn_blocking(move || {
         let mut dump = dump;
-        let mut summary = scrub_dump(&mut dump, &scrub_config);
+        let mut summary = scrub_dump(&mut dump[SEAL_HEADROOM..], &scrub_config);
         scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
         (dump, annotations, summary)
     })
@@ -193,7 +200,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         // The data key first, so no blob is ever stored without the key that
         // shreds it; the blobs are sealed with it.
         let data_key = vault.create_key(&id).await?;
-        vault.put(&raw_key, &data_key, &dump).await?;
+        vault.put_in_place(&raw_key, &data_key, dump).await?;
         vault.put(&meta_key, &data_key, &meta_json).await?;
         vault
             .index()

@@ -8,19 +8,17 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use mayday_report::upload::{EXTRA_FIELD, MINIDUMP_FIELD};
-use tokio::io::AsyncWriteExt;
 
 use super::body::{Gate, HeaderBudget, WireStats, decompressed};
 use super::error::IngestError;
+use super::spool::{Spool, Spooler};
 use crate::config::Limits;
 
-/// A parsed upload: the minidump, spooled to a temp file, and annotations.
+/// A parsed upload: the minidump, spooled, and annotations.
 #[derive(Debug)]
 pub struct Upload {
-    /// The minidump bytes, spooled to disk while receiving.
-    pub dump: tempfile::NamedTempFile,
-    /// Size of the dump in bytes.
-    pub dump_len: u64,
+    /// The minidump bytes, in memory or encrypted in the data dir.
+    pub dump: Spool,
     /// Text parts, `extra` JSON entries and query-string fields.
     pub annotations: BTreeMap<String, String>,
     /// Other file parts that were received and dropped: (field name, size).
@@ -66,6 +64,7 @@ pub(crate) async fn read_upload(
     body: Body,
     wire: Arc<WireStats>,
     limits: &Limits,
+    spooler: &Arc<Spooler>,
 ) -> Result<Upload, IngestError> {
     let kind = body_kind(content_type)?;
     let stream = decompressed(
@@ -76,16 +75,15 @@ pub(crate) async fn read_upload(
     );
     match kind {
         BodyKind::Raw => {
-            let (dump, dump_len) = spool(stream, limits.max_decompressed_bytes).await?;
-            check_magic(&dump, dump_len)?;
+            let dump = spool(stream, spooler).await?;
+            check_magic(&dump)?;
             Ok(Upload {
                 dump,
-                dump_len,
                 annotations: BTreeMap::new(),
                 dropped_attachments: Vec::new(),
             })
         }
-        BodyKind::Multipart { boundary } => read_multipart(stream, boundary, limits).await,
+        BodyKind::Multipart { boundary } => read_multipart(stream, boundary, limits, spooler).await,
     }
 }
 
@@ -93,6 +91,7 @@ async fn read_multipart(
     stream: impl Stream<Item = Result<Bytes, IngestError>> + Send + Unpin + 'static,
     boundary: String,
     limits: &Limits,
+    spooler: &Arc<Spooler>,
 ) -> Result<Upload, IngestError> {
     let budget = HeaderBudget::new(limits.max_part_header_bytes);
     // multer wants an error type it can box; keep ours to recover it afterwards.
@@ -127,7 +126,7 @@ async fn read_multipart(
             if dump.is_some() {
                 return Err(IngestError::Malformed("duplicate_minidump"));
             }
-            let spooled = spool(field.map_err(multer_error), limits.max_decompressed_bytes).await?;
+            let spooled = spool(field.map_err(multer_error), spooler).await?;
             dump = Some(spooled);
         } else if is_file {
             // Attachments are not kept: they are opaque bytes we cannot scrub.
@@ -163,11 +162,10 @@ async fn read_multipart(
             }
         }
     }
-    let (dump, dump_len) = dump.ok_or(IngestError::Malformed("no_minidump"))?;
-    check_magic(&dump, dump_len)?;
+    let dump = dump.ok_or(IngestError::Malformed("no_minidump"))?;
+    check_magic(&dump)?;
     Ok(Upload {
         dump,
-        dump_len,
         annotations,
         dropped_attachments,
     })
@@ -215,37 +213,25 @@ fn multer_error(error: multer::Error) -> IngestError {
     }
 }
 
-/// Writes a stream to a temp file, refusing more than `max` bytes.
+/// Spools a stream (its size is bounded by the decompressed limit upstream).
 async fn spool(
     mut stream: impl Stream<Item = Result<Bytes, IngestError>> + Unpin,
-    max: u64,
-) -> Result<(tempfile::NamedTempFile, u64), IngestError> {
-    let temp = tempfile::NamedTempFile::new()?;
-    let mut file = tokio::fs::File::from_std(temp.reopen()?);
-    let mut len = 0u64;
+    spooler: &Arc<Spooler>,
+) -> Result<Spool, IngestError> {
+    let mut spool = Spool::new(Arc::clone(spooler));
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        len += chunk.len() as u64;
-        if len > max {
-            return Err(IngestError::TooLarge("minidump"));
-        }
-        file.write_all(&chunk).await?;
+        spool.write(&chunk?).await?;
     }
-    file.flush().await?;
-    Ok((temp, len))
+    Ok(spool)
 }
 
-fn check_magic(dump: &tempfile::NamedTempFile, len: u64) -> Result<(), IngestError> {
-    use std::io::Read;
-    if len == 0 {
-        return Err(IngestError::Malformed("empty_minidump"));
-    }
-    let mut magic = [0u8; 4];
-    let ok = len >= 4 && dump.reopen()?.read_exact(&mut magic).is_ok() && &magic == MDMP_MAGIC;
-    if ok {
-        Ok(())
-    } else {
+fn check_magic(dump: &Spool) -> Result<(), IngestError> {
+    if dump.is_empty() {
+        Err(IngestError::Malformed("empty_minidump"))
+    } else if dump.len() < 4 || &dump.head() != MDMP_MAGIC {
         Err(IngestError::Malformed("not_a_minidump"))
+    } else {
+        Ok(())
     }
 }
 

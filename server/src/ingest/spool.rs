@@ -1,0 +1,354 @@
+//! Where an upload's dump waits between the wire and the scrubber. It is never
+//! plaintext on disk:
+//! - up to `spool_memory_bytes` (and while all uploads together hold less than
+//!   `spool_memory_total_bytes`) it stays in memory;
+//! - beyond that it goes to an unnamed file in `<data_dir>/spool/` (`O_TMPFILE`:
+//!   it has no name, so nothing is left of it when the process dies), encrypted
+//!   in 64 KiB chunks with XChaCha20-Poly1305 under a random key that lives only
+//!   in this process's memory. The directory is emptied at start in case the
+//!   platform made named files.
+//!
+//! The scrubber needs the whole dump at once (it follows the minidump's
+//! directory to any offset), so the dump is decrypted into memory for scrubbing
+//! and sealed there ([`crate::crypto::DataKey::seal_in_place`]): peak memory per
+//! upload is about one copy of its dump. Memory-mapping a plaintext file was not
+//! an option: its unscrubbed bytes would be on disk. Uploads being scrubbed
+//! together are bounded by `scrub_memory_bytes` ([`Spooler::scrub_permit`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::IngestError;
+use crate::config::Limits;
+
+/// Plaintext bytes per encrypted chunk.
+const CHUNK: usize = 64 * 1024;
+/// Authentication tag per chunk.
+const TAG: usize = 16;
+/// Units of the scrub memory semaphore.
+const MIB: u64 = 1024 * 1024;
+
+/// Spools of one process: where they go and the memory they may take together.
+#[derive(Debug)]
+pub struct Spooler {
+    dir: PathBuf,
+    memory_bytes: u64,
+    total_memory_bytes: u64,
+    in_memory: AtomicU64,
+    scrub_memory: Arc<Semaphore>,
+    scrub_units: u32,
+}
+
+impl Spooler {
+    /// Spools into `<data_dir>/spool` with `limits`.
+    pub fn new(data_dir: &Path, limits: &Limits) -> Spooler {
+        let scrub_units = u32::try_from(limits.scrub_memory_bytes / MIB)
+            .unwrap_or(u32::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS as u32);
+        Spooler {
+            dir: spool_dir(data_dir),
+            memory_bytes: limits.spool_memory_bytes,
+            total_memory_bytes: limits.spool_memory_total_bytes,
+            in_memory: AtomicU64::new(0),
+            scrub_memory: Arc::new(Semaphore::new(scrub_units as usize)),
+            scrub_units,
+        }
+    }
+
+    /// Waits until a dump of `len` bytes may be taken into memory to be scrubbed.
+    pub(crate) async fn scrub_permit(&self, len: u64) -> OwnedSemaphorePermit {
+        let units = u32::try_from(len.div_ceil(MIB))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.scrub_units);
+        // The semaphore is never closed.
+        Arc::clone(&self.scrub_memory)
+            .acquire_many_owned(units)
+            .await
+            .expect("scrub memory semaphore is never closed")
+    }
+}
+
+/// `<data_dir>/spool`.
+fn spool_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("spool")
+}
+
+/// Empties `<data_dir>/spool` (what a crashed process may have left, all of it
+/// encrypted under keys that died with it) and makes it anew, readable only by
+/// this user.
+pub fn clear_spool(data_dir: &Path) -> std::io::Result<()> {
+    let dir = spool_dir(data_dir);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// One upload's dump on its way in.
+pub struct Spool {
+    spooler: Arc<Spooler>,
+    /// The bytes while in memory.
+    memory: Vec<u8>,
+    /// Bytes of `memory` counted in the spooler's total.
+    counted: u64,
+    file: Option<Encrypted>,
+    len: u64,
+    head: [u8; 4],
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("len", &self.len)
+            .field("on_disk", &self.file.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The encrypted file a spool went to.
+struct Encrypted {
+    file: tokio::fs::File,
+    cipher: XChaCha20Poly1305,
+    /// Plaintext not yet making a whole chunk.
+    pending: Vec<u8>,
+    chunks: u64,
+}
+
+fn nonce(index: u64) -> XNonce {
+    let mut nonce = [0u8; 24];
+    nonce[16..].copy_from_slice(&index.to_be_bytes());
+    XNonce::from(nonce)
+}
+
+/// Binds a chunk to its place: whether it is the last one (so a cut-off file
+/// does not read as whole).
+fn aad(last: bool) -> [u8; 1] {
+    [u8::from(last)]
+}
+
+impl Encrypted {
+    async fn create(dir: &Path) -> std::io::Result<Encrypted> {
+        let dir = dir.to_owned();
+        let file = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            tempfile::tempfile_in(&dir)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Ok(Encrypted {
+            file: tokio::fs::File::from_std(file),
+            cipher: XChaCha20Poly1305::new(&key.into()),
+            pending: Vec::with_capacity(CHUNK + TAG),
+            chunks: 0,
+        })
+    }
+
+    async fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let take = (CHUNK - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == CHUNK {
+                self.seal_pending(false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn seal_pending(&mut self, last: bool) -> std::io::Result<()> {
+        let mut chunk = std::mem::take(&mut self.pending);
+        self.cipher
+            .encrypt_in_place(&nonce(self.chunks), &aad(last), &mut chunk)
+            .map_err(|_| std::io::Error::other("spool encryption failed"))?;
+        self.chunks += 1;
+        self.file.write_all(&chunk).await?;
+        chunk.clear();
+        self.pending = chunk;
+        Ok(())
+    }
+
+    /// Decrypts the whole file, appending it to `out`.
+    async fn read_into(mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        self.seal_pending(true).await?;
+        self.file.flush().await?;
+        self.file.seek(std::io::SeekFrom::Start(0)).await?;
+        let mut chunk = Vec::with_capacity(CHUNK + TAG);
+        for index in 0..self.chunks {
+            let last = index + 1 == self.chunks;
+            chunk.clear();
+            let want = (CHUNK + TAG) as u64;
+            (&mut self.file).take(want).read_to_end(&mut chunk).await?;
+            if chunk.len() < TAG || (!last && chunk.len() != CHUNK + TAG) {
+                return Err(std::io::Error::other("spool file cut short"));
+            }
+            self.cipher
+                .decrypt_in_place(&nonce(index), &aad(last), &mut chunk)
+                .map_err(|_| std::io::Error::other("spool file does not decrypt"))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+}
+
+impl Spool {
+    /// An empty spool.
+    pub(crate) fn new(spooler: Arc<Spooler>) -> Spool {
+        Spool {
+            spooler,
+            memory: Vec::new(),
+            counted: 0,
+            file: None,
+            len: 0,
+            head: [0; 4],
+        }
+    }
+
+    /// Bytes spooled.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was spooled.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first four bytes (zeros where there are fewer).
+    pub(crate) fn head(&self) -> [u8; 4] {
+        self.head
+    }
+
+    /// Appends `bytes`: in memory while this spool and all together stay under
+    /// their bounds, else (from then on) to the encrypted file.
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError> {
+        for (i, b) in bytes.iter().take(4).enumerate() {
+            if let Some(slot) = usize::try_from(self.len)
+                .ok()
+                .and_then(|start| self.head.get_mut(start + i))
+            {
+                *slot = *b;
+            }
+        }
+        self.len += bytes.len() as u64;
+        if let Some(file) = &mut self.file {
+            return Ok(file.write(bytes).await?);
+        }
+        let add = bytes.len() as u64;
+        let total = self.spooler.in_memory.fetch_add(add, Ordering::Relaxed) + add;
+        self.counted += add;
+        if self.len <= self.spooler.memory_bytes && total <= self.spooler.total_memory_bytes {
+            self.memory.extend_from_slice(bytes);
+            return Ok(());
+        }
+        // Over a bound: everything so far goes to the encrypted file.
+        let mut file = Encrypted::create(&self.spooler.dir).await?;
+        file.write(&self.memory).await?;
+        file.write(bytes).await?;
+        self.memory = Vec::new();
+        self.release();
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.spooler
+            .in_memory
+            .fetch_sub(self.counted, Ordering::Relaxed);
+        self.counted = 0;
+    }
+
+    /// The whole dump in memory, after `headroom` zero bytes.
+    pub(crate) async fn into_vec(mut self, headroom: usize) -> Result<Vec<u8>, IngestError> {
+        let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(headroom + len + TAG)
+            .map_err(std::io::Error::other)?;
+        out.resize(headroom, 0);
+        match self.file.take() {
+            Some(file) => file.read_into(&mut out).await?,
+            None => out.extend_from_slice(&std::mem::take(&mut self.memory)),
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spooler(dir: &Path, memory: u64) -> Arc<Spooler> {
+        let limits = Limits {
+            spool_memory_bytes: memory,
+            ..Limits::default()
+        };
+        Arc::new(Spooler::new(dir, &limits))
+    }
+
+    #[tokio::test]
+    async fn a_large_spool_is_encrypted_on_disk_and_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = spooler(dir.path(), 1000);
+        let mut spool = Spool::new(Arc::clone(&spooler));
+        let plain: Vec<u8> = (0..300_000u32)
+            .map(|i| b"SECRET-PLAIN"[i as usize % 12])
+            .collect();
+        for piece in plain.chunks(7000) {
+            spool.write(piece).await.unwrap();
+        }
+        assert!(spool.file.is_some());
+        assert_eq!(spool.head(), *b"SECR");
+        assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
+        // The unnamed file leaves nothing findable, and nothing plain anywhere.
+        for entry in std::fs::read_dir(spool_dir(dir.path())).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(!bytes.windows(12).any(|w| w == b"SECRET-PLAIN"));
+        }
+        let back = spool.into_vec(3).await.unwrap();
+        assert_eq!(&back[..3], &[0, 0, 0]);
+        assert_eq!(&back[3..], &plain[..]);
+    }
+
+    #[tokio::test]
+    async fn a_small_spool_stays_in_memory_and_is_counted_while_it_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = spooler(dir.path(), 1000);
+        let mut spool = Spool::new(Arc::clone(&spooler));
+        spool.write(b"MDMP1234").await.unwrap();
+        assert!(spool.file.is_none());
+        assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 8);
+        assert_eq!(spool.into_vec(0).await.unwrap(), b"MDMP1234");
+        assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn clearing_removes_what_a_crash_left() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(spool_dir(dir.path())).unwrap();
+        std::fs::write(spool_dir(dir.path()).join("left"), b"x").unwrap();
+        clear_spool(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(spool_dir(dir.path())).unwrap().count(), 0);
+    }
+}
