@@ -86,7 +86,17 @@ impl Storage {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| invalid("no bucket".into()))?;
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                // An upload waits for the store: a store that is down answers
+                // within seconds (the upload gets 503 and is sent again), not
+                // after object_store's default three minutes of retries.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(10),
+                    ..Default::default()
+                };
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry);
                 for (key, value) in options {
                     let key = AmazonS3ConfigKey::from_str(key)
                         .map_err(|e| invalid(format!("option {key:?}: {e}")))?;
