@@ -62,19 +62,31 @@ impl S3Server {
             .expect("temp dir for the S3 server");
         // s3s-fs keeps a bucket as a directory under its root.
         std::fs::create_dir(root.path().join(Self::BUCKET)).expect("create the bucket directory");
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs over the temp dir");
-        let service = {
-            let mut builder = S3ServiceBuilder::new(fs);
-            builder.set_auth(SimpleAuth::from_single(Self::ACCESS_KEY, Self::SECRET_KEY));
-            builder.build()
-        };
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind 127.0.0.1:0 for the S3 server");
         let addr = listener
             .local_addr()
             .expect("local address of the S3 server");
-        let accept = tokio::spawn(async move {
+        let accept = Self::serve(listener, root.path());
+        S3Server {
+            addr,
+            bucket: Self::BUCKET.to_owned(),
+            root,
+            accept,
+        }
+    }
+
+    /// Serves the S3 API over `root` on `listener`, from a task whose abort
+    /// ends every connection.
+    fn serve(listener: TcpListener, root: &Path) -> JoinHandle<()> {
+        let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs over the temp dir");
+        let service = {
+            let mut builder = S3ServiceBuilder::new(fs);
+            builder.set_auth(SimpleAuth::from_single(Self::ACCESS_KEY, Self::SECRET_KEY));
+            builder.build()
+        };
+        tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
             // Connections live in this set: aborting the accept task drops the set,
             // which aborts every connection, so a dropped server really stops.
@@ -97,13 +109,22 @@ impl S3Server {
                 // Reap finished connections so the set does not grow without bound.
                 while connections.try_join_next().is_some() {}
             }
-        });
-        S3Server {
-            addr,
-            bucket: Self::BUCKET.to_owned(),
-            root,
-            accept,
-        }
+        })
+    }
+
+    /// Stops serving (the store is down): connections are cut and new ones
+    /// refused. The objects stay; [`S3Server::resume`] serves them again.
+    pub async fn stop(&mut self) {
+        self.accept.abort();
+        let _ = (&mut self.accept).await;
+    }
+
+    /// Serves again on the same address after [`S3Server::stop`].
+    pub async fn resume(&mut self) {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("bind the S3 server's address again");
+        self.accept = Self::serve(listener, self.root.path());
     }
 
     /// The server's URL, `http://127.0.0.1:<port>`.

@@ -10,6 +10,7 @@ use mayday_server::index::Index;
 use mayday_tests::fixtures::testdata;
 use mayday_tests::raw::{Answer, Write, at_once, exchange, post_head};
 use mayday_tests::server::{ServerProcess, TestServer, walk};
+use mayday_tests::services::S3Server;
 use mayday_tests::upload::{Multipart, gzip};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,6 +34,16 @@ async fn send_raw(url: &str, headers: &[&str], body: &[u8]) -> Answer {
     exchange(&host_port(url), at_once(&head, body), ANSWER_WITHIN)
         .await
         .expect("an answer")
+}
+
+/// Sends a multipart body all at once.
+async fn send_form(url: &str, content_type: &str, body: &[u8]) -> Answer {
+    send_raw(url, &[&format!("Content-Type: {content_type}")], body).await
+}
+
+fn assert_refused(answer: Answer, status: u16, reason: &str) {
+    assert_eq!(answer.status, status, "{answer:?}");
+    assert!(answer.body.contains(reason), "{answer:?}");
 }
 
 /// Gzip of `MDMP` and then zeros up to `len`, compressed as it is made.
@@ -76,6 +87,34 @@ async fn index_of(data_dir: &Path) -> Index {
         data_dir.join("index.sqlite").display()
     );
     Index::connect(&url).await.unwrap()
+}
+
+/// Checks that every answer (`None`: none came before the body ended) refused
+/// with `status` and `reason`, that the server's peak memory stayed within
+/// [`MAX_EXTRA_MEMORY`] of `idle`, and, after killing it, that nothing is stored.
+async fn refused_within_memory(
+    server: ServerProcess,
+    data_dir: &Path,
+    idle: u64,
+    answers: Vec<Option<Answer>>,
+    status: u16,
+    reason: &str,
+) {
+    for answer in answers {
+        assert_refused(
+            answer.expect("answered before the body ended"),
+            status,
+            reason,
+        );
+    }
+    let peak = server.memory().peak;
+    assert!(
+        peak < idle + MAX_EXTRA_MEMORY,
+        "peak RSS {peak} vs idle {idle}"
+    );
+    server.kill();
+    assert_eq!(stored_files(data_dir), Vec::<String>::new());
+    assert_eq!(indexed(&index_of(data_dir).await).await, (0, 0));
 }
 
 /// A 200 MiB minidump of zeros gzipped to about 200 KB, raw and as a multipart
@@ -125,24 +164,17 @@ async fn a_gzip_bomb_is_refused_with_bounded_memory_and_nothing_stored() {
             }));
         }
     }
-    for send in sends {
-        let answer = send.await.unwrap();
-        assert_eq!(answer.status, 413, "{answer:?}");
-        assert!(
-            answer
-                .body
-                .contains("Discarded=too_large_compression_ratio"),
-            "{answer:?}"
-        );
-    }
-    let peak = server.memory().peak;
-    assert!(
-        peak < idle + MAX_EXTRA_MEMORY,
-        "peak RSS {peak} vs idle {idle}"
-    );
-    server.kill();
-    assert_eq!(stored_files(data.path()), Vec::<String>::new());
-    assert_eq!(indexed(&index_of(data.path()).await).await, (0, 0));
+    let answers = futures::future::join_all(sends).await;
+    let answers = answers.into_iter().map(|a| Some(a.unwrap())).collect();
+    refused_within_memory(
+        server,
+        data.path(),
+        idle,
+        answers,
+        413,
+        "Discarded=too_large_compression_ratio",
+    )
+    .await;
 }
 
 /// A multipart body that never shows its boundary, and one whose part header never
@@ -176,22 +208,17 @@ async fn multipart_without_boundary_or_header_end_is_refused_early() {
             }));
         }
     }
-    for send in sends {
-        let answer = send.await.unwrap().expect("answered before the body ended");
-        assert_eq!(answer.status, 400, "{answer:?}");
-        assert!(
-            answer.body.contains("Discarded=malformed_multipart_header"),
-            "{answer:?}"
-        );
-    }
-    let peak = server.memory().peak;
-    assert!(
-        peak < idle + MAX_EXTRA_MEMORY,
-        "peak RSS {peak} vs idle {idle}"
-    );
-    server.kill();
-    assert_eq!(stored_files(data.path()), Vec::<String>::new());
-    assert_eq!(indexed(&index_of(data.path()).await).await, (0, 0));
+    let answers = futures::future::join_all(sends).await;
+    let answers = answers.into_iter().map(Result::unwrap).collect();
+    refused_within_memory(
+        server,
+        data.path(),
+        idle,
+        answers,
+        400,
+        "Discarded=malformed_multipart_header",
+    )
+    .await;
 }
 
 /// 200,000 empty file parts in a gzip body of a few hundred KB; 65 parts sent plainly; 600
@@ -228,16 +255,10 @@ async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
         parts = parts.file(&format!("attachment{i}"), "a.txt", b"a");
     }
     let (content_type, body) = parts.dump(&dump).finish();
-    let answer = send_raw(
-        &server.url,
-        &[&format!("Content-Type: {content_type}")],
-        &body,
-    )
-    .await;
-    assert_eq!(answer.status, 413, "{answer:?}");
-    assert!(
-        answer.body.contains("Discarded=too_large_parts"),
-        "{answer:?}"
+    assert_refused(
+        send_form(&server.url, &content_type, &body).await,
+        413,
+        "Discarded=too_large_parts",
     );
 
     let extra: serde_json::Map<String, serde_json::Value> = (0..600)
@@ -247,16 +268,10 @@ async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
         .text("extra", &serde_json::Value::Object(extra).to_string())
         .dump(&dump)
         .finish();
-    let answer = send_raw(
-        &server.url,
-        &[&format!("Content-Type: {content_type}")],
-        &body,
-    )
-    .await;
-    assert_eq!(answer.status, 413, "{answer:?}");
-    assert!(
-        answer.body.contains("Discarded=too_large_annotations"),
-        "{answer:?}"
+    assert_refused(
+        send_form(&server.url, &content_type, &body).await,
+        413,
+        "Discarded=too_large_annotations",
     );
 
     // The limits leave a normal upload alone.
@@ -265,12 +280,7 @@ async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
         .file("attachment", "log.txt", b"log")
         .dump(&dump)
         .finish();
-    let answer = send_raw(
-        &server.url,
-        &[&format!("Content-Type: {content_type}")],
-        &body,
-    )
-    .await;
+    let answer = send_form(&server.url, &content_type, &body).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(indexed(server.state.index()).await.0, 1);
     server.stop().await;
@@ -282,12 +292,7 @@ async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
 async fn below_the_free_space_floor_uploads_are_told_to_come_back() {
     let server = TestServer::with_config(|c| c.limits.min_free_bytes = u64::MAX).await;
     let (content_type, body) = Multipart::new().dump(&dump()).finish();
-    let answer = send_raw(
-        &server.url,
-        &[&format!("Content-Type: {content_type}")],
-        &body,
-    )
-    .await;
+    let answer = send_form(&server.url, &content_type, &body).await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(answer.header("retry-after").is_some(), "{answer:?}");
     assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
@@ -382,5 +387,158 @@ async fn a_body_that_stops_arriving_is_answered_408() {
     assert!(answer.body.contains("body_timeout"), "{answer:?}");
     assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
     assert_eq!(indexed(server.state.index()).await, (0, 0));
+    server.stop().await;
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Files under `dir` that hold `needle`.
+fn holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .filter(|f| std::fs::read(f).is_ok_and(|bytes| contains(&bytes, needle)))
+        .map(|f| f.display().to_string())
+        .collect()
+}
+
+/// A SIGKILL while 64 uploads (3 MiB each, so many are spooled to disk) are under
+/// way: after a restart every acknowledged report is there, the spool is empty,
+/// and the planted text of the dumps is in no file under the data dir or the
+/// server's `$TMPDIR`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_64_uploads_keeps_every_acknowledged_report_and_no_plain_spool() {
+    const PLANTED: &[u8] = b"planted-unscrubbed-marker@example.org 9f2c71e0";
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_dir = tmp.path().to_str().unwrap().to_owned();
+    let env = [("MAYDAY_WORKERS", "0"), ("TMPDIR", tmp_dir.as_str())];
+    let token = mayday_tests::server::cli_token(data.path(), "developer");
+    let server = ServerProcess::start(data.path(), &env);
+
+    let mut planted = dump();
+    let len = planted.len();
+    planted.resize(3 * 1024 * 1024, 0);
+    for at in (len..planted.len() - PLANTED.len()).step_by(256 * 1024) {
+        planted[at..at + PLANTED.len()].copy_from_slice(PLANTED);
+    }
+    let (content_type, body) = Multipart::new().dump(&planted).finish();
+    let (results, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let client = reqwest::Client::new();
+    for _ in 0..64 {
+        let request = client
+            .post(format!("{}/submit", server.url))
+            .header("Content-Type", content_type.clone())
+            .body(body.clone());
+        let results = results.clone();
+        tokio::spawn(async move {
+            let receipt = match request.send().await {
+                Ok(response) if response.status() == 200 => response
+                    .text()
+                    .await
+                    .ok()
+                    .and_then(|t| mayday_report::upload::SubmitReceipt::parse_text(&t).ok()),
+                _ => None,
+            };
+            let _ = results.send(receipt.map(|r| r.crash_id));
+        });
+    }
+    drop(results);
+    let mut acknowledged = Vec::new();
+    let mut answered = 0;
+    while acknowledged.len() < 8 {
+        let Some(result) = received.recv().await else {
+            break;
+        };
+        answered += 1;
+        acknowledged.extend(result);
+    }
+    server.kill();
+    while let Some(result) = received.recv().await {
+        answered += 1;
+        acknowledged.extend(result);
+    }
+    assert_eq!(answered, 64);
+    assert!(acknowledged.len() >= 8, "{}", acknowledged.len());
+
+    let server = ServerProcess::start(data.path(), &env);
+    let client = reqwest::Client::new();
+    for id in &acknowledged {
+        let response = client
+            .get(format!("{}/api/v1/reports/{id}", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged {id} is there");
+    }
+    let spool = data.path().join("spool");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+    assert_eq!(holding(data.path(), PLANTED), Vec::<String>::new());
+    assert_eq!(holding(tmp.path(), PLANTED), Vec::<String>::new());
+    drop(server);
+}
+
+/// The object store stops answering mid-run: uploads get 503 with Retry-After and
+/// nothing of them is recorded; the Mayday client keeps its reports while the
+/// store is down and, once it is back, each of them arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_object_store_is_down_uploads_wait_and_arrive_once_it_is_back() {
+    let mut s3 = S3Server::start().await;
+    let server = TestServer::with_config(|c| {
+        c.store_url = Some(s3.store_url());
+        c.store_options = s3.store_options();
+        c.pipeline.workers = 0;
+    })
+    .await;
+    let (content_type, body) = Multipart::new().dump(&dump()).finish();
+    let before = send_form(&server.url, &content_type, &body).await;
+    assert_eq!(before.status, 200, "{before:?}");
+
+    s3.stop().await;
+    let down = send_form(&server.url, &content_type, &body).await;
+    assert_eq!(down.status, 503, "{down:?}");
+    assert!(down.header("retry-after").is_some(), "{down:?}");
+    assert_eq!(indexed(server.state.index()).await, (1, 1));
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let crashy = |arg: &str| {
+        let mut command = std::process::Command::new(mayday_tests::fixtures::example("crashy"));
+        command
+            .arg(arg)
+            .env("MAYDAY_DATA_DIR", client_dir.path())
+            .env("MAYDAY_ENDPOINT", &server.url)
+            .env("MAYDAY_CONSENT", "always")
+            .env("RUST_BACKTRACE", "0")
+            .stdin(std::process::Stdio::null());
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
+    crashy("segv").await;
+    crashy("abort").await;
+    let while_down = crashy("send").await;
+    assert!(!while_down.contains("sent "), "{while_down}");
+    assert!(while_down.contains("pending 2"), "{while_down}");
+    assert_eq!(indexed(server.state.index()).await, (1, 1));
+
+    s3.resume().await;
+    let back = crashy("send").await;
+    let sent: Vec<&str> = back
+        .lines()
+        .filter_map(|l| l.strip_prefix("sent "))
+        .collect();
+    assert_eq!(sent.len(), 2, "{back}");
+    let again = crashy("send").await;
+    assert!(!again.contains("sent "), "{again}");
+    for id in sent {
+        let id: mayday_server::report_id::ReportId = id.parse().unwrap();
+        assert!(server.state.index().report(&id).await.unwrap().is_some());
+    }
+    assert_eq!(indexed(server.state.index()).await, (3, 3));
     server.stop().await;
 }
