@@ -1,8 +1,8 @@
 //! End-to-end tests of Mayday with real parts: real processes, real HTTP, real
 //! object storage and databases. One binary, a module per area.
 
-mod api_shapes;
 mod abuse;
+mod api_shapes;
 mod client;
 mod deletion;
 mod index;
