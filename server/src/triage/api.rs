@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS, is_session};
+use super::error::ApiError;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
 use crate::triage::TriageState;

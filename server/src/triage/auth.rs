@@ -13,10 +13,9 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
-use super::routes::Surface;
+use super::error::{ApiError, Refusal, Surface};
 use crate::index::{Index, IndexError, Role, TokenRow, now_ms};
 use crate::tokens::{hash_secret, hashes_equal};
 use crate::triage::TriageState;
@@ -214,9 +213,19 @@ pub async fn enforce(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let wanted = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let refuse = |error| Refusal {
+        surface,
+        error,
+        wanted,
+    };
     let caller = match authenticate(&state, request.headers(), surface).await {
         Ok(caller) => caller,
-        Err(e) => return refuse(surface, ApiError::Index(e)),
+        Err(e) => return refuse(ApiError::Index(e)).into_response(),
     };
     match caller {
         Some(caller) if allowed.contains(&caller.role) => {
@@ -225,28 +234,9 @@ pub async fn enforce(
         }
         Some(caller) => {
             tracing::debug!(token = %caller.token_id, role = caller.role.as_str(), path = %request.uri().path(), "forbidden");
-            refuse(surface, ApiError::Forbidden)
+            refuse(ApiError::Forbidden).into_response()
         }
-        None if surface == Surface::Page => {
-            let next_path = request
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let target = format!(
-                "/login?next={}",
-                url::form_urlencoded::byte_serialize(next_path.as_bytes()).collect::<String>()
-            );
-            Redirect::to(&target).into_response()
-        }
-        None => refuse(surface, ApiError::Unauthorized),
-    }
-}
-
-fn refuse(surface: Surface, error: ApiError) -> Response {
-    match surface {
-        Surface::Api => error.into_response(),
-        Surface::Page => super::pages::PageError(error).into_response(),
+        None => refuse(ApiError::Unauthorized).into_response(),
     }
 }
 

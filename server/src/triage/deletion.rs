@@ -12,24 +12,13 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS};
+use super::error::ApiError;
 use super::pages::layout;
 use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
 use crate::report_id::ReportId;
 use crate::tokens::{hash_secret, hashes_equal};
 use crate::triage::TriageState;
-
-impl From<DeleteError> for ApiError {
-    fn from(e: DeleteError) -> Self {
-        match e {
-            DeleteError::Storage(e) => ApiError::Storage(e),
-            DeleteError::Index(e) => ApiError::Index(e),
-            DeleteError::NoSuchIssue => ApiError::NotFound,
-            DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
-        }
-    }
-}
 
 /// Body of `POST /api/v1/issues/{id}/resolve` (optional).
 #[derive(Debug, Default, Deserialize)]

@@ -9,16 +9,16 @@
 pub mod api;
 pub mod auth;
 pub mod deletion;
+pub mod error;
+pub mod frame;
 pub mod pages;
 pub mod routes;
 pub mod symbols;
 
-use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 
-pub use routes::{Access, Route, Surface, routes};
+pub use error::Surface;
+pub use routes::{Access, Route, routes};
 
 use std::sync::Arc;
 
@@ -94,85 +94,6 @@ impl TriageState {
     /// Tells idle workers in this process that there is work.
     pub fn wake_workers(&self) {
         self.wake.wake();
-    }
-}
-
-/// Errors of the API, each with its status. A 5xx says nothing internal; the real
-/// error is logged.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// No valid token.
-    #[error("unauthorized")]
-    Unauthorized,
-    /// The token's role may not do this.
-    #[error("forbidden")]
-    Forbidden,
-    /// No such thing.
-    #[error("not found")]
-    NotFound,
-    /// The request is malformed.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// The index failed.
-    #[error("index: {0}")]
-    Index(#[from] crate::index::IndexError),
-    /// The report vault or the blob store failed.
-    #[error("storage: {0}")]
-    Storage(#[from] crate::vault::VaultError),
-    /// A stored blob does not parse.
-    #[error("stored data: {0}")]
-    Data(#[from] serde_json::Error),
-}
-
-impl ApiError {
-    /// The status and the message a client may see.
-    pub fn status_and_message(&self) -> (StatusCode, String) {
-        match self {
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "a valid API token is required".to_owned(),
-            ),
-            ApiError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "this token's role may not do that".to_owned(),
-            ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_owned()),
-            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
-            ApiError::Index(_) | ApiError::Storage(_) => {
-                tracing::error!(error = %self, "request failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "try again later".to_owned(),
-                )
-            }
-            ApiError::Data(_) => {
-                tracing::error!(error = %self, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error".to_owned(),
-                )
-            }
-        }
-    }
-}
-
-impl From<crate::storage::StorageError> for ApiError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        ApiError::Storage(e.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, message) = self.status_and_message();
-        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
     }
 }
 

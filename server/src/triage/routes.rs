@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::routing::MethodRouter;
 
 use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
+use super::error::Surface;
 use super::{api, deletion, pages, symbols};
 use crate::index::Role;
 use crate::triage::TriageState;
@@ -57,16 +58,6 @@ pub const fn roles(roles: &'static [Role]) -> Access {
 
 /// Shorthand for [`Access::Public`] in the table.
 pub const PUBLIC: Access = Access::Public;
-
-/// How a route answers a caller it refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// JSON API: bearer token only; 401 without one, 403 for a wrong role.
-    Api,
-    /// HTML page: bearer token or session cookie; 303 to `/login` without one, 403
-    /// for a wrong role.
-    Page,
-}
 
 /// One route.
 #[derive(Clone)]

@@ -26,82 +26,13 @@ use object_store::ObjectStoreExt as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ApiError;
 use super::auth::Caller;
+use super::error::{ApiError, SymbolsError};
 use crate::index::{Role, now_ms};
 use crate::triage::TriageState;
 
 /// Roles that may upload symbols.
 pub const UPLOADERS: &[Role] = &[Role::Admin, Role::Uploader];
-
-/// Why a symbol upload failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SymbolsError {
-    /// The upload is malformed or too large (see [`UploadError::is_too_large`]).
-    #[error(transparent)]
-    Upload(#[from] UploadError),
-    /// The body is larger than `symbol_uploads.max_wire_bytes`.
-    #[error("body is larger than the limit of {0} bytes")]
-    BodyTooLarge(u64),
-    /// The body could not be read, or has an encoding other than gzip.
-    #[error("{0}")]
-    Body(String),
-    /// The symbol store failed.
-    #[error("symbol store: {0}")]
-    Store(#[from] mayday_symbols::StoreError),
-    /// The index (or the blob store) failed.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    /// Checking the upload failed in a way that is not the uploader's fault.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl SymbolsError {
-    /// A stable short name for logs and the JSON `reason`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SymbolsError::Upload(e) => e.name(),
-            SymbolsError::BodyTooLarge(_) => "too_large",
-            SymbolsError::Body(_) => "bad_body",
-            SymbolsError::Store(_) => "store",
-            SymbolsError::Api(_) | SymbolsError::Internal(_) => "internal",
-        }
-    }
-}
-
-impl IntoResponse for SymbolsError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            SymbolsError::Api(e) => return e.into_response(),
-            SymbolsError::Internal(e) => {
-                tracing::error!(error = %e, "symbol upload failed");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({ "error": "internal error" })),
-                )
-                    .into_response();
-            }
-            SymbolsError::Store(e) => {
-                tracing::error!(error = %e, "symbol store failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "error": "try again later" })),
-                )
-                    .into_response();
-            }
-            SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            SymbolsError::Upload(ref e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
-            SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
-        };
-        tracing::debug!(reason = self.name(), error = %self, "symbol upload refused");
-        (
-            status,
-            Json(json!({ "error": self.to_string(), "reason": self.name() })),
-        )
-            .into_response()
-    }
-}
 
 /// Query of `POST /api/v1/symbols`.
 #[derive(Debug, Deserialize)]
@@ -271,28 +202,19 @@ pub async fn upload(
     // Counted before the reports lacking them are looked up: a worker that starts
     // on one of those reports after this sees the new count and forgets what it
     // remembers as missing; one that started before queues the report again.
-    state
-        .index()
-        .count_symbol_upload()
-        .await
-        .map_err(ApiError::from)?;
+    state.index().count_symbol_upload().await?;
     let mut reports = BTreeSet::new();
     for (id, _) in &checked {
         symbols.invalidate(id);
         let lacking = state
             .index()
             .reports_missing_symbols(&id.debug_file, &id.debug_id)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         reports.extend(lacking);
     }
     let now = now_ms();
     for report in &reports {
-        state
-            .index()
-            .enqueue_job(report, now)
-            .await
-            .map_err(ApiError::from)?;
+        state.index().enqueue_job(report, now).await?;
     }
     if !reports.is_empty() {
         state.wake_workers();
@@ -319,8 +241,7 @@ pub async fn upload(
             paths.first().map_or("", String::as_str),
             Some(&detail),
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     tracing::info!(
         files = paths.len(),
         reprocessing = reports.len(),

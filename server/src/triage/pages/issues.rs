@@ -7,12 +7,12 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::reports::{load_processed, stack_table};
-use super::{PageError, PageResult, bars, csrf_field, fmt_time, layout};
+use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
-use crate::triage::ApiError;
 use crate::triage::TriageState;
 use crate::triage::api::IssueQuery;
 use crate::triage::auth::Caller;
+use crate::triage::error::{ApiError, PageError};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -290,16 +290,6 @@ pub struct ResolveForm {
     pub in_version: Option<String>,
 }
 
-fn deletion_error(e: crate::deletion::DeleteError) -> PageError {
-    use crate::deletion::DeleteError;
-    PageError(match e {
-        DeleteError::NoSuchIssue => ApiError::NotFound,
-        DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
-        DeleteError::Storage(e) => ApiError::Storage(e),
-        DeleteError::Index(e) => ApiError::Index(e),
-    })
-}
-
 fn back_to_issue(id: i64, notice: &str) -> PageResult {
     let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
     Ok(Redirect::to(&format!("/issues/{id}?done={notice}")).into_response())
@@ -322,8 +312,7 @@ pub async fn resolve(
         in_version.as_deref(),
         &caller.token_id,
     )
-    .await
-    .map_err(deletion_error)?;
+    .await?;
     let reports = if deleted == 1 { "report" } else { "reports" };
     let notice = match in_version {
         Some(v) => format!("Resolved in version {v}; {deleted} stored {reports} deleted."),
@@ -340,9 +329,7 @@ pub async fn reopen(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::reopen_issue(state.index(), id, &caller.token_id)
-        .await
-        .map_err(deletion_error)?;
+    crate::deletion::reopen_issue(state.index(), id, &caller.token_id).await?;
     back_to_issue(id, "Reopened.")
 }
 
@@ -354,8 +341,6 @@ pub async fn delete(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id)
-        .await
-        .map_err(deletion_error)?;
+    crate::deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
     Ok(Redirect::to("/issues").into_response())
 }

@@ -10,140 +10,37 @@ pub mod session;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
-use super::ApiError;
 use super::auth::{Caller, READ_CONTENTS, READ_METADATA, SYMBOLS, bearer, session_cookie};
+use super::error::PageError;
+use super::frame::frame;
 use crate::index::Role;
 use crate::triage::TriageState;
-
-/// An error shown as an HTML page.
-#[derive(Debug)]
-pub struct PageError(pub ApiError);
-
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
-        PageError(e)
-    }
-}
-
-impl From<crate::index::IndexError> for PageError {
-    fn from(e: crate::index::IndexError) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl From<crate::storage::StorageError> for PageError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl From<crate::vault::VaultError> for PageError {
-    fn from(e: crate::vault::VaultError) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl From<serde_json::Error> for PageError {
-    fn from(e: serde_json::Error) -> Self {
-        PageError(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let (status, message) = self.0.status_and_message();
-        let body = layout(
-            status.canonical_reason().unwrap_or("Error"),
-            None,
-            html! {
-                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                p.error { (message) }
-                p { a href="/" { "Home" } " · " a href="/login" { "Sign in" } }
-            },
-        );
-        (status, body).into_response()
-    }
-}
 
 /// What a page handler returns.
 pub type PageResult = Result<Response, PageError>;
 
-const CSS: &str = r#"
-:root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --accent:#2c5cc5; --bg:#f7f8fa; --bad:#b42318; --ok:#067647; }
-* { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--fg); background:var(--bg); }
-header { background:#1d2330; color:#fff; padding:0 24px; display:flex; align-items:center; gap:24px; height:48px; }
-header a { color:#cfd6e4; text-decoration:none; } header a:hover { color:#fff; }
-header .brand { font-weight:700; color:#fff; font-size:16px; }
-header .who { margin-left:auto; color:#9aa4b8; display:flex; gap:12px; align-items:center; }
-header form { margin:0; } header button { background:none; border:1px solid #56627a; color:#cfd6e4; border-radius:4px; padding:2px 8px; cursor:pointer; }
-main { max-width:1200px; margin:0 auto; padding:20px 24px 48px; }
-h1 { font-size:20px; margin:8px 0 16px; word-break:break-word; } h2 { font-size:16px; margin:24px 0 8px; }
-a { color:var(--accent); }
-table { border-collapse:collapse; width:100%; background:#fff; border:1px solid var(--line); }
-th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
-th { background:#f2f4f7; font-weight:600; font-size:12px; text-transform:uppercase; color:var(--muted); }
-td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
-code, .mono { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:12.5px; }
-.tabs { display:flex; gap:4px; border-bottom:1px solid var(--line); margin-bottom:12px; }
-.tabs a { padding:6px 14px; text-decoration:none; color:var(--muted); border-bottom:2px solid transparent; }
-.tabs a.on { color:var(--fg); border-color:var(--accent); font-weight:600; }
-form.filters { display:flex; flex-wrap:wrap; gap:8px; align-items:end; margin-bottom:12px; }
-label { display:flex; flex-direction:column; font-size:12px; color:var(--muted); gap:2px; }
-input, select { font:inherit; padding:4px 6px; border:1px solid #cbd2dc; border-radius:4px; background:#fff; }
-button, .button { font:inherit; padding:5px 12px; border:1px solid var(--accent); background:var(--accent); color:#fff; border-radius:4px; cursor:pointer; text-decoration:none; }
-button.secondary { background:#fff; color:var(--accent); } button.danger { background:var(--bad); border-color:var(--bad); }
-.actions { display:flex; gap:8px; flex-wrap:wrap; align-items:end; margin:12px 0; } .actions form { display:flex; gap:6px; align-items:end; margin:0; }
-.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(280px,1fr)); gap:16px; }
-.card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:12px 16px; }
-.bar { display:grid; grid-template-columns:140px 1fr 48px; gap:8px; align-items:center; margin:4px 0; }
-.bar .track { background:#eef1f6; height:10px; border-radius:5px; overflow:hidden; } .bar .fill { background:var(--accent); height:10px; }
-.status { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; background:#eef1f6; }
-.status.open { background:#fef0c7; } .status.regressed { background:#fee4e2; color:var(--bad); } .status.resolved { background:#dcfae6; color:var(--ok); }
-.muted { color:var(--muted); } .error { color:var(--bad); } .notice { background:#dcfae6; border:1px solid #abefc6; padding:8px 12px; border-radius:4px; }
-.pager { display:flex; gap:12px; margin:12px 0; }
-dl.meta { display:grid; grid-template-columns:160px 1fr; gap:4px 12px; margin:0; } dl.meta dt { color:var(--muted); } dl.meta dd { margin:0; }
-tr.crash td { background:#fff8f0; } details { margin:6px 0; background:#fff; border:1px solid var(--line); border-radius:4px; padding:6px 10px; }
-summary { cursor:pointer; }
-details.confirm { margin:0; padding:5px 10px; border-color:#fda29b; color:var(--bad); } details.confirm form { margin-top:6px; }
-"#;
-
-/// The page frame: header with the links the caller's role may use.
+/// The page frame with the links the caller's role may use.
 pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Mayday" }
-                style { (PreEscaped(CSS)) }
-            }
-            body {
-                header {
-                    a.brand href="/" { "Mayday" }
-                    @if let Some(caller) = caller {
-                        @if READ_CONTENTS.contains(&caller.role) { a href="/issues" { "Issues" } }
-                        @if READ_METADATA.contains(&caller.role) { a href="/lookup" { "Find a report" } }
-                        @if SYMBOLS.contains(&caller.role) { a href="/symbols" { "Symbols" } }
-                        @if caller.role == Role::Admin { a href="/tokens" { "Tokens" } a href="/audit" { "Audit" } }
-                        span.who {
-                            span { (caller.role.as_str()) " · " (caller.token_id) }
-                            @if let Some(csrf) = &caller.csrf {
-                                form method="post" action="/logout" {
-                                    input type="hidden" name="csrf" value=(csrf);
-                                    button type="submit" { "Sign out" }
-                                }
-                            }
-                        }
+    let header = html! {
+        @if let Some(caller) = caller {
+            @if READ_CONTENTS.contains(&caller.role) { a href="/issues" { "Issues" } }
+            @if READ_METADATA.contains(&caller.role) { a href="/lookup" { "Find a report" } }
+            @if SYMBOLS.contains(&caller.role) { a href="/symbols" { "Symbols" } }
+            @if caller.role == Role::Admin { a href="/tokens" { "Tokens" } a href="/audit" { "Audit" } }
+            span.who {
+                span { (caller.role.as_str()) " · " (caller.token_id) }
+                @if let Some(csrf) = &caller.csrf {
+                    form method="post" action="/logout" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { "Sign out" }
                     }
                 }
-                main { (body) }
             }
         }
-    }
+    };
+    frame(title, header, body)
 }
 
 /// The hidden CSRF field of a form (empty for bearer-token callers, who need none).

@@ -7,13 +7,13 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{PageError, PageResult, fmt_time, layout};
+use super::{PageResult, fmt_time, layout};
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
 use crate::report_id::ReportId;
-use crate::triage::ApiError;
 use crate::triage::TriageState;
 use crate::triage::auth::Caller;
+use crate::triage::error::{ApiError, PageError};
 use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.

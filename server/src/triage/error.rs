@@ -1,0 +1,246 @@
+//! Every error of the triage routes and how it is answered: [`ApiError`] as JSON,
+//! [`PageError`] as an HTML page, [`Refusal`] (the route table's check turning a
+//! caller away) as the route's [`Surface`] answers, [`SymbolsError`] for symbol
+//! uploads, and the conversions from the errors of the layers below.
+//!
+//! A 5xx says nothing internal; the real error is logged.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use mayday_symbols::UploadError;
+use serde_json::json;
+
+use super::frame::frame;
+use crate::deletion::DeleteError;
+use crate::index::IndexError;
+use crate::storage::StorageError;
+use crate::vault::VaultError;
+
+/// How a route answers a caller it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON API: bearer token only; 401 without one, 403 for a wrong role.
+    Api,
+    /// HTML page: bearer token or session cookie; 303 to `/login` without one, 403
+    /// for a wrong role.
+    Page,
+}
+
+/// Errors of the API, each with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The token's role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such thing.
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    /// The report vault or the blob store failed.
+    #[error("storage: {0}")]
+    Storage(#[from] VaultError),
+    /// A stored blob does not parse.
+    #[error("stored data: {0}")]
+    Data(#[from] serde_json::Error),
+}
+
+impl ApiError {
+    /// The status and the message a client may see.
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "a valid API token is required".to_owned(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "this token's role may not do that".to_owned(),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_owned()),
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            ApiError::Index(_) | ApiError::Storage(_) => {
+                tracing::error!(error = %self, "request failed");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "try again later".to_owned(),
+                )
+            }
+            ApiError::Data(_) => {
+                tracing::error!(error = %self, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::Storage(e.into())
+    }
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::Storage(e) => ApiError::Storage(e),
+            DeleteError::Index(e) => ApiError::Index(e),
+            DeleteError::NoSuchIssue => ApiError::NotFound,
+            DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_and_message();
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// An error shown as an HTML page.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.0.status_and_message();
+        let body = frame(
+            status.canonical_reason().unwrap_or("Error"),
+            html! {},
+            html! {
+                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+                p.error { (message) }
+                p { a href="/" { "Home" } " · " a href="/login" { "Sign in" } }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+/// A request the route table's check turned away, answered as its [`Surface`]
+/// answers: the API with [`ApiError`]'s JSON, a page with [`PageError`]'s page,
+/// or — a signed-out browser — with a redirect to the sign-in page that comes
+/// back to what it asked for.
+#[derive(Debug)]
+pub struct Refusal {
+    /// How the refused route answers.
+    pub surface: Surface,
+    /// Why it was refused.
+    pub error: ApiError,
+    /// The path and query that was asked for.
+    pub wanted: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match (self.surface, self.error) {
+            (Surface::Page, ApiError::Unauthorized) => {
+                let next: String =
+                    url::form_urlencoded::byte_serialize(self.wanted.as_bytes()).collect();
+                Redirect::to(&format!("/login?next={next}")).into_response()
+            }
+            (Surface::Page, error) => PageError(error).into_response(),
+            (Surface::Api, error) => error.into_response(),
+        }
+    }
+}
+
+/// Why a symbol upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolsError {
+    /// The upload is malformed or too large (see [`UploadError::is_too_large`]).
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// The body is larger than `symbol_uploads.max_wire_bytes`.
+    #[error("body is larger than the limit of {0} bytes")]
+    BodyTooLarge(u64),
+    /// The body could not be read, or has an encoding other than gzip.
+    #[error("{0}")]
+    Body(String),
+    /// The symbol store failed.
+    #[error("symbol store: {0}")]
+    Store(#[from] mayday_symbols::StoreError),
+    /// The index (or the blob store) failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Checking the upload failed in a way that is not the uploader's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<IndexError> for SymbolsError {
+    fn from(e: IndexError) -> Self {
+        SymbolsError::Api(e.into())
+    }
+}
+
+impl SymbolsError {
+    /// A stable short name for logs and the JSON `reason`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SymbolsError::Upload(e) => e.name(),
+            SymbolsError::BodyTooLarge(_) => "too_large",
+            SymbolsError::Body(_) => "bad_body",
+            SymbolsError::Store(_) => "store",
+            SymbolsError::Api(_) | SymbolsError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for SymbolsError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SymbolsError::Api(e) => return e.into_response(),
+            SymbolsError::Internal(e) => {
+                tracing::error!(error = %e, "symbol upload failed");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "error": "internal error" })),
+                )
+                    .into_response();
+            }
+            SymbolsError::Store(e) => {
+                tracing::error!(error = %e, "symbol store failed");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "try again later" })),
+                )
+                    .into_response();
+            }
+            SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::Upload(ref e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
+        };
+        tracing::debug!(reason = self.name(), error = %self, "symbol upload refused");
+        (
+            status,
+            Json(json!({ "error": self.to_string(), "reason": self.name() })),
+        )
+            .into_response()
+    }
+}
