@@ -9,16 +9,13 @@
 //! derived from the session secret, which a cross-site page cannot read.
 //! Keeping sessions in the index means every server process sees them.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, Refusal, Surface};
+use super::error::{ApiError, Surface};
 use crate::index::{Index, IndexError, Role, TokenRow, now_ms};
 use crate::tokens::{hash_secret, hashes_equal};
-use crate::triage::TriageState;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -33,15 +30,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Fails with 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
-    }
-
     /// Checks a form's CSRF token: required when the caller came with a session
     /// cookie (a bearer token is not sent by browsers on their own).
     pub fn check_csrf(&self, form_token: &str) -> Result<(), ApiError> {
@@ -71,14 +59,24 @@ pub const SESSION_COOKIE: &str = "mayday_session";
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 const SESSION_PREFIX: &str = "ses_";
 
+/// The credentials of a request's `Authorization` header under `scheme`, if it
+/// uses that scheme (empty when it names the scheme without any).
+fn authorization<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (name, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    name.eq_ignore_ascii_case(scheme)
+        .then(|| credentials.trim())
+}
+
 /// The bearer token of a request, if it has one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    authorization(headers, "bearer").filter(|t| !t.is_empty())
+}
+
+/// The deletion token of a request (`Authorization: Deletion <token>`, sent by the
+/// person whose report it is), if it uses that scheme; empty when it has no token.
+pub fn deletion_token(headers: &HeaderMap) -> Option<&str> {
+    authorization(headers, mayday_report::upload::DELETION_AUTH_SCHEME)
 }
 
 /// The session cookie of a request, if it has one.
@@ -188,70 +186,39 @@ pub fn clear_session_cookie() -> String {
 }
 
 /// Who is calling: a bearer token, or (for pages) the session cookie.
-async fn authenticate(
-    state: &TriageState,
+pub async fn authenticate(
+    index: &Index,
     headers: &HeaderMap,
     surface: Surface,
 ) -> Result<Option<Caller>, IndexError> {
     if let Some(token) = bearer(headers) {
-        return caller_from_token(state.index(), token).await;
+        return caller_from_token(index, token).await;
     }
     match (surface, session_cookie(headers)) {
-        (Surface::Page, Some(secret)) => caller_from_session(state.index(), secret).await,
+        (Surface::Page, Some(secret)) => caller_from_session(index, secret).await,
         _ => Ok(None),
     }
 }
 
-/// The role check in front of every non-public route (see
-/// [`super::routes::build`]): lets the request through with its [`Caller`] in the
-/// request extensions, or refuses it (401/403 for the API; a redirect to the
-/// sign-in page or 403 for pages).
-pub async fn enforce(
-    allowed: &'static [Role],
-    surface: Surface,
-    State(state): State<TriageState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let wanted = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let refuse = |error| Refusal {
-        surface,
-        error,
-        wanted,
-    };
-    let caller = match authenticate(&state, request.headers(), surface).await {
-        Ok(caller) => caller,
-        Err(e) => return refuse(ApiError::Index(e)).into_response(),
-    };
-    match caller {
-        Some(caller) if allowed.contains(&caller.role) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Some(caller) => {
-            tracing::debug!(token = %caller.token_id, role = caller.role.as_str(), path = %request.uri().path(), "forbidden");
-            refuse(ApiError::Forbidden).into_response()
-        }
-        None => refuse(ApiError::Unauthorized).into_response(),
+/// The caller the route table's check let through (see [`super::routes::build`]);
+/// a handler of a route without a check has none.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
-impl FromRequestParts<TriageState> for Caller {
-    type Rejection = ApiError;
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &TriageState) -> Result<Self, ApiError> {
-        // Set by `enforce` on every non-public route.
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
-        let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        caller_from_token(state.index(), token)
-            .await?
-            .ok_or(ApiError::Unauthorized)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
     }
 }
 

@@ -12,7 +12,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, READ_CONTENTS};
+use super::auth::{Caller, deletion_token};
 use super::error::ApiError;
 use super::pages::layout;
 use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
@@ -38,7 +38,6 @@ pub async fn resolve(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READ_CONTENTS)?;
     let body: ResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
         ResolveBody::default()
     } else {
@@ -65,7 +64,6 @@ pub async fn reopen(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READ_CONTENTS)?;
     deletion::reopen_issue(state.index(), id, &caller.token_id).await?;
     let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(json!({ "issue": issue })))
@@ -78,7 +76,6 @@ pub async fn delete_issue_reports(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READ_CONTENTS)?;
     let deleted =
         deletion::delete_issue_reports(state.vault(), state.metrics(), id, &caller.token_id)
             .await?;
@@ -91,49 +88,35 @@ pub async fn delete_issue(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READ_CONTENTS)?;
     let deleted =
         deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
     Ok(Json(json!({ "reports_deleted": deleted })))
 }
 
 /// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
-/// person who sent it) or a developer/admin bearer token. Idempotent: 204 whether
+/// person who sent it) or a developer/admin bearer token (checked by the route
+/// table, which lets a deletion token through to here). Idempotent: 204 whether
 /// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
 pub async fn delete_report(
     State(state): State<TriageState>,
+    caller: Option<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let (scheme, secret) = auth.split_once(' ').unwrap_or((auth, ""));
-    let secret = secret.trim();
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let (actor, why) = if scheme.eq_ignore_ascii_case(mayday_report::upload::DELETION_AUTH_SCHEME) {
-        if secret.is_empty() {
-            return Err(ApiError::Unauthorized);
+    let (actor, why) = match caller {
+        Some(caller) => (caller.token_id, "staff request"),
+        None => {
+            let secret = deletion_token(&headers)
+                .filter(|s| !s.is_empty())
+                .ok_or(ApiError::Unauthorized)?;
+            if let Some(row) = state.index().report(&id).await?
+                && !hashes_equal(&row.deletion_token_hash, &hash_secret(secret))
+            {
+                return Err(ApiError::NotFound);
+            }
+            (DELETION_TOKEN_ACTOR.to_owned(), "user request")
         }
-        if let Some(row) = state.index().report(&id).await?
-            && !hashes_equal(&row.deletion_token_hash, &hash_secret(secret))
-        {
-            return Err(ApiError::NotFound);
-        }
-        (DELETION_TOKEN_ACTOR.to_owned(), "user request")
-    } else if scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty() {
-        let token = state
-            .index()
-            .token_by_hash(&hash_secret(secret))
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if !READ_CONTENTS.contains(&token.role) {
-            return Err(ApiError::Forbidden);
-        }
-        (token.id, "staff request")
-    } else {
-        return Err(ApiError::Unauthorized);
     };
     if deletion::delete_report_by_id(state.vault(), state.metrics(), &id, &actor, why).await? {
         state.index().checkpoint().await?;
@@ -153,10 +136,8 @@ pub struct AuditQuery {
 /// `GET /api/v1/audit`: the audit log, newest first (admins).
 pub async fn audit(
     State(state): State<TriageState>,
-    caller: Caller,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(super::auth::ADMIN)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let offset = query.offset.unwrap_or(0).max(0);
     let entries = state.index().audit_entries(limit, offset).await?;

@@ -9,18 +9,23 @@
 //!
 //! `api!` routes answer 401/403 as JSON and take `Authorization: Bearer`; `page!`
 //! routes also take the session cookie and send a signed-out browser to `/login`.
-//! `public` routes get no check (their handler may do its own, as the user deletion
-//! route does with deletion tokens). `listed!` names a route served by another
-//! router (ingest, with its own body limits) so the role matrix covers it too.
+//! The check in front of each route ([`build`]) is the only role check: handlers
+//! take the [`Caller`](super::auth::Caller) it lets through. `public` routes get
+//! no check; the user deletion route lets a deletion token through to its handler.
+//! `listed!` names a route served by another router (ingest, with its own body
+//! limits) so the role matrix covers it too.
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use super::auth::{self, ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS};
-use super::error::Surface;
+use super::auth::{
+    ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS, authenticate, deletion_token,
+};
+use super::error::{ApiError, Refusal, Surface};
 use super::{api, deletion, pages, symbols};
 use crate::index::Role;
 use crate::triage::TriageState;
@@ -34,8 +39,8 @@ pub enum Access {
     /// Callers whose token has one of these roles.
     Roles(&'static [Role]),
     /// The report's deletion token (`Authorization: Deletion …`, the person who
-    /// sent it), or a bearer token with one of these roles. The handler checks it:
-    /// the router lets every request through.
+    /// sent it), or a bearer token with one of these roles. The route's check lets
+    /// a deletion token through; the handler checks it against the report.
     DeletionTokenOr(&'static [Role]),
 }
 
@@ -185,16 +190,61 @@ pub fn build(state: &TriageState, table: Vec<Route>) -> Router<TriageState> {
             continue;
         };
         let mut method_router = handler();
-        if let Access::Roles(allowed) = route.access {
-            let surface = route.surface;
+        if route.access != Access::Public {
+            let (access, surface) = (route.access, route.surface);
             method_router = method_router.route_layer(middleware::from_fn_with_state(
                 state.clone(),
                 move |state: State<TriageState>, request: Request, next: Next| {
-                    auth::enforce(allowed, surface, state, request, next)
+                    check(access, surface, state, request, next)
                 },
             ));
         }
         router = router.route(route.path, method_router);
     }
     router
+}
+
+/// The role check in front of every route that is not public: lets the request
+/// through with its [`Caller`](super::auth::Caller) in the request extensions, or
+/// refuses it ([`Refusal`]: 401/403 for the API; a redirect to the sign-in page
+/// or 403 for pages). A [`Access::DeletionTokenOr`] route lets a request with a
+/// deletion token through to its handler, which checks it against the report.
+async fn check(
+    access: Access,
+    surface: Surface,
+    State(state): State<TriageState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if matches!(access, Access::DeletionTokenOr(_)) && deletion_token(request.headers()).is_some() {
+        return next.run(request).await;
+    }
+    let wanted = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let refuse = |error| {
+        Refusal {
+            surface,
+            error,
+            wanted,
+        }
+        .into_response()
+    };
+    let caller = match authenticate(state.index(), request.headers(), surface).await {
+        Ok(caller) => caller,
+        Err(e) => return refuse(ApiError::Index(e)),
+    };
+    match caller {
+        Some(caller) if access.allows(Some(caller.role)) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Some(caller) => {
+            tracing::debug!(token = %caller.token_id, role = caller.role.as_str(), path = %request.uri().path(), "forbidden");
+            refuse(ApiError::Forbidden)
+        }
+        None => refuse(ApiError::Unauthorized),
+    }
 }

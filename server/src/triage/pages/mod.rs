@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::auth::{Caller, READ_CONTENTS, READ_METADATA, SYMBOLS, bearer, session_cookie};
-use super::error::PageError;
+use super::auth::{Caller, READ_CONTENTS, READ_METADATA, SYMBOLS, authenticate};
+use super::error::{PageError, Surface};
 use super::frame::frame;
 use crate::index::Role;
 use crate::triage::TriageState;
@@ -74,13 +74,7 @@ pub fn bars(rows: &[(String, i64)]) -> Markup {
 
 /// `GET /`: where a caller starts, by role; the sign-in page without a session.
 pub async fn home(State(state): State<TriageState>, headers: axum::http::HeaderMap) -> PageResult {
-    let caller = if let Some(token) = bearer(&headers) {
-        super::auth::caller_from_token(state.index(), token).await?
-    } else if let Some(secret) = session_cookie(&headers) {
-        super::auth::caller_from_session(state.index(), secret).await?
-    } else {
-        None
-    };
+    let caller = authenticate(state.index(), &headers, Surface::Page).await?;
     let target = match caller.map(|c| c.role) {
         None => "/login",
         Some(Role::Admin | Role::Developer) => "/issues",
