@@ -1,4 +1,5 @@
-//! Deleting reports: on resolve, on a user's request, by an admin, by retention.
+//! Deleting reports: on a user's request, by an admin, by retention, and for the
+//! issue actions of [`crate::lifecycle`] (resolve, delete an issue).
 //!
 //! One report is deleted in this order: its data key (from then on every copy of
 //! its blobs, anywhere, is unreadable), its blobs, its rows, its blobs again. The
@@ -7,12 +8,6 @@
 //! (and we delete it), or it commits to the index after the rows are gone, sees
 //! the report missing, and deletes what it wrote.
 //!
-//! Resolving an issue marks it resolved first and then deletes its reports; a
-//! report still in the pipeline then finds the issue resolved and is dropped
-//! (`Index::finish_processed`), so none comes back. Only reports received after
-//! the resolution reopen the issue as `regressed` — unless their version is older
-//! than the resolved-in version, then they are counted and dropped too.
-//!
 //! The audit log keeps a deleted report's id only as a one-way pseudonym
 //! ([`audit_pseudonym`]): someone who has the id can still find its history, but
 //! nothing in the index names the report any more.
@@ -20,7 +15,7 @@
 use object_store::path::Path;
 use sha2::Digest;
 
-use crate::index::{Index, IndexError, ReportRow};
+use crate::index::{IndexError, ReportRow};
 use crate::metrics::Metrics;
 use crate::report_id::ReportId;
 use crate::vault::{self, Vault, VaultError};
@@ -34,12 +29,6 @@ pub enum DeleteError {
     /// The index failed.
     #[error("index: {0}")]
     Index(#[from] IndexError),
-    /// No such issue.
-    #[error("no such issue")]
-    NoSuchIssue,
-    /// A resolved-in version that is empty or too long.
-    #[error("invalid version {0:?}")]
-    BadVersion(String),
 }
 
 impl DeleteError {
@@ -48,8 +37,6 @@ impl DeleteError {
         match self {
             DeleteError::Storage(_) => "storage",
             DeleteError::Index(_) => "index",
-            DeleteError::NoSuchIssue => "no_such_issue",
-            DeleteError::BadVersion(_) => "bad_version",
         }
     }
 }
@@ -138,121 +125,9 @@ fn metric_reason(actor: &str, why: &str) -> &'static str {
     }
 }
 
-/// Deletes every report of an issue (the issue stays, with its status). Returns
-/// how many were deleted.
-pub async fn delete_issue_reports(
-    vault: &Vault,
-    metrics: &Metrics,
-    issue_id: i64,
-    actor: &str,
-) -> Result<u64, DeleteError> {
-    if vault.index().issue(issue_id).await?.is_none() {
-        return Err(DeleteError::NoSuchIssue);
-    }
-    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.delete_reports").await?;
-    vault
-        .index()
-        .audit(
-            actor,
-            "issue.delete_reports",
-            &issue_id.to_string(),
-            Some(&format!("reports_deleted={deleted}")),
-        )
-        .await?;
-    Ok(deleted)
-}
-
-/// Deletes every report of an issue and then the issue itself. Returns how many
-/// reports were deleted.
-pub async fn delete_issue(
-    vault: &Vault,
-    metrics: &Metrics,
-    issue_id: i64,
-    actor: &str,
-) -> Result<u64, DeleteError> {
-    if vault.index().issue(issue_id).await?.is_none() {
-        return Err(DeleteError::NoSuchIssue);
-    }
-    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.delete").await?;
-    vault.index().delete_issue_row(issue_id).await?;
-    vault
-        .index()
-        .audit(
-            actor,
-            "issue.delete",
-            &issue_id.to_string(),
-            Some(&format!("reports_deleted={deleted}")),
-        )
-        .await?;
-    Ok(deleted)
-}
-
-/// Marks an issue resolved (in `in_version`, when given: later crashes from older
-/// versions of the issue's main product are counted and dropped) and deletes every
-/// report of it. The issue keeps signature, title, counts, first/last seen and the
-/// resolution. Returns how many reports were deleted.
-pub async fn resolve_issue(
-    vault: &Vault,
-    metrics: &Metrics,
-    issue_id: i64,
-    in_version: Option<&str>,
-    actor: &str,
-) -> Result<u64, DeleteError> {
-    let in_version = match in_version.map(str::trim) {
-        None | Some("") => None,
-        Some(v) if v.len() > 128 || v.chars().any(char::is_control) => {
-            return Err(DeleteError::BadVersion(v.to_owned()));
-        }
-        Some(v) => Some(v),
-    };
-    let index = vault.index();
-    // The version applies to the product the issue's reports come from.
-    let product = match in_version {
-        Some(_) => index
-            .issue_breakdown(issue_id)
-            .await?
-            .by_product
-            .into_iter()
-            .map(|(p, _)| p)
-            .find(|p| !p.is_empty()),
-        None => None,
-    };
-    if !index
-        .resolve_issue(
-            issue_id,
-            in_version,
-            product.as_deref(),
-            crate::index::now_ms(),
-        )
-        .await?
-    {
-        return Err(DeleteError::NoSuchIssue);
-    }
-    let deleted = purge_issue(vault, metrics, issue_id, actor, "issue.resolve").await?;
-    let mut detail = format!("reports_deleted={deleted}");
-    if let Some(v) = in_version {
-        detail.push_str(&format!(" in_version={v}"));
-    }
-    index
-        .audit(actor, "issue.resolve", &issue_id.to_string(), Some(&detail))
-        .await?;
-    tracing::info!(issue = issue_id, deleted, "issue resolved");
-    Ok(deleted)
-}
-
-/// Reopens an issue (by hand: status `open`, resolution cleared).
-pub async fn reopen_issue(index: &Index, issue_id: i64, actor: &str) -> Result<(), DeleteError> {
-    if !index.reopen_issue(issue_id).await? {
-        return Err(DeleteError::NoSuchIssue);
-    }
-    index
-        .audit(actor, "issue.reopen", &issue_id.to_string(), None)
-        .await?;
-    Ok(())
-}
-
-/// Deletes the reports of an issue until none is left.
-async fn purge_issue(
+/// Deletes the reports of an issue until none is left, each audited as done by
+/// `actor` with `why` (see [`delete_report_by_id`]). Returns how many were deleted.
+pub async fn delete_reports_of_issue(
     vault: &Vault,
     metrics: &Metrics,
     issue_id: i64,

@@ -15,7 +15,8 @@
 //! 1. `app` ([`App`], [`AppState`]): opens the parts, builds the router, starts
 //!    the workers. Only `main.rs` and the CLI use it.
 //! 2. The HTTP edge: [`triage`] (API, pages, roles) and [`ingest`] (uploads),
-//!    with [`deletion`] and [`retention`], the deletions they and the sweeper run.
+//!    with [`lifecycle`] (resolve, reopen, delete an issue), [`deletion`] (delete
+//!    reports) and [`retention`], the actions they and the sweeper run.
 //! 3. [`pipeline`]: turns a queued report into a processed one, and processes
 //!    it again when symbols arrive.
 //! 4. [`vault`] (report blobs sealed under their data keys, the blob key layout,
@@ -42,6 +43,7 @@ pub mod deletion;
 pub mod grouping;
 pub mod index;
 pub mod ingest;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;
 pub mod report_id;

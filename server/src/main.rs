@@ -253,7 +253,7 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
         println!("{id}\t{}", if deleted { "deleted" } else { "not stored" });
     }
     if let Some(issue) = issue {
-        let deleted = mayday_server::deletion::delete_issue_reports(
+        let deleted = mayday_server::lifecycle::delete_issue_reports(
             state.vault(),
             state.metrics(),
             issue,

@@ -1,16 +1,13 @@
-//! Deletion over HTTP: resolve and reopen issues, delete a report or an issue's
-//! reports, the audit log, and `/forget` — the page where a person deletes their
-//! own report with its CrashID and deletion token. Every handler calls the same
-//! functions as the pages and the CLI ([`crate::deletion`]).
+//! Deleting a report over HTTP: `DELETE /api/v1/reports/{id}` (staff, or the
+//! person who sent it with its deletion token), and `/forget` — the page where a
+//! person deletes their own report with its CrashID and deletion token. Both call
+//! the same functions as the CLI ([`crate::deletion`]).
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::auth::{Caller, deletion_token};
 use super::error::ApiError;
@@ -19,79 +16,6 @@ use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
 use crate::report_id::ReportId;
 use crate::tokens::{hash_secret, hashes_equal};
 use crate::triage::TriageState;
-
-/// Body of `POST /api/v1/issues/{id}/resolve` (optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveBody {
-    /// Resolved in this version: later crashes from older versions are counted
-    /// and dropped, and do not reopen the issue.
-    pub in_version: Option<String>,
-}
-
-/// `POST /api/v1/issues/{id}/resolve`: marks the issue resolved and deletes every
-/// report of it. Answers the issue, how many reports were deleted, and how many
-/// of its reports have been counted and dropped since earlier resolutions.
-pub async fn resolve(
-    State(state): State<TriageState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let body: ResolveBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ResolveBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
-    };
-    let deleted = deletion::resolve_issue(
-        state.vault(),
-        state.metrics(),
-        id,
-        body.in_version.as_deref(),
-        &caller.token_id,
-    )
-    .await?;
-    let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
-    let dropped = state.index().issue_dropped_count(id).await?;
-    Ok(Json(
-        json!({ "issue": issue, "reports_deleted": deleted, "dropped_count": dropped }),
-    ))
-}
-
-/// `POST /api/v1/issues/{id}/reopen`: reopens the issue.
-pub async fn reopen(
-    State(state): State<TriageState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    deletion::reopen_issue(state.index(), id, &caller.token_id).await?;
-    let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({ "issue": issue })))
-}
-
-/// `DELETE /api/v1/issues/{id}/reports`: deletes every report of the issue; the
-/// issue stays.
-pub async fn delete_issue_reports(
-    State(state): State<TriageState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    let deleted =
-        deletion::delete_issue_reports(state.vault(), state.metrics(), id, &caller.token_id)
-            .await?;
-    Ok(Json(json!({ "reports_deleted": deleted })))
-}
-
-/// `DELETE /api/v1/issues/{id}`: deletes every report of the issue and the issue.
-pub async fn delete_issue(
-    State(state): State<TriageState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    let deleted =
-        deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
-    Ok(Json(json!({ "reports_deleted": deleted })))
-}
 
 /// `DELETE /api/v1/reports/{id}`: with `Authorization: Deletion <token>` (the
 /// person who sent it) or a developer/admin bearer token (checked by the route
@@ -122,28 +46,6 @@ pub async fn delete_report(
         state.index().checkpoint().await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Query of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize)]
-pub struct AuditQuery {
-    /// Page size, 1..=1000 (default 100).
-    pub limit: Option<i64>,
-    /// Entries to skip.
-    pub offset: Option<i64>,
-}
-
-/// `GET /api/v1/audit`: the audit log, newest first (admins).
-pub async fn audit(
-    State(state): State<TriageState>,
-    Query(query): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = query.offset.unwrap_or(0).max(0);
-    let entries = state.index().audit_entries(limit, offset).await?;
-    Ok(Json(
-        json!({ "entries": entries, "limit": limit, "offset": offset }),
-    ))
 }
 
 /// The `/forget` form.

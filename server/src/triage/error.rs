@@ -15,6 +15,7 @@ use serde_json::json;
 use super::frame::frame;
 use crate::deletion::DeleteError;
 use crate::index::IndexError;
+use crate::lifecycle::LifecycleError;
 use crate::storage::StorageError;
 use crate::vault::VaultError;
 
@@ -97,8 +98,17 @@ impl From<DeleteError> for ApiError {
         match e {
             DeleteError::Storage(e) => ApiError::Storage(e),
             DeleteError::Index(e) => ApiError::Index(e),
-            DeleteError::NoSuchIssue => ApiError::NotFound,
-            DeleteError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::NoSuchIssue => ApiError::NotFound,
+            LifecycleError::BadVersion(v) => ApiError::BadRequest(format!("invalid version {v:?}")),
+            LifecycleError::Index(e) => ApiError::Index(e),
+            LifecycleError::Delete(e) => e.into(),
         }
     }
 }

@@ -7,10 +7,12 @@
 //! saying who may use it, and the role-matrix test iterates the same table.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod deletion;
 pub mod error;
 pub mod frame;
+pub mod lifecycle;
 pub mod pages;
 pub mod routes;
 pub mod symbols;

@@ -3,8 +3,8 @@
 //! To add a route, add one line to [`routes`]:
 //!
 //! ```text
-//! api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), deletion::resolve),
-//! page!(GET "/audit", roles(ADMIN), pages::audit),
+//! api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), lifecycle::resolve),
+//! page!(GET "/audit", roles(ADMIN), audit::page),
 //! ```
 //!
 //! `api!` routes answer 401/403 as JSON and take `Authorization: Bearer`; `page!`
@@ -26,7 +26,7 @@ use super::auth::{
     ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS, authenticate, deletion_token,
 };
 use super::error::{ApiError, Refusal, Surface};
-use super::{api, deletion, pages, symbols};
+use super::{api, audit, deletion, lifecycle, pages, symbols};
 use crate::index::Role;
 use crate::triage::TriageState;
 
@@ -152,12 +152,15 @@ pub fn routes() -> Vec<Route> {
         api!(POST "/api/v1/symbols", roles(symbols::UPLOADERS), symbols::upload),
         api!(HEAD "/symbols/{debug_file}/{debug_id}/{file}", PUBLIC, symbols::head),
         api!(GET "/symbols/{debug_file}/{debug_id}/{file}", PUBLIC, symbols::download),
-        // Deletion (triage/deletion.rs): resolve, reopen, delete, audit, /forget.
-        api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), deletion::resolve),
-        api!(POST "/api/v1/issues/{id}/reopen", roles(READ_CONTENTS), deletion::reopen),
-        api!(DELETE "/api/v1/issues/{id}/reports", roles(READ_CONTENTS), deletion::delete_issue_reports),
-        api!(DELETE "/api/v1/issues/{id}", roles(READ_CONTENTS), deletion::delete_issue),
-        api!(GET "/api/v1/audit", roles(ADMIN), deletion::audit),
+        // Issue lifecycle (triage/lifecycle.rs): resolve, reopen, delete.
+        api!(POST "/api/v1/issues/{id}/resolve", roles(READ_CONTENTS), lifecycle::resolve),
+        api!(POST "/api/v1/issues/{id}/reopen", roles(READ_CONTENTS), lifecycle::reopen),
+        api!(DELETE "/api/v1/issues/{id}/reports", roles(READ_CONTENTS), lifecycle::delete_issue_reports),
+        api!(DELETE "/api/v1/issues/{id}", roles(READ_CONTENTS), lifecycle::delete_issue),
+        // The audit log (triage/audit.rs).
+        api!(GET "/api/v1/audit", roles(ADMIN), audit::api),
+        page!(GET "/audit", roles(ADMIN), audit::page),
+        // A person deletes their own report (triage/deletion.rs).
         page!(GET "/forget", PUBLIC, deletion::forget_form),
         page!(POST "/forget", PUBLIC, deletion::forget),
         // HTML pages.
@@ -177,7 +180,6 @@ pub fn routes() -> Vec<Route> {
         page!(GET "/tokens", roles(ADMIN), pages::admin::tokens),
         page!(POST "/tokens", roles(ADMIN), pages::admin::create_token),
         page!(POST "/tokens/{id}/revoke", roles(ADMIN), pages::admin::revoke_token),
-        page!(GET "/audit", roles(ADMIN), pages::admin::audit),
     ]
 }
 

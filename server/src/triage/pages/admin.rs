@@ -118,51 +118,6 @@ async fn tokens_page(
     super::ok(layout("Tokens", Some(caller), body))
 }
 
-/// Query of the audit page.
-#[derive(Debug, Default, Deserialize)]
-pub struct AuditQuery {
-    /// 1-based page.
-    pub page: Option<i64>,
-}
-
-/// `GET /audit`: who read, downloaded, resolved or deleted what, newest first.
-pub async fn audit(
-    State(state): State<TriageState>,
-    caller: Caller,
-    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
-) -> PageResult {
-    const PAGE: i64 = 100;
-    let page = query.page.unwrap_or(1).max(1);
-    let mut entries = state
-        .index()
-        .audit_entries(PAGE + 1, (page - 1) * PAGE)
-        .await?;
-    let more = entries.len() as i64 > PAGE;
-    entries.truncate(PAGE as usize);
-    let body = html! {
-        h1 { "Audit log" }
-        table id="audit" {
-            thead { tr { th { "When" } th { "Who" } th { "What" } th { "On" } th { "Detail" } } }
-            tbody {
-                @for e in &entries {
-                    tr {
-                        td { (fmt_time(e.at)) }
-                        td.mono { (e.actor) }
-                        td.mono { (e.action) }
-                        td.mono { (e.target) }
-                        td.mono { (e.detail.as_deref().unwrap_or("")) }
-                    }
-                }
-            }
-        }
-        div.pager {
-            @if page > 1 { a href=(format!("/audit?page={}", page - 1)) { "← Newer" } }
-            @if more { a href=(format!("/audit?page={}", page + 1)) { "Older →" } }
-        }
-    };
-    super::ok(layout("Audit log", Some(&caller), body))
-}
-
 /// `GET /tokens`: the token list with create and revoke forms.
 pub async fn tokens(State(state): State<TriageState>, caller: Caller) -> PageResult {
     tokens_page(&state, &caller, None).await

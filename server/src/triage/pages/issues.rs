@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::reports::{load_processed, stack_table};
 use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
+use crate::lifecycle;
 use crate::triage::TriageState;
 use crate::triage::api::IssueQuery;
 use crate::triage::auth::Caller;
@@ -305,7 +306,7 @@ pub async fn resolve(
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
     let in_version = non_empty(&form.in_version);
-    let deleted = crate::deletion::resolve_issue(
+    let deleted = lifecycle::resolve_issue(
         state.vault(),
         state.metrics(),
         id,
@@ -329,7 +330,7 @@ pub async fn reopen(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::reopen_issue(state.index(), id, &caller.token_id).await?;
+    lifecycle::reopen_issue(state.index(), id, &caller.token_id).await?;
     back_to_issue(id, "Reopened.")
 }
 
@@ -341,6 +342,6 @@ pub async fn delete(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    crate::deletion::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
+    lifecycle::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
     Ok(Redirect::to("/issues").into_response())
 }

@@ -1,0 +1,145 @@
+//! An issue's life after its first report: resolved (in a version), reopened by
+//! hand, its reports deleted, or deleted with them. Deleting the reports is
+//! [`crate::deletion`]'s; this module decides what happens to the issue.
+//!
+//! Resolving an issue marks it resolved first and then deletes its reports; a
+//! report still in the pipeline then finds the issue resolved and is dropped
+//! (`Index::finish_processed`), so none comes back. Only reports received after
+//! the resolution reopen the issue as `regressed` — unless their version is older
+//! than the resolved-in version, then they are counted and dropped too.
+
+use crate::deletion::{DeleteError, delete_reports_of_issue};
+use crate::index::{Index, IndexError};
+use crate::metrics::Metrics;
+use crate::vault::Vault;
+
+/// Why an issue action did not finish; it is safe to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No such issue.
+    #[error("no such issue")]
+    NoSuchIssue,
+    /// A resolved-in version that is too long or has control characters.
+    #[error("invalid version {0:?}")]
+    BadVersion(String),
+    /// The index failed.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    /// Deleting the issue's reports failed.
+    #[error(transparent)]
+    Delete(#[from] DeleteError),
+}
+
+/// Deletes every report of an issue (the issue stays, with its status). Returns
+/// how many were deleted.
+pub async fn delete_issue_reports(
+    vault: &Vault,
+    metrics: &Metrics,
+    issue_id: i64,
+    actor: &str,
+) -> Result<u64, LifecycleError> {
+    if vault.index().issue(issue_id).await?.is_none() {
+        return Err(LifecycleError::NoSuchIssue);
+    }
+    let deleted =
+        delete_reports_of_issue(vault, metrics, issue_id, actor, "issue.delete_reports").await?;
+    vault
+        .index()
+        .audit(
+            actor,
+            "issue.delete_reports",
+            &issue_id.to_string(),
+            Some(&format!("reports_deleted={deleted}")),
+        )
+        .await?;
+    Ok(deleted)
+}
+
+/// Deletes every report of an issue and then the issue itself. Returns how many
+/// reports were deleted.
+pub async fn delete_issue(
+    vault: &Vault,
+    metrics: &Metrics,
+    issue_id: i64,
+    actor: &str,
+) -> Result<u64, LifecycleError> {
+    if vault.index().issue(issue_id).await?.is_none() {
+        return Err(LifecycleError::NoSuchIssue);
+    }
+    let deleted = delete_reports_of_issue(vault, metrics, issue_id, actor, "issue.delete").await?;
+    vault.index().delete_issue_row(issue_id).await?;
+    vault
+        .index()
+        .audit(
+            actor,
+            "issue.delete",
+            &issue_id.to_string(),
+            Some(&format!("reports_deleted={deleted}")),
+        )
+        .await?;
+    Ok(deleted)
+}
+
+/// Marks an issue resolved (in `in_version`, when given: later crashes from older
+/// versions of the issue's main product are counted and dropped) and deletes every
+/// report of it. The issue keeps signature, title, counts, first/last seen and the
+/// resolution. Returns how many reports were deleted.
+pub async fn resolve_issue(
+    vault: &Vault,
+    metrics: &Metrics,
+    issue_id: i64,
+    in_version: Option<&str>,
+    actor: &str,
+) -> Result<u64, LifecycleError> {
+    let in_version = match in_version.map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.len() > 128 || v.chars().any(char::is_control) => {
+            return Err(LifecycleError::BadVersion(v.to_owned()));
+        }
+        Some(v) => Some(v),
+    };
+    let index = vault.index();
+    // The version applies to the product the issue's reports come from.
+    let product = match in_version {
+        Some(_) => index
+            .issue_breakdown(issue_id)
+            .await?
+            .by_product
+            .into_iter()
+            .map(|(p, _)| p)
+            .find(|p| !p.is_empty()),
+        None => None,
+    };
+    if !index
+        .resolve_issue(
+            issue_id,
+            in_version,
+            product.as_deref(),
+            crate::index::now_ms(),
+        )
+        .await?
+    {
+        return Err(LifecycleError::NoSuchIssue);
+    }
+    let deleted = delete_reports_of_issue(vault, metrics, issue_id, actor, "issue.resolve").await?;
+    let mut detail = format!("reports_deleted={deleted}");
+    if let Some(v) = in_version {
+        detail.push_str(&format!(" in_version={v}"));
+    }
+    index
+        .audit(actor, "issue.resolve", &issue_id.to_string(), Some(&detail))
+        .await?;
+    tracing::info!(issue = issue_id, deleted, "issue resolved");
+    Ok(deleted)
+}
+
+/// Reopens an issue (by hand: status `open`, resolution cleared).
+pub async fn reopen_issue(index: &Index, issue_id: i64, actor: &str) -> Result<(), LifecycleError> {
+    if !index.reopen_issue(issue_id).await? {
+        return Err(LifecycleError::NoSuchIssue);
+    }
+    index
+        .audit(actor, "issue.reopen", &issue_id.to_string(), None)
+        .await?;
+    Ok(())
+}
