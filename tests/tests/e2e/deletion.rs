@@ -494,6 +494,47 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
         delete(mine.id.clone(), format!("Bearer {support}")).await,
         StatusCode::FORBIDDEN
     );
+    // A browser session's secret is a cookie for the pages, never a bearer token
+    // (nor a cookie) for the API: not while its token lives, not after it is revoked.
+    let (browser_id, browser) = server.named_token(Role::Developer, "b").await;
+    let signed_in = server
+        .request(reqwest::Method::POST, "/login")
+        .form(&[("token", browser.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let session = cookie.split_once('=').unwrap().1.to_owned();
+    for revoked in [false, true] {
+        if revoked {
+            let now = mayday_server::index::now_ms();
+            assert!(
+                server
+                    .state
+                    .index()
+                    .revoke_token(&browser_id, now)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(
+            delete(mine.id.clone(), format!("Bearer {session}")).await,
+            StatusCode::UNAUTHORIZED,
+            "revoked: {revoked}"
+        );
+        let with_cookie = server
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/reports/{}", mine.id),
+            )
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_cookie.status(), StatusCode::UNAUTHORIZED);
+    }
     assert_eq!(server.report_keys(&mine.id).await.len(), 3);
     let (status, _) = server
         .get_json(&format!("/api/v1/reports/{}", mine.id), &developer)
