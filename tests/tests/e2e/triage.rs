@@ -600,9 +600,18 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     let response = form("/login", "", &[("token", "mdy_wrong")]).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get("set-cookie").is_none());
-    let fields = [("token", admin.as_str()), ("next", "//evil.example/")];
-    let response = form("/login", "", &fields).await.unwrap();
-    assert_eq!(response.headers()["location"], "/");
+    for off_site in [
+        "//evil.example/",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/%2F/evil.example",
+    ] {
+        let fields = [("token", admin.as_str()), ("next", off_site)];
+        let response = form("/login", "", &fields).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{off_site:?}");
+        assert_eq!(response.headers()["location"], "/", "{off_site:?}");
+    }
 
     let cookie = sign_in().await;
     let tokens_page = page("/tokens", &cookie).await.unwrap();

@@ -18,12 +18,51 @@ pub struct Next {
     pub next: Option<String>,
 }
 
-/// Only local paths: never an open redirect.
+/// Where to go after signing in: `next` when it is a path on this server, else
+/// `/` — never an open redirect. Browsers drop tabs and line breaks from an
+/// address and read `\\` as `/`, so `/\t/evil.example` and `/\\evil.example` lead
+/// off-site as `//evil.example` and `https://evil.example` do; a path whose
+/// escapes spell one of those (`/%2F/evil.example`) is refused too, and so is
+/// anything but visible ASCII (a `Location` header holds nothing else).
 fn local_path(next: Option<&str>) -> &str {
+    let rooted = |path: &[u8]| {
+        path.first() == Some(&b'/')
+            && !matches!(path.get(1), Some(b'/' | b'\\' | b'\t' | b'\n' | b'\r'))
+    };
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        Some(p)
+            if rooted(p.as_bytes())
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && rooted(&percent_decoded(p)) =>
+        {
+            p
+        }
         _ => "/",
     }
+}
+
+/// `text` with its `%XX` escapes decoded (a malformed escape stays as it is).
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
@@ -105,4 +144,41 @@ pub async fn logout(
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_on_this_server_are_followed_after_sign_in() {
+        for local in [
+            "/",
+            "/tokens",
+            "/issues?status=open&q=a%20b%5C",
+            "/issues/7?page=2",
+        ] {
+            assert_eq!(local_path(Some(local)), local);
+        }
+        for off_site in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/ /evil.example",
+            "/é",
+            "",
+        ] {
+            assert_eq!(local_path(Some(off_site)), "/", "{off_site:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 }
