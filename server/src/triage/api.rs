@@ -1,7 +1,7 @@
 //! The JSON API: `/api/v1/issues`, `/api/v1/reports`, and health.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::auth::{Caller, is_session};
 use super::error::ApiError;
+use super::query::{self, ApiQuery};
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
 use crate::triage::TriageState;
@@ -58,7 +59,7 @@ pub struct IssueQuery {
     pub sort: Option<String>,
     /// Page size, 1..=500 (default 50).
     pub limit: Option<i64>,
-    /// Rows to skip.
+    /// Rows to skip, at most [`query::MAX_OFFSET`].
     pub offset: Option<i64>,
 }
 
@@ -86,7 +87,7 @@ impl IssueQuery {
             search: self.q.clone().filter(|q| !q.is_empty()),
             sort,
             limit: self.limit.unwrap_or(50).clamp(1, 500),
-            offset: self.offset.unwrap_or(0).max(0),
+            offset: query::offset(self.offset)?,
         })
     }
 }
@@ -94,7 +95,7 @@ impl IssueQuery {
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
 pub async fn list_issues(
     State(state): State<TriageState>,
-    Query(query): Query<IssueQuery>,
+    ApiQuery(query): ApiQuery<IssueQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = query.filter()?;
     let issues = state.index().list_issues(&filter).await?;

@@ -3,7 +3,7 @@
 //! The entries are written where the actions happen; the index keeps them.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::pages::{self, PageResult, fmt_time, layout};
+use super::query::{self, ApiQuery, PageQuery};
 use crate::triage::TriageState;
 
 /// Query of `GET /api/v1/audit`.
@@ -18,17 +19,17 @@ use crate::triage::TriageState;
 pub struct AuditQuery {
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<i64>,
-    /// Entries to skip.
+    /// Entries to skip, at most [`query::MAX_OFFSET`].
     pub offset: Option<i64>,
 }
 
 /// `GET /api/v1/audit`: the audit log, newest first (admins).
 pub async fn api(
     State(state): State<TriageState>,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = query.offset.unwrap_or(0).max(0);
+    let offset = query::offset(query.offset)?;
     let entries = state.index().audit_entries(limit, offset).await?;
     Ok(Json(
         json!({ "entries": entries, "limit": limit, "offset": offset }),
@@ -46,14 +47,11 @@ pub struct AuditPageQuery {
 pub async fn page(
     State(state): State<TriageState>,
     caller: Caller,
-    Query(query): Query<AuditPageQuery>,
+    PageQuery(query): PageQuery<AuditPageQuery>,
 ) -> PageResult {
     const PAGE: i64 = 100;
-    let page = query.page.unwrap_or(1).max(1);
-    let mut entries = state
-        .index()
-        .audit_entries(PAGE + 1, (page - 1) * PAGE)
-        .await?;
+    let (page, skipped) = query::page(query.page, PAGE)?;
+    let mut entries = state.index().audit_entries(PAGE + 1, skipped).await?;
     let more = entries.len() as i64 > PAGE;
     entries.truncate(PAGE as usize);
     let body = html! {

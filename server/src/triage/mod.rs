@@ -14,6 +14,7 @@ pub mod error;
 pub mod frame;
 pub mod lifecycle;
 pub mod pages;
+pub mod query;
 pub mod routes;
 pub mod symbols;
 

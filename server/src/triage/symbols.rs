@@ -17,7 +17,7 @@ use std::io::Read;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -28,6 +28,7 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::error::{ApiError, SymbolsError};
+use super::query::ApiQuery;
 use crate::index::{Role, now_ms};
 use crate::triage::TriageState;
 
@@ -136,7 +137,7 @@ fn check_upload(
 pub async fn upload(
     State(state): State<TriageState>,
     caller: Caller,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, SymbolsError> {

@@ -827,3 +827,50 @@ async fn the_issues_list_filters_searches_and_sorts() {
     assert_eq!(by_first_seen, [issue(2), issue(1), issue(0)]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_parameters_out_of_bounds_are_a_clear_400() {
+    let server = TestServer::start().await;
+    let admin = server.token(Role::Admin).await;
+    let get = |path: String| {
+        let request = server.request(Method::GET, &path).bearer_auth(&admin);
+        async move { request.send().await.unwrap() }
+    };
+    let huge = i64::MAX.to_string();
+    for api in ["/api/v1/issues", "/api/v1/audit"] {
+        for query in [
+            format!("offset={huge}"),
+            "offset=1000001".to_owned(),
+            "limit=99999999999999999999".to_owned(),
+            "offset=abc".to_owned(),
+        ] {
+            let response = get(format!("{api}?{query}")).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{api}?{query}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{body}"
+            );
+        }
+        // Within bounds, out-of-range values are clamped as documented.
+        let response = get(format!("{api}?limit={huge}&offset=-5")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{api}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["offset"], 0);
+        assert!(body["limit"].as_i64().unwrap() <= 1000, "{body}");
+    }
+    for page in ["/issues", "/issues/1", "/audit"] {
+        for query in [
+            format!("page={huge}"),
+            "page=99999999999999999999".to_owned(),
+        ] {
+            let response = get(format!("{page}?{query}")).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{page}?{query}");
+            assert!(response.text().await.unwrap().contains("400 Bad Request"));
+        }
+        let response = get(format!("{page}?page=-{huge}")).await;
+        assert_ne!(response.status(), StatusCode::BAD_REQUEST, "{page}");
+        assert!(!response.status().is_server_error(), "{page}");
+    }
+    server.stop().await;
+}

@@ -1,7 +1,7 @@
 //! The issues list and the issue page.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use crate::triage::TriageState;
 use crate::triage::api::IssueQuery;
 use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
+use crate::triage::query::{self, PageQuery};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -73,11 +74,11 @@ impl ListQuery {
 pub async fn list(
     State(state): State<TriageState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> PageResult {
     let status = non_empty(&query.status).unwrap_or_else(|| "open".to_owned());
     let sort = non_empty(&query.sort).unwrap_or_else(|| "count".to_owned());
-    let page = query.page.unwrap_or(1).max(1);
+    let (page, skipped) = query::page(query.page, PAGE_SIZE)?;
     let api_query = IssueQuery {
         status: Some(status.clone()),
         product: non_empty(&query.product),
@@ -86,7 +87,7 @@ pub async fn list(
         q: non_empty(&query.q),
         sort: Some(sort.clone()),
         limit: Some(PAGE_SIZE + 1),
-        offset: Some((page - 1) * PAGE_SIZE),
+        offset: Some(skipped),
     };
     let mut filter = api_query.filter()?;
     filter.limit = PAGE_SIZE + 1;
@@ -163,18 +164,18 @@ pub async fn show(
     State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Query(query): Query<ShowQuery>,
+    PageQuery(query): PageQuery<ShowQuery>,
 ) -> PageResult {
+    let (page, skipped) = query::page(query.page, PAGE_SIZE)?;
     let issue = state
         .index()
         .issue(id)
         .await?
         .ok_or(PageError(ApiError::NotFound))?;
     let breakdown = state.index().issue_breakdown(id).await?;
-    let page = query.page.unwrap_or(1).max(1);
     let mut reports = state
         .index()
-        .reports_of_issue(id, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        .reports_of_issue(id, PAGE_SIZE + 1, skipped)
         .await?;
     let more = reports.len() as i64 > PAGE_SIZE;
     reports.truncate(PAGE_SIZE as usize);

@@ -1,7 +1,7 @@
 //! The report page (developers), the dump download, and the CrashID lookup
 //! (support: metadata only, never contents).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
@@ -14,6 +14,7 @@ use crate::report_id::ReportId;
 use crate::triage::TriageState;
 use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
+use crate::triage::query::PageQuery;
 use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.
@@ -226,7 +227,7 @@ pub struct LookupQuery {
 pub async fn lookup(
     State(state): State<TriageState>,
     caller: Caller,
-    Query(query): Query<LookupQuery>,
+    PageQuery(query): PageQuery<LookupQuery>,
 ) -> PageResult {
     let wanted = query.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let found = match wanted {

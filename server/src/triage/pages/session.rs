@@ -1,7 +1,7 @@
 //! Signing in and out.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{PageResult, layout};
 use crate::triage::TriageState;
 use crate::triage::auth::{self, Caller, clear_session_cookie, session_cookie, session_set_cookie};
+use crate::triage::query::PageQuery;
 
 /// Query of the sign-in page: where to go afterwards.
 #[derive(Debug, Default, Deserialize)]
@@ -87,7 +88,7 @@ fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
 }
 
 /// `GET /login`: the sign-in form.
-pub async fn login_form(Query(next): Query<Next>) -> PageResult {
+pub async fn login_form(PageQuery(next): PageQuery<Next>) -> PageResult {
     super::ok(login_page(local_path(next.next.as_deref()), None))
 }
 
