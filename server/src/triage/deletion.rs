@@ -78,16 +78,11 @@ fn forget_page(status: StatusCode, crash_id: &str, message: maud::Markup) -> Res
         }
     };
     let mut response = (status, layout("Delete a crash report", None, body)).into_response();
-    // The page holds a secret while it is filled in: nobody caches or frames it.
-    let headers = response.headers_mut();
-    headers.insert(
+    // The page holds a secret while it is filled in: nobody caches it (nor frames
+    // it, nor is sent its address: the headers of every triage response).
+    response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
-    );
-    headers.insert("x-frame-options", header::HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("no-referrer"),
     );
     response
 }

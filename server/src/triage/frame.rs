@@ -2,8 +2,15 @@
 //! header bar and the main column. It knows nothing of callers or roles (the
 //! pages put their links in the header), so an error page can be drawn without
 //! them.
+//!
+//! The pages run no script and carry no `style` attribute: the one style sheet
+//! below is all, and the [`content_security_policy`] allows it by its hash and
+//! nothing else inline.
 
+use axum::http::HeaderValue;
+use base64::Engine as _;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use sha2::Digest as _;
 
 const CSS: &str = r#"
 :root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --accent:#2c5cc5; --bg:#f7f8fa; --bad:#b42318; --ok:#067647; }
@@ -33,8 +40,9 @@ button.secondary { background:#fff; color:var(--accent); } button.danger { backg
 .actions { display:flex; gap:8px; flex-wrap:wrap; align-items:end; margin:12px 0; } .actions form { display:flex; gap:6px; align-items:end; margin:0; }
 .grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(280px,1fr)); gap:16px; }
 .card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:12px 16px; }
+.card.narrow { max-width:420px; margin:48px auto; }
 .bar { display:grid; grid-template-columns:140px 1fr 48px; gap:8px; align-items:center; margin:4px 0; }
-.bar .track { background:#eef1f6; height:10px; border-radius:5px; overflow:hidden; } .bar .fill { background:var(--accent); height:10px; }
+.bar .track { display:block; width:100%; height:10px; background:#eef1f6; border-radius:5px; } .bar .track rect { fill:var(--accent); }
 .status { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; background:#eef1f6; }
 .status.open { background:#fef0c7; } .status.regressed { background:#fee4e2; color:var(--bad); } .status.resolved { background:#dcfae6; color:var(--ok); }
 .muted { color:var(--muted); } .error { color:var(--bad); } .notice { background:#dcfae6; border:1px solid #abefc6; padding:8px 12px; border-radius:4px; }
@@ -65,4 +73,16 @@ pub fn frame(title: &str, header: Markup, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// The `Content-Security-Policy` of every triage response: only this server's
+/// own resources, no script, no plugin, no framing, forms only to this server,
+/// and of inline styles only the pages' style sheet (by its SHA-256).
+pub fn content_security_policy() -> HeaderValue {
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS));
+    let policy = format!(
+        "default-src 'self'; script-src 'none'; style-src 'sha256-{hash}'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::try_from(policy).expect("the policy is ASCII")
 }

@@ -19,6 +19,8 @@ pub mod routes;
 pub mod symbols;
 
 use axum::Router;
+use axum::http::{HeaderValue, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::Surface;
 pub use routes::{Access, Route, routes};
@@ -102,6 +104,28 @@ impl TriageState {
 
 /// The triage routes (API and pages), built from [`routes()`] with the role check
 /// in front of every route that is not public.
+///
+/// Every response carries the security headers: the
+/// [`frame::content_security_policy`], `X-Content-Type-Options: nosniff`,
+/// `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
 pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
-    routes::build(&state, routes()).with_state(state)
+    let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
+    routes::build(&state, routes())
+        .with_state(state)
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            frame::content_security_policy(),
+        ))
+        .layer(header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(header(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(header(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }

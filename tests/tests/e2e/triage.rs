@@ -93,6 +93,16 @@ async fn a_developer_triages_in_headless_chromium() {
         .await
         .unwrap();
     assert_eq!(visible, Value::String(String::new()));
+    // The Content-Security-Policy lets the pages' own style sheet apply.
+    let header_colour = browser
+        .client()
+        .execute(
+            "return getComputedStyle(document.querySelector('header')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(header_colour, Value::String("rgb(29, 35, 48)".to_owned()));
     browser.screenshot("issues.png").await;
 
     // The Windows dump's issue: its stack shows the reference tool's functions.
@@ -103,6 +113,16 @@ async fn a_developer_triages_in_headless_chromium() {
         .await;
     browser.find("#signature").await;
     let source = browser.source().await;
+    // The count bars are drawn without style attributes, which the policy forbids.
+    let bar_width = browser
+        .client()
+        .execute(
+            "return document.querySelector('.bar rect').getBoundingClientRect().width",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(bar_width.as_f64().is_some_and(|w| w > 0.0), "{bar_width}");
     let functions = reference_functions(&win.case);
     assert!(functions.iter().any(|f| f.contains("CrashFunction")));
     for function in &functions {
@@ -871,6 +891,43 @@ async fn paging_parameters_out_of_bounds_are_a_clear_400() {
         let response = get(format!("{page}?page=-{huge}")).await;
         assert_ne!(response.status(), StatusCode::BAD_REQUEST, "{page}");
         assert!(!response.status().is_server_error(), "{page}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_triage_response_carries_the_security_headers() {
+    let server = TestServer::start().await;
+    let admin = server.token(Role::Admin).await;
+    let get = |path: &str| server.request(Method::GET, path);
+    let requests = [
+        get("/healthz"),
+        get("/login"),
+        get("/forget"),
+        // Refusals: signed out, to sign in; a JSON 401; an error page.
+        get("/issues"),
+        get("/api/v1/issues"),
+        get("/issues/999999").bearer_auth(&admin),
+        get("/api/v1/audit").bearer_auth(&admin),
+        get("/symbols/a.pdb/0000/a.sym"),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        let what = format!("{} {}", response.url().path(), response.status());
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'none'",
+            "style-src 'sha256-",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
     }
     server.stop().await;
 }

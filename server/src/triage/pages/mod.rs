@@ -65,7 +65,7 @@ pub fn bars(rows: &[(String, i64)]) -> Markup {
         @for (label, n) in rows {
             div.bar {
                 span.mono title=(label) { @if label.is_empty() { "(unknown)" } @else { (label) } }
-                span.track { span.fill style=(format!("display:block;width:{}%", n * 100 / max)) {} }
+                svg.track { rect.fill width=(format!("{}%", n * 100 / max)) height="10" {} }
                 span.num { (n) }
             }
         }

@@ -71,7 +71,7 @@ fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
         "Sign in",
         None,
         html! {
-            div.card style="max-width:420px;margin:48px auto" {
+            div.card.narrow {
                 h1 { "Sign in to Mayday" }
                 @if let Some(error) = error { p.error { (error) } }
                 form method="post" action="/login" {
