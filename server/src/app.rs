@@ -155,6 +155,7 @@ impl AppState {
             Arc::clone(&self.0.metrics),
             self.config().symbol_uploads.clone(),
             self.0.wake.clone(),
+            self.config().secure_cookies(),
         )
     }
 }

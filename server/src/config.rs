@@ -81,7 +81,7 @@ pub struct Config {
     pub symbols: mayday_symbols::CacheConfig,
     /// Limits on symbol uploads (`POST /api/v1/symbols`).
     pub symbol_uploads: SymbolUploadLimits,
-    /// Connection timeouts and cap.
+    /// Connection timeouts and cap, and the session cookie's `Secure` flag.
     pub http: HttpConfig,
 }
 
@@ -165,8 +165,8 @@ pub struct Limits {
     pub min_free_bytes: u64,
 }
 
-/// How connections are served: timeouts and the connection cap (the `[http]`
-/// section).
+/// How connections are served: timeouts, the connection cap and the session
+/// cookie's `Secure` flag (the `[http]` section).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -186,6 +186,13 @@ pub struct HttpConfig {
     /// closes. 0 (the default) derives it from the open-file limit: half of it,
     /// at most 1024.
     pub max_connections: usize,
+    /// Whether the browser session cookie is marked `Secure`, so browsers send it
+    /// over HTTPS only (`MAYDAY_SECURE_COOKIES`, `true` or `false`). Unset, it is
+    /// on unless `listen` is a loopback address: a server reached from other
+    /// machines is served over HTTPS (through a TLS-terminating proxy); one on
+    /// loopback is a developer's, or sits behind a proxy on the same machine —
+    /// which is served over HTTPS and sets this to `true`.
+    pub secure_cookies: Option<bool>,
 }
 
 /// Processing workers.
@@ -280,6 +287,7 @@ impl Default for HttpConfig {
             body_idle_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 0,
+            secure_cookies: None,
         }
     }
 }
@@ -365,6 +373,14 @@ impl Config {
                 reason: format!("{e}"),
             })?;
         }
+        if let Some(value) = var("MAYDAY_SECURE_COOKIES") {
+            let secure = value.parse().map_err(|e| ConfigError::Env {
+                name: "MAYDAY_SECURE_COOKIES",
+                value: value.clone(),
+                reason: format!("{e}: write true or false"),
+            })?;
+            self.http.secure_cookies = Some(secure);
+        }
         if let Some(value) = var("MAYDAY_WORKERS") {
             self.pipeline.workers = value.parse().map_err(|e| ConfigError::Env {
                 name: "MAYDAY_WORKERS",
@@ -373,6 +389,14 @@ impl Config {
             })?;
         }
         Ok(())
+    }
+
+    /// Whether the session cookie is marked `Secure` (see
+    /// [`HttpConfig::secure_cookies`]).
+    pub fn secure_cookies(&self) -> bool {
+        self.http
+            .secure_cookies
+            .unwrap_or(!self.listen.ip().is_loopback())
     }
 
     /// The object store URL in effect.
@@ -484,6 +508,25 @@ mod tests {
         for secret in ["abababab", "hunter2", "s3cr3t-value"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
+    }
+
+    #[test]
+    fn secure_cookies_are_on_off_loopback_unless_configured() {
+        let mut config = Config::default();
+        assert!(!config.secure_cookies());
+        config.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(config.secure_cookies());
+        let mut config = Config::from_toml("[http]\nsecure_cookies = true\n").unwrap();
+        assert!(config.secure_cookies());
+        config
+            .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "false".into()))
+            .unwrap();
+        assert!(!config.secure_cookies());
+        assert!(
+            config
+                .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "yes".into()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! session: a fresh random secret, stored only as its SHA-256 in the token table
 //! (id `ses_…`, the role of the token it came from, valid for [`SESSION_TTL_MS`] and
 //! only while that token is not revoked), and sets it as an `HttpOnly`,
-//! `SameSite=Strict` cookie. Every state-changing form carries a CSRF token
+//! `SameSite=Strict` cookie, `Secure` when the server is served over HTTPS
+//! (`[http] secure_cookies`). The secret is never a bearer token. Every state-changing form carries a CSRF token
 //! derived from the session secret, which a cross-site page cannot read.
 //! Keeping sessions in the index means every server process sees them.
 
@@ -172,17 +173,22 @@ pub fn is_session(row: &TokenRow) -> bool {
     row.id.starts_with(SESSION_PREFIX)
 }
 
-/// The `Set-Cookie` value for a session.
-pub fn session_set_cookie(secret: &str) -> String {
-    format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_TTL_MS / 1000
-    )
+/// The `Set-Cookie` value for a session; `Secure` (sent over HTTPS only) when
+/// `secure`.
+pub fn session_set_cookie(secret: &str, secure: bool) -> String {
+    session_cookie_with(secret, SESSION_TTL_MS / 1000, secure)
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_session_cookie(secure: bool) -> String {
+    session_cookie_with("", 0, secure)
+}
+
+fn session_cookie_with(value: &str, max_age_s: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+    )
 }
 
 /// Who is calling: a bearer token, or (for pages) the session cookie.

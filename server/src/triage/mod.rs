@@ -44,18 +44,21 @@ pub struct TriageState {
     metrics: Arc<Metrics>,
     symbol_uploads: SymbolUploadLimits,
     wake: Wake,
+    secure_cookies: bool,
 }
 
 impl TriageState {
     /// The state of the triage routes: reports in `vault` (and its index),
     /// symbols served and taken through `symbols` within `symbol_uploads`,
-    /// counters in `metrics`, workers woken through `wake` when symbols arrive.
+    /// counters in `metrics`, workers woken through `wake` when symbols arrive,
+    /// session cookies marked `Secure` when `secure_cookies`.
     pub fn new(
         vault: Vault,
         symbols: Symbols,
         metrics: Arc<Metrics>,
         symbol_uploads: SymbolUploadLimits,
         wake: Wake,
+        secure_cookies: bool,
     ) -> TriageState {
         TriageState {
             vault,
@@ -63,6 +66,7 @@ impl TriageState {
             metrics,
             symbol_uploads,
             wake,
+            secure_cookies,
         }
     }
 
@@ -94,6 +98,11 @@ impl TriageState {
     /// Limits on symbol uploads.
     pub fn symbol_uploads(&self) -> &SymbolUploadLimits {
         &self.symbol_uploads
+    }
+
+    /// Whether session cookies are marked `Secure` (served over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
     }
 
     /// Tells idle workers in this process that there is work.

@@ -931,3 +931,49 @@ async fn every_triage_response_carries_the_security_headers() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cookies_are_secure_when_served_over_https() {
+    for secure in [None, Some(true)] {
+        let server = TestServer::with_config(|c| c.http.secure_cookies = secure).await;
+        let admin = server.token(Role::Admin).await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let signed_in = client
+            .post(format!("{}/login", server.url))
+            .form(&[("token", admin.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        // On loopback without the setting: a developer's plain-HTTP server.
+        let marked = set_cookie.split("; ").any(|a| a == "Secure");
+        assert_eq!(marked, secure == Some(true), "{set_cookie}");
+        let page = client
+            .get(format!("{}/tokens", server.url))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let csrf = csrf_in(&page.text().await.unwrap());
+        let signed_out = client
+            .post(format!("{}/logout", server.url))
+            .header("Cookie", &cookie)
+            .form(&[("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        let cleared = signed_out.headers()["set-cookie"].to_str().unwrap();
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        assert_eq!(
+            cleared.split("; ").any(|a| a == "Secure"),
+            secure == Some(true),
+            "{cleared}"
+        );
+        server.stop().await;
+    }
+}

@@ -108,7 +108,10 @@ pub async fn login(State(state): State<TriageState>, Form(form): Form<LoginForm>
         Some(secret) => {
             tracing::info!("session started");
             Ok((
-                [(header::SET_COOKIE, session_set_cookie(&secret))],
+                [(
+                    header::SET_COOKIE,
+                    session_set_cookie(&secret, state.secure_cookies()),
+                )],
                 Redirect::to(&next),
             )
                 .into_response())
@@ -141,7 +144,10 @@ pub async fn logout(
         auth::end_session(state.index(), secret).await?;
     }
     Ok((
-        [(header::SET_COOKIE, clear_session_cookie())],
+        [(
+            header::SET_COOKIE,
+            clear_session_cookie(state.secure_cookies()),
+        )],
         Redirect::to("/login"),
     )
         .into_response())
