@@ -38,21 +38,7 @@ pub async fn delete_issue_reports(
     issue_id: i64,
     actor: &str,
 ) -> Result<u64, LifecycleError> {
-    if vault.index().issue(issue_id).await?.is_none() {
-        return Err(LifecycleError::NoSuchIssue);
-    }
-    let deleted =
-        delete_reports_of_issue(vault, metrics, issue_id, actor, "issue.delete_reports").await?;
-    vault
-        .index()
-        .audit(
-            actor,
-            "issue.delete_reports",
-            &issue_id.to_string(),
-            Some(&format!("reports_deleted={deleted}")),
-        )
-        .await?;
-    Ok(deleted)
+    empty_issue(vault, metrics, issue_id, actor, Emptying::KeepIssue).await
 }
 
 /// Deletes every report of an issue and then the issue itself. Returns how many
@@ -63,19 +49,42 @@ pub async fn delete_issue(
     issue_id: i64,
     actor: &str,
 ) -> Result<u64, LifecycleError> {
-    if vault.index().issue(issue_id).await?.is_none() {
+    empty_issue(vault, metrics, issue_id, actor, Emptying::DeleteIssue).await
+}
+
+/// What becomes of an issue whose reports are deleted by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emptying {
+    /// It stays, with its status.
+    KeepIssue,
+    /// It is deleted too.
+    DeleteIssue,
+}
+
+/// Deletes every report of an existing issue, then the issue when `emptying`
+/// says so, and audits it.
+async fn empty_issue(
+    vault: &Vault,
+    metrics: &Metrics,
+    issue_id: i64,
+    actor: &str,
+    emptying: Emptying,
+) -> Result<u64, LifecycleError> {
+    let action = match emptying {
+        Emptying::KeepIssue => "issue.delete_reports",
+        Emptying::DeleteIssue => "issue.delete",
+    };
+    let index = vault.index();
+    if index.issue(issue_id).await?.is_none() {
         return Err(LifecycleError::NoSuchIssue);
     }
-    let deleted = delete_reports_of_issue(vault, metrics, issue_id, actor, "issue.delete").await?;
-    vault.index().delete_issue_row(issue_id).await?;
-    vault
-        .index()
-        .audit(
-            actor,
-            "issue.delete",
-            &issue_id.to_string(),
-            Some(&format!("reports_deleted={deleted}")),
-        )
+    let deleted = delete_reports_of_issue(vault, metrics, issue_id, actor, action).await?;
+    if emptying == Emptying::DeleteIssue {
+        index.delete_issue_row(issue_id).await?;
+    }
+    let detail = format!("reports_deleted={deleted}");
+    index
+        .audit(actor, action, &issue_id.to_string(), Some(&detail))
         .await?;
     Ok(deleted)
 }
