@@ -57,7 +57,8 @@ pub struct SendSummary {
     pub declined: usize,
     /// Reports deleted because consent is `Never`.
     pub deleted_by_policy: usize,
-    /// Reports the server refused for good (`400`, `413`), deleted.
+    /// Reports the server refused for good (`400`, `413`, `200 Discarded=`),
+    /// deleted.
     pub discarded: usize,
     /// Reports still pending (no answer, server unreachable, throttled).
     pub still_pending: usize,

@@ -1,7 +1,8 @@
 //! Sending one report per DESIGN.md's protocol: `multipart/form-data` with the dump
 //! in `upload_file_minidump` and annotations as text parts, the whole body gzipped
 //! (`Content-Encoding: gzip`), retried with exponential backoff and jitter on
-//! network errors and `5xx`, `429 Retry-After` and `StopSendingReportsFor=` honoured.
+//! network errors and `5xx`, `429 Retry-After` and `StopSendingReportsFor=` honoured,
+//! and a `200 Discarded=…` (a throttle rule refused it, as Antenna answers) dropped.
 //!
 //! Every reply is untrusted: at most [`MAX_REPLY_BYTES`] of a body are read (a
 //! longer reply is malformed), a wait the server asks for is clamped to
@@ -39,7 +40,8 @@ pub(crate) enum Outcome {
         receipt: SubmitReceipt,
         stop: Option<Duration>,
     },
-    /// The server refused the report for good (`400`, `413`): it is dropped.
+    /// The server refused the report for good (`400`, `413`, or `200` with a
+    /// `Discarded=` line): it is dropped.
     Discarded { status: u16, reason: String },
     /// The server asked the client to wait longer than it waits within one call.
     Throttled { until: time::OffsetDateTime },
@@ -121,6 +123,15 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
             .unwrap_or(Duration::ZERO)
             .min(MAX_SERVER_WAIT),
     )
+}
+
+/// The `Discarded=<reason>` line of a reply body: a server (Antenna, Mayday's
+/// throttle rules) that answers `200` to a report it dropped says so.
+pub(crate) fn discarded(body: &str) -> Option<&str> {
+    body.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "Discarded").then(|| v.trim())
+    })
 }
 
 /// `StopSendingReportsFor=<hours>` in a reply body (as Mozilla's crash reporter
@@ -236,10 +247,16 @@ pub(crate) fn send(
                     Err(_) if stop.is_some() => Outcome::Throttled {
                         until: until(stop.unwrap_or_default()),
                     },
-                    Err(reason) => {
-                        tracing::warn!(status, %reason, "the server's reply is not a receipt");
-                        Outcome::Failed(Error::BadReceipt)
-                    }
+                    Err(reason) => match discarded(&text) {
+                        Some(discarded) => Outcome::Discarded {
+                            status,
+                            reason: snippet(discarded),
+                        },
+                        None => {
+                            tracing::warn!(status, %reason, "the server's reply is not a receipt");
+                            Outcome::Failed(Error::BadReceipt)
+                        }
+                    },
                 };
             }
             400 | 413 => {
@@ -350,6 +367,12 @@ mod tests {
     fn snippets_carry_no_control_characters() {
         assert_eq!(snippet("bad\u{1b}[2J\r\nrequest\n"), "bad [2J  request");
         assert_eq!(snippet(&"x".repeat(1000)).len(), 200);
+    }
+
+    #[test]
+    fn a_discarded_line_is_read() {
+        assert_eq!(discarded("Discarded=rule_old\n"), Some("rule_old"));
+        assert_eq!(discarded("CrashID=bp-1\nDeletionToken=x\n"), None);
     }
 
     #[test]
