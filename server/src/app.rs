@@ -3,13 +3,16 @@
 //! one module (beside `main.rs` and the CLI) that knows every other one.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::middleware::AddExtension;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::service::TowerToHyperService;
@@ -22,6 +25,7 @@ use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Wake};
 use crate::storage::{self, Storage};
+use crate::throttle::Throttle;
 use crate::triage::{self, TriageState};
 use crate::vault::Vault;
 use crate::{crypto, retention};
@@ -53,6 +57,7 @@ struct Inner {
     symbols: mayday_symbols::Symbols,
     wake: Wake,
     metrics: Arc<Metrics>,
+    throttle: Throttle,
 }
 
 impl AppState {
@@ -68,12 +73,15 @@ impl AppState {
             mayday_symbols::SymbolStore::new(storage.object_store()),
             config.symbols.clone(),
         );
+        let metrics = Arc::new(Metrics::default());
+        let throttle = Throttle::new(&config.rate_limit, &config.throttle, Arc::clone(&metrics));
         AppState(Arc::new(Inner {
             config,
             vault: Vault::new(storage, index, keyring),
             symbols,
             wake: Wake::default(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            throttle,
         }))
     }
 
@@ -144,6 +152,7 @@ impl AppState {
             wake: self.0.wake.clone(),
             body_idle_timeout: config.http.body_idle_timeout,
             spooler: Arc::new(ingest::Spooler::new(&config.data_dir, &config.limits)),
+            throttle: self.0.throttle.clone(),
         }
     }
 
@@ -282,9 +291,9 @@ async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, then go on.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -295,9 +304,11 @@ async fn serve_connections(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The peer address reaches the upload rate limit (and nothing else).
+        let service = tower::Layer::layer(&Extension(ConnectInfo(peer)), router.clone());
         tokio::spawn(serve_connection(
             stream,
-            router.clone(),
+            service,
             builder.clone(),
             http.idle_timeout,
             stop_rx.clone(),
@@ -325,7 +336,7 @@ fn connection_cap(configured: usize) -> usize {
 
 async fn serve_connection(
     stream: tokio::net::TcpStream,
-    router: Router,
+    router: AddExtension<Router, ConnectInfo<SocketAddr>>,
     builder: ConnBuilder<TokioExecutor>,
     idle_timeout: Duration,
     mut stop: watch::Receiver<bool>,

@@ -6,10 +6,13 @@
 //! `./mayday-data`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// Why the configuration could not be loaded.
@@ -83,6 +86,198 @@ pub struct Config {
     pub symbol_uploads: SymbolUploadLimits,
     /// Connection timeouts and cap, and the session cookie's `Secure` flag.
     pub http: HttpConfig,
+    /// Rate limiting per sender on the upload routes (the `[rate_limit]` section).
+    pub rate_limit: RateLimitConfig,
+    /// Throttle rules for uploads (`[[throttle]]` tables), first match wins; a
+    /// report no rule matches is accepted.
+    pub throttle: Vec<ThrottleRule>,
+}
+
+/// Rate limiting per sender: token buckets keyed by a hash of the sender's address
+/// under a key that lives only in memory and changes daily. The defaults are far
+/// above what a real client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Whether uploads are rate-limited at all (`MAYDAY_RATE_LIMIT_ENABLED`,
+    /// default `true`).
+    pub enabled: bool,
+    /// Uploads one sender may make per minute, sustained
+    /// (`MAYDAY_RATE_LIMIT_PER_MINUTE`, default 60).
+    pub per_minute: NonZeroU32,
+    /// Uploads one sender may make at once before the sustained rate applies
+    /// (`MAYDAY_RATE_LIMIT_BURST`, default 30).
+    pub burst: NonZeroU32,
+    /// Reverse proxies (addresses or CIDR networks) whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed; the sender is the right-most hop
+    /// that is not one of them (`MAYDAY_RATE_LIMIT_TRUSTED_PROXIES`, comma
+    /// separated). Empty by default: the headers are ignored.
+    #[serde(deserialize_with = "trusted_proxies")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Most senders whose buckets are kept at once (`MAYDAY_RATE_LIMIT_MAX_SENDERS`,
+    /// default 100 000, about 100 bytes each); past it the idle ones are pruned,
+    /// and if that is not enough every bucket is dropped and the key renewed.
+    pub max_senders: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_minute: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
+            trusted_proxies: Vec::new(),
+            max_senders: 100_000,
+        }
+    }
+}
+
+/// Reads a comma-separated list of addresses and CIDR networks (`10.0.0.0/8,
+/// 127.0.0.1, ::1`); an address alone is a network of one.
+pub fn parse_trusted_proxies(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_proxy)
+        .collect()
+}
+
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    IpNet::from_str(text)
+        .map(|net| net.trunc())
+        .or_else(|_| IpAddr::from_str(text).map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or CIDR network"))
+}
+
+fn trusted_proxies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_proxy(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// One throttle rule, a `[[throttle]]` table: which uploads it matches (every
+/// condition given must hold) and what becomes of them.
+///
+/// ```toml
+/// [[throttle]]
+/// name = "old_versions"             # answered as Discarded=rule_old_versions
+/// product = "crashy"                # the product annotation, exactly
+/// version_older_than = "2.0"        # or version = "1.2.3", exactly
+/// annotations = { channel = "beta" }  # each named annotation has this value
+/// action = "stop_sending"           # accept | reject | sample | stop_sending
+/// hours = 24                        # with stop_sending; percent = 10 with sample
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawThrottleRule")]
+pub struct ThrottleRule {
+    /// The rule's name: letters, digits, `_` and `-`.
+    pub name: String,
+    /// The product the upload names, exactly.
+    pub product: Option<String>,
+    /// The version the upload names, exactly.
+    pub version: Option<String>,
+    /// Matches versions older than this one (semver, else dotted numbers); an
+    /// upload without a comparable version does not match.
+    pub version_older_than: Option<String>,
+    /// Annotations that must have exactly these values.
+    pub annotations: BTreeMap<String, String>,
+    /// What becomes of a matching upload.
+    pub action: ThrottleAction,
+}
+
+/// What becomes of an upload a throttle rule matches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThrottleAction {
+    /// Stored as usual.
+    Accept,
+    /// Not stored; answered `200 Discarded=rule_<name>`, so the sender drops it.
+    Reject,
+    /// This share of matching uploads (0–100 %) is stored, the others rejected.
+    Sample {
+        /// Percent stored.
+        percent: f64,
+    },
+    /// Not stored; answered `429` with `StopSendingReportsFor=<hours>` and a
+    /// matching `Retry-After`: the sender keeps the report and sends nothing for
+    /// that long.
+    StopSending {
+        /// For how long, in hours (at most a year).
+        hours: f64,
+    },
+}
+
+/// A throttle rule as written in TOML, before its action is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottleRule {
+    name: String,
+    #[serde(default)]
+    product: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    version_older_than: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    action: ActionName,
+    #[serde(default)]
+    percent: Option<f64>,
+    #[serde(default)]
+    hours: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ActionName {
+    Accept,
+    Reject,
+    Sample,
+    StopSending,
+}
+
+impl TryFrom<RawThrottleRule> for ThrottleRule {
+    type Error = String;
+
+    fn try_from(raw: RawThrottleRule) -> Result<Self, String> {
+        let name = raw.name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format!(
+                "throttle rule name {name:?}: use letters, digits, _ and -"
+            ));
+        }
+        let action = match (raw.action, raw.percent, raw.hours) {
+            (ActionName::Accept, None, None) => ThrottleAction::Accept,
+            (ActionName::Reject, None, None) => ThrottleAction::Reject,
+            (ActionName::Sample, Some(percent), None) if (0.0..=100.0).contains(&percent) => {
+                ThrottleAction::Sample { percent }
+            }
+            (ActionName::StopSending, None, Some(hours))
+                if hours > 0.0 && hours <= 24.0 * 366.0 =>
+            {
+                ThrottleAction::StopSending { hours }
+            }
+            _ => {
+                return Err(format!(
+                    "throttle rule {name:?}: sample takes percent (0 to 100), stop_sending \
+                     takes hours (more than 0, at most a year), accept and reject take neither"
+                ));
+            }
+        };
+        Ok(ThrottleRule {
+            name,
+            product: raw.product,
+            version: raw.version,
+            version_older_than: raw.version_older_than,
+            annotations: raw.annotations,
+            action,
+        })
+    }
 }
 
 /// Limits on symbol uploads. The body is held in memory while it is checked, so
@@ -232,6 +427,8 @@ impl Default for Config {
             symbols: mayday_symbols::CacheConfig::default(),
             symbol_uploads: SymbolUploadLimits::default(),
             http: HttpConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            throttle: Vec::new(),
         }
     }
 }
@@ -258,6 +455,8 @@ impl std::fmt::Debug for Config {
             .field("symbols", &self.symbols)
             .field("symbol_uploads", &self.symbol_uploads)
             .field("http", &self.http)
+            .field("rate_limit", &self.rate_limit)
+            .field("throttle", &self.throttle)
             .finish()
     }
 }
@@ -388,6 +587,26 @@ impl Config {
                 reason: format!("{e}"),
             })?;
         }
+        let rate = &mut self.rate_limit;
+        if let Some(value) = var("MAYDAY_RATE_LIMIT_ENABLED") {
+            rate.enabled = env_value("MAYDAY_RATE_LIMIT_ENABLED", value, |v| v.parse())?;
+        }
+        if let Some(value) = var("MAYDAY_RATE_LIMIT_PER_MINUTE") {
+            rate.per_minute = env_value("MAYDAY_RATE_LIMIT_PER_MINUTE", value, |v| v.parse())?;
+        }
+        if let Some(value) = var("MAYDAY_RATE_LIMIT_BURST") {
+            rate.burst = env_value("MAYDAY_RATE_LIMIT_BURST", value, |v| v.parse())?;
+        }
+        if let Some(value) = var("MAYDAY_RATE_LIMIT_TRUSTED_PROXIES") {
+            rate.trusted_proxies = env_value(
+                "MAYDAY_RATE_LIMIT_TRUSTED_PROXIES",
+                value,
+                parse_trusted_proxies,
+            )?;
+        }
+        if let Some(value) = var("MAYDAY_RATE_LIMIT_MAX_SENDERS") {
+            rate.max_senders = env_value("MAYDAY_RATE_LIMIT_MAX_SENDERS", value, |v| v.parse())?;
+        }
         Ok(())
     }
 
@@ -420,6 +639,19 @@ impl Config {
             ),
         }
     }
+}
+
+/// Parses the value of environment variable `name`, or says why it does not parse.
+fn env_value<T, E: std::fmt::Display>(
+    name: &'static str,
+    value: String,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, ConfigError> {
+    parse(&value).map_err(|e| ConfigError::Env {
+        name,
+        reason: e.to_string(),
+        value,
+    })
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -527,6 +759,113 @@ mod tests {
                 .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "yes".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn rate_limit_is_on_by_default_and_set_by_file_and_env() {
+        let config = Config::default();
+        assert!(config.rate_limit.enabled);
+        assert_eq!(config.rate_limit.per_minute.get(), 60);
+        assert_eq!(config.rate_limit.burst.get(), 30);
+        assert!(config.rate_limit.trusted_proxies.is_empty());
+
+        let mut config = Config::from_toml(
+            r#"
+            [rate_limit]
+            burst = 5
+            trusted_proxies = ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.rate_limit.burst.get(), 5);
+        assert_eq!(config.rate_limit.per_minute.get(), 60);
+        let proxies: Vec<String> = config
+            .rate_limit
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+
+        config
+            .apply_env(|name| match name {
+                "MAYDAY_RATE_LIMIT_ENABLED" => Some("false".into()),
+                "MAYDAY_RATE_LIMIT_PER_MINUTE" => Some("6".into()),
+                "MAYDAY_RATE_LIMIT_TRUSTED_PROXIES" => Some("192.168.1.0/24, ::1".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(!config.rate_limit.enabled);
+        assert_eq!(config.rate_limit.per_minute.get(), 6);
+        assert_eq!(config.rate_limit.trusted_proxies.len(), 2);
+
+        for (name, value) in [
+            ("MAYDAY_RATE_LIMIT_BURST", "0"),
+            ("MAYDAY_RATE_LIMIT_ENABLED", "yes please"),
+            ("MAYDAY_RATE_LIMIT_TRUSTED_PROXIES", "proxy.example"),
+        ] {
+            let error = config
+                .apply_env(|n| (n == name).then(|| value.into()))
+                .unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
+        assert!(Config::from_toml("[rate_limit]\nper_minute = 0").is_err());
+        assert!(Config::from_toml("[rate_limit]\ntrusted_proxies = [\"10.0.0.0/33\"]").is_err());
+    }
+
+    #[test]
+    fn throttle_rules_are_read_in_order_and_checked() {
+        let config = Config::from_toml(
+            r#"
+            [[throttle]]
+            name = "old"
+            product = "crashy"
+            version_older_than = "1.0"
+            action = "stop_sending"
+            hours = 24
+
+            [[throttle]]
+            name = "beta-sample"
+            annotations = { channel = "beta" }
+            action = "sample"
+            percent = 12.5
+
+            [[throttle]]
+            name = "everything_else"
+            action = "accept"
+            "#,
+        )
+        .unwrap();
+        let names: Vec<&str> = config.throttle.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["old", "beta-sample", "everything_else"]);
+        assert_eq!(
+            config.throttle[0].action,
+            ThrottleAction::StopSending { hours: 24.0 }
+        );
+        assert_eq!(
+            config.throttle[0].version_older_than.as_deref(),
+            Some("1.0")
+        );
+        assert_eq!(
+            config.throttle[1].action,
+            ThrottleAction::Sample { percent: 12.5 }
+        );
+        assert_eq!(config.throttle[1].annotations["channel"], "beta");
+        assert_eq!(config.throttle[2].action, ThrottleAction::Accept);
+
+        for bad in [
+            "name = \"x\"\naction = \"sample\"",
+            "name = \"x\"\naction = \"sample\"\npercent = 101",
+            "name = \"x\"\naction = \"stop_sending\"\nhours = 0",
+            "name = \"x\"\naction = \"stop_sending\"\nhours = 1e300",
+            "name = \"x\"\naction = \"reject\"\nhours = 1",
+            "name = \"x y\"\naction = \"reject\"",
+            "name = \"x\"\naction = \"drop\"",
+            "name = \"x\"\naction = \"reject\"\nversoin = \"1\"",
+        ] {
+            let text = format!("[[throttle]]\n{bad}");
+            assert!(Config::from_toml(&text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! 1. `app` ([`App`], [`AppState`]): opens the parts, builds the router, starts
 //!    the workers. Only `main.rs` and the CLI use it.
 //! 2. The HTTP edge: [`triage`] (API, pages, roles) and [`ingest`] (uploads),
-//!    with [`lifecycle`] (resolve, reopen, delete an issue), [`deletion`] (delete
-//!    reports) and [`retention`], the actions they and the sweeper run.
+//!    with [`throttle`] (the per-sender rate limit and throttle rules uploads
+//!    pass), [`lifecycle`] (resolve, reopen, delete an issue), [`deletion`]
+//!    (delete reports) and [`retention`], the actions they and the sweeper run.
 //! 3. [`pipeline`]: turns a queued report into a processed one, and processes
 //!    it again when symbols arrive.
 //! 4. [`vault`] (report blobs sealed under their data keys, the blob key layout,
@@ -49,6 +50,7 @@ pub mod pipeline;
 pub mod report_id;
 pub mod retention;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;
 pub mod triage;
 pub mod vault;

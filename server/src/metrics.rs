@@ -26,6 +26,7 @@ pub struct Metrics {
     /// rendered).
     processing_buckets: [AtomicU64; PROCESSING_BUCKETS.len()],
     deleted: Mutex<BTreeMap<&'static str, u64>>,
+    throttled: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
@@ -58,6 +59,13 @@ impl Metrics {
         *map.entry(reason).or_default() += n;
     }
 
+    /// One upload a throttle rule or the per-sender rate limit decided on, by
+    /// outcome (`throttle::Outcome::name`).
+    pub fn throttled(&self, outcome: &'static str) {
+        let mut map = self.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(outcome).or_default() += 1;
+    }
+
     /// The Prometheus text exposition of every counter, plus `queue_depth` when
     /// the index answered and the symbol caches' figures.
     pub fn render(
@@ -88,6 +96,21 @@ impl Metrics {
             .iter()
         {
             let _ = writeln!(out, "{rejected}{{reason=\"{reason}\"}} {n}");
+        }
+
+        let throttled = family(
+            &mut out,
+            "mayday_throttled_total",
+            "counter",
+            "Uploads a throttle rule or the per-sender rate limit decided on, by outcome.",
+        );
+        for (outcome, n) in self
+            .throttled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(out, "{throttled}{{outcome=\"{outcome}\"}} {n}");
         }
 
         let jobs = family(
@@ -213,6 +236,7 @@ mod tests {
         m.processed(Duration::from_millis(30));
         m.processed(Duration::from_secs(60));
         m.deleted("resolved", 3);
+        m.throttled("rate_limited");
         let stats = mayday_symbols::CacheStats {
             memory_hits: 5,
             disk_hits: 2,
@@ -231,6 +255,7 @@ mod tests {
             "mayday_processing_seconds_sum 60.030000",
             "mayday_processing_seconds_count 2",
             "mayday_reports_deleted_total{reason=\"resolved\"} 3",
+            "mayday_throttled_total{outcome=\"rate_limited\"} 1",
             "mayday_symbol_cache_hits_total{cache=\"memory\"} 5",
             "mayday_symbol_cache_hits_total{cache=\"disk\"} 2",
             "mayday_symbol_store_fetches_total 3",

@@ -36,6 +36,8 @@ pub fn test_config(data_dir: &Path) -> Config {
         ..Config::default()
     };
     config.pipeline.poll_interval = Duration::from_millis(100);
+    // Tests upload from one address, many at once; the rate limit tests turn it on.
+    config.rate_limit.enabled = false;
     config
 }
 

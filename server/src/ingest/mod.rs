@@ -36,6 +36,7 @@ use crate::index::{NewReport, now_ms};
 use crate::metrics::Metrics;
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
+use crate::throttle::{self, Throttle};
 use crate::tokens;
 use crate::vault::{self, RawMeta, Vault};
 
@@ -56,10 +57,13 @@ pub struct IngestState {
     pub body_idle_timeout: Duration,
     /// Where uploads wait for the scrubber, and the memory they may take.
     pub spooler: Arc<Spooler>,
+    /// The per-sender rate limit and the throttle rules.
+    pub throttle: Throttle,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
-/// body as sent, the decompressed limit to what it inflates to.
+/// body as sent, the decompressed limit to what it inflates to. The per-sender
+/// rate limit comes first, before any of the body is read.
 pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S> {
     let max_wire_bytes = usize::try_from(state.limits.max_wire_bytes).unwrap_or(usize::MAX);
     let idle = state.body_idle_timeout;
@@ -72,6 +76,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S>
         .layer(axum::middleware::from_fn_with_state(idle, body::watch_wire))
         .layer(RequestBodyLimitLayer::new(max_wire_bytes))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.throttle.clone(),
+            throttle::limit_senders,
+        ))
         .with_state(state)
 }
 
@@ -110,6 +118,18 @@ async fn submit(
             state.metrics.rejected(e.name());
             return Err(e);
         }
+    }
+    // The throttle rules decide before anything of the upload is stored.
+    let (product, version) = (
+        first_of(&upload.annotations, PRODUCT_KEYS),
+        first_of(&upload.annotations, VERSION_KEYS),
+    );
+    if let Some(refusal) =
+        state
+            .throttle
+            .check_upload(product.as_deref(), version.as_deref(), &upload.annotations)
+    {
+        return Ok(refusal.into_response());
     }
     let receipt = store_upload(&state, upload).await.inspect_err(|e| {
         state.metrics.rejected(e.name());
