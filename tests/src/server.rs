@@ -248,8 +248,10 @@ pub struct ServerProcess {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
-    /// Everything the server logged so far is also copied here, line by line.
+    /// Everything the server wrote so far (stderr, where it logs, and stdout) is
+    /// also copied here, line by line.
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -261,17 +263,25 @@ impl ServerProcess {
             .env("MAYDAY_DATA_DIR", data_dir)
             .env("MAYDAY_LISTEN", "127.0.0.1:0")
             .env("MAYDAY_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("mayday-server starts");
+        let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let log_copy = log.clone();
-        std::thread::spawn(move || {
+        let stdout_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                log_copy.lock().unwrap().push(line);
+            }
+        });
+        let log_copy = log.clone();
+        let stderr_reader = std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -293,6 +303,7 @@ impl ServerProcess {
             url: format!("http://{address}"),
             child,
             log,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
@@ -306,10 +317,14 @@ impl ServerProcess {
         Memory::of(self.pid())
     }
 
-    /// Kills the server with SIGKILL: no shutdown, no flush.
+    /// Kills the server with SIGKILL: no shutdown, no flush. Returns once
+    /// everything it wrote is in [`ServerProcess::log`].
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 }
 

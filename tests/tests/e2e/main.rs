@@ -7,6 +7,7 @@ mod client;
 mod deletion;
 mod index;
 mod privacy;
+mod ratelimit;
 mod spine;
 mod storage;
 mod symbols;
