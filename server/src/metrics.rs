@@ -19,14 +19,33 @@ const PROCESSING_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 #[derive(Debug, Default)]
 pub struct Metrics {
     ingested: AtomicU64,
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    rejected: Counts,
     processed: AtomicU64,
     processing_micros: AtomicU64,
     /// Counts per bucket of [`PROCESSING_BUCKETS`] (not cumulative; summed when
     /// rendered).
     processing_buckets: [AtomicU64; PROCESSING_BUCKETS.len()],
-    deleted: Mutex<BTreeMap<&'static str, u64>>,
-    throttled: Mutex<BTreeMap<&'static str, u64>>,
+    deleted: Counts,
+    throttled: Counts,
+}
+
+/// Counts by one label's value.
+#[derive(Debug, Default)]
+struct Counts(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Counts {
+    fn add(&self, value: &'static str, n: u64) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(value).or_default() += n;
+    }
+
+    /// Writes the counter family `name` with one sample per `label` value.
+    fn render(&self, out: &mut String, name: &str, help: &str, label: &str) {
+        let name = family(out, name, "counter", help);
+        for (value, n) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+        }
+    }
 }
 
 impl Metrics {
@@ -37,8 +56,7 @@ impl Metrics {
 
     /// One upload rejected, by reason (`IngestError::name`).
     pub fn rejected(&self, reason: &'static str) {
-        let mut map = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(reason).or_default() += 1;
+        self.rejected.add(reason, 1);
     }
 
     /// One job run, and how long it took.
@@ -55,15 +73,13 @@ impl Metrics {
     /// `n` reports deleted, and why: `resolved`, `user_request`, `retention`,
     /// `issue_deleted`, ….
     pub fn deleted(&self, reason: &'static str, n: u64) {
-        let mut map = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(reason).or_default() += n;
+        self.deleted.add(reason, n);
     }
 
     /// One upload a throttle rule or the per-sender rate limit decided on, by
     /// outcome (`throttle::Outcome::name`).
     pub fn throttled(&self, outcome: &'static str) {
-        let mut map = self.throttled.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(outcome).or_default() += 1;
+        self.throttled.add(outcome, 1);
     }
 
     /// The Prometheus text exposition of every counter, plus `queue_depth` when
@@ -83,35 +99,18 @@ impl Metrics {
         );
         let _ = writeln!(out, "{ingested} {}", load(&self.ingested));
 
-        let rejected = family(
+        self.rejected.render(
             &mut out,
             "mayday_uploads_rejected_total",
-            "counter",
             "Uploads refused, by reason.",
+            "reason",
         );
-        for (reason, n) in self
-            .rejected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(out, "{rejected}{{reason=\"{reason}\"}} {n}");
-        }
-
-        let throttled = family(
+        self.throttled.render(
             &mut out,
             "mayday_throttled_total",
-            "counter",
             "Uploads a throttle rule or the per-sender rate limit decided on, by outcome.",
+            "outcome",
         );
-        for (outcome, n) in self
-            .throttled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(out, "{throttled}{{outcome=\"{outcome}\"}} {n}");
-        }
 
         let jobs = family(
             &mut out,
@@ -144,20 +143,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "{seconds}_count {}", load(&self.processed));
 
-        let deleted = family(
+        self.deleted.render(
             &mut out,
             "mayday_reports_deleted_total",
-            "counter",
             "Reports deleted, by reason.",
+            "reason",
         );
-        for (reason, n) in self
-            .deleted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(out, "{deleted}{{reason=\"{reason}\"}} {n}");
-        }
 
         if let Some(stats) = symbols {
             let hits = family(
