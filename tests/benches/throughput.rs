@@ -22,7 +22,8 @@
 //!
 //! `MAYDAY_BENCH_UPLOADS` (default 2000) sets the uploads of the 64-client ingest
 //! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
-//! mixed phases. Every phase is bounded in time.
+//! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
+//! phases run. Every phase is bounded in time.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -86,18 +87,24 @@ async fn run() {
     let dumps = dumps();
     let temp = tempfile::tempdir().unwrap();
 
-    ingest(temp.path(), uploads).await;
+    let phases = std::env::var("MAYDAY_BENCH_PHASES")
+        .unwrap_or_else(|_| "ingest,drain,mixed,memory".to_owned());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+    if phase("ingest") {
+        ingest(temp.path(), uploads).await;
+    }
     let stackwalk = stackwalk_binary();
-    let drain_stackwalk = drain(temp.path(), &dumps, rounds, stackwalk.as_deref()).await;
-    mixed(
-        temp.path(),
-        &dumps,
-        rounds,
-        stackwalk.as_deref(),
-        drain_stackwalk,
-    )
-    .await;
-    memory(temp.path()).await;
+    let mut drain_stackwalk = None;
+    if phase("drain") {
+        drain_stackwalk = drain(temp.path(), &dumps, rounds, stackwalk.as_deref()).await;
+    }
+    if phase("mixed") {
+        let earlier = drain_stackwalk;
+        mixed(temp.path(), &dumps, rounds, stackwalk.as_deref(), earlier).await;
+    }
+    if phase("memory") {
+        memory(temp.path()).await;
+    }
 }
 
 /// Ingest only, at 64, 8 and 1 clients.
