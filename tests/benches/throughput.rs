@@ -530,9 +530,7 @@ async fn report_states(url: &str, token: &str, ids: &[String]) -> BTreeMap<Strin
             let (url, token) = (url.to_owned(), token.to_owned());
             tokio::spawn(async move {
                 let mut counts = BTreeMap::<String, usize>::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(id) = ids.get(i) else { break };
+                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let response = client
                         .get(format!("{url}/api/v1/reports/{id}"))
                         .bearer_auth(&token)
@@ -628,10 +626,7 @@ fn stackwalk_rate(bin: &Path, dumps: &[Dump], rounds: usize) -> f64 {
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| {
-                loop {
-                    let Some(dump) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
+                while let Some(dump) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let mut command = Command::new(bin);
                     command.arg("--json");
                     let symbols = dump.case.join("symbols");
