@@ -162,6 +162,8 @@ async fn ingest(root: &Path, uploads: usize) {
         ],
         metrics.value("mayday_reports_ingested_total"),
     );
+    drop(server);
+    remove(&data);
 }
 
 /// Queue drain with warm caches, against minidump-stackwalk; returns the latter's
@@ -247,6 +249,7 @@ async fn drain(
         after.value("mayday_jobs_run_total"),
     );
     drop(server);
+    remove(&data);
     let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
     match stackwalk {
         Some(sw) => println!(
@@ -312,6 +315,7 @@ async fn mixed(
         states.get("queued").copied().unwrap_or(0),
     );
     drop(server);
+    remove(&data);
     match stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds)) {
         Some(sw) => {
             let sw = earlier_stackwalk.map_or(sw, |earlier| (sw + earlier) / 2.0);
@@ -427,6 +431,13 @@ async fn memory(root: &Path) {
         BIG_UPLOAD_BYTES >> 20
     );
     let _ = std::fs::remove_file(&body_path);
+    drop(server);
+    remove(&data);
+}
+
+/// Removes a phase's data dir: the phases together would take gigabytes.
+fn remove(data: &Path) {
+    let _ = std::fs::remove_dir_all(data);
 }
 
 /// What a load run did.
