@@ -2,7 +2,8 @@
 //!
 //! Every stage counts into the one [`Metrics`] in the app state
 //! (`state.metrics()`): ingest calls [`Metrics::ingested`] / [`Metrics::rejected`],
-//! the pipeline [`Metrics::processed`], deletion [`Metrics::deleted`]. The queue
+//! the pipeline [`Metrics::processed`] / [`Metrics::job_error`], deletion
+//! [`Metrics::deleted`]; both time their [`Stage`]s with a [`StageTimer`]. The queue
 //! depth (from the index) and the symbol caches' figures (from
 //! `mayday_symbols::Symbols::cache_stats`) are read at scrape time.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the processing-time histogram buckets.
 const PROCESSING_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -27,6 +28,78 @@ pub struct Metrics {
     processing_buckets: [AtomicU64; PROCESSING_BUCKETS.len()],
     deleted: Counts,
     throttled: Counts,
+    job_errors: AtomicU64,
+    /// Per [`Stage`]: how many times it was timed, and the microseconds it took.
+    stages: [(AtomicU64, AtomicU64); Stage::ALL.len()],
+}
+
+/// A step of ingest or processing, timed for `/metrics`
+/// (`mayday_stage_seconds{stage="…"}`) so the slowest one is visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Ingest: reading the request body (the dump is spooled to a file).
+    Receive,
+    /// Ingest: waiting for scrubbing memory, reading the spooled dump back, and
+    /// scrubbing it and the annotations.
+    Scrub,
+    /// Ingest: encrypting the dump and its metadata under the report's data key.
+    Seal,
+    /// Ingest: writing the sealed blobs durably to the object store.
+    Store,
+    /// Ingest: index writes (the wrapped data key; the report row and its job).
+    Index,
+    /// Processing: reading the report's row, key, dump and metadata.
+    Load,
+    /// Processing: stackwalking and symbolication.
+    Process,
+    /// Processing: storing the processed report (and the rewritten dump) and
+    /// recording it in the index.
+    Finalize,
+}
+
+impl Stage {
+    /// Every stage, in the order a report goes through them.
+    pub const ALL: [Stage; 8] = [
+        Stage::Receive,
+        Stage::Scrub,
+        Stage::Seal,
+        Stage::Store,
+        Stage::Index,
+        Stage::Load,
+        Stage::Process,
+        Stage::Finalize,
+    ];
+
+    /// The `stage` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Receive => "receive",
+            Stage::Scrub => "scrub",
+            Stage::Seal => "seal",
+            Stage::Store => "store",
+            Stage::Index => "index",
+            Stage::Load => "load",
+            Stage::Process => "process",
+            Stage::Finalize => "finalize",
+        }
+    }
+}
+
+/// Times consecutive stages: each [`StageTimer::done`] records the time since the
+/// timer was made or since the previous `done`.
+#[derive(Debug)]
+pub struct StageTimer<'a> {
+    metrics: &'a Metrics,
+    last: Instant,
+}
+
+impl StageTimer<'_> {
+    /// Records the time since the last mark as `stage`, and marks now.
+    pub fn done(&mut self, stage: Stage) {
+        let now = Instant::now();
+        self.metrics.stage(stage, now - self.last);
+        self.last = now;
+    }
 }
 
 /// Counts by one label's value.
@@ -67,6 +140,27 @@ impl Metrics {
         let seconds = took.as_secs_f64();
         if let Some(i) = PROCESSING_BUCKETS.iter().position(|le| seconds <= *le) {
             self.processing_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One processing job attempt ended in an error (it is retried, or the report
+    /// fails for good after the last attempt).
+    pub fn job_error(&self) {
+        self.job_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `stage` took `took` once.
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        let (count, micros) = &self.stages[stage as usize];
+        count.fetch_add(1, Ordering::Relaxed);
+        micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A timer of consecutive stages, starting now.
+    pub fn timer(&self) -> StageTimer<'_> {
+        StageTimer {
+            metrics: self,
+            last: Instant::now(),
         }
     }
 
@@ -119,6 +213,30 @@ impl Metrics {
             "Processing jobs run by this process.",
         );
         let _ = writeln!(out, "{jobs} {}", load(&self.processed));
+
+        let errors = family(
+            &mut out,
+            "mayday_job_errors_total",
+            "counter",
+            "Processing job attempts that ended in an error (retried, or failed after the last attempt).",
+        );
+        let _ = writeln!(out, "{errors} {}", load(&self.job_errors));
+
+        let stages = family(
+            &mut out,
+            "mayday_stage_seconds",
+            "summary",
+            "Time spent in each stage of ingest and processing.",
+        );
+        for (stage, (count, micros)) in Stage::ALL.iter().zip(&self.stages) {
+            let name = stage.name();
+            let _ = writeln!(
+                out,
+                "{stages}_sum{{stage=\"{name}\"}} {:.6}",
+                load(micros) as f64 / 1e6
+            );
+            let _ = writeln!(out, "{stages}_count{{stage=\"{name}\"}} {}", load(count));
+        }
 
         let seconds = family(
             &mut out,
@@ -228,6 +346,10 @@ mod tests {
         m.processed(Duration::from_secs(60));
         m.deleted("resolved", 3);
         m.throttled("rate_limited");
+        m.job_error();
+        m.stage(Stage::Scrub, Duration::from_millis(2));
+        let mut timer = m.timer();
+        timer.done(Stage::Scrub);
         let stats = mayday_symbols::CacheStats {
             memory_hits: 5,
             disk_hits: 2,
@@ -239,6 +361,9 @@ mod tests {
             "mayday_reports_ingested_total 1",
             "mayday_uploads_rejected_total{reason=\"too_large\"} 2",
             "mayday_jobs_run_total 2",
+            "mayday_job_errors_total 1",
+            "mayday_stage_seconds_count{stage=\"scrub\"} 2",
+            "mayday_stage_seconds_count{stage=\"finalize\"} 0",
             "mayday_processing_seconds_bucket{le=\"0.01\"} 0",
             "mayday_processing_seconds_bucket{le=\"0.05\"} 1",
             "mayday_processing_seconds_bucket{le=\"30\"} 1",

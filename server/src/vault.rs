@@ -78,6 +78,13 @@ pub struct RawMeta {
     pub scrub: ScrubSummary,
 }
 
+/// A blob sealed for its store key, not stored yet.
+#[derive(Debug)]
+pub struct Sealed {
+    key: Path,
+    bytes: Vec<u8>,
+}
+
 /// The report vault, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Vault {
@@ -146,15 +153,19 @@ impl Vault {
     }
 
     /// Seals `buf[crypto::SEAL_HEADROOM..]` with `data_key` (bound to `key`)
-    /// where it lies and stores it durably: a large blob is never held twice.
-    pub async fn put_in_place(
-        &self,
-        key: &Path,
-        data_key: &DataKey,
-        mut buf: Vec<u8>,
-    ) -> Result<(), VaultError> {
+    /// where it lies, for [`Vault::put_sealed`]: a large blob is never held twice.
+    pub fn seal_in_place(key: &Path, data_key: &DataKey, mut buf: Vec<u8>) -> Sealed {
         data_key.seal_in_place(key.as_ref(), &mut buf);
-        Ok(self.storage.put(key, buf.into()).await?)
+        Sealed {
+            key: key.clone(),
+            bytes: buf,
+        }
+    }
+
+    /// Stores a blob sealed by [`Vault::seal_in_place`] durably, at the key it
+    /// was sealed for.
+    pub async fn put_sealed(&self, sealed: Sealed) -> Result<(), VaultError> {
+        Ok(self.storage.put(&sealed.key, sealed.bytes.into()).await?)
     }
 
     /// The blob at `key`, opened with `data_key`; `None` when there is none.

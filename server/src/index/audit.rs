@@ -39,7 +39,7 @@ impl Index {
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         tracing::info!(target: "mayday::audit", at, actor, action, target, detail, "audit");
         Ok(())

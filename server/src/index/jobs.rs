@@ -62,7 +62,7 @@ impl Index {
             .bind(now)
             .bind(worker)
             .bind(expired)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         row.map(|row| {
             Ok(Job {
@@ -102,7 +102,7 @@ impl Index {
         .bind(job_id)
         .bind(not_before)
         .bind(error)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Index {
         )
         .bind(report_id.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Index {
     /// Counts one symbol upload (see [`symbol_uploads`](Index::symbol_uploads)).
     pub async fn count_symbol_upload(&self) -> Result<(), IndexError> {
         sqlx::query("UPDATE symbol_uploads SET uploads = uploads + 1 WHERE id = 1")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -156,7 +156,7 @@ impl Index {
         now: i64,
     ) -> Result<(), IndexError> {
         let report_id = report_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 WHERE id = $1",
         )
@@ -195,7 +195,7 @@ impl Index {
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
         let report_id = report_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
         )
@@ -389,7 +389,7 @@ impl Index {
     pub async fn delete_job(&self, job_id: i64) -> Result<(), IndexError> {
         sqlx::query("DELETE FROM jobs WHERE id = $1")
             .bind(job_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

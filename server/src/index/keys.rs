@@ -23,7 +23,7 @@ impl Index {
         .bind(&key.master_key_id)
         .bind(&key.wrapped)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -48,7 +48,7 @@ impl Index {
     pub async fn delete_report_key(&self, report_id: &ReportId) -> Result<bool, IndexError> {
         let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
             .bind(report_id.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -97,7 +97,7 @@ impl Index {
         .bind(&old.wrapped)
         .bind(&new.master_key_id)
         .bind(&new.wrapped)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -122,7 +122,7 @@ impl Index {
              AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.id = report_keys.report_id)",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

@@ -4,6 +4,13 @@
 //! PostgreSQL (several server processes): queries are written in the SQL both
 //! accept, with `$n` placeholders, through sqlx's `Any` driver. Where the two differ
 //! (claiming a job) the [`Backend`] decides. Times are Unix milliseconds.
+//!
+//! Writes never fail because SQLite is busy: they go through one writer
+//! connection, so this process's writers queue for it instead of contending for
+//! SQLite's lock, and every write transaction takes the lock when it begins
+//! (`BEGIN IMMEDIATE`), so it cannot deadlock against another process's writer
+//! after reading; a lock held by another process is waited for (`busy_timeout`).
+//! Reads use a pool of read-only connections, which WAL lets run beside the writer.
 
 mod audit;
 mod issues;
@@ -18,7 +25,7 @@ use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::AuditEntry;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
@@ -85,9 +92,18 @@ pub enum Backend {
 /// The index, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Index {
+    /// Reads. On SQLite its connections are read-only.
     pool: AnyPool,
+    /// Writes. On SQLite one connection; on PostgreSQL the same pool as `pool`.
+    writer: AnyPool,
     backend: Backend,
 }
+
+/// How long an SQLite connection waits for a lock another process holds before
+/// the statement fails.
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 30000";
+/// Read connections to SQLite.
+const SQLITE_READERS: u32 = 8;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -105,18 +121,21 @@ impl Index {
             return Err(IndexError::UnsupportedUrl(url.to_owned()));
         };
         let options = AnyConnectOptions::from_str(url)?;
-        let pool = match backend {
+        let index = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
+                // The writer first: it puts the file in WAL mode and migrates it
+                // before any reader opens it.
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    // Writers queue here while the one connection is busy.
+                    .acquire_timeout(Duration::from_secs(60))
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
-                            // WAL for concurrent readers; FULL so a committed
-                            // transaction survives a power cut; wait on locks
-                            // rather than failing.
+                            // WAL for readers beside the writer; FULL so a
+                            // committed transaction survives a power cut.
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute(SQLITE_BUSY_TIMEOUT).await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             // Deleted rows are overwritten with zeros, not left in
                             // free pages: deletion must really delete.
@@ -124,22 +143,49 @@ impl Index {
                             Ok(())
                         })
                     })
-                    .connect_with(options)
-                    .await?
+                    .connect_with(options.clone())
+                    .await?;
+                SQLITE_MIGRATIONS.run(&writer).await?;
+                // An in-memory database exists only in its one connection.
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if in_memory {
+                    writer.clone()
+                } else {
+                    AnyPoolOptions::new()
+                        .max_connections(SQLITE_READERS)
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                conn.execute(SQLITE_BUSY_TIMEOUT).await?;
+                                // A write sent here by mistake fails rather than
+                                // contend with the writer.
+                                conn.execute("PRAGMA query_only = ON").await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options)
+                        .await?
+                };
+                Index {
+                    pool,
+                    writer,
+                    backend,
+                }
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
-                    .await?
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Index {
+                    writer: pool.clone(),
+                    pool,
+                    backend,
+                }
             }
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
-        Ok(Index { pool, backend })
+        Ok(index)
     }
 
     /// The database in use.
@@ -153,9 +199,20 @@ impl Index {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pools, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
+    }
+
+    /// Begins a write transaction. On SQLite it holds the write lock from its
+    /// first statement (`BEGIN IMMEDIATE`): a transaction that reads and then
+    /// writes cannot find the database changed under it and fail as busy.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, IndexError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
     }
 }
 

@@ -24,7 +24,7 @@ impl Index {
         .bind(version)
         .bind(product)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -37,7 +37,7 @@ impl Index {
              resolved_product = NULL, resolved_at = NULL WHERE id = $1",
         )
         .bind(issue_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -58,7 +58,7 @@ impl Index {
              AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
         )
         .bind(issue_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -103,7 +103,7 @@ impl Index {
         sqlx::query("UPDATE audit_log SET target = $2 WHERE target = $1")
             .bind(target)
             .bind(replacement)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -113,7 +113,7 @@ impl Index {
     /// linger in old log frames. A no-op on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), IndexError> {
         if self.backend == Backend::Sqlite {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.writer.acquire().await?;
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
         }
         Ok(())

@@ -92,7 +92,7 @@ impl Index {
         .bind(role.as_str())
         .bind(name)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -137,7 +137,7 @@ impl Index {
         )
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(n > 0)

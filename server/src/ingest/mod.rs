@@ -33,7 +33,7 @@ use upload::read_upload;
 use crate::config::Limits;
 use crate::crypto::SEAL_HEADROOM;
 use crate::index::{NewReport, now_ms};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
 use crate::throttle::{self, Throttle};
@@ -97,7 +97,9 @@ async fn submit(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    let mut timer = state.metrics.timer();
     let upload = read_upload(content_type, body, wire, &state.limits, &state.spooler).await;
+    timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,
         Err(e) => {
@@ -183,6 +185,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let id = ReportId::new();
     let received = time::OffsetDateTime::now_utc();
     let received_at = now_ms();
+    let mut timer = state.metrics.timer();
     // The whole dump in memory (the scrubber needs it so), with room in front
     // to seal it where it lies; uploads in memory together are bounded.
     let _memory = state.spooler.scrub_permit(upload.dump.len()).await;
@@ -199,6 +202,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     })
     .await
     .map_err(std::io::Error::other)?;
+    timer.done(Stage::Scrub);
 
     let product = first_of(&annotations, PRODUCT_KEYS);
     let version = first_of(&annotations, VERSION_KEYS);
@@ -220,8 +224,12 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         // The data key first, so no blob is ever stored without the key that
         // shreds it; the blobs are sealed with it.
         let data_key = vault.create_key(&id).await?;
-        vault.put_in_place(&raw_key, &data_key, dump).await?;
+        timer.done(Stage::Index);
+        let sealed = Vault::seal_in_place(&raw_key, &data_key, dump);
+        timer.done(Stage::Seal);
+        vault.put_sealed(sealed).await?;
         vault.put(&meta_key, &data_key, &meta_json).await?;
+        timer.done(Stage::Store);
         vault
             .index()
             .insert_report_with_job(&NewReport {
@@ -234,6 +242,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
                 meta_key: meta_key.to_string(),
             })
             .await?;
+        timer.done(Stage::Index);
         Ok::<_, IngestError>(())
     }
     .await;

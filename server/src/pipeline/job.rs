@@ -19,6 +19,7 @@ use super::signature::Signature;
 use super::symbols_retry;
 use crate::crypto::DataKey;
 use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
+use crate::metrics::Stage;
 use crate::vault::{self, RawMeta, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
@@ -107,11 +108,16 @@ pub struct Loaded {
 
 /// Runs one claimed job to its end: processed, failed, or gone.
 pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
+    let mut timer = pipeline.metrics.timer();
     let Some(loaded) = load(pipeline, job).await? else {
         return Ok(());
     };
+    timer.done(Stage::Load);
     let outcome = process(pipeline, &loaded).await;
-    finalize(pipeline, job, loaded, outcome).await
+    timer.done(Stage::Process);
+    let finished = finalize(pipeline, job, loaded, outcome).await;
+    timer.done(Stage::Finalize);
+    finished
 }
 
 /// Reads the report's row, data key, dump and metadata. `None` when the report is

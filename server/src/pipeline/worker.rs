@@ -85,15 +85,20 @@ async fn work(pipeline: &Pipeline, job: &Job) {
             .await
         {
             Ok(Err(e)) if job.attempts >= max_attempts => {
+                pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, giving up");
                 job::fail(&pipeline.index, job, &Failure::GaveUp(e)).await
             }
             Ok(Err(e)) => {
+                pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, will retry");
                 retry(pipeline, job, &e).await
             }
             Ok(Ok(())) => Ok(()),
-            Err(_) => job::fail(&pipeline.index, job, &Failure::Panicked).await,
+            Err(_) => {
+                pipeline.metrics.job_error();
+                job::fail(&pipeline.index, job, &Failure::Panicked).await
+            }
         }
     };
     if let Err(e) = result {

@@ -1,0 +1,767 @@
+//! End-to-end throughput of the real server: the release `mayday-server` binary on
+//! its defaults (SQLite index and local store in a temp data dir), driven over HTTP
+//! on 127.0.0.1, against `minidump-stackwalk` run one process per report, 2 at a
+//! time, on the same dumps and symbols in the same run.
+//!
+//! ```sh
+//! cargo build --release -p mayday-server
+//! cargo bench -p mayday-tests --bench throughput
+//! ```
+//!
+//! Phases, each on a fresh data dir and server process:
+//! - ingest only (`MAYDAY_WORKERS=0`): a 332 KB Crashpad dump at 64, 8 and 1
+//!   concurrent clients: reports/s, p50/p99; then every acknowledged report is
+//!   looked up through the API;
+//! - queue drain: every test data dump ingested many times with no worker running,
+//!   then a server with the default workers drains the queue; the rate is taken
+//!   after a first copy of every dump was processed (warm caches);
+//! - mixed: every test data dump many times, uploaded while the default workers
+//!   process; failed jobs are counted;
+//! - memory: peak server RSS while a 200 MB dump streams in, against idle (the
+//!   upload limits are raised for this phase through a config file).
+//!
+//! `MAYDAY_BENCH_UPLOADS` (default 2000) sets the uploads of the 64-client ingest
+//! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
+//! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
+//! phases run. Every phase is bounded in time.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mayday_server::metrics::Stage;
+use mayday_tests::fixtures;
+use mayday_tests::server::{Memory, ServerProcess, cli_token, walk};
+use mayday_tests::upload::Multipart;
+
+/// The ingest phase's dump: a 332 KB Crashpad dump.
+const INGEST_DUMP: &str = "crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp";
+/// Size of the dump of the memory phase.
+const BIG_UPLOAD_BYTES: usize = 200 * 1024 * 1024;
+
+/// One test data dump.
+struct Dump {
+    /// Its case directory (with `symbols/` when the case has symbols).
+    case: PathBuf,
+    path: PathBuf,
+    /// The upload: content type and multipart body.
+    body: (String, Bytes),
+}
+
+fn main() {
+    let server = fixtures::target_dir().join("mayday-server");
+    if !server.exists() {
+        eprintln!(
+            "{} is not built: run `cargo build --release -p mayday-server` first",
+            server.display()
+        );
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let uploads = env_usize("MAYDAY_BENCH_UPLOADS", 2000);
+    let rounds = env_usize("MAYDAY_BENCH_ROUNDS", 20);
+    let commit = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(fixtures::workspace_root())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    println!(
+        "{} (workspace at {commit}), {} cores",
+        fixtures::target_dir().join("mayday-server").display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let dumps = dumps();
+    let temp = tempfile::tempdir().unwrap();
+
+    let phases = std::env::var("MAYDAY_BENCH_PHASES")
+        .unwrap_or_else(|_| "ingest,drain,mixed,memory".to_owned());
+    let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+    if phase("ingest") {
+        ingest(temp.path(), uploads).await;
+    }
+    let stackwalk = stackwalk_binary();
+    let mut drain_stackwalk = None;
+    if phase("drain") {
+        drain_stackwalk = drain(temp.path(), &dumps, rounds, stackwalk.as_deref()).await;
+    }
+    if phase("mixed") {
+        let earlier = drain_stackwalk;
+        mixed(temp.path(), &dumps, rounds, stackwalk.as_deref(), earlier).await;
+    }
+    if phase("memory") {
+        memory(temp.path()).await;
+    }
+}
+
+/// Ingest only, at 64, 8 and 1 clients.
+async fn ingest(root: &Path, uploads: usize) {
+    println!("\n== ingest only (MAYDAY_WORKERS=0), {INGEST_DUMP}");
+    let data = root.join("ingest");
+    let server = ServerProcess::start(&data, &[("MAYDAY_WORKERS", "0")]);
+    let token = cli_token(&data, "developer");
+    let bytes = std::fs::read(fixtures::testdata().join(INGEST_DUMP)).unwrap();
+    println!("dump: {} bytes", bytes.len());
+    let bodies = Arc::new(vec![upload_body(&bytes)]);
+
+    let mut acked = Vec::new();
+    // Warm-up: connections, page cache, SQLite file.
+    let warm = load(&server.url, &bodies, 8, 64, Duration::from_secs(30)).await;
+    acked.extend(warm.ids);
+    for (clients, count) in [(64, uploads), (8, uploads / 2), (1, uploads / 10)] {
+        let run = load(
+            &server.url,
+            &bodies,
+            clients,
+            count,
+            Duration::from_secs(60),
+        )
+        .await;
+        println!(
+            "RESULT ingest {clients:>2} clients: {:.0} reports/s, p50 {:.1} ms, p99 {:.1} ms \
+             ({} acknowledged in {:.1} s, {} errors{})",
+            run.ids.len() as f64 / run.elapsed.as_secs_f64(),
+            ms(percentile(&run.latencies, 0.50)),
+            ms(percentile(&run.latencies, 0.99)),
+            run.ids.len(),
+            run.elapsed.as_secs_f64(),
+            run.errors.values().sum::<usize>(),
+            errors_text(&run.errors),
+        );
+        acked.extend(run.ids);
+    }
+    let states = report_states(&server.url, &token, &acked).await;
+    println!(
+        "RESULT ingest: {} of {} acknowledged reports in the index ({})",
+        acked.len() - states.get("missing").copied().unwrap_or(0),
+        acked.len(),
+        map_text(&states),
+    );
+    let metrics = Metrics::scrape(&server.url).await;
+    print_stages(
+        &metrics,
+        &[
+            Stage::Receive,
+            Stage::Scrub,
+            Stage::Seal,
+            Stage::Store,
+            Stage::Index,
+        ],
+        metrics.value("mayday_reports_ingested_total"),
+    );
+    drop(server);
+    remove(&data);
+}
+
+/// Queue drain with warm caches, against minidump-stackwalk; returns the latter's
+/// reports/s.
+async fn drain(
+    root: &Path,
+    dumps: &[Dump],
+    rounds: usize,
+    stackwalk: Option<&Path>,
+) -> Option<f64> {
+    println!(
+        "\n== queue drain: {} dumps x {rounds} ingested first, then processed by the default workers",
+        dumps.len()
+    );
+    let data = root.join("drain");
+    copy_symbols(dumps, &data);
+    let server = ServerProcess::start(&data, &[("MAYDAY_WORKERS", "0")]);
+    let token = cli_token(&data, "developer");
+    // First one copy of each (processed first: the queue is taken oldest first)
+    // to warm the caches, then the measured copies.
+    let warm_bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
+    let warm = load(
+        &server.url,
+        &warm_bodies,
+        1,
+        dumps.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let measured = load(
+        &server.url,
+        &warm_bodies,
+        8,
+        dumps.len() * rounds,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(
+        warm.errors.is_empty() && measured.errors.is_empty(),
+        "uploads failed: {} {}",
+        errors_text(&warm.errors),
+        errors_text(&measured.errors)
+    );
+    server.kill();
+
+    let server = ServerProcess::start(&data, &[]);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    // Warm: as many jobs done as there are first copies (the oldest, so those).
+    let before = loop {
+        let metrics = Metrics::scrape(&server.url).await;
+        if metrics.jobs_done() >= warm.ids.len() as f64 || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let t0 = Instant::now();
+    let after = wait_drained(&server.url, deadline).await;
+    let elapsed = t0.elapsed();
+    let done = after.jobs_done() - before.jobs_done();
+    let rate = done / elapsed.as_secs_f64();
+    let all = warm
+        .ids
+        .iter()
+        .chain(&measured.ids)
+        .cloned()
+        .collect::<Vec<_>>();
+    let states = report_states(&server.url, &token, &all).await;
+    println!(
+        "{} reports queued; {done:.0} done after the first {} in {:.2} s; all out of the queue \
+         {:.2} s after start ({:.1} reports/s cold); reports: {}; job errors: {}",
+        all.len(),
+        warm.ids.len(),
+        elapsed.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        all.len() as f64 / started.elapsed().as_secs_f64(),
+        map_text(&states),
+        after.value("mayday_job_errors_total"),
+    );
+    print_stages(
+        &after,
+        &[Stage::Load, Stage::Process, Stage::Finalize],
+        after.value("mayday_jobs_run_total"),
+    );
+    drop(server);
+    remove(&data);
+    let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
+    match stackwalk {
+        Some(sw) => println!(
+            "RESULT drain (warm): {rate:.1} reports/s vs minidump-stackwalk {sw:.1} reports/s: {:.2}x (target >= 10x)",
+            rate / sw
+        ),
+        None => println!("RESULT drain (warm): {rate:.1} reports/s (minidump-stackwalk not found)"),
+    }
+    stackwalk
+}
+
+/// Ingest and processing at once.
+async fn mixed(
+    root: &Path,
+    dumps: &[Dump],
+    rounds: usize,
+    stackwalk: Option<&Path>,
+    earlier_stackwalk: Option<f64>,
+) {
+    println!(
+        "\n== mixed: {} dumps x {rounds} uploaded by 16 clients while the default workers process",
+        dumps.len()
+    );
+    let data = root.join("mixed");
+    copy_symbols(dumps, &data);
+    let server = ServerProcess::start(&data, &[]);
+    let token = cli_token(&data, "developer");
+    let bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
+    let started = Instant::now();
+    let run = load(
+        &server.url,
+        &bodies,
+        16,
+        dumps.len() * rounds,
+        Duration::from_secs(120),
+    )
+    .await;
+    let ingested = started.elapsed();
+    let after = wait_drained(&server.url, started + Duration::from_secs(300)).await;
+    let elapsed = started.elapsed();
+    let rate = run.ids.len() as f64 / elapsed.as_secs_f64();
+    let states = report_states(&server.url, &token, &run.ids).await;
+    println!(
+        "{} uploads acknowledged in {:.2} s ({} errors{}), all processed after {:.2} s; reports: {}",
+        run.ids.len(),
+        ingested.as_secs_f64(),
+        run.errors.values().sum::<usize>(),
+        errors_text(&run.errors),
+        elapsed.as_secs_f64(),
+        map_text(&states),
+    );
+    print_stages(
+        &after,
+        &Stage::ALL,
+        after.value("mayday_reports_ingested_total"),
+    );
+    let failed = after.value("mayday_job_errors_total") as usize
+        + states.get("failed").copied().unwrap_or(0);
+    println!(
+        "RESULT mixed: failed jobs {failed} (job errors {}, failed reports {}), queued {}",
+        after.value("mayday_job_errors_total"),
+        states.get("failed").copied().unwrap_or(0),
+        states.get("queued").copied().unwrap_or(0),
+    );
+    drop(server);
+    remove(&data);
+    match stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds)) {
+        Some(sw) => {
+            let sw = earlier_stackwalk.map_or(sw, |earlier| (sw + earlier) / 2.0);
+            println!(
+                "RESULT mixed: {rate:.1} reports/s vs minidump-stackwalk {sw:.1} reports/s \
+                 (mean of both runs): {:.2}x (target >= 3x)",
+                rate / sw
+            );
+        }
+        None => println!("RESULT mixed: {rate:.1} reports/s (minidump-stackwalk not found)"),
+    }
+}
+
+/// Peak RSS while a 200 MB upload streams in.
+async fn memory(root: &Path) {
+    println!("\n== memory: one {} MB upload", BIG_UPLOAD_BYTES >> 20);
+    let data = root.join("memory");
+    std::fs::create_dir_all(&data).unwrap();
+    // The default limits refuse a 200 MB upload (25 MiB on the wire): raised here.
+    let config = data.join("bench.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nmax_wire_bytes = 536870912\nmax_decompressed_bytes = 536870912\n",
+    )
+    .unwrap();
+    let server = ServerProcess::start(
+        &data,
+        &[
+            ("MAYDAY_WORKERS", "0"),
+            ("MAYDAY_CONFIG", config.to_str().unwrap()),
+        ],
+    );
+    // The upload body in a file, streamed from there: a real dump padded with
+    // zeros to 200 MB.
+    let body_path = root.join("big-upload.body");
+    let content_type = {
+        let dump = std::fs::read(fixtures::testdata().join(INGEST_DUMP)).unwrap();
+        let (content_type, small) = Multipart::new()
+            .text("prod", "Bench")
+            .text("ver", "1.0")
+            .dump(&dump)
+            .finish();
+        // Split the body around the dump's bytes and put the padding in between.
+        let at = small
+            .windows(dump.len())
+            .position(|w| w == dump.as_slice())
+            .unwrap()
+            + dump.len();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&body_path).unwrap());
+        file.write_all(&small[..at]).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = BIG_UPLOAD_BYTES - dump.len();
+        while left > 0 {
+            let n = left.min(zeros.len());
+            file.write_all(&zeros[..n]).unwrap();
+            left -= n;
+        }
+        file.write_all(&small[at..]).unwrap();
+        file.flush().unwrap();
+        content_type
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = server.pid();
+    let idle = server.memory();
+
+    let peak = Arc::new(Mutex::new(idle.rss));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                let rss = Memory::of(pid).rss;
+                let mut peak = peak.lock().unwrap();
+                *peak = (*peak).max(rss);
+                drop(peak);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let file = tokio::fs::File::open(&body_path).await.unwrap();
+    let length = file.metadata().await.unwrap().len();
+    let started = Instant::now();
+    let response = client()
+        .post(format!("{}/submit", server.url))
+        .header("content-type", content_type)
+        .header("content-length", length)
+        .body(reqwest::Body::from(file))
+        .send()
+        .await;
+    let took = started.elapsed();
+    let status = match response {
+        Ok(r) => r.status().to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sampling.store(false, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let peak = *peak.lock().unwrap();
+    let after = server.memory();
+    println!(
+        "upload of {} MB: {status} in {:.1} s; server RSS idle {} MB (high-water mark {} MB), \
+         sampled peak {} MB, high-water mark after {} MB",
+        length >> 20,
+        took.as_secs_f64(),
+        idle.rss >> 20,
+        idle.peak >> 20,
+        peak >> 20,
+        after.peak >> 20,
+    );
+    println!(
+        "RESULT memory: peak RSS {} MB above idle during a {} MB upload (target <= 64 MB)",
+        (peak.max(after.peak).saturating_sub(idle.rss)) >> 20,
+        BIG_UPLOAD_BYTES >> 20
+    );
+    let _ = std::fs::remove_file(&body_path);
+    drop(server);
+    remove(&data);
+}
+
+/// Removes a phase's data dir: the phases together would take gigabytes.
+fn remove(data: &Path) {
+    let _ = std::fs::remove_dir_all(data);
+}
+
+/// What a load run did.
+struct Run {
+    /// CrashIDs acknowledged with `200`.
+    ids: Vec<String>,
+    /// Latency of every acknowledged upload.
+    latencies: Vec<Duration>,
+    /// Failures by kind (`status 503`, `error …`).
+    errors: BTreeMap<String, usize>,
+    elapsed: Duration,
+}
+
+/// `clients` concurrent clients send `count` uploads in all (cycling through
+/// `bodies`), stopping early after `limit`.
+async fn load(
+    url: &str,
+    bodies: &Arc<Vec<(String, Bytes)>>,
+    clients: usize,
+    count: usize,
+    limit: Duration,
+) -> Run {
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = client();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (next, bodies, client) = (next.clone(), bodies.clone(), client.clone());
+            let url = format!("{url}/submit");
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                let mut latencies = Vec::new();
+                let mut errors = BTreeMap::<String, usize>::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || started.elapsed() > limit {
+                        break;
+                    }
+                    let (content_type, body) = &bodies[i % bodies.len()];
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", content_type)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    let outcome = match response {
+                        Ok(r) if r.status().is_success() => {
+                            r.text().await.map_err(|e| e.to_string())
+                        }
+                        Ok(r) => Err(format!("status {}", r.status().as_u16())),
+                        Err(e) => Err(format!("error {e}")),
+                    };
+                    match outcome.map(|text| crash_id(&text)) {
+                        Ok(Some(id)) => {
+                            latencies.push(sent.elapsed());
+                            ids.push(id);
+                        }
+                        Ok(None) => *errors.entry("no CrashID".into()).or_default() += 1,
+                        Err(e) => *errors.entry(e).or_default() += 1,
+                    }
+                }
+                (ids, latencies, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        ids: Vec::new(),
+        latencies: Vec::new(),
+        errors: BTreeMap::new(),
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        let (ids, latencies, errors) = task.await.unwrap();
+        run.ids.extend(ids);
+        run.latencies.extend(latencies);
+        for (e, n) in errors {
+            *run.errors.entry(e).or_default() += n;
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort();
+    run
+}
+
+fn crash_id(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("CrashID="))
+        .map(str::to_owned)
+}
+
+/// The state of every report through `GET /api/v1/reports/{id}`, counted:
+/// `queued`, `processed`, `failed`, or `missing` (not found).
+async fn report_states(url: &str, token: &str, ids: &[String]) -> BTreeMap<String, usize> {
+    let client = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids.to_vec());
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
+            let (url, token) = (url.to_owned(), token.to_owned());
+            tokio::spawn(async move {
+                let mut counts = BTreeMap::<String, usize>::new();
+                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let response = client
+                        .get(format!("{url}/api/v1/reports/{id}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("report lookup");
+                    let state = if response.status() == reqwest::StatusCode::NOT_FOUND {
+                        "missing".to_owned()
+                    } else {
+                        let json: serde_json::Value = response.json().await.unwrap();
+                        json["state"].as_str().unwrap_or("?").to_owned()
+                    };
+                    *counts.entry(state).or_default() += 1;
+                }
+                counts
+            })
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for task in tasks {
+        for (state, n) in task.await.unwrap() {
+            *counts.entry(state).or_default() += n;
+        }
+    }
+    counts
+}
+
+/// Polls `/metrics` until the queue is empty (or `deadline`); returns the last
+/// scrape.
+async fn wait_drained(url: &str, deadline: Instant) -> Metrics {
+    loop {
+        let metrics = Metrics::scrape(url).await;
+        if metrics.value("mayday_queue_depth") == 0.0 || Instant::now() > deadline {
+            return metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One scrape of `/metrics`.
+struct Metrics(String);
+
+impl Metrics {
+    async fn scrape(url: &str) -> Metrics {
+        let text = client()
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        Metrics(text)
+    }
+
+    /// The value of the sample `name` (with its labels, if any); 0 when absent.
+    fn value(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Job runs that did not end in an error.
+    fn jobs_done(&self) -> f64 {
+        self.value("mayday_jobs_run_total") - self.value("mayday_job_errors_total")
+    }
+}
+
+/// Mean time per report of every stage, from `mayday_stage_seconds`.
+fn print_stages(metrics: &Metrics, stages: &[Stage], reports: f64) {
+    let mut line = String::from("stages, mean ms per report:");
+    let mut total = 0.0;
+    for stage in stages {
+        let sum = metrics.value(&format!(
+            "mayday_stage_seconds_sum{{stage=\"{}\"}}",
+            stage.name()
+        ));
+        let per_report = sum * 1000.0 / reports.max(1.0);
+        total += per_report;
+        line.push_str(&format!(" {} {per_report:.2}", stage.name()));
+    }
+    println!("{line} (sum {total:.2})");
+}
+
+/// Runs minidump-stackwalk once per report, 2 at a time, over every dump
+/// `rounds` times; returns reports/s.
+fn stackwalk_rate(bin: &Path, dumps: &[Dump], rounds: usize) -> f64 {
+    let jobs: Vec<&Dump> = (0..rounds).flat_map(|_| dumps.iter()).collect();
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while let Some(dump) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let mut command = Command::new(bin);
+                    command.arg("--json");
+                    let symbols = dump.case.join("symbols");
+                    if symbols.exists() {
+                        command.arg("--symbols-path").arg(&symbols);
+                    }
+                    let status = command
+                        .arg(&dump.path)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .expect("minidump-stackwalk runs");
+                    assert!(
+                        status.success(),
+                        "minidump-stackwalk on {}",
+                        dump.path.display()
+                    );
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    let rate = jobs.len() as f64 / elapsed.as_secs_f64();
+    println!(
+        "minidump-stackwalk --json, one process per report, 2 at a time: {} reports in {:.2} s, \
+         {rate:.1} reports/s",
+        jobs.len(),
+        elapsed.as_secs_f64()
+    );
+    rate
+}
+
+/// `minidump-stackwalk` on the PATH or in `~/.cargo/bin`.
+fn stackwalk_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let cargo_bin = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    on_path
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|dir| dir.join("minidump-stackwalk"))
+        .find(|p| p.exists())
+}
+
+/// Every dump of the shared test data, sorted.
+fn dumps() -> Vec<Dump> {
+    let mut out = Vec::new();
+    for path in walk(&fixtures::testdata()) {
+        if path.extension().is_some_and(|e| e == "dmp") {
+            let bytes = std::fs::read(&path).unwrap();
+            out.push(Dump {
+                case: path.parent().unwrap().to_owned(),
+                path,
+                body: upload_body(&bytes),
+            });
+        }
+    }
+    out
+}
+
+/// Copies every case's Breakpad symbol tree into `<data>/store/symbols`, as an
+/// operator does (README, "Try it").
+fn copy_symbols(dumps: &[Dump], data: &Path) {
+    let target = data.join("store/symbols");
+    for dump in dumps {
+        let tree = dump.case.join("symbols");
+        if !tree.exists() {
+            continue;
+        }
+        for file in walk(&tree) {
+            let to = target.join(file.strip_prefix(&tree).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&file, &to).unwrap();
+        }
+    }
+}
+
+fn upload_body(dump: &[u8]) -> (String, Bytes) {
+    let (content_type, body) = Multipart::new()
+        .text("prod", "Bench")
+        .text("ver", "1.0")
+        .dump(dump)
+        .finish();
+    (content_type, Bytes::from(body))
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn errors_text(errors: &BTreeMap<String, usize>) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", map_text(errors))
+    }
+}
+
+fn map_text(map: &BTreeMap<String, usize>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
