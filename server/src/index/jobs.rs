@@ -156,7 +156,7 @@ impl Index {
         now: i64,
     ) -> Result<(), IndexError> {
         let report_id = report_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 WHERE id = $1",
         )
@@ -195,7 +195,7 @@ impl Index {
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
         let report_id = report_id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
         )

@@ -157,6 +157,17 @@ impl Index {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting for it as long as `busy_timeout` allows: a
+    /// deferred transaction that reads first is refused without waiting ("database
+    /// is locked") when it comes to write after another connection wrote.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, IndexError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
 }
 
 /// The report id in column `column` of `row`.

@@ -146,7 +146,7 @@ impl Index {
     /// Records a received report and queues its processing job, in one transaction.
     pub async fn insert_report_with_job(&self, report: &NewReport) -> Result<(), IndexError> {
         let id = report.id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO reports (id, received_at, product, version, state, \
              deletion_token_hash, raw_key, meta_key) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
@@ -206,7 +206,7 @@ impl Index {
     /// Returns whether there was one. Blobs are the caller's to delete first.
     pub async fn delete_report(&self, id: &ReportId) -> Result<bool, IndexError> {
         let id = id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM jobs WHERE report_id = $1")
             .bind(&id)
             .execute(&mut *tx)
