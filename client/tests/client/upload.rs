@@ -377,6 +377,8 @@ fn only_one_process_sends_at_a_time() {
     assert!(summary.sent.is_empty());
     assert_eq!(summary.still_pending, 1);
     assert!(server.uploads().is_empty());
+    // It is done: it unlocks, as the client does when it has sent.
+    other.unlock().unwrap();
     drop(other);
     assert_eq!(client.send_pending().unwrap().sent.len(), 1);
 }
