@@ -308,8 +308,8 @@ impl Client {
 
     /// One sender per data dir (two instances of the application must not upload
     /// the same report twice): `<data_dir>/send.lock`, released when the returned
-    /// file is closed, also if the process dies. `None` when another sender holds it.
-    fn lock_sender(&self) -> Result<Option<std::fs::File>> {
+    /// guard is dropped, also if the process dies. `None` when another sender holds it.
+    fn lock_sender(&self) -> Result<Option<SendLock>> {
         let lock_path = self.data_dir().join("send.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -318,7 +318,7 @@ impl Client {
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         match lock.try_lock() {
-            Ok(()) => Ok(Some(lock)),
+            Ok(()) => Ok(Some(SendLock(lock))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&lock_path, e)),
         }
@@ -500,6 +500,19 @@ impl Client {
     }
 }
 
+/// The held `send.lock`. Dropping it unlocks the file, then closes it: closing
+/// alone does not release the lock while a child process still has the file open
+/// (a flock belongs to the open file, which a child forked meanwhile shares until
+/// it execs, and for its whole life if it never does), and another sender would
+/// then find it taken.
+struct SendLock(std::fs::File);
+
+impl Drop for SendLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
 struct Prepared {
     dump: Vec<u8>,
     annotations: BTreeMap<String, String>,
@@ -524,4 +537,39 @@ enum Flow {
     Next,
     /// Stop sending in this call (throttled, or the server is unreachable).
     Stop,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::Client;
+
+    /// A child process that shares the open lock file (as one forked while the lock
+    /// was held does, until it execs) does not keep the lock once the sender is done.
+    #[test]
+    fn the_send_lock_is_released_while_a_child_shares_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = Client::builder()
+            .product("app")
+            .version("1.0")
+            .data_dir(dir.path())
+            .build()
+            .unwrap();
+        let lock = client.lock_sender().unwrap().expect("nobody sends");
+        let mut child = Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::from(lock.0.try_clone().unwrap()))
+            .spawn()
+            .unwrap();
+        assert!(
+            client.lock_sender().unwrap().is_none(),
+            "held while sending"
+        );
+        drop(lock);
+        let again = client.lock_sender();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(again.unwrap().is_some(), "released when the sender is done");
+    }
 }

@@ -198,11 +198,17 @@ pub struct TestServer {
 impl TestServer {
     /// Starts on a free port.
     pub fn start() -> TestServer {
-        Self::start_on("127.0.0.1:0".parse().unwrap())
+        Self::serve(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
     }
 
-    /// Starts on the given address.
-    pub fn start_on(addr: SocketAddr) -> TestServer {
+    /// Starts listening on the port `unused` kept.
+    pub fn start_on(unused: UnusedAddr) -> TestServer {
+        nix::sys::socket::listen(&unused.socket, nix::sys::socket::Backlog::MAXCONN)
+            .expect("listen");
+        Self::serve(std::net::TcpListener::from(unused.socket))
+    }
+
+    fn serve(listener: std::net::TcpListener) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -210,9 +216,11 @@ impl TestServer {
             .unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let app_state = Arc::clone(&state);
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .expect("bind");
+        listener.set_nonblocking(true).unwrap();
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).unwrap()
+        };
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -329,10 +337,35 @@ fn handle(
     }
 }
 
-/// A free port on 127.0.0.1 with nothing listening (the listener is closed).
-pub fn unused_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// A port on 127.0.0.1 that nothing listens on: connections to it are refused.
+/// Its socket is bound but not listening, so no other socket (another test's
+/// server, an outgoing connection) can take the port before
+/// [`TestServer::start_on`] listens on it.
+pub struct UnusedAddr {
+    pub addr: SocketAddr,
+    socket: std::os::fd::OwnedFd,
+}
+
+/// A port on 127.0.0.1 kept unused for this test.
+pub fn unused_addr() -> UnusedAddr {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket,
+    };
+    use std::os::fd::AsRawFd;
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let loopback = SockaddrIn::from(std::net::SocketAddrV4::new([127, 0, 0, 1].into(), 0));
+    bind(socket.as_raw_fd(), &loopback).expect("bind");
+    let bound: SockaddrIn = getsockname(socket.as_raw_fd()).expect("getsockname");
+    UnusedAddr {
+        addr: SocketAddr::V4(bound.into()),
+        socket,
+    }
 }
 
 /// A child process on a pseudo-terminal: its stdin, stdout and stderr are the

@@ -64,9 +64,9 @@ fn upload_is_gzipped_multipart_with_dump_and_annotations() {
 #[test]
 fn server_down_keeps_the_report_until_it_is_up() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = unused_addr();
+    let unused = unused_addr();
     crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&format!("http://{addr}")))
+    let client = client_builder(dir.path(), Some(&format!("http://{}", unused.addr)))
         .build()
         .unwrap();
     let summary = client.send_pending().unwrap();
@@ -78,7 +78,7 @@ fn server_down_keeps_the_report_until_it_is_up() {
     );
     assert_eq!(client.pending().unwrap().len(), 1);
 
-    let server = TestServer::start_on(addr);
+    let server = TestServer::start_on(unused);
     let summary = client.send_pending().unwrap();
     assert_eq!(summary.sent.len(), 1, "{summary:?}");
     assert!(client.pending().unwrap().is_empty());
@@ -377,6 +377,8 @@ fn only_one_process_sends_at_a_time() {
     assert!(summary.sent.is_empty());
     assert_eq!(summary.still_pending, 1);
     assert!(server.uploads().is_empty());
+    // It is done: it unlocks, as the client does when it has sent.
+    other.unlock().unwrap();
     drop(other);
     assert_eq!(client.send_pending().unwrap().sent.len(), 1);
 }

@@ -89,6 +89,9 @@ impl Failure {
 pub enum Outcome {
     /// The processed report, and the per-report symbol session it ran with.
     Processed(Box<ProcessedReport>, Symbols),
+    /// Not processed again: the report an earlier run stored before it dropped the
+    /// dump's stack memory ([`stored_final`]).
+    Final(Box<ProcessedReport>),
     /// The dump cannot be processed, or not in time.
     Failed(Failure),
 }
@@ -113,11 +116,38 @@ pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
         return Ok(());
     };
     timer.done(Stage::Load);
-    let outcome = process(pipeline, &loaded).await;
+    let outcome = match stored_final(pipeline, job, &loaded).await? {
+        Some(report) => Outcome::Final(report),
+        None => process(pipeline, &loaded).await,
+    };
     timer.done(Stage::Process);
     let finished = finalize(pipeline, job, loaded, outcome).await;
     timer.done(Stage::Finalize);
     finished
+}
+
+/// The scrub count of the stack memory bytes dropped from a report's stored dump.
+const STACK_MEMORY_DROPPED: &str = "stack_memory_bytes_dropped";
+
+/// A report whose stack memory was dropped is final: its dump can no longer be
+/// walked. [`finalize`] stores it before it strips the dump, so a job run again
+/// for it (a retry after a later step failed, a lease that ran out, a report
+/// queued again) finds it here and records it rather than walking the stripped
+/// dump. Only looked for when the job or the report was tried before.
+async fn stored_final(
+    pipeline: &Pipeline,
+    job: &Job,
+    loaded: &Loaded,
+) -> Result<Option<Box<ProcessedReport>>, JobError> {
+    if job.attempts <= 1 && loaded.row.state == ReportState::Queued {
+        return Ok(None);
+    }
+    let key = vault::processed_key(&loaded.row.id);
+    let Some(bytes) = pipeline.vault.get(&key, &loaded.data_key).await? else {
+        return Ok(None);
+    };
+    let report: ProcessedReport = serde_json::from_slice(&bytes)?;
+    Ok((report.scrub.count(STACK_MEMORY_DROPPED) > 0).then(|| Box::new(report)))
 }
 
 /// Reads the report's row, data key, dump and metadata. `None` when the report is
@@ -203,16 +233,19 @@ pub async fn finalize(
     loaded: Loaded,
     outcome: Outcome,
 ) -> Result<(), JobError> {
-    let (mut report, session) = match outcome {
+    let (mut report, resumed) = match outcome {
         Outcome::Failed(failure) => return fail(&pipeline.index, job, &failure).await,
         // A symbol file that could not be read is not a missing one: try again
         // later rather than filing the report without those symbols.
         Outcome::Processed(_, session) if session.had_store_errors() => {
             return Err(JobError::SymbolStore);
         }
-        Outcome::Processed(report, session) => (report, session),
+        Outcome::Processed(report, session) => {
+            drop(session);
+            (report, false)
+        }
+        Outcome::Final(report) => (report, true),
     };
-    drop(session);
     let index = &pipeline.index;
     let vault = &pipeline.vault;
     let Loaded {
@@ -225,24 +258,34 @@ pub async fn finalize(
         uploads,
         ..
     } = loaded;
-    report.scrub = scrubbed;
-    scrub_report(&mut report, &pipeline.scrub.annotations);
+    if !resumed {
+        report.scrub = scrubbed;
+        scrub_report(&mut report, &pipeline.scrub.annotations);
+    }
     // Stack memory is only kept while the report may need reprocessing: until
     // every frame of the crashing thread (what the signature is made of) is
     // symbolicated. Once it is dropped, the report can no longer be reprocessed,
-    // so it stops waiting for symbols.
-    if crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory {
+    // so it stops waiting for symbols. (Resumed: stripped again, in case the
+    // earlier run failed before it stored the stripped dump.)
+    let mut stripped = None;
+    if resumed || (crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory) {
         let mut dump = dump.to_vec();
         if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
-            report.scrub.add("stack_memory_bytes_dropped", bytes);
-            report.missing_symbols.clear();
-            vault.put(&raw_key, &data_key, &dump).await?;
+            if !resumed {
+                report.scrub.add(STACK_MEMORY_DROPPED, bytes);
+                report.missing_symbols.clear();
+            }
+            stripped = Some(dump);
         }
     }
+    // The report first, then the stripped dump: see `stored_final`.
     let key = vault::processed_key(&row.id);
     vault
         .put(&key, &data_key, &serde_json::to_vec(&report)?)
         .await?;
+    if let Some(dump) = stripped {
+        vault.put(&raw_key, &data_key, &dump).await?;
+    }
     let outcome = index_outcome(&report);
     let recorded =
         patiently(|| index.finish_processed(job.id, &job.report_id, &outcome, now_ms())).await?;

@@ -277,13 +277,15 @@ async fn index_scenario(index: Index) {
     assert_eq!(audit[0].action, "report.read");
 }
 
+/// The URL of a new SQLite index in `dir`.
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("index.sqlite").display())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_works_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("index.sqlite").display()
-    );
+    let url = sqlite_url(dir.path());
     let index = Index::connect(&url).await.unwrap();
     assert_eq!(index.backend(), Backend::Sqlite);
     index_scenario(index.clone()).await;
@@ -291,6 +293,61 @@ async fn the_index_works_on_sqlite() {
     index.close().await;
     let again = Index::connect(&url).await.unwrap();
     assert_eq!(again.issue_breakdown(1).await.unwrap().by_os.len(), 1);
+}
+
+/// Workers finish jobs while reports arrive, all at once on one SQLite file: every
+/// write waits for the lock (`busy_timeout`) instead of failing with "database is
+/// locked". A transaction that reads before it writes must take the write lock when
+/// it begins: SQLite refuses, without waiting, to upgrade a read to a write when
+/// another connection wrote meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_wait_for_the_sqlite_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let index = Index::connect(&url).await.unwrap();
+    let t0 = 1_700_000_000_000i64;
+    let reports = 40;
+    for i in 0..reports {
+        let report = new_report(&format!("bp-{}", 1000 + i), t0 + i);
+        index.insert_report_with_job(&report).await.unwrap();
+    }
+    let mut jobs = Vec::new();
+    while let Some(job) = index
+        .claim_job("w", t0 + 100, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        jobs.push(job);
+    }
+    assert_eq!(jobs.len(), reports as usize);
+    let mut writers = tokio::task::JoinSet::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let finishing = index.clone();
+        writers.spawn(async move {
+            let outcome = outcome(&format!("sig{}", i % 4), &[("libx.so", "AB12")]);
+            finishing
+                .finish_processed(job.id, &job.report_id, &outcome, t0 + 200)
+                .await
+                .map(|issue| assert!(issue.is_some()))
+        });
+        let receiving = index.clone();
+        writers.spawn(async move {
+            let report = new_report(&format!("bp-{}", 2000 + i), t0 + 300);
+            receiving.insert_report_with_job(&report).await
+        });
+    }
+    while let Some(written) = writers.join_next().await {
+        written.unwrap().unwrap();
+    }
+    assert_eq!(index.queue_depth().await.unwrap(), reports);
+    let issues = index
+        .list_issues(&IssueFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(issues.iter().map(|i| i.count).sum::<i64>(), reports);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,7 @@ fn assert_matches_reference(case: &Case, report: &Value) {
     let ours = report["crashing_thread"]["frames"].as_array().unwrap();
     let theirs = reference["crashing_thread"]["frames"].as_array().unwrap();
     assert!(!theirs.is_empty());
-    assert_eq!(ours.len(), theirs.len(), "{name}: frame count");
+    assert_eq!(ours.len(), theirs.len(), "{name}: frame count: {report}");
     for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
         assert_eq!(a["module"], b["module"], "{name} frame {i}: module");
         assert_eq!(a["function"], b["function"], "{name} frame {i}: function");
@@ -530,15 +530,21 @@ async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
     drop(second);
 }
 
-/// Stack memory is kept while a report may be reprocessed for missing symbols, and
-/// dropped from the stored dump once its crashing thread is symbolicated.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stack_memory_is_dropped_once_the_crashing_thread_is_symbolicated() {
+/// A server with the symbols of `breakpad-win-x86-minidump2`, and a developer token.
+async fn server_with_minidump2_symbols() -> (TestServer, String) {
     let server = TestServer::start().await;
     server
         .add_symbols(&testdata::dir().join("breakpad-win-x86-minidump2/symbols"))
         .await;
     let token = server.token(Role::Developer).await;
+    (server, token)
+}
+
+/// Stack memory is kept while a report may be reprocessed for missing symbols, and
+/// dropped from the stored dump once its crashing thread is symbolicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_memory_is_dropped_once_the_crashing_thread_is_symbolicated() {
+    let (server, token) = server_with_minidump2_symbols().await;
     let with_symbols = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     let without = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
     let a = server.submit(&with_symbols, &[]).await.id;
@@ -563,5 +569,38 @@ async fn stack_memory_is_dropped_once_the_crashing_thread_is_symbolicated() {
     assert!(b_report["scrub"]["removed"]["stack_memory_bytes_dropped"].is_null());
     assert!(!b_report["missing_symbols"].as_array().unwrap().is_empty());
     assert!(download(b.clone()).await.stack_memory_bytes > 0);
+    server.stop().await;
+}
+
+/// A report whose stack memory was dropped is final: its stored dump can no longer
+/// be walked. A job that runs for it again (a retry after a failure that came after
+/// the dump was stripped, or a lease that ran out on a slow worker) records the
+/// report as it was walked, not a walk of the stripped dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_again_after_the_stack_memory_was_dropped_keeps_the_walked_stack() {
+    let (server, token) = server_with_minidump2_symbols().await;
+    let case = testdata::case("breakpad-win-x86-minidump2/minidump2.dmp");
+    let (id, first) = server.submit_processed(&token, &case.bytes(), &[]).await;
+    assert_matches_reference(&case, &first);
+    assert!(
+        first["scrub"]["removed"]["stack_memory_bytes_dropped"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let index = server.state.index();
+    index
+        .enqueue_job(&id.parse().unwrap(), mayday_server::index::now_ms())
+        .await
+        .unwrap();
+    server.state.wake_workers();
+    server.drain().await;
+    let (_, again) = server
+        .get_json(&format!("/api/v1/reports/{id}"), &token)
+        .await;
+    assert_matches_reference(&case, &again);
+    assert_eq!(again["crashing_thread"], first["crashing_thread"]);
+    assert_eq!(again["scrub"], first["scrub"]);
     server.stop().await;
 }
