@@ -20,6 +20,9 @@
 //! - memory: peak server RSS while a 200 MB dump streams in, against idle (the
 //!   upload limits are raised for this phase through a config file).
 //!
+//! All traffic comes from one address, so the per-sender rate limit is off
+//! (`MAYDAY_RATE_LIMIT_ENABLED=false`).
+//!
 //! `MAYDAY_BENCH_UPLOADS` (default 2000) sets the uploads of the 64-client ingest
 //! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
 //! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
@@ -111,7 +114,7 @@ async fn run() {
 async fn ingest(root: &Path, uploads: usize) {
     println!("\n== ingest only (MAYDAY_WORKERS=0), {INGEST_DUMP}");
     let data = root.join("ingest");
-    let server = ServerProcess::start(&data, &[("MAYDAY_WORKERS", "0")]);
+    let server = start_server(&data, &[("MAYDAY_WORKERS", "0")]);
     let token = cli_token(&data, "developer");
     let bytes = std::fs::read(fixtures::testdata().join(INGEST_DUMP)).unwrap();
     println!("dump: {} bytes", bytes.len());
@@ -180,7 +183,7 @@ async fn drain(
     );
     let data = root.join("drain");
     copy_symbols(dumps, &data);
-    let server = ServerProcess::start(&data, &[("MAYDAY_WORKERS", "0")]);
+    let server = start_server(&data, &[("MAYDAY_WORKERS", "0")]);
     let token = cli_token(&data, "developer");
     // First one copy of each (processed first: the queue is taken oldest first)
     // to warm the caches, then the measured copies.
@@ -209,7 +212,7 @@ async fn drain(
     );
     server.kill();
 
-    let server = ServerProcess::start(&data, &[]);
+    let server = start_server(&data, &[]);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(300);
     // Warm: as many jobs done as there are first copies (the oldest, so those).
@@ -275,7 +278,7 @@ async fn mixed(
     );
     let data = root.join("mixed");
     copy_symbols(dumps, &data);
-    let server = ServerProcess::start(&data, &[]);
+    let server = start_server(&data, &[]);
     let token = cli_token(&data, "developer");
     let bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
     let started = Instant::now();
@@ -341,7 +344,7 @@ async fn memory(root: &Path) {
         "[limits]\nmax_wire_bytes = 536870912\nmax_decompressed_bytes = 536870912\n",
     )
     .unwrap();
-    let server = ServerProcess::start(
+    let server = start_server(
         &data,
         &[
             ("MAYDAY_WORKERS", "0"),
@@ -438,6 +441,15 @@ async fn memory(root: &Path) {
 /// Removes a phase's data dir: the phases together would take gigabytes.
 fn remove(data: &Path) {
     let _ = std::fs::remove_dir_all(data);
+}
+
+/// The release server on `data` with `env`. All the benchmark's traffic comes
+/// from one address, which the per-sender rate limit would answer with `429`
+/// after its burst: it is off here.
+fn start_server(data: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    let mut env = env.to_vec();
+    env.push(("MAYDAY_RATE_LIMIT_ENABLED", "false"));
+    ServerProcess::start(data, &env)
 }
 
 /// What a load run did.
