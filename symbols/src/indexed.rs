@@ -448,8 +448,11 @@ impl IndexedSym {
                 let rec = self.funcs[func as usize];
                 let mut block = Vec::new();
                 self.read(rec.off, Block::Func, &mut block)?;
-                self.push_references(&block, text)?;
                 text.extend_from_slice(&block);
+                // After the block: a FUNC block of an older file may define
+                // INLINE_ORIGIN records itself, and the file's last definition of
+                // an id (the one referenced here) is the one that counts.
+                self.push_references(&block, text)?;
                 wins(self, text)
             })
         } else {
@@ -691,6 +694,49 @@ mod tests {
         addrs.into_iter().step_by(step).collect()
     }
 
+    /// Asserts the index answers `fill_symbol` and `walk_frame` at every probe
+    /// address as the fully parsed file does; returns how many it compared.
+    fn assert_same_answers(full: &SymbolFile, index: &IndexedSym, what: &str) -> usize {
+        let module = SimpleModule {
+            base_address: Some(0x1000_0000),
+            ..SimpleModule::default()
+        };
+        let addrs = probe_addresses(index);
+        for &addr in &addrs {
+            let instruction = module.base_address.unwrap() + addr;
+            let (mut a, mut b) = (
+                Recorder {
+                    instruction,
+                    ..Recorder::default()
+                },
+                Recorder {
+                    instruction,
+                    ..Recorder::default()
+                },
+            );
+            full.fill_symbol(&module, &mut a);
+            index.fill_symbol(&module, &mut b);
+            assert_eq!(a, b, "fill_symbol {what} at {addr:x}");
+            let (mut a, mut b) = (
+                Recorder {
+                    instruction,
+                    ..Recorder::default()
+                },
+                Recorder {
+                    instruction,
+                    ..Recorder::default()
+                },
+            );
+            let ra = full.walk_frame(&module, &mut a);
+            let rb = index.walk_frame(&module, &mut b);
+            // Registers are set in hash map order: compare as sets.
+            a.calls.sort();
+            b.calls.sort();
+            assert_eq!((ra, &a), (rb, &b), "walk_frame {what} at {addr:x}");
+        }
+        addrs.len()
+    }
+
     #[test]
     fn index_answers_like_the_full_parse_on_all_testdata_symbols() {
         let root = std::path::Path::new(concat!(
@@ -700,10 +746,6 @@ mod tests {
         let mut files = Vec::new();
         sym_files(root, &mut files);
         assert!(files.len() >= 30, "{files:?}");
-        let module = SimpleModule {
-            base_address: Some(0x1000_0000),
-            ..SimpleModule::default()
-        };
         let mut compared = 0usize;
         for path in files {
             let bytes = std::fs::read(&path).unwrap();
@@ -712,45 +754,36 @@ mod tests {
                 continue;
             };
             let index = IndexedSym::build(File::open(&path).unwrap(), 1 << 20).unwrap();
-            for addr in probe_addresses(&index) {
-                let instruction = module.base_address.unwrap() + addr;
-                let (mut a, mut b) = (
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                );
-                full.fill_symbol(&module, &mut a);
-                index.fill_symbol(&module, &mut b);
-                assert_eq!(a, b, "fill_symbol {} at {addr:x}", path.display());
-                let (mut a, mut b) = (
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                );
-                let ra = full.walk_frame(&module, &mut a);
-                let rb = index.walk_frame(&module, &mut b);
-                // Registers are set in hash map order: compare as sets.
-                a.calls.sort();
-                b.calls.sort();
-                assert_eq!(
-                    (ra, &a),
-                    (rb, &b),
-                    "walk_frame {} at {addr:x}",
-                    path.display()
-                );
-                compared += 1;
-            }
+            compared += assert_same_answers(&full, &index, &path.display().to_string());
         }
         assert!(compared > 100_000, "{compared} addresses compared");
+    }
+
+    /// An INLINE_ORIGIN defined inside a FUNC block (older files) and again later:
+    /// the later definition names the inlined function, as in the full parse.
+    #[test]
+    fn the_last_definition_of_an_inline_origin_counts() {
+        let sym = b"MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 t\n\
+            FILE 0 a.c\n\
+            FUNC 1000 10 0 outer\n\
+            INLINE_ORIGIN 1 first\n\
+            INLINE 0 5 0 1 1004 4\n\
+            1000 10 3 0\n\
+            FILE 1 b.c\n\
+            INLINE_ORIGIN 1 last\n";
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, sym).unwrap();
+        let index = IndexedSym::build(file, 1 << 20).unwrap();
+        let full = crate::supplier::parse_sym(sym).unwrap();
+        assert!(assert_same_answers(&full, &index, "inline origins") > 0);
+        let mut frame = Recorder {
+            instruction: 0x1004,
+            ..Recorder::default()
+        };
+        index.fill_symbol(&SimpleModule::default(), &mut frame);
+        assert!(
+            frame.calls.iter().any(|c| c.starts_with("inline last ")),
+            "{frame:?}"
+        );
     }
 }
