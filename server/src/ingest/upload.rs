@@ -154,6 +154,13 @@ async fn read_multipart(
                 .map_err(|_| IngestError::Malformed("annotation_not_utf8"))?;
             if name == EXTRA_FIELD {
                 merge_extra(&mut annotations, &value)?;
+                // Non-string values are kept as their JSON text, which can be
+                // longer than sent (`9E15` is kept as `9000000000000000.0`): the
+                // limit is on what is kept.
+                let kept: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+                if kept as u64 > limits.max_annotation_bytes {
+                    return Err(IngestError::TooLarge("annotations"));
+                }
             } else if !name.is_empty() {
                 annotations.insert(name, value);
             }
@@ -258,6 +265,47 @@ mod tests {
             body_kind(Some("text/html")),
             Err(IngestError::Malformed("content_type"))
         ));
+    }
+
+    /// Reads a form of an `extra` part with `entries` numbers and a minidump.
+    async fn read_extra_numbers(
+        entries: usize,
+        max_annotation_bytes: u64,
+    ) -> Result<Upload, IngestError> {
+        let limits = Limits {
+            max_annotation_bytes,
+            ..Limits::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = Arc::new(Spooler::new(dir.path(), &limits));
+        let extra: Vec<String> = (0..entries).map(|i| format!("\"{i:02x}\":9E15")).collect();
+        let body = format!(
+            "--b\r\nContent-Disposition: form-data; name=\"extra\"\r\n\r\n{{{}}}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
+             filename=\"d\"\r\n\r\nMDMP\r\n--b--\r\n",
+            extra.join(",")
+        );
+        let content_type = Some("multipart/form-data; boundary=b");
+        read_upload(
+            content_type,
+            Body::from(body),
+            Arc::default(),
+            &limits,
+            &spooler,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn the_annotation_limit_counts_extra_values_as_kept() {
+        // 80 entries: 800 bytes sent, 1600 kept (each `9E15` as `9000000000000000.0`).
+        let read = read_extra_numbers(80, 1024).await;
+        assert!(
+            matches!(read, Err(IngestError::TooLarge("annotations"))),
+            "{read:?}"
+        );
+        let upload = read_extra_numbers(80, 2048).await.unwrap();
+        assert_eq!(upload.annotations["4f"], "9000000000000000.0");
     }
 
     #[test]
