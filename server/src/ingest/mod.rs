@@ -65,22 +65,75 @@ pub struct IngestState {
 /// body as sent, the decompressed limit to what it inflates to. The per-sender
 /// rate limit comes first, before any of the body is read.
 pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S> {
-    let max_wire_bytes = usize::try_from(state.limits.max_wire_bytes).unwrap_or(usize::MAX);
-    let idle = state.body_idle_timeout;
-    Router::new()
+    let routes = Router::new()
         .route("/submit", post(submit))
-        .route("/api/v1/submit", post(submit))
-        .layer(RequestDecompressionLayer::new())
-        // On the wire, between the size limit and decompression: counts wire bytes
-        // (for the compression ratio) and times out an idle body.
-        .layer(axum::middleware::from_fn_with_state(idle, body::watch_wire))
-        .layer(RequestBodyLimitLayer::new(max_wire_bytes))
-        .layer(DefaultBodyLimit::disable())
+        .route("/api/v1/submit", post(submit));
+    body_layers(routes, &state.limits, state.body_idle_timeout)
         .layer(axum::middleware::from_fn_with_state(
             state.throttle.clone(),
             throttle::limit_senders,
         ))
         .with_state(state)
+}
+
+/// The upload parser alone, behind the same body layers as [`router`]: `POST
+/// /submit` reads the upload as the ingest routes do and hands the outcome to
+/// `parsed`, storing nothing, then answers `204` or the refusal's status. For
+/// fuzzing the parser with its real limits and the layers in front of it.
+pub fn parser_router(
+    limits: Limits,
+    body_idle_timeout: Duration,
+    spooler: Arc<Spooler>,
+    parsed: impl Fn(Result<Upload, IngestError>) + Clone + Send + Sync + 'static,
+) -> Router {
+    let routes = Router::new().route(
+        "/submit",
+        post({
+            let limits = limits.clone();
+            move |Extension(wire): Extension<Arc<body::WireStats>>,
+                  headers: HeaderMap,
+                  body: Body| async move {
+                let upload = read_request(&headers, body, wire, &limits, &spooler).await;
+                let status = upload
+                    .as_ref()
+                    .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
+                parsed(upload);
+                status
+            }
+        }),
+    );
+    body_layers(routes, &limits, body_idle_timeout)
+}
+
+/// The layers every upload body passes before the parser, innermost first: gzip
+/// decompression; the wire watch, between the size limit and decompression
+/// (counts wire bytes for the compression ratio, times out an idle body); the
+/// wire size limit.
+fn body_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    limits: &Limits,
+    idle: Duration,
+) -> Router<S> {
+    let max_wire_bytes = usize::try_from(limits.max_wire_bytes).unwrap_or(usize::MAX);
+    routes
+        .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(idle, body::watch_wire))
+        .layer(RequestBodyLimitLayer::new(max_wire_bytes))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Reads the upload of a request with these headers.
+async fn read_request(
+    headers: &HeaderMap,
+    body: Body,
+    wire: Arc<body::WireStats>,
+    limits: &Limits,
+    spooler: &Arc<Spooler>,
+) -> Result<Upload, IngestError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    read_upload(content_type, body, wire, limits, spooler).await
 }
 
 async fn submit(
@@ -94,11 +147,8 @@ async fn submit(
         state.metrics.rejected(e.name());
         return Err(e);
     }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
     let mut timer = state.metrics.timer();
-    let upload = read_upload(content_type, body, wire, &state.limits, &state.spooler).await;
+    let upload = read_request(&headers, body, wire, &state.limits, &state.spooler).await;
     timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,
