@@ -13,11 +13,15 @@
 
 use std::sync::{Arc, LazyLock};
 
-use breakpad_symbols::{FrameSymbolizer, FrameWalker, SimpleModule};
+use breakpad_symbols::SimpleModule;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use mayday_symbols::{CacheConfig, Lookup, SymbolId, SymbolStore, Symbols, check_sym, parse_sym};
 use minidump_unwind::SymbolProvider;
+
+#[path = "../../symbols/src/recorder.rs"]
+mod recorder;
+use recorder::Recorder;
 
 const DEBUG_FILE: &str = "fuzz.pdb";
 const DEBUG_ID: &str = "5A9832E5287241C1838ED98914E9B7FF1";
@@ -29,65 +33,6 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .build()
         .unwrap()
 });
-
-/// Every call a lookup makes, in order, as text.
-#[derive(Debug, Default, PartialEq)]
-struct Calls {
-    instruction: u64,
-    calls: Vec<String>,
-}
-
-impl FrameSymbolizer for Calls {
-    fn get_instruction(&self) -> u64 {
-        self.instruction
-    }
-    fn set_function(&mut self, name: &str, base: u64, parameter_size: u32) {
-        self.calls
-            .push(format!("fn {name} {base:x} {parameter_size}"));
-    }
-    fn set_source_file(&mut self, file: &str, line: u32, base: u64) {
-        self.calls.push(format!("src {file}:{line} {base:x}"));
-    }
-    fn add_inline_frame(&mut self, name: &str, file: Option<&str>, line: Option<u32>) {
-        self.calls.push(format!("inline {name} {file:?}:{line:?}"));
-    }
-}
-
-impl FrameWalker for Calls {
-    fn get_instruction(&self) -> u64 {
-        self.instruction
-    }
-    fn has_grand_callee(&self) -> bool {
-        self.instruction % 2 == 0
-    }
-    fn get_grand_callee_parameter_size(&self) -> u32 {
-        12
-    }
-    fn get_register_at_address(&self, address: u64) -> Option<u64> {
-        (address % 3 != 0).then_some(address ^ 0x5a5a)
-    }
-    fn get_callee_register(&self, name: &str) -> Option<u64> {
-        (!name.is_empty()).then_some(0x7ff0_0000 + name.len() as u64 * 8)
-    }
-    fn set_caller_register(&mut self, name: &str, val: u64) -> Option<()> {
-        self.calls.push(format!("set {name}={val:x}"));
-        Some(())
-    }
-    fn clear_caller_register(&mut self, name: &str) {
-        self.calls.push(format!("clear {name}"));
-    }
-    fn set_cfa(&mut self, val: u64) -> Option<()> {
-        self.calls.push(format!("cfa {val:x}"));
-        Some(())
-    }
-    fn set_ra(&mut self, val: u64) -> Option<()> {
-        self.calls.push(format!("ra {val:x}"));
-        Some(())
-    }
-    fn set_cfi_rules_start_address(&mut self, addr: Option<u64>) {
-        self.calls.push(format!("cfi {addr:x?}"));
-    }
-}
 
 /// Addresses around the input's hex numbers, read as (address, size) pairs: just
 /// before, at, inside, at the end of and just past each range.
@@ -136,30 +81,18 @@ fuzz_target!(|data: &[u8]| {
             .unwrap();
         let loaded = symbols.lookup(&id).await == Lookup::Loaded;
         for instruction in probes(data) {
-            let mut indexed = Calls {
-                instruction,
-                ..Calls::default()
-            };
+            let mut indexed = Recorder::at(instruction);
             let filled = symbols.fill_symbol(&module, &mut indexed).await;
             assert_eq!(filled.is_ok(), loaded);
-            let mut walked = Calls {
-                instruction,
-                ..Calls::default()
-            };
+            let mut walked = Recorder::at(instruction);
             let walk = symbols.walk_frame(&module, &mut walked).await;
             let (Some(full), true) = (&full, loaded) else {
                 continue;
             };
-            let mut expected = Calls {
-                instruction,
-                ..Calls::default()
-            };
+            let mut expected = Recorder::at(instruction);
             full.fill_symbol(&module, &mut expected);
             assert_eq!(indexed, expected, "fill_symbol at {instruction:x}");
-            let mut expected = Calls {
-                instruction,
-                ..Calls::default()
-            };
+            let mut expected = Recorder::at(instruction);
             let expected_walk = full.walk_frame(&module, &mut expected);
             // Registers are set in hash map order: compare them as sets.
             walked.calls.sort();

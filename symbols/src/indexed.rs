@@ -587,66 +587,8 @@ mod tests {
     //! boundary of every `.sym` in the shared test data.
 
     use super::*;
+    use crate::recorder::Recorder;
     use breakpad_symbols::SimpleModule;
-
-    /// Records every call a symbolizer makes.
-    #[derive(Debug, Default, PartialEq)]
-    struct Recorder {
-        instruction: u64,
-        calls: Vec<String>,
-    }
-
-    impl FrameSymbolizer for Recorder {
-        fn get_instruction(&self) -> u64 {
-            self.instruction
-        }
-        fn set_function(&mut self, name: &str, base: u64, parameter_size: u32) {
-            self.calls
-                .push(format!("function {name} {base:x} {parameter_size}"));
-        }
-        fn set_source_file(&mut self, file: &str, line: u32, base: u64) {
-            self.calls.push(format!("file {file} {line} {base:x}"));
-        }
-        fn add_inline_frame(&mut self, name: &str, file: Option<&str>, line: Option<u32>) {
-            self.calls.push(format!("inline {name} {file:?} {line:?}"));
-        }
-    }
-
-    impl FrameWalker for Recorder {
-        fn get_instruction(&self) -> u64 {
-            self.instruction
-        }
-        fn has_grand_callee(&self) -> bool {
-            true
-        }
-        fn get_grand_callee_parameter_size(&self) -> u32 {
-            8
-        }
-        fn get_register_at_address(&self, address: u64) -> Option<u64> {
-            Some(address.wrapping_mul(31).wrapping_add(7))
-        }
-        fn get_callee_register(&self, name: &str) -> Option<u64> {
-            Some(0x7fff_0000_0000 + name.len() as u64 * 0x100)
-        }
-        fn set_caller_register(&mut self, name: &str, val: u64) -> Option<()> {
-            self.calls.push(format!("reg {name} {val:x}"));
-            Some(())
-        }
-        fn clear_caller_register(&mut self, name: &str) {
-            self.calls.push(format!("clear {name}"));
-        }
-        fn set_cfa(&mut self, val: u64) -> Option<()> {
-            self.calls.push(format!("cfa {val:x}"));
-            Some(())
-        }
-        fn set_ra(&mut self, val: u64) -> Option<()> {
-            self.calls.push(format!("ra {val:x}"));
-            Some(())
-        }
-        fn set_cfi_rules_start_address(&mut self, addr: Option<u64>) {
-            self.calls.push(format!("cfi_start {addr:x?}"));
-        }
-    }
 
     fn sym_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -704,29 +646,11 @@ mod tests {
         let addrs = probe_addresses(index);
         for &addr in &addrs {
             let instruction = module.base_address.unwrap() + addr;
-            let (mut a, mut b) = (
-                Recorder {
-                    instruction,
-                    ..Recorder::default()
-                },
-                Recorder {
-                    instruction,
-                    ..Recorder::default()
-                },
-            );
+            let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
             full.fill_symbol(&module, &mut a);
             index.fill_symbol(&module, &mut b);
             assert_eq!(a, b, "fill_symbol {what} at {addr:x}");
-            let (mut a, mut b) = (
-                Recorder {
-                    instruction,
-                    ..Recorder::default()
-                },
-                Recorder {
-                    instruction,
-                    ..Recorder::default()
-                },
-            );
+            let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
             let ra = full.walk_frame(&module, &mut a);
             let rb = index.walk_frame(&module, &mut b);
             // Registers are set in hash map order: compare as sets.
@@ -776,10 +700,7 @@ mod tests {
         let index = IndexedSym::build(file, 1 << 20).unwrap();
         let full = crate::supplier::parse_sym(sym).unwrap();
         assert!(assert_same_answers(&full, &index, "inline origins") > 0);
-        let mut frame = Recorder {
-            instruction: 0x1004,
-            ..Recorder::default()
-        };
+        let mut frame = Recorder::at(0x1004);
         index.fill_symbol(&SimpleModule::default(), &mut frame);
         assert!(
             frame.calls.iter().any(|c| c.starts_with("inline last ")),

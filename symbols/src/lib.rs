@@ -26,6 +26,8 @@ mod cache;
 mod indexed;
 mod key;
 mod provider;
+#[cfg(test)]
+mod recorder;
 mod store;
 mod supplier;
 mod upload;
