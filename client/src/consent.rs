@@ -169,35 +169,61 @@ impl ConsentPrompt for TerminalPrompt {
     }
 }
 
-/// The terminal dialogue on any reader and writer: the summary, the question, and
-/// an optional comment when the answer is to send.
+/// The choices the terminal prompt offers, each with what it does. "never" is
+/// the only one without a letter: it deletes every pending report, so it takes the
+/// whole word and a confirmation, and no habitual `n` can choose it.
+const CHOICES: &str = "  s  send        send this report
+  a  always      send this report and every later one without asking
+  d  don't send  delete this report (n and no also mean this)
+     never       send nothing, ever: deletes every pending report, keeps none";
+
+/// What an answer to the question asks for (`Never` still needs confirming).
+fn parse_answer(line: &str) -> Option<Decision> {
+    match line.trim().to_ascii_lowercase().as_str() {
+        "s" | "send" | "y" | "yes" => Some(Decision::Send),
+        "a" | "always" => Some(Decision::Always),
+        "d" | "don't" | "dont" | "don't send" | "dont send" | "n" | "no" => {
+            Some(Decision::DontSend)
+        }
+        "never" => Some(Decision::Never),
+        _ => None,
+    }
+}
+
+/// The terminal dialogue on any reader and writer: the summary, the choices with
+/// their effects, the question (asked again after an unknown answer), the
+/// confirmation "never" needs, and an optional comment when the answer is to send.
+/// `None` when the input ends before a decision.
 pub(crate) fn ask_on(
     input: &mut impl BufRead,
     out: &mut impl Write,
     summary: &ReportSummary,
 ) -> Option<ConsentAnswer> {
     let _ = writeln!(out, "{summary}");
-    let mut decision = None;
-    for _ in 0..3 {
-        let _ = write!(
-            out,
-            "Send this report? [s]end / [a]lways send / [d]on't send / [n]ever send: "
-        );
+    let _ = writeln!(out, "{CHOICES}");
+    let decision = loop {
+        let _ = write!(out, "Send this report? [s/a/d/never]: ");
         let _ = out.flush();
-        let line = read_line(input)?;
-        decision = match line.trim().to_ascii_lowercase().as_str() {
-            "s" | "send" | "y" | "yes" => Some(Decision::Send),
-            "a" | "always" => Some(Decision::Always),
-            "d" | "don't" | "dont" | "no" => Some(Decision::DontSend),
-            "n" | "never" => Some(Decision::Never),
-            _ => None,
-        };
-        if decision.is_some() {
-            break;
+        match parse_answer(&read_line(input)?) {
+            Some(Decision::Never) => {
+                let _ = write!(
+                    out,
+                    "Never send reports? Every pending report will be deleted and no \
+                     new one kept. [y/N]: "
+                );
+                let _ = out.flush();
+                let confirm = read_line(input)?;
+                if matches!(confirm.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+                    break Decision::Never;
+                }
+                let _ = writeln!(out, "Not changed; choose again.");
+            }
+            Some(decision) => break decision,
+            None => {
+                let _ = writeln!(out, "Please answer s, a, d or never.");
+            }
         }
-        let _ = writeln!(out, "Please answer s, a, d or n.");
-    }
-    let decision = decision?;
+    };
     let mut comment = None;
     if matches!(decision, Decision::Send | Decision::Always) {
         let _ = write!(out, "Comment (optional, Enter to skip): ");
@@ -243,8 +269,12 @@ mod tests {
             ("s\nit broke\n", Decision::Send, Some("it broke")),
             ("always\n\n", Decision::Always, None),
             ("d\n", Decision::DontSend, None),
-            ("never\n", Decision::Never, None),
+            ("never\ny\n", Decision::Never, None),
             ("what\nno\n", Decision::DontSend, None),
+            ("n\n", Decision::DontSend, None),
+            ("never\n\nhuh\nnever\nyes\n", Decision::Never, None),
+            ("never\nn\ns\n\n", Decision::Send, None),
+            ("x\nq\nz\nw\nd\n", Decision::DontSend, None),
         ] {
             let mut out = Vec::new();
             let answer = ask_on(&mut input.as_bytes(), &mut out, &summary()).unwrap();
@@ -263,6 +293,39 @@ mod tests {
             ask_on(&mut "x\nq\nz\n".as_bytes(), &mut out, &summary()),
             None
         );
+    }
+
+    #[test]
+    fn never_takes_the_whole_word_and_a_confirmation_that_says_what_it_deletes() {
+        let mut out = Vec::new();
+        // Input ends at the confirmation: nothing decided.
+        assert_eq!(
+            ask_on(&mut "never\n".as_bytes(), &mut out, &summary()),
+            None
+        );
+        let shown = String::from_utf8(out).unwrap();
+        assert!(
+            shown.contains("Every pending report will be deleted"),
+            "{shown}"
+        );
+        for choice in [
+            "send this report",
+            "every later one",
+            "delete this report",
+            "never",
+        ] {
+            assert!(shown.contains(choice), "{choice} in {shown}");
+        }
+        for letter in ["n", "N", "v", "e"] {
+            let mut out = Vec::new();
+            let input = format!("{letter}\n");
+            let answer = ask_on(&mut input.as_bytes(), &mut out, &summary());
+            assert_ne!(
+                answer.map(|a| a.decision),
+                Some(Decision::Never),
+                "{letter}"
+            );
+        }
     }
 
     #[test]
