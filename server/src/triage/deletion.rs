@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::auth::{Caller, deletion_token};
 use super::error::ApiError;
+use super::frame::content_security_policy_with_script;
 use super::pages::layout;
 use crate::deletion::{self, DELETION_TOKEN_ACTOR, DeleteError};
 use crate::report_id::ReportId;
@@ -59,13 +60,24 @@ pub struct ForgetForm {
     pub token: String,
 }
 
+/// The script of the `/forget` page: a forget link
+/// (`<endpoint>/forget#<CrashID>.<token>`, as the client's receipts give it) fills
+/// in the form from the fragment, which no browser sends to a server, and takes the
+/// fragment out of the address bar and the history.
+const FORGET_SCRIPT: &str = "const f=decodeURIComponent(location.hash.slice(1));\
+const i=f.indexOf('.');\
+if(i>0){document.getElementById('crash_id').value=f.slice(0,i);\
+document.getElementById('token').value=f.slice(i+1);\
+history.replaceState(null,'',location.pathname);}";
+
 fn forget_page(status: StatusCode, crash_id: &str, message: maud::Markup) -> Response {
     let body = html! {
         h1 { "Delete a crash report" }
         (message)
         p {
-            "Paste the CrashID and the deletion token your application showed when it "
-            "sent the report. The report — dump, processed data and key — is deleted at once."
+            "Open the forget link your application showed when it sent the report, or "
+            "paste its CrashID and deletion token. The report — dump, processed data and "
+            "key — is deleted at once."
         }
         form method="post" action="/forget" id="forget" {
             div.actions {
@@ -76,13 +88,19 @@ fn forget_page(status: StatusCode, crash_id: &str, message: maud::Markup) -> Res
                 button.danger type="submit" id="delete" { "Delete report" }
             }
         }
+        script { (maud::PreEscaped(FORGET_SCRIPT)) }
     };
     let mut response = (status, layout("Delete a crash report", None, body)).into_response();
     // The page holds a secret while it is filled in: nobody caches it (nor frames
     // it, nor is sent its address: the headers of every triage response).
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        content_security_policy_with_script(FORGET_SCRIPT),
     );
     response
 }
@@ -92,9 +110,10 @@ pub async fn forget_form() -> Response {
     forget_page(StatusCode::OK, "", html! {})
 }
 
-/// `POST /forget`: deletes the report when the token matches. Idempotent: a
-/// report that is not stored (any more) answers that nothing is stored; a wrong
-/// token deletes nothing and answers 404. The token is never shown back.
+/// `POST /forget`: deletes the report when the token matches. A report that is
+/// not stored (any more) and a token that is not the report's get the same 404
+/// answer, so the page tells no one without the token whether a CrashID exists.
+/// The token is never shown back.
 pub async fn forget(State(state): State<TriageState>, Form(form): Form<ForgetForm>) -> Response {
     let crash_id = form.crash_id.trim();
     let token = form.token.trim();
@@ -107,11 +126,13 @@ pub async fn forget(State(state): State<TriageState>, Form(form): Form<ForgetFor
         );
     };
     let outcome = async {
-        let Some(row) = state.index().report(&id).await? else {
-            return Ok::<_, DeleteError>(None);
-        };
-        if token.is_empty() || !hashes_equal(&row.deletion_token_hash, &hash_secret(token)) {
-            return Ok(Some(false));
+        let owned = state
+            .index()
+            .report(&id)
+            .await?
+            .is_some_and(|row| hashes_equal(&row.deletion_token_hash, &hash_secret(token)));
+        if token.is_empty() || !owned {
+            return Ok::<_, DeleteError>(false);
         }
         deletion::delete_report_by_id(
             state.vault(),
@@ -122,24 +143,19 @@ pub async fn forget(State(state): State<TriageState>, Form(form): Form<ForgetFor
         )
         .await?;
         state.index().checkpoint().await?;
-        Ok(Some(true))
+        Ok(true)
     }
     .await;
     match outcome {
-        Ok(Some(true)) => forget_page(
+        Ok(true) => forget_page(
             StatusCode::OK,
             "",
             html! { p.notice id="result" data-result="deleted" { "Report " code { (id) } " is deleted." } },
         ),
-        Ok(None) => forget_page(
-            StatusCode::OK,
-            "",
-            html! { p.notice id="result" data-result="absent" { "No report " code { (id) } " is stored: there is nothing to delete (it may have been deleted already)." } },
-        ),
-        Ok(Some(false)) => forget_page(
+        Ok(false) => forget_page(
             StatusCode::NOT_FOUND,
             &shown,
-            html! { p.error id="result" data-result="mismatch" { "This token does not belong to that CrashID. Nothing was deleted." } },
+            html! { p.error id="result" data-result="not-found" { "No report with this CrashID and deletion token is stored: nothing was deleted. If you deleted it before, it is gone; otherwise check that both were copied whole." } },
         ),
         Err(e) => {
             tracing::error!(error = %e, "deletion request failed");

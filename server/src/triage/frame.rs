@@ -79,10 +79,25 @@ pub fn frame(title: &str, header: Markup, body: Markup) -> Markup {
 /// own resources, no script, no plugin, no framing, forms only to this server,
 /// and of inline styles only the pages' style sheet (by its SHA-256).
 pub fn content_security_policy() -> HeaderValue {
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CSS));
+    policy("'none'")
+}
+
+/// The same policy for a page that runs one inline `script`, allowed by its
+/// SHA-256 (and no other script). The page sets it on its response; the router's
+/// layer leaves a policy already set in place.
+pub fn content_security_policy_with_script(script: &str) -> HeaderValue {
+    policy(&format!("'sha256-{}'", sha256_base64(script)))
+}
+
+fn sha256_base64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text))
+}
+
+fn policy(script_src: &str) -> HeaderValue {
+    let style = sha256_base64(CSS);
     let policy = format!(
-        "default-src 'self'; script-src 'none'; style-src 'sha256-{hash}'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'self'; script-src {script_src}; style-src 'sha256-{style}'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     HeaderValue::try_from(policy).expect("the policy is ASCII")
 }

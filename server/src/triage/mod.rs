@@ -115,13 +115,14 @@ impl TriageState {
 /// in front of every route that is not public.
 ///
 /// Every response carries the security headers: the
-/// [`frame::content_security_policy`], `X-Content-Type-Options: nosniff`,
+/// [`frame::content_security_policy`] (unless the page set its own, narrower
+/// one: [`frame::content_security_policy_with_script`]), `X-Content-Type-Options: nosniff`,
 /// `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
 pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
     routes::build(&state, routes())
         .with_state(state)
-        .layer(header(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             frame::content_security_policy(),
         ))

@@ -614,9 +614,15 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
             .unwrap_or_default()
     }
 
-    // A wrong token (another report's) deletes nothing.
+    // A wrong token (another report's) deletes nothing, and is answered as a
+    // CrashID that is not stored is: the page does not tell whether it exists.
     let outcome = fill_and_send(&browser, &mine.id, &other.deletion_token).await;
-    assert_eq!(outcome, "mismatch");
+    assert_eq!(outcome, "not-found");
+    let wrong_token = browser.text("#result").await;
+    let unknown = "bp-00000000-0000-4000-8000-000000000000";
+    let outcome = fill_and_send(&browser, unknown, &other.deletion_token).await;
+    assert_eq!(outcome, "not-found");
+    assert_eq!(browser.text("#result").await, wrong_token);
     assert!(
         !browser.source().await.contains(&other.deletion_token),
         "token not echoed"
@@ -636,7 +642,7 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let outcome = fill_and_send(&browser, &mine.id, &mine.deletion_token).await;
-    assert_eq!(outcome, "absent");
+    assert_eq!(outcome, "not-found");
     // The other report is untouched.
     assert_eq!(server.report_keys(&other.id).await.len(), 3);
     browser.close().await;
