@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mayday_client::{Client, ClientBuilder, ConsentPolicy};
+use mayday_client::{Client, ClientBuilder, ConsentPolicy, Waiting};
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -64,6 +64,9 @@ fn main() -> ExitCode {
             Ok(summary) => {
                 for sent in &summary.sent {
                     println!("sent {}", sent.crash_id);
+                    if let Some(link) = &sent.forget_url {
+                        println!("  to have it deleted, open {link}");
+                    }
                 }
                 println!(
                     "declined {}, deleted by policy {}, discarded by server {}, pending {}",
@@ -74,6 +77,15 @@ fn main() -> ExitCode {
                 );
                 if let Some(e) = &summary.last_error {
                     println!("not sent: {e}");
+                }
+                if let Some(waiting) = summary.waiting {
+                    println!("{} pending: {waiting}", summary.still_pending);
+                    if waiting == Waiting::NoOneToAsk {
+                        println!(
+                            "  to send them, run `crashy send` in a terminal and answer, \
+                             or set MAYDAY_CONSENT=always"
+                        );
+                    }
                 }
                 ExitCode::SUCCESS
             }
@@ -92,6 +104,9 @@ fn main() -> ExitCode {
                 }
                 for s in sent {
                     println!("sent {} {}", s.crash_id, s.sent_at);
+                    if let Some(link) = &s.forget_url {
+                        println!("  to have it deleted, open {link}");
+                    }
                 }
                 ExitCode::SUCCESS
             }

@@ -66,6 +66,41 @@ pub struct SendSummary {
     pub last_error: Option<Error>,
     /// Set when the server asked the client to stop sending until this time.
     pub throttled_until: Option<time::OffsetDateTime>,
+    /// Why reports still wait, when some do.
+    pub waiting: Option<Waiting>,
+}
+
+/// Why pending reports were left pending by a [`Client::send_pending`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waiting {
+    /// Another process of this application is sending them now.
+    OtherSender,
+    /// No endpoint is configured to send them to.
+    NoEndpoint,
+    /// Consent is `Ask` and the prompt could not ask anyone (the terminal prompt
+    /// asks only on a terminal).
+    NoOneToAsk,
+    /// The server asked not to send before this time.
+    Throttled(time::OffsetDateTime),
+    /// Sending failed (see [`SendSummary::last_error`]); they are tried again next time.
+    SendFailed,
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::OtherSender => {
+                f.write_str("another process of this application is sending them")
+            }
+            Waiting::NoEndpoint => f.write_str("no server endpoint is configured"),
+            Waiting::NoOneToAsk => {
+                f.write_str("they wait for your consent, and there was no one to ask (no terminal)")
+            }
+            Waiting::Throttled(until) => write!(f, "the server asked to wait until {until}"),
+            Waiting::SendFailed => f.write_str("sending failed; they are tried again next time"),
+        }
+    }
 }
 
 /// `<data_dir>/throttle.json`: the server asked the client not to send before this.
@@ -242,6 +277,7 @@ impl Client {
         let mut out = SendSummary::default();
         let Some(_lock) = self.lock_sender()? else {
             out.still_pending = self.pending()?.len();
+            out.waiting = Some(Waiting::OtherSender);
             return Ok(out);
         };
         let pending = self.pending()?;
@@ -253,6 +289,7 @@ impl Client {
         }
         let Some(submit_url) = self.config().submit_url() else {
             out.still_pending = pending.len();
+            out.waiting = Some(Waiting::NoEndpoint);
             return Ok(out);
         };
         let queued = self.drop_already_sent(pending)?;
@@ -261,6 +298,7 @@ impl Client {
         for report in queued {
             if let Some(until) = self.throttled_until() {
                 out.throttled_until = Some(until);
+                out.waiting = Some(Waiting::Throttled(until));
                 break;
             }
             let policy = self.consent()?;
@@ -279,7 +317,10 @@ impl Client {
                 match self.ask(&report, &mut prepared)? {
                     Asked::Send => {}
                     // No one could be asked: the report waits for next time.
-                    Asked::NoOne => break,
+                    Asked::NoOne => {
+                        out.waiting = Some(Waiting::NoOneToAsk);
+                        break;
+                    }
                     Asked::DontSend => {
                         out.declined += 1;
                         handled += 1;
@@ -303,6 +344,12 @@ impl Client {
             }
         }
         out.still_pending = self.pending()?.len();
+        if out.still_pending > 0 && out.waiting.is_none() {
+            out.waiting = Some(match out.throttled_until {
+                Some(until) => Waiting::Throttled(until),
+                None => Waiting::SendFailed,
+            });
+        }
         Ok(out)
     }
 
@@ -401,6 +448,9 @@ impl Client {
             Outcome::Accepted { receipt, stop } => {
                 let sent = SentReport {
                     delete_url: self.config().report_url(&receipt.crash_id),
+                    forget_url: self
+                        .config()
+                        .forget_url(&receipt.crash_id, &receipt.deletion_token),
                     crash_id: receipt.crash_id,
                     deletion_token: receipt.deletion_token,
                     sent_at: fsutil::now(),

@@ -74,4 +74,13 @@ impl Config {
             .as_ref()
             .map(|e| format!("{e}/api/v1/reports/{crash_id}"))
     }
+
+    /// The server's `/forget` page, filled in from the fragment (which no browser
+    /// sends to the server, so the token stays out of its logs).
+    pub(crate) fn forget_url(&self, crash_id: &str, deletion_token: &str) -> Option<String> {
+        self.endpoint
+            .as_ref()
+            .filter(|_| !deletion_token.is_empty())
+            .map(|e| format!("{e}/forget#{crash_id}.{deletion_token}"))
+    }
 }

@@ -66,7 +66,7 @@ pub use builder::ClientBuilder;
 pub use capture::{CrashGuard, MONITOR_ENV};
 pub use client::{
     COMMENT_ANNOTATION, Client, PANIC_ANNOTATION, PRODUCT_ANNOTATION, SendSummary,
-    VERSION_ANNOTATION,
+    VERSION_ANNOTATION, Waiting,
 };
 pub use config::RetryPolicy;
 pub use consent::{

@@ -26,6 +26,11 @@ pub struct SentReport {
     pub version: String,
     /// Where the deletion request goes (`DELETE`), fixed when the report was sent.
     pub delete_url: Option<String>,
+    /// The page where the user deletes the report in a browser:
+    /// `<endpoint>/forget#<crash_id>.<deletion_token>` (receipts of older
+    /// versions have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget_url: Option<String>,
     /// The server's view URL, where it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_url: Option<String>,

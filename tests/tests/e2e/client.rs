@@ -163,6 +163,52 @@ async fn a_wrong_deletion_token_deletes_nothing() {
     server.stop().await;
 }
 
+/// The forget link a real receipt holds (`crashy send` prints it, `crashy list`
+/// shows it) opens the `/forget` page filled in, in headless Chromium, takes
+/// the token out of the address bar, and deletes the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forget_link_of_a_receipt_deletes_the_report_in_headless_chromium() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let id = crash_and_send(&data, &server.url, "segv").await;
+    let mut command = crashy(&data, &server.url);
+    command.arg("list");
+    let listed = stdout(&run(command).await);
+    let link = listed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("to have it deleted, open "))
+        .unwrap_or_else(|| panic!("no forget link: {listed}"))
+        .to_owned();
+    let path = link
+        .strip_prefix(&server.url)
+        .expect("a link to this server");
+    assert!(path.starts_with(&format!("/forget#{id}.")), "{path}");
+
+    let browser = mayday_tests::browser::Browser::start(&server.url).await;
+    browser.goto(path).await;
+    let url = browser.client().current_url().await.unwrap();
+    assert_eq!(
+        url.fragment(),
+        None,
+        "the token left the address bar: {url}"
+    );
+    browser.click("#delete").await;
+    let result = browser.find("#result").await;
+    assert_eq!(
+        result.attr("data-result").await.unwrap().as_deref(),
+        Some("deleted")
+    );
+    assert_eq!(
+        api_status(&server, &token, &id).await,
+        StatusCode::NOT_FOUND
+    );
+    assert!(server.report_keys(&id).await.is_empty());
+    browser.close().await;
+    server.stop().await;
+}
+
 /// `crashy send` on a real pseudo-terminal with consent `ask`: the user's keys go
 /// in through the terminal and the dialogue comes back from it.
 struct Terminal {
@@ -313,4 +359,32 @@ async fn on_a_terminal_n_declines_one_report_and_never_needs_the_word_and_a_yes(
     let index = server.state.index();
     assert_eq!(index.report_key_ids().await.unwrap().len(), 0);
     assert_eq!(index.queue_depth().await.unwrap(), 0);
+}
+
+/// Without a terminal, `crashy send` with consent `ask` leaves the report pending
+/// and says why it waits and how to send it; with the server down it says that
+/// sending failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_pending_reports_say_why_they_wait() {
+    let server = TestServer::start().await;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut command = crashy(&data, &server.url);
+    command.arg("segv").env("MAYDAY_CONSENT", "ask");
+    run(command).await;
+    let mut command = crashy(&data, &server.url);
+    command.arg("send").env("MAYDAY_CONSENT", "ask");
+    let out = stdout(&run(command).await);
+    assert!(
+        out.contains("1 pending: they wait for your consent, and there was no one to ask"),
+        "{out}"
+    );
+    assert!(out.contains("MAYDAY_CONSENT=always"), "{out}");
+
+    let url = server.url.clone();
+    server.stop().await;
+    let mut command = crashy(&data, &url);
+    command.arg("send");
+    let out = stdout(&run(command).await);
+    assert!(out.contains("1 pending: sending failed"), "{out}");
 }
