@@ -64,6 +64,12 @@ fn main() -> ExitCode {
             Ok(summary) => {
                 for sent in &summary.sent {
                     println!("sent {}", sent.crash_id);
+                    if !sent.scrubbed.is_empty() {
+                        println!(
+                            "  before storing it, the server removed {}",
+                            sent.scrubbed.describe()
+                        );
+                    }
                     if let Some(link) = &sent.forget_url {
                         println!("  to have it deleted, open {link}");
                     }

@@ -457,6 +457,7 @@ impl Client {
                     product: report.meta.product.clone(),
                     version: report.meta.version.clone(),
                     view_url: receipt.view_url,
+                    scrubbed: receipt.scrubbed,
                     local_id: Some(report.id().to_owned()),
                 };
                 // Receipt first: if the process dies now, the report may be

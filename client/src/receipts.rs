@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use mayday_report::scrub::ScrubSummary;
 use mayday_report::upload::is_valid_crash_id;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,10 @@ pub struct SentReport {
     /// The server's view URL, where it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_url: Option<String>,
+    /// What the server's scrubbing removed before it stored the report (kinds and
+    /// counts, never values); empty from servers that do not say.
+    #[serde(default, skip_serializing_if = "ScrubSummary::is_empty")]
+    pub scrubbed: ScrubSummary,
     /// The local id the report had in the pending queue (never sent): a pending
     /// report with a receipt was sent already and is not sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]

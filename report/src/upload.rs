@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::scrub::ScrubSummary;
+
 /// The multipart field that carries the minidump.
 pub const MINIDUMP_FIELD: &str = "upload_file_minidump";
 /// The multipart field that carries a JSON map of annotations (Firefox).
@@ -25,6 +27,8 @@ pub const MAX_CRASH_ID_LEN: usize = 128;
 pub const MAX_DELETION_TOKEN_LEN: usize = 256;
 /// The longest ViewURL a receipt keeps.
 pub const MAX_VIEW_URL_LEN: usize = 2048;
+/// The most kinds a receipt's `Scrubbed` line keeps.
+pub const MAX_SCRUBBED_KINDS: usize = 64;
 
 /// Whether `id` has the shape of a CrashID: 1 to [`MAX_CRASH_ID_LEN`] ASCII
 /// letters, digits, `-` and `_` (`bp-<uuid>`). Such an id is safe as a file name
@@ -63,6 +67,33 @@ pub struct SubmitReceipt {
     /// A URL to view the report, where the server is configured with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_url: Option<String>,
+    /// What the server's scrubbing removed from this report before storing it:
+    /// kinds and counts, never a value.
+    #[serde(default, skip_serializing_if = "ScrubSummary::is_empty")]
+    pub scrubbed: ScrubSummary,
+}
+
+/// Whether `kind` can be a scrub kind in a receipt: 1 to 64 of `a-z`, `0-9`, `_`.
+fn is_valid_scrub_kind(kind: &str) -> bool {
+    (1..=64).contains(&kind.len())
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A `Scrubbed` line's value, `kind:count,kind:count`; entries of another shape
+/// and those past [`MAX_SCRUBBED_KINDS`] are left out.
+fn parse_scrubbed(value: &str) -> ScrubSummary {
+    let mut summary = ScrubSummary::default();
+    for entry in value.split(',').take(MAX_SCRUBBED_KINDS) {
+        if let Some((kind, n)) = entry.trim().split_once(':')
+            && is_valid_scrub_kind(kind)
+            && let Ok(n) = n.parse::<u64>()
+        {
+            summary.add(kind, n);
+        }
+    }
+    summary
 }
 
 /// Why a reply body could not be read as a [`SubmitReceipt`].
@@ -81,7 +112,8 @@ pub enum ReceiptError {
 }
 
 impl SubmitReceipt {
-    /// The `text/plain` body: `CrashID=…\nDeletionToken=…\n` and `ViewURL=…\n` when set.
+    /// The `text/plain` body: `CrashID=…\nDeletionToken=…\n`, `ViewURL=…\n` when
+    /// set and `Scrubbed=kind:count,…\n` when scrubbing removed anything.
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "CrashID={}\nDeletionToken={}\n",
@@ -89,6 +121,15 @@ impl SubmitReceipt {
         );
         if let Some(url) = &self.view_url {
             out.push_str(&format!("ViewURL={url}\n"));
+        }
+        if !self.scrubbed.is_empty() {
+            let kinds: Vec<String> = self
+                .scrubbed
+                .removed
+                .iter()
+                .map(|(kind, n)| format!("{kind}:{n}"))
+                .collect();
+            out.push_str(&format!("Scrubbed={}\n", kinds.join(",")));
         }
         out
     }
@@ -102,6 +143,7 @@ impl SubmitReceipt {
         let mut crash_id = None;
         let mut deletion_token = String::new();
         let mut view_url = None;
+        let mut scrubbed = ScrubSummary::default();
         for line in body.lines() {
             let Some((key, value)) = line.split_once('=') else {
                 continue;
@@ -110,6 +152,7 @@ impl SubmitReceipt {
                 "CrashID" => crash_id = Some(value.trim().to_owned()),
                 "DeletionToken" => deletion_token = value.trim().to_owned(),
                 "ViewURL" => view_url = Some(value.trim().to_owned()),
+                "Scrubbed" => scrubbed = parse_scrubbed(value),
                 _ => {}
             }
         }
@@ -124,6 +167,7 @@ impl SubmitReceipt {
             crash_id,
             deletion_token,
             view_url: view_url.filter(|u| is_valid_view_url(u)),
+            scrubbed,
         })
     }
 }
@@ -138,8 +182,16 @@ mod tests {
             crash_id: "bp-6c9a3b1e-0b8f-4a55-9d3e-2f1c0a7b5e21".into(),
             deletion_token: "s3cr3t".into(),
             view_url: None,
+            scrubbed: ScrubSummary::default(),
         };
-        assert_eq!(SubmitReceipt::parse_text(&receipt.to_text()), Ok(receipt));
+        assert_eq!(
+            SubmitReceipt::parse_text(&receipt.to_text()),
+            Ok(receipt.clone())
+        );
+        let mut scrubbed = receipt;
+        scrubbed.scrubbed.add("environment_variable", 3);
+        scrubbed.scrubbed.add("linux_cmdline_stream", 1);
+        assert_eq!(SubmitReceipt::parse_text(&scrubbed.to_text()), Ok(scrubbed));
         assert_eq!(
             SubmitReceipt::parse_text("Discarded=malformed_no_minidump\n"),
             Err(ReceiptError::NoCrashId)
@@ -184,5 +236,15 @@ mod tests {
             Some("https://x.example/r/bp-1")
         );
         assert!(is_valid_crash_id("bp-6c9a3b1e-0b8f-4a55-9d3e-2f1c0a7b5e21"));
+        let many: Vec<String> = (0..1000).map(|i| format!("k{i}:1")).collect();
+        let line = format!(
+            "CrashID=bp-1\nScrubbed=email_address:2,Bad Kind:1,\u{1b}[2J:1,ip_address:-1,ip_address:x,{}\n",
+            many.join(",")
+        );
+        let r = SubmitReceipt::parse_text(&line).unwrap();
+        assert_eq!(r.scrubbed.count("email_address"), 2);
+        assert_eq!(r.scrubbed.count("ip_address"), 0);
+        assert!(r.scrubbed.removed.len() <= MAX_SCRUBBED_KINDS);
+        assert!(r.scrubbed.removed.keys().all(|k| is_valid_scrub_kind(k)));
     }
 }

@@ -261,7 +261,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         received_at,
         annotations,
         dropped_attachments: upload.dropped_attachments,
-        scrub: summary,
+        scrub: summary.clone(),
     };
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
@@ -308,6 +308,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         crash_id: id.to_string(),
         deletion_token: token,
         view_url: None,
+        scrubbed: summary,
     })
 }
 

@@ -388,3 +388,41 @@ async fn without_a_terminal_pending_reports_say_why_they_wait() {
     let out = stdout(&run(command).await);
     assert!(out.contains("1 pending: sending failed"), "{out}");
 }
+
+/// After an upload the receipt records what the server's scrubbing removed (kinds
+/// and counts, never values) and `crashy send` shows it in words. With the
+/// client's own scrubbing off, the environment and command line reach the server,
+/// which removes them before storing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_says_what_the_server_removed() {
+    let server = TestServer::start().await;
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut command = crashy(&data, &server.url);
+    command.arg("segv").env("MAYDAY_CLIENT_SCRUB", "off");
+    run(command).await;
+    let mut command = crashy(&data, &server.url);
+    command.arg("send").env("MAYDAY_CLIENT_SCRUB", "off");
+    let out = stdout(&run(command).await);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("sent "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let shown = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("before storing it, the server removed ")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(shown.contains("the environment"), "{out}");
+    assert!(shown.contains("the command line"), "{out}");
+    let receipt: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("sent").join(format!("{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    let removed = receipt["scrubbed"]["removed"].as_object().unwrap();
+    assert_eq!(removed["linux_environ_stream"], 1, "{receipt}");
+    assert_eq!(removed["linux_cmdline_stream"], 1, "{receipt}");
+    assert!(removed.values().all(serde_json::Value::is_u64), "{receipt}");
+}
