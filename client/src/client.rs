@@ -8,7 +8,7 @@ use mayday_report::upload::DELETION_AUTH_SCHEME;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::consent::{self, ConsentPolicy, Decision};
+use crate::consent::{self, ConsentPolicy, ConsentPrompt, Decision};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::queue::{PendingReport, Queue};
@@ -274,6 +274,13 @@ impl Client {
     /// Blocks until done (HTTP runs on a thread of its own, so calling it from
     /// inside an async runtime is safe, if blocking).
     pub fn send_pending(&self) -> Result<SendSummary> {
+        let prompt = Arc::clone(&self.config().prompt);
+        self.send_pending_with(prompt.as_ref())
+    }
+
+    /// [`Client::send_pending`], asking with `prompt` instead of the builder's (for
+    /// a prompt that exists only during this call, such as a C callback).
+    pub fn send_pending_with(&self, prompt: &dyn ConsentPrompt) -> Result<SendSummary> {
         let mut out = SendSummary::default();
         let Some(_lock) = self.lock_sender()? else {
             out.still_pending = self.pending()?.len();
@@ -314,7 +321,7 @@ impl Client {
                 }
             };
             if policy == ConsentPolicy::Ask {
-                match self.ask(&report, &mut prepared)? {
+                match self.ask(prompt, &report, &mut prepared)? {
                     Asked::Send => {}
                     // No one could be asked: the report waits for next time.
                     Asked::NoOne => {
@@ -402,8 +409,13 @@ impl Client {
     /// Asks the user about one report (consent `Ask`) and carries out the answer:
     /// remembers `Always` or `Never` (which deletes everything pending), deletes a
     /// declined report, adds the user's comment to the annotations.
-    fn ask(&self, report: &PendingReport, prepared: &mut Prepared) -> Result<Asked> {
-        let Some(answer) = self.config().prompt.ask(&prepared.summary) else {
+    fn ask(
+        &self,
+        prompt: &dyn ConsentPrompt,
+        report: &PendingReport,
+        prepared: &mut Prepared,
+    ) -> Result<Asked> {
+        let Some(answer) = prompt.ask(&prepared.summary) else {
             return Ok(Asked::NoOne);
         };
         match answer.decision {

@@ -1,11 +1,11 @@
 //! The client's `crashy` example as a user runs it: it crashes in the way asked,
 //! the client writes the report, and `crashy send` uploads what is pending.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::command::{run, stdout, text};
-use crate::fixtures::example;
+use crate::fixtures::{bin, example, system_libc_symbols};
 
 /// `crashy` with its data dir `data_dir`, sending to `server` with consent `Always`.
 pub fn crashy(data_dir: &Path, server: &str) -> Command {
@@ -41,4 +41,36 @@ pub async fn crash_and_send(data_dir: &Path, server: &str, kind: &str) -> String
         .collect();
     assert_eq!(ids.len(), 1, "one report sent: {}", text(&sent));
     ids[0].to_owned()
+}
+
+/// The symbols of `binary` as `mayday-symbols dump` writes them, with the system C
+/// library's beside them (abort() and raise() then unwind by their call frame
+/// information), in a Breakpad tree `<dir>/tree/<name>/<DEBUG_ID>/<name>.sym`.
+/// Returns the tree.
+pub fn symbol_tree(dir: &Path, binary: &Path) -> PathBuf {
+    let name = binary.file_name().unwrap().to_str().unwrap().to_owned();
+    let sym = dir.join(format!("{name}.sym"));
+    let status = Command::new(bin("mayday-symbols"))
+        .arg("dump")
+        .arg(binary)
+        .arg("-o")
+        .arg(&sym)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tree = dir.join("tree");
+    // `<tree>/<name>/<DEBUG_ID>/<name>.sym`, the debug id from the MODULE line
+    // (`MODULE Linux x86_64 <DEBUG_ID> <name>`).
+    let file = |sym: &Path, name: &str| {
+        let text = std::fs::read_to_string(sym).unwrap();
+        let module = text.lines().next().unwrap();
+        let fields: Vec<&str> = module.split_whitespace().collect();
+        assert_eq!(fields[0], "MODULE", "{module}");
+        let target = tree.join(name).join(fields[3]);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::rename(sym, target.join(format!("{name}.sym"))).unwrap();
+    };
+    file(&sym, &name);
+    file(&system_libc_symbols(dir), "libc.so.6");
+    tree
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crash_handler::{CrashContext, CrashEventResult, CrashHandler, Signal};
 use minidumper::{LoopAction, MinidumpBinary, ServerHandler, SocketName};
 
-use super::protocol::{MONITOR_ENV, MSG_ANNOTATION, MSG_PANIC};
+use super::protocol::{MONITOR_ENV, MSG_ANNOTATION, MSG_PANIC, MSG_REMOVE_ANNOTATION};
 use crate::client::{Client, PANIC_ANNOTATION};
 use crate::consent::ConsentPolicy;
 use crate::error::{Error, Result};
@@ -216,7 +216,8 @@ pub(crate) fn run_monitor(client: &Client, socket: &str) -> Result<()> {
 #[derive(Default)]
 struct State {
     current_id: Option<String>,
-    annotations: BTreeMap<String, String>,
+    /// Annotations changed at run time over the builder's: set, or removed (`None`).
+    annotations: BTreeMap<String, Option<String>>,
 }
 
 struct MonitorHandler {
@@ -235,7 +236,12 @@ impl MonitorHandler {
         let user = LocalUser::from_env();
         let mut annotations = config.annotations.clone();
         if let Ok(state) = self.state.lock() {
-            annotations.extend(state.annotations.clone());
+            for (key, value) in &state.annotations {
+                match value {
+                    Some(value) => annotations.insert(key.clone(), value.clone()),
+                    None => annotations.remove(key),
+                };
+            }
         }
         let mut client_scrubbed = false;
         if config.client_scrub {
@@ -303,11 +309,16 @@ impl ServerHandler for MonitorHandler {
         match kind {
             MSG_ANNOTATION => {
                 if let Some((k, v)) = text.split_once('\0') {
-                    state.annotations.insert(k.to_owned(), v.to_owned());
+                    state.annotations.insert(k.to_owned(), Some(v.to_owned()));
                 }
             }
             MSG_PANIC => {
-                state.annotations.insert(PANIC_ANNOTATION.to_owned(), text);
+                state
+                    .annotations
+                    .insert(PANIC_ANNOTATION.to_owned(), Some(text));
+            }
+            MSG_REMOVE_ANNOTATION => {
+                state.annotations.insert(text, None);
             }
             _ => {}
         }

@@ -19,7 +19,7 @@ use crate::error::Result;
 mod protocol;
 
 pub use protocol::MONITOR_ENV;
-use protocol::MSG_ANNOTATION;
+use protocol::{MSG_ANNOTATION, MSG_REMOVE_ANNOTATION};
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux;
@@ -62,6 +62,12 @@ impl CrashGuard {
     pub fn set_annotation(&self, key: &str, value: &str) -> Result<()> {
         self.monitor
             .send(MSG_ANNOTATION, format!("{key}\0{value}").as_bytes())
+    }
+
+    /// Removes an annotation (one the builder set, or [`CrashGuard::set_annotation`])
+    /// from a crash that happens from now on.
+    pub fn remove_annotation(&self, key: &str) -> Result<()> {
+        self.monitor.send(MSG_REMOVE_ANNOTATION, key.as_bytes())
     }
 }
 

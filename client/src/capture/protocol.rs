@@ -8,3 +8,4 @@ pub const MONITOR_ENV: &str = "MAYDAY_MONITOR_SOCKET";
 /// Message kinds from the application to the monitor.
 pub(crate) const MSG_ANNOTATION: u32 = 1;
 pub(crate) const MSG_PANIC: u32 = 2;
+pub(crate) const MSG_REMOVE_ANNOTATION: u32 = 3;

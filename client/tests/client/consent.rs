@@ -116,9 +116,15 @@ fn never_deletes_everything_and_keeps_nothing_later() {
     crash(dir.path(), "segv", "ask");
     let mut term = send_on_terminal(dir.path(), &server, "ask");
     term.expect(QUESTION, 1);
-    term.send_line("n");
+    term.send_line("never");
+    term.expect("[y/N]", 1);
+    term.send_line("y");
     let (status, shown) = term.wait();
     assert!(status.success(), "{shown}");
+    assert!(
+        shown.contains("Every pending report will be deleted"),
+        "{shown}"
+    );
     assert_eq!(shown.matches(QUESTION).count(), 1, "asked once:\n{shown}");
     assert!(server.requests().is_empty());
     assert_eq!(files_in(&dir.path().join("pending")), Vec::<String>::new());
@@ -128,6 +134,34 @@ fn never_deletes_everything_and_keeps_nothing_later() {
     );
     // A later crash leaves nothing on disk.
     crash(dir.path(), "segv", "ask");
+    assert_eq!(files_in(&dir.path().join("pending")), Vec::<String>::new());
+}
+
+/// `n` (and an unknown answer) never choose "never": `n` declines one report,
+/// an unknown answer asks again, and "never" without a yes changes nothing.
+#[test]
+fn n_declines_one_report_and_never_needs_the_whole_word_and_a_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    crash(dir.path(), "segv", "ask");
+    crash(dir.path(), "abort", "ask");
+    let mut term = send_on_terminal(dir.path(), &server, "ask");
+    term.expect(QUESTION, 1);
+    term.send_line("maybe");
+    term.expect("Please answer", 1);
+    term.expect(QUESTION, 2);
+    term.send_line("n");
+    term.expect(QUESTION, 3);
+    term.send_line("never");
+    term.expect("[y/N]", 1);
+    term.send_line("n");
+    term.expect(QUESTION, 4);
+    term.send_line("d");
+    let (status, shown) = term.wait();
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("declined 2"), "{shown}");
+    assert!(server.requests().is_empty());
+    assert_eq!(stored_consent(dir.path()), None);
     assert_eq!(files_in(&dir.path().join("pending")), Vec::<String>::new());
 }
 

@@ -2,47 +2,13 @@
 //! process, `crashy send` uploads what is pending, the server processes it with the
 //! example's own symbols, and `crashy forget` / `crashy forget-all` take it back.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use mayday_server::index::Role;
 use mayday_tests::command::{run, stdout};
-use mayday_tests::crashy::{crash_and_send, crashy};
-use mayday_tests::fixtures::{bin, example, system_libc_symbols};
+use mayday_tests::crashy::{crash_and_send, crashy, symbol_tree};
+use mayday_tests::fixtures::example;
 use mayday_tests::report::{frames, functions};
 use mayday_tests::server::TestServer;
 use reqwest::StatusCode;
-
-/// crashy's symbols as `mayday-symbols dump` writes them, in a Breakpad tree
-/// `crashy/<DEBUG_ID>/crashy.sym`.
-fn crashy_symbols(dir: &Path) -> PathBuf {
-    let sym = dir.join("crashy.sym");
-    let status = Command::new(bin("mayday-symbols"))
-        .arg("dump")
-        .arg(example("crashy"))
-        .arg("-o")
-        .arg(&sym)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tree = dir.join("tree");
-    // `<tree>/<name>/<DEBUG_ID>/<name>.sym`, the debug id from the MODULE line
-    // (`MODULE Linux x86_64 <DEBUG_ID> <name>`).
-    let file = |sym: &Path, name: &str| {
-        let text = std::fs::read_to_string(sym).unwrap();
-        let module = text.lines().next().unwrap();
-        let fields: Vec<&str> = module.split_whitespace().collect();
-        assert_eq!(fields[0], "MODULE", "{module}");
-        let target = tree.join(name).join(fields[3]);
-        std::fs::create_dir_all(&target).unwrap();
-        std::fs::rename(sym, target.join(format!("{name}.sym"))).unwrap();
-    };
-    file(&sym, "crashy");
-    // The system's C library too, as a server with system symbols has it: abort()
-    // and raise() then unwind by their call frame information.
-    file(&system_libc_symbols(dir), "libc.so.6");
-    tree
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_crash_kind_is_processed_with_the_crashing_function() {
@@ -50,7 +16,7 @@ async fn every_crash_kind_is_processed_with_the_crashing_function() {
     let temp = tempfile::tempdir().unwrap();
     let tree = tokio::task::spawn_blocking({
         let dir = temp.path().to_owned();
-        move || crashy_symbols(&dir)
+        move || symbol_tree(&dir, &example("crashy"))
     })
     .await
     .unwrap();
@@ -207,158 +173,6 @@ async fn the_forget_link_of_a_receipt_deletes_the_report_in_headless_chromium() 
     assert!(server.report_keys(&id).await.is_empty());
     browser.close().await;
     server.stop().await;
-}
-
-/// `crashy send` on a real pseudo-terminal with consent `ask`: the user's keys go
-/// in through the terminal and the dialogue comes back from it.
-struct Terminal {
-    child: std::process::Child,
-    master: std::fs::File,
-    shown: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Terminal {
-    /// Starts `crashy send` with `data_dir` on a new pseudo-terminal.
-    fn send(data_dir: &Path, server: &str) -> Terminal {
-        let pty = nix::pty::openpty(None, None).unwrap();
-        let mut command = crashy(data_dir, server);
-        command
-            .arg("send")
-            .env("MAYDAY_CONSENT", "ask")
-            .stdin(std::fs::File::from(pty.slave.try_clone().unwrap()))
-            .stdout(std::fs::File::from(pty.slave.try_clone().unwrap()))
-            .stderr(std::fs::File::from(pty.slave));
-        let child = command.spawn().unwrap();
-        drop(command);
-        let master = std::fs::File::from(pty.master);
-        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut reader = master.try_clone().unwrap();
-        let sink = std::sync::Arc::clone(&shown);
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            // Ends with EIO once the child has exited and closed the terminal.
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Terminal {
-            child,
-            master,
-            shown,
-        }
-    }
-
-    /// Waits (at most a minute) until the terminal has shown `text` `times` times.
-    fn wait_for(&self, text: &str, times: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while self.shown.lock().unwrap().matches(text).count() < times {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited for {text:?}: {}",
-                self.shown.lock().unwrap()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-
-    /// Types `line` and Enter.
-    fn type_line(&mut self, line: &str) {
-        use std::io::Write;
-        self.master
-            .write_all(format!("{line}\r").as_bytes())
-            .unwrap();
-    }
-
-    /// Waits for `crashy send` to end and returns what the terminal showed.
-    fn finish(mut self) -> String {
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{}", self.shown.lock().unwrap());
-        // The summary line `crashy send` ends with.
-        self.wait_for("deleted by policy", 1);
-        self.shown.lock().unwrap().clone()
-    }
-}
-
-fn stored_policy(data_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("consent.json")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    Some(json["policy"].as_str().unwrap().to_owned())
-}
-
-/// On a real terminal: an unknown answer asks again, `n` declines this one report
-/// (it is deleted, consent stays undecided, nothing is sent); `never` needs the
-/// whole word and a confirmation saying that pending reports will be deleted, and
-/// only then is stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_terminal_n_declines_one_report_and_never_needs_the_word_and_a_yes() {
-    let server = TestServer::start().await;
-    let temp = tempfile::tempdir().unwrap();
-    let data_dir = temp.path().to_owned();
-    let crash = |kind: &'static str| {
-        let mut command = crashy(&data_dir, &server.url);
-        command.arg(kind).env("MAYDAY_CONSENT", "ask");
-        run(command)
-    };
-    crash("segv").await;
-    crash("abort").await;
-    let url = server.url.clone();
-    let dir = data_dir.clone();
-    let shown = tokio::task::spawn_blocking(move || {
-        let mut terminal = Terminal::send(&dir, &url);
-        terminal.wait_for("[s/a/d/never]:", 1);
-        terminal.type_line("maybe");
-        terminal.wait_for("Please answer", 1);
-        terminal.wait_for("[s/a/d/never]:", 2);
-        terminal.type_line("n");
-        // The second report is asked about next: `never` without a yes changes nothing.
-        terminal.wait_for("[s/a/d/never]:", 3);
-        terminal.type_line("never");
-        terminal.wait_for("[y/N]:", 1);
-        terminal.type_line("n");
-        terminal.wait_for("[s/a/d/never]:", 4);
-        terminal.type_line("d");
-        terminal.finish()
-    })
-    .await
-    .unwrap();
-    assert!(
-        shown.contains("Every pending report will be deleted"),
-        "{shown}"
-    );
-    assert!(shown.contains("declined 2"), "{shown}");
-    assert!(!shown.lines().any(|l| l.starts_with("sent ")), "{shown}");
-    assert_eq!(stored_policy(&data_dir), None, "{shown}");
-
-    crash("segv").await;
-    let url = server.url.clone();
-    let dir = data_dir.clone();
-    let shown = tokio::task::spawn_blocking(move || {
-        let mut terminal = Terminal::send(&dir, &url);
-        terminal.wait_for("[s/a/d/never]:", 1);
-        terminal.type_line("never");
-        terminal.wait_for("[y/N]:", 1);
-        terminal.type_line("yes");
-        terminal.finish()
-    })
-    .await
-    .unwrap();
-    assert!(shown.contains("pending reports were deleted"), "{shown}");
-    assert_eq!(
-        stored_policy(&data_dir).as_deref(),
-        Some("never"),
-        "{shown}"
-    );
-    let mut command = crashy(&data_dir, &server.url);
-    command.arg("list");
-    let listed = stdout(&run(command).await);
-    assert!(!listed.contains("pending"), "{listed}");
-    // Nothing reached the server.
-    let index = server.state.index();
-    assert_eq!(index.report_key_ids().await.unwrap().len(), 0);
-    assert_eq!(index.queue_depth().await.unwrap(), 0);
 }
 
 /// Without a terminal, `crashy send` with consent `ask` leaves the report pending

@@ -916,9 +916,16 @@ async fn every_triage_response_carries_the_security_headers() {
         let what = format!("{} {}", response.url().path(), response.status());
         let headers = response.headers();
         let csp = headers["content-security-policy"].to_str().unwrap();
+        // No page runs a script but /forget, which runs its one inline script
+        // (filling the form from a forget link), allowed by its hash.
+        let script = if response.url().path() == "/forget" {
+            "script-src 'sha256-"
+        } else {
+            "script-src 'none'"
+        };
         for directive in [
             "default-src 'self'",
-            "script-src 'none'",
+            script,
             "style-src 'sha256-",
             "frame-ancestors 'none'",
         ] {
