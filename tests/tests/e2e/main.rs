@@ -5,6 +5,7 @@ mod abuse;
 mod api_shapes;
 mod client;
 mod deletion;
+mod ffi;
 mod index;
 mod privacy;
 mod ratelimit;
