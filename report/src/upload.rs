@@ -11,7 +11,9 @@ use crate::scrub::ScrubSummary;
 
 /// The multipart field that carries the minidump.
 pub const MINIDUMP_FIELD: &str = "upload_file_minidump";
-/// The multipart field that carries a JSON map of annotations (Firefox).
+/// The multipart field that carries a JSON map of annotations (Firefox). Read as
+/// a text part or as a file part: Firefox sends it as a file, `extra.json`,
+/// `application/json`.
 pub const EXTRA_FIELD: &str = "extra";
 /// Annotation names that carry the product name, in order of preference.
 pub const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
