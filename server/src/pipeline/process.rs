@@ -257,7 +257,7 @@ pub fn scrub_report(report: &mut ProcessedReport, rules: &mayday_report::scrub::
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use minidump_synth::{
@@ -268,9 +268,9 @@ mod tests {
 
     use super::*;
 
-    /// A dump stored before dropped Crashpad annotations were removed from it: they
-    /// are still there, emptied.
-    fn dump_with_emptied_annotations() -> Vec<u8> {
+    /// A small valid amd64 Linux dump: one thread, its stack, and `crashpad` when
+    /// given.
+    pub(crate) fn small_dump(crashpad: Option<CrashpadInfo>) -> Vec<u8> {
         const LE: Endian = Endian::Little;
         let stack =
             Memory::with_section(Section::with_endian(LE).append_repeated(0, 64), 0x7fff_0000);
@@ -278,23 +278,30 @@ mod tests {
         let mut system_info = SystemInfo::new(LE);
         system_info.processor_architecture = 9; // AMD64
         system_info.platform_id = 0x8201; // Linux
-        let crashpad = CrashpadInfo::new(LE)
-            .add_simple_annotation("Email", "")
-            .add_simple_annotation("prod", "Demo")
-            .add_module(ModuleCrashpadInfo::new(0, LE).add_simple_annotation("api_token", ""));
-        SynthMinidump::with_endian(LE)
+        let dump = SynthMinidump::with_endian(LE)
             .add_system_info(system_info)
             .add_thread(Thread::new(LE, 1, &stack, &context))
             .add(context)
-            .add_memory(stack)
-            .add_crashpad_info(crashpad)
-            .finish()
-            .unwrap()
+            .add_memory(stack);
+        match crashpad {
+            Some(crashpad) => dump.add_crashpad_info(crashpad),
+            None => dump,
+        }
+        .finish()
+        .unwrap()
     }
 
     #[tokio::test]
     async fn dropped_keys_in_the_dump_are_not_merged_into_the_report() {
-        let dump = dump_with_emptied_annotations();
+        // A dump stored before dropped Crashpad annotations were removed from
+        // it: they are still there, emptied.
+        let crashpad = CrashpadInfo::new(Endian::Little)
+            .add_simple_annotation("Email", "")
+            .add_simple_annotation("prod", "Demo")
+            .add_module(
+                ModuleCrashpadInfo::new(0, Endian::Little).add_simple_annotation("api_token", ""),
+            );
+        let dump = small_dump(Some(crashpad));
         let read = Minidump::read(&dump[..]).unwrap();
         assert!(crashpad_annotations(&read).contains_key("Email"));
         let symbols = mayday_symbols::Symbols::new(
