@@ -271,6 +271,11 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
         assert!(contains_text(&raw, s), "fixture lacks {s}");
         assert!(!contains_text(&dump, s), "{s} survived");
     }
+    // Removed entries stay removed: scrubbing again finds nothing.
+    let mut again = dump.clone();
+    let second = scrub_minidump(&mut again, &ScrubConfig::default()).expect("scrubs again");
+    assert!(second.is_empty(), "second scrub removed {second:?}");
+    assert_eq!(again, dump);
 
     // Memory: heap zeroed, code and the stack's return address kept.
     let memory = md.get_stream::<MinidumpMemoryList<'_>>().expect("memory");
@@ -447,12 +452,27 @@ fn big_endian_dumps_are_scrubbed_too() {
     let mut dump = SynthMinidump::with_endian(Endian::Big)
         .set_linux_environ(b"USER=carol\0HOSTNAME=castle\0")
         .set_linux_maps(b"00400000-00410000 r-xp 00000000 08:01 1234 /home/carol/app\n")
+        .add_crashpad_info(
+            CrashpadInfo::new(Endian::Big)
+                .add_simple_annotation("Email", "carol@example.org")
+                .add_simple_annotation("prod", "Demo"),
+        )
         .finish()
         .expect("synth dump");
     let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
     assert_eq!(summary.count("linux_environ_stream"), 1);
     assert!(!contains_text(&dump, "carol"));
     assert!(!contains_text(&dump, "castle"));
+    // The dropped annotation is removed with the count in the dump's byte order.
+    let md = Minidump::read(&dump[..]).expect("parses");
+    let crashpad = md.get_stream::<MinidumpCrashpadInfo>().expect("crashpad");
+    let keys: Vec<&str> = crashpad
+        .simple_annotations
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, vec!["prod"]);
+    assert!(!contains_text(&dump, "Email"));
 }
 
 #[test]
