@@ -168,10 +168,13 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     let mixed = receipt(server.submit_body(&content_type, body, false).await)
         .await
         .id;
-    // Crashpad: product and version in the query string.
+    // Crashpad: product, version and its client id in the query string.
     let (content_type, body) = Multipart::new().dump(&dump).finish();
     let response = server
-        .request(Method::POST, "/submit?product=Crashpad%20App&version=2.0")
+        .request(
+            Method::POST,
+            "/submit?product=Crashpad%20App&version=2.0&guid=0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5",
+        )
         .header("Content-Type", content_type)
         .body(body)
         .send()
@@ -213,6 +216,7 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     assert_matches_reference(&case, &crashpad);
     assert_eq!(crashpad["product"], "Crashpad App");
     assert_eq!(crashpad["version"], "2.0");
+    assert!(crashpad["annotations"].get("guid").is_none(), "{crashpad}");
     let raw = server.wait_processed(&token, &raw).await;
     assert_matches_reference(&case, &raw);
     // Same crash, same issue.
