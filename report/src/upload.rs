@@ -11,12 +11,19 @@ use crate::scrub::ScrubSummary;
 
 /// The multipart field that carries the minidump.
 pub const MINIDUMP_FIELD: &str = "upload_file_minidump";
-/// The multipart field that carries a JSON map of annotations (Firefox).
+/// The multipart field that carries a JSON map of annotations (Firefox). Read as
+/// a text part or as a file part: Firefox sends it as a file, `extra.json`,
+/// `application/json`.
 pub const EXTRA_FIELD: &str = "extra";
-/// Annotation names that carry the product name, in order of preference.
-pub const PRODUCT_KEYS: &[&str] = &["ProductName", "prod", "product"];
-/// Annotation names that carry the product version, in order of preference.
-pub const VERSION_KEYS: &[&str] = &["Version", "ver", "version"];
+/// Annotation names that carry the product name, in order of preference: the
+/// app's own (`ProductName` from Breakpad and Firefox, `_productName` from
+/// Electron's `crashReporter`) before `prod` (which Electron sets to
+/// `Electron`) and Crashpad's `product` query field.
+pub const PRODUCT_KEYS: &[&str] = &["ProductName", "_productName", "prod", "product"];
+/// Annotation names that carry the product version, in order of preference: the
+/// app's own (`Version`, Electron's `_version`) before `ver` (Electron's own
+/// version there) and Crashpad's `version` query field.
+pub const VERSION_KEYS: &[&str] = &["Version", "_version", "ver", "version"];
 /// The `Authorization` scheme for users' deletion requests: `Deletion <token>`.
 pub const DELETION_AUTH_SCHEME: &str = "Deletion";
 /// Prefix of every CrashID, as Socorro's.

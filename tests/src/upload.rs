@@ -44,12 +44,23 @@ impl Multipart {
         self
     }
 
-    /// Adds a file part.
-    pub fn file(mut self, name: &str, filename: &str, bytes: &[u8]) -> Multipart {
+    /// Adds a file part (`application/octet-stream`).
+    pub fn file(self, name: &str, filename: &str, bytes: &[u8]) -> Multipart {
+        self.file_as(name, filename, "application/octet-stream", bytes)
+    }
+
+    /// Adds a file part with `content_type`.
+    pub fn file_as(
+        mut self,
+        name: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Multipart {
         write!(
             self.body,
             "--{}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n",
+             Content-Type: {content_type}\r\n\r\n",
             self.boundary
         )
         .unwrap();

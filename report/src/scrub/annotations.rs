@@ -196,21 +196,34 @@ impl AnnotationRules {
                 .any(|k| k.eq_ignore_ascii_case(key))
     }
 
-    /// Decides one annotation. `url_allowed` is whether the user allowed the URL.
-    pub(crate) fn decide(&self, key: &str, value: &str, url_allowed: bool) -> Decision {
+    /// Whether the rules drop the annotation `key` whatever its value, and the
+    /// kind for the summary: identity fields, and secret keys when
+    /// [`Self::key_action`] is [`Action::Remove`]. The one list of dropped keys:
+    /// form fields, the dump's Crashpad annotations and the report all follow it.
+    pub(crate) fn dropped(&self, key: &str, url_allowed: bool) -> Option<&'static str> {
         let url_key = key.eq_ignore_ascii_case("URL");
         if self.is_identity(key) && !(url_key && url_allowed) {
-            return Decision::Drop("identity_annotation");
+            Some("identity_annotation")
+        } else if self.key_action == Action::Remove && self.is_secret_key(key) {
+            Some("secret_annotation")
+        } else {
+            None
+        }
+    }
+
+    /// Decides one annotation. `url_allowed` is whether the user allowed the URL.
+    pub(crate) fn decide(&self, key: &str, value: &str, url_allowed: bool) -> Decision {
+        if let Some(kind) = self.dropped(key, url_allowed) {
+            return Decision::Drop(kind);
         }
         if self.is_secret_key(key) {
-            return match self.key_action {
-                Action::Keep => Decision::Keep,
-                Action::Remove => Decision::Drop("secret_annotation"),
-                Action::Mask => {
-                    Decision::Replace("*".repeat(value.chars().count()), vec!["secret_annotation"])
-                }
-                Action::Hash => Decision::Replace(self.hash(value), vec!["secret_annotation"]),
+            let replaced = match self.key_action {
+                Action::Mask => "*".repeat(value.chars().count()),
+                Action::Hash => self.hash(value),
+                // `Remove` was dropped above.
+                Action::Keep | Action::Remove => return Decision::Keep,
             };
+            return Decision::Replace(replaced, vec!["secret_annotation"]);
         }
         if self.is_allowed(key) {
             return Decision::Keep;
@@ -315,4 +328,19 @@ pub fn scrub_annotations(
             true
         }
     });
+}
+
+/// Removes the annotations `rules` drop whatever their value (identity fields,
+/// secret keys when [`AnnotationRules::key_action`] is [`Action::Remove`]) and
+/// leaves every other one as it is. For annotations put together from parts
+/// scrubbed before, such as a dump's Crashpad annotations merged with the
+/// upload's fields: a dropped key never comes back. Returns how many went.
+pub fn drop_annotations(
+    annotations: &mut BTreeMap<String, String>,
+    rules: &AnnotationRules,
+) -> usize {
+    let url_allowed = rules.url_allowed(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let before = annotations.len();
+    annotations.retain(|key, _| rules.dropped(key, url_allowed).is_none());
+    before - annotations.len()
 }

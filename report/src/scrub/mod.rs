@@ -9,7 +9,9 @@
 //! - [`drop_stack_memory`] zeroes the captured stacks once a report is fully
 //!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]).
 //! - [`scrub_annotations`] and [`scrub_text`] apply [`AnnotationRules`] to crash
-//!   annotations and to strings taken from a dump into a processed report.
+//!   annotations and to strings taken from a dump into a processed report;
+//!   [`drop_annotations`] removes the keys they drop from annotations put
+//!   together from parts scrubbed before.
 //! - [`inventory`] says what a dump holds, for the client's consent prompt.
 //!
 //! Each call records what it removed in a [`ScrubSummary`]: counts per kind,
@@ -40,7 +42,7 @@ mod minidump;
 mod summary;
 mod text;
 
-pub use annotations::{Action, AnnotationRules, scrub_annotations, scrub_text};
+pub use annotations::{Action, AnnotationRules, drop_annotations, scrub_annotations, scrub_text};
 pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use mayday_report::scrub::{
-    Action, AnnotationRules, ScrubConfig, ScrubSummary, scrub_annotations, scrub_text,
+    Action, AnnotationRules, ScrubConfig, ScrubSummary, drop_annotations, scrub_annotations,
+    scrub_text,
 };
 
 fn scrub(
@@ -307,4 +308,41 @@ fn firefox_extra_annotations_lose_their_identity_fields() {
         }
         insta::assert_json_snapshot!(name, summary);
     }
+}
+
+#[test]
+fn drop_annotations_removes_dropped_keys_and_leaves_values() {
+    let pairs = [
+        ("Email", ""),
+        ("api_token", ""),
+        ("guid", "6c9a3b1e"),
+        ("URL", "https://example.org/"),
+        ("MaydayURLAllowed", "1"),
+        ("comment", "ping 10.1.2.3"),
+    ];
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut annotations = map(&pairs);
+    assert_eq!(
+        drop_annotations(&mut annotations, &AnnotationRules::default()),
+        3
+    );
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        vec!["MaydayURLAllowed", "URL", "comment"]
+    );
+    // Values are not its business.
+    assert_eq!(annotations["comment"], "ping 10.1.2.3");
+    // Secret keys the rules mask or hash are kept; without consent, no URL.
+    let rules = AnnotationRules {
+        key_action: Action::Hash,
+        ..AnnotationRules::default()
+    };
+    let mut annotations = map(&pairs[..4]);
+    assert_eq!(drop_annotations(&mut annotations, &rules), 3);
+    assert_eq!(annotations.keys().collect::<Vec<_>>(), vec!["api_token"]);
 }

@@ -79,6 +79,7 @@ fn personal_dump() -> Vec<u8> {
             data3: 7,
             data4: [8; 8],
         })
+        .add_simple_annotation("prod", "Demo")
         .add_simple_annotation("Email", "alice@example.org")
         .add_simple_annotation("ver", "1.2.3.4")
         .add_module(
@@ -86,8 +87,20 @@ fn personal_dump() -> Vec<u8> {
                 .add_list_annotation("contact bob@example.org")
                 .add_simple_annotation("auth_token", "t0p-s3cr3t")
                 .add_annotation_object(
+                    "api_token",
+                    AnnotationValue::String("obj-t0ken-value".into()),
+                )
+                .add_annotation_object(
                     "exceptionReason",
                     AnnotationValue::String("index 42 out of bounds".into()),
+                )
+                .add_annotation_object(
+                    "session_token",
+                    // A MINIDUMP_BYTE_ARRAY, as Crashpad writes user-defined values.
+                    AnnotationValue::Custom(
+                        0x8001,
+                        [&11u32.to_le_bytes(), &b"raw-s3ss10n"[..]].concat(),
+                    ),
                 ),
         );
     let mut system_info = SystemInfo::new(LE);
@@ -231,11 +244,38 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
             data4: [0; 8]
         }
     );
-    assert_eq!(crashpad.simple_annotations["Email"], "");
-    assert_eq!(crashpad.simple_annotations["ver"], "1.2.3.4");
+    // Dropped keys are removed from their lists, the others kept in order.
+    let simple: Vec<(&str, &str)> = crashpad
+        .simple_annotations
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(simple, vec![("prod", "Demo"), ("ver", "1.2.3.4")]);
     let module_info = &crashpad.module_list[0];
-    assert_eq!(module_info.simple_annotations["auth_token"], "");
+    assert!(module_info.simple_annotations.is_empty());
+    let objects: Vec<&str> = module_info
+        .annotation_objects
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(objects, vec!["exceptionReason"]);
     assert_eq!(module_info.list_annotations[0], "contact ***************");
+    for s in [
+        "Email",
+        "auth_token",
+        "api_token",
+        "obj-t0ken-value",
+        "session_token",
+        "raw-s3ss10n",
+    ] {
+        assert!(contains_text(&raw, s), "fixture lacks {s}");
+        assert!(!contains_text(&dump, s), "{s} survived");
+    }
+    // Removed entries stay removed: scrubbing again finds nothing.
+    let mut again = dump.clone();
+    let second = scrub_minidump(&mut again, &ScrubConfig::default()).expect("scrubs again");
+    assert!(second.is_empty(), "second scrub removed {second:?}");
+    assert_eq!(again, dump);
 
     // Memory: heap zeroed, code and the stack's return address kept.
     let memory = md.get_stream::<MinidumpMemoryList<'_>>().expect("memory");
@@ -412,12 +452,27 @@ fn big_endian_dumps_are_scrubbed_too() {
     let mut dump = SynthMinidump::with_endian(Endian::Big)
         .set_linux_environ(b"USER=carol\0HOSTNAME=castle\0")
         .set_linux_maps(b"00400000-00410000 r-xp 00000000 08:01 1234 /home/carol/app\n")
+        .add_crashpad_info(
+            CrashpadInfo::new(Endian::Big)
+                .add_simple_annotation("Email", "carol@example.org")
+                .add_simple_annotation("prod", "Demo"),
+        )
         .finish()
         .expect("synth dump");
     let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
     assert_eq!(summary.count("linux_environ_stream"), 1);
     assert!(!contains_text(&dump, "carol"));
     assert!(!contains_text(&dump, "castle"));
+    // The dropped annotation is removed with the count in the dump's byte order.
+    let md = Minidump::read(&dump[..]).expect("parses");
+    let crashpad = md.get_stream::<MinidumpCrashpadInfo>().expect("crashpad");
+    let keys: Vec<&str> = crashpad
+        .simple_annotations
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, vec!["prod"]);
+    assert!(!contains_text(&dump, "Email"));
 }
 
 #[test]

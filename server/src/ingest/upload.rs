@@ -19,7 +19,8 @@ use crate::config::Limits;
 pub struct Upload {
     /// The minidump bytes, in memory or encrypted in the data dir.
     pub dump: Spool,
-    /// Text parts, `extra` JSON entries and query-string fields.
+    /// Text parts and the entries of the `extra` JSON (a text or a file part);
+    /// the handler adds the query-string fields.
     pub annotations: BTreeMap<String, String>,
     /// Other file parts that were received and dropped: (field name, size).
     pub dropped_attachments: Vec<(String, u64)>,
@@ -128,7 +129,7 @@ async fn read_multipart(
             }
             let spooled = spool(field.map_err(multer_error), spooler).await?;
             dump = Some(spooled);
-        } else if is_file {
+        } else if is_file && name != EXTRA_FIELD {
             // Attachments are not kept: they are opaque bytes we cannot scrub.
             let mut size = 0u64;
             let mut field = field;
@@ -137,6 +138,7 @@ async fn read_multipart(
             }
             dropped_attachments.push((name, size));
         } else {
+            // A text part, or Firefox's `extra` JSON, which it sends as a file.
             let max_left = limits.max_annotation_bytes.saturating_sub(annotation_bytes);
             let mut value = Vec::new();
             let mut field = field;
@@ -267,6 +269,21 @@ mod tests {
         ));
     }
 
+    /// Reads `body`, a `multipart/form-data` body with boundary `b`, with `limits`.
+    async fn read_form(body: String, limits: &Limits) -> Result<Upload, IngestError> {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = Arc::new(Spooler::new(dir.path(), limits));
+        let content_type = Some("multipart/form-data; boundary=b");
+        read_upload(
+            content_type,
+            Body::from(body),
+            Arc::default(),
+            limits,
+            &spooler,
+        )
+        .await
+    }
+
     /// Reads a form of an `extra` part with `entries` numbers and a minidump.
     async fn read_extra_numbers(
         entries: usize,
@@ -276,8 +293,6 @@ mod tests {
             max_annotation_bytes,
             ..Limits::default()
         };
-        let dir = tempfile::tempdir().unwrap();
-        let spooler = Arc::new(Spooler::new(dir.path(), &limits));
         let extra: Vec<String> = (0..entries).map(|i| format!("\"{i:02x}\":9E15")).collect();
         let body = format!(
             "--b\r\nContent-Disposition: form-data; name=\"extra\"\r\n\r\n{{{}}}\r\n\
@@ -285,15 +300,7 @@ mod tests {
              filename=\"d\"\r\n\r\nMDMP\r\n--b--\r\n",
             extra.join(",")
         );
-        let content_type = Some("multipart/form-data; boundary=b");
-        read_upload(
-            content_type,
-            Body::from(body),
-            Arc::default(),
-            &limits,
-            &spooler,
-        )
-        .await
+        read_form(body, &limits).await
     }
 
     #[tokio::test]
@@ -306,6 +313,50 @@ mod tests {
         );
         let upload = read_extra_numbers(80, 2048).await.unwrap();
         assert_eq!(upload.annotations["4f"], "9000000000000000.0");
+    }
+
+    /// Reads `body` (lines ending `\n`, sent as `\r\n`) with the default limits.
+    async fn read(body: &str) -> Result<Upload, IngestError> {
+        read_form(body.replace('\n', "\r\n"), &Limits::default()).await
+    }
+
+    #[tokio::test]
+    async fn firefox_sends_extra_as_a_file_and_it_is_read() {
+        // The shape of Firefox's crash reporter: `extra` a file part, the
+        // memory report an attachment.
+        let upload = read(concat!(
+            "--b\n",
+            "Content-Disposition: form-data; name=\"extra\"; filename=\"extra.json\"\n",
+            "Content-Type: application/json\n\n",
+            r#"{"ProductName":"Firefox","Version":"128.0","StartupCrash":"0"}"#,
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"upload_file_minidump\"; filename=\"a.dmp\"\n",
+            "Content-Type: application/octet-stream\n\n",
+            "MDMP\0\0\0\0",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"memory_report\"; filename=\"m.json.gz\"\n\n",
+            "gz",
+            "\n--b--\n",
+        ))
+        .await
+        .unwrap();
+        assert_eq!(upload.annotations["ProductName"], "Firefox");
+        assert_eq!(upload.annotations["Version"], "128.0");
+        assert_eq!(upload.annotations["StartupCrash"], "0");
+        assert!(!upload.annotations.contains_key("extra"));
+        assert_eq!(
+            upload.dropped_attachments,
+            vec![("memory_report".to_owned(), 2)]
+        );
+        // A file part that is not JSON is refused, as a text part is.
+        let bad = read(concat!(
+            "--b\n",
+            "Content-Disposition: form-data; name=\"extra\"; filename=\"extra.json\"\n\n",
+            "not json",
+            "\n--b--\n",
+        ))
+        .await;
+        assert!(matches!(bad, Err(IngestError::Malformed("extra_json"))));
     }
 
     #[test]

@@ -217,7 +217,13 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
     // A session per report: the shared caches, this report's own statistics.
     let session = pipeline.symbols.session();
     let id = loaded.row.id.to_string();
-    let processing = process_dump(&id, &loaded.dump, loaded.annotations.clone(), &session);
+    let processing = process_dump(
+        &id,
+        &loaded.dump,
+        loaded.annotations.clone(),
+        &pipeline.scrub.annotations,
+        &session,
+    );
     match tokio::time::timeout(pipeline.config.process_timeout, processing).await {
         Ok(Ok(report)) => Outcome::Processed(Box::new(report), session),
         Ok(Err(e)) => Outcome::Failed(Failure::Unprocessable(e)),

@@ -7,6 +7,7 @@ use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
 use minidump_processor::{ProcessState, ProcessorOptions};
 use minidump_unwind::{CallStack, StackFrame, SymbolProvider};
 
+use mayday_report::scrub::{AnnotationRules, drop_annotations};
 use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
 
 use super::report::{Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread};
@@ -35,11 +36,14 @@ impl ProcessError {
 }
 
 /// Processes `bytes` with `symbols` and builds the report `id`, merging the
-/// upload's `annotations` with the Crashpad annotations found in the dump.
+/// upload's `annotations` with the Crashpad annotations found in the dump. A key
+/// `rules` drop is never merged back, even from a dump stored before its
+/// Crashpad annotations were removed rather than emptied.
 pub async fn process_dump(
     id: &str,
     bytes: &[u8],
     annotations: BTreeMap<String, String>,
+    rules: &AnnotationRules,
     symbols: &(dyn SymbolProvider + Send + Sync),
 ) -> Result<ProcessedReport, ProcessError> {
     let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
@@ -53,6 +57,8 @@ pub async fn process_dump(
     for (key, value) in crashpad_annotations(&dump) {
         annotations.entry(key).or_insert(value);
     }
+    // Counted when the upload was scrubbed.
+    drop_annotations(&mut annotations, rules);
     Ok(build_report(id, &state, annotations))
 }
 
@@ -248,4 +254,67 @@ pub fn scrub_report(report: &mut ProcessedReport, rules: &mayday_report::scrub::
         fix(value);
     }
     report.scrub.add("report_strings", changed);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use minidump_synth::{
+        CrashpadInfo, Memory, ModuleCrashpadInfo, SynthMinidump, SystemInfo, Thread, amd64_context,
+    };
+    use object_store::memory::InMemory;
+    use test_assembler::{Endian, Section};
+
+    use super::*;
+
+    /// A small valid amd64 Linux dump: one thread, its stack, and `crashpad` when
+    /// given.
+    pub(crate) fn small_dump(crashpad: Option<CrashpadInfo>) -> Vec<u8> {
+        const LE: Endian = Endian::Little;
+        let stack =
+            Memory::with_section(Section::with_endian(LE).append_repeated(0, 64), 0x7fff_0000);
+        let context = amd64_context(LE, 0x40_1000, 0x7fff_0000);
+        let mut system_info = SystemInfo::new(LE);
+        system_info.processor_architecture = 9; // AMD64
+        system_info.platform_id = 0x8201; // Linux
+        let dump = SynthMinidump::with_endian(LE)
+            .add_system_info(system_info)
+            .add_thread(Thread::new(LE, 1, &stack, &context))
+            .add(context)
+            .add_memory(stack);
+        match crashpad {
+            Some(crashpad) => dump.add_crashpad_info(crashpad),
+            None => dump,
+        }
+        .finish()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dropped_keys_in_the_dump_are_not_merged_into_the_report() {
+        // A dump stored before dropped Crashpad annotations were removed from
+        // it: they are still there, emptied.
+        let crashpad = CrashpadInfo::new(Endian::Little)
+            .add_simple_annotation("Email", "")
+            .add_simple_annotation("prod", "Demo")
+            .add_module(
+                ModuleCrashpadInfo::new(0, Endian::Little).add_simple_annotation("api_token", ""),
+            );
+        let dump = small_dump(Some(crashpad));
+        let read = Minidump::read(&dump[..]).unwrap();
+        assert!(crashpad_annotations(&read).contains_key("Email"));
+        let symbols = mayday_symbols::Symbols::new(
+            mayday_symbols::SymbolStore::new(Arc::new(InMemory::new())),
+            Default::default(),
+        );
+        let upload = BTreeMap::from([("ver".to_owned(), "1.0".to_owned())]);
+        let rules = AnnotationRules::default();
+        let report = process_dump("bp-1", &dump, upload, &rules, &symbols.session())
+            .await
+            .unwrap();
+        let keys: Vec<&str> = report.annotations.keys().map(String::as_str).collect();
+        assert_eq!(keys, vec!["prod", "ver"]);
+        assert_eq!(report.facts.product.as_deref(), Some("Demo"));
+    }
 }

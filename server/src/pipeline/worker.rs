@@ -130,9 +130,7 @@ fn retry_delay(attempts: i64) -> Duration {
 mod tests {
     use std::sync::Arc;
 
-    use minidump_synth::{Memory, SynthMinidump, SystemInfo, Thread, amd64_context};
     use object_store::memory::InMemory;
-    use test_assembler::{Endian, Section};
 
     use super::*;
     use crate::config::Config;
@@ -186,20 +184,7 @@ mod tests {
 
     /// Stores a small valid dump as a received report, with its job.
     async fn queue(pipeline: &Pipeline, received_at: i64) -> ReportId {
-        const LE: Endian = Endian::Little;
-        let stack =
-            Memory::with_section(Section::with_endian(LE).append_repeated(0, 64), 0x7fff_0000);
-        let context = amd64_context(LE, 0x40_1000, 0x7fff_0000);
-        let mut system_info = SystemInfo::new(LE);
-        system_info.processor_architecture = 9; // AMD64
-        system_info.platform_id = 0x8201; // Linux
-        let dump = SynthMinidump::with_endian(LE)
-            .add_system_info(system_info)
-            .add_thread(Thread::new(LE, 1, &stack, &context))
-            .add(context)
-            .add_memory(stack)
-            .finish()
-            .unwrap();
+        let dump = crate::pipeline::process::tests::small_dump(None);
         let id = ReportId::new();
         let received = time::OffsetDateTime::now_utc().date();
         let (raw_key, meta_key) = (

@@ -5,10 +5,13 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use mayday_server::index::Role;
+use mayday_server::report_id::ReportId;
 use mayday_tests::api::{submit, wait_processed};
+use mayday_tests::crashpad::{Annotations, with_annotations};
 use mayday_tests::fixtures::{example, read_json};
 use mayday_tests::scan::{contains, traces};
-use mayday_tests::server::{ServerProcess, cli_token, walk};
+use mayday_tests::server::{ServerProcess, TestServer, cli_token, walk};
 use mayday_tests::testdata::{self, cases};
 use serde_json::Value;
 
@@ -207,4 +210,71 @@ async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
     let needles: Vec<String> = needles.into_iter().collect();
     let found = leaks(data.path(), &needles);
     assert!(found.is_empty(), "leaked into storage: {found:?}");
+}
+
+/// Keys the rules drop — a secret-looking `api_token`, the identity field `Email` —
+/// set by the app as Crashpad annotations in a real Crashpad dump (process-wide,
+/// a module's simple annotations, a module's annotation object) and sent as form
+/// fields too, as Crashpad's handler sends them: neither key nor value is in the
+/// processed report, the stored metadata or the stored dump, and the other
+/// annotations are still read from the dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_annotation_keys_are_gone_from_the_report_the_metadata_and_the_dump() {
+    const TOKEN: &str = "tok-4f1e9b27c3d8a605";
+    const EMAIL: &str = "planted.person@example.org";
+    const OBJECT_TOKEN: &str = "obj-88a1c0e4d7f2b913";
+    let original =
+        testdata::read("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp");
+    let dump = with_annotations(
+        &original,
+        Annotations {
+            simple: &[("api_token", TOKEN), ("Email", EMAIL)],
+            module_simple: &[("Email", EMAIL)],
+            module_objects: &[("api_token", OBJECT_TOKEN)],
+        },
+    );
+    let needles = ["api_token", "Email", TOKEN, EMAIL, OBJECT_TOKEN];
+    for needle in needles {
+        assert!(!contains(&original, needle.as_bytes()), "{needle} before");
+        assert!(contains(&dump, needle.as_bytes()), "{needle} planted");
+    }
+
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let (id, report) = server
+        .submit_processed(
+            &token,
+            &dump,
+            &[("prod", "xcuitest"), ("api_token", TOKEN), ("Email", EMAIL)],
+        )
+        .await;
+    assert_eq!(report["state"], "processed", "{report}");
+    let annotations = report["annotations"].as_object().unwrap();
+    assert_eq!(annotations["plat"], "iOS");
+    assert_eq!(annotations["exceptionName"], "NSRangeException");
+    assert!(!annotations.contains_key("api_token") && !annotations.contains_key("Email"));
+    let text = report.to_string();
+    for needle in needles {
+        assert!(!text.contains(needle), "{needle} in the API's report");
+    }
+
+    // Every blob the report has in the store, opened: the dump, its metadata and
+    // the processed report.
+    let rid: ReportId = id.parse().unwrap();
+    let keys = server.report_keys(&id).await;
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in keys {
+        let path = object_store::path::Path::from(key.as_str());
+        let plain = server
+            .state
+            .vault()
+            .read(&rid, &path)
+            .await
+            .unwrap()
+            .expect("the blob opens");
+        for needle in needles {
+            assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
+        }
+    }
+    server.stop().await;
 }

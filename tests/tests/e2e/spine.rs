@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use mayday_report::upload::MINIDUMP_FIELD;
 use mayday_server::index::Role;
 use mayday_tests::api::{self, receipt};
 use mayday_tests::fixtures::read_json;
@@ -146,9 +147,17 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     let dump = case.bytes();
     let extra = std::fs::read_to_string(case.dump.with_extension("extra")).unwrap();
 
-    // Firefox: gzip-compressed form-data with an `extra` JSON part.
+    // Firefox's crash reporter: `extra` a JSON file part, as it sends it.
+    let (content_type, body) = Multipart::new()
+        .file_as("extra", "extra.json", "application/json", extra.as_bytes())
+        .file(MINIDUMP_FIELD, "firefox-linux-x86_64.dmp", &dump)
+        .finish();
+    let firefox = receipt(server.submit_body(&content_type, body, false).await)
+        .await
+        .id;
+    // gzip-compressed form-data with `extra` a text part.
     let (content_type, body) = Multipart::new().text("extra", &extra).dump(&dump).finish();
-    let firefox = receipt(server.submit_body(&content_type, body, true).await)
+    let text_extra = receipt(server.submit_body(&content_type, body, true).await)
         .await
         .id;
     // Old Breakpad senders: multipart/mixed.
@@ -159,10 +168,13 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     let mixed = receipt(server.submit_body(&content_type, body, false).await)
         .await
         .id;
-    // Crashpad: product and version in the query string.
+    // Crashpad: product, version and its client id in the query string.
     let (content_type, body) = Multipart::new().dump(&dump).finish();
     let response = server
-        .request(Method::POST, "/submit?product=Crashpad%20App&version=2.0")
+        .request(
+            Method::POST,
+            "/submit?product=Crashpad%20App&version=2.0&guid=0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5",
+        )
         .header("Content-Type", content_type)
         .body(body)
         .send()
@@ -188,6 +200,15 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     assert_matches_reference(&case, &firefox);
     assert_eq!(firefox["product"], "Firefox");
     assert_eq!(firefox["version"], "86.0a1");
+    // Its annotations are read, identity fields dropped.
+    let extra: Value = serde_json::from_str(&extra).unwrap();
+    for key in ["BuildID", "ReleaseChannel", "StartupCrash"] {
+        assert_eq!(firefox["annotations"][key], extra[key], "{key}");
+    }
+    assert!(firefox["annotations"].get("TelemetryClientId").is_none());
+    let text_extra = server.wait_processed(&token, &text_extra).await;
+    assert_matches_reference(&case, &text_extra);
+    assert_eq!(text_extra["annotations"], firefox["annotations"]);
     let mixed = server.wait_processed(&token, &mixed).await;
     assert_matches_reference(&case, &mixed);
     assert_eq!(mixed["product"], "Firefox");
@@ -195,12 +216,66 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
     assert_matches_reference(&case, &crashpad);
     assert_eq!(crashpad["product"], "Crashpad App");
     assert_eq!(crashpad["version"], "2.0");
+    assert!(crashpad["annotations"].get("guid").is_none(), "{crashpad}");
     let raw = server.wait_processed(&token, &raw).await;
     assert_matches_reference(&case, &raw);
     // Same crash, same issue.
-    for other in [&mixed, &crashpad, &raw] {
+    for other in [&text_extra, &mixed, &crashpad, &raw] {
         assert_eq!(other["issue_id"], firefox["issue_id"]);
     }
+    server.stop().await;
+}
+
+/// Electron's `crashReporter` (Crashpad): the app's name and version in
+/// `_productName` and `_version`, Electron's own in `prod` and `ver`, the client id
+/// as `guid`, the body gzipped, the dump a file part named by its report id. The
+/// report is filed under the app, not under Electron.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electron_uploads_are_filed_under_the_app() {
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let dump = testdata::read("electron-nosyms/electron-linux.dmp");
+    let (content_type, body) = Multipart::new()
+        .text("_companyName", "Acme")
+        .text("_productName", "Acme Notes")
+        .text("_version", "3.4.1")
+        .text("prod", "Electron")
+        .text("ver", "28.1.0")
+        .text("process_type", "browser")
+        .text("platform", "linux")
+        .text("guid", "9f0c2d0e5b7a4c1d8e3f6a2b1c0d9e8f")
+        .file(
+            MINIDUMP_FIELD,
+            "2d1b6f3e-7c4a-4e59-9a0b-5f8e1c3d7a26.dmp",
+            &dump,
+        )
+        .finish();
+    let id = receipt(server.submit_body(&content_type, body, true).await)
+        .await
+        .id;
+    let report = server.wait_processed(&token, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    assert_eq!(report["product"], "Acme Notes");
+    assert_eq!(report["version"], "3.4.1");
+    let annotations = &report["annotations"];
+    assert_eq!(annotations["_companyName"], "Acme");
+    assert_eq!(annotations["prod"], "Electron");
+    assert_eq!(annotations["ver"], "28.1.0");
+    assert_eq!(annotations["process_type"], "browser");
+    assert!(annotations.get("guid").is_none());
+    // Filed under the app's product.
+    let issues = |product: &'static str| {
+        let server = &server;
+        let token = &token;
+        async move {
+            let (_, list) = server
+                .get_json(&format!("/api/v1/issues?product={product}"), token)
+                .await;
+            list["issues"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(issues("Acme%20Notes").await, 1);
+    assert_eq!(issues("Electron").await, 0);
     server.stop().await;
 }
 

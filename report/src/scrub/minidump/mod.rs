@@ -45,7 +45,8 @@ use super::text::KnownValues;
 /// directories) and [`ScrubConfig::known_values`], wherever they occur as words;
 /// `KEY=value` strings, e-mail and IP addresses, tokens and keys in captured
 /// memory (ASCII and UTF-16); Crashpad annotations per
-/// [`ScrubConfig::annotations`]; heap memory. Stack memory stays (see
+/// [`ScrubConfig::annotations`] (one whose key the rules drop is removed from its
+/// list, its key and value zeroed); heap memory. Stack memory stays (see
 /// [`drop_stack_memory`]).
 ///
 /// Scrubbing a scrubbed dump changes nothing and returns an empty summary.

@@ -1,12 +1,13 @@
 //! Stream scrubbing: system-detail streams zeroed or blanked line by line,
 //! process details (time zone, Crashpad ids, thread and handle names) overwritten
-//! where they lie, and the Crashpad annotations put through the annotation rules.
+//! where they lie, and the Crashpad annotations put through the annotation rules
+//! (a dropped one removed from its list).
 
 use std::ops::Range;
 
 use minidump_common::format::MINIDUMP_STREAM_TYPE as St;
 
-use super::layout::{Layout, Order, zero};
+use super::layout::{Layout, Order, Raw, zero};
 use crate::scrub::annotations::Decision;
 use crate::scrub::config::ScrubConfig;
 use crate::scrub::summary::ScrubSummary;
@@ -208,13 +209,192 @@ pub(super) fn scrub_process_details(buf: &mut [u8], layout: &Layout, summary: &m
     }
 }
 
-/// A Crashpad annotation found in the dump: its key (none for list annotations),
-/// the offset of its value's length field and the value's bytes.
-type AnnotationEntry = (Option<String>, (usize, Range<usize>));
+/// The kinds of annotation lists in a CrashpadInfo stream: a count, then
+/// entries of a fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    /// `MINIDUMP_SIMPLE_STRING_DICTIONARY`: key and value string RVAs.
+    Dictionary,
+    /// `MINIDUMP_ANNOTATION_LIST`: name RVA, type, reserved, value RVA.
+    Objects,
+    /// A module's list annotations: value string RVAs, no keys.
+    Strings,
+}
+
+impl ListKind {
+    fn entry_size(self) -> usize {
+        match self {
+            ListKind::Dictionary => 8,
+            ListKind::Objects => 12,
+            ListKind::Strings => 4,
+        }
+    }
+}
+
+/// One annotation list: its kind and where it lies.
+struct AnnotationList {
+    kind: ListKind,
+    data: Range<usize>,
+}
+
+impl AnnotationList {
+    /// How many entries the list holds that lie inside it (what the `minidump`
+    /// crate reads), and the count it claims.
+    fn counts(&self, raw: &Raw<'_>) -> (usize, u32) {
+        let claimed = raw.u32(self.data.start).unwrap_or(0);
+        let fits = self.data.len().saturating_sub(4) / self.kind.entry_size();
+        ((claimed as usize).min(fits), claimed)
+    }
+
+    fn slot(&self, i: usize) -> Range<usize> {
+        let start = self.data.start + 4 + i * self.kind.entry_size();
+        start..start + self.kind.entry_size()
+    }
+}
+
+/// A Crashpad annotation found in the dump.
+struct Entry {
+    /// Its index in its list.
+    slot: usize,
+    /// The key (none for list annotations) and its string: (offset of the
+    /// length field, the bytes).
+    key: Option<(String, (usize, Range<usize>))>,
+    /// The value's string: (offset of the length field, the bytes).
+    value: Option<(usize, Range<usize>)>,
+    /// Whether the value is text (not a user-defined annotation object).
+    text: bool,
+}
+
+/// The annotation lists of the CrashpadInfo stream at `stream`: the process-wide
+/// simple annotations, and each module's list, simple and object annotations.
+fn annotation_lists(raw: &Raw<'_>, stream: &Range<usize>) -> Vec<AnnotationList> {
+    let mut lists = Vec::new();
+    if stream.len() < 52 {
+        return lists;
+    }
+    let mut push = |kind, data: Option<Range<usize>>| {
+        if let Some(data) = data {
+            lists.push(AnnotationList { kind, data });
+        }
+    };
+    push(ListKind::Dictionary, raw.location(stream.start + 36));
+    let Some(modules) = raw.location(stream.start + 44) else {
+        return lists;
+    };
+    let count = raw.u32(modules.start).unwrap_or(0) as usize;
+    for i in 0..count.min(modules.len() / 12) {
+        // MINIDUMP_MODULE_CRASHPAD_INFO_LINK: module index, then the location.
+        let Some(info) = raw.location(modules.start + 4 + i * 12 + 4) else {
+            continue;
+        };
+        if info.len() < 28 {
+            continue;
+        }
+        push(ListKind::Strings, raw.location(info.start + 4));
+        push(ListKind::Dictionary, raw.location(info.start + 12));
+        push(ListKind::Objects, raw.location(info.start + 20));
+    }
+    lists
+}
+
+/// The entries of `list` whose strings can be followed.
+fn entries(raw: &Raw<'_>, buf: &[u8], list: &AnnotationList) -> Vec<Entry> {
+    let string = |rva: u32| {
+        (rva != 0)
+            .then(|| raw.counted_bytes(rva as usize))
+            .flatten()
+    };
+    let text = |r: &Range<usize>| String::from_utf8_lossy(&buf[r.clone()]).into_owned();
+    let (n, _) = list.counts(raw);
+    let mut out = Vec::with_capacity(n);
+    for slot in 0..n {
+        let off = list.slot(slot).start;
+        let entry = match list.kind {
+            ListKind::Strings => raw.u32(off).and_then(string).map(|value| Entry {
+                slot,
+                key: None,
+                value: Some(value),
+                text: true,
+            }),
+            ListKind::Dictionary => {
+                let (Some(k), Some(v)) = (raw.u32(off), raw.u32(off + 4)) else {
+                    break;
+                };
+                string(k).map(|key| Entry {
+                    slot,
+                    key: Some((text(&key.1), key)),
+                    value: string(v),
+                    text: true,
+                })
+            }
+            ListKind::Objects => {
+                let (Some(name), Some(ty), Some(v)) =
+                    (raw.u32(off), raw.u16(off + 4), raw.u32(off + 8))
+                else {
+                    break;
+                };
+                string(name).map(|key| Entry {
+                    slot,
+                    key: Some((text(&key.1), key)),
+                    value: string(v),
+                    // Only string annotations (type 1) are text.
+                    text: ty == 1,
+                })
+            }
+        };
+        out.extend(entry);
+    }
+    out
+}
+
+fn write_u32(buf: &mut [u8], off: usize, value: u32, order: Order) {
+    let bytes = match order {
+        Order::Le => value.to_le_bytes(),
+        Order::Be => value.to_be_bytes(),
+    };
+    if let Some(field) = off.checked_add(4).and_then(|end| buf.get_mut(off..end)) {
+        field.copy_from_slice(&bytes);
+    }
+}
+
+/// Empties a counted string: its length and its bytes zeroed.
+fn erase(buf: &mut [u8], (len_off, bytes): &(usize, Range<usize>)) {
+    zero(buf, *len_off..len_off.saturating_add(4));
+    zero(buf, bytes.clone());
+}
+
+/// Removes the entries at `slots` (ascending) from `list`: the others move up in
+/// order, the freed slots are zeroed and the count goes down, so the list reads
+/// as if they had never been there.
+fn remove_slots(buf: &mut [u8], layout: &Layout, list: &AnnotationList, slots: &[usize]) {
+    let (n, claimed) = list.counts(&layout.raw(buf));
+    let mut next = 0;
+    for slot in 0..n {
+        if slots.binary_search(&slot).is_ok() {
+            continue;
+        }
+        if slot != next {
+            buf.copy_within(list.slot(slot), list.slot(next).start);
+        }
+        next += 1;
+    }
+    for slot in next..n {
+        zero(buf, list.slot(slot));
+    }
+    let removed = u32::try_from(n - next).unwrap_or(u32::MAX);
+    write_u32(
+        buf,
+        list.data.start,
+        claimed.saturating_sub(removed),
+        layout.order,
+    );
+}
 
 /// Applies the annotation rules to the Crashpad annotations inside the dump, in
-/// place: a dropped value becomes empty (length 0, bytes zeroed), a replaced one
-/// is written over the old (truncated to its length).
+/// place: a dropped annotation is removed from its list (its key and value
+/// strings zeroed), a replaced value is written over the old (truncated to its
+/// length). Returns the ranges of values the text scrubbing must leave alone
+/// (allowed keys).
 pub(super) fn scrub_crashpad_annotations(
     buf: &mut [u8],
     layout: &Layout,
@@ -224,121 +404,96 @@ pub(super) fn scrub_crashpad_annotations(
     let mut protected = Vec::new();
     let rules = &config.annotations;
     for s in layout.streams_of(St::CrashpadInfoStream) {
-        // (key, value string) pairs: (None, _) for list annotations.
-        let mut entries: Vec<AnnotationEntry> = Vec::new();
-        {
+        let found: Vec<(AnnotationList, Vec<Entry>)> = {
             let raw = layout.raw(buf);
-            let text = |r: &Range<usize>| String::from_utf8_lossy(&buf[r.clone()]).into_owned();
-            let dictionary = |loc: Option<Range<usize>>, out: &mut Vec<AnnotationEntry>| {
-                let Some(loc) = loc else { return };
-                let count = raw.u32(loc.start).unwrap_or(0) as usize;
-                for i in 0..count.min(loc.len() / 8) {
-                    let off = loc.start + 4 + i * 8;
-                    let (Some(k), Some(v)) = (raw.u32(off), raw.u32(off + 4)) else {
-                        break;
-                    };
-                    let (Some((_, key)), Some(value)) =
-                        (raw.counted_bytes(k as usize), raw.counted_bytes(v as usize))
-                    else {
-                        continue;
-                    };
-                    out.push((Some(text(&key)), value));
-                }
-            };
-            if s.data.len() >= 52 {
-                dictionary(raw.location(s.data.start + 36), &mut entries);
-                if let Some(list) = raw.location(s.data.start + 44) {
-                    let count = raw.u32(list.start).unwrap_or(0) as usize;
-                    for i in 0..count.min(list.len() / 12) {
-                        let Some(info) = raw.location(list.start + 4 + i * 12 + 4) else {
-                            continue;
-                        };
-                        if info.len() < 28 {
-                            continue;
+            annotation_lists(&raw, &s.data)
+                .into_iter()
+                .map(|list| {
+                    let entries = entries(&raw, buf, &list);
+                    (list, entries)
+                })
+                .collect()
+        };
+        let value_text = |buf: &[u8], v: &Range<usize>| {
+            String::from_utf8_lossy(&buf[v.clone()])
+                .trim_end_matches('\0')
+                .to_owned()
+        };
+        let url_allowed = {
+            let pairs: Vec<(&str, String)> = found
+                .iter()
+                .flat_map(|(_, entries)| entries)
+                .filter(|e| e.text)
+                .filter_map(|e| {
+                    Some((
+                        e.key.as_ref()?.0.as_str(),
+                        value_text(buf, &e.value.as_ref()?.1),
+                    ))
+                })
+                .collect();
+            rules.url_allowed(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        };
+        for (list, entries) in found {
+            let mut removed = Vec::new();
+            for entry in entries {
+                let key = entry.key.as_ref().map_or("", |(k, _)| k.as_str());
+                let decision = match (&entry.value, entry.text) {
+                    (Some((_, value)), true) => {
+                        if rules.is_allowed(key) {
+                            protected.push(value.clone());
                         }
-                        if let Some(l) = raw.location(info.start + 4) {
-                            let n = raw.u32(l.start).unwrap_or(0) as usize;
-                            for j in 0..n.min(l.len() / 4) {
-                                if let Some(v) = raw
-                                    .u32(l.start + 4 + j * 4)
-                                    .and_then(|r| raw.counted_bytes(r as usize))
-                                {
-                                    entries.push((None, v));
-                                }
-                            }
+                        rules.decide(key, &value_text(buf, value), url_allowed)
+                    }
+                    _ => rules
+                        .dropped(key, url_allowed)
+                        .map_or(Decision::Keep, Decision::Drop),
+                };
+                match decision {
+                    Decision::Keep => {}
+                    Decision::Drop(kind) => {
+                        if let Some((_, string)) = &entry.key {
+                            erase(buf, string);
                         }
-                        dictionary(raw.location(info.start + 12), &mut entries);
-                        if let Some(l) = raw.location(info.start + 20) {
-                            let n = raw.u32(l.start).unwrap_or(0) as usize;
-                            for j in 0..n.min(l.len() / 12) {
-                                let off = l.start + 4 + j * 12;
-                                let (Some(name), Some(ty), Some(value)) =
-                                    (raw.u32(off), raw.u16(off + 4), raw.u32(off + 8))
-                                else {
-                                    break;
-                                };
-                                // Only string annotations (type 1) are text.
-                                if ty != 1 {
-                                    continue;
-                                }
-                                let (Some((_, key)), Some(v)) = (
-                                    raw.counted_bytes(name as usize),
-                                    raw.counted_bytes(value as usize),
-                                ) else {
-                                    continue;
-                                };
-                                entries.push((Some(text(&key)), v));
-                            }
+                        if let Some(string) = &entry.value {
+                            erase(buf, string);
+                        }
+                        removed.push(entry.slot);
+                        summary.add(kind, 1);
+                    }
+                    Decision::Replace(new, kinds) => {
+                        if let Some(value) = &entry.value {
+                            overwrite_value(buf, layout.order, value, &new);
+                        }
+                        for kind in kinds {
+                            summary.add(kind, 1);
                         }
                     }
                 }
             }
-        }
-        let url_allowed = {
-            let pairs: Vec<(String, String)> = entries
-                .iter()
-                .filter_map(|(k, (_, v))| {
-                    Some((
-                        k.clone()?,
-                        String::from_utf8_lossy(&buf[v.clone()]).into_owned(),
-                    ))
-                })
-                .collect();
-            rules.url_allowed(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        };
-        for (key, (len_off, value)) in entries {
-            let text = String::from_utf8_lossy(&buf[value.clone()]).into_owned();
-            let text = text.trim_end_matches('\0');
-            let key = key.as_deref().unwrap_or("");
-            if rules.is_allowed(key) {
-                protected.push(value.clone());
-            }
-            let decision = rules.decide(key, text, url_allowed);
-            let (new, kinds): (&str, Vec<&'static str>) = match &decision {
-                Decision::Keep => continue,
-                Decision::Drop(kind) => ("", vec![*kind]),
-                Decision::Replace(new, kinds) => (new.as_str(), kinds.clone()),
-            };
-            let mut n = new.len().min(value.len());
-            while !new.is_char_boundary(n) {
-                n -= 1;
-            }
-            let Some(bytes) = buf.get_mut(value.clone()) else {
-                continue;
-            };
-            bytes[..n].copy_from_slice(&new.as_bytes()[..n]);
-            bytes[n..].fill(0);
-            let len_bytes = match layout.order {
-                Order::Le => (n as u32).to_le_bytes(),
-                Order::Be => (n as u32).to_be_bytes(),
-            };
-            if let Some(l) = buf.get_mut(len_off..len_off + 4) {
-                l.copy_from_slice(&len_bytes);
-            }
-            for kind in kinds {
-                summary.add(kind, 1);
+            if !removed.is_empty() {
+                remove_slots(buf, layout, &list, &removed);
             }
         }
     }
     protected
+}
+
+/// Writes `new` over a counted string's bytes (truncated to their length, at a
+/// character boundary), zeroes the rest and sets the length.
+fn overwrite_value(
+    buf: &mut [u8],
+    order: Order,
+    (len_off, value): &(usize, Range<usize>),
+    new: &str,
+) {
+    let mut n = new.len().min(value.len());
+    while !new.is_char_boundary(n) {
+        n -= 1;
+    }
+    let Some(bytes) = buf.get_mut(value.clone()) else {
+        return;
+    };
+    bytes[..n].copy_from_slice(&new.as_bytes()[..n]);
+    bytes[n..].fill(0);
+    write_u32(buf, *len_off, n as u32, order);
 }
