@@ -88,20 +88,10 @@ pub struct ReportRow {
     pub received_at: i64,
     /// Unix ms.
     pub processed_at: Option<i64>,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
-    /// OS version.
-    pub os_version: Option<String>,
-    /// CPU architecture.
-    pub cpu_arch: Option<String>,
-    /// Crash reason.
-    pub crash_reason: Option<String>,
-    /// Crash address.
-    pub crash_address: Option<String>,
+    /// What processing found (product and version from the upload until then);
+    /// flat in the JSON.
+    #[serde(flatten)]
+    pub facts: CrashFacts,
     /// Life-cycle state.
     pub state: ReportState,
     /// Why processing failed.
@@ -127,13 +117,15 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
         issue_id: row.try_get("issue_id")?,
         received_at: row.try_get("received_at")?,
         processed_at: row.try_get("processed_at")?,
-        product: row.try_get("product")?,
-        version: row.try_get("version")?,
-        os: row.try_get("os")?,
-        os_version: row.try_get("os_version")?,
-        cpu_arch: row.try_get("cpu_arch")?,
-        crash_reason: row.try_get("crash_reason")?,
-        crash_address: row.try_get("crash_address")?,
+        facts: CrashFacts {
+            product: row.try_get("product")?,
+            version: row.try_get("version")?,
+            os: row.try_get("os")?,
+            os_version: row.try_get("os_version")?,
+            cpu_arch: row.try_get("cpu_arch")?,
+            crash_reason: row.try_get("crash_reason")?,
+            crash_address: row.try_get("crash_address")?,
+        },
         state: ReportState::parse(&row.try_get::<String, _>("state")?)?,
         failure: row.try_get("failure")?,
         deletion_token_hash: row.try_get("deletion_token_hash")?,

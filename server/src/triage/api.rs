@@ -146,11 +146,11 @@ fn report_metadata(row: &ReportRow) -> Value {
         "failure": row.failure,
         "received_at": row.received_at,
         "processed_at": row.processed_at,
-        "product": row.product,
-        "version": row.version,
-        "os": row.os,
-        "os_version": row.os_version,
-        "cpu_arch": row.cpu_arch,
+        "product": row.facts.product,
+        "version": row.facts.version,
+        "os": row.facts.os,
+        "os_version": row.facts.os_version,
+        "cpu_arch": row.facts.cpu_arch,
     })
 }
 
@@ -170,8 +170,8 @@ pub async fn get_report(
         }
         return Ok(Json(out));
     }
-    out["crash_reason"] = json!(row.crash_reason);
-    out["crash_address"] = json!(row.crash_address);
+    out["crash_reason"] = json!(row.facts.crash_reason);
+    out["crash_address"] = json!(row.facts.crash_address);
     if row.state == ReportState::Processed
         && let Some(bytes) = state
             .vault()

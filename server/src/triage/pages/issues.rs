@@ -265,9 +265,9 @@ pub async fn show(
                         tr {
                             td.mono { a href=(format!("/reports/{}", r.id)) { (r.id) } }
                             td { (fmt_time(r.received_at)) }
-                            td { (r.product.as_deref().unwrap_or("")) }
-                            td { (r.version.as_deref().unwrap_or("")) }
-                            td { (r.os.as_deref().unwrap_or("")) " " span.muted { (r.os_version.as_deref().unwrap_or("")) } }
+                            td { (r.facts.product.as_deref().unwrap_or("")) }
+                            td { (r.facts.version.as_deref().unwrap_or("")) }
+                            td { (r.facts.os.as_deref().unwrap_or("")) " " span.muted { (r.facts.os_version.as_deref().unwrap_or("")) } }
                             td { (r.state.as_str()) }
                         }
                     }

@@ -113,10 +113,10 @@ pub async fn show(
         div.card {
             dl.meta {
                 dt { "State" } dd { (row.state.as_str()) @if let Some(f) = &row.failure { " — " (f) } }
-                dt { "Crash reason" } dd.mono id="crash-reason" { (row.crash_reason.as_deref().unwrap_or("")) }
-                dt { "Crash address" } dd.mono { (row.crash_address.as_deref().unwrap_or("")) }
-                dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) " " (row.version.as_deref().unwrap_or("")) }
-                dt { "OS" } dd { (row.os.as_deref().unwrap_or("")) " " (row.os_version.as_deref().unwrap_or("")) " " (row.cpu_arch.as_deref().unwrap_or("")) }
+                dt { "Crash reason" } dd.mono id="crash-reason" { (row.facts.crash_reason.as_deref().unwrap_or("")) }
+                dt { "Crash address" } dd.mono { (row.facts.crash_address.as_deref().unwrap_or("")) }
+                dt { "Product" } dd { (row.facts.product.as_deref().unwrap_or("")) " " (row.facts.version.as_deref().unwrap_or("")) }
+                dt { "OS" } dd { (row.facts.os.as_deref().unwrap_or("")) " " (row.facts.os_version.as_deref().unwrap_or("")) " " (row.facts.cpu_arch.as_deref().unwrap_or("")) }
                 dt { "Received" } dd { (fmt_time(row.received_at)) }
                 @if let Some(at) = row.processed_at { dt { "Processed" } dd { (fmt_time(at)) } }
                 dt { "Dump" } dd { a href=(format!("/reports/{}/minidump", row.id)) id="download" { "Download the scrubbed minidump" } }
@@ -260,8 +260,8 @@ pub async fn lookup(
                     dl.meta {
                         dt { "CrashID" } dd.mono { (row.id) }
                         dt { "State" } dd { (row.state.as_str()) }
-                        dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) }
-                        dt { "Version" } dd { (row.version.as_deref().unwrap_or("")) }
+                        dt { "Product" } dd { (row.facts.product.as_deref().unwrap_or("")) }
+                        dt { "Version" } dd { (row.facts.version.as_deref().unwrap_or("")) }
                         dt { "Received" } dd { (fmt_time(row.received_at)) }
                         dt { "Issue" } dd { (issue_title.as_deref().unwrap_or("—")) }
                     }
