@@ -131,7 +131,11 @@ pub async fn get_issue(
     })))
 }
 
-async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
+/// The report `id` names (a CrashID), or not found.
+pub(crate) async fn load_row(
+    state: &TriageState,
+    id: &str,
+) -> Result<(ReportId, ReportRow), ApiError> {
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
     let row = state.index().report(&id).await?.ok_or(ApiError::NotFound)?;
     Ok((id, row))
@@ -198,7 +202,17 @@ pub async fn get_minidump(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (id, row) = load_row(&state, &id).await?;
+    minidump_download(&state, &caller, &id).await
+}
+
+/// The stored (scrubbed) dump of report `id` as a file download, the read
+/// audited: the API's and the report page's download.
+pub(crate) async fn minidump_download(
+    state: &TriageState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let (id, row) = load_row(state, id).await?;
     let bytes = state
         .vault()
         .read(&row.id, &row.raw_key.as_str().into())
@@ -254,20 +268,26 @@ pub async fn create_token(
     caller: Caller,
     Json(new): Json<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (id, secret) = super::auth::create_token(state.index(), new.role, &new.name).await?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "token.create",
-            &id,
-            Some(new.role.as_str()),
-        )
-        .await?;
+    let (id, secret) = create_token_audited(&state, &caller, new.role, &new.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": id, "role": new.role, "name": new.name, "token": secret })),
     ))
+}
+
+/// Creates a token with `role` and `name` and audits it: `(id, secret)`.
+pub(crate) async fn create_token_audited(
+    state: &TriageState,
+    caller: &Caller,
+    role: Role,
+    name: &str,
+) -> Result<(String, String), ApiError> {
+    let (id, secret) = super::auth::create_token(state.index(), role, name).await?;
+    state
+        .index()
+        .audit(&caller.token_id, "token.create", &id, Some(role.as_str()))
+        .await?;
+    Ok((id, secret))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes a token. 204, or 404 when there is no

@@ -90,42 +90,45 @@ impl std::fmt::Debug for Route {
     }
 }
 
-/// A JSON API route.
-macro_rules! api {
-    ($method:ident $path:literal, $access:expr, $handler:path) => {
+/// A route of `surface` whose handler is built by `handler` (`None`: another
+/// router serves it).
+macro_rules! route {
+    ($surface:ident, $method:ident $path:literal, $access:expr, $handler:expr) => {
         Route {
             method: Method::$method,
             path: $path,
             access: $access,
-            surface: Surface::Api,
-            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
+            surface: Surface::$surface,
+            handler: $handler,
         }
+    };
+}
+
+/// The handler builder of a route served here.
+macro_rules! handler {
+    ($method:ident, $handler:path) => {
+        Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler))
+    };
+}
+
+/// A JSON API route.
+macro_rules! api {
+    ($method:ident $path:literal, $access:expr, $handler:path) => {
+        route!(Api, $method $path, $access, handler!($method, $handler))
     };
 }
 
 /// An HTML page route.
 macro_rules! page {
     ($method:ident $path:literal, $access:expr, $handler:path) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            surface: Surface::Page,
-            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
-        }
+        route!(Page, $method $path, $access, handler!($method, $handler))
     };
 }
 
 /// A route served by another router, listed for the role matrix.
 macro_rules! listed {
     ($method:ident $path:literal, $access:expr) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            surface: Surface::Api,
-            handler: None,
-        }
+        route!(Api, $method $path, $access, None)
     };
 }
 

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::{PageResult, csrf_field, fmt_time, layout};
 use crate::index::Role;
 use crate::triage::TriageState;
-use crate::triage::auth::{self, Caller, is_session};
+use crate::triage::api::{NewToken, create_token_audited};
+use crate::triage::auth::{Caller, is_session};
 
 /// How many present symbol files the page lists.
 const MAX_LISTED: usize = 500;
@@ -123,17 +124,15 @@ pub async fn tokens(State(state): State<TriageState>, caller: Caller) -> PageRes
     tokens_page(&state, &caller, None).await
 }
 
-/// The create-token form.
+/// The create-token form: the API's body and the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CreateForm {
     /// CSRF token.
     #[serde(default)]
     pub csrf: String,
-    /// Role of the new token.
-    pub role: Role,
-    /// A name for people.
-    #[serde(default)]
-    pub name: String,
+    /// Role and name of the new token.
+    #[serde(flatten)]
+    pub token: NewToken,
 }
 
 /// `POST /tokens`: creates a token and shows its secret once.
@@ -143,16 +142,8 @@ pub async fn create_token(
     Form(form): Form<CreateForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    let (id, secret) = auth::create_token(state.index(), form.role, form.name.trim()).await?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "token.create",
-            &id,
-            Some(form.role.as_str()),
-        )
-        .await?;
+    let (id, secret) =
+        create_token_audited(&state, &caller, form.token.role, form.token.name.trim()).await?;
     let response = tokens_page(&state, &caller, Some((id, secret))).await?;
     // The secret is on this page only: never cache it.
     Ok((

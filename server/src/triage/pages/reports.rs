@@ -2,8 +2,6 @@
 //! (support: metadata only, never contents).
 
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -11,10 +9,10 @@ use super::{PageResult, fmt_time, layout};
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
 use crate::report_id::ReportId;
-use crate::triage::TriageState;
 use crate::triage::auth::Caller;
-use crate::triage::error::{ApiError, PageError};
+use crate::triage::error::PageError;
 use crate::triage::query::PageQuery;
+use crate::triage::{TriageState, api};
 use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.
@@ -36,13 +34,7 @@ pub async fn load_processed(
 }
 
 async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), PageError> {
-    let id: ReportId = id.parse().map_err(|_| PageError(ApiError::NotFound))?;
-    let row = state
-        .index()
-        .report(&id)
-        .await?
-        .ok_or(PageError(ApiError::NotFound))?;
-    Ok((id, row))
+    Ok(api::load_row(state, id).await?)
 }
 
 /// A stack as a table: frame, module, function, file:line; inlined calls first.
@@ -187,32 +179,7 @@ pub async fn minidump(
     caller: Caller,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (id, row) = load_row(&state, &id).await?;
-    let bytes = state
-        .vault()
-        .read(&row.id, &row.raw_key.as_str().into())
-        .await?
-        .ok_or(PageError(ApiError::NotFound))?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "report.download",
-            &row.id.to_string(),
-            None,
-        )
-        .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-dmp".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}.dmp\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(api::minidump_download(&state, &caller, &id).await?)
 }
 
 /// Query of the lookup page.
