@@ -683,6 +683,11 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("mayday-data"));
     }
 
+    /// Applies one environment variable, `name=value`, to `config`.
+    fn set_env(config: &mut Config, name: &str, value: &str) -> Result<(), ConfigError> {
+        config.apply_env(|n| (n == name).then(|| value.into()))
+    }
+
     #[test]
     fn env_overrides_file() {
         let mut config = Config::from_toml("listen = \"0.0.0.0:9000\"").unwrap();
@@ -696,11 +701,7 @@ mod tests {
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(config.store_url(), "memory://");
         assert!(config.database_url().starts_with("sqlite://"));
-        assert!(
-            config
-                .apply_env(|n| (n == "MAYDAY_LISTEN").then(|| "nope".into()))
-                .is_err()
-        );
+        assert!(set_env(&mut config, "MAYDAY_LISTEN", "nope").is_err());
     }
 
     #[test]
@@ -750,15 +751,9 @@ mod tests {
         assert!(config.secure_cookies());
         let mut config = Config::from_toml("[http]\nsecure_cookies = true\n").unwrap();
         assert!(config.secure_cookies());
-        config
-            .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "false".into()))
-            .unwrap();
+        set_env(&mut config, "MAYDAY_SECURE_COOKIES", "false").unwrap();
         assert!(!config.secure_cookies());
-        assert!(
-            config
-                .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "yes".into()))
-                .is_err()
-        );
+        assert!(set_env(&mut config, "MAYDAY_SECURE_COOKIES", "yes").is_err());
     }
 
     #[test]
@@ -804,9 +799,7 @@ mod tests {
             ("MAYDAY_RATE_LIMIT_ENABLED", "yes please"),
             ("MAYDAY_RATE_LIMIT_TRUSTED_PROXIES", "proxy.example"),
         ] {
-            let error = config
-                .apply_env(|n| (n == name).then(|| value.into()))
-                .unwrap_err();
+            let error = set_env(&mut config, name, value).unwrap_err();
             assert!(error.to_string().contains(name), "{error}");
         }
         assert!(Config::from_toml("[rate_limit]\nper_minute = 0").is_err());
