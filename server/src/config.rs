@@ -544,11 +544,7 @@ impl Config {
         var: impl Fn(&'static str) -> Option<String>,
     ) -> Result<(), ConfigError> {
         if let Some(value) = var("MAYDAY_LISTEN") {
-            self.listen = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_LISTEN",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.listen = env_value("MAYDAY_LISTEN", value, |v| v.parse())?;
         }
         if let Some(value) = var("MAYDAY_DATA_DIR") {
             self.data_dir = PathBuf::from(value);
@@ -566,26 +562,17 @@ impl Config {
             self.master_key = Some(value);
         }
         if let Some(value) = var("MAYDAY_RETENTION_DAYS") {
-            self.retention_days = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_RETENTION_DAYS",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.retention_days = env_value("MAYDAY_RETENTION_DAYS", value, |v| v.parse())?;
         }
         if let Some(value) = var("MAYDAY_SECURE_COOKIES") {
-            let secure = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_SECURE_COOKIES",
-                value: value.clone(),
-                reason: format!("{e}: write true or false"),
+            let secure = env_value("MAYDAY_SECURE_COOKIES", value, |v| {
+                v.parse::<bool>()
+                    .map_err(|e| format!("{e}: write true or false"))
             })?;
             self.http.secure_cookies = Some(secure);
         }
         if let Some(value) = var("MAYDAY_WORKERS") {
-            self.pipeline.workers = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_WORKERS",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.pipeline.workers = env_value("MAYDAY_WORKERS", value, |v| v.parse())?;
         }
         let rate = &mut self.rate_limit;
         if let Some(value) = var("MAYDAY_RATE_LIMIT_ENABLED") {
