@@ -595,7 +595,7 @@ mod tests {
     use breakpad_symbols::SimpleModule;
 
     /// Records every call a symbolizer makes.
-    #[derive(Debug, Default, PartialEq)]
+    #[derive(Debug, Clone, Default, PartialEq)]
     struct Recorder {
         instruction: u64,
         calls: Vec<String>,
@@ -722,29 +722,15 @@ mod tests {
             let index = IndexedSym::build(File::open(&path).unwrap(), 1 << 20).unwrap();
             for addr in probe_addresses(&index) {
                 let instruction = module.base_address.unwrap() + addr;
-                let (mut a, mut b) = (
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                );
+                let fresh = Recorder {
+                    instruction,
+                    ..Recorder::default()
+                };
+                let (mut a, mut b) = (fresh.clone(), fresh.clone());
                 full.fill_symbol(&module, &mut a);
                 index.fill_symbol(&module, &mut b);
                 assert_eq!(a, b, "fill_symbol {} at {addr:x}", path.display());
-                let (mut a, mut b) = (
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                    Recorder {
-                        instruction,
-                        ..Recorder::default()
-                    },
-                );
+                let (mut a, mut b) = (fresh.clone(), fresh.clone());
                 let ra = full.walk_frame(&module, &mut a);
                 let rb = index.walk_frame(&module, &mut b);
                 // Registers are set in hash map order: compare as sets.

@@ -42,11 +42,14 @@ pub async fn metrics(State(state): State<TriageState>) -> Response {
         .into_response()
 }
 
-/// Query of `GET /api/v1/issues`.
-#[derive(Debug, Deserialize)]
-pub struct IssueQuery {
+/// Which issues a listing shows, in which order: the query keys the API's issue
+/// list and the issues page share.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IssueSelection {
     /// `open`, `resolved`, `regressed`.
     pub status: Option<String>,
+    /// `count` (default), `last_seen`, `first_seen`.
+    pub sort: Option<String>,
     /// Product name.
     pub product: Option<String>,
     /// Product version.
@@ -55,8 +58,14 @@ pub struct IssueQuery {
     pub os: Option<String>,
     /// Text in the signature.
     pub q: Option<String>,
-    /// `count` (default), `last_seen`, `first_seen`.
-    pub sort: Option<String>,
+}
+
+/// Query of `GET /api/v1/issues`.
+#[derive(Debug, Deserialize)]
+pub struct IssueQuery {
+    /// Which issues, in which order.
+    #[serde(flatten)]
+    pub selection: IssueSelection,
     /// Page size, 1..=500 (default 50).
     pub limit: Option<i64>,
     /// Rows to skip, at most [`query::MAX_OFFSET`].
@@ -66,14 +75,15 @@ pub struct IssueQuery {
 impl IssueQuery {
     /// The index filter this query asks for.
     pub fn filter(&self) -> Result<IssueFilter, ApiError> {
-        let status = match &self.status {
+        let selection = &self.selection;
+        let status = match &selection.status {
             Some(s) => Some(
                 IssueStatus::parse(s)
                     .ok_or_else(|| ApiError::BadRequest(format!("unknown status {s:?}")))?,
             ),
             None => None,
         };
-        let sort = match self.sort.as_deref() {
+        let sort = match selection.sort.as_deref() {
             None | Some("count") => IssueSort::Count,
             Some("last_seen") => IssueSort::LastSeen,
             Some("first_seen") => IssueSort::FirstSeen,
@@ -81,10 +91,10 @@ impl IssueQuery {
         };
         Ok(IssueFilter {
             status,
-            product: self.product.clone(),
-            version: self.version.clone(),
-            os: self.os.clone(),
-            search: self.q.clone().filter(|q| !q.is_empty()),
+            product: selection.product.clone(),
+            version: selection.version.clone(),
+            os: selection.os.clone(),
+            search: selection.q.clone().filter(|q| !q.is_empty()),
             sort,
             limit: self.limit.unwrap_or(50).clamp(1, 500),
             offset: query::offset(self.offset)?,

@@ -11,28 +11,19 @@ use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
 use crate::lifecycle;
 use crate::triage::TriageState;
-use crate::triage::api::IssueQuery;
+use crate::triage::api::{IssueQuery, IssueSelection};
 use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
 use crate::triage::query::{self, PageQuery};
 
 const PAGE_SIZE: i64 = 25;
 
-/// Query of the issues list: the API's, plus a page number.
+/// Query of the issues list: the API's selection, plus a page number.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    /// `open` (default), `regressed`, `resolved`.
-    pub status: Option<String>,
-    /// `count` (default), `last_seen`, `first_seen`.
-    pub sort: Option<String>,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
-    /// Text in the signature.
-    pub q: Option<String>,
+    /// Which issues, in which order, as the API takes them.
+    #[serde(flatten)]
+    pub selection: IssueSelection,
     /// 1-based page.
     pub page: Option<i64>,
 }
@@ -43,21 +34,32 @@ fn non_empty(v: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `selection` with its values trimmed, and empty ones left out.
+fn trimmed(selection: &IssueSelection) -> IssueSelection {
+    IssueSelection {
+        status: non_empty(&selection.status),
+        sort: non_empty(&selection.sort),
+        product: non_empty(&selection.product),
+        version: non_empty(&selection.version),
+        os: non_empty(&selection.os),
+        q: non_empty(&selection.q),
+    }
+}
+
 impl ListQuery {
     /// This query with other values for some keys, as a URL.
     fn url(&self, status: Option<&str>, sort: Option<&str>, page: Option<i64>) -> String {
         let mut out = url::form_urlencoded::Serializer::new(String::new());
-        let status = status
-            .map(str::to_owned)
-            .or_else(|| non_empty(&self.status));
-        let sort = sort.map(str::to_owned).or_else(|| non_empty(&self.sort));
+        let selection = trimmed(&self.selection);
+        let status = status.map(str::to_owned).or(selection.status);
+        let sort = sort.map(str::to_owned).or(selection.sort);
         for (k, v) in [
             ("status", status),
             ("sort", sort),
-            ("product", non_empty(&self.product)),
-            ("version", non_empty(&self.version)),
-            ("os", non_empty(&self.os)),
-            ("q", non_empty(&self.q)),
+            ("product", selection.product),
+            ("version", selection.version),
+            ("os", selection.os),
+            ("q", selection.q),
         ] {
             if let Some(v) = v {
                 out.append_pair(k, &v);
@@ -76,16 +78,18 @@ pub async fn list(
     caller: Caller,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> PageResult {
-    let status = non_empty(&query.status).unwrap_or_else(|| "open".to_owned());
-    let sort = non_empty(&query.sort).unwrap_or_else(|| "count".to_owned());
+    let mut selection = trimmed(&query.selection);
+    let status = selection
+        .status
+        .get_or_insert_with(|| "open".to_owned())
+        .clone();
+    let sort = selection
+        .sort
+        .get_or_insert_with(|| "count".to_owned())
+        .clone();
     let (page, skipped) = query::page(query.page, PAGE_SIZE)?;
     let api_query = IssueQuery {
-        status: Some(status.clone()),
-        product: non_empty(&query.product),
-        version: non_empty(&query.version),
-        os: non_empty(&query.os),
-        q: non_empty(&query.q),
-        sort: Some(sort.clone()),
+        selection,
         limit: Some(PAGE_SIZE + 1),
         offset: Some(skipped),
     };
@@ -113,10 +117,10 @@ pub async fn list(
         form.filters method="get" action="/issues" {
             input type="hidden" name="status" value=(status);
             input type="hidden" name="sort" value=(sort);
-            label { "Signature" input type="search" name="q" value=(query.q.as_deref().unwrap_or("")) placeholder="search"; }
-            label { "Product" input name="product" value=(query.product.as_deref().unwrap_or("")); }
-            label { "Version" input name="version" value=(query.version.as_deref().unwrap_or("")) size="10"; }
-            label { "OS" input name="os" value=(query.os.as_deref().unwrap_or("")) size="10"; }
+            label { "Signature" input type="search" name="q" value=(query.selection.q.as_deref().unwrap_or("")) placeholder="search"; }
+            label { "Product" input name="product" value=(query.selection.product.as_deref().unwrap_or("")); }
+            label { "Version" input name="version" value=(query.selection.version.as_deref().unwrap_or("")) size="10"; }
+            label { "OS" input name="os" value=(query.selection.os.as_deref().unwrap_or("")) size="10"; }
             button type="submit" { "Filter" }
             span.muted { "Sort: " (sort_link("count", "count")) " · " (sort_link("last_seen", "last seen")) " · " (sort_link("first_seen", "first seen")) }
         }
