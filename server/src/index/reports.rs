@@ -222,21 +222,12 @@ impl Index {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, String, i64)>, IndexError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT debug_file, debug_id, COUNT(*) AS n FROM report_missing_symbols \
              GROUP BY debug_file, debug_id ORDER BY n DESC, debug_file, debug_id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("debug_file")?,
-                    row.try_get("debug_id")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
+        .await?)
     }
 }
