@@ -1,7 +1,7 @@
 //! Report rows.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::{Index, IndexError, report_id_at};
 use crate::report_id::ReportId;
@@ -40,7 +40,7 @@ impl ReportState {
 
 /// What a report says about the crash and where it happened: found by processing,
 /// stored in the report's row and in the processed report (flat in its JSON).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CrashFacts {
     /// Product name from the annotations, if any.
     pub product: Option<String>,
@@ -117,15 +117,7 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
         issue_id: row.try_get("issue_id")?,
         received_at: row.try_get("received_at")?,
         processed_at: row.try_get("processed_at")?,
-        facts: CrashFacts {
-            product: row.try_get("product")?,
-            version: row.try_get("version")?,
-            os: row.try_get("os")?,
-            os_version: row.try_get("os_version")?,
-            cpu_arch: row.try_get("cpu_arch")?,
-            crash_reason: row.try_get("crash_reason")?,
-            crash_address: row.try_get("crash_address")?,
-        },
+        facts: CrashFacts::from_row(row)?,
         state: ReportState::parse(&row.try_get::<String, _>("state")?)?,
         failure: row.try_get("failure")?,
         deletion_token_hash: row.try_get("deletion_token_hash")?,
