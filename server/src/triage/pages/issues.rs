@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::reports::{load_processed, stack_table};
 use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
-use crate::lifecycle;
+use crate::lifecycle::{self, Emptying};
 use crate::triage::TriageState;
 use crate::triage::api::{IssueQuery, IssueSelection};
 use crate::triage::auth::Caller;
@@ -347,6 +347,7 @@ pub async fn delete(
     Form(form): Form<super::session::CsrfForm>,
 ) -> PageResult {
     caller.check_csrf(&form.csrf)?;
-    lifecycle::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
+    let (vault, metrics) = (state.vault(), state.metrics());
+    lifecycle::empty_issue(vault, metrics, id, &caller.token_id, Emptying::DeleteIssue).await?;
     Ok(Redirect::to("/issues").into_response())
 }
