@@ -361,14 +361,11 @@ impl Index {
         debug_file: &str,
         debug_id: &str,
     ) -> Result<Vec<ReportId>, IndexError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT report_id FROM report_missing_symbols WHERE debug_file = $1 AND debug_id = $2",
-        )
-        .bind(debug_file)
-        .bind(debug_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| report_id_at(r, "report_id")).collect()
+        );
+        self.report_ids(query.bind(debug_file).bind(debug_id), "report_id")
+            .await
     }
 }
 

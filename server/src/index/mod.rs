@@ -216,6 +216,18 @@ impl Index {
     }
 }
 
+impl Index {
+    /// The report ids in column `column` of the rows `query` selects.
+    async fn report_ids(
+        &self,
+        query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+        column: &str,
+    ) -> Result<Vec<ReportId>, IndexError> {
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| report_id_at(r, column)).collect()
+    }
+}
+
 /// The report id in column `column` of `row`.
 fn report_id_at(row: &AnyRow, column: &str) -> Result<ReportId, IndexError> {
     let text: String = row.try_get(column)?;
