@@ -65,7 +65,7 @@ pub const fn roles(roles: &'static [Role]) -> Access {
 pub const PUBLIC: Access = Access::Public;
 
 /// One route.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Route {
     /// HTTP method.
     pub method: Method,
@@ -77,17 +77,6 @@ pub struct Route {
     pub surface: Surface,
     /// Builds the handler; `None` for routes another router serves (ingest).
     pub handler: Option<fn() -> MethodRouter<TriageState>>,
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Route")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("access", &self.access)
-            .field("surface", &self.surface)
-            .finish()
-    }
 }
 
 /// A route of `surface` whose handler is built by `handler` (`None`: another
