@@ -653,6 +653,8 @@ mod tests {
         }
     }
 
+    /// Every `.sym` file below `dir`. (A walk like `server/tests/layers.rs`'s, for
+    /// another extension in another crate: too small to share or to pull a crate in.)
     fn sym_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

@@ -121,7 +121,8 @@ macro_rules! listed {
     };
 }
 
-/// Every route of the server.
+/// Every route of the server. A table, one line a route: its lines are alike by
+/// design (the router and the role-matrix test both read it).
 pub fn routes() -> Vec<Route> {
     vec![
         // Ingest (crate::ingest::router, with its own body limits).
