@@ -1,12 +1,12 @@
 //! The symbols page and the tokens page (admins).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 
+use super::session::{CheckedForm, CsrfForm, WithCsrf};
 use super::{PageResult, csrf_field, fmt_time, layout};
 use crate::index::Role;
 use crate::triage::TriageState;
@@ -135,13 +135,17 @@ pub struct CreateForm {
     pub token: NewToken,
 }
 
+impl WithCsrf for CreateForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `POST /tokens`: creates a token and shows its secret once.
 pub async fn create_token(
     State(state): State<TriageState>,
-    caller: Caller,
-    Form(form): Form<CreateForm>,
+    CheckedForm { caller, form }: CheckedForm<CreateForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     let (id, secret) =
         create_token_audited(&state, &caller, form.token.role, form.token.name.trim()).await?;
     let response = tokens_page(&state, &caller, Some((id, secret))).await?;
@@ -157,11 +161,9 @@ pub async fn create_token(
 /// `POST /tokens/{id}/revoke`: revokes a token (its browser sessions end with it).
 pub async fn revoke_token(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     if state
         .index()
         .revoke_token(&id, crate::index::now_ms())

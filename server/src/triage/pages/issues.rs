@@ -1,12 +1,12 @@
 //! The issues list and the issue page.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::reports::{load_processed, stack_table};
+use super::session::{CheckedForm, CsrfForm, WithCsrf};
 use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
 use crate::lifecycle::{self, Emptying};
@@ -296,6 +296,12 @@ pub struct ResolveForm {
     pub in_version: Option<String>,
 }
 
+impl WithCsrf for ResolveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 fn back_to_issue(id: i64, notice: &str) -> PageResult {
     let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
     Ok(Redirect::to(&format!("/issues/{id}?done={notice}")).into_response())
@@ -305,11 +311,9 @@ fn back_to_issue(id: i64, notice: &str) -> PageResult {
 /// deleting its stored reports.
 pub async fn resolve(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<ResolveForm>,
+    CheckedForm { caller, form }: CheckedForm<ResolveForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     let in_version = non_empty(&form.in_version);
     let deleted = lifecycle::resolve_issue(
         state.vault(),
@@ -330,11 +334,9 @@ pub async fn resolve(
 /// `POST /issues/{id}/reopen`: reopens a resolved issue.
 pub async fn reopen(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     lifecycle::reopen_issue(state.index(), id, &caller.token_id).await?;
     back_to_issue(id, "Reopened.")
 }
@@ -342,11 +344,9 @@ pub async fn reopen(
 /// `POST /issues/{id}/delete`: deletes the issue and every report of it.
 pub async fn delete(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     let (vault, metrics) = (state.vault(), state.metrics());
     lifecycle::empty_issue(vault, metrics, id, &caller.token_id, Emptying::DeleteIssue).await?;
     Ok(Redirect::to("/issues").into_response())
