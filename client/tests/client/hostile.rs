@@ -38,7 +38,7 @@ fn template() -> tempfile::TempDir {
 fn send(server: &TestServer, dir: &Path, replies: Vec<Reply>) -> (Client, SendSummary, usize) {
     let before = server.uploads().len();
     server.script(replies);
-    let client = client_for(&dir.join("data"), &server);
+    let client = client_for(&dir.join("data"), server);
     let summary = client.send_pending().expect("no error, no panic");
     (client, summary, server.uploads().len() - before)
 }
