@@ -22,6 +22,8 @@ impl Client {
 /// Builds a [`Client`]: `Client::builder().product(..).version(..).endpoint(..)
 /// .data_dir(..)`, then [`install`](ClientBuilder::install) to monitor crashes or
 /// [`build`](ClientBuilder::build) to only send and manage reports.
+///
+/// One setter an option, each alike (set, return `self`): a builder's shape.
 #[derive(Clone)]
 pub struct ClientBuilder {
     config: Config,

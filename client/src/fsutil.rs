@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -83,4 +83,22 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
 /// Now, as an RFC 3339 timestamp in UTC.
 pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
+}
+
+/// The names and paths of the entries of `dir`; none when it does not exist.
+pub(crate) fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    entries
+        .map(|entry| {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            Ok((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ))
+        })
+        .collect()
 }

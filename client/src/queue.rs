@@ -141,16 +141,8 @@ impl Queue {
     }
 
     fn scan(&self) -> Result<Vec<PendingReport>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.dir, e)),
-        };
         let mut reports = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
+        for (name, path) in fsutil::dir_entries(&self.dir)? {
             if name.starts_with('.') {
                 // A temporary file: a capture or atomic write in progress, or left
                 // by a process that died. Old ones are removed.
@@ -262,6 +254,11 @@ mod tests {
         }
     }
 
+    /// The ids of the pending reports, oldest first.
+    fn ids_of(q: &Queue) -> Vec<String> {
+        q.list().unwrap().into_iter().map(|r| r.meta.id).collect()
+    }
+
     #[test]
     fn count_bound_drops_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
@@ -276,12 +273,7 @@ mod tests {
                 .unwrap(),
             );
         }
-        let left: Vec<String> = q
-            .list()
-            .unwrap()
-            .iter()
-            .map(|r| r.meta.id.clone())
-            .collect();
+        let left = ids_of(&q);
         assert_eq!(left, ids[2..].to_vec());
         let first = q.list().unwrap().remove(0);
         assert_eq!(fs::read(first.dump_path).unwrap(), b"dump2");
@@ -295,12 +287,7 @@ mod tests {
         let q = Queue::new(dir.path(), 10, Duration::from_secs(3600));
         let old = q.add(b"old", meta(time::Duration::hours(2))).unwrap();
         let new = q.add(b"new", meta(time::Duration::minutes(1))).unwrap();
-        let left: Vec<String> = q
-            .list()
-            .unwrap()
-            .iter()
-            .map(|r| r.meta.id.clone())
-            .collect();
+        let left = ids_of(&q);
         assert_eq!(left, vec![new]);
         assert!(!dir.path().join(format!("pending/{old}.dmp")).exists());
     }

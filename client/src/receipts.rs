@@ -1,7 +1,6 @@
 //! Receipts of sent reports: `<data_dir>/sent/<crash-id>.json`, holding what the
 //! user needs to have the report deleted later.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mayday_report::scrub::ScrubSummary;
@@ -90,19 +89,12 @@ impl Receipts {
 
     /// Every receipt, oldest first.
     pub(crate) fn list(&self) -> Result<Vec<SentReport>> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.dir, e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for (name, path) in fsutil::dir_entries(&self.dir)? {
             if name.starts_with('.') || !name.ends_with(".json") {
                 continue;
             }
-            match fsutil::read_json::<SentReport>(&entry.path()) {
+            match fsutil::read_json::<SentReport>(&path) {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable receipt"),

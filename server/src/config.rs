@@ -544,11 +544,7 @@ impl Config {
         var: impl Fn(&'static str) -> Option<String>,
     ) -> Result<(), ConfigError> {
         if let Some(value) = var("MAYDAY_LISTEN") {
-            self.listen = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_LISTEN",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.listen = env_value("MAYDAY_LISTEN", value, |v| v.parse())?;
         }
         if let Some(value) = var("MAYDAY_DATA_DIR") {
             self.data_dir = PathBuf::from(value);
@@ -566,26 +562,17 @@ impl Config {
             self.master_key = Some(value);
         }
         if let Some(value) = var("MAYDAY_RETENTION_DAYS") {
-            self.retention_days = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_RETENTION_DAYS",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.retention_days = env_value("MAYDAY_RETENTION_DAYS", value, |v| v.parse())?;
         }
         if let Some(value) = var("MAYDAY_SECURE_COOKIES") {
-            let secure = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_SECURE_COOKIES",
-                value: value.clone(),
-                reason: format!("{e}: write true or false"),
+            let secure = env_value("MAYDAY_SECURE_COOKIES", value, |v| {
+                v.parse::<bool>()
+                    .map_err(|e| format!("{e}: write true or false"))
             })?;
             self.http.secure_cookies = Some(secure);
         }
         if let Some(value) = var("MAYDAY_WORKERS") {
-            self.pipeline.workers = value.parse().map_err(|e| ConfigError::Env {
-                name: "MAYDAY_WORKERS",
-                value: value.clone(),
-                reason: format!("{e}"),
-            })?;
+            self.pipeline.workers = env_value("MAYDAY_WORKERS", value, |v| v.parse())?;
         }
         let rate = &mut self.rate_limit;
         if let Some(value) = var("MAYDAY_RATE_LIMIT_ENABLED") {
@@ -683,6 +670,11 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("mayday-data"));
     }
 
+    /// Applies one environment variable, `name=value`, to `config`.
+    fn set_env(config: &mut Config, name: &str, value: &str) -> Result<(), ConfigError> {
+        config.apply_env(|n| (n == name).then(|| value.into()))
+    }
+
     #[test]
     fn env_overrides_file() {
         let mut config = Config::from_toml("listen = \"0.0.0.0:9000\"").unwrap();
@@ -696,11 +688,7 @@ mod tests {
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(config.store_url(), "memory://");
         assert!(config.database_url().starts_with("sqlite://"));
-        assert!(
-            config
-                .apply_env(|n| (n == "MAYDAY_LISTEN").then(|| "nope".into()))
-                .is_err()
-        );
+        assert!(set_env(&mut config, "MAYDAY_LISTEN", "nope").is_err());
     }
 
     #[test]
@@ -750,15 +738,9 @@ mod tests {
         assert!(config.secure_cookies());
         let mut config = Config::from_toml("[http]\nsecure_cookies = true\n").unwrap();
         assert!(config.secure_cookies());
-        config
-            .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "false".into()))
-            .unwrap();
+        set_env(&mut config, "MAYDAY_SECURE_COOKIES", "false").unwrap();
         assert!(!config.secure_cookies());
-        assert!(
-            config
-                .apply_env(|n| (n == "MAYDAY_SECURE_COOKIES").then(|| "yes".into()))
-                .is_err()
-        );
+        assert!(set_env(&mut config, "MAYDAY_SECURE_COOKIES", "yes").is_err());
     }
 
     #[test]
@@ -804,9 +786,7 @@ mod tests {
             ("MAYDAY_RATE_LIMIT_ENABLED", "yes please"),
             ("MAYDAY_RATE_LIMIT_TRUSTED_PROXIES", "proxy.example"),
         ] {
-            let error = config
-                .apply_env(|n| (n == name).then(|| value.into()))
-                .unwrap_err();
+            let error = set_env(&mut config, name, value).unwrap_err();
             assert!(error.to_string().contains(name), "{error}");
         }
         assert!(Config::from_toml("[rate_limit]\nper_minute = 0").is_err());

@@ -30,31 +30,9 @@ pub enum LifecycleError {
     Delete(#[from] DeleteError),
 }
 
-/// Deletes every report of an issue (the issue stays, with its status). Returns
-/// how many were deleted.
-pub async fn delete_issue_reports(
-    vault: &Vault,
-    metrics: &Metrics,
-    issue_id: i64,
-    actor: &str,
-) -> Result<u64, LifecycleError> {
-    empty_issue(vault, metrics, issue_id, actor, Emptying::KeepIssue).await
-}
-
-/// Deletes every report of an issue and then the issue itself. Returns how many
-/// reports were deleted.
-pub async fn delete_issue(
-    vault: &Vault,
-    metrics: &Metrics,
-    issue_id: i64,
-    actor: &str,
-) -> Result<u64, LifecycleError> {
-    empty_issue(vault, metrics, issue_id, actor, Emptying::DeleteIssue).await
-}
-
 /// What becomes of an issue whose reports are deleted by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Emptying {
+pub enum Emptying {
     /// It stays, with its status.
     KeepIssue,
     /// It is deleted too.
@@ -62,8 +40,8 @@ enum Emptying {
 }
 
 /// Deletes every report of an existing issue, then the issue when `emptying`
-/// says so, and audits it.
-async fn empty_issue(
+/// says so, and audits it. Returns how many reports were deleted.
+pub async fn empty_issue(
     vault: &Vault,
     metrics: &Metrics,
     issue_id: i64,

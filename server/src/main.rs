@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mayday_server::index::{Index, Role};
+use mayday_server::lifecycle::Emptying;
 use mayday_server::{App, Config};
 
 mod cli {
@@ -253,11 +254,12 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
         println!("{id}\t{}", if deleted { "deleted" } else { "not stored" });
     }
     if let Some(issue) = issue {
-        let deleted = mayday_server::lifecycle::delete_issue_reports(
+        let deleted = mayday_server::lifecycle::empty_issue(
             state.vault(),
             state.metrics(),
             issue,
             "cli",
+            Emptying::KeepIssue,
         )
         .await?;
         println!("issue {issue}\t{deleted} reports deleted");

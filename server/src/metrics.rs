@@ -185,14 +185,25 @@ impl Metrics {
     ) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let ingested = family(
-            &mut out,
-            "mayday_reports_ingested_total",
-            "counter",
-            "Reports accepted by the upload endpoint.",
-        );
-        let _ = writeln!(out, "{ingested} {}", load(&self.ingested));
-
+        for (name, help, value) in [
+            (
+                "mayday_reports_ingested_total",
+                "Reports accepted by the upload endpoint.",
+                &self.ingested,
+            ),
+            (
+                "mayday_jobs_run_total",
+                "Processing jobs run by this process.",
+                &self.processed,
+            ),
+            (
+                "mayday_job_errors_total",
+                "Processing job attempts that ended in an error (retried, or failed after the last attempt).",
+                &self.job_errors,
+            ),
+        ] {
+            single(&mut out, name, "counter", help, load(value));
+        }
         self.rejected.render(
             &mut out,
             "mayday_uploads_rejected_total",
@@ -205,22 +216,6 @@ impl Metrics {
             "Uploads a throttle rule or the per-sender rate limit decided on, by outcome.",
             "outcome",
         );
-
-        let jobs = family(
-            &mut out,
-            "mayday_jobs_run_total",
-            "counter",
-            "Processing jobs run by this process.",
-        );
-        let _ = writeln!(out, "{jobs} {}", load(&self.processed));
-
-        let errors = family(
-            &mut out,
-            "mayday_job_errors_total",
-            "counter",
-            "Processing job attempts that ended in an error (retried, or failed after the last attempt).",
-        );
-        let _ = writeln!(out, "{errors} {}", load(&self.job_errors));
 
         let stages = family(
             &mut out,
@@ -308,19 +303,18 @@ impl Metrics {
                     stats.disk_bytes,
                 ),
             ] {
-                let name = family(&mut out, name, kind, help);
-                let _ = writeln!(out, "{name} {value}");
+                single(&mut out, name, kind, help, value);
             }
         }
 
         if let Some(depth) = queue_depth {
-            let queue = family(
+            single(
                 &mut out,
                 "mayday_queue_depth",
                 "gauge",
                 "Processing jobs waiting or running.",
+                depth,
             );
-            let _ = writeln!(out, "{queue} {depth}");
         }
         out
     }
@@ -330,6 +324,12 @@ impl Metrics {
 fn family<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     name
+}
+
+/// Writes a metric family of one unlabelled `value`.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let name = family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 #[cfg(test)]

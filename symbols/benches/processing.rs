@@ -265,10 +265,7 @@ fn main() {
     for (case, d) in &cold {
         println!(
             "  {:<70} {:>8.1} ms",
-            case.dump
-                .strip_prefix(testdata::dir())
-                .unwrap_or(&case.dump)
-                .display(),
+            shown(&case.dump),
             d.as_secs_f64() * 1000.0
         );
     }
@@ -309,10 +306,7 @@ fn main() {
             let mean = *d / sw_rounds as u32;
             println!(
                 "  {:<70} {:>8.1} ms   (Symbols cold {:>7.1} ms)",
-                case.dump
-                    .strip_prefix(testdata::dir())
-                    .unwrap_or(&case.dump)
-                    .display(),
+                shown(&case.dump),
                 mean.as_secs_f64() * 1000.0,
                 cold_d.as_secs_f64() * 1000.0
             );
@@ -371,4 +365,9 @@ fn main() {
             kib as f64 / 1024.0
         );
     }
+}
+
+/// A dump's path as the tables show it: relative to the testdata directory.
+fn shown(dump: &Path) -> std::path::Display<'_> {
+    dump.strip_prefix(testdata::dir()).unwrap_or(dump).display()
 }

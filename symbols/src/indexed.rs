@@ -82,6 +82,36 @@ fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| b == b' ').filter(|f| !f.is_empty())
 }
 
+/// The record a FUNC or STACK CFI INIT line opens at `off`, from its next two
+/// fields (`address size`); `None` for an empty range. Errors name `what.0` for
+/// a field that does not parse and `what.1` for a range that does not fit.
+fn block_start<'a>(
+    f: &mut impl Iterator<Item = &'a [u8]>,
+    off: u32,
+    what: (&'static str, &'static str),
+    n: u64,
+) -> Result<Option<Rec>, SymbolError> {
+    let addr = f
+        .next()
+        .and_then(hex)
+        .ok_or(SymbolError::ParseError(what.0, n))?;
+    let size = f
+        .next()
+        .and_then(hex)
+        .ok_or(SymbolError::ParseError(what.0, n))?;
+    if size == 0 {
+        return Ok(None);
+    }
+    let range = || SymbolError::ParseError(what.1, n);
+    addr.checked_add(size - 1).ok_or_else(range)?;
+    let size = u32::try_from(size).map_err(|_| range())?;
+    Ok(Some(Rec {
+        start: addr,
+        off,
+        size,
+    }))
+}
+
 /// A FUNC's line record: `address size line file`, the first field all hex.
 /// (Keywords like `FILE` and `FUNC` start with a hex letter too.)
 fn is_line_record(line: &[u8]) -> bool {
@@ -241,19 +271,8 @@ impl IndexedSym {
                 if f.peek() == Some(&&b"m"[..]) {
                     f.next();
                 }
-                let addr = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
-                let size = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
-                if size > 0 {
-                    addr.checked_add(size - 1).ok_or(bad("FUNC", n))?;
-                    let size = u32::try_from(size).map_err(|_| bad("FUNC", n))?;
-                    open = Some((
-                        Rec {
-                            start: addr,
-                            off,
-                            size,
-                        },
-                        true,
-                    ));
+                if let Some(rec) = block_start(&mut f, off, ("FUNC", "FUNC"), n)? {
+                    open = Some((rec, true));
                 }
             } else if line.starts_with(b"PUBLIC ") {
                 let mut f = fields(line).skip(1).peekable();
@@ -264,19 +283,8 @@ impl IndexedSym {
                 publics.push((addr, off));
             } else if line.starts_with(b"STACK CFI INIT ") {
                 let mut f = fields(line).skip(3);
-                let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
-                let size = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
-                if size > 0 {
-                    addr.checked_add(size - 1).ok_or(bad("STACK CFI", n))?;
-                    let size = u32::try_from(size).map_err(|_| bad("STACK CFI", n))?;
-                    open = Some((
-                        Rec {
-                            start: addr,
-                            off,
-                            size,
-                        },
-                        false,
-                    ));
+                if let Some(rec) = block_start(&mut f, off, ("STACK CFI INIT", "STACK CFI"), n)? {
+                    open = Some((rec, false));
                 }
             } else if line.starts_with(b"STACK WIN ") {
                 let mut f = fields(line).skip(2);
@@ -590,6 +598,8 @@ mod tests {
     use crate::recorder::Recorder;
     use breakpad_symbols::SimpleModule;
 
+    /// Every `.sym` file below `dir`. (A walk like `server/tests/layers.rs`'s, for
+    /// another extension in another crate: too small to share or to pull a crate in.)
     fn sym_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();

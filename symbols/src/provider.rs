@@ -514,7 +514,8 @@ impl SymbolProvider for Symbols {
         _module: &(dyn Module + Sync),
         _file_kind: FileKind,
     ) -> Result<PathBuf, FileError> {
-        // Only Breakpad text symbols are stored; binaries are never kept.
+        // Only Breakpad text symbols are stored; binaries are never kept. (The
+        // same answer as `StoreSymbolSupplier::locate_file`: two traits ask it.)
         Err(FileError::NotFound)
     }
 

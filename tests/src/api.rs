@@ -75,6 +75,15 @@ pub async fn receipt(response: Response) -> Sent {
     }
 }
 
+/// The JSON receipt of an accepted upload that asked for JSON
+/// (`Accept: application/json`): the body as it is, and its CrashID.
+pub async fn json_receipt(response: Response) -> (Value, String) {
+    assert_eq!(response.status(), StatusCode::OK);
+    let json: Value = response.json().await.unwrap();
+    let id = json["crash_id"].as_str().unwrap().to_owned();
+    (json, id)
+}
+
 /// The status and JSON body of `response` (`null` when the body is not JSON).
 pub async fn json_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();

@@ -47,6 +47,14 @@ impl TestServer {
         TestServer::with_config(|_| {}).await
     }
 
+    /// Starts a server with the test defaults and makes an API token with `role`:
+    /// the server and the token's secret.
+    pub async fn with_token(role: Role) -> (TestServer, String) {
+        let server = TestServer::start().await;
+        let token = server.token(role).await;
+        (server, token)
+    }
+
     /// Starts a server after `change` has adjusted the test defaults.
     pub async fn with_config(change: impl FnOnce(&mut Config)) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
@@ -110,6 +118,22 @@ impl TestServer {
             let bytes = std::fs::read(&file).unwrap();
             self.state.storage().put(&key, bytes.into()).await.unwrap();
         }
+    }
+
+    /// Signs in with `token` through the sign-in form (`POST /login`, answered
+    /// `303`): the session cookie as a `Cookie` header sends it (`name=value`), and
+    /// the whole `Set-Cookie` header.
+    pub async fn sign_in(&self, token: &str) -> (String, String) {
+        let signed_in = self
+            .request(Method::POST, "/login")
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        (cookie, set_cookie.to_owned())
     }
 
     /// A request for `path` (with its query) on this server.

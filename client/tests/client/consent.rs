@@ -2,11 +2,13 @@
 //! types an answer.
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 
 use mayday_client::{ConsentPolicy, StoredConsent};
 
-use crate::support::{PtyChild, TestServer, client_builder, crash, crashy_command, files_in};
+use crate::support::{
+    PtyChild, TestServer, client_builder, client_for, crash, crashed, crashy_command, files_in,
+};
 
 const QUESTION: &str = "Send this report?";
 
@@ -16,6 +18,13 @@ fn send_on_terminal(data_dir: &Path, server: &TestServer, consent: &str) -> PtyC
     PtyChild::spawn(cmd)
 }
 
+/// `crashy send` with no terminal (stdin closed), to its end.
+fn send_without_terminal(data_dir: &Path, server: &TestServer, consent: &str) -> Output {
+    let mut cmd = crashy_command(data_dir, consent);
+    cmd.env("MAYDAY_ENDPOINT", server.url()).arg("send");
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
 fn stored_consent(data_dir: &Path) -> Option<StoredConsent> {
     let bytes = std::fs::read(data_dir.join("consent.json")).ok()?;
     Some(serde_json::from_slice(&bytes).unwrap())
@@ -23,9 +32,7 @@ fn stored_consent(data_dir: &Path) -> Option<StoredConsent> {
 
 #[test]
 fn send_this_one_shows_the_report_and_sends_it_with_the_comment() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "segv", "ask");
+    let (dir, server) = crashed("segv", "ask");
     let mut term = send_on_terminal(dir.path(), &server, "ask");
     term.expect(QUESTION, 1);
     let shown = term.transcript();
@@ -62,9 +69,7 @@ fn send_this_one_shows_the_report_and_sends_it_with_the_comment() {
 
 #[test]
 fn dont_send_deletes_the_dump_and_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "ask");
+    let (dir, server) = crashed("abort", "ask");
     assert_eq!(files_in(&dir.path().join("pending")).len(), 2);
     let mut term = send_on_terminal(dir.path(), &server, "ask");
     term.expect(QUESTION, 1);
@@ -78,9 +83,7 @@ fn dont_send_deletes_the_dump_and_sends_nothing() {
 
 #[test]
 fn always_sends_and_later_reports_go_without_asking() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "ask");
+    let (dir, server) = crashed("abort", "ask");
     let mut term = send_on_terminal(dir.path(), &server, "ask");
     term.expect(QUESTION, 1);
     term.send_line("a");
@@ -96,12 +99,7 @@ fn always_sends_and_later_reports_go_without_asking() {
 
     // The next crash is sent by a process without a terminal, without asking.
     crash(dir.path(), "segv", "ask");
-    let out = crashy_command(dir.path(), "ask")
-        .env("MAYDAY_ENDPOINT", server.url())
-        .arg("send")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = send_without_terminal(dir.path(), &server, "ask");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(QUESTION), "{stdout}");
     assert!(stdout.contains("sent bp-"), "{stdout}");
@@ -110,9 +108,7 @@ fn always_sends_and_later_reports_go_without_asking() {
 
 #[test]
 fn never_deletes_everything_and_keeps_nothing_later() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "ask");
+    let (dir, server) = crashed("abort", "ask");
     crash(dir.path(), "segv", "ask");
     let mut term = send_on_terminal(dir.path(), &server, "ask");
     term.expect(QUESTION, 1);
@@ -167,15 +163,8 @@ fn n_declines_one_report_and_never_needs_the_whole_word_and_a_yes() {
 
 #[test]
 fn without_a_terminal_ask_keeps_the_report_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "ask");
-    let out = crashy_command(dir.path(), "ask")
-        .env("MAYDAY_ENDPOINT", server.url())
-        .arg("send")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let (dir, server) = crashed("abort", "ask");
+    let out = send_without_terminal(dir.path(), &server, "ask");
     assert!(out.status.success());
     assert!(server.requests().is_empty());
     assert_eq!(files_in(&dir.path().join("pending")).len(), 2);
@@ -183,9 +172,7 @@ fn without_a_terminal_ask_keeps_the_report_pending() {
 
 #[test]
 fn policy_always_sends_without_asking_and_never_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "always");
+    let (dir, server) = crashed("abort", "always");
     let term = send_on_terminal(dir.path(), &server, "always");
     let (status, shown) = {
         term.expect("sent bp-", 1);
@@ -206,14 +193,10 @@ fn policy_always_sends_without_asking_and_never_sends_nothing() {
 
 #[test]
 fn consent_revoked_between_crash_and_upload_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "segv", "always");
+    let (dir, server) = crashed("segv", "always");
     assert_eq!(files_in(&dir.path().join("pending")).len(), 2);
     // The user revokes consent in the application's settings.
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     client.set_consent(ConsentPolicy::Never).unwrap();
     assert_eq!(files_in(&dir.path().join("pending")), Vec::<String>::new());
     // The application, configured with Always, then tries to send.
@@ -227,9 +210,7 @@ fn consent_revoked_between_crash_and_upload_sends_nothing() {
 fn consent_is_checked_again_right_before_upload() {
     // The prompt is open when consent is revoked elsewhere: the answer "send"
     // does not override the revocation.
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "ask");
+    let (dir, server) = crashed("abort", "ask");
     let data_dir = dir.path().to_owned();
     let client = client_builder(&data_dir, Some(&server.url()))
         .consent(ConsentPolicy::Ask)
@@ -256,9 +237,7 @@ fn consent_is_checked_again_right_before_upload() {
 
 #[test]
 fn closure_prompt_sees_the_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "panic", "ask");
+    let (dir, server) = crashed("panic", "ask");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let seen_in_prompt = std::sync::Arc::clone(&seen);
     let client = client_builder(dir.path(), Some(&server.url()))

@@ -45,13 +45,20 @@ fn only_pending(data_dir: &Path) -> Dumped {
     }
 }
 
+/// `crashy <kind>` crashed once in a fresh data dir: its exit status, its stderr
+/// and the one report it left pending.
+fn crash_once(kind: &str) -> (std::process::ExitStatus, String, Dumped) {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr) = crash(dir.path(), kind, "ask");
+    let dumped = only_pending(dir.path());
+    (status, stderr, dumped)
+}
+
 /// A hardware fault in the example's own crashing function: the signal is the
 /// dump's exception code and the instruction pointer lies in the example.
 fn fault(kind: &str, signal: i32) {
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = crash(dir.path(), kind, "ask");
+    let (status, stderr, dumped) = crash_once(kind);
     assert_eq!(status.signal(), Some(signal), "{stderr}");
-    let dumped = only_pending(dir.path());
     assert_eq!(dumped.signal, signal as u32);
     assert_eq!(dumped.crashing_module.as_deref(), Some("crashy"));
     assert_eq!(dumped.annotations["channel"], "example");
@@ -84,22 +91,18 @@ fn illegal_instruction_is_captured() {
 
 #[test]
 fn abort_is_captured() {
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = crash(dir.path(), "abort", "ask");
+    let (status, stderr, dumped) = crash_once("abort");
     assert_eq!(status.signal(), Some(6), "{stderr}");
-    let dumped = only_pending(dir.path());
     assert_eq!(dumped.signal, 6);
 }
 
 #[test]
 fn rust_panic_is_captured_with_its_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = crash(dir.path(), "panic", "ask");
+    let (status, stderr, dumped) = crash_once("panic");
     // The panic unwinds and the previous hook still prints: the app's behaviour
     // is unchanged.
     assert_eq!(status.code(), Some(101), "{stderr}");
     assert!(stderr.contains("crashy panicked on purpose"), "{stderr}");
-    let dumped = only_pending(dir.path());
     assert_eq!(dumped.signal, 6, "a panic is recorded as SIGABRT");
     let message = &dumped.annotations[mayday_client::PANIC_ANNOTATION];
     assert!(message.contains("crashy panicked on purpose"), "{message}");
@@ -109,11 +112,9 @@ fn rust_panic_is_captured_with_its_message() {
 #[test]
 fn panic_under_abort_is_dumped_once() {
     // The panic hook dumps; the SIGABRT that follows is not dumped again.
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = crash(dir.path(), "panic-abort", "ask");
+    let (status, stderr, dumped) = crash_once("panic-abort");
     assert_eq!(status.signal(), Some(6), "{stderr}");
     assert!(stderr.contains("crashy panicked on purpose"), "{stderr}");
-    let dumped = only_pending(dir.path());
     assert_eq!(dumped.signal, 6);
     assert!(
         dumped

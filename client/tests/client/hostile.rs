@@ -7,7 +7,7 @@ use std::path::Path;
 
 use mayday_client::{Client, SendSummary};
 
-use crate::support::{Reply, TestServer, client_builder, crash, files_in};
+use crate::support::{Reply, TestServer, client_for, crash, files_in};
 
 /// The longest wait a server can impose (`Retry-After`, `StopSendingReportsFor=`).
 const MAX_SERVER_WAIT: time::Duration = time::Duration::days(30);
@@ -38,9 +38,7 @@ fn template() -> tempfile::TempDir {
 fn send(server: &TestServer, dir: &Path, replies: Vec<Reply>) -> (Client, SendSummary, usize) {
     let before = server.uploads().len();
     server.script(replies);
-    let client = client_builder(&dir.join("data"), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(&dir.join("data"), server);
     let summary = client.send_pending().expect("no error, no panic");
     (client, summary, server.uploads().len() - before)
 }

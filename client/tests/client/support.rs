@@ -79,6 +79,22 @@ pub fn client_builder(data_dir: &Path, endpoint: Option<&str>) -> ClientBuilder 
     b
 }
 
+/// A fresh data dir with one `crashy <kind>` crash under `consent` in it, and a
+/// test server to send to: where most sending tests start.
+pub fn crashed(kind: &str, consent: &str) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start();
+    crash(dir.path(), kind, consent);
+    (dir, server)
+}
+
+/// A client on `data_dir` (as [`client_builder`]) sending to `server`.
+pub fn client_for(data_dir: &Path, server: &TestServer) -> Client {
+    client_builder(data_dir, Some(&server.url()))
+        .build()
+        .unwrap()
+}
+
 /// Files in a directory (none if it does not exist), sorted.
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

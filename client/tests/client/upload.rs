@@ -6,18 +6,14 @@ use std::time::Instant;
 use mayday_client::Forgotten;
 
 use crate::support::{
-    Reply, TestServer, client_builder, crash, crash_with, crashy_command, files_in, find,
-    unused_addr,
+    Reply, TestServer, client_builder, client_for, crash, crash_with, crashed, crashy_command,
+    files_in, find, unused_addr,
 };
 
 #[test]
 fn upload_is_gzipped_multipart_with_dump_and_annotations() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "segv", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let (dir, server) = crashed("segv", "always");
+    let client = client_for(dir.path(), &server);
     let summary = client.send_pending().unwrap();
     assert_eq!(summary.sent.len(), 1, "{summary:?}");
     let uploads = server.uploads();
@@ -87,16 +83,12 @@ fn server_down_keeps_the_report_until_it_is_up() {
 
 #[test]
 fn server_errors_are_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
+    let (dir, server) = crashed("abort", "always");
     server.script([
         Reply::Status(500, "boom", None),
         Reply::Status(503, "busy", None),
     ]);
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let summary = client.send_pending().unwrap();
     assert_eq!(summary.sent.len(), 1, "{summary:?}");
     assert_eq!(server.uploads().len(), 3);
@@ -107,16 +99,12 @@ fn server_errors_are_retried() {
 
 #[test]
 fn persistent_server_errors_leave_the_report_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
+    let (dir, server) = crashed("abort", "always");
     server.script(std::iter::repeat_n(
         Reply::Status(502, "bad gateway", None),
         4,
     ));
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let summary = client.send_pending().unwrap();
     assert!(summary.sent.is_empty());
     assert_eq!(server.uploads().len(), 4, "attempts per call");
@@ -128,13 +116,9 @@ fn persistent_server_errors_leave_the_report_pending() {
 #[test]
 fn bad_request_and_too_large_are_dropped_without_retry() {
     for (status, text) in [(400, "Discarded=malformed_no_minidump"), (413, "too large")] {
-        let dir = tempfile::tempdir().unwrap();
-        let server = TestServer::start();
+        let (dir, server) = crashed("abort", "always");
         server.script([Reply::Status(status, text, None)]);
-        crash(dir.path(), "abort", "always");
-        let client = client_builder(dir.path(), Some(&server.url()))
-            .build()
-            .unwrap();
+        let client = client_for(dir.path(), &server);
         let summary = client.send_pending().unwrap();
         assert_eq!(summary.discarded, 1, "{status}");
         assert_eq!(server.uploads().len(), 1, "{status}: not retried");
@@ -145,13 +129,9 @@ fn bad_request_and_too_large_are_dropped_without_retry() {
 
 #[test]
 fn too_many_requests_waits_for_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
+    let (dir, server) = crashed("abort", "always");
     server.script([Reply::Status(429, "slow down", Some("1"))]);
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let started = Instant::now();
     let summary = client.send_pending().unwrap();
     assert_eq!(summary.sent.len(), 1, "{summary:?}");
@@ -164,14 +144,10 @@ fn too_many_requests_waits_for_retry_after() {
 
 #[test]
 fn long_retry_after_and_stop_sending_throttle_the_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
+    let (dir, server) = crashed("abort", "always");
     // Retry-After beyond the longest wait within a call: stop, keep the report.
     server.script([Reply::Status(429, "slow down", Some("3600"))]);
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let summary = client.send_pending().unwrap();
     assert!(summary.throttled_until.is_some());
     assert_eq!(client.pending().unwrap().len(), 1);
@@ -181,14 +157,10 @@ fn long_retry_after_and_stop_sending_throttle_the_client() {
     assert_eq!(server.uploads().len(), 1);
 
     // StopSendingReportsFor= on an accepted upload: that one is sent, the next not.
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
+    let (dir, server) = crashed("abort", "always");
     server.script([Reply::AcceptAndStop(1)]);
     crash(dir.path(), "abort", "always");
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let summary = client.send_pending().unwrap();
     assert_eq!(summary.sent.len(), 1);
     assert!(summary.throttled_until.is_some());
@@ -203,9 +175,7 @@ fn forget_and_forget_all_ask_the_server_to_delete() {
     for _ in 0..3 {
         crash(dir.path(), "abort", "always");
     }
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     let sent = client.send_pending().unwrap().sent;
     assert_eq!(sent.len(), 3);
     assert_eq!(server.stored().len(), 3);
@@ -240,12 +210,8 @@ fn forget_and_forget_all_ask_the_server_to_delete() {
 
 #[test]
 fn forget_of_a_report_the_server_does_not_know_removes_the_receipt() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let (dir, server) = crashed("abort", "always");
+    let client = client_for(dir.path(), &server);
     let sent = client.send_pending().unwrap().sent;
     // The server forgot it on its own (e.g. its issue was resolved and purged)...
     let r = &sent[0];
@@ -285,9 +251,7 @@ fn with_client_scrubbing_no_user_name_or_secret_leaves_the_machine() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start();
     let (user, secret) = crash_as_made_up_user(dir.path(), "on");
-    let client = client_builder(&dir.path().join("data"), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(&dir.path().join("data"), &server);
     assert_eq!(client.send_pending().unwrap().sent.len(), 1);
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1);
@@ -316,17 +280,13 @@ fn without_client_scrubbing_the_same_crash_carries_them() {
 
 #[test]
 fn a_report_acknowledged_before_the_app_died_is_not_sent_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "always");
+    let (dir, server) = crashed("abort", "always");
     let pending = dir.path().join("pending");
     let saved = tempfile::tempdir().unwrap();
     for name in files_in(&pending) {
         std::fs::copy(pending.join(&name), saved.path().join(&name)).unwrap();
     }
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let client = client_for(dir.path(), &server);
     assert_eq!(client.send_pending().unwrap().sent.len(), 1);
     // As if the process had died after storing the receipt, before removing the
     // pending report: the report is back in the queue.
@@ -345,12 +305,8 @@ fn a_report_acknowledged_before_the_app_died_is_not_sent_twice() {
 fn sending_and_forgetting_from_inside_an_async_runtime_works() {
     // reqwest's blocking client panics when built or dropped inside a runtime;
     // the client keeps it on a thread of its own.
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let (dir, server) = crashed("abort", "always");
+    let client = client_for(dir.path(), &server);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -364,12 +320,8 @@ fn sending_and_forgetting_from_inside_an_async_runtime_works() {
 
 #[test]
 fn only_one_process_sends_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start();
-    crash(dir.path(), "abort", "always");
-    let client = client_builder(dir.path(), Some(&server.url()))
-        .build()
-        .unwrap();
+    let (dir, server) = crashed("abort", "always");
+    let client = client_for(dir.path(), &server);
     // Another instance is sending: it holds the lock.
     let other = std::fs::File::create(dir.path().join("send.lock")).unwrap();
     other.lock().unwrap();

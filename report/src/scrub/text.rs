@@ -522,56 +522,59 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that each text holds exactly the value it names (of that kind), or
+    /// nothing.
+    fn assert_finds(cases: &[(&str, Option<(&str, Kind)>)]) {
+        for (text, found) in cases {
+            let expected: Vec<(String, Kind)> =
+                found.iter().map(|(v, k)| ((*v).to_owned(), *k)).collect();
+            assert_eq!(kinds(text), expected, "{text}");
+        }
+    }
+
     #[test]
     fn finds_user_names_in_home_paths() {
-        assert_eq!(
-            kinds("/home/kevin/Downloads/x"),
-            vec![("kevin".into(), Kind::UserPath)]
-        );
-        assert_eq!(
-            kinds(r"C:\Users\John Smith\AppData"),
-            vec![("John Smith".into(), Kind::UserPath)]
-        );
-        assert_eq!(
-            kinds("/usr/local/google/home/zequanwu/src"),
-            vec![("zequanwu".into(), Kind::UserPath)]
-        );
-        assert_eq!(
-            kinds("/home/kevin --type=x"),
-            vec![("kevin".into(), Kind::UserPath)]
-        );
-        assert!(kinds(r"C:\Users\Public\Desktop").is_empty());
-        assert!(kinds("/usr/lib/libc.so.6").is_empty());
+        let user = |name| Some((name, Kind::UserPath));
+        assert_finds(&[
+            ("/home/kevin/Downloads/x", user("kevin")),
+            (r"C:\Users\John Smith\AppData", user("John Smith")),
+            ("/usr/local/google/home/zequanwu/src", user("zequanwu")),
+            ("/home/kevin --type=x", user("kevin")),
+            (r"C:\Users\Public\Desktop", None),
+            ("/usr/lib/libc.so.6", None),
+        ]);
     }
 
     #[test]
     fn finds_addresses_and_secrets() {
-        assert_eq!(
-            kinds("mail me: a.b@example.org"),
-            vec![("a.b@example.org".into(), Kind::Email)]
-        );
-        assert_eq!(
-            kinds("from 192.168.1.20 port 22"),
-            vec![("192.168.1.20".into(), Kind::Ip)]
-        );
-        assert!(kinds("version 1.2.3.4.5").is_empty());
-        assert_eq!(
-            kinds("fe80::1ff:fe23:4567:890a%eth0"),
-            vec![("fe80::1ff:fe23:4567:890a".into(), Kind::Ip)]
-        );
-        assert!(kinds("std::vector::push").is_empty());
-        assert!(kinds("/data/app/base.apk@classes.dex").is_empty());
-        assert!(kinds("/arm64/system@framework@boot.art").is_empty());
-        assert!(kinds("12:34:56").is_empty());
-        assert_eq!(
-            kinds("card 4111 1111 1111 1111"),
-            vec![("4111 1111 1111 1111".into(), Kind::CreditCard)]
-        );
-        assert!(kinds("card 4111 1111 1111 1112").is_empty());
-        assert_eq!(
-            kinds("Authorization: Bearer abc.def-ghi"),
-            vec![("abc.def-ghi".into(), Kind::BearerToken)]
-        );
+        assert_finds(&[
+            (
+                "mail me: a.b@example.org",
+                Some(("a.b@example.org", Kind::Email)),
+            ),
+            (
+                "from 192.168.1.20 port 22",
+                Some(("192.168.1.20", Kind::Ip)),
+            ),
+            ("version 1.2.3.4.5", None),
+            (
+                "fe80::1ff:fe23:4567:890a%eth0",
+                Some(("fe80::1ff:fe23:4567:890a", Kind::Ip)),
+            ),
+            ("std::vector::push", None),
+            ("/data/app/base.apk@classes.dex", None),
+            ("/arm64/system@framework@boot.art", None),
+            ("12:34:56", None),
+            (
+                "card 4111 1111 1111 1111",
+                Some(("4111 1111 1111 1111", Kind::CreditCard)),
+            ),
+            ("card 4111 1111 1111 1112", None),
+            (
+                "Authorization: Bearer abc.def-ghi",
+                Some(("abc.def-ghi", Kind::BearerToken)),
+            ),
+        ]);
         assert!(
             kinds("https://bob:hunter2@example.org/x")
                 .contains(&("bob:hunter2".into(), Kind::UrlCredentials))

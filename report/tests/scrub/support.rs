@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use breakpad_symbols::{SimpleSymbolSupplier, Symbolizer};
 use minidump::{Minidump, Module};
 
-/// The shared testdata directory.
+/// The shared testdata directory. (As `mayday_tests::testdata::dir` finds it:
+/// this crate's tests do not depend on `mayday-tests`, which builds the server.)
 pub fn testdata() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),

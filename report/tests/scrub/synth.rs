@@ -21,6 +21,8 @@ const LE: Endian = Endian::Little;
 const STACK_BASE: u64 = 0x7fff_0000;
 const HEAP_BASE: u64 = 0x5555_0000;
 const MODULE_BASE: u64 = 0x40_0000;
+/// Where the module's code (and the crashing instruction) is.
+const CODE_BASE: u64 = MODULE_BASE + 0x1000;
 /// A saved return address on the stack: must survive scrubbing untouched.
 const RETURN_ADDRESS: u64 = MODULE_BASE + 0x1234;
 
@@ -55,9 +57,9 @@ fn personal_dump() -> Vec<u8> {
     );
     let code = Memory::with_section(
         Section::with_endian(LE).append_bytes(&[0x55, 0x48, 0x89, 0xe5, 0x90, 0x90, 0xc3]),
-        MODULE_BASE + 0x1000,
+        CODE_BASE,
     );
-    let context = amd64_context(LE, MODULE_BASE + 0x1000, STACK_BASE);
+    let context = amd64_context(LE, CODE_BASE, STACK_BASE);
     let thread = Thread::new(LE, 1, &stack, &context);
     let module_name = DumpString::new("/home/alice/bin/app", LE);
     let module = Module::new(LE, MODULE_BASE, 0x10000, &module_name, 0, 0, None);
@@ -281,9 +283,7 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
     let memory = md.get_stream::<MinidumpMemoryList<'_>>().expect("memory");
     let heap = memory.memory_at_address(HEAP_BASE).expect("heap region");
     assert!(heap.bytes.iter().all(|&b| b == 0));
-    let code = memory
-        .memory_at_address(MODULE_BASE + 0x1000)
-        .expect("code region");
+    let code = memory.memory_at_address(CODE_BASE).expect("code region");
     assert_eq!(code.bytes, &[0x55, 0x48, 0x89, 0xe5, 0x90, 0x90, 0xc3]);
     let stack = memory.memory_at_address(STACK_BASE).expect("stack region");
     assert_eq!(
@@ -365,9 +365,7 @@ fn stack_memory_is_dropped_on_request() {
     let stack = memory.memory_at_address(STACK_BASE).expect("stack region");
     assert!(stack.bytes.iter().all(|&b| b == 0));
     // Code stays.
-    let code = memory
-        .memory_at_address(MODULE_BASE + 0x1000)
-        .expect("code region");
+    let code = memory.memory_at_address(CODE_BASE).expect("code region");
     assert_eq!(code.bytes[0], 0x55);
     assert_eq!(inventory(&dump).expect("inventory").stack_memory_bytes, 0);
 }

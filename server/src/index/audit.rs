@@ -1,11 +1,9 @@
 //! The audit log: who read, downloaded, resolved or deleted what.
 
-use sqlx::Row;
-
 use super::{Index, IndexError};
 
 /// One audit entry.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Entry id.
     pub id: i64,
@@ -51,25 +49,13 @@ impl Index {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<AuditEntry>, IndexError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, at, actor, action, target, detail FROM audit_log \
              ORDER BY id DESC LIMIT $1 OFFSET $2",
         )
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    target: row.try_get("target")?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
@@ -165,11 +165,7 @@ impl Index {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        finish_job(tx, job_id).await?;
         Ok(())
     }
 
@@ -203,11 +199,7 @@ impl Index {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current else {
-            sqlx::query("DELETE FROM jobs WHERE id = $1")
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            finish_job(tx, job_id).await?;
             return Ok(None);
         };
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
@@ -359,11 +351,7 @@ impl Index {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        finish_job(tx, job_id).await?;
         Ok(Some(issue_id))
     }
 
@@ -373,15 +361,22 @@ impl Index {
         debug_file: &str,
         debug_id: &str,
     ) -> Result<Vec<ReportId>, IndexError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT report_id FROM report_missing_symbols WHERE debug_file = $1 AND debug_id = $2",
-        )
-        .bind(debug_file)
-        .bind(debug_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| report_id_at(r, "report_id")).collect()
+        );
+        self.report_ids(query.bind(debug_file).bind(debug_id), "report_id")
+            .await
     }
+}
+
+/// Deletes job `job_id`, its work done, and commits the transaction that did it.
+async fn finish_job(mut tx: Transaction<'static, Any>, job_id: i64) -> Result<(), IndexError> {
+    sqlx::query("DELETE FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 impl Index {

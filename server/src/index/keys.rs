@@ -105,13 +105,11 @@ impl Index {
     /// Every wrapped key there is, as `(report_id, master_key_id)` (tests check
     /// what the server still holds).
     pub async fn report_key_ids(&self) -> Result<Vec<(String, String)>, IndexError> {
-        let rows =
-            sqlx::query("SELECT report_id, master_key_id FROM report_keys ORDER BY report_id")
+        Ok(
+            sqlx::query_as("SELECT report_id, master_key_id FROM report_keys ORDER BY report_id")
                 .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("report_id")?, row.try_get("master_key_id")?)))
-            .collect()
+                .await?,
+        )
     }
 
     /// Destroys keys that have no report row and are older than `before` (an

@@ -11,6 +11,10 @@
 //! (`BEGIN IMMEDIATE`), so it cannot deadlock against another process's writer
 //! after reading; a lock held by another process is waited for (`busy_timeout`).
 //! Reads use a pool of read-only connections, which WAL lets run beside the writer.
+//!
+//! Each statement binds its own values in order (`.bind(..)` chains): alike in
+//! shape from one query to the next, never the same statement twice. Rows map to
+//! types in one place each (`*_from_row`, `FromRow`).
 
 mod audit;
 mod issues;
@@ -213,6 +217,18 @@ impl Index {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         })
+    }
+}
+
+impl Index {
+    /// The report ids in column `column` of the rows `query` selects.
+    async fn report_ids(
+        &self,
+        query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+        column: &str,
+    ) -> Result<Vec<ReportId>, IndexError> {
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| report_id_at(r, column)).collect()
     }
 }
 

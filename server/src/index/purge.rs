@@ -3,7 +3,7 @@
 
 use sqlx::{Executor, Row};
 
-use super::{Backend, Index, IndexError, report_id_at};
+use super::{Backend, Index, IndexError};
 use crate::report_id::ReportId;
 
 impl Index {
@@ -69,12 +69,9 @@ impl Index {
         issue_id: i64,
         limit: i64,
     ) -> Result<Vec<ReportId>, IndexError> {
-        let rows = sqlx::query("SELECT id FROM reports WHERE issue_id = $1 ORDER BY id LIMIT $2")
-            .bind(issue_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| report_id_at(r, "id")).collect()
+        let query = sqlx::query("SELECT id FROM reports WHERE issue_id = $1 ORDER BY id LIMIT $2");
+        self.report_ids(query.bind(issue_id).bind(limit), "id")
+            .await
     }
 
     /// Ids of up to `limit` reports received before `cutoff` (Unix ms), oldest first.
@@ -83,14 +80,10 @@ impl Index {
         cutoff: i64,
         limit: i64,
     ) -> Result<Vec<ReportId>, IndexError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id FROM reports WHERE received_at < $1 ORDER BY received_at, id LIMIT $2",
-        )
-        .bind(cutoff)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| report_id_at(r, "id")).collect()
+        );
+        self.report_ids(query.bind(cutoff).bind(limit), "id").await
     }
 
     /// Replaces `target` by `replacement` in the audit log: a deleted report's id

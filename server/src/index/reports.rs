@@ -1,7 +1,7 @@
 //! Report rows.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::{Index, IndexError, report_id_at};
 use crate::report_id::ReportId;
@@ -40,7 +40,7 @@ impl ReportState {
 
 /// What a report says about the crash and where it happened: found by processing,
 /// stored in the report's row and in the processed report (flat in its JSON).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CrashFacts {
     /// Product name from the annotations, if any.
     pub product: Option<String>,
@@ -88,20 +88,10 @@ pub struct ReportRow {
     pub received_at: i64,
     /// Unix ms.
     pub processed_at: Option<i64>,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
-    /// OS version.
-    pub os_version: Option<String>,
-    /// CPU architecture.
-    pub cpu_arch: Option<String>,
-    /// Crash reason.
-    pub crash_reason: Option<String>,
-    /// Crash address.
-    pub crash_address: Option<String>,
+    /// What processing found (product and version from the upload until then);
+    /// flat in the JSON.
+    #[serde(flatten)]
+    pub facts: CrashFacts,
     /// Life-cycle state.
     pub state: ReportState,
     /// Why processing failed.
@@ -127,13 +117,7 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
         issue_id: row.try_get("issue_id")?,
         received_at: row.try_get("received_at")?,
         processed_at: row.try_get("processed_at")?,
-        product: row.try_get("product")?,
-        version: row.try_get("version")?,
-        os: row.try_get("os")?,
-        os_version: row.try_get("os_version")?,
-        cpu_arch: row.try_get("cpu_arch")?,
-        crash_reason: row.try_get("crash_reason")?,
-        crash_address: row.try_get("crash_address")?,
+        facts: CrashFacts::from_row(row)?,
         state: ReportState::parse(&row.try_get::<String, _>("state")?)?,
         failure: row.try_get("failure")?,
         deletion_token_hash: row.try_get("deletion_token_hash")?,
@@ -230,21 +214,12 @@ impl Index {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, String, i64)>, IndexError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT debug_file, debug_id, COUNT(*) AS n FROM report_missing_symbols \
              GROUP BY debug_file, debug_id ORDER BY n DESC, debug_file, debug_id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("debug_file")?,
-                    row.try_get("debug_id")?,
-                    row.try_get("n")?,
-                ))
-            })
-            .collect()
+        .await?)
     }
 }

@@ -117,56 +117,78 @@ mod tests {
         assert_eq!(sender_address(None, &h, &nets("10.0.0.0/8")), None);
     }
 
+    /// Forwarding headers, name and value.
+    type Hops = &'static [(&'static str, &'static str)];
+
+    /// Asserts that each `(peer, headers, sender)` finds `sender` behind `trusted`.
+    fn assert_senders(trusted: &[IpNet], cases: &[(&str, Hops, &str)]) {
+        for (peer, h, sender) in cases {
+            assert_eq!(
+                sender_address(Some(ip(peer)), &headers(h), trusted),
+                Some(ip(sender)),
+                "{peer} {h:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_right_most_untrusted_hop_is_the_sender() {
         let trusted = nets("10.0.0.0/8, 127.0.0.1");
-        // The client wrote a fake first hop; the proxies appended the rest.
-        let h = headers(&[
-            ("x-forwarded-for", "1.1.1.1, 203.0.113.7"),
-            ("x-forwarded-for", "10.1.2.3"),
-        ]);
-        assert_eq!(
-            sender_address(Some(ip("127.0.0.1")), &h, &trusted),
-            Some(ip("203.0.113.7"))
-        );
-        // Only proxies: the left-most hop.
-        let h = headers(&[("x-forwarded-for", "10.9.9.9, 10.1.2.3")]);
-        assert_eq!(
-            sender_address(Some(ip("127.0.0.1")), &h, &trusted),
-            Some(ip("10.9.9.9"))
-        );
-        // No header: the proxy itself.
-        assert_eq!(
-            sender_address(Some(ip("127.0.0.1")), &HeaderMap::new(), &trusted),
-            Some(ip("127.0.0.1"))
-        );
-        // A hop that is no address ends the walk at the last one vouched for.
-        let h = headers(&[("x-forwarded-for", "203.0.113.7, unknown, 10.1.2.3")]);
-        assert_eq!(
-            sender_address(Some(ip("127.0.0.1")), &h, &trusted),
-            Some(ip("10.1.2.3"))
+        let proxy = "127.0.0.1";
+        assert_senders(
+            &trusted,
+            &[
+                // The client wrote a fake first hop; the proxies appended the rest.
+                (
+                    proxy,
+                    &[
+                        ("x-forwarded-for", "1.1.1.1, 203.0.113.7"),
+                        ("x-forwarded-for", "10.1.2.3"),
+                    ],
+                    "203.0.113.7",
+                ),
+                // Only proxies: the left-most hop.
+                (
+                    proxy,
+                    &[("x-forwarded-for", "10.9.9.9, 10.1.2.3")],
+                    "10.9.9.9",
+                ),
+                // No header: the proxy itself.
+                (proxy, &[], proxy),
+                // A hop that is no address ends the walk at the last one vouched for.
+                (
+                    proxy,
+                    &[("x-forwarded-for", "203.0.113.7, unknown, 10.1.2.3")],
+                    "10.1.2.3",
+                ),
+            ],
         );
     }
 
     #[test]
     fn forwarded_wins_over_x_forwarded_for_and_its_forms_parse() {
         let trusted = nets("10.0.0.0/8, 2001:db8:ffff::/48");
-        let h = headers(&[
-            (
-                "forwarded",
-                "for=192.0.2.60;proto=http, For=\"[2001:db8:cafe::17]:4711\"",
-            ),
-            ("forwarded", "for=10.0.0.2:8080;by=10.0.0.3"),
-            ("x-forwarded-for", "198.51.100.99"),
-        ]);
-        assert_eq!(
-            sender_address(Some(ip("2001:db8:ffff::1")), &h, &trusted),
-            Some(ip("2001:db8:cafe::17"))
-        );
-        let h = headers(&[("forwarded", "for=_hidden, for=10.0.0.2")]);
-        assert_eq!(
-            sender_address(Some(ip("10.0.0.1")), &h, &trusted),
-            Some(ip("10.0.0.2"))
+        assert_senders(
+            &trusted,
+            &[
+                (
+                    "2001:db8:ffff::1",
+                    &[
+                        (
+                            "forwarded",
+                            "for=192.0.2.60;proto=http, For=\"[2001:db8:cafe::17]:4711\"",
+                        ),
+                        ("forwarded", "for=10.0.0.2:8080;by=10.0.0.3"),
+                        ("x-forwarded-for", "198.51.100.99"),
+                    ],
+                    "2001:db8:cafe::17",
+                ),
+                (
+                    "10.0.0.1",
+                    &[("forwarded", "for=_hidden, for=10.0.0.2")],
+                    "10.0.0.2",
+                ),
+            ],
         );
         assert_eq!(parse_hop("[2001:db8::1]"), Some(ip("2001:db8::1")));
         assert_eq!(parse_hop("192.0.2.1:80"), Some(ip("192.0.2.1")));

@@ -147,56 +147,25 @@ mod tests {
             },
         ]);
         let stop = Decision::StopSending { hours: 24.0 };
-        assert_eq!(
-            decide(&rules, Some("crashy"), Some("1.9.3"), &[]),
-            Some(("old_crashy", stop))
-        );
-        assert_eq!(
-            decide(
-                &rules,
-                Some("crashy"),
-                Some("v1.10"),
-                &[("channel", "beta")]
-            ),
-            Some(("old_crashy", stop))
-        );
-        assert_eq!(
-            decide(
-                &rules,
-                Some("crashy"),
-                Some("2.1.0"),
-                &[("channel", "beta")]
-            ),
-            Some(("bad_beta", Decision::Reject))
-        );
-        // One condition short: the next rule.
-        assert_eq!(
-            decide(
-                &rules,
-                Some("crashy"),
-                Some("2.1.0"),
-                &[("channel", "release")]
-            ),
-            Some(("crashy", Decision::Accept))
-        );
-        assert_eq!(
-            decide(
-                &rules,
-                Some("crashy"),
-                Some("2.1.1"),
-                &[("channel", "beta")]
-            ),
-            Some(("crashy", Decision::Accept))
-        );
-        // No version, or one that does not compare, is not older.
-        assert_eq!(
-            decide(&rules, Some("crashy"), None, &[]),
-            Some(("crashy", Decision::Accept))
-        );
-        assert_eq!(
-            decide(&rules, Some("crashy"), Some("nightly"), &[]),
-            Some(("crashy", Decision::Accept))
-        );
+        let beta: &[(&str, &str)] = &[("channel", "beta")];
+        let accept = Some(("crashy", Decision::Accept));
+        for (version, annotations, decided) in [
+            (Some("1.9.3"), &[][..], Some(("old_crashy", stop))),
+            (Some("v1.10"), beta, Some(("old_crashy", stop))),
+            (Some("2.1.0"), beta, Some(("bad_beta", Decision::Reject))),
+            // One condition short: the next rule.
+            (Some("2.1.0"), &[("channel", "release")], accept),
+            (Some("2.1.1"), beta, accept),
+            // No version, or one that does not compare, is not older.
+            (None, &[], accept),
+            (Some("nightly"), &[], accept),
+        ] {
+            assert_eq!(
+                decide(&rules, Some("crashy"), version, annotations),
+                decided,
+                "{version:?} {annotations:?}"
+            );
+        }
         assert_eq!(decide(&rules, Some("other"), Some("1.0"), &[]), None);
         assert_eq!(decide(&rules, None, Some("1.0"), &[]), None);
     }

@@ -42,11 +42,14 @@ pub async fn metrics(State(state): State<TriageState>) -> Response {
         .into_response()
 }
 
-/// Query of `GET /api/v1/issues`.
-#[derive(Debug, Deserialize)]
-pub struct IssueQuery {
+/// Which issues a listing shows, in which order: the query keys the API's issue
+/// list and the issues page share.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IssueSelection {
     /// `open`, `resolved`, `regressed`.
     pub status: Option<String>,
+    /// `count` (default), `last_seen`, `first_seen`.
+    pub sort: Option<String>,
     /// Product name.
     pub product: Option<String>,
     /// Product version.
@@ -55,8 +58,14 @@ pub struct IssueQuery {
     pub os: Option<String>,
     /// Text in the signature.
     pub q: Option<String>,
-    /// `count` (default), `last_seen`, `first_seen`.
-    pub sort: Option<String>,
+}
+
+/// Query of `GET /api/v1/issues`.
+#[derive(Debug, Deserialize)]
+pub struct IssueQuery {
+    /// Which issues, in which order.
+    #[serde(flatten)]
+    pub selection: IssueSelection,
     /// Page size, 1..=500 (default 50).
     pub limit: Option<i64>,
     /// Rows to skip, at most [`query::MAX_OFFSET`].
@@ -66,14 +75,15 @@ pub struct IssueQuery {
 impl IssueQuery {
     /// The index filter this query asks for.
     pub fn filter(&self) -> Result<IssueFilter, ApiError> {
-        let status = match &self.status {
+        let selection = &self.selection;
+        let status = match &selection.status {
             Some(s) => Some(
                 IssueStatus::parse(s)
                     .ok_or_else(|| ApiError::BadRequest(format!("unknown status {s:?}")))?,
             ),
             None => None,
         };
-        let sort = match self.sort.as_deref() {
+        let sort = match selection.sort.as_deref() {
             None | Some("count") => IssueSort::Count,
             Some("last_seen") => IssueSort::LastSeen,
             Some("first_seen") => IssueSort::FirstSeen,
@@ -81,10 +91,10 @@ impl IssueQuery {
         };
         Ok(IssueFilter {
             status,
-            product: self.product.clone(),
-            version: self.version.clone(),
-            os: self.os.clone(),
-            search: self.q.clone().filter(|q| !q.is_empty()),
+            product: selection.product.clone(),
+            version: selection.version.clone(),
+            os: selection.os.clone(),
+            search: selection.q.clone().filter(|q| !q.is_empty()),
             sort,
             limit: self.limit.unwrap_or(50).clamp(1, 500),
             offset: query::offset(self.offset)?,
@@ -131,7 +141,11 @@ pub async fn get_issue(
     })))
 }
 
-async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), ApiError> {
+/// The report `id` names (a CrashID), or not found.
+pub(crate) async fn load_row(
+    state: &TriageState,
+    id: &str,
+) -> Result<(ReportId, ReportRow), ApiError> {
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
     let row = state.index().report(&id).await?.ok_or(ApiError::NotFound)?;
     Ok((id, row))
@@ -146,11 +160,11 @@ fn report_metadata(row: &ReportRow) -> Value {
         "failure": row.failure,
         "received_at": row.received_at,
         "processed_at": row.processed_at,
-        "product": row.product,
-        "version": row.version,
-        "os": row.os,
-        "os_version": row.os_version,
-        "cpu_arch": row.cpu_arch,
+        "product": row.facts.product,
+        "version": row.facts.version,
+        "os": row.facts.os,
+        "os_version": row.facts.os_version,
+        "cpu_arch": row.facts.cpu_arch,
     })
 }
 
@@ -170,8 +184,8 @@ pub async fn get_report(
         }
         return Ok(Json(out));
     }
-    out["crash_reason"] = json!(row.crash_reason);
-    out["crash_address"] = json!(row.crash_address);
+    out["crash_reason"] = json!(row.facts.crash_reason);
+    out["crash_address"] = json!(row.facts.crash_address);
     if row.state == ReportState::Processed
         && let Some(bytes) = state
             .vault()
@@ -198,7 +212,17 @@ pub async fn get_minidump(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (id, row) = load_row(&state, &id).await?;
+    minidump_download(&state, &caller, &id).await
+}
+
+/// The stored (scrubbed) dump of report `id` as a file download, the read
+/// audited: the API's and the report page's download.
+pub(crate) async fn minidump_download(
+    state: &TriageState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let (id, row) = load_row(state, id).await?;
     let bytes = state
         .vault()
         .read(&row.id, &row.raw_key.as_str().into())
@@ -254,20 +278,26 @@ pub async fn create_token(
     caller: Caller,
     Json(new): Json<NewToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (id, secret) = super::auth::create_token(state.index(), new.role, &new.name).await?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "token.create",
-            &id,
-            Some(new.role.as_str()),
-        )
-        .await?;
+    let (id, secret) = create_token_audited(&state, &caller, new.role, &new.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": id, "role": new.role, "name": new.name, "token": secret })),
     ))
+}
+
+/// Creates a token with `role` and `name` and audits it: `(id, secret)`.
+pub(crate) async fn create_token_audited(
+    state: &TriageState,
+    caller: &Caller,
+    role: Role,
+    name: &str,
+) -> Result<(String, String), ApiError> {
+    let (id, secret) = super::auth::create_token(state.index(), role, name).await?;
+    state
+        .index()
+        .audit(&caller.token_id, "token.create", &id, Some(role.as_str()))
+        .await?;
+    Ok((id, secret))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes a token. 204, or 404 when there is no

@@ -116,7 +116,7 @@ impl From<LifecycleError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = self.status_and_message();
-        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        let mut response = error_json(status, &message);
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -222,25 +222,22 @@ impl SymbolsError {
     }
 }
 
+/// `status` with `{"error": message}`.
+fn error_json(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
 impl IntoResponse for SymbolsError {
     fn into_response(self) -> Response {
         let status = match self {
             SymbolsError::Api(e) => return e.into_response(),
             SymbolsError::Internal(e) => {
                 tracing::error!(error = %e, "symbol upload failed");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({ "error": "internal error" })),
-                )
-                    .into_response();
+                return error_json(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             }
             SymbolsError::Store(e) => {
                 tracing::error!(error = %e, "symbol store failed");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "error": "try again later" })),
-                )
-                    .into_response();
+                return error_json(StatusCode::SERVICE_UNAVAILABLE, "try again later");
             }
             SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             SymbolsError::Upload(ref e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,

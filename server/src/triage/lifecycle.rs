@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::lifecycle;
+use crate::lifecycle::{self, Emptying};
 use crate::triage::TriageState;
 
 /// Body of `POST /api/v1/issues/{id}/resolve` (optional).
@@ -69,10 +69,7 @@ pub async fn delete_issue_reports(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let deleted =
-        lifecycle::delete_issue_reports(state.vault(), state.metrics(), id, &caller.token_id)
-            .await?;
-    Ok(Json(json!({ "reports_deleted": deleted })))
+    empty(&state, &caller, id, Emptying::KeepIssue).await
 }
 
 /// `DELETE /api/v1/issues/{id}`: deletes every report of the issue and the issue.
@@ -81,7 +78,24 @@ pub async fn delete_issue(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let deleted =
-        lifecycle::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
+    empty(&state, &caller, id, Emptying::DeleteIssue).await
+}
+
+/// Deletes the reports of issue `id` and, as `emptying` says, the issue: how many
+/// reports went.
+async fn empty(
+    state: &TriageState,
+    caller: &Caller,
+    id: i64,
+    emptying: Emptying,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = lifecycle::empty_issue(
+        state.vault(),
+        state.metrics(),
+        id,
+        &caller.token_id,
+        emptying,
+    )
+    .await?;
     Ok(Json(json!({ "reports_deleted": deleted })))
 }

@@ -5,6 +5,11 @@
 //! who may use it. The router is built from that table, and the role check runs in
 //! front of each handler from the same entry, so a route cannot be added without
 //! saying who may use it, and the role-matrix test iterates the same table.
+//!
+//! Handlers name their extractors one by one (`State`, `Caller`, `Path`, `Form`
+//! or a query), so their signatures are alike in shape; what they share beyond
+//! that lives in one function each (e.g. `api::minidump_download`,
+//! `api::create_token_audited`, `api::load_row`).
 
 pub mod api;
 pub mod audit;
@@ -51,7 +56,8 @@ impl TriageState {
     /// The state of the triage routes: reports in `vault` (and its index),
     /// symbols served and taken through `symbols` within `symbol_uploads`,
     /// counters in `metrics`, workers woken through `wake` when symbols arrive,
-    /// session cookies marked `Secure` when `secure_cookies`.
+    /// session cookies marked `Secure` when `secure_cookies`. (It names the
+    /// fields once more because they stay private: no caller reaches past it.)
     pub fn new(
         vault: Vault,
         symbols: Symbols,

@@ -65,7 +65,7 @@ pub const fn roles(roles: &'static [Role]) -> Access {
 pub const PUBLIC: Access = Access::Public;
 
 /// One route.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Route {
     /// HTTP method.
     pub method: Method,
@@ -79,57 +79,50 @@ pub struct Route {
     pub handler: Option<fn() -> MethodRouter<TriageState>>,
 }
 
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Route")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("access", &self.access)
-            .field("surface", &self.surface)
-            .finish()
-    }
+/// A route of `surface` whose handler is built by `handler` (`None`: another
+/// router serves it).
+macro_rules! route {
+    ($surface:ident, $method:ident $path:literal, $access:expr, $handler:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            surface: Surface::$surface,
+            handler: $handler,
+        }
+    };
+}
+
+/// The handler builder of a route served here.
+macro_rules! handler {
+    ($method:ident, $handler:path) => {
+        Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler))
+    };
 }
 
 /// A JSON API route.
 macro_rules! api {
     ($method:ident $path:literal, $access:expr, $handler:path) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            surface: Surface::Api,
-            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
-        }
+        route!(Api, $method $path, $access, handler!($method, $handler))
     };
 }
 
 /// An HTML page route.
 macro_rules! page {
     ($method:ident $path:literal, $access:expr, $handler:path) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            surface: Surface::Page,
-            handler: Some(|| axum::routing::on(axum::routing::MethodFilter::$method, $handler)),
-        }
+        route!(Page, $method $path, $access, handler!($method, $handler))
     };
 }
 
 /// A route served by another router, listed for the role matrix.
 macro_rules! listed {
     ($method:ident $path:literal, $access:expr) => {
-        Route {
-            method: Method::$method,
-            path: $path,
-            access: $access,
-            surface: Surface::Api,
-            handler: None,
-        }
+        route!(Api, $method $path, $access, None)
     };
 }
 
-/// Every route of the server.
+/// Every route of the server. A table, one line a route: its lines are alike by
+/// design (the router and the role-matrix test both read it).
 pub fn routes() -> Vec<Route> {
     vec![
         // Ingest (crate::ingest::router, with its own body limits).

@@ -274,8 +274,8 @@ fn sym_headers(len: u64) -> [(header::HeaderName, HeaderValue); 2] {
 }
 
 /// A 503 for a store failure (logged by [`ApiError`]).
-fn store_unavailable(e: object_store::Error) -> Response {
-    ApiError::from(crate::storage::StorageError::from(e)).into_response()
+fn store_unavailable(e: object_store::Error) -> ApiError {
+    ApiError::from(crate::storage::StorageError::from(e))
 }
 
 /// `HEAD /symbols/{debug_file}/{debug_id}/{file}`: 200 with the length when the
@@ -283,15 +283,12 @@ fn store_unavailable(e: object_store::Error) -> Response {
 pub async fn head(
     State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,
-) -> Response {
-    let id = match download_id(&debug_file, &debug_id, &file) {
-        Ok(id) => id,
-        Err(refused) => return refused.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let id = download_id(&debug_file, &debug_id, &file)?;
     match state.storage().object_store().head(&symbol_key(&id)).await {
-        Ok(meta) => (StatusCode::OK, sym_headers(meta.size)).into_response(),
-        Err(object_store::Error::NotFound { .. }) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => store_unavailable(e),
+        Ok(meta) => Ok((StatusCode::OK, sym_headers(meta.size)).into_response()),
+        Err(object_store::Error::NotFound { .. }) => Ok(StatusCode::NOT_FOUND.into_response()),
+        Err(e) => Err(store_unavailable(e)),
     }
 }
 
@@ -300,18 +297,15 @@ pub async fn head(
 pub async fn download(
     State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,
-) -> Response {
-    let id = match download_id(&debug_file, &debug_id, &file) {
-        Ok(id) => id,
-        Err(refused) => return refused.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let id = download_id(&debug_file, &debug_id, &file)?;
     match state.storage().object_store().get(&symbol_key(&id)).await {
         Ok(result) => {
             let len = result.meta.size;
             let stream = result.into_stream();
-            (StatusCode::OK, sym_headers(len), Body::from_stream(stream)).into_response()
+            Ok((StatusCode::OK, sym_headers(len), Body::from_stream(stream)).into_response())
         }
-        Err(object_store::Error::NotFound { .. }) => ApiError::NotFound.into_response(),
-        Err(e) => store_unavailable(e),
+        Err(object_store::Error::NotFound { .. }) => Err(ApiError::NotFound),
+        Err(e) => Err(store_unavailable(e)),
     }
 }

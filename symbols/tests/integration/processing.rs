@@ -145,9 +145,11 @@ async fn every_testdata_dump_gives_the_reference_crashing_stack() {
 #[tokio::test]
 async fn a_sym_without_final_newline_symbolicates_with_inlines() {
     let root = tempfile::tempdir().unwrap();
-    let case = support::case_dir("breakpad-linux-x64-inline");
-    let symbols = support::symbols_for(&case, root.path(), CacheConfig::default());
-    let dump = support::read_dump(&case.join("linux_inline.dmp"));
+    let (symbols, dump) = support::case_symbols_and_dump(
+        "breakpad-linux-x64-inline",
+        "linux_inline.dmp",
+        root.path(),
+    );
     let (state, _) = symbols.process(&dump).await.unwrap();
     let frame = &state.threads[0].frames[0];
     assert_eq!(frame.function_name.as_deref(), Some("main"));
@@ -178,9 +180,11 @@ async fn a_sym_without_final_newline_symbolicates_with_inlines() {
 #[tokio::test]
 async fn missing_symbols_are_reported_per_report() {
     let root = tempfile::tempdir().unwrap();
-    let case = support::case_dir("mozilla-firefox-linux-x64");
-    let symbols = support::symbols_for(&case, root.path(), CacheConfig::default());
-    let dump = support::read_dump(&case.join("firefox-linux-x86_64.dmp"));
+    let (symbols, dump) = support::case_symbols_and_dump(
+        "mozilla-firefox-linux-x64",
+        "firefox-linux-x86_64.dmp",
+        root.path(),
+    );
 
     let (state, missing) = symbols.process(&dump).await.unwrap();
     let libxul = missing

@@ -98,6 +98,18 @@ pub fn symbols_for(case: &Path, root: &Path, config: CacheConfig) -> Symbols {
     Symbols::new(SymbolStore::new(local_store(case, root)), config)
 }
 
+/// `Symbols` with the default caches over the symbol tree of testdata case
+/// `name` (copied below `root`), and the case's dump `dump`.
+pub fn case_symbols_and_dump(
+    name: &str,
+    dump: &str,
+    root: &Path,
+) -> (Symbols, minidump::Minidump<'static, Vec<u8>>) {
+    let case = case_dir(name);
+    let symbols = symbols_for(&case, root, CacheConfig::default());
+    (symbols, read_dump(&case.join(dump)))
+}
+
 /// Reads a minidump.
 pub fn read_dump(path: &Path) -> minidump::Minidump<'static, Vec<u8>> {
     minidump::Minidump::read(std::fs::read(path).unwrap()).unwrap()

@@ -11,6 +11,7 @@
 use insta::internals::{Content, ContentPath, Redaction};
 use insta::{Settings, assert_json_snapshot, dynamic_redaction};
 use mayday_server::index::Role;
+use mayday_tests::api;
 use mayday_tests::server::TestServer;
 use mayday_tests::testdata;
 use mayday_tests::upload::Multipart;
@@ -55,9 +56,7 @@ async fn answers() -> Answers {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let submit: Value = response.json().await.unwrap();
-    let id = submit["crash_id"].as_str().unwrap().to_owned();
+    let (submit, id) = api::json_receipt(response).await;
     let processed = server.wait_processed(&developer, &id).await;
     assert_eq!(processed["state"], "processed", "{processed}");
     let issue_id = processed["issue_id"].as_i64().unwrap();

@@ -66,8 +66,7 @@ async fn api_status(server: &TestServer, token: &str, crash_id: &str) -> StatusC
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_and_forget_all_delete_the_reports_on_the_server() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
     let first = crash_and_send(&data, &server.url, "segv").await;
@@ -114,8 +113,7 @@ async fn forget_and_forget_all_delete_the_reports_on_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_deletion_token_deletes_nothing() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
     let id = crash_and_send(&data, &server.url, "segv").await;

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use mayday_server::crypto::DataKey;
 use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_server::vault;
@@ -67,13 +68,26 @@ fn distinctive_run(bytes: &[u8]) -> Vec<u8> {
 
 /// Whether the index holds a data key for report `id`.
 async fn has_data_key(server: &TestServer, id: &str) -> bool {
-    server
-        .state
-        .index()
-        .report_key(&rid(id))
-        .await
-        .unwrap()
-        .is_some()
+    let index = server.state.index();
+    index.report_key(&rid(id)).await.unwrap().is_some()
+}
+
+/// `mayday-server keys rotate` on the master key file of `data_dir`, which must
+/// succeed: its output.
+fn rotate_keys(data_dir: &std::path::Path) -> std::process::Output {
+    let output = std::process::Command::new(bin("mayday-server"))
+        .args(["keys", "rotate"])
+        .env("MAYDAY_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    output
+}
+
+/// The data key of report `id`, which must have one.
+async fn data_key_of(server: &TestServer, id: &str) -> DataKey {
+    let vault = server.state.vault();
+    vault.data_key(&rid(id)).await.unwrap().expect("a data key")
 }
 
 /// What must vanish with report `sent`: its id, its blob keys, its wrapped data key.
@@ -90,8 +104,7 @@ async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let (admin_id, admin) = server.named_token(Role::Admin, "auditor").await;
     let mut sent = Vec::new();
     for _ in 0..3 {
@@ -262,8 +275,7 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regressions_and_resolved_in_versions() {
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let fields = |v: &'static str| [("prod", "Alpha"), ("ver", v)];
     let first = server.submit(&dump_a(), &fields("2.0.0")).await;
     let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
@@ -374,8 +386,7 @@ async fn regressions_and_resolved_in_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let victim = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
     let bystander = server.submit(&dump_b(), &[]).await;
     server.settle(&developer, &victim.id).await.unwrap();
@@ -389,13 +400,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
     assert_eq!(copies.len(), 3);
-    let data_key = server
-        .state
-        .vault()
-        .data_key(&rid(&victim.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let data_key = data_key_of(&server, &victim.id).await;
     for (key, sealed) in &copies {
         assert!(!sealed.starts_with(b"MDMP") && !sealed.starts_with(b"{"));
         let plain = data_key
@@ -413,15 +418,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // Its key is gone; no key the server still holds opens the copies.
-    assert!(
-        server
-            .state
-            .vault()
-            .data_key(&rid(&victim.id))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!has_data_key(&server, &victim.id).await);
     let remaining = server.state.index().report_key_ids().await.unwrap();
     assert_eq!(
         remaining.len(),
@@ -429,13 +426,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         "only the bystander's key: {remaining:?}"
     );
     for (report, _) in &remaining {
-        let other = server
-            .state
-            .vault()
-            .data_key(&rid(report))
-            .await
-            .unwrap()
-            .unwrap();
+        let other = data_key_of(&server, report).await;
         for (key, sealed) in &copies {
             assert!(other.open(key.as_ref(), sealed).is_err());
         }
@@ -458,8 +449,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let (admin_id, admin) = server.named_token(Role::Admin, "a").await;
     let mine = server.submit(&dump_a(), &[]).await;
     let theirs = server.submit(&dump_a(), &[]).await;
@@ -497,15 +487,7 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
     // A browser session's secret is a cookie for the pages, never a bearer token
     // (nor a cookie) for the API: not while its token lives, not after it is revoked.
     let (browser_id, browser) = server.named_token(Role::Developer, "b").await;
-    let signed_in = server
-        .request(reqwest::Method::POST, "/login")
-        .form(&[("token", browser.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (cookie, _) = server.sign_in(&browser).await;
     let session = cookie.split_once('=').unwrap().1.to_owned();
     for revoked in [false, true] {
         if revoked {
@@ -592,8 +574,7 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let mine = server.submit(&dump_a(), &[]).await;
     let other = server.submit(&dump_b(), &[]).await;
     server.settle(&developer, &mine.id).await.unwrap();
@@ -729,12 +710,7 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    let output = std::process::Command::new(bin("mayday-server"))
-        .args(["keys", "rotate"])
-        .env("MAYDAY_DATA_DIR", &data_dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
+    let output = rotate_keys(&data_dir);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
         "rewrapped 1 data keys"
@@ -794,15 +770,8 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
             .get_json(&format!("/api/v1/reports/{}", s.id), &developer)
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{}", s.id);
-        assert!(
-            server
-                .state
-                .index()
-                .report(&rid(&s.id))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let row = server.state.index().report(&rid(&s.id)).await.unwrap();
+        assert!(row.is_none());
         assert!(!has_data_key(server, &s.id).await);
     }
     assert!(
@@ -1041,12 +1010,7 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
     let during = server.settle(&developer, &sent.id).await.unwrap();
     assert_eq!(during["crashing_thread"], before["crashing_thread"]);
     server.stop().await;
-    let output = std::process::Command::new(bin("mayday-server"))
-        .args(["keys", "rotate"])
-        .env("MAYDAY_DATA_DIR", &data_dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
+    rotate_keys(&data_dir);
     assert_eq!(
         std::fs::read_to_string(data_dir.join("master.key"))
             .unwrap()
@@ -1070,8 +1034,7 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
 async fn blobs_nothing_can_read_any_more_are_swept() {
     use mayday_server::report_id::ReportId;
 
-    let server = TestServer::start().await;
-    let developer = server.token(Role::Developer).await;
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
     let kept = server.submit(&dump_a(), &[]).await;
     server.settle(&developer, &kept.id).await.unwrap();
     let storage = server.state.storage();

@@ -4,15 +4,14 @@
 use std::time::Duration;
 
 use mayday_server::index::{
-    Backend, CrashFacts, Index, IssueFilter, IssueSort, IssueStatus, NewReport, ProcessedOutcome,
-    Role,
+    Backend, CrashFacts, Index, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
+    ProcessedOutcome, Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::submit;
 use mayday_tests::fixtures::testdata;
 use mayday_tests::server::TestServer;
 use mayday_tests::services::{Postgres, S3Server};
-use mayday_tests::upload::Multipart;
 
 /// The report id a short name like `bp-a` stands for in these scenarios.
 fn id(short: &str) -> ReportId {
@@ -58,10 +57,30 @@ fn outcome(signature: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
     }
 }
 
+/// Claims the next job for `worker` at `now`, with a lease of a minute.
+async fn claim(index: &Index, worker: &str, now: i64) -> Option<Job> {
+    let lease = Duration::from_secs(60);
+    index.claim_job(worker, now, lease).await.unwrap()
+}
+
+/// Finishes job `job` of `report` as processed into `outcome`: its issue, or
+/// `None` when the report is gone.
+async fn finish(
+    index: &Index,
+    job: i64,
+    report: &ReportId,
+    outcome: &ProcessedOutcome,
+    now: i64,
+) -> Option<i64> {
+    index
+        .finish_processed(job, report, outcome, now)
+        .await
+        .unwrap()
+}
+
 /// One scenario, run on each backend: queue, claim, lease expiry, grouping,
 /// moving a reprocessed report to another issue, filters, tokens, audit.
 async fn index_scenario(index: Index) {
-    let lease = Duration::from_secs(60);
     let t0 = 1_700_000_000_000i64;
     for (i, id) in ["bp-a", "bp-b", "bp-c"].iter().enumerate() {
         index
@@ -80,68 +99,41 @@ async fn index_scenario(index: Index) {
     assert_eq!(index.queue_depth().await.unwrap(), 3);
 
     // Oldest first; each job to one worker.
-    let a = index
-        .claim_job("w1", t0 + 10, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let a = claim(&index, "w1", t0 + 10).await.unwrap();
     assert_eq!((a.report_id, a.attempts), (id("bp-a"), 1));
-    let b = index
-        .claim_job("w2", t0 + 10, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let b = claim(&index, "w2", t0 + 10).await.unwrap();
     assert_eq!(b.report_id, id("bp-b"));
-    let c = index
-        .claim_job("w1", t0 + 10, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = claim(&index, "w1", t0 + 10).await.unwrap();
     assert_eq!(c.report_id, id("bp-c"));
-    assert!(
-        index
-            .claim_job("w3", t0 + 20, lease)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&index, "w3", t0 + 20).await.is_none());
     // A and C finish; w2 dies holding B.
-    let issue_ab = index
-        .finish_processed(
-            a.id,
-            &id("bp-a"),
-            &outcome("foo", &[("libx.so", "AB12")]),
-            t0 + 100,
-        )
+    let issue_ab = finish(
+        &index,
+        a.id,
+        &id("bp-a"),
+        &outcome("foo", &[("libx.so", "AB12")]),
+        t0 + 100,
+    )
+    .await
+    .unwrap();
+    let issue_c = finish(&index, c.id, &id("bp-c"), &outcome("bar", &[]), t0 + 100)
         .await
-        .unwrap()
-        .unwrap();
-    let issue_c = index
-        .finish_processed(c.id, &id("bp-c"), &outcome("bar", &[]), t0 + 100)
-        .await
-        .unwrap()
         .unwrap();
     assert_ne!(issue_ab, issue_c);
-    assert!(
-        index
-            .claim_job("w3", t0 + 30_000, lease)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&index, "w3", t0 + 30_000).await.is_none());
     // After the lease, another worker gets B again.
-    let again = index
-        .claim_job("w3", t0 + 10 + 61_000, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = claim(&index, "w3", t0 + 10 + 61_000).await.unwrap();
     assert_eq!((again.report_id, again.attempts), (id("bp-b"), 2));
     // A and B crash the same way, C differently.
-    let issue_b = index
-        .finish_processed(again.id, &id("bp-b"), &outcome("foo", &[]), t0 + 100)
-        .await
-        .unwrap()
-        .unwrap();
+    let issue_b = finish(
+        &index,
+        again.id,
+        &id("bp-b"),
+        &outcome("foo", &[]),
+        t0 + 100,
+    )
+    .await
+    .unwrap();
     assert_eq!(issue_ab, issue_b);
     assert_eq!(index.queue_depth().await.unwrap(), 0);
     let issue = index.issue(issue_ab).await.unwrap().unwrap();
@@ -160,11 +152,7 @@ async fn index_scenario(index: Index) {
     // Processing the same job twice (a worker died after its commit) does not
     // count the report twice.
     index.enqueue_job(&id("bp-a"), t0 + 200).await.unwrap();
-    let redo = index
-        .claim_job("w1", t0 + 200, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let redo = claim(&index, "w1", t0 + 200).await.unwrap();
     index
         .finish_processed(redo.id, &id("bp-a"), &outcome("foo", &[]), t0 + 201)
         .await
@@ -181,15 +169,9 @@ async fn index_scenario(index: Index) {
     // Reprocessing C with symbols gives it A's signature: it moves, and its old,
     // now empty issue goes away.
     index.enqueue_job(&id("bp-c"), t0 + 300).await.unwrap();
-    let redo = index
-        .claim_job("w1", t0 + 300, lease)
+    let redo = claim(&index, "w1", t0 + 300).await.unwrap();
+    let moved = finish(&index, redo.id, &id("bp-c"), &outcome("foo", &[]), t0 + 301)
         .await
-        .unwrap()
-        .unwrap();
-    let moved = index
-        .finish_processed(redo.id, &id("bp-c"), &outcome("foo", &[]), t0 + 301)
-        .await
-        .unwrap()
         .unwrap();
     assert_eq!(moved, issue_ab);
     assert!(index.issue(issue_c).await.unwrap().is_none());
@@ -200,11 +182,7 @@ async fn index_scenario(index: Index) {
         .insert_report_with_job(&new_report("bp-d", t0 + 400))
         .await
         .unwrap();
-    let d = index
-        .claim_job("w1", t0 + 400, lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let d = claim(&index, "w1", t0 + 400).await.unwrap();
     assert!(index.delete_report(&id("bp-d")).await.unwrap());
     assert!(
         index
@@ -216,41 +194,24 @@ async fn index_scenario(index: Index) {
     assert!(index.report(&id("bp-d")).await.unwrap().is_none());
 
     // Filters and sorting.
-    let filter = |f: IssueFilter| IssueFilter { limit: 10, ..f };
-    let all = index
-        .list_issues(&filter(IssueFilter::default()))
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 1);
-    let by_product = index
-        .list_issues(&filter(IssueFilter {
-            product: Some("App".into()),
-            version: Some("1.0".into()),
-            os: Some("Linux".into()),
-            status: Some(IssueStatus::Open),
-            sort: IssueSort::LastSeen,
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    assert_eq!(by_product.len(), 1);
-    let search = index
-        .list_issues(&filter(IssueFilter {
-            search: Some("FO".into()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    assert_eq!(search.len(), 1);
-    let wildcard = index
-        .list_issues(&filter(IssueFilter {
-            search: Some("%".into()),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    assert!(
-        wildcard.is_empty(),
+    assert_eq!(issues_matching(&index, IssueFilter::default()).await, 1);
+    let by_product = IssueFilter {
+        product: Some("App".into()),
+        version: Some("1.0".into()),
+        os: Some("Linux".into()),
+        status: Some(IssueStatus::Open),
+        sort: IssueSort::LastSeen,
+        ..Default::default()
+    };
+    assert_eq!(issues_matching(&index, by_product).await, 1);
+    let search = |text: &str| IssueFilter {
+        search: Some(text.into()),
+        ..Default::default()
+    };
+    assert_eq!(issues_matching(&index, search("FO")).await, 1);
+    assert_eq!(
+        issues_matching(&index, search("%")).await,
+        0,
         "LIKE wildcards in a search are literal"
     );
     let breakdown = index.issue_breakdown(issue_ab).await.unwrap();
@@ -275,6 +236,15 @@ async fn index_scenario(index: Index) {
         .unwrap();
     let audit = index.audit_entries(10, 0).await.unwrap();
     assert_eq!(audit[0].action, "report.read");
+}
+
+/// How many issues `filter` lists (a page of 10).
+async fn issues_matching(index: &Index, filter: IssueFilter) -> usize {
+    let filter = IssueFilter {
+        limit: 10,
+        ..filter
+    };
+    index.list_issues(&filter).await.unwrap().len()
 }
 
 /// The URL of a new SQLite index in `dir`.
@@ -488,19 +458,7 @@ async fn servers_share_s3_and_postgresql() {
     let dump = std::fs::read(testdata().join("breakpad-win-x86-minidump2/minidump2.dmp")).unwrap();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (content_type, body) = Multipart::new().text("prod", "Scale").dump(&dump).finish();
-        let response = reqwest::Client::new()
-            .post(format!("{}/submit", ingest.url))
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let receipt =
-            mayday_report::upload::SubmitReceipt::parse_text(&response.text().await.unwrap())
-                .unwrap();
-        ids.push(receipt.crash_id);
+        ids.push(ingest.submit(&dump, &[("prod", "Scale")]).await.id);
     }
     for id in &ids {
         let report = processor.wait_processed(&token, id).await;

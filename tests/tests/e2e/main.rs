@@ -1,5 +1,8 @@
 //! End-to-end tests of Mayday with real parts: real processes, real HTTP, real
 //! object storage and databases. One binary, a module per area.
+//!
+//! Each test starts and stops its own server (`TestServer::with_token` and the
+//! like), so tests begin and end alike; the steps they share are in `tests/src`.
 
 mod abuse;
 mod api_shapes;

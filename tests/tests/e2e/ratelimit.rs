@@ -233,6 +233,12 @@ async fn crash(data_dir: &Path, server: &str, n: usize) {
     assert_eq!(pending(data_dir, server).await, n);
 }
 
+/// `n` crashes of `crashy segv`, then `crashy send` ([`send`]).
+async fn crash_and_send(data_dir: &Path, server: &str, n: usize) -> (Vec<String>, String) {
+    crash(data_dir, server, n).await;
+    send(data_dir, server).await
+}
+
 /// `crashy send`: the CrashIDs sent, and its summary line.
 async fn send(data_dir: &Path, server: &str) -> (Vec<String>, String) {
     let out = run(crashy(data_dir, server, &["send"])).await;
@@ -278,8 +284,7 @@ async fn a_rejected_report_is_dropped_by_the_client_and_never_stored() {
     )
     .await;
     let client = tempfile::tempdir().unwrap();
-    crash(client.path(), &server.url, 1).await;
-    let (sent, summary) = send(client.path(), &server.url).await;
+    let (sent, summary) = crash_and_send(client.path(), &server.url, 1).await;
     assert_eq!(sent, Vec::<String>::new());
     assert!(
         summary.contains("discarded by server 1, pending 0"),
@@ -299,8 +304,7 @@ async fn a_sample_rule_keeps_its_share_and_the_client_drops_the_rest() {
     )
     .await;
     let client = tempfile::tempdir().unwrap();
-    crash(client.path(), &server.url, 2).await;
-    let (sent, summary) = send(client.path(), &server.url).await;
+    let (sent, summary) = crash_and_send(client.path(), &server.url, 2).await;
     assert_eq!(sent.len(), 1, "{summary}");
     assert!(
         summary.contains("discarded by server 1, pending 0"),
@@ -324,9 +328,7 @@ async fn stop_sending_keeps_the_report_and_the_client_waits_then_resumes() {
     .await;
     let accepting = TestServer::start().await;
     let client = tempfile::tempdir().unwrap();
-    crash(client.path(), &stopping.url, 1).await;
-
-    let (sent, summary) = send(client.path(), &stopping.url).await;
+    let (sent, summary) = crash_and_send(client.path(), &stopping.url, 1).await;
     assert_eq!(sent, Vec::<String>::new());
     assert!(
         summary.contains("discarded by server 0, pending 1"),

@@ -191,9 +191,7 @@ async fn gzip_extra_json_mixed_and_raw_bodies_give_the_same_report() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let json: Value = response.json().await.unwrap();
-    let raw = json["crash_id"].as_str().unwrap().to_owned();
+    let (json, raw) = api::json_receipt(response).await;
     assert_eq!(json["deletion_token"].as_str().unwrap().len(), 64);
 
     let firefox = server.wait_processed(&token, &firefox).await;
@@ -281,8 +279,7 @@ async fn electron_uploads_are_filed_under_the_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashpad_annotations_are_read_from_the_dump() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let dump = testdata::read("crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp");
     let (_, report) = server.submit_processed(&token, &dump, &[]).await;
     let annotations = &report["annotations"];
@@ -295,8 +292,7 @@ async fn crashpad_annotations_are_read_from_the_dump() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_crash_groups_and_different_crashes_do_not() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let a = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     let b = testdata::read("symbolic-linux-x64-crash/linux-mini.dmp");
     let c = testdata::read("electron-nosyms/electron-linux.dmp");
@@ -482,8 +478,7 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_minidump_is_accepted_and_fails_with_a_reason() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
     for len in [4, 32, 200] {
         let (_, report) = server.submit_processed(&token, &dump[..len], &[]).await;
@@ -541,8 +536,7 @@ async fn the_api_wants_a_valid_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
-    let server = TestServer::start().await;
-    let token = server.token(Role::Developer).await;
+    let (server, token) = TestServer::with_token(Role::Developer).await;
     let dump = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
     let (id, _) = server.submit_processed(&token, &dump, &[]).await;
     let (status, bytes) = server

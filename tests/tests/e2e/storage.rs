@@ -39,6 +39,16 @@ fn pattern(len: usize, seed: u8) -> Bytes {
         .into()
 }
 
+/// Puts `bytes` at `key` and reads back the same bytes.
+async fn put_and_read_back(storage: &Storage, key: &Path, bytes: &'static [u8]) {
+    storage
+        .put(key, Bytes::from_static(bytes))
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e}"));
+    let read = storage.get(key).await.expect("get");
+    assert_eq!(read.as_deref(), Some(bytes), "{key}");
+}
+
 /// What every store must do. Starts from an empty store; leaves behind only the
 /// keys it returns (so a caller can check them through another client).
 async fn conformance(storage: Storage) -> Leftovers {
@@ -50,48 +60,20 @@ async fn conformance(storage: Storage) -> Leftovers {
 
     // Round trip.
     let key = Path::from("conformance/hello.txt");
-    storage
-        .put(&key, Bytes::from_static(b"hello, store"))
-        .await
-        .expect("put");
-    assert_eq!(
-        storage.get(&key).await.expect("get").as_deref(),
-        Some(&b"hello, store"[..])
-    );
+    put_and_read_back(&storage, &key, b"hello, store").await;
 
     // A missing key is None, not an error.
-    assert_eq!(
-        storage
-            .get(&Path::from("conformance/missing"))
-            .await
-            .expect("get missing"),
-        None
-    );
-    assert_eq!(
-        storage
-            .get(&Path::from("nowhere/at/all.json"))
-            .await
-            .expect("get missing in a missing directory"),
-        None
-    );
+    for missing in ["conformance/missing", "nowhere/at/all.json"] {
+        let got = storage.get(&Path::from(missing)).await;
+        assert_eq!(got.expect("get missing"), None, "{missing}");
+    }
 
     // Overwrite: the second put wins, whole (a shorter blob leaves no tail behind).
-    storage
-        .put(&key, Bytes::from_static(b"bye"))
-        .await
-        .expect("overwrite");
-    assert_eq!(
-        storage.get(&key).await.expect("get").as_deref(),
-        Some(&b"bye"[..])
-    );
+    put_and_read_back(&storage, &key, b"bye").await;
 
     // An empty blob is a blob.
     let empty = Path::from("conformance/empty");
-    storage.put(&empty, Bytes::new()).await.expect("put empty");
-    assert_eq!(
-        storage.get(&empty).await.expect("get empty").as_deref(),
-        Some(&b""[..])
-    );
+    put_and_read_back(&storage, &empty, b"").await;
 
     // Delete, then delete again, then delete something that never was: all fine.
     storage.delete(&key).await.expect("delete");

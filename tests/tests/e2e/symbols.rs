@@ -100,8 +100,7 @@ fn minidump_stackwalk() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_skips_them() {
-    let server = TestServer::start().await;
-    let uploader = server.token(Role::Uploader).await;
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
     let developer = server.token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
 
@@ -170,8 +169,7 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_ones() {
-    let server = TestServer::start().await;
-    let uploader = server.token(Role::Uploader).await;
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
     let developer = server.token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
     // The server has the system's C library symbols (the CLI finds its separate
@@ -327,8 +325,7 @@ async fn stackwalk_through(server: &TestServer, cache: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minidump_stackwalk_symbolicates_through_the_symbol_server_route() {
-    let server = TestServer::start().await;
-    let uploader = server.token(Role::Uploader).await;
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
     let temp = tempfile::tempdir().unwrap();
 
     // Nothing uploaded yet: no names.
@@ -754,8 +751,7 @@ async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered
 async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
     // ld-linux-x86-64.so.2's .sym says `MODULE Linux x86_64 <id> ld-2.32.so`; dumps
     // record `ld-linux-x86-64.so.2`, so that is where it must be filed.
-    let server = TestServer::start().await;
-    let uploader = server.token(Role::Uploader).await;
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
     let id = "170F19FCF4C44ADC8A26DF18EAEED41E0";
     let sym = testdata::read(&format!(
         "mozilla-firefox-linux-x64/symbols/ld-linux-x86-64.so.2/{id}/ld-linux-x86-64.so.2.sym"
@@ -811,8 +807,7 @@ async fn the_debug_file_is_the_one_the_upload_names_not_the_module_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
-    let server = TestServer::start().await;
-    let uploader = server.token(Role::Uploader).await;
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
     let developer = server.token(Role::Developer).await;
     let case = testdata::case(&format!("{MINIDUMP2}/minidump2.dmp"));
     let dump = case.bytes();

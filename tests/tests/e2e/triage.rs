@@ -850,8 +850,7 @@ async fn the_issues_list_filters_searches_and_sorts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_parameters_out_of_bounds_are_a_clear_400() {
-    let server = TestServer::start().await;
-    let admin = server.token(Role::Admin).await;
+    let (server, admin) = TestServer::with_token(Role::Admin).await;
     let get = |path: String| {
         let request = server.request(Method::GET, &path).bearer_auth(&admin);
         async move { request.send().await.unwrap() }
@@ -897,8 +896,7 @@ async fn paging_parameters_out_of_bounds_are_a_clear_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_triage_response_carries_the_security_headers() {
-    let server = TestServer::start().await;
-    let admin = server.token(Role::Admin).await;
+    let (server, admin) = TestServer::with_token(Role::Admin).await;
     let get = |path: &str| server.request(Method::GET, path);
     let requests = [
         get("/healthz"),
@@ -948,15 +946,7 @@ async fn session_cookies_are_secure_when_served_over_https() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let signed_in = client
-            .post(format!("{}/login", server.url))
-            .form(&[("token", admin.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-        let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let (cookie, set_cookie) = server.sign_in(&admin).await;
         // On loopback without the setting: a developer's plain-HTTP server.
         let marked = set_cookie.split("; ").any(|a| a == "Secure");
         assert_eq!(marked, secure == Some(true), "{set_cookie}");

@@ -255,14 +255,12 @@ impl Layout {
             regions.push(Region { file, kind });
         };
         let has = |ty: St| streams.iter().any(|s| s.ty == ty as u32);
+        // Both memory lists, as (address, size, bytes in the dump).
+        let mut listed_memory = Vec::new();
         if has(St::MemoryListStream) {
             match dump.get_stream::<MinidumpMemoryList<'_>>() {
                 Ok(list) => {
-                    for m in list.iter() {
-                        if let Some(file) = offset_in(buf, m.bytes) {
-                            classify(file, addr_range(m.base_address, m.size));
-                        }
-                    }
+                    listed_memory.extend(list.iter().map(|m| (m.base_address, m.size, m.bytes)))
                 }
                 Err(_) => memory_list_read = false,
             }
@@ -270,13 +268,14 @@ impl Layout {
         if has(St::Memory64ListStream) {
             match dump.get_stream::<MinidumpMemory64List<'_>>() {
                 Ok(list) => {
-                    for m in list.iter() {
-                        if let Some(file) = offset_in(buf, m.bytes) {
-                            classify(file, addr_range(m.base_address, m.size));
-                        }
-                    }
+                    listed_memory.extend(list.iter().map(|m| (m.base_address, m.size, m.bytes)))
                 }
                 Err(_) => memory_list_read = false,
+            }
+        }
+        for (base, size, bytes) in listed_memory {
+            if let Some(file) = offset_in(buf, bytes) {
+                classify(file, addr_range(base, size));
             }
         }
         // Stacks the memory list doesn't list (or that a broken list hid).

@@ -31,6 +31,8 @@ pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mu
             }
         }
     }
+    // The two `key<sep>value` text streams differ in separator, in the keys they
+    // blank and in whether the whole line goes: alike in shape only.
     for s in layout.streams_of(St::LinuxLsbRelease) {
         let n = blank_lines(
             buf,

@@ -1,16 +1,17 @@
 //! The symbols page and the tokens page (admins).
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use maud::html;
 use serde::Deserialize;
 
+use super::session::{CheckedForm, CsrfForm, WithCsrf};
 use super::{PageResult, csrf_field, fmt_time, layout};
 use crate::index::Role;
 use crate::triage::TriageState;
-use crate::triage::auth::{self, Caller, is_session};
+use crate::triage::api::{NewToken, create_token_audited};
+use crate::triage::auth::{Caller, is_session};
 
 /// How many present symbol files the page lists.
 const MAX_LISTED: usize = 500;
@@ -123,36 +124,30 @@ pub async fn tokens(State(state): State<TriageState>, caller: Caller) -> PageRes
     tokens_page(&state, &caller, None).await
 }
 
-/// The create-token form.
+/// The create-token form: the API's body and the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CreateForm {
     /// CSRF token.
     #[serde(default)]
     pub csrf: String,
-    /// Role of the new token.
-    pub role: Role,
-    /// A name for people.
-    #[serde(default)]
-    pub name: String,
+    /// Role and name of the new token.
+    #[serde(flatten)]
+    pub token: NewToken,
+}
+
+impl WithCsrf for CreateForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// `POST /tokens`: creates a token and shows its secret once.
 pub async fn create_token(
     State(state): State<TriageState>,
-    caller: Caller,
-    Form(form): Form<CreateForm>,
+    CheckedForm { caller, form }: CheckedForm<CreateForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
-    let (id, secret) = auth::create_token(state.index(), form.role, form.name.trim()).await?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "token.create",
-            &id,
-            Some(form.role.as_str()),
-        )
-        .await?;
+    let (id, secret) =
+        create_token_audited(&state, &caller, form.token.role, form.token.name.trim()).await?;
     let response = tokens_page(&state, &caller, Some((id, secret))).await?;
     // The secret is on this page only: never cache it.
     Ok((
@@ -166,11 +161,9 @@ pub async fn create_token(
 /// `POST /tokens/{id}/revoke`: revokes a token (its browser sessions end with it).
 pub async fn revoke_token(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<String>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     if state
         .index()
         .revoke_token(&id, crate::index::now_ms())

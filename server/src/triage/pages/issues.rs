@@ -1,38 +1,29 @@
 //! The issues list and the issue page.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::reports::{load_processed, stack_table};
+use super::session::{CheckedForm, CsrfForm, WithCsrf};
 use super::{PageResult, bars, csrf_field, fmt_time, layout};
 use crate::index::IssueStatus;
-use crate::lifecycle;
+use crate::lifecycle::{self, Emptying};
 use crate::triage::TriageState;
-use crate::triage::api::IssueQuery;
+use crate::triage::api::{IssueQuery, IssueSelection};
 use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
 use crate::triage::query::{self, PageQuery};
 
 const PAGE_SIZE: i64 = 25;
 
-/// Query of the issues list: the API's, plus a page number.
+/// Query of the issues list: the API's selection, plus a page number.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    /// `open` (default), `regressed`, `resolved`.
-    pub status: Option<String>,
-    /// `count` (default), `last_seen`, `first_seen`.
-    pub sort: Option<String>,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
-    /// Text in the signature.
-    pub q: Option<String>,
+    /// Which issues, in which order, as the API takes them.
+    #[serde(flatten)]
+    pub selection: IssueSelection,
     /// 1-based page.
     pub page: Option<i64>,
 }
@@ -43,21 +34,32 @@ fn non_empty(v: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// `selection` with its values trimmed, and empty ones left out.
+fn trimmed(selection: &IssueSelection) -> IssueSelection {
+    IssueSelection {
+        status: non_empty(&selection.status),
+        sort: non_empty(&selection.sort),
+        product: non_empty(&selection.product),
+        version: non_empty(&selection.version),
+        os: non_empty(&selection.os),
+        q: non_empty(&selection.q),
+    }
+}
+
 impl ListQuery {
     /// This query with other values for some keys, as a URL.
     fn url(&self, status: Option<&str>, sort: Option<&str>, page: Option<i64>) -> String {
         let mut out = url::form_urlencoded::Serializer::new(String::new());
-        let status = status
-            .map(str::to_owned)
-            .or_else(|| non_empty(&self.status));
-        let sort = sort.map(str::to_owned).or_else(|| non_empty(&self.sort));
+        let selection = trimmed(&self.selection);
+        let status = status.map(str::to_owned).or(selection.status);
+        let sort = sort.map(str::to_owned).or(selection.sort);
         for (k, v) in [
             ("status", status),
             ("sort", sort),
-            ("product", non_empty(&self.product)),
-            ("version", non_empty(&self.version)),
-            ("os", non_empty(&self.os)),
-            ("q", non_empty(&self.q)),
+            ("product", selection.product),
+            ("version", selection.version),
+            ("os", selection.os),
+            ("q", selection.q),
         ] {
             if let Some(v) = v {
                 out.append_pair(k, &v);
@@ -76,16 +78,18 @@ pub async fn list(
     caller: Caller,
     PageQuery(query): PageQuery<ListQuery>,
 ) -> PageResult {
-    let status = non_empty(&query.status).unwrap_or_else(|| "open".to_owned());
-    let sort = non_empty(&query.sort).unwrap_or_else(|| "count".to_owned());
+    let mut selection = trimmed(&query.selection);
+    let status = selection
+        .status
+        .get_or_insert_with(|| "open".to_owned())
+        .clone();
+    let sort = selection
+        .sort
+        .get_or_insert_with(|| "count".to_owned())
+        .clone();
     let (page, skipped) = query::page(query.page, PAGE_SIZE)?;
     let api_query = IssueQuery {
-        status: Some(status.clone()),
-        product: non_empty(&query.product),
-        version: non_empty(&query.version),
-        os: non_empty(&query.os),
-        q: non_empty(&query.q),
-        sort: Some(sort.clone()),
+        selection,
         limit: Some(PAGE_SIZE + 1),
         offset: Some(skipped),
     };
@@ -113,10 +117,10 @@ pub async fn list(
         form.filters method="get" action="/issues" {
             input type="hidden" name="status" value=(status);
             input type="hidden" name="sort" value=(sort);
-            label { "Signature" input type="search" name="q" value=(query.q.as_deref().unwrap_or("")) placeholder="search"; }
-            label { "Product" input name="product" value=(query.product.as_deref().unwrap_or("")); }
-            label { "Version" input name="version" value=(query.version.as_deref().unwrap_or("")) size="10"; }
-            label { "OS" input name="os" value=(query.os.as_deref().unwrap_or("")) size="10"; }
+            label { "Signature" input type="search" name="q" value=(query.selection.q.as_deref().unwrap_or("")) placeholder="search"; }
+            label { "Product" input name="product" value=(query.selection.product.as_deref().unwrap_or("")); }
+            label { "Version" input name="version" value=(query.selection.version.as_deref().unwrap_or("")) size="10"; }
+            label { "OS" input name="os" value=(query.selection.os.as_deref().unwrap_or("")) size="10"; }
             button type="submit" { "Filter" }
             span.muted { "Sort: " (sort_link("count", "count")) " · " (sort_link("last_seen", "last seen")) " · " (sort_link("first_seen", "first seen")) }
         }
@@ -265,9 +269,9 @@ pub async fn show(
                         tr {
                             td.mono { a href=(format!("/reports/{}", r.id)) { (r.id) } }
                             td { (fmt_time(r.received_at)) }
-                            td { (r.product.as_deref().unwrap_or("")) }
-                            td { (r.version.as_deref().unwrap_or("")) }
-                            td { (r.os.as_deref().unwrap_or("")) " " span.muted { (r.os_version.as_deref().unwrap_or("")) } }
+                            td { (r.facts.product.as_deref().unwrap_or("")) }
+                            td { (r.facts.version.as_deref().unwrap_or("")) }
+                            td { (r.facts.os.as_deref().unwrap_or("")) " " span.muted { (r.facts.os_version.as_deref().unwrap_or("")) } }
                             td { (r.state.as_str()) }
                         }
                     }
@@ -292,6 +296,12 @@ pub struct ResolveForm {
     pub in_version: Option<String>,
 }
 
+impl WithCsrf for ResolveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 fn back_to_issue(id: i64, notice: &str) -> PageResult {
     let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
     Ok(Redirect::to(&format!("/issues/{id}?done={notice}")).into_response())
@@ -301,11 +311,9 @@ fn back_to_issue(id: i64, notice: &str) -> PageResult {
 /// deleting its stored reports.
 pub async fn resolve(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<ResolveForm>,
+    CheckedForm { caller, form }: CheckedForm<ResolveForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     let in_version = non_empty(&form.in_version);
     let deleted = lifecycle::resolve_issue(
         state.vault(),
@@ -326,11 +334,9 @@ pub async fn resolve(
 /// `POST /issues/{id}/reopen`: reopens a resolved issue.
 pub async fn reopen(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     lifecycle::reopen_issue(state.index(), id, &caller.token_id).await?;
     back_to_issue(id, "Reopened.")
 }
@@ -338,11 +344,10 @@ pub async fn reopen(
 /// `POST /issues/{id}/delete`: deletes the issue and every report of it.
 pub async fn delete(
     State(state): State<TriageState>,
-    caller: Caller,
     Path(id): Path<i64>,
-    Form(form): Form<super::session::CsrfForm>,
+    CheckedForm { caller, .. }: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
-    lifecycle::delete_issue(state.vault(), state.metrics(), id, &caller.token_id).await?;
+    let (vault, metrics) = (state.vault(), state.metrics());
+    lifecycle::empty_issue(vault, metrics, id, &caller.token_id, Emptying::DeleteIssue).await?;
     Ok(Redirect::to("/issues").into_response())
 }

@@ -2,8 +2,6 @@
 //! (support: metadata only, never contents).
 
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -11,10 +9,10 @@ use super::{PageResult, fmt_time, layout};
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
 use crate::report_id::ReportId;
-use crate::triage::TriageState;
 use crate::triage::auth::Caller;
-use crate::triage::error::{ApiError, PageError};
+use crate::triage::error::PageError;
 use crate::triage::query::PageQuery;
+use crate::triage::{TriageState, api};
 use crate::vault;
 
 /// The processed report of `row`, if it is processed and stored.
@@ -36,13 +34,7 @@ pub async fn load_processed(
 }
 
 async fn load_row(state: &TriageState, id: &str) -> Result<(ReportId, ReportRow), PageError> {
-    let id: ReportId = id.parse().map_err(|_| PageError(ApiError::NotFound))?;
-    let row = state
-        .index()
-        .report(&id)
-        .await?
-        .ok_or(PageError(ApiError::NotFound))?;
-    Ok((id, row))
+    Ok(api::load_row(state, id).await?)
 }
 
 /// A stack as a table: frame, module, function, file:line; inlined calls first.
@@ -113,10 +105,10 @@ pub async fn show(
         div.card {
             dl.meta {
                 dt { "State" } dd { (row.state.as_str()) @if let Some(f) = &row.failure { " — " (f) } }
-                dt { "Crash reason" } dd.mono id="crash-reason" { (row.crash_reason.as_deref().unwrap_or("")) }
-                dt { "Crash address" } dd.mono { (row.crash_address.as_deref().unwrap_or("")) }
-                dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) " " (row.version.as_deref().unwrap_or("")) }
-                dt { "OS" } dd { (row.os.as_deref().unwrap_or("")) " " (row.os_version.as_deref().unwrap_or("")) " " (row.cpu_arch.as_deref().unwrap_or("")) }
+                dt { "Crash reason" } dd.mono id="crash-reason" { (row.facts.crash_reason.as_deref().unwrap_or("")) }
+                dt { "Crash address" } dd.mono { (row.facts.crash_address.as_deref().unwrap_or("")) }
+                dt { "Product" } dd { (row.facts.product.as_deref().unwrap_or("")) " " (row.facts.version.as_deref().unwrap_or("")) }
+                dt { "OS" } dd { (row.facts.os.as_deref().unwrap_or("")) " " (row.facts.os_version.as_deref().unwrap_or("")) " " (row.facts.cpu_arch.as_deref().unwrap_or("")) }
                 dt { "Received" } dd { (fmt_time(row.received_at)) }
                 @if let Some(at) = row.processed_at { dt { "Processed" } dd { (fmt_time(at)) } }
                 dt { "Dump" } dd { a href=(format!("/reports/{}/minidump", row.id)) id="download" { "Download the scrubbed minidump" } }
@@ -187,32 +179,7 @@ pub async fn minidump(
     caller: Caller,
     Path(id): Path<String>,
 ) -> PageResult {
-    let (id, row) = load_row(&state, &id).await?;
-    let bytes = state
-        .vault()
-        .read(&row.id, &row.raw_key.as_str().into())
-        .await?
-        .ok_or(PageError(ApiError::NotFound))?;
-    state
-        .index()
-        .audit(
-            &caller.token_id,
-            "report.download",
-            &row.id.to_string(),
-            None,
-        )
-        .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-dmp".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}.dmp\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(api::minidump_download(&state, &caller, &id).await?)
 }
 
 /// Query of the lookup page.
@@ -260,8 +227,8 @@ pub async fn lookup(
                     dl.meta {
                         dt { "CrashID" } dd.mono { (row.id) }
                         dt { "State" } dd { (row.state.as_str()) }
-                        dt { "Product" } dd { (row.product.as_deref().unwrap_or("")) }
-                        dt { "Version" } dd { (row.version.as_deref().unwrap_or("")) }
+                        dt { "Product" } dd { (row.facts.product.as_deref().unwrap_or("")) }
+                        dt { "Version" } dd { (row.facts.version.as_deref().unwrap_or("")) }
                         dt { "Received" } dd { (fmt_time(row.received_at)) }
                         dt { "Issue" } dd { (issue_title.as_deref().unwrap_or("—")) }
                     }

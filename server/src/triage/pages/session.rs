@@ -1,15 +1,17 @@
 //! Signing in and out.
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{PageResult, layout};
 use crate::triage::TriageState;
 use crate::triage::auth::{self, Caller, clear_session_cookie, session_cookie, session_set_cookie};
+use crate::triage::error::PageError;
 use crate::triage::query::PageQuery;
 
 /// Query of the sign-in page: where to go afterwards.
@@ -124,7 +126,7 @@ pub async fn login(State(state): State<TriageState>, Form(form): Form<LoginForm>
     }
 }
 
-/// The sign-out form.
+/// A form with nothing but the session's CSRF token (sign out, reopen, revoke…).
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     /// The session's CSRF token.
@@ -132,14 +134,56 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+/// A page form that carries the session's CSRF token.
+pub trait WithCsrf {
+    /// The CSRF token the form sent.
+    fn csrf(&self) -> &str;
+}
+
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A page form whose CSRF token is the session's, and the caller who sent it: a
+/// form that changes something cannot reach its handler unchecked (403).
+#[derive(Debug)]
+pub struct CheckedForm<T> {
+    /// Who sent the form.
+    pub caller: Caller,
+    /// The form.
+    pub form: T,
+}
+
+impl<T, S> FromRequest<S> for CheckedForm<T>
+where
+    T: DeserializeOwned + WithCsrf + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        caller
+            .check_csrf(form.csrf())
+            .map_err(|e| PageError(e).into_response())?;
+        Ok(CheckedForm { caller, form })
+    }
+}
+
 /// `POST /logout`: ends the session.
 pub async fn logout(
     State(state): State<TriageState>,
-    caller: Caller,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: CheckedForm<CsrfForm>,
 ) -> PageResult {
-    caller.check_csrf(&form.csrf)?;
     if let Some(secret) = session_cookie(&headers) {
         auth::end_session(state.index(), secret).await?;
     }
