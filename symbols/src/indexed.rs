@@ -78,14 +78,25 @@ fn dec(field: &[u8]) -> Option<u32> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Whether `b` separates fields: Breakpad's parser takes spaces and tabs alike.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t')
+}
+
 fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b' ').filter(|f| !f.is_empty())
+    line.split(is_space).filter(|f| !f.is_empty())
+}
+
+/// The fields of `line` after `keyword`, if the line is that record (the keyword,
+/// then spaces or tabs).
+fn record<'a>(line: &'a [u8], keyword: &[u8]) -> Option<&'a [u8]> {
+    space1(line.strip_prefix(keyword)?)
 }
 
 /// A FUNC's line record: `address size line file`, the first field all hex.
 /// (Keywords like `FILE` and `FUNC` start with a hex letter too.)
 fn is_line_record(line: &[u8]) -> bool {
-    line.split(|&b| b == b' ')
+    line.split(is_space)
         .next()
         .is_some_and(|f| !f.is_empty() && f.iter().all(u8::is_ascii_hexdigit))
 }
@@ -107,11 +118,14 @@ impl Block {
         match self {
             Block::Line => false,
             Block::Func => {
+                // Breakpad looks for these two keywords followed by a space.
                 is_line_record(line)
                     || line.starts_with(b"INLINE ")
                     || line.starts_with(b"INLINE_ORIGIN ")
             }
-            Block::Cfi => line.starts_with(b"STACK CFI ") && !line.starts_with(b"STACK CFI INIT "),
+            // `STACK CFI <address> <rules>` (not `STACK CFI INIT`).
+            Block::Cfi => record(line, b"STACK CFI")
+                .is_some_and(|rest| rest.first().is_some_and(u8::is_ascii_hexdigit)),
         }
     }
 }
@@ -132,9 +146,10 @@ fn filter_overlaps(recs: &mut Vec<Rec>) {
     recs.shrink_to_fit();
 }
 
-/// Breakpad's separator between fields (nom's `space1`): spaces and tabs.
+/// Breakpad's separator between fields (nom's `space1`): spaces and tabs, at
+/// least one. Returns what follows it.
 fn space1(s: &[u8]) -> Option<&[u8]> {
-    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    let n = s.iter().take_while(|b| is_space(b)).count();
     (n > 0).then_some(&s[n..])
 }
 
@@ -292,19 +307,19 @@ impl IndexedSym {
                 continue;
             }
             let off = off?;
-            if line.starts_with(b"INLINE_ORIGIN ") {
-                let id = fields(line)
-                    .nth(1)
+            if let Some(rest) = record(line, b"INLINE_ORIGIN") {
+                let id = fields(rest)
+                    .next()
                     .and_then(dec)
                     .ok_or(bad("INLINE_ORIGIN", n))?;
                 origins.insert(id, off);
-            } else if line.starts_with(b"MODULE ") {
+            } else if record(line, b"MODULE").is_some() {
                 module_line = line.to_vec();
-            } else if line.starts_with(b"FILE ") {
-                let id = fields(line).nth(1).and_then(dec).ok_or(bad("FILE", n))?;
+            } else if let Some(rest) = record(line, b"FILE") {
+                let id = fields(rest).next().and_then(dec).ok_or(bad("FILE", n))?;
                 files.insert(id, off);
-            } else if line.starts_with(b"FUNC ") {
-                let mut f = fields(line).skip(1).peekable();
+            } else if let Some(rest) = record(line, b"FUNC") {
+                let mut f = fields(rest).peekable();
                 if f.peek() == Some(&&b"m"[..]) {
                     f.next();
                 }
@@ -322,15 +337,15 @@ impl IndexedSym {
                         true,
                     ));
                 }
-            } else if line.starts_with(b"PUBLIC ") {
-                let mut f = fields(line).skip(1).peekable();
+            } else if let Some(rest) = record(line, b"PUBLIC") {
+                let mut f = fields(rest).peekable();
                 if f.peek() == Some(&&b"m"[..]) {
                     f.next();
                 }
                 let addr = f.next().and_then(hex).ok_or(bad("PUBLIC", n))?;
                 publics.push((addr, off));
-            } else if line.starts_with(b"STACK CFI INIT ") {
-                let mut f = fields(line).skip(3);
+            } else if let Some(rest) = record(line, b"STACK CFI INIT") {
+                let mut f = fields(rest);
                 let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
                 if size > 0 {
@@ -874,5 +889,41 @@ mod tests {
             std::io::Write::write_all(&mut file, sym.as_bytes()).unwrap();
             assert!(IndexedSym::build(file, 1 << 20).is_err(), "{line}");
         }
+    }
+
+    /// Breakpad's parser takes tabs between the fields of every record (and after
+    /// its keyword) as it takes spaces: so does the index.
+    #[test]
+    fn tabs_separate_fields_as_spaces_do() {
+        let sym = b"MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 t\n\
+            FILE\t0\ta.c\n\
+            FUNC\tm\t1000\t20\t0\touter\n\
+            1000\t10 3\t0\n\
+            1010 10\t4 0\n\
+            INLINE_ORIGIN\t1\tinner\n\
+            PUBLIC\t1030\t0\tpub\n\
+            STACK CFI INIT\t1000\t20\t.cfa: $rsp 8 + .ra: .cfa -8 + ^\n\
+            STACK CFI\t1004\t.cfa: $rsp 16 +\n\
+            STACK CFI 1008 .cfa: $rsp 24 +\n";
+        let (index, full) = index_and_full(sym);
+        assert!(assert_same_answers(&full, &index, &module_at_1000_0000(), "tabs") > 0);
+        let module = SimpleModule::default();
+        let mut frame = Recorder::at(0x1014);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(
+            frame.calls,
+            ["function outer 1000 0", "file a.c 4 1010"],
+            "{frame:?}"
+        );
+        let mut frame = Recorder::at(0x1030);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(frame.calls, ["function pub 1030 0"], "{frame:?}");
+        // The rule at 1004 (after a tab) applies: the CFA is $rsp + 16.
+        let mut walker = Recorder::at(0x1006);
+        assert_eq!(index.walk_frame(&module, &mut walker), Some(()));
+        assert!(
+            walker.calls.contains(&"cfa 7fff00000310".to_owned()),
+            "{walker:?}"
+        );
     }
 }
