@@ -325,9 +325,10 @@ impl IndexedSym {
                 }
                 let addr = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("FUNC", n))?;
-                if size > 0 {
-                    addr.checked_add(size - 1).ok_or(bad("FUNC", n))?;
-                    let size = u32::try_from(size).map_err(|_| bad("FUNC", n))?;
+                let size = u32::try_from(size).map_err(|_| bad("FUNC", n))?;
+                // Breakpad drops a FUNC whose range is empty or runs past the
+                // address space (its lines go with it).
+                if size > 0 && addr.checked_add(u64::from(size) - 1).is_some() {
                     open = Some((
                         Rec {
                             start: addr,
@@ -348,9 +349,9 @@ impl IndexedSym {
                 let mut f = fields(rest);
                 let addr = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
                 let size = f.next().and_then(hex).ok_or(bad("STACK CFI INIT", n))?;
-                if size > 0 {
-                    addr.checked_add(size - 1).ok_or(bad("STACK CFI", n))?;
-                    let size = u32::try_from(size).map_err(|_| bad("STACK CFI", n))?;
+                let size = u32::try_from(size).map_err(|_| bad("STACK CFI INIT", n))?;
+                // Dropped as Breakpad drops it, as a FUNC is.
+                if size > 0 && addr.checked_add(u64::from(size) - 1).is_some() {
                     open = Some((
                         Rec {
                             start: addr,
@@ -925,5 +926,34 @@ mod tests {
             walker.calls.contains(&"cfa 7fff00000310".to_owned()),
             "{walker:?}"
         );
+    }
+
+    /// A FUNC or STACK CFI INIT record whose range runs past the end of the address
+    /// space is dropped with its lines, as Breakpad's parser drops it; the file
+    /// still loads.
+    #[test]
+    fn records_past_the_address_space_are_dropped() {
+        let sym = b"MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 t\n\
+            FILE 0 a.c\n\
+            FUNC fffffffffffffff0 100 0 past_the_end\n\
+            fffffffffffffff0 10 1 0\n\
+            FUNC 1000 10 0 inside\n\
+            1000 10 2 0\n\
+            STACK CFI INIT fffffffffffffff0 100 .cfa: $rsp 8 + .ra: .cfa -8 + ^\n\
+            STACK CFI fffffffffffffff4 .cfa: $rsp 16 +\n\
+            STACK CFI INIT 1000 10 .cfa: $rsp 8 + .ra: .cfa -8 + ^\n";
+        let (index, full) = index_and_full(sym);
+        assert!(assert_same_answers(&full, &index, &module_at_1000_0000(), "past the end") > 0);
+        let module = SimpleModule::default();
+        for addr in [0xffff_ffff_ffff_fff4, 0x1004] {
+            assert_eq!(
+                assert_same_answers_at(&full, &index, &module, addr, "past the end"),
+                (addr == 0x1004).then_some(()),
+                "{addr:x}"
+            );
+        }
+        let mut frame = Recorder::at(0x1004);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(frame.calls, ["function inside 1000 0", "file a.c 2 1000"]);
     }
 }
