@@ -1,10 +1,11 @@
 //! Fuzzes the indexed `.sym` reader behind `Symbols`: whatever the bytes, storing
 //! them as a module's symbol file, indexing it and looking up addresses in it never
 //! panics; and for a file the upload checks accept (a one-line MODULE record first,
-//! every line a record) that Breakpad's parser reads whole, every lookup answers
-//! exactly as the fully parsed file does (what the index promises). Breakpad's
-//! parser also reads a MODULE record whose fields run on into the next lines; the
-//! index takes the first line alone, but no upload stores such a file.
+//! every line a record) that Breakpad's parser reads whole, the index loads it and
+//! every lookup answers exactly as the fully parsed file does (what the index
+//! promises). Breakpad's parser also reads a MODULE record whose fields run on into
+//! the next lines; the index takes the first line alone, but no upload stores such
+//! a file.
 //!
 //! Input: the `.sym` text. The addresses looked up are around the hex numbers in it
 //! (record addresses and sizes), so the fuzzer steers them by editing the text.
@@ -38,7 +39,7 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 /// before, at, inside, at the end of and just past each range.
 fn probes(sym: &[u8]) -> Vec<u64> {
     let numbers: Vec<u64> = sym
-        .split(|b| b" \r\n".contains(b))
+        .split(|b| b" \t\r\n".contains(b))
         .filter(|t| (1..=16).contains(&t.len()) && t.iter().all(u8::is_ascii_hexdigit))
         .map(|t| u64::from_str_radix(std::str::from_utf8(t).unwrap(), 16).unwrap())
         .collect();
@@ -80,6 +81,10 @@ fuzz_target!(|data: &[u8]| {
             .await
             .unwrap();
         let loaded = symbols.lookup(&id).await == Lookup::Loaded;
+        assert!(
+            loaded || full.is_none(),
+            "the index refused a file the full parse reads"
+        );
         for instruction in probes(data) {
             let mut indexed = Recorder::at(instruction);
             let filled = symbols.fill_symbol(&module, &mut indexed).await;

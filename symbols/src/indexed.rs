@@ -78,33 +78,38 @@ fn dec(field: &[u8]) -> Option<u32> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Whether `b` separates fields: Breakpad's parser takes spaces and tabs alike.
+fn is_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t')
+}
+
 fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b' ').filter(|f| !f.is_empty())
+    line.split(is_space).filter(|f| !f.is_empty())
+}
+
+/// The fields of `line` after `keyword`, if the line is that record (the keyword,
+/// then spaces or tabs).
+fn record<'a>(line: &'a [u8], keyword: &[u8]) -> Option<&'a [u8]> {
+    space1(line.strip_prefix(keyword)?)
 }
 
 /// The record a FUNC or STACK CFI INIT line opens at `off`, from its next two
-/// fields (`address size`); `None` for an empty range. Errors name `what.0` for
-/// a field that does not parse and `what.1` for a range that does not fit.
+/// fields (`address size`); `None` for a range Breakpad drops. Errors name `what`.
 fn block_start<'a>(
     f: &mut impl Iterator<Item = &'a [u8]>,
     off: u32,
-    what: (&'static str, &'static str),
+    what: &'static str,
     n: u64,
 ) -> Result<Option<Rec>, SymbolError> {
-    let addr = f
-        .next()
-        .and_then(hex)
-        .ok_or(SymbolError::ParseError(what.0, n))?;
-    let size = f
-        .next()
-        .and_then(hex)
-        .ok_or(SymbolError::ParseError(what.0, n))?;
-    if size == 0 {
+    let bad = || SymbolError::ParseError(what, n);
+    let addr = f.next().and_then(hex).ok_or_else(bad)?;
+    let size = f.next().and_then(hex).ok_or_else(bad)?;
+    let size = u32::try_from(size).map_err(|_| bad())?;
+    // Breakpad drops a record whose range is empty or runs past the address
+    // space (a FUNC's lines go with it).
+    if size == 0 || addr.checked_add(u64::from(size) - 1).is_none() {
         return Ok(None);
     }
-    let range = || SymbolError::ParseError(what.1, n);
-    addr.checked_add(size - 1).ok_or_else(range)?;
-    let size = u32::try_from(size).map_err(|_| range())?;
     Ok(Some(Rec {
         start: addr,
         off,
@@ -115,7 +120,7 @@ fn block_start<'a>(
 /// A FUNC's line record: `address size line file`, the first field all hex.
 /// (Keywords like `FILE` and `FUNC` start with a hex letter too.)
 fn is_line_record(line: &[u8]) -> bool {
-    line.split(|&b| b == b' ')
+    line.split(is_space)
         .next()
         .is_some_and(|f| !f.is_empty() && f.iter().all(u8::is_ascii_hexdigit))
 }
@@ -137,11 +142,14 @@ impl Block {
         match self {
             Block::Line => false,
             Block::Func => {
+                // Breakpad looks for these two keywords followed by a space.
                 is_line_record(line)
                     || line.starts_with(b"INLINE ")
                     || line.starts_with(b"INLINE_ORIGIN ")
             }
-            Block::Cfi => line.starts_with(b"STACK CFI ") && !line.starts_with(b"STACK CFI INIT "),
+            // `STACK CFI <address> <rules>` (not `STACK CFI INIT`).
+            Block::Cfi => record(line, b"STACK CFI")
+                .is_some_and(|rest| rest.first().is_some_and(u8::is_ascii_hexdigit)),
         }
     }
 }
@@ -162,10 +170,78 @@ fn filter_overlaps(recs: &mut Vec<Rec>) {
     recs.shrink_to_fit();
 }
 
-/// Breakpad's STACK WIN insertion (file order): a record starting inside the
-/// previous one shortens the previous; other intersections are dropped.
+/// Breakpad's separator between fields (nom's `space1`): spaces and tabs, at
+/// least one. Returns what follows it.
+fn space1(s: &[u8]) -> Option<&[u8]> {
+    let n = s.iter().take_while(|b| is_space(b)).count();
+    (n > 0).then_some(&s[n..])
+}
+
+/// Breakpad's `hex_str` and the separator after it: at most `digits` hex digits (at
+/// least one). Returns the value, how many digits it took and the rest after the
+/// separator.
+fn hex_field(s: &[u8], digits: usize) -> Option<(u64, usize, &[u8])> {
+    let n = s
+        .iter()
+        .take(digits)
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let value = s[..n].iter().fold(0u64, |v, &b| {
+        v << 4 | u64::from(char::from(b).to_digit(16).unwrap_or(0))
+    });
+    Some((value, n, space1(&s[n..])?))
+}
+
+/// A STACK WIN record as Breakpad's parser reads it.
+#[derive(Debug)]
+struct WinLine {
+    /// The type digit: `4` (FrameData), `0` (FPO), others ignored.
+    ty: u8,
+    address: u64,
+    size: u32,
+    /// Where the size field is in the line.
+    size_field: std::ops::Range<usize>,
+    /// Whether Breakpad keeps the record: its type and its program-string flag
+    /// agree (`4` has a program string, every other type none).
+    consistent: bool,
+}
+
+/// Reads a STACK WIN line (without its line ending) with Breakpad's grammar:
+/// fields separated by spaces or tabs, a one-digit type, a 16-digit address,
+/// seven 8-digit hex fields, a one-digit program-string flag, then the rest of
+/// the line (UTF-8). None where Breakpad's parser refuses the line.
+fn parse_win(line: &[u8]) -> Option<WinLine> {
+    let s = space1(line.strip_prefix(b"STACK WIN")?)?;
+    let (&ty, s) = s.split_first().filter(|(b, _)| b.is_ascii_hexdigit())?;
+    let s = space1(s)?;
+    let (address, _, s) = hex_field(s, 16)?;
+    let size_at = line.len() - s.len();
+    let (size, digits, mut s) = hex_field(s, 8)?;
+    for _ in 0..6 {
+        (_, _, s) = hex_field(s, 8)?;
+    }
+    let (&flag, s) = s.split_first().filter(|(b, _)| b.is_ascii_digit())?;
+    let rest = space1(s)?;
+    if rest.contains(&b'\r') || std::str::from_utf8(rest).is_err() {
+        return None;
+    }
+    Some(WinLine {
+        ty,
+        address,
+        size: u32::try_from(size).ok()?,
+        size_field: size_at..size_at + digits,
+        consistent: (ty == b'4') == (flag == b'1'),
+    })
+}
+
+/// Breakpad's STACK WIN insertion (file order): a record whose range is empty or
+/// runs past the address space is dropped; a record starting inside the previous
+/// one shortens the previous; other intersections are dropped.
 fn push_win(list: &mut Vec<WinRec>, rec: Rec) {
-    if rec.size == 0 {
+    if rec.size == 0 || rec.start.checked_add(u64::from(rec.size) - 1).is_none() {
         return;
     }
     if let Some(last) = list.last_mut()
@@ -255,51 +331,49 @@ impl IndexedSym {
                 continue;
             }
             let off = off?;
-            if line.starts_with(b"INLINE_ORIGIN ") {
-                let id = fields(line)
-                    .nth(1)
+            if let Some(rest) = record(line, b"INLINE_ORIGIN") {
+                let id = fields(rest)
+                    .next()
                     .and_then(dec)
                     .ok_or(bad("INLINE_ORIGIN", n))?;
                 origins.insert(id, off);
-            } else if line.starts_with(b"MODULE ") {
+            } else if record(line, b"MODULE").is_some() {
                 module_line = line.to_vec();
-            } else if line.starts_with(b"FILE ") {
-                let id = fields(line).nth(1).and_then(dec).ok_or(bad("FILE", n))?;
+            } else if let Some(rest) = record(line, b"FILE") {
+                let id = fields(rest).next().and_then(dec).ok_or(bad("FILE", n))?;
                 files.insert(id, off);
-            } else if line.starts_with(b"FUNC ") {
-                let mut f = fields(line).skip(1).peekable();
+            } else if let Some(rest) = record(line, b"FUNC") {
+                let mut f = fields(rest).peekable();
                 if f.peek() == Some(&&b"m"[..]) {
                     f.next();
                 }
-                if let Some(rec) = block_start(&mut f, off, ("FUNC", "FUNC"), n)? {
+                if let Some(rec) = block_start(&mut f, off, "FUNC", n)? {
                     open = Some((rec, true));
                 }
-            } else if line.starts_with(b"PUBLIC ") {
-                let mut f = fields(line).skip(1).peekable();
+            } else if let Some(rest) = record(line, b"PUBLIC") {
+                let mut f = fields(rest).peekable();
                 if f.peek() == Some(&&b"m"[..]) {
                     f.next();
                 }
                 let addr = f.next().and_then(hex).ok_or(bad("PUBLIC", n))?;
                 publics.push((addr, off));
-            } else if line.starts_with(b"STACK CFI INIT ") {
-                let mut f = fields(line).skip(3);
-                if let Some(rec) = block_start(&mut f, off, ("STACK CFI INIT", "STACK CFI"), n)? {
+            } else if let Some(rest) = record(line, b"STACK CFI INIT") {
+                let mut f = fields(rest);
+                if let Some(rec) = block_start(&mut f, off, "STACK CFI INIT", n)? {
                     open = Some((rec, false));
                 }
-            } else if line.starts_with(b"STACK WIN ") {
-                let mut f = fields(line).skip(2);
-                let ty = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
-                let addr = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
-                let size = f.next().and_then(hex).ok_or(bad("STACK WIN", n))?;
-                let size = u32::try_from(size).map_err(|_| bad("STACK WIN", n))?;
+            } else if line.starts_with(b"STACK WIN") {
+                // Breakpad refuses the whole file for a line it cannot read, and
+                // ignores a record whose type and program-string flag disagree.
+                let win = parse_win(line).ok_or(bad("STACK WIN", n))?;
                 let rec = Rec {
-                    start: addr,
+                    start: win.address,
                     off,
-                    size,
+                    size: win.size,
                 };
-                match ty {
-                    4 => push_win(&mut framedata, rec),
-                    0 => push_win(&mut fpo, rec),
+                match (win.ty, win.consistent) {
+                    (b'4', true) => push_win(&mut framedata, rec),
+                    (b'0', true) => push_win(&mut fpo, rec),
                     _ => {}
                 }
             } else {
@@ -418,19 +492,14 @@ impl IndexedSym {
         Some(parsed)
     }
 
+    /// Appends the STACK WIN record `w` with the size Breakpad's fix-up gave it.
     fn push_win_line(&self, w: &WinRec, text: &mut Vec<u8>) -> std::io::Result<()> {
         let start = text.len();
         self.read(w.off, Block::Line, text)?;
-        // Write back the size Breakpad's fix-up gave it (the 5th field).
-        let line = text[start..text.len() - 1].to_vec();
-        let mut parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-        if parts.len() > 4 {
-            let size = format!("{:x}", w.size);
-            parts[4] = size.as_bytes();
-            let rebuilt = parts.join(&b' ');
-            text.truncate(start);
-            text.extend_from_slice(&rebuilt);
-            text.push(b'\n');
+        let line = trim_line_end(&text[start..text.len() - 1]);
+        if let Some(win) = parse_win(line) {
+            let field = start + win.size_field.start..start + win.size_field.end;
+            text.splice(field, format!("{:x}", w.size).into_bytes());
         }
         Ok(())
     }
@@ -631,10 +700,10 @@ mod tests {
             for a in [
                 start.saturating_sub(1),
                 start,
-                start + 1,
-                (start + end) / 2,
+                start.saturating_add(1),
+                start + (end - start) / 2,
                 end,
-                end + 1,
+                end.saturating_add(1),
             ] {
                 addrs.push(a);
             }
@@ -646,29 +715,59 @@ mod tests {
         addrs.into_iter().step_by(step).collect()
     }
 
-    /// Asserts the index answers `fill_symbol` and `walk_frame` at every probe
-    /// address as the fully parsed file does; returns how many it compared.
-    fn assert_same_answers(full: &SymbolFile, index: &IndexedSym, what: &str) -> usize {
-        let module = SimpleModule {
+    /// Asserts the index answers `fill_symbol` and `walk_frame` at `addr` (relative
+    /// to `module`) as the fully parsed file does; returns the walk's result.
+    fn assert_same_answers_at(
+        full: &SymbolFile,
+        index: &IndexedSym,
+        module: &SimpleModule,
+        addr: u64,
+        what: &str,
+    ) -> Option<()> {
+        let instruction = module.base_address.unwrap_or(0) + addr;
+        let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
+        full.fill_symbol(module, &mut a);
+        index.fill_symbol(module, &mut b);
+        assert_eq!(a, b, "fill_symbol {what} at {addr:x}");
+        let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
+        let ra = full.walk_frame(module, &mut a);
+        let rb = index.walk_frame(module, &mut b);
+        // Registers are set in hash map order: compare as sets.
+        a.calls.sort();
+        b.calls.sort();
+        assert_eq!((ra, &a), (rb, &b), "walk_frame {what} at {addr:x}");
+        ra
+    }
+
+    /// A module loaded at 0x1000_0000.
+    fn module_at_1000_0000() -> SimpleModule {
+        SimpleModule {
             base_address: Some(0x1000_0000),
             ..SimpleModule::default()
-        };
+        }
+    }
+
+    /// Asserts the index answers as the fully parsed file does at every probe
+    /// address in `module`; returns how many it compared.
+    fn assert_same_answers(
+        full: &SymbolFile,
+        index: &IndexedSym,
+        module: &SimpleModule,
+        what: &str,
+    ) -> usize {
         let addrs = probe_addresses(index);
         for &addr in &addrs {
-            let instruction = module.base_address.unwrap() + addr;
-            let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
-            full.fill_symbol(&module, &mut a);
-            index.fill_symbol(&module, &mut b);
-            assert_eq!(a, b, "fill_symbol {what} at {addr:x}");
-            let (mut a, mut b) = (Recorder::at(instruction), Recorder::at(instruction));
-            let ra = full.walk_frame(&module, &mut a);
-            let rb = index.walk_frame(&module, &mut b);
-            // Registers are set in hash map order: compare as sets.
-            a.calls.sort();
-            b.calls.sort();
-            assert_eq!((ra, &a), (rb, &b), "walk_frame {what} at {addr:x}");
+            assert_same_answers_at(full, index, module, addr, what);
         }
         addrs.len()
+    }
+
+    /// The index of `sym` (written to a temporary file) and its full parse.
+    fn index_and_full(sym: &[u8]) -> (IndexedSym, SymbolFile) {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, sym).unwrap();
+        let index = IndexedSym::build(file, 1 << 20).unwrap();
+        (index, crate::supplier::parse_sym(sym).unwrap())
     }
 
     #[test]
@@ -688,7 +787,12 @@ mod tests {
                 continue;
             };
             let index = IndexedSym::build(File::open(&path).unwrap(), 1 << 20).unwrap();
-            compared += assert_same_answers(&full, &index, &path.display().to_string());
+            compared += assert_same_answers(
+                &full,
+                &index,
+                &module_at_1000_0000(),
+                &path.display().to_string(),
+            );
         }
         assert!(compared > 100_000, "{compared} addresses compared");
     }
@@ -705,16 +809,154 @@ mod tests {
             1000 10 3 0\n\
             FILE 1 b.c\n\
             INLINE_ORIGIN 1 last\n";
-        let mut file = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut file, sym).unwrap();
-        let index = IndexedSym::build(file, 1 << 20).unwrap();
-        let full = crate::supplier::parse_sym(sym).unwrap();
-        assert!(assert_same_answers(&full, &index, "inline origins") > 0);
+        let (index, full) = index_and_full(sym);
+        assert!(assert_same_answers(&full, &index, &module_at_1000_0000(), "inline origins") > 0);
         let mut frame = Recorder::at(0x1004);
         index.fill_symbol(&SimpleModule::default(), &mut frame);
         assert!(
             frame.calls.iter().any(|c| c.starts_with("inline last ")),
             "{frame:?}"
         );
+    }
+
+    /// STACK WIN records as Breakpad's parser reads them (shapes fuzzing found):
+    /// at each case's address the full parse walks the frame, and so does the index.
+    #[test]
+    fn stack_win_records_are_read_as_breakpad_reads_them() {
+        const PROGRAM: &str = "$T0 .raSearch = $eip $T0 ^ = $esp $T0 4 + =";
+        let cases = [
+            (
+                // A record whose type and program-string flag disagree is dropped:
+                // it does not shorten the record it starts inside.
+                "flag disagrees with type",
+                format!(
+                    "STACK WIN 4 1120 54 3 0 0 0 0 0 1 {PROGRAM}\n\
+                     STACK WIN 4 1121 4b 2 0 0 4 0 0 5 {PROGRAM}\n"
+                ),
+                0x1121,
+            ),
+            (
+                // Fields apart by several spaces: the shortened size is written
+                // into the size field.
+                "several spaces",
+                "STACK WIN  0 1000 10  0 1 4 2 0 4 0 1\n\
+                 STACK WIN 0 1008 8 0 0 4 0 0 4 0 0\n"
+                    .to_owned(),
+                0x1004,
+            ),
+            (
+                // Tabs separate fields as spaces do.
+                "tabs",
+                format!(
+                    "STACK WIN\t4\t1000\t10\t0\t0\t8\t0\t0\t0\t1\t{PROGRAM}\n\
+                     STACK WIN 4 1008\t8 0 0 8 0 0 0 1 {PROGRAM}\n"
+                ),
+                0x1004,
+            ),
+            (
+                // A range running past the end of the address space is dropped: it
+                // does not shorten the record it starts inside.
+                "range past the end",
+                "STACK WIN 0 fffffffffffffff0 8 0 0 4 0 0 4 0 0\n\
+                 STACK WIN 0 fffffffffffffff4 100 0 0 4 0 0 4 0 0\n"
+                    .to_owned(),
+                0xffff_ffff_ffff_fff5,
+            ),
+        ];
+        let module = SimpleModule::default();
+        for (what, records, addr) in cases {
+            let sym =
+                format!("MODULE windows x86 3249D99D0C4049318610F4E4FB0B69361 a.pdb\n{records}");
+            let (index, full) = index_and_full(sym.as_bytes());
+            assert!(assert_same_answers(&full, &index, &module, what) > 0);
+            let walked = assert_same_answers_at(&full, &index, &module, addr, what);
+            assert_eq!(walked, Some(()), "{what}");
+        }
+    }
+
+    /// A STACK WIN line Breakpad's parser refuses (a two-digit type, a field too
+    /// long) makes the index refuse the file too.
+    #[test]
+    fn a_stack_win_line_breakpad_refuses_is_refused() {
+        let module = "MODULE windows x86 3249D99D0C4049318610F4E4FB0B69361 a.pdb\n";
+        for line in [
+            "STACK WIN 04 1000 10 0 0 4 0 0 4 0 0\n",
+            "STACK WIN 0 1000 000000010 0 0 4 0 0 4 0 0\n",
+            "STACK WIN 0 1000 10 0 0 4 0 0 4 0\n",
+        ] {
+            let sym = format!("{module}{line}");
+            assert!(
+                crate::supplier::parse_sym(sym.as_bytes()).is_err(),
+                "{line}"
+            );
+            let mut file = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut file, sym.as_bytes()).unwrap();
+            assert!(IndexedSym::build(file, 1 << 20).is_err(), "{line}");
+        }
+    }
+
+    /// Breakpad's parser takes tabs between the fields of every record (and after
+    /// its keyword) as it takes spaces: so does the index.
+    #[test]
+    fn tabs_separate_fields_as_spaces_do() {
+        let sym = b"MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 t\n\
+            FILE\t0\ta.c\n\
+            FUNC\tm\t1000\t20\t0\touter\n\
+            1000\t10 3\t0\n\
+            1010 10\t4 0\n\
+            INLINE_ORIGIN\t1\tinner\n\
+            PUBLIC\t1030\t0\tpub\n\
+            STACK CFI INIT\t1000\t20\t.cfa: $rsp 8 + .ra: .cfa -8 + ^\n\
+            STACK CFI\t1004\t.cfa: $rsp 16 +\n\
+            STACK CFI 1008 .cfa: $rsp 24 +\n";
+        let (index, full) = index_and_full(sym);
+        assert!(assert_same_answers(&full, &index, &module_at_1000_0000(), "tabs") > 0);
+        let module = SimpleModule::default();
+        let mut frame = Recorder::at(0x1014);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(
+            frame.calls,
+            ["function outer 1000 0", "file a.c 4 1010"],
+            "{frame:?}"
+        );
+        let mut frame = Recorder::at(0x1030);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(frame.calls, ["function pub 1030 0"], "{frame:?}");
+        // The rule at 1004 (after a tab) applies: the CFA is $rsp + 16.
+        let mut walker = Recorder::at(0x1006);
+        assert_eq!(index.walk_frame(&module, &mut walker), Some(()));
+        assert!(
+            walker.calls.contains(&"cfa 7fff00000310".to_owned()),
+            "{walker:?}"
+        );
+    }
+
+    /// A FUNC or STACK CFI INIT record whose range runs past the end of the address
+    /// space is dropped with its lines, as Breakpad's parser drops it; the file
+    /// still loads.
+    #[test]
+    fn records_past_the_address_space_are_dropped() {
+        let sym = b"MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 t\n\
+            FILE 0 a.c\n\
+            FUNC fffffffffffffff0 100 0 past_the_end\n\
+            fffffffffffffff0 10 1 0\n\
+            FUNC 1000 10 0 inside\n\
+            1000 10 2 0\n\
+            STACK CFI INIT fffffffffffffff0 100 .cfa: $rsp 8 + .ra: .cfa -8 + ^\n\
+            STACK CFI fffffffffffffff4 .cfa: $rsp 16 +\n\
+            STACK CFI INIT 1000 10 .cfa: $rsp 8 + .ra: .cfa -8 + ^\n";
+        let (index, full) = index_and_full(sym);
+        assert!(assert_same_answers(&full, &index, &module_at_1000_0000(), "past the end") > 0);
+        let module = SimpleModule::default();
+        for addr in [0xffff_ffff_ffff_fff4, 0x1004] {
+            assert_eq!(
+                assert_same_answers_at(&full, &index, &module, addr, "past the end"),
+                (addr == 0x1004).then_some(()),
+                "{addr:x}"
+            );
+        }
+        let mut frame = Recorder::at(0x1004);
+        index.fill_symbol(&module, &mut frame);
+        assert_eq!(frame.calls, ["function inside 1000 0", "file a.c 2 1000"]);
     }
 }
