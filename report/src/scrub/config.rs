@@ -29,7 +29,7 @@ pub struct ScrubConfig {
     pub heap_memory: bool,
     /// Keep stack memory after a report is fully symbolicated. `scrub_minidump`
     /// always keeps it (unwinding needs it); the server calls
-    /// [`drop_stack_memory`] afterwards unless this is set.
+    /// [`drop_stack_memory`](crate::scrub::drop_stack_memory) afterwards unless this is set.
     pub keep_stack_memory: bool,
     /// Literal values to mask wherever they occur (the client passes the local
     /// user name, host name and real name here).

@@ -90,7 +90,7 @@ pub enum Outcome {
     /// The processed report, and the per-report symbol session it ran with.
     Processed(Box<ProcessedReport>, Symbols),
     /// Not processed again: the report an earlier run stored before it dropped the
-    /// dump's stack memory ([`stored_final`]).
+    /// dump's stack memory (`stored_final`).
     Final(Box<ProcessedReport>),
     /// The dump cannot be processed, or not in time.
     Failed(Failure),
@@ -330,7 +330,7 @@ pub async fn fail(index: &Index, job: &Job, failure: &Failure) -> Result<(), Job
 const BUSY_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Runs an index write, waiting out a busy database (short jittered pauses, at
-/// most [`BUSY_PATIENCE`]) rather than failing the job.
+/// most `BUSY_PATIENCE`) rather than failing the job.
 pub async fn patiently<T, F, Fut>(mut write: F) -> Result<T, IndexError>
 where
     F: FnMut() -> Fut,
