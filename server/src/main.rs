@@ -12,6 +12,18 @@ mod cli {
     pub mod issues;
 }
 
+/// What `serve --help` adds: where settings and logs come from.
+const SERVE_HELP: &str = "\
+Settings: built-in defaults (SQLite and files under ./mayday-data, port 8080),
+then the --config TOML file, then MAYDAY_* environment variables (the README's
+Configuration section lists them all), e.g. MAYDAY_LISTEN=127.0.0.1:8080,
+MAYDAY_DATA_DIR, MAYDAY_DATABASE_URL, MAYDAY_STORE_URL, MAYDAY_WORKERS.
+
+Logs: JSON lines on stderr; MAYDAY_LOG sets the filter (default info), e.g.
+MAYDAY_LOG=debug or MAYDAY_LOG=mayday_server=debug,info.
+
+First token: mayday-server token create --role admin";
+
 /// The Mayday crash report server.
 #[derive(Parser)]
 #[command(version, about)]
@@ -26,6 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: ingest, processing workers, API.
+    #[command(after_help = SERVE_HELP)]
     Serve,
     /// Manage API tokens.
     Token {
@@ -124,13 +137,23 @@ fn init_logging() {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging();
     let listen = config.listen;
-    let app = App::build(config)
-        .await
-        .context("while opening storage and index")?;
+    // The address first: a start that cannot listen creates nothing (no data
+    // dir, no master key).
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("while binding {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    let data_dir = config.data_dir.clone();
+    let app = App::build(config)
+        .await
+        .context("while opening storage and index")?;
+    let address = listener.local_addr()?;
+    tracing::info!(address = %address, "listening");
+    eprintln!(
+        "Mayday is listening on http://{address} (data in {}).\n\
+         Crash reports go to http://{address}/submit; the triage UI is at http://{address}/.\n\
+         Create the first token with: mayday-server token create --role admin",
+        data_dir.display()
+    );
     app.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
@@ -162,6 +185,7 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
             println!("{secret}");
         }
         TokenCommand::List => {
+            println!("ID\tROLE\tSTATE\tNAME");
             for token in index.list_tokens().await? {
                 println!(
                     "{}\t{}\t{}\t{}",

@@ -2,18 +2,65 @@
 //! running server's JSON API (the same routes and roles as the web UI).
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use serde_json::Value;
 
-/// Where the server is and who is asking.
+/// Where the server is and who is asking; given before or after the subcommand.
 #[derive(Args, Debug)]
 pub struct Remote {
-    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
-    #[arg(long, env = "MAYDAY_SERVER")]
-    pub server: String,
-    /// An API token (developer or admin).
-    #[arg(long, env = "MAYDAY_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// The server's base URL, e.g. `http://127.0.0.1:8080` (required).
+    #[arg(long, global = true, env = "MAYDAY_SERVER")]
+    pub server: Option<String>,
+    /// An API token (developer or admin; required).
+    #[arg(long, global = true, env = "MAYDAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the server's JSON answer instead of a table or text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Which issues `issues list` shows.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Status {
+    /// Open issues.
+    Open,
+    /// Issues that crashed again after they were resolved.
+    Regressed,
+    /// Resolved issues.
+    Resolved,
+}
+
+/// How `issues list` orders issues.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Sort {
+    /// Most reports first.
+    Count,
+    /// Most recently seen first.
+    #[value(name = "last_seen")]
+    LastSeen,
+    /// Most recently first seen first.
+    #[value(name = "first_seen")]
+    FirstSeen,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Regressed => "regressed",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sort::Count => "count",
+            Sort::LastSeen => "last_seen",
+            Sort::FirstSeen => "first_seen",
+        }
+    }
 }
 
 /// The `issues` subcommands.
@@ -21,12 +68,12 @@ pub struct Remote {
 pub enum IssuesCommand {
     /// List issues as a table.
     List {
-        /// open, regressed or resolved (all when not given).
-        #[arg(long)]
-        status: Option<String>,
-        /// count, last_seen or first_seen.
-        #[arg(long, default_value = "count")]
-        sort: String,
+        /// Only issues with this status (all when not given).
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// The order.
+        #[arg(long, value_enum, default_value_t = Sort::Count)]
+        sort: Sort,
         /// Only issues with reports of this product.
         #[arg(long)]
         product: Option<String>,
@@ -63,6 +110,7 @@ pub enum IssuesCommand {
 /// Runs one `issues` subcommand, printing to stdout. Any HTTP error is an error
 /// with the server's status and message.
 pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
+    let json = remote.json;
     let client = Client::new(remote)?;
     match command {
         IssuesCommand::List {
@@ -73,9 +121,12 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
             search,
             limit,
         } => {
-            let mut query: Vec<(&str, String)> = vec![("sort", sort), ("limit", limit.to_string())];
+            let mut query: Vec<(&str, String)> = vec![
+                ("sort", sort.as_str().to_owned()),
+                ("limit", limit.to_string()),
+            ];
             for (k, v) in [
-                ("status", status),
+                ("status", status.map(|s| s.as_str().to_owned())),
                 ("product", product),
                 ("version", version),
                 ("q", search),
@@ -84,12 +135,12 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
                     query.push((k, v));
                 }
             }
-            let json = client.get("/api/v1/issues", &query).await?;
-            print!("{}", issues_table(&json));
+            let answer = client.get("/api/v1/issues", &query).await?;
+            print_answer(json, &answer, issues_table);
         }
         IssuesCommand::Show { id } => {
-            let json = client.get(&format!("/api/v1/issues/{id}"), &[]).await?;
-            print!("{}", issue_text(&json));
+            let answer = client.get(&format!("/api/v1/issues/{id}"), &[]).await?;
+            print_answer(json, &answer, issue_text);
         }
         IssuesCommand::Resolve { id, in_version } => {
             let body = match &in_version {
@@ -117,6 +168,15 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `answer` as JSON (`--json`) or as `text` words it.
+fn print_answer(json: bool, answer: &Value, text: fn(&Value) -> String) {
+    if json {
+        println!("{answer:#}");
+    } else {
+        print!("{}", text(answer));
+    }
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -129,10 +189,20 @@ impl Client {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .context("while creating the HTTP client")?;
+        let server = remote
+            .server
+            .context("--server (or MAYDAY_SERVER) is required: the server's base URL")?;
+        let token = remote
+            .token
+            .context("--token (or MAYDAY_TOKEN) is required: an API token")?;
+        anyhow::ensure!(
+            server.starts_with("http://") || server.starts_with("https://"),
+            "--server {server:?} is not an http:// or https:// URL"
+        );
         Ok(Client {
             http,
-            base: remote.server.trim_end_matches('/').to_owned(),
-            token: remote.token,
+            base: server.trim_end_matches('/').to_owned(),
+            token,
         })
     }
 

@@ -974,3 +974,101 @@ async fn session_cookies_are_secure_when_served_over_https() {
         server.stop().await;
     }
 }
+
+/// The CLIs' rough edges: `--server`/`--token` also after the subcommand, `--json`
+/// output, closed value lists for `--status`/`--sort`, a clear error for a
+/// missing or scheme-less server; `token list` has a header; `serve` says where
+/// it listens and how to make the first token, and a start that cannot listen
+/// creates no data dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clis_take_options_anywhere_refuse_bad_values_and_say_what_they_do() {
+    let (server, developer, _) = server_with_reports().await;
+    let url = server.url.clone();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let text = |o: &std::process::Output| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        };
+        let json = run_cli(&[
+            "issues", "list", "--server", &url, "--token", &developer, "--json",
+        ]);
+        assert!(json.status.success(), "{}", text(&json));
+        let answer: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(answer["issues"].as_array().unwrap().len(), CASES.len());
+
+        let bad = run_cli(&[
+            "issues", "list", "--server", &url, "--token", &developer, "--status", "opne",
+        ]);
+        assert!(!bad.status.success());
+        assert!(text(&bad).contains("possible values"), "{}", text(&bad));
+        let bad = run_cli(&[
+            "issues", "list", "--server", &url, "--token", &developer, "--sort", "size",
+        ]);
+        assert!(!bad.status.success());
+        assert!(text(&bad).contains("last_seen"), "{}", text(&bad));
+        let missing = run_cli(&["issues", "list", "--token", &developer]);
+        assert!(!missing.status.success());
+        assert!(text(&missing).contains("--server"), "{}", text(&missing));
+        let schemeless = run_cli(&["issues", "list", "--server", "127.0.0.1:1", "--token", "t"]);
+        assert!(!schemeless.status.success());
+        assert!(
+            text(&schemeless).contains("not an http"),
+            "{}",
+            text(&schemeless)
+        );
+
+        let tokens = Command::new(bin("mayday-server"))
+            .args(["token", "list"])
+            .env("MAYDAY_DATA_DIR", &data_dir)
+            .output()
+            .unwrap();
+        assert!(tokens.status.success(), "{}", text(&tokens));
+        assert!(
+            String::from_utf8_lossy(&tokens.stdout).starts_with("ID\tROLE\tSTATE\tNAME\n"),
+            "{}",
+            text(&tokens)
+        );
+
+        // A port already taken: the start fails and leaves no data dir behind.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fresh = data_dir.join("fresh");
+        let failed = Command::new(bin("mayday-server"))
+            .arg("serve")
+            .env("MAYDAY_DATA_DIR", &fresh)
+            .env("MAYDAY_LISTEN", taken.local_addr().unwrap().to_string())
+            .output()
+            .unwrap();
+        assert!(!failed.status.success());
+        assert!(text(&failed).contains("while binding"), "{}", text(&failed));
+        assert!(!fresh.exists(), "{}", text(&failed));
+        let help = Command::new(bin("mayday-server"))
+            .args(["serve", "--help"])
+            .output()
+            .unwrap();
+        assert!(text(&help).contains("MAYDAY_LOG"), "{}", text(&help));
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+
+    let data = tempfile::tempdir().unwrap();
+    let process = mayday_tests::server::ServerProcess::start(data.path(), &[]);
+    // The words follow the "listening" log line the start waits for.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut said = String::new();
+    while std::time::Instant::now() < deadline && !said.contains("token create") {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        said = process.log.lock().unwrap().join("\n");
+    }
+    assert!(
+        said.contains(&format!("Mayday is listening on {}", process.url))
+            && said.contains("token create --role admin"),
+        "{said}"
+    );
+    drop(process);
+}
