@@ -19,7 +19,8 @@ pub enum LifecycleError {
     /// No such issue.
     #[error("no such issue")]
     NoSuchIssue,
-    /// A resolved-in version that is too long or has control characters.
+    /// A resolved-in version that is too long, has control characters, or is not
+    /// a version (semver or dotted numbers) that crashes can be compared with.
     #[error("invalid version {0:?}")]
     BadVersion(String),
     /// The index failed.
@@ -80,7 +81,11 @@ pub async fn resolve_issue(
 ) -> Result<u64, LifecycleError> {
     let in_version = match in_version.map(str::trim) {
         None | Some("") => None,
-        Some(v) if v.len() > 128 || v.chars().any(char::is_control) => {
+        Some(v)
+            if v.len() > 128
+                || v.chars().any(char::is_control)
+                || !crate::version::is_comparable(v) =>
+        {
             return Err(LifecycleError::BadVersion(v.to_owned()));
         }
         Some(v) => Some(v),

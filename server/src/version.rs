@@ -11,6 +11,12 @@ pub fn version_is_older(version: &str, than: &str) -> bool {
     compare_versions(version, than) == Some(Ordering::Less)
 }
 
+/// Whether `version` can be compared with other versions at all (semver, or
+/// dotted numbers): an issue can be resolved only in such a version.
+pub fn is_comparable(version: &str) -> bool {
+    compare_versions(version, version).is_some()
+}
+
 /// Compares two product versions as [`version_is_older`] describes; `None` when
 /// they cannot be compared.
 pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
@@ -39,6 +45,16 @@ pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_versions_that_compare_can_be_resolved_in() {
+        for v in ["2.3.0", "v1.10", "115.0.2", "1.0.0-beta.1", "7"] {
+            assert!(is_comparable(v), "{v}");
+        }
+        for v in ["not a version!!", "", "beta", ".1"] {
+            assert!(!is_comparable(v), "{v}");
+        }
+    }
 
     #[test]
     fn versions_compare_semver_first_then_dotted_numbers() {

@@ -375,6 +375,26 @@ async fn regressions_and_resolved_in_versions() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A version no crash's version can be compared with would make every later
+    // crash regress it: refused, and the issue stays as it was.
+    let (status, body) = server
+        .post_json(
+            &format!("/api/v1/issues/{issue}/resolve"),
+            &developer,
+            Some(json!({ "in_version": "not a version!!" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("version"),
+        "{body}"
+    );
+    // A malformed query is a JSON error like any other API error.
+    let (status, body) = server
+        .get_json("/api/v1/issues?limit=abc", &developer)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].is_string(), "{body}");
     let support = server.token(Role::Support).await;
     let (status, _) = server
         .post_json(&format!("/api/v1/issues/{issue}/resolve"), &support, None)
