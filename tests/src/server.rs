@@ -398,9 +398,16 @@ impl Memory {
 /// Runs `mayday-server token create --role <role>` on `data_dir` and returns the
 /// printed token.
 pub fn cli_token(data_dir: &Path, role: &str) -> String {
+    cli_token_with(data_dir, &[], role)
+}
+
+/// [`cli_token`] with extra environment (`MAYDAY_DATABASE_URL` for a server
+/// whose index is not in its data dir).
+pub fn cli_token_with(data_dir: &Path, env: &[(&str, &str)], role: &str) -> String {
     let output = Command::new(crate::fixtures::bin("mayday-server"))
         .args(["token", "create", "--role", role])
         .env("MAYDAY_DATA_DIR", data_dir)
+        .envs(env.iter().copied())
         .output()
         .expect("mayday-server token create runs");
     assert!(output.status.success(), "{output:?}");
