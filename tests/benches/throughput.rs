@@ -27,6 +27,12 @@
 //! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
 //! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
 //! phases run. Every phase is bounded in time.
+//!
+//! `MAYDAY_BENCH_BACKEND=postgres-s3` runs every phase on the scale-out setup
+//! instead: two server processes sharing one PostgreSQL database (a throwaway
+//! cluster) and one S3 bucket (s3s-fs in this process), each with its own data dir
+//! and the default workers; the load is split evenly over both, and the figures
+//! are those of both together (the memory phase uses the first server).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -37,10 +43,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mayday_server::crypto::MasterKey;
 use mayday_server::metrics::Stage;
-use mayday_tests::fixtures;
-use mayday_tests::server::{Memory, ServerProcess, cli_token, walk};
+use mayday_server::storage::Storage;
+use mayday_tests::server::{Memory, ServerProcess, add_symbols, cli_token_with, walk};
+use mayday_tests::services::{Postgres, S3Server};
 use mayday_tests::upload::Multipart;
+use mayday_tests::{api, fixtures};
 
 /// The ingest phase's dump: a 332 KB Crashpad dump.
 const INGEST_DUMP: &str = "crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp";
@@ -82,10 +91,12 @@ async fn run() {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
+    let backend = Backend::from_env();
     println!(
-        "{} (workspace at {commit}), {} cores",
+        "{} (workspace at {commit}), {} cores; {}",
         fixtures::target_dir().join("mayday-server").display(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        backend.describe(),
     );
     let dumps = dumps();
     let temp = tempfile::tempdir().unwrap();
@@ -93,46 +104,193 @@ async fn run() {
     let phases = std::env::var("MAYDAY_BENCH_PHASES")
         .unwrap_or_else(|_| "ingest,drain,mixed,memory".to_owned());
     let phase = |name: &str| phases.split(',').any(|p| p.trim() == name);
+    let deployment = |name: &'static str| Deployment::new(backend, temp.path(), name);
     if phase("ingest") {
-        ingest(temp.path(), uploads).await;
+        ingest(deployment("ingest").await, uploads).await;
     }
     let stackwalk = stackwalk_binary();
     let mut drain_stackwalk = None;
     if phase("drain") {
-        drain_stackwalk = drain(temp.path(), &dumps, rounds, stackwalk.as_deref()).await;
+        let at = deployment("drain").await;
+        drain_stackwalk = drain(at, &dumps, rounds, stackwalk.as_deref()).await;
     }
     if phase("mixed") {
         let earlier = drain_stackwalk;
-        mixed(temp.path(), &dumps, rounds, stackwalk.as_deref(), earlier).await;
+        let at = deployment("mixed").await;
+        mixed(at, &dumps, rounds, stackwalk.as_deref(), earlier).await;
     }
     if phase("memory") {
-        memory(temp.path()).await;
+        memory(deployment("memory").await).await;
+    }
+}
+
+/// What the servers keep their data in (`MAYDAY_BENCH_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// `sqlite` (the default): one server on its defaults, the SQLite index and
+    /// the local store in its data dir.
+    Sqlite,
+    /// `postgres-s3`: two servers sharing one PostgreSQL database and one S3
+    /// bucket, each with its own data dir.
+    PostgresS3,
+}
+
+impl Backend {
+    fn from_env() -> Backend {
+        match std::env::var("MAYDAY_BENCH_BACKEND").as_deref() {
+            Err(_) | Ok("sqlite") => Backend::Sqlite,
+            Ok("postgres-s3") => Backend::PostgresS3,
+            Ok(other) => {
+                eprintln!("MAYDAY_BENCH_BACKEND={other}: expected sqlite or postgres-s3");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "one server on SQLite and the local store",
+            Backend::PostgresS3 => "two servers sharing PostgreSQL and S3 (s3s-fs in this process)",
+        }
+    }
+}
+
+/// Where one phase runs: its data dir and, on PostgreSQL + S3, the fresh
+/// database, bucket and master key its servers share.
+struct Deployment {
+    data: PathBuf,
+    /// How many server processes the phase runs.
+    servers: usize,
+    /// The bucket's server (PostgreSQL + S3), serving for the whole phase.
+    s3: Option<S3Server>,
+    /// What the servers share, as environment.
+    env: Vec<(String, String)>,
+}
+
+impl Deployment {
+    async fn new(backend: Backend, root: &Path, phase: &str) -> Deployment {
+        let data = root.join(phase);
+        std::fs::create_dir_all(&data).unwrap();
+        match backend {
+            Backend::Sqlite => Deployment {
+                data,
+                servers: 1,
+                s3: None,
+                env: Vec::new(),
+            },
+            Backend::PostgresS3 => {
+                let s3 = S3Server::start().await;
+                let mut env = s3.env();
+                let database = Postgres::shared().database(&format!("bench_{phase}"));
+                env.push(("MAYDAY_DATABASE_URL".to_owned(), database));
+                // Servers sharing an index share the master key.
+                env.push((
+                    "MAYDAY_MASTER_KEY".to_owned(),
+                    MasterKey::generate().to_hex(),
+                ));
+                Deployment {
+                    data,
+                    servers: 2,
+                    s3: Some(s3),
+                    env,
+                }
+            }
+        }
+    }
+
+    /// The data dir of server `i`.
+    fn data_dir(&self, i: usize) -> PathBuf {
+        if self.servers == 1 {
+            self.data.clone()
+        } else {
+            self.data.join(format!("server-{i}"))
+        }
+    }
+
+    /// What the servers share, and `extra`, as environment.
+    fn env<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        env.extend_from_slice(extra);
+        env
+    }
+
+    /// Starts the release servers with `env`. All the benchmark's traffic comes
+    /// from one address, which the per-sender rate limit would answer with `429`
+    /// after its burst: it is off here.
+    fn start(&self, env: &[(&str, &str)]) -> Servers {
+        let mut env = self.env(env);
+        env.push(("MAYDAY_RATE_LIMIT_ENABLED", "false"));
+        // The S3 server answers from this runtime while a server starts.
+        let start =
+            |i| tokio::task::block_in_place(|| ServerProcess::start(&self.data_dir(i), &env));
+        Servers((0..self.servers).map(start).collect())
+    }
+
+    /// A developer's API token, made with the server's CLI.
+    fn token(&self) -> String {
+        cli_token_with(&self.data_dir(0), &self.env(&[]), "developer")
+    }
+
+    /// Every case's Breakpad symbol tree where the servers read symbols: copied
+    /// into the store in the data dir (as an operator does, README "Try it"), or
+    /// put into the bucket.
+    async fn add_symbols(&self, dumps: &[Dump]) {
+        let Some(s3) = &self.s3 else {
+            copy_symbols(dumps, &self.data);
+            return;
+        };
+        let bucket = Storage::open(&s3.store_url(), &s3.store_options()).unwrap();
+        let trees: std::collections::BTreeSet<PathBuf> =
+            dumps.iter().map(|d| d.case.join("symbols")).collect();
+        for tree in trees.iter().filter(|t| t.exists()) {
+            add_symbols(&bucket, tree).await;
+        }
+    }
+
+    /// Removes the phase's data dir (the phases together would take gigabytes);
+    /// the bucket goes with the S3 server.
+    fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// The server processes of a phase.
+struct Servers(Vec<ServerProcess>);
+
+impl Servers {
+    /// Their URLs; the load goes round them.
+    fn urls(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.url.clone()).collect()
+    }
+
+    /// Kills them all (SIGKILL).
+    fn kill(self) {
+        for server in self.0 {
+            server.kill();
+        }
     }
 }
 
 /// Ingest only, at 64, 8 and 1 clients.
-async fn ingest(root: &Path, uploads: usize) {
+async fn ingest(at: Deployment, uploads: usize) {
     println!("\n== ingest only (MAYDAY_WORKERS=0), {INGEST_DUMP}");
-    let data = root.join("ingest");
-    let server = start_server(&data, &[("MAYDAY_WORKERS", "0")]);
-    let token = cli_token(&data, "developer");
+    let servers = at.start(&[("MAYDAY_WORKERS", "0")]);
+    let urls = servers.urls();
+    let token = at.token();
     let bytes = std::fs::read(fixtures::testdata().join(INGEST_DUMP)).unwrap();
     println!("dump: {} bytes", bytes.len());
     let bodies = Arc::new(vec![upload_body(&bytes)]);
 
     let mut acked = Vec::new();
     // Warm-up: connections, page cache, SQLite file.
-    let warm = load(&server.url, &bodies, 8, 64, Duration::from_secs(30)).await;
+    let warm = load(&urls, &bodies, 8, 64, Duration::from_secs(30)).await;
     acked.extend(warm.ids);
     for (clients, count) in [(64, uploads), (8, uploads / 2), (1, uploads / 10)] {
-        let run = load(
-            &server.url,
-            &bodies,
-            clients,
-            count,
-            Duration::from_secs(60),
-        )
-        .await;
+        let run = load(&urls, &bodies, clients, count, Duration::from_secs(60)).await;
         println!(
             "RESULT ingest {clients:>2} clients: {:.0} reports/s, p50 {:.1} ms, p99 {:.1} ms \
              ({} acknowledged in {:.1} s, {} errors{})",
@@ -146,14 +304,14 @@ async fn ingest(root: &Path, uploads: usize) {
         );
         acked.extend(run.ids);
     }
-    let states = report_states(&server.url, &token, &acked).await;
+    let states = report_states(&urls[0], &token, &acked).await;
     println!(
         "RESULT ingest: {} of {} acknowledged reports in the index ({})",
         acked.len() - states.get("missing").copied().unwrap_or(0),
         acked.len(),
         map_text(&states),
     );
-    let metrics = Metrics::scrape(&server.url).await;
+    let metrics = Metrics::scrape(&urls).await;
     print_stages(
         &metrics,
         &[
@@ -165,14 +323,14 @@ async fn ingest(root: &Path, uploads: usize) {
         ],
         metrics.value("mayday_reports_ingested_total"),
     );
-    drop(server);
-    remove(&data);
+    drop(servers);
+    at.remove();
 }
 
 /// Queue drain with warm caches, against minidump-stackwalk; returns the latter's
 /// reports/s.
 async fn drain(
-    root: &Path,
+    at: Deployment,
     dumps: &[Dump],
     rounds: usize,
     stackwalk: Option<&Path>,
@@ -181,23 +339,16 @@ async fn drain(
         "\n== queue drain: {} dumps x {rounds} ingested first, then processed by the default workers",
         dumps.len()
     );
-    let data = root.join("drain");
-    copy_symbols(dumps, &data);
-    let server = start_server(&data, &[("MAYDAY_WORKERS", "0")]);
-    let token = cli_token(&data, "developer");
+    at.add_symbols(dumps).await;
+    let servers = at.start(&[("MAYDAY_WORKERS", "0")]);
+    let urls = servers.urls();
+    let token = at.token();
     // First one copy of each (processed first: the queue is taken oldest first)
     // to warm the caches, then the measured copies.
     let warm_bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
-    let warm = load(
-        &server.url,
-        &warm_bodies,
-        1,
-        dumps.len(),
-        Duration::from_secs(60),
-    )
-    .await;
+    let warm = load(&urls, &warm_bodies, 1, dumps.len(), Duration::from_secs(60)).await;
     let measured = load(
-        &server.url,
+        &urls,
         &warm_bodies,
         8,
         dumps.len() * rounds,
@@ -210,21 +361,22 @@ async fn drain(
         errors_text(&warm.errors),
         errors_text(&measured.errors)
     );
-    server.kill();
+    servers.kill();
 
-    let server = start_server(&data, &[]);
+    let servers = at.start(&[]);
+    let urls = servers.urls();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(300);
     // Warm: as many jobs done as there are first copies (the oldest, so those).
     let before = loop {
-        let metrics = Metrics::scrape(&server.url).await;
+        let metrics = Metrics::scrape(&urls).await;
         if metrics.jobs_done() >= warm.ids.len() as f64 || Instant::now() > deadline {
             break metrics;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let t0 = Instant::now();
-    let after = wait_drained(&server.url, deadline).await;
+    let after = wait_drained(&urls, deadline).await;
     let elapsed = t0.elapsed();
     let done = after.jobs_done() - before.jobs_done();
     let rate = done / elapsed.as_secs_f64();
@@ -234,7 +386,7 @@ async fn drain(
         .chain(&measured.ids)
         .cloned()
         .collect::<Vec<_>>();
-    let states = report_states(&server.url, &token, &all).await;
+    let states = report_states(&urls[0], &token, &all).await;
     println!(
         "{} reports queued; {done:.0} done after the first {} in {:.2} s; all out of the queue \
          {:.2} s after start ({:.1} reports/s cold); reports: {}; job errors: {}",
@@ -251,8 +403,9 @@ async fn drain(
         &[Stage::Load, Stage::Process, Stage::Finalize],
         after.value("mayday_jobs_run_total"),
     );
-    drop(server);
-    remove(&data);
+    print_split(&after);
+    drop(servers);
+    at.remove();
     let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
     match stackwalk {
         Some(sw) => println!(
@@ -266,7 +419,7 @@ async fn drain(
 
 /// Ingest and processing at once.
 async fn mixed(
-    root: &Path,
+    at: Deployment,
     dumps: &[Dump],
     rounds: usize,
     stackwalk: Option<&Path>,
@@ -276,14 +429,14 @@ async fn mixed(
         "\n== mixed: {} dumps x {rounds} uploaded by 16 clients while the default workers process",
         dumps.len()
     );
-    let data = root.join("mixed");
-    copy_symbols(dumps, &data);
-    let server = start_server(&data, &[]);
-    let token = cli_token(&data, "developer");
+    at.add_symbols(dumps).await;
+    let servers = at.start(&[]);
+    let urls = servers.urls();
+    let token = at.token();
     let bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
     let started = Instant::now();
     let run = load(
-        &server.url,
+        &urls,
         &bodies,
         16,
         dumps.len() * rounds,
@@ -291,10 +444,10 @@ async fn mixed(
     )
     .await;
     let ingested = started.elapsed();
-    let after = wait_drained(&server.url, started + Duration::from_secs(300)).await;
+    let after = wait_drained(&urls, started + Duration::from_secs(300)).await;
     let elapsed = started.elapsed();
     let rate = run.ids.len() as f64 / elapsed.as_secs_f64();
-    let states = report_states(&server.url, &token, &run.ids).await;
+    let states = report_states(&urls[0], &token, &run.ids).await;
     println!(
         "{} uploads acknowledged in {:.2} s ({} errors{}), all processed after {:.2} s; reports: {}",
         run.ids.len(),
@@ -317,8 +470,9 @@ async fn mixed(
         states.get("failed").copied().unwrap_or(0),
         states.get("queued").copied().unwrap_or(0),
     );
-    drop(server);
-    remove(&data);
+    print_split(&after);
+    drop(servers);
+    at.remove();
     match stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds)) {
         Some(sw) => {
             let sw = earlier_stackwalk.map_or(sw, |earlier| (sw + earlier) / 2.0);
@@ -333,27 +487,23 @@ async fn mixed(
 }
 
 /// Peak RSS while a 200 MB upload streams in.
-async fn memory(root: &Path) {
+async fn memory(at: Deployment) {
     println!("\n== memory: one {} MB upload", BIG_UPLOAD_BYTES >> 20);
-    let data = root.join("memory");
-    std::fs::create_dir_all(&data).unwrap();
     // The default limits refuse a 200 MB upload (25 MiB on the wire): raised here.
-    let config = data.join("bench.toml");
+    let config = at.data.join("bench.toml");
     std::fs::write(
         &config,
         "[limits]\nmax_wire_bytes = 536870912\nmax_decompressed_bytes = 536870912\n",
     )
     .unwrap();
-    let server = start_server(
-        &data,
-        &[
-            ("MAYDAY_WORKERS", "0"),
-            ("MAYDAY_CONFIG", config.to_str().unwrap()),
-        ],
-    );
+    let servers = at.start(&[
+        ("MAYDAY_WORKERS", "0"),
+        ("MAYDAY_CONFIG", config.to_str().unwrap()),
+    ]);
+    let server = &servers.0[0];
     // The upload body in a file, streamed from there: a real dump padded with
     // zeros to 200 MB.
-    let body_path = root.join("big-upload.body");
+    let body_path = at.data.join("big-upload.body");
     let content_type = {
         let dump = std::fs::read(fixtures::testdata().join(INGEST_DUMP)).unwrap();
         let (content_type, small) = Multipart::new()
@@ -433,23 +583,8 @@ async fn memory(root: &Path) {
         (peak.max(after.peak).saturating_sub(idle.rss)) >> 20,
         BIG_UPLOAD_BYTES >> 20
     );
-    let _ = std::fs::remove_file(&body_path);
-    drop(server);
-    remove(&data);
-}
-
-/// Removes a phase's data dir: the phases together would take gigabytes.
-fn remove(data: &Path) {
-    let _ = std::fs::remove_dir_all(data);
-}
-
-/// The release server on `data` with `env`. All the benchmark's traffic comes
-/// from one address, which the per-sender rate limit would answer with `429`
-/// after its burst: it is off here.
-fn start_server(data: &Path, env: &[(&str, &str)]) -> ServerProcess {
-    let mut env = env.to_vec();
-    env.push(("MAYDAY_RATE_LIMIT_ENABLED", "false"));
-    ServerProcess::start(data, &env)
+    drop(servers);
+    at.remove();
 }
 
 /// What a load run did.
@@ -464,9 +599,9 @@ struct Run {
 }
 
 /// `clients` concurrent clients send `count` uploads in all (cycling through
-/// `bodies`), stopping early after `limit`.
+/// `bodies`, and through the servers at `urls`), stopping early after `limit`.
 async fn load(
-    url: &str,
+    urls: &[String],
     bodies: &Arc<Vec<(String, Bytes)>>,
     clients: usize,
     count: usize,
@@ -478,7 +613,7 @@ async fn load(
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (next, bodies, client) = (next.clone(), bodies.clone(), client.clone());
-            let url = format!("{url}/submit");
+            let urls: Vec<String> = urls.iter().map(|url| format!("{url}/submit")).collect();
             tokio::spawn(async move {
                 let mut ids = Vec::new();
                 let mut latencies = Vec::new();
@@ -491,7 +626,7 @@ async fn load(
                     let (content_type, body) = &bodies[i % bodies.len()];
                     let sent = Instant::now();
                     let response = client
-                        .post(&url)
+                        .post(&urls[i % urls.len()])
                         .header("content-type", content_type)
                         .body(body.clone())
                         .send()
@@ -583,9 +718,9 @@ async fn report_states(url: &str, token: &str, ids: &[String]) -> BTreeMap<Strin
 
 /// Polls `/metrics` until the queue is empty (or `deadline`); returns the last
 /// scrape.
-async fn wait_drained(url: &str, deadline: Instant) -> Metrics {
+async fn wait_drained(urls: &[String], deadline: Instant) -> Metrics {
     loop {
-        let metrics = Metrics::scrape(url).await;
+        let metrics = Metrics::scrape(urls).await;
         if metrics.value("mayday_queue_depth") == 0.0 || Instant::now() > deadline {
             return metrics;
         }
@@ -593,35 +728,47 @@ async fn wait_drained(url: &str, deadline: Instant) -> Metrics {
     }
 }
 
-/// One scrape of `/metrics`.
-struct Metrics(String);
+/// One scrape of `/metrics` of every server.
+struct Metrics(Vec<String>);
 
 impl Metrics {
-    async fn scrape(url: &str) -> Metrics {
-        let text = client()
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .unwrap();
-        Metrics(text)
+    async fn scrape(urls: &[String]) -> Metrics {
+        let mut texts = Vec::new();
+        for url in urls {
+            texts.push(api::metrics(url).await);
+        }
+        Metrics(texts)
     }
 
-    /// The value of the sample `name` (with its labels, if any); 0 when absent.
-    fn value(&self, name: &str) -> f64 {
+    /// The value of the sample `name` (with its labels, if any) of each server;
+    /// 0 when absent.
+    fn per_server(&self, name: &str) -> Vec<f64> {
         self.0
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
+            .iter()
+            .map(|text| api::metric(text, name).unwrap_or(0.0))
+            .collect()
+    }
+
+    /// The value of the sample `name` summed over the servers (the queue depth
+    /// is 0 when it is 0 on every one).
+    fn value(&self, name: &str) -> f64 {
+        self.per_server(name).iter().sum()
     }
 
     /// Job runs that did not end in an error.
     fn jobs_done(&self) -> f64 {
         self.value("mayday_jobs_run_total") - self.value("mayday_job_errors_total")
     }
+}
+
+/// How the jobs were split between the servers, when there are several.
+fn print_split(metrics: &Metrics) {
+    if metrics.0.len() < 2 {
+        return;
+    }
+    let runs = metrics.per_server("mayday_jobs_run_total");
+    let errors = metrics.per_server("mayday_job_errors_total");
+    println!("job runs per server: {runs:?}, job errors per server: {errors:?}");
 }
 
 /// Mean time per report of every stage, from `mayday_stage_seconds`.

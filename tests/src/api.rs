@@ -190,3 +190,19 @@ async fn poll_report<T>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `GET /metrics`: the Prometheus text.
+pub async fn metrics(base: &str) -> String {
+    let response = send(request(base, Method::GET, "/metrics")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of the sample `name` (with its labels, if any) in the Prometheus
+/// text `metrics`; `None` when there is no such sample.
+pub fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -105,19 +105,7 @@ impl TestServer {
     /// Copies a Breakpad symbol tree (`<debug_file>/<id>/<file>.sym`) into the store
     /// under `symbols/`, as an operator copying it into `<data_dir>/store/symbols`.
     pub async fn add_symbols(&self, tree: &Path) {
-        for file in walk(tree) {
-            let rel = file.strip_prefix(tree).unwrap();
-            let key: object_store::path::Path = std::iter::once("symbols".to_owned())
-                .chain(
-                    rel.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-                )
-                .collect::<Vec<_>>()
-                .join("/")
-                .into();
-            let bytes = std::fs::read(&file).unwrap();
-            self.state.storage().put(&key, bytes.into()).await.unwrap();
-        }
+        add_symbols(self.state.storage(), tree).await;
     }
 
     /// Signs in with `token` through the sign-in form (`POST /login`, answered
@@ -246,6 +234,25 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Copies a Breakpad symbol tree (`<debug_file>/<id>/<file>.sym`) into `storage`
+/// under `symbols/`, as an operator copying it into the store (or the bucket)
+/// every server reads symbols from.
+pub async fn add_symbols(storage: &mayday_server::storage::Storage, tree: &Path) {
+    for file in walk(tree) {
+        let rel = file.strip_prefix(tree).unwrap();
+        let key: object_store::path::Path = std::iter::once("symbols".to_owned())
+            .chain(
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+            )
+            .collect::<Vec<_>>()
+            .join("/")
+            .into();
+        let bytes = std::fs::read(&file).unwrap();
+        storage.put(&key, bytes.into()).await.unwrap();
     }
 }
 
@@ -391,9 +398,16 @@ impl Memory {
 /// Runs `mayday-server token create --role <role>` on `data_dir` and returns the
 /// printed token.
 pub fn cli_token(data_dir: &Path, role: &str) -> String {
+    cli_token_with(data_dir, &[], role)
+}
+
+/// [`cli_token`] with extra environment (`MAYDAY_DATABASE_URL` for a server
+/// whose index is not in its data dir).
+pub fn cli_token_with(data_dir: &Path, env: &[(&str, &str)], role: &str) -> String {
     let output = Command::new(crate::fixtures::bin("mayday-server"))
         .args(["token", "create", "--role", role])
         .env("MAYDAY_DATA_DIR", data_dir)
+        .envs(env.iter().copied())
         .output()
         .expect("mayday-server token create runs");
     assert!(output.status.success(), "{output:?}");

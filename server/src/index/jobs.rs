@@ -8,7 +8,9 @@ use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
 
-/// A claimed job.
+/// A claimed job. The claim is the job's id with its attempt count: a claim
+/// again (after the lease ran out) counts one more attempt, so an earlier
+/// claim's holder can no longer finish the job ([`IndexError::ClaimLost`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// Job id.
@@ -88,23 +90,56 @@ impl Index {
         Ok(row.try_get("due")?)
     }
 
-    /// Puts a job back to be tried again at `not_before` after a transient error.
+    /// Puts a claimed job back to be tried again at `not_before` after a
+    /// transient error ([`IndexError::ClaimLost`] when it was claimed again).
     pub async fn retry_job(
         &self,
-        job_id: i64,
+        job: &Job,
         not_before: i64,
         error: &str,
     ) -> Result<(), IndexError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'pending', not_before = $2, last_error = $3, \
-             claimed_at = NULL, claimed_by = NULL WHERE id = $1",
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', not_before = $3, last_error = $4, \
+             claimed_at = NULL, claimed_by = NULL \
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
         )
-        .bind(job_id)
+        .bind(job.id)
+        .bind(job.attempts)
         .bind(not_before)
         .bind(error)
         .execute(&self.writer)
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(IndexError::ClaimLost(job.id));
+        }
         Ok(())
+    }
+
+    /// Checks, in a write transaction, that `job` is still this claim, and on
+    /// PostgreSQL locks its row until the transaction ends, so that no other
+    /// worker claims it again meanwhile (SQLite's write lock already keeps them
+    /// out).
+    async fn hold_claim(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        job: &Job,
+    ) -> Result<(), IndexError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT id FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running' {lock}"
+        );
+        let held = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(job.id)
+            .bind(job.attempts)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match held {
+            Some(_) => Ok(()),
+            None => Err(IndexError::ClaimLost(job.id)),
+        }
     }
 
     /// Queues (re)processing of a report.
@@ -147,16 +182,12 @@ impl Index {
         Ok(row.try_get("n")?)
     }
 
-    /// Marks a report failed for good and finishes its job.
-    pub async fn finish_failed(
-        &self,
-        job_id: i64,
-        report_id: &ReportId,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), IndexError> {
-        let report_id = report_id.to_string();
+    /// Marks a report failed for good and finishes its claimed job
+    /// ([`IndexError::ClaimLost`] when it was claimed again).
+    pub async fn finish_failed(&self, job: &Job, reason: &str, now: i64) -> Result<(), IndexError> {
+        let report_id = job.report_id.to_string();
         let mut tx = self.begin_write().await?;
+        self.hold_claim(&mut tx, job).await?;
         sqlx::query(
             "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 WHERE id = $1",
         )
@@ -165,7 +196,7 @@ impl Index {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        finish_job(tx, job_id).await?;
+        finish_job(tx, job.id).await?;
         Ok(())
     }
 
@@ -182,15 +213,16 @@ impl Index {
     ///
     /// Returns the issue id, or `None` when the report is not kept: deleted
     /// meanwhile, or dropped (the caller then removes what it stored, so nothing
-    /// is resurrected).
+    /// is resurrected). A job claimed again by another worker meanwhile is that
+    /// worker's to record: [`IndexError::ClaimLost`], and nothing is written.
     pub async fn finish_processed(
         &self,
-        job_id: i64,
-        report_id: &ReportId,
+        job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
-        let report_id = report_id.to_string();
+        let job_id = job.id;
+        let report_id = job.report_id.to_string();
         let mut tx = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
@@ -202,6 +234,7 @@ impl Index {
             finish_job(tx, job_id).await?;
             return Ok(None);
         };
+        self.hold_claim(&mut tx, job).await?;
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         let received_at: i64 = current.try_get("received_at")?;
         let facts = &outcome.facts;

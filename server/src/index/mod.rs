@@ -54,6 +54,10 @@ pub enum IndexError {
     /// A row holds a value this version does not know.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The job was claimed again by another worker (this claim's lease ran out):
+    /// that worker records it, this one must not.
+    #[error("job {0} was claimed again by another worker")]
+    ClaimLost(i64),
 }
 
 impl IndexError {
@@ -64,6 +68,7 @@ impl IndexError {
             IndexError::Db(_) => "db",
             IndexError::Migrate(_) => "migrate",
             IndexError::Corrupt(_) => "corrupt",
+            IndexError::ClaimLost(_) => "claim_lost",
         }
     }
 

@@ -39,6 +39,14 @@ pub enum JobError {
     SymbolStore,
 }
 
+impl JobError {
+    /// Whether another worker claimed the job again meanwhile (this claim's
+    /// lease ran out): the job is that worker's now, not to be retried here.
+    pub fn is_claim_lost(&self) -> bool {
+        matches!(self, JobError::Index(IndexError::ClaimLost(_)))
+    }
+}
+
 /// Why a report ends `failed`, for good.
 #[derive(Debug)]
 pub enum Failure {
@@ -293,8 +301,7 @@ pub async fn finalize(
         vault.put(&raw_key, &data_key, &dump).await?;
     }
     let outcome = index_outcome(&report);
-    let recorded =
-        patiently(|| index.finish_processed(job.id, &job.report_id, &outcome, now_ms())).await?;
+    let recorded = patiently(|| index.finish_processed(job, &outcome, now_ms())).await?;
     match recorded {
         Some(issue) => {
             tracing::info!(report = %row.id, issue, "report processed");
@@ -322,7 +329,7 @@ pub async fn finalize(
 pub async fn fail(index: &Index, job: &Job, failure: &Failure) -> Result<(), JobError> {
     tracing::info!(report = %job.report_id, kind = failure.name(), error = %failure.text(), "report failed");
     let text = failure.text();
-    patiently(|| index.finish_failed(job.id, &job.report_id, &text, now_ms())).await?;
+    patiently(|| index.finish_failed(job, &text, now_ms())).await?;
     Ok(())
 }
 

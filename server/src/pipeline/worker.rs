@@ -84,6 +84,7 @@ async fn work(pipeline: &Pipeline, job: &Job) {
             .catch_unwind()
             .await
         {
+            Ok(Err(e)) if e.is_claim_lost() => Err(e),
             Ok(Err(e)) if job.attempts >= max_attempts => {
                 pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, giving up");
@@ -101,9 +102,17 @@ async fn work(pipeline: &Pipeline, job: &Job) {
             }
         }
     };
-    if let Err(e) = result {
+    match result {
+        Ok(()) => {}
+        // Its lease ran out while it ran here: the worker that claimed it again
+        // records it, once.
+        Err(e) if e.is_claim_lost() => {
+            tracing::warn!(report = %job.report_id, "job claimed again by another worker, left to it");
+        }
         // The lease runs out and another claim tries again.
-        tracing::error!(report = %job.report_id, error = %e, "could not finish or reschedule job");
+        Err(e) => {
+            tracing::error!(report = %job.report_id, error = %e, "could not finish or reschedule job");
+        }
     }
     pipeline.metrics.processed(started.elapsed());
 }
@@ -111,7 +120,7 @@ async fn work(pipeline: &Pipeline, job: &Job) {
 async fn retry(pipeline: &Pipeline, job: &Job, error: &JobError) -> Result<(), JobError> {
     let not_before = now_ms() + retry_delay(job.attempts).as_millis() as i64;
     let error = error.to_string();
-    patiently(|| pipeline.index.retry_job(job.id, not_before, &error)).await?;
+    patiently(|| pipeline.index.retry_job(job, not_before, &error)).await?;
     Ok(())
 }
 
@@ -213,6 +222,19 @@ mod tests {
         id
     }
 
+    /// A pipeline with one report queued ten leases ago, so that claims made at
+    /// chosen times since then run out as a test needs: the pipeline, the
+    /// report and when it was queued.
+    async fn queued_long_ago(
+        dir: &std::path::Path,
+        max_attempts: u32,
+    ) -> (Pipeline, ReportId, i64) {
+        let pipeline = pipeline(dir, max_attempts).await;
+        let long_ago = now_ms() - 10 * pipeline.config.job_lease.as_millis() as i64;
+        let id = queue(&pipeline, long_ago).await;
+        (pipeline, id, long_ago)
+    }
+
     /// Waits (bounded) until no report of `ids` is queued.
     async fn settled(pipeline: &Pipeline, ids: &[ReportId]) {
         for _ in 0..600 {
@@ -253,12 +275,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_worker_whose_job_was_claimed_again_records_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pipeline, id, long_ago) = queued_long_ago(dir.path(), 5).await;
+        let lease = pipeline.config.job_lease;
+        // A worker claimed the job and stalled past its lease; another one (in
+        // this process or another) claimed it again.
+        let stale = pipeline.index.claim_job("slow", long_ago, lease).await;
+        let stale = stale.unwrap().unwrap();
+        let again = long_ago + lease.as_millis() as i64 + 1;
+        let current = pipeline.index.claim_job("other", again, lease).await;
+        let current = current.unwrap().unwrap();
+        assert_eq!((current.id, current.attempts), (stale.id, 2));
+
+        // The stalled worker goes on: it records nothing, retries nothing, and
+        // counts no error.
+        work(&pipeline, &stale).await;
+        let row = pipeline.index.report(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, ReportState::Queued);
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 1);
+        let metrics = pipeline.metrics.render(None, None);
+        assert!(
+            metrics.lines().any(|l| l == "mayday_job_errors_total 0"),
+            "{metrics}"
+        );
+        // The job is the other worker's, which records it.
+        work(&pipeline, &current).await;
+        let row = pipeline.index.report(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn a_job_claimed_more_than_max_attempts_times_fails_unprocessed() {
         let dir = tempfile::tempdir().unwrap();
-        let pipeline = pipeline(dir.path(), 2).await;
+        let (pipeline, id, long_ago) = queued_long_ago(dir.path(), 2).await;
         let lease = pipeline.config.job_lease;
-        let long_ago = now_ms() - 10 * lease.as_millis() as i64;
-        let id = queue(&pipeline, long_ago).await;
         // Two workers died holding it (the dump crashed the process).
         for at in [long_ago, long_ago + lease.as_millis() as i64 + 1] {
             let job = pipeline.index.claim_job("gone", at, lease).await.unwrap();

@@ -63,19 +63,10 @@ async fn claim(index: &Index, worker: &str, now: i64) -> Option<Job> {
     index.claim_job(worker, now, lease).await.unwrap()
 }
 
-/// Finishes job `job` of `report` as processed into `outcome`: its issue, or
-/// `None` when the report is gone.
-async fn finish(
-    index: &Index,
-    job: i64,
-    report: &ReportId,
-    outcome: &ProcessedOutcome,
-    now: i64,
-) -> Option<i64> {
-    index
-        .finish_processed(job, report, outcome, now)
-        .await
-        .unwrap()
+/// Finishes claimed job `job` as processed into `outcome`: its issue, or `None`
+/// when the report is gone.
+async fn finish(index: &Index, job: &Job, outcome: &ProcessedOutcome, now: i64) -> Option<i64> {
+    index.finish_processed(job, outcome, now).await.unwrap()
 }
 
 /// One scenario, run on each backend: queue, claim, lease expiry, grouping,
@@ -109,14 +100,13 @@ async fn index_scenario(index: Index) {
     // A and C finish; w2 dies holding B.
     let issue_ab = finish(
         &index,
-        a.id,
-        &id("bp-a"),
+        &a,
         &outcome("foo", &[("libx.so", "AB12")]),
         t0 + 100,
     )
     .await
     .unwrap();
-    let issue_c = finish(&index, c.id, &id("bp-c"), &outcome("bar", &[]), t0 + 100)
+    let issue_c = finish(&index, &c, &outcome("bar", &[]), t0 + 100)
         .await
         .unwrap();
     assert_ne!(issue_ab, issue_c);
@@ -124,16 +114,27 @@ async fn index_scenario(index: Index) {
     // After the lease, another worker gets B again.
     let again = claim(&index, "w3", t0 + 10 + 61_000).await.unwrap();
     assert_eq!((again.report_id, again.attempts), (id("bp-b"), 2));
+    // w2 was not dead after all, only slow: its claim is over, it records nothing.
+    let stale = index
+        .finish_processed(&b, &outcome("stale", &[]), t0 + 100)
+        .await
+        .expect_err("a claim whose lease ran out finishes nothing");
+    assert!(
+        matches!(stale, mayday_server::index::IndexError::ClaimLost(_)),
+        "{stale}"
+    );
+    assert!(matches!(
+        index.finish_failed(&b, "stale", t0 + 100).await,
+        Err(mayday_server::index::IndexError::ClaimLost(_))
+    ));
+    assert!(matches!(
+        index.retry_job(&b, t0 + 100, "stale").await,
+        Err(mayday_server::index::IndexError::ClaimLost(_))
+    ));
     // A and B crash the same way, C differently.
-    let issue_b = finish(
-        &index,
-        again.id,
-        &id("bp-b"),
-        &outcome("foo", &[]),
-        t0 + 100,
-    )
-    .await
-    .unwrap();
+    let issue_b = finish(&index, &again, &outcome("foo", &[]), t0 + 100)
+        .await
+        .unwrap();
     assert_eq!(issue_ab, issue_b);
     assert_eq!(index.queue_depth().await.unwrap(), 0);
     let issue = index.issue(issue_ab).await.unwrap().unwrap();
@@ -154,7 +155,7 @@ async fn index_scenario(index: Index) {
     index.enqueue_job(&id("bp-a"), t0 + 200).await.unwrap();
     let redo = claim(&index, "w1", t0 + 200).await.unwrap();
     index
-        .finish_processed(redo.id, &id("bp-a"), &outcome("foo", &[]), t0 + 201)
+        .finish_processed(&redo, &outcome("foo", &[]), t0 + 201)
         .await
         .unwrap();
     assert_eq!(index.issue(issue_ab).await.unwrap().unwrap().count, 2);
@@ -170,7 +171,7 @@ async fn index_scenario(index: Index) {
     // now empty issue goes away.
     index.enqueue_job(&id("bp-c"), t0 + 300).await.unwrap();
     let redo = claim(&index, "w1", t0 + 300).await.unwrap();
-    let moved = finish(&index, redo.id, &id("bp-c"), &outcome("foo", &[]), t0 + 301)
+    let moved = finish(&index, &redo, &outcome("foo", &[]), t0 + 301)
         .await
         .unwrap();
     assert_eq!(moved, issue_ab);
@@ -186,7 +187,7 @@ async fn index_scenario(index: Index) {
     assert!(index.delete_report(&id("bp-d")).await.unwrap());
     assert!(
         index
-            .finish_processed(d.id, &id("bp-d"), &outcome("baz", &[]), t0 + 401)
+            .finish_processed(&d, &outcome("baz", &[]), t0 + 401)
             .await
             .unwrap()
             .is_none()
@@ -296,7 +297,7 @@ async fn concurrent_writers_wait_for_the_sqlite_lock() {
         writers.spawn(async move {
             let outcome = outcome(&format!("sig{}", i % 4), &[("libx.so", "AB12")]);
             finishing
-                .finish_processed(job.id, &job.report_id, &outcome, t0 + 200)
+                .finish_processed(&job, &outcome, t0 + 200)
                 .await
                 .map(|issue| assert!(issue.is_some()))
         });
@@ -363,9 +364,7 @@ async fn concurrent_writers_never_find_the_sqlite_index_busy() {
                     .await?
                     .expect("a runnable job");
                 let outcome = outcome(&format!("frame{}", i % 4), &[]);
-                index
-                    .finish_processed(job.id, &job.report_id, &outcome, t0 + 2000)
-                    .await?;
+                index.finish_processed(&job, &outcome, t0 + 2000).await?;
                 Ok::<_, mayday_server::index::IndexError>(())
             })
         })

@@ -7,6 +7,7 @@
 mod abuse;
 mod api_shapes;
 mod client;
+mod cluster;
 mod deletion;
 mod ffi;
 mod index;
