@@ -250,6 +250,12 @@ pub(crate) async fn minidump_download(
         .into_response())
 }
 
+/// `GET /api/v1/token`: the calling token's id and role, so a CLI can check its
+/// token once before it starts (`mayday-symbols upload` does).
+pub async fn current_token(caller: Caller) -> Json<Value> {
+    Json(json!({ "id": caller.token_id, "role": caller.role.as_str() }))
+}
+
 /// `GET /api/v1/tokens`: every API token (never a secret; sessions left out).
 pub async fn list_tokens(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<TokenRow> = state

@@ -137,6 +137,7 @@ pub fn routes() -> Vec<Route> {
         api!(GET "/api/v1/reports/{id}", roles(READ_METADATA), api::get_report),
         api!(DELETE "/api/v1/reports/{id}", Access::DeletionTokenOr(READ_CONTENTS), deletion::delete_report),
         api!(GET "/api/v1/reports/{id}/minidump", roles(READ_CONTENTS), api::get_minidump),
+        api!(GET "/api/v1/token", roles(ALL_ROLES), api::current_token),
         api!(GET "/api/v1/tokens", roles(ADMIN), api::list_tokens),
         api!(POST "/api/v1/tokens", roles(ADMIN), api::create_token),
         api!(DELETE "/api/v1/tokens/{id}", roles(ADMIN), api::revoke_token),

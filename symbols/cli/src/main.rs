@@ -289,6 +289,37 @@ fn server_has(
     }
 }
 
+/// Checks once, before any upload, that the server answers and takes `token`
+/// for uploading (`GET /api/v1/token`): one clear error instead of one a file.
+fn check_token(client: &reqwest::blocking::Client, base: &str, token: &str) -> anyhow::Result<()> {
+    let url = format!("{base}/api/v1/token");
+    let resp = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .with_context(|| format!("while connecting to {base}"))?;
+    let status = resp.status();
+    match status {
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+            bail!("the server refused the token ({status})")
+        }
+        s if !s.is_success() => bail!("{url}: the server answered {status}"),
+        _ => {}
+    }
+    let text = resp
+        .text()
+        .with_context(|| format!("while reading the answer of {url}"))?;
+    let answer: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("while reading the answer of {url}"))?;
+    match answer["role"].as_str() {
+        Some("uploader" | "admin") => Ok(()),
+        Some(role) => {
+            bail!("the token's role is {role:?}: uploading symbols needs uploader or admin")
+        }
+        None => bail!("{url}: the answer names no role"),
+    }
+}
+
 fn upload_one(
     client: &reqwest::blocking::Client,
     base: &str,
@@ -329,6 +360,9 @@ fn upload(
     debug_dir: &Path,
 ) -> anyhow::Result<()> {
     let base = server.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        bail!("--server {server:?} is not an http:// or https:// URL");
+    }
     let mut files = Vec::new();
     for path in paths {
         walk(path, &mut files)?;
@@ -354,6 +388,9 @@ fn upload(
         .user_agent(concat!("mayday-symbols/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("while building the HTTP client")?;
+    if !found.candidates.is_empty() {
+        check_token(&client, base, token)?;
+    }
     let pb = indicatif::ProgressBar::new(found.candidates.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

@@ -882,3 +882,55 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+/// `mayday-symbols upload` checks the server and the token once before it
+/// uploads: a bad token, a token without the uploader role or a URL without a
+/// scheme is one clear error and a non-zero exit, with nothing uploaded, however
+/// many files there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_cli_checks_server_and_token_once_before_uploading() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let test_app =
+        String::from_utf8(minidump2_sym("test_app.pdb", TEST_APP_ID, "test_app.sym")).unwrap();
+    let (_, records) = test_app.split_once('\n').unwrap();
+    for i in 0..3 {
+        // Three modules: test_app's records under other names and ids.
+        let id = format!("{}{i}", &TEST_APP_ID[..TEST_APP_ID.len() - 1]);
+        let sym = format!("MODULE windows x86 {id} app{i}.pdb\n{records}");
+        std::fs::write(dir.path().join(format!("app{i}.sym")), sym).unwrap();
+    }
+    let said = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let developer = server.token(Role::Developer).await;
+    for (server_url, token, expected) in [
+        (server.url.as_str(), "mdy_not-a-token", "refused the token"),
+        (
+            server.url.as_str(),
+            developer.as_str(),
+            "needs uploader or admin",
+        ),
+        (
+            server.url.trim_start_matches("http://"),
+            developer.as_str(),
+            "not an http",
+        ),
+    ] {
+        let out = cli_upload(&[dir.path()], server_url, token).await;
+        assert!(!out.status.success(), "{}", said(&out));
+        assert_eq!(said(&out).matches(expected).count(), 1, "{}", said(&out));
+        assert!(!said(&out).contains("uploaded  "), "{}", said(&out));
+    }
+    assert!(symbol_keys(&server).await.is_empty());
+
+    let uploader = server.token(Role::Uploader).await;
+    let out = cli_upload(&[dir.path()], &server.url, &uploader).await;
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("3 uploaded"), "{}", said(&out));
+    server.stop().await;
+}
