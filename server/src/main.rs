@@ -19,8 +19,9 @@ then the --config TOML file, then MAYDAY_* environment variables (the README's
 Configuration section lists them all), e.g. MAYDAY_LISTEN=127.0.0.1:8080,
 MAYDAY_DATA_DIR, MAYDAY_DATABASE_URL, MAYDAY_STORE_URL, MAYDAY_WORKERS.
 
-Logs: JSON lines on stderr; MAYDAY_LOG sets the filter (default info), e.g.
-MAYDAY_LOG=debug or MAYDAY_LOG=mayday_server=debug,info.
+Logs: on stderr, as text on a terminal and JSON lines otherwise
+(MAYDAY_LOG_FORMAT=json|text chooses); MAYDAY_LOG sets the filter (default
+info), e.g. MAYDAY_LOG=debug or MAYDAY_LOG=mayday_server=debug,info.
 
 First token: mayday-server token create --role admin";
 
@@ -124,14 +125,25 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Logs on stderr: text on a terminal, JSON lines otherwise or when
+/// `MAYDAY_LOG_FORMAT=json` (`text` forces text); `MAYDAY_LOG` filters.
 fn init_logging() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MAYDAY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let json = match std::env::var("MAYDAY_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .json()
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
