@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 
 use mayday_server::index::Role;
 use mayday_tests::command::{run, stdout, text};
-use mayday_tests::crashy::symbol_tree;
-use mayday_tests::fixtures::{target_dir, workspace_root};
+use mayday_tests::fixtures::{bin, system_libc, target_dir, workspace_root};
 use mayday_tests::report::{frames, functions};
 use mayday_tests::server::TestServer;
 
@@ -116,17 +115,22 @@ async fn c_and_cpp_crashes_reach_the_server_with_the_c_function_and_its_line() {
     let token = server.token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
     let examples = build_examples_in(temp.path()).await;
-    let tree = tokio::task::spawn_blocking({
-        let dir = temp.path().join("symbols");
-        let binary = examples.crashy.clone();
-        move || {
-            std::fs::create_dir_all(&dir).unwrap();
-            symbol_tree(&dir, &binary)
-        }
-    })
-    .await
-    .unwrap();
-    server.add_symbols(&tree).await;
+    // The C binary's symbols, and the system C library's (abort() unwinds by its
+    // call frame information), uploaded as a developer would.
+    let uploader = server.token(Role::Uploader).await;
+    let mut upload = Command::new(bin("mayday-symbols"));
+    upload
+        .arg("upload")
+        .arg(&examples.crashy)
+        .arg(system_libc())
+        .args(["--server", &server.url, "--token", &uploader]);
+    let uploaded = run(upload).await;
+    assert!(uploaded.status.success(), "{}", text(&uploaded));
+    assert!(
+        stdout(&uploaded).contains("2 uploaded"),
+        "{}",
+        text(&uploaded)
+    );
 
     for (kind, signal) in [
         ("segv", "SIGSEGV"),
@@ -208,6 +212,19 @@ async fn c_and_cpp_crashes_reach_the_server_with_the_c_function_and_its_line() {
         "{}",
         report["crash_reason"]
     );
+
+    // The C program has it deleted again.
+    let mut forget = command(&examples.crashy, &data, &server.url, "always");
+    forget.args(["forget", &ids[0]]);
+    let forgotten = run(forget).await;
+    assert!(forgotten.status.success(), "{}", text(&forgotten));
+    let (status, _) = server
+        .get_json(&format!("/api/v1/reports/{}", ids[0]), &token)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let mut list = command(&examples.crashy, &data, &server.url, "always");
+    list.arg("list");
+    assert_eq!(sent_ids(&stdout(&run(list).await)), Vec::<String>::new());
     server.stop().await;
 }
 
