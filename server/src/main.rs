@@ -162,7 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %address, "listening");
     eprintln!(
         "Mayday is listening on http://{address} (data in {}).\n\
-         Crash reports go to http://{address}/submit; the triage UI is at http://{address}/.\n\
+         Crash reports go to /submit there, the triage UI is at /.\n\
          Create the first token with: mayday-server token create --role admin",
         data_dir.display()
     );
