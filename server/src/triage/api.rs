@@ -105,10 +105,15 @@ impl IssueQuery {
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
 pub async fn list_issues(
     State(state): State<TriageState>,
+    caller: Caller,
     ApiQuery(query): ApiQuery<IssueQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = query.filter()?;
     let issues = state.index().list_issues(&filter).await?;
+    state
+        .index()
+        .audit(&caller.token_id, "issues.list", "issues", None)
+        .await?;
     Ok(Json(json!({
         "issues": issues,
         "limit": filter.limit,
@@ -119,9 +124,14 @@ pub async fn list_issues(
 /// `GET /api/v1/issues/{id}`: an issue, its counts per version/OS/product and its newest reports.
 pub async fn get_issue(
     State(state): State<TriageState>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let issue = state.index().issue(id).await?.ok_or(ApiError::NotFound)?;
+    state
+        .index()
+        .audit(&caller.token_id, "issue.read", &id.to_string(), None)
+        .await?;
     let breakdown = state.index().issue_breakdown(id).await?;
     let reports = state.index().reports_of_issue(id, 50, 0).await?;
     let pairs = |v: &[(String, i64)]| -> Vec<Value> {

@@ -301,6 +301,11 @@ pub async fn download(
     let id = download_id(&debug_file, &debug_id, &file)?;
     match state.storage().object_store().get(&symbol_key(&id)).await {
         Ok(result) => {
+            // The route is public, as symbol servers are: audited as `public`.
+            state
+                .index()
+                .audit("public", "symbols.download", &id.rel_path(), None)
+                .await?;
             let len = result.meta.size;
             let stream = result.into_stream();
             Ok((StatusCode::OK, sym_headers(len), Body::from_stream(stream)).into_response())

@@ -1072,3 +1072,52 @@ async fn the_clis_take_options_anywhere_refuse_bad_values_and_say_what_they_do()
     );
     drop(process);
 }
+
+/// Every read of issue data is audited, by API and page, under the token that
+/// read it; symbol downloads (a public route, as symbol servers are) as `public`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_issues_and_symbol_downloads_are_audited() {
+    let (server, _, submitted) = server_with_reports().await;
+    let (reader, developer) = server.named_token(Role::Developer, "reader").await;
+    let issue = submitted[0].processed["issue_id"].as_i64().unwrap();
+    let (status, _) = server.get_json("/api/v1/issues", &developer).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for page in ["/issues".to_owned(), format!("/issues/{issue}")] {
+        let response = server
+            .request(Method::GET, &page)
+            .bearer_auth(&developer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+    }
+    let sym = "test_app.pdb/5A9832E5287241C1838ED98914E9B7FF1/test_app.sym";
+    let response = server
+        .request(Method::GET, &format!("/symbols/{sym}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let admin = server.token(Role::Admin).await;
+    let (_, audit) = server.get_json("/api/v1/audit?limit=1000", &admin).await;
+    let entries = audit["entries"].as_array().unwrap();
+    let count = |actor: &str, action: &str, target: &str| {
+        entries
+            .iter()
+            .filter(|e| e["actor"] == actor && e["action"] == action && e["target"] == target)
+            .count()
+    };
+    assert_eq!(count(&reader, "issues.list", "issues"), 2, "{audit}");
+    assert_eq!(
+        count(&reader, "issue.read", &issue.to_string()),
+        2,
+        "{audit}"
+    );
+    assert_eq!(count("public", "symbols.download", sym), 1, "{audit}");
+    server.stop().await;
+}

@@ -96,6 +96,10 @@ pub async fn list(
     let mut filter = api_query.filter()?;
     filter.limit = PAGE_SIZE + 1;
     let mut issues = state.index().list_issues(&filter).await?;
+    state
+        .index()
+        .audit(&caller.token_id, "issues.list", "issues", None)
+        .await?;
     let more = issues.len() as i64 > PAGE_SIZE;
     issues.truncate(PAGE_SIZE as usize);
     let tab = |name: &str, label: &str| -> Markup {
@@ -176,6 +180,10 @@ pub async fn show(
         .issue(id)
         .await?
         .ok_or(PageError(ApiError::NotFound))?;
+    state
+        .index()
+        .audit(&caller.token_id, "issue.read", &id.to_string(), None)
+        .await?;
     let breakdown = state.index().issue_breakdown(id).await?;
     let mut reports = state
         .index()
