@@ -232,11 +232,20 @@ async fn post_symbol(
     }
 }
 
+async fn current_token(State(s): State<FakeServer>, headers: HeaderMap) -> (StatusCode, String) {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {}", s.token)) {
+        return (StatusCode::UNAUTHORIZED, "bad token".into());
+    }
+    (StatusCode::OK, r#"{"id":"tok_1","role":"uploader"}"#.into())
+}
+
 /// Starts the fake server on 127.0.0.1:0 in a background runtime.
 fn start_server(server: FakeServer) -> String {
     let app = Router::new()
         .route("/symbols/{file}/{id}/{name}", head(head_symbol))
         .route("/api/v1/symbols", post(post_symbol))
+        .route("/api/v1/token", axum::routing::get(current_token))
         .with_state(server);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -317,7 +326,8 @@ fn upload_sends_what_the_server_lacks_and_reports_it() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("0 uploaded, 1 already present"));
 
-    // A wrong token fails with a clear message and a non-zero exit.
+    // A wrong token fails once, before any upload, with a clear message and a
+    // non-zero exit.
     let output = Command::new(CLI)
         .args(["upload", "--force", "--server", &url, "--token", "wrong"])
         .arg(&bin_dir)
@@ -325,7 +335,7 @@ fn upload_sends_what_the_server_lacks_and_reports_it() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("could not be uploaded"), "{stderr}");
+    assert_eq!(stderr.matches("refused the token").count(), 1, "{stderr}");
 
     // Nothing to upload is an error too (a CI script pointed at the wrong place).
     let output = Command::new(CLI)
@@ -352,10 +362,15 @@ fn upload_fails_clearly_when_the_server_is_down() {
         .arg(&tree)
         .output()
         .unwrap();
+    // One error, from the check before any upload.
     assert!(!output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("0 uploaded, 0 already present, 1 failed"),
-        "{stdout}"
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr
+            .matches("while connecting to http://127.0.0.1:9")
+            .count(),
+        1,
+        "{stderr}"
     );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("uploaded"));
 }
