@@ -167,6 +167,15 @@ impl Index {
         row.as_ref().map(report_from_row).transpose()
     }
 
+    /// How many reports of an issue are stored.
+    pub async fn count_reports_of_issue(&self, issue_id: i64) -> Result<i64, IndexError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM reports WHERE issue_id = $1")
+            .bind(issue_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
     /// Reports of an issue, newest first.
     pub async fn reports_of_issue(
         &self,

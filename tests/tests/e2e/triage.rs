@@ -149,8 +149,13 @@ async fn a_developer_triages_in_headless_chromium() {
     assert!(page.contains("<details>"), "other threads are folded");
     browser.screenshot("report.png").await;
 
-    // Resolve it from its page.
+    // Resolve it from its page: it says what it deletes and asks first.
     browser.goto(&format!("/issues/{issue_id}")).await;
+    browser.click("#resolve-open").await;
+    assert_eq!(
+        browser.text("#resolve").await,
+        "Resolve and delete 1 stored report"
+    );
     browser.click("#resolve").await;
     // The notice is only on the page the form redirects to.
     let notice = browser.find("p.notice").await;

@@ -209,6 +209,8 @@ pub async fn show(
             )
             .await?;
     }
+    let stored = state.index().count_reports_of_issue(id).await?;
+    let reports_word = if stored == 1 { "report" } else { "reports" };
     let body = html! {
         p { a href="/issues" { "← Issues" } }
         @if let Some(done) = &query.done { p.notice { (done) } }
@@ -233,14 +235,28 @@ pub async fn show(
                     button type="submit" id="reopen" { "Reopen" }
                 }
             } @else {
-                form method="post" action=(format!("/issues/{id}/resolve")) {
-                    (csrf_field(&caller))
-                    button type="submit" id="resolve" { "Resolve" }
-                }
-                form method="post" action=(format!("/issues/{id}/resolve")) {
-                    (csrf_field(&caller))
-                    label { "Fixed in version" input name="in_version" size="10" required; }
-                    button.secondary type="submit" id="resolve-in-version" { "Resolve in version" }
+                // Resolving deletes the stored reports: it says so, and asks first.
+                details.confirm {
+                    summary id="resolve-open" { "Resolve…" }
+                    p {
+                        "Resolving deletes the " (stored) " stored " (reports_word)
+                        " of this issue: dumps, processed data and keys. The issue keeps its "
+                        "signature, counts and first and last seen; a later crash reopens it "
+                        "as a regression."
+                    }
+                    form method="post" action=(format!("/issues/{id}/resolve")) {
+                        (csrf_field(&caller))
+                        button.danger type="submit" id="resolve" {
+                            "Resolve and delete " (stored) " stored " (reports_word)
+                        }
+                    }
+                    form method="post" action=(format!("/issues/{id}/resolve")) {
+                        (csrf_field(&caller))
+                        label { "Fixed in version" input name="in_version" size="10" required; }
+                        button.danger type="submit" id="resolve-in-version" {
+                            "Resolve in this version and delete " (stored) " stored " (reports_word)
+                        }
+                    }
                 }
             }
             details.confirm {
@@ -251,7 +267,6 @@ pub async fn show(
                 }
             }
         }
-        p.muted { "Resolving deletes every stored report of the issue; a later crash reopens it as a regression." }
         div.grid {
             div.card { h2 { "By version" } (bars(&breakdown.by_version)) }
             div.card { h2 { "By OS" } (bars(&breakdown.by_os)) }
