@@ -56,7 +56,8 @@ typedef enum MaydayStatus {
   MAYDAY_STATUS_OTHER = 9,
 } MaydayStatus;
 
-// Why pending reports still wait after [`mayday_send_pending`].
+// Why pending reports still wait after [`mayday_send_pending`]. (Its variants
+// are the Rust client's `Waiting` for C: alike by design, as are the statuses.)
 typedef enum MaydayWaiting {
   // Nothing waits.
   MAYDAY_WAITING_NONE = 0,
@@ -88,7 +89,8 @@ typedef struct MaydayAnnotation {
 
 // Everything a pending report contains, as it would leave the machine: what the
 // consent callback shows the user. `NULL` strings are facts the dump does not
-// hold.
+// hold. (Field by field the Rust client's `ReportSummary`, for C: alike by
+// design; a test checks that the two agree.)
 typedef struct MaydayReportSummary {
   // The local id of the pending report.
   const char *id;

@@ -73,7 +73,8 @@ pub enum MaydayStatus {
     Other = 9,
 }
 
-/// Why pending reports still wait after [`mayday_send_pending`].
+/// Why pending reports still wait after [`mayday_send_pending`]. (Its variants
+/// are the Rust client's `Waiting` for C: alike by design, as are the statuses.)
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaydayWaiting {
@@ -113,7 +114,8 @@ pub struct MaydayAnnotation {
 
 /// Everything a pending report contains, as it would leave the machine: what the
 /// consent callback shows the user. `NULL` strings are facts the dump does not
-/// hold.
+/// hold. (Field by field the Rust client's `ReportSummary`, for C: alike by
+/// design; a test checks that the two agree.)
 #[repr(C)]
 pub struct MaydayReportSummary {
     /// The local id of the pending report.

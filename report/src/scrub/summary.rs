@@ -82,7 +82,8 @@ enum Phrase {
     Counted(&'static str, &'static str),
 }
 
-/// The words for every kind the scrubbers count.
+/// The words for every kind the scrubbers count. A table: its entries are alike
+/// by design.
 const PHRASES: &[(&str, Phrase)] = &[
     ("linux_environ_stream", Phrase::Whole("the environment")),
     ("linux_cmdline_stream", Phrase::Whole("the command line")),
