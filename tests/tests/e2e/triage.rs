@@ -147,6 +147,7 @@ async fn a_developer_triages_in_headless_chromium() {
     assert!(page.contains("CrashFunction"));
     assert!(page.contains(SECRET_ANNOTATION), "annotations are shown");
     assert!(page.contains("<details>"), "other threads are folded");
+    assert!(page.contains("id=\"other-threads\""), "behind one fold");
     browser.screenshot("report.png").await;
 
     // Resolve it from its page: it says what it deletes and asks first.
@@ -1124,5 +1125,39 @@ async fn reads_of_issues_and_symbol_downloads_are_audited() {
         "{audit}"
     );
     assert_eq!(count("public", "symbols.download", sym), 1, "{audit}");
+    server.stop().await;
+}
+
+/// A report whose modules lack symbols lists them first, with the exact
+/// `mayday-symbols upload` command for this server, and folds the other threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_page_puts_missing_symbols_and_their_upload_command_first() {
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
+    let case = testdata::case(CASES[0]);
+    let sent = server.submit(&case.bytes(), &[]).await;
+    server.settle(&developer, &sent.id).await.unwrap();
+    let response = server
+        .request(Method::GET, &format!("/reports/{}", sent.id))
+        .bearer_auth(&developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    let missing = page
+        .find("id=\"missing-symbols\"")
+        .expect("missing symbols listed");
+    let others = page
+        .find("id=\"other-threads\"")
+        .expect("other threads folded");
+    let crashing = page.find("Crashing thread").unwrap();
+    assert!(crashing < missing && missing < others, "{page}");
+    let host = server.url.trim_start_matches("http://");
+    assert!(
+        page.contains(&format!(
+            "&gt; --server http://{host} --token $MAYDAY_TOKEN"
+        )) && page.contains("mayday-symbols upload &lt;folder with kernel32.pdb, test_app.pdb"),
+        "{page}"
+    );
     server.stop().await;
 }

@@ -86,7 +86,21 @@ pub async fn show(
     State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> PageResult {
+    // This server as the browser reached it, for the upload command.
+    let scheme = if state.secure_cookies() {
+        "https"
+    } else {
+        "http"
+    };
+    let server = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(
+            || "<this server>".to_owned(),
+            |host| format!("{scheme}://{host}"),
+        );
     let (_, row) = load_row(&state, &id).await?;
     let processed = load_processed(&state, &row).await?;
     state
@@ -125,18 +139,30 @@ pub async fn show(
                     }
                     None => p.muted { "No crashing thread." },
                 }
-                h2 { "Other threads" }
-                @for (i, thread) in report.threads.iter().enumerate() {
-                    @if Some(i) != report.crashing_thread_index {
-                        details {
-                            summary { "Thread " (thread.thread_id) @if let Some(n) = &thread.name { " (" (n) ")" } " · " (thread.frames.len()) " frames" }
-                            (stack_table(&thread.frames))
+                // What to act on comes first: the symbols that would name more frames.
+                @if !report.missing_symbols.is_empty() {
+                    h2 id="missing-symbols" { "Missing symbols" }
+                    p { "Frames in these modules have no function names. Upload their symbols "
+                        "from the build that shipped (the binaries with debug info, or their "
+                        "debug files), with an uploader token:" }
+                    pre.mono id="upload-command" {
+                        "mayday-symbols upload <folder with "
+                        (report.missing_symbols.iter().map(|m| m.debug_file.as_str()).collect::<Vec<_>>().join(", "))
+                        "> --server " (server) " --token $MAYDAY_TOKEN"
+                    }
+                    ul { @for m in &report.missing_symbols { li.mono { (m.debug_file) " " (m.debug_id) } } }
+                }
+                @let others = report.threads.len().saturating_sub(usize::from(report.crashing_thread_index.is_some()));
+                details id="other-threads" {
+                    summary { h2 { "Other threads (" (others) ")" } }
+                    @for (i, thread) in report.threads.iter().enumerate() {
+                        @if Some(i) != report.crashing_thread_index {
+                            details {
+                                summary { "Thread " (thread.thread_id) @if let Some(n) = &thread.name { " (" (n) ")" } " · " (thread.frames.len()) " frames" }
+                                (stack_table(&thread.frames))
+                            }
                         }
                     }
-                }
-                @if !report.missing_symbols.is_empty() {
-                    h2 { "Missing symbols" }
-                    ul { @for m in &report.missing_symbols { li.mono { (m.debug_file) " " (m.debug_id) } } }
                 }
                 h2 { "Modules" }
                 table {
