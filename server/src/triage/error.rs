@@ -136,19 +136,44 @@ impl<E: Into<ApiError>> From<E> for PageError {
     }
 }
 
+/// What an error page says, kept on its response so that a layer that knows the
+/// caller can draw it again with the caller's navigation
+/// ([`super::pages::with_caller_navigation`]).
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// The status.
+    pub status: StatusCode,
+    /// The message.
+    pub message: String,
+}
+
+impl ErrorPage {
+    /// The page's body: status, message, and a way on.
+    pub fn body(&self, signed_in: bool) -> maud::Markup {
+        html! {
+            h1 { (self.status.as_u16()) " " (self.status.canonical_reason().unwrap_or("")) }
+            p.error { (self.message) }
+            p {
+                a href="/" { "Home" }
+                @if !signed_in { " · " a href="/login" { "Sign in" } }
+            }
+        }
+    }
+
+    /// The page's title.
+    pub fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, message) = self.0.status_and_message();
-        let body = frame(
-            status.canonical_reason().unwrap_or("Error"),
-            html! {},
-            html! {
-                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                p.error { (message) }
-                p { a href="/" { "Home" } " · " a href="/login" { "Sign in" } }
-            },
-        );
-        (status, body).into_response()
+        let page = ErrorPage { status, message };
+        let body = frame(page.title(), html! {}, page.body(false));
+        let mut response = (status, body).into_response();
+        response.extensions_mut().insert(page);
+        response
     }
 }
 

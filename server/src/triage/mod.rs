@@ -127,6 +127,11 @@ impl TriageState {
 pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
     routes::build(&state, routes())
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::with_caller_navigation,
+        ))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

@@ -1161,3 +1161,37 @@ async fn the_report_page_puts_missing_symbols_and_their_upload_command_first() {
     );
     server.stop().await;
 }
+
+/// A 404 keeps the signed-in navigation and offers no "Sign in" to someone
+/// signed in; signed out, it offers it. An unknown API path answers JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_pages_keep_the_signed_in_navigation() {
+    let (server, developer) = TestServer::with_token(Role::Developer).await;
+    for path in ["/issues/999999", "/no-such-page"] {
+        let signed_in = server
+            .request(Method::GET, path)
+            .bearer_auth(&developer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), StatusCode::NOT_FOUND, "{path}");
+        let page = signed_in.text().await.unwrap();
+        assert!(page.contains("href=\"/issues\""), "{path}: {page}");
+        assert!(!page.contains("Sign in"), "{path}: {page}");
+    }
+    // Signed out, a page that does not exist offers to sign in (a page that
+    // needs a role redirects to the sign-in page instead).
+    let signed_out = server
+        .request(Method::GET, "/no-such-page")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NOT_FOUND);
+    let page = signed_out.text().await.unwrap();
+    assert!(page.contains("Sign in"), "{page}");
+    assert!(!page.contains("href=\"/issues\""), "{page}");
+    let (status, body) = server.get_json("/api/v1/no-such-route", &developer).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string(), "{body}");
+    server.stop().await;
+}

@@ -13,13 +13,49 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::auth::{Caller, READ_CONTENTS, READ_METADATA, SYMBOLS, authenticate};
-use super::error::{PageError, Surface};
+use super::error::{ErrorPage, PageError, Surface};
 use super::frame::frame;
 use crate::index::Role;
 use crate::triage::TriageState;
 
 /// What a page handler returns.
 pub type PageResult = Result<Response, PageError>;
+
+/// Draws an error page again with the navigation of the signed-in caller who
+/// got it (a session cookie or a bearer token), so a 404 keeps the links and
+/// does not offer "Sign in" to someone signed in. A layer around every triage
+/// route, and the answer to paths no route has.
+pub async fn with_caller_navigation(
+    State(state): State<TriageState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers().clone();
+    let response = next.run(request).await;
+    let Some(page) = response.extensions().get::<ErrorPage>().cloned() else {
+        return response;
+    };
+    match authenticate(state.index(), &headers, Surface::Page).await {
+        Ok(Some(caller)) => {
+            let body = layout(page.title(), Some(&caller), page.body(true));
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(body.into_string()))
+        }
+        _ => response,
+    }
+}
+
+/// A path no route has: under `/api/` the API's JSON 404, else a 404 page (with
+/// the caller's navigation, by [`with_caller_navigation`]).
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let error = super::error::ApiError::NotFound;
+    if uri.path().starts_with("/api/") {
+        error.into_response()
+    } else {
+        PageError(error).into_response()
+    }
+}
 
 /// The page frame with the links the caller's role may use.
 pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
