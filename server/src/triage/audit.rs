@@ -54,18 +54,33 @@ pub async fn page(
     let mut entries = state.index().audit_entries(PAGE + 1, skipped).await?;
     let more = entries.len() as i64 > PAGE;
     entries.truncate(PAGE as usize);
+    // Tokens by id, to name who did what (the log keeps ids, never names).
+    let names: std::collections::HashMap<String, (String, &'static str)> = state
+        .index()
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, (t.name, t.role.as_str())))
+        .collect();
     let body = html! {
         h1 { "Audit log" }
-        table id="audit" {
+        // Fixed column widths and long values wrapped: it fits a 1280 px window.
+        table.fixed id="audit" {
             thead { tr { th { "When" } th { "Who" } th { "What" } th { "On" } th { "Detail" } } }
             tbody {
                 @for e in &entries {
                     tr {
                         td { (fmt_time(e.at)) }
-                        td.mono { (e.actor) }
-                        td.mono { (e.action) }
-                        td.mono { (e.target) }
-                        td.mono { (e.detail.as_deref().unwrap_or("")) }
+                        td.wrap title=(e.actor) {
+                            @match names.get(&e.actor) {
+                                Some((name, role)) if !name.is_empty() => { (name) " " span.muted { "(" (role) ")" } }
+                                Some((_, role)) => { span.mono { (e.actor) } " " span.muted { "(" (role) ")" } }
+                                None => span.mono { (e.actor) },
+                            }
+                        }
+                        td.mono.wrap { (e.action) }
+                        td.mono.wrap { (e.target) }
+                        td.mono.wrap { (e.detail.as_deref().unwrap_or("")) }
                     }
                 }
             }

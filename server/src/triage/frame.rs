@@ -48,6 +48,9 @@ button.secondary { background:#fff; color:var(--accent); } button.danger { backg
 .muted { color:var(--muted); } .error { color:var(--bad); } .notice { background:#dcfae6; border:1px solid #abefc6; padding:8px 12px; border-radius:4px; }
 .pager { display:flex; gap:12px; margin:12px 0; }
 dl.meta { display:grid; grid-template-columns:160px 1fr; gap:4px 12px; margin:0; } dl.meta dt { color:var(--muted); } dl.meta dd { margin:0; }
+td.wrap { word-break:break-all; overflow-wrap:anywhere; }
+table.fixed { table-layout:fixed; }
+#audit th:nth-child(1) { width:11em; } #audit th:nth-child(2) { width:16em; } #audit th:nth-child(3) { width:12em; }
 tr.crash td { background:#fff8f0; } details { margin:6px 0; background:#fff; border:1px solid var(--line); border-radius:4px; padding:6px 10px; }
 summary { cursor:pointer; }
 details.confirm { margin:0; padding:5px 10px; border-color:#fda29b; color:var(--bad); } details.confirm form { margin-top:6px; }

@@ -221,6 +221,31 @@ async fn a_developer_triages_in_headless_chromium() {
     assert!(present.contains("test_app.pdb"), "{present}");
     browser.screenshot("symbols.png").await;
 
+    // The audit log names tokens and fits a 1280 px window.
+    browser
+        .client()
+        .set_window_rect(0, 0, 1280, 900)
+        .await
+        .unwrap();
+    browser.goto("/audit").await;
+    let audit = browser.text("#audit").await;
+    assert!(audit.contains("test (developer)"), "{audit}");
+    let width = browser
+        .client()
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .unwrap();
+    let inner = browser
+        .client()
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap() <= inner.as_u64().unwrap(),
+        "the audit page is {width} px wide in a {inner} px window"
+    );
+    browser.screenshot("audit.png").await;
+
     browser.close().await;
     server.stop().await;
 }
