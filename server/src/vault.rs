@@ -2,7 +2,9 @@
 //!
 //! It owns
 //! - the per-report data keys: made when a report is received
-//!   ([`Vault::create_key`]), looked up to read or write its blobs
+//!   ([`Vault::new_key`]; the key is stored with the report's row, after its
+//!   blobs, so a blob of a report never recorded has no key anywhere), looked up
+//!   to read or write its blobs
 //!   ([`Vault::data_key`]), and destroyed when it is deleted
 //!   ([`Vault::destroy_key`]) — crypto-shredding: from then on every copy of its
 //!   blobs, anywhere, is unreadable;
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::config::Config;
-use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey};
+use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
 use crate::index::{Index, IndexError, now_ms};
 use crate::report_id::ReportId;
 use crate::storage::{Storage, StorageError};
@@ -118,11 +120,20 @@ impl Vault {
         &self.keyring
     }
 
-    /// Makes, wraps and stores a new data key for report `id` (before any of its
-    /// blobs is written).
-    pub async fn create_key(&self, id: &ReportId) -> Result<DataKey, VaultError> {
+    /// Makes a new data key for report `id`, and the same key wrapped by the
+    /// master key to be stored with the report's row
+    /// ([`NewReport::data_key`](crate::index::NewReport::data_key)). Until
+    /// then the key is only in memory.
+    pub fn new_key(&self, id: &ReportId) -> (DataKey, WrappedKey) {
         let key = DataKey::generate();
         let wrapped = self.keyring.wrap(&key, &id.to_string());
+        (key, wrapped)
+    }
+
+    /// Makes, wraps and stores a new data key for report `id` on its own, without
+    /// a report row.
+    pub async fn create_key(&self, id: &ReportId) -> Result<DataKey, VaultError> {
+        let (key, wrapped) = self.new_key(id);
         self.index.insert_report_key(id, &wrapped, now_ms()).await?;
         Ok(key)
     }

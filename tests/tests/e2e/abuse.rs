@@ -75,7 +75,7 @@ fn stored_files(data_dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Reports (by their data keys, made before any blob) and jobs in the index.
+/// Reports (by their data keys, stored with their rows) and jobs in the index.
 async fn indexed(index: &Index) -> (usize, i64) {
     let keys = index.report_key_ids().await.unwrap().len();
     (keys, index.queue_depth().await.unwrap())

@@ -1062,7 +1062,8 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
     let dead_processed = vault::processed_key(&ReportId::new());
     let dead_raw =
         object_store::path::Path::from(format!("raw/2026-01-01/{}.dmp", ReportId::new()));
-    // An upload in progress: its key is stored, its row not yet.
+    // A key without its row yet (as an earlier version stored an upload's key
+    // before its blobs): its blob is never swept.
     let uploading = ReportId::new();
     server.state.vault().create_key(&uploading).await.unwrap();
     let uploading_raw = object_store::path::Path::from(format!("raw/2026-01-01/{uploading}.dmp"));

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
     Backend, CrashFacts, Index, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
     ProcessedOutcome, Role,
@@ -33,6 +34,10 @@ fn new_report(short: &str, at: i64) -> NewReport {
         deletion_token_hash: "ab".repeat(32),
         raw_key: format!("raw/2026-11-22/{id}.dmp"),
         meta_key: format!("raw/2026-11-22/{id}.json"),
+        data_key: WrappedKey {
+            master_key_id: "test".to_owned(),
+            wrapped: "00".repeat(60),
+        },
     }
 }
 
