@@ -138,7 +138,8 @@ impl Index {
     }
 
     /// Records received reports, each with its data key, its row and its
-    /// processing job, in one transaction: all of them or none.
+    /// processing job, in one transaction: all of them or none. (Uploads share
+    /// commits this way through the [`Intake`](super::Intake).)
     pub async fn insert_reports(&self, reports: &[NewReport]) -> Result<(), IndexError> {
         let mut tx = self.begin_write().await?;
         for report in reports {

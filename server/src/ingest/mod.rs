@@ -32,7 +32,7 @@ use upload::read_upload;
 
 use crate::config::Limits;
 use crate::crypto::SEAL_HEADROOM;
-use crate::index::{NewReport, now_ms};
+use crate::index::{Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
@@ -59,6 +59,8 @@ pub struct IngestState {
     pub spooler: Arc<Spooler>,
     /// The per-sender rate limit and the throttle rules.
     pub throttle: Throttle,
+    /// Records received reports, many uploads to one index commit.
+    pub intake: Intake,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
@@ -230,7 +232,7 @@ fn check_free_space(state: &IngestState) -> Result<(), IngestError> {
 }
 
 /// Seals and stores the dump and its metadata, then records the report with its
-/// data key and its job in one index commit. Until that commit the data key is
+/// data key and its job in one index commit (shared with concurrent uploads). Until that commit the data key is
 /// only in memory: a crash before it leaves ciphertext nothing can open. On any
 /// failure, removes what it wrote.
 async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitReceipt, IngestError> {
@@ -289,8 +291,9 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         vault.put_sealed(sealed).await?;
         vault.put(&meta_key, &data_key, &meta_json).await?;
         timer.done(Stage::Store);
-        // The blobs are durable: now the key, the row and the job, together.
-        let recorded = vault.index().insert_report_with_job(&report).await;
+        // The blobs are durable: now the key, the row and the job, together,
+        // in a commit shared with the uploads that arrived meanwhile.
+        let recorded = state.intake.record(report).await;
         timer.done(Stage::Index);
         recorded.map_err(IngestError::from)
     }
