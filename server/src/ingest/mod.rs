@@ -231,7 +231,7 @@ fn check_free_space(state: &IngestState) -> Result<(), IngestError> {
     }
 }
 
-/// Seals and stores the dump and its metadata, then records the report with its
+/// Seals and stores the dump with its metadata, then records the report with its
 /// data key and its job in one index commit (shared with concurrent uploads). Until that commit the data key is
 /// only in memory: a crash before it leaves ciphertext nothing can open. On any
 /// failure, removes what it wrote.
@@ -270,8 +270,8 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
     let (token, token_hash) = tokens::new_secret();
+    // The dump and its metadata in one object (`RawUpload`): one durable put.
     let raw_key = vault::raw_dump_key(received.date(), &id);
-    let meta_key = vault::raw_meta_key(received.date(), &id);
     let vault = &state.vault;
     let (data_key, wrapped_key) = vault.new_key(&id);
     let report = NewReport {
@@ -281,15 +281,14 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         version,
         deletion_token_hash: token_hash,
         raw_key: raw_key.to_string(),
-        meta_key: meta_key.to_string(),
+        meta_key: raw_key.to_string(),
         data_key: wrapped_key,
     };
 
     let stored = async {
-        let sealed = Vault::seal_in_place(&raw_key, &data_key, dump);
+        let sealed = Vault::seal_raw_in_place(&raw_key, &data_key, dump, &meta_json)?;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
-        vault.put(&meta_key, &data_key, &meta_json).await?;
         timer.done(Stage::Store);
         // The blobs are durable: now the key, the row and the job, together,
         // in a commit shared with the uploads that arrived meanwhile.
@@ -309,7 +308,6 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
             // Leave nothing half-written behind (the key never reached the
             // index, so what is left could not be read either).
             let _ = vault.delete(&raw_key).await;
-            let _ = vault.delete(&meta_key).await;
             return Err(e);
         }
     }
