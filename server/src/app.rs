@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Config, HttpConfig};
-use crate::index::Index;
+use crate::index::{Index, Intake};
 use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Wake};
@@ -58,10 +58,12 @@ struct Inner {
     wake: Wake,
     metrics: Arc<Metrics>,
     throttle: Throttle,
+    intake: Intake,
 }
 
 impl AppState {
-    /// Builds the state from already opened parts.
+    /// Builds the state from already opened parts (on a Tokio runtime: it starts
+    /// the index's [`Intake`]).
     pub fn new(
         config: Config,
         storage: Storage,
@@ -75,9 +77,11 @@ impl AppState {
         );
         let metrics = Arc::new(Metrics::default());
         let throttle = Throttle::new(&config.rate_limit, &config.throttle, Arc::clone(&metrics));
+        let intake = Intake::start(index.clone());
         AppState(Arc::new(Inner {
             config,
             vault: Vault::new(storage, index, keyring),
+            intake,
             symbols,
             wake: Wake::default(),
             metrics,
@@ -153,6 +157,7 @@ impl AppState {
             body_idle_timeout: config.http.body_idle_timeout,
             spooler: Arc::new(ingest::Spooler::new(&config.data_dir, &config.limits)),
             throttle: self.0.throttle.clone(),
+            intake: self.0.intake.clone(),
         }
     }
 

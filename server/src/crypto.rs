@@ -32,6 +32,8 @@ const KEY_LEN: usize = 32;
 
 /// Bytes [`DataKey::seal_in_place`] needs free in front of the plaintext.
 pub const SEAL_HEADROOM: usize = MAGIC.len() + NONCE_LEN;
+/// Bytes [`DataKey::seal_in_place`] appends to the plaintext (the tag).
+pub const SEAL_TAG: usize = 16;
 /// The master key file in the data dir.
 pub const MASTER_KEY_FILE: &str = "master.key";
 /// A new master key during a rotation; renamed over [`MASTER_KEY_FILE`] when done.

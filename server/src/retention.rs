@@ -84,9 +84,11 @@ pub async fn sweep(
 
 /// Deletes report blobs that nothing can read any more: their report's data key
 /// is gone and they were last written before `now` minus a day. They are left
-/// behind when a worker died after storing a blob of a report deleted meanwhile.
-/// A blob whose key exists is never touched (an upload in progress stores its key
-/// before its blobs). Returns how many were deleted.
+/// behind when a worker died after storing a blob of a report deleted meanwhile,
+/// and by uploads that never got recorded (an upload stores its blobs before its
+/// key and row; until then, only their age tells them from one still under way,
+/// here or in another server process). A blob whose key exists is never touched.
+/// Returns how many were deleted.
 pub async fn sweep_orphan_blobs(vault: &Vault, now: i64) -> Result<u64, DeleteError> {
     let index = vault.index();
     let mut deleted = 0;

@@ -2,15 +2,19 @@
 //!
 //! It owns
 //! - the per-report data keys: made when a report is received
-//!   ([`Vault::create_key`]), looked up to read or write its blobs
+//!   ([`Vault::new_key`]; the key is stored with the report's row, after its
+//!   blobs, so a blob of a report never recorded has no key anywhere), looked up
+//!   to read or write its blobs
 //!   ([`Vault::data_key`]), and destroyed when it is deleted
 //!   ([`Vault::destroy_key`]) — crypto-shredding: from then on every copy of its
 //!   blobs, anywhere, is unreadable;
 //! - sealed put and get of report blobs ([`Vault::put`], [`Vault::get`],
 //!   [`Vault::read`]);
 //! - the key layout of report blobs in the store:
-//!   - `raw/<yyyy-mm-dd>/<report-id>.dmp` — the (scrubbed) minidump as received
-//!   - `raw/<yyyy-mm-dd>/<report-id>.json` — the upload's metadata ([`RawMeta`])
+//!   - `raw/<yyyy-mm-dd>/<report-id>.dmp` — the (scrubbed) minidump as received,
+//!     followed by the upload's metadata ([`RawUpload`]);
+//!   - `raw/<yyyy-mm-dd>/<report-id>.json` — the upload's metadata ([`RawMeta`]),
+//!     on its own, of reports stored before the two went into one object;
 //!   - `reports/<report-id>.json` — the processed report
 //!
 //!   (`symbols/<debug_file>/<DEBUG_ID>/<name>.sym` is owned by `mayday_symbols`;
@@ -30,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::config::Config;
-use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey};
+use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
 use crate::index::{Index, IndexError, now_ms};
 use crate::report_id::ReportId;
 use crate::storage::{Storage, StorageError};
@@ -41,6 +45,9 @@ pub enum VaultError {
     /// The blob store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A report's raw object does not hold a dump and its metadata.
+    #[error("raw object {0} is malformed")]
+    MalformedRaw(String),
     /// A sealed blob could not be opened, or its data key unwrapped.
     #[error("blob encryption: {0}")]
     Crypto(#[from] CryptoError),
@@ -54,13 +61,15 @@ impl VaultError {
     pub fn name(&self) -> &'static str {
         match self {
             VaultError::Storage(e) => e.name(),
+            VaultError::MalformedRaw(_) => "malformed_raw",
             VaultError::Crypto(e) => e.name(),
             VaultError::Keys(_) => "keys",
         }
     }
 }
 
-/// What is stored beside each raw dump (`raw/<date>/<id>.json`): enough to rebuild
+/// What is stored with each raw dump ([`RawUpload`]; apart, at
+/// `raw/<date>/<id>.json`, for reports stored before): enough to rebuild
 /// the index from object storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawMeta {
@@ -76,6 +85,42 @@ pub struct RawMeta {
     /// stored: kinds and counts, never values.
     #[serde(default)]
     pub scrub: ScrubSummary,
+}
+
+/// A report's upload as stored: the scrubbed dump and the upload's metadata.
+///
+/// Both are sealed in one object at the raw key, the dump first, then the
+/// metadata's JSON, then its length (`u32`, little-endian); the report's row names
+/// the raw key as its metadata key too. A report stored before keeps them in two
+/// objects, the dump alone at the raw key and the metadata at its own key.
+#[derive(Debug, Clone)]
+pub struct RawUpload {
+    /// The minidump.
+    pub dump: Bytes,
+    /// The metadata's JSON ([`RawMeta`]); `None` when it is gone.
+    pub meta: Option<Bytes>,
+}
+
+/// Bytes after a raw object's metadata: its length.
+const META_LEN: usize = 4;
+
+impl RawUpload {
+    /// Splits an opened raw object into its dump and its metadata.
+    fn split(key: &Path, mut object: Bytes) -> Result<RawUpload, VaultError> {
+        let malformed = || VaultError::MalformedRaw(key.to_string());
+        let at = object.len().checked_sub(META_LEN).ok_or_else(malformed)?;
+        let len = u32::from_le_bytes(object[at..].try_into().map_err(|_| malformed())?);
+        let start = usize::try_from(len)
+            .ok()
+            .and_then(|len| at.checked_sub(len))
+            .ok_or_else(malformed)?;
+        object.truncate(at);
+        let meta = object.split_off(start);
+        Ok(RawUpload {
+            dump: object,
+            meta: Some(meta),
+        })
+    }
 }
 
 /// A blob sealed for its store key, not stored yet.
@@ -118,11 +163,20 @@ impl Vault {
         &self.keyring
     }
 
-    /// Makes, wraps and stores a new data key for report `id` (before any of its
-    /// blobs is written).
-    pub async fn create_key(&self, id: &ReportId) -> Result<DataKey, VaultError> {
+    /// Makes a new data key for report `id`, and the same key wrapped by the
+    /// master key to be stored with the report's row
+    /// ([`NewReport::data_key`](crate::index::NewReport::data_key)). Until
+    /// then the key is only in memory.
+    pub fn new_key(&self, id: &ReportId) -> (DataKey, WrappedKey) {
         let key = DataKey::generate();
         let wrapped = self.keyring.wrap(&key, &id.to_string());
+        (key, wrapped)
+    }
+
+    /// Makes, wraps and stores a new data key for report `id` on its own, without
+    /// a report row.
+    pub async fn create_key(&self, id: &ReportId) -> Result<DataKey, VaultError> {
+        let (key, wrapped) = self.new_key(id);
         self.index.insert_report_key(id, &wrapped, now_ms()).await?;
         Ok(key)
     }
@@ -160,6 +214,87 @@ impl Vault {
             key: key.clone(),
             bytes: buf,
         }
+    }
+
+    /// Seals a report's dump (`buf[crypto::SEAL_HEADROOM..]`) and its metadata
+    /// into its one raw object ([`RawUpload`]) with `data_key` (bound to `key`),
+    /// for [`Vault::put_sealed`]. The dump is not copied: the metadata is
+    /// appended to it.
+    pub fn seal_raw_in_place(
+        key: &Path,
+        data_key: &DataKey,
+        mut buf: Vec<u8>,
+        meta: &[u8],
+    ) -> Result<Sealed, VaultError> {
+        let len =
+            u32::try_from(meta.len()).map_err(|_| VaultError::MalformedRaw(key.to_string()))?;
+        buf.reserve_exact(meta.len() + META_LEN + crypto::SEAL_TAG);
+        buf.extend_from_slice(meta);
+        buf.extend_from_slice(&len.to_le_bytes());
+        Ok(Vault::seal_in_place(key, data_key, buf))
+    }
+
+    /// Stores report `id`'s dump, in place of the one at `raw_key`, keeping its
+    /// metadata (`meta`, as read) where the report keeps it: with the dump when
+    /// `meta_key` is `raw_key` ([`RawUpload`]).
+    pub async fn put_raw_dump(
+        &self,
+        raw_key: &Path,
+        meta_key: &Path,
+        data_key: &DataKey,
+        dump: &[u8],
+        meta: Option<&[u8]>,
+    ) -> Result<(), VaultError> {
+        match meta {
+            Some(meta) if meta_key == raw_key => {
+                let mut buf = Vec::with_capacity(
+                    crypto::SEAL_HEADROOM + dump.len() + meta.len() + META_LEN + crypto::SEAL_TAG,
+                );
+                buf.resize(crypto::SEAL_HEADROOM, 0);
+                buf.extend_from_slice(dump);
+                self.put_sealed(Vault::seal_raw_in_place(raw_key, data_key, buf, meta)?)
+                    .await
+            }
+            _ => self.put(raw_key, data_key, dump).await,
+        }
+    }
+
+    /// Report's upload, opened with `data_key`, from the raw object at `raw_key`
+    /// and, where the report keeps it apart, the metadata at `meta_key`; `None`
+    /// when the dump is gone.
+    pub async fn get_raw(
+        &self,
+        raw_key: &Path,
+        meta_key: &Path,
+        data_key: &DataKey,
+    ) -> Result<Option<RawUpload>, VaultError> {
+        let Some(object) = self.get(raw_key, data_key).await? else {
+            return Ok(None);
+        };
+        if meta_key == raw_key {
+            return RawUpload::split(raw_key, object).map(Some);
+        }
+        Ok(Some(RawUpload {
+            dump: object,
+            meta: self.get(meta_key, data_key).await?,
+        }))
+    }
+
+    /// Report `id`'s dump, opened; `None` when it or the report's data key is
+    /// gone. (`raw_key` and `meta_key` as in [`Vault::get_raw`].)
+    pub async fn read_dump(
+        &self,
+        id: &ReportId,
+        raw_key: &Path,
+        meta_key: &Path,
+    ) -> Result<Option<Bytes>, VaultError> {
+        let Some(data_key) = self.data_key(id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_raw(raw_key, meta_key, &data_key)
+            .await?
+            .map(|raw| raw.dump))
     }
 
     /// Stores a blob sealed by [`Vault::seal_in_place`] durably, at the key it
@@ -234,7 +369,8 @@ pub fn raw_dump_key(received: Date, id: &ReportId) -> Path {
     Path::from_iter(["raw", &date_component(received), &format!("{id}.dmp")])
 }
 
-/// Key of a raw upload's metadata: `raw/<yyyy-mm-dd>/<id>.json`.
+/// Key of a raw upload's metadata stored apart from its dump, as reports stored
+/// before [`RawUpload`] have it: `raw/<yyyy-mm-dd>/<id>.json`.
 pub fn raw_meta_key(received: Date, id: &ReportId) -> Path {
     Path::from_iter(["raw", &date_component(received), &format!("{id}.json")])
 }
@@ -384,5 +520,16 @@ mod tests {
             format!("raw/2026-11-22/{id}.dmp")
         );
         assert_eq!(report_id_of_key(&Path::from("symbols/a/b/c.sym")), None);
+    }
+
+    #[test]
+    fn a_raw_object_splits_into_its_dump_and_metadata_or_is_refused() {
+        let key = Path::from("raw/2026-11-22/x.dmp");
+        let raw = RawUpload::split(&key, Bytes::from_static(b"MDMP..{\"a\":1}\x07\0\0\0")).unwrap();
+        assert_eq!(raw.dump, Bytes::from_static(b"MDMP.."));
+        assert_eq!(raw.meta, Some(Bytes::from_static(b"{\"a\":1}")));
+        for malformed in [&b""[..], b"\x01\0\0", b"ab\x03\0\0\0", b"\xff\xff\xff\xff"] {
+            assert!(RawUpload::split(&key, Bytes::copy_from_slice(malformed)).is_err());
+        }
     }
 }

@@ -1,30 +1,26 @@
 //! Report data keys, wrapped by the master key (see `crate::crypto`). Deleting a
 //! report's key row makes every copy of its blobs unreadable.
 
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 use super::{Index, IndexError, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
 
 impl Index {
-    /// Stores a report's wrapped data key (before any of its blobs is written).
+    /// Stores a report's wrapped data key on its own. (A received report's key is
+    /// stored with its row: [`Index::insert_reports`].)
     pub async fn insert_report_key(
         &self,
         report_id: &ReportId,
         key: &WrappedKey,
         now: i64,
     ) -> Result<(), IndexError> {
-        sqlx::query(
-            "INSERT INTO report_keys (report_id, master_key_id, wrapped_key, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(report_id.to_string())
-        .bind(&key.master_key_id)
-        .bind(&key.wrapped)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
+        insert_key(report_id, key, now)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -112,8 +108,9 @@ impl Index {
         )
     }
 
-    /// Destroys keys that have no report row and are older than `before` (an
-    /// upload that failed between storing its key and its row). Returns how many.
+    /// Destroys keys that have no report row and are older than `before` (left by
+    /// an earlier version, which stored a report's key before its blobs and its
+    /// row). Returns how many.
     pub async fn delete_orphan_report_keys(&self, before: i64) -> Result<u64, IndexError> {
         let done = sqlx::query(
             "DELETE FROM report_keys WHERE created_at < $1 \
@@ -124,4 +121,20 @@ impl Index {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The statement that stores report `report_id`'s wrapped data key, made at `now`.
+pub(super) fn insert_key<'q>(
+    report_id: &ReportId,
+    key: &'q WrappedKey,
+    now: i64,
+) -> Query<'q, Any, AnyArguments> {
+    sqlx::query(
+        "INSERT INTO report_keys (report_id, master_key_id, wrapped_key, created_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(report_id.to_string())
+    .bind(&key.master_key_id)
+    .bind(&key.wrapped)
+    .bind(now)
 }

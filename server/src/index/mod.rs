@@ -15,8 +15,12 @@
 //! Each statement binds its own values in order (`.bind(..)` chains): alike in
 //! shape from one query to the next, never the same statement twice. Rows map to
 //! types in one place each (`*_from_row`, `FromRow`).
+//!
+//! Received reports are recorded by group commit ([`Intake`]): one durable
+//! commit for the uploads that arrived together.
 
 mod audit;
+mod intake;
 mod issues;
 mod jobs;
 mod keys;
@@ -32,6 +36,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::AuditEntry;
+pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
 pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
@@ -58,6 +63,9 @@ pub enum IndexError {
     /// that worker records it, this one must not.
     #[error("job {0} was claimed again by another worker")]
     ClaimLost(i64),
+    /// The [`Intake`]'s task is gone (the process is stopping).
+    #[error("the report intake stopped")]
+    Stopped,
 }
 
 impl IndexError {
@@ -69,6 +77,7 @@ impl IndexError {
             IndexError::Migrate(_) => "migrate",
             IndexError::Corrupt(_) => "corrupt",
             IndexError::ClaimLost(_) => "claim_lost",
+            IndexError::Stopped => "stopped",
         }
     }
 

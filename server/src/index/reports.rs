@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{Index, IndexError, report_id_at};
+use super::{Index, IndexError, keys, report_id_at};
+use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
 
 /// Where a report is in its life.
@@ -75,6 +76,9 @@ pub struct NewReport {
     pub raw_key: String,
     /// Store key of the upload's metadata.
     pub meta_key: String,
+    /// The report's data key, wrapped by the master key: stored with the row, so
+    /// there is a key for every report and none for a report never recorded.
+    pub data_key: WrappedKey,
 }
 
 /// A report row.
@@ -127,31 +131,45 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
 }
 
 impl Index {
-    /// Records a received report and queues its processing job, in one transaction.
+    /// Records a received report (its data key, its row and its processing job),
+    /// in one transaction.
     pub async fn insert_report_with_job(&self, report: &NewReport) -> Result<(), IndexError> {
-        let id = report.id.to_string();
+        self.insert_reports(std::slice::from_ref(report)).await
+    }
+
+    /// Records received reports, each with its data key, its row and its
+    /// processing job, in one transaction: all of them or none. (Uploads share
+    /// commits this way through the [`Intake`](super::Intake).)
+    pub async fn insert_reports(&self, reports: &[NewReport]) -> Result<(), IndexError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO reports (id, received_at, product, version, state, \
-             deletion_token_hash, raw_key, meta_key) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(report.received_at)
-        .bind(&report.product)
-        .bind(&report.version)
-        .bind(&report.deletion_token_hash)
-        .bind(&report.raw_key)
-        .bind(&report.meta_key)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
-             VALUES ($1, 'process', 'pending', $2, $2)",
-        )
-        .bind(&id)
-        .bind(report.received_at)
-        .execute(&mut *tx)
-        .await?;
+        for report in reports {
+            let id = report.id.to_string();
+            keys::insert_key(&report.id, &report.data_key, report.received_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO reports (id, received_at, product, version, state, \
+                 deletion_token_hash, raw_key, meta_key) \
+                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+            )
+            .bind(&id)
+            .bind(report.received_at)
+            .bind(&report.product)
+            .bind(&report.version)
+            .bind(&report.deletion_token_hash)
+            .bind(&report.raw_key)
+            .bind(&report.meta_key)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
+                 VALUES ($1, 'process', 'pending', $2, $2)",
+            )
+            .bind(&id)
+            .bind(report.received_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -32,7 +32,7 @@ use upload::read_upload;
 
 use crate::config::Limits;
 use crate::crypto::SEAL_HEADROOM;
-use crate::index::{NewReport, now_ms};
+use crate::index::{Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
@@ -59,6 +59,8 @@ pub struct IngestState {
     pub spooler: Arc<Spooler>,
     /// The per-sender rate limit and the throttle rules.
     pub throttle: Throttle,
+    /// Records received reports, many uploads to one index commit.
+    pub intake: Intake,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
@@ -229,7 +231,9 @@ fn check_free_space(state: &IngestState) -> Result<(), IngestError> {
     }
 }
 
-/// Stores the dump and its metadata, then records the report and its job. On any
+/// Seals and stores the dump with its metadata, then records the report with its
+/// data key and its job in one index commit (shared with concurrent uploads). Until that commit the data key is
+/// only in memory: a crash before it leaves ciphertext nothing can open. On any
 /// failure, removes what it wrote.
 async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitReceipt, IngestError> {
     let id = ReportId::new();
@@ -266,42 +270,46 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
     let (token, token_hash) = tokens::new_secret();
+    // The dump and its metadata in one object (`RawUpload`): one durable put.
     let raw_key = vault::raw_dump_key(received.date(), &id);
-    let meta_key = vault::raw_meta_key(received.date(), &id);
     let vault = &state.vault;
+    let (data_key, wrapped_key) = vault.new_key(&id);
+    let report = NewReport {
+        id,
+        received_at,
+        product,
+        version,
+        deletion_token_hash: token_hash,
+        raw_key: raw_key.to_string(),
+        meta_key: raw_key.to_string(),
+        data_key: wrapped_key,
+    };
 
     let stored = async {
-        // The data key first, so no blob is ever stored without the key that
-        // shreds it; the blobs are sealed with it.
-        let data_key = vault.create_key(&id).await?;
-        timer.done(Stage::Index);
-        let sealed = Vault::seal_in_place(&raw_key, &data_key, dump);
+        let sealed = Vault::seal_raw_in_place(&raw_key, &data_key, dump, &meta_json)?;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
-        vault.put(&meta_key, &data_key, &meta_json).await?;
         timer.done(Stage::Store);
-        vault
-            .index()
-            .insert_report_with_job(&NewReport {
-                id,
-                received_at,
-                product,
-                version,
-                deletion_token_hash: token_hash,
-                raw_key: raw_key.to_string(),
-                meta_key: meta_key.to_string(),
-            })
-            .await?;
+        // The blobs are durable: now the key, the row and the job, together,
+        // in a commit shared with the uploads that arrived meanwhile.
+        let recorded = state.intake.record(report).await;
         timer.done(Stage::Index);
-        Ok::<_, IngestError>(())
+        recorded.map_err(IngestError::from)
     }
     .await;
     if let Err(e) = stored {
-        // Leave nothing half-written behind.
-        let _ = vault.delete(&raw_key).await;
-        let _ = vault.delete(&meta_key).await;
-        let _ = vault.destroy_key(&id).await;
-        return Err(e);
+        // A commit whose answer was lost may still have happened: then the
+        // report is recorded, durably, and its blobs are its own.
+        if matches!(e, IngestError::Index(_))
+            && matches!(vault.index().report(&id).await, Ok(Some(_)))
+        {
+            tracing::warn!(report = %id, error = %e, "report recorded despite the error");
+        } else {
+            // Leave nothing half-written behind (the key never reached the
+            // index, so what is left could not be read either).
+            let _ = vault.delete(&raw_key).await;
+            return Err(e);
+        }
     }
     tracing::info!(report = %id, "report received");
     Ok(SubmitReceipt {

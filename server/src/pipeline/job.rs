@@ -20,7 +20,7 @@ use super::symbols_retry;
 use crate::crypto::DataKey;
 use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
 use crate::metrics::Stage;
-use crate::vault::{self, RawMeta, VaultError};
+use crate::vault::{self, RawMeta, RawUpload, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,8 @@ pub struct Loaded {
     raw_key: Path,
     meta_key: Path,
     dump: Bytes,
+    /// The upload's metadata as stored (kept with the dump when it is rewritten).
+    meta: Option<Bytes>,
     annotations: BTreeMap<String, String>,
     scrubbed: ScrubSummary,
     /// The deployment's symbol upload count when the job started.
@@ -176,16 +178,17 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         index.delete_job(job.id).await?;
         return Ok(None);
     };
-    let Some(dump) = vault.get(&raw_key, &data_key).await? else {
+    let meta_key = Path::from(row.meta_key.as_str());
+    let Some(RawUpload { dump, meta }) = vault.get_raw(&raw_key, &meta_key, &data_key).await?
+    else {
         index.delete_job(job.id).await?;
         return Ok(None);
     };
-    let meta_key = Path::from(row.meta_key.as_str());
-    let meta: Option<RawMeta> = match vault.get(&meta_key, &data_key).await? {
-        Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+    let parsed: Option<RawMeta> = match &meta {
+        Some(bytes) => Some(serde_json::from_slice(bytes)?),
         None => None,
     };
-    let (annotations, scrubbed) = meta.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
+    let (annotations, scrubbed) = parsed.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
     // Symbols uploaded through any server process since this one last looked: what
     // its caches remember as missing may be there now.
     let uploads = index.symbol_uploads().await?;
@@ -196,6 +199,7 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         raw_key,
         meta_key,
         dump,
+        meta,
         annotations,
         scrubbed,
         uploads,
@@ -268,6 +272,7 @@ pub async fn finalize(
         raw_key,
         meta_key,
         dump,
+        meta,
         scrubbed,
         uploads,
         ..
@@ -298,7 +303,9 @@ pub async fn finalize(
         .put(&key, &data_key, &serde_json::to_vec(&report)?)
         .await?;
     if let Some(dump) = stripped {
-        vault.put(&raw_key, &data_key, &dump).await?;
+        vault
+            .put_raw_dump(&raw_key, &meta_key, &data_key, &dump, meta.as_deref())
+            .await?;
     }
     let outcome = index_outcome(&report);
     let recorded = patiently(|| index.finish_processed(job, &outcome, now_ms())).await?;

@@ -200,7 +200,7 @@ mod tests {
             vault::raw_dump_key(received, &id),
             vault::raw_meta_key(received, &id),
         );
-        let data_key = pipeline.vault.create_key(&id).await.unwrap();
+        let (data_key, wrapped_key) = pipeline.vault.new_key(&id);
         pipeline
             .vault
             .put(&raw_key, &data_key, &dump)
@@ -216,6 +216,7 @@ mod tests {
                 deletion_token_hash: "ab".repeat(32),
                 raw_key: raw_key.to_string(),
                 meta_key: meta_key.to_string(),
+                data_key: wrapped_key,
             })
             .await
             .unwrap();

@@ -235,7 +235,11 @@ pub(crate) async fn minidump_download(
     let (id, row) = load_row(state, id).await?;
     let bytes = state
         .vault()
-        .read(&row.id, &row.raw_key.as_str().into())
+        .read_dump(
+            &row.id,
+            &row.raw_key.as_str().into(),
+            &row.meta_key.as_str().into(),
+        )
         .await?
         .ok_or(ApiError::NotFound)?;
     state

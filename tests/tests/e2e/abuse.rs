@@ -2,6 +2,7 @@
 //! right status and reason within a bounded time, costs bounded memory, and leaves
 //! nothing stored. Bounded in count and size; nothing here leaves the loopback.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -75,7 +76,7 @@ fn stored_files(data_dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Reports (by their data keys, made before any blob) and jobs in the index.
+/// Reports (by their data keys, stored with their rows) and jobs in the index.
 async fn indexed(index: &Index) -> (usize, i64) {
     let keys = index.report_key_ids().await.unwrap().len();
     (keys, index.queue_depth().await.unwrap())
@@ -399,7 +400,9 @@ fn holding(dir: &Path, needle: &[u8]) -> Vec<String> {
 /// A SIGKILL while 64 uploads (3 MiB each, so many are spooled to disk) are under
 /// way: after a restart every acknowledged report is there, the spool is empty,
 /// and the planted text of the dumps is in no file under the data dir or the
-/// server's `$TMPDIR`.
+/// server's `$TMPDIR`. Unacknowledged uploads left no trace anyone can read: every
+/// data key belongs to a recorded report, every recorded report has its blobs and
+/// its job, and a blob of no recorded report has no key anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_during_64_uploads_keeps_every_acknowledged_report_and_no_plain_spool() {
     const PLANTED: &[u8] = b"planted-unscrubbed-marker@example.org 9f2c71e0";
@@ -471,6 +474,37 @@ async fn a_kill_during_64_uploads_keeps_every_acknowledged_report_and_no_plain_s
     assert_eq!(holding(data.path(), PLANTED), Vec::<String>::new());
     assert_eq!(holding(tmp.path(), PLANTED), Vec::<String>::new());
     drop(server);
+
+    let index = index_of(data.path()).await;
+    let reports = index
+        .report_ids_received_before(i64::MAX, 1000)
+        .await
+        .unwrap();
+    let recorded: BTreeSet<String> = reports.iter().map(ToString::to_string).collect();
+    let keyed: BTreeSet<String> = index
+        .report_key_ids()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    // A data key only beside its report's row: whatever unacknowledged uploads
+    // stored (sealed blobs, a store's temporary file of one) has no key
+    // anywhere, and nothing can open it.
+    assert_eq!(keyed, recorded, "a data key for every report, and no other");
+    for id in &acknowledged {
+        assert!(recorded.contains(id), "acknowledged {id} is recorded");
+    }
+    // No worker ran: every recorded report still has its one job.
+    assert_eq!(index.queue_depth().await.unwrap(), reports.len() as i64);
+    let store = data.path().join("store");
+    for id in &reports {
+        let row = index.report(id).await.unwrap().unwrap();
+        for key in [&row.raw_key, &row.meta_key] {
+            assert!(store.join(key).is_file(), "{id} has its blob {key}");
+        }
+    }
+    index.close().await;
 }
 
 /// The object store stops answering mid-run: uploads get 503 with Retry-After and

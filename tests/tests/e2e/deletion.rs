@@ -20,6 +20,9 @@ use mayday_tests::testdata;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// Blobs of a processed report: its raw dump with its metadata, the processed report.
+const BLOBS_PER_REPORT: usize = 2;
+
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Runs the retention sweep of `server` as if it were `now`.
@@ -94,7 +97,10 @@ async fn data_key_of(server: &TestServer, id: &str) -> DataKey {
 async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
     let mut needles = vec![sent.uuid().as_bytes().to_vec()];
     let keys = server.report_keys(&sent.id).await;
-    assert!(keys.len() >= 3, "raw dump, raw meta, processed: {keys:?}");
+    assert!(
+        keys.len() >= BLOBS_PER_REPORT,
+        "raw dump with its metadata, processed: {keys:?}"
+    );
     needles.extend(keys.into_iter().map(String::into_bytes));
     let index = server.state.index();
     let wrapped = index.report_key(&rid(&sent.id)).await.unwrap();
@@ -177,7 +183,7 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
         .get_json(&format!("/api/v1/reports/{}", other.id), &developer)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(server.report_keys(&other.id).await.len(), 3);
+    assert_eq!(server.report_keys(&other.id).await.len(), BLOBS_PER_REPORT);
 
     // The issue keeps its tombstone.
     let (status, body) = server
@@ -241,7 +247,7 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
     for s in [&a1, &a2, &b] {
         assert_eq!(
             before.iter().filter(|k| k.contains(s.uuid())).count(),
-            3,
+            BLOBS_PER_REPORT,
             "{before:?}"
         );
     }
@@ -263,7 +269,10 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    assert_eq!(after.iter().filter(|k| k.contains(b.uuid())).count(), 3);
+    assert_eq!(
+        after.iter().filter(|k| k.contains(b.uuid())).count(),
+        BLOBS_PER_REPORT
+    );
     // Nor in the files behind the bucket.
     let needles: Vec<Vec<u8>> = [&a1, &a2]
         .iter()
@@ -419,7 +428,7 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         let key = object_store::path::Path::from(key);
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
-    assert_eq!(copies.len(), 3);
+    assert_eq!(copies.len(), BLOBS_PER_REPORT);
     let data_key = data_key_of(&server, &victim.id).await;
     for (key, sealed) in &copies {
         assert!(!sealed.starts_with(b"MDMP") && !sealed.starts_with(b"{"));
@@ -537,7 +546,7 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
             .unwrap();
         assert_eq!(with_cookie.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(server.report_keys(&mine.id).await.len(), 3);
+    assert_eq!(server.report_keys(&mine.id).await.len(), BLOBS_PER_REPORT);
     let (status, _) = server
         .get_json(&format!("/api/v1/reports/{}", mine.id), &developer)
         .await;
@@ -555,7 +564,7 @@ async fn users_delete_their_reports_with_the_deletion_token_through_the_api() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(server.report_keys(&mine.id).await.is_empty());
-    assert_eq!(server.report_keys(&theirs.id).await.len(), 3);
+    assert_eq!(server.report_keys(&theirs.id).await.len(), BLOBS_PER_REPORT);
 
     // A developer deletes theirs.
     assert_eq!(
@@ -628,7 +637,7 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
         !browser.source().await.contains(&other.deletion_token),
         "token not echoed"
     );
-    assert_eq!(server.report_keys(&mine.id).await.len(), 3);
+    assert_eq!(server.report_keys(&mine.id).await.len(), BLOBS_PER_REPORT);
     // Markup in the CrashID field comes back as text.
     let outcome = fill_and_send(&browser, "<b id=\"injected\">x</b>", &mine.deletion_token).await;
     assert_eq!(outcome, "invalid");
@@ -645,7 +654,7 @@ async fn users_delete_their_reports_on_the_forget_page_in_headless_chromium() {
     let outcome = fill_and_send(&browser, &mine.id, &mine.deletion_token).await;
     assert_eq!(outcome, "not-found");
     // The other report is untouched.
-    assert_eq!(server.report_keys(&other.id).await.len(), 3);
+    assert_eq!(server.report_keys(&other.id).await.len(), BLOBS_PER_REPORT);
     browser.close().await;
     server.stop().await;
 }
@@ -1062,7 +1071,8 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
     let dead_processed = vault::processed_key(&ReportId::new());
     let dead_raw =
         object_store::path::Path::from(format!("raw/2026-01-01/{}.dmp", ReportId::new()));
-    // An upload in progress: its key is stored, its row not yet.
+    // A key without its row yet (as an earlier version stored an upload's key
+    // before its blobs): its blob is never swept.
     let uploading = ReportId::new();
     server.state.vault().create_key(&uploading).await.unwrap();
     let uploading_raw = object_store::path::Path::from(format!("raw/2026-01-01/{uploading}.dmp"));
@@ -1092,7 +1102,7 @@ async fn blobs_nothing_can_read_any_more_are_swept() {
     assert!(!left.contains(&dead_raw.to_string()));
     assert!(left.contains(&uploading_raw.to_string()));
     assert!(left.contains(&symbol.to_string()));
-    assert_eq!(server.report_keys(&kept.id).await.len(), 3);
+    assert_eq!(server.report_keys(&kept.id).await.len(), BLOBS_PER_REPORT);
     let (status, _) = server
         .get_json(&format!("/api/v1/reports/{}", kept.id), &developer)
         .await;

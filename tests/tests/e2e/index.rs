@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
-    Backend, CrashFacts, Index, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
+    Backend, CrashFacts, Index, Intake, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
     ProcessedOutcome, Role,
 };
 use mayday_server::report_id::ReportId;
@@ -33,6 +34,10 @@ fn new_report(short: &str, at: i64) -> NewReport {
         deletion_token_hash: "ab".repeat(32),
         raw_key: format!("raw/2026-11-22/{id}.dmp"),
         meta_key: format!("raw/2026-11-22/{id}.json"),
+        data_key: WrappedKey {
+            master_key_id: "test".to_owned(),
+            wrapped: "00".repeat(60),
+        },
     }
 }
 
@@ -264,6 +269,52 @@ async fn the_index_works_on_sqlite() {
     index.close().await;
     let again = Index::connect(&url).await.unwrap();
     assert_eq!(again.issue_breakdown(1).await.unwrap().by_os.len(), 1);
+}
+
+/// Many received reports recorded at once through the intake (group commit): each
+/// gets its own answer, after the commit that holds it. One that cannot be
+/// recorded (its id is taken) fails alone; every other one is there with its key
+/// and its job.
+async fn intake_scenario(index: Index) {
+    let intake = Intake::start(index.clone());
+    let t0 = 1_700_000_000_000i64;
+    index
+        .insert_report_with_job(&new_report("bp-9000", t0))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (1..=100i64)
+        .map(|i| {
+            let intake = intake.clone();
+            // Number 50 reuses the id already recorded.
+            let short = format!("bp-{}", if i == 50 { 9000 } else { 9000 + i });
+            tokio::spawn(async move { intake.record(new_report(&short, t0 + i)).await })
+        })
+        .collect();
+    for (i, task) in (1..=100i64).zip(tasks) {
+        let recorded = task.await.unwrap();
+        if i == 50 {
+            assert!(recorded.is_err(), "a taken id is refused");
+        } else {
+            recorded.unwrap();
+            let id = id(&format!("bp-{}", 9000 + i));
+            assert!(index.report(&id).await.unwrap().is_some(), "{id}");
+            assert!(index.report_key(&id).await.unwrap().is_some(), "{id}");
+        }
+    }
+    assert_eq!(index.queue_depth().await.unwrap(), 100);
+    assert_eq!(index.report_key_ids().await.unwrap().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intake_records_each_report_once_committed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    intake_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_intake_records_each_report_once_committed_on_postgresql() {
+    let url = Postgres::shared().database("intake");
+    intake_scenario(Index::connect(&url).await.unwrap()).await;
 }
 
 /// Workers finish jobs while reports arrive, all at once on one SQLite file: every

@@ -261,11 +261,11 @@ async fn dropped_annotation_keys_are_gone_from_the_report_the_metadata_and_the_d
         assert!(!text.contains(needle), "{needle} in the API's report");
     }
 
-    // Every blob the report has in the store, opened: the dump, its metadata and
-    // the processed report.
+    // Every blob the report has in the store, opened: the dump with its
+    // metadata, and the processed report.
     let rid: ReportId = id.parse().unwrap();
     let keys = server.report_keys(&id).await;
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys.len(), 2, "{keys:?}");
     for key in keys {
         let path = object_store::path::Path::from(key.as_str());
         let plain = server

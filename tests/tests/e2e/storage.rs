@@ -458,3 +458,82 @@ async fn server_on_s3_and_postgres_keeps_reports_in_the_bucket() {
     }
     server.stop().await;
 }
+
+/// An upload is stored as one raw object, the dump with its metadata; a report
+/// stored before as two (the metadata apart at `raw/<date>/<id>.json`) is still
+/// processed with its annotations, and both dumps download whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_stored_as_one_raw_object_or_as_two_are_both_read() {
+    use mayday_server::index::{NewReport, now_ms};
+    use mayday_server::vault::RawMeta;
+
+    let server = TestServer::start().await;
+    let token = server.token(Role::Developer).await;
+    let dump = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
+    let vault = server.state.vault();
+
+    let id = ReportId::new();
+    let day = time::OffsetDateTime::now_utc().date();
+    let (raw_key, meta_key) = (vault::raw_dump_key(day, &id), vault::raw_meta_key(day, &id));
+    let (data_key, wrapped) = vault.new_key(&id);
+    let received_at = now_ms();
+    let meta = RawMeta {
+        id: id.to_string(),
+        received_at,
+        annotations: BTreeMap::from([("prod".to_owned(), "Earlier".to_owned())]),
+        dropped_attachments: Vec::new(),
+        scrub: Default::default(),
+    };
+    vault.put(&raw_key, &data_key, &dump).await.unwrap();
+    let meta_json = serde_json::to_vec(&meta).unwrap();
+    vault.put(&meta_key, &data_key, &meta_json).await.unwrap();
+    server
+        .state
+        .index()
+        .insert_report_with_job(&NewReport {
+            id,
+            received_at,
+            product: None,
+            version: None,
+            deletion_token_hash: "ab".repeat(32),
+            raw_key: raw_key.to_string(),
+            meta_key: meta_key.to_string(),
+            data_key: wrapped,
+        })
+        .await
+        .unwrap();
+    server.state.wake_workers();
+    let earlier = server.wait_processed(&token, &id.to_string()).await;
+    assert_eq!(earlier["state"], "processed", "{earlier}");
+    assert_eq!(earlier["annotations"]["prod"], "Earlier", "{earlier}");
+
+    let (now, report) = server
+        .submit_processed(&token, &dump, &[("prod", "Now")])
+        .await;
+    assert_eq!(report["annotations"]["prod"], "Now", "{report}");
+    let mut stored = server.report_keys(&now).await;
+    stored.sort();
+    assert_eq!(
+        stored.len(),
+        2,
+        "one raw object, one processed report: {stored:?}"
+    );
+    assert!(stored[0].starts_with("raw/") && stored[0].ends_with(&format!("{now}.dmp")));
+    assert_eq!(stored[1], format!("reports/{now}.json"));
+    assert!(
+        server
+            .report_keys(&id.to_string())
+            .await
+            .contains(&meta_key.to_string())
+    );
+
+    for id in [id.to_string(), now] {
+        let (status, bytes) = server
+            .get_bytes(&format!("/api/v1/reports/{id}/minidump"), &token)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{id}");
+        assert_eq!(&bytes[..4], b"MDMP", "{id}");
+        assert_eq!(bytes.len(), dump.len(), "{id}");
+    }
+    server.stop().await;
+}
