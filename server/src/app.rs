@@ -180,6 +180,9 @@ pub struct App {
     pub state: AppState,
     /// Every route.
     pub router: Router,
+    /// `<data_dir>/server.lock`, held shared while this process runs (see
+    /// [`App::build`]).
+    _data_dir_lock: Option<std::fs::File>,
 }
 
 impl App {
@@ -187,14 +190,40 @@ impl App {
     /// migrations) and builds the router.
     pub async fn build(config: Config) -> Result<App, StartError> {
         std::fs::create_dir_all(&config.data_dir)?;
+        // Every server process on this data dir holds its lock shared while it
+        // runs; one that can take it exclusively at start is the only one.
+        let lock = std::fs::File::create(config.data_dir.join("server.lock"))?;
+        let alone = lock.try_lock().is_ok();
         // Spooled uploads a crash left behind (encrypted under keys now gone).
         ingest::clear_spool(&config.data_dir)?;
         let storage = Storage::open(&config.store_url(), &config.store_options)?;
+        let local_store = storage.local_root().is_some();
         let index = Index::connect(&config.database_url()).await?;
         let keyring = crypto::MasterKey::load(&config)?;
-        Ok(App::from_state(AppState::new(
-            config, storage, index, keyring,
-        )))
+        let mut app = App::from_state(AppState::new(config, storage, index, keyring));
+        if alone && local_store {
+            // No upload can be under way in the local store: the recent blobs no
+            // key and no report claim are what uploads cut short by a crash left
+            // (older ones are the daily sweep's).
+            let recent = crate::index::now_ms() - 2 * retention::ORPHAN_KEY_AGE_MS;
+            match retention::sweep_unclaimed_blobs(app.state.vault(), recent..i64::MAX).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(blobs = n, "removed blobs of unrecorded uploads"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep unrecorded uploads"),
+            }
+            // And the half-written files of blobs whose write the crash cut short.
+            match app.state.vault().storage().remove_partial_writes("raw") {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "removed half-written blobs"),
+                Err(e) => tracing::warn!(error = %e, "could not remove half-written blobs"),
+            }
+        }
+        if alone {
+            lock.unlock()?;
+        }
+        lock.lock_shared()?;
+        app._data_dir_lock = Some(lock);
+        Ok(app)
     }
 
     /// Builds the router around an existing state.
@@ -218,7 +247,11 @@ impl App {
                     ),
             )
             .with_state(state.clone());
-        App { state, router }
+        App {
+            state,
+            router,
+            _data_dir_lock: None,
+        }
     }
 
     /// Starts `config.pipeline.workers` processing workers; they stop when

@@ -20,7 +20,7 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60 * 60);
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// A data key without a report row older than this is left over from a failed
 /// upload and destroyed.
-const ORPHAN_KEY_AGE_MS: i64 = DAY_MS;
+pub const ORPHAN_KEY_AGE_MS: i64 = DAY_MS;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,10 +90,21 @@ pub async fn sweep(
 /// here or in another server process). A blob whose key exists is never touched.
 /// Returns how many were deleted.
 pub async fn sweep_orphan_blobs(vault: &Vault, now: i64) -> Result<u64, DeleteError> {
+    sweep_unclaimed_blobs(vault, i64::MIN..now - ORPHAN_KEY_AGE_MS).await
+}
+
+/// Deletes the report blobs last written in `written` (ms) that no data key and
+/// no report row claim. A range reaching into the present is only safe when no
+/// upload can be under way, as at the start of the only process on a data dir
+/// (see `App::build`).
+pub async fn sweep_unclaimed_blobs(
+    vault: &Vault,
+    written: std::ops::Range<i64>,
+) -> Result<u64, DeleteError> {
     let index = vault.index();
     let mut deleted = 0;
     for (key, id, modified) in vault.report_blobs().await? {
-        if modified >= now - ORPHAN_KEY_AGE_MS {
+        if !written.contains(&modified) {
             continue;
         }
         if index.report_key(&id).await?.is_none() && index.report(&id).await?.is_none() {

@@ -129,6 +129,35 @@ impl Storage {
         self.local_root.as_deref()
     }
 
+    /// Removes the staging files of writes a crash cut short below `prefix` in a
+    /// local store (object_store writes `<key>#<n>` and renames it into place;
+    /// listings never show them). Only safe when no write can be under way.
+    /// Returns how many were removed; a store that is not local has none.
+    pub fn remove_partial_writes(&self, prefix: &str) -> std::io::Result<u64> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        let mut dirs = vec![root.join(prefix)];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    dirs.push(entry.path());
+                } else if entry.file_name().to_string_lossy().contains('#') {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// The underlying object store, for parts that key their own blobs (symbols).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         Arc::clone(&self.store)

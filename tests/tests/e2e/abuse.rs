@@ -498,12 +498,26 @@ async fn a_kill_during_64_uploads_keeps_every_acknowledged_report_and_no_plain_s
     // No worker ran: every recorded report still has its one job.
     assert_eq!(index.queue_depth().await.unwrap(), reports.len() as i64);
     let store = data.path().join("store");
+    let mut blobs = BTreeSet::new();
     for id in &reports {
         let row = index.report(id).await.unwrap().unwrap();
         for key in [&row.raw_key, &row.meta_key] {
             assert!(store.join(key).is_file(), "{id} has its blob {key}");
+            blobs.insert(store.join(key).display().to_string());
         }
     }
+    // And the restart, the only server on its data dir, removed what the
+    // unacknowledged uploads had stored: every file in the store is a recorded
+    // report's.
+    let files: BTreeSet<String> = walk(&store)
+        .into_iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    assert_eq!(
+        files.difference(&blobs).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "no trace of unacknowledged uploads"
+    );
     index.close().await;
 }
 
