@@ -1,6 +1,7 @@
 //! Integration tests of `mayday_report::scrub`: every shared testdata dump, the
 //! annotation rules, synthetic edge cases and a seeded mutation run.
 
+mod adversarial;
 mod annotations;
 mod mutation;
 mod support;
