@@ -7,6 +7,7 @@
 
 mod body;
 mod error;
+mod sentry;
 mod spool;
 mod upload;
 
@@ -69,7 +70,11 @@ pub struct IngestState {
 pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S> {
     let routes = Router::new()
         .route("/submit", post(submit))
-        .route("/api/v1/submit", post(submit));
+        .route("/api/v1/submit", post(submit))
+        // What Sentry SDKs send (sentry-native's minidump upload, envelopes
+        // with a minidump attachment): ingest/sentry.rs.
+        .route("/api/{project}/minidump/", post(sentry::minidump))
+        .route("/api/{project}/envelope/", post(sentry::envelope));
     body_layers(routes, &state.limits, state.body_idle_timeout)
         .layer(axum::middleware::from_fn_with_state(
             state.throttle.clone(),
@@ -138,6 +143,37 @@ async fn read_request(
     read_upload(content_type, body, wire, limits, spooler).await
 }
 
+/// What became of an upload that was read whole.
+enum Accepted {
+    /// Stored durably: the receipt.
+    Stored(SubmitReceipt),
+    /// Turned away by a throttle rule, with its answer; nothing stored.
+    Refused(Response),
+}
+
+/// The throttle rules, then durable storage, for an upload read whole (from any
+/// of the upload routes).
+async fn accept(state: &IngestState, upload: Upload) -> Result<Accepted, IngestError> {
+    // The throttle rules decide before anything of the upload is stored.
+    let (product, version) = (
+        first_of(&upload.annotations, PRODUCT_KEYS),
+        first_of(&upload.annotations, VERSION_KEYS),
+    );
+    if let Some(refusal) =
+        state
+            .throttle
+            .check_upload(product.as_deref(), version.as_deref(), &upload.annotations)
+    {
+        return Ok(Accepted::Refused(refusal.into_response()));
+    }
+    let receipt = store_upload(state, upload).await.inspect_err(|e| {
+        state.metrics.rejected(e.name());
+    })?;
+    state.metrics.ingested();
+    state.wake.wake();
+    Ok(Accepted::Stored(receipt))
+}
+
 async fn submit(
     State(state): State<IngestState>,
     Extension(wire): Extension<Arc<body::WireStats>>,
@@ -173,23 +209,10 @@ async fn submit(
             return Err(e);
         }
     }
-    // The throttle rules decide before anything of the upload is stored.
-    let (product, version) = (
-        first_of(&upload.annotations, PRODUCT_KEYS),
-        first_of(&upload.annotations, VERSION_KEYS),
-    );
-    if let Some(refusal) =
-        state
-            .throttle
-            .check_upload(product.as_deref(), version.as_deref(), &upload.annotations)
-    {
-        return Ok(refusal.into_response());
-    }
-    let receipt = store_upload(&state, upload).await.inspect_err(|e| {
-        state.metrics.rejected(e.name());
-    })?;
-    state.metrics.ingested();
-    state.wake.wake();
+    let receipt = match accept(&state, upload).await? {
+        Accepted::Stored(receipt) => receipt,
+        Accepted::Refused(refusal) => return Ok(refusal),
+    };
 
     let wants_json = headers
         .get(header::ACCEPT)

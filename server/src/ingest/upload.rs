@@ -234,6 +234,23 @@ async fn spool(
     Ok(spool)
 }
 
+/// An upload from a dump already in memory (a Sentry envelope's attachment)
+/// and its annotations.
+pub(crate) async fn upload_from_bytes(
+    dump: &[u8],
+    annotations: BTreeMap<String, String>,
+    spooler: &Arc<Spooler>,
+) -> Result<Upload, IngestError> {
+    let mut spool = Spool::new(Arc::clone(spooler));
+    spool.write(dump).await?;
+    check_magic(&spool)?;
+    Ok(Upload {
+        dump: spool,
+        annotations,
+        dropped_attachments: Vec::new(),
+    })
+}
+
 fn check_magic(dump: &Spool) -> Result<(), IngestError> {
     if dump.is_empty() {
         Err(IngestError::Malformed("empty_minidump"))

@@ -128,6 +128,8 @@ pub fn routes() -> Vec<Route> {
         // Ingest (crate::ingest::router, with its own body limits).
         listed!(POST "/submit", PUBLIC),
         listed!(POST "/api/v1/submit", PUBLIC),
+        listed!(POST "/api/{project}/minidump/", PUBLIC),
+        listed!(POST "/api/{project}/envelope/", PUBLIC),
         // Operations.
         api!(GET "/healthz", PUBLIC, api::healthz),
         api!(GET "/metrics", PUBLIC, api::metrics),

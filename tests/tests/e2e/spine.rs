@@ -673,3 +673,119 @@ async fn a_job_run_again_after_the_stack_memory_was_dropped_keeps_the_walked_sta
     assert_eq!(again["scrub"], first["scrub"]);
     server.stop().await;
 }
+
+/// The Python virtualenv `scripts/install-test-deps` puts sentry-sdk in.
+fn test_venv_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("MAYDAY_TEST_VENV").map_or_else(
+        || {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                })
+                .join("mayday/test-venv")
+        },
+        std::path::PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        python.display()
+    );
+    python
+}
+
+/// The official Sentry SDK (sentry-sdk from PyPI) pointed at Mayday with a DSN
+/// sends a minidump as an envelope attachment: it becomes a processed report
+/// filed under the release's name and version, and nothing else of the event
+/// (the machine's name, the SDK's contexts) is stored. Sentry-native's minidump
+/// form is read too; an envelope without a dump is answered and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentry_sdk_reports_a_minidump_through_its_dsn() {
+    let (server, token) = TestServer::with_token(Role::Developer).await;
+    let case = testdata::case("breakpad-win-x86-minidump2/minidump2.dmp");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("crash.dmp");
+    std::fs::write(&dump, case.bytes()).unwrap();
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let dsn = format!("http://0123456789abcdef@127.0.0.1:{port}/42");
+    let script = mayday_tests::fixtures::workspace_root().join("tests/sentry/send_minidump.py");
+    let mut command = std::process::Command::new(test_venv_python());
+    command
+        .arg(script)
+        .arg(&dsn)
+        .arg(&dump)
+        .arg("sentryapp@3.4.5");
+    let sent = mayday_tests::command::run(command).await;
+    assert!(
+        sent.status.success(),
+        "{}",
+        mayday_tests::command::text(&sent)
+    );
+
+    let ids = server
+        .state
+        .index()
+        .report_ids_received_before(i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1, "one report from the SDK");
+    let report = server.wait_processed(&token, &ids[0].to_string()).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    assert_eq!(report["product"], "sentryapp");
+    assert_eq!(report["version"], "3.4.5");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let text = report.to_string();
+    assert!(
+        !text.contains(host.trim()),
+        "the machine's name is not kept: {text}"
+    );
+    assert!(!text.contains("sentry_key") && !text.contains("0123456789abcdef"));
+
+    // sentry-native's form: the dump and the event as the `sentry` JSON field.
+    let event = r#"{"event_id":"00112233445566778899aabbccddeeff","release":"nativeapp@1.0.1","user":{"email":"alice@example.org"}}"#;
+    let (content_type, body) = Multipart::new()
+        .dump(&case.bytes())
+        .text("sentry", event)
+        .finish();
+    let response = server
+        .request(
+            reqwest::Method::POST,
+            "/api/42/minidump/?sentry_key=0123456789abcdef",
+        )
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["id"], "00112233445566778899aabbccddeeff");
+    let report = server
+        .wait_processed(&token, answer["crash_id"].as_str().unwrap())
+        .await;
+    assert_eq!(report["product"], "nativeapp");
+    assert_eq!(report["version"], "1.0.1");
+    assert!(
+        !report.to_string().contains("alice@example.org"),
+        "{report}"
+    );
+
+    // An envelope without a minidump (a plain event): answered, nothing kept.
+    let response = server
+        .request(reqwest::Method::POST, "/api/42/envelope/")
+        .body("{\"event_id\":\"ffeeddccbbaa99887766554433221100\"}\n{\"type\":\"event\"}\n{\"message\":\"hi\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let ids = server
+        .state
+        .index()
+        .report_ids_received_before(i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    server.stop().await;
+}
