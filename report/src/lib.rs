@@ -5,5 +5,6 @@
 //! - [`scrub`]: minidump and annotation scrubbing, shared by the client (before
 //!   anything leaves the machine) and the server (before anything is stored).
 
+pub mod crash_site;
 pub mod scrub;
 pub mod upload;

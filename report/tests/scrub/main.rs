@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod annotations;
+mod crash_site;
 mod mutation;
 mod support;
 mod synth;

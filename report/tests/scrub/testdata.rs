@@ -10,7 +10,7 @@ use crate::support::{
 };
 
 /// Every dump in the testdata, as `system-details.json` names them.
-const DUMPS: &[&str] = &[
+pub const DUMPS: &[&str] = &[
     "breakpad-linux-x64-inline/linux_inline.dmp",
     "breakpad-win-x86-minidump2/minidump2.dmp",
     "crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp",

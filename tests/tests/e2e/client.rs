@@ -238,3 +238,38 @@ async fn the_receipt_says_what_the_server_removed() {
     assert_eq!(removed["linux_cmdline_stream"], 1, "{receipt}");
     assert!(removed.values().all(serde_json::Value::is_u64), "{receipt}");
 }
+
+/// The crash-site key (computed without symbols, as client and server both can)
+/// is the same for two real runs of the same crash, though the process is loaded
+/// at other addresses each time, and differs for another crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_crash_in_two_runs_has_one_crash_site_key() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut keys = Vec::new();
+    for (i, kind) in ["segv", "segv", "abort"].iter().enumerate() {
+        let data = temp.path().join(format!("run{i}"));
+        let mut command = crashy(&data, "http://127.0.0.1:9");
+        command.arg(kind);
+        run(command).await;
+        let dumps: Vec<_> = std::fs::read_dir(data.join("pending"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "dmp"))
+            .collect();
+        assert_eq!(dumps.len(), 1, "{kind}");
+        let site =
+            mayday_report::crash_site::CrashSite::of_minidump(&std::fs::read(&dumps[0]).unwrap())
+                .unwrap();
+        // A fault is at its instruction in crashy; abort() is raised inside the
+        // C library (version 1 of the key takes the crashing instruction only).
+        let module = if *kind == "segv" {
+            "crashy"
+        } else {
+            "libc.so.6"
+        };
+        assert_eq!(site.debug_file.as_deref(), Some(module), "{site:?}");
+        keys.push(site.key());
+    }
+    assert_eq!(keys[0], keys[1], "two runs of one crash");
+    assert_ne!(keys[0], keys[2], "another crash");
+}
