@@ -25,7 +25,8 @@ use mayday_report::upload::SubmitReceipt;
 use serde_json::{Value, json};
 
 use super::body::{self, decompressed};
-use super::upload::upload_from_bytes;
+use super::spool::{Spool, Spooler};
+use super::upload::upload_from_spool;
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space, read_request};
 
 /// The annotation keys a release sets, as the Breakpad form names them.
@@ -119,65 +120,172 @@ pub(super) async fn minidump(
     store(&state, upload, event_id).await
 }
 
-/// One item of an envelope: its header and payload.
-struct Item<'a> {
-    header: Value,
-    payload: &'a [u8],
+/// The longest envelope header, item header or line payload read (an event is
+/// a line or a few KiB; a minidump comes with its length and is spooled).
+const MAX_LINE: usize = 1024 * 1024;
+
+/// An envelope read as it arrives: lines and length-framed payloads from the
+/// (decompressed, size-limited) body stream, holding at most one line or chunk.
+struct EnvelopeReader<S> {
+    stream: S,
+    pending: Vec<u8>,
 }
 
-/// Splits off one line (without its `\n`).
-fn line(rest: &mut &[u8]) -> Option<Vec<u8>> {
-    if rest.is_empty() {
-        return None;
+impl<S: futures::Stream<Item = Result<bytes::Bytes, IngestError>> + Unpin> EnvelopeReader<S> {
+    /// Reads the next chunk into `pending`; `false` at the end of the body.
+    async fn fill(&mut self) -> Result<bool, IngestError> {
+        match self.stream.next().await {
+            Some(chunk) => {
+                self.pending.extend_from_slice(&chunk?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
-    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-    let line = rest[..end].to_vec();
-    *rest = rest.get(end + 1..).unwrap_or_default();
-    Some(line)
+
+    /// The next line without its `\n`; `None` at the end.
+    async fn line(&mut self) -> Result<Option<Vec<u8>>, IngestError> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let line = self.pending[..end].to_vec();
+                self.pending.drain(..=end);
+                return Ok(Some(line));
+            }
+            if self.pending.len() > MAX_LINE {
+                return Err(IngestError::TooLarge("envelope_line"));
+            }
+            if !self.fill().await? {
+                return Ok((!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending)));
+            }
+        }
+    }
+
+    /// Hands the next `len` bytes to `sink` as they come, then drops the `\n`
+    /// that may follow.
+    async fn payload(&mut self, mut len: u64, mut sink: impl AsyncSink) -> Result<(), IngestError> {
+        let malformed = || IngestError::Malformed("envelope");
+        while len > 0 {
+            if self.pending.is_empty() && !self.fill().await? {
+                return Err(malformed());
+            }
+            let take = usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(self.pending.len());
+            sink.write(&self.pending[..take]).await?;
+            self.pending.drain(..take);
+            len -= take as u64;
+        }
+        if self.pending.is_empty() {
+            self.fill().await?;
+        }
+        if self.pending.first() == Some(&b'\n') {
+            self.pending.remove(0);
+        }
+        Ok(())
+    }
 }
 
-/// Parses an envelope: its header, then items (a header line, then `length`
-/// bytes, or one line when no length is given).
-fn parse_envelope(body: &[u8]) -> Result<(Value, Vec<Item<'_>>), IngestError> {
-    let bad = || IngestError::Malformed("envelope");
-    let mut rest = body;
-    let header: Value =
-        serde_json::from_slice(&line(&mut rest).ok_or_else(bad)?).map_err(|_| bad())?;
-    let mut items = Vec::new();
-    while !rest.is_empty() {
-        let Some(item_header) = line(&mut rest) else {
-            break;
-        };
-        if item_header.iter().all(u8::is_ascii_whitespace) {
+/// Where a payload goes: kept in memory (bounded), spooled, or skipped.
+trait AsyncSink {
+    /// Takes the next bytes of the payload.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError>;
+}
+
+/// A payload skipped.
+struct Skip;
+
+impl AsyncSink for Skip {
+    async fn write(&mut self, _: &[u8]) -> Result<(), IngestError> {
+        Ok(())
+    }
+}
+
+/// A small payload (an event) kept in memory, up to [`MAX_LINE`].
+struct Small<'a>(&'a mut Vec<u8>);
+
+impl AsyncSink for Small<'_> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError> {
+        if self.0.len() + bytes.len() > MAX_LINE {
+            return Err(IngestError::TooLarge("envelope_event"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl AsyncSink for &mut Spool {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError> {
+        Spool::write(self, bytes).await
+    }
+}
+
+/// What an envelope brought: its header, the event (if any) and the dump (if
+/// an `event.minidump` attachment came).
+struct Envelope {
+    header: Value,
+    event: Option<Value>,
+    dump: Option<Spool>,
+}
+
+/// Reads an envelope: its header, then items (a header line, then `length`
+/// bytes, or one line when no length is given). The first `event.minidump`
+/// attachment is spooled (memory-bounded, encrypted on disk past its bound);
+/// the event is kept if it is small; everything else is read past.
+async fn read_envelope(
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, IngestError>> + Unpin,
+    spooler: &Arc<Spooler>,
+) -> Result<Envelope, IngestError> {
+    let malformed = || IngestError::Malformed("envelope");
+    let mut reader = EnvelopeReader {
+        stream,
+        pending: Vec::new(),
+    };
+    let header = reader.line().await?.ok_or_else(malformed)?;
+    let header: Value = serde_json::from_slice(&header).map_err(|_| malformed())?;
+    let (mut event, mut dump) = (None, None);
+    let mut items = 0;
+    while let Some(item) = reader.line().await? {
+        if item.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let item_header: Value = serde_json::from_slice(&item_header).map_err(|_| bad())?;
-        let payload = match item_header["length"].as_u64() {
-            Some(len) => {
-                let len = usize::try_from(len).map_err(|_| bad())?;
-                let payload = rest.get(..len).ok_or_else(bad)?;
-                rest = &rest[len..];
-                if rest.first() == Some(&b'\n') {
-                    rest = &rest[1..];
-                }
-                payload
-            }
-            None => {
-                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-                let payload = &rest[..end];
-                rest = rest.get(end + 1..).unwrap_or_default();
-                payload
-            }
-        };
-        items.push(Item {
-            header: item_header,
-            payload,
-        });
-        if items.len() > MAX_ITEMS {
+        items += 1;
+        if items > MAX_ITEMS {
             return Err(IngestError::TooLarge("envelope_items"));
         }
+        let item: Value = serde_json::from_slice(&item).map_err(|_| malformed())?;
+        let is_event = item["type"] == "event";
+        let is_dump = item["type"] == "attachment"
+            && item["attachment_type"] == "event.minidump"
+            && dump.is_none();
+        match item["length"].as_u64() {
+            Some(len) if is_dump => {
+                let mut spool = Spool::new(Arc::clone(spooler));
+                reader.payload(len, &mut spool).await?;
+                dump = Some(spool);
+            }
+            Some(len) if is_event => {
+                let mut bytes = Vec::new();
+                reader.payload(len, Small(&mut bytes)).await?;
+                event = serde_json::from_slice(&bytes).ok();
+            }
+            Some(len) => reader.payload(len, Skip).await?,
+            None => {
+                let payload = reader.line().await?.unwrap_or_default();
+                if is_event {
+                    event = serde_json::from_slice(&payload).ok();
+                } else if is_dump {
+                    let mut spool = Spool::new(Arc::clone(spooler));
+                    spool.write(&payload).await?;
+                    dump = Some(spool);
+                }
+            }
+        }
     }
-    Ok((header, items))
+    Ok(Envelope {
+        header,
+        event,
+        dump,
+    })
 }
 
 /// `POST /api/{project}/envelope/`: an envelope; its `event.minidump`
@@ -188,42 +296,30 @@ pub(super) async fn envelope(
     body: Body,
 ) -> Result<Response, IngestError> {
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
-    let mut stream = decompressed(
+    let stream = decompressed(
         body,
         wire,
         state.limits.max_decompressed_bytes,
         state.limits.max_compression_ratio,
     );
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.inspect_err(|e| state.metrics.rejected(e.name()))?;
-        bytes.extend_from_slice(&chunk);
-    }
-    let (header, items) =
-        parse_envelope(&bytes).inspect_err(|e| state.metrics.rejected(e.name()))?;
-    let event = items
-        .iter()
-        .find(|i| i.header["type"] == "event")
-        .and_then(|i| serde_json::from_slice::<Value>(i.payload).ok());
-    let event_id = header["event_id"]
+    let envelope = read_envelope(stream, &state.spooler)
+        .await
+        .inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let event_id = envelope.header["event_id"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(new_event_id);
-    let Some(dump) = items.iter().find(|i| {
-        i.header["type"] == "attachment" && i.header["attachment_type"] == "event.minidump"
-    }) else {
+    let Some(dump) = envelope.dump else {
         // Not a crash with a dump: answered, nothing kept.
         return Ok(answer(event_id, None));
     };
     let mut annotations = BTreeMap::new();
     set_release(
         &mut annotations,
-        event.as_ref().and_then(|e| e["release"].as_str()),
+        envelope.event.as_ref().and_then(|e| e["release"].as_str()),
     );
-    let upload = upload_from_bytes(dump.payload, annotations, &state.spooler)
-        .await
-        .inspect_err(|e| state.metrics.rejected(e.name()))?;
-    drop(bytes);
+    let upload =
+        upload_from_spool(dump, annotations).inspect_err(|e| state.metrics.rejected(e.name()))?;
     store(&state, upload, event_id).await
 }
 
@@ -231,20 +327,32 @@ pub(super) async fn envelope(
 mod tests {
     use super::*;
 
-    #[test]
-    fn envelopes_with_and_without_lengths() {
-        let body = b"{\"event_id\":\"abc\"}\n{\"type\":\"event\"}\n{\"release\":\"app@1.2\"}\n{\"type\":\"attachment\",\"length\":6,\"attachment_type\":\"event.minidump\"}\nMD\nMP\n";
-        let (header, items) = parse_envelope(body).unwrap();
-        assert_eq!(header["event_id"], "abc");
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].payload, b"{\"release\":\"app@1.2\"}");
-        assert_eq!(items[1].payload, b"MD\nMP\n");
+    async fn read(body: &'static [u8]) -> Result<Envelope, IngestError> {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = Arc::new(Spooler::new(dir.path(), &crate::config::Limits::default()));
+        let chunks: Vec<Result<bytes::Bytes, IngestError>> = body
+            .chunks(3)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        read_envelope(futures::stream::iter(chunks), &spooler).await
+    }
+
+    #[tokio::test]
+    async fn envelopes_with_and_without_lengths() {
+        let body = b"{\"event_id\":\"abc\"}\n{\"type\":\"event\"}\n{\"release\":\"app@1.2\"}\n{\"type\":\"attachment\",\"length\":6,\"attachment_type\":\"event.minidump\"}\nMD\nMP\n{\"type\":\"session\",\"length\":2}\n{}";
+        let envelope = read(body).await.unwrap();
+        assert_eq!(envelope.header["event_id"], "abc");
+        assert_eq!(envelope.event.unwrap()["release"], "app@1.2");
+        assert_eq!(
+            envelope.dump.unwrap().into_vec(0).await.unwrap(),
+            b"MD\nMP\n"
+        );
         for bad in [
             &b""[..],
             b"not json\n",
-            b"{}\n{\"type\":\"attachment\",\"length\":99}\nshort",
+            b"{}\n{\"type\":\"attachment\",\"attachment_type\":\"event.minidump\",\"length\":99}\nshort",
         ] {
-            assert!(parse_envelope(bad).is_err(), "{bad:?}");
+            assert!(read(bad).await.is_err(), "{bad:?}");
         }
     }
 

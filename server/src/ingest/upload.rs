@@ -234,18 +234,15 @@ async fn spool(
     Ok(spool)
 }
 
-/// An upload from a dump already in memory (a Sentry envelope's attachment)
-/// and its annotations.
-pub(crate) async fn upload_from_bytes(
-    dump: &[u8],
+/// An upload from a dump already spooled (a Sentry envelope's attachment) and
+/// its annotations.
+pub(crate) fn upload_from_spool(
+    dump: Spool,
     annotations: BTreeMap<String, String>,
-    spooler: &Arc<Spooler>,
 ) -> Result<Upload, IngestError> {
-    let mut spool = Spool::new(Arc::clone(spooler));
-    spool.write(dump).await?;
-    check_magic(&spool)?;
+    check_magic(&dump)?;
     Ok(Upload {
-        dump: spool,
+        dump,
         annotations,
         dropped_attachments: Vec::new(),
     })
