@@ -8,6 +8,11 @@
 //!
 //! The key is versioned (`v1:`); a later way to compute it gets a new version,
 //! and the two never compare equal.
+//!
+//! It travels in a [`CrashSiteSummary`], which a client sends to
+//! [`CRASH_SITES_PATH`] before its dump; the server's [`CrashSiteAnswer`] says
+//! whether it wants the dump (`send`) or only counted the crash (`counted`,
+//! `fixed`).
 
 use minidump::{Minidump, MinidumpException, MinidumpModuleList, MinidumpSystemInfo, Module};
 use serde::{Deserialize, Serialize};
@@ -90,6 +95,108 @@ impl CrashSite {
         }
         format!("v{CRASH_SITE_VERSION}:{}", hex::encode(hash.finalize()))
     }
+}
+
+/// Where a client sends its summary, from the server's root (next to the
+/// upload endpoint `/api/v1/submit`).
+pub const CRASH_SITES_PATH: &str = "/api/v1/crash-sites";
+
+/// The longest product, version or OS name a summary may carry.
+pub const MAX_SUMMARY_FIELD: usize = 128;
+
+/// What a client sends before its dump: enough to count the crash, nothing
+/// about the person or the machine — no annotation, no module path, no
+/// address beyond the crash site's key, no identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashSiteSummary {
+    /// The product, as the upload would name it.
+    pub product: String,
+    /// The product's version, as the upload would name it.
+    pub version: Option<String>,
+    /// The OS family the dump records (`Linux`, `Windows NT`, `Mac OS X`, …).
+    pub os: Option<String>,
+    /// The crash-site key ([`CrashSite::key`]).
+    pub crash_site: String,
+}
+
+/// Why a summary is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SummaryError {
+    /// The key is not `v<version>:` and 64 hex digits.
+    #[error("crash_site is not a crash-site key")]
+    Key,
+    /// A name is empty, too long or holds control characters.
+    #[error("{0} is empty, longer than 128 bytes or holds control characters")]
+    Field(&'static str),
+}
+
+impl CrashSiteSummary {
+    /// The summary of `dump` for this product and version.
+    pub fn of_minidump(
+        dump: &[u8],
+        product: &str,
+        version: Option<&str>,
+    ) -> Result<CrashSiteSummary, CrashSiteError> {
+        let site = CrashSite::of_minidump(dump)?;
+        let md = Minidump::read(dump).map_err(|_| CrashSiteError::NotAMinidump)?;
+        let os = md
+            .get_stream::<MinidumpSystemInfo>()
+            .ok()
+            .map(|s| s.os.long_name().into_owned());
+        Ok(CrashSiteSummary {
+            product: product.to_owned(),
+            version: version.map(str::to_owned),
+            os,
+            crash_site: site.key(),
+        })
+    }
+
+    /// Checks the shape of every field (a server takes nothing else).
+    pub fn validate(&self) -> Result<(), SummaryError> {
+        let key_ok = self.crash_site.split_once(':').is_some_and(|(v, hash)| {
+            v.strip_prefix('v').is_some_and(|n| {
+                !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit())
+            }) && hash.len() == 64
+                && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if !key_ok {
+            return Err(SummaryError::Key);
+        }
+        let fine = |s: &str| {
+            !s.is_empty() && s.len() <= MAX_SUMMARY_FIELD && !s.chars().any(char::is_control)
+        };
+        if !fine(&self.product) {
+            return Err(SummaryError::Field("product"));
+        }
+        if self.version.as_deref().is_some_and(|v| !fine(v)) {
+            return Err(SummaryError::Field("version"));
+        }
+        if self.os.as_deref().is_some_and(|v| !fine(v)) {
+            return Err(SummaryError::Field("os"));
+        }
+        Ok(())
+    }
+}
+
+/// The server's answer to a [`CrashSiteSummary`] (JSON, tagged by `decision`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum CrashSiteAnswer {
+    /// The dump is wanted: the crash site is new, its issue has fewer stored
+    /// reports than the deployment wants, or it is regressed (or would regress).
+    Send,
+    /// The crash was counted; the dump is not wanted.
+    Counted {
+        /// The issue's status (`open`, `regressed`, `resolved`).
+        status: String,
+    },
+    /// The crash was counted, and it is fixed in a newer version than the
+    /// reporter's: the app may tell its user to update.
+    Fixed {
+        /// The version that fixes it.
+        fixed_in: String,
+    },
 }
 
 /// The last component of a Unix or Windows path.
