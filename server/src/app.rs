@@ -158,6 +158,8 @@ impl AppState {
             spooler: Arc::new(ingest::Spooler::new(&config.data_dir, &config.limits)),
             throttle: self.0.throttle.clone(),
             intake: self.0.intake.clone(),
+            index: self.index().clone(),
+            crash_sites: Arc::new(config.crash_sites.clone()),
         }
     }
 

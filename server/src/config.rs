@@ -91,6 +91,46 @@ pub struct Config {
     /// Throttle rules for uploads (`[[throttle]]` tables), first match wins; a
     /// report no rule matches is accepted.
     pub throttle: Vec<ThrottleRule>,
+    /// Crash-site summaries: whether the server answers them, and how many
+    /// dumps of each issue it wants before it only counts (`[crash_sites]`).
+    pub crash_sites: CrashSitesConfig,
+}
+
+/// Crash-site summaries (`POST /api/v1/crash-sites`): a client asks with a
+/// summary whether its dump is wanted; the server wants dumps until an issue has
+/// `samples` stored reports, then only counts its crashes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrashSitesConfig {
+    /// Whether the route answers at all (`MAYDAY_CRASH_SITES`, default `true`).
+    /// Off, it answers `404` as a server without it does, and clients send every
+    /// dump.
+    pub enabled: bool,
+    /// Stored reports wanted of an issue before further crashes of its crash
+    /// sites are only counted (`MAYDAY_CRASH_SITE_SAMPLES`, default 10).
+    pub samples: u32,
+    /// The same, per product (`[crash_sites.product_samples]`, `Name = n`).
+    pub product_samples: BTreeMap<String, u32>,
+}
+
+impl Default for CrashSitesConfig {
+    fn default() -> Self {
+        CrashSitesConfig {
+            enabled: true,
+            samples: 10,
+            product_samples: BTreeMap::new(),
+        }
+    }
+}
+
+impl CrashSitesConfig {
+    /// The stored reports wanted of an issue of `product`.
+    pub fn samples_for(&self, product: &str) -> u32 {
+        self.product_samples
+            .get(product)
+            .copied()
+            .unwrap_or(self.samples)
+    }
 }
 
 /// Rate limiting per sender: token buckets keyed by a hash of the sender's address
@@ -429,6 +469,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             throttle: Vec::new(),
+            crash_sites: CrashSitesConfig::default(),
         }
     }
 }
@@ -457,6 +498,7 @@ impl std::fmt::Debug for Config {
             .field("http", &self.http)
             .field("rate_limit", &self.rate_limit)
             .field("throttle", &self.throttle)
+            .field("crash_sites", &self.crash_sites)
             .finish()
     }
 }
@@ -570,6 +612,13 @@ impl Config {
                     .map_err(|e| format!("{e}: write true or false"))
             })?;
             self.http.secure_cookies = Some(secure);
+        }
+        if let Some(value) = var("MAYDAY_CRASH_SITES") {
+            self.crash_sites.enabled = env_value("MAYDAY_CRASH_SITES", value, |v| v.parse())?;
+        }
+        if let Some(value) = var("MAYDAY_CRASH_SITE_SAMPLES") {
+            self.crash_sites.samples =
+                env_value("MAYDAY_CRASH_SITE_SAMPLES", value, |v| v.parse())?;
         }
         if let Some(value) = var("MAYDAY_WORKERS") {
             self.pipeline.workers = env_value("MAYDAY_WORKERS", value, |v| v.parse())?;

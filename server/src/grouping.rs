@@ -6,6 +6,9 @@
 //!
 //! A leaf: plain data in, a [`Grouping`] out. The index transaction that records a
 //! processed report reads the rows, calls [`group`], and writes what it says.
+//!
+//! The same policy answers a crash-site summary ([`judge_summary`]): a dump that
+//! would be dropped is not wanted (`fixed`), one that would regress the issue is.
 
 use crate::version::version_is_older;
 
@@ -116,6 +119,59 @@ fn drop_reason(report: &ReportPlace<'_>, resolution: &Resolution<'_>) -> Option<
         (Some(_), None) => false,
     };
     (same_product && version_is_older(version, fixed)).then_some(DropReason::OlderVersion)
+}
+
+/// A known crash site's issue, as a summary finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryPlace<'a> {
+    /// How the issue was resolved, when it is resolved now.
+    pub resolved: Option<Resolution<'a>>,
+    /// Whether it is regressed (was resolved, crashed again).
+    pub regressed: bool,
+    /// How many of its reports are stored.
+    pub stored_reports: i64,
+}
+
+/// What a summary of a known crash site gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryVerdict {
+    /// The dump is wanted: too few stored samples, regressed, or it would
+    /// regress the issue.
+    Send,
+    /// Counted; the dump is not wanted.
+    Count,
+    /// Counted; the reporter's version is older than the one that fixes it.
+    Fixed,
+}
+
+/// Decides what a summary of a crash in `product` `version`, at `now` (Unix ms),
+/// gets from the issue of its crash site, which wants `wanted` stored reports.
+pub fn judge_summary(
+    product: Option<&str>,
+    version: Option<&str>,
+    now: i64,
+    issue: &SummaryPlace<'_>,
+    wanted: u32,
+) -> SummaryVerdict {
+    if let Some(resolution) = &issue.resolved {
+        let report = ReportPlace {
+            previous_issue: None,
+            received_at: now,
+            product,
+            version,
+        };
+        return match drop_reason(&report, resolution) {
+            // Its dump would be dropped as no news.
+            Some(DropReason::OlderVersion) => SummaryVerdict::Fixed,
+            // Its dump would regress the issue (or clocks disagree): wanted.
+            _ => SummaryVerdict::Send,
+        };
+    }
+    if issue.regressed || issue.stored_reports < i64::from(wanted) {
+        SummaryVerdict::Send
+    } else {
+        SummaryVerdict::Count
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +303,78 @@ mod tests {
             ..old(Some("App"))
         };
         assert_eq!(group(&unversioned, &of_app).verdict, Verdict::Regress);
+    }
+
+    fn place(
+        resolved: Option<Resolution<'static>>,
+        regressed: bool,
+        stored: i64,
+    ) -> SummaryPlace<'static> {
+        SummaryPlace {
+            resolved,
+            regressed,
+            stored_reports: stored,
+        }
+    }
+
+    #[test]
+    fn a_summary_is_counted_once_the_issue_has_enough_samples() {
+        let judge = |issue| judge_summary(Some("App"), Some("1.4.0"), 2_000, &issue, 10);
+        assert_eq!(judge(place(None, false, 9)), SummaryVerdict::Send);
+        assert_eq!(judge(place(None, false, 10)), SummaryVerdict::Count);
+        assert_eq!(
+            judge(place(None, true, 50)),
+            SummaryVerdict::Send,
+            "regressed"
+        );
+        assert_eq!(
+            judge_summary(Some("App"), None, 2_000, &place(None, false, 0), 0),
+            SummaryVerdict::Count,
+            "a product that wants no samples"
+        );
+    }
+
+    #[test]
+    fn a_summary_of_a_resolved_issue_is_fixed_only_for_older_versions() {
+        let resolution = |in_version, product| Resolution {
+            at: Some(RESOLVED_AT),
+            in_version,
+            product,
+        };
+        let judge = |version, resolution| {
+            judge_summary(
+                Some("App"),
+                version,
+                2_000,
+                &place(Some(resolution), false, 0),
+                10,
+            )
+        };
+        assert_eq!(
+            judge(Some("1.4.0"), resolution(Some("2.0"), None)),
+            SummaryVerdict::Fixed
+        );
+        assert_eq!(
+            judge(Some("1.4.0"), resolution(Some("2.0"), Some("App"))),
+            SummaryVerdict::Fixed
+        );
+        // Another product's fix, a version not older, no version, no fix version:
+        // the dump would regress the issue, so it is wanted.
+        assert_eq!(
+            judge(Some("1.4.0"), resolution(Some("2.0"), Some("Other"))),
+            SummaryVerdict::Send
+        );
+        assert_eq!(
+            judge(Some("2.0"), resolution(Some("2.0"), None)),
+            SummaryVerdict::Send
+        );
+        assert_eq!(
+            judge(None, resolution(Some("2.0"), None)),
+            SummaryVerdict::Send
+        );
+        assert_eq!(
+            judge(Some("1.4.0"), resolution(None, None)),
+            SummaryVerdict::Send
+        );
     }
 }

@@ -28,6 +28,7 @@ pub struct Metrics {
     processing_buckets: [AtomicU64; PROCESSING_BUCKETS.len()],
     deleted: Counts,
     throttled: Counts,
+    summaries: Counts,
     job_errors: AtomicU64,
     /// Per [`Stage`]: how many times it was timed, and the microseconds it took.
     stages: [(AtomicU64, AtomicU64); Stage::ALL.len()],
@@ -176,6 +177,11 @@ impl Metrics {
         self.throttled.add(outcome, 1);
     }
 
+    /// One crash-site summary answered, by answer (`send`, `counted`, `fixed`).
+    pub fn summary(&self, answer: &'static str) {
+        self.summaries.add(answer, 1);
+    }
+
     /// The Prometheus text exposition of every counter, plus `queue_depth` when
     /// the index answered and the symbol caches' figures.
     pub fn render(
@@ -215,6 +221,13 @@ impl Metrics {
             "mayday_throttled_total",
             "Uploads a throttle rule or the per-sender rate limit decided on, by outcome.",
             "outcome",
+        );
+        self.summaries.render(
+            &mut out,
+            "mayday_crash_site_summaries_total",
+            "Crash-site summaries answered, by answer: `send` asked for the dump, \
+             `counted` and `fixed` counted the crash without one.",
+            "answer",
         );
 
         let stages = family(

@@ -61,6 +61,8 @@ pub struct IssueRow {
     pub last_seen: i64,
     /// How many reports it has had (deleted ones included).
     pub count: i64,
+    /// How many more crashes of it were counted from summaries, without a dump.
+    pub counted_without_dump: i64,
 }
 
 /// How to order an issue list.
@@ -109,7 +111,7 @@ pub struct IssueBreakdown {
 }
 
 const ISSUE_COLUMNS: &str = "id, signature, signature_hash, title, status, resolved_in_version, \
-     resolved_at, first_seen, last_seen, report_count";
+     resolved_at, first_seen, last_seen, report_count, counted_count";
 
 fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
     let status: String = row.try_get("status")?;
@@ -125,6 +127,7 @@ fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
         first_seen: row.try_get("first_seen")?,
         last_seen: row.try_get("last_seen")?,
         count: row.try_get("report_count")?,
+        counted_without_dump: row.try_get("counted_count")?,
     })
 }
 

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
+use super::daily::{self, Occurrence, Tally};
+use super::{Backend, CrashFacts, Index, IndexError, crash_sites, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
 
@@ -238,8 +239,10 @@ impl Index {
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         let received_at: i64 = current.try_get("received_at")?;
         let facts = &outcome.facts;
-        let product: Option<String> = facts.product.clone().or(current.try_get("product")?);
-        let version: Option<String> = facts.version.clone().or(current.try_get("version")?);
+        let stored_product: Option<String> = current.try_get("product")?;
+        let stored_version: Option<String> = current.try_get("version")?;
+        let product = facts.product.clone().or_else(|| stored_product.clone());
+        let version = facts.version.clone().or_else(|| stored_version.clone());
 
         sqlx::query(
             "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
@@ -296,12 +299,30 @@ impl Index {
                 .bind(issue_id)
                 .execute(&mut *tx)
                 .await?;
+            let occurrence = Occurrence {
+                issue_id,
+                at_ms: received_at,
+                product: product.as_deref(),
+                version: version.as_deref(),
+            };
+            daily::add(&mut tx, occurrence, Tally::Report).await?;
         }
         if let Some(left) = grouping.leaves {
             sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
                 .bind(left)
                 .execute(&mut *tx)
                 .await?;
+            let occurrence = Occurrence {
+                issue_id: left,
+                at_ms: received_at,
+                product: stored_product.as_deref(),
+                version: stored_version.as_deref(),
+            };
+            daily::remove_report(&mut tx, occurrence).await?;
+        }
+        // The crash site belongs to this issue now, whatever becomes of the report.
+        if let Some(key) = &facts.crash_site {
+            crash_sites::learn(&mut tx, key, issue_id, now).await?;
         }
         match grouping.verdict {
             Verdict::Join => {}
@@ -343,7 +364,7 @@ impl Index {
                 .await?;
             sqlx::query(
                 "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
-                 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
+                 AND counted_count = 0 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
             )
             .bind(left)
             .execute(&mut *tx)
@@ -354,7 +375,7 @@ impl Index {
             "UPDATE reports SET issue_id = $2, state = 'processed', failure = NULL, \
              processed_at = $3, product = COALESCE($4, product), \
              version = COALESCE($5, version), os = $6, os_version = $7, cpu_arch = $8, \
-             crash_reason = $9, crash_address = $10 WHERE id = $1",
+             crash_reason = $9, crash_address = $10, crash_site = $11 WHERE id = $1",
         )
         .bind(&report_id)
         .bind(issue_id)
@@ -366,6 +387,7 @@ impl Index {
         .bind(&facts.cpu_arch)
         .bind(&facts.crash_reason)
         .bind(&facts.crash_address)
+        .bind(&facts.crash_site)
         .execute(&mut *tx)
         .await?;
 

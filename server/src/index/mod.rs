@@ -20,6 +20,8 @@
 //! commit for the uploads that arrived together.
 
 mod audit;
+mod crash_sites;
+mod daily;
 mod intake;
 mod issues;
 mod jobs;
@@ -36,6 +38,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::AuditEntry;
+pub use crash_sites::SiteIssue;
+pub use daily::{DailyCount, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};

@@ -57,6 +57,9 @@ pub struct CrashFacts {
     pub crash_reason: Option<String>,
     /// Crash address, `0x`-prefixed hex.
     pub crash_address: Option<String>,
+    /// The crash-site key of the dump ([`mayday_report::crash_site`]): what a
+    /// client's summary names to ask whether the dump is wanted.
+    pub crash_site: Option<String>,
 }
 
 /// A report as the ingest endpoint records it.
@@ -112,8 +115,8 @@ pub struct ReportRow {
 }
 
 const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at, product, version, os, \
-     os_version, cpu_arch, crash_reason, crash_address, state, failure, deletion_token_hash, \
-     raw_key, meta_key";
+     os_version, cpu_arch, crash_reason, crash_address, crash_site, state, failure, \
+     deletion_token_hash, raw_key, meta_key";
 
 fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
     Ok(ReportRow {

@@ -6,6 +6,7 @@
 //! answers an error and leaves nothing behind.
 
 mod body;
+mod crash_sites;
 mod error;
 mod sentry;
 mod spool;
@@ -21,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump};
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -31,9 +33,9 @@ pub use spool::{Spool, Spooler, clear_spool};
 pub use upload::Upload;
 use upload::read_upload;
 
-use crate::config::Limits;
+use crate::config::{CrashSitesConfig, Limits};
 use crate::crypto::SEAL_HEADROOM;
-use crate::index::{Intake, NewReport, now_ms};
+use crate::index::{Index, Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
@@ -62,6 +64,10 @@ pub struct IngestState {
     pub throttle: Throttle,
     /// Records received reports, many uploads to one index commit.
     pub intake: Intake,
+    /// The index, for crash-site summaries.
+    pub index: Index,
+    /// Whether crash-site summaries are answered, and how many dumps are wanted.
+    pub crash_sites: Arc<CrashSitesConfig>,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the
@@ -74,7 +80,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S>
         // What Sentry SDKs send (sentry-native's minidump upload, envelopes
         // with a minidump attachment): ingest/sentry.rs.
         .route("/api/{project}/minidump/", post(sentry::minidump))
-        .route("/api/{project}/envelope/", post(sentry::envelope));
+        .route("/api/{project}/envelope/", post(sentry::envelope))
+        // A crash-site summary before the dump: ingest/crash_sites.rs.
+        .route(CRASH_SITES_PATH, post(crash_sites::answer));
     body_layers(routes, &state.limits, state.body_idle_timeout)
         .layer(axum::middleware::from_fn_with_state(
             state.throttle.clone(),

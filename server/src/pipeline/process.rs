@@ -7,6 +7,7 @@ use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
 use minidump_processor::{ProcessState, ProcessorOptions};
 use minidump_unwind::{CallStack, StackFrame, SymbolProvider};
 
+use mayday_report::crash_site::CrashSite;
 use mayday_report::scrub::{AnnotationRules, drop_annotations};
 use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
 
@@ -59,7 +60,10 @@ pub async fn process_dump(
     }
     // Counted when the upload was scrubbed.
     drop_annotations(&mut annotations, rules);
-    Ok(build_report(id, &state, annotations))
+    let mut report = build_report(id, &state, annotations);
+    // The key a client computes from the same dump before it sends it.
+    report.facts.crash_site = CrashSite::of_minidump(bytes).ok().map(|site| site.key());
+    Ok(report)
 }
 
 /// Crashpad annotations from the dump's CrashpadInfo stream: the process-wide simple
@@ -201,6 +205,7 @@ pub fn build_report(
             cpu_arch: Some(state.system_info.cpu.to_string()),
             crash_reason: info.map(|i| i.reason.to_string()),
             crash_address: info.map(|i| hex(*i.address)),
+            crash_site: None,
         },
         crashing_thread_index,
         crashing_thread,

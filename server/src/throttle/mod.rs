@@ -31,7 +31,7 @@ use peer::sender_address;
 use rules::{Decision, Rules, UploadFacts};
 use senders::Senders;
 
-use crate::config::{RateLimitConfig, ThrottleRule};
+use crate::config::{RateLimitConfig, ThrottleAction, ThrottleRule};
 use crate::metrics::Metrics;
 
 /// What became of an upload the throttle decided on, for `/metrics`.
@@ -178,6 +178,36 @@ impl Throttle {
         self.metrics.throttled(outcome.name());
         tracing::debug!(rule = %rule.name, outcome = outcome.name(), "throttle rule matched");
         refusal
+    }
+}
+
+impl Throttle {
+    /// Applies the throttle rules to a crash-site summary (its product and
+    /// version; it has no annotations): a `reject` or `stop_sending` rule refuses
+    /// it as it would its upload; a `sample` rule lets it through, since only the
+    /// dump it may bring is sampled (once, when it arrives).
+    pub fn check_summary(&self, product: &str, version: Option<&str>) -> Option<Refusal> {
+        let annotations = BTreeMap::new();
+        let facts = UploadFacts {
+            product: Some(product),
+            version,
+            annotations: &annotations,
+        };
+        let rule = self.rules.first_match(&facts)?;
+        let (outcome, refusal) = match rule.action {
+            ThrottleAction::Reject => (
+                Outcome::Rejected,
+                Refusal::Discarded {
+                    rule: rule.name.clone(),
+                },
+            ),
+            ThrottleAction::StopSending { hours } => {
+                (Outcome::StopSending, Refusal::StopSending { hours })
+            }
+            ThrottleAction::Accept | ThrottleAction::Sample { .. } => return None,
+        };
+        self.metrics.throttled(outcome.name());
+        Some(refusal)
     }
 }
 

@@ -75,6 +75,14 @@ impl Rules {
         };
         Some((rule, decision))
     }
+
+    /// The first matching rule, not counted for sampling.
+    pub fn first_match(&self, upload: &UploadFacts<'_>) -> Option<&ThrottleRule> {
+        self.rules
+            .iter()
+            .map(|(rule, _)| rule)
+            .find(|rule| matches(rule, upload))
+    }
 }
 
 fn matches(rule: &ThrottleRule, upload: &UploadFacts<'_>) -> bool {

@@ -196,6 +196,7 @@ pub async fn get_report(
     }
     out["crash_reason"] = json!(row.facts.crash_reason);
     out["crash_address"] = json!(row.facts.crash_address);
+    out["crash_site"] = json!(row.facts.crash_site);
     if row.state == ReportState::Processed
         && let Some(bytes) = state
             .vault()

@@ -130,6 +130,7 @@ pub fn routes() -> Vec<Route> {
         listed!(POST "/api/v1/submit", PUBLIC),
         listed!(POST "/api/{project}/minidump/", PUBLIC),
         listed!(POST "/api/{project}/envelope/", PUBLIC),
+        listed!(POST "/api/v1/crash-sites", PUBLIC),
         // Operations.
         api!(GET "/healthz", PUBLIC, api::healthz),
         api!(GET "/metrics", PUBLIC, api::metrics),

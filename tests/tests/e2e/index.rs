@@ -42,6 +42,11 @@ fn new_report(short: &str, at: i64) -> NewReport {
 }
 
 fn outcome(signature: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
+    at_site(signature, &format!("site-{signature}"), missing)
+}
+
+/// The outcome of a report of crash site `site` whose signature is `signature`.
+fn at_site(signature: &str, site: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
     ProcessedOutcome {
         signature_hash: format!("hash-of-{signature}"),
         signature: signature.to_owned(),
@@ -54,6 +59,7 @@ fn outcome(signature: &str, missing: &[(&str, &str)]) -> ProcessedOutcome {
             cpu_arch: Some("amd64".to_owned()),
             crash_reason: Some("SIGSEGV".to_owned()),
             crash_address: Some("0x0".to_owned()),
+            crash_site: Some(site.to_owned()),
         },
         missing_symbols: missing
             .iter()
@@ -172,16 +178,59 @@ async fn index_scenario(index: Index) {
             .is_empty()
     );
 
-    // Reprocessing C with symbols gives it A's signature: it moves, and its old,
-    // now empty issue goes away.
+    // Each processed report taught the index its crash site's issue.
+    let site = |key: &'static str| {
+        let index = index.clone();
+        async move { index.crash_site(key, 10).await.unwrap() }
+    };
+    let known = site("site-foo").await.expect("learned from A and B");
+    assert_eq!((known.issue_id, known.stored_reports), (issue_ab, 2));
+    assert_eq!(site("site-bar").await.unwrap().issue_id, issue_c);
+    assert!(site("site-unknown").await.is_none());
+    assert_eq!(
+        index
+            .crash_site("site-foo", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .stored_reports,
+        1,
+        "stored reports are counted up to what is asked"
+    );
+
+    // Reprocessing C with symbols gives it A's signature: it moves, its crash
+    // site with it, and its old, now empty issue goes away.
     index.enqueue_job(&id("bp-c"), t0 + 300).await.unwrap();
     let redo = claim(&index, "w1", t0 + 300).await.unwrap();
-    let moved = finish(&index, &redo, &outcome("foo", &[]), t0 + 301)
+    let moved = finish(&index, &redo, &at_site("foo", "site-bar", &[]), t0 + 301)
         .await
         .unwrap();
     assert_eq!(moved, issue_ab);
     assert!(index.issue(issue_c).await.unwrap().is_none());
     assert_eq!(index.issue(issue_ab).await.unwrap().unwrap().count, 3);
+    assert_eq!(site("site-bar").await.unwrap().issue_id, issue_ab);
+
+    // A crash counted from a summary: in the issue's total and its day, apart
+    // from the reports; the day's report count followed C's move.
+    index
+        .count_occurrence(issue_ab, Some("App"), Some("1.0"), t0 + 302)
+        .await
+        .unwrap();
+    let issue = index.issue(issue_ab).await.unwrap().unwrap();
+    assert_eq!((issue.count, issue.counted_without_dump), (3, 1));
+    assert_eq!(issue.last_seen, t0 + 302);
+    let day = mayday_server::index::day_of(t0);
+    let days = index.issue_daily(issue_ab, day).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(
+        (
+            days[0].day,
+            days[0].product.as_str(),
+            days[0].version.as_str()
+        ),
+        (day, "App", "1.0")
+    );
+    assert_eq!((days[0].reports, days[0].counted), (3, 1));
 
     // A report deleted while its job ran is not resurrected.
     index
@@ -223,6 +272,14 @@ async fn index_scenario(index: Index) {
     let breakdown = index.issue_breakdown(issue_ab).await.unwrap();
     assert_eq!(breakdown.by_version, vec![("1.0".to_owned(), 3)]);
     assert_eq!(breakdown.by_os, vec![("Linux".to_owned(), 3)]);
+
+    // Deleting a report (a user's request, resolve, retention) keeps the issue's
+    // history: its day's counts and its crash sites.
+    assert!(index.delete_report(&id("bp-a")).await.unwrap());
+    let days = index.issue_daily(issue_ab, day).await.unwrap();
+    assert_eq!((days[0].reports, days[0].counted), (3, 1));
+    let known = site("site-foo").await.unwrap();
+    assert_eq!((known.issue_id, known.stored_reports), (issue_ab, 2));
 
     // Tokens: stored hashed, looked up by hash, revocable.
     index

@@ -223,6 +223,9 @@ pub async fn show(
             dl.meta {
                 dt { "Signature" } dd.mono id="signature" { (issue.signature) }
                 dt { "Reports" } dd { (issue.count) " received" }
+                dt { "Counted" } dd id="counted-without-dump" {
+                    (issue.counted_without_dump) " more crashes counted from a summary, without a dump"
+                }
                 dt { "First seen" } dd { (fmt_time(issue.first_seen)) }
                 dt { "Last seen" } dd { (fmt_time(issue.last_seen)) }
                 @if let Some(at) = issue.resolved_at { dt { "Resolved" } dd { (fmt_time(at)) } }

@@ -1,0 +1,37 @@
+-- Daily counts and crash sites (SQLite flavour).
+
+-- How many crashes each issue had per day (UTC days since 1970), product and
+-- version: reports received with a dump, and occurrences counted from a crash-site
+-- summary without one. Kept when the reports are deleted (resolve, retention):
+-- the issue's history outlives its reports. '' stands for an unknown product or
+-- version.
+CREATE TABLE issue_daily (
+    issue_id BIGINT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    day BIGINT NOT NULL,
+    product TEXT NOT NULL,
+    version TEXT NOT NULL,
+    reports BIGINT NOT NULL DEFAULT 0,
+    counted BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (issue_id, day, product, version)
+);
+CREATE INDEX issue_daily_day ON issue_daily (day);
+INSERT INTO issue_daily (issue_id, day, product, version, reports)
+    SELECT issue_id, received_at / 86400000, COALESCE(product, ''), COALESCE(version, ''),
+           COUNT(*)
+    FROM reports WHERE issue_id IS NOT NULL
+    GROUP BY issue_id, received_at / 86400000, COALESCE(product, ''), COALESCE(version, '');
+
+-- Which issue each crash site (a key computed from a dump without symbols, see
+-- mayday_report::crash_site) belongs to, learned from processed reports. A code
+-- address, nothing personal: it belongs to the issue and outlives its reports.
+CREATE TABLE crash_sites (
+    site_key TEXT PRIMARY KEY,
+    issue_id BIGINT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    recorded_at BIGINT NOT NULL
+);
+CREATE INDEX crash_sites_issue ON crash_sites (issue_id);
+
+-- The crash site of a processed report.
+ALTER TABLE reports ADD COLUMN crash_site TEXT;
+-- Occurrences counted from summaries, without a dump.
+ALTER TABLE issues ADD COLUMN counted_count BIGINT NOT NULL DEFAULT 0;

@@ -1,0 +1,112 @@
+//! Crash sites: which issue each crash-site key belongs to (learned from the
+//! reports processed), and the occurrences counted from summaries without a dump.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::daily::{self, Occurrence, Tally};
+use super::{Index, IndexError, IssueStatus};
+
+/// A known crash site's issue, as a summary finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteIssue {
+    /// The issue's id.
+    pub issue_id: i64,
+    /// Its status.
+    pub status: IssueStatus,
+    /// When it was resolved, Unix ms.
+    pub resolved_at: Option<i64>,
+    /// The version it was resolved in.
+    pub resolved_in_version: Option<String>,
+    /// The product that version is of (`None`: any).
+    pub resolved_product: Option<String>,
+    /// How many of its reports are stored, counted up to the `enough` asked for.
+    pub stored_reports: i64,
+}
+
+impl Index {
+    /// The issue the crash site `key` belongs to, if a processed report taught it;
+    /// its stored reports are counted up to `enough`.
+    pub async fn crash_site(
+        &self,
+        key: &str,
+        enough: i64,
+    ) -> Result<Option<SiteIssue>, IndexError> {
+        let row = sqlx::query(
+            "SELECT i.id, i.status, i.resolved_at, i.resolved_in_version, i.resolved_product, \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM reports r WHERE r.issue_id = i.id LIMIT $2) s) \
+             AS stored FROM crash_sites c JOIN issues i ON i.id = c.issue_id \
+             WHERE c.site_key = $1",
+        )
+        .bind(key)
+        .bind(enough)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let status: String = row.try_get("status")?;
+        Ok(Some(SiteIssue {
+            issue_id: row.try_get("id")?,
+            status: IssueStatus::parse(&status)
+                .ok_or_else(|| IndexError::Corrupt(format!("issue status {status:?}")))?,
+            resolved_at: row.try_get("resolved_at")?,
+            resolved_in_version: row.try_get("resolved_in_version")?,
+            resolved_product: row.try_get("resolved_product")?,
+            stored_reports: row.try_get("stored")?,
+        }))
+    }
+
+    /// Counts an occurrence of the issue's crash that came as a summary only: in
+    /// the issue's total, its last-seen time and its day's count.
+    pub async fn count_occurrence(
+        &self,
+        issue_id: i64,
+        product: Option<&str>,
+        version: Option<&str>,
+        now: i64,
+    ) -> Result<(), IndexError> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE issues SET counted_count = counted_count + 1, \
+             last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1",
+        )
+        .bind(issue_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            // The issue was deleted meanwhile: nothing to count.
+            return Ok(());
+        }
+        let occurrence = Occurrence {
+            issue_id,
+            at_ms: now,
+            product,
+            version,
+        };
+        daily::add(&mut tx, occurrence, Tally::Counted).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Records that crash site `key` belongs to `issue_id` (a processed report of
+/// it was grouped there; a report moved by reprocessing moves its key).
+pub(super) async fn learn(
+    tx: &mut Transaction<'static, Any>,
+    key: &str,
+    issue_id: i64,
+    now: i64,
+) -> Result<(), IndexError> {
+    sqlx::query(
+        "INSERT INTO crash_sites (site_key, issue_id, recorded_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (site_key) DO UPDATE SET issue_id = excluded.issue_id, \
+         recorded_at = excluded.recorded_at",
+    )
+    .bind(key)
+    .bind(issue_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
