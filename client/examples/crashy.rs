@@ -17,6 +17,7 @@
 //! - `MAYDAY_CONSENT=ask|always|never`: the consent policy until the user chooses
 //!   (default `ask`).
 //! - `MAYDAY_CLIENT_SCRUB=on|off`: client-side scrubbing (default `on`).
+//! - `CRASHY_VERSION`: the version crashy reports (default: the package's).
 //!
 //! Each crash happens in a function of its own (`crashy::crash_segv`, …), never
 //! inlined, so the crashing thread's stack names it.
@@ -25,7 +26,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mayday_client::{Client, ClientBuilder, ConsentPolicy, Waiting};
+use mayday_client::{Client, ClientBuilder, ConsentPolicy, CrashSiteAnswer, Waiting};
 
 fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_default();
@@ -62,6 +63,20 @@ fn main() -> ExitCode {
         }
         "send" => match builder.build().and_then(|c| c.send_pending()) {
             Ok(summary) => {
+                for counted in &summary.counted {
+                    // Only the summary left the machine; the dump is deleted.
+                    match &counted.answer {
+                        CrashSiteAnswer::Fixed { fixed_in } => println!(
+                            "fixed {}: already fixed in version {fixed_in}; please update",
+                            counted.local_id
+                        ),
+                        _ => println!(
+                            "counted {}: the developers have enough reports of this crash; \
+                             only its summary was sent",
+                            counted.local_id
+                        ),
+                    }
+                }
                 for sent in &summary.sent {
                     println!("sent {}", sent.crash_id);
                     if !sent.scrubbed.is_empty() {
@@ -179,7 +194,9 @@ fn builder_from_env() -> Result<ClientBuilder, mayday_client::Error> {
     };
     let mut builder = Client::builder()
         .product("crashy")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(
+            std::env::var("CRASHY_VERSION").unwrap_or_else(|_| env!("CARGO_PKG_VERSION").into()),
+        )
         .data_dir(data_dir)
         .consent(consent)
         .client_scrub(scrub)

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use mayday_report::crash_site::{CrashSiteAnswer, CrashSiteSummary};
 use mayday_report::upload::DELETION_AUTH_SCHEME;
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +13,10 @@ use crate::consent::{self, ConsentPolicy, ConsentPrompt, Decision};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::queue::{PendingReport, Queue};
-use crate::receipts::{Forgotten, Receipts, SentReport};
+use crate::receipts::{CountedCrash, CountedReceipts, Forgotten, Receipts, SentReport};
 use crate::scrub::{self, LocalUser};
 use crate::summary::ReportSummary;
-use crate::upload::{self, Outcome};
+use crate::upload::{self, Outcome, SummaryReply};
 
 /// The annotation that carries the product name.
 pub const PRODUCT_ANNOTATION: &str = "ProductName";
@@ -37,6 +38,7 @@ struct Inner {
     config: Config,
     queue: Queue,
     receipts: Receipts,
+    counted: CountedReceipts,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,6 +55,9 @@ impl std::fmt::Debug for Client {
 pub struct SendSummary {
     /// Reports the server acknowledged (their receipts are stored).
     pub sent: Vec<SentReport>,
+    /// Crashes of which only the summary was sent: the server counted them and
+    /// did not want their dumps, which were deleted (their receipts are stored).
+    pub counted: Vec<CountedCrash>,
     /// Reports the user declined (deleted).
     pub declined: usize,
     /// Reports deleted because consent is `Never`.
@@ -115,11 +120,13 @@ impl Client {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
         let queue = Queue::new(&config.data_dir, config.max_pending, config.max_age);
         let receipts = Receipts::new(&config.data_dir);
+        let counted = CountedReceipts::new(&config.data_dir);
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
                 queue,
                 receipts,
+                counted,
             }),
         })
     }
@@ -170,6 +177,11 @@ impl Client {
         self.inner.receipts.list()
     }
 
+    /// The crashes of which only a summary was sent, oldest first.
+    pub fn counted_crashes(&self) -> Result<Vec<CountedCrash>> {
+        self.inner.counted.list()
+    }
+
     /// What the user is shown about a pending report: exactly what would be sent.
     pub fn summary(&self, report: &PendingReport) -> Result<ReportSummary> {
         Ok(self.prepare(report)?.summary)
@@ -213,6 +225,11 @@ impl Client {
         }
         annotations.insert(PRODUCT_ANNOTATION.into(), report.meta.product.clone());
         annotations.insert(VERSION_ANNOTATION.into(), report.meta.version.clone());
+        let version = Some(report.meta.version.as_str()).filter(|v| !v.is_empty());
+        let summary_first = c
+            .endpoint
+            .as_ref()
+            .and_then(|_| CrashSiteSummary::of_minidump(&dump, &report.meta.product, version).ok());
         let facts = scrub::inspect(&dump).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "the pending dump does not parse");
             Default::default()
@@ -245,6 +262,7 @@ impl Client {
             size_bytes: dump.len() as u64,
             annotations: annotations.clone(),
             endpoint: c.endpoint.clone(),
+            summary_first,
         };
         Ok(Prepared {
             dump,
@@ -345,6 +363,13 @@ impl Client {
             if self.consent()? == ConsentPolicy::Never {
                 return self.delete_by_policy(out, total - handled);
             }
+            if let Some(flow) = self.summary_first(&report, &prepared, &mut out)? {
+                match flow {
+                    Flow::Next => handled += 1,
+                    Flow::Stop => break,
+                }
+                continue;
+            }
             match self.upload(&report, prepared, &submit_url, &mut out)? {
                 Flow::Next => handled += 1,
                 Flow::Stop => break,
@@ -397,7 +422,7 @@ impl Client {
             .collect();
         let mut queued = Vec::with_capacity(pending.len());
         for report in pending {
-            if already_sent.contains(report.id()) {
+            if already_sent.contains(report.id()) || self.inner.counted.contains(report.id()) {
                 self.queue().remove(report.id())?;
             } else {
                 queued.push(report);
@@ -456,6 +481,61 @@ impl Client {
         let body = upload::build_body(prepared.dump, &prepared.annotations)?;
         let retry = self.config().retry;
         let outcome = self.with_http(|http| Ok(upload::send(http, submit_url, &body, &retry)))?;
+        self.file(report, outcome, out)
+    }
+
+    /// Sends the report's crash-site summary first, when it has one and the server
+    /// takes summaries, and files the answer: `None` when the dump is to be sent
+    /// (the server asked for it, or gave no answer: an older server); else the
+    /// report was handled (counted: its dump deleted, the summary's receipt
+    /// stored) or sending stops.
+    fn summary_first(
+        &self,
+        report: &PendingReport,
+        prepared: &Prepared,
+        out: &mut SendSummary,
+    ) -> Result<Option<Flow>> {
+        let (Some(summary), Some(url)) = (
+            prepared.summary.summary_first.as_ref(),
+            self.config().crash_sites_url(),
+        ) else {
+            return Ok(None);
+        };
+        let retry = self.config().retry;
+        let reply = self.with_http(|http| Ok(upload::ask(http, &url, summary, &retry)))?;
+        let answer = match reply {
+            SummaryReply::Answer(CrashSiteAnswer::Send) | SummaryReply::NoAnswer => {
+                return Ok(None);
+            }
+            SummaryReply::Refused(outcome) => return self.file(report, outcome, out).map(Some),
+            SummaryReply::Answer(answer) => answer,
+        };
+        let counted = CountedCrash {
+            local_id: report.id().to_owned(),
+            sent_at: fsutil::now(),
+            summary: summary.clone(),
+            answer,
+        };
+        // Receipt first, as for a sent report: if the process dies now, the
+        // pending report is removed next time, not sent.
+        self.inner.counted.store(&counted)?;
+        self.queue().remove(report.id())?;
+        tracing::info!(
+            id = report.id(),
+            "crash counted from its summary; the dump was not needed"
+        );
+        out.counted.push(counted);
+        Ok(Some(Flow::Next))
+    }
+
+    /// Files what came of sending a report: receipt stored and report removed,
+    /// report discarded, or a throttle remembered. Says whether to go on.
+    fn file(
+        &self,
+        report: &PendingReport,
+        outcome: Outcome,
+        out: &mut SendSummary,
+    ) -> Result<Flow> {
         match outcome {
             Outcome::Accepted { receipt, stop } => {
                 let sent = SentReport {

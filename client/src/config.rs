@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mayday_report::crash_site::CRASH_SITES_PATH;
+
 use crate::consent::{ConsentPolicy, ConsentPrompt};
 
 /// How uploads are retried on network errors and `5xx` answers: exponential backoff
@@ -67,6 +69,13 @@ impl std::fmt::Debug for Config {
 impl Config {
     pub(crate) fn submit_url(&self) -> Option<String> {
         self.endpoint.as_ref().map(|e| format!("{e}/submit"))
+    }
+
+    /// Where crash-site summaries go ([`CRASH_SITES_PATH`]).
+    pub(crate) fn crash_sites_url(&self) -> Option<String> {
+        self.endpoint
+            .as_ref()
+            .map(|e| format!("{e}{CRASH_SITES_PATH}"))
     }
 
     pub(crate) fn report_url(&self, crash_id: &str) -> Option<String> {

@@ -73,6 +73,7 @@ pub use consent::{
     ConsentAnswer, ConsentPolicy, ConsentPrompt, Decision, FnPrompt, StoredConsent, TerminalPrompt,
 };
 pub use error::{Error, Result};
+pub use mayday_report::crash_site::{CrashSiteAnswer, CrashSiteSummary};
 pub use queue::{PendingReport, ReportMeta};
-pub use receipts::{Forgotten, SentReport};
+pub use receipts::{CountedCrash, Forgotten, SentReport};
 pub use summary::ReportSummary;

@@ -1,8 +1,11 @@
 //! Receipts of sent reports: `<data_dir>/sent/<crash-id>.json`, holding what the
-//! user needs to have the report deleted later.
+//! user needs to have the report deleted later; and of crashes of which only a
+//! summary was sent: `<data_dir>/counted/<local-id>.json`, holding the summary and
+//! the server's answer.
 
 use std::path::{Path, PathBuf};
 
+use mayday_report::crash_site::{CrashSiteAnswer, CrashSiteSummary};
 use mayday_report::scrub::ScrubSummary;
 use mayday_report::upload::is_valid_crash_id;
 use serde::{Deserialize, Serialize};
@@ -42,6 +45,21 @@ pub struct SentReport {
     /// report with a receipt was sent already and is not sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_id: Option<String>,
+}
+
+/// A crash of which only its summary left the machine: the server counted it and
+/// did not want the dump, which was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedCrash {
+    /// The local id the report had in the pending queue.
+    pub local_id: String,
+    /// When the summary was sent.
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: time::OffsetDateTime,
+    /// Exactly what was sent.
+    pub summary: CrashSiteSummary,
+    /// The server's answer (`counted`, or `fixed` with the version that fixes it).
+    pub answer: CrashSiteAnswer,
 }
 
 /// What a deletion request achieved.
@@ -89,18 +107,60 @@ impl Receipts {
 
     /// Every receipt, oldest first.
     pub(crate) fn list(&self) -> Result<Vec<SentReport>> {
-        let mut out = Vec::new();
-        for (name, path) in fsutil::dir_entries(&self.dir)? {
-            if name.starts_with('.') || !name.ends_with(".json") {
-                continue;
-            }
-            match fsutil::read_json::<SentReport>(&path) {
-                Ok(Some(r)) => out.push(r),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable receipt"),
-            }
-        }
+        let mut out: Vec<SentReport> = read_all(&self.dir)?;
         out.sort_by(|a, b| (a.sent_at, &a.crash_id).cmp(&(b.sent_at, &b.crash_id)));
         Ok(out)
     }
+}
+
+/// The receipts of summaries: `<data_dir>/counted/<local-id>.json`.
+pub(crate) struct CountedReceipts {
+    dir: PathBuf,
+}
+
+impl CountedReceipts {
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        CountedReceipts {
+            dir: data_dir.join("counted"),
+        }
+    }
+
+    pub(crate) fn store(&self, counted: &CountedCrash) -> Result<()> {
+        // A local id is used as a file name: only the queue's shape (a UUID).
+        if uuid::Uuid::parse_str(&counted.local_id).is_err() {
+            return Err(Error::UnknownReport(counted.local_id.clone()));
+        }
+        fsutil::write_json(
+            &self.dir.join(format!("{}.json", counted.local_id)),
+            counted,
+        )
+    }
+
+    pub(crate) fn contains(&self, local_id: &str) -> bool {
+        uuid::Uuid::parse_str(local_id).is_ok()
+            && self.dir.join(format!("{local_id}.json")).exists()
+    }
+
+    /// Every receipt, oldest first.
+    pub(crate) fn list(&self) -> Result<Vec<CountedCrash>> {
+        let mut out: Vec<CountedCrash> = read_all(&self.dir)?;
+        out.sort_by(|a, b| (a.sent_at, &a.local_id).cmp(&(b.sent_at, &b.local_id)));
+        Ok(out)
+    }
+}
+
+/// Every receipt in `dir` (unreadable ones skipped, with a warning).
+fn read_all<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (name, path) in fsutil::dir_entries(dir)? {
+        if name.starts_with('.') || !name.ends_with(".json") {
+            continue;
+        }
+        match fsutil::read_json::<T>(&path) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "skipping unreadable receipt"),
+        }
+    }
+    Ok(out)
 }

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use mayday_report::crash_site::CrashSiteSummary;
+
 /// Everything a report contains, as it would leave the machine (after client-side
 /// scrubbing): shown by the [`crate::ConsentPrompt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub struct ReportSummary {
     pub annotations: BTreeMap<String, String>,
     /// Where the report would be sent (the server's base URL).
     pub endpoint: Option<String>,
+    /// What is sent first, alone: the crash-site summary (product, version, OS
+    /// family and the crash-site key — no annotation, no memory, no module list).
+    /// The dump follows only if the server asks for it; a server that already
+    /// has enough reports of this crash only counts it.
+    pub summary_first: Option<CrashSiteSummary>,
 }
 
 impl ReportSummary {
@@ -65,6 +72,7 @@ impl ReportSummary {
             size_bytes: 123456,
             annotations: BTreeMap::from([("ProductName".into(), "crashy".into())]),
             endpoint: Some("http://127.0.0.1:1".into()),
+            summary_first: None,
         }
     }
 }
@@ -134,6 +142,19 @@ impl fmt::Display for ReportSummary {
             f,
             "It would be sent to {}. No user name, host name or machine id is sent.",
             self.endpoint.as_deref().unwrap_or("(no server configured)")
-        )
+        )?;
+        if let Some(first) = &self.summary_first {
+            write!(
+                f,
+                "\nFirst only a summary is sent: {} {}, {}, crash site {}. The report \
+                 above follows only if the developers ask for it; if they already have \
+                 enough reports of this crash, it is only counted and deleted here.",
+                first.product,
+                first.version.as_deref().unwrap_or("(no version)"),
+                first.os.as_deref().unwrap_or("unknown system"),
+                first.crash_site
+            )?;
+        }
+        Ok(())
     }
 }

@@ -3,6 +3,8 @@
 //! (`Content-Encoding: gzip`), retried with exponential backoff and jitter on
 //! network errors and `5xx`, `429 Retry-After` and `StopSendingReportsFor=` honoured,
 //! and a `200 Discarded=…` (a throttle rule refused it, as Antenna answers) dropped.
+//! Before the dump, a crash-site summary may ask whether the server wants it
+//! ([`ask`], JSON to `/api/v1/crash-sites`), with the same retries.
 //!
 //! Every reply is untrusted: at most [`MAX_REPLY_BYTES`] of a body are read (a
 //! longer reply is malformed), a wait the server asks for is clamped to
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use mayday_report::crash_site::{CrashSiteAnswer, CrashSiteSummary};
 use mayday_report::upload::{MINIDUMP_FIELD, SubmitReceipt};
 use rand::Rng;
 use reqwest::blocking::multipart::{Form, Part};
@@ -187,13 +190,33 @@ pub(crate) fn read_reply(response: reqwest::blocking::Response) -> Reply {
     }
 }
 
-/// Posts `body` to `url`, retrying per `policy`.
-pub(crate) fn send(
-    http: &reqwest::blocking::Client,
-    url: &str,
-    body: &Body,
+/// A reply the server gave, not one to retry.
+pub(crate) struct Answered {
+    /// Its status.
+    pub(crate) status: u16,
+    /// Its body, at most [`MAX_REPLY_BYTES`] of it.
+    pub(crate) reply: Reply,
+    /// `StopSendingReportsFor=` in a complete `2xx` body.
+    pub(crate) stop: Option<Duration>,
+}
+
+/// What came of a request sent with retries.
+pub(crate) enum Posted {
+    /// A reply (`2xx`, or a `4xx` other than `429`).
+    Answered(Answered),
+    /// The server asked the client to wait longer than it waits within one call.
+    Throttled { until: time::OffsetDateTime },
+    /// Network errors or `5xx` (or short `429`s) until the attempts ran out.
+    Failed(Error),
+}
+
+/// Sends the request `request` builds, retrying per `policy` on network errors,
+/// `5xx` and a `429` whose wait fits in a call; honours `Retry-After` and a
+/// `StopSendingReportsFor=` on a refusal.
+pub(crate) fn post_with_retries(
     policy: &RetryPolicy,
-) -> Outcome {
+    request: impl Fn() -> reqwest::blocking::RequestBuilder,
+) -> Posted {
     let attempts = policy.attempts.max(1);
     let mut last = Error::Network("no attempt made".into());
     // The wait before the next attempt: the server's Retry-After, else backoff.
@@ -205,16 +228,10 @@ pub(crate) fn send(
                 .unwrap_or_else(|| backoff(policy, attempt - 1));
             std::thread::sleep(wait);
         }
-        let response = http
-            .post(url)
-            .header(CONTENT_TYPE, &body.content_type)
-            .header(CONTENT_ENCODING, "gzip")
-            .body(body.gzipped.clone())
-            .send();
-        let response = match response {
+        let response = match request().send() {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(attempt, error = %e, "upload failed, will retry");
+                tracing::debug!(attempt, error = %e, "request failed, will retry");
                 last = Error::Network(e.to_string());
                 continue;
             }
@@ -226,53 +243,26 @@ pub(crate) fn send(
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let reply = read_reply(response);
-        let text = reply.text;
         // Of a malformed (overlong) reply only the status and headers count.
-        let stop = reply.complete.then(|| stop_sending_for(&text)).flatten();
+        let stop = reply
+            .complete
+            .then(|| stop_sending_for(&reply.text))
+            .flatten();
         if let Some(stop) = stop {
             tracing::info!(?stop, status, "server asked to stop sending reports");
             if !(200..300).contains(&status) {
-                return Outcome::Throttled { until: until(stop) };
+                return Posted::Throttled { until: until(stop) };
             }
         }
         match status {
-            200..=299 => {
-                let receipt = if reply.complete {
-                    SubmitReceipt::parse_text(&text).map_err(|e| e.to_string())
-                } else {
-                    Err(format!("reply longer than {MAX_REPLY_BYTES} bytes"))
-                };
-                return match receipt {
-                    Ok(receipt) => Outcome::Accepted { receipt, stop },
-                    Err(_) if stop.is_some() => Outcome::Throttled {
-                        until: until(stop.unwrap_or_default()),
-                    },
-                    Err(reason) => match discarded(&text) {
-                        Some(discarded) => Outcome::Discarded {
-                            status,
-                            reason: snippet(discarded),
-                        },
-                        None => {
-                            tracing::warn!(status, %reason, "the server's reply is not a receipt");
-                            Outcome::Failed(Error::BadReceipt)
-                        }
-                    },
-                };
-            }
-            400 | 413 => {
-                return Outcome::Discarded {
-                    status,
-                    reason: snippet(&text),
-                };
-            }
             429 => {
                 let wait = retry_after.unwrap_or(policy.base_delay);
                 if wait > policy.max_delay {
-                    return Outcome::Throttled { until: until(wait) };
+                    return Posted::Throttled { until: until(wait) };
                 }
                 last = Error::Server {
                     status,
-                    body: snippet(&text),
+                    body: snippet(&reply.text),
                 };
                 retry_after_wait = Some(wait);
             }
@@ -280,18 +270,133 @@ pub(crate) fn send(
                 tracing::debug!(attempt, status, "server error, will retry");
                 last = Error::Server {
                     status,
-                    body: snippet(&text),
+                    body: snippet(&reply.text),
                 };
             }
             _ => {
-                return Outcome::Failed(Error::Server {
+                return Posted::Answered(Answered {
                     status,
-                    body: snippet(&text),
+                    reply,
+                    stop,
                 });
             }
         }
     }
-    Outcome::Failed(last)
+    Posted::Failed(last)
+}
+
+/// Posts `body` to `url`, retrying per `policy`.
+pub(crate) fn send(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    body: &Body,
+    policy: &RetryPolicy,
+) -> Outcome {
+    let posted = post_with_retries(policy, || {
+        http.post(url)
+            .header(CONTENT_TYPE, &body.content_type)
+            .header(CONTENT_ENCODING, "gzip")
+            .body(body.gzipped.clone())
+    });
+    let Answered {
+        status,
+        reply,
+        stop,
+    } = match posted {
+        Posted::Answered(answered) => answered,
+        Posted::Throttled { until } => return Outcome::Throttled { until },
+        Posted::Failed(e) => return Outcome::Failed(e),
+    };
+    let text = reply.text;
+    match status {
+        200..=299 => {
+            let receipt = if reply.complete {
+                SubmitReceipt::parse_text(&text).map_err(|e| e.to_string())
+            } else {
+                Err(format!("reply longer than {MAX_REPLY_BYTES} bytes"))
+            };
+            match receipt {
+                Ok(receipt) => Outcome::Accepted { receipt, stop },
+                Err(_) if stop.is_some() => Outcome::Throttled {
+                    until: until(stop.unwrap_or_default()),
+                },
+                Err(reason) => match discarded(&text) {
+                    Some(discarded) => Outcome::Discarded {
+                        status,
+                        reason: snippet(discarded),
+                    },
+                    None => {
+                        tracing::warn!(status, %reason, "the server's reply is not a receipt");
+                        Outcome::Failed(Error::BadReceipt)
+                    }
+                },
+            }
+        }
+        400 | 413 => Outcome::Discarded {
+            status,
+            reason: snippet(&text),
+        },
+        _ => Outcome::Failed(Error::Server {
+            status,
+            body: snippet(&text),
+        }),
+    }
+}
+
+/// What the server said to a crash-site summary.
+#[derive(Debug)]
+pub(crate) enum SummaryReply {
+    /// Its answer.
+    Answer(CrashSiteAnswer),
+    /// The server has no such route, or did not understand the summary (an older
+    /// server, another kind of server): the dump is sent as it always was.
+    NoAnswer,
+    /// Not answered: a throttle rule refused it (`200 Discarded=`, dropped as its
+    /// upload would be), the server asked to wait, or it could not be reached
+    /// ([`Outcome::Discarded`], [`Outcome::Throttled`], [`Outcome::Failed`]).
+    Refused(Outcome),
+}
+
+/// Sends `summary` to `url` (JSON), retrying per `policy`, and reads the answer.
+pub(crate) fn ask(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    summary: &CrashSiteSummary,
+    policy: &RetryPolicy,
+) -> SummaryReply {
+    let body = match serde_json::to_vec(summary) {
+        Ok(body) => body,
+        Err(e) => {
+            let e = Error::Network(format!("encoding the summary: {e}"));
+            return SummaryReply::Refused(Outcome::Failed(e));
+        }
+    };
+    let posted = post_with_retries(policy, || {
+        http.post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+    });
+    let Answered { status, reply, .. } = match posted {
+        Posted::Answered(answered) => answered,
+        Posted::Throttled { until } => return SummaryReply::Refused(Outcome::Throttled { until }),
+        Posted::Failed(e) => return SummaryReply::Refused(Outcome::Failed(e)),
+    };
+    if (200..300).contains(&status) && reply.complete {
+        if let Ok(answer) = serde_json::from_str::<CrashSiteAnswer>(&reply.text) {
+            return SummaryReply::Answer(answer);
+        }
+        if let Some(reason) = discarded(&reply.text) {
+            return SummaryReply::Refused(Outcome::Discarded {
+                status,
+                reason: snippet(reason),
+            });
+        }
+    }
+    tracing::debug!(
+        status,
+        "no answer to the crash-site summary; sending the dump"
+    );
+    SummaryReply::NoAnswer
 }
 
 #[cfg(test)]

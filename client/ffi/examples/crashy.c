@@ -153,9 +153,9 @@ int main(int argc, char **argv) {
         } else {
             mayday_sent_reports(client, print_sent, NULL);
             printf("sent %zu, declined %zu, deleted by policy %zu, discarded by server %zu, "
-                   "pending %zu, waiting %d\n",
+                   "pending %zu, waiting %d, counted without a dump %zu (fixed %zu)\n",
                    summary.sent, summary.declined, summary.deleted_by_policy, summary.discarded,
-                   summary.still_pending, (int)summary.waiting);
+                   summary.still_pending, (int)summary.waiting, summary.counted, summary.fixed);
         }
     } else if (strcmp(command, "list") == 0) {
         if (mayday_sent_reports(client, print_sent, NULL) != MAYDAY_STATUS_OK)

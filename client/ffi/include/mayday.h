@@ -153,6 +153,12 @@ typedef struct MaydaySendSummary {
   enum MaydayWaiting waiting;
   // With [`MaydayWaiting::Throttled`]: until when (Unix seconds), else 0.
   int64_t throttled_until_unix;
+  // Crashes of which only the summary was sent: the server counted them and
+  // did not want their dumps, which were deleted.
+  size_t counted;
+  // Of those, crashes the server says are fixed in a newer version than the
+  // app's: tell the user to update.
+  size_t fixed;
 } MaydaySendSummary;
 
 // A report the server acknowledged: what the user needs to have it deleted.

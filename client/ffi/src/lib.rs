@@ -24,8 +24,8 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mayday_client::{
-    Client, ClientBuilder, ConsentAnswer, ConsentPolicy, CrashGuard, Decision, Error, FnPrompt,
-    ReportSummary, SendSummary, SentReport, Waiting,
+    Client, ClientBuilder, ConsentAnswer, ConsentPolicy, CrashGuard, CrashSiteAnswer, Decision,
+    Error, FnPrompt, ReportSummary, SendSummary, SentReport, Waiting,
 };
 
 /// Consent policy: ask about each report (the default).
@@ -183,6 +183,12 @@ pub struct MaydaySendSummary {
     pub waiting: MaydayWaiting,
     /// With [`MaydayWaiting::Throttled`]: until when (Unix seconds), else 0.
     pub throttled_until_unix: i64,
+    /// Crashes of which only the summary was sent: the server counted them and
+    /// did not want their dumps, which were deleted.
+    pub counted: size_t,
+    /// Of those, crashes the server says are fixed in a newer version than the
+    /// app's: tell the user to update.
+    pub fixed: size_t,
 }
 
 /// A report the server acknowledged: what the user needs to have it deleted.
@@ -684,6 +690,12 @@ fn send_summary(summary: &SendSummary) -> MaydaySendSummary {
         still_pending: summary.still_pending,
         waiting,
         throttled_until_unix: until,
+        counted: summary.counted.len(),
+        fixed: summary
+            .counted
+            .iter()
+            .filter(|c| matches!(c.answer, CrashSiteAnswer::Fixed { .. }))
+            .count(),
     }
 }
 

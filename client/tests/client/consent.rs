@@ -46,6 +46,8 @@ fn send_this_one_shows_the_report_and_sends_it_with_the_comment() {
         "channel = example",
         "ProductName = crashy",
         &server.url(),
+        // What may be all that leaves: the crash-site summary.
+        "First only a summary is sent: crashy 0.1.0, Linux, crash site v1:",
     ] {
         assert!(shown.contains(expected), "{expected:?} not shown:\n{shown}");
     }
@@ -57,6 +59,10 @@ fn send_this_one_shows_the_report_and_sends_it_with_the_comment() {
     assert!(shown.contains("sent bp-"), "{shown}");
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1);
+    // The summary went first; this server has no crash-site route, so the dump
+    // followed.
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/api/v1/crash-sites", "/submit"]);
     assert_eq!(
         uploads[0].text_part("Comments").as_deref(),
         Some("it crashed when I clicked save")

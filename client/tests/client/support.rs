@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use mayday_client::{Client, ClientBuilder, ConsentPolicy, RetryPolicy};
+use mayday_report::crash_site::CRASH_SITES_PATH;
 
 /// The example binary, built by `cargo test` next to this test binary.
 pub fn crashy() -> PathBuf {
@@ -204,7 +205,8 @@ struct State {
 }
 
 /// A real HTTP server on 127.0.0.1 that records every request, answers uploads per
-/// its script (then accepts), and deletion requests like Mayday's server.
+/// its script (then accepts), and deletion requests like Mayday's server; it has
+/// no crash-site route (`404`), as servers before it.
 pub struct TestServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
@@ -269,11 +271,11 @@ impl TestServer {
         self.state.lock().unwrap().requests.clone()
     }
 
-    /// Every upload so far.
+    /// Every upload so far (crash-site summaries left out).
     pub fn uploads(&self) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| r.method == "POST")
+            .filter(|r| r.method == "POST" && r.path != CRASH_SITES_PATH)
             .collect()
     }
 
@@ -311,6 +313,10 @@ fn handle(
         headers: headers.clone(),
         body: body.to_vec(),
     });
+    if uri.path() == CRASH_SITES_PATH {
+        // As a server without crash-site summaries: the client sends the dump.
+        return StatusCode::NOT_FOUND.into_response();
+    }
     if method == Method::DELETE {
         let id = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
         let auth = headers
