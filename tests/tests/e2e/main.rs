@@ -8,6 +8,7 @@ mod abuse;
 mod api_shapes;
 mod client;
 mod cluster;
+mod crash_sites;
 mod deletion;
 mod ffi;
 mod index;
