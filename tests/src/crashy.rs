@@ -74,3 +74,27 @@ pub fn symbol_tree(dir: &Path, binary: &Path) -> PathBuf {
     file(&system_libc_symbols(dir), "libc.so.6");
     tree
 }
+
+/// A secret planted in a crashing process's environment.
+pub const PLANTED_SECRET: &str = "mdy-planted-secret-7f3a9c2e41";
+/// A made-up user name, planted as `USER`, `LOGNAME` and in `HOME`.
+pub const PLANTED_USER: &str = "zorblaxquux";
+/// A made-up host name, planted as `HOSTNAME`.
+pub const PLANTED_HOST: &str = "quuxhost-9381";
+
+/// Makes `command` a process of a made-up person on a made-up machine: a secret
+/// in its environment, [`PLANTED_USER`]'s home `<dir>/home/<user>` (created) as
+/// `HOME` and working directory, [`PLANTED_HOST`] as host name, and client-side
+/// scrubbing off, so its dump carries all of them as a Crashpad client's would.
+pub fn plant(command: &mut Command, dir: &Path) {
+    let home = dir.join("home").join(PLANTED_USER);
+    std::fs::create_dir_all(&home).unwrap();
+    command
+        .env("MAYDAY_CLIENT_SCRUB", "off")
+        .env("MAYDAY_PLANTED_SECRET", PLANTED_SECRET)
+        .env("HOME", &home)
+        .env("USER", PLANTED_USER)
+        .env("LOGNAME", PLANTED_USER)
+        .env("HOSTNAME", PLANTED_HOST)
+        .current_dir(&home);
+}

@@ -13,7 +13,7 @@ use mayday_report::crash_site::CrashSite;
 use mayday_server::index::Role;
 use mayday_tests::api::{metric, metrics};
 use mayday_tests::command::{run, stdout, text};
-use mayday_tests::crashy::crashy;
+use mayday_tests::crashy::{PLANTED_HOST, PLANTED_SECRET, PLANTED_USER, crashy, plant};
 use mayday_tests::server::{TestServer, walk};
 use mayday_tests::testdata::cases;
 use serde_json::{Value, json};
@@ -390,25 +390,13 @@ async fn recording_server(answer: &'static str) -> (String, Arc<Mutex<Vec<Vec<u8
 /// module path, no annotation — only product, version, OS family and the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_request_holds_nothing_personal() {
-    const SECRET: &str = "mdy-planted-secret-7f3a9c2e41";
-    const USER: &str = "zorblaxquux";
-    const HOST: &str = "quuxhost-9381";
     let (url, seen) = recording_server(r#"{"decision":"counted","status":"open"}"#).await;
     let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home").join(USER);
-    std::fs::create_dir_all(&home).unwrap();
     let data = temp.path().join("data");
     let with_planted = |args: &[&str]| {
         let mut command = crashy(&data, &url);
-        command
-            .args(args)
-            .env("MAYDAY_CLIENT_SCRUB", "off")
-            .env("MAYDAY_PLANTED_SECRET", SECRET)
-            .env("HOME", &home)
-            .env("USER", USER)
-            .env("LOGNAME", USER)
-            .env("HOSTNAME", HOST)
-            .current_dir(&home);
+        command.args(args);
+        plant(&mut command, temp.path());
         command
     };
     let crashed = run(with_planted(&["segv"])).await;
@@ -418,7 +406,7 @@ async fn a_summary_request_holds_nothing_personal() {
         .find(|p| p.extension().is_some_and(|e| e == "dmp"))
         .expect("a pending dump");
     let dump = std::fs::read(dump).unwrap();
-    for planted in [SECRET, USER, HOST] {
+    for planted in [PLANTED_SECRET, PLANTED_USER, PLANTED_HOST] {
         assert!(
             dump.windows(planted.len()).any(|w| w == planted.as_bytes()),
             "{planted} is in the dump, so the test can fail"
@@ -436,9 +424,9 @@ async fn a_summary_request_holds_nothing_personal() {
         "{request}"
     );
     for needle in [
-        SECRET,
-        USER,
-        HOST,
+        PLANTED_SECRET,
+        PLANTED_USER,
+        PLANTED_HOST,
         "channel",
         "example",
         "/home",

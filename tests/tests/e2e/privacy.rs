@@ -9,6 +9,7 @@ use mayday_server::index::Role;
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::{submit, wait_processed};
 use mayday_tests::crashpad::{Annotations, with_annotations};
+use mayday_tests::crashy::{PLANTED_HOST, PLANTED_SECRET, PLANTED_USER, plant};
 use mayday_tests::fixtures::{example, read_json};
 use mayday_tests::scan::{contains, traces};
 use mayday_tests::server::{ServerProcess, TestServer, cli_token, walk};
@@ -36,35 +37,26 @@ fn leaks(dir: &Path, needles: &[String]) -> Vec<(String, String)> {
 /// in the server's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_secrets_never_reach_storage_or_logs() {
-    const SECRET: &str = "mdy-planted-secret-7f3a9c2e41";
-    const USER: &str = "zorblaxquux";
-    const HOST: &str = "quuxhost-9381";
+    const SECRET: &str = PLANTED_SECRET;
+    const USER: &str = PLANTED_USER;
+    const HOST: &str = PLANTED_HOST;
     const EMAIL: &str = "zorblax.q@example.org";
     const TOKEN: &str = "ghp_PlantedToken0123456789abcdef";
     const IP: &str = "203.0.113.77";
 
     let client_dir = tempfile::tempdir().unwrap();
-    let home = client_dir.path().join("home").join(USER);
-    std::fs::create_dir_all(&home).unwrap();
     let crashed = tokio::task::spawn_blocking({
-        let data = client_dir.path().join("data");
-        let home = home.clone();
+        let dir = client_dir.path().to_owned();
         move || {
-            Command::new(example("crashy"))
+            let mut command = Command::new(example("crashy"));
+            command
                 .arg("segv")
-                .env("MAYDAY_DATA_DIR", &data)
+                .env("MAYDAY_DATA_DIR", dir.join("data"))
                 // No TTY and `ask`: the report stays pending for us to send raw.
                 .env("MAYDAY_CONSENT", "ask")
-                .env("MAYDAY_CLIENT_SCRUB", "off")
-                .env("MAYDAY_PLANTED_SECRET", SECRET)
-                .env("HOME", &home)
-                .env("USER", USER)
-                .env("LOGNAME", USER)
-                .env("HOSTNAME", HOST)
-                .current_dir(&home)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
+                .stdin(Stdio::null());
+            plant(&mut command, &dir);
+            command.output().unwrap()
         }
     })
     .await
