@@ -111,6 +111,10 @@ pub struct CrashSitesConfig {
     pub samples: u32,
     /// The same, per product (`[crash_sites.product_samples]`, `Name = n`).
     pub product_samples: BTreeMap<String, u32>,
+    /// Once an issue's crashes are only counted, every this-many-th of them is
+    /// asked for its dump all the same (default 20; 0: never): a new crash that
+    /// shares a crash site with a known one is found out.
+    pub recheck_every: u32,
 }
 
 impl Default for CrashSitesConfig {
@@ -119,6 +123,7 @@ impl Default for CrashSitesConfig {
             enabled: true,
             samples: 10,
             product_samples: BTreeMap::new(),
+            recheck_every: 20,
         }
     }
 }

@@ -130,6 +130,20 @@ pub struct SummaryPlace<'a> {
     pub regressed: bool,
     /// How many of its reports are stored.
     pub stored_reports: i64,
+    /// How many of its crashes were counted from summaries so far.
+    pub counted: i64,
+    /// Whether the crash site's reports went to more than one issue.
+    pub ambiguous: bool,
+}
+
+/// How many dumps of an issue's crashes are wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    /// Stored reports wanted before crashes are only counted.
+    pub samples: u32,
+    /// Once counting, every this-many-th crash is asked for its dump all the
+    /// same (0: never): a crash site shared by a crash not yet seen is found out.
+    pub recheck_every: u32,
 }
 
 /// What a summary of a known crash site gets.
@@ -145,14 +159,19 @@ pub enum SummaryVerdict {
 }
 
 /// Decides what a summary of a crash in `product` `version`, at `now` (Unix ms),
-/// gets from the issue of its crash site, which wants `wanted` stored reports.
+/// gets from the issue of its crash site.
 pub fn judge_summary(
     product: Option<&str>,
     version: Option<&str>,
     now: i64,
     issue: &SummaryPlace<'_>,
-    wanted: u32,
+    wanted: Wanted,
 ) -> SummaryVerdict {
+    // The key stands for more than one crash: which one this is, only its dump
+    // tells.
+    if issue.ambiguous {
+        return SummaryVerdict::Send;
+    }
     if let Some(resolution) = &issue.resolved {
         let report = ReportPlace {
             previous_issue: None,
@@ -167,7 +186,9 @@ pub fn judge_summary(
             _ => SummaryVerdict::Send,
         };
     }
-    if issue.regressed || issue.stored_reports < i64::from(wanted) {
+    let recheck =
+        wanted.recheck_every > 0 && (issue.counted + 1) % i64::from(wanted.recheck_every) == 0;
+    if issue.regressed || issue.stored_reports < i64::from(wanted.samples) || recheck {
         SummaryVerdict::Send
     } else {
         SummaryVerdict::Count
@@ -314,12 +335,19 @@ mod tests {
             resolved,
             regressed,
             stored_reports: stored,
+            counted: 0,
+            ambiguous: false,
         }
     }
 
+    const TEN: Wanted = Wanted {
+        samples: 10,
+        recheck_every: 0,
+    };
+
     #[test]
     fn a_summary_is_counted_once_the_issue_has_enough_samples() {
-        let judge = |issue| judge_summary(Some("App"), Some("1.4.0"), 2_000, &issue, 10);
+        let judge = |issue| judge_summary(Some("App"), Some("1.4.0"), 2_000, &issue, TEN);
         assert_eq!(judge(place(None, false, 9)), SummaryVerdict::Send);
         assert_eq!(judge(place(None, false, 10)), SummaryVerdict::Count);
         assert_eq!(
@@ -327,11 +355,62 @@ mod tests {
             SummaryVerdict::Send,
             "regressed"
         );
+        let none = Wanted {
+            samples: 0,
+            recheck_every: 0,
+        };
         assert_eq!(
-            judge_summary(Some("App"), None, 2_000, &place(None, false, 0), 0),
+            judge_summary(Some("App"), None, 2_000, &place(None, false, 0), none),
             SummaryVerdict::Count,
             "a product that wants no samples"
         );
+    }
+
+    #[test]
+    fn an_ambiguous_site_always_sends_and_a_counted_one_is_rechecked() {
+        let ambiguous = SummaryPlace {
+            ambiguous: true,
+            ..place(None, false, 50)
+        };
+        let judge = |issue: &SummaryPlace<'_>, wanted| {
+            judge_summary(Some("App"), Some("1.4.0"), 2_000, issue, wanted)
+        };
+        assert_eq!(judge(&ambiguous, TEN), SummaryVerdict::Send);
+        let fixed = Resolution {
+            at: Some(RESOLVED_AT),
+            in_version: Some("2.0"),
+            product: None,
+        };
+        let ambiguous_fixed = SummaryPlace {
+            resolved: Some(fixed),
+            ..ambiguous
+        };
+        assert_eq!(
+            judge(&ambiguous_fixed, TEN),
+            SummaryVerdict::Send,
+            "not every crash of the site is the fixed one"
+        );
+        // Every 20th crash counted is asked for its dump.
+        let every_20 = Wanted {
+            samples: 10,
+            recheck_every: 20,
+        };
+        let verdicts: Vec<SummaryVerdict> = (0..40)
+            .map(|counted| {
+                let issue = SummaryPlace {
+                    counted,
+                    ..place(None, false, 10)
+                };
+                judge(&issue, every_20)
+            })
+            .collect();
+        let sent: Vec<usize> = verdicts
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v == SummaryVerdict::Send)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(sent, [19, 39]);
     }
 
     #[test]
@@ -347,7 +426,7 @@ mod tests {
                 version,
                 2_000,
                 &place(Some(resolution), false, 0),
-                10,
+                TEN,
             )
         };
         assert_eq!(

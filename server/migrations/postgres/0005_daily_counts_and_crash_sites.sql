@@ -24,9 +24,13 @@ INSERT INTO issue_daily (issue_id, day, product, version, reports)
 -- Which issue each crash site (a key computed from a dump without symbols, see
 -- mayday_report::crash_site) belongs to, learned from processed reports. A code
 -- address, nothing personal: it belongs to the issue and outlives its reports.
+-- `ambiguous` (0 or 1): reports of the key were grouped into more than one issue
+-- (one crashing instruction reached from different code): summaries of it always
+-- get their dump asked for.
 CREATE TABLE crash_sites (
     site_key TEXT PRIMARY KEY,
     issue_id BIGINT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    ambiguous BIGINT NOT NULL DEFAULT 0,
     recorded_at BIGINT NOT NULL
 );
 CREATE INDEX crash_sites_issue ON crash_sites (issue_id);

@@ -21,6 +21,10 @@ pub struct SiteIssue {
     pub resolved_product: Option<String>,
     /// How many of its reports are stored, counted up to the `enough` asked for.
     pub stored_reports: i64,
+    /// How many of its crashes were counted from summaries so far.
+    pub counted: i64,
+    /// Whether reports of this crash site were grouped into more than one issue.
+    pub ambiguous: bool,
 }
 
 impl Index {
@@ -33,6 +37,7 @@ impl Index {
     ) -> Result<Option<SiteIssue>, IndexError> {
         let row = sqlx::query(
             "SELECT i.id, i.status, i.resolved_at, i.resolved_in_version, i.resolved_product, \
+             i.counted_count, c.ambiguous, \
              (SELECT COUNT(*) FROM (SELECT 1 FROM reports r WHERE r.issue_id = i.id LIMIT $2) s) \
              AS stored FROM crash_sites c JOIN issues i ON i.id = c.issue_id \
              WHERE c.site_key = $1",
@@ -53,6 +58,8 @@ impl Index {
             resolved_in_version: row.try_get("resolved_in_version")?,
             resolved_product: row.try_get("resolved_product")?,
             stored_reports: row.try_get("stored")?,
+            counted: row.try_get("counted_count")?,
+            ambiguous: row.try_get::<i64, _>("ambiguous")? != 0,
         }))
     }
 
@@ -90,21 +97,30 @@ impl Index {
     }
 }
 
-/// Records that crash site `key` belongs to `issue_id` (a processed report of
-/// it was grouped there; a report moved by reprocessing moves its key).
+/// Records that crash site `key` belongs to `issue_id`: a processed report of it
+/// was grouped there, coming from `previous_issue` (reprocessing moved it) or
+/// from none. A report that moves takes its key along; a report of another
+/// issue than the key's makes the key ambiguous (one crashing instruction,
+/// reached from different code), for good.
 pub(super) async fn learn(
     tx: &mut Transaction<'static, Any>,
     key: &str,
     issue_id: i64,
+    previous_issue: Option<i64>,
     now: i64,
 ) -> Result<(), IndexError> {
+    // Every SET expression reads the row as it was (issue ids start at 1).
     sqlx::query(
-        "INSERT INTO crash_sites (site_key, issue_id, recorded_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (site_key) DO UPDATE SET issue_id = excluded.issue_id, \
-         recorded_at = excluded.recorded_at",
+        "INSERT INTO crash_sites (site_key, issue_id, ambiguous, recorded_at) \
+         VALUES ($1, $2, 0, $4) \
+         ON CONFLICT (site_key) DO UPDATE SET \
+         ambiguous = CASE WHEN crash_sites.issue_id <> excluded.issue_id \
+         AND crash_sites.issue_id <> $3 THEN 1 ELSE crash_sites.ambiguous END, \
+         issue_id = excluded.issue_id, recorded_at = excluded.recorded_at",
     )
     .bind(key)
     .bind(issue_id)
+    .bind(previous_issue.unwrap_or(0))
     .bind(now)
     .execute(&mut **tx)
     .await?;

@@ -322,7 +322,7 @@ impl Index {
         }
         // The crash site belongs to this issue now, whatever becomes of the report.
         if let Some(key) = &facts.crash_site {
-            crash_sites::learn(&mut tx, key, issue_id, now).await?;
+            crash_sites::learn(&mut tx, key, issue_id, previous_issue, now).await?;
         }
         match grouping.verdict {
             Verdict::Join => {}

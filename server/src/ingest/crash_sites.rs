@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use mayday_report::crash_site::{CrashSiteAnswer, CrashSiteSummary};
 
 use super::{IngestError, IngestState};
-use crate::grouping::{self, Resolution, SummaryPlace, SummaryVerdict};
+use crate::grouping::{self, Resolution, SummaryPlace, SummaryVerdict, Wanted};
 use crate::index::{IssueStatus, now_ms};
 
 /// The most bytes of a summary: four short fields.
@@ -42,11 +42,14 @@ pub(super) async fn answer(
     {
         return Ok(refusal.into_response());
     }
-    let wanted = state.crash_sites.samples_for(&summary.product);
+    let wanted = Wanted {
+        samples: state.crash_sites.samples_for(&summary.product),
+        recheck_every: state.crash_sites.recheck_every,
+    };
     let now = now_ms();
     let answer = match state
         .index
-        .crash_site(&summary.crash_site, i64::from(wanted))
+        .crash_site(&summary.crash_site, i64::from(wanted.samples))
         .await?
     {
         None => CrashSiteAnswer::Send,
@@ -59,6 +62,8 @@ pub(super) async fn answer(
                 }),
                 regressed: issue.status == IssueStatus::Regressed,
                 stored_reports: issue.stored_reports,
+                counted: issue.counted,
+                ambiguous: issue.ambiguous,
             };
             let product = Some(summary.product.as_str());
             let version = summary.version.as_deref();

@@ -280,6 +280,21 @@ async fn index_scenario(index: Index) {
     assert_eq!((days[0].reports, days[0].counted), (3, 1));
     let known = site("site-foo").await.unwrap();
     assert_eq!((known.issue_id, known.stored_reports), (issue_ab, 2));
+    assert!(!known.ambiguous && !site("site-bar").await.unwrap().ambiguous);
+
+    // A report of the same crash site grouped into another issue (one crashing
+    // instruction reached from other code) makes the key ambiguous.
+    index
+        .insert_report_with_job(&new_report("bp-e", t0 + 600))
+        .await
+        .unwrap();
+    let e = claim(&index, "w1", t0 + 600).await.unwrap();
+    let issue_e = finish(&index, &e, &at_site("baz", "site-foo", &[]), t0 + 601)
+        .await
+        .unwrap();
+    assert_ne!(issue_e, issue_ab);
+    assert!(site("site-foo").await.unwrap().ambiguous);
+    assert!(!site("site-bar").await.unwrap().ambiguous);
 
     // Tokens: stored hashed, looked up by hash, revocable.
     index
@@ -439,7 +454,7 @@ async fn the_index_works_on_postgresql() {
     // Checked through psql, independently of sqlx.
     assert_eq!(
         postgres
-            .psql(&url, "SELECT report_count FROM issues")
+            .psql(&url, "SELECT report_count FROM issues ORDER BY id LIMIT 1")
             .trim(),
         "3"
     );
