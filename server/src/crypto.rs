@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use hmac::Mac;
 use rand::RngCore;
 use sha2::Digest;
 
@@ -86,6 +87,33 @@ pub struct WrappedKey {
     pub wrapped: String,
 }
 
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The key of annotation search tags, derived from the master key: a report's
+/// annotation `key = value` is indexed as its tag, a keyed hash, so the index
+/// holds no annotation text and a tag cannot be computed without the key. (After
+/// `keys rotate`, tags of reports processed before are under the old key: they
+/// are found again once reprocessed.)
+#[derive(Clone)]
+pub struct SearchKey([u8; KEY_LEN]);
+
+impl std::fmt::Debug for SearchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchKey(..)")
+    }
+}
+
+impl SearchKey {
+    /// The tag of annotation `key` = `value`: 32 hex digits.
+    pub fn tag(&self, key: &str, value: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(key.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
 /// A master key: wraps the data keys.
 #[derive(Clone)]
 pub struct MasterKey {
@@ -135,6 +163,13 @@ impl MasterKey {
     /// A public name of this key, stored beside each data key it wraps.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The key of annotation search tags derived from this key.
+    pub fn search_key(&self) -> SearchKey {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(b"mayday annotation search v1");
+        SearchKey(mac.finalize().into_bytes().into())
     }
 
     /// Wraps `data` for `report_id` under this key.

@@ -42,6 +42,51 @@ pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
     Some(x.cmp(&y))
 }
 
+/// How many dotted parts a [`sort_key`] keeps.
+const KEY_PARTS: usize = 6;
+
+/// A text that sorts as the version does among other keys ([`compare_versions`]'s
+/// order, for the dotted numbers: `1.9` < `1.10` < `2`), for `version ≥ x` in
+/// SQL: each of the first six numbers zero-padded to 20 digits, then `~` for a
+/// release or `-` and the pre-release for a pre-release (which so sorts before
+/// its release; pre-releases among themselves by text). `None` when the version
+/// does not compare.
+pub fn sort_key(version: &str) -> Option<String> {
+    if !is_comparable(version) {
+        return None;
+    }
+    let v = version.trim();
+    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    let (pre, numbers) = match semver::Version::parse(v) {
+        Ok(semver) => (
+            (!semver.pre.is_empty()).then(|| semver.pre.to_string()),
+            vec![semver.major, semver.minor, semver.patch],
+        ),
+        Err(_) => (
+            None,
+            v.split(['.', '-', '+', '_', ' '])
+                .take_while(|part| !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit()))
+                .map(|part| part.parse().unwrap_or(u64::MAX))
+                .collect(),
+        ),
+    };
+    let mut parts: Vec<String> = numbers
+        .iter()
+        .take(KEY_PARTS)
+        .map(|n| format!("{n:020}"))
+        .collect();
+    parts.resize(KEY_PARTS, format!("{:020}", 0));
+    let mut key = parts.join(".");
+    match pre {
+        Some(pre) => {
+            key.push('-');
+            key.push_str(&pre);
+        }
+        None => key.push('~'),
+    }
+    Some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +200,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sort_keys_order_as_versions_do() {
+        let ordered = [
+            "1.0.0-beta",
+            "1.0",
+            "1.0.1",
+            "1.9",
+            "1.10",
+            "2.0.0-rc.1",
+            "2",
+            "2.0.1",
+            "115.0.2",
+        ];
+        let keys: Vec<String> = ordered.iter().map(|v| sort_key(v).unwrap()).collect();
+        for (pair, versions) in keys.windows(2).zip(ordered.windows(2)) {
+            assert!(pair[0] < pair[1], "{} < {}", versions[0], versions[1]);
+        }
+        assert_eq!(sort_key("2.0"), sort_key("v2.0.0"));
+        assert_eq!(sort_key("not a version!!"), None);
     }
 }

@@ -1,4 +1,4 @@
--- Daily counts and crash sites (SQLite flavour).
+-- Daily counts, crash sites and report search (SQLite flavour).
 
 -- How many crashes each issue had per day (UTC days since 1970), product and
 -- version: reports received with a dump, and occurrences counted from a crash-site
@@ -39,3 +39,21 @@ CREATE INDEX crash_sites_issue ON crash_sites (issue_id);
 ALTER TABLE reports ADD COLUMN crash_site TEXT;
 -- Occurrences counted from summaries, without a dump.
 ALTER TABLE issues ADD COLUMN counted_count BIGINT NOT NULL DEFAULT 0;
+
+-- Report search: the crashing module, a version that sorts as versions do
+-- (crate::version::sort_key; NULL when it does not compare), and keyed tags of
+-- the (scrubbed) annotations: `annotation key = value` is searched by its tag,
+-- so no annotation text is kept in the index.
+ALTER TABLE reports ADD COLUMN crash_module TEXT;
+ALTER TABLE reports ADD COLUMN version_key TEXT;
+CREATE INDEX reports_product_received ON reports (product, received_at);
+CREATE INDEX reports_version_key ON reports (version_key);
+CREATE INDEX reports_os ON reports (os, os_version);
+CREATE INDEX reports_crash_reason ON reports (crash_reason);
+CREATE INDEX reports_crash_module ON reports (crash_module);
+CREATE TABLE report_annotations (
+    tag TEXT NOT NULL,
+    report_id TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    PRIMARY KEY (tag, report_id)
+);
+CREATE INDEX report_annotations_report ON report_annotations (report_id);

@@ -1,5 +1,6 @@
-//! `mayday-server issues list|show|resolve|reopen`: triage from a terminal, over a
-//! running server's JSON API (the same routes and roles as the web UI).
+//! `mayday-server issues list|search|show|resolve|reopen`: triage from a terminal,
+//! over a running server's JSON API (the same routes, filters and roles as the web
+//! UI).
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,6 +18,63 @@ pub struct Remote {
     /// Print the server's JSON answer instead of a table or text.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Report filters, as the API takes them (`triage::search`): `issues search`
+/// lists the reports that match, `issues list` the issues with such a report.
+#[derive(Args, Debug, Default)]
+pub struct ReportFilters {
+    /// Product name.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Product version, exactly.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// This version or a later one (as versions compare: 1.10 after 1.9).
+    #[arg(long)]
+    pub min_version: Option<String>,
+    /// OS family (`Linux`, `Windows NT`, `Mac OS X`, …).
+    #[arg(long)]
+    pub os: Option<String>,
+    /// OS version, exactly.
+    #[arg(long)]
+    pub os_version: Option<String>,
+    /// Crash reason, exactly (`SIGSEGV / SEGV_MAPERR`, …).
+    #[arg(long)]
+    pub crash_reason: Option<String>,
+    /// The crashing module's file name.
+    #[arg(long)]
+    pub module: Option<String>,
+    /// An annotation, `key=value`, exactly.
+    #[arg(long)]
+    pub annotation: Option<String>,
+    /// Received on or after this day (`2026-11-30`) or RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Received on or before this day, or before this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl ReportFilters {
+    /// The query pairs of the filters given.
+    fn pairs(self) -> Vec<(&'static str, String)> {
+        [
+            ("product", self.product),
+            ("version", self.version),
+            ("min_version", self.min_version),
+            ("os", self.os),
+            ("os_version", self.os_version),
+            ("crash_reason", self.crash_reason),
+            ("module", self.module),
+            ("annotation", self.annotation),
+            ("since", self.since),
+            ("until", self.until),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+    }
 }
 
 /// Which issues `issues list` shows.
@@ -74,15 +132,21 @@ pub enum IssuesCommand {
         /// The order.
         #[arg(long, value_enum, default_value_t = Sort::Count)]
         sort: Sort,
-        /// Only issues with reports of this product.
-        #[arg(long)]
-        product: Option<String>,
-        /// Only issues with reports of this version.
-        #[arg(long)]
-        version: Option<String>,
+        /// Only issues with a report that matches these.
+        #[command(flatten)]
+        filters: ReportFilters,
         /// Only issues whose signature contains this text.
         #[arg(long)]
         search: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Search reports: those that match every filter given, newest first.
+    Search {
+        /// What they must match.
+        #[command(flatten)]
+        filters: ReportFilters,
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -116,8 +180,7 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
         IssuesCommand::List {
             status,
             sort,
-            product,
-            version,
+            filters,
             search,
             limit,
         } => {
@@ -127,16 +190,21 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
             ];
             for (k, v) in [
                 ("status", status.map(|s| s.as_str().to_owned())),
-                ("product", product),
-                ("version", version),
                 ("q", search),
             ] {
                 if let Some(v) = v {
                     query.push((k, v));
                 }
             }
+            query.extend(filters.pairs());
             let answer = client.get("/api/v1/issues", &query).await?;
             print_answer(json, &answer, issues_table);
+        }
+        IssuesCommand::Search { filters, limit } => {
+            let mut query = filters.pairs();
+            query.push(("limit", limit.to_string()));
+            let answer = client.get("/api/v1/reports", &query).await?;
+            print_answer(json, &answer, reports_table);
         }
         IssuesCommand::Show { id } => {
             let answer = client.get(&format!("/api/v1/issues/{id}"), &[]).await?;
@@ -345,6 +413,30 @@ fn issues_table(json: &Value) -> String {
             text(&issue["count"]),
             time_text(&issue["last_seen"]),
             text(&issue["title"]),
+        ]);
+    }
+    table(&rows)
+}
+
+/// Found reports as a table.
+fn reports_table(json: &Value) -> String {
+    let reports = json["reports"].as_array().cloned().unwrap_or_default();
+    if reports.is_empty() {
+        return "no reports\n".to_owned();
+    }
+    let mut rows = vec![
+        ["ID", "RECEIVED", "PRODUCT", "VERSION", "OS", "ISSUE"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for report in &reports {
+        rows.push(vec![
+            text(&report["id"]),
+            time_text(&report["received_at"]),
+            text(&report["product"]),
+            text(&report["version"]),
+            text(&report["os"]),
+            text(&report["issue_id"]),
         ]);
     }
     table(&rows)

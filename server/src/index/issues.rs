@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Index, IndexError};
+use super::search::{Bind, bind_all};
+use super::{Index, IndexError, ReportConditions};
 
 /// An issue's triage status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -83,12 +84,8 @@ pub enum IssueSort {
 pub struct IssueFilter {
     /// Only issues with this status.
     pub status: Option<IssueStatus>,
-    /// Only issues with a report of this product.
-    pub product: Option<String>,
-    /// Only issues with a report of this version.
-    pub version: Option<String>,
-    /// Only issues with a report from this OS family.
-    pub os: Option<String>,
+    /// Only issues with a stored report that matches these.
+    pub reports: ReportConditions,
     /// Only issues whose signature contains this text.
     pub search: Option<String>,
     /// Order.
@@ -135,30 +132,24 @@ impl Index {
     /// Issues matching `filter`.
     pub async fn list_issues(&self, filter: &IssueFilter) -> Result<Vec<IssueRow>, IndexError> {
         let mut conditions = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
+        let mut binds: Vec<Bind> = Vec::new();
         if let Some(status) = filter.status {
-            binds.push(status.as_str().to_owned());
+            binds.push(Bind::Text(status.as_str().to_owned()));
             conditions.push(format!("status = ${}", binds.len()));
         }
-        for (column, value) in [
-            ("product", &filter.product),
-            ("version", &filter.version),
-            ("os", &filter.os),
-        ] {
-            if let Some(value) = value {
-                binds.push(value.clone());
-                conditions.push(format!(
-                    "EXISTS (SELECT 1 FROM reports r WHERE r.issue_id = issues.id AND r.{column} = ${})",
-                    binds.len()
-                ));
-            }
+        if !filter.reports.is_empty() {
+            let reports = filter.reports.sql(&mut binds);
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM reports r WHERE r.issue_id = issues.id AND {})",
+                reports.join(" AND ")
+            ));
         }
         if let Some(search) = &filter.search {
             let escaped = search
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
-            binds.push(format!("%{}%", escaped.to_lowercase()));
+            binds.push(Bind::Text(format!("%{}%", escaped.to_lowercase())));
             conditions.push(format!(
                 "LOWER(signature) LIKE ${} ESCAPE '\\'",
                 binds.len()
@@ -174,19 +165,15 @@ impl Index {
             IssueSort::LastSeen => "last_seen DESC, id",
             IssueSort::FirstSeen => "first_seen DESC, id",
         };
+        binds.push(Bind::Int(filter.limit));
+        binds.push(Bind::Int(filter.offset));
         let sql = format!(
             "SELECT {ISSUE_COLUMNS} FROM issues {where_clause} ORDER BY {order} \
              LIMIT ${} OFFSET ${}",
-            binds.len() + 1,
-            binds.len() + 2
+            binds.len() - 1,
+            binds.len()
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for value in &binds {
-            query = query.bind(value);
-        }
-        let rows = query
-            .bind(filter.limit)
-            .bind(filter.offset)
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(issue_from_row).collect()

@@ -8,6 +8,7 @@ use super::daily::{self, Occurrence, Tally};
 use super::{Backend, CrashFacts, Index, IndexError, crash_sites, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
+use crate::version::sort_key;
 
 /// A claimed job. The claim is the job's id with its attempt count: a claim
 /// again (after the lease ran out) counts one more attempt, so an earlier
@@ -35,6 +36,9 @@ pub struct ProcessedOutcome {
     pub facts: CrashFacts,
     /// Modules whose symbols were missing: (debug file, debug id).
     pub missing_symbols: Vec<(String, String)>,
+    /// The keyed tags of the report's annotations (`crate::crypto::SearchKey`),
+    /// what `annotation key = value` searches find it by.
+    pub annotation_tags: Vec<String>,
 }
 
 impl Index {
@@ -341,6 +345,7 @@ impl Index {
                     .await?;
                 for sql in [
                     "DELETE FROM report_keys WHERE report_id = $1",
+                    "DELETE FROM report_annotations WHERE report_id = $1",
                     "DELETE FROM report_missing_symbols WHERE report_id = $1",
                     "DELETE FROM jobs WHERE report_id = $1",
                     "DELETE FROM reports WHERE id = $1",
@@ -375,7 +380,8 @@ impl Index {
             "UPDATE reports SET issue_id = $2, state = 'processed', failure = NULL, \
              processed_at = $3, product = COALESCE($4, product), \
              version = COALESCE($5, version), os = $6, os_version = $7, cpu_arch = $8, \
-             crash_reason = $9, crash_address = $10, crash_site = $11 WHERE id = $1",
+             crash_reason = $9, crash_address = $10, crash_site = $11, crash_module = $12, \
+             version_key = $13 WHERE id = $1",
         )
         .bind(&report_id)
         .bind(issue_id)
@@ -388,9 +394,25 @@ impl Index {
         .bind(&facts.crash_reason)
         .bind(&facts.crash_address)
         .bind(&facts.crash_site)
+        .bind(&facts.crash_module)
+        .bind(version.as_deref().and_then(sort_key))
         .execute(&mut *tx)
         .await?;
 
+        sqlx::query("DELETE FROM report_annotations WHERE report_id = $1")
+            .bind(&report_id)
+            .execute(&mut *tx)
+            .await?;
+        for tag in &outcome.annotation_tags {
+            sqlx::query(
+                "INSERT INTO report_annotations (tag, report_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tag)
+            .bind(&report_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
             .bind(&report_id)
             .execute(&mut *tx)

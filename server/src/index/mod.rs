@@ -28,6 +28,7 @@ mod jobs;
 mod keys;
 mod purge;
 mod reports;
+mod search;
 mod tokens;
 
 use std::str::FromStr;
@@ -44,6 +45,7 @@ pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
 pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
+pub use search::{ReportConditions, ReportFilter};
 pub use tokens::{Role, TokenRow};
 
 use crate::report_id::ReportId;

@@ -6,6 +6,7 @@ use sqlx::{FromRow, Row};
 use super::{Index, IndexError, keys, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
+use crate::version::sort_key;
 
 /// Where a report is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +61,8 @@ pub struct CrashFacts {
     /// The crash-site key of the dump ([`mayday_report::crash_site`]): what a
     /// client's summary names to ask whether the dump is wanted.
     pub crash_site: Option<String>,
+    /// The module of the crashing thread's top frame (its file name).
+    pub crash_module: Option<String>,
 }
 
 /// A report as the ingest endpoint records it.
@@ -114,11 +117,11 @@ pub struct ReportRow {
     pub meta_key: String,
 }
 
-const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at, product, version, os, \
-     os_version, cpu_arch, crash_reason, crash_address, crash_site, state, failure, \
+pub(super) const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at, product, version, os, \
+     os_version, cpu_arch, crash_reason, crash_address, crash_site, crash_module, state, failure, \
      deletion_token_hash, raw_key, meta_key";
 
-fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
+pub(super) fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
     Ok(ReportRow {
         id: report_id_at(row, "id")?,
         issue_id: row.try_get("issue_id")?,
@@ -151,14 +154,15 @@ impl Index {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "INSERT INTO reports (id, received_at, product, version, state, \
+                "INSERT INTO reports (id, received_at, product, version, version_key, state, \
                  deletion_token_hash, raw_key, meta_key) \
-                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)",
             )
             .bind(&id)
             .bind(report.received_at)
             .bind(&report.product)
             .bind(&report.version)
+            .bind(report.version.as_deref().and_then(sort_key))
             .bind(&report.deletion_token_hash)
             .bind(&report.raw_key)
             .bind(&report.meta_key)
@@ -216,7 +220,8 @@ impl Index {
         rows.iter().map(report_from_row).collect()
     }
 
-    /// Removes a report's rows (report, its jobs, its missing-symbol records).
+    /// Removes a report's rows (report, its jobs, its missing-symbol records and
+    /// annotation tags).
     /// Returns whether there was one. Blobs are the caller's to delete first.
     pub async fn delete_report(&self, id: &ReportId) -> Result<bool, IndexError> {
         let id = id.to_string();
@@ -225,10 +230,12 @@ impl Index {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        for sql in [
+            "DELETE FROM report_missing_symbols WHERE report_id = $1",
+            "DELETE FROM report_annotations WHERE report_id = $1",
+        ] {
+            sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
+        }
         let deleted = sqlx::query("DELETE FROM reports WHERE id = $1")
             .bind(&id)
             .execute(&mut *tx)

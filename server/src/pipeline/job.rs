@@ -17,7 +17,7 @@ use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::ProcessedReport;
 use super::signature::Signature;
 use super::symbols_retry;
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, SearchKey};
 use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
 use crate::metrics::Stage;
 use crate::vault::{self, RawMeta, RawUpload, VaultError};
@@ -307,7 +307,7 @@ pub async fn finalize(
             .put_raw_dump(&raw_key, &meta_key, &data_key, &dump, meta.as_deref())
             .await?;
     }
-    let outcome = index_outcome(&report);
+    let outcome = index_outcome(&report, &vault.keyring().current().search_key());
     let recorded = patiently(|| index.finish_processed(job, &outcome, now_ms())).await?;
     match recorded {
         Some(issue) => {
@@ -367,9 +367,15 @@ pub fn prompt_retry_delay() -> Duration {
     Duration::from_millis(rand::Rng::random_range(&mut rand::rng(), 50..=500))
 }
 
-/// What the index records of a processed report.
-fn index_outcome(report: &ProcessedReport) -> ProcessedOutcome {
+/// What the index records of a processed report (its annotations as tags under
+/// `search`).
+fn index_outcome(report: &ProcessedReport, search: &SearchKey) -> ProcessedOutcome {
     ProcessedOutcome {
+        annotation_tags: report
+            .annotations
+            .iter()
+            .map(|(key, value)| search.tag(key, value))
+            .collect(),
         signature_hash: Signature::from_text(&report.signature).hash(),
         title: title(report),
         signature: report.signature.clone(),

@@ -206,6 +206,10 @@ pub fn build_report(
             crash_reason: info.map(|i| i.reason.to_string()),
             crash_address: info.map(|i| hex(*i.address)),
             crash_site: None,
+            crash_module: crashing_thread
+                .as_ref()
+                .and_then(|t| t.frames.first())
+                .and_then(|f| f.module.clone()),
         },
         crashing_thread_index,
         crashing_thread,

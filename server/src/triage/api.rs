@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use super::auth::{Caller, is_session};
 use super::error::ApiError;
 use super::query::{self, ApiQuery};
+use super::search::ReportSelection;
+use crate::crypto::SearchKey;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
 use crate::report_id::ReportId;
 use crate::triage::TriageState;
@@ -50,14 +52,11 @@ pub struct IssueSelection {
     pub status: Option<String>,
     /// `count` (default), `last_seen`, `first_seen`.
     pub sort: Option<String>,
-    /// Product name.
-    pub product: Option<String>,
-    /// Product version.
-    pub version: Option<String>,
-    /// OS family.
-    pub os: Option<String>,
     /// Text in the signature.
     pub q: Option<String>,
+    /// Only issues with a stored report that matches these.
+    #[serde(flatten)]
+    pub reports: ReportSelection,
 }
 
 /// Query of `GET /api/v1/issues`.
@@ -73,8 +72,8 @@ pub struct IssueQuery {
 }
 
 impl IssueQuery {
-    /// The index filter this query asks for.
-    pub fn filter(&self) -> Result<IssueFilter, ApiError> {
+    /// The index filter this query asks for (annotations tagged under `search`).
+    pub fn filter(&self, search: &SearchKey) -> Result<IssueFilter, ApiError> {
         let selection = &self.selection;
         let status = match &selection.status {
             Some(s) => Some(
@@ -91,9 +90,7 @@ impl IssueQuery {
         };
         Ok(IssueFilter {
             status,
-            product: selection.product.clone(),
-            version: selection.version.clone(),
-            os: selection.os.clone(),
+            reports: selection.reports.conditions(search)?,
             search: selection.q.clone().filter(|q| !q.is_empty()),
             sort,
             limit: self.limit.unwrap_or(50).clamp(1, 500),
@@ -108,7 +105,7 @@ pub async fn list_issues(
     caller: Caller,
     ApiQuery(query): ApiQuery<IssueQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter = query.filter()?;
+    let filter = query.filter(&state.vault().keyring().current().search_key())?;
     let issues = state.index().list_issues(&filter).await?;
     state
         .index()
@@ -162,7 +159,7 @@ pub(crate) async fn load_row(
 }
 
 /// The metadata every role that may see a report gets.
-fn report_metadata(row: &ReportRow) -> Value {
+pub(crate) fn report_metadata(row: &ReportRow) -> Value {
     json!({
         "id": row.id,
         "issue_id": row.issue_id,

@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod pages;
 pub mod query;
 pub mod routes;
+pub mod search;
 pub mod symbols;
 
 use axum::Router;

@@ -15,8 +15,33 @@ use crate::triage::api::{IssueQuery, IssueSelection};
 use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
 use crate::triage::query::{self, PageQuery};
+use crate::triage::search::ReportSelection;
 
 const PAGE_SIZE: i64 = 25;
+
+/// The report filters of the issues list's form: query key, label, field size.
+const REPORT_FILTERS: [(&str, &str, u8); 10] = [
+    ("product", "Product", 12),
+    ("version", "Version", 8),
+    ("min_version", "Version ≥", 8),
+    ("os", "OS", 8),
+    ("os_version", "OS version", 10),
+    ("crash_reason", "Crash reason", 14),
+    ("module", "Module", 12),
+    ("annotation", "Annotation key=value", 14),
+    ("since", "From (day)", 10),
+    ("until", "To (day)", 10),
+];
+
+/// The value the form shows for filter `name`.
+fn filter_value(selection: &ReportSelection, name: &str) -> String {
+    selection
+        .pairs()
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
 
 /// Query of the issues list: the API's selection, plus a page number.
 #[derive(Debug, Default, Deserialize)]
@@ -39,10 +64,8 @@ fn trimmed(selection: &IssueSelection) -> IssueSelection {
     IssueSelection {
         status: non_empty(&selection.status),
         sort: non_empty(&selection.sort),
-        product: non_empty(&selection.product),
-        version: non_empty(&selection.version),
-        os: non_empty(&selection.os),
         q: non_empty(&selection.q),
+        reports: selection.reports.clone(),
     }
 }
 
@@ -53,17 +76,13 @@ impl ListQuery {
         let selection = trimmed(&self.selection);
         let status = status.map(str::to_owned).or(selection.status);
         let sort = sort.map(str::to_owned).or(selection.sort);
-        for (k, v) in [
-            ("status", status),
-            ("sort", sort),
-            ("product", selection.product),
-            ("version", selection.version),
-            ("os", selection.os),
-            ("q", selection.q),
-        ] {
+        for (k, v) in [("status", status), ("sort", sort), ("q", selection.q)] {
             if let Some(v) = v {
                 out.append_pair(k, &v);
             }
+        }
+        for (k, v) in selection.reports.pairs() {
+            out.append_pair(k, &v);
         }
         if let Some(page) = page.filter(|p| *p > 1) {
             out.append_pair("page", &page.to_string());
@@ -93,7 +112,7 @@ pub async fn list(
         limit: Some(PAGE_SIZE + 1),
         offset: Some(skipped),
     };
-    let mut filter = api_query.filter()?;
+    let mut filter = api_query.filter(&state.vault().keyring().current().search_key())?;
     filter.limit = PAGE_SIZE + 1;
     let mut issues = state.index().list_issues(&filter).await?;
     state
@@ -122,9 +141,9 @@ pub async fn list(
             input type="hidden" name="status" value=(status);
             input type="hidden" name="sort" value=(sort);
             label { "Signature" input type="search" name="q" value=(query.selection.q.as_deref().unwrap_or("")) placeholder="search"; }
-            label { "Product" input name="product" value=(query.selection.product.as_deref().unwrap_or("")); }
-            label { "Version" input name="version" value=(query.selection.version.as_deref().unwrap_or("")) size="10"; }
-            label { "OS" input name="os" value=(query.selection.os.as_deref().unwrap_or("")) size="10"; }
+            @for (name, label, size) in REPORT_FILTERS {
+                label { (label) input name=(name) id=(format!("filter-{name}")) size=(size) value=(filter_value(&query.selection.reports, name)); }
+            }
             button type="submit" { "Filter" }
             span.muted { "Sort: " (sort_link("count", "count")) " · " (sort_link("last_seen", "last seen")) " · " (sort_link("first_seen", "first seen")) }
         }

@@ -1,0 +1,137 @@
+//! Report search: the conditions the report search and the issue list share
+//! (an issue matches when one of its reports does), as SQL over the indexed
+//! columns of `reports` and the annotation tags.
+
+use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+
+use super::reports::{REPORT_COLUMNS, report_from_row};
+use super::{Index, IndexError, ReportRow};
+
+/// What reports must match; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportConditions {
+    /// Received at or after this time, Unix ms.
+    pub since: Option<i64>,
+    /// Received before this time, Unix ms.
+    pub until: Option<i64>,
+    /// This product.
+    pub product: Option<String>,
+    /// This version, exactly.
+    pub version: Option<String>,
+    /// This version or a later one: its `crate::version::sort_key`.
+    pub min_version_key: Option<String>,
+    /// This OS family.
+    pub os: Option<String>,
+    /// This OS version, exactly.
+    pub os_version: Option<String>,
+    /// This crash reason, exactly.
+    pub crash_reason: Option<String>,
+    /// This crashing module (file name), exactly.
+    pub module: Option<String>,
+    /// An annotation whose tag (`crate::crypto::SearchKey::tag`) is this.
+    pub annotation_tag: Option<String>,
+}
+
+/// A value bound to a search's SQL.
+#[derive(Debug, Clone)]
+pub(super) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl ReportConditions {
+    /// Whether no condition is given.
+    pub fn is_empty(&self) -> bool {
+        *self == ReportConditions::default()
+    }
+
+    /// The conditions on the reports row aliased `r`, as SQL; their values are
+    /// appended to `binds`, whose length numbers the placeholders.
+    pub(super) fn sql(&self, binds: &mut Vec<Bind>) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut push = |sql: &str, value: Bind| {
+            binds.push(value);
+            out.push(sql.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(at) = self.since {
+            push("r.received_at >= ?", Bind::Int(at));
+        }
+        if let Some(at) = self.until {
+            push("r.received_at < ?", Bind::Int(at));
+        }
+        for (sql, value) in [
+            ("r.product = ?", &self.product),
+            ("r.version = ?", &self.version),
+            ("r.version_key >= ?", &self.min_version_key),
+            ("r.os = ?", &self.os),
+            ("r.os_version = ?", &self.os_version),
+            ("r.crash_reason = ?", &self.crash_reason),
+            ("r.crash_module = ?", &self.module),
+            (
+                "EXISTS (SELECT 1 FROM report_annotations a WHERE a.report_id = r.id \
+                 AND a.tag = ?)",
+                &self.annotation_tag,
+            ),
+        ] {
+            if let Some(value) = value {
+                push(sql, Bind::Text(value.clone()));
+            }
+        }
+        out
+    }
+}
+
+/// Binds `binds` to `query` in order.
+pub(super) fn bind_all<'q>(
+    mut query: Query<'q, Any, AnyArguments>,
+    binds: &'q [Bind],
+) -> Query<'q, Any, AnyArguments> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(text) => query.bind(text.as_str()),
+            Bind::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+/// A page of matching reports, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// What they must match.
+    pub conditions: ReportConditions,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl Index {
+    /// The reports `filter` matches, newest first.
+    pub async fn search_reports(
+        &self,
+        filter: &ReportFilter,
+    ) -> Result<Vec<ReportRow>, IndexError> {
+        let mut binds = Vec::new();
+        let conditions = filter.conditions.sql(&mut binds);
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        binds.push(Bind::Int(filter.limit));
+        binds.push(Bind::Int(filter.offset));
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {where_clause} \
+             ORDER BY r.received_at DESC, r.id LIMIT ${} OFFSET ${}",
+            binds.len() - 1,
+            binds.len()
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+}
