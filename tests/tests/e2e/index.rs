@@ -6,7 +6,7 @@ use std::time::Duration;
 use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
     Backend, CrashFacts, Index, Intake, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
-    ProcessedOutcome, Role,
+    ProcessedOutcome, ReportConditions, ReportFilter, Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::submit;
@@ -60,11 +60,13 @@ fn at_site(signature: &str, site: &str, missing: &[(&str, &str)]) -> ProcessedOu
             crash_reason: Some("SIGSEGV".to_owned()),
             crash_address: Some("0x0".to_owned()),
             crash_site: Some(site.to_owned()),
+            crash_module: Some("app".to_owned()),
         },
         missing_symbols: missing
             .iter()
             .map(|(f, i)| (f.to_string(), i.to_string()))
             .collect(),
+        annotation_tags: vec![format!("tag-of-{signature}")],
     }
 }
 
@@ -251,14 +253,80 @@ async fn index_scenario(index: Index) {
     // Filters and sorting.
     assert_eq!(issues_matching(&index, IssueFilter::default()).await, 1);
     let by_product = IssueFilter {
-        product: Some("App".into()),
-        version: Some("1.0".into()),
-        os: Some("Linux".into()),
+        reports: ReportConditions {
+            product: Some("App".into()),
+            version: Some("1.0".into()),
+            os: Some("Linux".into()),
+            ..Default::default()
+        },
         status: Some(IssueStatus::Open),
         sort: IssueSort::LastSeen,
         ..Default::default()
     };
     assert_eq!(issues_matching(&index, by_product).await, 1);
+
+    // Report search: each condition narrows on its indexed column.
+    let reports_matching = |conditions: ReportConditions| {
+        let index = index.clone();
+        async move {
+            let filter = ReportFilter {
+                conditions,
+                limit: 10,
+                offset: 0,
+            };
+            index.search_reports(&filter).await.unwrap().len()
+        }
+    };
+    let version_key = |v: &str| mayday_server::version::sort_key(v);
+    for (conditions, want) in [
+        (ReportConditions::default(), 3),
+        (
+            ReportConditions {
+                product: Some("App".into()),
+                min_version_key: version_key("0.9"),
+                ..Default::default()
+            },
+            3,
+        ),
+        (
+            ReportConditions {
+                min_version_key: version_key("1.0.1"),
+                ..Default::default()
+            },
+            0,
+        ),
+        (
+            ReportConditions {
+                since: Some(t0 + 1),
+                until: Some(t0 + 2),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ReportConditions {
+                module: Some("app".into()),
+                os_version: Some("6.1".into()),
+                crash_reason: Some("SIGSEGV".into()),
+                annotation_tag: Some("tag-of-foo".into()),
+                ..Default::default()
+            },
+            3,
+        ),
+        (
+            ReportConditions {
+                annotation_tag: Some("tag-of-bar".into()),
+                ..Default::default()
+            },
+            0,
+        ),
+    ] {
+        assert_eq!(
+            reports_matching(conditions.clone()).await,
+            want,
+            "{conditions:?}"
+        );
+    }
     let search = |text: &str| IssueFilter {
         search: Some(text.into()),
         ..Default::default()

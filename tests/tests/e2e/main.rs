@@ -14,6 +14,7 @@ mod ffi;
 mod index;
 mod privacy;
 mod ratelimit;
+mod search;
 mod spine;
 mod storage;
 mod symbols;
