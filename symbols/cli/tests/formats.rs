@@ -327,6 +327,17 @@ fn a_universal_mach_o_dumps_one_architecture_at_a_time() {
         all.iter().map(|d| d.arch.as_str()).collect::<Vec<_>>(),
         ["x86_64", "arm64"]
     );
+    // A Java class file starts with the same magic, then its version, not a count.
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("Main.class");
+    std::fs::write(&class, b"\xca\xfe\xba\xbe\x00\x00\x00\x34 and the rest").unwrap();
+    let (ok, _, stderr) = dump(&[class.as_ref()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("not an ELF, Mach-O, PE or PDB file"),
+        "{stderr}"
+    );
+
     let err = dump_sym(&bytes, "Example").unwrap_err();
     assert!(
         matches!(err, DumpError::Universal { ref archs } if archs == &["x86_64", "arm64"]),
