@@ -8,7 +8,10 @@
 //! An ELF binary without debug info of its own (a system library, a stripped
 //! release build) is dumped with its separate debug file when one is found by build
 //! id under `/usr/lib/debug/.build-id/` (`--debug-dir`), as Debian's `-dbg` packages
-//! install them, or named with `dump --debug-file`.
+//! install them, or named with `dump --debug-file`. A Mach-O is dumped with the
+//! dSYM bundle beside it (`<binary>.dSYM`), a universal one once per architecture
+//! (`dump --arch` picks one). A Windows PE is dumped with its PDB (the name in its
+//! debug directory, beside it) and a PDB with the PE beside it of the same debug id.
 //!
 //! Exit status: 0 when every symbol file found is on the server afterwards
 //! (uploaded now or already there), 1 otherwise, with a message on stderr.
@@ -22,7 +25,10 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use mayday_symbols::{SymbolId, parse_sym_upload};
-use mayday_symbols_cli::{Dumped, ObjectKind, dump_sym, dump_sym_split, separate_debug_file};
+use mayday_symbols_cli::{
+    DumpError, Dumped, ObjectKind, dsym_debug_file, dump_mach_o, dump_pe_pdb, dump_sym,
+    dump_sym_split, pe_debug_file, separate_debug_file,
+};
 
 #[derive(Parser)]
 #[command(
@@ -37,17 +43,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a Breakpad .sym for a binary or debug file (ELF/DWARF, Mach-O, PDB).
+    /// Write a Breakpad .sym for a binary or debug file (ELF/DWARF, Mach-O, PE/PDB).
     Dump {
         /// The binary or debug file.
         file: PathBuf,
         /// Write the .sym here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// The ELF binary's separate debug file. Without it, a binary without debug
-        /// info has it looked up by build id under --debug-dir.
+        /// The binary's separate debug file: an ELF's `.debug` file, a Mach-O's dSYM
+        /// DWARF file, a PE's PDB. Without it, an ELF binary without debug info has
+        /// it looked up by build id under --debug-dir, a Mach-O in the dSYM beside
+        /// it, a PE's PDB beside it.
         #[arg(long)]
         debug_file: Option<PathBuf>,
+        /// The architecture to dump from a universal (fat) Mach-O, e.g. `x86_64`,
+        /// `arm64`.
+        #[arg(long)]
+        arch: Option<String>,
         /// Where separate debug files are found by build id
         /// (`<dir>/.build-id/ab/cdef….debug`, as Debian's -dbg packages install them).
         #[arg(long, default_value = DEBUG_DIR)]
@@ -87,8 +99,15 @@ fn main() -> ExitCode {
             file,
             output,
             debug_file,
+            arch,
             debug_dir,
-        } => dump(&file, output.as_deref(), debug_file.as_deref(), &debug_dir),
+        } => dump(
+            &file,
+            output.as_deref(),
+            debug_file.as_deref(),
+            &debug_dir,
+            arch.as_deref(),
+        ),
         Command::Upload {
             paths,
             server,
@@ -114,33 +133,91 @@ fn main() -> ExitCode {
     }
 }
 
-/// Dumps `file`, with its separate debug file: `debug_file` if given, else the one
-/// found by build id under `debug_dir` when `file` has no debug info of its own.
+/// Reads `path`, naming it in the error.
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("while reading {}", path.display()))
+}
+
+/// Dumps `file` (whose content is `bytes`) with its separate debug file: `debug_file`
+/// if given, else the one found where its format's tools put it (by build id under
+/// `debug_dir` for an ELF without debug info, the dSYM beside a Mach-O, the PDB beside
+/// a PE or the PE beside a PDB). One `.sym` per architecture of a universal Mach-O,
+/// or the one of `arch`.
 fn dump_with_debug(
     file: &Path,
     bytes: &[u8],
     debug_file: Option<&Path>,
     debug_dir: &Path,
-) -> anyhow::Result<Dumped> {
+    arch: Option<&str>,
+) -> anyhow::Result<Vec<Dumped>> {
     let name = file.to_string_lossy();
+    let kind = ObjectKind::detect(bytes);
+    let while_dumping = || format!("while dumping {}", file.display());
+    if arch.is_some() && !matches!(kind, Some(ObjectKind::MachO | ObjectKind::FatMachO)) {
+        bail!("{}: --arch is for Mach-O files", file.display());
+    }
+    match kind {
+        Some(ObjectKind::MachO | ObjectKind::FatMachO) => {
+            let dsym = match debug_file {
+                Some(path) => Some(read(path)?),
+                None => match dsym_debug_file(file).filter(|p| p.is_file()) {
+                    Some(path) => Some(read(&path)?),
+                    None => None,
+                },
+            };
+            return dump_mach_o(bytes, dsym.as_deref(), &name, arch).with_context(while_dumping);
+        }
+        Some(ObjectKind::Pe) => {
+            // Filed under the PDB name the PE records, which is what minidumps name.
+            let recorded = pe_debug_file(bytes);
+            let pdb = match (debug_file, &recorded) {
+                (Some(path), _) => path.to_owned(),
+                (None, Some(recorded)) if file.with_file_name(recorded).is_file() => {
+                    file.with_file_name(recorded)
+                }
+                (None, _) => return Err(DumpError::PeWithoutPdb).with_context(while_dumping),
+            };
+            let pdb_name = recorded.unwrap_or_else(|| pdb.to_string_lossy().into_owned());
+            let dumped = dump_pe_pdb(bytes, &name, &read(&pdb)?, &pdb_name).with_context(|| {
+                format!("while dumping {} with {}", file.display(), pdb.display())
+            })?;
+            return Ok(vec![dumped]);
+        }
+        Some(ObjectKind::Pdb) => {
+            if let Some(pe) = debug_file {
+                let dumped = dump_pe_pdb(&read(pe)?, &pe.to_string_lossy(), bytes, &name)
+                    .with_context(|| {
+                        format!("while dumping {} with {}", file.display(), pe.display())
+                    })?;
+                return Ok(vec![dumped]);
+            }
+            // The PE of the same build beside it, as the reference dump_syms finds it.
+            for pe in ["dll", "exe"].map(|ext| file.with_extension(ext)) {
+                if pe.is_file()
+                    && let Ok(paired) =
+                        dump_pe_pdb(&read(&pe)?, &pe.to_string_lossy(), bytes, &name)
+                {
+                    return Ok(vec![paired]);
+                }
+            }
+            return Ok(vec![dump_sym(bytes, &name).with_context(while_dumping)?]);
+        }
+        Some(ObjectKind::Elf) | None => {}
+    }
     let split = |debug: &Path| -> anyhow::Result<Dumped> {
-        let debug_bytes =
-            std::fs::read(debug).with_context(|| format!("while reading {}", debug.display()))?;
-        dump_sym_split(bytes, &debug_bytes, &name)
+        dump_sym_split(bytes, &read(debug)?, &name)
             .with_context(|| format!("while dumping {} with {}", file.display(), debug.display()))
     };
     if let Some(debug) = debug_file {
-        return split(debug);
+        return split(debug).map(|d| vec![d]);
     }
-    let dumped =
-        dump_sym(bytes, &name).with_context(|| format!("while dumping {}", file.display()))?;
+    let dumped = dump_sym(bytes, &name).with_context(while_dumping)?;
     if dumped.functions == 0
-        && ObjectKind::detect(bytes) == Some(ObjectKind::Elf)
         && let Some(debug) = separate_debug_file(&dumped, debug_dir).filter(|p| p.is_file())
     {
-        return split(&debug);
+        return split(&debug).map(|d| vec![d]);
     }
-    Ok(dumped)
+    Ok(vec![dumped])
 }
 
 fn dump(
@@ -148,9 +225,18 @@ fn dump(
     output: Option<&Path>,
     debug_file: Option<&Path>,
     debug_dir: &Path,
+    arch: Option<&str>,
 ) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("while reading {}", file.display()))?;
-    let dumped = dump_with_debug(file, &bytes, debug_file, debug_dir)?;
+    let bytes = read(file)?;
+    let mut dumped = dump_with_debug(file, &bytes, debug_file, debug_dir, arch)?;
+    if dumped.len() > 1 {
+        let archs = dumped.iter().map(|d| d.arch.clone()).collect();
+        return Err(DumpError::Universal { archs })
+            .with_context(|| format!("while dumping {}", file.display()));
+    }
+    let Some(dumped) = dumped.pop() else {
+        bail!("{}: no object to dump", file.display());
+    };
     match output {
         Some(path) => std::fs::write(path, &dumped.sym)
             .with_context(|| format!("while writing {}", path.display()))?,
@@ -249,16 +335,24 @@ fn classify(path: &Path, found: &mut Found, debug_dir: &Path) {
             .push((path.to_owned(), "not a binary or .sym".into()));
         return;
     }
-    match dump_with_debug(path, &bytes, None, debug_dir) {
-        Ok(d) if d.functions == 0 => found
-            .skipped
-            .push((path.to_owned(), "no debug info".into())),
-        Ok(d) => found.candidates.push(Candidate {
-            source: path.to_owned(),
-            id: d.id,
-            sym: Bytes::from(d.sym),
-        }),
-        // Object files the library cannot read (e.g. a fat Mach-O, a resource DLL).
+    match dump_with_debug(path, &bytes, None, debug_dir, None) {
+        // One per architecture of a universal Mach-O.
+        Ok(dumped) => {
+            for d in dumped {
+                if d.functions == 0 {
+                    found
+                        .skipped
+                        .push((path.to_owned(), format!("no debug info ({})", d.arch)));
+                } else {
+                    found.candidates.push(Candidate {
+                        source: path.to_owned(),
+                        id: d.id,
+                        sym: Bytes::from(d.sym),
+                    });
+                }
+            }
+        }
+        // Object files the library cannot read (e.g. a resource DLL, a PE without its PDB).
         Err(e) => found.skipped.push((path.to_owned(), format!("{e:#}"))),
     }
 }
@@ -379,8 +473,12 @@ fn upload(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    // The same symbol file may be found twice (a binary and its .sym): once is enough.
-    found.candidates.sort_by(|a, b| a.id.cmp(&b.id));
+    // The same symbol file may be found twice (a binary and its .sym, a PE and its
+    // PDB, a Mach-O and its dSYM): once is enough, the fullest (e.g. the binary merged
+    // with its debug file rather than the debug file alone).
+    found
+        .candidates
+        .sort_by(|a, b| a.id.cmp(&b.id).then(b.sym.len().cmp(&a.sym.len())));
     found.candidates.dedup_by(|a, b| a.id == b.id);
 
     let client = reqwest::blocking::Client::builder()

@@ -934,3 +934,119 @@ async fn the_upload_cli_checks_server_and_token_once_before_uploading() {
     assert!(said(&out).contains("3 uploaded"), "{}", said(&out));
     server.stop().await;
 }
+
+/// The CLI's Windows and macOS fixtures (`symbols/cli/tests/fixtures`).
+fn format_fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../symbols/cli/tests/fixtures")
+        .join(path)
+}
+
+/// Copies fixture files into `dir` (keeping their relative paths).
+fn copy_fixtures(dir: &Path, paths: &[&str]) {
+    for path in paths {
+        let to = dir.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(format_fixture(path), to).unwrap();
+    }
+}
+
+/// `mayday-symbols upload <path>`, which succeeds with `summary` in its output.
+async fn cli_upload_ok(path: &Path, server: &str, token: &str, summary: &str) {
+    let out = cli_upload(&[path], server, token).await;
+    let log = text(&out);
+    assert!(out.status.success() && log.contains(summary), "{log}");
+}
+
+/// A Windows PE with its PDB and a Mach-O with its dSYM, as a build leaves them, and
+/// each architecture of a universal Mach-O dumped with `--arch`: the real CLI uploads
+/// them to the real server, which files each at `<debug_file>/<DEBUG_ID>/<name>.sym`
+/// (the PDB's name for the PE, each architecture under its own debug id) and serves
+/// them on the Breakpad route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pe_pdb_dsym_and_universal_mach_o_symbols_are_filed_under_their_debug_ids() {
+    let (server, uploader) = TestServer::with_token(Role::Uploader).await;
+    let temp = tempfile::tempdir().unwrap();
+    let build = temp.path().join("build");
+    copy_fixtures(
+        &build,
+        &[
+            "windows/dump_syms_regtest64.exe",
+            "windows/dump_syms_regtest64.pdb",
+            "macos/crash",
+            "macos/crash.dSYM/Contents/Resources/DWARF/crash",
+        ],
+    );
+    // The PE and its PDB are one module, the Mach-O and its dSYM another.
+    let two = "2 uploaded, 0 already present, 0 failed";
+    cli_upload_ok(&build, &server.url, &uploader, two).await;
+    let pdb =
+        "symbols/dump_syms_regtest64.pdb/72E103A85CB249078B76B2E7C06257B13/dump_syms_regtest64.sym";
+    let crash = "symbols/crash/67E9247C814E392BA027DBDE6748FCBF0/crash.sym";
+    assert_eq!(symbol_keys(&server).await, [crash, pdb]);
+    // What is served is the whole dump: functions from the PDB and the dSYM, call
+    // frame information from the PE and the Mach-O binary.
+    for (key, module) in [
+        (
+            pdb,
+            "MODULE windows x86_64 72E103A85CB249078B76B2E7C06257B13 dump_syms_regtest64.pdb\n\
+             INFO CODE_ID 589DFD111A000 dump_syms_regtest64.exe\n",
+        ),
+        (
+            crash,
+            "MODULE mac x86_64 67E9247C814E392BA027DBDE6748FCBF0 crash\n",
+        ),
+    ] {
+        let path = format!("/{key}");
+        let (status, body) = server.get_bytes(&path, &uploader).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}");
+        let sym = String::from_utf8(body).unwrap();
+        assert!(sym.starts_with(module), "{path}: {}", &sym[..200]);
+        assert!(
+            sym.contains("\nFUNC ") && sym.contains("\nSTACK CFI INIT "),
+            "{path}"
+        );
+    }
+    assert!(
+        String::from_utf8(server.get_bytes(&format!("/{pdb}"), &uploader).await.1)
+            .unwrap()
+            .contains(" main(int, char**)\n")
+    );
+
+    // A universal Mach-O: one .sym per architecture, each under its own debug id.
+    let syms = temp.path().join("syms");
+    std::fs::create_dir_all(&syms).unwrap();
+    let fat = format_fixture("universal/Example");
+    for arch in ["x86_64", "arm64"] {
+        let mut cmd = Command::new(bin("mayday-symbols"));
+        cmd.arg("dump")
+            .arg(&fat)
+            .args(["--arch", arch, "-o"])
+            .arg(syms.join(format!("Example-{arch}.sym")));
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    cli_upload_ok(&syms, &server.url, &uploader, two).await;
+    let keys = symbol_keys(&server).await;
+    for (arch, id) in [
+        ("x86_64", "3B4566E4491B3DCF94F5AE51F624DD870"),
+        ("arm64", "2556F1515A403847BE6CE2C1B5BE4DF80"),
+    ] {
+        let key = format!("symbols/Example/{id}/Example.sym");
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+        let (status, body) = server.get_bytes(&format!("/{key}"), &uploader).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(format!("MODULE mac {arch} {id} Example\n").as_bytes()));
+    }
+    // The universal file itself is read per architecture; without functions in
+    // either, there is nothing to upload, and the CLI says so.
+    let out = cli_upload(&[&fat], &server.url, &uploader).await;
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("no debug info (x86_64)") && log.contains("no debug info (arm64)"),
+        "{log}"
+    );
+    assert_eq!(symbol_keys(&server).await.len(), 4);
+    server.stop().await;
+}
