@@ -22,6 +22,7 @@ pub mod pages;
 pub mod query;
 pub mod routes;
 pub mod symbols;
+pub mod trends;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
