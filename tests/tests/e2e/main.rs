@@ -17,4 +17,5 @@ mod ratelimit;
 mod spine;
 mod storage;
 mod symbols;
+mod trends;
 mod triage;
