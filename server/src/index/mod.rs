@@ -40,7 +40,7 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::AuditEntry;
 pub use crash_sites::SiteIssue;
-pub use daily::{DailyCount, day_of};
+pub use daily::{DailyCount, IssueDay, ProductDay, date_of, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};

@@ -41,6 +41,9 @@ button.secondary { background:#fff; color:var(--accent); } button.danger { backg
 .grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(280px,1fr)); gap:16px; }
 .card { background:#fff; border:1px solid var(--line); border-radius:6px; padding:12px 16px; }
 .card.narrow { max-width:420px; margin:48px auto; }
+svg.chart { display:block; max-width:100%; height:auto; overflow:visible; } svg.chart .hit:hover { fill:#eef1f6; }
+ul.legend { list-style:none; display:flex; flex-wrap:wrap; gap:4px 16px; padding:0; margin:6px 0; font-size:12px; color:var(--muted); } ul.legend li { display:flex; align-items:center; gap:4px; }
+.trends { display:grid; grid-template-columns:repeat(auto-fit,minmax(340px,1fr)); gap:12px; margin-bottom:16px; } .trends h2, #issue-trend h2 { margin:0 0 6px; font-size:14px; }
 .bar { display:grid; grid-template-columns:140px 1fr 48px; gap:8px; align-items:center; margin:4px 0; }
 .bar .track { display:block; width:100%; height:10px; background:#eef1f6; border-radius:5px; } .bar .track rect { fill:var(--accent); }
 .status { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; background:#eef1f6; }

@@ -23,6 +23,7 @@ pub mod query;
 pub mod routes;
 pub mod search;
 pub mod symbols;
+pub mod trends;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};

@@ -26,7 +26,7 @@ use super::auth::{
     ADMIN, ALL_ROLES, READ_CONTENTS, READ_METADATA, SYMBOLS, authenticate, deletion_token,
 };
 use super::error::{ApiError, Refusal, Surface};
-use super::{api, audit, deletion, lifecycle, pages, search, symbols};
+use super::{api, audit, deletion, lifecycle, pages, search, symbols, trends};
 use crate::index::Role;
 use crate::triage::TriageState;
 
@@ -138,6 +138,8 @@ pub fn routes() -> Vec<Route> {
         api!(GET "/api/v1/issues", roles(READ_CONTENTS), api::list_issues),
         api!(GET "/api/v1/issues/{id}", roles(READ_CONTENTS), api::get_issue),
         api!(GET "/api/v1/reports", roles(READ_CONTENTS), search::search_reports),
+        api!(GET "/api/v1/issues/{id}/daily", roles(READ_CONTENTS), trends::issue_daily),
+        api!(GET "/api/v1/daily", roles(READ_CONTENTS), trends::product_daily),
         api!(GET "/api/v1/reports/{id}", roles(READ_METADATA), api::get_report),
         api!(DELETE "/api/v1/reports/{id}", Access::DeletionTokenOr(READ_CONTENTS), deletion::delete_report),
         api!(GET "/api/v1/reports/{id}/minidump", roles(READ_CONTENTS), api::get_minidump),

@@ -233,6 +233,39 @@ async fn index_scenario(index: Index) {
         (day, "App", "1.0")
     );
     assert_eq!((days[0].reports, days[0].counted), (3, 1));
+    // The same day summed per issue for a list (one query for many issues), and
+    // per product.
+    let listed = index
+        .issues_daily(&[issue_ab, issue_ab + 1000], day)
+        .await
+        .unwrap();
+    let sums: Vec<_> = listed
+        .iter()
+        .map(|d| (d.issue_id, d.day, d.reports, d.counted))
+        .collect();
+    assert_eq!(sums, [(issue_ab, day, 3, 1)]);
+    assert!(
+        index
+            .issues_daily(&[issue_ab], day + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for product in [Some("App"), None] {
+        let products = index.product_daily(product, day).await.unwrap();
+        let sums: Vec<_> = products
+            .iter()
+            .map(|d| (d.day, d.product.as_str(), d.reports, d.counted))
+            .collect();
+        assert_eq!(sums, [(day, "App", 3, 1)], "{product:?}");
+    }
+    assert!(
+        index
+            .product_daily(Some("Other"), day)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A report deleted while its job ran is not resurrected.
     index

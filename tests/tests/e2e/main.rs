@@ -18,4 +18,5 @@ mod search;
 mod spine;
 mod storage;
 mod symbols;
+mod trends;
 mod triage;

@@ -5,10 +5,11 @@ use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::chart::{self, Size, Stacks};
 use super::reports::{load_processed, stack_table};
 use super::session::{CheckedForm, CsrfForm, WithCsrf};
 use super::{PageResult, bars, csrf_field, fmt_time, layout};
-use crate::index::IssueStatus;
+use crate::index::{IssueStatus, ProductDay};
 use crate::lifecycle::{self, Emptying};
 use crate::triage::TriageState;
 use crate::triage::api::{IssueQuery, IssueSelection};
@@ -16,6 +17,7 @@ use crate::triage::auth::Caller;
 use crate::triage::error::{ApiError, PageError};
 use crate::triage::query::{self, PageQuery};
 use crate::triage::search::ReportSelection;
+use crate::triage::trends::{self, Window};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -41,6 +43,55 @@ fn filter_value(selection: &ReportSelection, name: &str) -> String {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
         .unwrap_or_default()
+}
+
+/// Days of the charts on the issues list (each issue's, and each product's).
+const LIST_DAYS: i64 = 30;
+
+/// Days of the chart on an issue's page.
+const ISSUE_DAYS: i64 = 90;
+
+/// The most products the issues list draws a chart of (the busiest).
+const PRODUCT_CHARTS: usize = 4;
+
+/// Each product's crashes per day in `window` (the busiest [`PRODUCT_CHARTS`]):
+/// what the issues list, where a developer starts, opens with.
+fn product_trends(window: Window, rows: &[ProductDay]) -> Markup {
+    let mut products: Vec<(&str, Stacks)> = Vec::new();
+    for row in rows {
+        let at = match products.iter().position(|(p, _)| *p == row.product) {
+            Some(at) => at,
+            None => {
+                products.push((&row.product, Stacks::reports_and_counted(window)));
+                products.len() - 1
+            }
+        };
+        products[at].1.add(row.day, 0, row.reports);
+        products[at].1.add(row.day, 1, row.counted);
+    }
+    products.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then_with(|| a.0.cmp(b.0)));
+    let shown = products.len().min(PRODUCT_CHARTS);
+    html! {
+        section id="product-trends" {
+            @if products.is_empty() {
+                p.muted { "No crashes in the last " (window.days) " days." }
+            } @else {
+                (chart::legend("product-legend", &products[0].1))
+                div.trends {
+                    @for (at, (product, stacks)) in products[..shown].iter().enumerate() {
+                        @let name = if product.is_empty() { "(unknown product)" } else { product };
+                        div.card {
+                            h2 { (name) span.muted { " · crashes per day, last " (window.days) " days" } }
+                            (chart::chart(&format!("product-chart-{at}"), stacks, Size::Large, &format!("{name}: crashes per day")))
+                        }
+                    }
+                }
+                @if products.len() > shown {
+                    p.muted { (products.len() - shown) " more products; filter by product to see one." }
+                }
+            }
+        }
+    }
 }
 
 /// Query of the issues list: the API's selection, plus a page number.
@@ -121,6 +172,19 @@ pub async fn list(
         .await?;
     let more = issues.len() as i64 > PAGE_SIZE;
     issues.truncate(PAGE_SIZE as usize);
+    let window = Window::last(LIST_DAYS)?;
+    let ids: Vec<i64> = issues.iter().map(|issue| issue.id).collect();
+    let mut trends: Vec<Stacks> = issues
+        .iter()
+        .map(|_| Stacks::reports_and_counted(window))
+        .collect();
+    for day in state.index().issues_daily(&ids, window.first_day).await? {
+        if let Some(at) = ids.iter().position(|id| *id == day.issue_id) {
+            trends[at].add(day.day, 0, day.reports);
+            trends[at].add(day.day, 1, day.counted);
+        }
+    }
+    let products = trends::product_days(&state, &caller, filter.reports.product.as_deref(), window).await?;
     let tab = |name: &str, label: &str| -> Markup {
         html! {
             a class=@if status == name { "on" } href=(query.url(Some(name), None, None)) { (label) }
@@ -147,19 +211,21 @@ pub async fn list(
             button type="submit" { "Filter" }
             span.muted { "Sort: " (sort_link("count", "count")) " · " (sort_link("last_seen", "last seen")) " · " (sort_link("first_seen", "first seen")) }
         }
+        (product_trends(window, &products))
         @if issues.is_empty() {
             p.muted id="no-issues" { "No " (status) " issues." }
         } @else {
             table id="issues" {
-                thead { tr { th { "Issue" } th.num { "Reports" } th { "First seen" } th { "Last seen" } th { "Status" } } }
+                thead { tr { th { "Issue" } th.num { "Reports" } th { "Last " (LIST_DAYS) " days" } th { "First seen" } th { "Last seen" } th { "Status" } } }
                 tbody {
-                    @for issue in &issues {
+                    @for (issue, trend) in issues.iter().zip(&trends) {
                         tr {
                             td {
                                 a.issue href=(format!("/issues/{}", issue.id)) { (issue.title) }
                                 div.mono.muted { (issue.signature) }
                             }
                             td.num { (issue.count) }
+                            td { (chart::chart(&format!("trend-{}", issue.id), trend, Size::Small, "Crashes per day")) }
                             td { (fmt_time(issue.first_seen)) }
                             td { (fmt_time(issue.last_seen)) }
                             td { span class=(format!("status {}", issue.status.as_str())) { (issue.status.as_str()) } }
@@ -228,6 +294,10 @@ pub async fn show(
             )
             .await?;
     }
+    let window = Window::last(ISSUE_DAYS)?;
+    let daily = state.index().issue_daily(id, window.first_day).await?;
+    let by_version = Stacks::by_version(window, &daily);
+    let versions = chart::versions_by_total(window, &daily);
     let stored = state.index().count_reports_of_issue(id).await?;
     let reports_word = if stored == 1 { "report" } else { "reports" };
     let body = html! {
@@ -289,6 +359,28 @@ pub async fn show(
                 }
             }
         }
+        div.card id="issue-trend" {
+            h2 { "Crashes per day, last " (window.days) " days, by version" }
+            (chart::chart("issue-chart", &by_version, Size::Large, "Crashes per day by version"))
+            (chart::legend("issue-legend", &by_version))
+            @if versions.is_empty() {
+                p.muted { "No crashes in the last " (window.days) " days." }
+            } @else {
+                table id="issue-versions" {
+                    thead { tr { th { "Version" } th.num { "Reports" } th.num { "Counted without a dump" } } }
+                    tbody {
+                        @for (version, reports, counted) in &versions {
+                            tr {
+                                td.mono { @if version.is_empty() { "(unknown)" } @else { (version) } }
+                                td.num { (reports) }
+                                td.num { (counted) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Stored reports" }
         div.grid {
             div.card { h2 { "By version" } (bars(&breakdown.by_version)) }
             div.card { h2 { "By OS" } (bars(&breakdown.by_os)) }

@@ -3,6 +3,7 @@
 //! change something carry the session's CSRF token.
 
 pub mod admin;
+pub mod chart;
 pub mod issues;
 pub mod reports;
 pub mod session;
