@@ -118,7 +118,8 @@ impl TriageState {
 }
 
 /// The triage routes (API and pages), built from [`routes()`] with the role check
-/// in front of every route that is not public.
+/// in front of every route that is not public. Every error under `/api/` answers
+/// JSON of one shape ([`error::api_errors_as_json`]).
 ///
 /// Every response carries the security headers: the
 /// [`frame::content_security_policy`] (unless the page set its own, narrower
@@ -132,6 +133,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S>
             state.clone(),
             pages::with_caller_navigation,
         ))
+        .layer(axum::middleware::from_fn(error::api_errors_as_json))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
