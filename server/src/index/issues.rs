@@ -6,7 +6,9 @@ use sqlx::any::AnyRow;
 use super::{Index, IndexError};
 
 /// An issue's triage status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueStatus {
     /// New, or reopened by hand.
@@ -39,7 +41,7 @@ impl IssueStatus {
 }
 
 /// An issue.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IssueRow {
     /// Issue id.
     pub id: i64,

@@ -18,9 +18,11 @@ pub mod deletion;
 pub mod error;
 pub mod frame;
 pub mod lifecycle;
+pub mod openapi;
 pub mod pages;
 pub mod query;
 pub mod routes;
+pub mod schemas;
 pub mod symbols;
 
 use axum::Router;
@@ -127,12 +129,16 @@ impl TriageState {
 /// `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
 pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
-    routes::build(&state, routes())
+    let table = routes();
+    let description =
+        serde_json::to_vec(&openapi::document(&table)).expect("the API description serializes");
+    routes::build(&state, table)
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::with_caller_navigation,
         ))
+        .layer(axum::Extension(api::ApiDescription(description.into())))
         .layer(axum::middleware::from_fn(error::api_errors_as_json))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
