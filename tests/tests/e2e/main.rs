@@ -11,6 +11,7 @@ mod cluster;
 mod deletion;
 mod ffi;
 mod index;
+mod openapi;
 mod privacy;
 mod ratelimit;
 mod spine;
