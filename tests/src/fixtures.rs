@@ -83,3 +83,26 @@ pub fn system_libc_symbols(dir: &Path) -> PathBuf {
     assert!(status.success(), "mayday-symbols dump libc.so.6 failed");
     sym
 }
+
+/// The Python of the virtualenv `scripts/install-test-deps` fills (sentry-sdk,
+/// openapi-spec-validator, jsonschema).
+pub fn test_venv_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("MAYDAY_TEST_VENV").map_or_else(
+        || {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                })
+                .join("mayday/test-venv")
+        },
+        std::path::PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        python.display()
+    );
+    python
+}

@@ -3,7 +3,7 @@
 use super::{Index, IndexError};
 
 /// One audit entry.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Entry id.
     pub id: i64,

@@ -7,7 +7,9 @@ use super::search::{Bind, bind_all};
 use super::{Index, IndexError, ReportConditions};
 
 /// An issue's triage status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueStatus {
     /// New, or reopened by hand.
@@ -40,7 +42,7 @@ impl IssueStatus {
 }
 
 /// An issue.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IssueRow {
     /// Issue id.
     pub id: i64,

@@ -9,7 +9,9 @@ use crate::report_id::ReportId;
 use crate::version::sort_key;
 
 /// Where a report is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportState {
     /// Received and stored; waiting to be processed.
@@ -42,7 +44,16 @@ impl ReportState {
 
 /// What a report says about the crash and where it happened: found by processing,
 /// stored in the report's row and in the processed report (flat in its JSON).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
+)]
 pub struct CrashFacts {
     /// Product name from the annotations, if any.
     pub product: Option<String>,
@@ -88,9 +99,10 @@ pub struct NewReport {
 }
 
 /// A report row.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ReportRow {
     /// The report's id (`bp-<uuid>` in JSON).
+    #[schema(value_type = String)]
     pub id: ReportId,
     /// The issue it is grouped into, once processed.
     pub issue_id: Option<i64>,

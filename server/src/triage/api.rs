@@ -1,9 +1,9 @@
 //! The JSON API: `/api/v1/issues`, `/api/v1/reports`, and health.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,6 +18,10 @@ use crate::triage::TriageState;
 use crate::vault;
 
 /// `GET /healthz`: 200 when the index answers, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "The index answers.", body = super::schemas::Health),
+    (status = 503, description = "It does not.", body = super::schemas::Health),
+))]
 pub async fn healthz(State(state): State<TriageState>) -> Response {
     match state.index().check().await {
         Ok(()) => Json(json!({ "status": "ok" })).into_response(),
@@ -33,6 +37,9 @@ pub async fn healthz(State(state): State<TriageState>) -> Response {
 }
 
 /// `GET /metrics`: counters in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
+))]
 pub async fn metrics(State(state): State<TriageState>) -> Response {
     let depth = state.index().queue_depth().await.ok();
     (
@@ -46,7 +53,8 @@ pub async fn metrics(State(state): State<TriageState>) -> Response {
 
 /// Which issues a listing shows, in which order: the query keys the API's issue
 /// list and the issues page share.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IssueSelection {
     /// `open`, `resolved`, `regressed`.
     pub status: Option<String>,
@@ -60,10 +68,12 @@ pub struct IssueSelection {
 }
 
 /// Query of `GET /api/v1/issues`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IssueQuery {
     /// Which issues, in which order.
     #[serde(flatten)]
+    #[param(ignore)]
     pub selection: IssueSelection,
     /// Page size, 1..=500 (default 50).
     pub limit: Option<i64>,
@@ -100,6 +110,10 @@ impl IssueQuery {
 }
 
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
+#[utoipa::path(get, path = "/api/v1/issues", params(IssueSelection, IssueQuery), responses(
+    (status = 200, description = "A page of issues.", body = super::schemas::IssueList),
+    (status = 400, description = "A query that does not parse.", body = super::error::ErrorBody),
+))]
 pub async fn list_issues(
     State(state): State<TriageState>,
     caller: Caller,
@@ -119,6 +133,10 @@ pub async fn list_issues(
 }
 
 /// `GET /api/v1/issues/{id}`: an issue, its counts per version/OS/product and its newest reports.
+#[utoipa::path(get, path = "/api/v1/issues/{id}", params(("id" = i64, Path, description = "Issue id")), responses(
+    (status = 200, description = "The issue.", body = super::schemas::IssueDetail),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn get_issue(
     State(state): State<TriageState>,
     caller: Caller,
@@ -176,6 +194,10 @@ pub(crate) fn report_metadata(row: &ReportRow) -> Value {
 }
 
 /// `GET /api/v1/reports/{id}`: metadata for support; the processed report (audited) for developers.
+#[utoipa::path(get, path = "/api/v1/reports/{id}", params(("id" = String, Path, description = "CrashID, `bp-<uuid>`")), responses(
+    (status = 200, description = "The report, as the caller's role may see it.", body = super::schemas::ReportView),
+    (status = 404, description = "No such report.", body = super::error::ErrorBody),
+))]
 pub async fn get_report(
     State(state): State<TriageState>,
     caller: Caller,
@@ -215,6 +237,10 @@ pub async fn get_report(
 }
 
 /// `GET /api/v1/reports/{id}/minidump`: the stored (scrubbed) dump, audited.
+#[utoipa::path(get, path = "/api/v1/reports/{id}/minidump", responses(
+    (status = 200, description = "The dump.", content_type = "application/x-dmp", body = Vec<u8>),
+    (status = 404, description = "No such report, or its dump is gone.", body = super::error::ErrorBody),
+))]
 pub async fn get_minidump(
     State(state): State<TriageState>,
     caller: Caller,
@@ -264,11 +290,17 @@ pub(crate) async fn minidump_download(
 
 /// `GET /api/v1/token`: the calling token's id and role, so a CLI can check its
 /// token once before it starts (`mayday-symbols upload` does).
+#[utoipa::path(get, path = "/api/v1/token", responses(
+    (status = 200, description = "The calling token.", body = super::schemas::CurrentToken),
+))]
 pub async fn current_token(caller: Caller) -> Json<Value> {
     Json(json!({ "id": caller.token_id, "role": caller.role.as_str() }))
 }
 
 /// `GET /api/v1/tokens`: every API token (never a secret; sessions left out).
+#[utoipa::path(get, path = "/api/v1/tokens", responses(
+    (status = 200, description = "The tokens.", body = super::schemas::TokenList),
+))]
 pub async fn list_tokens(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<TokenRow> = state
         .index()
@@ -281,7 +313,7 @@ pub async fn list_tokens(State(state): State<TriageState>) -> Result<Json<Value>
 }
 
 /// Body of `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// The role of the new token.
     pub role: Role,
@@ -291,6 +323,11 @@ pub struct NewToken {
 }
 
 /// `POST /api/v1/tokens`: creates a token; the secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses(
+    (status = 201, description = "The new token.", body = super::schemas::CreatedToken),
+    (status = 400, description = "A body that is not JSON.", body = super::error::ErrorBody),
+    (status = 422, description = "A body without a known role.", body = super::error::ErrorBody),
+))]
 pub async fn create_token(
     State(state): State<TriageState>,
     caller: Caller,
@@ -320,6 +357,10 @@ pub(crate) async fn create_token_audited(
 
 /// `DELETE /api/v1/tokens/{id}`: revokes a token. 204, or 404 when there is no
 /// live token with that id.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", responses(
+    (status = 204, description = "Revoked."),
+    (status = 404, description = "No live token with that id.", body = super::error::ErrorBody),
+))]
 pub async fn revoke_token(
     State(state): State<TriageState>,
     caller: Caller,
@@ -341,6 +382,9 @@ pub async fn revoke_token(
 
 /// `GET /api/v1/symbols/missing`: modules whose symbols reports lacked, the ones
 /// most reports need first.
+#[utoipa::path(get, path = "/api/v1/symbols/missing", responses(
+    (status = 200, description = "The modules.", body = super::schemas::MissingSymbols),
+))]
 pub async fn missing_symbols(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
     let missing = state.index().missing_symbols_ranked(500).await?;
     let rows: Vec<Value> = missing
@@ -348,4 +392,18 @@ pub async fn missing_symbols(State(state): State<TriageState>) -> Result<Json<Va
         .map(|(file, id, n)| json!({ "debug_file": file, "debug_id": id, "reports": n }))
         .collect();
     Ok(Json(json!({ "missing": rows })))
+}
+
+/// The API's description as served: built once from the route table
+/// (`triage::openapi::document`) and handed to [`openapi_json`].
+#[derive(Debug, Clone)]
+pub struct ApiDescription(pub bytes::Bytes);
+
+/// `GET /api/v1/openapi.json`: the API's OpenAPI 3.1 description (public: it
+/// holds no data).
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses(
+    (status = 200, description = "The description.", content_type = "application/json", body = Object),
+))]
+pub async fn openapi_json(Extension(description): Extension<ApiDescription>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], description.0).into_response()
 }

@@ -15,7 +15,8 @@ use super::query::{self, ApiQuery, PageQuery};
 use crate::triage::TriageState;
 
 /// Query of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, 1..=1000 (default 100).
     pub limit: Option<i64>,
@@ -24,6 +25,10 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: the audit log, newest first (admins).
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "audit", params(AuditQuery), responses(
+    (status = 200, description = "A page of the audit log.", body = super::schemas::AuditLog),
+    (status = 400, description = "A query that does not parse.", body = super::error::ErrorBody),
+))]
 pub async fn api(
     State(state): State<TriageState>,
     ApiQuery(query): ApiQuery<AuditQuery>,

@@ -22,6 +22,10 @@ use crate::triage::TriageState;
 /// person who sent it) or a developer/admin bearer token (checked by the route
 /// table, which lets a deletion token through to here). Idempotent: 204 whether
 /// or not it was still there; a wrong deletion token gets 404 and deletes nothing.
+#[utoipa::path(delete, path = "/api/v1/reports/{id}", params(("id" = String, Path, description = "CrashID, `bp-<uuid>`")), responses(
+    (status = 204, description = "Deleted, or not stored."),
+    (status = 404, description = "Not a CrashID, or not this deletion token's report.", body = super::error::ErrorBody),
+))]
 pub async fn delete_report(
     State(state): State<TriageState>,
     caller: Option<Caller>,

@@ -3,14 +3,20 @@
 //! caller away) as the route's [`Surface`] answers, [`SymbolsError`] for symbol
 //! uploads, and the conversions from the errors of the layers below.
 //!
+//! Every API error (every error under `/api/` but the uploads', which answer as
+//! Breakpad clients expect) is JSON of one shape, [`ErrorBody`]; what axum answers
+//! itself is put in that shape by [`api_errors_as_json`].
+//!
 //! A 5xx says nothing internal; the real error is logged.
 
 use axum::Json;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use mayday_symbols::UploadError;
-use serde_json::json;
 
 use super::frame::frame;
 use crate::deletion::DeleteError;
@@ -55,7 +61,31 @@ pub enum ApiError {
     Data(#[from] serde_json::Error),
 }
 
+/// The body of every API error: `{"error": "<message>", "reason": "<code>"}`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub error: String,
+    /// What went wrong, for programs: a stable snake_case code (`unauthorized`,
+    /// `forbidden`, `not_found`, `bad_request`, `method_not_allowed`, `too_large`,
+    /// `unprocessable`, `too_many_requests`, `unavailable`, `internal`, or a
+    /// symbol upload's reason such as `bad_body`).
+    pub reason: String,
+}
+
 impl ApiError {
+    /// The stable code of the error's JSON `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Index(_) | ApiError::Storage(_) => "unavailable",
+            ApiError::Data(_) => "internal",
+        }
+    }
+
     /// The status and the message a client may see.
     pub fn status_and_message(&self) -> (StatusCode, String) {
         match self {
@@ -116,7 +146,7 @@ impl From<LifecycleError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = self.status_and_message();
-        let mut response = error_json(status, &message);
+        let mut response = error_json(status, self.reason(), message);
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -247,9 +277,78 @@ impl SymbolsError {
     }
 }
 
-/// `status` with `{"error": message}`.
-fn error_json(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+/// `status` with the [`ErrorBody`] of `reason` and `message`.
+fn error_json(status: StatusCode, reason: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: message,
+        reason: reason.to_owned(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The `reason` of an error that has only its status: what axum answers itself.
+fn reason_of_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// The most of an error's text kept as its JSON message.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// Middleware: an error answer under `/api/` that is not JSON — axum's own
+/// answers to a path, query or JSON body that does not parse, a method the route
+/// lacks, a body over its limit — becomes an [`ErrorBody`] with the same status
+/// and headers, its text (at most 4 KiB; for a 5xx only the
+/// status's name) the message.
+pub async fn api_errors_as_json(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_ERROR_TEXT).await {
+        Ok(bytes) if !status.is_server_error() => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        _ => String::new(),
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let body = ErrorBody {
+        error: message,
+        reason: reason_of_status(status).to_owned(),
+    };
+    let Ok(bytes) = serde_json::to_vec(&body) else {
+        return status.into_response();
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 impl IntoResponse for SymbolsError {
@@ -258,21 +357,25 @@ impl IntoResponse for SymbolsError {
             SymbolsError::Api(e) => return e.into_response(),
             SymbolsError::Internal(e) => {
                 tracing::error!(error = %e, "symbol upload failed");
-                return error_json(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                return error_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_owned(),
+                );
             }
             SymbolsError::Store(e) => {
                 tracing::error!(error = %e, "symbol store failed");
-                return error_json(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+                return error_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store",
+                    "try again later".to_owned(),
+                );
             }
             SymbolsError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             SymbolsError::Upload(ref e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             SymbolsError::Upload(_) | SymbolsError::Body(_) => StatusCode::BAD_REQUEST,
         };
         tracing::debug!(reason = self.name(), error = %self, "symbol upload refused");
-        (
-            status,
-            Json(json!({ "error": self.to_string(), "reason": self.name() })),
-        )
-            .into_response()
+        error_json(status, self.name(), self.to_string())
     }
 }

@@ -14,7 +14,7 @@ use crate::lifecycle::{self, Emptying};
 use crate::triage::TriageState;
 
 /// Body of `POST /api/v1/issues/{id}/resolve` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// Resolved in this version: later crashes from older versions are counted
@@ -25,6 +25,12 @@ pub struct ResolveBody {
 /// `POST /api/v1/issues/{id}/resolve`: marks the issue resolved and deletes every
 /// report of it. Answers the issue, how many reports were deleted, and how many
 /// of its reports have been counted and dropped since earlier resolutions.
+#[utoipa::path(post, path = "/api/v1/issues/{id}/resolve", params(("id" = i64, Path, description = "Issue id")),
+    request_body(content = Option<ResolveBody>, description = "Optional."), responses(
+    (status = 200, description = "Resolved.", body = super::schemas::Resolved),
+    (status = 400, description = "A body or version that does not parse.", body = super::error::ErrorBody),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn resolve(
     State(state): State<TriageState>,
     caller: Caller,
@@ -52,6 +58,10 @@ pub async fn resolve(
 }
 
 /// `POST /api/v1/issues/{id}/reopen`: reopens the issue.
+#[utoipa::path(post, path = "/api/v1/issues/{id}/reopen", params(("id" = i64, Path, description = "Issue id")), responses(
+    (status = 200, description = "Reopened.", body = super::schemas::Reopened),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn reopen(
     State(state): State<TriageState>,
     caller: Caller,
@@ -64,6 +74,10 @@ pub async fn reopen(
 
 /// `DELETE /api/v1/issues/{id}/reports`: deletes every report of the issue; the
 /// issue stays.
+#[utoipa::path(delete, path = "/api/v1/issues/{id}/reports", params(("id" = i64, Path, description = "Issue id")), responses(
+    (status = 200, description = "Its reports are deleted.", body = super::schemas::Emptied),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn delete_issue_reports(
     State(state): State<TriageState>,
     caller: Caller,
@@ -73,6 +87,10 @@ pub async fn delete_issue_reports(
 }
 
 /// `DELETE /api/v1/issues/{id}`: deletes every report of the issue and the issue.
+#[utoipa::path(delete, path = "/api/v1/issues/{id}", params(("id" = i64, Path, description = "Issue id")), responses(
+    (status = 200, description = "The issue and its reports are deleted.", body = super::schemas::Emptied),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn delete_issue(
     State(state): State<TriageState>,
     caller: Caller,

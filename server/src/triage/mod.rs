@@ -18,9 +18,11 @@ pub mod deletion;
 pub mod error;
 pub mod frame;
 pub mod lifecycle;
+pub mod openapi;
 pub mod pages;
 pub mod query;
 pub mod routes;
+pub mod schemas;
 pub mod search;
 pub mod symbols;
 pub mod trends;
@@ -120,7 +122,8 @@ impl TriageState {
 }
 
 /// The triage routes (API and pages), built from [`routes()`] with the role check
-/// in front of every route that is not public.
+/// in front of every route that is not public. Every error under `/api/` answers
+/// JSON of one shape ([`error::api_errors_as_json`]).
 ///
 /// Every response carries the security headers: the
 /// [`frame::content_security_policy`] (unless the page set its own, narrower
@@ -128,12 +131,17 @@ impl TriageState {
 /// `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`.
 pub fn router<S: Clone + Send + Sync + 'static>(state: TriageState) -> Router<S> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
-    routes::build(&state, routes())
+    let table = routes();
+    let description =
+        serde_json::to_vec(&openapi::document(&table)).expect("the API description serializes");
+    routes::build(&state, table)
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::with_caller_navigation,
         ))
+        .layer(axum::Extension(api::ApiDescription(description.into())))
+        .layer(axum::middleware::from_fn(error::api_errors_as_json))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

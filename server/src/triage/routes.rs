@@ -134,6 +134,8 @@ pub fn routes() -> Vec<Route> {
         // Operations.
         api!(GET "/healthz", PUBLIC, api::healthz),
         api!(GET "/metrics", PUBLIC, api::metrics),
+        // The API's description (triage/openapi.rs).
+        api!(GET "/api/v1/openapi.json", PUBLIC, api::openapi_json),
         // JSON API.
         api!(GET "/api/v1/issues", roles(READ_CONTENTS), api::list_issues),
         api!(GET "/api/v1/issues/{id}", roles(READ_CONTENTS), api::get_issue),

@@ -36,7 +36,8 @@ use crate::triage::TriageState;
 pub const UPLOADERS: &[Role] = &[Role::Admin, Role::Uploader];
 
 /// Query of `POST /api/v1/symbols`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The debug file the `.sym` is for, as the minidump records it (`libc.so.6`,
     /// `xul.pdb`); without it, the MODULE line's name. Ignored for zips, whose
@@ -134,6 +135,13 @@ fn check_upload(
 /// `POST /api/v1/symbols` (role uploader or admin): stores a `.sym` or a zip of
 /// them and queues the reprocessing of every report that lacked them. Answers
 /// `{"stored": [{"debug_file", "debug_id", "file", "bytes"}], "reprocessing": n}`.
+#[utoipa::path(post, path = "/api/v1/symbols", params(UploadQuery),
+    request_body(content = Vec<u8>, description = "A `.sym` file or a zip of them (optionally gzip-encoded), or a form with one.",
+        content_type = "application/octet-stream"), responses(
+    (status = 200, description = "Stored.", body = super::schemas::SymbolUpload),
+    (status = 400, description = "Not a symbol file (`reason` says why).", body = super::error::ErrorBody),
+    (status = 413, description = "Over a size limit.", body = super::error::ErrorBody),
+))]
 pub async fn upload(
     State(state): State<TriageState>,
     caller: Caller,
@@ -280,6 +288,10 @@ fn store_unavailable(e: object_store::Error) -> ApiError {
 
 /// `HEAD /symbols/{debug_file}/{debug_id}/{file}`: 200 with the length when the
 /// symbol file is stored, 404 otherwise (public, as a symbol server is).
+#[utoipa::path(head, path = "/symbols/{debug_file}/{debug_id}/{file}", responses(
+    (status = 200, description = "Stored: its length."),
+    (status = 404, description = "Not stored."),
+))]
 pub async fn head(
     State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,
@@ -294,6 +306,11 @@ pub async fn head(
 
 /// `GET /symbols/{debug_file}/{debug_id}/{file}`: the `.sym`, streamed from the
 /// store; 404 when absent (public, as a symbol server is).
+#[utoipa::path(get, path = "/symbols/{debug_file}/{debug_id}/{file}", responses(
+    (status = 200, description = "The `.sym` file.", content_type = "text/plain", body = String),
+    (status = 400, description = "Not a symbol id.", body = super::error::ErrorBody),
+    (status = 404, description = "Not stored.", body = super::error::ErrorBody),
+))]
 pub async fn download(
     State(state): State<TriageState>,
     Path((debug_file, debug_id, file)): Path<(String, String, String)>,

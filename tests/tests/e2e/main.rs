@@ -12,6 +12,7 @@ mod crash_sites;
 mod deletion;
 mod ffi;
 mod index;
+mod openapi;
 mod privacy;
 mod ratelimit;
 mod search;

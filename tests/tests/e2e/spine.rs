@@ -674,28 +674,6 @@ async fn a_job_run_again_after_the_stack_memory_was_dropped_keeps_the_walked_sta
     server.stop().await;
 }
 
-/// The Python virtualenv `scripts/install-test-deps` puts sentry-sdk in.
-fn test_venv_python() -> std::path::PathBuf {
-    let venv = std::env::var_os("MAYDAY_TEST_VENV").map_or_else(
-        || {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                })
-                .join("mayday/test-venv")
-        },
-        std::path::PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-test-deps",
-        python.display()
-    );
-    python
-}
-
 /// The official Sentry SDK (sentry-sdk from PyPI) pointed at Mayday with a DSN
 /// sends a minidump as an envelope attachment: it becomes a processed report
 /// filed under the release's name and version, and nothing else of the event
@@ -711,7 +689,7 @@ async fn a_sentry_sdk_reports_a_minidump_through_its_dsn() {
     let port = server.url.rsplit(':').next().unwrap().to_owned();
     let dsn = format!("http://0123456789abcdef@127.0.0.1:{port}/42");
     let script = mayday_tests::fixtures::workspace_root().join("tests/sentry/send_minidump.py");
-    let mut command = std::process::Command::new(test_venv_python());
+    let mut command = std::process::Command::new(mayday_tests::fixtures::test_venv_python());
     command
         .arg(script)
         .arg(&dsn)
