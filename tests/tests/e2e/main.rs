@@ -18,3 +18,4 @@ mod spine;
 mod storage;
 mod symbols;
 mod triage;
+mod webhooks;
