@@ -1,6 +1,7 @@
 //! The application: opens the parts, builds the state they share, wires the
-//! router and starts the workers and the retention sweeper. The top layer: the
-//! one module (beside `main.rs` and the CLI) that knows every other one.
+//! router and starts the workers, the webhook deliverer and the retention
+//! sweeper. The top layer: the one module (beside `main.rs` and the CLI) that
+//! knows every other one.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Config, HttpConfig};
-use crate::index::{Index, Intake};
+use crate::index::{Alerts, Index, Intake};
 use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Wake};
@@ -28,7 +29,7 @@ use crate::storage::{self, Storage};
 use crate::throttle::Throttle;
 use crate::triage::{self, TriageState};
 use crate::vault::Vault;
-use crate::{crypto, retention};
+use crate::{crypto, retention, webhooks};
 
 /// Why the app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,8 @@ impl AppState {
             config.symbols.clone(),
         );
         let metrics = Arc::new(Metrics::default());
+        // Finishing a processed report writes the webhook events it makes.
+        let index = index.with_alerts(Alerts::new(&config.webhooks, &config.public_base_url()));
         let throttle = Throttle::new(&config.rate_limit, &config.throttle, Arc::clone(&metrics));
         let intake = Intake::start(index.clone());
         AppState(Arc::new(Inner {
@@ -274,7 +277,8 @@ impl App {
             .collect()
     }
 
-    /// Serves on `listener` with workers and the retention sweeper until
+    /// Serves on `listener` with workers, the webhook deliverer (when webhooks
+    /// are configured) and the retention sweeper until
     /// `shutdown` resolves, then drains requests and stops them.
     pub async fn serve(
         self,
@@ -283,6 +287,15 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut workers = self.spawn_workers(stop_rx.clone());
+        let hooks = &self.state.config().webhooks;
+        if !hooks.is_empty() {
+            workers.push(tokio::spawn(webhooks::run_deliverer(
+                self.state.index().clone(),
+                hooks.clone(),
+                Arc::clone(&self.state.0.metrics),
+                stop_rx.clone(),
+            )));
+        }
         workers.push(tokio::spawn(retention::run_sweeper(
             self.state.vault().clone(),
             Arc::clone(&self.state.0.metrics),

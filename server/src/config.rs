@@ -94,6 +94,154 @@ pub struct Config {
     /// Crash-site summaries: whether the server answers them, and how many
     /// dumps of each issue it wants before it only counts (`[crash_sites]`).
     pub crash_sites: CrashSitesConfig,
+    /// The address people reach this server at, for links sent out (the issue
+    /// link in a webhook body), e.g. `https://crashes.example.com`
+    /// (`MAYDAY_PUBLIC_URL`). Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Webhooks told of new issues, regressions and spikes (`[[webhooks]]`
+    /// tables); none by default.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One webhook, a `[[webhooks]]` table: where events are POSTed, the key they
+/// are signed with, and which events of which product it wants.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "WebhookToml")]
+pub struct WebhookConfig {
+    /// Where events are POSTed (`http://` or `https://`).
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-Mayday-Signature` header. Never logged.
+    pub secret: String,
+    /// Only this product's issues (`None`: every product).
+    pub product: Option<String>,
+    /// The events it wants.
+    pub events: Vec<WebhookEvent>,
+    /// The spike threshold: a `spike` event when an issue has more reports than
+    /// this in the last hour (required with `spike`).
+    pub spike_per_hour: Option<u64>,
+    /// Delivery attempts before an event is marked failed (default 12: the
+    /// last some 17 to 34 minutes after the first).
+    pub max_attempts: u32,
+}
+
+/// An event a webhook is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookEvent {
+    /// A report created a new issue.
+    NewIssue,
+    /// A report reopened a resolved issue.
+    Regression,
+    /// An issue had more reports in the last hour than `spike_per_hour`.
+    Spike,
+}
+
+impl WebhookEvent {
+    /// The name in the body, the `X-Mayday-Event` header and the outbox.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEvent::NewIssue => "new_issue",
+            WebhookEvent::Regression => "regression",
+            WebhookEvent::Spike => "spike",
+        }
+    }
+
+    /// Parses a name [`as_str`](WebhookEvent::as_str) gave.
+    pub fn parse(name: &str) -> Option<WebhookEvent> {
+        [
+            WebhookEvent::NewIssue,
+            WebhookEvent::Regression,
+            WebhookEvent::Spike,
+        ]
+        .into_iter()
+        .find(|event| event.as_str() == name)
+    }
+}
+
+impl WebhookConfig {
+    /// The webhook's identity in the outbox: the hex SHA-256 of its URL and
+    /// product (a URL may carry a secret token, so the outbox does not hold it;
+    /// two tables may share a URL for two products, each with its own secret).
+    pub fn id(&self) -> String {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        hash.update(self.url.as_bytes());
+        hash.update([0]);
+        hash.update(self.product.as_deref().unwrap_or_default().as_bytes());
+        hex::encode(hash.finalize())
+    }
+
+    /// Whether it wants `event` of an issue of `product`.
+    pub fn wants(&self, event: WebhookEvent, product: Option<&str>) -> bool {
+        self.events.contains(&event)
+            && self
+                .product
+                .as_deref()
+                .is_none_or(|wanted| product == Some(wanted))
+    }
+}
+
+/// A `[[webhooks]]` table as written, checked into a [`WebhookConfig`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookToml {
+    url: String,
+    secret: String,
+    product: Option<String>,
+    events: Option<Vec<WebhookEvent>>,
+    spike_per_hour: Option<u64>,
+    max_attempts: Option<u32>,
+}
+
+impl TryFrom<WebhookToml> for WebhookConfig {
+    type Error = String;
+
+    fn try_from(t: WebhookToml) -> Result<WebhookConfig, String> {
+        let scheme = url::Url::parse(&t.url)
+            .map_err(|e| format!("webhook url: {e}"))?
+            .scheme()
+            .to_owned();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!(
+                "webhook url: {scheme}:// is not http:// or https://"
+            ));
+        }
+        if t.secret.is_empty() {
+            return Err("webhook secret is empty".to_owned());
+        }
+        let events = t
+            .events
+            .unwrap_or_else(|| vec![WebhookEvent::NewIssue, WebhookEvent::Regression]);
+        if events.contains(&WebhookEvent::Spike) && t.spike_per_hour.is_none() {
+            return Err("webhook events has spike but no spike_per_hour".to_owned());
+        }
+        Ok(WebhookConfig {
+            url: t.url,
+            secret: t.secret,
+            product: t.product,
+            events,
+            spike_per_hour: t.spike_per_hour,
+            max_attempts: t.max_attempts.unwrap_or(12).max(1),
+        })
+    }
+}
+
+/// The secret stays out of debug output, and of the URL only its host shows
+/// (its path may hold a token).
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        f.debug_struct("WebhookConfig")
+            .field("host", &host)
+            .field("secret", &"<redacted>")
+            .field("product", &self.product)
+            .field("events", &self.events)
+            .field("spike_per_hour", &self.spike_per_hour)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
 }
 
 /// Crash-site summaries (`POST /api/v1/crash-sites`): a client asks with a
@@ -475,12 +623,15 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             throttle: Vec::new(),
             crash_sites: CrashSitesConfig::default(),
+            public_url: None,
+            webhooks: Vec::new(),
         }
     }
 }
 
 /// Secrets stay out of debug output: the master key, S3 credentials in the store
-/// options, and a password in the database URL are shown as `<redacted>`.
+/// options, a password in the database URL and the webhooks' secrets are shown as
+/// `<redacted>`.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redacted = |set: bool| if set { "<redacted>" } else { "<unset>" };
@@ -504,6 +655,8 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("throttle", &self.throttle)
             .field("crash_sites", &self.crash_sites)
+            .field("public_url", &self.public_url)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -625,6 +778,9 @@ impl Config {
             self.crash_sites.samples =
                 env_value("MAYDAY_CRASH_SITE_SAMPLES", value, |v| v.parse())?;
         }
+        if let Some(value) = var("MAYDAY_PUBLIC_URL") {
+            self.public_url = Some(value);
+        }
         if let Some(value) = var("MAYDAY_WORKERS") {
             self.pipeline.workers = env_value("MAYDAY_WORKERS", value, |v| v.parse())?;
         }
@@ -667,6 +823,15 @@ impl Config {
                 "file://{}",
                 absolute(&self.data_dir.join("store")).display()
             ),
+        }
+    }
+
+    /// The public base URL in effect, without a trailing `/` (see
+    /// [`Config::public_url`]).
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
         }
     }
 
@@ -778,10 +943,53 @@ mod tests {
         config
             .store_options
             .insert("secret_access_key".into(), "s3cr3t-value".into());
+        config.webhooks = Config::from_toml(
+            "[[webhooks]]\nurl = \"https://hooks.example/T0/hook-token\"\nsecret = \"whsec-value\"\n",
+        )
+        .unwrap()
+        .webhooks;
         let text = format!("{config:?}");
-        for secret in ["abababab", "hunter2", "s3cr3t-value"] {
+        assert!(text.contains("hooks.example"), "{text}");
+        for secret in [
+            "abababab",
+            "hunter2",
+            "s3cr3t-value",
+            "whsec-value",
+            "hook-token",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
+    }
+
+    #[test]
+    fn webhooks_are_checked_when_read() {
+        let config = Config::from_toml(
+            "public_url = \"https://crashes.example/\"\n\
+             [[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"k\"\n\
+             product = \"Alpha\"\nevents = [\"new_issue\", \"spike\"]\nspike_per_hour = 50\n",
+        )
+        .unwrap();
+        assert_eq!(config.public_base_url(), "https://crashes.example");
+        let hook = &config.webhooks[0];
+        assert_eq!(hook.events, [WebhookEvent::NewIssue, WebhookEvent::Spike]);
+        assert_eq!(hook.max_attempts, 12);
+        assert!(hook.wants(WebhookEvent::NewIssue, Some("Alpha")));
+        assert!(!hook.wants(WebhookEvent::NewIssue, Some("Beta")));
+        assert!(!hook.wants(WebhookEvent::Regression, Some("Alpha")));
+        assert_eq!(WebhookEvent::parse("spike"), Some(WebhookEvent::Spike));
+        for bad in [
+            "url = \"ftp://x/\"\nsecret = \"k\"",
+            "url = \"http://x/\"\nsecret = \"\"",
+            "url = \"http://x/\"\nsecret = \"k\"\nevents = [\"spike\"]",
+            "url = \"http://x/\"\nsecret = \"k\"\nevents = [\"everything\"]",
+            "url = \"http://x/\"\nsecret = \"k\"\ncolour = 1",
+        ] {
+            assert!(
+                Config::from_toml(&format!("[[webhooks]]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(Config::default().public_base_url(), "http://127.0.0.1:8080");
     }
 
     #[test]

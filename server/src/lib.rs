@@ -19,7 +19,8 @@
 //!    pass), [`lifecycle`] (resolve, reopen, delete an issue), [`deletion`]
 //!    (delete reports) and [`retention`], the actions they and the sweeper run.
 //! 3. [`pipeline`]: turns a queued report into a processed one, and processes
-//!    it again when symbols arrive.
+//!    it again when symbols arrive; [`webhooks`]: delivers the events of the
+//!    index's outbox to the configured webhooks, signed.
 //! 4. [`vault`] (report blobs sealed under their data keys, the blob key layout,
 //!    key rotation), [`index`] (SQL) and [`storage`] (object store, durability).
 //! 5. [`crypto`] (keys, seal and open) and [`config`].
@@ -55,6 +56,7 @@ pub mod tokens;
 pub mod triage;
 pub mod vault;
 pub mod version;
+pub mod webhooks;
 
 pub use app::{App, AppState, StartError};
 pub use config::Config;

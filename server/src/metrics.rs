@@ -3,7 +3,9 @@
 //! Every stage counts into the one [`Metrics`] in the app state
 //! (`state.metrics()`): ingest calls [`Metrics::ingested`] / [`Metrics::rejected`],
 //! the pipeline [`Metrics::processed`] / [`Metrics::job_error`], deletion
-//! [`Metrics::deleted`]; both time their [`Stage`]s with a [`StageTimer`]. The queue
+//! [`Metrics::deleted`], the webhook deliverer [`Metrics::webhook`] /
+//! [`Metrics::outbox`]; ingest and the pipeline time their [`Stage`]s with a
+//! [`StageTimer`]. The queue
 //! depth (from the index) and the symbol caches' figures (from
 //! `mayday_symbols::Symbols::cache_stats`) are read at scrape time.
 
@@ -29,6 +31,11 @@ pub struct Metrics {
     deleted: Counts,
     throttled: Counts,
     summaries: Counts,
+    webhooks: Counts,
+    /// Webhook events waiting in the outbox and failed there, as the deliverer
+    /// last counted them.
+    outbox_waiting: AtomicU64,
+    outbox_failed: AtomicU64,
     job_errors: AtomicU64,
     /// Per [`Stage`]: how many times it was timed, and the microseconds it took.
     stages: [(AtomicU64, AtomicU64); Stage::ALL.len()],
@@ -182,6 +189,18 @@ impl Metrics {
         self.summaries.add(answer, 1);
     }
 
+    /// One webhook delivery attempt, by outcome (`delivered`, `retried`,
+    /// `failed`).
+    pub fn webhook(&self, outcome: &'static str) {
+        self.webhooks.add(outcome, 1);
+    }
+
+    /// The webhook events waiting in the outbox and failed there.
+    pub fn outbox(&self, waiting: u64, failed: u64) {
+        self.outbox_waiting.store(waiting, Ordering::Relaxed);
+        self.outbox_failed.store(failed, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition of every counter, plus `queue_depth` when
     /// the index answered and the symbol caches' figures.
     pub fn render(
@@ -229,6 +248,27 @@ impl Metrics {
              `counted` and `fixed` counted the crash without one.",
             "answer",
         );
+        self.webhooks.render(
+            &mut out,
+            "mayday_webhook_deliveries_total",
+            "Webhook delivery attempts by this process, by outcome: `delivered` (2xx), \
+             `retried` (to be tried again), `failed` (attempts used up).",
+            "outcome",
+        );
+        for (name, help, value) in [
+            (
+                "mayday_webhook_outbox_waiting",
+                "Webhook events waiting in the outbox to be delivered.",
+                &self.outbox_waiting,
+            ),
+            (
+                "mayday_webhook_outbox_failed",
+                "Webhook events whose delivery failed for good, kept in the outbox.",
+                &self.outbox_failed,
+            ),
+        ] {
+            single(&mut out, name, "gauge", help, load(value));
+        }
 
         let stages = family(
             &mut out,
@@ -360,6 +400,8 @@ mod tests {
         m.deleted("resolved", 3);
         m.throttled("rate_limited");
         m.job_error();
+        m.webhook("retried");
+        m.outbox(2, 1);
         m.stage(Stage::Scrub, Duration::from_millis(2));
         let mut timer = m.timer();
         timer.done(Stage::Scrub);
@@ -389,6 +431,9 @@ mod tests {
             "mayday_symbol_cache_hits_total{cache=\"disk\"} 2",
             "mayday_symbol_store_fetches_total 3",
             "mayday_queue_depth 4",
+            "mayday_webhook_deliveries_total{outcome=\"retried\"} 1",
+            "mayday_webhook_outbox_waiting 2",
+            "mayday_webhook_outbox_failed 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
         }

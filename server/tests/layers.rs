@@ -27,7 +27,7 @@ const SERVER_LAYERS: &[(&str, &[&str])] = &[
             "throttle",
         ],
     ),
-    ("processing", &["pipeline"]),
+    ("processing", &["pipeline", "webhooks"]),
     ("vault, index and storage", &["vault", "index", "storage"]),
     ("crypto and config", &["crypto", "config"]),
     (

@@ -109,10 +109,10 @@ pub struct IssueBreakdown {
     pub by_product: Vec<(String, i64)>,
 }
 
-const ISSUE_COLUMNS: &str = "id, signature, signature_hash, title, status, resolved_in_version, \
+pub(super) const ISSUE_COLUMNS: &str = "id, signature, signature_hash, title, status, resolved_in_version, \
      resolved_at, first_seen, last_seen, report_count, counted_count";
 
-fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
+pub(super) fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
     let status: String = row.try_get("status")?;
     Ok(IssueRow {
         id: row.try_get("id")?,

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::{Any, Row, Transaction};
 
 use super::daily::{self, Occurrence, Tally};
+use super::outbox::{self, IssueChange};
 use super::{Backend, CrashFacts, Index, IndexError, crash_sites, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
@@ -208,7 +209,8 @@ impl Index {
     /// Records a processed report: groups it into the issue of its signature
     /// (creating it; moving the report from another issue when reprocessing changed
     /// its signature, and removing that issue if it is left empty), stores its
-    /// fields and missing symbols, and finishes the job — one transaction.
+    /// fields and missing symbols, writes the webhook events it makes (new issue,
+    /// regression, spike), and finishes the job — one transaction.
     ///
     /// When the issue is resolved, the report is counted and then either reopens
     /// it as `regressed`, or is dropped — rows and data key deleted here — when it
@@ -248,7 +250,7 @@ impl Index {
         let product = facts.product.clone().or_else(|| stored_product.clone());
         let version = facts.version.clone().or_else(|| stored_version.clone());
 
-        sqlx::query(
+        let created = sqlx::query(
             "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
              last_seen, report_count) VALUES ($1, $2, $3, 'open', $4, $4, 0) \
              ON CONFLICT (signature_hash) DO NOTHING",
@@ -258,7 +260,9 @@ impl Index {
         .bind(&outcome.title)
         .bind(received_at)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            > 0;
         // Widen the issue's time span, and read its status in the same statement:
         // on PostgreSQL the UPDATE waits for a concurrent resolution and returns
         // the row as it left it (and holds it until commit), so a report is never
@@ -328,6 +332,7 @@ impl Index {
         if let Some(key) = &facts.crash_site {
             crash_sites::learn(&mut tx, key, issue_id, previous_issue, now).await?;
         }
+        let regressed = matches!(grouping.verdict, Verdict::Regress);
         match grouping.verdict {
             Verdict::Join => {}
             Verdict::Regress => {
@@ -428,7 +433,19 @@ impl Index {
             .execute(&mut *tx)
             .await?;
         }
+        // Webhook events of what this report did to its issue, in this transaction.
+        let change = IssueChange {
+            issue_id,
+            product: product.as_deref(),
+            created,
+            regressed,
+            counted: grouping.count,
+        };
+        let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
         finish_job(tx, job_id).await?;
+        if alerted {
+            self.alerts.wrote();
+        }
         Ok(Some(issue_id))
     }
 

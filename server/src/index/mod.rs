@@ -1,4 +1,5 @@
-//! The index: issues, reports, jobs, API tokens and the audit log, in SQL.
+//! The index: issues, reports, jobs, the webhook outbox, API tokens and the audit
+//! log, in SQL.
 //!
 //! One code path serves SQLite (the embedded default, in the data dir) and
 //! PostgreSQL (several server processes): queries are written in the SQL both
@@ -26,12 +27,14 @@ mod intake;
 mod issues;
 mod jobs;
 mod keys;
+mod outbox;
 mod purge;
 mod reports;
 mod search;
 mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
@@ -44,6 +47,7 @@ pub use daily::{DailyCount, IssueDay, ProductDay, date_of, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
+pub use outbox::{Alerts, Delivery, DeliveryEnd, OutboxCounts};
 pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
 pub use search::{ReportConditions, ReportFilter};
 pub use tokens::{Role, TokenRow};
@@ -121,6 +125,8 @@ pub struct Index {
     /// Writes. On SQLite one connection; on PostgreSQL the same pool as `pool`.
     writer: AnyPool,
     backend: Backend,
+    /// The webhooks finishing a processed report writes events for.
+    alerts: Arc<Alerts>,
 }
 
 /// How long an SQLite connection waits for a lock another process holds before
@@ -193,6 +199,7 @@ impl Index {
                     pool,
                     writer,
                     backend,
+                    alerts: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -206,6 +213,7 @@ impl Index {
                     writer: pool.clone(),
                     pool,
                     backend,
+                    alerts: Arc::default(),
                 }
             }
         };

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use mayday_server::config::{WebhookConfig, WebhookEvent};
 use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
-    Backend, CrashFacts, Index, Intake, IssueFilter, IssueSort, IssueStatus, Job, NewReport,
-    ProcessedOutcome, ReportConditions, ReportFilter, Role,
+    Alerts, Backend, CrashFacts, DeliveryEnd, Index, IndexError, Intake, IssueFilter, IssueSort,
+    IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, ReportConditions, ReportFilter,
+    Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::submit;
@@ -442,6 +444,130 @@ async fn the_index_works_on_sqlite() {
     index.close().await;
     let again = Index::connect(&url).await.unwrap();
     assert_eq!(again.issue_breakdown(1).await.unwrap().by_os.len(), 1);
+}
+
+/// The webhook outbox: finishing processed reports writes the events the
+/// webhooks want (a new issue; a spike, once per issue and hour; nothing for
+/// another product's webhook); a delivery is claimed once, retried when due,
+/// claimed again when its lease ran out, and a stale claim cannot end it.
+async fn outbox_scenario(index: Index) {
+    use WebhookEvent::{NewIssue, Regression, Spike};
+    let hook = |url: &str, product: Option<&str>, events: &[WebhookEvent]| WebhookConfig {
+        url: url.to_owned(),
+        secret: "k".to_owned(),
+        product: product.map(str::to_owned),
+        events: events.to_vec(),
+        spike_per_hour: Some(1),
+        max_attempts: 3,
+    };
+    let hooks = [
+        hook("http://127.0.0.1:9/a", None, &[NewIssue, Regression, Spike]),
+        hook("http://127.0.0.1:9/b", Some("Other"), &[NewIssue, Spike]),
+    ];
+    let index = index.with_alerts(Alerts::new(&hooks, "https://crashes.example/"));
+    let lease = Duration::from_secs(60);
+    // An hour starts at t0 - 800 s: everything below is in one hour.
+    let t0 = 1_700_000_000_000i64;
+    for (i, id) in ["bp-f1", "bp-f2", "bp-f3"].iter().enumerate() {
+        index
+            .insert_report_with_job(&new_report(id, t0 + i as i64))
+            .await
+            .unwrap();
+    }
+    let job = claim(&index, "w", t0 + 10).await.unwrap();
+    let issue = finish(&index, &job, &outcome("outboxed", &[]), t0 + 10)
+        .await
+        .unwrap();
+    let job = claim(&index, "w", t0 + 20).await.unwrap();
+    finish(&index, &job, &outcome("outboxed", &[]), t0 + 20).await;
+
+    let claim_at = |now: i64| {
+        let index = index.clone();
+        async move { index.claim_delivery(now, lease).await.unwrap() }
+    };
+    let created = claim_at(t0 + 100).await.unwrap();
+    assert_eq!(created.event, NewIssue);
+    assert_eq!(created.hook, hooks[0].id());
+    assert_eq!(created.attempts, 1);
+    let body: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    assert_eq!(body["id"], created.event_id.as_str());
+    assert_eq!(body["event"], "new_issue");
+    assert_eq!(body["product"], "App");
+    assert_eq!(body["issue"]["id"], issue);
+    assert_eq!(
+        body["issue"]["url"],
+        format!("https://crashes.example/issues/{issue}")
+    );
+    let spike = claim_at(t0 + 100).await.unwrap();
+    assert_eq!(spike.event, Spike);
+    let body: serde_json::Value = serde_json::from_str(&spike.body).unwrap();
+    assert_eq!(body["spike"]["reports_last_hour"], 2);
+    // Both are claimed: nothing else is due.
+    assert_eq!(claim_at(t0 + 100).await, None);
+
+    // A failure: tried again when due, the same event and body.
+    let retry = DeliveryEnd::Retry {
+        at: t0 + 1000,
+        error: "answered 500",
+    };
+    index.end_delivery(&created, retry, t0 + 100).await.unwrap();
+    assert_eq!(claim_at(t0 + 999).await, None);
+    let again = claim_at(t0 + 1000).await.unwrap();
+    assert_eq!((again.id, again.attempts), (created.id, 2));
+    assert_eq!(again.body, created.body);
+    // The earlier claim is stale: it cannot end the delivery.
+    let stale = index
+        .end_delivery(&created, DeliveryEnd::Delivered, t0 + 1001)
+        .await;
+    assert!(matches!(stale, Err(IndexError::ClaimLost(_))), "{stale:?}");
+    index
+        .end_delivery(&again, DeliveryEnd::Delivered, t0 + 1001)
+        .await
+        .unwrap();
+
+    // The spike's deliverer died: claimed again once its lease ran out.
+    assert_eq!(claim_at(t0 + 100 + 59_000).await, None);
+    let reclaimed = claim_at(t0 + 100 + 61_000).await.unwrap();
+    assert_eq!((reclaimed.id, reclaimed.attempts), (spike.id, 2));
+    let failed = DeliveryEnd::Failed {
+        error: "answered 500",
+    };
+    index
+        .end_delivery(&reclaimed, failed, t0 + 62_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        index.outbox_counts().await.unwrap(),
+        OutboxCounts {
+            pending: 0,
+            failed: 1
+        }
+    );
+
+    // A third report in the same hour: the same spike, not written again.
+    let job = claim(&index, "w", t0 + 63_000).await.unwrap();
+    finish(&index, &job, &outcome("outboxed", &[]), t0 + 63_000).await;
+    assert_eq!(index.next_delivery_due(lease).await.unwrap(), None);
+    // Delivered and failed rows are removed when old enough.
+    assert_eq!(index.prune_outbox(t0 + 2000, t0).await.unwrap(), 1);
+    assert_eq!(index.prune_outbox(t0, t0 + 63_000).await.unwrap(), 1);
+    assert_eq!(
+        index.outbox_counts().await.unwrap(),
+        OutboxCounts::default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_outbox_works_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    outbox_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_outbox_works_on_postgresql() {
+    let postgres = Postgres::shared();
+    let url = postgres.database("outbox_scenario");
+    outbox_scenario(Index::connect(&url).await.unwrap()).await;
 }
 
 /// Many received reports recorded at once through the intake (group commit): each

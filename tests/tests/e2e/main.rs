@@ -21,3 +21,4 @@ mod storage;
 mod symbols;
 mod trends;
 mod triage;
+mod webhooks;
