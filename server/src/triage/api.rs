@@ -64,6 +64,7 @@ pub struct IssueSelection {
     pub q: Option<String>,
     /// Only issues with a stored report that matches these.
     #[serde(flatten)]
+    #[param(ignore)]
     pub reports: ReportSelection,
 }
 
@@ -110,7 +111,7 @@ impl IssueQuery {
 }
 
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
-#[utoipa::path(get, path = "/api/v1/issues", params(IssueSelection, IssueQuery), responses(
+#[utoipa::path(get, path = "/api/v1/issues", params(IssueSelection, ReportSelection, IssueQuery), responses(
     (status = 200, description = "A page of issues.", body = super::schemas::IssueList),
     (status = 400, description = "A query that does not parse.", body = super::error::ErrorBody),
 ))]

@@ -21,10 +21,12 @@ use utoipa::openapi::security::{
 };
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response, ResponseBuilder, Schema};
 
+use mayday_report::crash_site::CRASH_SITES_PATH;
+
 use super::auth::SESSION_COOKIE;
 use super::error::{ErrorBody, Surface};
 use super::routes::{Access, Route};
-use super::{api, audit, deletion, lifecycle, symbols};
+use super::{api, audit, deletion, lifecycle, search, symbols, trends};
 use crate::index::Role;
 
 /// The operations described by their handlers' annotations, and the schemas.
@@ -42,6 +44,9 @@ use crate::index::Role;
         api::openapi_json,
         api::list_issues,
         api::get_issue,
+        search::search_reports,
+        trends::issue_daily,
+        trends::product_daily,
         api::get_report,
         api::get_minidump,
         api::current_token,
@@ -83,6 +88,7 @@ pub fn document(table: &[Route]) -> utoipa::openapi::OpenApi {
         let mut operation = match (described, route.surface, route.handler) {
             (Some(operation), _, _) => operation,
             (None, Surface::Page, _) => page_operation(route),
+            (None, Surface::Api, None) if route.path == CRASH_SITES_PATH => crash_site_operation(),
             (None, Surface::Api, None) => upload_operation(),
             // A JSON route without its annotation: left out (the test says which).
             (None, Surface::Api, Some(_)) => continue,
@@ -194,6 +200,54 @@ fn upload_operation() -> Operation {
     operation
 }
 
+/// `POST /api/v1/crash-sites`, served by `crate::ingest`: a crash summary in,
+/// whether its dump is wanted out (`mayday_report::crash_site`, whose types are
+/// the wire format; described here by hand, that crate knows nothing of OpenAPI).
+fn crash_site_operation() -> Operation {
+    let described = serde_json::json!({
+        "summary": "Is this crash's dump wanted?",
+        "description": "A crash summary — product, version, OS family and the crash-site key, \
+            nothing else — asks whether the dump is wanted. `send`: upload it; `counted`: the \
+            crash was added to its issue's counts, keep nothing; `fixed`: as counted, and the \
+            issue was resolved in `fixed_in`. A 404 (a server without the route, or with it \
+            turned off) means: upload the dump.",
+        "requestBody": {
+            "required": true,
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["product", "os", "crash_site"],
+                "properties": {
+                    "product": {"type": "string"},
+                    "version": {"type": ["string", "null"]},
+                    "os": {"type": "string"},
+                    "crash_site": {"type": "string", "description": "`v1:` and 64 hex digits."}
+                }
+            }}}
+        },
+        "responses": {
+            "200": {
+                "description": "The decision.",
+                "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["decision"],
+                    "properties": {
+                        "decision": {"type": "string", "enum": ["send", "counted", "fixed"]},
+                        "status": {"type": "string", "description": "`counted`: the issue's status."},
+                        "fixed_in": {"type": "string", "description": "`fixed`: the version it was fixed in."}
+                    }
+                }}}
+            },
+            "400": {"description": "Not a summary: `Discarded=malformed_summary`.", "content": {"text/plain": {}}},
+            "404": {"description": "Crash summaries are turned off: upload the dump."},
+            "413": {"description": "Over 4 KiB: `Discarded=too_large_summary`.", "content": {"text/plain": {}}},
+            "429": {"description": "Too many requests from this sender, or throttled: `Retry-After`.", "content": {"text/plain": {}}},
+            "503": {"description": "Not answered: try again later (`Retry-After`).", "content": {"text/plain": {}}}
+        }
+    });
+    serde_json::from_value(described).unwrap_or_else(|_| upload_operation())
+}
+
 /// Declares the `{name}` parameters of `path` that the operation does not.
 fn add_path_parameters(operation: &mut Operation, path: &str) {
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
@@ -297,6 +351,20 @@ fn add_access(operation: &mut Operation, route: &Route) {
 mod tests {
     use super::*;
     use crate::triage::routes::routes;
+
+    /// The crash-site route is described as the JSON it takes and answers, not
+    /// as an upload.
+    #[test]
+    fn the_crash_site_route_is_described_as_json() {
+        let doc = document(&routes());
+        let operation = doc
+            .paths
+            .get_path_operation(CRASH_SITES_PATH, HttpMethod::Post)
+            .unwrap();
+        assert!(operation.request_body.is_some());
+        assert!(operation.responses.responses.contains_key("200"));
+        assert!(operation.responses.responses.contains_key("404"));
+    }
 
     /// Every route of the table is described with its method, and every
     /// described operation is a route of the table.

@@ -241,3 +241,85 @@ pub struct AuditLog {
     /// The entries skipped.
     pub offset: i64,
 }
+
+/// `GET /api/v1/reports`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportSearch {
+    /// The page of matching reports, newest first: metadata only.
+    pub reports: Vec<ReportMetadata>,
+    /// The page size used.
+    pub limit: i64,
+    /// The rows skipped.
+    pub offset: i64,
+}
+
+/// One day's counts of an issue, for one product and version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueDayCount {
+    /// The UTC day, days since 1970-01-01.
+    pub day: i64,
+    /// The same day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The product (`""` when unknown).
+    pub product: String,
+    /// The version (`""` when unknown).
+    pub version: String,
+    /// Reports received with a dump.
+    pub reports: i64,
+    /// Occurrences counted from a crash summary, without a dump.
+    pub counted: i64,
+}
+
+/// One day's counts of a product, summed over its issues and versions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductDayCount {
+    /// The UTC day, days since 1970-01-01.
+    pub day: i64,
+    /// The same day, `YYYY-MM-DD`.
+    pub date: String,
+    /// The product (`""` when unknown).
+    pub product: String,
+    /// Reports received with a dump.
+    pub reports: i64,
+    /// Occurrences counted from a crash summary, without a dump.
+    pub counted: i64,
+}
+
+/// `GET /api/v1/issues/{id}/daily`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueDaily {
+    /// Days in the window.
+    pub days: i64,
+    /// The window's first day, days since 1970-01-01.
+    pub first_day: i64,
+    /// Its last day (today).
+    pub last_day: i64,
+    /// The first day, `YYYY-MM-DD`.
+    pub from: String,
+    /// The last day, `YYYY-MM-DD`.
+    pub to: String,
+    /// The issue.
+    pub issue_id: i64,
+    /// The days with a count, oldest first.
+    pub counts: Vec<IssueDayCount>,
+}
+
+/// `GET /api/v1/daily`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductDaily {
+    /// Days in the window.
+    pub days: i64,
+    /// The window's first day, days since 1970-01-01.
+    pub first_day: i64,
+    /// Its last day (today).
+    pub last_day: i64,
+    /// The first day, `YYYY-MM-DD`.
+    pub from: String,
+    /// The last day, `YYYY-MM-DD`.
+    pub to: String,
+    /// The product asked for, or null for all.
+    #[schema(required)]
+    pub product: Option<String>,
+    /// The days with a count, oldest first.
+    pub counts: Vec<ProductDayCount>,
+}

@@ -23,7 +23,8 @@ use crate::triage::TriageState;
 use crate::version::sort_key;
 
 /// The report filters of a query string.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportSelection {
     /// Received on or after this day or time.
     pub since: Option<String>,
@@ -133,14 +134,18 @@ fn time_ms(text: &str, end: bool) -> Result<i64, ApiError> {
 }
 
 /// Query of `GET /api/v1/reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// The filters.
     #[serde(flatten)]
+    #[param(ignore)]
     pub selection: ReportSelection,
     /// Page size, 1..=500 (default 50).
+    #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
     /// Rows to skip, at most [`query::MAX_OFFSET`].
+    #[param(value_type = Option<i64>)]
     pub offset: Option<String>,
 }
 
@@ -156,6 +161,10 @@ fn number(value: &Option<String>, name: &str) -> Result<Option<i64>, ApiError> {
 }
 
 /// `GET /api/v1/reports`: the reports matching the filters, newest first.
+#[utoipa::path(get, path = "/api/v1/reports", params(ReportSelection, ReportQuery), responses(
+    (status = 200, description = "A page of the matching reports' metadata, newest first.", body = super::schemas::ReportSearch),
+    (status = 400, description = "A filter of the wrong shape (the message says which).", body = super::error::ErrorBody),
+))]
 pub async fn search_reports(
     State(state): State<TriageState>,
     caller: Caller,

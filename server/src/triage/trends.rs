@@ -67,7 +67,8 @@ impl Window {
 }
 
 /// Query of the daily routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DailyQuery {
     /// Days up to today, 1..=365 (default 30).
     pub days: Option<i64>,
@@ -123,6 +124,11 @@ pub async fn product_days(
 
 /// `GET /api/v1/issues/{id}/daily?days=30`: the issue's counts per day, product
 /// and version in the window (days without a count left out), oldest first.
+#[utoipa::path(get, path = "/api/v1/issues/{id}/daily", params(("id" = i64, Path, description = "Issue id"), DailyQuery), responses(
+    (status = 200, description = "The issue's counts per day, product and version.", body = super::schemas::IssueDaily),
+    (status = 400, description = "`days` outside 1..=365.", body = super::error::ErrorBody),
+    (status = 404, description = "No such issue.", body = super::error::ErrorBody),
+))]
 pub async fn issue_daily(
     State(state): State<TriageState>,
     caller: Caller,
@@ -148,6 +154,10 @@ pub async fn issue_daily(
 /// `GET /api/v1/daily?product=…&days=30`: counts per day and product over all
 /// issues (of the product only, when given), days without a count left out,
 /// oldest first.
+#[utoipa::path(get, path = "/api/v1/daily", params(DailyQuery), responses(
+    (status = 200, description = "Counts per day and product.", body = super::schemas::ProductDaily),
+    (status = 400, description = "`days` outside 1..=365.", body = super::error::ErrorBody),
+))]
 pub async fn product_daily(
     State(state): State<TriageState>,
     caller: Caller,

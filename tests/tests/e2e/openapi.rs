@@ -1,7 +1,7 @@
 //! The API's OpenAPI description (`GET /api/v1/openapi.json`) against the real
 //! server: it validates as OpenAPI 3.1, it describes every route of the route
 //! table, and live answers — issues, an issue, a report as developer and as
-//! support, and errors (401, 403, 404, 400 for a bad query, path or body, 405, 422)
+//! support, a report search, daily counts, and errors (401, 403, 404, 400 for a bad query, path or body, 405, 422)
 //! — match its schemas, with no field it does not name. The checking is
 //! `tests/openapi/check.py` with openapi-spec-validator and jsonschema from the
 //! test virtualenv.
@@ -125,6 +125,9 @@ async fn the_description_validates_covers_every_route_and_matches_live_answers()
     );
     let (get, post, put) = (Method::GET, Method::POST, Method::PUT);
     let missing_symbols = "/api/v1/symbols/missing";
+    let daily = format!("/api/v1/issues/{issue_id}/daily?days=30");
+    let os = processed["os"].as_str().unwrap();
+    let issues_on_os = format!("/api/v1/issues?product=DescribedApp&os={os}");
     let bad_limit = "/api/v1/issues?limit=abc";
     let bad_role = Some(r#"{"role":"owner"}"#);
     // (method, path, token, JSON body, status).
@@ -138,7 +141,32 @@ async fn the_description_validates_covers_every_route_and_matches_live_answers()
         (&get, "/api/v1/audit", adm, None, 200),
         (&get, missing_symbols, dev, None, 200),
         (&get, "/healthz", None, None, 200),
+        (
+            &get,
+            "/api/v1/reports?product=DescribedApp&min_version=1.0",
+            dev,
+            None,
+            200,
+        ),
+        (&get, &issues_on_os, dev, None, 200),
+        (&get, &daily, dev, None, 200),
+        (
+            &get,
+            "/api/v1/daily?product=DescribedApp&days=7",
+            dev,
+            None,
+            200,
+        ),
+        (&get, "/api/v1/daily", dev, None, 200),
         // Errors.
+        (
+            &get,
+            "/api/v1/reports?min_version=not-a-version",
+            dev,
+            None,
+            400,
+        ),
+        (&get, "/api/v1/daily?days=0", dev, None, 400),
         (&get, "/api/v1/issues", None, None, 401),
         (&get, "/api/v1/issues", sup, None, 403),
         (&get, missing, dev, None, 404),
@@ -163,7 +191,25 @@ async fn the_description_validates_covers_every_route_and_matches_live_answers()
         "{}",
         answers[3]
     );
-    assert_eq!(answers[17]["body"]["reason"], "not_found");
+    // The search and the daily counts found the report.
+    assert_eq!(
+        answers[9]["body"]["reports"][0]["id"],
+        id.as_str(),
+        "{}",
+        answers[9]
+    );
+    assert_eq!(
+        answers[10]["body"]["issues"][0]["id"], issue_id,
+        "{}",
+        answers[10]
+    );
+    assert_eq!(
+        answers[11]["body"]["counts"][0]["reports"], 1,
+        "{}",
+        answers[11]
+    );
+    assert_eq!(answers[12]["body"]["counts"][0]["product"], "DescribedApp");
+    assert_eq!(answers.last().unwrap()["body"]["reason"], "not_found");
     server.stop().await;
 
     let routes: Vec<Value> = mayday_server::triage::routes()
