@@ -184,7 +184,8 @@ pub async fn list(
             trends[at].add(day.day, 1, day.counted);
         }
     }
-    let products = trends::product_days(&state, &caller, filter.reports.product.as_deref(), window).await?;
+    let products =
+        trends::product_days(&state, &caller, filter.reports.product.as_deref(), window).await?;
     let tab = |name: &str, label: &str| -> Markup {
         html! {
             a class=@if status == name { "on" } href=(query.url(Some(name), None, None)) { (label) }
@@ -294,6 +295,11 @@ pub async fn show(
             )
             .await?;
     }
+    // Without a stored report, the stack the issue kept (its tombstone).
+    let kept_stack = match sample {
+        Some(_) => None,
+        None => state.index().issue_sample_stack(id).await?,
+    };
     let window = Window::last(ISSUE_DAYS)?;
     let daily = state.index().issue_daily(id, window.first_day).await?;
     let by_version = Stacks::by_version(window, &daily);
@@ -395,7 +401,15 @@ pub async fn show(
                     None => p.muted { "No crashing thread." },
                 }
             }
-            None => p.muted { "No processed report is stored for this issue." },
+            None => {
+                @match &kept_stack {
+                    Some(stack) => {
+                        p.muted { "No report of this issue is stored; the crashing thread of its latest report, as kept:" }
+                        pre.mono id="kept-stack" { (stack) }
+                    }
+                    None => p.muted { "No processed report is stored for this issue." },
+                }
+            }
         }
         h2 { "Reports" }
         @if reports.is_empty() { p.muted { "No stored reports." } } @else {
