@@ -192,6 +192,17 @@ impl Index {
         row.as_ref().map(issue_from_row).transpose()
     }
 
+    /// The issue's sample stack (`ProcessedOutcome::sample_stack` of its latest
+    /// report), kept after its reports are deleted.
+    pub async fn issue_sample_stack(&self, id: i64) -> Result<Option<String>, IndexError> {
+        let stack: Option<Option<String>> =
+            sqlx::query_scalar("SELECT sample_stack FROM issues WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(stack.flatten())
+    }
+
     /// Counts of an issue's stored reports per version, OS and product.
     pub async fn issue_breakdown(&self, id: i64) -> Result<IssueBreakdown, IndexError> {
         let mut breakdown = IssueBreakdown::default();

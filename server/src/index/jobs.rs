@@ -40,6 +40,8 @@ pub struct ProcessedOutcome {
     /// The keyed tags of the report's annotations (`crate::crypto::SearchKey`),
     /// what `annotation key = value` searches find it by.
     pub annotation_tags: Vec<String>,
+    /// The crashing thread as text, kept on the issue after its reports are gone.
+    pub sample_stack: Option<String>,
 }
 
 impl Index {
@@ -327,6 +329,14 @@ impl Index {
                 version: stored_version.as_deref(),
             };
             daily::remove_report(&mut tx, occurrence).await?;
+        }
+        // The issue's tombstone stack: its latest report's.
+        if let Some(stack) = &outcome.sample_stack {
+            sqlx::query("UPDATE issues SET sample_stack = $1 WHERE id = $2")
+                .bind(stack)
+                .bind(issue_id)
+                .execute(&mut *tx)
+                .await?;
         }
         // The crash site belongs to this issue now, whatever becomes of the report.
         if let Some(key) = &facts.crash_site {

@@ -14,7 +14,7 @@ use object_store::path::Path;
 
 use super::Pipeline;
 use super::process::{ProcessError, process_dump, scrub_report};
-use super::report::ProcessedReport;
+use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::symbols_retry;
 use crate::crypto::{DataKey, SearchKey};
@@ -385,6 +385,7 @@ fn index_outcome(report: &ProcessedReport, search: &SearchKey) -> ProcessedOutco
             .iter()
             .map(|m| (m.debug_file.clone(), m.debug_id.clone()))
             .collect(),
+        sample_stack: report.crashing_thread.as_ref().map(Thread::stack_text),
     }
 }
 

@@ -50,6 +50,46 @@ pub struct Thread {
     pub frames: Vec<Frame>,
 }
 
+/// The most frames [`Thread::stack_text`] writes.
+pub const STACK_TEXT_FRAMES: usize = 30;
+
+impl Thread {
+    /// The stack as text, one frame a line, innermost first, at most
+    /// [`STACK_TEXT_FRAMES`]: the frame number, `module!function` (or
+    /// `module + offset` without symbols) and the source file's name and line —
+    /// never memory, registers or annotations, and of a source path only its last
+    /// part. What an issue keeps when its reports are deleted.
+    pub fn stack_text(&self) -> String {
+        let mut out = String::new();
+        for frame in self.frames.iter().take(STACK_TEXT_FRAMES) {
+            let module = frame.module.as_deref().unwrap_or("???");
+            let place = match (&frame.function, &frame.module_offset) {
+                (Some(function), _) => format!("{module}!{function}"),
+                (None, Some(offset)) => format!("{module} + {offset}"),
+                (None, None) => frame.offset.clone(),
+            };
+            let source = match (&frame.file, frame.line) {
+                (Some(file), Some(line)) => format!(" [{}:{line}]", file_name(file)),
+                (Some(file), None) => format!(" [{}]", file_name(file)),
+                _ => String::new(),
+            };
+            out.push_str(&format!("{:>2}  {place}{source}\n", frame.frame));
+        }
+        if self.frames.len() > STACK_TEXT_FRAMES {
+            out.push_str(&format!(
+                "    … {} more frames\n",
+                self.frames.len() - STACK_TEXT_FRAMES
+            ));
+        }
+        out
+    }
+}
+
+/// The last part of a source path, whichever separator it uses.
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
 /// One physical stack frame.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Frame {
@@ -119,4 +159,58 @@ pub struct MissingSymbols {
     pub debug_file: String,
     /// Breakpad debug id.
     pub debug_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_text_names_frames_without_paths_or_memory() {
+        let thread = Thread {
+            thread_id: 7,
+            name: Some("main".to_owned()),
+            frames: vec![
+                Frame {
+                    frame: 0,
+                    module: Some("app.exe".to_owned()),
+                    function: Some("crash_here(int)".to_owned()),
+                    file: Some("C:\\Users\\alice\\src\\crash.cc".to_owned()),
+                    line: Some(42),
+                    offset: "0x401000".to_owned(),
+                    ..Frame::default()
+                },
+                Frame {
+                    frame: 1,
+                    module: Some("libc.so.6".to_owned()),
+                    module_offset: Some("0x2a1f0".to_owned()),
+                    file: Some("/home/bob/glibc/abort.c".to_owned()),
+                    offset: "0x7f0000".to_owned(),
+                    ..Frame::default()
+                },
+                Frame {
+                    frame: 2,
+                    offset: "0xdead".to_owned(),
+                    ..Frame::default()
+                },
+            ],
+        };
+        assert_eq!(
+            thread.stack_text(),
+            " 0  app.exe!crash_here(int) [crash.cc:42]\n 1  libc.so.6 + 0x2a1f0 [abort.c]\n 2  0xdead\n"
+        );
+        let long = Thread {
+            frames: (0..STACK_TEXT_FRAMES + 5)
+                .map(|frame| Frame {
+                    frame,
+                    offset: format!("{frame:#x}"),
+                    ..Frame::default()
+                })
+                .collect(),
+            ..thread
+        };
+        let text = long.stack_text();
+        assert_eq!(text.lines().count(), STACK_TEXT_FRAMES + 1);
+        assert!(text.ends_with("… 5 more frames\n"), "{text}");
+    }
 }

@@ -150,6 +150,7 @@ pub async fn get_issue(
         .await?;
     let breakdown = state.index().issue_breakdown(id).await?;
     let reports = state.index().reports_of_issue(id, 50, 0).await?;
+    let sample_stack = state.index().issue_sample_stack(id).await?;
     let pairs = |v: &[(String, i64)]| -> Vec<Value> {
         v.iter()
             .map(|(k, n)| json!({ "value": k, "count": n }))
@@ -163,6 +164,7 @@ pub async fn get_issue(
             "by_product": pairs(&breakdown.by_product),
         },
         "sample_report_id": reports.first().map(|r| r.id),
+        "sample_stack": sample_stack,
         "reports": reports,
     })))
 }

@@ -55,6 +55,10 @@ pub struct IssueDetail {
     pub counts: IssueCounts,
     /// Its newest report's id, if one is stored.
     pub sample_report_id: Option<String>,
+    /// The crashing thread of its latest processed report as text (frames only),
+    /// kept after its reports are deleted.
+    #[schema(required)]
+    pub sample_stack: Option<String>,
     /// Its newest reports (at most 50).
     pub reports: Vec<ReportRow>,
 }

@@ -69,6 +69,7 @@ fn at_site(signature: &str, site: &str, missing: &[(&str, &str)]) -> ProcessedOu
             .map(|(f, i)| (f.to_string(), i.to_string()))
             .collect(),
         annotation_tags: vec![format!("tag-of-{signature}")],
+        sample_stack: Some(format!(" 0  app!{signature}\n")),
     }
 }
 
@@ -157,6 +158,10 @@ async fn index_scenario(index: Index) {
     assert_eq!(issue.first_seen, t0);
     assert_eq!(issue.last_seen, t0 + 1);
     assert_eq!(issue.status, IssueStatus::Open);
+    assert_eq!(
+        index.issue_sample_stack(issue_ab).await.unwrap().as_deref(),
+        Some(" 0  app!foo\n")
+    );
     assert_eq!(
         index
             .reports_missing_symbols("libx.so", "AB12")

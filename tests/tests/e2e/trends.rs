@@ -190,8 +190,30 @@ async fn charts_show_daily_counts_and_outlive_the_reports() {
     );
     browser.screenshot("trends-issue.png").await;
 
+    // The stack the issue will keep: its latest report's crashing thread.
+    let (_, detail) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
+    let (_, sample) = server
+        .get_json(
+            &format!(
+                "/api/v1/reports/{}",
+                detail["sample_report_id"].as_str().unwrap()
+            ),
+            &developer,
+        )
+        .await;
+    let top = &sample["crashing_thread"]["frames"][0];
+    let top_line = format!(
+        " 0  {}!{}",
+        top["module"].as_str().unwrap(),
+        top["function"].as_str().unwrap()
+    );
+    let kept = detail["sample_stack"].as_str().unwrap().to_owned();
+    assert!(kept.starts_with(&top_line), "{top_line:?} in {kept}");
+
     // Resolve it in the UI: it asks first and says what it deletes; afterwards
-    // the reports are gone and the chart is as it was.
+    // the reports are gone and the chart is as it was, and the stack kept.
     browser.click("#resolve-open").await;
     assert_eq!(
         browser.text("#resolve").await,
@@ -217,6 +239,11 @@ async fn charts_show_daily_counts_and_outlive_the_reports() {
         daily(format!("/api/v1/issues/{issue}/daily?days=90")).await,
         issue_90
     );
+    assert_eq!(
+        browser.text("#kept-stack").await.trim_end(),
+        kept.trim_end()
+    );
+    assert_eq!(stored["sample_stack"], kept.as_str());
     browser.screenshot("trends-tombstone.png").await;
 
     browser.close().await;

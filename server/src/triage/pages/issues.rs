@@ -295,6 +295,11 @@ pub async fn show(
             )
             .await?;
     }
+    // Without a stored report, the stack the issue kept (its tombstone).
+    let kept_stack = match sample {
+        Some(_) => None,
+        None => state.index().issue_sample_stack(id).await?,
+    };
     let window = Window::last(ISSUE_DAYS)?;
     let daily = state.index().issue_daily(id, window.first_day).await?;
     let by_version = Stacks::by_version(window, &daily);
@@ -396,7 +401,15 @@ pub async fn show(
                     None => p.muted { "No crashing thread." },
                 }
             }
-            None => p.muted { "No processed report is stored for this issue." },
+            None => {
+                @match &kept_stack {
+                    Some(stack) => {
+                        p.muted { "No report of this issue is stored; the crashing thread of its latest report, as kept:" }
+                        pre.mono id="kept-stack" { (stack) }
+                    }
+                    None => p.muted { "No processed report is stored for this issue." },
+                }
+            }
         }
         h2 { "Reports" }
         @if reports.is_empty() { p.muted { "No stored reports." } } @else {
