@@ -50,8 +50,9 @@ enum Command {
     Issues {
         #[command(flatten)]
         remote: cli::issues::Remote,
+        // Boxed: the search filters make it much larger than the other commands.
         #[command(subcommand)]
-        command: cli::issues::IssuesCommand,
+        command: Box<cli::issues::IssuesCommand>,
     },
     /// Manage the master key that wraps the reports' data keys.
     Keys {
@@ -119,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Token { command } => token(config, command).await,
-        Command::Issues { remote, command } => cli::issues::run(remote, command).await,
+        Command::Issues { remote, command } => cli::issues::run(remote, *command).await,
         Command::Keys { command } => keys(config, command).await,
         Command::Reports { command } => reports(config, command).await,
     }

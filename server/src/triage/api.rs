@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::auth::{Caller, is_session};
 use super::error::ApiError;
 use super::query::{self, ApiQuery};
+use super::schemas::report_metadata;
 use super::search::ReportSelection;
 use crate::crypto::SearchKey;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
@@ -177,23 +178,6 @@ pub(crate) async fn load_row(
     let id: ReportId = id.parse().map_err(|_| ApiError::NotFound)?;
     let row = state.index().report(&id).await?.ok_or(ApiError::NotFound)?;
     Ok((id, row))
-}
-
-/// The metadata every role that may see a report gets.
-pub(crate) fn report_metadata(row: &ReportRow) -> Value {
-    json!({
-        "id": row.id,
-        "issue_id": row.issue_id,
-        "state": row.state,
-        "failure": row.failure,
-        "received_at": row.received_at,
-        "processed_at": row.processed_at,
-        "product": row.facts.product,
-        "version": row.facts.version,
-        "os": row.facts.os,
-        "os_version": row.facts.os_version,
-        "cpu_arch": row.facts.cpu_arch,
-    })
 }
 
 /// `GET /api/v1/reports/{id}`: metadata for support; the processed report (audited) for developers.

@@ -4,6 +4,7 @@
 //! as JSON; the end-to-end test checks live answers against these schemas.)
 
 use serde::Serialize;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::index::{AuditEntry, IssueRow, ReportRow, ReportState, Role, TokenRow};
@@ -61,6 +62,24 @@ pub struct IssueDetail {
     pub sample_stack: Option<String>,
     /// Its newest reports (at most 50).
     pub reports: Vec<ReportRow>,
+}
+
+/// The metadata every role that may see a report gets: a [`ReportMetadata`]
+/// (without `issue_title`), as JSON the handlers add to.
+pub(crate) fn report_metadata(row: &ReportRow) -> Value {
+    json!({
+        "id": row.id,
+        "issue_id": row.issue_id,
+        "state": row.state,
+        "failure": row.failure,
+        "received_at": row.received_at,
+        "processed_at": row.processed_at,
+        "product": row.facts.product,
+        "version": row.facts.version,
+        "os": row.facts.os,
+        "os_version": row.facts.os_version,
+        "cpu_arch": row.facts.cpu_arch,
+    })
 }
 
 /// `GET /api/v1/reports/{id}` as support sees it: metadata, never contents.

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use super::api::report_metadata;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::query::{self, ApiQuery};
+use super::schemas::report_metadata;
 use crate::crypto::SearchKey;
 use crate::index::{ReportConditions, ReportFilter};
 use crate::triage::TriageState;
