@@ -62,8 +62,10 @@ pub struct IssueSelection {
     pub sort: Option<String>,
     /// Text in the signature.
     pub q: Option<String>,
-    /// Only issues with a stored report that matches these.
+    /// Only issues with a stored report that matches these (described by
+    /// [`ReportSelection`]'s own parameters).
     #[serde(flatten)]
+    #[param(ignore)]
     pub reports: ReportSelection,
 }
 
@@ -110,7 +112,7 @@ impl IssueQuery {
 }
 
 /// `GET /api/v1/issues`: issues, filtered, sorted and paged as [`IssueQuery`] says.
-#[utoipa::path(get, path = "/api/v1/issues", params(IssueSelection, IssueQuery), responses(
+#[utoipa::path(get, path = "/api/v1/issues", params(IssueSelection, ReportSelection, IssueQuery), responses(
     (status = 200, description = "A page of issues.", body = super::schemas::IssueList),
     (status = 400, description = "A query that does not parse.", body = super::error::ErrorBody),
 ))]

@@ -23,7 +23,8 @@ use crate::triage::TriageState;
 use crate::version::sort_key;
 
 /// The report filters of a query string.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportSelection {
     /// Received on or after this day or time.
     pub since: Option<String>,
