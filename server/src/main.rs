@@ -157,7 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let app = App::build(config)
         .await
-        .context("while opening storage and index")?;
+        .context("while starting (signature rules, storage, index)")?;
     let address = listener.local_addr()?;
     tracing::info!(address = %address, "listening");
     eprintln!(
@@ -270,7 +270,7 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
     );
     let app = App::build(config)
         .await
-        .context("while opening storage and index")?;
+        .context("while starting (signature rules, storage, index)")?;
     let state = &app.state;
     for id in &ids {
         // Text that is no report id names no stored report.

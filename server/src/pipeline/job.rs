@@ -234,6 +234,7 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
         &loaded.dump,
         loaded.annotations.clone(),
         &pipeline.scrub.annotations,
+        &pipeline.signatures,
         &session,
     );
     match tokio::time::timeout(pipeline.config.process_timeout, processing).await {

@@ -20,6 +20,7 @@ use mayday_symbols::Symbols;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
+use self::signature::SignatureRules;
 use crate::config::PipelineConfig;
 use crate::index::Index;
 use crate::metrics::Metrics;
@@ -62,6 +63,9 @@ pub struct Pipeline {
     pub config: PipelineConfig,
     /// What is scrubbed from processed reports, and whether stack memory is kept.
     pub scrub: ScrubConfig,
+    /// The signature rules: the built-in lists plus the deployment's own
+    /// (compiled once at start).
+    pub signatures: Arc<SignatureRules>,
     /// Wakes idle workers (here: to take a report queued again).
     pub wake: Wake,
 }
