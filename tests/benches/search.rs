@@ -144,7 +144,10 @@ async fn main() {
     let rows = env_number("MAYDAY_SEARCH_ROWS", 1_000_000);
     let runs = env_number("MAYDAY_SEARCH_RUNS", 50);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("index.sqlite").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("index.sqlite").display()
+    );
     let index = Index::connect(&url).await.unwrap();
     let search = MasterKey::generate().search_key();
     fill(&url, rows, &search).await;

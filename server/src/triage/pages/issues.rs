@@ -184,7 +184,8 @@ pub async fn list(
             trends[at].add(day.day, 1, day.counted);
         }
     }
-    let products = trends::product_days(&state, &caller, filter.reports.product.as_deref(), window).await?;
+    let products =
+        trends::product_days(&state, &caller, filter.reports.product.as_deref(), window).await?;
     let tab = |name: &str, label: &str| -> Markup {
         html! {
             a class=@if status == name { "on" } href=(query.url(Some(name), None, None)) { (label) }
