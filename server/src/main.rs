@@ -36,6 +36,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the `issues` filters does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: ingest, processing workers, API.
