@@ -10,6 +10,7 @@ use mayday_server::{App, Config};
 
 mod cli {
     pub mod issues;
+    pub mod signatures;
 }
 
 /// What `serve --help` adds: where settings and logs come from.
@@ -64,6 +65,11 @@ enum Command {
     Reports {
         #[command(subcommand)]
         command: ReportsCommand,
+    },
+    /// Crash signatures: regroup stored reports after a signature rule change.
+    Signatures {
+        #[command(subcommand)]
+        command: cli::signatures::SignaturesCommand,
     },
 }
 
@@ -124,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Issues { remote, command } => cli::issues::run(remote, command).await,
         Command::Keys { command } => keys(config, command).await,
         Command::Reports { command } => reports(config, command).await,
+        Command::Signatures { command } => cli::signatures::run(config, command).await,
     }
 }
 

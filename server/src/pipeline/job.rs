@@ -407,7 +407,7 @@ fn crashing_thread_symbolicated(report: &ProcessedReport) -> bool {
 }
 
 /// An issue title: the signature, with the crash reason in front when known.
-fn title(report: &ProcessedReport) -> String {
+pub(super) fn title(report: &ProcessedReport) -> String {
     match &report.facts.crash_reason {
         Some(reason) => format!("{reason} in {}", report.signature),
         None => report.signature.clone(),

@@ -4,10 +4,12 @@
 //! number of processes, share the queue; a job whose worker died is claimed again
 //! once its lease runs out. Each job ([`job`]) is loaded, processed and finalized;
 //! processing a report again when symbols arrive ([`symbols_retry`]) takes the
-//! same steps.
+//! same steps. Stored reports are regrouped under changed signature rules by
+//! [`regroup`].
 
 pub mod job;
 pub mod process;
+pub mod regroup;
 pub mod report;
 pub mod signature;
 pub mod symbols_retry;

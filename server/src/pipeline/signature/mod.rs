@@ -36,7 +36,7 @@
 //! The rules are compiled once when the server (or a command) starts, and handed
 //! to the pipeline ([`Pipeline::signatures`](super::Pipeline::signatures)): a
 //! rule change applies to reports processed from then on, and `mayday-server
-//! signatures reprocess` regroups the stored ones.
+//! signatures reprocess` regroups the stored ones ([`super::regroup`]).
 //!
 //! Without symbols every frame is `module@0xoffset`, so two different crashes in the
 //! same module get different signatures and the same crash always gets the same one:
