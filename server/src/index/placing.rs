@@ -354,7 +354,7 @@ impl Index {
 
     /// Moves processed report `report_id` out of issue `from_issue` into the
     /// issue of its new signature, as processing places a report whose signature
-    /// changed ([`place`]: a new issue when there is none, counts, daily counts,
+    /// changed (`place`: a new issue when there is none, counts, daily counts,
     /// crash site, regression or drop; webhook events), in one transaction. Its
     /// other facts stay as they are.
     pub async fn regroup_report(

@@ -13,7 +13,7 @@
 //! [`plan`] reads every processed report and finds those whose signature is no
 //! longer their issue's, grouped by move (old issue, new signature); [`apply`]
 //! moves them one transaction each through the same placing as processing
-//! ([`Index::regroup_report`]: new issue, counts, regression, drop), rewrites
+//! ([`Index::regroup_report`](crate::index::Index::regroup_report): new issue, counts, regression, drop), rewrites
 //! their stored signature, and audits each move.
 
 use futures::{StreamExt as _, TryStreamExt as _};

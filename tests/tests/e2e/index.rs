@@ -586,7 +586,7 @@ async fn regroup_scenario(index: Index) {
         let index = index.clone();
         async move { index.issue(issue).await.unwrap().map(|i| i.count) }
     };
-    // e1, e2 in foo; e3 in bar; e4 in baz, which is then resolved.
+    // e1, e2 in issue_foo; e3 in issue_bar; e4 in issue_baz, which is then resolved.
     let mut issues = Vec::new();
     for (i, (short, signature)) in [
         ("bp-e1", "foo"),
@@ -609,13 +609,13 @@ async fn regroup_scenario(index: Index) {
                 .unwrap(),
         );
     }
-    let [foo, foo_again, bar, baz] = issues[..] else {
+    let [issue_foo, issue_foo_again, issue_bar, issue_baz] = issues[..] else {
         unreachable!()
     };
-    assert_eq!(foo, foo_again);
+    assert_eq!(issue_foo, issue_foo_again);
     assert!(
         index
-            .resolve_issue(baz, None, None, t0 + 1_000)
+            .resolve_issue(issue_baz, None, None, t0 + 1_000)
             .await
             .unwrap()
     );
@@ -623,7 +623,7 @@ async fn regroup_scenario(index: Index) {
     // Every processed report with its issue, a page at a time.
     let first = index.grouped_reports_after(None, 3).await.unwrap();
     assert_eq!(first.len(), 3);
-    assert_eq!((first[0].id, first[0].issue_id), (id("bp-e1"), foo));
+    assert_eq!((first[0].id, first[0].issue_id), (id("bp-e1"), issue_foo));
     assert_eq!(first[0].signature, "foo");
     assert_eq!(first[0].signature_hash, "hash-of-foo");
     let rest = index
@@ -636,7 +636,7 @@ async fn regroup_scenario(index: Index) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(issue.id, bar);
+    assert_eq!(issue.id, issue_bar);
     assert!(
         index
             .issue_of_signature("hash-of-qux")
@@ -644,30 +644,33 @@ async fn regroup_scenario(index: Index) {
             .unwrap()
             .is_none()
     );
-    assert!(index.issue_resolution(bar).await.unwrap().is_none());
-    let resolution = index.issue_resolution(baz).await.unwrap().unwrap();
+    assert!(index.issue_resolution(issue_bar).await.unwrap().is_none());
+    let resolution = index.issue_resolution(issue_baz).await.unwrap().unwrap();
     assert_eq!(resolution.at, Some(t0 + 1_000));
 
-    // To a new issue: counted there and out of foo; its crash site follows.
+    // To a new issue: counted there and out of issue_foo; its crash site follows.
     let now = t0 + 2_000;
     let moved = index
-        .regroup_report(&id("bp-e1"), foo, &regrouping("qux"), now)
+        .regroup_report(&id("bp-e1"), issue_foo, &regrouping("qux"), now)
         .await
         .unwrap();
     let Regrouped::Moved {
-        issue_id: qux,
+        issue_id: issue_qux,
         created: true,
     } = moved
     else {
         panic!("{moved:?}")
     };
-    assert_eq!((count(foo).await, count(qux).await), (Some(1), Some(1)));
-    let qux_issue = index.issue(qux).await.unwrap().unwrap();
+    assert_eq!(
+        (count(issue_foo).await, count(issue_qux).await),
+        (Some(1), Some(1))
+    );
+    let qux_issue = index.issue(issue_qux).await.unwrap().unwrap();
     assert_eq!(qux_issue.signature, "qux");
     assert_eq!(qux_issue.title, "SIGSEGV in qux");
     assert_eq!((qux_issue.first_seen, qux_issue.last_seen), (t0, t0));
     let row = index.report(&id("bp-e1")).await.unwrap().unwrap();
-    assert_eq!(row.issue_id, Some(qux));
+    assert_eq!(row.issue_id, Some(issue_qux));
     assert_eq!(row.facts.os.as_deref(), Some("Linux"), "other facts stay");
     let site = index.crash_site("site-foo", 10).await.unwrap().unwrap();
     assert!(
@@ -677,46 +680,49 @@ async fn regroup_scenario(index: Index) {
 
     // Planned from another issue, or already there: left as it is.
     let skipped = index
-        .regroup_report(&id("bp-e2"), bar, &regrouping("bar"), now)
+        .regroup_report(&id("bp-e2"), issue_bar, &regrouping("bar"), now)
         .await;
     assert_eq!(skipped.unwrap(), Regrouped::Skipped);
     let skipped = index
-        .regroup_report(&id("bp-e2"), foo, &regrouping("foo"), now)
+        .regroup_report(&id("bp-e2"), issue_foo, &regrouping("foo"), now)
         .await;
     assert_eq!(skipped.unwrap(), Regrouped::Skipped);
     let skipped = index
-        .regroup_report(&id("bp-dead"), foo, &regrouping("bar"), now)
+        .regroup_report(&id("bp-dead"), issue_foo, &regrouping("bar"), now)
         .await;
     assert_eq!(skipped.unwrap(), Regrouped::Skipped);
-    assert_eq!(count(foo).await, Some(1));
+    assert_eq!(count(issue_foo).await, Some(1));
 
-    // To an existing issue: foo, emptied, is removed.
+    // To an existing issue: issue_foo, emptied, is removed.
     let moved = index
-        .regroup_report(&id("bp-e2"), foo, &regrouping("bar"), now)
+        .regroup_report(&id("bp-e2"), issue_foo, &regrouping("bar"), now)
         .await
         .unwrap();
     assert_eq!(
         moved,
         Regrouped::Moved {
-            issue_id: bar,
+            issue_id: issue_bar,
             created: false
         }
     );
-    assert_eq!(count(bar).await, Some(2));
-    assert_eq!(count(foo).await, None, "the emptied issue is gone");
+    assert_eq!(count(issue_bar).await, Some(2));
+    assert_eq!(count(issue_foo).await, None, "the emptied issue is gone");
 
-    // Into the resolved baz: e3, received before the resolution, is dropped
-    // (counted there, out of bar, its rows and data key gone).
+    // Into the resolved issue_baz: e3, received before the resolution, is dropped
+    // (counted there, out of issue_bar, its rows and data key gone).
     let dropped = index
-        .regroup_report(&id("bp-e3"), bar, &regrouping("baz"), now)
+        .regroup_report(&id("bp-e3"), issue_bar, &regrouping("baz"), now)
         .await
         .unwrap();
     assert_eq!(dropped, Regrouped::Dropped);
     assert!(index.report(&id("bp-e3")).await.unwrap().is_none());
     assert!(index.report_key(&id("bp-e3")).await.unwrap().is_none());
-    assert_eq!((count(bar).await, count(baz).await), (Some(1), Some(2)));
-    assert_eq!(index.issue_dropped_count(baz).await.unwrap(), Some(1));
-    let baz_issue = index.issue(baz).await.unwrap().unwrap();
+    assert_eq!(
+        (count(issue_bar).await, count(issue_baz).await),
+        (Some(1), Some(2))
+    );
+    assert_eq!(index.issue_dropped_count(issue_baz).await.unwrap(), Some(1));
+    let baz_issue = index.issue(issue_baz).await.unwrap().unwrap();
     assert_eq!(baz_issue.status, IssueStatus::Resolved);
 
     // One received after the resolution regresses it.
@@ -727,26 +733,26 @@ async fn regroup_scenario(index: Index) {
     let job = claim(&index, "w", t0 + 3_010).await.unwrap();
     assert_eq!(
         finish(&index, &job, &outcome("bar", &[]), t0 + 3_010).await,
-        Some(bar)
+        Some(issue_bar)
     );
     let moved = index
-        .regroup_report(&id("bp-e5"), bar, &regrouping("baz"), now)
+        .regroup_report(&id("bp-e5"), issue_bar, &regrouping("baz"), now)
         .await
         .unwrap();
     assert_eq!(
         moved,
         Regrouped::Moved {
-            issue_id: baz,
+            issue_id: issue_baz,
             created: false
         }
     );
-    let baz_issue = index.issue(baz).await.unwrap().unwrap();
+    let baz_issue = index.issue(issue_baz).await.unwrap().unwrap();
     assert_eq!(baz_issue.status, IssueStatus::Regressed);
     assert_eq!(baz_issue.count, 3);
-    // bar keeps e2; the counts of every issue add up to the reports counted.
-    assert_eq!(count(bar).await, Some(1));
-    assert_eq!(index.count_reports_of_issue(bar).await.unwrap(), 1);
-    assert_eq!(index.count_reports_of_issue(baz).await.unwrap(), 2);
+    // issue_bar keeps e2; the counts of every issue add up to the reports counted.
+    assert_eq!(count(issue_bar).await, Some(1));
+    assert_eq!(index.count_reports_of_issue(issue_bar).await.unwrap(), 1);
+    assert_eq!(index.count_reports_of_issue(issue_baz).await.unwrap(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
