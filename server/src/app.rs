@@ -24,6 +24,7 @@ use crate::config::{Config, HttpConfig};
 use crate::index::{Alerts, Index, Intake};
 use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
+use crate::pipeline::signature::{RulesError, SignatureRules};
 use crate::pipeline::{self, Pipeline, Wake};
 use crate::storage::{self, Storage};
 use crate::throttle::Throttle;
@@ -46,6 +47,9 @@ pub enum StartError {
     /// The data directory could not be created.
     #[error("creating the data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// The deployment's signature rules could not be read or compiled.
+    #[error(transparent)]
+    Signatures(#[from] RulesError),
 }
 
 /// The shared state of one server process: cheap to clone.
@@ -60,16 +64,18 @@ struct Inner {
     metrics: Arc<Metrics>,
     throttle: Throttle,
     intake: Intake,
+    signatures: Arc<SignatureRules>,
 }
 
 impl AppState {
-    /// Builds the state from already opened parts (on a Tokio runtime: it starts
-    /// the index's [`Intake`]).
+    /// Builds the state from already opened parts and the compiled signature
+    /// rules (on a Tokio runtime: it starts the index's [`Intake`]).
     pub fn new(
         config: Config,
         storage: Storage,
         index: Index,
         keyring: crypto::Keyring,
+        signatures: SignatureRules,
     ) -> AppState {
         // One provider for the whole process: every worker shares its caches.
         let symbols = mayday_symbols::Symbols::new(
@@ -89,6 +95,7 @@ impl AppState {
             wake: Wake::default(),
             metrics,
             throttle,
+            signatures: Arc::new(signatures),
         }))
     }
 
@@ -129,6 +136,12 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// The signature rules in effect: the built-in lists plus the deployment's
+    /// own, compiled when the state was built.
+    pub fn signatures(&self) -> &SignatureRules {
+        &self.0.signatures
+    }
+
     /// Tells idle workers in this process that there is work.
     pub fn wake_workers(&self) {
         self.0.wake.wake();
@@ -144,6 +157,7 @@ impl AppState {
             metrics: Arc::clone(&self.0.metrics),
             config: config.pipeline.clone(),
             scrub: config.scrub.clone(),
+            signatures: Arc::clone(&self.0.signatures),
             wake: self.0.wake.clone(),
         }
     }
@@ -191,9 +205,11 @@ pub struct App {
 }
 
 impl App {
-    /// Opens storage and index as `config` says (creating the data dir and running
-    /// migrations) and builds the router.
+    /// Compiles the signature rules, opens storage and index as `config` says
+    /// (creating the data dir and running migrations) and builds the router.
     pub async fn build(config: Config) -> Result<App, StartError> {
+        // The deployment's rules first: a mistake in them changes nothing.
+        let signatures = SignatureRules::load(config.signatures.rules_dir.as_deref())?;
         std::fs::create_dir_all(&config.data_dir)?;
         // Every server process on this data dir holds its lock shared while it
         // runs; one that can take it exclusively at start is the only one.
@@ -205,7 +221,7 @@ impl App {
         let local_store = storage.local_root().is_some();
         let index = Index::connect(&config.database_url()).await?;
         let keyring = crypto::MasterKey::load(&config)?;
-        let mut app = App::from_state(AppState::new(config, storage, index, keyring));
+        let mut app = App::from_state(AppState::new(config, storage, index, keyring, signatures));
         if alone && local_store {
             // No upload can be under way in the local store: the recent blobs no
             // key and no report claim are what uploads cut short by a crash left

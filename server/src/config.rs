@@ -101,6 +101,23 @@ pub struct Config {
     /// Webhooks told of new issues, regressions and spikes (`[[webhooks]]`
     /// tables); none by default.
     pub webhooks: Vec<WebhookConfig>,
+    /// The deployment's own signature rules (the `[signatures]` section).
+    pub signatures: SignaturesConfig,
+}
+
+/// The deployment's own signature rules, added to the built-in lists
+/// (`server/signature/*.txt`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignaturesConfig {
+    /// A directory holding any of the five list files, named as the built-in
+    /// ones (`irrelevant_signature_re.txt`, `prefix_signature_re.txt`,
+    /// `trim_module_signature_re.txt`, `signatures_with_line_numbers_re.txt`,
+    /// `signature_sentinels.txt`): each file's entries, one a line with `#`
+    /// comments, are added to the built-in list of its name
+    /// (`MAYDAY_SIGNATURE_RULES_DIR`; default: none, the built-in lists alone).
+    /// Any other file in it, or a bad regular expression, stops the start.
+    pub rules_dir: Option<PathBuf>,
 }
 
 /// One webhook, a `[[webhooks]]` table: where events are POSTed, the key they
@@ -625,6 +642,7 @@ impl Default for Config {
             crash_sites: CrashSitesConfig::default(),
             public_url: None,
             webhooks: Vec::new(),
+            signatures: SignaturesConfig::default(),
         }
     }
 }
@@ -657,6 +675,7 @@ impl std::fmt::Debug for Config {
             .field("crash_sites", &self.crash_sites)
             .field("public_url", &self.public_url)
             .field("webhooks", &self.webhooks)
+            .field("signatures", &self.signatures)
             .finish()
     }
 }
@@ -780,6 +799,9 @@ impl Config {
         }
         if let Some(value) = var("MAYDAY_PUBLIC_URL") {
             self.public_url = Some(value);
+        }
+        if let Some(value) = var("MAYDAY_SIGNATURE_RULES_DIR") {
+            self.signatures.rules_dir = Some(PathBuf::from(value));
         }
         if let Some(value) = var("MAYDAY_WORKERS") {
             self.pipeline.workers = env_value("MAYDAY_WORKERS", value, |v| v.parse())?;
@@ -908,6 +930,24 @@ mod tests {
         assert_eq!(config.store_url(), "memory://");
         assert!(config.database_url().starts_with("sqlite://"));
         assert!(set_env(&mut config, "MAYDAY_LISTEN", "nope").is_err());
+    }
+
+    #[test]
+    fn signature_rules_dir_from_the_file_and_the_environment() {
+        assert_eq!(Config::default().signatures.rules_dir, None);
+        let mut config = Config::from_toml(
+            r#"
+            [signatures]
+            rules_dir = "/etc/mayday/signature"
+            "#,
+        )
+        .unwrap();
+        let dir = config.signatures.rules_dir.clone();
+        assert_eq!(dir, Some(PathBuf::from("/etc/mayday/signature")));
+        set_env(&mut config, "MAYDAY_SIGNATURE_RULES_DIR", "/srv/rules").unwrap();
+        let dir = config.signatures.rules_dir.clone();
+        assert_eq!(dir, Some(PathBuf::from("/srv/rules")));
+        assert!(Config::from_toml("[signatures]\nrules = \"x\"").is_err());
     }
 
     #[test]

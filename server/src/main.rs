@@ -10,6 +10,7 @@ use mayday_server::{App, Config};
 
 mod cli {
     pub mod issues;
+    pub mod signatures;
 }
 
 /// What `serve --help` adds: where settings and logs come from.
@@ -63,6 +64,11 @@ enum Command {
     Reports {
         #[command(subcommand)]
         command: ReportsCommand,
+    },
+    /// Crash signatures: regroup stored reports after a signature rule change.
+    Signatures {
+        #[command(subcommand)]
+        command: cli::signatures::SignaturesCommand,
     },
 }
 
@@ -123,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Issues { remote, command } => cli::issues::run(remote, *command).await,
         Command::Keys { command } => keys(config, command).await,
         Command::Reports { command } => reports(config, command).await,
+        Command::Signatures { command } => cli::signatures::run(config, command).await,
     }
 }
 
@@ -158,7 +165,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let app = App::build(config)
         .await
-        .context("while opening storage and index")?;
+        .context("while starting (signature rules, storage, index)")?;
     let address = listener.local_addr()?;
     tracing::info!(address = %address, "listening");
     eprintln!(
@@ -271,7 +278,7 @@ async fn reports(config: Config, command: ReportsCommand) -> anyhow::Result<()> 
     );
     let app = App::build(config)
         .await
-        .context("while opening storage and index")?;
+        .context("while starting (signature rules, storage, index)")?;
     let state = &app.state;
     for id in &ids {
         // Text that is no report id names no stored report.

@@ -348,7 +348,7 @@ fn text(value: &Value) -> String {
 /// formatting characters that reorder what is shown. Signatures, module names,
 /// versions and titles come from crash dumps: whoever crafted one must not be
 /// able to rewrite the screen of the developer reading it.
-fn terminal_safe(text: &str) -> String {
+pub fn terminal_safe(text: &str) -> String {
     let steers = |c: char| {
         c.is_control()
             || matches!(

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::daily::{self, Occurrence, Tally};
 use super::outbox::{self, IssueChange};
-use super::{Backend, CrashFacts, Index, IndexError, crash_sites, report_id_at};
-use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
+use super::placing::{Placed, Placing, place};
+use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
 use crate::report_id::ReportId;
 use crate::version::sort_key;
 
@@ -209,10 +208,11 @@ impl Index {
     }
 
     /// Records a processed report: groups it into the issue of its signature
-    /// (creating it; moving the report from another issue when reprocessing changed
-    /// its signature, and removing that issue if it is left empty), stores its
-    /// fields and missing symbols, writes the webhook events it makes (new issue,
-    /// regression, spike), and finishes the job — one transaction.
+    /// (`placing::place`: creating it; moving the report from another issue when
+    /// reprocessing changed its signature, and removing that issue if it is left
+    /// empty), stores its fields and missing symbols, writes the webhook events it
+    /// makes (new issue, regression, spike), and finishes the job — one
+    /// transaction.
     ///
     /// When the issue is resolved, the report is counted and then either reopens
     /// it as `regressed`, or is dropped — rows and data key deleted here — when it
@@ -252,84 +252,29 @@ impl Index {
         let product = facts.product.clone().or_else(|| stored_product.clone());
         let version = facts.version.clone().or_else(|| stored_version.clone());
 
-        let created = sqlx::query(
-            "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
-             last_seen, report_count) VALUES ($1, $2, $3, 'open', $4, $4, 0) \
-             ON CONFLICT (signature_hash) DO NOTHING",
-        )
-        .bind(&outcome.signature_hash)
-        .bind(&outcome.signature)
-        .bind(&outcome.title)
-        .bind(received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        // Widen the issue's time span, and read its status in the same statement:
-        // on PostgreSQL the UPDATE waits for a concurrent resolution and returns
-        // the row as it left it (and holds it until commit), so a report is never
-        // added to an issue resolved meanwhile.
-        let issue = sqlx::query(
-            "UPDATE issues SET \
-             first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
-             last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END \
-             WHERE signature_hash = $1 \
-             RETURNING id, status, resolved_at, resolved_in_version, resolved_product",
-        )
-        .bind(&outcome.signature_hash)
-        .bind(received_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let issue_id: i64 = issue.try_get("id")?;
-        let status: String = issue.try_get("status")?;
-        let in_version: Option<String> = issue.try_get("resolved_in_version")?;
-        let resolved_product: Option<String> = issue.try_get("resolved_product")?;
-        let resolved = (status == "resolved").then(|| -> Result<Resolution<'_>, IndexError> {
-            Ok(Resolution {
-                at: issue.try_get("resolved_at")?,
-                in_version: in_version.as_deref(),
-                product: resolved_product.as_deref(),
-            })
-        });
-        let grouping = grouping::group(
-            &ReportPlace {
-                previous_issue,
-                received_at,
-                product: product.as_deref(),
-                version: version.as_deref(),
-            },
-            &IssuePlace {
-                id: issue_id,
-                resolved: resolved.transpose()?,
-            },
-        );
-
-        if grouping.count {
-            sqlx::query("UPDATE issues SET report_count = report_count + 1 WHERE id = $1")
-                .bind(issue_id)
-                .execute(&mut *tx)
-                .await?;
-            let occurrence = Occurrence {
-                issue_id,
-                at_ms: received_at,
-                product: product.as_deref(),
-                version: version.as_deref(),
-            };
-            daily::add(&mut tx, occurrence, Tally::Report).await?;
-        }
-        if let Some(left) = grouping.leaves {
-            sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
-                .bind(left)
-                .execute(&mut *tx)
-                .await?;
-            let occurrence = Occurrence {
-                issue_id: left,
-                at_ms: received_at,
-                product: stored_product.as_deref(),
-                version: stored_version.as_deref(),
-            };
-            daily::remove_report(&mut tx, occurrence).await?;
-        }
+        let placing = Placing {
+            report_id: &report_id,
+            signature_hash: &outcome.signature_hash,
+            signature: &outcome.signature,
+            title: &outcome.title,
+            previous_issue,
+            received_at,
+            product: product.as_deref(),
+            version: version.as_deref(),
+            stored_product: stored_product.as_deref(),
+            stored_version: stored_version.as_deref(),
+            crash_site: facts.crash_site.as_deref(),
+        };
+        let Placed::Kept {
+            issue_id,
+            created,
+            regressed,
+            counted,
+        } = place(&mut tx, &placing, now).await?
+        else {
+            tx.commit().await?;
+            return Ok(None);
+        };
         // The issue's tombstone stack: its latest report's.
         if let Some(stack) = &outcome.sample_stack {
             sqlx::query("UPDATE issues SET sample_stack = $1 WHERE id = $2")
@@ -337,58 +282,6 @@ impl Index {
                 .bind(issue_id)
                 .execute(&mut *tx)
                 .await?;
-        }
-        // The crash site belongs to this issue now, whatever becomes of the report.
-        if let Some(key) = &facts.crash_site {
-            crash_sites::learn(&mut tx, key, issue_id, previous_issue, now).await?;
-        }
-        let regressed = matches!(grouping.verdict, Verdict::Regress);
-        match grouping.verdict {
-            Verdict::Join => {}
-            Verdict::Regress => {
-                sqlx::query(
-                    "UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1",
-                )
-                .bind(issue_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Verdict::Drop(reason) => {
-                sqlx::query("UPDATE issues SET dropped_count = dropped_count + 1 WHERE id = $1")
-                    .bind(issue_id)
-                    .execute(&mut *tx)
-                    .await?;
-                for sql in [
-                    "DELETE FROM report_keys WHERE report_id = $1",
-                    "DELETE FROM report_annotations WHERE report_id = $1",
-                    "DELETE FROM report_missing_symbols WHERE report_id = $1",
-                    "DELETE FROM jobs WHERE report_id = $1",
-                    "DELETE FROM reports WHERE id = $1",
-                ] {
-                    sqlx::query(sql).bind(&report_id).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                tracing::info!(
-                    report = %report_id,
-                    issue = issue_id,
-                    reason = reason.describe(),
-                    "report of a resolved issue dropped"
-                );
-                return Ok(None);
-            }
-        }
-        if let Some(left) = grouping.leaves {
-            sqlx::query("UPDATE reports SET issue_id = NULL WHERE id = $1")
-                .bind(&report_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
-                 AND counted_count = 0 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
-            )
-            .bind(left)
-            .execute(&mut *tx)
-            .await?;
         }
 
         sqlx::query(
@@ -449,7 +342,7 @@ impl Index {
             product: product.as_deref(),
             created,
             regressed,
-            counted: grouping.count,
+            counted,
         };
         let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
         finish_job(tx, job_id).await?;

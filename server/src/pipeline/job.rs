@@ -234,6 +234,7 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
         &loaded.dump,
         loaded.annotations.clone(),
         &pipeline.scrub.annotations,
+        &pipeline.signatures,
         &session,
     );
     match tokio::time::timeout(pipeline.config.process_timeout, processing).await {
@@ -407,7 +408,7 @@ fn crashing_thread_symbolicated(report: &ProcessedReport) -> bool {
 }
 
 /// An issue title: the signature, with the crash reason in front when known.
-fn title(report: &ProcessedReport) -> String {
+pub(super) fn title(report: &ProcessedReport) -> String {
     match &report.facts.crash_reason {
         Some(reason) => format!("{reason} in {}", report.signature),
         None => report.signature.clone(),

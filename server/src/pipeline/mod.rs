@@ -4,10 +4,12 @@
 //! number of processes, share the queue; a job whose worker died is claimed again
 //! once its lease runs out. Each job ([`job`]) is loaded, processed and finalized;
 //! processing a report again when symbols arrive ([`symbols_retry`]) takes the
-//! same steps.
+//! same steps. Stored reports are regrouped under changed signature rules by
+//! [`regroup`].
 
 pub mod job;
 pub mod process;
+pub mod regroup;
 pub mod report;
 pub mod signature;
 pub mod symbols_retry;
@@ -20,6 +22,7 @@ use mayday_symbols::Symbols;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
+use self::signature::SignatureRules;
 use crate::config::PipelineConfig;
 use crate::index::Index;
 use crate::metrics::Metrics;
@@ -62,6 +65,9 @@ pub struct Pipeline {
     pub config: PipelineConfig,
     /// What is scrubbed from processed reports, and whether stack memory is kept.
     pub scrub: ScrubConfig,
+    /// The signature rules: the built-in lists plus the deployment's own
+    /// (compiled once at start).
+    pub signatures: Arc<SignatureRules>,
     /// Wakes idle workers (here: to take a report queued again).
     pub wake: Wake,
 }

@@ -12,7 +12,7 @@ use mayday_report::scrub::{AnnotationRules, drop_annotations};
 use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
 
 use super::report::{Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread};
-use super::signature::{Signature, signature};
+use super::signature::SignatureRules;
 use crate::index::CrashFacts;
 
 /// Why a dump could not be processed. Each of these is final for the report.
@@ -37,14 +37,16 @@ impl ProcessError {
 }
 
 /// Processes `bytes` with `symbols` and builds the report `id`, merging the
-/// upload's `annotations` with the Crashpad annotations found in the dump. A key
-/// `rules` drop is never merged back, even from a dump stored before its
-/// Crashpad annotations were removed rather than emptied.
+/// upload's `annotations` with the Crashpad annotations found in the dump, and
+/// signing it with `signatures`. A key `rules` drop is never merged back, even
+/// from a dump stored before its Crashpad annotations were removed rather than
+/// emptied.
 pub async fn process_dump(
     id: &str,
     bytes: &[u8],
     annotations: BTreeMap<String, String>,
     rules: &AnnotationRules,
+    signatures: &SignatureRules,
     symbols: &(dyn SymbolProvider + Send + Sync),
 ) -> Result<ProcessedReport, ProcessError> {
     let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
@@ -60,7 +62,7 @@ pub async fn process_dump(
     }
     // Counted when the upload was scrubbed.
     drop_annotations(&mut annotations, rules);
-    let mut report = build_report(id, &state, annotations);
+    let mut report = build_report(id, &state, annotations, signatures);
     // The key a client computes from the same dump before it sends it.
     report.facts.crash_site = CrashSite::of_minidump(bytes).ok().map(|site| site.key());
     Ok(report)
@@ -164,11 +166,13 @@ fn modules(list: &MinidumpModuleList, state: &ProcessState) -> Vec<Module> {
         .collect()
 }
 
-/// Builds the processed report from minidump-processor's state.
+/// Builds the processed report from minidump-processor's state, signed with
+/// `signatures`.
 pub fn build_report(
     id: &str,
     state: &ProcessState,
     annotations: BTreeMap<String, String>,
+    signatures: &SignatureRules,
 ) -> ProcessedReport {
     let threads: Vec<Thread> = state.threads.iter().map(thread).collect();
     let crashing_thread_index = state.requesting_thread;
@@ -186,10 +190,7 @@ pub fn build_report(
         .collect();
     missing_symbols.sort();
     missing_symbols.dedup();
-    let signature = match &crashing_thread {
-        Some(thread) => signature(&thread.frames).text,
-        None => Signature::no_crashing_thread().text,
-    };
+    let signature = signatures.report_signature(crashing_thread.as_ref()).text;
     let first_of = |keys: &[&str]| keys.iter().find_map(|k| annotations.get(*k).cloned());
     let info = state.exception_info.as_ref();
     ProcessedReport {
@@ -319,9 +320,17 @@ pub(crate) mod tests {
         );
         let upload = BTreeMap::from([("ver".to_owned(), "1.0".to_owned())]);
         let rules = AnnotationRules::default();
-        let report = process_dump("bp-1", &dump, upload, &rules, &symbols.session())
-            .await
-            .unwrap();
+        let signatures = SignatureRules::default();
+        let report = process_dump(
+            "bp-1",
+            &dump,
+            upload,
+            &rules,
+            &signatures,
+            &symbols.session(),
+        )
+        .await
+        .unwrap();
         let keys: Vec<&str> = report.annotations.keys().map(String::as_str).collect();
         assert_eq!(keys, vec!["prod", "ver"]);
         assert_eq!(report.facts.product.as_deref(), Some("Demo"));

@@ -187,6 +187,7 @@ mod tests {
                 ..config.pipeline.clone()
             },
             scrub: config.scrub.clone(),
+            signatures: Default::default(),
             wake: Wake::default(),
         }
     }

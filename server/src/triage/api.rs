@@ -63,7 +63,8 @@ pub struct IssueSelection {
     pub sort: Option<String>,
     /// Text in the signature.
     pub q: Option<String>,
-    /// Only issues with a stored report that matches these.
+    /// Only issues with a stored report that matches these (described by
+    /// [`ReportSelection`]'s own parameters).
     #[serde(flatten)]
     #[param(ignore)]
     pub reports: ReportSelection,

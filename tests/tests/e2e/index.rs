@@ -7,8 +7,8 @@ use mayday_server::config::{WebhookConfig, WebhookEvent};
 use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
     Alerts, Backend, CrashFacts, DeliveryEnd, Index, IndexError, Intake, IssueFilter, IssueSort,
-    IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, ReportConditions, ReportFilter,
-    Role,
+    IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, Regrouped, Regrouping,
+    ReportConditions, ReportFilter, Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::submit;
@@ -573,6 +573,204 @@ async fn the_webhook_outbox_works_on_postgresql() {
     let postgres = Postgres::shared();
     let url = postgres.database("outbox_scenario");
     outbox_scenario(Index::connect(&url).await.unwrap()).await;
+}
+
+/// Regrouping stored reports under new signatures (`signatures reprocess`), on
+/// each backend: a move to a new issue, to an existing one (the emptied issue is
+/// removed), into a resolved issue (dropped when received before the
+/// resolution, regressing it when after), and what is skipped; counts and crash
+/// sites follow.
+async fn regroup_scenario(index: Index) {
+    let t0 = 1_700_000_000_000i64;
+    let regrouping = |signature: &str| Regrouping {
+        signature_hash: format!("hash-of-{signature}"),
+        signature: signature.to_owned(),
+        title: format!("SIGSEGV in {signature}"),
+    };
+    let count = |issue: i64| {
+        let index = index.clone();
+        async move { index.issue(issue).await.unwrap().map(|i| i.count) }
+    };
+    // e1, e2 in issue_foo; e3 in issue_bar; e4 in issue_baz, which is then resolved.
+    let mut issues = Vec::new();
+    for (i, (short, signature)) in [
+        ("bp-e1", "foo"),
+        ("bp-e2", "foo"),
+        ("bp-e3", "bar"),
+        ("bp-e4", "baz"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = t0 + i as i64;
+        index
+            .insert_report_with_job(&new_report(short, at))
+            .await
+            .unwrap();
+        let job = claim(&index, "w", at + 10).await.unwrap();
+        issues.push(
+            finish(&index, &job, &outcome(signature, &[]), at + 10)
+                .await
+                .unwrap(),
+        );
+    }
+    let [issue_foo, issue_foo_again, issue_bar, issue_baz] = issues[..] else {
+        unreachable!()
+    };
+    assert_eq!(issue_foo, issue_foo_again);
+    assert!(
+        index
+            .resolve_issue(issue_baz, None, None, t0 + 1_000)
+            .await
+            .unwrap()
+    );
+
+    // Every processed report with its issue, a page at a time.
+    let first = index.grouped_reports_after(None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!((first[0].id, first[0].issue_id), (id("bp-e1"), issue_foo));
+    assert_eq!(first[0].signature, "foo");
+    assert_eq!(first[0].signature_hash, "hash-of-foo");
+    let rest = index
+        .grouped_reports_after(Some(&first[2].id), 3)
+        .await
+        .unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), [id("bp-e4")]);
+    let issue = index
+        .issue_of_signature("hash-of-bar")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issue.id, issue_bar);
+    assert!(
+        index
+            .issue_of_signature("hash-of-qux")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(index.issue_resolution(issue_bar).await.unwrap().is_none());
+    let resolution = index.issue_resolution(issue_baz).await.unwrap().unwrap();
+    assert_eq!(resolution.at, Some(t0 + 1_000));
+
+    // To a new issue: counted there and out of issue_foo; its crash site follows.
+    let now = t0 + 2_000;
+    let moved = index
+        .regroup_report(&id("bp-e1"), issue_foo, &regrouping("qux"), now)
+        .await
+        .unwrap();
+    let Regrouped::Moved {
+        issue_id: issue_qux,
+        created: true,
+    } = moved
+    else {
+        panic!("{moved:?}")
+    };
+    assert_eq!(
+        (count(issue_foo).await, count(issue_qux).await),
+        (Some(1), Some(1))
+    );
+    let qux_issue = index.issue(issue_qux).await.unwrap().unwrap();
+    assert_eq!(qux_issue.signature, "qux");
+    assert_eq!(qux_issue.title, "SIGSEGV in qux");
+    assert_eq!((qux_issue.first_seen, qux_issue.last_seen), (t0, t0));
+    let row = index.report(&id("bp-e1")).await.unwrap().unwrap();
+    assert_eq!(row.issue_id, Some(issue_qux));
+    assert_eq!(row.facts.os.as_deref(), Some("Linux"), "other facts stay");
+    let site = index.crash_site("site-foo", 10).await.unwrap().unwrap();
+    assert!(
+        !site.ambiguous,
+        "a report that moves takes its crash site along"
+    );
+
+    // Planned from another issue, or already there: left as it is.
+    let skipped = index
+        .regroup_report(&id("bp-e2"), issue_bar, &regrouping("bar"), now)
+        .await;
+    assert_eq!(skipped.unwrap(), Regrouped::Skipped);
+    let skipped = index
+        .regroup_report(&id("bp-e2"), issue_foo, &regrouping("foo"), now)
+        .await;
+    assert_eq!(skipped.unwrap(), Regrouped::Skipped);
+    let skipped = index
+        .regroup_report(&id("bp-dead"), issue_foo, &regrouping("bar"), now)
+        .await;
+    assert_eq!(skipped.unwrap(), Regrouped::Skipped);
+    assert_eq!(count(issue_foo).await, Some(1));
+
+    // To an existing issue: issue_foo, emptied, is removed.
+    let moved = index
+        .regroup_report(&id("bp-e2"), issue_foo, &regrouping("bar"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        Regrouped::Moved {
+            issue_id: issue_bar,
+            created: false
+        }
+    );
+    assert_eq!(count(issue_bar).await, Some(2));
+    assert_eq!(count(issue_foo).await, None, "the emptied issue is gone");
+
+    // Into the resolved issue_baz: e3, received before the resolution, is dropped
+    // (counted there, out of issue_bar, its rows and data key gone).
+    let dropped = index
+        .regroup_report(&id("bp-e3"), issue_bar, &regrouping("baz"), now)
+        .await
+        .unwrap();
+    assert_eq!(dropped, Regrouped::Dropped);
+    assert!(index.report(&id("bp-e3")).await.unwrap().is_none());
+    assert!(index.report_key(&id("bp-e3")).await.unwrap().is_none());
+    assert_eq!(
+        (count(issue_bar).await, count(issue_baz).await),
+        (Some(1), Some(2))
+    );
+    assert_eq!(index.issue_dropped_count(issue_baz).await.unwrap(), Some(1));
+    let baz_issue = index.issue(issue_baz).await.unwrap().unwrap();
+    assert_eq!(baz_issue.status, IssueStatus::Resolved);
+
+    // One received after the resolution regresses it.
+    index
+        .insert_report_with_job(&new_report("bp-e5", t0 + 3_000))
+        .await
+        .unwrap();
+    let job = claim(&index, "w", t0 + 3_010).await.unwrap();
+    assert_eq!(
+        finish(&index, &job, &outcome("bar", &[]), t0 + 3_010).await,
+        Some(issue_bar)
+    );
+    let moved = index
+        .regroup_report(&id("bp-e5"), issue_bar, &regrouping("baz"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        Regrouped::Moved {
+            issue_id: issue_baz,
+            created: false
+        }
+    );
+    let baz_issue = index.issue(issue_baz).await.unwrap().unwrap();
+    assert_eq!(baz_issue.status, IssueStatus::Regressed);
+    assert_eq!(baz_issue.count, 3);
+    // issue_bar keeps e2; the counts of every issue add up to the reports counted.
+    assert_eq!(count(issue_bar).await, Some(1));
+    assert_eq!(index.count_reports_of_issue(issue_bar).await.unwrap(), 1);
+    assert_eq!(index.count_reports_of_issue(issue_baz).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_reports_are_regrouped_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    regroup_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_reports_are_regrouped_on_postgresql() {
+    let postgres = Postgres::shared();
+    let url = postgres.database("regroup_scenario");
+    regroup_scenario(Index::connect(&url).await.unwrap()).await;
 }
 
 /// Many received reports recorded at once through the intake (group commit): each

@@ -16,6 +16,7 @@ mod openapi;
 mod privacy;
 mod ratelimit;
 mod search;
+mod signatures;
 mod spine;
 mod storage;
 mod symbols;

@@ -28,24 +28,27 @@
 //! The lists that drive steps 3 and 4 are data, not code: `server/signature/*.txt`,
 //! one regular expression per line (sentinels are exact names), adapted from
 //! Socorro's `siglists` (MPL-2.0; each file says where it comes from) and embedded in
-//! the binary. [`SignatureRules::new`] compiles other lists from text (a deployment's
-//! own, or a test's).
+//! the binary. A deployment adds its own entries: files of the same names in the
+//! directory `[signatures] rules_dir` names ([`SignatureRules::load`], see
+//! [`LIST_FILES`]), each added to the built-in list of its name.
+//! [`SignatureRules::new`] compiles other lists from text (a test's own).
+//!
+//! The rules are compiled once when the server (or a command) starts, and handed
+//! to the pipeline ([`Pipeline::signatures`](super::Pipeline::signatures)): a
+//! rule change applies to reports processed from then on, and `mayday-server
+//! signatures reprocess` regroups the stored ones ([`super::regroup`]).
 //!
 //! Without symbols every frame is `module@0xoffset`, so two different crashes in the
 //! same module get different signatures and the same crash always gets the same one:
 //! reports never fall into one bucket per module. When symbols arrive and the report
 //! is reprocessed, its signature becomes the function-name one.
 
-use std::sync::LazyLock;
-
-use super::report::Frame;
-
 mod normalize;
 mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use rules::{RuleLists, RulesError, SignatureRules};
+pub use rules::{LIST_FILES, RuleLists, RulesError, SignatureRules};
 
 /// Longest signature text, in characters; longer ones end in `...` (as Socorro).
 pub const MAX_SIGNATURE_LENGTH: usize = 255;
@@ -84,11 +87,4 @@ impl Signature {
     pub fn no_crashing_thread() -> Self {
         Self::from_text(EMPTY_NO_CRASHING_THREAD)
     }
-}
-
-/// Computes the signature of a crashing thread's frames (innermost first) with the
-/// embedded rule lists.
-pub fn signature(frames: &[Frame]) -> Signature {
-    static DEFAULT: LazyLock<SignatureRules> = LazyLock::new(SignatureRules::default);
-    DEFAULT.signature(frames)
 }

@@ -1,11 +1,14 @@
 //! The rule lists (`server/signature/*.txt`), their compilation into
 //! [`SignatureRules`], and the walk that applies them to normalized frames.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
 use regex::Regex;
 
 use super::normalize::{collapse_whitespace, normalize_frames};
 use super::{EMPTY_NO_FRAMES, MAX_SIGNATURE_LENGTH, Signature};
-use crate::pipeline::report::Frame;
+use crate::pipeline::report::{Frame, Thread};
 
 /// The text of the rule lists, one entry per line, `#` starts a comment line.
 #[derive(Debug, Clone, Copy)]
@@ -36,19 +39,85 @@ impl RuleLists<'static> {
     };
 }
 
-/// A rule list that could not be compiled.
+/// The five lists: the name errors give each, and its file name (in
+/// `server/signature/` and in a deployment's rules directory).
+pub const LIST_FILES: [(&str, &str); 5] = [
+    ("irrelevant", "irrelevant_signature_re.txt"),
+    ("prefix", "prefix_signature_re.txt"),
+    ("trim_module", "trim_module_signature_re.txt"),
+    ("line_numbers", "signatures_with_line_numbers_re.txt"),
+    ("sentinels", "signature_sentinels.txt"),
+];
+
+impl<'a> RuleLists<'a> {
+    /// No entries in any list.
+    pub const EMPTY: RuleLists<'static> = RuleLists {
+        irrelevant: "",
+        prefix: "",
+        trim_module: "",
+        line_numbers: "",
+        sentinels: "",
+    };
+
+    /// The text of the list named `list` (a name of [`LIST_FILES`]).
+    fn get(&self, list: &str) -> &'a str {
+        match list {
+            "irrelevant" => self.irrelevant,
+            "prefix" => self.prefix,
+            "trim_module" => self.trim_module,
+            "line_numbers" => self.line_numbers,
+            _ => self.sentinels,
+        }
+    }
+
+    /// Sets the text of the list named `list` (a name of [`LIST_FILES`]).
+    fn set(&mut self, list: &str, text: &'a str) {
+        match list {
+            "irrelevant" => self.irrelevant = text,
+            "prefix" => self.prefix = text,
+            "trim_module" => self.trim_module = text,
+            "line_numbers" => self.line_numbers = text,
+            _ => self.sentinels = text,
+        }
+    }
+}
+
+/// Signature rules that could not be read or compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     /// A line is not a valid regular expression.
-    #[error("signature rule list `{list}`, line {line}: invalid regular expression")]
+    #[error("signature rules {file}, line {line} (list `{list}`): invalid regular expression")]
     BadRegex {
+        /// The file the line is in: a built-in list's file name, or the path of
+        /// a deployment's file.
+        file: String,
         /// Which list (`irrelevant`, `prefix`, `trim_module`, `line_numbers`).
         list: &'static str,
-        /// 1-based line number in that list (0: the list as a whole is too big).
+        /// 1-based line number in that file (0: the list as a whole is too big).
         line: usize,
         /// What the regex parser said.
         #[source]
         source: regex::Error,
+    },
+    /// The rules directory holds a file that is none of the lists.
+    #[error(
+        "signature rules directory: {file} is not a rule list (the lists are \
+         irrelevant_signature_re.txt, prefix_signature_re.txt, \
+         trim_module_signature_re.txt, signatures_with_line_numbers_re.txt and \
+         signature_sentinels.txt)"
+    )]
+    UnknownFile {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The rules directory or one of its files could not be read.
+    #[error("signature rules {file}: {source}")]
+    Read {
+        /// The directory or file.
+        file: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -57,6 +126,8 @@ impl RulesError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::BadRegex { .. } => "bad_regex",
+            Self::UnknownFile { .. } => "unknown_file",
+            Self::Read { .. } => "read",
         }
     }
 }
@@ -80,14 +151,51 @@ impl Default for SignatureRules {
 }
 
 impl SignatureRules {
-    /// Compiles rule lists.
+    /// Compiles rule lists (a test's own, or [`RuleLists::EMBEDDED`]).
     pub fn new(lists: &RuleLists<'_>) -> Result<Self, RulesError> {
+        Self::compile(&[Part {
+            dir: None,
+            lists: *lists,
+        }])
+    }
+
+    /// The built-in lists, each with the entries of the file of the same name in
+    /// `dir` added: a deployment's own rules (see [`LIST_FILES`]; every file is
+    /// optional, any other file is an error). `None`: the built-in lists alone.
+    pub fn load(dir: Option<&Path>) -> Result<Self, RulesError> {
+        let Some(dir) = dir else {
+            return Ok(Self::default());
+        };
+        let texts = read_rules_dir(dir)?;
+        let mut own = RuleLists::EMPTY;
+        for (list, file) in LIST_FILES {
+            if let Some(text) = texts.get(file) {
+                own.set(list, text);
+            }
+        }
+        Self::compile(&[
+            Part {
+                dir: None,
+                lists: RuleLists::EMBEDDED,
+            },
+            Part {
+                dir: Some(dir),
+                lists: own,
+            },
+        ])
+    }
+
+    /// Compiles each list from its text in every part, in order.
+    fn compile(parts: &[Part<'_>]) -> Result<Self, RulesError> {
+        let [irrelevant, prefix, trim_module, line_numbers, _] = LIST_FILES;
         Ok(Self {
-            irrelevant: compile_list("irrelevant", lists.irrelevant)?,
-            prefix: compile_list("prefix", lists.prefix)?,
-            trim_module: compile_list("trim_module", lists.trim_module)?,
-            line_numbers: compile_list("line_numbers", lists.line_numbers)?,
-            sentinels: list_entries(lists.sentinels)
+            irrelevant: compile_list(irrelevant, parts)?,
+            prefix: compile_list(prefix, parts)?,
+            trim_module: compile_list(trim_module, parts)?,
+            line_numbers: compile_list(line_numbers, parts)?,
+            sentinels: parts
+                .iter()
+                .flat_map(|part| list_entries(part.lists.get("sentinels")))
                 .map(|(_, entry)| entry.to_owned())
                 .collect(),
         })
@@ -103,6 +211,16 @@ impl SignatureRules {
     /// Computes the signature of a crashing thread's frames (innermost first).
     pub fn signature(&self, frames: &[Frame]) -> Signature {
         Signature::from_text(self.generate(&self.normalize_frames(frames)))
+    }
+
+    /// The signature of a report whose crashing thread is `crashing_thread`
+    /// ([`Signature::no_crashing_thread`] when it is unknown): what processing
+    /// gives a report, and what its stored processed report gives again.
+    pub fn report_signature(&self, crashing_thread: Option<&Thread>) -> Signature {
+        match crashing_thread {
+            Some(thread) => self.signature(&thread.frames),
+            None => Signature::no_crashing_thread(),
+        }
     }
 
     /// Turns normalized frames into the signature text.
@@ -152,15 +270,43 @@ fn list_entries(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
 }
 
-/// Compiles a list into one regex matching at the start of a frame (like Python's
-/// `re.match`), or `None` for an empty list.
-fn compile_list(list: &'static str, text: &str) -> Result<Option<Regex>, RulesError> {
+/// The lists of one origin: the built-in ones (or a test's), or a deployment's
+/// files in `dir`.
+struct Part<'a> {
+    dir: Option<&'a Path>,
+    lists: RuleLists<'a>,
+}
+
+impl Part<'_> {
+    /// Where list file `file` of this part is, for errors.
+    fn file(&self, file: &str) -> String {
+        match self.dir {
+            Some(dir) => dir.join(file).display().to_string(),
+            None => file.to_owned(),
+        }
+    }
+}
+
+/// Compiles list `list` (a name and file of [`LIST_FILES`]) of every part into
+/// one regex matching at the start of a frame (like Python's `re.match`), or
+/// `None` when the list is empty.
+fn compile_list(
+    (list, file): (&'static str, &'static str),
+    parts: &[Part<'_>],
+) -> Result<Option<Regex>, RulesError> {
     let mut alternatives = Vec::new();
-    for (line, entry) in list_entries(text) {
-        // Check each line alone so a mistake is reported where it is.
-        let single = format!("^(?:{entry})");
-        Regex::new(&single).map_err(|source| RulesError::BadRegex { list, line, source })?;
-        alternatives.push(format!("(?:{entry})"));
+    for part in parts {
+        for (line, entry) in list_entries(part.lists.get(list)) {
+            // Check each line alone so a mistake is reported where it is.
+            let single = format!("^(?:{entry})");
+            Regex::new(&single).map_err(|source| RulesError::BadRegex {
+                file: part.file(file),
+                list,
+                line,
+                source,
+            })?;
+            alternatives.push(format!("(?:{entry})"));
+        }
     }
     if alternatives.is_empty() {
         return Ok(None);
@@ -169,10 +315,32 @@ fn compile_list(list: &'static str, text: &str) -> Result<Option<Regex>, RulesEr
     Regex::new(&combined)
         .map(Some)
         .map_err(|source| RulesError::BadRegex {
+            file: file.to_owned(),
             list,
             line: 0,
             source,
         })
+}
+
+/// Reads the list files in a deployment's rules directory: file name -> text.
+/// A file that is none of [`LIST_FILES`] is an error, so a misspelt name is not
+/// silently ignored.
+fn read_rules_dir(dir: &Path) -> Result<BTreeMap<&'static str, String>, RulesError> {
+    let read_error = |file: &Path| {
+        let file = file.to_owned();
+        move |source| RulesError::Read { file, source }
+    };
+    let mut texts = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error(dir))? {
+        let path = entry.map_err(read_error(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some((_, file)) = LIST_FILES.iter().find(|(_, file)| *file == name) else {
+            return Err(RulesError::UnknownFile { file: path });
+        };
+        let text = std::fs::read_to_string(&path).map_err(read_error(&path))?;
+        texts.insert(*file, text);
+    }
+    Ok(texts)
 }
 
 fn matches(regex: &Option<Regex>, text: &str) -> bool {

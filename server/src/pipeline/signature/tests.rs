@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::report::InlineFrame;
+use super::super::report::{Frame, InlineFrame};
 use super::*;
 
 // ---- helpers -------------------------------------------------------------------
@@ -106,6 +106,13 @@ fn nosym(module: &str, module_offset: &str) -> Frame {
         missing_symbols: true,
         ..frame(Some(module), Some(module_offset), "0x7f0000001000")
     }
+}
+
+/// The signature of `frames` under the built-in lists.
+fn signature(frames: &[Frame]) -> Signature {
+    static BUILT_IN: std::sync::LazyLock<SignatureRules> =
+        std::sync::LazyLock::new(SignatureRules::default);
+    BUILT_IN.signature(frames)
 }
 
 fn text(frames: &[Frame]) -> String {
@@ -215,7 +222,7 @@ fn embedded_lists_compile_and_are_not_empty() {
 }
 
 #[test]
-fn a_bad_regex_is_reported_with_its_list_and_line() {
+fn a_bad_regex_is_reported_with_its_file_list_and_line() {
     let lists = RuleLists {
         prefix: "# comment\n\nmemcpy\nfoo(\n",
         ..RuleLists::EMBEDDED
@@ -235,7 +242,7 @@ fn a_bad_regex_is_reported_with_its_list_and_line() {
     );
     assert_eq!(
         err.to_string(),
-        "signature rule list `prefix`, line 4: invalid regular expression"
+        "signature rules prefix_signature_re.txt, line 4 (list `prefix`): invalid regular expression"
     );
 }
 
@@ -258,6 +265,112 @@ fn rules_are_data() {
     };
     let rules = SignatureRules::new(&lists).unwrap();
     assert_eq!(rules.signature(&frames).text, "memcpy | Parser::parse");
+}
+
+#[test]
+fn a_rules_dir_adds_to_the_built_in_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("irrelevant_signature_re.txt"),
+        "# ours: our crash reporter's own frames\n\nMyApp::Reporter::\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("prefix_signature_re.txt"),
+        "MyApp::check$\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("signature_sentinels.txt"),
+        "MyApp::on_fatal\n",
+    )
+    .unwrap();
+    let rules = SignatureRules::load(Some(dir.path())).unwrap();
+
+    // Their entries apply...
+    let frames = [
+        func("MyApp::Reporter::capture"),
+        func("MyApp::check"),
+        func("Parser::parse"),
+        func("main"),
+    ];
+    assert_eq!(text(&frames), "MyApp::Reporter::capture");
+    assert_eq!(
+        rules.signature(&frames).text,
+        "MyApp::check | Parser::parse"
+    );
+    // The signature starts at the sentinel: what is above it is the handler's.
+    let frames = [
+        func("MyApp::log"),
+        func("MyApp::on_fatal"),
+        func("Parser::parse"),
+    ];
+    assert_eq!(text(&frames), "MyApp::log");
+    assert_eq!(rules.signature(&frames).text, "MyApp::on_fatal");
+    assert!(rules.sentinels.iter().any(|s| s == "MyApp::on_fatal"));
+    // ...and the built-in ones still do.
+    assert!(rules.sentinels.iter().any(|s| s == "rust_begin_unwind"));
+    let frames = [func("abort"), func("memcpy"), func("Parser::parse")];
+    assert_eq!(rules.signature(&frames), signature(&frames));
+    assert_eq!(rules.signature(&frames).text, "memcpy | Parser::parse");
+
+    // An empty directory, or none: the built-in lists alone.
+    let empty = tempfile::tempdir().unwrap();
+    for rules in [
+        SignatureRules::load(Some(empty.path())).unwrap(),
+        SignatureRules::load(None).unwrap(),
+    ] {
+        let frames = [func("MyApp::Reporter::capture"), func("main")];
+        assert_eq!(rules.signature(&frames), signature(&frames));
+    }
+}
+
+#[test]
+fn a_bad_regex_in_a_rules_file_is_refused_with_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trim_module_signature_re.txt");
+    std::fs::write(&file, "# ours\nlibfoo\\.so\n[unclosed\n").unwrap();
+    let err = SignatureRules::load(Some(dir.path())).unwrap_err();
+    assert_eq!(err.name(), "bad_regex");
+    assert!(
+        matches!(
+            &err,
+            RulesError::BadRegex { file: f, list: "trim_module", line: 3, .. }
+                if *f == file.display().to_string()
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "signature rules {}, line 3 (list `trim_module`): invalid regular expression",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn an_unknown_file_in_the_rules_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prefix_signature_re.txt"), "ok\n").unwrap();
+    // A misspelt name would otherwise be silently ignored.
+    let file = dir.path().join("prefix_signatures_re.txt");
+    std::fs::write(&file, "MyApp::check\n").unwrap();
+    let err = SignatureRules::load(Some(dir.path())).unwrap_err();
+    assert_eq!(err.name(), "unknown_file");
+    assert!(
+        matches!(&err, RulesError::UnknownFile { file: f } if *f == file),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("prefix_signature_re.txt"), "{message}");
+
+    // A directory that is not there is an error too, not the built-in lists.
+    let gone = dir.path().join("gone");
+    let err = SignatureRules::load(Some(&gone)).unwrap_err();
+    assert_eq!(err.name(), "read");
+    assert!(err.to_string().contains("gone"), "{err}");
 }
 
 // ---- the walk ------------------------------------------------------------------
