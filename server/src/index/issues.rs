@@ -203,6 +203,16 @@ impl Index {
         Ok(stack.flatten())
     }
 
+    /// Sets the issue's sample stack (after regrouping moved a report to it).
+    pub async fn set_sample_stack(&self, id: i64, stack: &str) -> Result<(), IndexError> {
+        sqlx::query("UPDATE issues SET sample_stack = $1 WHERE id = $2")
+            .bind(stack)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Counts of an issue's stored reports per version, OS and product.
     pub async fn issue_breakdown(&self, id: i64) -> Result<IssueBreakdown, IndexError> {
         let mut breakdown = IssueBreakdown::default();

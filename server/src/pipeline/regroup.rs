@@ -20,7 +20,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use super::job::{patiently, title};
-use super::report::ProcessedReport;
+use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::signature::SignatureRules;
 use crate::grouping::{self, IssuePlace, ReportPlace, Verdict};
@@ -263,7 +263,11 @@ pub async fn apply(vault: &Vault, mut plan: Regroup, actor: &str) -> Result<Regr
                 Regrouped::Moved { issue_id, created } => {
                     planned.to_issue = Some(issue_id);
                     planned.new_issue |= created;
-                    rewrite_signature(vault, id, &planned.to_signature).await?;
+                    // The issue's sample stack: the report's, as processing sets it.
+                    if let Some(stack) = rewrite_signature(vault, id, &planned.to_signature).await?
+                    {
+                        index.set_sample_stack(issue_id, &stack).await?;
+                    }
                 }
                 Regrouped::Dropped => {
                     planned.dropped += 1;
@@ -332,18 +336,19 @@ async fn read_processed(
     }
 }
 
-/// Writes `signature` into report `id`'s stored processed report.
+/// Writes `signature` into report `id`'s stored processed report; answers its
+/// crashing thread as text (`Thread::stack_text`), when it has one.
 async fn rewrite_signature(
     vault: &Vault,
     id: &ReportId,
     signature: &str,
-) -> Result<(), RegroupError> {
+) -> Result<Option<String>, RegroupError> {
     let Some(data_key) = vault.data_key(id).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let key = vault::processed_key(id);
     let Some(bytes) = vault.get(&key, &data_key).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let mut report: ProcessedReport = serde_json::from_slice(&bytes)?;
     if report.signature != signature {
@@ -352,5 +357,5 @@ async fn rewrite_signature(
             .put(&key, &data_key, &serde_json::to_vec(&report)?)
             .await?;
     }
-    Ok(())
+    Ok(report.crashing_thread.as_ref().map(Thread::stack_text))
 }

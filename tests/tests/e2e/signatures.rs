@@ -199,6 +199,13 @@ async fn reprocess_regroups_stored_reports_under_the_deployments_rules() {
     let (_, issue) = api::get_json(&base, &format!("/api/v1/issues/{new_issue}"), &admin).await;
     assert_eq!(issue["issue"]["signature"], new_signature.as_str());
     assert_eq!(issue["issue"]["count"], 2);
+    // The new issue has a sample stack to keep, as one processing made has.
+    assert!(
+        issue["sample_stack"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(" 0  ")),
+        "{issue:#}"
+    );
     assert!(
         issue["issue"]["title"]
             .as_str()
