@@ -9,6 +9,7 @@ mod api_shapes;
 mod client;
 mod cluster;
 mod crash_sites;
+mod crashpad;
 mod deletion;
 mod ffi;
 mod index;

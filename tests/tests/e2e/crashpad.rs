@@ -1,0 +1,324 @@
+//! A real, unmodified Crashpad handler (Debian's chromium `chrome_crashpad_handler`,
+//! installed by `scripts/install-test-deps`) dumps a real crash of a C program and
+//! uploads it to Mayday: the program starts the handler at crash time as Crashpad's
+//! Linux client does (`tests/crashpad/crash_with_crashpad.c`), the handler ptraces
+//! it, writes the minidump into its database and uploads it gzipped, with the
+//! product, version and client id in the URL and the annotations in the form.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mayday_server::index::Role;
+use mayday_server::report_id::ReportId;
+use mayday_tests::command::{run, stdout, text};
+use mayday_tests::fixtures::{bin, system_libc, workspace_root};
+use mayday_tests::report::{frames, functions};
+use mayday_tests::scan::contains;
+use mayday_tests::server::{TestServer, walk};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Where Debian's chromium package puts Crashpad's handler.
+const HANDLER: &str = "/usr/lib/chromium/chrome_crashpad_handler";
+/// How long the crashing program (with the handler it waits for) may take.
+const CRASH_PATIENCE: Duration = Duration::from_secs(60);
+/// `SIGSEGV` on Linux.
+const SIGSEGV: i32 = 11;
+/// How long the upload may take to show up in the API.
+const UPLOAD_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The handler; the test fails (never skips) without it.
+fn handler() -> PathBuf {
+    let path = PathBuf::from(HANDLER);
+    assert!(
+        path.exists(),
+        "{HANDLER} is missing: run scripts/install-test-deps (Debian's chromium package ships it)"
+    );
+    path
+}
+
+/// `tests/crashpad/crash_with_crashpad.c` built in `dir` with the system `cc`,
+/// with debug information.
+fn build_program(dir: &Path) -> PathBuf {
+    let out = dir.join("crash_with_crashpad");
+    let built = Command::new("cc")
+        .args(["-g", "-O0", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&out)
+        .arg(workspace_root().join("tests/crashpad/crash_with_crashpad.c"))
+        .output()
+        .unwrap_or_else(|e| panic!("cc (scripts/install-test-deps installs gcc): {e}"));
+    assert!(built.status.success(), "cc: {}", text(&built));
+    out
+}
+
+/// A TCP relay on `127.0.0.1` in front of `upstream` (`host:port`): forwards every
+/// connection as it is and keeps each one's request head (request line and
+/// headers), so the test sees how the handler sent its upload.
+struct Relay {
+    /// `http://127.0.0.1:<port>`.
+    url: String,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&heads);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let kept = Arc::clone(&kept);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, &kept).await;
+                });
+            }
+        });
+        Relay { url, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+async fn relay(
+    mut client: TcpStream,
+    upstream: &str,
+    heads: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while !contains(&seen, b"\r\n\r\n") && seen.len() < 64 * 1024 {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let end = seen
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(seen.len());
+    heads
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&seen[..end]).into_owned());
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(&seen).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut server).await?;
+    Ok(())
+}
+
+/// The value of header `name` (case-insensitive) in a request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Polls the report list until `product` has a report: its id.
+async fn wait_for_upload(server: &TestServer, token: &str, product: &str) -> String {
+    let deadline = Instant::now() + UPLOAD_PATIENCE;
+    loop {
+        let (status, body) = server
+            .get_json(&format!("/api/v1/reports?product={product}"), token)
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        let ids: Vec<String> = body["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        if let [id] = ids.as_slice() {
+            return id.clone();
+        }
+        assert!(ids.is_empty(), "one upload, not {ids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no report of {product} within {UPLOAD_PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The C program crashes; the real handler dumps and uploads it (gzipped) to the
+/// real server, where it is processed, symbolicated from the program's own
+/// symbols (uploaded with `mayday-symbols`), named by the product and version the
+/// app gave the handler, and scrubbed: the annotations the rules drop (`api_token`,
+/// `Email`, and the client id the handler puts in the URL as `guid`) are absent
+/// from the processed report, and their values from the stored dump and metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and_scrubbed() {
+    const PRODUCT: &str = "CrashpadC";
+    const VERSION: &str = "2.5.1";
+    const TOKEN: &str = "tok-crashpad-6d2e81f0a9b4c357";
+    const EMAIL: &str = "crashpad.person@example.org";
+    let handler = handler();
+    let server = TestServer::start().await;
+    let developer = server.token(Role::Developer).await;
+    let uploader = server.token(Role::Uploader).await;
+    let temp = tempfile::tempdir().unwrap();
+    let program = {
+        let dir = temp.path().to_owned();
+        tokio::task::spawn_blocking(move || build_program(&dir))
+            .await
+            .unwrap()
+    };
+
+    // The program's symbols, and the C library's, as a developer uploads them.
+    let mut upload = Command::new(bin("mayday-symbols"));
+    upload
+        .arg("upload")
+        .arg(&program)
+        .arg(system_libc())
+        .args(["--server", &server.url, "--token", &uploader])
+        .stdin(Stdio::null());
+    let uploaded = run(upload).await;
+    assert!(uploaded.status.success(), "{}", text(&uploaded));
+    assert!(
+        stdout(&uploaded).contains("2 uploaded"),
+        "{}",
+        text(&uploaded)
+    );
+
+    let relay = Relay::start(server.url.trim_start_matches("http://").to_owned()).await;
+    let database = temp.path().join("crashpad-db");
+    let mut crash = tokio::process::Command::new(&program);
+    crash
+        .arg(&handler)
+        .arg(&database)
+        .arg(format!("{}/submit", relay.url))
+        .args([
+            format!("prod={PRODUCT}"),
+            format!("ver={VERSION}"),
+            format!("api_token={TOKEN}"),
+            format!("Email={EMAIL}"),
+        ])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let crashed = tokio::time::timeout(CRASH_PATIENCE, crash.output())
+        .await
+        .expect("the program and its handler end in time")
+        .unwrap();
+    assert_eq!(
+        crashed.status.signal(),
+        Some(SIGSEGV),
+        "dies of SIGSEGV: {:?} {}",
+        crashed.status,
+        text(&crashed)
+    );
+
+    let id = wait_for_upload(&server, &developer, PRODUCT).await;
+    let report = server.wait_processed(&developer, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    assert_eq!(report["product"], PRODUCT, "{report}");
+    assert_eq!(report["version"], VERSION, "{report}");
+    assert!(
+        report["crash_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("SIGSEGV")),
+        "{}",
+        report["crash_reason"]
+    );
+    let names = functions(&report);
+    assert_eq!(
+        names.iter().take(3).map(String::as_str).collect::<Vec<_>>(),
+        [
+            "crash_with_crashpad_null_write",
+            "crash_with_crashpad_caller",
+            "main"
+        ],
+        "the crashing thread's top frames: {names:?}"
+    );
+    let top = &frames(&report)[0];
+    assert!(
+        top["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("tests/crashpad/crash_with_crashpad.c"))
+            && top["line"].as_u64().is_some_and(|l| l > 0),
+        "the crashing function's file and line: {top}"
+    );
+
+    // How the handler sent it: gzipped, with the client id in the URL.
+    let heads = relay.heads();
+    assert_eq!(heads.len(), 1, "one request: {heads:?}");
+    let head = &heads[0];
+    let request_line = head.lines().next().unwrap();
+    assert!(request_line.starts_with("POST /submit?"), "{request_line}");
+    assert_eq!(header(head, "content-encoding"), Some("gzip"), "{head}");
+    assert!(
+        header(head, "user-agent").is_some_and(|ua| ua.starts_with("Crashpad/")),
+        "{head}"
+    );
+    let query = request_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|target| target.split_once('?'))
+        .map(|(_, query)| query)
+        .unwrap();
+    // A UUID needs no percent-decoding.
+    let guid = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("guid="))
+        .expect("the client id in the URL")
+        .to_owned();
+    assert_eq!(guid.len(), 36, "{guid}");
+
+    // The handler's own dump carries what the test planted, so the checks below
+    // can fail; and it recorded Mayday's reply as the report's remote id.
+    let files = walk(&database);
+    let local_dump = files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "dmp"))
+        .expect("the handler's minidump in its database");
+    let local_dump = std::fs::read(local_dump).unwrap();
+    for planted in ["api_token", TOKEN, "Email", EMAIL] {
+        assert!(
+            contains(&local_dump, planted.as_bytes()),
+            "{planted} in the handler's dump"
+        );
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "meta")
+                && contains(&std::fs::read(f).unwrap(), id.as_bytes())),
+        "the handler's database records the CrashID: {files:?}"
+    );
+
+    let annotations = report["annotations"].as_object().unwrap();
+    for key in ["api_token", "Email", "guid"] {
+        assert!(!annotations.contains_key(key), "{key}: {annotations:?}");
+    }
+    let needles = [TOKEN, EMAIL, guid.as_str(), "api_token"];
+    let text = report.to_string();
+    for needle in needles {
+        assert!(!text.contains(needle), "{needle} in the API's report");
+    }
+    // Every blob the report has in the store, opened: the dump with its
+    // metadata, and the processed report.
+    let rid: ReportId = id.parse().unwrap();
+    let keys = server.report_keys(&id).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in keys {
+        let path = object_store::path::Path::from(key.as_str());
+        let plain = server
+            .state
+            .vault()
+            .read(&rid, &path)
+            .await
+            .unwrap()
+            .expect("the blob opens");
+        for needle in needles.iter().chain(&["Email"]) {
+            assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
+        }
+    }
+    server.stop().await;
+}
