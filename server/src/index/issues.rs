@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::search::{Bind, bind_all};
+use super::search::{Bind, TagLookup, bind_all};
 use super::{Index, IndexError, ReportConditions};
 
 /// An issue's triage status.
@@ -140,11 +140,22 @@ impl Index {
             conditions.push(format!("status = ${}", binds.len()));
         }
         if !filter.reports.is_empty() {
-            let reports = filter.reports.sql(&mut binds);
-            conditions.push(format!(
-                "EXISTS (SELECT 1 FROM reports r WHERE r.issue_id = issues.id AND {})",
-                reports.join(" AND ")
-            ));
+            let tags = self.tag_lookup(&filter.reports).await?;
+            let reports = filter.reports.sql(&mut binds, tags).join(" AND ");
+            let common_tag = filter.reports.annotation_tag.is_some() && tags == TagLookup::Probe;
+            conditions.push(if common_tag {
+                // Each issue's newest reports soon have a common tag.
+                format!(
+                    "EXISTS (SELECT 1 FROM reports r WHERE r.issue_id = issues.id AND {reports})"
+                )
+            } else {
+                // The matching reports' issues, found once (from a filter's index,
+                // or from a rare tag's reports).
+                format!(
+                    "id IN (SELECT r.issue_id FROM reports r \
+                     WHERE r.issue_id IS NOT NULL AND {reports})"
+                )
+            });
         }
         if let Some(search) = &filter.search {
             let escaped = search

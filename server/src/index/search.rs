@@ -34,6 +34,20 @@ pub struct ReportConditions {
     pub annotation_tag: Option<String>,
 }
 
+/// How an annotation condition is looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TagLookup {
+    /// Each report read (newest first) is probed for the tag: for a common tag,
+    /// whose newest reports come soon.
+    Probe,
+    /// The tag's own reports are read: for a rare one, which a scan in time
+    /// order would look for through the whole index.
+    Drive,
+}
+
+/// A tag with fewer reports than this is rare ([`TagLookup::Drive`]).
+const RARE_TAG: i64 = 5_000;
+
 /// A value bound to a search's SQL.
 #[derive(Debug, Clone)]
 pub(super) enum Bind {
@@ -47,9 +61,10 @@ impl ReportConditions {
         *self == ReportConditions::default()
     }
 
-    /// The conditions on the reports row aliased `r`, as SQL; their values are
-    /// appended to `binds`, whose length numbers the placeholders.
-    pub(super) fn sql(&self, binds: &mut Vec<Bind>) -> Vec<String> {
+    /// The conditions on the reports row aliased `r`, as SQL, an annotation
+    /// looked up as `tags` says; their values are appended to `binds`, whose
+    /// length numbers the placeholders.
+    pub(super) fn sql(&self, binds: &mut Vec<Bind>, tags: TagLookup) -> Vec<String> {
         let mut out = Vec::new();
         let mut push = |sql: &str, value: Bind| {
             binds.push(value);
@@ -70,8 +85,15 @@ impl ReportConditions {
             ("r.crash_reason = ?", &self.crash_reason),
             ("r.crash_module = ?", &self.module),
             (
-                "EXISTS (SELECT 1 FROM report_annotations a WHERE a.report_id = r.id \
-                 AND a.tag = ?)",
+                match tags {
+                    TagLookup::Probe => {
+                        "EXISTS (SELECT 1 FROM report_annotations a WHERE a.report_id = r.id \
+                         AND a.tag = ?)"
+                    }
+                    TagLookup::Drive => {
+                        "r.id IN (SELECT a.report_id FROM report_annotations a WHERE a.tag = ?)"
+                    }
+                },
                 &self.annotation_tag,
             ),
         ] {
@@ -109,13 +131,37 @@ pub struct ReportFilter {
 }
 
 impl Index {
+    /// How `conditions`' annotation is best looked up: whether its tag has
+    /// fewer than [`RARE_TAG`] reports (counting stops there).
+    pub(super) async fn tag_lookup(
+        &self,
+        conditions: &ReportConditions,
+    ) -> Result<TagLookup, IndexError> {
+        let Some(tag) = &conditions.annotation_tag else {
+            return Ok(TagLookup::Probe);
+        };
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM report_annotations WHERE tag = $1 LIMIT $2) t",
+        )
+        .bind(tag)
+        .bind(RARE_TAG)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if found < RARE_TAG {
+            TagLookup::Drive
+        } else {
+            TagLookup::Probe
+        })
+    }
+
     /// The reports `filter` matches, newest first.
     pub async fn search_reports(
         &self,
         filter: &ReportFilter,
     ) -> Result<Vec<ReportRow>, IndexError> {
         let mut binds = Vec::new();
-        let conditions = filter.conditions.sql(&mut binds);
+        let tags = self.tag_lookup(&filter.conditions).await?;
+        let conditions = filter.conditions.sql(&mut binds, tags);
         let where_clause = if conditions.is_empty() {
             String::new()
         } else {
