@@ -18,8 +18,8 @@ mod cli {
 const SERVE_HELP: &str = "\
 Settings: built-in defaults (SQLite and files under ./mayday-data, port 8080),
 then the --config TOML file, then MAYDAY_* environment variables: the file's
-key `key` of `[section]` is MAYDAY_SECTION__KEY (e.g. MAYDAY_LIMITS__MAX_PARTS=32,
-MAYDAY_PIPELINE__JOB_LEASE=10m), a top-level key `key` is MAYDAY_KEY (e.g.
+key `key` of `[section]` is MAYDAY_SECTION__KEY (MAYDAY_LIMITS__MAX_PARTS=32,
+MAYDAY_PIPELINE__JOB_LEASE=10m), a top-level `key` is MAYDAY_KEY (e.g.
 MAYDAY_LISTEN=127.0.0.1:8080, MAYDAY_DATA_DIR, MAYDAY_DATABASE_URL); a few
 named ones such as MAYDAY_WORKERS apply last. `serve --help` lists them all.
 
