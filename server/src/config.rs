@@ -1,6 +1,13 @@
 //! Server configuration: built-in defaults, then an optional TOML file, then
 //! `MAYDAY_*` environment variables.
 //!
+//! Every setting at key path `section.key` of the file is also the variable
+//! `MAYDAY_SECTION__KEY` (a top-level `key` is `MAYDAY_KEY`), its value read as
+//! a TOML value, else as text. Those apply over the file; the older named
+//! variables ([`NAMED_VARIABLES`], such as `MAYDAY_WORKERS`) apply last.
+//! [`settings`] lists every setting with its variable and default, for
+//! `serve --help`.
+//!
 //! With nothing set, the server runs on its embedded defaults: listening on
 //! `127.0.0.1:8080`, an SQLite index and a local-filesystem object store under
 //! `./mayday-data`.
@@ -13,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -34,20 +41,211 @@ pub enum ConfigError {
         /// The TOML error.
         source: Box<toml::de::Error>,
     },
-    /// An environment variable has a value that does not parse.
+    /// An environment variable has a value that does not parse, or names no
+    /// setting.
     #[error("environment variable {name}={value:?}: {reason}")]
     Env {
         /// The variable.
-        name: &'static str,
-        /// Its value.
+        name: String,
+        /// Its value (`<redacted>` for a secret).
         value: String,
         /// What is wrong with it.
         reason: String,
     },
+    /// The file's settings and the variables', each fine alone, do not go
+    /// together.
+    #[error("the config file's settings with the MAYDAY_* variables': {reason}")]
+    Layers {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What every variable this configuration reads begins with.
+const PREFIX: &str = "MAYDAY_";
+
+/// The variables that set one setting each under a name of their own, with the
+/// key path they set. They apply after everything else, with the meaning they
+/// always had (`MAYDAY_CRASH_SITES` is `crash_sites.enabled`, not the section).
+pub const NAMED_VARIABLES: &[(&str, &str)] = &[
+    ("MAYDAY_LISTEN", "listen"),
+    ("MAYDAY_DATA_DIR", "data_dir"),
+    ("MAYDAY_STORE_URL", "store_url"),
+    ("MAYDAY_STORE_ENDPOINT", "store_options.endpoint"),
+    ("MAYDAY_DATABASE_URL", "database_url"),
+    ("MAYDAY_MASTER_KEY", "master_key"),
+    ("MAYDAY_RETENTION_DAYS", "retention_days"),
+    ("MAYDAY_SECURE_COOKIES", "http.secure_cookies"),
+    ("MAYDAY_CRASH_SITES", "crash_sites.enabled"),
+    ("MAYDAY_CRASH_SITE_SAMPLES", "crash_sites.samples"),
+    ("MAYDAY_PUBLIC_URL", "public_url"),
+    ("MAYDAY_SIGNATURE_RULES_DIR", "signatures.rules_dir"),
+    ("MAYDAY_WORKERS", "pipeline.workers"),
+    ("MAYDAY_RATE_LIMIT_ENABLED", "rate_limit.enabled"),
+    ("MAYDAY_RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"),
+    ("MAYDAY_RATE_LIMIT_BURST", "rate_limit.burst"),
+    (
+        "MAYDAY_RATE_LIMIT_TRUSTED_PROXIES",
+        "rate_limit.trusted_proxies",
+    ),
+    ("MAYDAY_RATE_LIMIT_MAX_SENDERS", "rate_limit.max_senders"),
+];
+
+/// The server's variables that are no settings of this configuration.
+const OTHER_VARIABLES: &[&str] = &[
+    "MAYDAY_CONFIG",
+    "MAYDAY_LOG",
+    "MAYDAY_LOG_FORMAT",
+    "MAYDAY_NEW_MASTER_KEY",
+];
+
+/// Settings (and everything under them) whose values are never shown: in
+/// [`settings`] they read `(secret)` once set, in errors `<redacted>`.
+const SECRET_SETTINGS: &[&str] = &[
+    "master_key",
+    "database_url",
+    "store_options",
+    "webhooks",
+    "scrub.annotations.hash_salt",
+];
+
+fn is_secret(path: &str) -> bool {
+    SECRET_SETTINGS.iter().any(|secret| {
+        path.strip_prefix(secret)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// The error for variable `name`, its value left out if it sets a secret.
+fn env_error(name: &str, path: &str, value: &str, reason: String) -> ConfigError {
+    ConfigError::Env {
+        name: name.to_owned(),
+        value: if is_secret(path) {
+            REDACTED.to_owned()
+        } else {
+            value.to_owned()
+        },
+        reason,
+    }
+}
+
+/// The default configuration as a tree of values (secrets redacted).
+fn tree(config: &Config) -> serde_json::Value {
+    // Every key is a string and every number fits: this cannot fail.
+    serde_json::to_value(config).unwrap_or_default()
+}
+
+/// The key path the generic variable `name` sets (`MAYDAY_A__B` is `a.b`, and
+/// `MAYDAY_K` is `k` when `k` is a top-level key), or `None` when `name` is no
+/// such variable: not `MAYDAY_*`, a named or other variable, or a name without
+/// `__` that is no top-level key.
+fn generic_path(name: &str, defaults: &serde_json::Value) -> Option<Vec<String>> {
+    let rest = name.strip_prefix(PREFIX)?;
+    if NAMED_VARIABLES.iter().any(|(named, _)| *named == name) || OTHER_VARIABLES.contains(&name) {
+        return None;
+    }
+    let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    if path.len() == 1 && defaults.get(&path[0]).is_none() {
+        return None;
+    }
+    Some(path)
+}
+
+/// Whether `path` names a setting of `defaults`, or a key of a setting that is
+/// a free-form table (`store_options.region`, `crash_sites.product_samples.X`).
+fn names_a_setting(defaults: &serde_json::Value, path: &[String]) -> bool {
+    let mut node = defaults;
+    for key in path {
+        match node {
+            serde_json::Value::Object(map) if map.is_empty() => return !key.is_empty(),
+            serde_json::Value::Object(map) => match map.get(key) {
+                Some(next) => node = next,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// A TOML error message on one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` read as one TOML value, if it is one.
+fn toml_value(text: &str) -> Option<toml::Value> {
+    let mut table: toml::Table = toml::from_str(&format!("value = {text}")).ok()?;
+    let value = table.remove("value")?;
+    table.is_empty().then_some(value)
+}
+
+/// Sets `path` in `table` to `value`, making the tables on the way.
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((last, sections)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut table = table;
+    for (depth, key) in sections.iter().enumerate() {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("{} is not a table", path[..=depth].join("."))),
+        };
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+/// The value generic variable `name` gives setting `path`: its text as a TOML
+/// value if that is one the setting takes, else as text; checked on its own.
+fn generic_value(
+    name: &str,
+    path: &[String],
+    text: &str,
+    defaults: &serde_json::Value,
+) -> Result<toml::Value, ConfigError> {
+    let dotted = path.join(".");
+    if !names_a_setting(defaults, path) {
+        return Err(env_error(
+            name,
+            &dotted,
+            text,
+            format!(
+                "names no setting (there is no {dotted}; `mayday-server serve --help` lists \
+                 them all)"
+            ),
+        ));
+    }
+    let mut first_error = None;
+    let text_value = toml::Value::String(text.to_owned());
+    for candidate in toml_value(text).into_iter().chain([text_value]) {
+        let mut alone = toml::Table::new();
+        set_path(&mut alone, path, candidate.clone())
+            .map_err(|reason| env_error(name, &dotted, text, reason))?;
+        match toml::Value::Table(alone).try_into::<Config>() {
+            Ok(_) => return Ok(candidate),
+            Err(error) => {
+                first_error.get_or_insert(error.to_string());
+            }
+        }
+    }
+    let reason = first_error.unwrap_or_default();
+    Err(env_error(
+        name,
+        &dotted,
+        text,
+        format!("not a value for {dotted}: {}", one_line(&reason)),
+    ))
 }
 
 /// The whole server configuration.
-#[derive(Clone, Deserialize)]
+///
+/// It serializes (for [`settings`], the listing of `serve --help`) with every
+/// secret left out: the webhooks' URLs and secrets show as `<redacted>`.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on (`MAYDAY_LISTEN`).
@@ -61,9 +259,11 @@ pub struct Config {
     /// Extra object store options, e.g. `endpoint`, `region`, `allow_http` for S3
     /// (`MAYDAY_STORE_ENDPOINT` sets `endpoint`). The usual `AWS_*` environment
     /// variables are read as well.
+    #[serde(serialize_with = "serialize_redacted_values")]
     pub store_options: BTreeMap<String, String>,
     /// Index database URL: `sqlite://…` or `postgres://…` (`MAYDAY_DATABASE_URL`).
     /// Default: `sqlite://<data_dir>/index.sqlite`.
+    #[serde(serialize_with = "serialize_redacted")]
     pub database_url: Option<String>,
     /// Upload limits.
     pub limits: Limits,
@@ -75,6 +275,7 @@ pub struct Config {
     /// The master key wrapping the reports' data keys, 64 hex digits
     /// (`MAYDAY_MASTER_KEY`). Without it, `<data_dir>/master.key` is used, and
     /// generated on first start. Servers sharing an index must share it.
+    #[serde(serialize_with = "serialize_redacted")]
     pub master_key: Option<String>,
     /// Reports older than this many days are deleted (`MAYDAY_RETENTION_DAYS`);
     /// 0 keeps them until deleted otherwise.
@@ -105,9 +306,25 @@ pub struct Config {
     pub signatures: SignaturesConfig,
 }
 
+/// Serializes a secret that may be unset: `<redacted>` when set.
+fn serialize_redacted<S: serde::Serializer>(
+    value: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    value.as_ref().map(|_| REDACTED).serialize(s)
+}
+
+/// Serializes a map whose values may be secrets: its keys, every value `<redacted>`.
+fn serialize_redacted_values<S: serde::Serializer>(
+    map: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.keys().map(|key| (key, REDACTED)))
+}
+
 /// The deployment's own signature rules, added to the built-in lists
 /// (`server/signature/*.txt`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignaturesConfig {
     /// A directory holding any of the five list files, named as the built-in
@@ -243,6 +460,25 @@ impl TryFrom<WebhookToml> for WebhookConfig {
     }
 }
 
+/// Serialized without its secrets: the URL (which may hold a token) and the
+/// secret are written `<redacted>`.
+impl Serialize for WebhookConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut table = s.serialize_struct("WebhookConfig", 6)?;
+        table.serialize_field("url", REDACTED)?;
+        table.serialize_field("secret", REDACTED)?;
+        table.serialize_field("product", &self.product)?;
+        table.serialize_field("events", &self.events)?;
+        table.serialize_field("spike_per_hour", &self.spike_per_hour)?;
+        table.serialize_field("max_attempts", &self.max_attempts)?;
+        table.end()
+    }
+}
+
+/// What stands for a secret in serialized and debug output.
+const REDACTED: &str = "<redacted>";
+
 /// The secret stays out of debug output, and of the URL only its host shows
 /// (its path may hold a token).
 impl std::fmt::Debug for WebhookConfig {
@@ -264,7 +500,7 @@ impl std::fmt::Debug for WebhookConfig {
 /// Crash-site summaries (`POST /api/v1/crash-sites`): a client asks with a
 /// summary whether its dump is wanted; the server wants dumps until an issue has
 /// `samples` stored reports, then only counts its crashes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrashSitesConfig {
     /// Whether the route answers at all (`MAYDAY_CRASH_SITES`, default `true`).
@@ -306,7 +542,7 @@ impl CrashSitesConfig {
 /// Rate limiting per sender: token buckets keyed by a hash of the sender's address
 /// under a key that lives only in memory and changes daily. The defaults are far
 /// above what a real client sends.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Whether uploads are rate-limited at all (`MAYDAY_RATE_LIMIT_ENABLED`,
@@ -322,7 +558,10 @@ pub struct RateLimitConfig {
     /// `X-Forwarded-For` headers are believed; the sender is the right-most hop
     /// that is not one of them (`MAYDAY_RATE_LIMIT_TRUSTED_PROXIES`, comma
     /// separated). Empty by default: the headers are ignored.
-    #[serde(deserialize_with = "trusted_proxies")]
+    #[serde(
+        deserialize_with = "trusted_proxies",
+        serialize_with = "serialize_trusted_proxies"
+    )]
     pub trusted_proxies: Vec<IpNet>,
     /// Most senders whose buckets are kept at once (`MAYDAY_RATE_LIMIT_MAX_SENDERS`,
     /// default 100 000, about 100 bytes each); past it the idle ones are pruned,
@@ -360,6 +599,13 @@ fn parse_proxy(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or CIDR network"))
 }
 
+fn serialize_trusted_proxies<S: serde::Serializer>(
+    proxies: &[IpNet],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(proxies.iter().map(ToString::to_string))
+}
+
 fn trusted_proxies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     Vec::<String>::deserialize(d)?
         .iter()
@@ -379,8 +625,8 @@ fn trusted_proxies<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>,
 /// action = "stop_sending"           # accept | reject | sample | stop_sending
 /// hours = 24                        # with stop_sending; percent = 10 with sample
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "RawThrottleRule")]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "RawThrottleRule", into = "RawThrottleRule")]
 pub struct ThrottleRule {
     /// The rule's name: letters, digits, `_` and `-`.
     pub name: String,
@@ -419,7 +665,7 @@ pub enum ThrottleAction {
 }
 
 /// A throttle rule as written in TOML, before its action is checked.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawThrottleRule {
     name: String,
@@ -438,13 +684,34 @@ struct RawThrottleRule {
     hours: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum ActionName {
     Accept,
     Reject,
     Sample,
     StopSending,
+}
+
+impl From<ThrottleRule> for RawThrottleRule {
+    fn from(rule: ThrottleRule) -> RawThrottleRule {
+        let (action, percent, hours) = match rule.action {
+            ThrottleAction::Accept => (ActionName::Accept, None, None),
+            ThrottleAction::Reject => (ActionName::Reject, None, None),
+            ThrottleAction::Sample { percent } => (ActionName::Sample, Some(percent), None),
+            ThrottleAction::StopSending { hours } => (ActionName::StopSending, None, Some(hours)),
+        };
+        RawThrottleRule {
+            name: rule.name,
+            product: rule.product,
+            version: rule.version,
+            version_older_than: rule.version_older_than,
+            annotations: rule.annotations,
+            action,
+            percent,
+            hours,
+        }
+    }
 }
 
 impl TryFrom<RawThrottleRule> for ThrottleRule {
@@ -492,7 +759,7 @@ impl TryFrom<RawThrottleRule> for ThrottleRule {
 
 /// Limits on symbol uploads. The body is held in memory while it is checked, so
 /// `max_wire_bytes` bounds the memory one upload takes before decompression.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SymbolUploadLimits {
     /// Largest request body on the wire, in bytes (default 512 MiB).
@@ -530,7 +797,7 @@ impl SymbolUploadLimits {
 }
 
 /// Limits on uploads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest request body on the wire, in bytes (default 25 MiB).
@@ -572,7 +839,7 @@ pub struct Limits {
 
 /// How connections are served: timeouts, the connection cap and the session
 /// cookie's `Secure` flag (the `[http]` section).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// A request's headers must arrive within this time of the connection
@@ -601,7 +868,7 @@ pub struct HttpConfig {
 }
 
 /// Processing workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Number of concurrent processing workers in this process (0: ingest only;
@@ -730,14 +997,89 @@ impl Default for PipelineConfig {
 
 impl Config {
     /// Loads the configuration: defaults, then `file` if given, then the
-    /// environment.
+    /// process's `MAYDAY_*` variables (see [`Config::load_with`]).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut config = match file {
-            Some(path) => Config::from_file(path)?,
-            None => Config::default(),
+        let defaults = tree(&Config::default());
+        let mut variables = BTreeMap::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|name| name.starts_with(PREFIX)) else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    variables.insert(name.to_owned(), value);
+                }
+                Err(value) => {
+                    let named = NAMED_VARIABLES.iter().find(|(n, _)| *n == name);
+                    let path = match (named, generic_path(name, &defaults)) {
+                        (Some((_, path)), _) => path.to_string(),
+                        (None, Some(path)) => path.join("."),
+                        (None, None) => continue,
+                    };
+                    let value = value.to_string_lossy();
+                    return Err(env_error(name, &path, &value, "not UTF-8".to_owned()));
+                }
+            }
+        }
+        Config::load_with(file, &variables)
+    }
+
+    /// Loads the configuration from defaults, then `file` if given, then the
+    /// generic variables among `variables` (`MAYDAY_SECTION__KEY` for key
+    /// `key` of `[section]`, deeper sections joined by `__` as well; a
+    /// top-level key `key` is `MAYDAY_KEY`), then the [`NAMED_VARIABLES`].
+    ///
+    /// A generic variable's value is read as a TOML value (`5`, `true`,
+    /// `"10s"`, `[{ name = "x", action = "reject" }]`) if the setting takes
+    /// that, else as text (`10s`, `/srv/rules`); it replaces the setting's
+    /// value in the file, a whole table as well. A `MAYDAY_…__…` variable
+    /// that names no setting is an error; other `MAYDAY_*` variables that are
+    /// no setting (`MAYDAY_LOG`, `MAYDAY_TOKEN`) are left alone.
+    pub fn load_with(
+        file: Option<&Path>,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => Config::read_table(path)?,
+            None => toml::Table::new(),
         };
-        config.apply_env(|name| std::env::var(name).ok())?;
+        let defaults = tree(&Config::default());
+        let mut generic: Vec<(Vec<String>, &str, &str)> = variables
+            .iter()
+            .filter_map(|(name, value)| {
+                generic_path(name, &defaults).map(|path| (path, name.as_str(), value.as_str()))
+            })
+            .collect();
+        // A section's variable before its keys' (`MAYDAY_LIMITS`, then
+        // `MAYDAY_LIMITS__MAX_PARTS`), so the keys apply over it.
+        generic.sort_by_key(|(path, name, _)| (path.len(), *name));
+        for (path, name, text) in generic {
+            let value = generic_value(name, &path, text, &defaults)?;
+            set_path(&mut table, &path, value)
+                .map_err(|reason| env_error(name, &path.join("."), text, reason))?;
+        }
+        let mut config = toml::Value::Table(table)
+            .try_into::<Config>()
+            .map_err(|error| ConfigError::Layers {
+                reason: one_line(&error.to_string()),
+            })?;
+        config.apply_env(|name| variables.get(name).cloned())?;
         Ok(config)
+    }
+
+    /// Reads a TOML file as a table, after checking it holds a configuration
+    /// (so that a mistake in it is reported with its line).
+    fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parse = |source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        Config::from_toml(&text).map_err(parse)?;
+        toml::from_str(&text).map_err(parse)
     }
 
     /// Reads a TOML file; settings it leaves out keep their defaults.
@@ -876,10 +1218,108 @@ fn env_value<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ConfigError> {
     parse(&value).map_err(|e| ConfigError::Env {
-        name,
+        name: name.to_owned(),
         reason: e.to_string(),
         value,
     })
+}
+
+/// One setting, as `serve --help` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Its key path in the TOML file: `section.key`, or `key` at the top.
+    pub path: String,
+    /// The variable that sets it: `MAYDAY_SECTION__KEY`, or `MAYDAY_KEY`.
+    pub variable: String,
+    /// Named variables that set it too, or one key of it (with that key's
+    /// path): `MAYDAY_WORKERS`, `MAYDAY_STORE_ENDPOINT (store_options.endpoint)`.
+    pub aliases: Vec<String>,
+    /// Its default as the file writes it (`25`, `"10s"`, `[]`); `(unset)` when
+    /// it has none, `(secret)` for a secret that has one.
+    pub default: String,
+}
+
+/// Every setting of [`Config`], with its variable and default, in key order.
+pub fn settings() -> Vec<Setting> {
+    describe(&Config::default())
+}
+
+/// The settings of `config`, its values as the defaults.
+fn describe(config: &Config) -> Vec<Setting> {
+    let mut settings = Vec::new();
+    walk(&tree(config), &mut Vec::new(), &mut settings);
+    settings
+}
+
+/// Adds the settings under `node` at `path`: a table with keys is a section,
+/// anything else (an empty table too: a free-form map) one setting.
+fn walk(node: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Setting>) {
+    if let serde_json::Value::Object(map) = node
+        && !map.is_empty()
+    {
+        for (key, value) in map {
+            path.push(key.clone());
+            walk(value, path, out);
+            path.pop();
+        }
+        return;
+    }
+    let dotted = path.join(".");
+    let variable = format!("{PREFIX}{}", path.join("__").to_ascii_uppercase());
+    let aliases = NAMED_VARIABLES
+        .iter()
+        .filter(|(name, _)| *name != variable)
+        .filter_map(|(name, named)| {
+            if *named == dotted {
+                Some((*name).to_owned())
+            } else {
+                named
+                    .strip_prefix(&dotted)
+                    .filter(|rest| rest.starts_with('.'))
+                    .map(|_| format!("{name} ({named})"))
+            }
+        })
+        .collect();
+    let empty = match node {
+        serde_json::Value::String(text) => text.is_empty(),
+        serde_json::Value::Array(items) => items.is_empty(),
+        serde_json::Value::Object(map) => map.is_empty(),
+        _ => false,
+    };
+    let default = if node.is_null() {
+        "(unset)".to_owned()
+    } else if is_secret(&dotted) && !empty {
+        "(secret)".to_owned()
+    } else {
+        toml::Value::try_from(node).map_or_else(|_| node.to_string(), |v| v.to_string())
+    };
+    out.push(Setting {
+        path: dotted,
+        variable,
+        aliases,
+        default,
+    });
+}
+
+/// The listing of every setting that `serve --help` shows.
+pub fn settings_help() -> String {
+    let mut text = String::from(
+        "Every setting: its key path in the config file = its default, then the\n\
+         environment variables that set it. A MAYDAY_SECTION__KEY value is read as\n\
+         TOML if the setting takes that (5, true, \"10s\", [\"a\"], { k = \"v\" }),\n\
+         else as text (10s, /srv/dir); the named ones (MAYDAY_LISTEN, those after\n\
+         \"or\") take text, and win.\n",
+    );
+    for setting in settings() {
+        text.push_str(&format!(
+            "\n  {} = {}\n      {}",
+            setting.path, setting.default, setting.variable
+        ));
+        for alias in &setting.aliases {
+            text.push_str(&format!(", or {alias}"));
+        }
+    }
+    text
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -1153,5 +1593,268 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(Config::from_toml("lisen = \"x\"").is_err());
+        for section in ["scrub", "scrub.annotations", "symbols"] {
+            let text = format!("[{section}]\ncolour = 1\n");
+            assert!(Config::from_toml(&text).is_err(), "{text}");
+        }
+    }
+
+    /// Loads the configuration from `file` (TOML text, if any) and `variables`.
+    fn load(file: Option<&str>, variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mayday.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let variables = variables
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Config::load_with(file.map(|_| path.as_path()), &variables)
+    }
+
+    #[test]
+    fn every_setting_is_a_variable_over_the_file() {
+        let file = "[limits]\nmax_wire_bytes = 5\nmax_parts = 7\n[pipeline]\njob_lease = \"1s\"\n";
+        let config = load(
+            Some(file),
+            &[
+                // Nested, a number: over the file's, the file's other keys kept.
+                ("MAYDAY_LIMITS__MAX_WIRE_BYTES", "1000"),
+                // Durations as text, or as the file writes them.
+                ("MAYDAY_PIPELINE__JOB_LEASE", "10m"),
+                ("MAYDAY_HTTP__IDLE_TIMEOUT", "\"5s\""),
+                // Deeper sections, a boolean, an enum, a path.
+                ("MAYDAY_SCRUB__HEAP_MEMORY", "false"),
+                ("MAYDAY_SCRUB__ANNOTATIONS__KEY_ACTION", "hash"),
+                ("MAYDAY_SYMBOLS__DISK_DIR", "/var/cache/sym"),
+                // An array of tables at the top level.
+                (
+                    "MAYDAY_THROTTLE",
+                    "[{ name = \"old\", product = \"crashy\", action = \"reject\" }, \
+                     { name = \"rest\", action = \"sample\", percent = 50 }]",
+                ),
+                // A key of a free-form table: `true` taken as the text it must be.
+                ("MAYDAY_STORE_OPTIONS__ALLOW_HTTP", "true"),
+                ("MAYDAY_CRASH_SITES__PRODUCT_SAMPLES", "{ Crashy = 3 }"),
+                // Not settings: left alone.
+                ("MAYDAY_LOG", "debug"),
+                ("MAYDAY_TOKEN", "tok"),
+                ("PATH__ELSEWHERE", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.limits.max_wire_bytes, 1000);
+        assert_eq!(config.limits.max_parts, 7);
+        assert_eq!(config.pipeline.job_lease, Duration::from_secs(600));
+        assert_eq!(config.http.idle_timeout, Duration::from_secs(5));
+        assert!(!config.scrub.heap_memory && config.scrub.user_names);
+        assert_eq!(
+            config.scrub.annotations.key_action,
+            mayday_report::scrub::Action::Hash
+        );
+        assert_eq!(
+            config.symbols.disk_dir,
+            Some(PathBuf::from("/var/cache/sym"))
+        );
+        let names: Vec<&str> = config.throttle.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["old", "rest"]);
+        assert_eq!(
+            config.throttle[1].action,
+            ThrottleAction::Sample { percent: 50.0 }
+        );
+        assert_eq!(config.store_options["allow_http"], "true");
+        assert_eq!(config.crash_sites.samples_for("Crashy"), 3);
+
+        // A section's variable, then its keys' over it.
+        let config = load(
+            None,
+            &[
+                ("MAYDAY_LIMITS", "{ max_parts = 3, max_wire_bytes = 4 }"),
+                ("MAYDAY_LIMITS__MAX_WIRE_BYTES", "9"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (config.limits.max_parts, config.limits.max_wire_bytes),
+            (3, 9)
+        );
+    }
+
+    #[test]
+    fn named_variables_win_over_generic_ones() {
+        let config = load(
+            None,
+            &[
+                ("MAYDAY_PIPELINE__WORKERS", "3"),
+                ("MAYDAY_WORKERS", "5"),
+                // The section's name is the named variable of `enabled`.
+                ("MAYDAY_CRASH_SITES__ENABLED", "true"),
+                ("MAYDAY_CRASH_SITES", "false"),
+                (
+                    "MAYDAY_STORE_OPTIONS",
+                    "{ endpoint = \"http://a\", region = \"r\" }",
+                ),
+                ("MAYDAY_STORE_ENDPOINT", "http://b"),
+                ("MAYDAY_LISTEN", "127.0.0.1:7000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.pipeline.workers, 5);
+        assert!(!config.crash_sites.enabled);
+        assert_eq!(config.store_options["endpoint"], "http://b");
+        assert_eq!(config.store_options["region"], "r");
+        assert_eq!(config.listen.port(), 7000);
+
+        // apply_env reads exactly the named variables, and each names a setting.
+        let asked = std::cell::RefCell::new(Vec::new());
+        Config::default()
+            .apply_env(|name| {
+                asked.borrow_mut().push(name);
+                None
+            })
+            .unwrap();
+        let named: Vec<&str> = NAMED_VARIABLES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(asked.into_inner(), named);
+        let defaults = tree(&Config::default());
+        for (name, path) in NAMED_VARIABLES {
+            let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+            assert!(names_a_setting(&defaults, &path), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_variable_naming_no_setting_is_refused() {
+        for (name, value, says) in [
+            ("MAYDAY_LIMITS__MAX_WIRE_BYTE", "5", "names no setting"),
+            ("MAYDAY_LIMIT__MAX_WIRE_BYTES", "5", "names no setting"),
+            ("MAYDAY_SCRUB__ANNOTATIONS__KEYZ", "[]", "names no setting"),
+            ("MAYDAY_LISTEN__PORT", "80", "names no setting"),
+            ("MAYDAY_THROTTLE__NAME", "x", "names no setting"),
+            ("MAYDAY_STORE_OPTIONS__", "x", "names no setting"),
+            (
+                "MAYDAY_LIMITS__MAX_PARTS",
+                "lots",
+                "not a value for limits.max_parts",
+            ),
+            (
+                "MAYDAY_PIPELINE__JOB_LEASE",
+                "soon",
+                "not a value for pipeline.job_lease",
+            ),
+            (
+                "MAYDAY_THROTTLE",
+                "[{ name = \"x\" }]",
+                "not a value for throttle",
+            ),
+        ] {
+            let error = load(None, &[(name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name) && error.contains(says), "{error}");
+        }
+        // A mistake in a secret's variable does not show its value.
+        let error = load(
+            None,
+            &[(
+                "MAYDAY_WEBHOOKS",
+                "[{ url = \"ftp://hooks.example/hook-token\", secret = \"whsec-value\" }]",
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("MAYDAY_WEBHOOKS"), "{error}");
+        assert!(
+            !error.contains("hook-token") && !error.contains("whsec-value"),
+            "{error}"
+        );
+        // A mistake in the file is the file's, with its line.
+        let error = load(Some("[limits]\nmax_parts = \"x\"\n"), &[]).unwrap_err();
+        assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
+        assert!(error.to_string().contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn the_listing_holds_every_setting_and_no_secret() {
+        let listed = settings();
+        let paths: Vec<&str> = listed.iter().map(|s| s.path.as_str()).collect();
+        for path in [
+            "listen",
+            "master_key",
+            "limits.max_wire_bytes",
+            "pipeline.job_lease",
+            "scrub.annotations.hash_salt",
+            "symbols.negative_ttl",
+            "crash_sites.product_samples",
+            "signatures.rules_dir",
+            "throttle",
+            "webhooks",
+        ] {
+            assert!(paths.contains(&path), "{path} in {paths:?}");
+        }
+        let setting = |path: &str| listed.iter().find(|s| s.path == path).unwrap();
+        let wire = setting("limits.max_wire_bytes");
+        assert_eq!(wire.variable, "MAYDAY_LIMITS__MAX_WIRE_BYTES");
+        assert_eq!(wire.default, (25 * 1024 * 1024).to_string());
+        assert_eq!(setting("master_key").default, "(unset)");
+        assert_eq!(setting("pipeline.job_lease").default, "\"5m\"");
+        assert_eq!(setting("pipeline.workers").aliases, ["MAYDAY_WORKERS"]);
+        assert!(setting("listen").aliases.is_empty());
+
+        // Every listed variable, set to the listed default, gives the defaults:
+        // each names its setting and the defaults read back (as text for the
+        // named variables among them, `MAYDAY_LISTEN`).
+        let variables: Vec<(&str, &str)> = listed
+            .iter()
+            .filter(|s| s.default != "(unset)")
+            .map(|s| {
+                let named = NAMED_VARIABLES.iter().any(|(n, _)| *n == s.variable);
+                let value = s.default.as_str();
+                (
+                    s.variable.as_str(),
+                    if named {
+                        value.trim_matches('"')
+                    } else {
+                        value
+                    },
+                )
+            })
+            .collect();
+        let config = load(None, &variables).unwrap();
+        assert_eq!(tree(&config), tree(&Config::default()));
+        assert!(settings_help().contains("\n  symbols.negative_ttl = \"1h\"\n"));
+
+        // Set secrets are never listed.
+        let mut config = Config::from_toml(
+            "[[webhooks]]\nurl = \"https://hooks.example/T0/hook-token\"\n\
+             secret = \"whsec-value\"\n\
+             [scrub.annotations]\nhash_salt = \"salt-value\"\n",
+        )
+        .unwrap();
+        config.master_key = Some("ab".repeat(32));
+        config.database_url = Some("postgres://u:hunter2@db/x".into());
+        config
+            .store_options
+            .insert("secret_access_key".into(), "s3cr3t-value".into());
+        let listed = describe(&config);
+        let text = format!("{listed:?}");
+        for secret in [
+            "abababab",
+            "hunter2",
+            "s3cr3t-value",
+            "whsec-value",
+            "hook-token",
+            "salt-value",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        for path in [
+            "master_key",
+            "database_url",
+            "store_options.secret_access_key",
+            "webhooks",
+            "scrub.annotations.hash_salt",
+        ] {
+            let default = &listed.iter().find(|s| s.path == path).unwrap().default;
+            assert_eq!(default, "(secret)", "{path}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use mayday_server::index::{Index, Role};
 use mayday_server::lifecycle::Emptying;
 use mayday_server::{App, Config};
@@ -13,12 +13,15 @@ mod cli {
     pub mod signatures;
 }
 
-/// What `serve --help` adds: where settings and logs come from.
+/// What `serve --help` adds: where settings and logs come from (`--help`
+/// adds the list of every setting, [`mayday_server::config::settings_help`]).
 const SERVE_HELP: &str = "\
 Settings: built-in defaults (SQLite and files under ./mayday-data, port 8080),
-then the --config TOML file, then MAYDAY_* environment variables (the README's
-Configuration section lists them all), e.g. MAYDAY_LISTEN=127.0.0.1:8080,
-MAYDAY_DATA_DIR, MAYDAY_DATABASE_URL, MAYDAY_STORE_URL, MAYDAY_WORKERS.
+then the --config TOML file, then MAYDAY_* environment variables: the file's
+key `key` of `[section]` is MAYDAY_SECTION__KEY (MAYDAY_LIMITS__MAX_PARTS=32,
+MAYDAY_PIPELINE__JOB_LEASE=10m), a top-level `key` is MAYDAY_KEY (e.g.
+MAYDAY_LISTEN=127.0.0.1:8080, MAYDAY_DATA_DIR, MAYDAY_DATABASE_URL); a few
+named ones such as MAYDAY_WORKERS apply last. `serve --help` lists them all.
 
 Logs: on stderr, as text on a terminal and JSON lines otherwise
 (MAYDAY_LOG_FORMAT=json|text chooses); MAYDAY_LOG sets the filter (default
@@ -121,7 +124,12 @@ enum TokenCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // `serve --help` lists every setting, from the configuration type itself.
+    let settings = format!("{SERVE_HELP}\n\n{}", mayday_server::config::settings_help());
+    let matches = Cli::command()
+        .mut_subcommand("serve", |serve| serve.after_long_help(settings))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let config = Config::load(cli.config.as_deref()).context("while loading the configuration")?;
     match cli.command {
         Command::Serve => serve(config).await,

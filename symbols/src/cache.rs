@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::key::SymbolId;
 
 /// How much [`Symbols`](crate::Symbols) may keep, and for how long it remembers a miss.
 ///
-/// A section of the server's TOML config; every field has a default:
+/// A section of the server's TOML config; every field has a default, and an
+/// unknown key is refused:
 ///
 /// ```toml
 /// [symbols]
@@ -26,8 +27,8 @@ use crate::key::SymbolId;
 /// disk_bytes = 4294967296
 /// negative_ttl = "1h"          # how long a missing symbol file is not asked for again
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Budget for symbol files in memory, in (estimated) bytes of heap: each file's
     /// index of records (a few percent of its text) plus a cache of the records

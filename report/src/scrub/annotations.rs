@@ -27,7 +27,8 @@ pub enum Action {
 
 /// Rules for crash annotations (the multipart fields, Firefox's `extra` JSON,
 /// Crashpad's annotations). Deserializes from the `[scrub.annotations]` TOML
-/// section; every field is optional and defaults to the rules below.
+/// section; every field is optional and defaults to the rules below (an unknown
+/// key is refused).
 ///
 /// ```toml
 /// extra_keys = ["session_cookie"]
@@ -35,7 +36,7 @@ pub enum Action {
 /// ip_address = "keep"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnnotationRules {
     /// Case-insensitive key substrings whose values are secrets: `password`,
     /// `secret`, `passwd`, `api_key`, `apikey`, `auth`, `credentials`, `mysql_pwd`,

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::annotations::AnnotationRules;
 
 /// What to scrub. Deserializes from the `[scrub]` TOML section; every field is
-/// optional, and the default scrubs everything.
+/// optional, and the default scrubs everything; an unknown key is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScrubConfig {
     /// Zero the Linux environment, command line, process status and auxv
     /// streams; blank serial-like `/proc/cpuinfo` fields and lsb-release

@@ -1081,14 +1081,47 @@ async fn the_clis_take_options_anywhere_refuse_bad_values_and_say_what_they_do()
             .args(["serve", "--help"])
             .output()
             .unwrap();
-        assert!(text(&help).contains("MAYDAY_LOG"), "{}", text(&help));
+        let help = text(&help);
+        assert!(help.contains("MAYDAY_LOG"), "{help}");
+        // Every setting, with its variables and default.
+        for listed in [
+            "\n  limits.max_wire_bytes = 26214400\n      MAYDAY_LIMITS__MAX_WIRE_BYTES\n",
+            "\n  pipeline.job_lease = \"5m\"\n      MAYDAY_PIPELINE__JOB_LEASE\n",
+            "\n  scrub.annotations.key_action = \"remove\"\n      \
+             MAYDAY_SCRUB__ANNOTATIONS__KEY_ACTION\n",
+            "\n  pipeline.workers = ",
+            "      MAYDAY_PIPELINE__WORKERS, or MAYDAY_WORKERS\n",
+            "\n  master_key = (unset)\n",
+            "\n  throttle = []\n      MAYDAY_THROTTLE\n",
+        ] {
+            assert!(help.contains(listed), "{listed} in {help}");
+        }
+        // A variable naming no setting stops the start, naming it.
+        let typo = Command::new(bin("mayday-server"))
+            .arg("serve")
+            .env("MAYDAY_DATA_DIR", data_dir.join("typo"))
+            .env("MAYDAY_LISTEN", "127.0.0.1:0")
+            .env("MAYDAY_LIMITS__MAX_WIRE_BYTE", "1000")
+            .output()
+            .unwrap();
+        assert!(!typo.status.success());
+        assert!(
+            text(&typo).contains("MAYDAY_LIMITS__MAX_WIRE_BYTE=\"1000\": names no setting"),
+            "{}",
+            text(&typo)
+        );
     })
     .await
     .unwrap();
     server.stop().await;
 
+    // A server with one setting from its generic variable: uploads over a
+    // kilobyte on the wire are refused.
     let data = tempfile::tempdir().unwrap();
-    let process = mayday_tests::server::ServerProcess::start(data.path(), &[]);
+    let process = mayday_tests::server::ServerProcess::start(
+        data.path(),
+        &[("MAYDAY_LIMITS__MAX_WIRE_BYTES", "1024")],
+    );
     // The words follow the "listening" log line the start waits for.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut said = String::new();
@@ -1101,6 +1134,15 @@ async fn the_clis_take_options_anywhere_refuse_bad_values_and_say_what_they_do()
             && said.contains("token create --role admin"),
         "{said}"
     );
+    let (content_type, body) = Multipart::new().dump(&[7; 2048]).finish();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/submit", process.url))
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
     drop(process);
 }
 
