@@ -125,7 +125,8 @@ pub async fn sweep_unclaimed_blobs(
     Ok(deleted)
 }
 
-/// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true; the
+/// Sweeps now and then every [`SWEEP_INTERVAL`] until `shutdown` turns true (and
+/// brings the index's planner statistics up to date, [`Index::optimize`](crate::index::Index::optimize)); the
 /// store is walked for orphan blobs once a day ([`sweep_orphan_blobs`]).
 pub async fn run_sweeper(
     vault: Vault,
@@ -141,6 +142,9 @@ pub async fn run_sweeper(
         let now = now_ms();
         if let Err(e) = sweep(&vault, &metrics, retention_days, now).await {
             tracing::error!(error = %e, "retention sweep failed; will retry");
+        }
+        if let Err(e) = vault.index().optimize().await {
+            tracing::warn!(error = %e, "updating the index's planner statistics failed");
         }
         if last_orphan_walk.is_none_or(|at| now - at >= DAY_MS) {
             match sweep_orphan_blobs(&vault, now).await {

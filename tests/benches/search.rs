@@ -127,7 +127,6 @@ async fn fill(url: &str, rows: usize, search: &mayday_server::crypto::SearchKey)
         }
     }
     tx.commit().await.unwrap();
-    sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
     eprintln!(
         "{rows} reports written in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -151,6 +150,8 @@ async fn main() {
     let index = Index::connect(&url).await.unwrap();
     let search = MasterKey::generate().search_key();
     fill(&url, rows, &search).await;
+    // The planner's statistics, as the server gathers them (at start and hourly).
+    index.optimize().await.unwrap();
 
     let day = |d: i64| Some(T0 + d * DAY_MS);
     let filters: Vec<(&str, ReportConditions)> = vec![

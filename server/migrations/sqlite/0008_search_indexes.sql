@@ -10,6 +10,7 @@ DROP INDEX reports_crash_module;
 CREATE INDEX reports_search_product ON reports (product, received_at, issue_id);
 CREATE INDEX reports_search_version ON reports (version, received_at, issue_id);
 CREATE INDEX reports_search_version_key ON reports (version_key, issue_id);
+CREATE INDEX reports_search_product_version_key ON reports (product, version_key, issue_id);
 CREATE INDEX reports_search_os ON reports (os, received_at, issue_id);
 CREATE INDEX reports_search_os_version ON reports (os_version, received_at, issue_id);
 CREATE INDEX reports_search_crash_reason ON reports (crash_reason, received_at, issue_id);

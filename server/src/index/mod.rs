@@ -178,6 +178,11 @@ impl Index {
                     .connect_with(options.clone())
                     .await?;
                 SQLITE_MIGRATIONS.run(&writer).await?;
+                // Statistics for the query planner where they are missing or stale
+                // (bounded work, as SQLite advises at start).
+                sqlx::query("PRAGMA optimize = 0x10002")
+                    .execute(&writer)
+                    .await?;
                 // An in-memory database exists only in its one connection.
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 let pool = if in_memory {
@@ -230,6 +235,21 @@ impl Index {
     /// Checks that the database answers (health checks).
     pub async fn check(&self) -> Result<(), IndexError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Brings the query planner's statistics up to date where the tables have
+    /// changed much since they were gathered (SQLite's `PRAGMA optimize`, which
+    /// it advises every few hours; PostgreSQL's autovacuum does this itself). The
+    /// searches' plans depend on them: which filter's index to read first.
+    pub async fn optimize(&self) -> Result<(), IndexError> {
+        if self.backend == Backend::Sqlite {
+            // Every table checked (0x10000), not only the ones this connection
+            // used lately.
+            sqlx::query("PRAGMA optimize = 0x10002")
+                .execute(&self.writer)
+                .await?;
+        }
         Ok(())
     }
 

@@ -159,8 +159,17 @@ impl Index {
         &self,
         filter: &ReportFilter,
     ) -> Result<Vec<ReportRow>, IndexError> {
-        let mut binds = Vec::new();
         let tags = self.tag_lookup(&filter.conditions).await?;
+        self.search_reports_looking_up(filter, tags).await
+    }
+
+    /// [`Index::search_reports`] with its annotation looked up as `tags` says.
+    async fn search_reports_looking_up(
+        &self,
+        filter: &ReportFilter,
+        tags: TagLookup,
+    ) -> Result<Vec<ReportRow>, IndexError> {
+        let mut binds = Vec::new();
         let conditions = filter.conditions.sql(&mut binds, tags);
         let where_clause = if conditions.is_empty() {
             String::new()
@@ -179,5 +188,94 @@ impl Index {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(report_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report_id::ReportId;
+
+    /// Both ways of looking up an annotation find the same reports, newest first,
+    /// with other conditions; a tag's lookup follows how many reports have it.
+    #[tokio::test]
+    async fn both_tag_lookups_find_the_same_reports() {
+        let index = Index::connect("sqlite::memory:").await.unwrap();
+        let mut ids = Vec::new();
+        for n in 0..40_i64 {
+            let id = ReportId::new();
+            sqlx::query(
+                "INSERT INTO reports (id, received_at, product, state, deletion_token_hash, \
+                 raw_key, meta_key) VALUES ($1, $2, $3, 'queued', 'h', 'r', 'm')",
+            )
+            .bind(id.to_string())
+            .bind(1_000 + n)
+            .bind(if n % 2 == 0 { "Even" } else { "Odd" })
+            .execute(&index.writer)
+            .await
+            .unwrap();
+            for tag in [Some("every"), (n % 3 == 0).then_some("third")]
+                .into_iter()
+                .flatten()
+            {
+                sqlx::query("INSERT INTO report_annotations (tag, report_id) VALUES ($1, $2)")
+                    .bind(tag)
+                    .bind(id.to_string())
+                    .execute(&index.writer)
+                    .await
+                    .unwrap();
+            }
+            ids.push(id);
+        }
+        let filter = |tag: &str, product: Option<&str>| ReportFilter {
+            conditions: ReportConditions {
+                annotation_tag: Some(tag.to_owned()),
+                product: product.map(str::to_owned),
+                ..Default::default()
+            },
+            limit: 5,
+            offset: 1,
+        };
+        for (tag, product) in [
+            ("third", None),
+            ("third", Some("Even")),
+            ("every", Some("Odd")),
+        ] {
+            let filter = filter(tag, product);
+            let mut found = Vec::new();
+            for tags in [TagLookup::Probe, TagLookup::Drive] {
+                let rows = index
+                    .search_reports_looking_up(&filter, tags)
+                    .await
+                    .unwrap();
+                found.push(rows.iter().map(|r| r.id).collect::<Vec<_>>());
+            }
+            let expected: Vec<ReportId> = (0..40)
+                .rev()
+                .filter(|n| tag == "every" || n % 3 == 0)
+                .filter(|n| match product {
+                    Some("Even") => n % 2 == 0,
+                    Some(_) => n % 2 == 1,
+                    None => true,
+                })
+                .map(|n| ids[n as usize])
+                .skip(1)
+                .take(5)
+                .collect();
+            assert_eq!(found[0], expected, "{tag} {product:?}");
+            assert_eq!(found[1], expected, "{tag} {product:?}");
+        }
+        let conditions = filter("third", None).conditions;
+        assert_eq!(
+            index.tag_lookup(&conditions).await.unwrap(),
+            TagLookup::Drive
+        );
+        assert_eq!(
+            index
+                .tag_lookup(&ReportConditions::default())
+                .await
+                .unwrap(),
+            TagLookup::Probe
+        );
     }
 }
