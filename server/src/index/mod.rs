@@ -179,8 +179,8 @@ impl Index {
                     .await?;
                 SQLITE_MIGRATIONS.run(&writer).await?;
                 // Statistics for the query planner where they are missing or stale
-                // (bounded work, as SQLite advises at start).
-                sqlx::query("PRAGMA optimize = 0x10002")
+                // (bounded work, as SQLite advises at start: see `optimize`).
+                sqlx::query("PRAGMA optimize = 0x10012")
                     .execute(&writer)
                     .await?;
                 // An in-memory database exists only in its one connection.
@@ -245,8 +245,9 @@ impl Index {
     pub async fn optimize(&self) -> Result<(), IndexError> {
         if self.backend == Backend::Sqlite {
             // Every table checked (0x10000), not only the ones this connection
-            // used lately.
-            sqlx::query("PRAGMA optimize = 0x10002")
+            // used lately; ANALYZE run where it helps (0x2), within a temporary
+            // analysis limit (0x10) so it stays quick on a large index.
+            sqlx::query("PRAGMA optimize = 0x10012")
                 .execute(&self.writer)
                 .await?;
         }
