@@ -227,6 +227,25 @@ impl TestServer {
         keys.retain(|k| k.contains(uuid));
         keys
     }
+
+    /// Every blob report `crash_id` has in the store, opened through the vault:
+    /// `(key, plaintext)` pairs, to search for what must not be stored.
+    pub async fn opened_report_blobs(&self, crash_id: &str) -> Vec<(String, Vec<u8>)> {
+        let id: mayday_server::report_id::ReportId = crash_id.parse().unwrap();
+        let mut opened = Vec::new();
+        for key in self.report_keys(crash_id).await {
+            let path = object_store::path::Path::from(key.as_str());
+            let plain = self
+                .state
+                .vault()
+                .read(&id, &path)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{key} does not open"));
+            opened.push((key, plain.to_vec()));
+        }
+        opened
+    }
 }
 
 impl Drop for TestServer {

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
-use mayday_server::report_id::ReportId;
 use mayday_tests::command::{run, stdout, text};
 use mayday_tests::fixtures::{bin, system_libc, workspace_root};
 use mayday_tests::report::{frames, functions};
@@ -304,18 +303,14 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
     }
     // Every blob the report has in the store, opened: the dump with its
     // metadata, and the processed report.
-    let rid: ReportId = id.parse().unwrap();
-    let keys = server.report_keys(&id).await;
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    for key in keys {
-        let path = object_store::path::Path::from(key.as_str());
-        let plain = server
-            .state
-            .vault()
-            .read(&rid, &path)
-            .await
-            .unwrap()
-            .expect("the blob opens");
+    let blobs = server.opened_report_blobs(&id).await;
+    assert_eq!(
+        blobs.len(),
+        2,
+        "{:?}",
+        blobs.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    for (key, plain) in blobs {
         for needle in needles.iter().chain(&["Email"]) {
             assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
         }

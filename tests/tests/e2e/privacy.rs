@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use mayday_server::index::Role;
-use mayday_server::report_id::ReportId;
 use mayday_tests::api::{submit, wait_processed};
 use mayday_tests::crashpad::{Annotations, with_annotations};
 use mayday_tests::crashy::{PLANTED_HOST, PLANTED_SECRET, PLANTED_USER, plant};
@@ -255,18 +254,14 @@ async fn dropped_annotation_keys_are_gone_from_the_report_the_metadata_and_the_d
 
     // Every blob the report has in the store, opened: the dump with its
     // metadata, and the processed report.
-    let rid: ReportId = id.parse().unwrap();
-    let keys = server.report_keys(&id).await;
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    for key in keys {
-        let path = object_store::path::Path::from(key.as_str());
-        let plain = server
-            .state
-            .vault()
-            .read(&rid, &path)
-            .await
-            .unwrap()
-            .expect("the blob opens");
+    let blobs = server.opened_report_blobs(&id).await;
+    assert_eq!(
+        blobs.len(),
+        2,
+        "{:?}",
+        blobs.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    for (key, plain) in blobs {
         for needle in needles {
             assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
         }
