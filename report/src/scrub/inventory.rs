@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ScrubError;
 use super::minidump::{Layout, RegionKind};
-use super::text::{env_assignment_start, for_each_run};
+use super::runs::for_each_run;
+use super::text::env_assignment_start;
 
 /// What a minidump holds: shown to the person deciding whether to send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,7 @@ mod config;
 mod error;
 mod inventory;
 mod minidump;
+mod runs;
 mod summary;
 mod text;
 

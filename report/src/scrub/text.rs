@@ -1,8 +1,7 @@
 //! String rules shared by every scrubber: user names in paths, e-mail and IP
-//! addresses, secrets, and the scanner that finds text (ASCII/UTF-8 and UTF-16LE)
-//! inside binary buffers and rewrites it in place without changing its length.
+//! addresses, secrets, and rewriting found text in place without changing its
+//! length. Where text lies inside binary buffers is `runs.rs`.
 
-use std::borrow::Cow;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -378,109 +377,6 @@ pub(crate) enum Encoding {
     Utf16Le,
 }
 
-/// A run of printable text found in a buffer.
-pub(crate) struct TextRun<'a> {
-    /// Byte offset of the run in the buffer.
-    pub(crate) start: usize,
-    pub(crate) encoding: Encoding,
-    /// The decoded text (borrowed from the buffer for UTF-8).
-    pub(crate) text: Cow<'a, str>,
-    /// For UTF-16: the unit index of each byte of `text` (plus one past the end).
-    units: Vec<u32>,
-}
-
-impl TextRun<'_> {
-    /// The buffer byte range of a byte range of `text`.
-    pub(crate) fn buffer_range(&self, r: &Range<usize>) -> Range<usize> {
-        match self.encoding {
-            Encoding::Utf8 => self.start + r.start..self.start + r.end,
-            Encoding::Utf16Le => {
-                let a = self.units[r.start] as usize;
-                let b = self.units[r.end] as usize;
-                self.start + 2 * a..self.start + 2 * b
-            }
-        }
-    }
-}
-
-/// Shortest run of printable characters worth looking at.
-pub(crate) const MIN_RUN: usize = 4;
-
-fn printable_unit(u: u16) -> bool {
-    matches!(u, 0x20..=0x7e | 0x09 | 0xa0..=0x17f)
-}
-
-/// Calls `f` for each run of printable text of at least [`MIN_RUN`] characters in
-/// `buf`: ASCII/UTF-8 runs, then UTF-16LE runs at even and at odd offsets.
-pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun<'_>)) {
-    // ASCII and 2-byte UTF-8 (Latin letters in names).
-    let mut i = 0;
-    let n = buf.len();
-    while i < n {
-        let start = i;
-        let mut chars = 0;
-        while i < n {
-            let b = buf[i];
-            if (0x20..=0x7e).contains(&b) || b == 0x09 {
-                i += 1;
-                chars += 1;
-            } else if (0xc2..=0xc5).contains(&b) && i + 1 < n && (0x80..=0xbf).contains(&buf[i + 1])
-            {
-                i += 2;
-                chars += 1;
-            } else {
-                break;
-            }
-        }
-        if chars >= MIN_RUN
-            && let Ok(text) = std::str::from_utf8(&buf[start..i])
-        {
-            f(&TextRun {
-                start,
-                encoding: Encoding::Utf8,
-                text: Cow::Borrowed(text),
-                units: Vec::new(),
-            });
-        }
-        if i == start {
-            i += 1;
-        }
-    }
-    // UTF-16LE at both alignments.
-    for align in 0..2 {
-        let mut i = align;
-        while i + 1 < n {
-            let start = i;
-            while i + 1 < n && printable_unit(u16::from_le_bytes([buf[i], buf[i + 1]])) {
-                i += 2;
-            }
-            let count = (i - start) / 2;
-            if count >= MIN_RUN {
-                let mut text = String::with_capacity(count);
-                let mut units = Vec::with_capacity(count + 1);
-                for (idx, pair) in buf[start..i].chunks_exact(2).enumerate() {
-                    let u = u16::from_le_bytes([pair[0], pair[1]]);
-                    let c = char::from_u32(u32::from(u)).unwrap_or('?');
-                    for _ in 0..c.len_utf8() {
-                        units.push(idx as u32);
-                    }
-                    text.push(c);
-                }
-                units.push(count as u32);
-                f(&TextRun {
-                    start,
-                    encoding: Encoding::Utf16Le,
-                    text: Cow::Owned(text),
-                    units,
-                });
-            }
-            if i == start {
-                i += 2;
-            }
-        }
-    }
-}
-
 /// How a found range is overwritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fill {
@@ -588,20 +484,6 @@ mod tests {
         assert_eq!(env_assignment_start("=C:=C:\\x"), Some(0));
         assert_eq!(env_assignment_start("no assignment"), None);
         assert_eq!(env_assignment_start("42=x"), None);
-    }
-
-    #[test]
-    fn runs_in_both_encodings() {
-        let mut buf = b"\0\0HOME=/home/bob\0\x02".to_vec();
-        for u in "USER=bob".encode_utf16() {
-            buf.extend_from_slice(&u.to_le_bytes());
-        }
-        let mut seen = Vec::new();
-        for_each_run(&buf, |r| {
-            seen.push((r.encoding, r.text.to_string(), r.start))
-        });
-        assert!(seen.contains(&(Encoding::Utf8, "HOME=/home/bob".into(), 2)));
-        assert!(seen.contains(&(Encoding::Utf16Le, "USER=bob".into(), 18)));
     }
 
     #[test]

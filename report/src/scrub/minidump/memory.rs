@@ -7,10 +7,11 @@ use std::ops::Range;
 use super::layout::{Layout, RangeSet, RegionKind, merge_ranges};
 use crate::scrub::annotations::AnnotationRules;
 use crate::scrub::config::ScrubConfig;
+use crate::scrub::runs::for_each_run;
 use crate::scrub::summary::ScrubSummary;
 use crate::scrub::text::{
-    Encoding, Fill, Finding, Kind, KnownValues, env_assignment_start, find_values, for_each_run,
-    merge_findings, overwrite, user_names_in_paths,
+    Encoding, Fill, Finding, Kind, KnownValues, env_assignment_start, find_values, merge_findings,
+    overwrite, user_names_in_paths,
 };
 
 /// Environment keys whose values name the user or the machine.

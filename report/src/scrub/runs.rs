@@ -1,0 +1,561 @@
+//! Where text lies inside a binary buffer: runs of printable characters, in
+//! ASCII/UTF-8 and in UTF-16LE at both alignments.
+//!
+//! Every upload's dump is searched this way twice (names learned, then values
+//! masked), so it is built for speed: each byte (or UTF-16 unit) is classified
+//! without branches into a bit set, runs shorter than [`MIN_RUN`] are removed
+//! with word-wide shifts, and only the words that still hold a run are looked at
+//! again. Most of a dump (pointers, code, zeros) is passed over 64 bytes at a
+//! time. The runs found are exactly those of a plain left-to-right scan (the
+//! tests compare the two).
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::text::Encoding;
+
+/// A run of printable text found in a buffer.
+pub(crate) struct TextRun<'a> {
+    /// Byte offset of the run in the buffer.
+    pub(crate) start: usize,
+    pub(crate) encoding: Encoding,
+    /// The decoded text (borrowed from the buffer for UTF-8).
+    pub(crate) text: Cow<'a, str>,
+    /// For UTF-16: the unit index of each byte of `text` (plus one past the end).
+    units: Vec<u32>,
+}
+
+impl TextRun<'_> {
+    /// The buffer byte range of a byte range of `text`.
+    pub(crate) fn buffer_range(&self, r: &Range<usize>) -> Range<usize> {
+        match self.encoding {
+            Encoding::Utf8 => self.start + r.start..self.start + r.end,
+            Encoding::Utf16Le => {
+                let a = self.units[r.start] as usize;
+                let b = self.units[r.end] as usize;
+                self.start + 2 * a..self.start + 2 * b
+            }
+        }
+    }
+}
+
+/// Shortest run of printable characters worth looking at.
+pub(crate) const MIN_RUN: usize = 4;
+
+/// A printable UTF-16 unit: ASCII, tab, Latin-1 and Latin Extended-A letters.
+#[cfg(test)]
+fn printable_unit(u: u16) -> bool {
+    matches!(u, 0x20..=0x7e | 0x09 | 0xa0..=0x17f)
+}
+
+/// Byte classes for the UTF-8 scan, one bit each ([`Bits::classes`]): printable
+/// ASCII or tab.
+const ASCII: u8 = 1;
+/// First byte of a 2-byte UTF-8 Latin letter (U+0080..U+017F).
+const LEAD: u8 = 2;
+/// A UTF-8 continuation byte.
+const CONT: u8 = 4;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = if (b >= 0x20 && b <= 0x7e) || b == 0x09 {
+            ASCII
+        } else if b >= 0xc2 && b <= 0xc5 {
+            LEAD
+        } else if b >= 0x80 && b <= 0xbf {
+            CONT
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+// Eight bytes (or four UTF-16 units) at a time in a u64: each lane's answer is
+// its top bit. No lane borrows from or carries into another.
+
+/// Top bit of each byte.
+const BYTE_TOPS: u64 = 0x8080_8080_8080_8080;
+/// One in each byte.
+const BYTE_ONES: u64 = 0x0101_0101_0101_0101;
+/// Top bit of each 16-bit lane.
+const UNIT_TOPS: u64 = 0x8000_8000_8000_8000;
+/// One in each 16-bit lane.
+const UNIT_ONES: u64 = 0x0001_0001_0001_0001;
+
+/// Each lane minus `y`'s, wrapping within the lane (`tops`: the lanes' top bits).
+fn lanes_sub(x: u64, y: u64, tops: u64) -> u64 {
+    ((x | tops).wrapping_sub(y & !tops)) ^ ((x ^ !y) & tops)
+}
+
+/// Top bit set in each lane of `x` below `n` (1 ≤ n ≤ the lane's top bit).
+fn lanes_below(x: u64, n: u64, tops: u64, ones: u64) -> u64 {
+    // (top + n - 1 - low bits) keeps its top bit exactly when low bits < n; a
+    // lane whose own top bit is set is not below n.
+    let low = x & !tops;
+    (((tops | (ones * (n - 1))).wrapping_sub(low)) & !x) & tops
+}
+
+/// Top bit set in each byte of `x` within `lo..=hi` (`hi - lo` < 128).
+fn bytes_in(x: u64, lo: u64, hi: u64) -> u64 {
+    lanes_below(
+        lanes_sub(x, BYTE_ONES * lo, BYTE_TOPS),
+        hi - lo + 1,
+        BYTE_TOPS,
+        BYTE_ONES,
+    )
+}
+
+/// Top bit set in each byte of `x` equal to `v`.
+fn bytes_equal(x: u64, v: u64) -> u64 {
+    bytes_in(x, v, v)
+}
+
+/// Top bit set in each 16-bit lane of `x` within `lo..=hi` (`hi - lo` < 0x8000).
+fn units_in(x: u64, lo: u64, hi: u64) -> u64 {
+    lanes_below(
+        lanes_sub(x, UNIT_ONES * lo, UNIT_TOPS),
+        hi - lo + 1,
+        UNIT_TOPS,
+        UNIT_ONES,
+    )
+}
+
+/// Top bit set in each 16-bit lane of `x` equal to `v`.
+fn units_equal(x: u64, v: u64) -> u64 {
+    units_in(x, v, v)
+}
+
+/// The bytes' top bits as bits 0..8 (byte 0 first).
+fn gather_bytes(tops: u64) -> u64 {
+    ((tops >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The 16-bit lanes' top bits as bits 0..4 (lane 0 first).
+fn gather_units(tops: u64) -> u64 {
+    let t = tops >> 15;
+    (t | (t >> 15) | (t >> 30) | (t >> 45)) & 0xf
+}
+
+/// A bit per position of a buffer, 64 to a word.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    /// A bit per byte of `bytes` for each class of [`CLASS`]: printable ASCII,
+    /// 2-byte UTF-8 lead, continuation.
+    fn classes(bytes: &[u8]) -> [Bits; 3] {
+        let words = bytes.len().div_ceil(64);
+        let mut sets = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+        for (w, chunk) in bytes.chunks(64).enumerate() {
+            let (mut a, mut l, mut c) = (0u64, 0u64, 0u64);
+            let mut eights = chunk.chunks_exact(8);
+            for (k, eight) in eights.by_ref().enumerate() {
+                let x = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+                let printable = bytes_in(x, 0x20, 0x7e) | bytes_equal(x, 0x09);
+                a |= gather_bytes(printable) << (8 * k);
+                l |= gather_bytes(bytes_in(x, 0xc2, 0xc5)) << (8 * k);
+                c |= gather_bytes(bytes_in(x, 0x80, 0xbf)) << (8 * k);
+            }
+            let done = chunk.len() - eights.remainder().len();
+            for (k, &b) in eights.remainder().iter().enumerate() {
+                let class = u64::from(CLASS[b as usize]);
+                a |= (class & 1) << (done + k);
+                l |= ((class >> 1) & 1) << (done + k);
+                c |= ((class >> 2) & 1) << (done + k);
+            }
+            sets[0][w] = a;
+            sets[1][w] = l;
+            sets[2][w] = c;
+        }
+        sets.map(Bits)
+    }
+
+    /// A bit per whole UTF-16LE unit of `bytes`: whether it is printable
+    /// (0x20..=0x7e, 0x09, 0xa0..=0x17f).
+    fn printable_units(bytes: &[u8]) -> Bits {
+        let units = bytes.len() / 2;
+        let mut words = vec![0u64; units.div_ceil(64)];
+        for (word, chunk) in words.iter_mut().zip(bytes[..units * 2].chunks(128)) {
+            let mut v = 0u64;
+            let mut fours = chunk.chunks_exact(8);
+            for (k, four) in fours.by_ref().enumerate() {
+                let x = u64::from_le_bytes(four.try_into().expect("8 bytes"));
+                let printable =
+                    units_in(x, 0x20, 0x7e) | units_equal(x, 0x09) | units_in(x, 0xa0, 0x17f);
+                v |= gather_units(printable) << (4 * k);
+            }
+            let done = (chunk.len() - fours.remainder().len()) / 2;
+            for (k, pair) in fours.remainder().chunks_exact(2).enumerate() {
+                let u = u16::from_le_bytes([pair[0], pair[1]]);
+                let bit =
+                    (u.wrapping_sub(0x20) < 0x5f) | (u == 0x09) | (u.wrapping_sub(0xa0) < 0xe0);
+                v |= u64::from(bit) << (done + k);
+            }
+            *word = v;
+        }
+        Bits(words)
+    }
+
+    /// Bit `i` of the result is bit `i + 1` of `self` (0 past the end).
+    fn ahead_one(&self) -> Bits {
+        let w = &self.0;
+        Bits(
+            (0..w.len())
+                .map(|i| (w[i] >> 1) | (w.get(i + 1).copied().unwrap_or(0) << 63))
+                .collect(),
+        )
+    }
+
+    /// Bit `i` of the result is bit `i - 1` of `self` (0 before the start).
+    fn behind_one(&self) -> Bits {
+        let w = &self.0;
+        Bits(
+            (0..w.len())
+                .map(|i| (w[i] << 1) | (if i == 0 { 0 } else { w[i - 1] >> 63 }))
+                .collect(),
+        )
+    }
+
+    fn and(mut self, other: &Bits) -> Bits {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+        self
+    }
+
+    fn or(mut self, other: &Bits) -> Bits {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+        self
+    }
+
+    /// Whether bit `i` is set.
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    /// The positions of runs of `min` (1..=64) or more set bits kept; the others
+    /// cleared.
+    fn long_runs(&self, min: u32) -> Bits {
+        let w = &self.0;
+        let n = w.len();
+        // Where `min` set bits in a row start: bit i and the `min - 1` after it
+        // (the window reaches into the next word).
+        let starts: Vec<u64> = (0..n)
+            .map(|i| {
+                let (lo, hi) = (w[i], w.get(i + 1).copied().unwrap_or(0));
+                (0..min).fold(!0u64, |acc, k| {
+                    let shifted = if k == 0 {
+                        lo
+                    } else {
+                        (lo >> k) | (hi << (64 - k))
+                    };
+                    acc & shifted
+                })
+            })
+            .collect();
+        // Each start spread over the `min - 1` bits after it (from the word before).
+        Bits(
+            (0..n)
+                .map(|i| {
+                    let (lo, prev) = (starts[i], if i == 0 { 0 } else { starts[i - 1] });
+                    (0..min).fold(0u64, |acc, k| {
+                        let shifted = if k == 0 {
+                            lo
+                        } else {
+                            (lo << k) | (prev >> (64 - k))
+                        };
+                        acc | shifted
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The maximal runs of set bits, in order.
+    fn runs(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        let words = &self.0;
+        let mut pos = 0usize;
+        std::iter::from_fn(move || {
+            // The next set bit.
+            let mut w = pos / 64;
+            let mut word = *words.get(w)? & (!0u64).checked_shl((pos % 64) as u32).unwrap_or(0);
+            while word == 0 {
+                w += 1;
+                word = *words.get(w)?;
+            }
+            let start = w * 64 + word.trailing_zeros() as usize;
+            // The next clear bit after it.
+            let mut e = start / 64;
+            let mut inverted = !words[e] & (!0u64).checked_shl((start % 64) as u32).unwrap_or(0);
+            while inverted == 0 {
+                e += 1;
+                match words.get(e) {
+                    Some(next) => inverted = !next,
+                    None => {
+                        pos = words.len() * 64;
+                        return Some(start..pos);
+                    }
+                }
+            }
+            let end = e * 64 + inverted.trailing_zeros() as usize;
+            pos = end;
+            Some(start..end)
+        })
+    }
+}
+
+/// Calls `f` for each run of printable text of at least [`MIN_RUN`] characters in
+/// `buf`: ASCII/UTF-8 runs, then UTF-16LE runs at even and at odd offsets.
+pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun<'_>)) {
+    let n = buf.len();
+    // ASCII and 2-byte UTF-8 (Latin letters in names): a lead byte counts with
+    // the continuation byte after it. The classes don't overlap, so the pairs are
+    // the same whichever way the buffer is read.
+    let [ascii, lead, cont] = Bits::classes(buf);
+    let pair_lead = lead.and(&cont.ahead_one());
+    let printable = ascii.or(&pair_lead).or(&pair_lead.behind_one());
+    // A run of MIN_RUN characters is at least MIN_RUN bytes long.
+    for r in printable.long_runs(MIN_RUN as u32).runs() {
+        let r = r.start..r.end.min(n);
+        let pairs = r.clone().filter(|&i| pair_lead.get(i)).count();
+        if r.len() - pairs >= MIN_RUN
+            && let Ok(text) = std::str::from_utf8(&buf[r.clone()])
+        {
+            f(&TextRun {
+                start: r.start,
+                encoding: Encoding::Utf8,
+                text: Cow::Borrowed(text),
+                units: Vec::new(),
+            });
+        }
+    }
+    // UTF-16LE at both alignments: unit j of alignment `align` is the two bytes
+    // at `align + 2j`.
+    for align in 0..2 {
+        let units = n.saturating_sub(align) / 2;
+        let printable = Bits::printable_units(buf.get(align..).unwrap_or_default());
+        for r in printable.long_runs(MIN_RUN as u32).runs() {
+            let (first, count) = (r.start, r.end.min(units) - r.start);
+            let start = align + 2 * first;
+            let mut text = String::with_capacity(count);
+            let mut unit_of = Vec::with_capacity(count + 1);
+            for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
+                let u = u16::from_le_bytes([pair[0], pair[1]]);
+                let c = char::from_u32(u32::from(u)).unwrap_or('?');
+                for _ in 0..c.len_utf8() {
+                    unit_of.push(idx as u32);
+                }
+                text.push(c);
+            }
+            unit_of.push(count as u32);
+            f(&TextRun {
+                start,
+                encoding: Encoding::Utf16Le,
+                text: Cow::Owned(text),
+                units: unit_of,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain scan the bit sets must agree with: left to right, a byte (or a
+    /// UTF-16 unit) at a time.
+    fn plain_runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
+        let mut out = Vec::new();
+        let n = buf.len();
+        let mut i = 0;
+        while i < n {
+            let start = i;
+            let mut chars = 0;
+            while i < n {
+                let b = buf[i];
+                if (0x20..=0x7e).contains(&b) || b == 0x09 {
+                    i += 1;
+                    chars += 1;
+                } else if (0xc2..=0xc5).contains(&b)
+                    && i + 1 < n
+                    && (0x80..=0xbf).contains(&buf[i + 1])
+                {
+                    i += 2;
+                    chars += 1;
+                } else {
+                    break;
+                }
+            }
+            if chars >= MIN_RUN
+                && let Ok(text) = std::str::from_utf8(&buf[start..i])
+            {
+                out.push((Encoding::Utf8, start, text.to_owned()));
+            }
+            if i == start {
+                i += 1;
+            }
+        }
+        for align in 0..2 {
+            let mut i = align;
+            while i + 1 < n {
+                let start = i;
+                while i + 1 < n && printable_unit(u16::from_le_bytes([buf[i], buf[i + 1]])) {
+                    i += 2;
+                }
+                if (i - start) / 2 >= MIN_RUN {
+                    let units: Vec<u16> = buf[start..i]
+                        .chunks_exact(2)
+                        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                        .collect();
+                    out.push((Encoding::Utf16Le, start, String::from_utf16_lossy(&units)));
+                }
+                if i == start {
+                    i += 2;
+                }
+            }
+        }
+        out
+    }
+
+    fn runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
+        let mut out = Vec::new();
+        for_each_run(buf, |r| out.push((r.encoding, r.start, r.text.to_string())));
+        out
+    }
+
+    #[test]
+    fn the_eight_byte_classes_are_the_table() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut bytes = [0x41u8; 8];
+                bytes[lane] = b;
+                let mut buf = bytes.to_vec();
+                buf.extend_from_slice(&[b; 64]);
+                let [a, l, c] = Bits::classes(&buf);
+                let class = CLASS[b as usize];
+                assert_eq!(a.get(lane), class == ASCII, "{b:#x} in lane {lane}");
+                assert_eq!(l.get(lane), class == LEAD, "{b:#x} in lane {lane}");
+                assert_eq!(c.get(lane), class == CONT, "{b:#x} in lane {lane}");
+                // The neighbours are read for what they are.
+                assert!(a.get((lane + 1) % 8) || lane == 7);
+            }
+        }
+    }
+
+    #[test]
+    fn the_branchless_unit_test_is_printable_unit() {
+        for u in 0..=u16::MAX {
+            for lane in 0..4 {
+                let mut units = [0x41u16; 4];
+                units[lane] = u;
+                let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+                let bits = Bits::printable_units(&bytes);
+                assert_eq!(bits.get(lane), printable_unit(u), "{u:#x} in lane {lane}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_in_both_encodings() {
+        let mut buf = b"\0\0HOME=/home/bob\0\x02".to_vec();
+        for u in "USER=bob".encode_utf16() {
+            buf.extend_from_slice(&u.to_le_bytes());
+        }
+        let seen = runs(&buf);
+        assert!(seen.contains(&(Encoding::Utf8, 2, "HOME=/home/bob".into())));
+        assert!(seen.contains(&(Encoding::Utf16Le, 18, "USER=bob".into())));
+        assert_eq!(seen, plain_runs(&buf));
+    }
+
+    #[test]
+    fn runs_at_word_edges_and_the_ends_of_the_buffer() {
+        for len in [0, 1, 3, 4, 5, 63, 64, 65, 127, 128, 129, 200] {
+            for at in [0usize, 1, 59, 60, 61, 62, 63, 64, 65, 120, 127] {
+                let mut buf = vec![0u8; len];
+                for (k, b) in b"abcdefgh".iter().enumerate() {
+                    if let Some(slot) = buf.get_mut(at + k) {
+                        *slot = *b;
+                    }
+                }
+                assert_eq!(runs(&buf), plain_runs(&buf), "len {len}, text at {at}");
+            }
+            let all = vec![b'x'; len];
+            assert_eq!(runs(&all), plain_runs(&all), "len {len}, all text");
+        }
+    }
+
+    #[test]
+    fn two_byte_letters_count_once_and_pair_only_with_what_follows() {
+        let cases: [&[u8]; 6] = [
+            "Zoë Sørensen".as_bytes(),
+            "ëëë".as_bytes(),
+            "ëëëë".as_bytes(),
+            b"\xc2\xc2\x80abc",
+            b"ab\xc2\x80\x80cd",
+            b"\xc5\xbf\xc5\xbf\xc5\xbf\xc5",
+        ];
+        for buf in cases {
+            assert_eq!(runs(buf), plain_runs(buf), "{buf:?}");
+        }
+        assert_eq!(runs("ëëë".as_bytes()), []);
+    }
+
+    #[test]
+    fn the_same_runs_as_a_plain_scan_over_mixed_bytes() {
+        // A deterministic mix of binary noise, ASCII, UTF-8 letters and UTF-16
+        // strings at both alignments, as captured memory holds them.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200 {
+            let mut buf = Vec::new();
+            while buf.len() < 2000 + round * 7 {
+                match next() % 6 {
+                    0 => buf.extend((0..next() % 40).map(|_| next() as u8)),
+                    1 => buf.extend_from_slice(b"USER=someone /home/kevin/x "),
+                    2 => buf.extend_from_slice("Grüße ŁódŹ".as_bytes()),
+                    3 => {
+                        if next() % 2 == 0 {
+                            buf.push(0);
+                        }
+                        for u in "C:\\Users\\Zoë\\AppData".encode_utf16() {
+                            buf.extend_from_slice(&u.to_le_bytes());
+                        }
+                    }
+                    4 => buf.extend((0..next() % 9).map(|_| 0x20 + (next() % 0x60) as u8)),
+                    _ => buf.extend((0..next() % 12).map(|_| 0xc0 + (next() % 8) as u8)),
+                }
+            }
+            assert_eq!(runs(&buf), plain_runs(&buf), "round {round}");
+        }
+    }
+
+    #[test]
+    fn every_testdata_dump_has_the_runs_of_a_plain_scan() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata");
+        let mut checked = 0;
+        for case in std::fs::read_dir(&dir).expect("testdata").flatten() {
+            for file in std::fs::read_dir(case.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if file.path().extension().is_some_and(|e| e == "dmp") {
+                    let buf = std::fs::read(file.path()).unwrap();
+                    assert!(runs(&buf) == plain_runs(&buf), "{}", file.path().display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 13, "{checked} dumps");
+    }
+}
