@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use super::outbox::{self, IssueChange};
 use super::placing::{Placed, Placing, place};
@@ -67,12 +68,24 @@ impl Index {
                  ORDER BY not_before, id LIMIT 1 {lock}) \
              RETURNING id, report_id, attempts"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(worker)
-            .bind(expired)
-            .fetch_optional(&self.writer)
-            .await?;
+            .bind(expired);
+        let row = match self.backend {
+            Backend::Postgres => query.fetch_optional(&self.writer).await?,
+            Backend::Sqlite => {
+                // A claim is committed without an fsync of its own: it outlives
+                // the process (the attempt it counts stops a dump that kills
+                // workers), and the next durable commit syncs it with its own. A
+                // claim lost with the machine only means the job is claimed
+                // again. One commit's sync saved per job, on the one writer.
+                let mut conn = Unsynced::acquire(&self.writer).await?;
+                let row = query.fetch_optional(conn.connection()).await?;
+                conn.restore().await?;
+                row
+            }
+        };
         row.map(|row| {
             Ok(Job {
                 id: row.try_get("id")?,
@@ -384,5 +397,102 @@ impl Index {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+}
+
+/// The SQLite writer connection with `synchronous = NORMAL`: its commits reach
+/// the WAL (they survive the process dying) but are not fsynced; the next commit
+/// made with `FULL` syncs them along with its own. [`Unsynced::restore`] puts it
+/// back to `FULL`; one dropped without that (an error, a cancelled future) is
+/// closed rather than returned to the pool, so no later commit runs unsynced.
+struct Unsynced(Option<PoolConnection<Any>>);
+
+impl Unsynced {
+    async fn acquire(writer: &AnyPool) -> Result<Unsynced, IndexError> {
+        let mut conn = Unsynced(Some(writer.acquire().await?));
+        conn.connection()
+            .execute("PRAGMA synchronous = NORMAL")
+            .await?;
+        Ok(conn)
+    }
+
+    fn connection(&mut self) -> &mut AnyConnection {
+        self.0.as_mut().expect("connection held until restored")
+    }
+
+    /// Back to `FULL`, and to the pool.
+    async fn restore(mut self) -> Result<(), IndexError> {
+        self.connection()
+            .execute("PRAGMA synchronous = FULL")
+            .await?;
+        drop(self.0.take());
+        Ok(())
+    }
+}
+
+impl Drop for Unsynced {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Closed, not pooled: the pool opens a fresh one (FULL) when needed.
+            drop(conn.detach());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::WrappedKey;
+    use crate::index::NewReport;
+
+    async fn synchronous(writer: &AnyPool) -> i64 {
+        sqlx::query("PRAGMA synchronous")
+            .fetch_one(writer)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_claim_leaves_the_sqlite_writer_syncing_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("index.db").display()
+        );
+        let index = Index::connect(&url).await.unwrap();
+        // FULL is 2.
+        assert_eq!(synchronous(&index.writer).await, 2);
+        let id = ReportId::new();
+        index
+            .insert_report_with_job(&NewReport {
+                id,
+                received_at: 1,
+                product: None,
+                version: None,
+                deletion_token_hash: "ab".repeat(32),
+                raw_key: format!("raw/{id}.dmp"),
+                meta_key: format!("raw/{id}.dmp"),
+                data_key: WrappedKey {
+                    master_key_id: "test".to_owned(),
+                    wrapped: "00".repeat(60),
+                },
+            })
+            .await
+            .unwrap();
+        let job = index
+            .claim_job("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the job is claimed");
+        assert_eq!(job.report_id, id);
+        assert_eq!(synchronous(&index.writer).await, 2);
+
+        // One given up before it was restored (an error, a cancelled claim) is
+        // not pooled: the next commit runs on a fresh connection, syncing.
+        let unsynced = Unsynced::acquire(&index.writer).await.unwrap();
+        drop(unsynced);
+        assert_eq!(synchronous(&index.writer).await, 2);
     }
 }
