@@ -5,7 +5,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
-use super::outbox::{self, IssueChange};
+use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
 use crate::report_id::ReportId;
@@ -278,16 +278,11 @@ impl Index {
             stored_version: stored_version.as_deref(),
             crash_site: facts.crash_site.as_deref(),
         };
-        let Placed::Kept {
-            issue_id,
-            created,
-            regressed,
-            counted,
-        } = place(&mut tx, &placing, now).await?
-        else {
+        let Placed::Kept(change) = place(&mut tx, &placing, now).await? else {
             tx.commit().await?;
             return Ok(None);
         };
+        let issue_id = change.issue_id;
         // The issue's tombstone stack: its latest report's.
         if let Some(stack) = &outcome.sample_stack {
             sqlx::query("UPDATE issues SET sample_stack = $1 WHERE id = $2")
@@ -350,13 +345,6 @@ impl Index {
             .await?;
         }
         // Webhook events of what this report did to its issue, in this transaction.
-        let change = IssueChange {
-            issue_id,
-            product: product.as_deref(),
-            created,
-            regressed,
-            counted,
-        };
         let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
         finish_job(tx, job_id).await?;
         if alerted {

@@ -42,19 +42,12 @@ pub(super) struct Placing<'a> {
 }
 
 /// Where [`place`] put the report.
-pub(super) enum Placed {
-    /// In issue `issue_id`: its row names the issue when it moved from another
-    /// one (a report placed for the first time is the caller's to write).
-    Kept {
-        /// The issue.
-        issue_id: i64,
-        /// The issue was created for it.
-        created: bool,
-        /// It reopened the resolved issue.
-        regressed: bool,
-        /// The issue counted it (it was not in it before).
-        counted: bool,
-    },
+pub(super) enum Placed<'a> {
+    /// In the change's issue, as the change says (created, regressed, counted;
+    /// the product is the placed report's), for [`outbox::record`]: its row
+    /// names the issue when it moved from another one (a report placed for the
+    /// first time is the caller's to write).
+    Kept(IssueChange<'a>),
     /// Dropped: its issue was resolved without it. Its rows, data key and job
     /// are deleted in the transaction; the caller removes its blobs.
     Dropped,
@@ -64,11 +57,11 @@ pub(super) enum Placed {
 /// widens its time span, applies [`grouping::group`] (counts, daily counts,
 /// regression, drop), moves the crash site along, and counts the report out of
 /// the issue it leaves (removing that issue when nothing is left of it).
-pub(super) async fn place(
+pub(super) async fn place<'a>(
     tx: &mut Transaction<'static, Any>,
-    report: &Placing<'_>,
+    report: &Placing<'a>,
     now: i64,
-) -> Result<Placed, IndexError> {
+) -> Result<Placed<'a>, IndexError> {
     let created = sqlx::query(
         "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
          last_seen, report_count) VALUES ($1, $2, $3, 'open', $4, $4, 0) \
@@ -197,12 +190,13 @@ pub(super) async fn place(
             .await?;
         remove_if_empty(tx, left).await?;
     }
-    Ok(Placed::Kept {
+    Ok(Placed::Kept(IssueChange {
         issue_id,
+        product: report.product,
         created,
         regressed,
         counted: grouping.count,
-    })
+    }))
 }
 
 /// Removes issue `issue_id` when a report left it and nothing is left of it: an
@@ -398,28 +392,18 @@ impl Index {
             stored_version: version.as_deref(),
             crash_site: crash_site.as_deref(),
         };
-        let Placed::Kept {
-            issue_id,
-            created,
-            regressed,
-            counted,
-        } = place(&mut tx, &placing, now).await?
-        else {
+        let Placed::Kept(change) = place(&mut tx, &placing, now).await? else {
             tx.commit().await?;
             return Ok(Regrouped::Dropped);
-        };
-        let change = IssueChange {
-            issue_id,
-            product: product.as_deref(),
-            created,
-            regressed,
-            counted,
         };
         let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
         tx.commit().await?;
         if alerted {
             self.alerts.wrote();
         }
-        Ok(Regrouped::Moved { issue_id, created })
+        Ok(Regrouped::Moved {
+            issue_id: change.issue_id,
+            created: change.created,
+        })
     }
 }
