@@ -7,7 +7,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use super::outbox;
 use super::placing::{Placed, Placing, place};
-use super::{Backend, CrashFacts, Index, IndexError, report_id_at};
+use super::{Backend, CrashFacts, Index, IndexError, Queue, report_id_at};
 use crate::report_id::ReportId;
 use crate::version::sort_key;
 
@@ -44,6 +44,12 @@ pub struct ProcessedOutcome {
     pub sample_stack: Option<String>,
 }
 
+/// The job queue.
+const JOBS: Queue = Queue {
+    table: "jobs",
+    claimed: "running",
+};
+
 impl Index {
     /// Claims the oldest runnable job: a pending one whose time has come, or a
     /// running one whose lease ran out (its worker died).
@@ -54,24 +60,11 @@ impl Index {
         lease: Duration,
     ) -> Result<Option<Job>, IndexError> {
         let expired = now - lease.as_millis() as i64;
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            // SQLite runs one writer at a time: the UPDATE below is atomic.
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', claimed_at = $1, claimed_by = $2, \
-             attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM jobs \
-                 WHERE (state = 'pending' AND not_before <= $1) \
-                    OR (state = 'running' AND claimed_at < $3) \
-                 ORDER BY not_before, id LIMIT 1 {lock}) \
-             RETURNING id, report_id, attempts"
-        );
+        let sql = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
-            .bind(worker)
-            .bind(expired);
+            .bind(expired)
+            .bind(worker);
         let row = match self.backend {
             Backend::Postgres => query.fetch_optional(&self.writer).await?,
             Backend::Sqlite => {
@@ -100,14 +93,7 @@ impl Index {
     /// the earliest lease of a running one to run out. `None` when the queue is
     /// empty.
     pub async fn next_job_due(&self, lease: Duration) -> Result<Option<i64>, IndexError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN state = 'pending' THEN not_before ELSE claimed_at + $1 END) \
-             AS due FROM jobs WHERE state IN ('pending', 'running')",
-        )
-        .bind(lease.as_millis() as i64)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("due")?)
+        self.next_due(JOBS, lease).await
     }
 
     /// Puts a claimed job back to be tried again at `not_before` after a

@@ -271,6 +271,18 @@ impl Index {
     }
 }
 
+/// A work queue in the index: its rows wait `pending` until their `not_before`,
+/// then one taker at a time claims one (`claimed_at`, `attempts`) for a lease; a
+/// claim whose lease ran out is taken again. The job queue and the webhook
+/// outbox are such queues.
+#[derive(Debug, Clone, Copy)]
+struct Queue {
+    /// The table.
+    table: &'static str,
+    /// The state of a claimed row.
+    claimed: &'static str,
+}
+
 impl Index {
     /// The report ids in column `column` of the rows `query` selects.
     async fn report_ids(
@@ -280,6 +292,43 @@ impl Index {
     ) -> Result<Vec<ReportId>, IndexError> {
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(|r| report_id_at(r, column)).collect()
+    }
+
+    /// The statement that claims the oldest due row of `queue`: a pending one
+    /// whose time (`$1`, now) has come, or a claimed one whose claim is older
+    /// than `$2` (now less the lease, its taker died). It marks the claim, counts
+    /// the attempt, sets `set` too (`, column = $3`…) and returns `returning`.
+    fn claim_statement(&self, queue: Queue, set: &str, returning: &str) -> String {
+        let Queue { table, claimed } = queue;
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite runs one writer at a time: the UPDATE is atomic.
+            Backend::Sqlite => "",
+        };
+        format!(
+            "UPDATE {table} SET state = '{claimed}', claimed_at = $1, \
+             attempts = attempts + 1{set} \
+             WHERE id = (SELECT id FROM {table} \
+                 WHERE (state = 'pending' AND not_before <= $1) \
+                    OR (state = '{claimed}' AND claimed_at < $2) \
+                 ORDER BY not_before, id LIMIT 1 {lock}) \
+             RETURNING {returning}"
+        )
+    }
+
+    /// When the next row of `queue` falls due (Unix ms): the earliest pending
+    /// row's `not_before`, or the earliest lease of a claimed one to run out.
+    /// `None` when none waits.
+    async fn next_due(&self, queue: Queue, lease: Duration) -> Result<Option<i64>, IndexError> {
+        let Queue { table, claimed } = queue;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT MIN(CASE WHEN state = 'pending' THEN not_before ELSE claimed_at + $1 END) \
+             AS due FROM {table} WHERE state IN ('pending', '{claimed}')"
+        )))
+        .bind(lease.as_millis() as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("due")?)
     }
 }
 

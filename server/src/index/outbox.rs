@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
 use super::issues::{ISSUE_COLUMNS, issue_from_row};
-use super::{Backend, Index, IndexError};
+use super::{Index, IndexError, Queue};
 use crate::config::{WebhookConfig, WebhookEvent};
 
 /// An hour in Unix ms: the spike window.
@@ -210,6 +210,12 @@ pub struct OutboxCounts {
     pub failed: i64,
 }
 
+/// The webhook outbox, as a queue.
+const OUTBOX: Queue = Queue {
+    table: "webhook_outbox",
+    claimed: "sending",
+};
+
 impl Index {
     /// This index with the webhooks that finishing processed reports writes
     /// events for (none by default).
@@ -231,19 +237,8 @@ impl Index {
         lease: Duration,
     ) -> Result<Option<Delivery>, IndexError> {
         let expired = now - lease.as_millis() as i64;
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "UPDATE webhook_outbox SET state = 'sending', claimed_at = $1, \
-             attempts = attempts + 1 \
-             WHERE id = (SELECT id FROM webhook_outbox \
-                 WHERE (state = 'pending' AND not_before <= $1) \
-                    OR (state = 'sending' AND claimed_at < $2) \
-                 ORDER BY not_before, id LIMIT 1 {lock}) \
-             RETURNING id, event_id, hook, event, body, attempts"
-        );
+        let returning = "id, event_id, hook, event, body, attempts";
+        let sql = self.claim_statement(OUTBOX, "", returning);
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(expired)
@@ -298,14 +293,7 @@ impl Index {
 
     /// When the next delivery falls due (Unix ms), `None` when none waits.
     pub async fn next_delivery_due(&self, lease: Duration) -> Result<Option<i64>, IndexError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN state = 'pending' THEN not_before ELSE claimed_at + $1 END) \
-             AS due FROM webhook_outbox WHERE state IN ('pending', 'sending')",
-        )
-        .bind(lease.as_millis() as i64)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("due")?)
+        self.next_due(OUTBOX, lease).await
     }
 
     /// Removes delivered rows done before `delivered_before` and failed ones done
