@@ -4,6 +4,7 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::daily::{self, Occurrence, Tally};
+use super::issues::issue_status_of;
 use super::{Index, IndexError, IssueStatus};
 
 /// A known crash site's issue, as a summary finds it.
@@ -49,11 +50,9 @@ impl Index {
         let Some(row) = row else {
             return Ok(None);
         };
-        let status: String = row.try_get("status")?;
         Ok(Some(SiteIssue {
             issue_id: row.try_get("id")?,
-            status: IssueStatus::parse(&status)
-                .ok_or_else(|| IndexError::Corrupt(format!("issue status {status:?}")))?,
+            status: issue_status_of(&row)?,
             resolved_at: row.try_get("resolved_at")?,
             resolved_in_version: row.try_get("resolved_in_version")?,
             resolved_product: row.try_get("resolved_product")?,

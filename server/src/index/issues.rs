@@ -112,15 +112,20 @@ pub struct IssueBreakdown {
 pub(super) const ISSUE_COLUMNS: &str = "id, signature, signature_hash, title, status, resolved_in_version, \
      resolved_at, first_seen, last_seen, report_count, counted_count";
 
-pub(super) fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
+/// The issue status in column `status` of `row`.
+pub(super) fn issue_status_of(row: &AnyRow) -> Result<IssueStatus, IndexError> {
     let status: String = row.try_get("status")?;
+    IssueStatus::parse(&status)
+        .ok_or_else(|| IndexError::Corrupt(format!("issue status {status:?}")))
+}
+
+pub(super) fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
     Ok(IssueRow {
         id: row.try_get("id")?,
         signature: row.try_get("signature")?,
         signature_hash: row.try_get("signature_hash")?,
         title: row.try_get("title")?,
-        status: IssueStatus::parse(&status)
-            .ok_or_else(|| IndexError::Corrupt(format!("issue status {status:?}")))?,
+        status: issue_status_of(row)?,
         resolved_in_version: row.try_get("resolved_in_version")?,
         resolved_at: row.try_get("resolved_at")?,
         first_seen: row.try_get("first_seen")?,
