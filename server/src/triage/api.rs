@@ -7,13 +7,13 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, is_session};
+use super::auth::{Caller, api_tokens};
 use super::error::ApiError;
 use super::query::{self, ApiQuery};
 use super::schemas::report_metadata;
 use super::search::ReportSelection;
 use crate::crypto::SearchKey;
-use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role, TokenRow};
+use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role};
 use crate::report_id::ReportId;
 use crate::triage::TriageState;
 use crate::vault;
@@ -290,13 +290,7 @@ pub async fn current_token(caller: Caller) -> Json<Value> {
     (status = 200, description = "The tokens.", body = super::schemas::TokenList),
 ))]
 pub async fn list_tokens(State(state): State<TriageState>) -> Result<Json<Value>, ApiError> {
-    let tokens: Vec<TokenRow> = state
-        .index()
-        .list_tokens()
-        .await?
-        .into_iter()
-        .filter(|t| !is_session(t))
-        .collect();
+    let tokens = api_tokens(state.index()).await?;
     Ok(Json(json!({ "tokens": tokens })))
 }
 

@@ -173,6 +173,13 @@ pub fn is_session(row: &TokenRow) -> bool {
     row.id.starts_with(SESSION_PREFIX)
 }
 
+/// Every API token, revoked ones too, browser sessions left out: what the API
+/// and the tokens page list (never a secret).
+pub async fn api_tokens(index: &Index) -> Result<Vec<TokenRow>, IndexError> {
+    let tokens = index.list_tokens().await?;
+    Ok(tokens.into_iter().filter(|t| !is_session(t)).collect())
+}
+
 /// The `Set-Cookie` value for a session; `Secure` (sent over HTTPS only) when
 /// `secure`.
 pub fn session_set_cookie(secret: &str, secure: bool) -> String {

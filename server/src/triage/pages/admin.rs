@@ -11,7 +11,7 @@ use super::{PageResult, csrf_field, fmt_time, layout};
 use crate::index::Role;
 use crate::triage::TriageState;
 use crate::triage::api::{NewToken, create_token_audited};
-use crate::triage::auth::{Caller, is_session};
+use crate::triage::auth::{Caller, api_tokens};
 
 /// How many present symbol files the page lists.
 const MAX_LISTED: usize = 500;
@@ -66,13 +66,7 @@ async fn tokens_page(
     caller: &Caller,
     created: Option<(String, String)>,
 ) -> PageResult {
-    let tokens: Vec<_> = state
-        .index()
-        .list_tokens()
-        .await?
-        .into_iter()
-        .filter(|t| !is_session(t))
-        .collect();
+    let tokens = api_tokens(state.index()).await?;
     let body = html! {
         h1 { "API tokens" }
         @if let Some((id, secret)) = &created {
