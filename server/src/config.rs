@@ -1413,30 +1413,37 @@ mod tests {
         assert_eq!(config.symbol_uploads.checks().max_entries, 3);
     }
 
-    #[test]
-    fn debug_output_has_no_secrets() {
-        let mut config = Config {
-            master_key: Some("ab".repeat(32)),
-            database_url: Some("postgres://u:hunter2@db/x".into()),
-            ..Config::default()
-        };
+    /// The secrets [`with_secrets`] sets (but the one its `more` may add).
+    const SECRETS: [&str; 5] = [
+        "abababab",
+        "hunter2",
+        "s3cr3t-value",
+        "whsec-value",
+        "hook-token",
+    ];
+
+    /// A config read from a webhook with a secret and a secret URL, and `more`
+    /// (TOML), with a master key, a database password and a store secret.
+    fn with_secrets(more: &str) -> Config {
+        let mut config = Config::from_toml(&format!(
+            "[[webhooks]]\nurl = \"https://hooks.example/T0/hook-token\"\n\
+             secret = \"whsec-value\"\n{more}"
+        ))
+        .unwrap();
+        config.master_key = Some("ab".repeat(32));
+        config.database_url = Some("postgres://u:hunter2@db/x".into());
         config
             .store_options
             .insert("secret_access_key".into(), "s3cr3t-value".into());
-        config.webhooks = Config::from_toml(
-            "[[webhooks]]\nurl = \"https://hooks.example/T0/hook-token\"\nsecret = \"whsec-value\"\n",
-        )
-        .unwrap()
-        .webhooks;
+        config
+    }
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let config = with_secrets("");
         let text = format!("{config:?}");
         assert!(text.contains("hooks.example"), "{text}");
-        for secret in [
-            "abababab",
-            "hunter2",
-            "s3cr3t-value",
-            "whsec-value",
-            "hook-token",
-        ] {
+        for secret in SECRETS {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
@@ -1823,27 +1830,10 @@ mod tests {
         assert!(settings_help().contains("\n  symbols.negative_ttl = \"1h\"\n"));
 
         // Set secrets are never listed.
-        let mut config = Config::from_toml(
-            "[[webhooks]]\nurl = \"https://hooks.example/T0/hook-token\"\n\
-             secret = \"whsec-value\"\n\
-             [scrub.annotations]\nhash_salt = \"salt-value\"\n",
-        )
-        .unwrap();
-        config.master_key = Some("ab".repeat(32));
-        config.database_url = Some("postgres://u:hunter2@db/x".into());
-        config
-            .store_options
-            .insert("secret_access_key".into(), "s3cr3t-value".into());
+        let config = with_secrets("[scrub.annotations]\nhash_salt = \"salt-value\"\n");
         let listed = describe(&config);
         let text = format!("{listed:?}");
-        for secret in [
-            "abababab",
-            "hunter2",
-            "s3cr3t-value",
-            "whsec-value",
-            "hook-token",
-            "salt-value",
-        ] {
+        for secret in SECRETS.into_iter().chain(["salt-value"]) {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         for path in [
