@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use mayday_report::scrub::{ScrubConfig, scrub_minidump};
 use minidump::Minidump;
-use minidump_synth::{Memory, SynthMinidump, SystemInfo, Thread, amd64_context};
+use minidump_synth::Memory;
 use test_assembler::{Endian, Section};
+
+use crate::support::amd64_linux_dump;
 
 /// Far above what any of these takes; a quadratic search takes minutes.
 const BOUND: Duration = Duration::from_secs(30);
@@ -40,18 +42,7 @@ fn dump_with_stack(text: &[u8]) -> Vec<u8> {
         Section::with_endian(le).D64(0x40_1234).append_bytes(text),
         0x7fff_0000,
     );
-    let context = amd64_context(le, 0x40_1000, 0x7fff_0000);
-    let thread = Thread::new(le, 1, &stack, &context);
-    let mut system_info = SystemInfo::new(le);
-    system_info.processor_architecture = 9; // AMD64
-    system_info.platform_id = 0x8201; // Linux
-    SynthMinidump::with_endian(le)
-        .add_system_info(system_info)
-        .add_thread(thread)
-        .add(context)
-        .add_memory(stack)
-        .finish()
-        .unwrap()
+    amd64_linux_dump(stack, 0x40_1000).finish().unwrap()
 }
 
 #[test]

@@ -1,9 +1,12 @@
-//! Fixtures and helpers: testdata paths, byte searches, unwinding a dump.
+//! Fixtures and helpers: testdata paths, byte searches, a synthetic dump to
+//! start from, unwinding a dump.
 
 use std::path::{Path, PathBuf};
 
 use breakpad_symbols::{SimpleSymbolSupplier, Symbolizer};
 use minidump::{Minidump, Module};
+use minidump_synth::{Memory, SynthMinidump, SystemInfo, Thread, amd64_context};
+use test_assembler::Endian;
 
 /// The shared testdata directory. (As `mayday_tests::testdata::dir` finds it:
 /// this crate's tests do not depend on `mayday-tests`, which builds the server.)
@@ -25,6 +28,23 @@ pub fn system_details() -> serde_json::Value {
     let text = std::fs::read_to_string(testdata().join("system-details.json"))
         .expect("system-details.json");
     serde_json::from_str(&text).expect("system-details.json is JSON")
+}
+
+/// A little-endian amd64 Linux dump of one thread running at `rip` on `stack`
+/// (the stack pointer at its start), with that stack in the memory list: to add
+/// more to, and finish.
+pub fn amd64_linux_dump(stack: Memory, rip: u64) -> SynthMinidump {
+    let le = Endian::Little;
+    let context = amd64_context(le, rip, stack.address);
+    let thread = Thread::new(le, 1, &stack, &context);
+    let mut system_info = SystemInfo::new(le);
+    system_info.processor_architecture = 9; // AMD64
+    system_info.platform_id = 0x8201; // Linux
+    SynthMinidump::with_endian(le)
+        .add_system_info(system_info)
+        .add_thread(thread)
+        .add(context)
+        .add_memory(stack)
 }
 
 /// `s` as UTF-16LE bytes.

@@ -15,7 +15,7 @@ use minidump_synth::{
 };
 use test_assembler::{Endian, Section};
 
-use crate::support::{contains_text, utf16};
+use crate::support::{amd64_linux_dump, contains_text, utf16};
 
 const LE: Endian = Endian::Little;
 const STACK_BASE: u64 = 0x7fff_0000;
@@ -59,8 +59,6 @@ fn personal_dump() -> Vec<u8> {
         Section::with_endian(LE).append_bytes(&[0x55, 0x48, 0x89, 0xe5, 0x90, 0x90, 0xc3]),
         CODE_BASE,
     );
-    let context = amd64_context(LE, CODE_BASE, STACK_BASE);
-    let thread = Thread::new(LE, 1, &stack, &context);
     let module_name = DumpString::new("/home/alice/bin/app", LE);
     let module = Module::new(LE, MODULE_BASE, 0x10000, &module_name, 0, 0, None);
     let worker_name = DumpString::new("/home/alice/bin/worker", LE);
@@ -105,15 +103,8 @@ fn personal_dump() -> Vec<u8> {
                     ),
                 ),
         );
-    let mut system_info = SystemInfo::new(LE);
-    system_info.processor_architecture = 9; // AMD64
-    system_info.platform_id = 0x8201; // Linux
 
-    SynthMinidump::with_endian(LE)
-        .add_system_info(system_info)
-        .add_thread(thread)
-        .add(context)
-        .add_memory(stack)
+    amd64_linux_dump(stack, CODE_BASE)
         .add_memory(heap)
         .add_memory(code)
         .add_module(module)
