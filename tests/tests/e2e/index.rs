@@ -438,6 +438,24 @@ fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("index.sqlite").display())
 }
 
+/// The tests `$sqlite` and `$postgres`: `$scenario` run on a new SQLite index,
+/// and on a new database `$database` of the shared PostgreSQL.
+macro_rules! on_each_backend {
+    ($scenario:ident, $sqlite:ident, $postgres:ident, $database:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            $scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let url = Postgres::shared().database($database);
+            $scenario(Index::connect(&url).await.unwrap()).await;
+        }
+    };
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_works_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -562,18 +580,12 @@ async fn outbox_scenario(index: Index) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_outbox_works_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    outbox_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_outbox_works_on_postgresql() {
-    let postgres = Postgres::shared();
-    let url = postgres.database("outbox_scenario");
-    outbox_scenario(Index::connect(&url).await.unwrap()).await;
-}
+on_each_backend!(
+    outbox_scenario,
+    the_webhook_outbox_works_on_sqlite,
+    the_webhook_outbox_works_on_postgresql,
+    "outbox_scenario"
+);
 
 /// Regrouping stored reports under new signatures (`signatures reprocess`), on
 /// each backend: a move to a new issue, to an existing one (the emptied issue is
@@ -760,18 +772,12 @@ async fn regroup_scenario(index: Index) {
     assert_eq!(index.count_reports_of_issue(issue_baz).await.unwrap(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stored_reports_are_regrouped_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    regroup_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stored_reports_are_regrouped_on_postgresql() {
-    let postgres = Postgres::shared();
-    let url = postgres.database("regroup_scenario");
-    regroup_scenario(Index::connect(&url).await.unwrap()).await;
-}
+on_each_backend!(
+    regroup_scenario,
+    stored_reports_are_regrouped_on_sqlite,
+    stored_reports_are_regrouped_on_postgresql,
+    "regroup_scenario"
+);
 
 /// Many received reports recorded at once through the intake (group commit): each
 /// gets its own answer, after the commit that holds it. One that cannot be
@@ -807,17 +813,12 @@ async fn intake_scenario(index: Index) {
     assert_eq!(index.report_key_ids().await.unwrap().len(), 100);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_intake_records_each_report_once_committed_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    intake_scenario(Index::connect(&sqlite_url(dir.path())).await.unwrap()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_intake_records_each_report_once_committed_on_postgresql() {
-    let url = Postgres::shared().database("intake");
-    intake_scenario(Index::connect(&url).await.unwrap()).await;
-}
+on_each_backend!(
+    intake_scenario,
+    the_intake_records_each_report_once_committed_on_sqlite,
+    the_intake_records_each_report_once_committed_on_postgresql,
+    "intake"
+);
 
 /// Workers finish jobs while reports arrive, all at once on one SQLite file: every
 /// write waits for the lock (`busy_timeout`) instead of failing with "database is
