@@ -80,86 +80,55 @@ async fn every_filter_narrows_the_reports_and_issues() {
             .collect()
     };
 
-    assert_eq!(found(&server, &token, "product=SearchApp").await, all);
-    assert_eq!(found(&server, &token, "product=Other").await, sorted(&[]));
-    assert_eq!(
-        found(&server, &token, "version=1.10.0").await,
-        sorted(&[&linux.0])
-    );
-    // Versions compare as versions: 1.10.0 is after 1.2.0.
-    assert_eq!(
-        found(&server, &token, "min_version=1.3").await,
-        sorted(&[&linux.0, &mac.0])
-    );
-    assert_eq!(
-        found(&server, &token, &format!("os={}", enc(&fact(win, "os")))).await,
-        sorted(&[&win.0])
-    );
-    assert_eq!(
-        found(
-            &server,
-            &token,
-            &format!(
+    let release = format!("channel={CHANNEL_NOTE}-release");
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |d: time::Date| d.to_string();
+    // Each query, and the reports it finds.
+    let queries = [
+        ("product=SearchApp".to_owned(), all.clone()),
+        ("product=Other".to_owned(), sorted(&[])),
+        ("version=1.10.0".to_owned(), sorted(&[&linux.0])),
+        // Versions compare as versions: 1.10.0 is after 1.2.0.
+        ("min_version=1.3".to_owned(), sorted(&[&linux.0, &mac.0])),
+        (format!("os={}", enc(&fact(win, "os"))), sorted(&[&win.0])),
+        (
+            format!(
                 "os={}&os_version={}",
                 enc(&fact(linux, "os")),
                 enc(&fact(linux, "os_version"))
-            )
-        )
-        .await,
-        sorted(&[&linux.0])
-    );
-    assert_eq!(
-        found(
-            &server,
-            &token,
-            &format!("crash_reason={}", enc(&fact(mac, "crash_reason")))
-        )
-        .await,
-        sorted(&[&mac.0])
-    );
-    assert_eq!(
-        found(
-            &server,
-            &token,
-            &format!("module={}", enc(&fact(win, "crash_module")))
-        )
-        .await,
-        sorted(&[&win.0])
-    );
-    let release = format!("channel={CHANNEL_NOTE}-release");
-    assert_eq!(
-        found(&server, &token, &format!("annotation={}", enc(&release))).await,
-        sorted(&[&linux.0, &mac.0])
-    );
-    let today = time::OffsetDateTime::now_utc().date();
-    let day = |d: time::Date| d.to_string();
-    assert_eq!(
-        found(&server, &token, &format!("since={}", day(today))).await,
-        all
-    );
-    assert_eq!(
-        found(
-            &server,
-            &token,
-            &format!("until={}", day(today.previous_day().unwrap()))
-        )
-        .await,
-        sorted(&[])
-    );
-    // Filters combine.
-    assert_eq!(
-        found(
-            &server,
-            &token,
-            &format!(
+            ),
+            sorted(&[&linux.0]),
+        ),
+        (
+            format!("crash_reason={}", enc(&fact(mac, "crash_reason"))),
+            sorted(&[&mac.0]),
+        ),
+        (
+            format!("module={}", enc(&fact(win, "crash_module"))),
+            sorted(&[&win.0]),
+        ),
+        (
+            format!("annotation={}", enc(&release)),
+            sorted(&[&linux.0, &mac.0]),
+        ),
+        (format!("since={}", day(today)), all),
+        (
+            format!("until={}", day(today.previous_day().unwrap())),
+            sorted(&[]),
+        ),
+        // Filters combine.
+        (
+            format!(
                 "min_version=1.3&annotation={}&until={}",
                 enc(&release),
                 day(today)
-            )
-        )
-        .await,
-        sorted(&[&linux.0, &mac.0])
-    );
+            ),
+            sorted(&[&linux.0, &mac.0]),
+        ),
+    ];
+    for (query, want) in queries {
+        assert_eq!(found(&server, &token, &query).await, want, "{query}");
+    }
 
     // The issue list takes the same filters: an issue matches through its reports.
     let (status, body) = server
