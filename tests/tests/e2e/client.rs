@@ -2,6 +2,8 @@
 //! process, `crashy send` uploads what is pending, the server processes it with the
 //! example's own symbols, and `crashy forget` / `crashy forget-all` take it back.
 
+use std::path::Path;
+
 use mayday_server::index::Role;
 use mayday_tests::command::{run, stdout};
 use mayday_tests::crashy::{crash_and_send, crashy, symbol_tree};
@@ -173,6 +175,17 @@ async fn the_forget_link_of_a_receipt_deletes_the_report_in_headless_chromium() 
     server.stop().await;
 }
 
+/// Crashes `crashy segv` with `data`, then runs `crashy send`, both with the
+/// environment variable `setting`; returns what `send` printed.
+async fn segv_then_send(data: &Path, server: &str, setting: (&str, &str)) -> String {
+    let mut command = crashy(data, server);
+    command.arg("segv").env(setting.0, setting.1);
+    run(command).await;
+    let mut command = crashy(data, server);
+    command.arg("send").env(setting.0, setting.1);
+    stdout(&run(command).await)
+}
+
 /// Without a terminal, `crashy send` with consent `ask` leaves the report pending
 /// and says why it waits and how to send it; with the server down it says that
 /// sending failed.
@@ -181,12 +194,7 @@ async fn without_a_terminal_pending_reports_say_why_they_wait() {
     let server = TestServer::start().await;
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
-    let mut command = crashy(&data, &server.url);
-    command.arg("segv").env("MAYDAY_CONSENT", "ask");
-    run(command).await;
-    let mut command = crashy(&data, &server.url);
-    command.arg("send").env("MAYDAY_CONSENT", "ask");
-    let out = stdout(&run(command).await);
+    let out = segv_then_send(&data, &server.url, ("MAYDAY_CONSENT", "ask")).await;
     assert!(
         out.contains("1 pending: they wait for your consent, and there was no one to ask"),
         "{out}"
@@ -210,12 +218,7 @@ async fn the_receipt_says_what_the_server_removed() {
     let server = TestServer::start().await;
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
-    let mut command = crashy(&data, &server.url);
-    command.arg("segv").env("MAYDAY_CLIENT_SCRUB", "off");
-    run(command).await;
-    let mut command = crashy(&data, &server.url);
-    command.arg("send").env("MAYDAY_CLIENT_SCRUB", "off");
-    let out = stdout(&run(command).await);
+    let out = segv_then_send(&data, &server.url, ("MAYDAY_CLIENT_SCRUB", "off")).await;
     let id = out
         .lines()
         .find_map(|l| l.strip_prefix("sent "))
