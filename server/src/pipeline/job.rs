@@ -267,6 +267,7 @@ pub async fn finalize(
     };
     let index = &pipeline.index;
     let vault = &pipeline.vault;
+    // Not shared with the `Loaded { … }` of `load`: that one builds it, this takes it apart.
     let Loaded {
         row,
         data_key,

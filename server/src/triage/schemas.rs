@@ -116,6 +116,7 @@ pub struct ReportMetadata {
 /// — once processed — the processed report's own fields (`threads`, `modules`,
 /// `annotations`, `signature`, `missing_symbols`, `scrub`, …), which this
 /// description leaves open.
+// Not shared with ReportMetadata: flattened, both become allOf, which cannot stay open.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportContents {
     /// The CrashID, `bp-<uuid>`.

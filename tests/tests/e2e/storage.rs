@@ -487,6 +487,7 @@ async fn reports_stored_as_one_raw_object_or_as_two_are_both_read() {
     vault.put(&raw_key, &data_key, &dump).await.unwrap();
     let meta_json = serde_json::to_vec(&meta).unwrap();
     vault.put(&meta_key, &data_key, &meta_json).await.unwrap();
+    // Not shared with `queue` in pipeline/worker.rs: a server unit test storing one blob.
     server
         .state
         .index()
