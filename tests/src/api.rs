@@ -84,6 +84,16 @@ pub async fn json_receipt(response: Response) -> (Value, String) {
     (json, id)
 }
 
+/// Header `name` of `response` as text: empty when it has none (or not text).
+pub fn header_or_empty(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// The status and JSON body of `response` (`null` when the body is not JSON).
 pub async fn json_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();

@@ -1,7 +1,10 @@
 //! Running the workspace's programs (`crashy`, `mayday-symbols`, the reference
 //! `minidump-stackwalk`) from async tests.
 
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::fixtures::{bin, system_libc};
 
 /// Runs `command` to its end off the async runtime (the servers under test run on
 /// it) and returns what it printed.
@@ -28,4 +31,27 @@ pub fn text(output: &Output) -> String {
         stdout(output),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// `mayday-symbols upload <paths> --server <url> --token <token>`.
+pub async fn symbols_upload(paths: &[&Path], server: &str, token: &str) -> Output {
+    let mut cmd = Command::new(bin("mayday-symbols"));
+    cmd.arg("upload")
+        .args(paths)
+        .args(["--server", server, "--token", token])
+        .stdin(Stdio::null());
+    run(cmd).await
+}
+
+/// Uploads the symbols of `binary` and of the system C library (abort() and
+/// raise() then unwind by its call frame information) with `mayday-symbols
+/// upload`, as a developer would; asserts that both were uploaded.
+pub async fn upload_with_system_libc(binary: &Path, server: &str, token: &str) {
+    let uploaded = symbols_upload(&[binary, &system_libc()], server, token).await;
+    assert!(uploaded.status.success(), "{}", text(&uploaded));
+    assert!(
+        stdout(&uploaded).contains("2 uploaded"),
+        "{}",
+        text(&uploaded)
+    );
 }

@@ -18,6 +18,11 @@ pub fn functions(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The crash reason of `report` (`SIGSEGV / SEGV_MAPERR`, …; `""` when it has none).
+pub fn crash_reason(report: &Value) -> &str {
+    report["crash_reason"].as_str().unwrap_or_default()
+}
+
 /// A hexadecimal JSON string (`"0x1a2b"`) as a number.
 pub fn hex(value: &Value) -> Option<u64> {
     let text = value.as_str()?;

@@ -1,8 +1,6 @@
 //! Searching every byte a server left on disk for what must not be there.
 
-use std::path::Path;
-
-use crate::server::walk;
+use std::path::{Path, PathBuf};
 
 /// Whether `needle` (not empty) occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -25,4 +23,22 @@ pub fn traces(dir: &Path, needles: &[Vec<u8>]) -> Vec<(String, String)> {
         }
     }
     found
+}
+
+/// Every file below `dir`, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -14,6 +14,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::api::{self, Sent};
+use crate::scan::{contains, walk};
+use crate::testdata::Case;
 
 /// A server running in this process.
 pub struct TestServer {
@@ -89,9 +91,29 @@ impl TestServer {
         }
     }
 
+    /// A server with the symbols of every one of the test data `cases` in its
+    /// store.
+    pub async fn with_symbols_of<'a>(cases: impl IntoIterator<Item = &'a Case>) -> TestServer {
+        let server = TestServer::start().await;
+        for case in cases {
+            let symbols = case.symbols().expect("a test data case with symbols");
+            server.add_symbols(&symbols).await;
+        }
+        server
+    }
+
     /// A new API token with `role`, named `test`: its secret.
     pub async fn token(&self, role: Role) -> String {
         self.named_token(role, "test").await.1
+    }
+
+    /// A new API token for each of `roles`, named `test`: their secrets, in order.
+    pub async fn tokens<const N: usize>(&self, roles: [Role; N]) -> [String; N] {
+        let mut secrets = [const { String::new() }; N];
+        for (secret, role) in secrets.iter_mut().zip(roles) {
+            *secret = self.token(role).await;
+        }
+        secrets
     }
 
     /// A new API token with `role` and `name`: its id (what the audit log names)
@@ -173,6 +195,18 @@ impl TestServer {
         api::post_json(&self.url, path, token, body).await
     }
 
+    /// `POST /api/v1/issues/{issue}/resolve` with a bearer `token` and, if
+    /// given, a JSON `body` (`{"in_version": …}`).
+    pub async fn resolve(
+        &self,
+        issue: impl std::fmt::Display,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.post_json(&format!("/api/v1/issues/{issue}/resolve"), token, body)
+            .await
+    }
+
     /// `DELETE path` with the `Authorization` header `authorization`.
     pub async fn delete(&self, path: &str, authorization: &str) -> (StatusCode, Value) {
         api::delete(&self.url, path, authorization).await
@@ -246,6 +280,24 @@ impl TestServer {
         }
         opened
     }
+
+    /// Asserts that report `crash_id` has two blobs in the store, the dump with
+    /// its metadata and the processed report, and that none of `needles` is in
+    /// either, opened.
+    pub async fn assert_blobs_free_of(&self, crash_id: &str, needles: &[&str]) {
+        let blobs = self.opened_report_blobs(crash_id).await;
+        assert_eq!(
+            blobs.len(),
+            2,
+            "{:?}",
+            blobs.iter().map(|(k, _)| k).collect::<Vec<_>>()
+        );
+        for (key, plain) in blobs {
+            for needle in needles {
+                assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
+            }
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -273,24 +325,6 @@ pub async fn add_symbols(storage: &mayday_server::storage::Storage, tree: &Path)
         let bytes = std::fs::read(&file).unwrap();
         storage.put(&key, bytes.into()).await.unwrap();
     }
-}
-
-/// Every file below `dir`, sorted.
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The real `mayday-server` binary, run as a child process.

@@ -10,7 +10,8 @@ use std::time::Duration;
 use mayday_server::index::Index;
 use mayday_tests::fixtures::testdata;
 use mayday_tests::raw::{Answer, Write, at_once, exchange, post_head};
-use mayday_tests::server::{ServerProcess, TestServer, walk};
+use mayday_tests::scan::{contains, walk};
+use mayday_tests::server::{ServerProcess, TestServer};
 use mayday_tests::services::S3Server;
 use mayday_tests::upload::{Multipart, gzip};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -382,10 +383,6 @@ async fn a_body_that_stops_arriving_is_answered_408() {
     assert_eq!(stored_files(&server.data_dir), Vec::<String>::new());
     assert_eq!(indexed(server.state.index()).await, (0, 0));
     server.stop().await;
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Files under `dir` that hold `needle`.

@@ -37,11 +37,10 @@ struct Answers {
 /// every route the snapshots cover.
 async fn answers() -> Answers {
     let case = testdata::case(DUMP);
-    let server = TestServer::start().await;
-    server.add_symbols(&case.symbols().unwrap()).await;
-    let developer = server.token(Role::Developer).await;
-    let support = server.token(Role::Support).await;
-    let admin = server.token(Role::Admin).await;
+    let server = TestServer::with_symbols_of([&case]).await;
+    let [developer, support, admin] = server
+        .tokens([Role::Developer, Role::Support, Role::Admin])
+        .await;
 
     let (content_type, body) = Multipart::new()
         .text("prod", "ShapeApp")

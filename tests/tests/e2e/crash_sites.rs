@@ -14,7 +14,8 @@ use mayday_server::index::Role;
 use mayday_tests::api::{metric, metrics};
 use mayday_tests::command::{run, stdout, text};
 use mayday_tests::crashy::{PLANTED_HOST, PLANTED_SECRET, PLANTED_USER, crashy, plant};
-use mayday_tests::server::{TestServer, walk};
+use mayday_tests::scan::walk;
+use mayday_tests::server::TestServer;
 use mayday_tests::testdata::cases;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -188,11 +189,7 @@ async fn after_enough_dumps_crashes_are_only_counted_and_a_fixed_crash_says_so()
 
     // Resolved in 2.0: a crash of 1.9 is `fixed`, and no dump leaves the machine.
     let (status, _) = server
-        .post_json(
-            &format!("/api/v1/issues/{issue}/resolve"),
-            &token,
-            Some(json!({ "in_version": "2.0" })),
-        )
+        .resolve(issue, &token, Some(json!({ "in_version": "2.0" })))
         .await;
     assert!(status.is_success(), "{status}");
     let bytes = stored_bytes(&server);

@@ -13,8 +13,8 @@ use mayday_server::vault;
 use mayday_tests::api::{self, Sent};
 use mayday_tests::browser::Browser;
 use mayday_tests::fixtures::bin;
-use mayday_tests::scan::traces;
-use mayday_tests::server::{TestServer, walk};
+use mayday_tests::scan::{traces, walk};
+use mayday_tests::server::TestServer;
 use mayday_tests::services::{Postgres, S3Server};
 use mayday_tests::testdata;
 use reqwest::StatusCode;
@@ -155,9 +155,7 @@ async fn resolve_leaves_no_trace_of_the_issues_reports_under_the_data_dir() {
     // Before: the ids are there (the check below can find them).
     assert!(!traces(&server.data_dir, &needles).is_empty());
 
-    let (status, body) = server
-        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &developer, None)
-        .await;
+    let (status, body) = server.resolve(issue, &developer, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reports_deleted"], 3);
     assert_eq!(body["issue"]["status"], "resolved");
@@ -251,13 +249,7 @@ async fn resolve_on_s3_leaves_no_key_in_the_bucket() {
             "{before:?}"
         );
     }
-    let (status, body) = server
-        .post_json(
-            &format!("/api/v1/issues/{issue}/resolve"),
-            &developer,
-            Some(json!({})),
-        )
-        .await;
+    let (status, body) = server.resolve(issue, &developer, Some(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reports_deleted"], 2);
 
@@ -295,9 +287,7 @@ async fn regressions_and_resolved_in_versions() {
         let server = &server;
         let developer = &developer;
         async move {
-            let (status, body) = server
-                .post_json(&format!("/api/v1/issues/{issue}/resolve"), developer, body)
-                .await;
+            let (status, body) = server.resolve(issue, developer, body).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             body
         }
@@ -377,18 +367,14 @@ async fn regressions_and_resolved_in_versions() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = server
-        .post_json(
-            &format!("/api/v1/issues/{issue}/resolve"),
-            &developer,
-            Some(json!({ "in_version": 3 })),
-        )
+        .resolve(issue, &developer, Some(json!({ "in_version": 3 })))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // A version no crash's version can be compared with would make every later
     // crash regress it: refused, and the issue stays as it was.
     let (status, body) = server
-        .post_json(
-            &format!("/api/v1/issues/{issue}/resolve"),
+        .resolve(
+            issue,
             &developer,
             Some(json!({ "in_version": "not a version!!" })),
         )
@@ -405,9 +391,7 @@ async fn regressions_and_resolved_in_versions() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].is_string(), "{body}");
     let support = server.token(Role::Support).await;
-    let (status, _) = server
-        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &support, None)
-        .await;
+    let (status, _) = server.resolve(issue, &support, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(status_of().await["status"], "open");
     server.stop().await;
@@ -788,9 +772,7 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     // Resolve while the workers are busy with them.
     let depth = server.state.index().queue_depth().await.unwrap();
     assert!(depth > 0, "reports still in the pipeline");
-    let (status, body) = server
-        .post_json(&format!("/api/v1/issues/{issue}/resolve"), &developer, None)
-        .await;
+    let (status, body) = server.resolve(issue, &developer, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     server.drain().await;
 

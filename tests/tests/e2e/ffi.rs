@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use mayday_server::index::Role;
-use mayday_tests::command::{run, stdout, text};
-use mayday_tests::fixtures::{bin, system_libc, target_dir, workspace_root};
-use mayday_tests::report::{frames, functions};
+use mayday_tests::command::{run, stdout, text, upload_with_system_libc};
+use mayday_tests::fixtures::{target_dir, workspace_root};
+use mayday_tests::report::{crash_reason, frames, functions};
 use mayday_tests::server::TestServer;
 
 /// The C and C++ examples, built in a directory of their own.
@@ -96,6 +96,26 @@ fn command(program: &Path, data_dir: &Path, server: &str, consent: &str) -> Comm
     command
 }
 
+/// Crashes `crashy-c <kind>` with `data_dir` and consent `consent`, then runs
+/// `crashy-c send`; returns the CrashIDs it sent and what it printed.
+async fn crash_and_send(
+    examples: &Examples,
+    data_dir: &Path,
+    server: &str,
+    consent: &str,
+    kind: &str,
+) -> (Vec<String>, String) {
+    let mut crash = command(&examples.crashy, data_dir, server, consent);
+    crash.arg(kind);
+    let crashed = run(crash).await;
+    assert!(!crashed.status.success(), "{kind}: {}", text(&crashed));
+    let mut send = command(&examples.crashy, data_dir, server, consent);
+    send.arg("send");
+    let sent = run(send).await;
+    assert!(sent.status.success(), "{kind}: {}", text(&sent));
+    (sent_ids(&stdout(&sent)), text(&sent))
+}
+
 /// The CrashIDs `crashy-c send` reports sent.
 fn sent_ids(out: &str) -> Vec<String> {
     out.lines()
@@ -118,19 +138,7 @@ async fn c_and_cpp_crashes_reach_the_server_with_the_c_function_and_its_line() {
     // The C binary's symbols, and the system C library's (abort() unwinds by its
     // call frame information), uploaded as a developer would.
     let uploader = server.token(Role::Uploader).await;
-    let mut upload = Command::new(bin("mayday-symbols"));
-    upload
-        .arg("upload")
-        .arg(&examples.crashy)
-        .arg(system_libc())
-        .args(["--server", &server.url, "--token", &uploader]);
-    let uploaded = run(upload).await;
-    assert!(uploaded.status.success(), "{}", text(&uploaded));
-    assert!(
-        stdout(&uploaded).contains("2 uploaded"),
-        "{}",
-        text(&uploaded)
-    );
+    upload_with_system_libc(&examples.crashy, &server.url, &uploader).await;
 
     for (kind, signal) in [
         ("segv", "SIGSEGV"),
@@ -140,24 +148,14 @@ async fn c_and_cpp_crashes_reach_the_server_with_the_c_function_and_its_line() {
         ("bus", "SIGBUS"),
     ] {
         let data = temp.path().join(kind);
-        let mut crash = command(&examples.crashy, &data, &server.url, "always");
-        crash.arg(kind);
-        let crashed = run(crash).await;
-        assert!(!crashed.status.success(), "{kind}: {}", text(&crashed));
-        let mut send = command(&examples.crashy, &data, &server.url, "always");
-        send.arg("send");
-        let sent = run(send).await;
-        assert!(sent.status.success(), "{kind}: {}", text(&sent));
-        let ids = sent_ids(&stdout(&sent));
-        assert_eq!(ids.len(), 1, "{kind}: {}", text(&sent));
+        let (ids, said) = crash_and_send(&examples, &data, &server.url, "always", kind).await;
+        assert_eq!(ids.len(), 1, "{kind}: {said}");
 
         let report = server.wait_processed(&token, &ids[0]).await;
         assert_eq!(report["state"], "processed", "{kind}: {report}");
         assert_eq!(report["product"], "crashy-c");
         assert!(
-            report["crash_reason"]
-                .as_str()
-                .is_some_and(|r| r.starts_with(signal)),
+            crash_reason(&report).starts_with(signal),
             "{kind}: {}",
             report["crash_reason"]
         );
@@ -206,9 +204,7 @@ async fn c_and_cpp_crashes_reach_the_server_with_the_c_function_and_its_line() {
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["product"], "crashy-throw");
     assert!(
-        report["crash_reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("SIGABRT")),
+        crash_reason(&report).starts_with("SIGABRT"),
         "{}",
         report["crash_reason"]
     );
@@ -235,16 +231,9 @@ async fn with_consent_never_nothing_is_sent_and_nothing_stays() {
     let temp = tempfile::tempdir().unwrap();
     let examples = build_examples_in(temp.path()).await;
     let data = temp.path().join("data");
-    let mut crash = command(&examples.crashy, &data, &server.url, "never");
-    crash.arg("segv");
-    let crashed = run(crash).await;
-    assert!(!crashed.status.success(), "{}", text(&crashed));
-    let mut send = command(&examples.crashy, &data, &server.url, "never");
-    send.arg("send");
-    let sent = run(send).await;
-    assert!(sent.status.success(), "{}", text(&sent));
-    assert_eq!(sent_ids(&stdout(&sent)), Vec::<String>::new());
-    let left: Vec<PathBuf> = mayday_tests::server::walk(&data)
+    let (ids, said) = crash_and_send(&examples, &data, &server.url, "never", "segv").await;
+    assert_eq!(ids, Vec::<String>::new(), "{said}");
+    let left: Vec<PathBuf> = mayday_tests::scan::walk(&data)
         .into_iter()
         .filter(|f| f.extension().is_some_and(|e| e == "dmp"))
         .collect();

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use mayday_server::index::Role;
+use mayday_tests::api::header_or_empty;
 use mayday_tests::fixtures::{test_venv_python, workspace_root};
 use mayday_tests::server::TestServer;
 use mayday_tests::testdata;
@@ -59,12 +60,7 @@ async fn answer(
     }
     let response = request.send().await.unwrap();
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = header_or_empty(&response, "content-type");
     let text = response.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
         panic!("{method} {path} ({status}, {content_type}): not JSON ({e}): {text}")
@@ -90,11 +86,10 @@ async fn answer(
 #[tokio::test]
 async fn the_description_validates_covers_every_route_and_matches_live_answers() {
     let case = testdata::case(DUMP);
-    let server = TestServer::start().await;
-    server.add_symbols(&case.symbols().unwrap()).await;
-    let developer = server.token(Role::Developer).await;
-    let support = server.token(Role::Support).await;
-    let admin = server.token(Role::Admin).await;
+    let server = TestServer::with_symbols_of([&case]).await;
+    let [developer, support, admin] = server
+        .tokens([Role::Developer, Role::Support, Role::Admin])
+        .await;
     let (id, processed) = server
         .submit_processed(
             &developer,

@@ -562,7 +562,7 @@ async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
 fn symbols_dir_into_store(data_dir: &Path, case: &str) {
     let from = testdata::dir().join(case).join("symbols");
     let to = data_dir.join("store/symbols");
-    for file in mayday_tests::server::walk(&from) {
+    for file in mayday_tests::scan::walk(&from) {
         let target = to.join(file.strip_prefix(&from).unwrap());
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(&file, &target).unwrap();

@@ -5,10 +5,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use mayday_server::index::Role;
-use mayday_tests::command::{run, text};
+use mayday_tests::command::{run, symbols_upload, text};
 use mayday_tests::crashy;
 use mayday_tests::fixtures::{bin, example, read_json, system_libc};
 use mayday_tests::report::{frames, functions};
@@ -28,16 +28,6 @@ async fn crash_and_send(dir: &Path, server: &str, kind: &str) -> String {
 /// Whether a function of `report`'s crashing thread has `name` in its name.
 fn names(report: &Value, name: &str) -> bool {
     functions(report).iter().any(|f| f.contains(name))
-}
-
-/// `mayday-symbols upload <paths> --server <url> --token <token>`.
-async fn cli_upload(paths: &[&Path], server: &str, token: &str) -> Output {
-    let mut cmd = Command::new(bin("mayday-symbols"));
-    cmd.arg("upload")
-        .args(paths)
-        .args(["--server", server, "--token", token])
-        .stdin(Stdio::null());
-    run(cmd).await
 }
 
 /// Every key under `symbols/` in the server's object store.
@@ -105,7 +95,7 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
     let temp = tempfile::tempdir().unwrap();
 
     let crashy_bin = example("crashy");
-    let first = cli_upload(&[&crashy_bin], &server.url, &uploader).await;
+    let first = symbols_upload(&[&crashy_bin], &server.url, &uploader).await;
     let out = text(&first);
     assert!(first.status.success(), "{out}");
     assert!(out.contains("1 uploaded, 0 already present"), "{out}");
@@ -159,7 +149,7 @@ async fn cli_uploaded_symbols_name_the_crashing_function_and_a_second_upload_ski
     assert_eq!(crashy["loaded_symbols"], true, "{crashy}");
 
     // Again: the server already has them, so nothing is sent, and that is success.
-    let second = cli_upload(&[&crashy_bin], &server.url, &uploader).await;
+    let second = symbols_upload(&[&crashy_bin], &server.url, &uploader).await;
     let out = text(&second);
     assert!(second.status.success(), "{out}");
     assert!(out.contains("0 uploaded, 1 already present"), "{out}");
@@ -175,7 +165,7 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     // The server has the system's C library symbols (the CLI finds its separate
     // debug file by build id), so abort() unwinds exactly and its frames are named,
     // with or without crashy's symbols.
-    let out = cli_upload(&[&system_libc()], &server.url, &uploader).await;
+    let out = symbols_upload(&[&system_libc()], &server.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 uploaded"), "{}", text(&out));
 
@@ -214,7 +204,7 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     );
 
     // The symbols arrive: both reports are queued again.
-    let out = cli_upload(&[&example("crashy")], &server.url, &uploader).await;
+    let out = symbols_upload(&[&example("crashy")], &server.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let admin = server.token(Role::Admin).await;
     let (_, audit) = server.get_json("/api/v1/audit", &admin).await;
@@ -694,7 +684,7 @@ async fn a_server_that_did_not_take_the_upload_reprocesses_with_the_new_symbols(
     let dir = tempfile::tempdir().unwrap();
     let (worker, web, developer, uploader, segv) = crashed_without_symbols(dir.path()).await;
 
-    let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
+    let out = symbols_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let after = worker
         .wait_report(&developer, &segv, |r| names(r, "crashy::crash_segv"))
@@ -719,7 +709,7 @@ async fn a_new_report_gets_symbols_another_server_took_while_this_one_remembered
         .await;
     assert!(deleted.is_success(), "{deleted}");
 
-    let out = cli_upload(&[&example("crashy")], &web.url, &uploader).await;
+    let out = symbols_upload(&[&example("crashy")], &web.url, &uploader).await;
     assert!(out.status.success(), "{}", text(&out));
     let admin = worker.token(Role::Admin).await;
     let (_, audit) = worker.get_json("/api/v1/audit", &admin).await;
@@ -921,7 +911,7 @@ async fn the_upload_cli_checks_server_and_token_once_before_uploading() {
             "not an http",
         ),
     ] {
-        let out = cli_upload(&[dir.path()], server_url, token).await;
+        let out = symbols_upload(&[dir.path()], server_url, token).await;
         assert!(!out.status.success(), "{}", said(&out));
         assert_eq!(said(&out).matches(expected).count(), 1, "{}", said(&out));
         assert!(!said(&out).contains("uploaded  "), "{}", said(&out));
@@ -929,7 +919,7 @@ async fn the_upload_cli_checks_server_and_token_once_before_uploading() {
     assert!(symbol_keys(&server).await.is_empty());
 
     let uploader = server.token(Role::Uploader).await;
-    let out = cli_upload(&[dir.path()], &server.url, &uploader).await;
+    let out = symbols_upload(&[dir.path()], &server.url, &uploader).await;
     assert!(out.status.success(), "{}", said(&out));
     assert!(said(&out).contains("3 uploaded"), "{}", said(&out));
     server.stop().await;
@@ -953,7 +943,7 @@ fn copy_fixtures(dir: &Path, paths: &[&str]) {
 
 /// `mayday-symbols upload <path>`, which succeeds with `summary` in its output.
 async fn cli_upload_ok(path: &Path, server: &str, token: &str, summary: &str) {
-    let out = cli_upload(&[path], server, token).await;
+    let out = symbols_upload(&[path], server, token).await;
     let log = text(&out);
     assert!(out.status.success() && log.contains(summary), "{log}");
 }
@@ -1040,7 +1030,7 @@ async fn pe_pdb_dsym_and_universal_mach_o_symbols_are_filed_under_their_debug_id
     }
     // The universal file itself is read per architecture; without functions in
     // either, there is nothing to upload, and the CLI says so.
-    let out = cli_upload(&[&fat], &server.url, &uploader).await;
+    let out = symbols_upload(&[&fat], &server.url, &uploader).await;
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(

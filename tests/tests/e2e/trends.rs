@@ -74,11 +74,9 @@ fn bar_totals(bars: &BTreeMap<String, (i64, String)>) -> BTreeMap<String, i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_show_daily_counts_and_outlive_the_reports() {
-    let server = TestServer::start().await;
     let case = testdata::case(DUMP);
     let other = testdata::case(OTHER_DUMP);
-    server.add_symbols(&case.symbols().unwrap()).await;
-    server.add_symbols(&other.symbols().unwrap()).await;
+    let server = TestServer::with_symbols_of([&case, &other]).await;
     let developer = server.token(Role::Developer).await;
 
     // Today: three reports of one issue in two versions, one of another issue.
@@ -252,9 +250,8 @@ async fn charts_show_daily_counts_and_outlive_the_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_routes_answer_their_shapes_and_refuse_bad_days() {
-    let server = TestServer::start().await;
     let case = testdata::case(DUMP);
-    server.add_symbols(&case.symbols().unwrap()).await;
+    let server = TestServer::with_symbols_of([&case]).await;
     let developer = server.token(Role::Developer).await;
     let fields = [("prod", PRODUCT), ("ver", "1.0.0")];
     let (_, report) = server

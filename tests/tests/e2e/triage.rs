@@ -5,6 +5,7 @@ use std::process::Command;
 
 use mayday_server::index::Role;
 use mayday_server::triage::{Access, Route, Surface, routes};
+use mayday_tests::api::header_or_empty;
 use mayday_tests::browser::Browser;
 use mayday_tests::fixtures::{bin, read_json};
 use mayday_tests::server::TestServer;
@@ -33,11 +34,8 @@ struct Submitted {
 
 /// A server with the symbols of [`CASES`] and one report of each, processed.
 async fn server_with_reports() -> (TestServer, String, Vec<Submitted>) {
-    let server = TestServer::start().await;
     let cases: Vec<Case> = CASES.iter().map(|path| testdata::case(path)).collect();
-    for case in &cases {
-        server.add_symbols(&case.symbols().unwrap()).await;
-    }
+    let server = TestServer::with_symbols_of(&cases).await;
     let developer = server.token(Role::Developer).await;
     let mut submitted = Vec::new();
     for (i, case) in cases.into_iter().enumerate() {
@@ -319,12 +317,7 @@ async fn every_route_allows_exactly_the_roles_of_the_route_table() {
             }
             let response = request.send().await.unwrap();
             let status = response.status();
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            let location = header_or_empty(&response, "location");
             let to_login = status == StatusCode::SEE_OTHER && location.starts_with("/login?next=");
             let who = role.map_or("no token", Role::as_str);
             let what = format!(

@@ -241,11 +241,7 @@ async fn new_issues_and_regressions_reach_a_webhook_once_signed_despite_a_failur
         .await;
 
     let (status, body) = server
-        .post_json(
-            &format!("/api/v1/issues/{issue}/resolve"),
-            &developer,
-            Some(json!({ "in_version": "2.3.0" })),
-        )
+        .resolve(issue, &developer, Some(json!({ "in_version": "2.3.0" })))
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     let newer = server.submit(&dump(), &fields("2.10.1")).await;
