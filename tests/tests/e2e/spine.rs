@@ -536,6 +536,7 @@ async fn the_api_wants_a_valid_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minidump_can_be_downloaded_and_the_read_is_audited() {
+    // Not shared with crashpad_annotations_are_read_from_the_dump: 3 lines of set-up, its own dump.
     let (server, token) = TestServer::with_token(Role::Developer).await;
     let dump = testdata::read("symbolic-win-x86-crash/windows-mini.dmp");
     let (id, _) = server.submit_processed(&token, &dump, &[]).await;
