@@ -151,6 +151,17 @@ impl TestServer {
         api::request(&self.url, method, path)
     }
 
+    /// `GET path`, sent, without a token.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    /// `GET path`, sent, with a bearer `token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        let request = self.request(Method::GET, path).bearer_auth(token);
+        request.send().await.unwrap()
+    }
+
     /// `POST /submit` with `body` as it is ([`api::submit_body`]).
     pub async fn submit_body(&self, content_type: &str, body: Vec<u8>, gzipped: bool) -> Response {
         api::submit_body(&self.url, content_type, body, gzipped).await

@@ -85,11 +85,7 @@ async fn answers() -> Answers {
         )
         .await;
     let not_found = json!({ "status": status.as_u16(), "body": body });
-    let response = server
-        .request(Method::GET, "/api/v1/issues")
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/api/v1/issues").await;
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     let unauthorized = json!({ "status": status, "body": body });

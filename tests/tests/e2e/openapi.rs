@@ -101,11 +101,7 @@ async fn the_description_validates_covers_every_route_and_matches_live_answers()
     let issue_id = processed["issue_id"].as_i64().unwrap();
 
     // The description, public.
-    let response = server
-        .request(Method::GET, "/api/v1/openapi.json")
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/api/v1/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let document: Value = response.json().await.unwrap();
     assert_eq!(document["openapi"], "3.1.0", "{document}");

@@ -742,11 +742,7 @@ async fn metrics_count_ingest_rejections_and_processing() {
     let (content_type, body) = Multipart::new().dump(b"not a dump").finish();
     let response = server.submit_body(&content_type, body, false).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = server
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(header(&response, "content-type").starts_with("text/plain; version=0.0.4"));
     let text = response.text().await.unwrap();
@@ -1153,20 +1149,11 @@ async fn reads_of_issues_and_symbol_downloads_are_audited() {
         .await;
     assert_eq!(status, StatusCode::OK);
     for page in ["/issues".to_owned(), format!("/issues/{issue}")] {
-        let response = server
-            .request(Method::GET, &page)
-            .bearer_auth(&developer)
-            .send()
-            .await
-            .unwrap();
+        let response = server.get_as(&page, &developer).await;
         assert_eq!(response.status(), StatusCode::OK, "{page}");
     }
     let sym = "test_app.pdb/5A9832E5287241C1838ED98914E9B7FF1/test_app.sym";
-    let response = server
-        .request(Method::GET, &format!("/symbols/{sym}"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get(&format!("/symbols/{sym}")).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let admin = server.token(Role::Admin).await;
@@ -1197,11 +1184,8 @@ async fn the_report_page_puts_missing_symbols_and_their_upload_command_first() {
     let sent = server.submit(&case.bytes(), &[]).await;
     server.settle(&developer, &sent.id).await.unwrap();
     let response = server
-        .request(Method::GET, &format!("/reports/{}", sent.id))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .unwrap();
+        .get_as(&format!("/reports/{}", sent.id), &developer)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     let missing = page
@@ -1228,12 +1212,7 @@ async fn the_report_page_puts_missing_symbols_and_their_upload_command_first() {
 async fn error_pages_keep_the_signed_in_navigation() {
     let (server, developer) = TestServer::with_token(Role::Developer).await;
     for path in ["/issues/999999", "/no-such-page"] {
-        let signed_in = server
-            .request(Method::GET, path)
-            .bearer_auth(&developer)
-            .send()
-            .await
-            .unwrap();
+        let signed_in = server.get_as(path, &developer).await;
         assert_eq!(signed_in.status(), StatusCode::NOT_FOUND, "{path}");
         let page = signed_in.text().await.unwrap();
         assert!(page.contains("href=\"/issues\""), "{path}: {page}");
@@ -1241,11 +1220,7 @@ async fn error_pages_keep_the_signed_in_navigation() {
     }
     // Signed out, a page that does not exist offers to sign in (a page that
     // needs a role redirects to the sign-in page instead).
-    let signed_out = server
-        .request(Method::GET, "/no-such-page")
-        .send()
-        .await
-        .unwrap();
+    let signed_out = server.get("/no-such-page").await;
     assert_eq!(signed_out.status(), StatusCode::NOT_FOUND);
     let page = signed_out.text().await.unwrap();
     assert!(page.contains("Sign in"), "{page}");
