@@ -84,6 +84,27 @@ pub async fn json_receipt(response: Response) -> (Value, String) {
     (json, id)
 }
 
+/// The text `field` of every item of the JSON array `list` (each must have it).
+pub fn texts(list: &Value, field: &str) -> Vec<String> {
+    items(list)
+        .map(|item| item[field].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The integer `field` of every item of the JSON array `list` (each must have it).
+pub fn integers(list: &Value, field: &str) -> Vec<i64> {
+    items(list)
+        .map(|item| item[field].as_i64().unwrap())
+        .collect()
+}
+
+/// The items of the JSON array `list` (it must be one).
+fn items(list: &Value) -> impl Iterator<Item = &Value> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+}
+
 /// Header `name` of `response` as text: empty when it has none (or not text).
 pub fn header_or_empty(response: &Response, name: &str) -> String {
     response

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mayday_server::index::Role;
+use mayday_tests::api::texts;
 use mayday_tests::command::{text, upload_with_system_libc};
 use mayday_tests::fixtures::workspace_root;
 use mayday_tests::report::{crash_reason, frames, functions};
@@ -129,12 +130,7 @@ async fn wait_for_upload(server: &TestServer, token: &str, product: &str) -> Str
             .get_json(&format!("/api/v1/reports?product={product}"), token)
             .await;
         assert!(status.is_success(), "{status} {body}");
-        let ids: Vec<String> = body["reports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect();
+        let ids = texts(&body["reports"], "id");
         if let [id] = ids.as_slice() {
             return id.clone();
         }

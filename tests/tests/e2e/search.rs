@@ -4,6 +4,7 @@
 //! index keeps no annotation text.
 
 use mayday_server::index::Role;
+use mayday_tests::api::{integers, texts};
 use mayday_tests::browser::Browser;
 use mayday_tests::fixtures::bin;
 use mayday_tests::scan::traces;
@@ -36,12 +37,7 @@ async fn found(server: &TestServer, token: &str, query: &str) -> Vec<String> {
         .get_json(&format!("/api/v1/reports?{query}"), token)
         .await;
     assert_eq!(status, StatusCode::OK, "{query}: {body}");
-    let mut ids: Vec<String> = body["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect();
+    let mut ids = texts(&body["reports"], "id");
     ids.sort();
     ids
 }
@@ -138,12 +134,7 @@ async fn every_filter_narrows_the_reports_and_issues() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut issues: Vec<i64> = body["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect();
+    let mut issues = integers(&body["issues"], "id");
     issues.sort();
     let mut want = vec![
         linux.1["issue_id"].as_i64().unwrap(),

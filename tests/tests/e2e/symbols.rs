@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mayday_server::index::Role;
+use mayday_tests::api::{integers, texts};
 use mayday_tests::command::{run, symbols_upload, text};
 use mayday_tests::crashy;
 use mayday_tests::fixtures::{bin, example, read_json, system_libc};
@@ -283,12 +284,7 @@ async fn reports_without_symbols_are_reprocessed_into_the_issue_of_symbolicated_
     assert_eq!(status, StatusCode::OK);
     assert_eq!(issue["issue"]["count"], 2, "{issue}");
     let (_, list) = server.get_json("/api/v1/issues", &developer).await;
-    let ids: Vec<i64> = list["issues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_i64().unwrap())
-        .collect();
+    let ids = integers(&list["issues"], "id");
     assert_eq!(ids.len(), 2, "{list}");
     assert!(
         ids.contains(&segv_issue) && ids.contains(&abort_issue),
@@ -810,12 +806,7 @@ async fn a_testdata_dump_is_reprocessed_when_its_zip_of_symbols_arrives() {
             .iter()
             .any(|f| f.ends_with("CrashFunction"))
     );
-    let mut missing: Vec<String> = before["missing_symbols"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["debug_file"].as_str().unwrap().to_owned())
-        .collect();
+    let mut missing = texts(&before["missing_symbols"], "debug_file");
     missing.sort();
     assert_eq!(missing, ["kernel32.pdb", "test_app.pdb"], "{before}");
 

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use mayday_server::index::Role;
 use mayday_server::triage::{Access, Route, Surface, routes};
-use mayday_tests::api::header_or_empty;
+use mayday_tests::api::{header_or_empty, texts};
 use mayday_tests::browser::Browser;
 use mayday_tests::fixtures::{bin, read_json};
 use mayday_tests::server::TestServer;
@@ -691,12 +691,7 @@ async fn sessions_are_http_only_csrf_checked_and_end_with_their_token() {
     }
     // Sessions are not listed as tokens.
     let (_, tokens) = server.get_json("/api/v1/tokens", &admin).await;
-    let names: Vec<&str> = tokens["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    let names = texts(&tokens["tokens"], "name");
     assert_eq!(names, ["admin", "helpdesk"]);
 
     // Signing out ends the session.
