@@ -70,6 +70,26 @@ impl Browser {
         self.client.current_url().await.unwrap().path().to_owned()
     }
 
+    /// Waits (up to 20 s) until the page the browser shows has `part` in its
+    /// query string: after a form's submit button is clicked, the elements
+    /// found are then those of the page the form led to, not the one it was on.
+    pub async fn wait_for_query(&self, part: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let url = self.client.current_url().await.unwrap();
+            if url.query().is_some_and(|q| q.contains(part)) {
+                // The new document, once it has loaded.
+                self.find("body").await;
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no page with {part:?} in its query: still on {url}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The page's HTML as the browser has it now.
     pub async fn source(&self) -> String {
         self.client.source().await.unwrap()

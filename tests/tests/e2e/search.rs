@@ -212,11 +212,13 @@ async fn every_filter_narrows_the_reports_and_issues() {
     browser.fill("#filter-min_version", "1.3").await;
     browser.fill("#filter-annotation", &release).await;
     browser.click("form.filters button[type=submit]").await;
+    browser.wait_for_query("min_version=1.3").await;
     browser.find("#issues").await;
     assert_eq!(browser.find_all("#issues a.issue").await.len(), 2);
     browser.screenshot("issues-search.png").await;
     browser.fill("#filter-module", "no-such-module.so").await;
     browser.click("form.filters button[type=submit]").await;
+    browser.wait_for_query("no-such-module.so").await;
     browser.find("#no-issues").await;
     browser.close().await;
     server.stop().await;
