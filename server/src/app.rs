@@ -177,6 +177,7 @@ impl AppState {
             intake: self.0.intake.clone(),
             index: self.index().clone(),
             crash_sites: Arc::new(config.crash_sites.clone()),
+            sentry: Arc::new(config.sentry.clone()),
         }
     }
 

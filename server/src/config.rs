@@ -304,6 +304,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// The deployment's own signature rules (the `[signatures]` section).
     pub signatures: SignaturesConfig,
+    /// Which Sentry DSNs may send to the Sentry endpoints (`[[sentry.projects]]`).
+    pub sentry: SentryConfig,
 }
 
 /// Serializes a secret that may be unset: `<redacted>` when set.
@@ -494,6 +496,75 @@ impl std::fmt::Debug for WebhookConfig {
             .field("spike_per_hour", &self.spike_per_hour)
             .field("max_attempts", &self.max_attempts)
             .finish()
+    }
+}
+
+/// The Sentry endpoints (`/api/{project}/minidump/`, `/api/{project}/envelope/`):
+/// which DSNs may send. A Sentry DSN (`https://<key>@<host>/<project>`) names a
+/// project and its public key; SDKs send the key as `?sentry_key=` or in the
+/// `X-Sentry-Auth` header. With no project listed (the default) any key is
+/// accepted, as `/submit` accepts any upload; once one is, only a listed key
+/// sent to its own project is (`401` for a missing or unknown key, `403` for a
+/// key of another project). The key and project are never stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentryConfig {
+    /// The projects whose DSNs may send (`[[sentry.projects]]` tables).
+    pub projects: Vec<SentryProject>,
+}
+
+/// One Sentry project, a `[[sentry.projects]]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentryProject {
+    /// The project id of its DSNs (the DSN's path), e.g. `"42"`.
+    pub id: String,
+    /// Its DSNs' public keys (the DSN's user name).
+    pub keys: Vec<String>,
+    /// The product its reports are filed under when the event's `release` names
+    /// none (`release = "1.2.3"` rather than `"app@1.2.3"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+}
+
+/// What the Sentry project configuration says of a DSN key sent to a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsnCheck<'a> {
+    /// Accepted: no project is configured, so any key is.
+    Open,
+    /// Accepted: a listed key of this project.
+    Project(&'a SentryProject),
+    /// Refused: no key was sent.
+    Missing,
+    /// Refused: a key no project lists.
+    Unknown,
+    /// Refused: a listed key, sent to another project than its own.
+    OtherProject,
+}
+
+impl SentryConfig {
+    /// Whether `key` (as the request sent it, if at all) may send to `project`.
+    pub fn check(&self, project: &str, key: Option<&str>) -> DsnCheck<'_> {
+        if self.projects.is_empty() {
+            return DsnCheck::Open;
+        }
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return DsnCheck::Missing;
+        };
+        let mut known = false;
+        for p in &self.projects {
+            if p.keys.iter().any(|k| k == key) {
+                if p.id == project {
+                    return DsnCheck::Project(p);
+                }
+                known = true;
+            }
+        }
+        if known {
+            DsnCheck::OtherProject
+        } else {
+            DsnCheck::Unknown
+        }
     }
 }
 
@@ -910,6 +981,7 @@ impl Default for Config {
             public_url: None,
             webhooks: Vec::new(),
             signatures: SignaturesConfig::default(),
+            sentry: SentryConfig::default(),
         }
     }
 }
@@ -943,6 +1015,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("webhooks", &self.webhooks)
             .field("signatures", &self.signatures)
+            .field("sentry", &self.sentry)
             .finish()
     }
 }
@@ -1777,6 +1850,40 @@ mod tests {
         let error = load(Some("[limits]\nmax_parts = \"x\"\n"), &[]).unwrap_err();
         assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
         assert!(error.to_string().contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn sentry_projects_decide_which_dsn_keys_are_accepted() {
+        let config = load(
+            Some(
+                "[[sentry.projects]]\nid = \"42\"\nkeys = [\"k1\", \"k2\"]\nproduct = \"App\"\n\
+                 [[sentry.projects]]\nid = \"43\"\nkeys = [\"k3\"]\n",
+            ),
+            &[],
+        )
+        .unwrap();
+        let sentry = &config.sentry;
+        assert!(
+            matches!(sentry.check("42", Some("k2")), DsnCheck::Project(p) if p.product.as_deref() == Some("App"))
+        );
+        assert!(
+            matches!(sentry.check("43", Some("k3")), DsnCheck::Project(p) if p.product.is_none())
+        );
+        assert_eq!(sentry.check("42", None), DsnCheck::Missing);
+        assert_eq!(sentry.check("42", Some("")), DsnCheck::Missing);
+        assert_eq!(sentry.check("42", Some("k9")), DsnCheck::Unknown);
+        assert_eq!(sentry.check("43", Some("k1")), DsnCheck::OtherProject);
+        assert_eq!(sentry.check("44", Some("k1")), DsnCheck::OtherProject);
+        // None listed: open, as `/submit` is.
+        assert_eq!(SentryConfig::default().check("1", None), DsnCheck::Open);
+        // A misspelt field is an error, not a silently open endpoint.
+        assert!(
+            load(
+                Some("[[sentry.projects]]\nid = \"1\"\nkey = [\"k\"]\n"),
+                &[]
+            )
+            .is_err()
+        );
     }
 
     #[test]

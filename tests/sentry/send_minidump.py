@@ -5,8 +5,11 @@ type event.minidump (the attachment type sentry-native and the Electron SDK
 use; this SDK's attachment helper has no parameter for it, so the envelope is
 built with the SDK's own Envelope and Item types).
 
-    python send_minidump.py DSN DUMP RELEASE
+    python send_minidump.py DSN DUMP RELEASE [TAGS_JSON]
+
+TAGS_JSON, when given, is a JSON object set as the event's tags.
 """
+import json
 import sys
 import uuid
 
@@ -27,6 +30,8 @@ def main() -> None:
         "release": release,
         "server_name": sentry_sdk.get_client().options["server_name"],
     }
+    if len(sys.argv) > 4:
+        event["tags"] = json.loads(sys.argv[4])
     envelope = Envelope(headers={"event_id": event_id})
     envelope.add_event(event)
     envelope.add_item(

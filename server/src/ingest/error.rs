@@ -6,6 +6,28 @@ use axum::response::{IntoResponse, Response};
 use crate::index::IndexError;
 use crate::vault::VaultError;
 
+/// Why a Sentry endpoint refused a DSN key (`[[sentry.projects]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsnRefusal {
+    /// No key was sent.
+    Missing,
+    /// No project lists the key.
+    Unknown,
+    /// The key is another project's.
+    OtherProject,
+}
+
+impl DsnRefusal {
+    /// A stable name for logs, metrics and the answer.
+    pub fn name(self) -> &'static str {
+        match self {
+            DsnRefusal::Missing => "dsn_key_missing",
+            DsnRefusal::Unknown => "dsn_key_unknown",
+            DsnRefusal::OtherProject => "dsn_key_other_project",
+        }
+    }
+}
+
 /// Why an upload was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -28,6 +50,10 @@ pub enum IngestError {
     /// The body stopped arriving: no byte for the body idle timeout.
     #[error("the body stopped arriving")]
     BodyTimeout,
+    /// A Sentry endpoint was sent no DSN key, or one the configured projects
+    /// do not accept for the project of the URL.
+    #[error("Sentry DSN key refused: {0:?}")]
+    DsnKey(DsnRefusal),
     /// The store's disk is below its free-space floor; the client should retry
     /// later.
     #[error("store disk below its free-space floor ({free} bytes free)")]
@@ -48,6 +74,7 @@ impl IngestError {
             IngestError::Io(_) => "io",
             IngestError::BodyTimeout => "body_timeout",
             IngestError::LowDiskSpace { .. } => "low_disk_space",
+            IngestError::DsnKey(refusal) => refusal.name(),
         }
     }
 
@@ -62,6 +89,10 @@ impl IngestError {
             | IngestError::Io(_)
             | IngestError::LowDiskSpace { .. } => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            // As Sentry answers: no (valid) key is unauthorized, another
+            // project's key is forbidden.
+            IngestError::DsnKey(DsnRefusal::OtherProject) => StatusCode::FORBIDDEN,
+            IngestError::DsnKey(_) => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -78,6 +109,7 @@ impl IntoResponse for IngestError {
             IngestError::Malformed(reason) => format!("Discarded=malformed_{reason}\n"),
             IngestError::TooLarge(what) => format!("Discarded=too_large_{what}\n"),
             IngestError::BodyTimeout => "Error=body_timeout\n".to_owned(),
+            IngestError::DsnKey(refusal) => format!("Discarded={}\n", refusal.name()),
             // Nothing internal goes to the client.
             _ => "Error=try_again_later\n".to_owned(),
         };

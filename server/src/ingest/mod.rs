@@ -33,7 +33,7 @@ pub use spool::{Spool, Spooler, clear_spool};
 pub use upload::Upload;
 use upload::read_upload;
 
-use crate::config::{CrashSitesConfig, Limits};
+use crate::config::{CrashSitesConfig, Limits, SentryConfig};
 use crate::crypto::SEAL_HEADROOM;
 use crate::index::{Index, Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
@@ -68,6 +68,8 @@ pub struct IngestState {
     pub index: Index,
     /// Whether crash-site summaries are answered, and how many dumps are wanted.
     pub crash_sites: Arc<CrashSitesConfig>,
+    /// Which Sentry DSN keys the Sentry endpoints accept.
+    pub sentry: Arc<SentryConfig>,
 }
 
 /// The ingest routes, with their own body limits: the wire limit applies to the

@@ -8,16 +8,20 @@
 //!   `event.minidump` is the dump. Envelopes without one (sessions, plain events,
 //!   transactions) are answered and dropped: Mayday keeps crash dumps only.
 //!
-//! Of the event, only `release` (`name@version`) is kept, as the report's
-//! product and version; user, contexts, tags, breadcrumbs and the project and
-//! key of the DSN are never stored. The answer is Sentry's `{"id": <event id>}`,
-//! with Mayday's `crash_id` and `deletion_token` beside it.
+//! The DSN's key (`?sentry_key=` or the `X-Sentry-Auth` header) is checked
+//! against the configured projects (`[[sentry.projects]]`, [`SentryConfig`])
+//! before the body is read. Of the event, `release` (`name@version`) becomes the
+//! report's product and version (a project's configured `product` when the
+//! release names none) and `tags` become annotations, scrubbed by the annotation
+//! rules like the app's own; user, contexts, breadcrumbs and the project and key
+//! of the DSN are never stored. The answer is Sentry's `{"id": <event id>}`, with
+//! Mayday's `crash_id` and `deletion_token` beside it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -25,9 +29,11 @@ use mayday_report::upload::SubmitReceipt;
 use serde_json::{Value, json};
 
 use super::body::{self, decompressed};
+use super::error::DsnRefusal;
 use super::spool::{Spool, Spooler};
 use super::upload::upload_from_spool;
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space, read_request};
+use crate::config::{DsnCheck, SentryConfig};
 
 /// The annotation keys a release sets, as the Breakpad form names them.
 const PRODUCT: &str = "ProductName";
@@ -61,6 +67,87 @@ fn set_release(annotations: &mut BTreeMap<String, String>, release: Option<&str>
     }
 }
 
+/// The DSN key a request carries: `?sentry_key=`, else the `X-Sentry-Auth`
+/// header's `sentry_key` (`Sentry sentry_key=…, sentry_version=7, …`).
+fn dsn_key(query: Option<&str>, headers: &HeaderMap) -> Option<String> {
+    let from_query = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "sentry_key")
+            .map(|(_, v)| v.into_owned())
+    });
+    from_query.or_else(|| {
+        let auth = headers.get("x-sentry-auth")?.to_str().ok()?.trim();
+        let fields = auth
+            .strip_prefix("Sentry ")
+            .or_else(|| auth.strip_prefix("sentry "))?;
+        fields.split(',').find_map(|field| {
+            let (name, value) = field.trim().split_once('=')?;
+            (name.trim() == "sentry_key").then(|| value.trim().to_owned())
+        })
+    })
+}
+
+/// Checks the request's DSN key against the configured projects; the product of
+/// the project when it names one.
+fn authorize(
+    sentry: &SentryConfig,
+    project: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Option<String>, IngestError> {
+    match sentry.check(project, dsn_key(query, headers).as_deref()) {
+        DsnCheck::Open => Ok(None),
+        DsnCheck::Project(p) => Ok(p.product.clone()),
+        DsnCheck::Missing => Err(IngestError::DsnKey(DsnRefusal::Missing)),
+        DsnCheck::Unknown => Err(IngestError::DsnKey(DsnRefusal::Unknown)),
+        DsnCheck::OtherProject => Err(IngestError::DsnKey(DsnRefusal::OtherProject)),
+    }
+}
+
+/// The event's `tags` (an object, or a list of `[key, value]` pairs) as
+/// annotations beside the app's own (which win), up to `max` annotations in all.
+fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, max: usize) {
+    let pairs: Vec<(String, String)> = match tags {
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), tag_text(v))).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|pair| Some((pair.get(0)?.as_str()?.to_owned(), tag_text(pair.get(1)?))))
+            .collect(),
+        _ => return,
+    };
+    for (key, value) in pairs {
+        if annotations.len() >= max {
+            break;
+        }
+        if !key.is_empty() {
+            annotations.entry(key).or_insert(value);
+        }
+    }
+}
+
+fn tag_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Product and version from the event's release (else the project's product),
+/// and its tags as annotations.
+fn apply_event(
+    annotations: &mut BTreeMap<String, String>,
+    release: Option<&str>,
+    tags: Option<&Value>,
+    project_product: Option<String>,
+    max_annotations: usize,
+) {
+    set_release(annotations, release);
+    if let Some(product) = project_product {
+        annotations.entry(PRODUCT.to_owned()).or_insert(product);
+    }
+    add_tags(annotations, tags, max_annotations);
+}
+
 /// Sentry's answer, with Mayday's receipt beside it.
 fn answer(event_id: String, receipt: Option<&SubmitReceipt>) -> Response {
     let mut body = json!({ "id": event_id });
@@ -92,9 +179,13 @@ async fn store(
 pub(super) async fn minidump(
     State(state): State<IngestState>,
     Extension(wire): Extension<Arc<body::WireStats>>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
+    let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
+        .inspect_err(|e| state.metrics.rejected(e.name()))?;
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
     let mut upload = read_request(&headers, body, wire, &state.limits, &state.spooler)
         .await
@@ -112,11 +203,31 @@ pub(super) async fn minidump(
         .as_ref()
         .and_then(|e| e["event_id"].as_str().map(str::to_owned))
         .unwrap_or_else(new_event_id);
+    // Its tags: `tags` of the JSON event, or `sentry[tags][key]` fields.
+    let form_tags: serde_json::Map<String, Value> = upload
+        .annotations
+        .iter()
+        .filter_map(|(key, value)| {
+            let tag = key.strip_prefix("sentry[tags][")?.strip_suffix(']')?;
+            Some((tag.to_owned(), Value::String(value.clone())))
+        })
+        .collect();
+    let tags = event
+        .as_ref()
+        .map(|e| e["tags"].clone())
+        .filter(|t| !t.is_null())
+        .unwrap_or(Value::Object(form_tags));
     // Nothing else of the event is kept.
     upload
         .annotations
         .retain(|key, _| key != "sentry" && !key.starts_with("sentry["));
-    set_release(&mut upload.annotations, release.as_deref());
+    apply_event(
+        &mut upload.annotations,
+        release.as_deref(),
+        Some(&tags),
+        project_product,
+        state.limits.max_annotations,
+    );
     store(&state, upload, event_id).await
 }
 
@@ -293,8 +404,13 @@ async fn read_envelope(
 pub(super) async fn envelope(
     State(state): State<IngestState>,
     Extension(wire): Extension<Arc<body::WireStats>>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
+    let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
+        .inspect_err(|e| state.metrics.rejected(e.name()))?;
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
     let stream = decompressed(
         body,
@@ -314,9 +430,13 @@ pub(super) async fn envelope(
         return Ok(answer(event_id, None));
     };
     let mut annotations = BTreeMap::new();
-    set_release(
+    let event = envelope.event.as_ref();
+    apply_event(
         &mut annotations,
-        envelope.event.as_ref().and_then(|e| e["release"].as_str()),
+        event.and_then(|e| e["release"].as_str()),
+        event.map(|e| &e["tags"]),
+        project_product,
+        state.limits.max_annotations,
     );
     let upload =
         upload_from_spool(dump, annotations).inspect_err(|e| state.metrics.rejected(e.name()))?;
@@ -354,6 +474,54 @@ mod tests {
         ] {
             assert!(read(bad).await.is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_dsn_key_comes_from_the_query_or_the_auth_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(dsn_key(None, &headers), None);
+        assert_eq!(
+            dsn_key(Some("sentry_version=7&sentry_key=abc"), &headers).as_deref(),
+            Some("abc")
+        );
+        headers.insert(
+            "x-sentry-auth",
+            "Sentry sentry_version=7, sentry_key=def ,sentry_client=x/1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(dsn_key(None, &headers).as_deref(), Some("def"));
+        // The query wins, as Sentry reads it first.
+        assert_eq!(
+            dsn_key(Some("sentry_key=abc"), &headers).as_deref(),
+            Some("abc")
+        );
+        headers.insert("x-sentry-auth", "Bearer def".parse().unwrap());
+        assert_eq!(dsn_key(None, &headers), None);
+    }
+
+    #[test]
+    fn tags_become_annotations_after_the_apps_own_and_within_the_limit() {
+        let mut annotations = BTreeMap::from([("env".to_owned(), "app's".to_owned())]);
+        add_tags(
+            &mut annotations,
+            Some(&json!({"env": "tag's", "level": 3, "": "x"})),
+            10,
+        );
+        assert_eq!(annotations["env"], "app's");
+        assert_eq!(annotations["level"], "3");
+        assert!(!annotations.contains_key(""));
+        add_tags(
+            &mut annotations,
+            Some(&json!([["a", "1"], ["b"], [2, "x"]])),
+            10,
+        );
+        assert_eq!(annotations["a"], "1");
+        assert_eq!(annotations.len(), 3);
+        add_tags(&mut annotations, Some(&json!({"c": "1", "d": "2"})), 4);
+        assert_eq!(annotations.len(), 4);
+        add_tags(&mut annotations, Some(&json!("not tags")), 10);
+        assert_eq!(annotations.len(), 4);
     }
 
     #[test]

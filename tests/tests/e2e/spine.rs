@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use mayday_report::upload::MINIDUMP_FIELD;
+use mayday_server::config::SentryProject;
 use mayday_server::index::Role;
 use mayday_tests::api::{self, receipt};
 use mayday_tests::fixtures::read_json;
@@ -766,5 +767,152 @@ async fn a_sentry_sdk_reports_a_minidump_through_its_dsn() {
         .await
         .unwrap();
     assert_eq!(ids.len(), 2);
+    server.stop().await;
+}
+
+/// Runs the official Sentry SDK's `send_minidump.py` with `dsn`, the dump at
+/// `dump`, `release` and the event's `tags`.
+async fn sentry_sdk_sends(dsn: &str, dump: &Path, release: &str, tags: &str) {
+    let script = mayday_tests::fixtures::workspace_root().join("tests/sentry/send_minidump.py");
+    let mut command = std::process::Command::new(mayday_tests::fixtures::test_venv_python());
+    command
+        .arg(script)
+        .arg(dsn)
+        .arg(dump)
+        .arg(release)
+        .arg(tags);
+    let sent = mayday_tests::command::run(command).await;
+    assert!(
+        sent.status.success(),
+        "{}",
+        mayday_tests::command::text(&sent)
+    );
+}
+
+/// With `[[sentry.projects]]` configured, the deployment decides which DSNs may
+/// send: the real SDK with a listed key reports (filed under the project's
+/// product when its release names none, its tags as annotations scrubbed by the
+/// annotation rules); an unknown key, a missing one and another project's are
+/// refused before the body is read, and nothing of them is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_projects_decide_which_dsn_keys_are_accepted() {
+    let server = TestServer::with_config(|config| {
+        config.sentry.projects = vec![
+            SentryProject {
+                id: "42".to_owned(),
+                keys: vec!["0123456789abcdef".to_owned()],
+                product: Some("configuredapp".to_owned()),
+            },
+            SentryProject {
+                id: "43".to_owned(),
+                keys: vec!["fedcba9876543210".to_owned()],
+                product: None,
+            },
+        ];
+    })
+    .await;
+    let token = server.token(Role::Developer).await;
+    let case = testdata::case("breakpad-win-x86-minidump2/minidump2.dmp");
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("crash.dmp");
+    std::fs::write(&dump, case.bytes()).unwrap();
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let stored = || async {
+        server
+            .state
+            .index()
+            .report_ids_received_before(i64::MAX, 10)
+            .await
+            .unwrap()
+    };
+
+    let tags = r#"{"environment":"beta","api_token":"tok-9f8e7d6c5b4a","shard":7}"#;
+    sentry_sdk_sends(
+        &format!("http://0123456789abcdef@127.0.0.1:{port}/42"),
+        &dump,
+        "2.0.0",
+        tags,
+    )
+    .await;
+    let ids = stored().await;
+    assert_eq!(ids.len(), 1, "the listed key's report");
+    let report = server.wait_processed(&token, &ids[0].to_string()).await;
+    assert_eq!(report["product"], "configuredapp", "{report}");
+    assert_eq!(report["version"], "2.0.0");
+    let annotations = &report["annotations"];
+    assert_eq!(annotations["environment"], "beta", "{report}");
+    assert_eq!(annotations["shard"], "7", "{report}");
+    assert!(annotations.get("api_token").is_none(), "{report}");
+    assert!(!report.to_string().contains("tok-9f8e7d6c5b4a"), "{report}");
+
+    // The real SDK with a key no project lists: refused, nothing stored.
+    sentry_sdk_sends(
+        &format!("http://00000000000000000000@127.0.0.1:{port}/42"),
+        &dump,
+        "app@2.0.0",
+        "{}",
+    )
+    .await;
+    assert_eq!(stored().await.len(), 1);
+
+    // sentry-native's form: no key, an unknown one, another project's.
+    for (path, status, answer) in [
+        (
+            "/api/42/minidump/",
+            StatusCode::UNAUTHORIZED,
+            "Discarded=dsn_key_missing",
+        ),
+        (
+            "/api/42/minidump/?sentry_key=nope",
+            StatusCode::UNAUTHORIZED,
+            "Discarded=dsn_key_unknown",
+        ),
+        (
+            "/api/42/minidump/?sentry_key=fedcba9876543210",
+            StatusCode::FORBIDDEN,
+            "Discarded=dsn_key_other_project",
+        ),
+        (
+            "/api/43/envelope/?sentry_key=0123456789abcdef",
+            StatusCode::FORBIDDEN,
+            "Discarded=dsn_key_other_project",
+        ),
+    ] {
+        let (content_type, body) = Multipart::new().dump(&case.bytes()).finish();
+        let response = server
+            .request(Method::POST, path)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.text().await.unwrap().trim(), answer, "{path}");
+    }
+    // Project 43's own key, in the header sentry-native's transport sends.
+    let (content_type, body) = Multipart::new()
+        .dump(&case.bytes())
+        .text("sentry[release]", "nativeapp@1.0.2")
+        .text("sentry[tags][channel]", "nightly")
+        .finish();
+    let response = server
+        .request(Method::POST, "/api/43/minidump/")
+        .header("Content-Type", content_type)
+        .header(
+            "X-Sentry-Auth",
+            "Sentry sentry_key=fedcba9876543210, sentry_version=7, sentry_client=sentry.native/0.7.0",
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let report = server
+        .wait_processed(&token, answer["crash_id"].as_str().unwrap())
+        .await;
+    assert_eq!(report["product"], "nativeapp");
+    assert_eq!(report["annotations"]["channel"], "nightly", "{report}");
+    assert_eq!(stored().await.len(), 2);
     server.stop().await;
 }
