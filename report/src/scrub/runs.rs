@@ -99,34 +99,39 @@ fn lanes_below(x: u64, n: u64, tops: u64, ones: u64) -> u64 {
     (((tops | (ones * (n - 1))).wrapping_sub(low)) & !x) & tops
 }
 
-/// Top bit set in each byte of `x` within `lo..=hi` (`hi - lo` < 128).
-fn bytes_in(x: u64, lo: u64, hi: u64) -> u64 {
-    lanes_below(
-        lanes_sub(x, BYTE_ONES * lo, BYTE_TOPS),
-        hi - lo + 1,
-        BYTE_TOPS,
-        BYTE_ONES,
-    )
+/// The lanes of a u64: 8 bytes or 4 UTF-16 units.
+#[derive(Clone, Copy)]
+struct Lanes {
+    tops: u64,
+    ones: u64,
 }
 
-/// Top bit set in each byte of `x` equal to `v`.
-fn bytes_equal(x: u64, v: u64) -> u64 {
-    bytes_in(x, v, v)
+const BYTES: Lanes = Lanes {
+    tops: BYTE_TOPS,
+    ones: BYTE_ONES,
+};
+const UNITS: Lanes = Lanes {
+    tops: UNIT_TOPS,
+    ones: UNIT_ONES,
+};
+
+impl Lanes {
+    /// Top bit set in each lane of `x` within `lo..=hi` (`hi - lo` below the
+    /// lane's top bit).
+    fn within(self, x: u64, lo: u64, hi: u64) -> u64 {
+        let shifted = lanes_sub(x, self.ones * lo, self.tops);
+        lanes_below(shifted, hi - lo + 1, self.tops, self.ones)
+    }
+}
+
+/// Top bit set in each byte of `x` within `lo..=hi` (`hi - lo` < 128).
+fn bytes_in(x: u64, lo: u64, hi: u64) -> u64 {
+    BYTES.within(x, lo, hi)
 }
 
 /// Top bit set in each 16-bit lane of `x` within `lo..=hi` (`hi - lo` < 0x8000).
 fn units_in(x: u64, lo: u64, hi: u64) -> u64 {
-    lanes_below(
-        lanes_sub(x, UNIT_ONES * lo, UNIT_TOPS),
-        hi - lo + 1,
-        UNIT_TOPS,
-        UNIT_ONES,
-    )
-}
-
-/// Top bit set in each 16-bit lane of `x` equal to `v`.
-fn units_equal(x: u64, v: u64) -> u64 {
-    units_in(x, v, v)
+    UNITS.within(x, lo, hi)
 }
 
 /// The bytes' top bits as bits 0..8 (byte 0 first).
@@ -154,7 +159,7 @@ impl Bits {
             let mut eights = chunk.chunks_exact(8);
             for (k, eight) in eights.by_ref().enumerate() {
                 let x = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
-                let printable = bytes_in(x, 0x20, 0x7e) | bytes_equal(x, 0x09);
+                let printable = bytes_in(x, 0x20, 0x7e) | bytes_in(x, 0x09, 0x09);
                 a |= gather_bytes(printable) << (8 * k);
                 l |= gather_bytes(bytes_in(x, 0xc2, 0xc5)) << (8 * k);
                 c |= gather_bytes(bytes_in(x, 0x80, 0xbf)) << (8 * k);
@@ -184,7 +189,7 @@ impl Bits {
             for (k, four) in fours.by_ref().enumerate() {
                 let x = u64::from_le_bytes(four.try_into().expect("8 bytes"));
                 let printable =
-                    units_in(x, 0x20, 0x7e) | units_equal(x, 0x09) | units_in(x, 0xa0, 0x17f);
+                    units_in(x, 0x20, 0x7e) | units_in(x, 0x09, 0x09) | units_in(x, 0xa0, 0x17f);
                 v |= gather_units(printable) << (4 * k);
             }
             let done = (chunk.len() - fours.remainder().len()) / 2;

@@ -428,6 +428,8 @@ mod tests {
             .unwrap()
     }
 
+    // Not shared with the e2e index tests' set-up (tests/tests/e2e/index.rs): a
+    // unit test cannot use that crate, and this one reads the private writer.
     #[tokio::test]
     async fn a_claim_leaves_the_sqlite_writer_syncing_every_commit() {
         let dir = tempfile::tempdir().unwrap();
