@@ -314,56 +314,115 @@ impl Bits {
     }
 }
 
+/// Positions (bytes, or UTF-16 units) classified at once: the bit sets of a
+/// window take an eighth of it each, so a 200 MB dump is scanned in bounded
+/// memory. A run that reaches a window's end is taken up again by the next one
+/// from its start, so windows never split a run.
+const WINDOW: usize = 1 << 20;
+
 /// Calls `f` for each run of printable text of at least [`MIN_RUN`] characters in
 /// `buf`: ASCII/UTF-8 runs, then UTF-16LE runs at even and at odd offsets.
-pub(crate) fn for_each_run(buf: &[u8], mut f: impl FnMut(&TextRun<'_>)) {
+pub(crate) fn for_each_run(buf: &[u8], f: impl FnMut(&TextRun<'_>)) {
+    for_each_run_in_windows(buf, WINDOW, f);
+}
+
+/// Where the runs of a window that classified `len` positions as `printable`
+/// are complete: before the run that reaches its end (unless the window ends the
+/// input), else all of it. 0 when one run fills the window.
+fn complete_before(printable: &Bits, len: usize, input_ends: bool) -> usize {
+    if input_ends || len == 0 || !printable.get(len - 1) {
+        return len;
+    }
+    let mut start = len - 1;
+    while start > 0 && printable.get(start - 1) {
+        start -= 1;
+    }
+    start
+}
+
+/// [`for_each_run`], classifying at most about `window` positions at once.
+fn for_each_run_in_windows(buf: &[u8], window: usize, mut f: impl FnMut(&TextRun<'_>)) {
     let n = buf.len();
+    let window = window.max(1);
     // ASCII and 2-byte UTF-8 (Latin letters in names): a lead byte counts with
     // the continuation byte after it. The classes don't overlap, so the pairs are
     // the same whichever way the buffer is read.
-    let [ascii, lead, cont] = Bits::classes(buf);
-    let pair_lead = lead.and(&cont.ahead_one());
-    let printable = ascii.or(&pair_lead).or(&pair_lead.behind_one());
-    // A run of MIN_RUN characters is at least MIN_RUN bytes long.
-    for r in printable.long_runs(MIN_RUN as u32).runs() {
-        let r = r.start..r.end.min(n);
-        let pairs = r.clone().filter(|&i| pair_lead.get(i)).count();
-        if r.len() - pairs >= MIN_RUN
-            && let Ok(text) = std::str::from_utf8(&buf[r.clone()])
-        {
-            f(&TextRun {
-                start: r.start,
-                encoding: Encoding::Utf8,
-                text: Cow::Borrowed(text),
-                units: Vec::new(),
-            });
+    let mut at = 0;
+    let mut width = window;
+    while at < n {
+        let end = (at + width).min(n);
+        // One byte more: whether the window's last byte leads a pair.
+        let [ascii, lead, cont] = Bits::classes(&buf[at..(end + 1).min(n)]);
+        let pair_lead = lead.and(&cont.ahead_one());
+        let printable = ascii.or(&pair_lead).or(&pair_lead.behind_one());
+        let done = complete_before(&printable, end - at, end == n);
+        if done == 0 {
+            // One run fills the window: look at more of it at once.
+            width *= 2;
+            continue;
         }
+        // A run of MIN_RUN characters is at least MIN_RUN bytes long.
+        for r in printable.long_runs(MIN_RUN as u32).runs() {
+            if r.start >= done {
+                break;
+            }
+            let local = r.start..r.end.min(done);
+            let pairs = local.clone().filter(|&i| pair_lead.get(i)).count();
+            let r = at + local.start..at + local.end;
+            if r.len() - pairs >= MIN_RUN
+                && let Ok(text) = std::str::from_utf8(&buf[r.clone()])
+            {
+                f(&TextRun {
+                    start: r.start,
+                    encoding: Encoding::Utf8,
+                    text: Cow::Borrowed(text),
+                    units: Vec::new(),
+                });
+            }
+        }
+        at += done;
+        width = window;
     }
     // UTF-16LE at both alignments: unit j of alignment `align` is the two bytes
     // at `align + 2j`.
     for align in 0..2 {
         let units = n.saturating_sub(align) / 2;
-        let printable = Bits::printable_units(buf.get(align..).unwrap_or_default());
-        for r in printable.long_runs(MIN_RUN as u32).runs() {
-            let (first, count) = (r.start, r.end.min(units) - r.start);
-            let start = align + 2 * first;
-            let mut text = String::with_capacity(count);
-            let mut unit_of = Vec::with_capacity(count + 1);
-            for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
-                let u = u16::from_le_bytes([pair[0], pair[1]]);
-                let c = char::from_u32(u32::from(u)).unwrap_or('?');
-                for _ in 0..c.len_utf8() {
-                    unit_of.push(idx as u32);
-                }
-                text.push(c);
+        let mut at = 0;
+        let mut width = window;
+        while at < units {
+            let end = (at + width).min(units);
+            let printable = Bits::printable_units(&buf[align + 2 * at..align + 2 * end]);
+            let done = complete_before(&printable, end - at, end == units);
+            if done == 0 {
+                width *= 2;
+                continue;
             }
-            unit_of.push(count as u32);
-            f(&TextRun {
-                start,
-                encoding: Encoding::Utf16Le,
-                text: Cow::Owned(text),
-                units: unit_of,
-            });
+            for r in printable.long_runs(MIN_RUN as u32).runs() {
+                if r.start >= done {
+                    break;
+                }
+                let (first, count) = (at + r.start, r.end.min(done) - r.start);
+                let start = align + 2 * first;
+                let mut text = String::with_capacity(count);
+                let mut unit_of = Vec::with_capacity(count + 1);
+                for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
+                    let u = u16::from_le_bytes([pair[0], pair[1]]);
+                    let c = char::from_u32(u32::from(u)).unwrap_or('?');
+                    for _ in 0..c.len_utf8() {
+                        unit_of.push(idx as u32);
+                    }
+                    text.push(c);
+                }
+                unit_of.push(count as u32);
+                f(&TextRun {
+                    start,
+                    encoding: Encoding::Utf16Le,
+                    text: Cow::Owned(text),
+                    units: unit_of,
+                });
+            }
+            at += done;
+            width = window;
         }
     }
 }
@@ -430,6 +489,19 @@ mod tests {
     fn runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
         let mut out = Vec::new();
         for_each_run(buf, |r| out.push((r.encoding, r.start, r.text.to_string())));
+        // The same in small windows: runs across their edges, longer than them.
+        let windows: &[usize] = if buf.len() <= 100_000 {
+            &[1, 3, 64, 100]
+        } else {
+            &[4096]
+        };
+        for &window in windows {
+            let mut windowed = Vec::new();
+            for_each_run_in_windows(buf, window, |r| {
+                windowed.push((r.encoding, r.start, r.text.to_string()))
+            });
+            assert_eq!(windowed, out, "window {window}");
+        }
         out
     }
 
