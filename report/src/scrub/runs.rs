@@ -340,90 +340,113 @@ fn complete_before(printable: &Bits, len: usize, input_ends: bool) -> usize {
     start
 }
 
-/// [`for_each_run`], classifying at most about `window` positions at once.
-fn for_each_run_in_windows(buf: &[u8], window: usize, mut f: impl FnMut(&TextRun<'_>)) {
-    let n = buf.len();
+/// Walks `len` positions in windows of about `window`, never splitting a run:
+/// `classify(at, end)` gives the printable bits of positions `at..end` (bit `i`
+/// is position `at + i`) with what else the window needs, and `complete(at,
+/// done, printable, extra)` takes the window's runs that start before `done`.
+fn in_windows<T>(
+    len: usize,
+    window: usize,
+    mut classify: impl FnMut(usize, usize) -> (Bits, T),
+    mut complete: impl FnMut(usize, usize, &Bits, &T),
+) {
     let window = window.max(1);
-    // ASCII and 2-byte UTF-8 (Latin letters in names): a lead byte counts with
-    // the continuation byte after it. The classes don't overlap, so the pairs are
-    // the same whichever way the buffer is read.
-    let mut at = 0;
-    let mut width = window;
-    while at < n {
-        let end = (at + width).min(n);
-        // One byte more: whether the window's last byte leads a pair.
-        let [ascii, lead, cont] = Bits::classes(&buf[at..(end + 1).min(n)]);
-        let pair_lead = lead.and(&cont.ahead_one());
-        let printable = ascii.or(&pair_lead).or(&pair_lead.behind_one());
-        let done = complete_before(&printable, end - at, end == n);
+    let (mut at, mut width) = (0, window);
+    while at < len {
+        let end = (at + width).min(len);
+        let (printable, extra) = classify(at, end);
+        let done = complete_before(&printable, end - at, end == len);
         if done == 0 {
             // One run fills the window: look at more of it at once.
             width *= 2;
             continue;
         }
-        // A run of MIN_RUN characters is at least MIN_RUN bytes long.
-        for r in printable.long_runs(MIN_RUN as u32).runs() {
-            if r.start >= done {
-                break;
-            }
-            let local = r.start..r.end.min(done);
-            let pairs = local.clone().filter(|&i| pair_lead.get(i)).count();
-            let r = at + local.start..at + local.end;
-            if r.len() - pairs >= MIN_RUN
-                && let Ok(text) = std::str::from_utf8(&buf[r.clone()])
-            {
-                f(&TextRun {
-                    start: r.start,
-                    encoding: Encoding::Utf8,
-                    text: Cow::Borrowed(text),
-                    units: Vec::new(),
-                });
-            }
-        }
+        complete(at, done, &printable, &extra);
         at += done;
         width = window;
     }
-    // UTF-16LE at both alignments: unit j of alignment `align` is the two bytes
-    // at `align + 2j`.
-    for align in 0..2 {
-        let units = n.saturating_sub(align) / 2;
-        let mut at = 0;
-        let mut width = window;
-        while at < units {
-            let end = (at + width).min(units);
-            let printable = Bits::printable_units(&buf[align + 2 * at..align + 2 * end]);
-            let done = complete_before(&printable, end - at, end == units);
-            if done == 0 {
-                width *= 2;
-                continue;
-            }
+}
+
+/// [`for_each_run`], classifying at most about `window` positions at once.
+fn for_each_run_in_windows(buf: &[u8], window: usize, mut f: impl FnMut(&TextRun<'_>)) {
+    let n = buf.len();
+    // ASCII and 2-byte UTF-8 (Latin letters in names): a lead byte counts with
+    // the continuation byte after it. The classes don't overlap, so the pairs are
+    // the same whichever way the buffer is read.
+    in_windows(
+        n,
+        window,
+        |at, end| {
+            // One byte more: whether the window's last byte leads a pair.
+            let [ascii, lead, cont] = Bits::classes(&buf[at..(end + 1).min(n)]);
+            let pair_lead = lead.and(&cont.ahead_one());
+            let printable = ascii.or(&pair_lead).or(&pair_lead.behind_one());
+            (printable, pair_lead)
+        },
+        |at, done, printable, pair_lead| {
+            // A run of MIN_RUN characters is at least MIN_RUN bytes long.
             for r in printable.long_runs(MIN_RUN as u32).runs() {
                 if r.start >= done {
                     break;
                 }
-                let (first, count) = (at + r.start, r.end.min(done) - r.start);
-                let start = align + 2 * first;
-                let mut text = String::with_capacity(count);
-                let mut unit_of = Vec::with_capacity(count + 1);
-                for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
-                    let u = u16::from_le_bytes([pair[0], pair[1]]);
-                    let c = char::from_u32(u32::from(u)).unwrap_or('?');
-                    for _ in 0..c.len_utf8() {
-                        unit_of.push(idx as u32);
-                    }
-                    text.push(c);
+                let local = r.start..r.end.min(done);
+                let pairs = local.clone().filter(|&i| pair_lead.get(i)).count();
+                let r = at + local.start..at + local.end;
+                if r.len() - pairs >= MIN_RUN
+                    && let Ok(text) = std::str::from_utf8(&buf[r.clone()])
+                {
+                    f(&TextRun {
+                        start: r.start,
+                        encoding: Encoding::Utf8,
+                        text: Cow::Borrowed(text),
+                        units: Vec::new(),
+                    });
                 }
-                unit_of.push(count as u32);
-                f(&TextRun {
-                    start,
-                    encoding: Encoding::Utf16Le,
-                    text: Cow::Owned(text),
-                    units: unit_of,
-                });
             }
-            at += done;
-            width = window;
+        },
+    );
+    // UTF-16LE at both alignments: unit j of alignment `align` is the two bytes
+    // at `align + 2j`.
+    for align in 0..2 {
+        let units = n.saturating_sub(align) / 2;
+        in_windows(
+            units,
+            window,
+            |at, end| {
+                let bytes = &buf[align + 2 * at..align + 2 * end];
+                (Bits::printable_units(bytes), ())
+            },
+            |at, done, printable, ()| {
+                for r in printable.long_runs(MIN_RUN as u32).runs() {
+                    if r.start >= done {
+                        break;
+                    }
+                    let (first, count) = (at + r.start, r.end.min(done) - r.start);
+                    f(&utf16_run(buf, align + 2 * first, count));
+                }
+            },
+        );
+    }
+}
+
+/// The run of `count` UTF-16LE units at byte `start` of `buf`.
+fn utf16_run(buf: &[u8], start: usize, count: usize) -> TextRun<'static> {
+    let mut text = String::with_capacity(count);
+    let mut unit_of = Vec::with_capacity(count + 1);
+    for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
+        let u = u16::from_le_bytes([pair[0], pair[1]]);
+        let c = char::from_u32(u32::from(u)).unwrap_or('?');
+        for _ in 0..c.len_utf8() {
+            unit_of.push(idx as u32);
         }
+        text.push(c);
+    }
+    unit_of.push(count as u32);
+    TextRun {
+        start,
+        encoding: Encoding::Utf16Le,
+        text: Cow::Owned(text),
+        units: unit_of,
     }
 }
 

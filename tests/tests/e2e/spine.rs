@@ -725,20 +725,12 @@ async fn a_sentry_sdk_reports_a_minidump_through_its_dsn() {
 
     // sentry-native's form: the dump and the event as the `sentry` JSON field.
     let event = r#"{"event_id":"00112233445566778899aabbccddeeff","release":"nativeapp@1.0.1","user":{"email":"alice@example.org"}}"#;
-    let (content_type, body) = Multipart::new()
+    let form = Multipart::new()
         .dump(&case.bytes())
         .text("sentry", event)
         .finish();
-    let response = server
-        .request(
-            reqwest::Method::POST,
-            "/api/42/minidump/?sentry_key=0123456789abcdef",
-        )
-        .header("Content-Type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let path = "/api/42/minidump/?sentry_key=0123456789abcdef";
+    let response = post_form(&server, path, form, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["id"], "00112233445566778899aabbccddeeff");
@@ -768,6 +760,23 @@ async fn a_sentry_sdk_reports_a_minidump_through_its_dsn() {
         .unwrap();
     assert_eq!(ids.len(), 2);
     server.stop().await;
+}
+
+/// Posts a multipart form (`(content type, body)`) to `path`, with an
+/// `X-Sentry-Auth` header when `auth` is given.
+async fn post_form(
+    server: &TestServer,
+    path: &str,
+    (content_type, body): (String, Vec<u8>),
+    auth: Option<&str>,
+) -> reqwest::Response {
+    let mut request = server
+        .request(Method::POST, path)
+        .header("Content-Type", content_type);
+    if let Some(auth) = auth {
+        request = request.header("X-Sentry-Auth", auth);
+    }
+    request.body(body).send().await.unwrap()
 }
 
 /// Runs the official Sentry SDK's `send_minidump.py` with `dsn`, the dump at
@@ -878,34 +887,20 @@ async fn sentry_projects_decide_which_dsn_keys_are_accepted() {
             "Discarded=dsn_key_other_project",
         ),
     ] {
-        let (content_type, body) = Multipart::new().dump(&case.bytes()).finish();
-        let response = server
-            .request(Method::POST, path)
-            .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let form = Multipart::new().dump(&case.bytes()).finish();
+        let response = post_form(&server, path, form, None).await;
         assert_eq!(response.status(), status, "{path}");
         assert_eq!(response.text().await.unwrap().trim(), answer, "{path}");
     }
     // Project 43's own key, in the header sentry-native's transport sends.
-    let (content_type, body) = Multipart::new()
+    let form = Multipart::new()
         .dump(&case.bytes())
         .text("sentry[release]", "nativeapp@1.0.2")
         .text("sentry[tags][channel]", "nightly")
         .finish();
-    let response = server
-        .request(Method::POST, "/api/43/minidump/")
-        .header("Content-Type", content_type)
-        .header(
-            "X-Sentry-Auth",
-            "Sentry sentry_key=fedcba9876543210, sentry_version=7, sentry_client=sentry.native/0.7.0",
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let auth =
+        "Sentry sentry_key=fedcba9876543210, sentry_version=7, sentry_client=sentry.native/0.7.0";
+    let response = post_form(&server, "/api/43/minidump/", form, Some(auth)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = response.json().await.unwrap();
     let report = server
