@@ -527,44 +527,55 @@ pub struct SentryProject {
     pub product: Option<String>,
 }
 
-/// What the Sentry project configuration says of a DSN key sent to a project.
+/// Why the Sentry project configuration refuses a DSN key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DsnCheck<'a> {
-    /// Accepted: no project is configured, so any key is.
-    Open,
-    /// Accepted: a listed key of this project.
-    Project(&'a SentryProject),
-    /// Refused: no key was sent.
+pub enum DsnRefusal {
+    /// No key was sent.
     Missing,
-    /// Refused: a key no project lists.
+    /// No project lists the key.
     Unknown,
-    /// Refused: a listed key, sent to another project than its own.
+    /// The key is another project's.
     OtherProject,
 }
 
-impl SentryConfig {
-    /// Whether `key` (as the request sent it, if at all) may send to `project`.
-    pub fn check(&self, project: &str, key: Option<&str>) -> DsnCheck<'_> {
-        if self.projects.is_empty() {
-            return DsnCheck::Open;
+impl DsnRefusal {
+    /// A stable name for logs, metrics and the answer.
+    pub fn name(self) -> &'static str {
+        match self {
+            DsnRefusal::Missing => "dsn_key_missing",
+            DsnRefusal::Unknown => "dsn_key_unknown",
+            DsnRefusal::OtherProject => "dsn_key_other_project",
         }
-        let Some(key) = key.filter(|k| !k.is_empty()) else {
-            return DsnCheck::Missing;
-        };
+    }
+}
+
+impl SentryConfig {
+    /// Whether `key` (as the request sent it, if at all) may send to `project`:
+    /// the project it is a key of, `None` when no project is configured (any
+    /// key is accepted then).
+    pub fn check(
+        &self,
+        project: &str,
+        key: Option<&str>,
+    ) -> Result<Option<&SentryProject>, DsnRefusal> {
+        if self.projects.is_empty() {
+            return Ok(None);
+        }
+        let key = key.filter(|k| !k.is_empty()).ok_or(DsnRefusal::Missing)?;
         let mut known = false;
         for p in &self.projects {
             if p.keys.iter().any(|k| k == key) {
                 if p.id == project {
-                    return DsnCheck::Project(p);
+                    return Ok(Some(p));
                 }
                 known = true;
             }
         }
-        if known {
-            DsnCheck::OtherProject
+        Err(if known {
+            DsnRefusal::OtherProject
         } else {
-            DsnCheck::Unknown
-        }
+            DsnRefusal::Unknown
+        })
     }
 }
 
@@ -1863,19 +1874,20 @@ mod tests {
         )
         .unwrap();
         let sentry = &config.sentry;
-        assert!(
-            matches!(sentry.check("42", Some("k2")), DsnCheck::Project(p) if p.product.as_deref() == Some("App"))
-        );
-        assert!(
-            matches!(sentry.check("43", Some("k3")), DsnCheck::Project(p) if p.product.is_none())
-        );
-        assert_eq!(sentry.check("42", None), DsnCheck::Missing);
-        assert_eq!(sentry.check("42", Some("")), DsnCheck::Missing);
-        assert_eq!(sentry.check("42", Some("k9")), DsnCheck::Unknown);
-        assert_eq!(sentry.check("43", Some("k1")), DsnCheck::OtherProject);
-        assert_eq!(sentry.check("44", Some("k1")), DsnCheck::OtherProject);
+        let product = |project, key| {
+            sentry
+                .check(project, key)
+                .map(|p| p.map(|p| p.product.clone()))
+        };
+        assert_eq!(product("42", Some("k2")), Ok(Some(Some("App".to_owned()))));
+        assert_eq!(product("43", Some("k3")), Ok(Some(None)));
+        assert_eq!(product("42", None), Err(DsnRefusal::Missing));
+        assert_eq!(product("42", Some("")), Err(DsnRefusal::Missing));
+        assert_eq!(product("42", Some("k9")), Err(DsnRefusal::Unknown));
+        assert_eq!(product("43", Some("k1")), Err(DsnRefusal::OtherProject));
+        assert_eq!(product("44", Some("k1")), Err(DsnRefusal::OtherProject));
         // None listed: open, as `/submit` is.
-        assert_eq!(SentryConfig::default().check("1", None), DsnCheck::Open);
+        assert_eq!(SentryConfig::default().check("1", None), Ok(None));
         // A misspelt field is an error, not a silently open endpoint.
         assert!(
             load(

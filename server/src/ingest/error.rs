@@ -3,30 +3,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::config::DsnRefusal;
 use crate::index::IndexError;
 use crate::vault::VaultError;
-
-/// Why a Sentry endpoint refused a DSN key (`[[sentry.projects]]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DsnRefusal {
-    /// No key was sent.
-    Missing,
-    /// No project lists the key.
-    Unknown,
-    /// The key is another project's.
-    OtherProject,
-}
-
-impl DsnRefusal {
-    /// A stable name for logs, metrics and the answer.
-    pub fn name(self) -> &'static str {
-        match self {
-            DsnRefusal::Missing => "dsn_key_missing",
-            DsnRefusal::Unknown => "dsn_key_unknown",
-            DsnRefusal::OtherProject => "dsn_key_other_project",
-        }
-    }
-}
 
 /// Why an upload was not accepted.
 #[derive(Debug, thiserror::Error)]

@@ -29,11 +29,10 @@ use mayday_report::upload::SubmitReceipt;
 use serde_json::{Value, json};
 
 use super::body::{self, decompressed};
-use super::error::DsnRefusal;
 use super::spool::{Spool, Spooler};
 use super::upload::upload_from_spool;
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space, read_request};
-use crate::config::{DsnCheck, SentryConfig};
+use crate::config::SentryConfig;
 
 /// The annotation keys a release sets, as the Breakpad form names them.
 const PRODUCT: &str = "ProductName";
@@ -95,13 +94,10 @@ fn authorize(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Option<String>, IngestError> {
-    match sentry.check(project, dsn_key(query, headers).as_deref()) {
-        DsnCheck::Open => Ok(None),
-        DsnCheck::Project(p) => Ok(p.product.clone()),
-        DsnCheck::Missing => Err(IngestError::DsnKey(DsnRefusal::Missing)),
-        DsnCheck::Unknown => Err(IngestError::DsnKey(DsnRefusal::Unknown)),
-        DsnCheck::OtherProject => Err(IngestError::DsnKey(DsnRefusal::OtherProject)),
-    }
+    sentry
+        .check(project, dsn_key(query, headers).as_deref())
+        .map(|p| p.and_then(|p| p.product.clone()))
+        .map_err(IngestError::DsnKey)
 }
 
 /// The event's `tags` (an object, or a list of `[key, value]` pairs) as
