@@ -15,8 +15,9 @@
  *   - then it restores the default action and returns, so the fault happens
  *     again and the process dies of SIGSEGV.
  *
- * Usage: crash_with_crashpad HANDLER DATABASE URL [KEY=VALUE ...]
- * Each KEY=VALUE becomes an --annotation of the handler. The crash is a null
+ * Usage: crash_with_crashpad HANDLER DATABASE URL [KEY=VALUE | --FLAG ...]
+ * Each KEY=VALUE becomes an --annotation of the handler; an argument starting
+ * with "--" is one of the handler's own flags, passed as it is. The crash is a null
  * write in crash_with_crashpad_null_write(), called from main() through
  * crash_with_crashpad_caller(), so the crashing thread's stack is recognisable.
  */
@@ -153,7 +154,7 @@ __attribute__((noinline)) void crash_with_crashpad_caller(void) {
 
 int main(int argc, char **argv) {
     if (argc < 4 || argc - 4 > MAX_ARGS - 6) {
-        fprintf(stderr, "usage: %s HANDLER DATABASE URL [KEY=VALUE ...]\n", argv[0]);
+        fprintf(stderr, "usage: %s HANDLER DATABASE URL [KEY=VALUE | --FLAG ...]\n", argv[0]);
         return 2;
     }
     const char *handler = argv[1];
@@ -167,7 +168,8 @@ int main(int argc, char **argv) {
     handler_argv[n++] = format("--url=%s", url);
     handler_argv[n++] = "--no-rate-limit";
     for (int i = 4; i < argc; i++) {
-        handler_argv[n++] = format("--annotation=%s", argv[i]);
+        handler_argv[n++] =
+            strncmp(argv[i], "--", 2) == 0 ? argv[i] : format("--annotation=%s", argv[i]);
     }
     char address[64];
     snprintf(address, sizeof address, "--trace-parent-with-exception=%p", (void *)&exception_info);

@@ -143,6 +143,32 @@ async fn wait_for_upload(server: &TestServer, token: &str, product: &str) -> Str
     }
 }
 
+/// Runs `program` (built by [`build_program`]) so that it crashes and the real
+/// handler dumps it into `database` and uploads it to `url`; `args` are the
+/// handler's annotations (`KEY=VALUE`) and other flags (`--…`). Returns once the
+/// program died of SIGSEGV (the handler has uploaded by then).
+async fn crash(program: &Path, database: &Path, url: &str, args: &[String]) {
+    let mut crash = tokio::process::Command::new(program);
+    crash
+        .arg(handler())
+        .arg(database)
+        .arg(url)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let crashed = tokio::time::timeout(CRASH_PATIENCE, crash.output())
+        .await
+        .expect("the program and its handler end in time")
+        .unwrap();
+    assert_eq!(
+        crashed.status.signal(),
+        Some(SIGSEGV),
+        "dies of SIGSEGV: {:?} {}",
+        crashed.status,
+        text(&crashed)
+    );
+}
+
 /// The C program crashes; the real handler dumps and uploads it (gzipped) to the
 /// real server, where it is processed, symbolicated from the program's own
 /// symbols (uploaded with `mayday-symbols`), named by the product and version the
@@ -155,7 +181,6 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
     const VERSION: &str = "2.5.1";
     const TOKEN: &str = "tok-crashpad-6d2e81f0a9b4c357";
     const EMAIL: &str = "crashpad.person@example.org";
-    let handler = handler();
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
     let uploader = server.token(Role::Uploader).await;
@@ -172,30 +197,18 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
 
     let relay = Relay::start(server.url.trim_start_matches("http://").to_owned()).await;
     let database = temp.path().join("crashpad-db");
-    let mut crash = tokio::process::Command::new(&program);
-    crash
-        .arg(&handler)
-        .arg(&database)
-        .arg(format!("{}/submit", relay.url))
-        .args([
+    crash(
+        &program,
+        &database,
+        &format!("{}/submit", relay.url),
+        &[
             format!("prod={PRODUCT}"),
             format!("ver={VERSION}"),
             format!("api_token={TOKEN}"),
             format!("Email={EMAIL}"),
-        ])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let crashed = tokio::time::timeout(CRASH_PATIENCE, crash.output())
-        .await
-        .expect("the program and its handler end in time")
-        .unwrap();
-    assert_eq!(
-        crashed.status.signal(),
-        Some(SIGSEGV),
-        "dies of SIGSEGV: {:?} {}",
-        crashed.status,
-        text(&crashed)
-    );
+        ],
+    )
+    .await;
 
     let id = wait_for_upload(&server, &developer, PRODUCT).await;
     let report = server.wait_processed(&developer, &id).await;
@@ -286,5 +299,69 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
     // metadata, and the processed report.
     let in_blobs = [TOKEN, EMAIL, guid.as_str(), "api_token", "Email"];
     server.assert_blobs_free_of(&id, &in_blobs).await;
+    server.stop().await;
+}
+
+/// Electron's `crashReporter` on Linux, as it starts the same handler (Electron
+/// ships Chromium's `chrome_crashpad_handler`): Chromium's
+/// `components/crash/core/app/crashpad_linux.cc` gives it the process annotations
+/// `plat` and `lsb-release`, Electron's `ElectronCrashReporterClient` adds the
+/// app's `globalExtra` (`_productName`, `_version`, `_companyName`) and sets `prod`
+/// and `ver` to Electron's own, and the flags are Chromium's
+/// `--monitor-self-annotation=ptype=crashpad-handler` and Electron's
+/// `--no-rate-limit` (`rateLimit: false` by default; gzip on, `compress: true`).
+/// The upload goes to the app's `submitURL` as it is. Mayday files it under the
+/// app's name and version, keeps Electron's as annotations, and drops the client id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn electron_apps_crash_reporter_files_the_report_under_the_app() {
+    const APP: &str = "Acme Notes";
+    const APP_VERSION: &str = "3.4.1";
+    handler();
+    let server = TestServer::start().await;
+    let developer = server.token(Role::Developer).await;
+    let temp = tempfile::tempdir().unwrap();
+    let program = {
+        let dir = temp.path().to_owned();
+        tokio::task::spawn_blocking(move || build_program(&dir))
+            .await
+            .unwrap()
+    };
+    let relay = Relay::start(server.url.trim_start_matches("http://").to_owned()).await;
+    crash(
+        &program,
+        &temp.path().join("Crashpad"),
+        &format!("{}/submit", relay.url),
+        &[
+            "_companyName=Acme".to_owned(),
+            format!("_productName={APP}"),
+            format!("_version={APP_VERSION}"),
+            "lsb-release=Debian GNU/Linux 12 (bookworm)".to_owned(),
+            "plat=Linux".to_owned(),
+            "prod=Electron".to_owned(),
+            "ver=28.1.0".to_owned(),
+            "--monitor-self-annotation=ptype=crashpad-handler".to_owned(),
+        ],
+    )
+    .await;
+
+    let id = wait_for_upload(&server, &developer, "Acme%20Notes").await;
+    let report = server.wait_processed(&developer, &id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    assert_eq!(report["product"], APP, "{report}");
+    assert_eq!(report["version"], APP_VERSION, "{report}");
+    let annotations = &report["annotations"];
+    assert_eq!(annotations["_companyName"], "Acme", "{annotations}");
+    assert_eq!(annotations["prod"], "Electron", "{annotations}");
+    assert_eq!(annotations["ver"], "28.1.0", "{annotations}");
+    assert_eq!(annotations["plat"], "Linux", "{annotations}");
+    assert!(annotations.get("guid").is_none(), "{annotations}");
+    let heads = relay.heads();
+    assert_eq!(heads.len(), 1, "one request: {heads:?}");
+    assert_eq!(header(&heads[0], "content-encoding"), Some("gzip"));
+    // Filed under the app, not under Electron.
+    let (_, electron) = server
+        .get_json("/api/v1/reports?product=Electron", &developer)
+        .await;
+    assert!(texts(&electron["reports"], "id").is_empty(), "{electron}");
     server.stop().await;
 }

@@ -278,6 +278,113 @@ async fn electron_uploads_are_filed_under_the_app() {
     server.stop().await;
 }
 
+/// Quotes a file name for `curl --form name=@"…"` as gecko's crash reporter does
+/// (curl's manual, `-F`): in double quotes, `"` and `\` escaped.
+fn curl_quoted(path: &Path) -> String {
+    let mut quoted = String::from("\"");
+    for c in path.display().to_string().chars() {
+        if matches!(c, '"' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Firefox's crash reporter client sends a report the way gecko's
+/// `toolkit/crashreporter/client/app/src/net/report.rs` does it first: it runs the
+/// system `curl` (the real program, Debian's, installed by
+/// `scripts/install-test-deps`) with its user agent, `extra` as a file part read
+/// from stdin (`filename=extra.json;type=application/json`), the dump as
+/// `upload_file_minidump` and the memory report as `memory_report`, and reads
+/// `CrashID=` from what curl prints. The report is filed under Firefox's product and
+/// version from `extra`, its annotations read, identity fields dropped, and the
+/// memory report (an attachment no rule keeps) stored nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_crash_reporter_uploads_through_curl_as_gecko_runs_it() {
+    const MEMORY_MARKER: &str = "memory-report-7d1f0c52e9a4";
+    let (server, token) = server_with_all_symbols().await;
+    let case = testdata::case("mozilla-firefox-linux-x64/firefox-linux-x86_64.dmp");
+    let extra: Value =
+        serde_json::from_str(&std::fs::read_to_string(case.dump.with_extension("extra")).unwrap())
+            .unwrap();
+    // The pending directory as the crash reporter names its files.
+    let pending = tempfile::tempdir().unwrap();
+    let dump = pending
+        .path()
+        .join("2b7c4e6a-1f3d-4c58-9a0e-6d2f8b1c3e57.dmp");
+    std::fs::copy(&case.dump, &dump).unwrap();
+    let memory = pending
+        .path()
+        .join("2b7c4e6a-1f3d-4c58-9a0e-6d2f8b1c3e57.memory.json.gz");
+    let report = serde_json::json!({ "version": 1, "reports": [{ "path": MEMORY_MARKER }] });
+    // Stored uncompressed inside the gzip framing, so its text is findable in any
+    // blob that kept the attachment's bytes.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    std::io::Write::write_all(&mut gz, report.to_string().as_bytes()).unwrap();
+    std::fs::write(&memory, gz.finish().unwrap()).unwrap();
+
+    let mut curl = tokio::process::Command::new("curl");
+    curl.args(["--user-agent", "crashreporter/1.0.0", "--form"])
+        .arg("extra=@-;filename=extra.json;type=application/json")
+        .arg("--form")
+        .arg(format!("upload_file_minidump=@{}", curl_quoted(&dump)))
+        .arg("--form")
+        .arg(format!("memory_report=@{}", curl_quoted(&memory)))
+        .arg(format!("{}/submit", server.url))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = curl
+        .spawn()
+        .expect("curl (scripts/install-test-deps installs it)");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        let json = serde_json::to_string(&extra).unwrap();
+        stdin.write_all(json.as_bytes()).await.unwrap();
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("curl ends in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "curl: {:?} {stdout} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What gecko's `Response::parse` reads: `key=value` lines.
+    let id = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("CrashID="))
+        .unwrap_or_else(|| panic!("a CrashID line: {stdout}"))
+        .to_owned();
+    assert!(
+        !stdout.lines().any(|line| line.starts_with("Discarded")),
+        "{stdout}"
+    );
+
+    let report = server.wait_processed(&token, &id).await;
+    assert_matches_reference(&case, &report);
+    assert_eq!(report["product"], extra["ProductName"], "{report}");
+    assert_eq!(report["version"], extra["Version"], "{report}");
+    for key in ["BuildID", "ReleaseChannel", "StartupCrash"] {
+        assert_eq!(report["annotations"][key], extra[key], "{key}");
+    }
+    assert!(extra.get("TelemetryClientId").is_some());
+    assert!(report["annotations"].get("TelemetryClientId").is_none());
+    let client_id = extra["TelemetryClientId"].as_str().unwrap();
+    assert!(!report.to_string().contains(MEMORY_MARKER));
+    server
+        .assert_blobs_free_of(&id, &[MEMORY_MARKER, client_id])
+        .await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashpad_annotations_are_read_from_the_dump() {
     let (server, token) = TestServer::with_token(Role::Developer).await;
