@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mayday_report::scrub::ScrubSummary;
+use mayday_report::scrub::{ScrubSummary, TextAttachment};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -81,6 +81,9 @@ pub struct RawMeta {
     pub annotations: BTreeMap<String, String>,
     /// File parts other than the minidump, dropped unread: (field, size).
     pub dropped_attachments: Vec<(String, u64)>,
+    /// Text attachments a rule keeps (`[[scrub.text_attachments]]`), scrubbed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_attachments: Vec<TextAttachment>,
     /// What scrubbing removed from the dump and the annotations before they were
     /// stored: kinds and counts, never values.
     #[serde(default)]

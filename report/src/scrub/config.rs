@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::annotations::AnnotationRules;
+use super::attachments::TextAttachmentRule;
 
 /// What to scrub. Deserializes from the `[scrub]` TOML section; every field is
 /// optional, and the default scrubs everything; an unknown key is refused.
@@ -37,6 +38,10 @@ pub struct ScrubConfig {
     /// Rules for annotations, also applied to the Crashpad annotations inside
     /// the dump.
     pub annotations: AnnotationRules,
+    /// Text attachments to keep, scrubbed by the annotation rules
+    /// ([`scrub_attachment`](crate::scrub::scrub_attachment)); none by default:
+    /// every attachment is dropped unread.
+    pub text_attachments: Vec<TextAttachmentRule>,
 }
 
 impl Default for ScrubConfig {
@@ -50,6 +55,7 @@ impl Default for ScrubConfig {
             keep_stack_memory: false,
             known_values: Vec::new(),
             annotations: AnnotationRules::default(),
+            text_attachments: Vec::new(),
         }
     }
 }

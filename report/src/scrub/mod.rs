@@ -13,6 +13,8 @@
 //!   [`drop_annotations`] removes the keys they drop from annotations put
 //!   together from parts scrubbed before.
 //! - [`inventory`] says what a dump holds, for the client's consent prompt.
+//! - [`scrub_attachment`] cleans a text attachment a deployment keeps
+//!   ([`ScrubConfig::text_attachments`]); every other attachment is dropped.
 //!
 //! Each call records what it removed in a [`ScrubSummary`]: counts per kind,
 //! never the values.
@@ -35,6 +37,7 @@
 //! ```
 
 mod annotations;
+mod attachments;
 mod config;
 mod error;
 mod inventory;
@@ -44,6 +47,10 @@ mod summary;
 mod text;
 
 pub use annotations::{Action, AnnotationRules, drop_annotations, scrub_annotations, scrub_text};
+pub use attachments::{
+    DEFAULT_MAX_ATTACHMENT_BYTES, NotText, TextAttachment, TextAttachmentRule, attachment_text,
+    scrub_attachment,
+};
 pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};

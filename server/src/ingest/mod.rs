@@ -23,7 +23,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
-use mayday_report::scrub::{ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump};
+use mayday_report::scrub::{
+    ScrubConfig, ScrubSummary, TextAttachment, TextAttachmentRule, scrub_annotations,
+    scrub_attachment, scrub_minidump,
+};
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -110,7 +113,7 @@ pub fn parser_router(
             move |Extension(wire): Extension<Arc<body::WireStats>>,
                   headers: HeaderMap,
                   body: Body| async move {
-                let upload = read_request(&headers, body, wire, &limits, &spooler).await;
+                let upload = read_request(&headers, body, wire, &limits, &spooler, &[]).await;
                 let status = upload
                     .as_ref()
                     .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
@@ -146,11 +149,12 @@ async fn read_request(
     wire: Arc<body::WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[TextAttachmentRule],
 ) -> Result<Upload, IngestError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    read_upload(content_type, body, wire, limits, spooler).await
+    read_upload(content_type, body, wire, limits, spooler, keep).await
 }
 
 /// What became of an upload that was read whole.
@@ -196,7 +200,15 @@ async fn submit(
         return Err(e);
     }
     let mut timer = state.metrics.timer();
-    let upload = read_request(&headers, body, wire, &state.limits, &state.spooler).await;
+    let upload = read_request(
+        &headers,
+        body,
+        wire,
+        &state.limits,
+        &state.spooler,
+        &state.scrub.text_attachments,
+    )
+    .await;
     timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,
@@ -281,11 +293,19 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     // Scrub before the first write: no unscrubbed byte is ever stored.
     let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
-    let (dump, annotations, summary) = tokio::task::spawn_blocking(move || {
+    let texts = upload.text_attachments;
+    let (dump, annotations, attachments, summary) = tokio::task::spawn_blocking(move || {
         let mut dump = dump;
         let mut summary = scrub_dump(&mut dump[SEAL_HEADROOM..], &scrub_config);
         scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
-        (dump, annotations, summary)
+        let attachments: Vec<TextAttachment> = texts
+            .into_iter()
+            .map(|(field, text)| TextAttachment {
+                text: scrub_attachment(&text, &scrub_config.annotations, &mut summary),
+                field,
+            })
+            .collect();
+        (dump, annotations, attachments, summary)
     })
     .await
     .map_err(std::io::Error::other)?;
@@ -298,6 +318,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         received_at,
         annotations,
         dropped_attachments: upload.dropped_attachments,
+        text_attachments: attachments,
         scrub: summary.clone(),
     };
     let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;

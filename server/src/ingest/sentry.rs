@@ -183,9 +183,16 @@ pub(super) async fn minidump(
     let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
-    let mut upload = read_request(&headers, body, wire, &state.limits, &state.spooler)
-        .await
-        .inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let mut upload = read_request(
+        &headers,
+        body,
+        wire,
+        &state.limits,
+        &state.spooler,
+        &state.scrub.text_attachments,
+    )
+    .await
+    .inspect_err(|e| state.metrics.rejected(e.name()))?;
     // The event: the `sentry` JSON field, or `sentry[release]` and the like.
     let event = upload
         .annotations

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use mayday_report::scrub::{TextAttachmentRule, attachment_text};
 use mayday_report::upload::{EXTRA_FIELD, MINIDUMP_FIELD};
 
 use super::body::{Gate, HeaderBudget, WireStats, decompressed};
@@ -24,6 +25,9 @@ pub struct Upload {
     pub annotations: BTreeMap<String, String>,
     /// Other file parts that were received and dropped: (field name, size).
     pub dropped_attachments: Vec<(String, u64)>,
+    /// Text attachments a rule keeps (field name, text), not scrubbed yet: held in
+    /// memory only, each within its rule's size.
+    pub text_attachments: Vec<(String, String)>,
 }
 
 /// The `MDMP` magic, little-endian as minidumps start.
@@ -59,13 +63,15 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
 }
 
 /// Reads an upload from `body` (already decompressed by the layer in front;
-/// `wire` counts what came over the wire).
+/// `wire` counts what came over the wire). File parts other than the dump are
+/// dropped unread unless one of `keep` names them and they are text.
 pub(crate) async fn read_upload(
     content_type: Option<&str>,
     body: Body,
     wire: Arc<WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[TextAttachmentRule],
 ) -> Result<Upload, IngestError> {
     let kind = body_kind(content_type)?;
     let stream = decompressed(
@@ -82,9 +88,12 @@ pub(crate) async fn read_upload(
                 dump,
                 annotations: BTreeMap::new(),
                 dropped_attachments: Vec::new(),
+                text_attachments: Vec::new(),
             })
         }
-        BodyKind::Multipart { boundary } => read_multipart(stream, boundary, limits, spooler).await,
+        BodyKind::Multipart { boundary } => {
+            read_multipart(stream, boundary, limits, spooler, keep).await
+        }
     }
 }
 
@@ -93,6 +102,7 @@ async fn read_multipart(
     boundary: String,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[TextAttachmentRule],
 ) -> Result<Upload, IngestError> {
     let budget = HeaderBudget::new(limits.max_part_header_bytes);
     // multer wants an error type it can box; keep ours to recover it afterwards.
@@ -107,6 +117,7 @@ async fn read_multipart(
     let mut annotations = BTreeMap::new();
     let mut annotation_bytes = 0u64;
     let mut dropped_attachments = Vec::new();
+    let mut text_attachments: Vec<(String, String)> = Vec::new();
     let mut parts = 0usize;
 
     loop {
@@ -130,13 +141,27 @@ async fn read_multipart(
             let spooled = spool(field.map_err(multer_error), spooler).await?;
             dump = Some(spooled);
         } else if is_file && name != EXTRA_FIELD {
-            // Attachments are not kept: they are opaque bytes we cannot scrub.
+            // Attachments are not kept — opaque bytes we cannot scrub — unless a
+            // rule names this one (once) and it is text within the rule's size.
+            let rule = keep.iter().find(|rule| rule.field == name);
+            let wanted = rule.filter(|_| !text_attachments.iter().any(|(n, _)| *n == name));
             let mut size = 0u64;
+            let mut kept = wanted.map(|_| Vec::new());
             let mut field = field;
             while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
                 size += chunk.len() as u64;
+                if let (Some(bytes), Some(rule)) = (kept.as_mut(), wanted) {
+                    if size > rule.max_bytes {
+                        kept = None;
+                    } else {
+                        bytes.extend_from_slice(&chunk);
+                    }
+                }
             }
-            dropped_attachments.push((name, size));
+            match kept.as_deref().map(attachment_text) {
+                Some(Ok(text)) => text_attachments.push((name, text.to_owned())),
+                _ => dropped_attachments.push((name, size)),
+            }
         } else {
             // A text part, or Firefox's `extra` JSON, which it sends as a file.
             let max_left = limits.max_annotation_bytes.saturating_sub(annotation_bytes);
@@ -177,6 +202,7 @@ async fn read_multipart(
         dump,
         annotations,
         dropped_attachments,
+        text_attachments,
     })
 }
 
@@ -245,6 +271,7 @@ pub(crate) fn upload_from_spool(
         dump,
         annotations,
         dropped_attachments: Vec::new(),
+        text_attachments: Vec::new(),
     })
 }
 
@@ -285,6 +312,15 @@ mod tests {
 
     /// Reads `body`, a `multipart/form-data` body with boundary `b`, with `limits`.
     async fn read_form(body: String, limits: &Limits) -> Result<Upload, IngestError> {
+        read_form_keeping(body, limits, &[]).await
+    }
+
+    /// [`read_form`] with text attachment rules.
+    async fn read_form_keeping(
+        body: String,
+        limits: &Limits,
+        keep: &[TextAttachmentRule],
+    ) -> Result<Upload, IngestError> {
         let dir = tempfile::tempdir().unwrap();
         let spooler = Arc::new(Spooler::new(dir.path(), limits));
         let content_type = Some("multipart/form-data; boundary=b");
@@ -294,8 +330,59 @@ mod tests {
             Arc::default(),
             limits,
             &spooler,
+            keep,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn a_rule_keeps_a_text_attachment_within_its_size_and_drops_the_rest() {
+        let keep = [
+            TextAttachmentRule {
+                field: "log".to_owned(),
+                max_bytes: 16,
+            },
+            TextAttachmentRule {
+                field: "binary".to_owned(),
+                max_bytes: 16,
+            },
+            TextAttachmentRule {
+                field: "big".to_owned(),
+                max_bytes: 4,
+            },
+        ];
+        let part = |name: &str, body: &str| {
+            format!(
+                "--b\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.txt\"\r\n\r\n{body}\r\n"
+            )
+        };
+        let body = [
+            part("log", "line one\nline 2"),
+            part("log", "again"),
+            part("binary", "MZ\0\0"),
+            part("big", "too long"),
+            part("screenshot", "png"),
+            "--b\r\nContent-Disposition: form-data; name=\"upload_file_minidump\"; \
+             filename=\"d\"\r\n\r\nMDMP\r\n--b--\r\n"
+                .to_owned(),
+        ]
+        .concat();
+        let upload = read_form_keeping(body, &Limits::default(), &keep)
+            .await
+            .unwrap();
+        assert_eq!(
+            upload.text_attachments,
+            [("log".to_owned(), "line one\nline 2".to_owned())]
+        );
+        assert_eq!(
+            upload.dropped_attachments,
+            [
+                ("log".to_owned(), 5),
+                ("binary".to_owned(), 4),
+                ("big".to_owned(), 8),
+                ("screenshot".to_owned(), 3)
+            ]
+        );
     }
 
     /// Reads a form of an `extra` part with `entries` numbers and a minidump.

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mayday_report::scrub::ScrubSummary;
+use mayday_report::scrub::{ScrubSummary, TextAttachment};
 use mayday_symbols::Symbols;
 use object_store::path::Path;
 
@@ -115,6 +115,8 @@ pub struct Loaded {
     meta: Option<Bytes>,
     annotations: BTreeMap<String, String>,
     scrubbed: ScrubSummary,
+    /// The text attachments kept with the upload, scrubbed.
+    text_attachments: Vec<TextAttachment>,
     /// The deployment's symbol upload count when the job started.
     uploads: u64,
 }
@@ -188,7 +190,9 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         Some(bytes) => Some(serde_json::from_slice(bytes)?),
         None => None,
     };
-    let (annotations, scrubbed) = parsed.map(|m| (m.annotations, m.scrub)).unwrap_or_default();
+    let (annotations, scrubbed, text_attachments) = parsed
+        .map(|m| (m.annotations, m.scrub, m.text_attachments))
+        .unwrap_or_default();
     // Symbols uploaded through any server process since this one last looked: what
     // its caches remember as missing may be there now.
     let uploads = index.symbol_uploads().await?;
@@ -202,6 +206,7 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         meta,
         annotations,
         scrubbed,
+        text_attachments,
         uploads,
     }))
 }
@@ -276,11 +281,13 @@ pub async fn finalize(
         dump,
         meta,
         scrubbed,
+        text_attachments,
         uploads,
         ..
     } = loaded;
     if !resumed {
         report.scrub = scrubbed;
+        report.text_attachments = text_attachments;
         scrub_report(&mut report, &pipeline.scrub.annotations);
     }
     // Stack memory is only kept while the report may need reprocessing: until

@@ -220,6 +220,7 @@ pub fn build_report(
         signature,
         missing_symbols,
         scrub: Default::default(),
+        text_attachments: Vec::new(),
     }
 }
 

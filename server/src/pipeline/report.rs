@@ -37,6 +37,9 @@ pub struct ProcessedReport {
     /// values.
     #[serde(default)]
     pub scrub: mayday_report::scrub::ScrubSummary,
+    /// The text attachments a rule kept, scrubbed at ingest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_attachments: Vec<mayday_report::scrub::TextAttachment>,
 }
 
 /// A thread and its walked stack.

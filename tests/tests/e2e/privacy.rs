@@ -5,14 +5,16 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use mayday_report::scrub::TextAttachmentRule;
 use mayday_server::index::Role;
-use mayday_tests::api::{submit, wait_processed};
+use mayday_tests::api::{receipt, submit, wait_processed};
 use mayday_tests::crashpad::{Annotations, with_annotations};
 use mayday_tests::crashy::{PLANTED_HOST, PLANTED_SECRET, PLANTED_USER, plant};
 use mayday_tests::fixtures::{example, read_json};
 use mayday_tests::scan::{contains, traces, walk};
 use mayday_tests::server::{ServerProcess, TestServer, cli_token};
 use mayday_tests::testdata::{self, cases};
+use mayday_tests::upload::Multipart;
 use serde_json::Value;
 
 /// Every (file, needle) pair where a needle, in ASCII or in UTF-16LE, occurs in the
@@ -255,5 +257,84 @@ async fn dropped_annotation_keys_are_gone_from_the_report_the_metadata_and_the_d
     // Every blob the report has in the store, opened: the dump with its
     // metadata, and the processed report.
     server.assert_blobs_free_of(&id, &needles).await;
+    server.stop().await;
+}
+
+/// A text attachment a rule lists (`[[scrub.text_attachments]]`) is kept scrubbed:
+/// the app's log sent beside the dump loses its e-mail address, token, user name
+/// and IP address before anything is stored; the processed report shows it to
+/// developers (support sees metadata only); an attachment no rule lists, or a
+/// listed one that is not text, is dropped unread; deleting the report with its
+/// deletion token deletes it with every other blob of the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_text_attachment_is_kept_scrubbed_and_deleted_with_the_report() {
+    const EMAIL: &str = "log.person@example.org";
+    const TOKEN: &str = "tok-9c3e7a10f45b2d86";
+    const SCREENSHOT: &str = "screenshot-bytes-3f8a2c71";
+    const CORE: &str = "core-bytes-5e0d91b4";
+    let server = TestServer::with_config(|config| {
+        config.scrub.text_attachments = ["log", "core"]
+            .map(|field| TextAttachmentRule {
+                field: field.to_owned(),
+                max_bytes: 4096,
+            })
+            .to_vec();
+    })
+    .await;
+    let [developer, support] = server.tokens([Role::Developer, Role::Support]).await;
+    let log = format!(
+        "12:00:01 start build=4711\n\
+         12:00:02 signed in as {EMAIL} api_token={TOKEN}\n\
+         12:00:03 open /home/kevin/notes.txt from 10.20.30.40\n\
+         12:00:04 crash\n"
+    );
+    let dump = testdata::read("symbolic-linux-x64-crash/linux-mini.dmp");
+    let (content_type, body) = Multipart::new()
+        .text("prod", "Logged")
+        .file("log", "app.log", log.as_bytes())
+        .file("screenshot", "s.png", SCREENSHOT.as_bytes())
+        .file("core", "core.bin", format!("{CORE}\0\0\0").as_bytes())
+        .dump(&dump)
+        .finish();
+    let sent = receipt(server.submit_body(&content_type, body, false).await).await;
+    let report = server.wait_processed(&developer, &sent.id).await;
+    assert_eq!(report["state"], "processed", "{report}");
+    let kept = report["text_attachments"]
+        .as_array()
+        .expect("kept attachments");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["field"], "log");
+    let text = kept[0]["text"].as_str().unwrap();
+    assert!(text.contains("12:00:01 start build=4711"), "{text}");
+    assert!(text.contains("12:00:04 crash"), "{text}");
+    let needles = [EMAIL, TOKEN, "kevin", "10.20.30.40", SCREENSHOT, CORE];
+    for needle in needles {
+        assert!(!report.to_string().contains(needle), "{needle} in {report}");
+    }
+    let (_, seen) = server
+        .get_json(&format!("/api/v1/reports/{}", sent.id), &support)
+        .await;
+    assert!(seen.get("text_attachments").is_none(), "{seen}");
+    server.assert_blobs_free_of(&sent.id, &needles).await;
+    // Nor anywhere under the data dir in the clear (spool, index, temp files).
+    let leaked = leaks(&server.data_dir, &[EMAIL.to_owned(), TOKEN.to_owned()]);
+    assert!(leaked.is_empty(), "{leaked:?}");
+    // The kept text is in the report's blobs (so deleting them deletes it).
+    let opened = server.opened_report_blobs(&sent.id).await;
+    assert!(
+        opened
+            .iter()
+            .any(|(_, bytes)| contains(bytes, b"12:00:04 crash")),
+        "the kept log in a blob of the report"
+    );
+
+    let (status, _) = server
+        .delete(
+            &format!("/api/v1/reports/{}", sent.id),
+            &format!("Deletion {}", sent.deletion_token),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    assert!(server.report_keys(&sent.id).await.is_empty());
     server.stop().await;
 }

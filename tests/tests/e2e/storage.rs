@@ -483,6 +483,7 @@ async fn reports_stored_as_one_raw_object_or_as_two_are_both_read() {
         received_at,
         annotations: BTreeMap::from([("prod".to_owned(), "Earlier".to_owned())]),
         dropped_attachments: Vec::new(),
+        text_attachments: Vec::new(),
         scrub: Default::default(),
     };
     vault.put(&raw_key, &data_key, &dump).await.unwrap();
