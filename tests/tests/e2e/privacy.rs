@@ -315,6 +315,19 @@ async fn a_listed_text_attachment_is_kept_scrubbed_and_deleted_with_the_report()
         .get_json(&format!("/api/v1/reports/{}", sent.id), &support)
         .await;
     assert!(seen.get("text_attachments").is_none(), "{seen}");
+    // The report page shows it to developers, HTML-escaped.
+    let (cookie, _) = server.sign_in(&developer).await;
+    let page = server
+        .request(reqwest::Method::GET, &format!("/reports/{}", sent.id))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("12:00:04 crash"), "{page}");
+    assert!(!page.contains(EMAIL));
     server.assert_blobs_free_of(&sent.id, &needles).await;
     // Nor anywhere under the data dir in the clear (spool, index, temp files).
     let leaked = leaks(&server.data_dir, &[EMAIL.to_owned(), TOKEN.to_owned()]);

@@ -193,6 +193,10 @@ pub async fn show(
                         tbody { @for (k, v) in &report.annotations { tr { td.mono { (k) } td.mono { (v) } } } }
                     }
                 }
+                @for attachment in &report.text_attachments {
+                    h2 { "Attachment " code { (attachment.field) } " (scrubbed)" }
+                    pre.mono { (attachment.text) }
+                }
             }
         }
     };
