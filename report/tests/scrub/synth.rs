@@ -341,6 +341,45 @@ fn switches_leave_what_they_disable() {
     assert!(!contains_text(&dump, "liddell"));
 }
 
+/// A saved return address whose bytes spell text — `0x563d783f0570` holds
+/// `?x=V`, an environment assignment to the memory text rules — is a word the
+/// unwinder reads: it survives scrubbing, and so does a frame pointer, while the
+/// real assignment beside them is zeroed. (Before, such an address was zeroed in
+/// part once in a while, as ASLR placed the binary, and the walk lost its frames.)
+#[test]
+fn return_addresses_that_spell_text_survive_scrubbing() {
+    const PIE_BASE: u64 = 0x563d_7800_0000;
+    const RETURN: u64 = 0x563d_783f_0570;
+    // A frame pointer into this stack whose low bytes spell `k=V` as well.
+    const FRAME: u64 = STACK_BASE + 0x3d6b;
+    let stack = Section::with_endian(LE)
+        .D64(0)
+        .D64(RETURN)
+        .D64(FRAME)
+        // 24 bytes: the next word is aligned.
+        .append_bytes(b"\0API_KEY=k3y-v4lue-0042\0")
+        .D64(RETURN)
+        .append_repeated(0, 0x4000);
+    let stack = Memory::with_section(stack, STACK_BASE);
+    let name = DumpString::new("/usr/bin/app", LE);
+    let module = Module::new(LE, PIE_BASE, 0x100_0000, &name, 0, 0, None);
+    let mut dump = amd64_linux_dump(stack, PIE_BASE + 0x1000)
+        .add_module(module)
+        .add(name)
+        .finish()
+        .expect("synthetic dump");
+    assert!(contains_text(&dump, "?x=V"));
+    scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
+    let md = Minidump::read(&dump[..]).expect("parses");
+    let memory = md.get_stream::<MinidumpMemoryList<'_>>().expect("memory");
+    let stack = memory.memory_at_address(STACK_BASE).expect("stack region");
+    let word = |i: usize| u64::from_le_bytes(stack.bytes[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!(word(1), RETURN);
+    assert_eq!(word(2), FRAME);
+    assert!(!contains_text(&dump, "k3y-v4lue-0042"));
+    assert_eq!(word(6), RETURN);
+}
+
 #[test]
 fn stack_memory_is_dropped_on_request() {
     let mut dump = personal_dump();

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use minidump::system_info::Cpu;
 use minidump::{
     Minidump, MinidumpException, MinidumpMemory64List, MinidumpMemoryList, MinidumpMiscInfo,
     MinidumpModuleList, MinidumpSystemInfo, MinidumpThreadList,
@@ -97,6 +98,8 @@ pub(crate) enum RegionKind {
 pub(crate) struct Region {
     pub(crate) file: Range<usize>,
     pub(crate) kind: RegionKind,
+    /// The address of its first byte in the crashed process.
+    pub(crate) addr: u64,
 }
 
 /// Where everything is in a dump.
@@ -108,6 +111,13 @@ pub(crate) struct Layout {
     /// Whether the memory list(s) could be read; when not, bytes outside known
     /// regions are treated as possible memory.
     pub(crate) memory_list_read: bool,
+    /// What a saved return address or frame pointer points into: the loaded
+    /// modules and the threads' stacks.
+    unwind_targets: RangeSet<u64>,
+    /// The stack regions, by file offset: (file range, address of its start).
+    stacks: Vec<(Range<usize>, u64)>,
+    /// Bytes in a pointer of the crashed process: 4 or 8 (8 when unknown).
+    pointer_width: usize,
 }
 
 /// Offset range of `sub` inside `base`, when `sub` borrows from it.
@@ -120,6 +130,7 @@ fn offset_in(base: &[u8], sub: &[u8]) -> Option<Range<usize>> {
 }
 
 /// Sorted, merged, non-empty ranges with a logarithmic overlap test.
+#[derive(Debug, Clone)]
 pub(super) struct RangeSet<T>(Vec<Range<T>>);
 
 impl<T: Ord + Copy> RangeSet<T> {
@@ -203,7 +214,7 @@ impl Layout {
                     && loc.rva != 0
                     && !is_structural(&r)
                 {
-                    stack_files.push(r);
+                    stack_files.push((r, t.raw.stack.start_of_memory_range));
                 }
                 stack_addrs.push(addr_range(
                     t.raw.stack.start_of_memory_range,
@@ -231,7 +242,8 @@ impl Layout {
             .unwrap_or_default();
 
         // Sorted sets: a hostile dump may list millions of threads and regions.
-        let stack_file_set = RangeSet::new(stack_files.clone());
+        let stack_file_set = RangeSet::new(stack_files.iter().map(|(r, _)| r.clone()).collect());
+        let unwind_targets = RangeSet::new(stack_addrs.iter().chain(&modules).cloned().collect());
         let stack_addrs = RangeSet::new(stack_addrs);
         let modules = RangeSet::new(modules);
         code_addrs.sort_unstable();
@@ -252,7 +264,11 @@ impl Layout {
             } else {
                 RegionKind::Heap
             };
-            regions.push(Region { file, kind });
+            regions.push(Region {
+                file,
+                kind,
+                addr: addr.start,
+            });
         };
         let has = |ty: St| streams.iter().any(|s| s.ty == ty as u32);
         // Both memory lists, as (address, size, bytes in the dump).
@@ -281,20 +297,94 @@ impl Layout {
         // Stacks the memory list doesn't list (or that a broken list hid).
         let listed: std::collections::HashSet<(usize, usize)> =
             regions.iter().map(|r| (r.file.start, r.file.end)).collect();
-        for file in stack_files {
+        for (file, addr) in stack_files {
             if !listed.contains(&(file.start, file.end)) {
                 regions.push(Region {
                     file,
                     kind: RegionKind::Stack,
+                    addr,
                 });
             }
         }
+        let mut stacks: Vec<(Range<usize>, u64)> = regions
+            .iter()
+            .filter(|r| r.kind == RegionKind::Stack)
+            .map(|r| (r.file.clone(), r.addr))
+            .collect();
+        stacks.sort_by_key(|(file, _)| (file.start, file.end));
+        let pointer_width = match system_info.as_ref().map(|si| si.cpu) {
+            Some(Cpu::X86 | Cpu::Arm | Cpu::Ppc | Cpu::Sparc | Cpu::Mips) => 4,
+            _ => 8,
+        };
         Ok(Layout {
             order,
             streams,
             regions,
             memory_list_read,
+            unwind_targets,
+            stacks,
+            pointer_width,
         })
+    }
+
+    /// The file ranges of the words inside `range` that the unwinder reads: in a
+    /// stack region, aligned, pointer-sized words whose value points into a
+    /// loaded module or a stack (saved return addresses, frame pointers), unless
+    /// the word is all printable ASCII — then it is text, whatever it points to.
+    /// The text rules leave these words as they are: bytes of an address can
+    /// spell text (`0x563d783f0570` holds `x=V`, an environment assignment).
+    pub(super) fn unwinder_words(&self, buf: &[u8], range: &Range<usize>) -> Vec<Range<usize>> {
+        let width = self.pointer_width;
+        let mut words = Vec::new();
+        // Stacks starting before `range` ends, from the last one starting at or
+        // before its start (regions do not overlap in a sane dump).
+        let first = self
+            .stacks
+            .partition_point(|(file, _)| file.start <= range.start)
+            .saturating_sub(1);
+        for (file, addr) in self.stacks[first..]
+            .iter()
+            .take_while(|(file, _)| file.start < range.end)
+        {
+            let from = range.start.max(file.start);
+            let to = range.end.min(file.end);
+            if from >= to {
+                continue;
+            }
+            // The first aligned word overlapping `from`.
+            let address = addr.wrapping_add((from - file.start) as u64);
+            let mut start = from - (address % width as u64) as usize;
+            if start < file.start {
+                start += width;
+            }
+            while start < to {
+                let word = start..start + width;
+                if word.end > file.end {
+                    break;
+                }
+                let bytes = &buf[word.clone()];
+                let value = match (self.order, width) {
+                    (Order::Le, 4) => {
+                        u64::from(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
+                    }
+                    (Order::Be, 4) => {
+                        u64::from(u32::from_be_bytes(bytes.try_into().unwrap_or_default()))
+                    }
+                    (Order::Le, _) => u64::from_le_bytes(bytes.try_into().unwrap_or_default()),
+                    (Order::Be, _) => u64::from_be_bytes(bytes.try_into().unwrap_or_default()),
+                };
+                let text = bytes.iter().all(|b| (0x20..0x7f).contains(b));
+                if !text
+                    && self
+                        .unwind_targets
+                        .overlaps(&(value..value.saturating_add(1)))
+                {
+                    words.push(word);
+                }
+                start += width;
+            }
+        }
+        words
     }
 
     pub(super) fn raw<'a>(&self, buf: &'a [u8]) -> Raw<'a> {

@@ -179,7 +179,24 @@ pub(super) fn scrub_text_everywhere(
             }
         });
         for (r, fill, kind, encoding) in edits {
-            if overwrite(buf, r, fill, encoding) {
+            // Words the unwinder reads stay as they were (`Layout::unwinder_words`).
+            let kept: Vec<(Range<usize>, Vec<u8>)> = layout
+                .unwinder_words(buf, &r)
+                .into_iter()
+                .map(|w| (w.clone(), buf[w].to_vec()))
+                .collect();
+            if kept.is_empty() {
+                if overwrite(buf, r, fill, encoding) {
+                    summary.add(kind.name(), 1);
+                }
+                continue;
+            }
+            let before = buf.get(r.clone()).map(<[u8]>::to_vec);
+            overwrite(buf, r.clone(), fill, encoding);
+            for (w, bytes) in kept {
+                buf[w].copy_from_slice(&bytes);
+            }
+            if buf.get(r).map(<[u8]>::to_vec) != before {
                 summary.add(kind.name(), 1);
             }
         }
