@@ -157,6 +157,20 @@ async fn read_request(
     read_upload(content_type, body, wire, limits, spooler, keep).await
 }
 
+impl IngestState {
+    /// Reads the upload of a request with these headers, with this server's
+    /// limits, spool and text attachment rules.
+    async fn read(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+        wire: Arc<body::WireStats>,
+    ) -> Result<Upload, IngestError> {
+        let keep = &self.scrub.text_attachments;
+        read_request(headers, body, wire, &self.limits, &self.spooler, keep).await
+    }
+}
+
 /// What became of an upload that was read whole.
 enum Accepted {
     /// Stored durably: the receipt.
@@ -200,15 +214,7 @@ async fn submit(
         return Err(e);
     }
     let mut timer = state.metrics.timer();
-    let upload = read_request(
-        &headers,
-        body,
-        wire,
-        &state.limits,
-        &state.spooler,
-        &state.scrub.text_attachments,
-    )
-    .await;
+    let upload = state.read(&headers, body, wire).await;
     timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use super::body::{self, decompressed};
 use super::spool::{Spool, Spooler};
 use super::upload::upload_from_spool;
-use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space, read_request};
+use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space};
 use crate::config::SentryConfig;
 
 /// The annotation keys a release sets, as the Breakpad form names them.
@@ -183,16 +183,10 @@ pub(super) async fn minidump(
     let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
-    let mut upload = read_request(
-        &headers,
-        body,
-        wire,
-        &state.limits,
-        &state.spooler,
-        &state.scrub.text_attachments,
-    )
-    .await
-    .inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let mut upload = state
+        .read(&headers, body, wire)
+        .await
+        .inspect_err(|e| state.metrics.rejected(e.name()))?;
     // The event: the `sentry` JSON field, or `sentry[release]` and the like.
     let event = upload
         .annotations

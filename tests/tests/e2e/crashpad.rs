@@ -41,8 +41,15 @@ fn handler() -> PathBuf {
 }
 
 /// `tests/crashpad/crash_with_crashpad.c` built in `dir` with the system `cc`,
-/// with debug information.
-fn build_program(dir: &Path) -> PathBuf {
+/// with debug information (on a blocking thread).
+async fn build_program(dir: &Path) -> PathBuf {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || compile_program(&dir))
+        .await
+        .unwrap()
+}
+
+fn compile_program(dir: &Path) -> PathBuf {
     let out = dir.join("crash_with_crashpad");
     let built = Command::new("cc")
         .args(["-g", "-O0", "-Wall", "-Wextra", "-Werror", "-o"])
@@ -185,12 +192,7 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
     let developer = server.token(Role::Developer).await;
     let uploader = server.token(Role::Uploader).await;
     let temp = tempfile::tempdir().unwrap();
-    let program = {
-        let dir = temp.path().to_owned();
-        tokio::task::spawn_blocking(move || build_program(&dir))
-            .await
-            .unwrap()
-    };
+    let program = build_program(temp.path()).await;
 
     // The program's symbols, and the C library's, as a developer uploads them.
     upload_with_system_libc(&program, &server.url, &uploader).await;
@@ -320,12 +322,7 @@ async fn electron_apps_crash_reporter_files_the_report_under_the_app() {
     let server = TestServer::start().await;
     let developer = server.token(Role::Developer).await;
     let temp = tempfile::tempdir().unwrap();
-    let program = {
-        let dir = temp.path().to_owned();
-        tokio::task::spawn_blocking(move || build_program(&dir))
-            .await
-            .unwrap()
-    };
+    let program = build_program(temp.path()).await;
     let relay = Relay::start(server.url.trim_start_matches("http://").to_owned()).await;
     crash(
         &program,
