@@ -31,7 +31,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub use error::IngestError;
 pub use spool::{Spool, Spooler, clear_spool};
 pub use upload::Upload;
-use upload::read_upload;
+use upload::{KeptFile, read_upload};
 
 use crate::config::{CrashSitesConfig, Limits, SentryConfig};
 use crate::crypto::SEAL_HEADROOM;
@@ -110,7 +110,7 @@ pub fn parser_router(
             move |Extension(wire): Extension<Arc<body::WireStats>>,
                   headers: HeaderMap,
                   body: Body| async move {
-                let upload = read_request(&headers, body, wire, &limits, &spooler).await;
+                let upload = read_request(&headers, body, wire, &limits, &spooler, &[]).await;
                 let status = upload
                     .as_ref()
                     .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
@@ -139,18 +139,20 @@ fn body_layers<S: Clone + Send + Sync + 'static>(
         .layer(DefaultBodyLimit::disable())
 }
 
-/// Reads the upload of a request with these headers.
+/// Reads the upload of a request with these headers, keeping the file parts
+/// `keep` names in memory (other attachments are dropped).
 async fn read_request(
     headers: &HeaderMap,
     body: Body,
     wire: Arc<body::WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[KeptFile],
 ) -> Result<Upload, IngestError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    read_upload(content_type, body, wire, limits, spooler).await
+    read_upload(content_type, body, wire, limits, spooler, keep).await
 }
 
 /// What became of an upload that was read whole.
@@ -196,7 +198,7 @@ async fn submit(
         return Err(e);
     }
     let mut timer = state.metrics.timer();
-    let upload = read_request(&headers, body, wire, &state.limits, &state.spooler).await;
+    let upload = read_request(&headers, body, wire, &state.limits, &state.spooler, &[]).await;
     timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,

@@ -24,6 +24,22 @@ pub struct Upload {
     pub annotations: BTreeMap<String, String>,
     /// Other file parts that were received and dropped: (field name, size).
     pub dropped_attachments: Vec<(String, u64)>,
+    /// The file parts the route asked to keep ([`KeptFile`]), by field name: read
+    /// into memory for the route to take what it needs from, never stored.
+    pub kept_files: BTreeMap<&'static str, Vec<u8>>,
+}
+
+/// A file part a route reads into memory instead of dropping it unread (the
+/// event that sentry-native's Crashpad handler attaches as `__sentry-event`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptFile {
+    /// The part's field name; the first part of that name is kept, any later
+    /// one is dropped as other attachments are.
+    pub name: &'static str,
+    /// The most bytes it may have: a larger part refuses the upload as too large.
+    pub max_bytes: usize,
+    /// What the refusal names (`Discarded=too_large_<what>`).
+    pub what: &'static str,
 }
 
 /// The `MDMP` magic, little-endian as minidumps start.
@@ -59,13 +75,14 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
 }
 
 /// Reads an upload from `body` (already decompressed by the layer in front;
-/// `wire` counts what came over the wire).
+/// `wire` counts what came over the wire), keeping the file parts `keep` names.
 pub(crate) async fn read_upload(
     content_type: Option<&str>,
     body: Body,
     wire: Arc<WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[KeptFile],
 ) -> Result<Upload, IngestError> {
     let kind = body_kind(content_type)?;
     let stream = decompressed(
@@ -82,9 +99,12 @@ pub(crate) async fn read_upload(
                 dump,
                 annotations: BTreeMap::new(),
                 dropped_attachments: Vec::new(),
+                kept_files: BTreeMap::new(),
             })
         }
-        BodyKind::Multipart { boundary } => read_multipart(stream, boundary, limits, spooler).await,
+        BodyKind::Multipart { boundary } => {
+            read_multipart(stream, boundary, limits, spooler, keep).await
+        }
     }
 }
 
@@ -93,6 +113,7 @@ async fn read_multipart(
     boundary: String,
     limits: &Limits,
     spooler: &Arc<Spooler>,
+    keep: &[KeptFile],
 ) -> Result<Upload, IngestError> {
     let budget = HeaderBudget::new(limits.max_part_header_bytes);
     // multer wants an error type it can box; keep ours to recover it afterwards.
@@ -107,6 +128,7 @@ async fn read_multipart(
     let mut annotations = BTreeMap::new();
     let mut annotation_bytes = 0u64;
     let mut dropped_attachments = Vec::new();
+    let mut kept_files = BTreeMap::new();
     let mut parts = 0usize;
 
     loop {
@@ -129,6 +151,19 @@ async fn read_multipart(
             }
             let spooled = spool(field.map_err(multer_error), spooler).await?;
             dump = Some(spooled);
+        } else if let Some(kept) = keep
+            .iter()
+            .find(|k| is_file && k.name == name && !kept_files.contains_key(k.name))
+        {
+            let mut bytes = Vec::new();
+            let mut field = field;
+            while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                if bytes.len() + chunk.len() > kept.max_bytes {
+                    return Err(IngestError::TooLarge(kept.what));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            kept_files.insert(kept.name, bytes);
         } else if is_file && name != EXTRA_FIELD {
             // Attachments are not kept: they are opaque bytes we cannot scrub.
             let mut size = 0u64;
@@ -177,6 +212,7 @@ async fn read_multipart(
         dump,
         annotations,
         dropped_attachments,
+        kept_files,
     })
 }
 
@@ -245,6 +281,7 @@ pub(crate) fn upload_from_spool(
         dump,
         annotations,
         dropped_attachments: Vec::new(),
+        kept_files: BTreeMap::new(),
     })
 }
 
@@ -285,6 +322,15 @@ mod tests {
 
     /// Reads `body`, a `multipart/form-data` body with boundary `b`, with `limits`.
     async fn read_form(body: String, limits: &Limits) -> Result<Upload, IngestError> {
+        read_form_keeping(body, limits, &[]).await
+    }
+
+    /// [`read_form`], keeping the file parts `keep` names.
+    async fn read_form_keeping(
+        body: String,
+        limits: &Limits,
+        keep: &[KeptFile],
+    ) -> Result<Upload, IngestError> {
         let dir = tempfile::tempdir().unwrap();
         let spooler = Arc::new(Spooler::new(dir.path(), limits));
         let content_type = Some("multipart/form-data; boundary=b");
@@ -294,6 +340,7 @@ mod tests {
             Arc::default(),
             limits,
             &spooler,
+            keep,
         )
         .await
     }
@@ -371,6 +418,64 @@ mod tests {
         ))
         .await;
         assert!(matches!(bad, Err(IngestError::Malformed("extra_json"))));
+    }
+
+    /// A form like sentry-native's Crashpad handler sends: the event and two
+    /// breadcrumb files beside the dump.
+    fn sentry_form(event: &str) -> String {
+        concat!(
+            "--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-breadcrumb1\"; filename=\"__sentry-breadcrumb1\"\n\n",
+            "crumbs",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-event\"; filename=\"__sentry-event\"\n\n",
+            "EVENT",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-event\"; filename=\"__sentry-event\"\n\n",
+            "second",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"upload_file_minidump\"; filename=\"a.dmp\"\n\n",
+            "MDMP\0\0\0\0",
+            "\n--b--\n",
+        )
+        .replace("EVENT", event)
+        .replace('\n', "\r\n")
+    }
+
+    #[tokio::test]
+    async fn file_parts_a_route_names_are_kept_in_memory_within_their_bound() {
+        let event = KeptFile {
+            name: "__sentry-event",
+            max_bytes: 8,
+            what: "sentry_event",
+        };
+        let limits = Limits::default();
+        let upload = read_form_keeping(sentry_form("\u{85}12345"), &limits, &[event])
+            .await
+            .unwrap();
+        // The bytes as sent, of the first part of that name only.
+        assert_eq!(
+            upload.kept_files["__sentry-event"],
+            "\u{85}12345".as_bytes()
+        );
+        assert_eq!(
+            upload.dropped_attachments,
+            vec![
+                ("__sentry-breadcrumb1".to_owned(), 6),
+                ("__sentry-event".to_owned(), 6)
+            ]
+        );
+        assert!(upload.annotations.is_empty());
+        // Past its bound the upload is refused, naming it.
+        let big = read_form_keeping(sentry_form("123456789"), &limits, &[event]).await;
+        assert!(
+            matches!(big, Err(IngestError::TooLarge("sentry_event"))),
+            "{big:?}"
+        );
+        // A route that keeps nothing drops it as any attachment.
+        let upload = read_form(sentry_form("123456789"), &limits).await.unwrap();
+        assert!(upload.kept_files.is_empty());
+        assert_eq!(upload.dropped_attachments.len(), 3);
     }
 
     #[test]
