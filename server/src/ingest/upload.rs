@@ -24,7 +24,7 @@ pub struct Upload {
     pub annotations: BTreeMap<String, String>,
     /// Other file parts that were received and dropped: (field name, size).
     pub dropped_attachments: Vec<(String, u64)>,
-    /// The file parts the route asked to keep ([`KeptFile`]), by field name: read
+    /// The file parts the route asked to keep (a Sentry event), by field name: read
     /// into memory for the route to take what it needs from, never stored.
     pub kept_files: BTreeMap<&'static str, Vec<u8>>,
 }
