@@ -9,10 +9,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mayday_server::index::Role;
-use mayday_tests::api::texts;
 use mayday_tests::command::{text, upload_with_system_libc};
 use mayday_tests::fixtures::workspace_root;
 use mayday_tests::report::{crash_reason, frames, functions};
@@ -27,8 +26,6 @@ const HANDLER: &str = "/usr/lib/chromium/chrome_crashpad_handler";
 const CRASH_PATIENCE: Duration = Duration::from_secs(60);
 /// `SIGSEGV` on Linux.
 const SIGSEGV: i32 = 11;
-/// How long the upload may take to show up in the API.
-const UPLOAD_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The handler; the test fails (never skips) without it.
 fn handler() -> PathBuf {
@@ -122,27 +119,6 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Polls the report list until `product` has a report: its id.
-async fn wait_for_upload(server: &TestServer, token: &str, product: &str) -> String {
-    let deadline = Instant::now() + UPLOAD_PATIENCE;
-    loop {
-        let (status, body) = server
-            .get_json(&format!("/api/v1/reports?product={product}"), token)
-            .await;
-        assert!(status.is_success(), "{status} {body}");
-        let ids = texts(&body["reports"], "id");
-        if let [id] = ids.as_slice() {
-            return id.clone();
-        }
-        assert!(ids.is_empty(), "one upload, not {ids:?}");
-        assert!(
-            Instant::now() < deadline,
-            "no report of {product} within {UPLOAD_PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// The C program crashes; the real handler dumps and uploads it (gzipped) to the
 /// real server, where it is processed, symbolicated from the program's own
 /// symbols (uploaded with `mayday-symbols`), named by the product and version the
@@ -197,7 +173,7 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
         text(&crashed)
     );
 
-    let id = wait_for_upload(&server, &developer, PRODUCT).await;
+    let id = server.wait_for_upload(&developer, PRODUCT).await;
     let report = server.wait_processed(&developer, &id).await;
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["product"], PRODUCT, "{report}");
