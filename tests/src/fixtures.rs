@@ -114,13 +114,20 @@ pub fn test_venv_python() -> std::path::PathBuf {
 }
 
 /// sentry-native 0.4.9's own example program, `sentry_example`, built by
-/// `scripts/install-test-deps` with the Crashpad backend, its `crashpad_handler`
-/// beside it (`$MAYDAY_SENTRY_NATIVE`, by default
-/// `~/.cache/mayday/sentry-native-0.4.9/crashpad/bin`). The test fails (never
-/// skips) without it.
-pub fn sentry_native_example() -> PathBuf {
-    let bin = test_cache("MAYDAY_SENTRY_NATIVE", "sentry-native-0.4.9/crashpad/bin");
-    for program in ["sentry_example", "crashpad_handler"] {
+/// `scripts/install-test-deps` with `backend` (`"crashpad"`, with its
+/// `crashpad_handler` beside it, or `"breakpad"`) into
+/// `$MAYDAY_SENTRY_NATIVE/<backend>/bin` (by default
+/// `~/.cache/mayday/sentry-native-0.4.9`). The test fails (never skips) without it.
+pub fn sentry_native_example(backend: &str) -> PathBuf {
+    let bin = test_cache("MAYDAY_SENTRY_NATIVE", "sentry-native-0.4.9")
+        .join(backend)
+        .join("bin");
+    let programs: &[&str] = match backend {
+        "crashpad" => &["sentry_example", "crashpad_handler"],
+        "breakpad" => &["sentry_example"],
+        other => panic!("no sentry-native backend {other} is built for the tests"),
+    };
+    for program in programs {
         let path = bin.join(program);
         assert!(
             path.exists(),
