@@ -20,6 +20,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Semaphore, watch};
 
+mod http10;
+
 use crate::config::{Config, HttpConfig};
 use crate::index::{Alerts, Index, Intake};
 use crate::ingest::{self, IngestState};
@@ -419,6 +421,8 @@ async fn serve_connection(
         started,
         last: Arc::clone(&activity),
     };
+    // Crashpad's HTTP/1.0 uploads with a chunked body, which hyper refuses.
+    let io = http10::FirstHead::new(io);
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
     let mut conn = std::pin::pin!(conn);
     let check = (idle_timeout / 4).max(Duration::from_millis(100));

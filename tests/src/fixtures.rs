@@ -84,20 +84,26 @@ pub fn system_libc_symbols(dir: &Path) -> PathBuf {
     sym
 }
 
+/// `$XDG_CACHE_HOME/mayday/<name>` (`~/.cache/mayday/<name>` by default), where
+/// `scripts/install-test-deps` puts what it builds or installs for the tests,
+/// unless the environment variable `variable` names another place.
+fn test_cache(variable: &str, name: &str) -> PathBuf {
+    std::env::var_os(variable).map_or_else(
+        || {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
+                .join("mayday")
+                .join(name)
+        },
+        PathBuf::from,
+    )
+}
+
 /// The Python of the virtualenv `scripts/install-test-deps` fills (sentry-sdk,
 /// openapi-spec-validator, jsonschema).
 pub fn test_venv_python() -> std::path::PathBuf {
-    let venv = std::env::var_os("MAYDAY_TEST_VENV").map_or_else(
-        || {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                })
-                .join("mayday/test-venv")
-        },
-        std::path::PathBuf::from,
-    );
+    let venv = test_cache("MAYDAY_TEST_VENV", "test-venv");
     let python = venv.join("bin/python");
     assert!(
         python.exists(),
@@ -105,4 +111,29 @@ pub fn test_venv_python() -> std::path::PathBuf {
         python.display()
     );
     python
+}
+
+/// sentry-native 0.4.9's own example program, `sentry_example`, built by
+/// `scripts/install-test-deps` with `backend` (`"crashpad"`, with its
+/// `crashpad_handler` beside it, or `"breakpad"`) into
+/// `$MAYDAY_SENTRY_NATIVE/<backend>/bin` (by default
+/// `~/.cache/mayday/sentry-native-0.4.9`). The test fails (never skips) without it.
+pub fn sentry_native_example(backend: &str) -> PathBuf {
+    let bin = test_cache("MAYDAY_SENTRY_NATIVE", "sentry-native-0.4.9")
+        .join(backend)
+        .join("bin");
+    let programs: &[&str] = match backend {
+        "crashpad" => &["sentry_example", "crashpad_handler"],
+        "breakpad" => &["sentry_example"],
+        other => panic!("no sentry-native backend {other} is built for the tests"),
+    };
+    for program in programs {
+        let path = bin.join(program);
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/install-test-deps",
+            path.display()
+        );
+    }
+    bin.join("sentry_example")
 }

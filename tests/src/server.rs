@@ -238,6 +238,29 @@ impl TestServer {
         api::settle(&self.url, token, id).await
     }
 
+    /// Polls the report list until `product` has a report, for a minute (a crash
+    /// handler uploads on its own time): its id. Fails if more than one came.
+    pub async fn wait_for_upload(&self, token: &str, product: &str) -> String {
+        let patience = Duration::from_secs(60);
+        let deadline = Instant::now() + patience;
+        loop {
+            let (status, body) = self
+                .get_json(&format!("/api/v1/reports?product={product}"), token)
+                .await;
+            assert!(status.is_success(), "{status} {body}");
+            let ids = api::texts(&body["reports"], "id");
+            if let [id] = ids.as_slice() {
+                return id.clone();
+            }
+            assert!(ids.is_empty(), "one upload, not {ids:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no report of {product} within {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until no job is waiting or running.
     pub async fn drain(&self) {
         let deadline = Instant::now() + Duration::from_secs(180);

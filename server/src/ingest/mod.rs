@@ -24,8 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{
-    ScrubConfig, ScrubSummary, TextAttachment, TextAttachmentRule, scrub_annotations,
-    scrub_attachment, scrub_minidump,
+    ScrubConfig, ScrubSummary, TextAttachment, scrub_annotations, scrub_attachment, scrub_minidump,
 };
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -34,7 +33,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 pub use error::IngestError;
 pub use spool::{Spool, Spooler, clear_spool};
 pub use upload::Upload;
-use upload::read_upload;
+use upload::{Keep, KeptFile, read_upload};
 
 use crate::config::{CrashSitesConfig, Limits, SentryConfig};
 use crate::crypto::SEAL_HEADROOM;
@@ -113,7 +112,8 @@ pub fn parser_router(
             move |Extension(wire): Extension<Arc<body::WireStats>>,
                   headers: HeaderMap,
                   body: Body| async move {
-                let upload = read_request(&headers, body, wire, &limits, &spooler, &[]).await;
+                let upload =
+                    read_request(&headers, body, wire, &limits, &spooler, Keep::default()).await;
                 let status = upload
                     .as_ref()
                     .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
@@ -142,14 +142,15 @@ fn body_layers<S: Clone + Send + Sync + 'static>(
         .layer(DefaultBodyLimit::disable())
 }
 
-/// Reads the upload of a request with these headers.
+/// Reads the upload of a request with these headers, keeping the file parts
+/// `keep` names in memory (other attachments are dropped).
 async fn read_request(
     headers: &HeaderMap,
     body: Body,
     wire: Arc<body::WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
-    keep: &[TextAttachmentRule],
+    keep: Keep<'_>,
 ) -> Result<Upload, IngestError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -159,14 +160,19 @@ async fn read_request(
 
 impl IngestState {
     /// Reads the upload of a request with these headers, with this server's
-    /// limits, spool and text attachment rules.
+    /// limits, spool and text attachment rules, keeping the file parts `files`
+    /// names in memory for the route.
     async fn read(
         &self,
         headers: &HeaderMap,
         body: Body,
         wire: Arc<body::WireStats>,
+        files: &[KeptFile],
     ) -> Result<Upload, IngestError> {
-        let keep = &self.scrub.text_attachments;
+        let keep = Keep {
+            files,
+            texts: &self.scrub.text_attachments,
+        };
         read_request(headers, body, wire, &self.limits, &self.spooler, keep).await
     }
 }
@@ -214,7 +220,7 @@ async fn submit(
         return Err(e);
     }
     let mut timer = state.metrics.timer();
-    let upload = state.read(&headers, body, wire).await;
+    let upload = state.read(&headers, body, wire, &[]).await;
     timer.done(Stage::Receive);
     let mut upload = match upload {
         Ok(upload) => upload,

@@ -2,8 +2,9 @@
 //! backend or a Sentry SDK reports to Mayday by pointing its DSN here:
 //!
 //! - `POST /api/{project}/minidump/` (sentry-native): the Breakpad form, with the
-//!   minidump in `upload_file_minidump` and the event as the `sentry` JSON field
-//!   or `sentry[...]` fields.
+//!   minidump in `upload_file_minidump` and the event as the `sentry` JSON field,
+//!   `sentry[...]` fields, or the MessagePack file `__sentry-event` that its
+//!   Crashpad handler attaches (its breadcrumb files are dropped unread).
 //! - `POST /api/{project}/envelope/`: an envelope whose `attachment` item of type
 //!   `event.minidump` is the dump. Envelopes without one (sessions, plain events,
 //!   transactions) are answered and dropped: Mayday keeps crash dumps only.
@@ -13,8 +14,8 @@
 //! before the body is read. Of the event, `release` (`name@version`) becomes the
 //! report's product and version (a project's configured `product` when the
 //! release names none) and `tags` become annotations, scrubbed by the annotation
-//! rules like the app's own; user, contexts, breadcrumbs and the project and key
-//! of the DSN are never stored. The answer is Sentry's `{"id": <event id>}`, with
+//! rules like the app's own; user, contexts, extra, breadcrumbs and the project
+//! and key of the DSN are skipped as the event is parsed, never stored. The answer is Sentry's `{"id": <event id>}`, with
 //! Mayday's `crash_id` and `deletion_token` beside it.
 
 use std::collections::BTreeMap;
@@ -26,11 +27,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use mayday_report::upload::SubmitReceipt;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::body::{self, decompressed};
 use super::spool::{Spool, Spooler};
-use super::upload::upload_from_spool;
+use super::upload::{KeptFile, upload_from_spool};
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space};
 use crate::config::SentryConfig;
 
@@ -39,6 +41,52 @@ const PRODUCT: &str = "ProductName";
 const VERSION: &str = "Version";
 /// The most items an envelope may hold.
 const MAX_ITEMS: usize = 100;
+/// The event sentry-native's Crashpad handler attaches to the minidump form,
+/// MessagePack-encoded; as large as an envelope's event may be.
+const EVENT_FILE: KeptFile = KeptFile {
+    name: "__sentry-event",
+    max_bytes: MAX_LINE,
+    what: "sentry_event",
+};
+
+/// What Mayday reads of a Sentry event. Every other field (user, contexts,
+/// extra, breadcrumbs, the SDK's) is skipped while the event is parsed.
+#[derive(Debug, Default, Deserialize)]
+struct Event {
+    #[serde(default)]
+    event_id: Value,
+    #[serde(default)]
+    release: Value,
+    #[serde(default)]
+    tags: Value,
+}
+
+impl Event {
+    /// An event as JSON (the `sentry` form field, an envelope's event item);
+    /// `None` when it is not one.
+    fn from_json(bytes: &[u8]) -> Option<Event> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// An event as MessagePack (the `__sentry-event` file); `None` when it is
+    /// not one.
+    fn from_msgpack(bytes: &[u8]) -> Option<Event> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+
+    fn event_id(&self) -> Option<&str> {
+        self.event_id.as_str()
+    }
+
+    fn release(&self) -> Option<&str> {
+        self.release.as_str()
+    }
+
+    /// Its `tags`, when it has any.
+    fn tags(&self) -> Option<&Value> {
+        (!self.tags.is_null()).then_some(&self.tags)
+    }
+}
 
 /// `name@version` → (name, version); a release without `@` is a version.
 fn split_release(release: &str) -> (Option<&str>, &str) {
@@ -184,21 +232,24 @@ pub(super) async fn minidump(
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
     check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
     let mut upload = state
-        .read(&headers, body, wire)
+        .read(&headers, body, wire, &[EVENT_FILE])
         .await
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
-    // The event: the `sentry` JSON field, or `sentry[release]` and the like.
+    // The event: the `sentry` JSON field, the Crashpad handler's `__sentry-event`
+    // file, or `sentry[release]` and the like.
     let event = upload
         .annotations
         .get("sentry")
-        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        .and_then(|text| Event::from_json(text.as_bytes()))
+        .or_else(|| Event::from_msgpack(upload.kept_files.get(EVENT_FILE.name)?));
+    upload.kept_files.clear();
     let release = event
         .as_ref()
-        .and_then(|e| e["release"].as_str().map(str::to_owned))
+        .and_then(|e| e.release().map(str::to_owned))
         .or_else(|| upload.annotations.get("sentry[release]").cloned());
     let event_id = event
         .as_ref()
-        .and_then(|e| e["event_id"].as_str().map(str::to_owned))
+        .and_then(|e| e.event_id().map(str::to_owned))
         .unwrap_or_else(new_event_id);
     // Its tags: `tags` of the JSON event, or `sentry[tags][key]` fields.
     let form_tags: serde_json::Map<String, Value> = upload
@@ -211,8 +262,7 @@ pub(super) async fn minidump(
         .collect();
     let tags = event
         .as_ref()
-        .map(|e| e["tags"].clone())
-        .filter(|t| !t.is_null())
+        .and_then(|e| e.tags().cloned())
         .unwrap_or(Value::Object(form_tags));
     // Nothing else of the event is kept.
     upload
@@ -331,7 +381,7 @@ impl AsyncSink for &mut Spool {
 /// an `event.minidump` attachment came).
 struct Envelope {
     header: Value,
-    event: Option<Value>,
+    event: Option<Event>,
     dump: Option<Spool>,
 }
 
@@ -374,13 +424,13 @@ async fn read_envelope(
             Some(len) if is_event => {
                 let mut bytes = Vec::new();
                 reader.payload(len, Small(&mut bytes)).await?;
-                event = serde_json::from_slice(&bytes).ok();
+                event = Event::from_json(&bytes);
             }
             Some(len) => reader.payload(len, Skip).await?,
             None => {
                 let payload = reader.line().await?.unwrap_or_default();
                 if is_event {
-                    event = serde_json::from_slice(&payload).ok();
+                    event = Event::from_json(&payload);
                 } else if is_dump {
                     let mut spool = Spool::new(Arc::clone(spooler));
                     spool.write(&payload).await?;
@@ -430,8 +480,8 @@ pub(super) async fn envelope(
     let event = envelope.event.as_ref();
     apply_event(
         &mut annotations,
-        event.and_then(|e| e["release"].as_str()),
-        event.map(|e| &e["tags"]),
+        event.and_then(Event::release),
+        event.and_then(Event::tags),
         project_product,
         state.limits.max_annotations,
     );
@@ -459,7 +509,7 @@ mod tests {
         let body = b"{\"event_id\":\"abc\"}\n{\"type\":\"event\"}\n{\"release\":\"app@1.2\"}\n{\"type\":\"attachment\",\"length\":6,\"attachment_type\":\"event.minidump\"}\nMD\nMP\n{\"type\":\"session\",\"length\":2}\n{}";
         let envelope = read(body).await.unwrap();
         assert_eq!(envelope.header["event_id"], "abc");
-        assert_eq!(envelope.event.unwrap()["release"], "app@1.2");
+        assert_eq!(envelope.event.unwrap().release(), Some("app@1.2"));
         assert_eq!(
             envelope.dump.unwrap().into_vec(0).await.unwrap(),
             b"MD\nMP\n"
@@ -519,6 +569,35 @@ mod tests {
         assert_eq!(annotations.len(), 4);
         add_tags(&mut annotations, Some(&json!("not tags")), 10);
         assert_eq!(annotations.len(), 4);
+    }
+
+    #[test]
+    fn the_crashpad_handlers_event_file_is_read_as_messagepack() {
+        // As sentry-native 0.4.9 writes `__sentry-event` (these bytes, from its
+        // example program), with a binary `extra` (a type JSON lacks) beside.
+        let bytes = b"\x84\xa7release\xb4test-example-release\
+            \xa4user\x82\xa2id*\xa8username\xa9some_name\
+            \xa4tags\x81\xacexpected-tag\xaasome value\
+            \xa5extra\xc4\x02ab";
+        let event = Event::from_msgpack(bytes).unwrap();
+        assert_eq!(event.release(), Some("test-example-release"));
+        assert_eq!(event.tags(), Some(&json!({"expected-tag": "some value"})));
+        assert_eq!(event.event_id(), None);
+        // What serializers other than sentry-native's write reads the same.
+        let written = rmp_serde::to_vec_named(&json!({
+            "event_id": "00112233445566778899aabbccddeeff",
+            "release": "app@2.1",
+            "breadcrumbs": [{"message": "clicked"}],
+        }))
+        .unwrap();
+        let event = Event::from_msgpack(&written).unwrap();
+        assert_eq!(event.event_id(), Some("00112233445566778899aabbccddeeff"));
+        assert_eq!(event.release(), Some("app@2.1"));
+        assert_eq!(event.tags(), None);
+        // JSON is not MessagePack, nor is a cut event.
+        assert!(Event::from_msgpack(br#"{"release":"app@1"}"#).is_none());
+        assert!(Event::from_msgpack(&bytes[..20]).is_none());
+        assert!(Event::from_json(br#"{"release":"app@1"}"#).is_some());
     }
 
     #[test]

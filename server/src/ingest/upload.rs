@@ -28,6 +28,32 @@ pub struct Upload {
     /// Text attachments a rule keeps (field name, text), not scrubbed yet: held in
     /// memory only, each within its rule's size.
     pub text_attachments: Vec<(String, String)>,
+    /// The file parts the route asked to keep (a Sentry event), by field name: read
+    /// into memory for the route to take what it needs from, never stored.
+    pub kept_files: BTreeMap<&'static str, Vec<u8>>,
+}
+
+/// A file part a route reads into memory instead of dropping it unread (the
+/// event that sentry-native's Crashpad handler attaches as `__sentry-event`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeptFile {
+    /// The part's field name; the first part of that name is kept, any later
+    /// one is dropped as other attachments are.
+    pub name: &'static str,
+    /// The most bytes it may have: a larger part refuses the upload as too large.
+    pub max_bytes: usize,
+    /// What the refusal names (`Discarded=too_large_<what>`).
+    pub what: &'static str,
+}
+
+/// What an upload's reader keeps of the file parts other than the dump; every
+/// other file part is dropped unread.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keep<'a> {
+    /// File parts the route reads into memory for itself (a Sentry event).
+    pub files: &'a [KeptFile],
+    /// Text attachments the deployment keeps (`[[scrub.text_attachments]]`).
+    pub texts: &'a [TextAttachmentRule],
 }
 
 /// The `MDMP` magic, little-endian as minidumps start.
@@ -63,15 +89,15 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
 }
 
 /// Reads an upload from `body` (already decompressed by the layer in front;
-/// `wire` counts what came over the wire). File parts other than the dump are
-/// dropped unread unless one of `keep` names them and they are text.
+/// `wire` counts what came over the wire), keeping the file parts `keep` names
+/// (text attachments only if they are text within their rule's size).
 pub(crate) async fn read_upload(
     content_type: Option<&str>,
     body: Body,
     wire: Arc<WireStats>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
-    keep: &[TextAttachmentRule],
+    keep: Keep<'_>,
 ) -> Result<Upload, IngestError> {
     let kind = body_kind(content_type)?;
     let stream = decompressed(
@@ -89,6 +115,7 @@ pub(crate) async fn read_upload(
                 annotations: BTreeMap::new(),
                 dropped_attachments: Vec::new(),
                 text_attachments: Vec::new(),
+                kept_files: BTreeMap::new(),
             })
         }
         BodyKind::Multipart { boundary } => {
@@ -102,7 +129,7 @@ async fn read_multipart(
     boundary: String,
     limits: &Limits,
     spooler: &Arc<Spooler>,
-    keep: &[TextAttachmentRule],
+    keep: Keep<'_>,
 ) -> Result<Upload, IngestError> {
     let budget = HeaderBudget::new(limits.max_part_header_bytes);
     // multer wants an error type it can box; keep ours to recover it afterwards.
@@ -118,6 +145,7 @@ async fn read_multipart(
     let mut annotation_bytes = 0u64;
     let mut dropped_attachments = Vec::new();
     let mut text_attachments: Vec<(String, String)> = Vec::new();
+    let mut kept_files = BTreeMap::new();
     let mut parts = 0usize;
 
     loop {
@@ -140,10 +168,24 @@ async fn read_multipart(
             }
             let spooled = spool(field.map_err(multer_error), spooler).await?;
             dump = Some(spooled);
+        } else if let Some(kept) = keep
+            .files
+            .iter()
+            .find(|k| is_file && k.name == name && !kept_files.contains_key(k.name))
+        {
+            let mut bytes = Vec::new();
+            let mut field = field;
+            while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+                if bytes.len() + chunk.len() > kept.max_bytes {
+                    return Err(IngestError::TooLarge(kept.what));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            kept_files.insert(kept.name, bytes);
         } else if is_file && name != EXTRA_FIELD {
             // Attachments are not kept — opaque bytes we cannot scrub — unless a
             // rule names this one (once) and it is text within the rule's size.
-            let rule = keep.iter().find(|rule| rule.field == name);
+            let rule = keep.texts.iter().find(|rule| rule.field == name);
             let wanted = rule.filter(|_| !text_attachments.iter().any(|(n, _)| *n == name));
             let mut size = 0u64;
             let mut kept = wanted.map(|_| Vec::new());
@@ -203,6 +245,7 @@ async fn read_multipart(
         annotations,
         dropped_attachments,
         text_attachments,
+        kept_files,
     })
 }
 
@@ -272,6 +315,7 @@ pub(crate) fn upload_from_spool(
         annotations,
         dropped_attachments: Vec::new(),
         text_attachments: Vec::new(),
+        kept_files: BTreeMap::new(),
     })
 }
 
@@ -312,14 +356,14 @@ mod tests {
 
     /// Reads `body`, a `multipart/form-data` body with boundary `b`, with `limits`.
     async fn read_form(body: String, limits: &Limits) -> Result<Upload, IngestError> {
-        read_form_keeping(body, limits, &[]).await
+        read_form_keeping(body, limits, Keep::default()).await
     }
 
-    /// [`read_form`] with text attachment rules.
+    /// [`read_form`], keeping what `keep` names.
     async fn read_form_keeping(
         body: String,
         limits: &Limits,
-        keep: &[TextAttachmentRule],
+        keep: Keep<'_>,
     ) -> Result<Upload, IngestError> {
         let dir = tempfile::tempdir().unwrap();
         let spooler = Arc::new(Spooler::new(dir.path(), limits));
@@ -367,7 +411,11 @@ mod tests {
                 .to_owned(),
         ]
         .concat();
-        let upload = read_form_keeping(body, &Limits::default(), &keep)
+        let keep = Keep {
+            texts: &keep,
+            ..Keep::default()
+        };
+        let upload = read_form_keeping(body, &Limits::default(), keep)
             .await
             .unwrap();
         assert_eq!(
@@ -458,6 +506,72 @@ mod tests {
         ))
         .await;
         assert!(matches!(bad, Err(IngestError::Malformed("extra_json"))));
+    }
+
+    /// A form like sentry-native's Crashpad handler sends: the event and two
+    /// breadcrumb files beside the dump.
+    /// Keeps the file parts `files` name.
+    fn files(files: &[KeptFile]) -> Keep<'_> {
+        Keep {
+            files,
+            ..Keep::default()
+        }
+    }
+
+    fn sentry_form(event: &str) -> String {
+        concat!(
+            "--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-breadcrumb1\"; filename=\"__sentry-breadcrumb1\"\n\n",
+            "crumbs",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-event\"; filename=\"__sentry-event\"\n\n",
+            "EVENT",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"__sentry-event\"; filename=\"__sentry-event\"\n\n",
+            "second",
+            "\n--b\n",
+            "Content-Disposition: form-data; name=\"upload_file_minidump\"; filename=\"a.dmp\"\n\n",
+            "MDMP\0\0\0\0",
+            "\n--b--\n",
+        )
+        .replace("EVENT", event)
+        .replace('\n', "\r\n")
+    }
+
+    #[tokio::test]
+    async fn file_parts_a_route_names_are_kept_in_memory_within_their_bound() {
+        let event = KeptFile {
+            name: "__sentry-event",
+            max_bytes: 8,
+            what: "sentry_event",
+        };
+        let limits = Limits::default();
+        let upload = read_form_keeping(sentry_form("\u{85}12345"), &limits, files(&[event]))
+            .await
+            .unwrap();
+        // The bytes as sent, of the first part of that name only.
+        assert_eq!(
+            upload.kept_files["__sentry-event"],
+            "\u{85}12345".as_bytes()
+        );
+        assert_eq!(
+            upload.dropped_attachments,
+            vec![
+                ("__sentry-breadcrumb1".to_owned(), 6),
+                ("__sentry-event".to_owned(), 6)
+            ]
+        );
+        assert!(upload.annotations.is_empty());
+        // Past its bound the upload is refused, naming it.
+        let big = read_form_keeping(sentry_form("123456789"), &limits, files(&[event])).await;
+        assert!(
+            matches!(big, Err(IngestError::TooLarge("sentry_event"))),
+            "{big:?}"
+        );
+        // A route that keeps nothing drops it as any attachment.
+        let upload = read_form(sentry_form("123456789"), &limits).await.unwrap();
+        assert!(upload.kept_files.is_empty());
+        assert_eq!(upload.dropped_attachments.len(), 3);
     }
 
     #[test]

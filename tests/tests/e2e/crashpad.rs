@@ -9,7 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mayday_server::index::Role;
 use mayday_tests::api::texts;
@@ -27,8 +27,6 @@ const HANDLER: &str = "/usr/lib/chromium/chrome_crashpad_handler";
 const CRASH_PATIENCE: Duration = Duration::from_secs(60);
 /// `SIGSEGV` on Linux.
 const SIGSEGV: i32 = 11;
-/// How long the upload may take to show up in the API.
-const UPLOAD_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The handler; the test fails (never skips) without it.
 fn handler() -> PathBuf {
@@ -129,27 +127,6 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Polls the report list until `product` has a report: its id.
-async fn wait_for_upload(server: &TestServer, token: &str, product: &str) -> String {
-    let deadline = Instant::now() + UPLOAD_PATIENCE;
-    loop {
-        let (status, body) = server
-            .get_json(&format!("/api/v1/reports?product={product}"), token)
-            .await;
-        assert!(status.is_success(), "{status} {body}");
-        let ids = texts(&body["reports"], "id");
-        if let [id] = ids.as_slice() {
-            return id.clone();
-        }
-        assert!(ids.is_empty(), "one upload, not {ids:?}");
-        assert!(
-            Instant::now() < deadline,
-            "no report of {product} within {UPLOAD_PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Runs `program` (built by [`build_program`]) so that it crashes and the real
 /// handler dumps it into `database` and uploads it to `url`; `args` are the
 /// handler's annotations (`KEY=VALUE`) and other flags (`--…`). Returns once the
@@ -212,7 +189,7 @@ async fn a_real_crashpad_handler_uploads_a_real_crash_processed_symbolicated_and
     )
     .await;
 
-    let id = wait_for_upload(&server, &developer, PRODUCT).await;
+    let id = server.wait_for_upload(&developer, PRODUCT).await;
     let report = server.wait_processed(&developer, &id).await;
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["product"], PRODUCT, "{report}");
@@ -341,7 +318,7 @@ async fn electron_apps_crash_reporter_files_the_report_under_the_app() {
     )
     .await;
 
-    let id = wait_for_upload(&server, &developer, "Acme%20Notes").await;
+    let id = server.wait_for_upload(&developer, "Acme%20Notes").await;
     let report = server.wait_processed(&developer, &id).await;
     assert_eq!(report["state"], "processed", "{report}");
     assert_eq!(report["product"], APP, "{report}");

@@ -17,6 +17,7 @@ mod openapi;
 mod privacy;
 mod ratelimit;
 mod search;
+mod sentry_native;
 mod signatures;
 mod spine;
 mod storage;

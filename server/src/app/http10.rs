@@ -1,0 +1,263 @@
+//! HTTP/1.0 requests with a chunked body, as Crashpad's own HTTP transport sends
+//! its uploads (sentry-native's `crashpad_handler` on Linux posts
+//! `POST /api/<project>/minidump/ HTTP/1.0` with `Transfer-Encoding: chunked`).
+//! hyper refuses such a request before any route sees it (HTTP/1.0 has no
+//! transfer codings, RFC 9112 §6.1), so the first request head of each
+//! connection is looked at before hyper reads it: when it is one of these, it is
+//! handed on as `HTTP/1.1` with `Connection: close` — the framing its sender
+//! used, and the connection closed after the answer as HTTP/1.0 does. Every other
+//! connection passes unchanged: it is let through as soon as its request line
+//! does not end in `HTTP/1.0`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest first request head looked at (hyper's own default limit on a
+/// head's size); a longer one is handed on unchanged, for hyper to refuse.
+const MAX_HEAD: usize = 400 * 1024;
+
+/// A connection's socket whose first request head, when it is an HTTP/1.0
+/// request with a transfer coding, is rewritten as an HTTP/1.1 one that closes
+/// the connection.
+pub(super) struct FirstHead<IO> {
+    inner: IO,
+    state: State,
+}
+
+enum State {
+    /// The first head is being read: what came so far.
+    Reading(Vec<u8>),
+    /// These bytes (from `at`) are handed on before the socket is read again.
+    Handing { bytes: Vec<u8>, at: usize },
+    /// Everything passes unchanged.
+    Through,
+}
+
+impl<IO> FirstHead<IO> {
+    pub(super) fn new(inner: IO) -> FirstHead<IO> {
+        FirstHead {
+            inner,
+            state: State::Reading(Vec::new()),
+        }
+    }
+}
+
+/// Whether `seen`, the start of a connection, may still be an HTTP/1.0 request
+/// worth waiting for the rest of its head: its request line is not complete yet
+/// (and short enough), or it ends in `HTTP/1.0`.
+fn may_be_http10(seen: &[u8]) -> bool {
+    if seen.len() > MAX_HEAD {
+        return false;
+    }
+    match seen.iter().position(|&b| b == b'\n') {
+        None => true,
+        Some(end) => seen[..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&seen[..end])
+            .ends_with(b" HTTP/1.0"),
+    }
+}
+
+/// The bytes to hand on for a connection that began with `seen`, whose first
+/// head ends at `end` (the index of its blank line's `\r\n\r\n`): `seen`
+/// unchanged, unless that head is an HTTP/1.0 request with a `Transfer-Encoding`
+/// header; then the head as HTTP/1.1 with `Connection: close` in place of any
+/// `Connection` header it had, and what followed it as it came.
+fn rewrite(seen: Vec<u8>, end: usize) -> Vec<u8> {
+    let head = &seen[..end];
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(request_line) = lines.next() else {
+        return seen;
+    };
+    let Some(request) = request_line.strip_suffix(b" HTTP/1.0") else {
+        return seen;
+    };
+    let headers: Vec<&[u8]> = lines.collect();
+    let named = |line: &[u8], name: &str| {
+        line.iter().position(|&b| b == b':').is_some_and(|colon| {
+            line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_bytes())
+        })
+    };
+    if !headers.iter().any(|line| named(line, "transfer-encoding")) {
+        return seen;
+    }
+    let mut out = Vec::with_capacity(seen.len() + 32);
+    out.extend_from_slice(request);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for line in headers.iter().filter(|line| !named(line, "connection")) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Connection: close\r\n");
+    // The blank line that ends the head, and whatever of the body came with it.
+    out.extend_from_slice(&seen[end + 2..]);
+    out
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Through => return Pin::new(&mut this.inner).poll_read(cx, buf),
+                State::Handing { bytes, at } => {
+                    let n = buf.remaining().min(bytes.len() - *at);
+                    buf.put_slice(&bytes[*at..*at + n]);
+                    *at += n;
+                    if *at == bytes.len() {
+                        this.state = State::Through;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                State::Reading(seen) => {
+                    let mut chunk = [0u8; 8192];
+                    let mut read = ReadBuf::new(&mut chunk);
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+                    let came = read.filled();
+                    seen.extend_from_slice(came);
+                    let bytes = if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        rewrite(std::mem::take(seen), end)
+                    } else if came.is_empty() || !may_be_http10(seen) {
+                        std::mem::take(seen)
+                    } else {
+                        continue;
+                    };
+                    this.state = if bytes.is_empty() {
+                        State::Through
+                    } else {
+                        State::Handing { bytes, at: 0 }
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstHead<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// What hyper reads of a connection on which `sent` arrives in pieces of
+    /// `piece` bytes.
+    async fn handed_on(sent: &[u8], piece: usize) -> Vec<u8> {
+        let (mut client, server) = tokio::io::duplex(piece);
+        let sent = sent.to_vec();
+        let writer = tokio::spawn(async move {
+            for part in sent.chunks(piece) {
+                client.write_all(part).await.unwrap();
+            }
+        });
+        let mut out = Vec::new();
+        FirstHead::new(server).read_to_end(&mut out).await.unwrap();
+        writer.await.unwrap();
+        out
+    }
+
+    /// What Crashpad's socket transport sends (headers as it writes them).
+    const CRASHPAD: &[u8] = b"POST /api/42/minidump/?sentry_key=k HTTP/1.0\r\n\
+        Host: 127.0.0.1\r\n\
+        Content-Encoding: gzip\r\n\
+        Content-Type: multipart/form-data; boundary=b\r\n\
+        Transfer-Encoding: chunked\r\n\
+        \r\n\
+        4\r\nbody\r\n0\r\n\r\n";
+
+    #[tokio::test]
+    async fn an_http10_request_with_a_chunked_body_goes_on_as_http11_closing() {
+        let expected: &[u8] = b"POST /api/42/minidump/?sentry_key=k HTTP/1.1\r\n\
+            Host: 127.0.0.1\r\n\
+            Content-Encoding: gzip\r\n\
+            Content-Type: multipart/form-data; boundary=b\r\n\
+            Transfer-Encoding: chunked\r\n\
+            Connection: close\r\n\
+            \r\n\
+            4\r\nbody\r\n0\r\n\r\n";
+        for piece in [1, 7, 64, 4096] {
+            assert_eq!(
+                handed_on(CRASHPAD, piece).await,
+                expected,
+                "pieces of {piece}"
+            );
+        }
+        // A `Connection` header of its own gives way to `close`.
+        let keep_alive = std::str::from_utf8(CRASHPAD).unwrap().replace(
+            "Host: 127.0.0.1\r\n",
+            "Host: 127.0.0.1\r\nconnection: keep-alive\r\n",
+        );
+        assert_eq!(handed_on(keep_alive.as_bytes(), 16).await, expected);
+    }
+
+    #[tokio::test]
+    async fn every_other_connection_passes_unchanged() {
+        let unchanged: [&[u8]; 5] = [
+            // HTTP/1.1, chunked or not; HTTP/1.0 without a transfer coding.
+            b"POST /submit HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",
+            b"POST /submit HTTP/1.0\r\nContent-Length: 4\r\n\r\nbody",
+            // A head cut short, and not HTTP at all.
+            b"POST /submit HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        ];
+        for sent in unchanged {
+            for piece in [1, 5, 4096] {
+                assert_eq!(
+                    handed_on(sent, piece).await,
+                    sent,
+                    "{sent:?} in pieces of {piece}"
+                );
+            }
+        }
+        assert_eq!(handed_on(b"", 8).await, b"");
+    }
+
+    #[test]
+    fn only_a_request_line_ending_in_http10_is_waited_for() {
+        assert!(may_be_http10(b"POST /api/42/minid"));
+        assert!(may_be_http10(b"POST / HTTP/1.0\r\nHost"));
+        assert!(!may_be_http10(b"POST / HTTP/1.1\r\nHost"));
+        assert!(!may_be_http10(b"PRI * HTTP/2.0\r\n"));
+        assert!(!may_be_http10(&vec![b'a'; MAX_HEAD + 1]));
+    }
+}
