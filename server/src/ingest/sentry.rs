@@ -35,6 +35,7 @@ use super::spool::{Spool, Spooler};
 use super::upload::{KeptFile, upload_from_spool};
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space};
 use crate::config::SentryConfig;
+use mayday_report::scrub::{TextAttachmentRule, attachment_text};
 
 /// The annotation keys a release sets, as the Breakpad form names them.
 const PRODUCT: &str = "ProductName";
@@ -371,27 +372,54 @@ impl AsyncSink for Small<'_> {
     }
 }
 
+/// An attachment a text attachment rule lists, kept in memory up to the rule's
+/// size; past it, nothing more is kept and the attachment is dropped.
+struct Bounded {
+    bytes: Option<Vec<u8>>,
+    max: u64,
+    size: u64,
+}
+
+impl AsyncSink for &mut Bounded {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError> {
+        self.size += bytes.len() as u64;
+        if self.size > self.max {
+            self.bytes = None;
+        } else if let Some(kept) = self.bytes.as_mut() {
+            kept.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
 impl AsyncSink for &mut Spool {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), IngestError> {
         Spool::write(self, bytes).await
     }
 }
 
-/// What an envelope brought: its header, the event (if any) and the dump (if
-/// an `event.minidump` attachment came).
+/// What an envelope brought: its header, the event (if any), the dump (if
+/// an `event.minidump` attachment came), and the text attachments a rule keeps.
 struct Envelope {
     header: Value,
     event: Option<Event>,
     dump: Option<Spool>,
+    /// (file name, text), not scrubbed yet.
+    texts: Vec<(String, String)>,
+    /// Other attachments, read past: (file name, size).
+    dropped: Vec<(String, u64)>,
 }
 
 /// Reads an envelope: its header, then items (a header line, then `length`
 /// bytes, or one line when no length is given). The first `event.minidump`
 /// attachment is spooled (memory-bounded, encrypted on disk past its bound);
-/// the event is kept if it is small; everything else is read past.
+/// the event is kept if it is small; an attachment whose file name a text
+/// attachment rule of `keep` lists is kept if it is text within the rule's size
+/// (the first of each name); everything else is read past.
 async fn read_envelope(
     stream: impl futures::Stream<Item = Result<bytes::Bytes, IngestError>> + Unpin,
     spooler: &Arc<Spooler>,
+    keep: &[TextAttachmentRule],
 ) -> Result<Envelope, IngestError> {
     let malformed = || IngestError::Malformed("envelope");
     let mut reader = EnvelopeReader {
@@ -401,6 +429,8 @@ async fn read_envelope(
     let header = reader.line().await?.ok_or_else(malformed)?;
     let header: Value = serde_json::from_slice(&header).map_err(|_| malformed())?;
     let (mut event, mut dump) = (None, None);
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut dropped: Vec<(String, u64)> = Vec::new();
     let mut items = 0;
     while let Some(item) = reader.line().await? {
         if item.iter().all(u8::is_ascii_whitespace) {
@@ -415,6 +445,30 @@ async fn read_envelope(
         let is_dump = item["type"] == "attachment"
             && item["attachment_type"] == "event.minidump"
             && dump.is_none();
+        let attachment = (item["type"] == "attachment" && !is_dump)
+            .then(|| item["filename"].as_str().unwrap_or_default().to_owned());
+        if let Some(name) = attachment {
+            let rule = keep
+                .iter()
+                .find(|rule| rule.field == name && !texts.iter().any(|(n, _)| *n == name));
+            let mut sink = Bounded {
+                bytes: rule.map(|_| Vec::new()),
+                max: rule.map_or(u64::MAX, |rule| rule.max_bytes),
+                size: 0,
+            };
+            match item["length"].as_u64() {
+                Some(len) => reader.payload(len, &mut sink).await?,
+                None => {
+                    let payload = reader.line().await?.unwrap_or_default();
+                    (&mut sink).write(&payload).await?;
+                }
+            }
+            match sink.bytes.as_deref().map(attachment_text) {
+                Some(Ok(text)) => texts.push((name, text.to_owned())),
+                _ => dropped.push((name, sink.size)),
+            }
+            continue;
+        }
         match item["length"].as_u64() {
             Some(len) if is_dump => {
                 let mut spool = Spool::new(Arc::clone(spooler));
@@ -443,6 +497,8 @@ async fn read_envelope(
         header,
         event,
         dump,
+        texts,
+        dropped,
     })
 }
 
@@ -465,7 +521,7 @@ pub(super) async fn envelope(
         state.limits.max_decompressed_bytes,
         state.limits.max_compression_ratio,
     );
-    let envelope = read_envelope(stream, &state.spooler)
+    let envelope = read_envelope(stream, &state.spooler, &state.scrub.text_attachments)
         .await
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
     let event_id = envelope.header["event_id"]
@@ -485,8 +541,10 @@ pub(super) async fn envelope(
         project_product,
         state.limits.max_annotations,
     );
-    let upload =
+    let mut upload =
         upload_from_spool(dump, annotations).inspect_err(|e| state.metrics.rejected(e.name()))?;
+    upload.text_attachments = envelope.texts;
+    upload.dropped_attachments = envelope.dropped;
     store(&state, upload, event_id).await
 }
 
@@ -495,13 +553,51 @@ mod tests {
     use super::*;
 
     async fn read(body: &'static [u8]) -> Result<Envelope, IngestError> {
+        read_keeping(body, &[]).await
+    }
+
+    async fn read_keeping(
+        body: &'static [u8],
+        keep: &[TextAttachmentRule],
+    ) -> Result<Envelope, IngestError> {
         let dir = tempfile::tempdir().unwrap();
         let spooler = Arc::new(Spooler::new(dir.path(), &crate::config::Limits::default()));
         let chunks: Vec<Result<bytes::Bytes, IngestError>> = body
             .chunks(3)
             .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
             .collect();
-        read_envelope(futures::stream::iter(chunks), &spooler).await
+        read_envelope(futures::stream::iter(chunks), &spooler, keep).await
+    }
+
+    #[tokio::test]
+    async fn listed_text_attachments_are_kept_and_the_rest_dropped() {
+        let keep = [
+            TextAttachmentRule {
+                field: "app.log".to_owned(),
+                max_bytes: 8,
+            },
+            TextAttachmentRule {
+                field: "big.log".to_owned(),
+                max_bytes: 2,
+            },
+        ];
+        let body = b"{}\n\
+            {\"type\":\"attachment\",\"length\":5,\"filename\":\"app.log\"}\nline1\n\
+            {\"type\":\"attachment\",\"filename\":\"app.log\"}\nagain\n\
+            {\"type\":\"attachment\",\"length\":3,\"filename\":\"big.log\"}\nabc\n\
+            {\"type\":\"attachment\",\"length\":2,\"filename\":\"s.png\"}\n\x89P\n\
+            {\"type\":\"attachment\",\"length\":2,\"attachment_type\":\"event.minidump\"}\nMD\n";
+        let envelope = read_keeping(body, &keep).await.unwrap();
+        assert_eq!(envelope.texts, [("app.log".to_owned(), "line1".to_owned())]);
+        assert_eq!(
+            envelope.dropped,
+            [
+                ("app.log".to_owned(), 5),
+                ("big.log".to_owned(), 3),
+                ("s.png".to_owned(), 2)
+            ]
+        );
+        assert!(envelope.dump.is_some());
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use mayday_report::scrub::TextAttachmentRule;
 use mayday_server::config::SentryProject;
 use mayday_server::index::Role;
 use mayday_tests::api::{metric, metrics};
@@ -52,12 +53,18 @@ const NOT_KEPT: [&str; 7] = [
 /// A server whose one Sentry project, 42, accepts [`KEY`] and files under
 /// [`PRODUCT`]; a developer's token.
 async fn server() -> (TestServer, String) {
+    server_keeping(&[]).await
+}
+
+/// [`server`], keeping the text attachments `rules` list.
+async fn server_keeping(rules: &[TextAttachmentRule]) -> (TestServer, String) {
     let server = TestServer::with_config(|config| {
         config.sentry.projects = vec![SentryProject {
             id: PROJECT.to_owned(),
             keys: vec![KEY.to_owned()],
             product: Some(PRODUCT.to_owned()),
         }];
+        config.scrub.text_attachments = rules.to_vec();
     })
     .await;
     let developer = server.token(Role::Developer).await;
@@ -88,7 +95,12 @@ async fn run(backend: &str, dir: &Path, dsn: &str, args: &[&str]) -> Output {
 
 /// `sentry_example crash`: asserts that it died of `SIGSEGV`.
 async fn crash(backend: &str, dir: &Path, dsn: &str) {
-    let crashed = run(backend, dir, dsn, &["crash"]).await;
+    crash_with(backend, dir, dsn, &["crash"]).await;
+}
+
+/// [`crash`] with `args` (which must include `crash`).
+async fn crash_with(backend: &str, dir: &Path, dsn: &str, args: &[&str]) {
+    let crashed = run(backend, dir, dsn, args).await;
     assert_eq!(
         crashed.status.signal(),
         Some(SIGSEGV),
@@ -260,5 +272,65 @@ async fn sentry_natives_example_with_breakpad_sends_its_crash_as_an_envelope_on_
     let id = server.wait_for_upload(&developer, PRODUCT).await;
     assert_reported(&server, &developer, &id).await;
     assert_eq!(stored(&server).await, 1);
+    server.stop().await;
+}
+
+/// The example's `attachment` argument attaches `./CMakeCache.txt` to its crash:
+/// the Crashpad handler uploads it as a file part, the Breakpad build as an
+/// envelope attachment item. A deployment whose `[[scrub.text_attachments]]`
+/// lists it keeps it scrubbed (the planted e-mail address masked) with the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_a_rule_lists_is_kept_scrubbed_from_both_backends() {
+    const EMAIL: &str = "native.person@example.org";
+    let (server, developer) = server_keeping(&[TextAttachmentRule {
+        field: "CMakeCache.txt".to_owned(),
+        max_bytes: 4096,
+    }])
+    .await;
+    for backend in ["crashpad", "breakpad"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = format!("# {backend} cache\nCMAKE_BUILD_TYPE:STRING=Debug\nmaintainer {EMAIL}\n");
+        std::fs::write(dir.path().join("CMakeCache.txt"), &log).unwrap();
+        crash_with(
+            backend,
+            dir.path(),
+            &dsn(&server, KEY),
+            &["attachment", "crash"],
+        )
+        .await;
+        if backend == "breakpad" {
+            start_again(backend, dir.path(), &dsn(&server, KEY)).await;
+        }
+        let deadline = Instant::now() + RUN_PATIENCE;
+        let report = loop {
+            let (_, list) = server
+                .get_json(&format!("/api/v1/reports?product={PRODUCT}"), &developer)
+                .await;
+            let mut found = None;
+            for id in mayday_tests::api::texts(&list["reports"], "id") {
+                let report = server.wait_processed(&developer, &id).await;
+                if report.to_string().contains(&format!("# {backend} cache")) {
+                    found = Some(report);
+                }
+            }
+            if let Some(report) = found {
+                break report;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: no report with its attachment"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let kept = report["text_attachments"].as_array().expect("kept");
+        assert_eq!(kept.len(), 1, "{backend}: {kept:?}");
+        assert_eq!(kept[0]["field"], "CMakeCache.txt");
+        let text = kept[0]["text"].as_str().unwrap();
+        assert!(text.contains("CMAKE_BUILD_TYPE:STRING=Debug"), "{text}");
+        assert!(!text.contains(EMAIL), "{backend}: {text}");
+        server
+            .assert_blobs_free_of(report["id"].as_str().unwrap(), &[EMAIL])
+            .await;
+    }
     server.stop().await;
 }
