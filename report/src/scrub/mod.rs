@@ -7,7 +7,9 @@
 //!   so it still parses and unwinds the same: system-detail streams, user names in
 //!   paths, environment blocks, e-mail and IP addresses in captured memory, heap.
 //! - [`drop_stack_memory`] zeroes the captured stacks once a report is fully
-//!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]).
+//!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]);
+//!   [`split_stack_memory`] zeroes the same bytes and keeps them apart, to be
+//!   stored under their own key and put back by [`splice_stack_memory`].
 //! - [`scrub_annotations`] and [`scrub_text`] apply [`AnnotationRules`] to crash
 //!   annotations and to strings taken from a dump into a processed report;
 //!   [`drop_annotations`] removes the keys they drop from annotations put
@@ -47,5 +49,7 @@ pub use annotations::{Action, AnnotationRules, drop_annotations, scrub_annotatio
 pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};
-pub use minidump::{drop_stack_memory, scrub_minidump};
+pub use minidump::{
+    StackMemory, drop_stack_memory, scrub_minidump, splice_stack_memory, split_stack_memory,
+};
 pub use summary::ScrubSummary;

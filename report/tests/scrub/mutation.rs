@@ -4,7 +4,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mayday_report::scrub::{ScrubConfig, drop_stack_memory, inventory, scrub_minidump};
+use mayday_report::scrub::{
+    ScrubConfig, drop_stack_memory, inventory, scrub_minidump, splice_stack_memory,
+    split_stack_memory,
+};
 
 use crate::support::read_dump;
 
@@ -116,6 +119,13 @@ fn mutated_dumps_never_panic_or_change_length() {
             // The other entry points on every fourth mutant.
             if i % 4 == 0 {
                 let _ = inventory(&dump);
+                let before = dump.clone();
+                if let Ok(stack) = split_stack_memory(&mut dump) {
+                    assert_eq!(dump.len(), len, "split_stack_memory changed the length");
+                    let mut spliced = dump.clone();
+                    splice_stack_memory(&mut spliced, stack.as_bytes()).expect("splices");
+                    assert!(spliced == before, "split then splice is not the dump");
+                }
                 let _ = drop_stack_memory(&mut dump);
             }
             assert_eq!(dump.len(), len, "drop_stack_memory changed the length");
