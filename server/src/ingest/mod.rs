@@ -23,7 +23,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
-use mayday_report::scrub::{ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump};
+use mayday_report::scrub::{
+    ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump, split_stack_memory,
+};
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -34,14 +36,13 @@ pub use upload::Upload;
 use upload::read_upload;
 
 use crate::config::{CrashSitesConfig, Limits, SentryConfig};
-use crate::crypto::SEAL_HEADROOM;
 use crate::index::{Index, Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
 use crate::throttle::{self, Throttle};
 use crate::tokens;
-use crate::vault::{self, RawMeta, Vault};
+use crate::vault::{self, RAW_HEADROOM, RawMeta, Vault};
 
 /// What the upload endpoint needs; cheap to clone.
 #[derive(Clone)]
@@ -276,16 +277,19 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     // The whole dump in memory (the scrubber needs it so), with room in front
     // to seal it where it lies; uploads in memory together are bounded.
     let _memory = state.spooler.scrub_permit(upload.dump.len()).await;
-    let dump = upload.dump.into_vec(SEAL_HEADROOM).await?;
+    let dump = upload.dump.into_vec(RAW_HEADROOM).await?;
 
-    // Scrub before the first write: no unscrubbed byte is ever stored.
+    // Scrub before the first write: no unscrubbed byte is ever stored. Then the
+    // stack memory is taken out, to be sealed under its own key.
     let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
-    let (dump, annotations, summary) = tokio::task::spawn_blocking(move || {
+    let (dump, stack, annotations, summary) = tokio::task::spawn_blocking(move || {
         let mut dump = dump;
-        let mut summary = scrub_dump(&mut dump[SEAL_HEADROOM..], &scrub_config);
+        let mut summary = scrub_dump(&mut dump[RAW_HEADROOM..], &scrub_config);
         scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
-        (dump, annotations, summary)
+        // An unreadable dump is zeros by now: no stacks to keep.
+        let stack = split_stack_memory(&mut dump[RAW_HEADROOM..]).unwrap_or_default();
+        (dump, stack, annotations, summary)
     })
     .await
     .map_err(std::io::Error::other)?;
@@ -307,6 +311,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let raw_key = vault::raw_dump_key(received.date(), &id);
     let vault = &state.vault;
     let (data_key, wrapped_key) = vault.new_key(&id);
+    let (stack_key, wrapped_stack_key) = vault.new_stack_key(&id);
     let report = NewReport {
         id,
         received_at,
@@ -316,10 +321,12 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         raw_key: raw_key.to_string(),
         meta_key: raw_key.to_string(),
         data_key: wrapped_key,
+        stack_key: Some(wrapped_stack_key),
     };
 
     let stored = async {
-        let sealed = Vault::seal_raw_in_place(&raw_key, &data_key, dump, &meta_json)?;
+        let sealed =
+            Vault::seal_raw_in_place(&raw_key, &data_key, &stack_key, dump, &meta_json, &stack)?;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
         timer.done(Stage::Store);

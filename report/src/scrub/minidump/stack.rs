@@ -42,6 +42,15 @@ impl std::fmt::Debug for StackMemory {
     }
 }
 
+impl Default for StackMemory {
+    /// The stack memory of a dump without any: no ranges.
+    fn default() -> StackMemory {
+        let mut encoded = MAGIC.to_vec();
+        encoded.extend_from_slice(&0u32.to_le_bytes());
+        StackMemory { encoded, bytes: 0 }
+    }
+}
+
 impl StackMemory {
     /// The buffer to store ([`splice_stack_memory`] reads it).
     pub fn as_bytes(&self) -> &[u8] {
@@ -62,6 +71,11 @@ impl StackMemory {
     /// Whether the dump had no stack memory.
     pub fn is_empty(&self) -> bool {
         self.bytes == 0
+    }
+
+    /// Where the stacks lie in the dump: file ranges, in order.
+    pub fn ranges(&self) -> Vec<Range<usize>> {
+        read_ranges(&self.encoded, usize::MAX).unwrap_or_default()
     }
 }
 
@@ -202,6 +216,13 @@ mod tests {
                 assert!(split == dropped, "{}: split is not dropped", path.display());
                 assert!(split != original, "{}", path.display());
 
+                let ranges = stack.ranges();
+                assert_eq!(ranges.iter().map(|r| r.len() as u64).sum::<u64>(), zeroed);
+                assert!(
+                    ranges
+                        .iter()
+                        .all(|r| split[r.clone()].iter().all(|b| *b == 0))
+                );
                 let mut spliced = split.clone();
                 let written = splice_stack_memory(&mut spliced, stack.as_bytes()).unwrap();
                 assert_eq!(written, zeroed);
@@ -269,6 +290,17 @@ mod tests {
         stack[HEADER + RANGE..HEADER + RANGE + 8].copy_from_slice(&104u64.to_le_bytes());
         assert_eq!(splice_stack_memory(&mut dump, &stack).unwrap(), 8);
         assert_eq!(&dump[100..108], &[1u8; 8]);
+    }
+
+    #[test]
+    fn no_stack_memory_splices_into_any_dump_changing_nothing() {
+        let (_, split, _) = small_case();
+        let mut dump = split.clone();
+        let none = StackMemory::default();
+        assert!(none.is_empty());
+        assert_eq!(splice_stack_memory(&mut dump, none.as_bytes()).unwrap(), 0);
+        assert!(dump == split);
+        assert_eq!(splice_stack_memory(&mut [], none.as_bytes()).unwrap(), 0);
     }
 
     #[test]
