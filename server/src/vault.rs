@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mayday_report::scrub::{ScrubSummary, StackMemory, splice_stack_memory};
+use mayday_report::scrub::{CutStacks, ScrubSummary, StackHoles, restore_stack_memory};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -103,14 +103,17 @@ pub struct RawMeta {
 /// ```text
 /// MDR2 ‖ main length (u64 LE) ‖ main ‖ stack
 /// main  = sealed under the data key, bound to the raw key:
-///         the dump with its stack memory zeroed ‖ metadata JSON ‖ its length (u32 LE)
+///         the dump with its stack memory cut out ‖ metadata JSON ‖ its length (u32 LE)
+///         ‖ where the stack memory was (mayday_report's StackHoles) ‖ its length (u32 LE)
 /// stack = sealed under the stack key, bound to the raw key + "#stack":
-///         the stack memory and where it goes (mayday_report's StackMemory)
+///         the stack memory, hole after hole
 /// ```
 ///
 /// The report's row names the raw key as its metadata key too. Loading puts
-/// the stack memory back while the stack key exists; once it is destroyed the
-/// stacks stay zeros — the dump `drop_stack_memory` would have left.
+/// the stack memory back while the stack key exists; once it is destroyed,
+/// zeros — the dump `drop_stack_memory` would have left. The object is as large
+/// as the dump and its metadata, as before (the stack memory is not stored
+/// twice, nor zeros in its place).
 ///
 /// Reports stored before keep earlier forms, still read: one object sealed
 /// under the data key, the dump (stack memory inline) ‖ metadata ‖ its length;
@@ -141,7 +144,8 @@ pub enum RawStack {
     Destroyed,
 }
 
-/// Bytes after a raw object's metadata: its length.
+/// Bytes after a section of a raw object (the metadata, the stack holes): its
+/// length.
 const META_LEN: usize = 4;
 /// Magic at the start of a raw object with its stack memory sealed apart.
 const RAW_MAGIC: &[u8; 4] = b"MDR2";
@@ -152,15 +156,15 @@ pub const RAW_HEADROOM: usize = RAW_HEADER + crypto::SEAL_HEADROOM;
 
 /// Splits an opened dump ‖ metadata ‖ length into the dump and the metadata.
 fn split_meta(key: &Path, mut object: Bytes) -> Result<(Bytes, Bytes), VaultError> {
-    let at = meta_start(key, &object)?;
+    let at = section_start(key, &object)?;
     object.truncate(object.len() - META_LEN);
     let meta = object.split_off(at);
     Ok((object, meta))
 }
 
-/// Where the metadata starts in an opened dump ‖ metadata ‖ length: the dump's
-/// length.
-fn meta_start(key: &Path, object: &[u8]) -> Result<usize, VaultError> {
+/// Where the last section starts in opened bytes ending with a section and its
+/// length (`u32` LE): the length of what comes before it.
+fn section_start(key: &Path, object: &[u8]) -> Result<usize, VaultError> {
     let malformed = || VaultError::MalformedRaw(key.to_string());
     let at = object.len().checked_sub(META_LEN).ok_or_else(malformed)?;
     let len = u32::from_le_bytes(object[at..].try_into().map_err(|_| malformed())?);
@@ -229,24 +233,29 @@ fn open_split_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpl
         .and_then(|len| len.checked_add(RAW_HEADER))
         .filter(|end| *end <= object.len())
         .ok_or_else(malformed)?;
-    let mut main = keys
+    let main = keys
         .data
         .open(key.as_ref(), &object[RAW_HEADER..main_end])?;
-    let dump_len = meta_start(key, &main)?;
-    let stack = match &keys.stack {
+    // cut dump ‖ meta ‖ its length ‖ holes ‖ their length
+    let holes_at = section_start(key, &main)?;
+    let holes =
+        StackHoles::from_bytes(&main[holes_at..main.len() - META_LEN]).map_err(|_| malformed())?;
+    let meta_at = section_start(key, &main[..holes_at])?;
+    let meta = Bytes::copy_from_slice(&main[meta_at..holes_at - META_LEN]);
+    let cut = &main[..meta_at];
+    let (stack, kept) = match &keys.stack {
         Some(stack_key) => {
             let stack = stack_key.open(&stack_aad(key), &object[main_end..])?;
-            let bytes =
-                splice_stack_memory(&mut main[..dump_len], &stack).map_err(|_| malformed())?;
-            RawStack::Restored { bytes }
+            let bytes = holes.len();
+            (Some(stack), RawStack::Restored { bytes })
         }
-        None => RawStack::Destroyed,
+        None => (None, RawStack::Destroyed),
     };
-    let (dump, meta) = split_meta(key, main.into())?;
+    let dump = restore_stack_memory(cut, &holes, stack.as_deref()).map_err(|_| malformed())?;
     Ok(RawUpload {
-        dump,
+        dump: dump.into(),
         meta: Some(meta),
-        stack,
+        stack: kept,
     })
 }
 
@@ -368,25 +377,30 @@ impl Vault {
         }
     }
 
-    /// Seals a report's dump (`buf[RAW_HEADROOM..]`, its stack memory taken out
-    /// into `stack` by `mayday_report::scrub::split_stack_memory`) and its
-    /// metadata into its one raw object ([`RawUpload`]): the dump and the
-    /// metadata with `data_key`, the stack memory with `stack_key`; for
-    /// [`Vault::put_sealed`]. The dump is not copied: the rest is appended to it.
+    /// Seals a report's dump (`buf[RAW_HEADROOM..]`, its stack memory cut out
+    /// into `stacks` by `mayday_report::scrub::cut_stack_memory`) and its
+    /// metadata into its one raw object ([`RawUpload`]): the dump, the metadata
+    /// and where the stacks were with `data_key`, the stack memory with
+    /// `stack_key`; for [`Vault::put_sealed`]. The dump is not copied: the rest
+    /// is appended to it.
     pub fn seal_raw_in_place(
         key: &Path,
         data_key: &DataKey,
         stack_key: &DataKey,
         mut buf: Vec<u8>,
         meta: &[u8],
-        stack: &StackMemory,
+        stacks: &CutStacks,
     ) -> Result<Sealed, VaultError> {
-        let len =
-            u32::try_from(meta.len()).map_err(|_| VaultError::MalformedRaw(key.to_string()))?;
-        let stack = stack_key.seal(&stack_aad(key), stack.as_bytes());
-        buf.reserve_exact(meta.len() + META_LEN + crypto::SEAL_TAG + stack.len());
+        let malformed = || VaultError::MalformedRaw(key.to_string());
+        let meta_len = u32::try_from(meta.len()).map_err(|_| malformed())?;
+        let holes = stacks.holes.to_bytes();
+        let holes_len = u32::try_from(holes.len()).map_err(|_| malformed())?;
+        let stack = stack_key.seal(&stack_aad(key), &stacks.bytes);
+        buf.reserve_exact(meta.len() + holes.len() + 2 * META_LEN + crypto::SEAL_TAG + stack.len());
         buf.extend_from_slice(meta);
-        buf.extend_from_slice(&len.to_le_bytes());
+        buf.extend_from_slice(&meta_len.to_le_bytes());
+        buf.extend_from_slice(&holes);
+        buf.extend_from_slice(&holes_len.to_le_bytes());
         data_key.seal_in_place_at(key.as_ref(), &mut buf, RAW_HEADER);
         let main_len = (buf.len() - RAW_HEADER) as u64;
         buf[..RAW_MAGIC.len()].copy_from_slice(RAW_MAGIC);
@@ -713,43 +727,51 @@ mod tests {
     }
 
     /// A small dump whose stack memory is a pattern, the same dump with its
-    /// stacks apart, and the stacks.
-    fn dump_with_stack() -> (Vec<u8>, Vec<u8>, StackMemory) {
+    /// stack memory zeroed, and a buffer to seal: the dump cut, with its stack
+    /// memory apart.
+    fn dump_with_stack() -> (Vec<u8>, Vec<u8>, Vec<u8>, CutStacks) {
         let mut dump = crate::pipeline::process::tests::small_dump(None);
-        let mut stripped = dump.clone();
-        let ranges = mayday_report::scrub::split_stack_memory(&mut stripped)
+        let mut scratch = dump.clone();
+        let holes = mayday_report::scrub::cut_stack_memory(&mut scratch, 0)
             .unwrap()
-            .ranges();
-        assert!(!ranges.is_empty());
-        for r in ranges {
-            for (i, b) in dump[r].iter_mut().enumerate() {
+            .holes;
+        assert!(!holes.is_empty());
+        for r in holes.ranges() {
+            for (i, b) in dump[r.clone()].iter_mut().enumerate() {
                 *b = 0x80 | i as u8;
             }
         }
         let mut stripped = dump.clone();
-        let stack = mayday_report::scrub::split_stack_memory(&mut stripped).unwrap();
+        mayday_report::scrub::drop_stack_memory(&mut stripped).unwrap();
         assert!(stripped != dump);
-        (dump, stripped, stack)
+        let mut buf = vec![0; RAW_HEADROOM];
+        buf.extend_from_slice(&dump);
+        let stacks = mayday_report::scrub::cut_stack_memory(&mut buf, RAW_HEADROOM).unwrap();
+        (dump, stripped, buf, stacks)
     }
 
     #[test]
     fn a_raw_object_opens_with_its_stacks_while_the_stack_key_exists() {
         let key = Path::from("raw/2026-12-01/x.dmp");
-        let (dump, stripped, stack) = dump_with_stack();
+        let (dump, stripped, buf, stacks) = dump_with_stack();
         let (data, stack_key) = (DataKey::generate(), DataKey::generate());
-        let mut buf = vec![0; RAW_HEADROOM];
-        buf.extend_from_slice(&stripped);
         let meta = b"{\"id\":\"x\"}";
-        let sealed = Vault::seal_raw_in_place(&key, &data, &stack_key, buf, meta, &stack).unwrap();
+        let sealed = Vault::seal_raw_in_place(&key, &data, &stack_key, buf, meta, &stacks).unwrap();
         let object = sealed.bytes;
         assert!(object.starts_with(RAW_MAGIC));
+        // As large as the dump and its metadata, but for the headers, the tags
+        // and where the stacks were: nothing stored twice.
+        let overhead = RAW_HEADER + 2 * (crypto::SEAL_HEADROOM + crypto::SEAL_TAG);
+        let holes = stacks.holes.to_bytes().len() + 2 * META_LEN;
+        assert_eq!(object.len(), dump.len() + meta.len() + overhead + holes);
 
         let keys = ReportKeys {
             data,
             stack: Some(stack_key),
         };
         let raw = open_raw(&key, &object, &keys, true).unwrap();
-        assert_eq!(raw.stack, RawStack::Restored { bytes: stack.len() });
+        let bytes = stacks.bytes.len() as u64;
+        assert_eq!(raw.stack, RawStack::Restored { bytes });
         assert_eq!(raw.dump, dump);
         assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
         // Bound to its place: at another key it does not open.
@@ -776,11 +798,9 @@ mod tests {
     #[test]
     fn a_raw_object_with_a_broken_header_is_refused() {
         let key = Path::from("raw/2026-12-01/x.dmp");
-        let (_, stripped, stack) = dump_with_stack();
+        let (_, _, buf, stacks) = dump_with_stack();
         let data = DataKey::generate();
-        let mut buf = vec![0; RAW_HEADROOM];
-        buf.extend_from_slice(&stripped);
-        let object = Vault::seal_raw_in_place(&key, &data, &data, buf, b"{}", &stack)
+        let object = Vault::seal_raw_in_place(&key, &data, &data, buf, b"{}", &stacks)
             .unwrap()
             .bytes;
         let keys = ReportKeys { data, stack: None };

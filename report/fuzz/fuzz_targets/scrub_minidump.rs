@@ -1,14 +1,15 @@
 //! Fuzzes the minidump scrubber: whatever the bytes, `scrub_minidump`,
-//! `inventory`, `split_stack_memory` and `drop_stack_memory` return (never
-//! panic) and never change the dump's length; splitting the stacks off and
-//! splicing them back gives the dump again.
+//! `inventory`, `cut_stack_memory` and `drop_stack_memory` return (never
+//! panic) and never change the dump's length (cutting the stacks out
+//! shortens a copy); cutting the stacks out and restoring them gives the dump
+//! again.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mayday_report::scrub::{
-    ScrubConfig, drop_stack_memory, inventory, scrub_minidump, splice_stack_memory,
-    split_stack_memory,
+    ScrubConfig, cut_stack_memory, drop_stack_memory, inventory, restore_stack_memory,
+    scrub_minidump,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -19,12 +20,10 @@ fuzz_target!(|data: &[u8]| {
     if scrubbed.is_ok() {
         // A scrubbed dump is still a dump the other entry points can read.
         let _ = inventory(&dump);
-        let before = dump.clone();
-        if let Ok(stack) = split_stack_memory(&mut dump) {
-            assert_eq!(dump.len(), len);
-            let mut spliced = dump.clone();
-            splice_stack_memory(&mut spliced, stack.as_bytes()).expect("splices");
-            assert_eq!(spliced, before);
+        let mut cut = dump.clone();
+        if let Ok(stacks) = cut_stack_memory(&mut cut, 0) {
+            let whole = restore_stack_memory(&cut, &stacks.holes, Some(&stacks.bytes));
+            assert_eq!(whole.expect("restores"), dump);
         }
         let _ = drop_stack_memory(&mut dump);
         assert_eq!(dump.len(), len);

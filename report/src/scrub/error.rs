@@ -10,9 +10,9 @@ pub enum ScrubError {
     /// The dump has no system info stream, so what it holds can't be described.
     #[error("minidump has no system info stream")]
     NoSystemInfo,
-    /// Stack memory to put back into a dump is not what
-    /// [`split_stack_memory`](crate::scrub::split_stack_memory) made, or does not
-    /// fit the dump. Nothing was changed.
+    /// Stack memory to put back into a dump, or where it goes, is not what
+    /// [`cut_stack_memory`](crate::scrub::cut_stack_memory) made, or does not
+    /// fit the dump.
     #[error("stack memory does not fit the dump")]
     BadStackMemory,
 }

@@ -8,8 +8,9 @@
 //!   paths, environment blocks, e-mail and IP addresses in captured memory, heap.
 //! - [`drop_stack_memory`] zeroes the captured stacks once a report is fully
 //!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]);
-//!   [`split_stack_memory`] zeroes the same bytes and keeps them apart, to be
-//!   stored under their own key and put back by [`splice_stack_memory`].
+//!   [`cut_stack_memory`] takes the same bytes out and keeps them apart, to be
+//!   stored under their own key and put back by [`restore_stack_memory`] (which
+//!   puts zeros there when they are gone).
 //! - [`scrub_annotations`] and [`scrub_text`] apply [`AnnotationRules`] to crash
 //!   annotations and to strings taken from a dump into a processed report;
 //!   [`drop_annotations`] removes the keys they drop from annotations put
@@ -50,6 +51,7 @@ pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};
 pub use minidump::{
-    StackMemory, drop_stack_memory, scrub_minidump, splice_stack_memory, split_stack_memory,
+    CutStacks, StackHoles, cut_stack_memory, drop_stack_memory, restore_stack_memory,
+    scrub_minidump,
 };
 pub use summary::ScrubSummary;

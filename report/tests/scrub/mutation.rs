@@ -5,8 +5,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mayday_report::scrub::{
-    ScrubConfig, drop_stack_memory, inventory, scrub_minidump, splice_stack_memory,
-    split_stack_memory,
+    ScrubConfig, cut_stack_memory, drop_stack_memory, inventory, restore_stack_memory,
+    scrub_minidump,
 };
 
 use crate::support::read_dump;
@@ -119,12 +119,10 @@ fn mutated_dumps_never_panic_or_change_length() {
             // The other entry points on every fourth mutant.
             if i % 4 == 0 {
                 let _ = inventory(&dump);
-                let before = dump.clone();
-                if let Ok(stack) = split_stack_memory(&mut dump) {
-                    assert_eq!(dump.len(), len, "split_stack_memory changed the length");
-                    let mut spliced = dump.clone();
-                    splice_stack_memory(&mut spliced, stack.as_bytes()).expect("splices");
-                    assert!(spliced == before, "split then splice is not the dump");
+                let mut cut = dump.clone();
+                if let Ok(stacks) = cut_stack_memory(&mut cut, 0) {
+                    let whole = restore_stack_memory(&cut, &stacks.holes, Some(&stacks.bytes));
+                    assert!(whole.expect("restores") == dump, "cut then restored");
                 }
                 let _ = drop_stack_memory(&mut dump);
             }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{
-    ScrubConfig, ScrubSummary, scrub_annotations, scrub_minidump, split_stack_memory,
+    ScrubConfig, ScrubSummary, cut_stack_memory, scrub_annotations, scrub_minidump,
 };
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -280,16 +280,16 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let dump = upload.dump.into_vec(RAW_HEADROOM).await?;
 
     // Scrub before the first write: no unscrubbed byte is ever stored. Then the
-    // stack memory is taken out, to be sealed under its own key.
+    // stack memory is cut out, to be sealed under its own key.
     let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
-    let (dump, stack, annotations, summary) = tokio::task::spawn_blocking(move || {
+    let (dump, stacks, annotations, summary) = tokio::task::spawn_blocking(move || {
         let mut dump = dump;
         let mut summary = scrub_dump(&mut dump[RAW_HEADROOM..], &scrub_config);
         scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
         // An unreadable dump is zeros by now: no stacks to keep.
-        let stack = split_stack_memory(&mut dump[RAW_HEADROOM..]).unwrap_or_default();
-        (dump, stack, annotations, summary)
+        let stacks = cut_stack_memory(&mut dump, RAW_HEADROOM).unwrap_or_default();
+        (dump, stacks, annotations, summary)
     })
     .await
     .map_err(std::io::Error::other)?;
@@ -326,7 +326,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
 
     let stored = async {
         let sealed =
-            Vault::seal_raw_in_place(&raw_key, &data_key, &stack_key, dump, &meta_json, &stack)?;
+            Vault::seal_raw_in_place(&raw_key, &data_key, &stack_key, dump, &meta_json, &stacks)?;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
         timer.done(Stage::Store);

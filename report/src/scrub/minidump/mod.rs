@@ -26,7 +26,7 @@ pub(crate) use layout::{Layout, RegionKind};
 
 use layout::zero;
 use memory::{learn_names, scrub_text_everywhere};
-pub use stack::{StackMemory, splice_stack_memory, split_stack_memory};
+pub use stack::{CutStacks, StackHoles, cut_stack_memory, restore_stack_memory};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
 
 use super::config::ScrubConfig;
@@ -95,7 +95,7 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
 /// Zeroes the captured stack memory of every thread (once a report is fully
 /// symbolicated, nothing needs it). Returns the number of bytes of stack memory
 /// now zero. The dump keeps its length and still parses; it no longer unwinds
-/// past the context frames. ([`split_stack_memory`] zeroes the same bytes and
+/// past the context frames. ([`cut_stack_memory`] takes the same bytes out and
 /// keeps them apart.)
 ///
 /// # Errors

@@ -1,15 +1,12 @@
-//! A dump's captured stack memory, taken out of it and put back: what lets a
+//! A dump's captured stack memory, cut out of it and put back: what lets a
 //! server keep the stacks under their own key and drop them by destroying it.
 //!
-//! [`split_stack_memory`] zeroes the same bytes [`drop_stack_memory`] does
-//! (the merged file ranges of every thread's stack, [`Layout::ranges_of`]) and
-//! returns them with where they go, as one buffer ([`StackMemory`]);
-//! [`splice_stack_memory`] writes them back. The dump without them is exactly
-//! what [`drop_stack_memory`] makes of it.
-//!
-//! The buffer: `MST1`, the number of ranges (`u32`), each range as its file
-//! offset and length (`u64`, `u64`), then the bytes of every range in order; all
-//! little-endian.
+//! [`cut_stack_memory`] takes out the same bytes [`drop_stack_memory`] zeroes
+//! (the merged file ranges of every thread's stack, [`Layout::ranges_of`]): the
+//! rest of the dump moves up over them, so it is stored no larger than it was,
+//! and the stacks are returned apart with where they were ([`StackHoles`]).
+//! [`restore_stack_memory`] makes the whole dump again, with the stacks or, when
+//! they are gone, with zeros there — exactly what [`drop_stack_memory`] leaves.
 //!
 //! [`drop_stack_memory`]: super::drop_stack_memory
 
@@ -18,64 +15,101 @@ use std::ops::Range;
 use super::layout::{Layout, RegionKind};
 use crate::scrub::error::ScrubError;
 
-/// Magic at the start of a [`StackMemory`] buffer (format version 1).
-const MAGIC: &[u8; 4] = b"MST1";
-/// Bytes of the header: the magic and the range count.
+/// Magic at the start of [`StackHoles::to_bytes`] (format version 1).
+const MAGIC: &[u8; 4] = b"MSH1";
+/// Bytes of the header: the magic and the hole count.
 const HEADER: usize = MAGIC.len() + 4;
-/// Bytes of one range: offset and length.
-const RANGE: usize = 16;
+/// Bytes of one hole: offset and length.
+const HOLE: usize = 16;
 
-/// The stack memory of a dump, taken out by [`split_stack_memory`]: where each
-/// stack lies in the dump and its bytes, in one buffer to store as it is.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StackMemory {
-    encoded: Vec<u8>,
-    bytes: u64,
-}
+/// Where stack memory was cut out of a dump: file ranges of the whole dump, in
+/// order and apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackHoles(Vec<Range<usize>>);
 
-impl std::fmt::Debug for StackMemory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the bytes: they are the dump's stacks.
-        f.debug_struct("StackMemory")
-            .field("bytes", &self.bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for StackMemory {
-    /// The stack memory of a dump without any: no ranges.
-    fn default() -> StackMemory {
-        let mut encoded = MAGIC.to_vec();
-        encoded.extend_from_slice(&0u32.to_le_bytes());
-        StackMemory { encoded, bytes: 0 }
-    }
-}
-
-impl StackMemory {
-    /// The buffer to store ([`splice_stack_memory`] reads it).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.encoded
+impl StackHoles {
+    /// The ranges, in order.
+    pub fn ranges(&self) -> &[Range<usize>] {
+        &self.0
     }
 
-    /// The buffer to store, owned.
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.encoded
-    }
-
-    /// How many bytes of stack memory it holds: what [`super::drop_stack_memory`]
-    /// would have zeroed.
+    /// How many bytes of stack memory they held: what
+    /// [`drop_stack_memory`](super::drop_stack_memory) zeroes.
     pub fn len(&self) -> u64 {
-        self.bytes
+        self.0.iter().map(|r| r.len() as u64).sum()
     }
 
     /// Whether the dump had no stack memory.
     pub fn is_empty(&self) -> bool {
-        self.bytes == 0
+        self.len() == 0
     }
 
-    /// Where the stacks lie in the dump: file ranges, in order.
-    pub fn ranges(&self) -> Vec<Range<usize>> {
-        read_ranges(&self.encoded, usize::MAX).unwrap_or_default()
+    /// The holes as bytes to store: `MSH1`, their count (`u32`), each as its
+    /// offset and length (`u64`, `u64`), all little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + HOLE * self.0.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
+        for r in &self.0 {
+            out.extend_from_slice(&(r.start as u64).to_le_bytes());
+            out.extend_from_slice(&(r.len() as u64).to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads what [`StackHoles::to_bytes`] wrote.
+    ///
+    /// # Errors
+    /// [`ScrubError::BadStackMemory`] when `bytes` are not that, or the holes are
+    /// out of order or overlap.
+    pub fn from_bytes(bytes: &[u8]) -> Result<StackHoles, ScrubError> {
+        read_holes(bytes).ok_or(ScrubError::BadStackMemory)
+    }
+}
+
+fn read_holes(bytes: &[u8]) -> Option<StackHoles> {
+    let u64_at = |at: usize| -> Option<usize> {
+        let b: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+        usize::try_from(u64::from_le_bytes(b)).ok()
+    };
+    if bytes.get(..MAGIC.len())? != MAGIC {
+        return None;
+    }
+    let count: [u8; 4] = bytes.get(MAGIC.len()..HEADER)?.try_into().ok()?;
+    let count = u32::from_le_bytes(count) as usize;
+    if count.checked_mul(HOLE)?.checked_add(HEADER)? != bytes.len() {
+        return None;
+    }
+    let mut holes = Vec::with_capacity(count);
+    let mut end_of_last = 0;
+    for i in 0..count {
+        let at = HEADER + i * HOLE;
+        let start = u64_at(at)?;
+        let end = start.checked_add(u64_at(at + 8)?)?;
+        if start < end_of_last {
+            return None;
+        }
+        end_of_last = end;
+        holes.push(start..end);
+    }
+    Some(StackHoles(holes))
+}
+
+/// A dump's stack memory, cut out by [`cut_stack_memory`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CutStacks {
+    /// Where it was in the dump.
+    pub holes: StackHoles,
+    /// Its bytes, hole after hole.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for CutStacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes: they are the dump's stacks.
+        f.debug_struct("CutStacks")
+            .field("holes", &self.holes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,86 +120,77 @@ pub(super) fn stack_ranges(dump: &[u8], layout: &Layout) -> Vec<Range<usize>> {
     ranges
 }
 
-/// Takes the captured stack memory of every thread out of `dump`: zeroes it
-/// there, as [`drop_stack_memory`](super::drop_stack_memory) does, and returns
-/// it with where it goes. The dump keeps its length and still parses.
+/// Cuts the captured stack memory of every thread out of the dump
+/// `buf[start..]` (what is before `start` stays): the rest of the dump moves
+/// up over it and `buf` is shortened by its length. Returns it with where it
+/// was.
 ///
 /// # Errors
-/// [`ScrubError::Unreadable`] when `dump` has no readable minidump header;
+/// [`ScrubError::Unreadable`] when the dump has no readable minidump header;
 /// nothing is changed then.
-pub fn split_stack_memory(dump: &mut [u8]) -> Result<StackMemory, ScrubError> {
+///
+/// # Panics
+/// When `start` is beyond the end of `buf`.
+pub fn cut_stack_memory(buf: &mut Vec<u8>, start: usize) -> Result<CutStacks, ScrubError> {
+    let dump = &buf[start..];
     let layout = Layout::read(dump)?;
-    let ranges = stack_ranges(dump, &layout);
-    let total: usize = ranges.iter().map(|r| r.len()).sum();
-    let mut encoded = Vec::with_capacity(HEADER + RANGE * ranges.len() + total);
-    encoded.extend_from_slice(MAGIC);
-    encoded.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
-    for r in &ranges {
-        encoded.extend_from_slice(&(r.start as u64).to_le_bytes());
-        encoded.extend_from_slice(&(r.len() as u64).to_le_bytes());
+    let holes = stack_ranges(dump, &layout);
+    let total: usize = holes.iter().map(|r| r.len()).sum();
+    let mut bytes = Vec::with_capacity(total);
+    // Each kept segment moves up by the stack bytes before it.
+    let mut to = start;
+    let mut from = start;
+    for hole in &holes {
+        let (hole_start, hole_end) = (start + hole.start, start + hole.end);
+        bytes.extend_from_slice(&buf[hole_start..hole_end]);
+        buf.copy_within(from..hole_start, to);
+        to += hole_start - from;
+        from = hole_end;
     }
-    for r in ranges {
-        let bytes = &mut dump[r];
-        encoded.extend_from_slice(bytes);
-        bytes.fill(0);
-    }
-    Ok(StackMemory {
-        encoded,
-        bytes: total as u64,
+    let end = buf.len();
+    buf.copy_within(from..end, to);
+    buf.truncate(to + (end - from));
+    Ok(CutStacks {
+        holes: StackHoles(holes),
+        bytes,
     })
 }
 
-/// Puts stack memory taken out by [`split_stack_memory`] (its
-/// [`StackMemory::as_bytes`]) back into `dump`. Returns how many bytes it wrote.
+/// The whole dump again from `cut` (a dump [`cut_stack_memory`] cut its stack
+/// memory out of, at `holes`): with the stack memory `stack` put back, or
+/// zeros where it was when `None`.
 ///
 /// # Errors
-/// [`ScrubError::BadStackMemory`] when `stack` is not such a buffer or does not
-/// fit `dump` (a range beyond its end, ranges out of order); nothing is
-/// changed then.
-pub fn splice_stack_memory(dump: &mut [u8], stack: &[u8]) -> Result<u64, ScrubError> {
-    let ranges = read_ranges(stack, dump.len()).ok_or(ScrubError::BadStackMemory)?;
-    let mut at = HEADER + RANGE * ranges.len();
-    for r in &ranges {
-        let len = r.len();
-        dump[r.clone()].copy_from_slice(&stack[at..at + len]);
-        at += len;
+/// [`ScrubError::BadStackMemory`] when `holes` do not fit `cut` (reaching
+/// past the dump's end) or `stack` is not as long as they are.
+pub fn restore_stack_memory(
+    cut: &[u8],
+    holes: &StackHoles,
+    stack: Option<&[u8]>,
+) -> Result<Vec<u8>, ScrubError> {
+    let total = usize::try_from(holes.len()).map_err(|_| ScrubError::BadStackMemory)?;
+    let whole = cut
+        .len()
+        .checked_add(total)
+        .ok_or(ScrubError::BadStackMemory)?;
+    if holes.0.last().is_some_and(|r| r.end > whole) || stack.is_some_and(|s| s.len() != total) {
+        return Err(ScrubError::BadStackMemory);
     }
-    Ok((at - HEADER - RANGE * ranges.len()) as u64)
-}
-
-/// The ranges of a stack memory buffer, checked against itself and a dump of
-/// `dump_len` bytes: in order, apart, inside the dump, and their bytes exactly
-/// the rest of the buffer.
-fn read_ranges(stack: &[u8], dump_len: usize) -> Option<Vec<Range<usize>>> {
-    let u64_at = |at: usize| -> Option<usize> {
-        let b: [u8; 8] = stack.get(at..at.checked_add(8)?)?.try_into().ok()?;
-        usize::try_from(u64::from_le_bytes(b)).ok()
-    };
-    if stack.get(..MAGIC.len())? != MAGIC {
-        return None;
-    }
-    let count: [u8; 4] = stack.get(MAGIC.len()..HEADER)?.try_into().ok()?;
-    let count = u32::from_le_bytes(count) as usize;
-    let table_end = count.checked_mul(RANGE)?.checked_add(HEADER)?;
-    if table_end > stack.len() {
-        return None;
-    }
-    let mut ranges = Vec::with_capacity(count);
-    let mut end_of_last = 0;
-    let mut total = 0usize;
-    for i in 0..count {
-        let at = HEADER + i * RANGE;
-        let start = u64_at(at)?;
-        let len = u64_at(at + 8)?;
-        let end = start.checked_add(len)?;
-        if start < end_of_last || end > dump_len {
-            return None;
+    let mut out = Vec::with_capacity(whole);
+    let (mut from, mut taken) = (0, 0);
+    for hole in &holes.0 {
+        // The kept bytes before the hole, then the hole.
+        let kept = hole.start - out.len();
+        out.extend_from_slice(&cut[from..from + kept]);
+        from += kept;
+        match stack {
+            Some(stack) => out.extend_from_slice(&stack[taken..taken + hole.len()]),
+            None => out.resize(out.len() + hole.len(), 0),
         }
-        end_of_last = end;
-        total = total.checked_add(len)?;
-        ranges.push(start..end);
+        taken += hole.len();
     }
-    (table_end.checked_add(total)? == stack.len()).then_some(ranges)
+    out.extend_from_slice(&cut[from..]);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -198,124 +223,111 @@ mod tests {
     }
 
     #[test]
-    fn split_then_splice_gives_every_test_dump_back_and_split_alone_drops_the_stacks() {
+    fn cut_then_restored_is_every_test_dump_and_restored_without_stacks_is_dropped() {
         let dumps = testdata_dumps();
         assert_eq!(dumps.len(), 13, "{dumps:?}");
         for path in dumps {
             let raw = std::fs::read(&path).unwrap();
             let mut scrubbed = raw.clone();
             scrub_minidump(&mut scrubbed, &ScrubConfig::default()).unwrap();
-            // As received, and as stored (split after scrubbing).
+            // As received, and as stored (cut after scrubbing).
             for original in [raw, scrubbed] {
-                let mut split = original.clone();
-                let stack = split_stack_memory(&mut split).unwrap();
+                let name = path.display();
                 let mut dropped = original.clone();
                 let zeroed = drop_stack_memory(&mut dropped).unwrap();
-                assert!(zeroed > 0, "{}: no stack memory", path.display());
-                assert_eq!(stack.len(), zeroed, "{}", path.display());
-                assert!(split == dropped, "{}: split is not dropped", path.display());
-                assert!(split != original, "{}", path.display());
+                assert!(zeroed > 0, "{name}: no stack memory");
 
-                let ranges = stack.ranges();
-                assert_eq!(ranges.iter().map(|r| r.len() as u64).sum::<u64>(), zeroed);
-                assert!(
-                    ranges
-                        .iter()
-                        .all(|r| split[r.clone()].iter().all(|b| *b == 0))
-                );
-                let mut spliced = split.clone();
-                let written = splice_stack_memory(&mut spliced, stack.as_bytes()).unwrap();
-                assert_eq!(written, zeroed);
-                assert!(spliced == original, "{}: splice", path.display());
+                // After a header of the caller's, which stays.
+                let mut buf = b"HEAD".to_vec();
+                buf.extend_from_slice(&original);
+                let stacks = cut_stack_memory(&mut buf, 4).unwrap();
+                assert_eq!(&buf[..4], b"HEAD");
+                let cut = &buf[4..];
+                assert_eq!(stacks.holes.len(), zeroed, "{name}");
+                assert_eq!(stacks.bytes.len() as u64, zeroed, "{name}");
+                assert_eq!(cut.len() as u64 + zeroed, original.len() as u64);
+
+                let whole = restore_stack_memory(cut, &stacks.holes, Some(&stacks.bytes));
+                assert!(whole.unwrap() == original, "{name}: restored");
+                let stripped = restore_stack_memory(cut, &stacks.holes, None).unwrap();
+                assert!(stripped == dropped, "{name}: without stacks");
+
+                let holes = StackHoles::from_bytes(&stacks.holes.to_bytes()).unwrap();
+                assert_eq!(holes, stacks.holes);
             }
         }
     }
 
-    fn small_case() -> (Vec<u8>, Vec<u8>, StackMemory) {
+    fn small_case() -> (Vec<u8>, Vec<u8>, CutStacks) {
         let path = &testdata_dumps()[0];
         let original = std::fs::read(path).unwrap();
-        let mut split = original.clone();
-        let stack = split_stack_memory(&mut split).unwrap();
-        (original, split, stack)
+        let mut cut = original.clone();
+        let stacks = cut_stack_memory(&mut cut, 0).unwrap();
+        assert!(!stacks.holes.is_empty());
+        (original, cut, stacks)
     }
 
     #[test]
-    fn a_malformed_or_misfitting_stack_buffer_is_refused_and_changes_nothing() {
-        let (_, split, stack) = small_case();
-        let good = stack.as_bytes().to_vec();
-        let ranges = read_ranges(&good, split.len()).unwrap();
-        assert!(!ranges.is_empty());
+    fn holes_or_stacks_that_do_not_fit_are_refused() {
+        let (_, cut, stacks) = small_case();
+        // Stack bytes of another length.
+        let short = &stacks.bytes[1..];
+        assert!(restore_stack_memory(&cut, &stacks.holes, Some(short)).is_err());
+        // A dump shorter than the holes reach.
+        let last = stacks.holes.ranges().last().unwrap().clone();
+        let whole = cut.len() + stacks.bytes.len();
+        if last.end == whole {
+            let shorter = &cut[..cut.len() - 1];
+            assert!(restore_stack_memory(shorter, &stacks.holes, None).is_err());
+        }
+        let beyond = StackHoles(std::iter::once(whole - 1..whole + 8).collect());
+        assert!(restore_stack_memory(&cut, &beyond, None).is_err());
+        // No holes: the dump as it is.
+        let none = StackHoles::default();
+        assert_eq!(restore_stack_memory(&cut, &none, Some(&[])).unwrap(), cut);
+    }
+
+    #[test]
+    fn malformed_holes_are_refused() {
+        let good = StackHoles(vec![10..20, 20..24, 30..31]).to_bytes();
+        assert!(StackHoles::from_bytes(&good).is_ok());
         let mut bad: Vec<Vec<u8>> = vec![
             Vec::new(),
-            b"MST1".to_vec(),
+            b"MSH1".to_vec(),
             good[..good.len() - 1].to_vec(),
             [good.as_slice(), b"x"].concat(),
-            [b"MST2", &good[4..]].concat(),
+            [b"MSH2", &good[4..]].concat(),
         ];
-        // A count beyond the buffer.
         let mut more = good.clone();
         more[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         bad.push(more);
-        // The first range moved past the end of the dump.
-        let mut beyond = good.clone();
-        beyond[HEADER..HEADER + 8].copy_from_slice(&(split.len() as u64).to_le_bytes());
-        bad.push(beyond);
-        for stack in bad {
-            let mut dump = split.clone();
+        // Out of order: the second starts inside the first.
+        bad.push(StackHoles(vec![10..20, 15..30]).to_bytes());
+        // A length that overflows.
+        let mut huge = StackHoles(std::iter::once(10..20).collect()).to_bytes();
+        huge[HEADER + 8..HEADER + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        bad.push(huge);
+        for bytes in bad {
             assert!(matches!(
-                splice_stack_memory(&mut dump, &stack),
+                StackHoles::from_bytes(&bytes),
                 Err(ScrubError::BadStackMemory)
             ));
-            assert!(dump == split, "changed by a refused splice");
         }
-        // Into a dump shorter than the stacks reach.
-        let last = ranges.last().unwrap();
-        let mut short = split[..last.end - 1].to_vec();
-        assert!(splice_stack_memory(&mut short, &good).is_err());
     }
 
     #[test]
-    fn ranges_out_of_order_are_refused() {
-        let (_, split, _) = small_case();
-        let mut stack = b"MST1".to_vec();
-        stack.extend_from_slice(&2u32.to_le_bytes());
-        for (start, len) in [(100u64, 4u64), (98, 4)] {
-            stack.extend_from_slice(&start.to_le_bytes());
-            stack.extend_from_slice(&len.to_le_bytes());
-        }
-        stack.extend_from_slice(&[1u8; 8]);
-        let mut dump = split.clone();
-        assert!(splice_stack_memory(&mut dump, &stack).is_err());
-        // The same two apart are taken.
-        stack[HEADER + RANGE..HEADER + RANGE + 8].copy_from_slice(&104u64.to_le_bytes());
-        assert_eq!(splice_stack_memory(&mut dump, &stack).unwrap(), 8);
-        assert_eq!(&dump[100..108], &[1u8; 8]);
-    }
-
-    #[test]
-    fn no_stack_memory_splices_into_any_dump_changing_nothing() {
-        let (_, split, _) = small_case();
-        let mut dump = split.clone();
-        let none = StackMemory::default();
-        assert!(none.is_empty());
-        assert_eq!(splice_stack_memory(&mut dump, none.as_bytes()).unwrap(), 0);
-        assert!(dump == split);
-        assert_eq!(splice_stack_memory(&mut [], none.as_bytes()).unwrap(), 0);
-    }
-
-    #[test]
-    fn an_unreadable_dump_is_not_split() {
+    fn an_unreadable_dump_is_not_cut() {
         let mut dump = b"MDMP\x93\xa7\0\0not a dump".to_vec();
         let before = dump.clone();
-        assert!(split_stack_memory(&mut dump).is_err());
+        assert!(cut_stack_memory(&mut dump, 0).is_err());
         assert_eq!(dump, before);
     }
 
     #[test]
     fn its_debug_form_shows_no_bytes() {
-        let (_, _, stack) = small_case();
-        let shown = format!("{stack:?}");
-        assert!(shown.starts_with("StackMemory { bytes: "), "{shown}");
-        assert!(!stack.is_empty());
+        let (_, _, stacks) = small_case();
+        let shown = format!("{stacks:?}");
+        assert!(shown.starts_with("CutStacks { holes: "), "{shown}");
+        assert!(!shown.contains(&format!("{:?}", &stacks.bytes[..4])));
     }
 }
