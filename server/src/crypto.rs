@@ -303,10 +303,19 @@ impl DataKey {
     /// # Panics
     /// When `buf` is shorter than [`SEAL_HEADROOM`].
     pub fn seal_in_place(&self, aad: &str, buf: &mut Vec<u8>) {
+        self.seal_in_place_at(aad, buf, 0);
+    }
+
+    /// [`DataKey::seal_in_place`] of `buf[at..]`: `buf[..at]` stays as it is,
+    /// the blob starts at `at`.
+    ///
+    /// # Panics
+    /// When `buf` is shorter than `at` + [`SEAL_HEADROOM`].
+    pub fn seal_in_place_at(&self, aad: &str, buf: &mut Vec<u8>, at: usize) {
         let cipher = XChaCha20Poly1305::new(&Key::from(self.0));
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let (head, body) = buf.split_at_mut(SEAL_HEADROOM);
+        let (head, body) = buf[at..].split_at_mut(SEAL_HEADROOM);
         head[..MAGIC.len()].copy_from_slice(MAGIC);
         head[MAGIC.len()..].copy_from_slice(&nonce);
         let tag = cipher
@@ -401,6 +410,14 @@ mod tests {
             b"a dump, sealed where it lies"
         );
         assert!(key.open("raw/y.dmp", &buf).is_err());
+
+        // After a header of the caller's, kept as it is.
+        let mut buf = b"HEAD".to_vec();
+        buf.resize(4 + SEAL_HEADROOM, 0);
+        buf.extend_from_slice(b"the rest");
+        key.seal_in_place_at("raw/x.dmp", &mut buf, 4);
+        assert_eq!(&buf[..4], b"HEAD");
+        assert_eq!(key.open("raw/x.dmp", &buf[4..]).unwrap(), b"the rest");
     }
 
     #[test]

@@ -264,11 +264,17 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             "cli",
             "keys.rotate",
             "master_key",
-            Some(&format!("rewrapped={}", rotation.rewrapped)),
+            Some(&format!(
+                "rewrapped={} stack_keys_rewrapped={}",
+                rotation.rewrapped, rotation.stack_keys_rewrapped
+            )),
         )
         .await?;
     index.close().await;
-    println!("rewrapped {} data keys", rotation.rewrapped);
+    println!(
+        "rewrapped {} data keys, {} stack keys",
+        rotation.rewrapped, rotation.stack_keys_rewrapped
+    );
     if let Some(key) = rotation.new_key_to_configure {
         println!(
             "new master key (set it as master_key / MAYDAY_MASTER_KEY before the next start):"

@@ -8,18 +8,26 @@
 //!   ([`Vault::data_key`]), and destroyed when it is deleted
 //!   ([`Vault::destroy_key`]) — crypto-shredding: from then on every copy of its
 //!   blobs, anywhere, is unreadable;
+//! - the per-report stack keys: the stack memory of a received dump is sealed
+//!   under a key of its own ([`Vault::new_stack_key`], stored with the data
+//!   key), in the same raw object; dropping the stack memory once the report is
+//!   fully symbolicated destroys that key (in the index transaction that
+//!   records the report: [`ProcessedOutcome::drop_stack_key`]), so no copy of
+//!   the object yields it any more, and the object is never rewritten;
 //! - sealed put and get of report blobs ([`Vault::put`], [`Vault::get`],
 //!   [`Vault::read`]);
 //! - the key layout of report blobs in the store:
 //!   - `raw/<yyyy-mm-dd>/<report-id>.dmp` — the (scrubbed) minidump as received,
-//!     followed by the upload's metadata ([`RawUpload`]);
+//!     followed by the upload's metadata, its stack memory sealed apart
+//!     ([`RawUpload`]);
 //!   - `raw/<yyyy-mm-dd>/<report-id>.json` — the upload's metadata ([`RawMeta`]),
 //!     on its own, of reports stored before the two went into one object;
 //!   - `reports/<report-id>.json` — the processed report
 //!
 //!   (`symbols/<debug_file>/<DEBUG_ID>/<name>.sym` is owned by `mayday_symbols`;
 //!   symbols stay plain);
-//! - master-key rotation ([`rotate`]), which rewraps every stored data key.
+//! - master-key rotation ([`rotate`]), which rewraps every stored data key and
+//!   stack key.
 //!
 //! The vault stands on [`Storage`] (bytes, durably), the [`Index`] (where the
 //! wrapped data keys are kept) and the [`Keyring`] (the master keys).
@@ -28,14 +36,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mayday_report::scrub::{ScrubSummary, TextAttachment};
+use mayday_report::scrub::{
+    CutStacks, ScrubSummary, StackHoles, TextAttachment, restore_stack_memory,
+};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::config::Config;
 use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
-use crate::index::{Index, IndexError, now_ms};
+#[cfg(doc)]
+use crate::index::ProcessedOutcome;
+use crate::index::{Index, IndexError, KeyKind, now_ms};
 use crate::report_id::ReportId;
 use crate::storage::{Storage, StorageError};
 
@@ -90,40 +102,166 @@ pub struct RawMeta {
     pub scrub: ScrubSummary,
 }
 
-/// A report's upload as stored: the scrubbed dump and the upload's metadata.
+/// A report's upload as stored: the scrubbed dump, its stack memory and the
+/// upload's metadata, in one object at the raw key:
 ///
-/// Both are sealed in one object at the raw key, the dump first, then the
-/// metadata's JSON, then its length (`u32`, little-endian); the report's row names
-/// the raw key as its metadata key too. A report stored before keeps them in two
-/// objects, the dump alone at the raw key and the metadata at its own key.
+/// ```text
+/// MDR2 ‖ main length (u64 LE) ‖ main ‖ stack
+/// main  = sealed under the data key, bound to the raw key:
+///         the dump with its stack memory cut out ‖ metadata JSON ‖ its length (u32 LE)
+///         ‖ where the stack memory was (mayday_report's StackHoles) ‖ its length (u32 LE)
+/// stack = sealed under the stack key, bound to the raw key + "#stack":
+///         the stack memory, hole after hole
+/// ```
+///
+/// The report's row names the raw key as its metadata key too. Loading puts
+/// the stack memory back while the stack key exists; once it is destroyed,
+/// zeros — the dump `drop_stack_memory` would have left. The object is as large
+/// as the dump and its metadata, as before (the stack memory is not stored
+/// twice, nor zeros in its place).
+///
+/// Reports stored before keep earlier forms, still read: one object sealed
+/// under the data key, the dump (stack memory inline) ‖ metadata ‖ its length;
+/// before that, two, the dump alone at the raw key and the metadata at its own
+/// key. Their stack memory is dropped the old way, by rewriting the dump.
 #[derive(Debug, Clone)]
 pub struct RawUpload {
-    /// The minidump.
+    /// The minidump, with its stack memory where the stack key still opens it.
     pub dump: Bytes,
     /// The metadata's JSON ([`RawMeta`]); `None` when it is gone.
     pub meta: Option<Bytes>,
+    /// Where the dump's stack memory is kept.
+    pub stack: RawStack,
 }
 
-/// Bytes after a raw object's metadata: its length.
-const META_LEN: usize = 4;
+/// Where a raw object keeps its dump's stack memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawStack {
+    /// In the dump itself (a report stored before stack keys): as received, or
+    /// zeros once dropped by rewriting the dump.
+    InDump,
+    /// Sealed apart, and put back into the dump: this many bytes.
+    Restored {
+        /// Bytes of stack memory put back.
+        bytes: u64,
+    },
+    /// Sealed apart, and its stack key destroyed: the dump's stacks are zeros.
+    Destroyed,
+}
 
-impl RawUpload {
-    /// Splits an opened raw object into its dump and its metadata.
-    fn split(key: &Path, mut object: Bytes) -> Result<RawUpload, VaultError> {
-        let malformed = || VaultError::MalformedRaw(key.to_string());
-        let at = object.len().checked_sub(META_LEN).ok_or_else(malformed)?;
-        let len = u32::from_le_bytes(object[at..].try_into().map_err(|_| malformed())?);
-        let start = usize::try_from(len)
-            .ok()
-            .and_then(|len| at.checked_sub(len))
-            .ok_or_else(malformed)?;
-        object.truncate(at);
-        let meta = object.split_off(start);
-        Ok(RawUpload {
-            dump: object,
-            meta: Some(meta),
-        })
+/// Bytes after a section of a raw object (the metadata, the stack holes): its
+/// length.
+const META_LEN: usize = 4;
+/// Magic at the start of a raw object with its stack memory sealed apart.
+const RAW_MAGIC: &[u8; 4] = b"MDR2";
+/// Bytes in front of a raw object's main part: the magic and the part's length.
+const RAW_HEADER: usize = RAW_MAGIC.len() + 8;
+/// Bytes [`Vault::seal_raw_in_place`] needs free in front of the dump.
+pub const RAW_HEADROOM: usize = RAW_HEADER + crypto::SEAL_HEADROOM;
+
+/// Splits an opened dump ‖ metadata ‖ length into the dump and the metadata.
+fn split_meta(key: &Path, mut object: Bytes) -> Result<(Bytes, Bytes), VaultError> {
+    let at = section_start(key, &object)?;
+    object.truncate(object.len() - META_LEN);
+    let meta = object.split_off(at);
+    Ok((object, meta))
+}
+
+/// Where the last section starts in opened bytes ending with a section and its
+/// length (`u32` LE): the length of what comes before it.
+fn section_start(key: &Path, object: &[u8]) -> Result<usize, VaultError> {
+    let malformed = || VaultError::MalformedRaw(key.to_string());
+    let at = object.len().checked_sub(META_LEN).ok_or_else(malformed)?;
+    let len = u32::from_le_bytes(object[at..].try_into().map_err(|_| malformed())?);
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| at.checked_sub(len))
+        .ok_or_else(malformed)
+}
+
+/// What a raw object's stack part is bound to.
+fn stack_aad(raw_key: &Path) -> String {
+    format!("{raw_key}#stack")
+}
+
+/// What a report's wrapped stack key is bound to (its data key: the report id).
+fn stack_key_aad(id: &ReportId) -> String {
+    format!("{id}#stack")
+}
+
+/// The keys of a report, unwrapped: its data key, and its stack key while it
+/// has one.
+#[derive(Debug)]
+pub struct ReportKeys {
+    /// Opens every blob of the report.
+    pub data: DataKey,
+    /// Opens the stack memory of its raw object; `None` once destroyed (or for
+    /// a report stored before stack keys).
+    pub stack: Option<DataKey>,
+}
+
+/// Opens the raw object `object` stored at `raw_key` with the report's `keys`,
+/// in any of its forms ([`RawUpload`]); `with_meta` says whether the metadata is
+/// in it (a report's metadata key is its raw key), else `meta` is `None`.
+pub fn open_raw(
+    raw_key: &Path,
+    object: &[u8],
+    keys: &ReportKeys,
+    with_meta: bool,
+) -> Result<RawUpload, VaultError> {
+    if object.starts_with(RAW_MAGIC) {
+        return open_split_raw(raw_key, object, keys);
     }
+    let object = Bytes::from(keys.data.open(raw_key.as_ref(), object)?);
+    let (dump, meta) = if with_meta {
+        let (dump, meta) = split_meta(raw_key, object)?;
+        (dump, Some(meta))
+    } else {
+        (object, None)
+    };
+    Ok(RawUpload {
+        dump,
+        meta,
+        stack: RawStack::InDump,
+    })
+}
+
+/// Opens a raw object of the `MDR2` form ([`RawUpload`]).
+fn open_split_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpload, VaultError> {
+    let malformed = || VaultError::MalformedRaw(key.to_string());
+    let len: [u8; 8] = object
+        .get(RAW_MAGIC.len()..RAW_HEADER)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let main_end = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .and_then(|len| len.checked_add(RAW_HEADER))
+        .filter(|end| *end <= object.len())
+        .ok_or_else(malformed)?;
+    let main = keys
+        .data
+        .open(key.as_ref(), &object[RAW_HEADER..main_end])?;
+    // cut dump ‖ meta ‖ its length ‖ holes ‖ their length
+    let holes_at = section_start(key, &main)?;
+    let holes =
+        StackHoles::from_bytes(&main[holes_at..main.len() - META_LEN]).map_err(|_| malformed())?;
+    let meta_at = section_start(key, &main[..holes_at])?;
+    let meta = Bytes::copy_from_slice(&main[meta_at..holes_at - META_LEN]);
+    let cut = &main[..meta_at];
+    let (stack, kept) = match &keys.stack {
+        Some(stack_key) => {
+            let stack = stack_key.open(&stack_aad(key), &object[main_end..])?;
+            let bytes = holes.len();
+            (Some(stack), RawStack::Restored { bytes })
+        }
+        None => (None, RawStack::Destroyed),
+    };
+    let dump = restore_stack_memory(cut, &holes, stack.as_deref()).map_err(|_| malformed())?;
+    Ok(RawUpload {
+        dump: dump.into(),
+        meta: Some(meta),
+        stack: kept,
+    })
 }
 
 /// A blob sealed for its store key, not stored yet.
@@ -176,6 +314,31 @@ impl Vault {
         (key, wrapped)
     }
 
+    /// Makes a new stack key for report `id`, and the same key wrapped by the
+    /// master key to be stored with the report's row
+    /// ([`NewReport::stack_key`](crate::index::NewReport::stack_key)).
+    pub fn new_stack_key(&self, id: &ReportId) -> (DataKey, WrappedKey) {
+        let key = DataKey::generate();
+        let wrapped = self.keyring.wrap(&key, &stack_key_aad(id));
+        (key, wrapped)
+    }
+
+    /// The keys of report `id`, in one index read; `None` once its data key was
+    /// destroyed (the report is deleted).
+    pub async fn keys(&self, id: &ReportId) -> Result<Option<ReportKeys>, VaultError> {
+        let Some((data, stack)) = self.index.report_keys(id).await? else {
+            return Ok(None);
+        };
+        let stack = match stack {
+            Some(wrapped) => Some(self.keyring.unwrap(&wrapped, &stack_key_aad(id))?),
+            None => None,
+        };
+        Ok(Some(ReportKeys {
+            data: self.keyring.unwrap(&data, &id.to_string())?,
+            stack,
+        }))
+    }
+
     /// Makes, wraps and stores a new data key for report `id` on its own, without
     /// a report row.
     pub async fn create_key(&self, id: &ReportId) -> Result<DataKey, VaultError> {
@@ -193,8 +356,8 @@ impl Vault {
         }
     }
 
-    /// Destroys the data key of report `id`: every copy of its blobs becomes
-    /// unreadable. Returns whether there was one.
+    /// Destroys the data key (and the stack key) of report `id`: every copy of
+    /// its blobs becomes unreadable. Returns whether there was one.
     pub async fn destroy_key(&self, id: &ReportId) -> Result<bool, VaultError> {
         Ok(self.index.delete_report_key(id).await?)
     }
@@ -219,27 +382,45 @@ impl Vault {
         }
     }
 
-    /// Seals a report's dump (`buf[crypto::SEAL_HEADROOM..]`) and its metadata
-    /// into its one raw object ([`RawUpload`]) with `data_key` (bound to `key`),
-    /// for [`Vault::put_sealed`]. The dump is not copied: the metadata is
-    /// appended to it.
+    /// Seals a report's dump (`buf[RAW_HEADROOM..]`, its stack memory cut out
+    /// into `stacks` by `mayday_report::scrub::cut_stack_memory`) and its
+    /// metadata into its one raw object ([`RawUpload`]): the dump, the metadata
+    /// and where the stacks were with `data_key`, the stack memory with
+    /// `stack_key`; for [`Vault::put_sealed`]. The dump is not copied: the rest
+    /// is appended to it.
     pub fn seal_raw_in_place(
         key: &Path,
         data_key: &DataKey,
+        stack_key: &DataKey,
         mut buf: Vec<u8>,
         meta: &[u8],
+        stacks: &CutStacks,
     ) -> Result<Sealed, VaultError> {
-        let len =
-            u32::try_from(meta.len()).map_err(|_| VaultError::MalformedRaw(key.to_string()))?;
-        buf.reserve_exact(meta.len() + META_LEN + crypto::SEAL_TAG);
+        let malformed = || VaultError::MalformedRaw(key.to_string());
+        let meta_len = u32::try_from(meta.len()).map_err(|_| malformed())?;
+        let holes = stacks.holes.to_bytes();
+        let holes_len = u32::try_from(holes.len()).map_err(|_| malformed())?;
+        let stack = stack_key.seal(&stack_aad(key), &stacks.bytes);
+        buf.reserve_exact(meta.len() + holes.len() + 2 * META_LEN + crypto::SEAL_TAG + stack.len());
         buf.extend_from_slice(meta);
-        buf.extend_from_slice(&len.to_le_bytes());
-        Ok(Vault::seal_in_place(key, data_key, buf))
+        buf.extend_from_slice(&meta_len.to_le_bytes());
+        buf.extend_from_slice(&holes);
+        buf.extend_from_slice(&holes_len.to_le_bytes());
+        data_key.seal_in_place_at(key.as_ref(), &mut buf, RAW_HEADER);
+        let main_len = (buf.len() - RAW_HEADER) as u64;
+        buf[..RAW_MAGIC.len()].copy_from_slice(RAW_MAGIC);
+        buf[RAW_MAGIC.len()..RAW_HEADER].copy_from_slice(&main_len.to_le_bytes());
+        buf.extend_from_slice(&stack);
+        Ok(Sealed {
+            key: key.clone(),
+            bytes: buf,
+        })
     }
 
-    /// Stores report `id`'s dump, in place of the one at `raw_key`, keeping its
-    /// metadata (`meta`, as read) where the report keeps it: with the dump when
-    /// `meta_key` is `raw_key` ([`RawUpload`]).
+    /// Stores report `id`'s dump in a form stored before stack keys (the stack
+    /// memory in the dump: [`RawStack::InDump`]), in place of the one at
+    /// `raw_key`, keeping its metadata (`meta`, as read) where the report keeps
+    /// it: with the dump when `meta_key` is `raw_key` ([`RawUpload`]).
     pub async fn put_raw_dump(
         &self,
         raw_key: &Path,
@@ -255,47 +436,51 @@ impl Vault {
                 );
                 buf.resize(crypto::SEAL_HEADROOM, 0);
                 buf.extend_from_slice(dump);
-                self.put_sealed(Vault::seal_raw_in_place(raw_key, data_key, buf, meta)?)
+                let len = u32::try_from(meta.len())
+                    .map_err(|_| VaultError::MalformedRaw(raw_key.to_string()))?;
+                buf.extend_from_slice(meta);
+                buf.extend_from_slice(&len.to_le_bytes());
+                self.put_sealed(Vault::seal_in_place(raw_key, data_key, buf))
                     .await
             }
             _ => self.put(raw_key, data_key, dump).await,
         }
     }
 
-    /// Report's upload, opened with `data_key`, from the raw object at `raw_key`
-    /// and, where the report keeps it apart, the metadata at `meta_key`; `None`
-    /// when the dump is gone.
+    /// Report's upload, opened with its `keys`, from the raw object at
+    /// `raw_key` and, where the report keeps it apart, the metadata at
+    /// `meta_key`; `None` when the dump is gone. The stack memory is put back
+    /// into the dump while the stack key opens it ([`RawStack`]).
     pub async fn get_raw(
         &self,
         raw_key: &Path,
         meta_key: &Path,
-        data_key: &DataKey,
+        keys: &ReportKeys,
     ) -> Result<Option<RawUpload>, VaultError> {
-        let Some(object) = self.get(raw_key, data_key).await? else {
+        let Some(object) = self.storage.get(raw_key).await? else {
             return Ok(None);
         };
-        if meta_key == raw_key {
-            return RawUpload::split(raw_key, object).map(Some);
+        let mut raw = open_raw(raw_key, &object, keys, meta_key == raw_key)?;
+        if meta_key != raw_key {
+            raw.meta = self.get(meta_key, &keys.data).await?;
         }
-        Ok(Some(RawUpload {
-            dump: object,
-            meta: self.get(meta_key, data_key).await?,
-        }))
+        Ok(Some(raw))
     }
 
-    /// Report `id`'s dump, opened; `None` when it or the report's data key is
-    /// gone. (`raw_key` and `meta_key` as in [`Vault::get_raw`].)
+    /// Report `id`'s dump, opened (its stack memory in it while it is kept);
+    /// `None` when it or the report's data key is gone. (`raw_key` and
+    /// `meta_key` as in [`Vault::get_raw`].)
     pub async fn read_dump(
         &self,
         id: &ReportId,
         raw_key: &Path,
         meta_key: &Path,
     ) -> Result<Option<Bytes>, VaultError> {
-        let Some(data_key) = self.data_key(id).await? else {
+        let Some(keys) = self.keys(id).await? else {
             return Ok(None);
         };
         Ok(self
-            .get_raw(raw_key, meta_key, &data_key)
+            .get_raw(raw_key, meta_key, &keys)
             .await?
             .map(|raw| raw.dump))
     }
@@ -409,6 +594,8 @@ fn date_component(date: Date) -> String {
 pub struct Rotation {
     /// Data keys rewrapped.
     pub rewrapped: u64,
+    /// Stack keys rewrapped.
+    pub stack_keys_rewrapped: u64,
     /// The new master key, when it is not kept in the data dir (config or
     /// environment): the operator must put it there before the next start.
     pub new_key_to_configure: Option<MasterKey>,
@@ -432,7 +619,7 @@ pub enum RotateError {
     NewKeyRequired,
 }
 
-/// Rewraps every data key under a new master key.
+/// Rewraps every data key and stack key under a new master key.
 ///
 /// With the master key in `<data_dir>/master.key`: the new key is first written to
 /// `master.key.next` (so an interrupted rotation is resumed by running it again,
@@ -460,28 +647,8 @@ pub async fn rotate(
         (false, _, given) => given.ok_or(RotateError::NewKeyRequired)?,
     };
     let all = keyring.with_other(new_key.clone());
-    let mut rewrapped = 0;
-    let mut after = None;
-    loop {
-        let batch = index.report_keys_after(after.as_ref(), 500).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.0);
-        for (id, wrapped) in &batch {
-            if wrapped.master_key_id == new_key.id() {
-                continue;
-            }
-            let report_id = &id.to_string();
-            let data = all.unwrap(wrapped, report_id)?;
-            let rewrapped_key = new_key.wrap(&data, report_id);
-            // Only if the key is still the one we read: a deleted report stays deleted.
-            if index
-                .replace_report_key(id, wrapped, &rewrapped_key)
-                .await?
-            {
-                rewrapped += 1;
-            }
-        }
-    }
+    let rewrapped = rewrap_all(index, &all, &new_key, KeyKind::Data).await?;
+    let stack_keys_rewrapped = rewrap_all(index, &all, &new_key, KeyKind::Stack).await?;
     if in_file {
         let current = config.data_dir.join(crypto::MASTER_KEY_FILE);
         std::fs::rename(&next_path, &current).map_err(|source| CryptoError::KeyFile {
@@ -493,14 +660,53 @@ pub async fn rotate(
         }
         Ok(Rotation {
             rewrapped,
+            stack_keys_rewrapped,
             new_key_to_configure: None,
         })
     } else {
         Ok(Rotation {
             rewrapped,
+            stack_keys_rewrapped,
             new_key_to_configure: Some(new_key),
         })
     }
+}
+
+/// Rewraps every stored key of `kind` that `new_key` did not wrap (unwrapping
+/// with `all`) under `new_key`. Returns how many.
+async fn rewrap_all(
+    index: &Index,
+    all: &Keyring,
+    new_key: &MasterKey,
+    kind: KeyKind,
+) -> Result<u64, RotateError> {
+    let mut rewrapped = 0;
+    let mut after = None;
+    loop {
+        let batch = index.report_keys_after(kind, after.as_ref(), 500).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.0);
+        for (id, wrapped) in &batch {
+            if wrapped.master_key_id == new_key.id() {
+                continue;
+            }
+            let aad = match kind {
+                KeyKind::Data => id.to_string(),
+                KeyKind::Stack => stack_key_aad(id),
+            };
+            let key = all.unwrap(wrapped, &aad)?;
+            let rewrapped_key = new_key.wrap(&key, &aad);
+            // Only if the key is still the one we read: a destroyed key stays
+            // destroyed (a deleted report, dropped stack memory).
+            if index
+                .replace_report_key(kind, id, wrapped, &rewrapped_key)
+                .await?
+            {
+                rewrapped += 1;
+            }
+        }
+    }
+    Ok(rewrapped)
 }
 
 #[cfg(test)]
@@ -525,14 +731,108 @@ mod tests {
         assert_eq!(report_id_of_key(&Path::from("symbols/a/b/c.sym")), None);
     }
 
+    /// A small dump whose stack memory is a pattern, the same dump with its
+    /// stack memory zeroed, and a buffer to seal: the dump cut, with its stack
+    /// memory apart.
+    fn dump_with_stack() -> (Vec<u8>, Vec<u8>, Vec<u8>, CutStacks) {
+        let mut dump = crate::pipeline::process::tests::small_dump(None);
+        let mut scratch = dump.clone();
+        let holes = mayday_report::scrub::cut_stack_memory(&mut scratch, 0)
+            .unwrap()
+            .holes;
+        assert!(!holes.is_empty());
+        for r in holes.ranges() {
+            for (i, b) in dump[r.clone()].iter_mut().enumerate() {
+                *b = 0x80 | i as u8;
+            }
+        }
+        let mut stripped = dump.clone();
+        mayday_report::scrub::drop_stack_memory(&mut stripped).unwrap();
+        assert!(stripped != dump);
+        let mut buf = vec![0; RAW_HEADROOM];
+        buf.extend_from_slice(&dump);
+        let stacks = mayday_report::scrub::cut_stack_memory(&mut buf, RAW_HEADROOM).unwrap();
+        (dump, stripped, buf, stacks)
+    }
+
+    #[test]
+    fn a_raw_object_opens_with_its_stacks_while_the_stack_key_exists() {
+        let key = Path::from("raw/2026-12-01/x.dmp");
+        let (dump, stripped, buf, stacks) = dump_with_stack();
+        let (data, stack_key) = (DataKey::generate(), DataKey::generate());
+        let meta = b"{\"id\":\"x\"}";
+        let sealed = Vault::seal_raw_in_place(&key, &data, &stack_key, buf, meta, &stacks).unwrap();
+        let object = sealed.bytes;
+        assert!(object.starts_with(RAW_MAGIC));
+        // As large as the dump and its metadata, but for the headers, the tags
+        // and where the stacks were: nothing stored twice.
+        let overhead = RAW_HEADER + 2 * (crypto::SEAL_HEADROOM + crypto::SEAL_TAG);
+        let holes = stacks.holes.to_bytes().len() + 2 * META_LEN;
+        assert_eq!(object.len(), dump.len() + meta.len() + overhead + holes);
+
+        let keys = ReportKeys {
+            data,
+            stack: Some(stack_key),
+        };
+        let raw = open_raw(&key, &object, &keys, true).unwrap();
+        let bytes = stacks.bytes.len() as u64;
+        assert_eq!(raw.stack, RawStack::Restored { bytes });
+        assert_eq!(raw.dump, dump);
+        assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
+        // Bound to its place: at another key it does not open.
+        let elsewhere = Path::from("raw/2026-12-01/y.dmp");
+        assert!(open_raw(&elsewhere, &object, &keys, true).is_err());
+
+        // Without the stack key: the dump with its stacks zero, the rest as it was.
+        let keys = ReportKeys {
+            data: keys.data,
+            stack: None,
+        };
+        let raw = open_raw(&key, &object, &keys, true).unwrap();
+        assert_eq!(raw.stack, RawStack::Destroyed);
+        assert_eq!(raw.dump, stripped);
+        assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
+        // The data key does not open the stack part.
+        let keys = ReportKeys {
+            stack: Some(DataKey::generate()),
+            ..keys
+        };
+        assert!(open_raw(&key, &object, &keys, true).is_err());
+    }
+
+    #[test]
+    fn a_raw_object_with_a_broken_header_is_refused() {
+        let key = Path::from("raw/2026-12-01/x.dmp");
+        let (_, _, buf, stacks) = dump_with_stack();
+        let data = DataKey::generate();
+        let object = Vault::seal_raw_in_place(&key, &data, &data, buf, b"{}", &stacks)
+            .unwrap()
+            .bytes;
+        let keys = ReportKeys { data, stack: None };
+        assert!(open_raw(&key, &object, &keys, true).is_ok());
+        let mut longer = object.clone();
+        longer[RAW_MAGIC.len()..RAW_HEADER].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut shorter = object.clone();
+        shorter[RAW_MAGIC.len()..RAW_HEADER].copy_from_slice(&10u64.to_le_bytes());
+        for broken in [
+            &object[..6],
+            &longer[..],
+            &shorter[..],
+            &object[..object.len() / 2],
+        ] {
+            assert!(open_raw(&key, broken, &keys, true).is_err());
+        }
+    }
+
     #[test]
     fn a_raw_object_splits_into_its_dump_and_metadata_or_is_refused() {
         let key = Path::from("raw/2026-11-22/x.dmp");
-        let raw = RawUpload::split(&key, Bytes::from_static(b"MDMP..{\"a\":1}\x07\0\0\0")).unwrap();
-        assert_eq!(raw.dump, Bytes::from_static(b"MDMP.."));
-        assert_eq!(raw.meta, Some(Bytes::from_static(b"{\"a\":1}")));
+        let (dump, meta) =
+            split_meta(&key, Bytes::from_static(b"MDMP..{\"a\":1}\x07\0\0\0")).unwrap();
+        assert_eq!(dump, Bytes::from_static(b"MDMP.."));
+        assert_eq!(meta, Bytes::from_static(b"{\"a\":1}"));
         for malformed in [&b""[..], b"\x01\0\0", b"ab\x03\0\0\0", b"\xff\xff\xff\xff"] {
-            assert!(RawUpload::split(&key, Bytes::copy_from_slice(malformed)).is_err());
+            assert!(split_meta(&key, Bytes::copy_from_slice(malformed)).is_err());
         }
     }
 }

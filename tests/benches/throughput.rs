@@ -26,7 +26,10 @@
 //! `MAYDAY_BENCH_UPLOADS` (default 2000) sets the uploads of the 64-client ingest
 //! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
 //! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
-//! phases run. Every phase is bounded in time.
+//! phases run, `MAYDAY_BENCH_DUMPS` (default: all) which test data dumps the drain
+//! and mixed phases send: a comma-separated list of parts of their paths (e.g.
+//! `minidump2`, the one dump whose crashing thread the test data symbolicates
+//! fully). Every phase is bounded in time.
 //!
 //! `MAYDAY_BENCH_BACKEND=postgres-s3` runs every phase on the scale-out setup
 //! instead: two server processes sharing one PostgreSQL database (a throwaway
@@ -843,11 +846,19 @@ fn stackwalk_binary() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Every dump of the shared test data, sorted.
+/// Every dump of the shared test data, sorted; only those `MAYDAY_BENCH_DUMPS`
+/// names when it is set.
 fn dumps() -> Vec<Dump> {
+    let chosen = std::env::var("MAYDAY_BENCH_DUMPS").ok();
+    let wanted = |path: &Path| {
+        chosen.as_deref().is_none_or(|names| {
+            let path = path.to_string_lossy();
+            names.split(',').any(|name| path.contains(name.trim()))
+        })
+    };
     let mut out = Vec::new();
     for path in walk(&fixtures::testdata()) {
-        if path.extension().is_some_and(|e| e == "dmp") {
+        if path.extension().is_some_and(|e| e == "dmp") && wanted(&path) {
             let bytes = std::fs::read(&path).unwrap();
             out.push(Dump {
                 case: path.parent().unwrap().to_owned(),

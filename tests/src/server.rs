@@ -296,21 +296,31 @@ impl TestServer {
         keys
     }
 
-    /// Every blob report `crash_id` has in the store, opened through the vault:
-    /// `(key, plaintext)` pairs, to search for what must not be stored.
+    /// Every blob report `crash_id` has in the store, opened through the vault
+    /// (a raw object: its dump, with its stack memory while the stack key
+    /// exists, then its metadata): `(key, plaintext)` pairs, to search for what
+    /// must not be stored.
     pub async fn opened_report_blobs(&self, crash_id: &str) -> Vec<(String, Vec<u8>)> {
         let id: mayday_server::report_id::ReportId = crash_id.parse().unwrap();
+        let vault = self.state.vault();
         let mut opened = Vec::new();
         for key in self.report_keys(crash_id).await {
             let path = object_store::path::Path::from(key.as_str());
-            let plain = self
-                .state
-                .vault()
-                .read(&id, &path)
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("{key} does not open"));
-            opened.push((key, plain.to_vec()));
+            let plain = if key.ends_with(".dmp") {
+                let keys = vault.keys(&id).await.unwrap().expect("the report's keys");
+                let object = self.state.storage().get(&path).await.unwrap().unwrap();
+                let raw = mayday_server::vault::open_raw(&path, &object, &keys, true)
+                    .unwrap_or_else(|e| panic!("{key} does not open: {e}"));
+                [raw.dump.to_vec(), raw.meta.unwrap_or_default().to_vec()].concat()
+            } else {
+                vault
+                    .read(&id, &path)
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{key} does not open"))
+                    .to_vec()
+            };
+            opened.push((key, plain));
         }
         opened
     }

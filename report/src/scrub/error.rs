@@ -10,6 +10,11 @@ pub enum ScrubError {
     /// The dump has no system info stream, so what it holds can't be described.
     #[error("minidump has no system info stream")]
     NoSystemInfo,
+    /// Stack memory to put back into a dump, or where it goes, is not what
+    /// [`cut_stack_memory`](crate::scrub::cut_stack_memory) made, or does not
+    /// fit the dump.
+    #[error("stack memory does not fit the dump")]
+    BadStackMemory,
 }
 
 impl ScrubError {
@@ -18,6 +23,7 @@ impl ScrubError {
         match self {
             ScrubError::Unreadable(_) => "unreadable_minidump",
             ScrubError::NoSystemInfo => "no_system_info",
+            ScrubError::BadStackMemory => "bad_stack_memory",
         }
     }
 }

@@ -7,7 +7,10 @@
 //!   so it still parses and unwinds the same: system-detail streams, user names in
 //!   paths, environment blocks, e-mail and IP addresses in captured memory, heap.
 //! - [`drop_stack_memory`] zeroes the captured stacks once a report is fully
-//!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]).
+//!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]);
+//!   [`cut_stack_memory`] takes the same bytes out and keeps them apart, to be
+//!   stored under their own key and put back by [`restore_stack_memory`] (which
+//!   puts zeros there when they are gone).
 //! - [`scrub_annotations`] and [`scrub_text`] apply [`AnnotationRules`] to crash
 //!   annotations and to strings taken from a dump into a processed report;
 //!   [`drop_annotations`] removes the keys they drop from annotations put
@@ -54,5 +57,8 @@ pub use attachments::{
 pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};
-pub use minidump::{drop_stack_memory, scrub_minidump};
+pub use minidump::{
+    CutStacks, StackHoles, cut_stack_memory, drop_stack_memory, restore_stack_memory,
+    scrub_minidump,
+};
 pub use summary::ScrubSummary;

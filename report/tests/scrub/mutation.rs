@@ -4,7 +4,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mayday_report::scrub::{ScrubConfig, drop_stack_memory, inventory, scrub_minidump};
+use mayday_report::scrub::{
+    ScrubConfig, cut_stack_memory, drop_stack_memory, inventory, restore_stack_memory,
+    scrub_minidump,
+};
 
 use crate::support::read_dump;
 
@@ -116,6 +119,11 @@ fn mutated_dumps_never_panic_or_change_length() {
             // The other entry points on every fourth mutant.
             if i % 4 == 0 {
                 let _ = inventory(&dump);
+                let mut cut = dump.clone();
+                if let Ok(stacks) = cut_stack_memory(&mut cut, 0) {
+                    let whole = restore_stack_memory(&cut, &stacks.holes, Some(&stacks.bytes));
+                    assert!(whole.expect("restores") == dump, "cut then restored");
+                }
                 let _ = drop_stack_memory(&mut dump);
             }
             assert_eq!(dump.len(), len, "drop_stack_memory changed the length");

@@ -42,6 +42,9 @@ pub struct ProcessedOutcome {
     pub annotation_tags: Vec<String>,
     /// The crashing thread as text, kept on the issue after its reports are gone.
     pub sample_stack: Option<String>,
+    /// Whether to destroy the report's stack key (its stack memory is no longer
+    /// needed), with the rest of what is recorded.
+    pub drop_stack_key: bool,
 }
 
 /// The job queue.
@@ -210,7 +213,8 @@ impl Index {
     /// (`placing::place`: creating it; moving the report from another issue when
     /// reprocessing changed its signature, and removing that issue if it is left
     /// empty), stores its fields and missing symbols, writes the webhook events it
-    /// makes (new issue, regression, spike), and finishes the job — one
+    /// makes (new issue, regression, spike), destroys its stack key when
+    /// [`ProcessedOutcome::drop_stack_key`] says so, and finishes the job — one
     /// transaction.
     ///
     /// When the issue is resolved, the report is counted and then either reopens
@@ -329,6 +333,12 @@ impl Index {
             .bind(debug_id)
             .execute(&mut *tx)
             .await?;
+        }
+        if outcome.drop_stack_key {
+            sqlx::query("DELETE FROM report_stack_keys WHERE report_id = $1")
+                .bind(&report_id)
+                .execute(&mut *tx)
+                .await?;
         }
         // Webhook events of what this report did to its issue, in this transaction.
         let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
@@ -454,6 +464,7 @@ mod tests {
                     master_key_id: "test".to_owned(),
                     wrapped: "00".repeat(60),
                 },
+                stack_key: None,
             })
             .await
             .unwrap();

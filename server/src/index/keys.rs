@@ -1,5 +1,7 @@
-//! Report data keys, wrapped by the master key (see `crate::crypto`). Deleting a
-//! report's key row makes every copy of its blobs unreadable.
+//! Report data keys and stack keys, wrapped by the master key (see
+//! `crate::crypto`; the vault owns what they seal). Deleting a report's data key
+//! row makes every copy of its blobs unreadable; deleting its stack key row,
+//! every copy of its dump's stack memory.
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -18,7 +20,7 @@ impl Index {
         key: &WrappedKey,
         now: i64,
     ) -> Result<(), IndexError> {
-        insert_key(report_id, key, now)
+        insert_key(KeyKind::Data, report_id, key, now)
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -40,27 +42,68 @@ impl Index {
         .transpose()
     }
 
-    /// Destroys a report's data key. Returns whether there was one.
+    /// A report's wrapped data key and, when it has one still, its wrapped stack
+    /// key, in one read; `None` once the data key is destroyed.
+    pub async fn report_keys(
+        &self,
+        report_id: &ReportId,
+    ) -> Result<Option<(WrappedKey, Option<WrappedKey>)>, IndexError> {
+        let row = sqlx::query(
+            "SELECT k.master_key_id, k.wrapped_key, s.master_key_id AS stack_master_key_id, \
+             s.wrapped_key AS stack_wrapped_key FROM report_keys k \
+             LEFT JOIN report_stack_keys s ON s.report_id = k.report_id \
+             WHERE k.report_id = $1",
+        )
+        .bind(report_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let data = WrappedKey {
+            master_key_id: row.try_get("master_key_id")?,
+            wrapped: row.try_get("wrapped_key")?,
+        };
+        let stack_master: Option<String> = row.try_get("stack_master_key_id")?;
+        let stack_wrapped: Option<String> = row.try_get("stack_wrapped_key")?;
+        let stack = stack_master
+            .zip(stack_wrapped)
+            .map(|(master_key_id, wrapped)| WrappedKey {
+                master_key_id,
+                wrapped,
+            });
+        Ok(Some((data, stack)))
+    }
+
+    /// Destroys a report's data key and its stack key, in one transaction.
+    /// Returns whether there was a data key.
     pub async fn delete_report_key(&self, report_id: &ReportId) -> Result<bool, IndexError> {
-        let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
-            .bind(report_id.to_string())
-            .execute(&self.writer)
+        let id = report_id.to_string();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM report_stack_keys WHERE report_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
             .await?;
+        let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
-    /// Up to `limit` keys of reports whose id sorts after `after` (from the first
-    /// when `None`), in id order (key rotation walks them all).
+    /// Up to `limit` keys of `kind` of reports whose id sorts after `after` (from
+    /// the first when `None`), in id order (key rotation walks them all).
     pub async fn report_keys_after(
         &self,
+        kind: KeyKind,
         after: Option<&ReportId>,
         limit: i64,
     ) -> Result<Vec<(ReportId, WrappedKey)>, IndexError> {
         let after = after.map(ReportId::to_string).unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT report_id, master_key_id, wrapped_key FROM report_keys \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT report_id, master_key_id, wrapped_key FROM {} \
              WHERE report_id > $1 ORDER BY report_id LIMIT $2",
-        )
+            kind.table()
+        )))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -78,17 +121,20 @@ impl Index {
             .collect()
     }
 
-    /// Replaces a report's wrapped key if it is still `old`. Returns whether it did.
+    /// Replaces a report's wrapped key of `kind` if it is still `old` (one
+    /// destroyed meanwhile stays destroyed). Returns whether it did.
     pub async fn replace_report_key(
         &self,
+        kind: KeyKind,
         report_id: &ReportId,
         old: &WrappedKey,
         new: &WrappedKey,
     ) -> Result<bool, IndexError> {
-        let done = sqlx::query(
-            "UPDATE report_keys SET master_key_id = $3, wrapped_key = $4 \
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET master_key_id = $3, wrapped_key = $4 \
              WHERE report_id = $1 AND wrapped_key = $2",
-        )
+            kind.table()
+        )))
         .bind(report_id.to_string())
         .bind(&old.wrapped)
         .bind(&new.master_key_id)
@@ -108,31 +154,66 @@ impl Index {
         )
     }
 
-    /// Destroys keys that have no report row and are older than `before` (left by
-    /// an earlier version, which stored a report's key before its blobs and its
-    /// row). Returns how many.
+    /// The ids of the reports that have a stack key (tests check what the
+    /// server still holds).
+    pub async fn stack_key_ids(&self) -> Result<Vec<ReportId>, IndexError> {
+        let query = sqlx::query("SELECT report_id FROM report_stack_keys ORDER BY report_id");
+        self.report_ids(query, "report_id").await
+    }
+
+    /// Destroys data keys that have no report row and are older than `before`
+    /// (left by an earlier version, which stored a report's key before its blobs
+    /// and its row), and stack keys likewise. Returns how many data keys.
     pub async fn delete_orphan_report_keys(&self, before: i64) -> Result<u64, IndexError> {
-        let done = sqlx::query(
-            "DELETE FROM report_keys WHERE created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.id = report_keys.report_id)",
-        )
-        .bind(before)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        let mut data_keys = 0;
+        for kind in [KeyKind::Stack, KeyKind::Data] {
+            let table = kind.table();
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM reports WHERE reports.id = {table}.report_id)"
+            )))
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+            if kind == KeyKind::Data {
+                data_keys = done.rows_affected();
+            }
+        }
+        Ok(data_keys)
     }
 }
 
-/// The statement that stores report `report_id`'s wrapped data key, made at `now`.
+/// Which of a report's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The data key: seals every blob of the report.
+    Data,
+    /// The stack key: seals the stack memory of its dump.
+    Stack,
+}
+
+impl KeyKind {
+    fn table(self) -> &'static str {
+        match self {
+            KeyKind::Data => "report_keys",
+            KeyKind::Stack => "report_stack_keys",
+        }
+    }
+}
+
+/// The statement that stores report `report_id`'s wrapped key of `kind`, made at
+/// `now`.
 pub(super) fn insert_key<'q>(
+    kind: KeyKind,
     report_id: &ReportId,
     key: &'q WrappedKey,
     now: i64,
 ) -> Query<'q, Any, AnyArguments> {
-    sqlx::query(
-        "INSERT INTO report_keys (report_id, master_key_id, wrapped_key, created_at) \
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (report_id, master_key_id, wrapped_key, created_at) \
          VALUES ($1, $2, $3, $4)",
-    )
+        kind.table()
+    )))
     .bind(report_id.to_string())
     .bind(&key.master_key_id)
     .bind(&key.wrapped)

@@ -48,6 +48,7 @@ pub use daily::{DailyCount, IssueDay, ProductDay, date_of, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
 pub use jobs::{Job, ProcessedOutcome};
+pub use keys::KeyKind;
 pub use outbox::{Alerts, Delivery, DeliveryEnd, OutboxCounts};
 pub use placing::{GroupedReport, IssueResolution, Regrouped, Regrouping};
 pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};

@@ -159,6 +159,7 @@ pub(super) async fn place<'a>(
                 .execute(&mut **tx)
                 .await?;
             for sql in [
+                "DELETE FROM report_stack_keys WHERE report_id = $1",
                 "DELETE FROM report_keys WHERE report_id = $1",
                 "DELETE FROM report_annotations WHERE report_id = $1",
                 "DELETE FROM report_missing_symbols WHERE report_id = $1",

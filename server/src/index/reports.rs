@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::{Index, IndexError, keys, report_id_at};
+use super::{Index, IndexError, KeyKind, keys, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
 use crate::version::sort_key;
@@ -96,6 +96,10 @@ pub struct NewReport {
     /// The report's data key, wrapped by the master key: stored with the row, so
     /// there is a key for every report and none for a report never recorded.
     pub data_key: WrappedKey,
+    /// The report's stack key (the stack memory of its dump is sealed under it),
+    /// wrapped by the master key, stored with the row likewise; `None` for a raw
+    /// object that keeps its stack memory in the dump.
+    pub stack_key: Option<WrappedKey>,
 }
 
 /// A report row.
@@ -155,16 +159,26 @@ impl Index {
         self.insert_reports(std::slice::from_ref(report)).await
     }
 
-    /// Records received reports, each with its data key, its row and its
-    /// processing job, in one transaction: all of them or none. (Uploads share
+    /// Records received reports, each with its data key (and stack key), its row
+    /// and its processing job, in one transaction: all of them or none. (Uploads share
     /// commits this way through the [`Intake`](super::Intake).)
     pub async fn insert_reports(&self, reports: &[NewReport]) -> Result<(), IndexError> {
         let mut tx = self.begin_write().await?;
         for report in reports {
             let id = report.id.to_string();
-            keys::insert_key(&report.id, &report.data_key, report.received_at)
-                .execute(&mut *tx)
-                .await?;
+            keys::insert_key(
+                KeyKind::Data,
+                &report.id,
+                &report.data_key,
+                report.received_at,
+            )
+            .execute(&mut *tx)
+            .await?;
+            if let Some(stack_key) = &report.stack_key {
+                keys::insert_key(KeyKind::Stack, &report.id, stack_key, report.received_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO reports (id, received_at, product, version, version_key, state, \
                  deletion_token_hash, raw_key, meta_key) \

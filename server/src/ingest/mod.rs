@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{
-    ScrubConfig, ScrubSummary, TextAttachment, scrub_annotations, scrub_attachment, scrub_minidump,
+    ScrubConfig, ScrubSummary, TextAttachment, cut_stack_memory, scrub_annotations,
+    scrub_attachment, scrub_minidump,
 };
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -36,14 +37,13 @@ pub use upload::Upload;
 use upload::{Keep, KeptFile, read_upload};
 
 use crate::config::{CrashSitesConfig, Limits, SentryConfig};
-use crate::crypto::SEAL_HEADROOM;
 use crate::index::{Index, Intake, NewReport, now_ms};
 use crate::metrics::{Metrics, Stage};
 use crate::pipeline::Wake;
 use crate::report_id::ReportId;
 use crate::throttle::{self, Throttle};
 use crate::tokens;
-use crate::vault::{self, RawMeta, Vault};
+use crate::vault::{self, RAW_HEADROOM, RawMeta, Vault};
 
 /// What the upload endpoint needs; cheap to clone.
 #[derive(Clone)]
@@ -300,27 +300,31 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     // The whole dump in memory (the scrubber needs it so), with room in front
     // to seal it where it lies; uploads in memory together are bounded.
     let _memory = state.spooler.scrub_permit(upload.dump.len()).await;
-    let dump = upload.dump.into_vec(SEAL_HEADROOM).await?;
+    let dump = upload.dump.into_vec(RAW_HEADROOM).await?;
 
-    // Scrub before the first write: no unscrubbed byte is ever stored.
+    // Scrub before the first write: no unscrubbed byte is ever stored. Then the
+    // stack memory is cut out, to be sealed under its own key.
     let scrub_config = Arc::clone(&state.scrub);
     let mut annotations = upload.annotations;
     let texts = upload.text_attachments;
-    let (dump, annotations, attachments, summary) = tokio::task::spawn_blocking(move || {
-        let mut dump = dump;
-        let mut summary = scrub_dump(&mut dump[SEAL_HEADROOM..], &scrub_config);
-        scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
-        let attachments: Vec<TextAttachment> = texts
-            .into_iter()
-            .map(|(field, text)| TextAttachment {
-                text: scrub_attachment(&text, &scrub_config.annotations, &mut summary),
-                field,
-            })
-            .collect();
-        (dump, annotations, attachments, summary)
-    })
-    .await
-    .map_err(std::io::Error::other)?;
+    let (dump, stacks, annotations, attachments, summary) =
+        tokio::task::spawn_blocking(move || {
+            let mut dump = dump;
+            let mut summary = scrub_dump(&mut dump[RAW_HEADROOM..], &scrub_config);
+            scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
+            let attachments: Vec<TextAttachment> = texts
+                .into_iter()
+                .map(|(field, text)| TextAttachment {
+                    text: scrub_attachment(&text, &scrub_config.annotations, &mut summary),
+                    field,
+                })
+                .collect();
+            // An unreadable dump is zeros by now: no stacks to keep.
+            let stacks = cut_stack_memory(&mut dump, RAW_HEADROOM).unwrap_or_default();
+            (dump, stacks, annotations, attachments, summary)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
     timer.done(Stage::Scrub);
 
     let product = first_of(&annotations, PRODUCT_KEYS);
@@ -340,6 +344,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let raw_key = vault::raw_dump_key(received.date(), &id);
     let vault = &state.vault;
     let (data_key, wrapped_key) = vault.new_key(&id);
+    let (stack_key, wrapped_stack_key) = vault.new_stack_key(&id);
     let report = NewReport {
         id,
         received_at,
@@ -349,10 +354,12 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         raw_key: raw_key.to_string(),
         meta_key: raw_key.to_string(),
         data_key: wrapped_key,
+        stack_key: Some(wrapped_stack_key),
     };
 
     let stored = async {
-        let sealed = Vault::seal_raw_in_place(&raw_key, &data_key, dump, &meta_json)?;
+        let sealed =
+            Vault::seal_raw_in_place(&raw_key, &data_key, &stack_key, dump, &meta_json, &stacks)?;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
         timer.done(Stage::Store);

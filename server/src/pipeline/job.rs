@@ -17,10 +17,10 @@ use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::symbols_retry;
-use crate::crypto::{DataKey, SearchKey};
+use crate::crypto::SearchKey;
 use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
 use crate::metrics::Stage;
-use crate::vault::{self, RawMeta, RawUpload, VaultError};
+use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -97,20 +97,22 @@ impl Failure {
 pub enum Outcome {
     /// The processed report, and the per-report symbol session it ran with.
     Processed(Box<ProcessedReport>, Symbols),
-    /// Not processed again: the report an earlier run stored before it dropped the
+    /// Not processed again: the report an earlier run stored when it dropped the
     /// dump's stack memory (`stored_final`).
     Final(Box<ProcessedReport>),
     /// The dump cannot be processed, or not in time.
     Failed(Failure),
 }
 
-/// A report ready to be processed: its row, data key, dump and metadata.
+/// A report ready to be processed: its row, keys, dump and metadata.
 pub struct Loaded {
     row: ReportRow,
-    data_key: DataKey,
+    keys: ReportKeys,
     raw_key: Path,
     meta_key: Path,
     dump: Bytes,
+    /// Where the dump's stack memory is kept.
+    stack: RawStack,
     /// The upload's metadata as stored (kept with the dump when it is rewritten).
     meta: Option<Bytes>,
     annotations: BTreeMap<String, String>,
@@ -142,28 +144,41 @@ pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
 const STACK_MEMORY_DROPPED: &str = "stack_memory_bytes_dropped";
 
 /// A report whose stack memory was dropped is final: its dump can no longer be
-/// walked. [`finalize`] stores it before it strips the dump, so a job run again
-/// for it (a retry after a later step failed, a lease that ran out, a report
-/// queued again) finds it here and records it rather than walking the stripped
-/// dump. Only looked for when the job or the report was tried before.
+/// walked. A job run again for it (a report queued again, a retry, a lease that
+/// ran out) finds the report stored when the stack memory was dropped, and
+/// records that rather than a walk of the stripped dump.
+///
+/// With the stack memory sealed apart, it is dropped by destroying its key in
+/// the transaction that records the report, after the report is stored: a
+/// destroyed stack key means a final report is stored. A dump stored before
+/// keeps its stack memory inline and loses it by a rewrite, which [`finalize`]
+/// does after it stored the report: there the stored report says whether it
+/// was final (looked for only when the job or the report was tried before).
 async fn stored_final(
     pipeline: &Pipeline,
     job: &Job,
     loaded: &Loaded,
 ) -> Result<Option<Box<ProcessedReport>>, JobError> {
-    if job.attempts <= 1 && loaded.row.state == ReportState::Queued {
+    let inline = match loaded.stack {
+        RawStack::Restored { .. } => return Ok(None),
+        RawStack::Destroyed => false,
+        RawStack::InDump => true,
+    };
+    if inline && job.attempts <= 1 && loaded.row.state == ReportState::Queued {
         return Ok(None);
     }
     let key = vault::processed_key(&loaded.row.id);
-    let Some(bytes) = pipeline.vault.get(&key, &loaded.data_key).await? else {
+    let Some(bytes) = pipeline.vault.get(&key, &loaded.keys.data).await? else {
         return Ok(None);
     };
     let report: ProcessedReport = serde_json::from_slice(&bytes)?;
-    Ok((report.scrub.count(STACK_MEMORY_DROPPED) > 0).then(|| Box::new(report)))
+    let dropped = !inline || report.scrub.count(STACK_MEMORY_DROPPED) > 0;
+    Ok(dropped.then(|| Box::new(report)))
 }
 
-/// Reads the report's row, data key, dump and metadata. `None` when the report is
-/// gone (deleted while queued); its job is then removed.
+/// Reads the report's row, keys, dump (with its stack memory while it is kept)
+/// and metadata. `None` when the report is gone (deleted while queued); its job
+/// is then removed.
 pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobError> {
     let index = &pipeline.index;
     let vault = &pipeline.vault;
@@ -176,12 +191,12 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     };
     let raw_key = Path::from(row.raw_key.as_str());
     // A report whose data key is gone is deleted, whatever copies remain.
-    let Some(data_key) = vault.data_key(&row.id).await? else {
+    let Some(keys) = vault.keys(&row.id).await? else {
         index.delete_job(job.id).await?;
         return Ok(None);
     };
     let meta_key = Path::from(row.meta_key.as_str());
-    let Some(RawUpload { dump, meta }) = vault.get_raw(&raw_key, &meta_key, &data_key).await?
+    let Some(RawUpload { dump, meta, stack }) = vault.get_raw(&raw_key, &meta_key, &keys).await?
     else {
         index.delete_job(job.id).await?;
         return Ok(None);
@@ -199,10 +214,11 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     pipeline.symbols.sync_uploads(uploads);
     Ok(Some(Loaded {
         row,
-        data_key,
+        keys,
         raw_key,
         meta_key,
         dump,
+        stack,
         meta,
         annotations,
         scrubbed,
@@ -275,10 +291,11 @@ pub async fn finalize(
     // Not shared with the `Loaded { … }` of `load`: that one builds it, this takes it apart.
     let Loaded {
         row,
-        data_key,
+        keys,
         raw_key,
         meta_key,
         dump,
+        stack,
         meta,
         scrubbed,
         text_attachments,
@@ -293,30 +310,46 @@ pub async fn finalize(
     // Stack memory is only kept while the report may need reprocessing: until
     // every frame of the crashing thread (what the signature is made of) is
     // symbolicated. Once it is dropped, the report can no longer be reprocessed,
-    // so it stops waiting for symbols. (Resumed: stripped again, in case the
-    // earlier run failed before it stored the stripped dump.)
+    // so it stops waiting for symbols.
+    let drop_now =
+        !resumed && crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory;
+    let mut drop_stack_key = false;
     let mut stripped = None;
-    if resumed || (crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory) {
-        let mut dump = dump.to_vec();
-        if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
-            if !resumed {
-                report.scrub.add(STACK_MEMORY_DROPPED, bytes);
-                report.missing_symbols.clear();
-            }
-            stripped = Some(dump);
+    match stack {
+        // Sealed apart: its key is destroyed with the rest of what is recorded.
+        RawStack::Restored { bytes } if drop_now => {
+            report.scrub.add(STACK_MEMORY_DROPPED, bytes);
+            report.missing_symbols.clear();
+            drop_stack_key = true;
         }
+        // Inline (stored before stack keys): the dump is rewritten without it.
+        // (Resumed: stripped again, in case the earlier run failed before it
+        // stored the stripped dump.)
+        RawStack::InDump if drop_now || resumed => {
+            let mut dump = dump.to_vec();
+            if let Ok(bytes) = mayday_report::scrub::drop_stack_memory(&mut dump) {
+                if !resumed {
+                    report.scrub.add(STACK_MEMORY_DROPPED, bytes);
+                    report.missing_symbols.clear();
+                }
+                stripped = Some(dump);
+            }
+        }
+        _ => {}
     }
-    // The report first, then the stripped dump: see `stored_final`.
+    // The report first, then the stripped dump or the stack key's end: see
+    // `stored_final`.
     let key = vault::processed_key(&row.id);
     vault
-        .put(&key, &data_key, &serde_json::to_vec(&report)?)
+        .put(&key, &keys.data, &serde_json::to_vec(&report)?)
         .await?;
     if let Some(dump) = stripped {
         vault
-            .put_raw_dump(&raw_key, &meta_key, &data_key, &dump, meta.as_deref())
+            .put_raw_dump(&raw_key, &meta_key, &keys.data, &dump, meta.as_deref())
             .await?;
     }
-    let outcome = index_outcome(&report, &vault.keyring().current().search_key());
+    let mut outcome = index_outcome(&report, &vault.keyring().current().search_key());
+    outcome.drop_stack_key = drop_stack_key;
     let recorded = patiently(|| index.finish_processed(job, &outcome, now_ms())).await?;
     match recorded {
         Some(issue) => {
@@ -395,6 +428,7 @@ fn index_outcome(report: &ProcessedReport, search: &SearchKey) -> ProcessedOutco
             .map(|m| (m.debug_file.clone(), m.debug_id.clone()))
             .collect(),
         sample_stack: report.crashing_thread.as_ref().map(Thread::stack_text),
+        drop_stack_key: false,
     }
 }
 

@@ -218,6 +218,7 @@ mod tests {
                 raw_key: raw_key.to_string(),
                 meta_key: meta_key.to_string(),
                 data_key: wrapped_key,
+                stack_key: None,
             })
             .await
             .unwrap();

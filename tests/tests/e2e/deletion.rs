@@ -93,6 +93,22 @@ async fn data_key_of(server: &TestServer, id: &str) -> DataKey {
     vault.data_key(&rid(id)).await.unwrap().expect("a data key")
 }
 
+/// Whether `data_key` opens the blob `sealed` stored at `key` (a raw object's
+/// dump with its metadata, a processed report), as the server reads it.
+fn opens(data_key: DataKey, key: &object_store::path::Path, sealed: &[u8]) -> bool {
+    if key.as_ref().ends_with(".dmp") {
+        let keys = vault::ReportKeys {
+            data: data_key,
+            stack: None,
+        };
+        return vault::open_raw(key, sealed, &keys, true)
+            .is_ok_and(|raw| raw.dump.starts_with(b"MDMP") && raw.meta.is_some());
+    }
+    data_key
+        .open(key.as_ref(), sealed)
+        .is_ok_and(|plain| plain.starts_with(b"{"))
+}
+
 /// What must vanish with report `sent`: its id, its blob keys, its wrapped data key.
 async fn needles_of(server: &TestServer, sent: &Sent) -> Vec<Vec<u8>> {
     let mut needles = vec![sent.uuid().as_bytes().to_vec()];
@@ -413,13 +429,11 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         copies.push((key.clone(), storage.get(&key).await.unwrap().unwrap()));
     }
     assert_eq!(copies.len(), BLOBS_PER_REPORT);
-    let data_key = data_key_of(&server, &victim.id).await;
+    let stack_keys = server.state.index().stack_key_ids().await.unwrap();
+    assert!(stack_keys.contains(&rid(&victim.id)), "{stack_keys:?}");
     for (key, sealed) in &copies {
         assert!(!sealed.starts_with(b"MDMP") && !sealed.starts_with(b"{"));
-        let plain = data_key
-            .open(key.as_ref(), sealed)
-            .expect("readable before");
-        assert!(plain.starts_with(b"MDMP") || plain.starts_with(b"{"));
+        assert!(opens(data_key_of(&server, &victim.id).await, key, sealed));
     }
 
     let (status, _) = server
@@ -430,8 +444,11 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    // Its key is gone; no key the server still holds opens the copies.
+    // Its keys are gone (the stack key too: without symbols it was kept); no
+    // key the server still holds opens the copies.
     assert!(!has_data_key(&server, &victim.id).await);
+    let stack_keys = server.state.index().stack_key_ids().await.unwrap();
+    assert!(!stack_keys.contains(&rid(&victim.id)), "{stack_keys:?}");
     let remaining = server.state.index().report_key_ids().await.unwrap();
     assert_eq!(
         remaining.len(),
@@ -439,9 +456,8 @@ async fn a_copied_blob_cannot_be_decrypted_after_its_report_is_deleted() {
         "only the bystander's key: {remaining:?}"
     );
     for (report, _) in &remaining {
-        let other = data_key_of(&server, report).await;
         for (key, sealed) in &copies {
-            assert!(other.open(key.as_ref(), sealed).is_err());
+            assert!(!opens(data_key_of(&server, report).await, key, sealed));
         }
     }
     // Nor does the master key used as a data key, nor anything read back through
@@ -724,9 +740,11 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
     }
 
     let output = rotate_keys(&data_dir);
+    // Without symbols the report keeps its stack memory, so its stack key too.
+    assert!(!before["missing_symbols"].as_array().unwrap().is_empty());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
-        "rewrapped 1 data keys"
+        "rewrapped 1 data keys, 1 stack keys"
     );
     let new = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(old, new);
@@ -746,6 +764,15 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
         "the old key opens nothing"
     );
     assert!(server.state.keyring().unwrap(&wrapped, &sent.id).is_ok());
+    // The rewrapped stack key opens the stack memory: the dump has it back.
+    let keys = server.state.vault().keys(&rid(&sent.id)).await.unwrap();
+    assert!(keys.unwrap().stack.is_some());
+    let (status, dump) = server
+        .get_bytes(&format!("/api/v1/reports/{}/minidump", sent.id), &developer)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let inventory = mayday_report::scrub::inventory(&dump).unwrap();
+    assert!(inventory.stack_memory_bytes > 0, "{inventory:?}");
     server.stop().await;
 }
 
@@ -794,6 +821,8 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
             .unwrap()
             .is_empty()
     );
+    let stack_keys = server.state.index().stack_key_ids().await.unwrap();
+    assert_eq!(stack_keys, Vec::new());
     let left = server.store_keys(None).await;
     assert_eq!(left, Vec::<String>::new());
     let (_, body) = server
@@ -997,7 +1026,10 @@ async fn keys_rotate_with_a_configured_key_and_resumes_an_interrupted_rotation()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.starts_with("rewrapped 1 data keys\n"), "{stdout}");
+    assert!(
+        stdout.starts_with("rewrapped 1 data keys, 1 stack keys\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains(&second));
     let server = start(Some(second.clone())).await;
     let after = server.settle(&developer, &sent.id).await.unwrap();

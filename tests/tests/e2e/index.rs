@@ -40,6 +40,10 @@ fn new_report(short: &str, at: i64) -> NewReport {
             master_key_id: "test".to_owned(),
             wrapped: "00".repeat(60),
         },
+        stack_key: Some(WrappedKey {
+            master_key_id: "test".to_owned(),
+            wrapped: "11".repeat(60),
+        }),
     }
 }
 
@@ -70,6 +74,7 @@ fn at_site(signature: &str, site: &str, missing: &[(&str, &str)]) -> ProcessedOu
             .collect(),
         annotation_tags: vec![format!("tag-of-{signature}")],
         sample_stack: Some(format!(" 0  app!{signature}\n")),
+        drop_stack_key: false,
     }
 }
 
@@ -818,6 +823,123 @@ on_each_backend!(
     the_intake_records_each_report_once_committed_on_sqlite,
     the_intake_records_each_report_once_committed_on_postgresql,
     "intake"
+);
+
+/// Stack keys: stored with the report's row; destroyed by the transaction that
+/// finishes its job when the outcome says so (and only then), with the data key
+/// when the report is deleted, with the report when a resolved issue drops it,
+/// and as orphans; rewrapped only while they exist.
+async fn stack_key_scenario(index: Index) {
+    use mayday_server::index::KeyKind;
+
+    let t0 = 1_700_000_000_000i64;
+    let stack_of = |index: Index, short: &'static str| async move {
+        index
+            .report_keys(&id(short))
+            .await
+            .unwrap()
+            .and_then(|(_, stack)| stack)
+    };
+    for (i, short) in ["bp-5a", "bp-5b", "bp-5c", "bp-5d"].iter().enumerate() {
+        index
+            .insert_report_with_job(&new_report(short, t0 + i as i64))
+            .await
+            .unwrap();
+    }
+    let stored = new_report("bp-5a", t0).stack_key.unwrap();
+    assert_eq!(stack_of(index.clone(), "bp-5a").await, Some(stored.clone()));
+    assert_eq!(index.stack_key_ids().await.unwrap().len(), 4);
+
+    // Finished keeping the stack memory: the key stays.
+    let a = claim(&index, "w", t0 + 10).await.unwrap();
+    finish(&index, &a, &outcome("stacky", &[("lib.so", "01")]), t0 + 20)
+        .await
+        .unwrap();
+    assert!(stack_of(index.clone(), "bp-5a").await.is_some());
+    // A stale claim that says to drop it drops nothing.
+    index.enqueue_job(&id("bp-5a"), t0 + 30).await.unwrap();
+    let b = claim(&index, "w", t0 + 40).await.unwrap();
+    let mut dropping = outcome("stacky", &[]);
+    dropping.drop_stack_key = true;
+    let stale = Job {
+        attempts: b.attempts + 1,
+        ..b.clone()
+    };
+    assert!(
+        index
+            .finish_processed(&stale, &dropping, t0 + 50)
+            .await
+            .is_err()
+    );
+    assert!(stack_of(index.clone(), "bp-5b").await.is_some());
+    // Finished dropping it: gone, the data key kept.
+    finish(&index, &b, &dropping, t0 + 60).await.unwrap();
+    assert!(stack_of(index.clone(), "bp-5b").await.is_none());
+    assert!(index.report_key(&id("bp-5b")).await.unwrap().is_some());
+    // The other (bp-5a's job is the one left from the enqueue above).
+    let again = claim(&index, "w", t0 + 70).await.unwrap();
+    assert_eq!(again.report_id, id("bp-5c"));
+
+    // Rotation rewraps what exists, and a destroyed key stays destroyed.
+    let rewrapped = WrappedKey {
+        master_key_id: "next".to_owned(),
+        wrapped: "22".repeat(60),
+    };
+    assert!(
+        index
+            .replace_report_key(KeyKind::Stack, &id("bp-5a"), &stored, &rewrapped)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stack_of(index.clone(), "bp-5a").await, Some(rewrapped));
+    assert!(
+        !index
+            .replace_report_key(KeyKind::Stack, &id("bp-5b"), &stored, &stored)
+            .await
+            .unwrap()
+    );
+    assert!(stack_of(index.clone(), "bp-5b").await.is_none());
+    let listed = index
+        .report_keys_after(KeyKind::Stack, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+
+    // Deleting a report's keys takes both.
+    assert!(index.delete_report_key(&id("bp-5a")).await.unwrap());
+    assert!(index.report_keys(&id("bp-5a")).await.unwrap().is_none());
+    assert!(!index.stack_key_ids().await.unwrap().contains(&id("bp-5a")));
+
+    // A resolved issue drops a report received before its resolution, keys and all.
+    let issue = finish(&index, &again, &outcome("resolved-one", &[]), t0 + 80)
+        .await
+        .unwrap();
+    index
+        .resolve_issue(issue, None, None, t0 + 90)
+        .await
+        .unwrap();
+    index.enqueue_job(&id("bp-5d"), t0 + 100).await.unwrap();
+    let d = claim(&index, "w", t0 + 100).await.unwrap();
+    assert_eq!(d.report_id, id("bp-5d"));
+    assert_eq!(
+        finish(&index, &d, &outcome("resolved-one", &[]), t0 + 110).await,
+        None
+    );
+    assert!(index.report_keys(&id("bp-5d")).await.unwrap().is_none());
+    assert!(!index.stack_key_ids().await.unwrap().contains(&id("bp-5d")));
+
+    // A stack key whose report row is gone is an orphan, swept when old.
+    index.delete_report(&id("bp-5c")).await.unwrap();
+    assert!(index.stack_key_ids().await.unwrap().contains(&id("bp-5c")));
+    index.delete_orphan_report_keys(t0 + 1_000).await.unwrap();
+    assert!(index.stack_key_ids().await.unwrap().is_empty());
+}
+
+on_each_backend!(
+    stack_key_scenario,
+    stack_keys_live_and_die_with_their_report_on_sqlite,
+    stack_keys_live_and_die_with_their_report_on_postgresql,
+    "stack_keys"
 );
 
 /// Workers finish jobs while reports arrive, all at once on one SQLite file: every

@@ -783,6 +783,166 @@ async fn a_job_run_again_after_the_stack_memory_was_dropped_keeps_the_walked_sta
     server.stop().await;
 }
 
+/// A 32-byte run of `stack` with many different values and found nowhere in
+/// `elsewhere`: a marker of the stack memory.
+fn stack_marker(stack: &[u8], elsewhere: &[u8]) -> Vec<u8> {
+    (0..stack.len().saturating_sub(32))
+        .step_by(8)
+        .map(|i| &stack[i..i + 32])
+        .find(|w| {
+            let mut seen = [false; 256];
+            w.iter().for_each(|b| seen[*b as usize] = true);
+            seen.iter().filter(|s| **s).count() >= 20 && !mayday_tests::scan::contains(elsewhere, w)
+        })
+        .expect("a distinctive run in the stack memory")
+        .to_vec()
+}
+
+/// The stack memory of a received dump is sealed under a stack key of its own,
+/// in its one raw object. Once the report is fully symbolicated the key is
+/// destroyed with the finishing commit and the object is not rewritten: the
+/// data key still opens the dump, with its stacks zero exactly as
+/// `drop_stack_memory` leaves them, and nothing the server holds yields the
+/// stack bytes again; the report is processed again as it was walked. A raw
+/// object stored before stack keys (stack memory inline) loses it the old way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_stored() {
+    use mayday_report::scrub::{ScrubConfig, cut_stack_memory, drop_stack_memory, scrub_minidump};
+    use mayday_server::vault::{self, RawStack};
+
+    let (server, token) = server_with_minidump2_symbols().await;
+    let case = testdata::case("breakpad-win-x86-minidump2/minidump2.dmp");
+    // What the server stores: the dump scrubbed, its stacks apart.
+    let mut scrubbed = case.bytes();
+    scrub_minidump(&mut scrubbed, &ScrubConfig::default()).unwrap();
+    let mut cut = scrubbed.clone();
+    let stacks = cut_stack_memory(&mut cut, 0).unwrap();
+    let mut dropped = scrubbed.clone();
+    drop_stack_memory(&mut dropped).unwrap();
+    let marker = stack_marker(&stacks.bytes, &dropped);
+
+    // Stored: one raw object whose stack part only the stack key opens.
+    let id = server.submit(&case.bytes(), &[]).await.id;
+    let rid: mayday_server::report_id::ReportId = id.parse().unwrap();
+    let vault = server.state.vault();
+    let storage = server.state.storage();
+    let raw_key = server
+        .report_keys(&id)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(".dmp"))
+        .map(|k| object_store::path::Path::from(k.as_str()))
+        .expect("a raw object");
+    let first = server.wait_processed(&token, &id).await;
+    assert_matches_reference(&case, &first);
+    let dropped_bytes = first["scrub"]["removed"]["stack_memory_bytes_dropped"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(dropped_bytes, stacks.holes.len());
+    assert!(first["missing_symbols"].as_array().unwrap().is_empty());
+
+    // The stack key is gone, the data key kept.
+    let keys = vault.keys(&rid).await.unwrap().expect("the report's keys");
+    assert!(keys.stack.is_none());
+    assert!(
+        !server
+            .state
+            .index()
+            .stack_key_ids()
+            .await
+            .unwrap()
+            .contains(&rid)
+    );
+    // The object opens to the dump without its stacks, as drop_stack_memory
+    // leaves it, and no key the server holds opens its stack part.
+    let object = storage.get(&raw_key).await.unwrap().unwrap();
+    assert!(object.starts_with(b"MDR2"));
+    let raw = vault::open_raw(&raw_key, &object, &keys, true).unwrap();
+    assert_eq!(raw.stack, RawStack::Destroyed);
+    assert!(
+        raw.dump[..] == dropped[..],
+        "the stored dump is the stripped one"
+    );
+    assert!(!mayday_tests::scan::contains(&object, &marker));
+    let data_as_stack = vault::ReportKeys {
+        data: vault.data_key(&rid).await.unwrap().unwrap(),
+        stack: vault.data_key(&rid).await.unwrap(),
+    };
+    assert!(vault::open_raw(&raw_key, &object, &data_as_stack, true).is_err());
+    for (key, plain) in server.opened_report_blobs(&id).await {
+        assert!(!mayday_tests::scan::contains(&plain, &marker), "{key}");
+    }
+    let (status, download) = server
+        .get_bytes(&format!("/api/v1/reports/{id}/minidump"), &token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(download == dropped);
+
+    // Processed again: the report as it was walked, the object untouched.
+    let index = server.state.index();
+    index
+        .enqueue_job(&rid, mayday_server::index::now_ms())
+        .await
+        .unwrap();
+    server.state.wake_workers();
+    server.drain().await;
+    let (_, again) = server
+        .get_json(&format!("/api/v1/reports/{id}"), &token)
+        .await;
+    assert_eq!(again["crashing_thread"], first["crashing_thread"]);
+    assert_eq!(again["scrub"], first["scrub"]);
+    assert_eq!(storage.get(&raw_key).await.unwrap().unwrap(), object);
+
+    // A raw object stored before stack keys, the stacks in the dump: processed,
+    // and its dump rewritten without them.
+    let old = mayday_server::report_id::ReportId::new();
+    let day = time::OffsetDateTime::now_utc().date();
+    let old_key = vault::raw_dump_key(day, &old);
+    let (data_key, wrapped) = vault.new_key(&old);
+    let meta = serde_json::to_vec(&vault::RawMeta {
+        id: old.to_string(),
+        received_at: mayday_server::index::now_ms(),
+        annotations: Default::default(),
+        dropped_attachments: Vec::new(),
+        text_attachments: Vec::new(),
+        scrub: Default::default(),
+    })
+    .unwrap();
+    vault
+        .put_raw_dump(&old_key, &old_key, &data_key, &scrubbed, Some(&meta))
+        .await
+        .unwrap();
+    index
+        .insert_report_with_job(&mayday_server::index::NewReport {
+            id: old,
+            received_at: mayday_server::index::now_ms(),
+            product: None,
+            version: None,
+            deletion_token_hash: "ab".repeat(32),
+            raw_key: old_key.to_string(),
+            meta_key: old_key.to_string(),
+            data_key: wrapped,
+            stack_key: None,
+        })
+        .await
+        .unwrap();
+    server.state.wake_workers();
+    let earlier = server.wait_processed(&token, &old.to_string()).await;
+    assert_eq!(earlier["crashing_thread"], first["crashing_thread"]);
+    assert_eq!(
+        earlier["scrub"]["removed"]["stack_memory_bytes_dropped"],
+        dropped_bytes
+    );
+    let keys = vault.keys(&old).await.unwrap().unwrap();
+    let object = storage.get(&old_key).await.unwrap().unwrap();
+    assert!(object.starts_with(b"MDY1"), "still the earlier form");
+    let raw = vault::open_raw(&old_key, &object, &keys, true).unwrap();
+    assert_eq!(raw.stack, RawStack::InDump);
+    assert!(raw.dump[..] == dropped[..]);
+    assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
+    server.stop().await;
+}
+
 /// The official Sentry SDK (sentry-sdk from PyPI) pointed at Mayday with a DSN
 /// sends a minidump as an envelope attachment: it becomes a processed report
 /// filed under the release's name and version, and nothing else of the event

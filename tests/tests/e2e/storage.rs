@@ -502,6 +502,7 @@ async fn reports_stored_as_one_raw_object_or_as_two_are_both_read() {
             raw_key: raw_key.to_string(),
             meta_key: meta_key.to_string(),
             data_key: wrapped,
+            stack_key: None,
         })
         .await
         .unwrap();

@@ -19,12 +19,14 @@
 
 mod layout;
 mod memory;
+mod stack;
 mod streams;
 
 pub(crate) use layout::{Layout, RegionKind};
 
 use layout::zero;
 use memory::{learn_names, scrub_text_everywhere};
+pub use stack::{CutStacks, StackHoles, cut_stack_memory, restore_stack_memory};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
 
 use super::config::ScrubConfig;
@@ -93,14 +95,15 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
 /// Zeroes the captured stack memory of every thread (once a report is fully
 /// symbolicated, nothing needs it). Returns the number of bytes of stack memory
 /// now zero. The dump keeps its length and still parses; it no longer unwinds
-/// past the context frames.
+/// past the context frames. ([`cut_stack_memory`] takes the same bytes out and
+/// keeps them apart.)
 ///
 /// # Errors
 /// [`ScrubError::Unreadable`] when `dump` has no readable minidump header.
 pub fn drop_stack_memory(dump: &mut [u8]) -> Result<u64, ScrubError> {
     let layout = Layout::read(dump)?;
     let mut total = 0u64;
-    for r in layout.ranges_of(RegionKind::Stack) {
+    for r in stack::stack_ranges(dump, &layout) {
         total += r.len() as u64;
         zero(dump, r);
     }
