@@ -24,6 +24,20 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Asserts that the process of `output` died of `SIGSEGV`.
+pub fn assert_segv(output: &Output) {
+    use std::os::unix::process::ExitStatusExt;
+    /// `SIGSEGV` on Linux.
+    const SIGSEGV: i32 = 11;
+    assert_eq!(
+        output.status.signal(),
+        Some(SIGSEGV),
+        "dies of SIGSEGV: {:?} {}",
+        output.status,
+        text(output)
+    );
+}
+
 /// What `output` printed, stdout then stderr.
 pub fn text(output: &Output) -> String {
     format!(

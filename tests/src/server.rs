@@ -261,6 +261,28 @@ impl TestServer {
         }
     }
 
+    /// Queues report `id` for processing again, wakes the workers and waits
+    /// until the queue is drained.
+    pub async fn process_again(&self, id: &str) {
+        let id = id.parse().expect("a CrashID");
+        let index = self.state.index();
+        index
+            .enqueue_job(&id, mayday_server::index::now_ms())
+            .await
+            .unwrap();
+        self.state.wake_workers();
+        self.drain().await;
+    }
+
+    /// The ids of the reports the index holds (at most 10, oldest first).
+    pub async fn stored_reports(&self) -> Vec<mayday_server::report_id::ReportId> {
+        self.state
+            .index()
+            .report_ids_received_before(i64::MAX, 10)
+            .await
+            .unwrap()
+    }
+
     /// Waits until no job is waiting or running.
     pub async fn drain(&self) {
         let deadline = Instant::now() + Duration::from_secs(180);

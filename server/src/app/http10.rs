@@ -143,6 +143,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
     }
 }
 
+// Not shared with app.rs's `Tracked`: each forwards the writes of its own socket
+// wrapper to the socket it wraps, and the forwarding is all the two have alike.
 impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstHead<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,

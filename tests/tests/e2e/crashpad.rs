@@ -5,7 +5,6 @@
 //! it, writes the minidump into its database and uploads it gzipped, with the
 //! product, version and client id in the URL and the annotations in the form.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,7 +12,7 @@ use std::time::Duration;
 
 use mayday_server::index::Role;
 use mayday_tests::api::texts;
-use mayday_tests::command::{text, upload_with_system_libc};
+use mayday_tests::command::{assert_segv, text, upload_with_system_libc};
 use mayday_tests::fixtures::workspace_root;
 use mayday_tests::report::{crash_reason, frames, functions};
 use mayday_tests::scan::{contains, walk};
@@ -25,8 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 const HANDLER: &str = "/usr/lib/chromium/chrome_crashpad_handler";
 /// How long the crashing program (with the handler it waits for) may take.
 const CRASH_PATIENCE: Duration = Duration::from_secs(60);
-/// `SIGSEGV` on Linux.
-const SIGSEGV: i32 = 11;
 
 /// The handler; the test fails (never skips) without it.
 fn handler() -> PathBuf {
@@ -144,13 +141,7 @@ async fn crash(program: &Path, database: &Path, url: &str, args: &[String]) {
         .await
         .expect("the program and its handler end in time")
         .unwrap();
-    assert_eq!(
-        crashed.status.signal(),
-        Some(SIGSEGV),
-        "dies of SIGSEGV: {:?} {}",
-        crashed.status,
-        text(&crashed)
-    );
+    assert_segv(&crashed);
 }
 
 /// The C program crashes; the real handler dumps and uploads it (gzipped) to the

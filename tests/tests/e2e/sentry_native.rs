@@ -11,7 +11,6 @@
 //!   in its database, which it sends to `/api/<project>/envelope/` when it next
 //!   starts.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use mayday_report::scrub::TextAttachmentRule;
 use mayday_server::config::SentryProject;
 use mayday_server::index::Role;
 use mayday_tests::api::{metric, metrics};
-use mayday_tests::command::{text, upload_with_system_libc};
+use mayday_tests::command::{assert_segv, text, upload_with_system_libc};
 use mayday_tests::fixtures::sentry_native_example;
 use mayday_tests::report::{crash_reason, functions};
 use mayday_tests::scan::{contains, walk};
@@ -36,8 +35,6 @@ const WRONG_KEY: &str = "00000000000000000000000000000000";
 const PRODUCT: &str = "sentry-example";
 /// How long one run of the program (with a handler dumping it) may take.
 const RUN_PATIENCE: Duration = Duration::from_secs(60);
-/// `SIGSEGV` on Linux.
-const SIGSEGV: i32 = 11;
 /// What the example sets besides its release and tag (user, transaction, runtime
 /// context, extra, breadcrumbs), each of which it sends and Mayday must not keep.
 const NOT_KEPT: [&str; 7] = [
@@ -100,14 +97,7 @@ async fn crash(backend: &str, dir: &Path, dsn: &str) {
 
 /// [`crash`] with `args` (which must include `crash`).
 async fn crash_with(backend: &str, dir: &Path, dsn: &str, args: &[&str]) {
-    let crashed = run(backend, dir, dsn, args).await;
-    assert_eq!(
-        crashed.status.signal(),
-        Some(SIGSEGV),
-        "dies of SIGSEGV: {:?} {}",
-        crashed.status,
-        text(&crashed)
-    );
+    assert_segv(&run(backend, dir, dsn, args).await);
 }
 
 /// `sentry_example` with no arguments: it starts, sends what its database holds
@@ -200,13 +190,7 @@ async fn wait_refused(server: &TestServer, count: f64) {
 
 /// The number of reports the server has stored.
 async fn stored(server: &TestServer) -> usize {
-    server
-        .state
-        .index()
-        .report_ids_received_before(i64::MAX, 10)
-        .await
-        .unwrap()
-        .len()
+    server.stored_reports().await.len()
 }
 
 /// sentry-native's example program crashes; its Crashpad handler uploads the dump

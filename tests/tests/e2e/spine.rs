@@ -767,13 +767,7 @@ async fn a_job_run_again_after_the_stack_memory_was_dropped_keeps_the_walked_sta
             > 0
     );
 
-    let index = server.state.index();
-    index
-        .enqueue_job(&id.parse().unwrap(), mayday_server::index::now_ms())
-        .await
-        .unwrap();
-    server.state.wake_workers();
-    server.drain().await;
+    server.process_again(&id).await;
     let (_, again) = server
         .get_json(&format!("/api/v1/reports/{id}"), &token)
         .await;
@@ -879,13 +873,7 @@ async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_sto
     assert!(download == dropped);
 
     // Processed again: the report as it was walked, the object untouched.
-    let index = server.state.index();
-    index
-        .enqueue_job(&rid, mayday_server::index::now_ms())
-        .await
-        .unwrap();
-    server.state.wake_workers();
-    server.drain().await;
+    server.process_again(&id).await;
     let (_, again) = server
         .get_json(&format!("/api/v1/reports/{id}"), &token)
         .await;
@@ -912,7 +900,9 @@ async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_sto
         .put_raw_dump(&old_key, &old_key, &data_key, &scrubbed, Some(&meta))
         .await
         .unwrap();
-    index
+    server
+        .state
+        .index()
         .insert_report_with_job(&mayday_server::index::NewReport {
             id: old,
             received_at: mayday_server::index::now_ms(),
@@ -1093,14 +1083,7 @@ async fn sentry_projects_decide_which_dsn_keys_are_accepted() {
     let dump = dir.path().join("crash.dmp");
     std::fs::write(&dump, case.bytes()).unwrap();
     let port = server.url.rsplit(':').next().unwrap().to_owned();
-    let stored = || async {
-        server
-            .state
-            .index()
-            .report_ids_received_before(i64::MAX, 10)
-            .await
-            .unwrap()
-    };
+    let stored = || server.stored_reports();
 
     let tags = r#"{"environment":"beta","api_token":"tok-9f8e7d6c5b4a","shard":7}"#;
     sentry_sdk_sends(
