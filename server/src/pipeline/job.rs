@@ -341,10 +341,12 @@ pub async fn finalize(
     // `stored_final`.
     let key = vault::processed_key(&row.id);
     let plain = serde_json::to_vec(&report)?;
-    match processed_put(&stack, drop_stack_key, row.state) {
+    let put = processed_put(&stack, drop_stack_key, row.state);
+    match put {
         Put::Lazy => vault.put_lazy(&key, &keys.data, &plain).await?,
         Put::Durable => vault.put(&key, &keys.data, &plain).await?,
     }
+    pipeline.metrics.processed_put(put.name());
     if let Some(dump) = stripped {
         vault
             .put_raw_dump(&raw_key, &meta_key, &keys.data, &dump, meta.as_deref())
@@ -384,6 +386,16 @@ pub enum Put {
     /// Not waited for on the disk ([`Vault::put_lazy`](crate::vault::Vault::put_lazy)):
     /// a power cut may cost it, and [`stored`](super::stored) then makes it again.
     Lazy,
+}
+
+impl Put {
+    /// Its name in `/metrics` (`mayday_processed_puts_total{put="…"}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Put::Durable => "durable",
+            Put::Lazy => "lazy",
+        }
+    }
 }
 
 /// How a processed report is put, from where its dump's stack memory is kept
