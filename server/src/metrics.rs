@@ -32,6 +32,7 @@ pub struct Metrics {
     throttled: Counts,
     summaries: Counts,
     webhooks: Counts,
+    processed_puts: Counts,
     /// Webhook events waiting in the outbox and failed there, as the deliverer
     /// last counted them.
     outbox_waiting: AtomicU64,
@@ -195,6 +196,12 @@ impl Metrics {
         self.webhooks.add(outcome, 1);
     }
 
+    /// One processed report stored, by how (`lazy`: not waited for on the
+    /// disk, it can be made again; `durable`).
+    pub fn processed_put(&self, put: &'static str) {
+        self.processed_puts.add(put, 1);
+    }
+
     /// The webhook events waiting in the outbox and failed there.
     pub fn outbox(&self, waiting: u64, failed: u64) {
         self.outbox_waiting.store(waiting, Ordering::Relaxed);
@@ -254,6 +261,14 @@ impl Metrics {
             "Webhook delivery attempts by this process, by outcome: `delivered` (2xx), \
              `retried` (to be tried again), `failed` (attempts used up).",
             "outcome",
+        );
+        self.processed_puts.render(
+            &mut out,
+            "mayday_processed_puts_total",
+            "Processed reports stored by this process, by put: `lazy` (not waited for \
+             on the disk: the report keeps its stack key and is made again if lost) or \
+             `durable`.",
+            "put",
         );
         for (name, help, value) in [
             (

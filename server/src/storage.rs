@@ -4,6 +4,9 @@
 //!
 //! A put on the local file store is fsynced (file and directory) before it returns,
 //! so "stored" means "survives a crash of the machine", as it does on S3.
+//! [`Storage::put_lazy`] is the one exception, for derived blobs that can be
+//! made again: written and renamed into place (never half-written: a reader sees
+//! the old blob or the new one), not waited for on the disk.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -176,6 +179,17 @@ impl Storage {
         Ok(())
     }
 
+    /// Stores `bytes` at `key` without waiting for the disk: on the local file
+    /// store the blob is written to a staging file and renamed into place (a
+    /// process dying meanwhile leaves the old blob or the new one) but neither
+    /// is fsynced, so a power cut may lose it, or leave it empty or truncated.
+    /// Only for blobs that can be made again from durable ones. Elsewhere (S3,
+    /// memory) the same as [`Storage::put`].
+    pub async fn put_lazy(&self, key: &Path, bytes: Bytes) -> Result<(), StorageError> {
+        self.store.put(key, PutPayload::from_bytes(bytes)).await?;
+        Ok(())
+    }
+
     /// The blob at `key`, or `None` when there is none.
     pub async fn get(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
         match self.store.get(key).await {
@@ -227,4 +241,37 @@ fn sync_file_and_parent(file: &std::path::Path) -> std::io::Result<()> {
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lazy_put_replaces_the_blob_whole_and_leaves_no_staging_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let storage = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
+        let key = Path::from("reports/a.json");
+        storage.put(&key, Bytes::from_static(b"old")).await.unwrap();
+        storage
+            .put_lazy(&key, Bytes::from_static(b"new report"))
+            .await
+            .unwrap();
+        assert_eq!(
+            storage.get(&key).await.unwrap().as_deref(),
+            Some(&b"new report"[..])
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("reports/a.json")).unwrap(),
+            b"new report"
+        );
+        // Written and renamed into place: nothing staged is left beside it.
+        assert_eq!(storage.remove_partial_writes("reports").unwrap(), 0);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.json"]);
+    }
 }

@@ -102,7 +102,7 @@ impl Index {
 /// issue than the key's makes the key ambiguous (one crashing instruction,
 /// reached from different code), for good.
 pub(super) async fn learn(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     key: &str,
     issue_id: i64,
     previous_issue: Option<i64>,

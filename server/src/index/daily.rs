@@ -166,7 +166,7 @@ pub(super) struct Occurrence<'a> {
 
 /// Adds one to the occurrence's day.
 pub(super) async fn add(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     occurrence: Occurrence<'_>,
     tally: Tally,
 ) -> Result<(), IndexError> {
@@ -194,7 +194,7 @@ pub(super) async fn add(
 
 /// Takes a report off the occurrence's day (the report moved to another issue).
 pub(super) async fn remove_report(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     occurrence: Occurrence<'_>,
 ) -> Result<(), IndexError> {
     sqlx::query(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 use super::outbox;
 use super::placing::{Placed, Placing, place};
@@ -45,6 +45,33 @@ pub struct ProcessedOutcome {
     /// Whether to destroy the report's stack key (its stack memory is no longer
     /// needed), with the rest of what is recorded.
     pub drop_stack_key: bool,
+}
+
+/// How the transaction that finishes a processed report's job is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishCommit {
+    /// Durable before [`Index::finish_processed`] returns (SQLite
+    /// `synchronous = FULL`; PostgreSQL's default `synchronous_commit`).
+    Durable,
+    /// Not waited for on the disk (SQLite `synchronous = NORMAL`, PostgreSQL
+    /// `synchronous_commit = off`): a power cut may lose it (never half of it),
+    /// and then the job is still claimed and runs again once its lease runs out.
+    /// The next durable commit makes it durable along with its own.
+    Lazy,
+}
+
+impl ProcessedOutcome {
+    /// How the finish is committed: durably when it destroys the stack key — a
+    /// key deletion kept while the processed report it was made for is lost
+    /// would leave a report no one can walk again — otherwise lazily: all it
+    /// records can be made again from the durable raw upload.
+    pub fn commit(&self) -> FinishCommit {
+        if self.drop_stack_key {
+            FinishCommit::Durable
+        } else {
+            FinishCommit::Lazy
+        }
+    }
 }
 
 /// The job queue.
@@ -128,11 +155,7 @@ impl Index {
     /// PostgreSQL locks its row until the transaction ends, so that no other
     /// worker claims it again meanwhile (SQLite's write lock already keeps them
     /// out).
-    async fn hold_claim(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        job: &Job,
-    ) -> Result<(), IndexError> {
+    async fn hold_claim(&self, tx: &mut Transaction<'_, Any>, job: &Job) -> Result<(), IndexError> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
@@ -149,6 +172,25 @@ impl Index {
             Some(_) => Ok(()),
             None => Err(IndexError::ClaimLost(job.id)),
         }
+    }
+
+    /// Queues reprocessing of a report unless a job for it is already waiting or
+    /// running; whether one was queued.
+    pub async fn enqueue_job_once(
+        &self,
+        report_id: &ReportId,
+        now: i64,
+    ) -> Result<bool, IndexError> {
+        let done = sqlx::query(
+            "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
+             SELECT $1, 'process', 'pending', $2, $2 WHERE NOT EXISTS \
+             (SELECT 1 FROM jobs WHERE report_id = $1 AND state <> 'done')",
+        )
+        .bind(report_id.to_string())
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Queues (re)processing of a report.
@@ -227,15 +269,51 @@ impl Index {
     /// meanwhile, or dropped (the caller then removes what it stored, so nothing
     /// is resurrected). A job claimed again by another worker meanwhile is that
     /// worker's to record: [`IndexError::ClaimLost`], and nothing is written.
+    ///
+    /// The commit is durable or lazy as [`ProcessedOutcome::commit`] says.
     pub async fn finish_processed(
         &self,
         job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
+        match (self.backend, outcome.commit()) {
+            (Backend::Sqlite, FinishCommit::Lazy) => {
+                // On the writer set to NORMAL for this one transaction; a
+                // connection not set back to FULL is closed, never pooled.
+                let mut conn = Unsynced::acquire(&self.writer).await?;
+                let tx = conn.connection().begin_with("BEGIN IMMEDIATE").await?;
+                let recorded = self.record_processed(tx, job, outcome, now).await?;
+                if let Err(e) = conn.restore().await {
+                    // Committed; the connection is closed rather than pooled.
+                    tracing::warn!(error = %e, "index writer not set back to FULL");
+                }
+                Ok(recorded)
+            }
+            (Backend::Postgres, FinishCommit::Lazy) => {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                self.record_processed(tx, job, outcome, now).await
+            }
+            (_, FinishCommit::Durable) => {
+                let tx = self.begin_write().await?;
+                self.record_processed(tx, job, outcome, now).await
+            }
+        }
+    }
+
+    /// [`Index::finish_processed`] in `tx`, which it commits.
+    async fn record_processed(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        job: &Job,
+        outcome: &ProcessedOutcome,
+        now: i64,
+    ) -> Result<Option<i64>, IndexError> {
         let job_id = job.id;
         let report_id = job.report_id.to_string();
-        let mut tx = self.begin_write().await?;
         let current = sqlx::query(
             "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
         )
@@ -364,7 +442,7 @@ impl Index {
 }
 
 /// Deletes job `job_id`, its work done, and commits the transaction that did it.
-async fn finish_job(mut tx: Transaction<'static, Any>, job_id: i64) -> Result<(), IndexError> {
+async fn finish_job(mut tx: Transaction<'_, Any>, job_id: i64) -> Result<(), IndexError> {
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(job_id)
         .execute(&mut *tx)
@@ -427,6 +505,7 @@ impl Drop for Unsynced {
 mod tests {
     use super::*;
     use crate::crypto::WrappedKey;
+    use crate::index::CrashFacts;
     use crate::index::NewReport;
 
     async fn synchronous(writer: &AnyPool) -> i64 {
@@ -481,5 +560,96 @@ mod tests {
         let unsynced = Unsynced::acquire(&index.writer).await.unwrap();
         drop(unsynced);
         assert_eq!(synchronous(&index.writer).await, 2);
+    }
+
+    fn outcome(drop_stack_key: bool) -> ProcessedOutcome {
+        ProcessedOutcome {
+            signature_hash: "ab".repeat(32),
+            signature: "crash".to_owned(),
+            title: "crash".to_owned(),
+            facts: CrashFacts::default(),
+            missing_symbols: Vec::new(),
+            annotation_tags: Vec::new(),
+            sample_stack: None,
+            drop_stack_key,
+        }
+    }
+
+    #[test]
+    fn only_a_finish_that_destroys_the_stack_key_is_committed_durably() {
+        assert_eq!(outcome(true).commit(), FinishCommit::Durable);
+        assert_eq!(outcome(false).commit(), FinishCommit::Lazy);
+    }
+
+    // A lazy finish runs on the writer set to NORMAL: whether it commits or
+    // fails, no later commit (an upload's) may run unsynced.
+    #[tokio::test]
+    async fn a_lazy_finish_leaves_the_sqlite_writer_syncing_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("index.db").display()
+        );
+        let index = Index::connect(&url).await.unwrap();
+        let id = ReportId::new();
+        index
+            .insert_report_with_job(&NewReport {
+                id,
+                received_at: 1,
+                product: None,
+                version: None,
+                deletion_token_hash: "ab".repeat(32),
+                raw_key: format!("raw/{id}.dmp"),
+                meta_key: format!("raw/{id}.dmp"),
+                data_key: WrappedKey {
+                    master_key_id: "test".to_owned(),
+                    wrapped: "00".repeat(60),
+                },
+                stack_key: None,
+            })
+            .await
+            .unwrap();
+        let job = index
+            .claim_job("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the job is claimed");
+        // A finish that fails (an earlier claim's) rolls back, and its
+        // connection is not pooled as NORMAL.
+        let stale = Job {
+            attempts: job.attempts - 1,
+            ..job.clone()
+        };
+        let lost = index.finish_processed(&stale, &outcome(false), 20).await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        assert_eq!(synchronous(&index.writer).await, 2);
+        // The lazy finish records the report and finishes the job.
+        let issue = index
+            .finish_processed(&job, &outcome(false), 20)
+            .await
+            .unwrap();
+        assert!(issue.is_some());
+        assert_eq!(synchronous(&index.writer).await, 2);
+        let row = index.report(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, crate::index::ReportState::Processed);
+        assert_eq!(index.queue_depth().await.unwrap(), 0);
+        // Processed again (a lost report made again): the same issue, counted once.
+        assert!(index.enqueue_job_once(&id, 30).await.unwrap());
+        assert!(
+            !index.enqueue_job_once(&id, 30).await.unwrap(),
+            "one job at a time"
+        );
+        let again = index
+            .claim_job("w", 40, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let same = index
+            .finish_processed(&again, &outcome(false), 50)
+            .await
+            .unwrap();
+        assert_eq!(same, issue);
+        let issue = index.issue(issue.unwrap()).await.unwrap().unwrap();
+        assert_eq!(issue.count, 1);
     }
 }

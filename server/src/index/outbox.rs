@@ -71,7 +71,7 @@ struct Event<'a> {
 /// Writes the events `change` makes for the webhooks that want them, in `tx`.
 /// Returns whether any was written (call [`Alerts::wrote`] after the commit).
 pub(super) async fn record(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     alerts: &Alerts,
     change: IssueChange<'_>,
     now: i64,

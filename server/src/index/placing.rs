@@ -58,7 +58,7 @@ pub(super) enum Placed<'a> {
 /// regression, drop), moves the crash site along, and counts the report out of
 /// the issue it leaves (removing that issue when nothing is left of it).
 pub(super) async fn place<'a>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     report: &Placing<'a>,
     now: i64,
 ) -> Result<Placed<'a>, IndexError> {
@@ -202,10 +202,7 @@ pub(super) async fn place<'a>(
 
 /// Removes issue `issue_id` when a report left it and nothing is left of it: an
 /// open issue without reports, counted crashes or a resolution to remember.
-async fn remove_if_empty(
-    tx: &mut Transaction<'static, Any>,
-    issue_id: i64,
-) -> Result<(), IndexError> {
+async fn remove_if_empty(tx: &mut Transaction<'_, Any>, issue_id: i64) -> Result<(), IndexError> {
     sqlx::query(
         "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
          AND counted_count = 0 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",

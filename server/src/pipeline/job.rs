@@ -315,10 +315,10 @@ pub async fn finalize(
         !resumed && crashing_thread_symbolicated(&report) && !pipeline.scrub.keep_stack_memory;
     let mut drop_stack_key = false;
     let mut stripped = None;
-    match stack {
+    match &stack {
         // Sealed apart: its key is destroyed with the rest of what is recorded.
         RawStack::Restored { bytes } if drop_now => {
-            report.scrub.add(STACK_MEMORY_DROPPED, bytes);
+            report.scrub.add(STACK_MEMORY_DROPPED, *bytes);
             report.missing_symbols.clear();
             drop_stack_key = true;
         }
@@ -340,9 +340,13 @@ pub async fn finalize(
     // The report first, then the stripped dump or the stack key's end: see
     // `stored_final`.
     let key = vault::processed_key(&row.id);
-    vault
-        .put(&key, &keys.data, &serde_json::to_vec(&report)?)
-        .await?;
+    let plain = serde_json::to_vec(&report)?;
+    let put = processed_put(&stack, drop_stack_key, row.state);
+    match put {
+        Put::Lazy => vault.put_lazy(&key, &keys.data, &plain).await?,
+        Put::Durable => vault.put(&key, &keys.data, &plain).await?,
+    }
+    pipeline.metrics.processed_put(put.name());
     if let Some(dump) = stripped {
         vault
             .put_raw_dump(&raw_key, &meta_key, &keys.data, &dump, meta.as_deref())
@@ -372,6 +376,41 @@ pub async fn finalize(
         }
     }
     Ok(())
+}
+
+/// How a processed report is put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Fsynced before the job finishes: the report cannot be made again.
+    Durable,
+    /// Not waited for on the disk ([`Vault::put_lazy`](crate::vault::Vault::put_lazy)):
+    /// a power cut may cost it, and [`stored`](super::stored) then makes it again.
+    Lazy,
+}
+
+impl Put {
+    /// Its name in `/metrics` (`mayday_processed_puts_total{put="…"}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Put::Durable => "durable",
+            Put::Lazy => "lazy",
+        }
+    }
+}
+
+/// How a processed report is put, from where its dump's stack memory is kept
+/// (`stack`), whether this finish destroys the stack key, and the report's
+/// state before this job. Lazily only when its stack key outlives this finish
+/// (the raw upload can be walked into it again: [`super::stored`]) and it is
+/// processed for the first time — processing again keeps the durable put, so
+/// a power cut never brings back an older report beside the index's newer
+/// record. Stacks inline in the dump (reports stored before stack keys) or
+/// already destroyed: durably, as before.
+pub fn processed_put(stack: &RawStack, drop_stack_key: bool, state: ReportState) -> Put {
+    match stack {
+        RawStack::Restored { .. } if !drop_stack_key && state == ReportState::Queued => Put::Lazy,
+        _ => Put::Durable,
+    }
 }
 
 /// Marks the job's report failed for good and finishes the job.
@@ -461,7 +500,33 @@ pub(super) fn title(report: &ProcessedReport) -> String {
 pub(super) mod tests {
     use std::sync::Mutex;
 
+    use super::{Put, processed_put};
+    use crate::index::ReportState;
     use crate::report_id::ReportId;
+    use crate::vault::RawStack;
+
+    #[test]
+    fn a_processed_report_is_put_lazily_only_while_its_stack_key_outlives_it() {
+        let kept = RawStack::Restored { bytes: 10 };
+        // First processing, the stack key kept: it can be made again.
+        assert_eq!(processed_put(&kept, false, ReportState::Queued), Put::Lazy);
+        // The finish destroys the stack key (fully symbolicated): durable.
+        assert_eq!(
+            processed_put(&kept, true, ReportState::Queued),
+            Put::Durable
+        );
+        // Processed again: durable, so no older report comes back.
+        for state in [ReportState::Processed, ReportState::Failed] {
+            assert_eq!(processed_put(&kept, false, state), Put::Durable);
+        }
+        // No stack key (destroyed, or stacks inline in an older dump): durable.
+        for stack in [RawStack::Destroyed, RawStack::InDump] {
+            assert_eq!(
+                processed_put(&stack, false, ReportState::Queued),
+                Put::Durable
+            );
+        }
+    }
 
     /// The report whose processing panics (a test hook for the worker's tests).
     pub static PANIC_ON: Mutex<Option<ReportId>> = Mutex::new(None);

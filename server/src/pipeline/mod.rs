@@ -5,13 +5,15 @@
 //! once its lease runs out. Each job ([`job`]) is loaded, processed and finalized;
 //! processing a report again when symbols arrive ([`symbols_retry`]) takes the
 //! same steps. Stored reports are regrouped under changed signature rules by
-//! [`regroup`].
+//! [`regroup`]. A processed report is read through [`stored`], which queues it
+//! for processing again when a power cut lost it.
 
 pub mod job;
 pub mod process;
 pub mod regroup;
 pub mod report;
 pub mod signature;
+pub mod stored;
 pub mod symbols_retry;
 pub mod worker;
 

@@ -23,6 +23,7 @@ use super::job::{patiently, title};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::signature::SignatureRules;
+use super::stored::{self, Stored};
 use crate::grouping::{self, IssuePlace, ReportPlace, Verdict};
 use crate::index::{
     GroupedReport, IndexError, IssueResolution, IssueStatus, Regrouped, Regrouping, ReportState,
@@ -319,13 +320,18 @@ pub async fn apply(vault: &Vault, mut plan: Regroup, actor: &str) -> Result<Regr
     Ok(plan)
 }
 
-/// The processed report of `id`, opened; `None` when it or its data key is gone.
+/// The processed report of `id`, opened; `None` when it or its data key is
+/// gone, or when it was lost and is being made again
+/// ([`stored::read_processed`]: processing places it under the rules of the
+/// processing server; this queues that even on a plan alone — a repair, not a
+/// regroup).
 async fn read_processed(
     vault: &Vault,
     id: &ReportId,
 ) -> Result<Option<ProcessedReport>, RegroupError> {
-    let Some(bytes) = vault.read(id, &vault::processed_key(id)).await? else {
-        return Ok(None);
+    let bytes = match stored::read_processed(vault, vault.index(), id).await? {
+        Stored::Report(bytes) => bytes,
+        Stored::Reprocessing { .. } | Stored::Missing => return Ok(None),
     };
     match serde_json::from_slice(&bytes) {
         Ok(report) => Ok(Some(report)),
@@ -347,7 +353,7 @@ async fn rewrite_signature(
         return Ok(None);
     };
     let key = vault::processed_key(id);
-    let Some(bytes) = vault.get(&key, &data_key).await? else {
+    let Stored::Report(bytes) = stored::read_processed(vault, vault.index(), id).await? else {
         return Ok(None);
     };
     let mut report: ProcessedReport = serde_json::from_slice(&bytes)?;

@@ -14,9 +14,9 @@ use super::schemas::report_metadata;
 use super::search::ReportSelection;
 use crate::crypto::SearchKey;
 use crate::index::{IssueFilter, IssueSort, IssueStatus, ReportRow, ReportState, Role};
+use crate::pipeline::stored::{self, Stored};
 use crate::report_id::ReportId;
 use crate::triage::TriageState;
-use crate::vault;
 
 /// `GET /healthz`: 200 when the index answers, 503 otherwise.
 #[utoipa::path(get, path = "/healthz", responses(
@@ -191,7 +191,7 @@ pub async fn get_report(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (id, row) = load_row(&state, &id).await?;
+    let (_, row) = load_row(&state, &id).await?;
     let mut out = report_metadata(&row);
     if caller.role == Role::Support {
         if let Some(issue_id) = row.issue_id
@@ -204,17 +204,24 @@ pub async fn get_report(
     out["crash_reason"] = json!(row.facts.crash_reason);
     out["crash_address"] = json!(row.facts.crash_address);
     out["crash_site"] = json!(row.facts.crash_site);
-    if row.state == ReportState::Processed
-        && let Some(bytes) = state
-            .vault()
-            .read(&row.id, &vault::processed_key(&id))
-            .await?
-    {
-        let processed: Value = serde_json::from_slice(&bytes)?;
-        if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
-            for (key, value) in processed {
-                out.entry(key).or_insert(value);
+    if row.state == ReportState::Processed {
+        match stored::read_processed(state.vault(), state.index(), &row.id).await? {
+            Stored::Report(bytes) => {
+                let processed: Value = serde_json::from_slice(&bytes)?;
+                if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
+                    for (key, value) in processed {
+                        out.entry(key).or_insert(value);
+                    }
+                }
             }
+            // Lost to a power cut and being made again from the raw upload.
+            Stored::Reprocessing { queued } => {
+                if queued {
+                    state.wake_workers();
+                }
+                out["reprocessing"] = json!(true);
+            }
+            Stored::Missing => {}
         }
     }
     state

@@ -147,6 +147,11 @@ pub struct ReportContents {
     /// Crash address, `0x`-prefixed hex.
     #[schema(required)]
     pub crash_address: Option<String>,
+    /// `true` when the processed report was lost (a power cut after it was
+    /// stored without waiting for the disk) and is being made again from the
+    /// raw upload: its fields are back once that job is done.
+    #[schema(required = false)]
+    pub reprocessing: Option<bool>,
 }
 
 /// `GET /api/v1/reports/{id}`: what the caller's role may see.

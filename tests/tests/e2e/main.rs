@@ -11,6 +11,7 @@ mod cluster;
 mod crash_sites;
 mod crashpad;
 mod deletion;
+mod derived;
 mod ffi;
 mod index;
 mod openapi;

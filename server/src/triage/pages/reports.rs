@@ -8,14 +8,16 @@ use serde::Deserialize;
 use super::{PageResult, fmt_time, layout};
 use crate::index::{ReportRow, ReportState};
 use crate::pipeline::report::{Frame, ProcessedReport};
+use crate::pipeline::stored::{self, Stored};
 use crate::report_id::ReportId;
 use crate::triage::auth::Caller;
 use crate::triage::error::PageError;
 use crate::triage::query::PageQuery;
 use crate::triage::{TriageState, api};
-use crate::vault;
 
-/// The processed report of `row`, if it is processed and stored.
+/// The processed report of `row`, if it is processed and stored; `None` too
+/// while one lost to a power cut is made again ([`stored::read_processed`]
+/// queues that; the workers are woken here).
 pub async fn load_processed(
     state: &TriageState,
     row: &ReportRow,
@@ -23,13 +25,15 @@ pub async fn load_processed(
     if row.state != ReportState::Processed {
         return Ok(None);
     }
-    match state
-        .vault()
-        .read(&row.id, &vault::processed_key(&row.id))
-        .await?
-    {
-        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-        None => Ok(None),
+    match stored::read_processed(state.vault(), state.index(), &row.id).await? {
+        Stored::Report(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        Stored::Reprocessing { queued } => {
+            if queued {
+                state.wake_workers();
+            }
+            Ok(None)
+        }
+        Stored::Missing => Ok(None),
     }
 }
 
