@@ -353,7 +353,7 @@ impl Layout {
             }
             // The first aligned word overlapping `from`.
             let address = addr.wrapping_add((from - file.start) as u64);
-            let mut start = from - (address % width as u64) as usize;
+            let mut start = from.saturating_sub((address % width as u64) as usize);
             if start < file.start {
                 start += width;
             }
