@@ -517,18 +517,14 @@ mod tests {
             .unwrap()
     }
 
-    // Not shared with the e2e index tests' set-up (tests/tests/e2e/index.rs): a
-    // unit test cannot use that crate, and this one reads the private writer.
-    #[tokio::test]
-    async fn a_claim_leaves_the_sqlite_writer_syncing_every_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("index.db").display()
-        );
-        let index = Index::connect(&url).await.unwrap();
-        // FULL is 2.
-        assert_eq!(synchronous(&index.writer).await, 2);
+    /// A SQLite index in `dir`.
+    async fn sqlite_index(dir: &std::path::Path) -> Index {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("index.db").display());
+        Index::connect(&url).await.unwrap()
+    }
+
+    /// A report queued in `index` and its job, claimed.
+    async fn claimed_report(index: &Index) -> (ReportId, Job) {
         let id = ReportId::new();
         index
             .insert_report_with_job(&NewReport {
@@ -552,6 +548,18 @@ mod tests {
             .await
             .unwrap()
             .expect("the job is claimed");
+        (id, job)
+    }
+
+    // Not shared with the e2e index tests' set-up (tests/tests/e2e/index.rs): a
+    // unit test cannot use that crate, and this one reads the private writer.
+    #[tokio::test]
+    async fn a_claim_leaves_the_sqlite_writer_syncing_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        // FULL is 2.
+        assert_eq!(synchronous(&index.writer).await, 2);
+        let (id, job) = claimed_report(&index).await;
         assert_eq!(job.report_id, id);
         assert_eq!(synchronous(&index.writer).await, 2);
 
@@ -586,34 +594,8 @@ mod tests {
     #[tokio::test]
     async fn a_lazy_finish_leaves_the_sqlite_writer_syncing_every_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("index.db").display()
-        );
-        let index = Index::connect(&url).await.unwrap();
-        let id = ReportId::new();
-        index
-            .insert_report_with_job(&NewReport {
-                id,
-                received_at: 1,
-                product: None,
-                version: None,
-                deletion_token_hash: "ab".repeat(32),
-                raw_key: format!("raw/{id}.dmp"),
-                meta_key: format!("raw/{id}.dmp"),
-                data_key: WrappedKey {
-                    master_key_id: "test".to_owned(),
-                    wrapped: "00".repeat(60),
-                },
-                stack_key: None,
-            })
-            .await
-            .unwrap();
-        let job = index
-            .claim_job("w", 10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .expect("the job is claimed");
+        let index = sqlite_index(dir.path()).await;
+        let (id, job) = claimed_report(&index).await;
         // A finish that fails (an earlier claim's) rolls back, and its
         // connection is not pooled as NORMAL.
         let stale = Job {
