@@ -59,6 +59,6 @@ pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};
 pub use minidump::{
     CutStacks, StackHoles, cut_stack_memory, drop_stack_memory, restore_stack_memory,
-    scrub_minidump,
+    scrub_and_cut_stack_memory, scrub_minidump,
 };
 pub use summary::ScrubSummary;

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{
-    ScrubConfig, ScrubSummary, TextAttachment, cut_stack_memory, scrub_annotations,
-    scrub_attachment, scrub_minidump,
+    CutStacks, ScrubConfig, ScrubSummary, TextAttachment, scrub_and_cut_stack_memory,
+    scrub_annotations, scrub_attachment,
 };
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -310,7 +310,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let (dump, stacks, annotations, attachments, summary) =
         tokio::task::spawn_blocking(move || {
             let mut dump = dump;
-            let mut summary = scrub_dump(&mut dump[RAW_HEADROOM..], &scrub_config);
+            let (mut summary, stacks) = scrub_dump(&mut dump, &scrub_config);
             scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
             let attachments: Vec<TextAttachment> = texts
                 .into_iter()
@@ -319,8 +319,6 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
                     field,
                 })
                 .collect();
-            // An unreadable dump is zeros by now: no stacks to keep.
-            let stacks = cut_stack_memory(&mut dump, RAW_HEADROOM).unwrap_or_default();
             (dump, stacks, annotations, attachments, summary)
         })
         .await
@@ -393,20 +391,25 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     })
 }
 
-/// Scrubs `dump` in place. A dump the scrubber cannot read (an `MDMP` header with
-/// nothing usable behind it) cannot be processed either; it is kept only as its
-/// magic and zeros, so the report ends `failed` without storing anything of it.
-fn scrub_dump(dump: &mut [u8], config: &mayday_report::scrub::ScrubConfig) -> ScrubSummary {
-    match scrub_minidump(dump, config) {
-        Ok(summary) => summary,
+/// Scrubs the dump in `buf` (after [`RAW_HEADROOM`]) in place and cuts its stack
+/// memory out, to be sealed under its own key. A dump the scrubber cannot read
+/// (an `MDMP` header with nothing usable behind it) cannot be processed either;
+/// it is kept only as its magic and zeros, with no stacks, so the report ends
+/// `failed` without storing anything of it.
+fn scrub_dump(
+    buf: &mut Vec<u8>,
+    config: &mayday_report::scrub::ScrubConfig,
+) -> (ScrubSummary, CutStacks) {
+    match scrub_and_cut_stack_memory(buf, RAW_HEADROOM, config) {
+        Ok(scrubbed) => scrubbed,
         Err(e) => {
             tracing::debug!(error = %e, "unreadable minidump zeroed");
             let mut summary = ScrubSummary::default();
-            if let Some(rest) = dump.get_mut(4..) {
+            if let Some(rest) = buf.get_mut(RAW_HEADROOM + 4..) {
                 rest.fill(0);
                 summary.add("unreadable_dump_bytes", rest.len() as u64);
             }
-            summary
+            (summary, CutStacks::default())
         }
     }
 }

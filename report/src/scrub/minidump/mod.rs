@@ -59,6 +59,32 @@ use super::text::KnownValues;
 /// scrubbed as far as they can be followed.
 pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSummary, ScrubError> {
     let layout = Layout::read(dump)?;
+    Ok(scrub_laid_out(dump, &layout, config))
+}
+
+/// [`scrub_minidump`] on the dump `buf[start..]`, then [`cut_stack_memory`] on
+/// the scrubbed dump, its layout read once for both (scrubbing keeps every
+/// structure where it is). Returns what was scrubbed and the stack memory cut
+/// out.
+///
+/// # Errors
+/// [`ScrubError::Unreadable`] as [`scrub_minidump`]; nothing is changed then.
+///
+/// # Panics
+/// When `start` is beyond the end of `buf`.
+pub fn scrub_and_cut_stack_memory(
+    buf: &mut Vec<u8>,
+    start: usize,
+    config: &ScrubConfig,
+) -> Result<(ScrubSummary, CutStacks), ScrubError> {
+    let layout = Layout::read(&buf[start..])?;
+    let summary = scrub_laid_out(&mut buf[start..], &layout, config);
+    let holes = stack::stack_ranges(&buf[start..], &layout);
+    Ok((summary, stack::cut_holes(buf, start, holes)))
+}
+
+/// [`scrub_minidump`] with the dump's layout read.
+fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> ScrubSummary {
     let mut summary = ScrubSummary::default();
 
     // Names to mask everywhere, learned before anything is rewritten.
@@ -71,14 +97,14 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
     };
 
     if config.system_streams {
-        scrub_system_streams(dump, &layout, &mut summary);
+        scrub_system_streams(dump, layout, &mut summary);
     }
     if config.process_details {
-        scrub_process_details(dump, &layout, &mut summary);
+        scrub_process_details(dump, layout, &mut summary);
     }
     // Values of allowed annotations (versions look like IP addresses) are left
     // to the annotation rules.
-    let protected = scrub_crashpad_annotations(dump, &layout, config, &mut summary);
+    let protected = scrub_crashpad_annotations(dump, layout, config, &mut summary);
     if config.heap_memory {
         for r in layout.ranges_of(RegionKind::Heap) {
             let len = r.len() as u64;
@@ -88,8 +114,8 @@ pub fn scrub_minidump(dump: &mut [u8], config: &ScrubConfig) -> Result<ScrubSumm
             }
         }
     }
-    scrub_text_everywhere(dump, &layout, config, &known, &protected, &mut summary);
-    Ok(summary)
+    scrub_text_everywhere(dump, layout, config, &known, &protected, &mut summary);
+    summary
 }
 
 /// Zeroes the captured stack memory of every thread (once a report is fully

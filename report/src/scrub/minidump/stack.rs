@@ -135,6 +135,12 @@ pub fn cut_stack_memory(buf: &mut Vec<u8>, start: usize) -> Result<CutStacks, Sc
     let dump = &buf[start..];
     let layout = Layout::read(dump)?;
     let holes = stack_ranges(dump, &layout);
+    Ok(cut_holes(buf, start, holes))
+}
+
+/// Cuts `holes` (sorted, apart, within the dump `buf[start..]`, offsets from
+/// `start`) out of `buf`; see [`cut_stack_memory`].
+pub(super) fn cut_holes(buf: &mut Vec<u8>, start: usize, holes: Vec<Range<usize>>) -> CutStacks {
     let total: usize = holes.iter().map(|r| r.len()).sum();
     let mut bytes = Vec::with_capacity(total);
     // Each kept segment moves up by the stack bytes before it.
@@ -150,10 +156,10 @@ pub fn cut_stack_memory(buf: &mut Vec<u8>, start: usize) -> Result<CutStacks, Sc
     let end = buf.len();
     buf.copy_within(from..end, to);
     buf.truncate(to + (end - from));
-    Ok(CutStacks {
+    CutStacks {
         holes: StackHoles(holes),
         bytes,
-    })
+    }
 }
 
 /// The whole dump again from `cut` (a dump [`cut_stack_memory`] cut its stack
@@ -255,6 +261,27 @@ mod tests {
                 let holes = StackHoles::from_bytes(&stacks.holes.to_bytes()).unwrap();
                 assert_eq!(holes, stacks.holes);
             }
+        }
+    }
+
+    #[test]
+    fn scrubbing_and_cutting_at_once_is_scrubbing_then_cutting() {
+        for path in testdata_dumps() {
+            let raw = std::fs::read(&path).unwrap();
+            let config = ScrubConfig::default();
+            let mut apart = b"HEAD".to_vec();
+            apart.extend_from_slice(&raw);
+            let summary = scrub_minidump(&mut apart[4..], &config).unwrap();
+            let stacks = cut_stack_memory(&mut apart, 4).unwrap();
+            let mut once = b"HEAD".to_vec();
+            once.extend_from_slice(&raw);
+            let (summary_once, stacks_once) =
+                crate::scrub::scrub_and_cut_stack_memory(&mut once, 4, &config).unwrap();
+            let name = path.display();
+            assert!(once == apart, "{name}: the dump");
+            assert_eq!(summary_once, summary, "{name}");
+            assert_eq!(stacks_once.holes, stacks.holes, "{name}");
+            assert!(stacks_once.bytes == stacks.bytes, "{name}: the stacks");
         }
     }
 
