@@ -15,6 +15,14 @@ pub enum ScrubError {
     /// fit the dump.
     #[error("stack memory does not fit the dump")]
     BadStackMemory,
+    /// Reading the dump, or handing on the scrubbed one, failed (a windowed
+    /// scrub: [`scrub_minidump_windowed`](crate::scrub::scrub_minidump_windowed)).
+    #[error("reading or writing the dump: {0}")]
+    Io(#[from] std::io::Error),
+    /// The dump cannot be scrubbed a window at a time (nothing was handed on):
+    /// it has to be scrubbed whole.
+    #[error("the dump cannot be scrubbed in windows: {0}")]
+    NotWindowed(&'static str),
 }
 
 impl ScrubError {
@@ -24,6 +32,8 @@ impl ScrubError {
             ScrubError::Unreadable(_) => "unreadable_minidump",
             ScrubError::NoSystemInfo => "no_system_info",
             ScrubError::BadStackMemory => "bad_stack_memory",
+            ScrubError::Io(_) => "io",
+            ScrubError::NotWindowed(_) => "not_windowed",
         }
     }
 }

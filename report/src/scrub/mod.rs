@@ -58,7 +58,8 @@ pub use config::ScrubConfig;
 pub use error::ScrubError;
 pub use inventory::{DumpInventory, inventory};
 pub use minidump::{
-    CutStacks, StackHoles, cut_stack_memory, drop_stack_memory, restore_stack_memory,
-    scrub_and_cut_stack_memory, scrub_minidump,
+    CutStacks, DumpPages, StackHoles, WindowLimits, WindowedScrub, cut_stack_memory,
+    drop_stack_memory, restore_stack_memory, scrub_and_cut_stack_memory, scrub_minidump,
+    scrub_minidump_windowed,
 };
 pub use summary::ScrubSummary;

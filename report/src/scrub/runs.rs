@@ -314,6 +314,42 @@ impl Bits {
     }
 }
 
+/// Whether byte `i` of `seg` is printable as [`for_each_run`] reads `seg`:
+/// ASCII or tab, or one of a 2-byte UTF-8 Latin letter.
+fn utf8_printable(seg: &[u8], i: usize) -> bool {
+    let class = |j: usize| seg.get(j).map_or(0, |&b| CLASS[b as usize]);
+    let c = class(i);
+    c == ASCII
+        || (c == LEAD && class(i + 1) == CONT)
+        || (c == CONT && i > 0 && class(i - 1) == LEAD)
+}
+
+/// Whether the UTF-16LE unit at bytes `i`, `i + 1` of `seg` is printable (and
+/// whole).
+fn unit_printable(seg: &[u8], i: usize) -> bool {
+    match (seg.get(i), seg.get(i + 1)) {
+        (Some(&lo), Some(&hi)) => {
+            let u = u16::from_le_bytes([lo, hi]);
+            matches!(u, 0x20..=0x7e | 0x09 | 0xa0..=0x17f)
+        }
+        _ => false,
+    }
+}
+
+/// Whether [`for_each_run`] of `seg[..p]` and then of `seg[p..]` finds exactly
+/// the runs of `seg` (`p` even, so both UTF-16 alignments stay as they were):
+/// no run of any encoding crosses `p`. Reads `seg[p - 2..p + 2]`.
+pub(crate) fn splits_no_run(seg: &[u8], p: usize) -> bool {
+    debug_assert!(p.is_multiple_of(2));
+    if p == 0 || p >= seg.len() {
+        return true;
+    }
+    let utf8 = !(utf8_printable(seg, p - 1) && utf8_printable(seg, p));
+    let even = p < 2 || !(unit_printable(seg, p - 2) && unit_printable(seg, p));
+    let odd = !unit_printable(seg, p - 1);
+    utf8 && even && odd
+}
+
 /// Positions (bytes, or UTF-16 units) classified at once: the bit sets of a
 /// window take an eighth of it each, so a 200 MB dump is scanned in bounded
 /// memory. A run that reaches a window's end is taken up again by the next one

@@ -30,49 +30,82 @@ const NAME_KEYS: &[&str] = &[
 /// variables (`*TOKEN*=`, `*SECRET*=`, `SSH_*=` …, by the annotation key rules),
 /// anywhere in the file: they are masked wherever else they occur as words.
 pub(super) fn learn_names(buf: &[u8], rules: &AnnotationRules) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut secrets = Vec::new();
-    for_each_run(buf, |run| {
-        let text = &*run.text;
-        if let Some(start) = env_assignment_start(text)
-            && let Some((key, value)) = text[start..].split_once('=')
-        {
-            let value = value.trim();
-            if NAME_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-                && (3..=64).contains(&value.len())
-                && !value.contains(['/', '\\', '='])
+    let mut learned = Learned::default();
+    learned.learn(buf, rules);
+    learned.finish()
+}
+
+/// Names and secret values learned so far, from one buffer or from the parts of
+/// one taken in turn (in any order: [`Learned::finish`] sorts them).
+#[derive(Debug, Default)]
+pub(super) struct Learned {
+    names: Vec<String>,
+    secrets: Vec<String>,
+}
+
+impl Learned {
+    /// Learns from the runs of `buf`.
+    pub(super) fn learn(&mut self, buf: &[u8], rules: &AnnotationRules) {
+        let Learned { names, secrets } = self;
+        for_each_run(buf, |run| {
+            let text = &*run.text;
+            if let Some(start) = env_assignment_start(text)
+                && let Some((key, value)) = text[start..].split_once('=')
             {
-                names.push(value.to_owned());
+                let value = value.trim();
+                if NAME_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+                    && (3..=64).contains(&value.len())
+                    && !value.contains(['/', '\\', '='])
+                {
+                    names.push(value.to_owned());
+                }
+                let secret =
+                    rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
+                if secret && (6..=4096).contains(&value.len()) {
+                    secrets.push(value.to_owned());
+                    // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
+                    secrets.extend(
+                        value
+                            .split_whitespace()
+                            .filter(|t| t.len() >= 6 && !t.bytes().all(|b| b.is_ascii_digit()))
+                            .map(str::to_owned),
+                    );
+                }
             }
-            let secret = rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
-            if secret && (6..=4096).contains(&value.len()) {
-                secrets.push(value.to_owned());
-                // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
-                secrets.extend(
-                    value
-                        .split_whitespace()
-                        .filter(|t| t.len() >= 6 && !t.bytes().all(|b| b.is_ascii_digit()))
-                        .map(str::to_owned),
-                );
+            for r in user_names_in_paths(text) {
+                // User names are short; a long "name" is something else.
+                if r.len() <= 64 {
+                    names.push(text[r].to_owned());
+                }
+            }
+        });
+        // Bounded while parts keep coming: the kept ones are the first in order.
+        for list in [&mut *names, &mut *secrets] {
+            if list.len() > 4 * MAX_LEARNED_SECRETS {
+                list.sort();
+                list.dedup();
+                list.truncate(MAX_LEARNED_SECRETS);
             }
         }
-        for r in user_names_in_paths(text) {
-            // User names are short; a long "name" is something else.
-            if r.len() <= 64 {
-                names.push(text[r].to_owned());
-            }
-        }
-    });
-    names.sort();
-    names.dedup();
-    // A hostile dump could hold millions of `TOKEN=` strings; a bounded number
-    // keeps the finder small (user and host names always go in).
-    secrets.sort();
-    secrets.dedup();
-    secrets.truncate(MAX_LEARNED_SECRETS);
-    names.truncate(MAX_LEARNED_SECRETS);
-    names.extend(secrets);
-    names
+    }
+
+    /// The names, then the secret values, to mask everywhere.
+    pub(super) fn finish(self) -> Vec<String> {
+        let Learned {
+            mut names,
+            mut secrets,
+        } = self;
+        names.sort();
+        names.dedup();
+        // A hostile dump could hold millions of `TOKEN=` strings; a bounded number
+        // keeps the finder small (user and host names always go in).
+        secrets.sort();
+        secrets.dedup();
+        secrets.truncate(MAX_LEARNED_SECRETS);
+        names.truncate(MAX_LEARNED_SECRETS);
+        names.extend(secrets);
+        names
+    }
 }
 
 /// At most this many learned names, and as many secret values, are masked
@@ -81,31 +114,28 @@ const MAX_LEARNED_SECRETS: usize = 256;
 
 /// Which text rules apply to a part of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Context {
+pub(super) enum Context {
     /// Captured memory: environment strings too, found values zeroed.
     Memory,
     /// Streams and strings: found values masked with `*`.
     Structure,
+    /// Heap memory already zeroed: not searched.
+    Zeroed,
 }
 
-pub(super) fn scrub_text_everywhere(
-    buf: &mut [u8],
+/// The parts of a file of `len` bytes with the text rules of each, in file
+/// order and covering it: captured memory (merged regions), zeroed heap, and
+/// the rest. Text runs are searched within one part at a time.
+pub(super) fn text_segments(
     layout: &Layout,
     config: &ScrubConfig,
-    known: &KnownValues,
-    protected: &[Range<usize>],
-    summary: &mut ScrubSummary,
-) {
-    if !config.user_names && !config.memory_text {
-        return;
-    }
-    let protected = RangeSet::new(protected.to_vec());
-    // Segments covering the file: memory regions, the rest.
+    len: usize,
+) -> Vec<(Range<usize>, Context)> {
     let mut memory: Vec<Range<usize>> = layout
         .regions
         .iter()
         .filter(|r| r.kind != RegionKind::Heap || !config.heap_memory)
-        .map(|r| r.file.clone())
+        .map(|r| r.file.start.min(len)..r.file.end.min(len))
         .collect();
     merge_ranges(&mut memory);
     let mut skip = if config.heap_memory {
@@ -113,9 +143,13 @@ pub(super) fn scrub_text_everywhere(
     } else {
         Vec::new()
     };
+    for r in &mut skip {
+        *r = r.start.min(len)..r.end.min(len);
+    }
     // Memory counts first, heap is skipped (already zero).
     let memory_set = RangeSet::new(memory.clone());
     skip.retain(|h| !memory_set.overlaps(h));
+    merge_ranges(&mut skip);
     let gap_context = if layout.memory_list_read {
         Context::Structure
     } else {
@@ -124,6 +158,7 @@ pub(super) fn scrub_text_everywhere(
     let mut segments: Vec<(Range<usize>, Context)> = memory
         .iter()
         .map(|r| (r.clone(), Context::Memory))
+        .chain(skip.iter().map(|r| (r.clone(), Context::Zeroed)))
         .collect();
     let mut taken: Vec<Range<usize>> = memory.iter().chain(skip.iter()).cloned().collect();
     merge_ranges(&mut taken);
@@ -134,71 +169,120 @@ pub(super) fn scrub_text_everywhere(
         }
         pos = pos.max(t.end);
     }
-    if pos < buf.len() {
-        segments.push((pos..buf.len(), gap_context));
+    if pos < len {
+        segments.push((pos..len, gap_context));
     }
+    segments.retain(|(r, _)| !r.is_empty());
+    segments.sort_by_key(|(r, _)| r.start);
+    segments
+}
 
-    for (range, ctx) in segments {
-        let mut edits: Vec<(Range<usize>, Fill, Kind, Encoding)> = Vec::new();
-        let Some(seg) = buf.get(range.clone()) else {
-            continue;
-        };
-        for_each_run(seg, |run| {
-            let mut findings: Vec<Finding> = Vec::new();
-            let text = &*run.text;
-            if ctx == Context::Memory
-                && config.memory_text
-                && let Some(start) = env_assignment_start(text)
-            {
-                findings.push(Finding {
-                    range: start..text.len(),
-                    kind: Kind::Environment,
-                });
-            }
-            let mut values = Vec::new();
-            find_values(text, &mut values);
-            known.find(text, &mut values);
-            values.retain(|f| match f.kind {
-                Kind::UserPath | Kind::KnownValue => config.user_names,
-                _ => config.memory_text,
+/// What the text rules of a dump need besides its bytes.
+pub(super) struct TextRules<'a> {
+    pub(super) layout: &'a Layout,
+    pub(super) config: &'a ScrubConfig,
+    pub(super) known: &'a KnownValues,
+    /// Values of allowed annotations, left to the annotation rules.
+    pub(super) protected: RangeSet<usize>,
+}
+
+impl TextRules<'_> {
+    /// Whether any text rule is on.
+    pub(super) fn any(&self) -> bool {
+        self.config.user_names || self.config.memory_text
+    }
+}
+
+pub(super) fn scrub_text_everywhere(
+    buf: &mut [u8],
+    rules: &TextRules<'_>,
+    summary: &mut ScrubSummary,
+) {
+    if !rules.any() {
+        return;
+    }
+    for (range, ctx) in text_segments(rules.layout, rules.config, buf.len()) {
+        scrub_text_in(buf, range, ctx, rules, summary);
+    }
+}
+
+/// Scrubs the text runs of `buf[range]`, a part of a segment of
+/// [`text_segments`] (all of it, or a piece no text run crosses) with the rules
+/// of `ctx`.
+pub(super) fn scrub_text_in(
+    buf: &mut [u8],
+    range: Range<usize>,
+    ctx: Context,
+    rules: &TextRules<'_>,
+    summary: &mut ScrubSummary,
+) {
+    let TextRules {
+        layout,
+        config,
+        known,
+        protected,
+    } = rules;
+    if ctx == Context::Zeroed {
+        return;
+    }
+    let mut edits: Vec<(Range<usize>, Fill, Kind, Encoding)> = Vec::new();
+    let Some(seg) = buf.get(range.clone()) else {
+        return;
+    };
+    for_each_run(seg, |run| {
+        let mut findings: Vec<Finding> = Vec::new();
+        let text = &*run.text;
+        if ctx == Context::Memory
+            && config.memory_text
+            && let Some(start) = env_assignment_start(text)
+        {
+            findings.push(Finding {
+                range: start..text.len(),
+                kind: Kind::Environment,
             });
-            findings.extend(values);
-            for f in merge_findings(findings) {
-                let fill = match (ctx, f.kind) {
-                    (Context::Structure, _)
-                    | (Context::Memory, Kind::UserPath | Kind::KnownValue) => Fill::Mask,
-                    (Context::Memory, _) => Fill::Zero,
-                };
-                let br = run.buffer_range(&f.range);
-                let abs = range.start + br.start..range.start + br.end;
-                if !matches!(f.kind, Kind::UserPath | Kind::KnownValue) && protected.overlaps(&abs)
-                {
-                    continue;
-                }
-                edits.push((abs, fill, f.kind, run.encoding));
-            }
+        }
+        let mut values = Vec::new();
+        find_values(text, &mut values);
+        known.find(text, &mut values);
+        values.retain(|f| match f.kind {
+            Kind::UserPath | Kind::KnownValue => config.user_names,
+            _ => config.memory_text,
         });
-        for (r, fill, kind, encoding) in edits {
-            // Words the unwinder reads stay as they were (`Layout::unwinder_words`).
-            let kept: Vec<(Range<usize>, Vec<u8>)> = layout
-                .unwinder_words(buf, &r)
-                .into_iter()
-                .map(|w| (w.clone(), buf[w].to_vec()))
-                .collect();
-            if kept.is_empty() {
-                if overwrite(buf, r, fill, encoding) {
-                    summary.add(kind.name(), 1);
-                }
+        findings.extend(values);
+        for f in merge_findings(findings) {
+            let fill = match (ctx, f.kind) {
+                (Context::Memory, Kind::UserPath | Kind::KnownValue) => Fill::Mask,
+                (Context::Memory, _) => Fill::Zero,
+                _ => Fill::Mask,
+            };
+            let br = run.buffer_range(&f.range);
+            let abs = range.start + br.start..range.start + br.end;
+            if !matches!(f.kind, Kind::UserPath | Kind::KnownValue) && protected.overlaps(&abs) {
                 continue;
             }
-            let before = buf.get(r.clone()).map(<[u8]>::to_vec);
-            overwrite(buf, r.clone(), fill, encoding);
-            for (w, bytes) in kept {
-                buf[w].copy_from_slice(&bytes);
-            }
-            if buf.get(r).map(<[u8]>::to_vec) != before {
+            edits.push((abs, fill, f.kind, run.encoding));
+        }
+    });
+    for (r, fill, kind, encoding) in edits {
+        // Words the unwinder reads stay as they were (`Layout::unwinder_words`).
+        let kept: Vec<(Range<usize>, Vec<u8>)> = layout
+            .unwinder_words(buf, &r)
+            .into_iter()
+            .map(|w| (w.clone(), buf[w].to_vec()))
+            .collect();
+        if kept.is_empty() {
+            if overwrite(buf, r, fill, encoding) {
                 summary.add(kind.name(), 1);
             }
+            continue;
+        }
+        let before = buf.get(r.clone()).map(<[u8]>::to_vec);
+        overwrite(buf, r.clone(), fill, encoding);
+        for (w, bytes) in kept {
+            buf[w].copy_from_slice(&bytes);
+        }
+        if buf.get(r).map(<[u8]>::to_vec) != before {
+            summary.add(kind.name(), 1);
         }
     }
 }

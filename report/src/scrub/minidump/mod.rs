@@ -21,13 +21,15 @@ mod layout;
 mod memory;
 mod stack;
 mod streams;
+mod windowed;
 
 pub(crate) use layout::{Layout, RegionKind};
 
-use layout::zero;
-use memory::{learn_names, scrub_text_everywhere};
+use layout::{RangeSet, zero};
+use memory::{TextRules, learn_names, scrub_text_everywhere};
 pub use stack::{CutStacks, StackHoles, cut_stack_memory, restore_stack_memory};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
+pub use windowed::{DumpPages, WindowLimits, WindowedScrub, scrub_minidump_windowed};
 
 use super::config::ScrubConfig;
 use super::error::ScrubError;
@@ -89,22 +91,11 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
 
     // Names to mask everywhere, learned before anything is rewritten.
     let known = if config.user_names {
-        let mut values = learn_names(dump, &config.annotations);
-        values.extend(config.known_values.iter().cloned());
-        KnownValues::new(values.iter().map(String::as_str))
+        known_values(learn_names(dump, &config.annotations), config)
     } else {
         KnownValues::default()
     };
-
-    if config.system_streams {
-        scrub_system_streams(dump, layout, &mut summary);
-    }
-    if config.process_details {
-        scrub_process_details(dump, layout, &mut summary);
-    }
-    // Values of allowed annotations (versions look like IP addresses) are left
-    // to the annotation rules.
-    let protected = scrub_crashpad_annotations(dump, layout, config, &mut summary);
+    let protected = scrub_structure(dump, layout, config, &mut summary);
     if config.heap_memory {
         for r in layout.ranges_of(RegionKind::Heap) {
             let len = r.len() as u64;
@@ -114,8 +105,41 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
             }
         }
     }
-    scrub_text_everywhere(dump, layout, config, &known, &protected, &mut summary);
+    let rules = TextRules {
+        layout,
+        config,
+        known: &known,
+        protected: RangeSet::new(protected),
+    };
+    scrub_text_everywhere(dump, &rules, &mut summary);
     summary
+}
+
+/// The values to mask everywhere: those learned from the dump and the
+/// configured ones.
+fn known_values(mut learned: Vec<String>, config: &ScrubConfig) -> KnownValues {
+    learned.extend(config.known_values.iter().cloned());
+    KnownValues::new(learned.iter().map(String::as_str))
+}
+
+/// The scrubs of the dump's structure (streams and the strings they point to),
+/// in order; returns the ranges of the annotation values the annotation rules
+/// allow, which the text rules leave alone.
+fn scrub_structure(
+    dump: &mut [u8],
+    layout: &Layout,
+    config: &ScrubConfig,
+    summary: &mut ScrubSummary,
+) -> Vec<std::ops::Range<usize>> {
+    if config.system_streams {
+        scrub_system_streams(dump, layout, summary);
+    }
+    if config.process_details {
+        scrub_process_details(dump, layout, summary);
+    }
+    // Values of allowed annotations (versions look like IP addresses) are left
+    // to the annotation rules.
+    scrub_crashpad_annotations(dump, layout, config, summary)
 }
 
 /// Zeroes the captured stack memory of every thread (once a report is fully

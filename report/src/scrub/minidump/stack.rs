@@ -28,6 +28,11 @@ const HOLE: usize = 16;
 pub struct StackHoles(Vec<Range<usize>>);
 
 impl StackHoles {
+    /// Holes at `ranges` (sorted, apart).
+    pub(super) fn from_ranges(ranges: Vec<Range<usize>>) -> StackHoles {
+        StackHoles(ranges)
+    }
+
     /// The ranges, in order.
     pub fn ranges(&self) -> &[Range<usize>] {
         &self.0
@@ -200,14 +205,14 @@ pub fn restore_stack_memory(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
     use crate::scrub::{ScrubConfig, drop_stack_memory, scrub_minidump};
 
     /// Every dump of the shared test data.
-    fn testdata_dumps() -> Vec<PathBuf> {
+    pub(in crate::scrub) fn testdata_dumps() -> Vec<PathBuf> {
         let root = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/testdata"
