@@ -7,6 +7,13 @@
 //! [`Storage::put_lazy`] is the one exception, for derived blobs that can be
 //! made again: written and renamed into place (never half-written: a reader sees
 //! the old blob or the new one), not waited for on the disk.
+//!
+//! A blob too large to hold is written a piece at a time ([`Storage::start_put`],
+//! [`StreamingPut`]): on the local store into a staging file beside its key
+//! (named as object_store names its own, so [`Storage::remove_partial_writes`]
+//! removes one a crash left), fsynced and renamed into place, its directory
+//! fsynced; elsewhere as a multipart upload. Either way the blob appears whole
+//! or not at all, and is as durable as after [`Storage::put`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +27,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +232,72 @@ impl Storage {
             .collect())
     }
 
+    /// Starts a durable put of a blob at `key` written a piece at a time
+    /// ([`StreamingPut`]). On a store that is not local it runs on the current
+    /// Tokio runtime, which must be a multi-threaded one.
+    pub async fn start_put(&self, key: &Path) -> Result<StreamingPut, StorageError> {
+        if let Some(root) = &self.local_root {
+            let target = root.join(key.as_ref());
+            let staging = {
+                let mut name = target.as_os_str().to_owned();
+                // `<key>#<digits>`, as object_store names its own: never listed.
+                name.push(format!("#{}", rand::random::<u64>() | 1 << 63));
+                PathBuf::from(name)
+            };
+            let file = tokio::task::spawn_blocking({
+                let staging = staging.clone();
+                move || {
+                    if let Some(parent) = staging.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&staging)
+                }
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            return Ok(StreamingPut {
+                to: Destination::Local {
+                    file: std::io::BufWriter::with_capacity(1 << 20, file),
+                    staging,
+                    target,
+                },
+            });
+        }
+        let upload = self.store.put_multipart(key).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(2);
+        let task = tokio::spawn(async move {
+            let mut upload = WriteMultipart::new(upload);
+            while let Some(piece) = rx.recv().await {
+                match piece {
+                    Piece::Bytes(bytes) => {
+                        if let Err(e) = upload.wait_for_capacity(2).await {
+                            let _ = upload.abort().await;
+                            return Err(e.into());
+                        }
+                        upload.put(bytes);
+                    }
+                    Piece::End => {
+                        upload.finish().await?;
+                        return Ok(());
+                    }
+                }
+            }
+            // Dropped unfinished: nothing is left.
+            let _ = upload.abort().await;
+            Err(StorageError::Io(std::io::Error::other("put given up")))
+        });
+        Ok(StreamingPut {
+            to: Destination::Remote {
+                tx,
+                task,
+                runtime: tokio::runtime::Handle::current(),
+            },
+        })
+    }
+
     /// Checks that the store answers (health checks).
     pub async fn check(&self) -> Result<(), StorageError> {
         let probe = Path::from("health/probe");
@@ -232,6 +305,129 @@ impl Storage {
             .put(&probe, PutPayload::from_static(b"ok"))
             .await?;
         Ok(())
+    }
+}
+
+/// A durable put written a piece at a time ([`Storage::start_put`]). Its
+/// methods block: call them off the async threads. Dropped before
+/// [`StreamingPut::finish`], it leaves nothing behind.
+#[derive(Debug)]
+pub struct StreamingPut {
+    to: Destination,
+}
+
+#[derive(Debug)]
+enum Destination {
+    /// A staging file beside the key, renamed into place when finished.
+    Local {
+        file: std::io::BufWriter<std::fs::File>,
+        staging: PathBuf,
+        target: PathBuf,
+    },
+    /// A multipart upload, run by a task fed by a channel.
+    Remote {
+        tx: tokio::sync::mpsc::Sender<Piece>,
+        task: tokio::task::JoinHandle<Result<(), StorageError>>,
+        runtime: tokio::runtime::Handle,
+    },
+    /// Finished, or given up.
+    Done,
+}
+
+/// What the task of a multipart upload is sent.
+#[derive(Debug)]
+enum Piece {
+    Bytes(Bytes),
+    /// Complete the upload.
+    End,
+}
+
+impl StreamingPut {
+    /// Appends `bytes` to the blob.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        match &mut self.to {
+            Destination::Local { file, .. } => Ok(std::io::Write::write_all(file, bytes)?),
+            Destination::Remote { tx, .. } => {
+                if tx
+                    .blocking_send(Piece::Bytes(Bytes::copy_from_slice(bytes)))
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                // The task ended early: its error.
+                match std::mem::replace(&mut self.to, Destination::Done) {
+                    Destination::Remote { task, runtime, .. } => Err(task_error(&runtime, task)),
+                    _ => Err(ended()),
+                }
+            }
+            Destination::Done => Err(ended()),
+        }
+    }
+
+    /// Completes the blob, durably: when this returns `Ok` it is at its key and
+    /// survives a crash of this process or machine. On an error nothing is at
+    /// the key (unless the error came after it was there: fsync of its
+    /// directory).
+    pub fn finish(mut self) -> Result<(), StorageError> {
+        match std::mem::replace(&mut self.to, Destination::Done) {
+            Destination::Local {
+                file,
+                staging,
+                target,
+            } => {
+                let finished = (|| {
+                    let file = file.into_inner().map_err(|e| e.into_error())?;
+                    file.sync_all()?;
+                    std::fs::rename(&staging, &target)
+                })();
+                if let Err(e) = finished {
+                    let _ = std::fs::remove_file(&staging);
+                    return Err(e.into());
+                }
+                if let Some(parent) = target.parent() {
+                    std::fs::File::open(parent)?.sync_all()?;
+                }
+                Ok(())
+            }
+            Destination::Remote { tx, task, runtime } => {
+                if tx.blocking_send(Piece::End).is_err() {
+                    return Err(task_error(&runtime, task));
+                }
+                drop(tx);
+                runtime
+                    .block_on(task)
+                    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+            }
+            Destination::Done => Err(ended()),
+        }
+    }
+}
+
+/// The error of a multipart upload's task that ended early.
+fn task_error(
+    runtime: &tokio::runtime::Handle,
+    task: tokio::task::JoinHandle<Result<(), StorageError>>,
+) -> StorageError {
+    match runtime.block_on(task) {
+        Ok(Err(e)) => e,
+        Ok(Ok(())) => ended(),
+        Err(e) => StorageError::Io(std::io::Error::other(e)),
+    }
+}
+
+fn ended() -> StorageError {
+    StorageError::Io(std::io::Error::other("the streaming put ended early"))
+}
+
+impl Drop for StreamingPut {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.to, Destination::Done) {
+            Destination::Local { staging, .. } => {
+                let _ = std::fs::remove_file(staging);
+            }
+            // The task sees the channel closed and aborts the upload.
+            Destination::Remote { .. } | Destination::Done => {}
+        }
     }
 }
 
@@ -273,5 +469,68 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a.json"]);
+    }
+
+    /// Writes `pieces` through a streaming put at `key`, finishing it when
+    /// `finish`, else dropping it; off the async threads, as uploads do.
+    async fn stream(storage: &Storage, key: &Path, pieces: Vec<Vec<u8>>, finish: bool) {
+        let mut put = storage.start_put(key).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            for piece in pieces {
+                put.write(&piece).unwrap();
+            }
+            if finish {
+                put.finish().unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_put_is_at_its_key_whole_once_finished_and_nowhere_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let local = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
+        let memory = Storage::open("memory://", &BTreeMap::new()).unwrap();
+        // Over object_store's 5 MiB multipart part, in pieces of all sizes.
+        let blob: Vec<u8> = (0..(11 << 20) + 3)
+            .map(|i: usize| (i % 253) as u8)
+            .collect();
+        let pieces: Vec<Vec<u8>> = blob.chunks(777_777).map(<[u8]>::to_vec).collect();
+        for storage in [&local, &memory] {
+            let key = Path::from("raw/2026-12-01/a.dmp");
+            stream(storage, &key, pieces.clone(), true).await;
+            assert!(storage.get(&key).await.unwrap().unwrap() == blob);
+            let dropped = Path::from("raw/2026-12-01/b.dmp");
+            stream(storage, &dropped, pieces.clone(), false).await;
+            assert!(storage.get(&dropped).await.unwrap().is_none());
+            assert_eq!(storage.list(None).await.unwrap(), vec![key]);
+        }
+        // Nothing staged is left beside it on the local store.
+        assert_eq!(local.remove_partial_writes("raw").unwrap(), 0);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("raw/2026-12-01"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.dmp"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_put_a_crash_cut_short_is_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let local = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
+        let key = Path::from("raw/2026-12-01/a.dmp");
+        let mut put = local.start_put(&key).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            put.write(b"half").unwrap();
+            // A crash: no drop, no finish.
+            std::mem::forget(put);
+        })
+        .await
+        .unwrap();
+        assert!(local.list(None).await.unwrap().is_empty());
+        assert_eq!(local.remove_partial_writes("raw").unwrap(), 1);
     }
 }

@@ -209,6 +209,40 @@ async fn conformance(storage: Storage) -> Leftovers {
         None
     );
 
+    // A blob written a piece at a time (a large upload's dump, as it is
+    // scrubbed; a multipart upload on S3): at its key whole once finished,
+    // nowhere when given up. Off the async threads, as uploads write it.
+    let streamed_key = Path::from("raw/2026-11-21/streamed.dmp");
+    let given_up_key = Path::from("raw/2026-11-21/given-up.dmp");
+    let streamed = pattern((11 << 20) + 5, 9);
+    for (key, finish) in [(&streamed_key, true), (&given_up_key, false)] {
+        let mut put = storage.start_put(key).await.expect("start streamed put");
+        let bytes = streamed.clone();
+        tokio::task::spawn_blocking(move || {
+            for piece in bytes.chunks(1 << 20) {
+                put.write(piece).expect("write streamed put");
+            }
+            if finish {
+                put.finish().expect("finish streamed put");
+            }
+        })
+        .await
+        .unwrap();
+    }
+    let read = storage.get(&streamed_key).await.expect("get streamed");
+    assert!(
+        read.is_some_and(|b| b == streamed),
+        "streamed blob read back"
+    );
+    assert_eq!(
+        storage.get(&given_up_key).await.expect("get given up"),
+        None
+    );
+    storage
+        .delete(&streamed_key)
+        .await
+        .expect("delete streamed");
+
     // The health probe writes and the store still answers afterwards.
     storage.check().await.expect("health check");
     storage
@@ -222,6 +256,7 @@ async fn conformance(storage: Storage) -> Leftovers {
             meta_key.to_string(),
             processed_key.to_string(),
             "conformance/hello.txt".to_owned(),
+            streamed_key.to_string(),
         ],
         kept: vec![
             (sealed_key.to_string(), sealed),
@@ -239,7 +274,7 @@ struct Leftovers {
     kept: Vec<(String, Bytes)>,
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
     let storage = Storage::open("memory://", &BTreeMap::new()).expect("open memory://");
     conformance(storage).await;
