@@ -332,6 +332,86 @@ impl DataKey {
     }
 }
 
+/// Bytes of the random part of a chunked blob's nonces ([`ChunkSealer`]).
+pub const CHUNK_NONCE_PREFIX: usize = NONCE_LEN - 5;
+
+impl DataKey {
+    /// A sealer of a new chunked blob under this key, with a random nonce
+    /// prefix.
+    pub fn chunk_sealer(&self) -> ChunkSealer {
+        let mut prefix = [0u8; CHUNK_NONCE_PREFIX];
+        rand::rng().fill_bytes(&mut prefix);
+        self.chunk_opener(prefix)
+    }
+
+    /// An opener of the chunked blob whose nonces start with `prefix`.
+    pub fn chunk_opener(&self, prefix: [u8; CHUNK_NONCE_PREFIX]) -> ChunkSealer {
+        ChunkSealer {
+            cipher: XChaCha20Poly1305::new(&Key::from(self.0)),
+            prefix,
+            next: 0,
+        }
+    }
+}
+
+/// Seals (or opens) a blob a chunk at a time, in order, as the STREAM
+/// construction does: chunk `i`'s nonce is the blob's random prefix, `i` (`u32`
+/// big-endian) and a byte that is 1 on the last chunk, so chunks cannot be
+/// reordered, dropped or cut off after the last without failing to open.
+pub struct ChunkSealer {
+    cipher: XChaCha20Poly1305,
+    prefix: [u8; CHUNK_NONCE_PREFIX],
+    next: u32,
+}
+
+impl std::fmt::Debug for ChunkSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkSealer")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkSealer {
+    /// The random part of the blob's nonces, stored with it.
+    pub fn prefix(&self) -> [u8; CHUNK_NONCE_PREFIX] {
+        self.prefix
+    }
+
+    fn nonce(&mut self, last: bool) -> Result<XNonce, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..CHUNK_NONCE_PREFIX].copy_from_slice(&self.prefix);
+        nonce[CHUNK_NONCE_PREFIX..NONCE_LEN - 1].copy_from_slice(&self.next.to_be_bytes());
+        nonce[NONCE_LEN - 1] = u8::from(last);
+        self.next = self.next.checked_add(1).ok_or(CryptoError::Format)?;
+        Ok(XNonce::from(nonce))
+    }
+
+    /// Seals the next chunk, `buf`, where it lies (its tag appended), bound to
+    /// `aad`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Format`] past 2³² chunks.
+    pub fn seal(&mut self, aad: &str, buf: &mut Vec<u8>, last: bool) -> Result<(), CryptoError> {
+        let nonce = self.nonce(last)?;
+        self.cipher
+            .encrypt_in_place(&nonce, aad.as_bytes(), buf)
+            .map_err(|_| CryptoError::Format)
+    }
+
+    /// Opens the next chunk, `buf` (sealed, with its tag), where it lies.
+    ///
+    /// # Errors
+    /// [`CryptoError::Decrypt`] when it is not the next chunk (or not the
+    /// last one when `last`) of a blob sealed under this key and prefix.
+    pub fn open(&mut self, aad: &str, buf: &mut Vec<u8>, last: bool) -> Result<(), CryptoError> {
+        let nonce = self.nonce(last)?;
+        self.cipher
+            .decrypt_in_place(&nonce, aad.as_bytes(), buf)
+            .map_err(|_| CryptoError::Decrypt)
+    }
+}
+
 fn seal_raw(key: &[u8; KEY_LEN], aad: &[u8], plain: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(&Key::from(*key));
     let mut nonce = [0u8; NONCE_LEN];

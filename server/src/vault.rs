@@ -45,12 +45,12 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::config::Config;
-use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
+use crate::crypto::{self, ChunkSealer, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
 #[cfg(doc)]
 use crate::index::ProcessedOutcome;
 use crate::index::{Index, IndexError, KeyKind, now_ms};
 use crate::report_id::ReportId;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Storage, StorageError, StreamingPut};
 
 /// Errors of the vault.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +121,23 @@ pub struct RawMeta {
 /// as the dump and its metadata, as before (the stack memory is not stored
 /// twice, nor zeros in its place).
 ///
+/// A dump too large to hold whole (scrubbed a window at a time) is stored as
+/// it is scrubbed, in the chunked form `MDR3` ([`RawWriter`]):
+///
+/// ```text
+/// MDR3 ‖ chunk size (u32 LE) ‖ nonce prefix (19 bytes)
+///   ‖ dump ‖ main ‖ stack ‖ dump's length (u64 LE) ‖ main's length (u64 LE) ‖ MDR3
+/// dump  = the dump with its stack memory cut out, in chunks of the chunk size
+///         sealed under the data key, bound to the raw key, one after the
+///         other (crypto's ChunkSealer: each chunk's place and the last one are
+///         in its nonce); the last chunk is shorter, empty when it must be
+/// main  = sealed under the data key, bound to the raw key + "#main":
+///         metadata JSON ‖ its length (u32 LE) ‖ where the stack memory was
+///         ‖ its length (u32 LE) ‖ 1 when the stack memory was left in the dump
+///         (too much of it to hold apart: no holes then), else 0
+/// stack = as above
+/// ```
+///
 /// Reports stored before keep earlier forms, still read: one object sealed
 /// under the data key, the dump (stack memory inline) ‖ metadata ‖ its length;
 /// before that, two, the dump alone at the raw key and the metadata at its own
@@ -159,6 +176,16 @@ const RAW_MAGIC: &[u8; 4] = b"MDR2";
 const RAW_HEADER: usize = RAW_MAGIC.len() + 8;
 /// Bytes [`Vault::seal_raw_in_place`] needs free in front of the dump.
 pub const RAW_HEADROOM: usize = RAW_HEADER + crypto::SEAL_HEADROOM;
+/// Magic at the start and at the end of a raw object in chunks.
+const CHUNKED_MAGIC: &[u8; 4] = b"MDR3";
+/// Plaintext bytes per chunk of the dump a [`RawWriter`] writes.
+const DUMP_CHUNK: usize = 1 << 20;
+/// The chunk sizes a chunked raw object may have.
+const DUMP_CHUNKS: std::ops::RangeInclusive<usize> = 4096..=16 << 20;
+/// Bytes of a chunked raw object's header: magic, chunk size, nonce prefix.
+const CHUNKED_HEADER: usize = CHUNKED_MAGIC.len() + 4 + crypto::CHUNK_NONCE_PREFIX;
+/// Bytes of a chunked raw object's footer: the dump's and main's lengths, magic.
+const CHUNKED_FOOTER: usize = 8 + 8 + CHUNKED_MAGIC.len();
 
 /// Splits an opened dump ‖ metadata ‖ length into the dump and the metadata.
 fn split_meta(key: &Path, mut object: Bytes) -> Result<(Bytes, Bytes), VaultError> {
@@ -178,6 +205,11 @@ fn section_start(key: &Path, object: &[u8]) -> Result<usize, VaultError> {
         .ok()
         .and_then(|len| at.checked_sub(len))
         .ok_or_else(malformed)
+}
+
+/// What a chunked raw object's main part is bound to.
+fn main_aad(raw_key: &Path) -> String {
+    format!("{raw_key}#main")
 }
 
 /// What a raw object's stack part is bound to.
@@ -213,6 +245,9 @@ pub fn open_raw(
     if object.starts_with(RAW_MAGIC) {
         return open_split_raw(raw_key, object, keys);
     }
+    if object.starts_with(CHUNKED_MAGIC) {
+        return open_chunked_raw(raw_key, object, keys);
+    }
     let object = Bytes::from(keys.data.open(raw_key.as_ref(), object)?);
     let (dump, meta) = if with_meta {
         let (dump, meta) = split_meta(raw_key, object)?;
@@ -243,26 +278,241 @@ fn open_split_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpl
         .data
         .open(key.as_ref(), &object[RAW_HEADER..main_end])?;
     // cut dump ‖ meta ‖ its length ‖ holes ‖ their length
-    let holes_at = section_start(key, &main)?;
+    let (meta_at, meta, holes) = main_sections(key, &main)?;
+    restore(
+        key,
+        &main[..meta_at],
+        meta,
+        &holes,
+        &object[main_end..],
+        keys,
+    )
+}
+
+/// The sections of an opened main part ending with metadata ‖ its length ‖
+/// stack holes ‖ their length: where the metadata starts, it, the holes.
+fn main_sections(key: &Path, main: &[u8]) -> Result<(usize, Bytes, StackHoles), VaultError> {
+    let malformed = || VaultError::MalformedRaw(key.to_string());
+    let holes_at = section_start(key, main)?;
     let holes =
         StackHoles::from_bytes(&main[holes_at..main.len() - META_LEN]).map_err(|_| malformed())?;
     let meta_at = section_start(key, &main[..holes_at])?;
     let meta = Bytes::copy_from_slice(&main[meta_at..holes_at - META_LEN]);
-    let cut = &main[..meta_at];
+    Ok((meta_at, meta, holes))
+}
+
+/// The upload of a raw object whose dump `cut` had its stack memory cut out at
+/// `holes`, sealed apart as `stack`: put back while the stack key opens it.
+fn restore(
+    key: &Path,
+    cut: &[u8],
+    meta: Bytes,
+    holes: &StackHoles,
+    stack: &[u8],
+    keys: &ReportKeys,
+) -> Result<RawUpload, VaultError> {
     let (stack, kept) = match &keys.stack {
         Some(stack_key) => {
-            let stack = stack_key.open(&stack_aad(key), &object[main_end..])?;
+            let stack = stack_key.open(&stack_aad(key), stack)?;
             let bytes = holes.len();
             (Some(stack), RawStack::Restored { bytes })
         }
         None => (None, RawStack::Destroyed),
     };
-    let dump = restore_stack_memory(cut, &holes, stack.as_deref()).map_err(|_| malformed())?;
+    let dump = restore_stack_memory(cut, holes, stack.as_deref())
+        .map_err(|_| VaultError::MalformedRaw(key.to_string()))?;
     Ok(RawUpload {
         dump: dump.into(),
         meta: Some(meta),
         stack: kept,
     })
+}
+
+/// Opens a raw object of the `MDR3` form ([`RawUpload`]).
+fn open_chunked_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpload, VaultError> {
+    let malformed = || VaultError::MalformedRaw(key.to_string());
+    let u64_at = |at: usize| -> Option<usize> {
+        let b: [u8; 8] = object.get(at..at + 8)?.try_into().ok()?;
+        usize::try_from(u64::from_le_bytes(b)).ok()
+    };
+    let footer = object
+        .len()
+        .checked_sub(CHUNKED_FOOTER)
+        .filter(|at| *at >= CHUNKED_HEADER && object[*at + 16..] == *CHUNKED_MAGIC)
+        .ok_or_else(malformed)?;
+    let (dump_len, main_len) = (
+        u64_at(footer).ok_or_else(malformed)?,
+        u64_at(footer + 8).ok_or_else(malformed)?,
+    );
+    let main_at = CHUNKED_HEADER
+        .checked_add(dump_len)
+        .filter(|at| *at <= footer)
+        .ok_or_else(malformed)?;
+    let stack_at = main_at
+        .checked_add(main_len)
+        .filter(|at| *at <= footer)
+        .ok_or_else(malformed)?;
+    let chunk = u32::from_le_bytes(object[4..8].try_into().map_err(|_| malformed())?) as usize;
+    if !DUMP_CHUNKS.contains(&chunk) {
+        return Err(malformed());
+    }
+    let prefix: [u8; crypto::CHUNK_NONCE_PREFIX] = object[8..CHUNKED_HEADER]
+        .try_into()
+        .map_err(|_| malformed())?;
+
+    // Every chunk but the last is whole; the last is shorter (empty at least).
+    let sealed = chunk + crypto::SEAL_TAG;
+    let (whole, rest) = (dump_len / sealed, dump_len % sealed);
+    if rest < crypto::SEAL_TAG {
+        return Err(malformed());
+    }
+    let mut opener = keys.data.chunk_opener(prefix);
+    let mut cut = Vec::new();
+    cut.try_reserve_exact(whole * chunk + rest)
+        .map_err(|_| malformed())?;
+    let aad = key.to_string();
+    let mut piece = Vec::with_capacity(sealed);
+    for i in 0..=whole {
+        let at = CHUNKED_HEADER + i * sealed;
+        let end = (at + sealed).min(main_at);
+        piece.clear();
+        piece.extend_from_slice(&object[at..end]);
+        opener.open(&aad, &mut piece, i == whole)?;
+        cut.extend_from_slice(&piece);
+    }
+
+    let main = keys.data.open(&main_aad(key), &object[main_at..stack_at])?;
+    let (flag, main) = main.split_last().ok_or_else(malformed)?;
+    let (meta_at, meta, holes) = main_sections(key, main)?;
+    if meta_at != 0 {
+        return Err(malformed());
+    }
+    match flag {
+        0 => restore(key, &cut, meta, &holes, &object[stack_at..footer], keys),
+        1 if holes.is_empty() => Ok(RawUpload {
+            dump: cut.into(),
+            meta: Some(meta),
+            stack: RawStack::InDump,
+        }),
+        _ => Err(malformed()),
+    }
+}
+
+/// Writes a report's raw object in the chunked form (`MDR3`, [`RawUpload`]) a
+/// piece of its dump at a time, sealing as it goes, then its metadata and
+/// stack memory ([`RawWriter::finish`]). Blocking (a [`StreamingPut`]).
+/// Dropped unfinished, it leaves nothing at the key.
+#[derive(Debug)]
+pub struct RawWriter {
+    key: Path,
+    put: StreamingPut,
+    /// The header, until the first chunk is written (writes block: not in
+    /// [`RawWriter::start`]).
+    header: Option<Vec<u8>>,
+    sealer: ChunkSealer,
+    /// Plaintext bytes per chunk.
+    chunk_size: usize,
+    /// The plaintext of the chunk being filled (then sealed where it lies).
+    chunk: Vec<u8>,
+    /// Bytes of sealed dump written.
+    written: u64,
+}
+
+impl RawWriter {
+    /// Starts the raw object at `key` in `storage`, its dump in chunks of
+    /// `chunk` bytes sealed with `data_key`.
+    async fn start(
+        storage: &Storage,
+        key: &Path,
+        data_key: &DataKey,
+        chunk: usize,
+    ) -> Result<RawWriter, VaultError> {
+        let put = storage.start_put(key).await?;
+        let sealer = data_key.chunk_sealer();
+        let mut header = Vec::with_capacity(CHUNKED_HEADER);
+        header.extend_from_slice(CHUNKED_MAGIC);
+        header.extend_from_slice(&(chunk as u32).to_le_bytes());
+        header.extend_from_slice(&sealer.prefix());
+        Ok(RawWriter {
+            key: key.clone(),
+            put,
+            header: Some(header),
+            sealer,
+            chunk_size: chunk,
+            chunk: Vec::with_capacity(chunk + crypto::SEAL_TAG),
+            written: 0,
+        })
+    }
+
+    /// Appends `bytes` to the dump.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), VaultError> {
+        while !bytes.is_empty() {
+            let take = (self.chunk_size - self.chunk.len()).min(bytes.len());
+            self.chunk.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.chunk.len() == self.chunk_size {
+                self.seal_chunk(false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_chunk(&mut self, last: bool) -> Result<(), VaultError> {
+        self.sealer
+            .seal(self.key.as_ref(), &mut self.chunk, last)
+            .map_err(VaultError::from)?;
+        if let Some(header) = self.header.take() {
+            self.put.write(&header)?;
+        }
+        self.put.write(&self.chunk)?;
+        self.written += self.chunk.len() as u64;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Ends the dump and writes the rest: `meta` and where the stack memory
+    /// was under `data_key`, the stack memory (`stacks`; `None` when it was left
+    /// in the dump) under `stack_key`; then stores the object durably.
+    pub fn finish(
+        mut self,
+        data_key: &DataKey,
+        stack_key: &DataKey,
+        meta: &[u8],
+        stacks: Option<&CutStacks>,
+    ) -> Result<(), VaultError> {
+        self.seal_chunk(true)?;
+        let malformed = || VaultError::MalformedRaw(self.key.to_string());
+        let empty = CutStacks::default();
+        let (in_dump, stacks) = match stacks {
+            Some(stacks) => (false, stacks),
+            None => (true, &empty),
+        };
+        let holes = stacks.holes.to_bytes();
+        let mut main = Vec::with_capacity(meta.len() + holes.len() + 2 * META_LEN + 1);
+        main.extend_from_slice(meta);
+        main.extend_from_slice(
+            &u32::try_from(meta.len())
+                .map_err(|_| malformed())?
+                .to_le_bytes(),
+        );
+        main.extend_from_slice(&holes);
+        main.extend_from_slice(
+            &u32::try_from(holes.len())
+                .map_err(|_| malformed())?
+                .to_le_bytes(),
+        );
+        main.push(u8::from(in_dump));
+        let main = data_key.seal(&main_aad(&self.key), &main);
+        let stack = stack_key.seal(&stack_aad(&self.key), &stacks.bytes);
+        self.put.write(&main)?;
+        self.put.write(&stack)?;
+        let mut footer = Vec::with_capacity(CHUNKED_FOOTER);
+        footer.extend_from_slice(&self.written.to_le_bytes());
+        footer.extend_from_slice(&(main.len() as u64).to_le_bytes());
+        footer.extend_from_slice(CHUNKED_MAGIC);
+        self.put.write(&footer)?;
+        Ok(self.put.finish()?)
+    }
 }
 
 /// A blob sealed for its store key, not stored yet.
@@ -431,6 +681,12 @@ impl Vault {
             key: key.clone(),
             bytes: buf,
         })
+    }
+
+    /// Starts the raw object of a report at `key` whose dump is written a
+    /// piece at a time, sealed with `data_key` ([`RawWriter`]).
+    pub async fn start_raw(&self, key: &Path, data_key: &DataKey) -> Result<RawWriter, VaultError> {
+        RawWriter::start(&self.storage, key, data_key, DUMP_CHUNK).await
     }
 
     /// Stores report `id`'s dump in a form stored before stack keys (the stack
@@ -771,6 +1027,37 @@ mod tests {
         (dump, stripped, buf, stacks)
     }
 
+    /// Asserts that `object` at `key` opens with `keys` to `dump` with its
+    /// `stacks` put back and `meta`, and not at another key (bound to its
+    /// place); then, without the stack key, to `stripped` (its stacks zero).
+    /// Returns the data key.
+    fn assert_opens_with_and_without_stacks(
+        key: &Path,
+        object: &[u8],
+        keys: ReportKeys,
+        (dump, stripped): (&[u8], &[u8]),
+        meta: &[u8],
+        stacks: &CutStacks,
+    ) -> DataKey {
+        let raw = open_raw(key, object, &keys, true).unwrap();
+        let bytes = stacks.bytes.len() as u64;
+        assert_eq!(raw.stack, RawStack::Restored { bytes });
+        assert_eq!(raw.dump, dump);
+        assert_eq!(raw.meta.as_deref(), Some(meta));
+        let elsewhere = Path::from("raw/2026-12-01/y.dmp");
+        assert!(open_raw(&elsewhere, object, &keys, true).is_err());
+
+        let keys = ReportKeys {
+            data: keys.data,
+            stack: None,
+        };
+        let raw = open_raw(key, object, &keys, true).unwrap();
+        assert_eq!(raw.stack, RawStack::Destroyed);
+        assert_eq!(raw.dump, stripped);
+        assert_eq!(raw.meta.as_deref(), Some(meta));
+        keys.data
+    }
+
     #[test]
     fn a_raw_object_opens_with_its_stacks_while_the_stack_key_exists() {
         let key = Path::from("raw/2026-12-01/x.dmp");
@@ -790,24 +1077,15 @@ mod tests {
             data,
             stack: Some(stack_key),
         };
-        let raw = open_raw(&key, &object, &keys, true).unwrap();
-        let bytes = stacks.bytes.len() as u64;
-        assert_eq!(raw.stack, RawStack::Restored { bytes });
-        assert_eq!(raw.dump, dump);
-        assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
-        // Bound to its place: at another key it does not open.
-        let elsewhere = Path::from("raw/2026-12-01/y.dmp");
-        assert!(open_raw(&elsewhere, &object, &keys, true).is_err());
-
-        // Without the stack key: the dump with its stacks zero, the rest as it was.
-        let keys = ReportKeys {
-            data: keys.data,
-            stack: None,
-        };
-        let raw = open_raw(&key, &object, &keys, true).unwrap();
-        assert_eq!(raw.stack, RawStack::Destroyed);
-        assert_eq!(raw.dump, stripped);
-        assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
+        let data = assert_opens_with_and_without_stacks(
+            &key,
+            &object,
+            keys,
+            (&dump, &stripped),
+            meta,
+            &stacks,
+        );
+        let keys = ReportKeys { data, stack: None };
         // The data key does not open the stack part.
         let keys = ReportKeys {
             stack: Some(DataKey::generate()),
@@ -850,5 +1128,92 @@ mod tests {
         for malformed in [&b""[..], b"\x01\0\0", b"ab\x03\0\0\0", b"\xff\xff\xff\xff"] {
             assert!(split_meta(&key, Bytes::copy_from_slice(malformed)).is_err());
         }
+    }
+
+    /// `dump` cut (stacks as `stacks`, or left in it when `None`) written as a
+    /// chunked raw object in chunks of 4 KiB, through a memory store.
+    async fn chunked(
+        key: &Path,
+        keys: (DataKey, DataKey),
+        cut: Vec<u8>,
+        meta: &'static [u8],
+        stacks: Option<CutStacks>,
+    ) -> (Vec<u8>, (DataKey, DataKey)) {
+        let storage = Storage::open("memory://", &BTreeMap::new()).unwrap();
+        let mut writer = RawWriter::start(&storage, key, &keys.0, 4096)
+            .await
+            .unwrap();
+        let keys = tokio::task::spawn_blocking(move || {
+            for piece in cut.chunks(1000) {
+                writer.write(piece).unwrap();
+            }
+            writer
+                .finish(&keys.0, &keys.1, meta, stacks.as_ref())
+                .unwrap();
+            keys
+        })
+        .await
+        .unwrap();
+        (storage.get(key).await.unwrap().unwrap().to_vec(), keys)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chunked_raw_object_opens_as_the_whole_one_does() {
+        let key = Path::from("raw/2026-12-01/x.dmp");
+        let (mut dump, mut stripped, buf, stacks) = dump_with_stack();
+        // Several chunks: bytes after the dump's own.
+        let mut cut = buf[RAW_HEADROOM..].to_vec();
+        for whole in [&mut dump, &mut stripped, &mut cut] {
+            whole.extend((0..20_000u32).map(|i| i as u8));
+        }
+        let meta = b"{\"id\":\"x\"}";
+        let keys = (DataKey::generate(), DataKey::generate());
+        let (object, (data, stack_key)) =
+            chunked(&key, keys, cut.clone(), meta, Some(stacks.clone())).await;
+        assert!(object.starts_with(CHUNKED_MAGIC) && object.ends_with(CHUNKED_MAGIC));
+
+        let keys = ReportKeys {
+            data,
+            stack: Some(stack_key),
+        };
+
+        // Chunks swapped, one dropped (the lengths made to fit), the end cut off.
+        let sealed = 4096 + crypto::SEAL_TAG;
+        let first = CHUNKED_HEADER..CHUNKED_HEADER + sealed;
+        let second = first.end..first.end + sealed;
+        let mut swapped = object.clone();
+        swapped[first.clone()].copy_from_slice(&object[second.clone()]);
+        swapped[second.clone()].copy_from_slice(&object[first.clone()]);
+        let mut dropped = object.clone();
+        dropped.drain(second.clone());
+        let footer = dropped.len() - CHUNKED_FOOTER;
+        let dump_len = u64::from_le_bytes(dropped[footer..footer + 8].try_into().unwrap());
+        dropped[footer..footer + 8].copy_from_slice(&(dump_len - sealed as u64).to_le_bytes());
+        for broken in [
+            &swapped[..],
+            &dropped[..],
+            &object[..object.len() - 1],
+            &object[..40],
+        ] {
+            assert!(open_raw(&key, broken, &keys, true).is_err());
+        }
+
+        let data = assert_opens_with_and_without_stacks(
+            &key,
+            &object,
+            keys,
+            (&dump, &stripped),
+            meta,
+            &stacks,
+        );
+
+        // Its stack memory left in it: the dump as it was, stacks in it.
+        let (object, (data, _)) =
+            chunked(&key, (data, DataKey::generate()), dump.clone(), meta, None).await;
+        let keys = ReportKeys { data, stack: None };
+        let raw = open_raw(&key, &object, &keys, true).unwrap();
+        assert_eq!(raw.stack, RawStack::InDump);
+        assert_eq!(raw.dump, dump);
+        assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
     }
 }
