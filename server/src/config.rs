@@ -910,10 +910,15 @@ pub struct Limits {
     /// All uploads of this process together hold at most this much in memory
     /// while received (default 64 MiB); beyond it they are spooled as above.
     pub spool_memory_total_bytes: u64,
-    /// Dumps being scrubbed and sealed, which needs the whole dump in memory,
-    /// take at most this many bytes together (default 512 MiB); further uploads
-    /// wait their turn. A dump larger than this still goes through, alone.
+    /// Dumps being scrubbed and sealed take at most this many bytes of memory
+    /// together (default 512 MiB): a dump up to `stream_dump_bytes` its size, a
+    /// larger one what scrubbing it in windows holds at most (48 MiB); further
+    /// uploads wait their turn. A dump larger than this still goes through,
+    /// alone.
     pub scrub_memory_bytes: u64,
+    /// Dumps up to this size are scrubbed and sealed whole in memory; larger
+    /// ones a window at a time, stored as they are scrubbed (default 16 MiB).
+    pub stream_dump_bytes: u64,
     /// Below this much free space on the local file store's disk, uploads are
     /// answered `503` with `Retry-After` (default 1 GiB; 0 turns the check off).
     pub min_free_bytes: u64,
@@ -1044,6 +1049,7 @@ impl Default for Limits {
             spool_memory_bytes: 8 * 1024 * 1024,
             spool_memory_total_bytes: 64 * 1024 * 1024,
             scrub_memory_bytes: 512 * 1024 * 1024,
+            stream_dump_bytes: 16 * 1024 * 1024,
             min_free_bytes: 1024 * 1024 * 1024,
         }
     }

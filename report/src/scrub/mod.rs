@@ -6,6 +6,9 @@
 //! - [`scrub_minidump`] rewrites a minidump in place, without changing its length,
 //!   so it still parses and unwinds the same: system-detail streams, user names in
 //!   paths, environment blocks, e-mail and IP addresses in captured memory, heap.
+//!   [`scrub_minidump_windowed`] does the same (and cuts the stack memory out)
+//!   to a dump too large to hold, a window at a time, handing the result on in
+//!   order.
 //! - [`drop_stack_memory`] zeroes the captured stacks once a report is fully
 //!   symbolicated (unless [`ScrubConfig::keep_stack_memory`]);
 //!   [`cut_stack_memory`] takes the same bytes out and keeps them apart, to be

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 /// (`heap_memory_regions`, `heap_memory_bytes`), strings found anywhere
 /// (`environment_variable`, `email_address`, `ip_address`, `credit_card_number`,
 /// `bearer_token`, `pem_private_key`, `url_credentials`, `user_name_in_path`,
-/// `user_or_host_name`) and annotations (`identity_annotation`,
-/// `secret_annotation`, plus the string kinds for values).
+/// `user_or_host_name`), text too long to search, zeroed (`long_text_run_bytes`,
+/// only when a large dump is scrubbed in windows) and annotations
+/// (`identity_annotation`, `secret_annotation`, plus the string kinds for
+/// values).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScrubSummary {
@@ -151,6 +153,10 @@ const PHRASES: &[(&str, Phrase)] = &[
     (
         "user_or_host_name",
         Phrase::Counted("user or host name", "user or host names"),
+    ),
+    (
+        "long_text_run_bytes",
+        Phrase::Counted("byte of overlong text", "bytes of overlong text"),
     ),
     (
         "identity_annotation",

@@ -10,6 +10,7 @@ mod crash_sites;
 mod error;
 mod sentry;
 mod spool;
+mod stream;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::IngestError;
 pub use spool::{Spool, Spooler, clear_spool};
+use stream::{NotStreamed, Streamed};
 pub use upload::Upload;
 use upload::{Keep, KeptFile, read_upload};
 
@@ -297,45 +299,43 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
     let received = time::OffsetDateTime::now_utc();
     let received_at = now_ms();
     let mut timer = state.metrics.timer();
-    // The whole dump in memory (the scrubber needs it so), with room in front
-    // to seal it where it lies; uploads in memory together are bounded.
-    let _memory = state.spooler.scrub_permit(upload.dump.len()).await;
-    let dump = upload.dump.into_vec(RAW_HEADROOM).await?;
+    let Upload {
+        dump,
+        annotations,
+        dropped_attachments,
+        text_attachments,
+        ..
+    } = upload;
+    // A dump up to the threshold in memory whole (uploads in memory together
+    // are bounded), else a window at a time (stream.rs).
+    let streamed = dump.len() > state.limits.stream_dump_bytes;
+    let dump_len = dump.len();
+    let mut memory = Some(
+        state
+            .spooler
+            .scrub_permit(if streamed {
+                stream::STREAMED_MEMORY
+            } else {
+                dump_len
+            })
+            .await,
+    );
+    let dump = dump.into_reader().await?;
 
-    // Scrub before the first write: no unscrubbed byte is ever stored. Then the
-    // stack memory is cut out, to be sealed under its own key.
+    // Scrub before the first write: no unscrubbed byte is ever stored.
     let scrub_config = Arc::clone(&state.scrub);
-    let mut annotations = upload.annotations;
-    let texts = upload.text_attachments;
-    let (dump, stacks, annotations, attachments, summary) =
-        tokio::task::spawn_blocking(move || {
-            let mut dump = dump;
-            let (mut summary, stacks) = scrub_dump(&mut dump, &scrub_config);
-            scrub_annotations(&mut annotations, &scrub_config.annotations, &mut summary);
-            let attachments: Vec<TextAttachment> = texts
-                .into_iter()
-                .map(|(field, text)| TextAttachment {
-                    text: scrub_attachment(&text, &scrub_config.annotations, &mut summary),
-                    field,
-                })
-                .collect();
-            (dump, stacks, annotations, attachments, summary)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-    timer.done(Stage::Scrub);
-
+    let (annotations, text_attachments, summary) =
+        scrub_texts(annotations, text_attachments, &scrub_config);
     let product = first_of(&annotations, PRODUCT_KEYS);
     let version = first_of(&annotations, VERSION_KEYS);
     let meta = RawMeta {
         id: id.to_string(),
         received_at,
         annotations,
-        dropped_attachments: upload.dropped_attachments,
-        text_attachments: attachments,
-        scrub: summary.clone(),
+        dropped_attachments,
+        text_attachments,
+        scrub: summary,
     };
-    let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
 
     let (token, token_hash) = tokens::new_secret();
     // The dump and its metadata in one object (`RawUpload`): one durable put.
@@ -355,17 +355,46 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         stack_key: Some(wrapped_stack_key),
     };
 
+    let mut summary = ScrubSummary::default();
     let stored = async {
-        let sealed =
-            Vault::seal_raw_in_place(&raw_key, &data_key, &stack_key, dump, &meta_json, &stacks)?;
+        let mut whole = Streamed {
+            reader: dump,
+            meta,
+            data_key,
+            stack_key,
+        };
+        if streamed {
+            match stream::store_streamed(vault, &raw_key, Arc::clone(&scrub_config), whole).await {
+                Ok(scrubbed) => {
+                    summary = scrubbed;
+                    timer.done(Stage::Scrub);
+                    timer.done(Stage::Store);
+                    return record(state, &mut timer, report).await;
+                }
+                Err(NotStreamed::Whole(back)) => {
+                    // Scrubbed whole after all: the memory of the whole dump.
+                    memory = None;
+                    memory = Some(state.spooler.scrub_permit(dump_len).await);
+                    whole = *back;
+                }
+                Err(NotStreamed::Failed(e)) => return Err(e),
+            }
+        }
+        let scrubbed = scrub_whole(whole, scrub_config).await?;
+        timer.done(Stage::Scrub);
+        let sealed = Vault::seal_raw_in_place(
+            &raw_key,
+            &scrubbed.data_key,
+            &scrubbed.stack_key,
+            scrubbed.dump,
+            &scrubbed.meta_json,
+            &scrubbed.stacks,
+        )?;
+        summary = scrubbed.summary;
         timer.done(Stage::Seal);
         vault.put_sealed(sealed).await?;
         timer.done(Stage::Store);
-        // The blobs are durable: now the key, the row and the job, together,
-        // in a commit shared with the uploads that arrived meanwhile.
-        let recorded = state.intake.record(report).await;
-        timer.done(Stage::Index);
-        recorded.map_err(IngestError::from)
+        record(state, &mut timer, report).await
     }
     .await;
     if let Err(e) = stored {
@@ -382,6 +411,7 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
             return Err(e);
         }
     }
+    drop(memory);
     tracing::info!(report = %id, "report received");
     Ok(SubmitReceipt {
         crash_id: id.to_string(),
@@ -389,6 +419,75 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
         view_url: None,
         scrubbed: summary,
     })
+}
+
+/// Records a report whose blobs are durable: the key, the row and the job,
+/// together, in a commit shared with the uploads that arrived meanwhile.
+async fn record(
+    state: &IngestState,
+    timer: &mut crate::metrics::StageTimer<'_>,
+    report: NewReport,
+) -> Result<(), IngestError> {
+    let recorded = state.intake.record(report).await;
+    timer.done(Stage::Index);
+    recorded.map_err(IngestError::from)
+}
+
+/// The annotations and text attachments of an upload scrubbed by their rules,
+/// and what was removed.
+fn scrub_texts(
+    mut annotations: BTreeMap<String, String>,
+    texts: Vec<(String, String)>,
+    config: &ScrubConfig,
+) -> (BTreeMap<String, String>, Vec<TextAttachment>, ScrubSummary) {
+    let mut summary = ScrubSummary::default();
+    scrub_annotations(&mut annotations, &config.annotations, &mut summary);
+    let attachments = texts
+        .into_iter()
+        .map(|(field, text)| TextAttachment {
+            text: scrub_attachment(&text, &config.annotations, &mut summary),
+            field,
+        })
+        .collect();
+    (annotations, attachments, summary)
+}
+
+/// A dump scrubbed whole, to be sealed.
+struct ScrubbedWhole {
+    /// The dump (after [`RAW_HEADROOM`]), its stack memory cut out.
+    dump: Vec<u8>,
+    stacks: CutStacks,
+    /// The upload's metadata, as JSON.
+    meta_json: Vec<u8>,
+    /// The upload's whole summary.
+    summary: ScrubSummary,
+    data_key: crate::crypto::DataKey,
+    stack_key: crate::crypto::DataKey,
+}
+
+/// Scrubs the whole dump in memory and cuts its stack memory out, for the
+/// report's raw object in the `MDR2` form.
+async fn scrub_whole(
+    upload: Streamed,
+    config: Arc<ScrubConfig>,
+) -> Result<ScrubbedWhole, IngestError> {
+    tokio::task::spawn_blocking(move || {
+        let mut dump = upload.reader.into_vec(RAW_HEADROOM)?;
+        let (summary, stacks) = scrub_dump(&mut dump, &config);
+        let mut meta = upload.meta;
+        meta.scrub.merge(&summary);
+        let meta_json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
+        Ok(ScrubbedWhole {
+            dump,
+            stacks,
+            meta_json,
+            summary: meta.scrub,
+            data_key: upload.data_key,
+            stack_key: upload.stack_key,
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Scrubs the dump in `buf` (after [`RAW_HEADROOM`]) in place and cuts its stack

@@ -607,7 +607,14 @@ mod tests {
         assert_eq!(envelope.header["event_id"], "abc");
         assert_eq!(envelope.event.unwrap().release(), Some("app@1.2"));
         assert_eq!(
-            envelope.dump.unwrap().into_vec(0).await.unwrap(),
+            envelope
+                .dump
+                .unwrap()
+                .into_reader()
+                .await
+                .unwrap()
+                .into_vec(0)
+                .unwrap(),
             b"MD\nMP\n"
         );
         for bad in [

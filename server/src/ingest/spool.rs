@@ -8,12 +8,16 @@
 //!   in this process's memory. The directory is emptied at start in case the
 //!   platform made named files.
 //!
-//! The scrubber needs the whole dump at once (it follows the minidump's
-//! directory to any offset), so the dump is decrypted into memory for scrubbing
-//! and sealed there ([`crate::crypto::DataKey::seal_in_place`]): peak memory per
-//! upload is about one copy of its dump. Memory-mapping a plaintext file was not
-//! an option: its unscrubbed bytes would be on disk. Uploads being scrubbed
-//! together are bounded by `scrub_memory_bytes` ([`Spooler::scrub_permit`]).
+//! A dump up to `stream_dump_bytes` is decrypted into memory whole for
+//! scrubbing and sealed there ([`crate::crypto::DataKey::seal_in_place`]): peak
+//! memory per upload is about one copy of it. A larger one is read back a range
+//! at a time ([`SpoolReader::read_at`] decrypts only the chunks a range needs)
+//! into an anonymous mapping, a window at a time
+//! (`mayday_report::scrub::scrub_minidump_windowed`), and sealed and stored as
+//! it is scrubbed. Memory-mapping a plaintext file was not an option: its
+//! unscrubbed bytes would be on disk. Uploads being scrubbed together are
+//! bounded by `scrub_memory_bytes` ([`Spooler::scrub_permit`]: a whole dump,
+//! or the windows of one).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::IngestError;
@@ -62,7 +66,8 @@ impl Spooler {
         }
     }
 
-    /// Waits until a dump of `len` bytes may be taken into memory to be scrubbed.
+    /// Waits until `len` bytes of dumps may be taken into memory to be scrubbed
+    /// (a whole dump, or what scrubbing one in windows holds at most).
     pub(crate) async fn scrub_permit(&self, len: u64) -> OwnedSemaphorePermit {
         let units = u32::try_from(len.div_ceil(MIB))
             .unwrap_or(u32::MAX)
@@ -183,28 +188,130 @@ impl Encrypted {
         self.pending = chunk;
         Ok(())
     }
+}
 
-    /// Decrypts the whole file, appending it to `out`.
-    async fn read_into(mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        self.seal_pending(true).await?;
-        self.file.flush().await?;
-        self.file.seek(std::io::SeekFrom::Start(0)).await?;
-        let mut chunk = Vec::with_capacity(CHUNK + TAG);
-        for index in 0..self.chunks {
-            let last = index + 1 == self.chunks;
-            chunk.clear();
-            let want = (CHUNK + TAG) as u64;
-            (&mut self.file).take(want).read_to_end(&mut chunk).await?;
-            if chunk.len() < TAG || (!last && chunk.len() != CHUNK + TAG) {
+/// A spooled dump read back at any offset. Blocking: used off the async
+/// threads.
+pub(crate) struct SpoolReader {
+    len: u64,
+    source: Source,
+}
+
+enum Source {
+    Memory(Vec<u8>),
+    File {
+        file: std::fs::File,
+        cipher: XChaCha20Poly1305,
+        chunks: u64,
+        /// Bytes of the file.
+        size: u64,
+        /// The chunk decrypted last: its index and plaintext.
+        cached: Option<(u64, Vec<u8>)>,
+    },
+}
+
+impl std::fmt::Debug for SpoolReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolReader")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpoolReader {
+    /// Bytes of the dump.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Fills `out` with the dump's bytes from `offset`, decrypting only the
+    /// chunks they are in.
+    pub(crate) fn read_at(&mut self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        let end = offset
+            .checked_add(out.len() as u64)
+            .filter(|end| *end <= self.len)
+            .ok_or_else(|| std::io::Error::other("read beyond the spooled dump"))?;
+        let (file, cipher, chunks, size, cached) = match &mut self.source {
+            Source::Memory(bytes) => {
+                // Within `len`, which is `bytes.len()`.
+                out.copy_from_slice(&bytes[offset as usize..end as usize]);
+                return Ok(());
+            }
+            Source::File {
+                file,
+                cipher,
+                chunks,
+                size,
+                cached,
+            } => (file, cipher, *chunks, *size, cached),
+        };
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / CHUNK as u64;
+            if cached.as_ref().is_none_or(|(at, _)| *at != index) {
+                *cached = Some((index, read_chunk(file, cipher, index, chunks, size)?));
+            }
+            let plain = cached
+                .as_ref()
+                .map(|(_, p)| p.as_slice())
+                .unwrap_or_default();
+            let from = (pos - index * CHUNK as u64) as usize;
+            let take = ((end - pos) as usize).min(plain.len().saturating_sub(from));
+            if take == 0 {
                 return Err(std::io::Error::other("spool file cut short"));
             }
-            self.cipher
-                .decrypt_in_place(&nonce(index), &aad(last), &mut chunk)
-                .map_err(|_| std::io::Error::other("spool file does not decrypt"))?;
-            out.extend_from_slice(&chunk);
+            let done = (pos - offset) as usize;
+            out[done..done + take].copy_from_slice(&plain[from..from + take]);
+            pos += take as u64;
         }
         Ok(())
     }
+
+    /// The whole dump in memory, after `headroom` zero bytes.
+    pub(crate) fn into_vec(self, headroom: usize) -> std::io::Result<Vec<u8>> {
+        let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(headroom + len + TAG)
+            .map_err(std::io::Error::other)?;
+        out.resize(headroom, 0);
+        match self.source {
+            Source::Memory(bytes) => out.extend_from_slice(&bytes),
+            Source::File { .. } => {
+                let mut reader = self;
+                out.resize(headroom + len, 0);
+                reader.read_at(0, &mut out[headroom..])?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Reads and decrypts chunk `index` of a spool file of `chunks` chunks and
+/// `size` bytes.
+fn read_chunk(
+    file: &std::fs::File,
+    cipher: &XChaCha20Poly1305,
+    index: u64,
+    chunks: u64,
+    size: u64,
+) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let last = index + 1 == chunks;
+    let at = index * (CHUNK + TAG) as u64;
+    let want = if last {
+        size.saturating_sub(at)
+    } else {
+        (CHUNK + TAG) as u64
+    };
+    if index >= chunks || want < TAG as u64 || want > (CHUNK + TAG) as u64 {
+        return Err(std::io::Error::other("spool file cut short"));
+    }
+    let mut chunk = vec![0u8; want as usize];
+    file.read_exact_at(&mut chunk, at)?;
+    cipher
+        .decrypt_in_place(&nonce(index), &aad(last), &mut chunk)
+        .map_err(|_| std::io::Error::other("spool file does not decrypt"))?;
+    Ok(chunk)
 }
 
 impl Spool {
@@ -274,18 +381,26 @@ impl Spool {
         self.counted = 0;
     }
 
-    /// The whole dump in memory, after `headroom` zero bytes.
-    pub(crate) async fn into_vec(mut self, headroom: usize) -> Result<Vec<u8>, IngestError> {
-        let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
-        let mut out = Vec::new();
-        out.try_reserve_exact(headroom + len + TAG)
-            .map_err(std::io::Error::other)?;
-        out.resize(headroom, 0);
-        match self.file.take() {
-            Some(file) => file.read_into(&mut out).await?,
-            None => out.extend_from_slice(&std::mem::take(&mut self.memory)),
-        }
-        Ok(out)
+    /// The dump, to be read back a range at a time ([`SpoolReader`]).
+    pub(crate) async fn into_reader(mut self) -> Result<SpoolReader, IngestError> {
+        let len = self.len;
+        let source = match self.file.take() {
+            None => Source::Memory(std::mem::take(&mut self.memory)),
+            Some(mut encrypted) => {
+                encrypted.seal_pending(true).await?;
+                encrypted.file.flush().await?;
+                let file = encrypted.file.into_std().await;
+                let size = file.metadata()?.len();
+                Source::File {
+                    file,
+                    cipher: encrypted.cipher,
+                    chunks: encrypted.chunks,
+                    size,
+                    cached: None,
+                }
+            }
+        };
+        Ok(SpoolReader { len, source })
     }
 }
 
@@ -326,9 +441,48 @@ mod tests {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             assert!(!bytes.windows(12).any(|w| w == b"SECRET-PLAIN"));
         }
-        let back = spool.into_vec(3).await.unwrap();
+        let back = spool.into_reader().await.unwrap().into_vec(3).unwrap();
         assert_eq!(&back[..3], &[0, 0, 0]);
         assert_eq!(&back[3..], &plain[..]);
+    }
+
+    #[tokio::test]
+    async fn any_range_reads_back_from_a_spool_in_memory_or_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        // On disk: the last chunk partial, and whole (then an empty one follows);
+        // in memory.
+        for (len, memory) in [(300_001usize, 1000), (4 * CHUNK, 1000), (5000, 1 << 20)] {
+            let spooler = spooler(dir.path(), memory);
+            let mut spool = Spool::new(Arc::clone(&spooler));
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            for piece in plain.chunks(3000) {
+                spool.write(piece).await.unwrap();
+            }
+            let mut reader = spool.into_reader().await.unwrap();
+            assert_eq!(reader.len(), len as u64);
+            let edges = [
+                0,
+                1,
+                CHUNK - 1,
+                CHUNK,
+                CHUNK + 1,
+                2 * CHUNK + 17,
+                len - 1,
+                len,
+            ];
+            for &from in &edges {
+                for &to in &edges {
+                    if from > to || to > len {
+                        continue;
+                    }
+                    let mut out = vec![0u8; to - from];
+                    reader.read_at(from as u64, &mut out).unwrap();
+                    assert!(out == plain[from..to], "{len}: {from}..{to}");
+                }
+            }
+            let mut beyond = [0u8; 2];
+            assert!(reader.read_at(len as u64 - 1, &mut beyond).is_err());
+        }
     }
 
     #[tokio::test]
@@ -339,7 +493,10 @@ mod tests {
         spool.write(b"MDMP1234").await.unwrap();
         assert!(spool.file.is_none());
         assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 8);
-        assert_eq!(spool.into_vec(0).await.unwrap(), b"MDMP1234");
+        assert_eq!(
+            spool.into_reader().await.unwrap().into_vec(0).unwrap(),
+            b"MDMP1234"
+        );
         assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
     }
 

@@ -351,3 +351,201 @@ async fn a_listed_text_attachment_is_kept_scrubbed_and_deleted_with_the_report()
     assert!(server.report_keys(&sent.id).await.is_empty());
     server.stop().await;
 }
+
+/// `dump` (a Linux one, with a memory list) grown to `total` bytes: `gap` bytes
+/// of zeros after it, then a captured memory region of pseudo-random bytes at
+/// the address of its first module (so it is kept, and its text scrubbed, as
+/// code and static data are), listed by a copy of its memory list moved to the
+/// end. Returns it and where the region is.
+fn with_large_region(dump: &[u8], gap: usize, total: usize) -> (Vec<u8>, std::ops::Range<usize>) {
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let (count, dir) = (u32_at(dump, 8) as usize, u32_at(dump, 12) as usize);
+    let entry = |ty: u32| {
+        (0..count)
+            .map(|i| dir + 12 * i)
+            .find(|&at| u32_at(dump, at) == ty)
+            .unwrap()
+    };
+    let (memory_entry, modules_entry) = (entry(5), entry(4));
+    let modules = u32_at(dump, modules_entry + 8) as usize;
+    let base = u64::from_le_bytes(dump[modules + 4..modules + 12].try_into().unwrap());
+    let list = u32_at(dump, memory_entry + 8) as usize;
+    let listed = u32_at(dump, list) as usize;
+
+    let region_start = dump.len() + gap;
+    let list_bytes = 4 + 16 * (listed + 1);
+    let region = region_start..total - list_bytes;
+    let mut out = dump.to_vec();
+    out.resize(region.start, 0);
+    // Bytes that are not text: a multiplicative hash, no printable run long
+    // enough to matter.
+    out.extend(
+        (0..region.len() as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80),
+    );
+    let new_list = out.len();
+    out.extend_from_slice(&(listed as u32 + 1).to_le_bytes());
+    out.extend_from_slice(&dump[list + 4..list + 4 + 16 * listed]);
+    out.extend_from_slice(&base.to_le_bytes());
+    out.extend_from_slice(&(region.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(region.start as u32).to_le_bytes());
+    assert_eq!(out.len(), total);
+    out[memory_entry + 4..memory_entry + 8].copy_from_slice(&(list_bytes as u32).to_le_bytes());
+    out[memory_entry + 8..memory_entry + 12].copy_from_slice(&(new_list as u32).to_le_bytes());
+    (out, region)
+}
+
+/// `text` written into `dump` at `at`, in UTF-16LE when `wide`.
+fn plant_text(dump: &mut [u8], at: usize, text: &str, wide: bool) {
+    let bytes: Vec<u8> = if wide {
+        text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    } else {
+        text.as_bytes().to_vec()
+    };
+    dump[at..at + bytes.len()].copy_from_slice(&bytes);
+}
+
+/// A dump over the threshold (here 4 MiB) is scrubbed a window at a time and
+/// stored as it is scrubbed. A real dump grown to 48 MB, with secrets planted
+/// in a large memory region (every few hundred KiB, so some straddle the 4 MiB
+/// windows) and in the bytes between, goes through real HTTP; it processes as
+/// the dump as it was does, its raw object is in the chunked form, and none of
+/// the secrets is in any blob (opened) or any byte under the data dir. One with
+/// more to hold than the windows allow is scrubbed whole, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_dump_is_scrubbed_in_windows_and_processes_as_it_was() {
+    const EMAIL: &str = "zorblax.q@example.org";
+    const SECRET: &str = "s3cr3t-v4lue-0123456789";
+    const USER: &str = "zorblaxuser";
+    const WIDE_USER: &str = "zorblaxwide";
+    let case = testdata::case("mozilla-firefox-linux-x64/firefox-linux-x86_64.dmp");
+    let small = case.bytes();
+    let (mut large, region) = with_large_region(&small, 2 << 20, 48 << 20);
+    let planted = [
+        (format!("\0write to {EMAIL} now\0"), false),
+        (format!("\0MAYDAY_PLANTED_TOKEN={SECRET}\0"), false),
+        (format!("\0/home/{USER}/projects/app/main.rs\0"), false),
+        (
+            format!("\0C:\\Users\\{WIDE_USER}\\AppData\\Local\\app\0"),
+            true,
+        ),
+        (format!("\0mail {EMAIL}\0"), true),
+    ];
+    let mut at = region.start + 1000;
+    let mut n = 0;
+    while at + 200 < region.end {
+        let (text, wide) = &planted[n % planted.len()];
+        plant_text(&mut large, at, text, *wide);
+        n += 1;
+        // Some land across the 4 MiB windows' ends.
+        at += 300_007 + (n % 7) * 4099;
+    }
+    // Between the dump and the region: text of the structure.
+    plant_text(
+        &mut large,
+        small.len() + 4096,
+        &format!("\0{EMAIL}\0{USER}\0"),
+        false,
+    );
+    plant_text(
+        &mut large,
+        small.len() + (4 << 20) - 7,
+        &format!("\0{EMAIL}\0"),
+        false,
+    );
+
+    let server = TestServer::with_config(|c| {
+        c.limits.stream_dump_bytes = 4 << 20;
+        c.limits.max_wire_bytes = 128 << 20;
+        c.limits.max_decompressed_bytes = 128 << 20;
+    })
+    .await;
+    server.add_symbols(&case.symbols().unwrap()).await;
+    let token = server.token(Role::Developer).await;
+    // Over the threshold too, but with more to hold than a windowed scrub
+    // holds (20 MB after the dump that are not zeros): scrubbed whole.
+    let mut junk = small.clone();
+    junk.extend((0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80));
+    plant_text(
+        &mut junk,
+        small.len() + (9 << 20),
+        &format!("\0{EMAIL}\0"),
+        false,
+    );
+
+    let fields = [("prod", "Large"), ("ver", "1.0")];
+    let as_it_was = server.submit(&small, &fields).await.id;
+    let grown = server.submit(&large, &fields).await.id;
+    let whole = server.submit(&junk, &fields).await.id;
+    let as_it_was = server.wait_processed(&token, &as_it_was).await;
+    let frames = |r: &Value| {
+        r["crashing_thread"]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["module"].clone(),
+                    f["function"].clone(),
+                    f["module_offset"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(frames(&as_it_was).len() > 3);
+    for id in [&grown, &whole] {
+        let report = server.wait_processed(&token, id).await;
+        assert_eq!(report["state"], "processed", "{report}");
+        for field in ["crash_reason", "crash_address", "signature"] {
+            assert_eq!(report[field], as_it_was[field], "{field}");
+        }
+        assert_eq!(frames(&report), frames(&as_it_was));
+    }
+    let report = server.wait_processed(&token, &grown).await;
+    let removed = &report["scrub"]["removed"];
+    for kind in ["email_address", "environment_variable", "user_name_in_path"] {
+        assert!(removed[kind].as_u64().unwrap_or(0) > 0, "{kind}: {removed}");
+    }
+
+    let raw_key = server
+        .report_keys(&grown)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(".dmp"))
+        .unwrap();
+    let object = server
+        .state
+        .storage()
+        .get(&object_store::path::Path::from(raw_key.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(object.starts_with(b"MDR3"), "stored as it was scrubbed");
+    let whole_key = server
+        .report_keys(&whole)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(".dmp"))
+        .unwrap();
+    let object = server
+        .state
+        .storage()
+        .get(&object_store::path::Path::from(whole_key.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(object.starts_with(b"MDR2"), "scrubbed whole");
+    let needles = [EMAIL, SECRET, USER, WIDE_USER];
+    let mut blobs = server.opened_report_blobs(&grown).await;
+    blobs.extend(server.opened_report_blobs(&whole).await);
+    for (key, plain) in blobs {
+        for needle in needles {
+            let wide: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert!(!contains(&plain, needle.as_bytes()), "{needle} in {key}");
+            assert!(!contains(&plain, &wide), "{needle} (UTF-16) in {key}");
+        }
+    }
+    let needles: Vec<String> = needles.iter().map(|s| s.to_string()).collect();
+    let found = leaks(&server.data_dir, &needles);
+    assert!(found.is_empty(), "leaked into storage: {found:?}");
+    server.stop().await;
+}

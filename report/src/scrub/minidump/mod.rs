@@ -13,6 +13,9 @@
 //!    host names learned from the dump; in captured memory also for
 //!    environment-style `KEY=value` strings.
 //!
+//! A dump too large to hold whole is scrubbed the same way a window at a time
+//! (`windowed.rs`, [`scrub_minidump_windowed`]).
+//!
 //! Integers, pointers and stack frames are never rewritten, so the dump unwinds
 //! the same. Every read is bounds-checked: a hostile dump is scrubbed as far as
 //! its structure can be followed and never panics.
