@@ -227,3 +227,30 @@ fn page_size() -> usize {
         .filter(|n| n.is_power_of_two())
         .unwrap_or(4096)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_given_back_read_as_zeros_and_the_rest_is_kept() {
+        let page = page_size();
+        let mut map = MmapMut::map_anon(8 * page).unwrap();
+        let base = map.as_ptr() as usize;
+        map.fill(7);
+        // From the middle of page 1 to the middle of page 5: pages 2 to 4.
+        let range = page + page / 2..5 * page + page / 2;
+        give_back(base, &mut map[range]);
+        for (i, b) in map.iter().enumerate() {
+            let expected = if (2 * page..5 * page).contains(&i) {
+                0
+            } else {
+                7
+            };
+            assert_eq!(*b, expected, "byte {i}");
+        }
+        // Less than a page: nothing.
+        give_back(base, &mut map[10..page - 10]);
+        assert!(map[..page].iter().all(|&b| b == 7));
+    }
+}
