@@ -549,3 +549,70 @@ async fn a_large_dump_is_scrubbed_in_windows_and_processes_as_it_was() {
     assert!(found.is_empty(), "leaked into storage: {found:?}");
     server.stop().await;
 }
+
+/// A dump over the windowed scrub's threshold that has no minidump behind its
+/// magic cannot be processed: it is stored as what the whole-dump scrub keeps of
+/// such a dump (its magic and zeros, as long as it was, counted as
+/// `unreadable_dump_bytes`), the report ends `failed`, and its text is nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_unreadable_dump_is_stored_as_its_magic_and_zeros() {
+    // Over the windowed scrub's threshold, `MDMP` and then no minidump behind
+    // it: text (a run far longer than a window) and bytes that are not text.
+    const EMAIL: &str = "zorblax.q@example.org";
+    let mut dump = b"MDMP".to_vec();
+    while dump.len() < 5 << 20 {
+        dump.extend_from_slice(format!("write to {EMAIL} now; ").as_bytes());
+    }
+    dump.extend((0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 | 0x80));
+    plant_text(&mut dump, (5 << 20) + 4096, &format!("\0{EMAIL}\0"), true);
+
+    let server = TestServer::with_config(|c| {
+        c.limits.stream_dump_bytes = 4 << 20;
+        c.limits.max_wire_bytes = 32 << 20;
+        c.limits.max_decompressed_bytes = 32 << 20;
+    })
+    .await;
+    let token = server.token(Role::Developer).await;
+    let id = server.submit(&dump, &[("prod", "Large")]).await.id;
+    let report = server.wait_processed(&token, &id).await;
+    assert_eq!(report["state"], "failed", "{report}");
+
+    let raw_key = server
+        .report_keys(&id)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with(".dmp"))
+        .unwrap();
+    let object = server
+        .state
+        .storage()
+        .get(&object_store::path::Path::from(raw_key.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(object.starts_with(b"MDR3"), "stored as it was read");
+    let keys = server
+        .state
+        .vault()
+        .keys(&id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let path = object_store::path::Path::from(raw_key.as_str());
+    let raw = mayday_server::vault::open_raw(&path, &object, &keys, true).unwrap();
+    assert_eq!(raw.dump.len(), dump.len());
+    assert_eq!(&raw.dump[..4], b"MDMP");
+    assert!(
+        raw.dump[4..].iter().all(|&b| b == 0),
+        "only zeros after the magic"
+    );
+    let meta: Value = serde_json::from_slice(&raw.meta.unwrap()).unwrap();
+    assert_eq!(
+        meta["scrub"]["removed"]["unreadable_dump_bytes"],
+        (dump.len() - 4) as u64,
+        "{meta}"
+    );
+    let found = leaks(&server.data_dir, &[EMAIL.to_owned()]);
+    assert!(found.is_empty(), "leaked into storage: {found:?}");
+    server.stop().await;
+}
