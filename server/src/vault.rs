@@ -330,14 +330,26 @@ impl Vault {
         let Some((data, stack)) = self.index.report_keys(id).await? else {
             return Ok(None);
         };
+        Ok(Some(self.unwrap_keys(id, &data, stack.as_ref())?))
+    }
+
+    /// The keys of report `id` as the index keeps them (`data`, and `stack`
+    /// while it has one), unwrapped: for a caller that read them with other
+    /// rows in one read (a job: `Index::job_report`).
+    pub fn unwrap_keys(
+        &self,
+        id: &ReportId,
+        data: &WrappedKey,
+        stack: Option<&WrappedKey>,
+    ) -> Result<ReportKeys, VaultError> {
         let stack = match stack {
-            Some(wrapped) => Some(self.keyring.unwrap(&wrapped, &stack_key_aad(id))?),
+            Some(wrapped) => Some(self.keyring.unwrap(wrapped, &stack_key_aad(id))?),
             None => None,
         };
-        Ok(Some(ReportKeys {
-            data: self.keyring.unwrap(&data, &id.to_string())?,
+        Ok(ReportKeys {
+            data: self.keyring.unwrap(data, &id.to_string())?,
             stack,
-        }))
+        })
     }
 
     /// Makes, wraps and stores a new data key for report `id` on its own, without

@@ -18,7 +18,9 @@ use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::symbols_retry;
 use crate::crypto::SearchKey;
-use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
+use crate::index::{
+    Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
+};
 use crate::metrics::Stage;
 use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, VaultError};
 
@@ -182,7 +184,13 @@ async fn stored_final(
 pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobError> {
     let index = &pipeline.index;
     let vault = &pipeline.vault;
-    let Some(row) = index.report(&job.report_id).await? else {
+    let Some(JobReport {
+        row,
+        data_key,
+        stack_key,
+        symbol_uploads: uploads,
+    }) = index.job_report(&job.report_id).await?
+    else {
         // Deleted while queued — or while an earlier attempt of this job ran and
         // its worker died after storing the processed report: remove that too.
         vault.delete(&vault::processed_key(&job.report_id)).await?;
@@ -191,10 +199,11 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     };
     let raw_key = Path::from(row.raw_key.as_str());
     // A report whose data key is gone is deleted, whatever copies remain.
-    let Some(keys) = vault.keys(&row.id).await? else {
+    let Some(data_key) = data_key else {
         index.delete_job(job.id).await?;
         return Ok(None);
     };
+    let keys = vault.unwrap_keys(&row.id, &data_key, stack_key.as_ref())?;
     let meta_key = Path::from(row.meta_key.as_str());
     let Some(RawUpload { dump, meta, stack }) = vault.get_raw(&raw_key, &meta_key, &keys).await?
     else {
@@ -210,7 +219,6 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         .unwrap_or_default();
     // Symbols uploaded through any server process since this one last looked: what
     // its caches remember as missing may be there now.
-    let uploads = index.symbol_uploads().await?;
     pipeline.symbols.sync_uploads(uploads);
     Ok(Some(Loaded {
         row,
