@@ -17,12 +17,12 @@ use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::symbols_retry;
-use crate::crypto::SearchKey;
+use crate::crypto::{self, SearchKey};
 use crate::index::{
     Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
 };
 use crate::metrics::Stage;
-use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, VaultError};
+use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, Vault, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -348,11 +348,15 @@ pub async fn finalize(
     // The report first, then the stripped dump or the stack key's end: see
     // `stored_final`.
     let key = vault::processed_key(&row.id);
-    let plain = serde_json::to_vec(&report)?;
+    // Serialized behind room for the seal's header and sealed where it lies:
+    // the report's JSON is written once and never copied.
+    let mut plain = vec![0; crypto::SEAL_HEADROOM];
+    serde_json::to_writer(&mut plain, &report)?;
+    let sealed = Vault::seal_in_place(&key, &keys.data, plain);
     let put = processed_put(&stack, drop_stack_key, row.state);
     match put {
-        Put::Lazy => vault.put_lazy(&key, &keys.data, &plain).await?,
-        Put::Durable => vault.put(&key, &keys.data, &plain).await?,
+        Put::Lazy => vault.put_sealed_lazy(sealed).await?,
+        Put::Durable => vault.put_sealed(sealed).await?,
     }
     pipeline.metrics.processed_put(put.name());
     if let Some(dump) = stripped {
@@ -391,7 +395,7 @@ pub async fn finalize(
 pub enum Put {
     /// Fsynced before the job finishes: the report cannot be made again.
     Durable,
-    /// Not waited for on the disk ([`Vault::put_lazy`](crate::vault::Vault::put_lazy)):
+    /// Not waited for on the disk ([`Vault::put_sealed_lazy`]):
     /// a power cut may cost it, and [`stored`](super::stored) then makes it again.
     Lazy,
 }
