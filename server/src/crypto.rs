@@ -20,10 +20,10 @@
 
 use std::path::{Path, PathBuf};
 
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use chacha20::cipher::consts::U10;
 use hmac::Mac;
 use rand::RngCore;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use sha2::Digest;
 
 /// Magic at the start of every sealed blob (format version 1).
@@ -289,10 +289,11 @@ impl DataKey {
 
     /// Encrypts `plain`, bound to `aad` (the blob's store key).
     pub fn seal(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + plain.len() + 16);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&seal_raw(&self.0, aad.as_bytes(), plain));
-        out
+        let mut buf = Vec::with_capacity(SEAL_HEADROOM + plain.len() + SEAL_TAG);
+        buf.resize(SEAL_HEADROOM, 0);
+        buf.extend_from_slice(plain);
+        self.seal_in_place(aad, &mut buf);
+        buf
     }
 
     /// Encrypts `buf[SEAL_HEADROOM..]` where it lies, into the same blob
@@ -312,16 +313,12 @@ impl DataKey {
     /// # Panics
     /// When `buf` is shorter than `at` + [`SEAL_HEADROOM`].
     pub fn seal_in_place_at(&self, aad: &str, buf: &mut Vec<u8>, at: usize) {
-        let cipher = XChaCha20Poly1305::new(&Key::from(self.0));
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let (head, body) = buf[at..].split_at_mut(SEAL_HEADROOM);
         head[..MAGIC.len()].copy_from_slice(MAGIC);
         head[MAGIC.len()..].copy_from_slice(&nonce);
-        let tag = cipher
-            .encrypt_in_place_detached(&XNonce::from(nonce), aad.as_bytes(), body)
-            // Only fails for messages beyond 256 GiB, far over any upload limit.
-            .unwrap_or_default();
+        let tag = seal_body(&self.0, &nonce, aad.as_bytes(), body);
         buf.extend_from_slice(&tag);
     }
 
@@ -347,7 +344,7 @@ impl DataKey {
     /// An opener of the chunked blob whose nonces start with `prefix`.
     pub fn chunk_opener(&self, prefix: [u8; CHUNK_NONCE_PREFIX]) -> ChunkSealer {
         ChunkSealer {
-            cipher: XChaCha20Poly1305::new(&Key::from(self.0)),
+            key: self.0,
             prefix,
             next: 0,
         }
@@ -359,7 +356,7 @@ impl DataKey {
 /// big-endian) and a byte that is 1 on the last chunk, so chunks cannot be
 /// reordered, dropped or cut off after the last without failing to open.
 pub struct ChunkSealer {
-    cipher: XChaCha20Poly1305,
+    key: [u8; KEY_LEN],
     prefix: [u8; CHUNK_NONCE_PREFIX],
     next: u32,
 }
@@ -378,13 +375,13 @@ impl ChunkSealer {
         self.prefix
     }
 
-    fn nonce(&mut self, last: bool) -> Result<XNonce, CryptoError> {
+    fn nonce(&mut self, last: bool) -> Result<[u8; NONCE_LEN], CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..CHUNK_NONCE_PREFIX].copy_from_slice(&self.prefix);
         nonce[CHUNK_NONCE_PREFIX..NONCE_LEN - 1].copy_from_slice(&self.next.to_be_bytes());
         nonce[NONCE_LEN - 1] = u8::from(last);
         self.next = self.next.checked_add(1).ok_or(CryptoError::Format)?;
-        Ok(XNonce::from(nonce))
+        Ok(nonce)
     }
 
     /// Seals the next chunk, `buf`, where it lies (its tag appended), bound to
@@ -394,9 +391,9 @@ impl ChunkSealer {
     /// [`CryptoError::Format`] past 2³² chunks.
     pub fn seal(&mut self, aad: &str, buf: &mut Vec<u8>, last: bool) -> Result<(), CryptoError> {
         let nonce = self.nonce(last)?;
-        self.cipher
-            .encrypt_in_place(&nonce, aad.as_bytes(), buf)
-            .map_err(|_| CryptoError::Format)
+        let tag = seal_body(&self.key, &nonce, aad.as_bytes(), buf);
+        buf.extend_from_slice(&tag);
+        Ok(())
     }
 
     /// Opens the next chunk, `buf` (sealed, with its tag), where it lies.
@@ -406,35 +403,78 @@ impl ChunkSealer {
     /// last one when `last`) of a blob sealed under this key and prefix.
     pub fn open(&mut self, aad: &str, buf: &mut Vec<u8>, last: bool) -> Result<(), CryptoError> {
         let nonce = self.nonce(last)?;
-        self.cipher
-            .decrypt_in_place(&nonce, aad.as_bytes(), buf)
-            .map_err(|_| CryptoError::Decrypt)
+        let (cipher, nonce) = xchacha(&self.key, &nonce);
+        let len = cipher
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), buf)
+            .map_err(|_| CryptoError::Decrypt)?
+            .len();
+        buf.truncate(len);
+        Ok(())
     }
 }
 
-fn seal_raw(key: &[u8; KEY_LEN], aad: &[u8], plain: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed = cipher
-        .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
-        // Only fails for messages beyond 256 GiB, far over any upload limit.
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+/// XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03): ChaCha20-Poly1305 under the
+/// HChaCha20 subkey of `key` and the nonce's first 16 bytes, with 4 zero bytes
+/// and the nonce's last 8 as its nonce. The cipher of `chacha20poly1305`'s
+/// `XChaCha20Poly1305`, which sealed the blobs stored before (a test checks
+/// that both make the same bytes), with ring's ChaCha20-Poly1305 underneath:
+/// about twice as fast on the 0.1–4 MB blobs of a report.
+fn xchacha(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Nonce) {
+    let mut input = [0u8; 16];
+    input.copy_from_slice(&nonce[..16]);
+    let subkey = chacha20::hchacha::<U10>(&(*key).into(), &input.into());
+    let cipher = UnboundKey::new(&CHACHA20_POLY1305, &subkey)
+        .map(LessSafeKey::new)
+        .expect("a 32-byte key");
+    let mut short = [0u8; 12];
+    short[4..].copy_from_slice(&nonce[16..]);
+    (cipher, Nonce::assume_unique_for_key(short))
+}
+
+/// Encrypts `body` in place under `key` and `nonce`, bound to `aad`; the tag.
+fn seal_body(
+    key: &[u8; KEY_LEN],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    body: &mut [u8],
+) -> [u8; SEAL_TAG] {
+    let (cipher, nonce) = xchacha(key, nonce);
+    let mut out = [0u8; SEAL_TAG];
+    // Only fails for messages beyond 256 GiB, far over any upload limit; the
+    // zero tag then makes a blob that never opens.
+    if let Ok(tag) = cipher.seal_in_place_separate_tag(nonce, Aad::from(aad), body) {
+        out.copy_from_slice(tag.as_ref());
+    }
     out
 }
 
+/// `nonce ‖ ciphertext+tag` of `plain` under `key`, bound to `aad`.
+fn seal_raw(key: &[u8; KEY_LEN], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let mut out = Vec::with_capacity(NONCE_LEN + plain.len() + SEAL_TAG);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plain);
+    let tag = seal_body(key, &nonce, aad, &mut out[NONCE_LEN..]);
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Opens `nonce ‖ ciphertext+tag` made by [`seal_raw`] with the same `aad`.
 fn open_raw(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    if sealed.len() < NONCE_LEN + 16 {
+    if sealed.len() < NONCE_LEN + SEAL_TAG {
         return Err(CryptoError::Format);
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Format)?;
-    XChaCha20Poly1305::new(&Key::from(*key))
-        .decrypt(&XNonce::from(nonce), Payload { msg: body, aad })
-        .map_err(|_| CryptoError::Decrypt)
+    let (cipher, nonce) = xchacha(key, &nonce);
+    let mut plain = body.to_vec();
+    let len = cipher
+        .open_in_place(nonce, Aad::from(aad), &mut plain)
+        .map_err(|_| CryptoError::Decrypt)?
+        .len();
+    plain.truncate(len);
+    Ok(plain)
 }
 
 fn read_key_file(path: &Path) -> Result<Option<MasterKey>, CryptoError> {
@@ -498,6 +538,40 @@ mod tests {
         key.seal_in_place_at("raw/x.dmp", &mut buf, 4);
         assert_eq!(&buf[..4], b"HEAD");
         assert_eq!(key.open("raw/x.dmp", &buf[4..]).unwrap(), b"the rest");
+    }
+
+    /// Blobs stored before (sealed by `chacha20poly1305`'s XChaCha20-Poly1305)
+    /// open, and what is sealed now opens with it: one cipher, whichever
+    /// implementation.
+    #[test]
+    fn blobs_are_the_reference_xchacha20_poly1305() {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+
+        let key = DataKey::generate();
+        let reference = XChaCha20Poly1305::new(&Key::from(key.0));
+        for len in [0, 1, 63, 64, 65, 4096, 100_003] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let sealed = key.seal("reports/x.json", &plain);
+            let body = sealed.strip_prefix(MAGIC).unwrap();
+            let (nonce, ciphertext) = body.split_at(NONCE_LEN);
+            let payload = Payload {
+                msg: ciphertext,
+                aad: b"reports/x.json",
+            };
+            let nonce: [u8; NONCE_LEN] = nonce.try_into().unwrap();
+            let opened = reference.decrypt(&XNonce::from(nonce), payload);
+            assert_eq!(opened.unwrap(), plain, "{len} bytes");
+
+            let nonce = [len as u8; NONCE_LEN];
+            let payload = Payload {
+                msg: &plain,
+                aad: b"raw/x.dmp",
+            };
+            let old = reference.encrypt(&XNonce::from(nonce), payload).unwrap();
+            let blob = [MAGIC.as_slice(), &nonce, &old].concat();
+            assert_eq!(key.open("raw/x.dmp", &blob).unwrap(), plain, "{len} bytes");
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!   records the report: [`ProcessedOutcome::drop_stack_key`]), so no copy of
 //!   the object yields it any more, and the object is never rewritten;
 //! - sealed put and get of report blobs ([`Vault::put`], [`Vault::get`],
-//!   [`Vault::read`]; [`Vault::put_lazy`] for a processed report that can be
-//!   made again);
+//!   [`Vault::read`]; [`Vault::put_sealed_lazy`] for a processed report that
+//!   can be made again);
 //! - the key layout of report blobs in the store:
 //!   - `raw/<yyyy-mm-dd>/<report-id>.dmp` — the (scrubbed) minidump as received,
 //!     followed by the upload's metadata, its stack memory sealed apart
@@ -580,14 +580,26 @@ impl Vault {
         let Some((data, stack)) = self.index.report_keys(id).await? else {
             return Ok(None);
         };
+        Ok(Some(self.unwrap_keys(id, &data, stack.as_ref())?))
+    }
+
+    /// The keys of report `id` as the index keeps them (`data`, and `stack`
+    /// while it has one), unwrapped: for a caller that read them with other
+    /// rows in one read (a job: `Index::job_report`).
+    pub fn unwrap_keys(
+        &self,
+        id: &ReportId,
+        data: &WrappedKey,
+        stack: Option<&WrappedKey>,
+    ) -> Result<ReportKeys, VaultError> {
         let stack = match stack {
-            Some(wrapped) => Some(self.keyring.unwrap(&wrapped, &stack_key_aad(id))?),
+            Some(wrapped) => Some(self.keyring.unwrap(wrapped, &stack_key_aad(id))?),
             None => None,
         };
-        Ok(Some(ReportKeys {
-            data: self.keyring.unwrap(&data, &id.to_string())?,
+        Ok(ReportKeys {
+            data: self.keyring.unwrap(data, &id.to_string())?,
             stack,
-        }))
+        })
     }
 
     /// Makes, wraps and stores a new data key for report `id` on its own, without
@@ -623,19 +635,16 @@ impl Vault {
         put_sealed(&self.storage, key, data_key, plain).await
     }
 
-    /// Seals `plain` with `data_key` (bound to `key`) and stores it without
-    /// waiting for the disk ([`Storage::put_lazy`]): for a derived blob (a
-    /// processed report whose report keeps its stack key) that a power cut may
-    /// cost, never half-written to a reader, and that is made again when lost
-    /// (`crate::pipeline::stored`).
-    pub async fn put_lazy(
-        &self,
-        key: &Path,
-        data_key: &DataKey,
-        plain: &[u8],
-    ) -> Result<(), VaultError> {
-        let sealed = data_key.seal(key.as_ref(), plain);
-        Ok(self.storage.put_lazy(key, sealed.into()).await?)
+    /// Stores a blob sealed by [`Vault::seal_in_place`] at the key it was
+    /// sealed for without waiting for the disk ([`Storage::put_lazy`]): for a
+    /// derived blob (a processed report whose report keeps its stack key) that
+    /// a power cut may cost, never half-written to a reader, and that is made
+    /// again when lost (`crate::pipeline::stored`).
+    pub async fn put_sealed_lazy(&self, sealed: Sealed) -> Result<(), VaultError> {
+        Ok(self
+            .storage
+            .put_lazy(&sealed.key, sealed.bytes.into())
+            .await?)
     }
 
     /// Seals `buf[crypto::SEAL_HEADROOM..]` with `data_key` (bound to `key`)

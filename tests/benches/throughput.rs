@@ -14,9 +14,11 @@
 //!   looked up through the API;
 //! - queue drain: every test data dump ingested many times with no worker running,
 //!   then a server with the default workers drains the queue; the rate is taken
-//!   after a first copy of every dump was processed (warm caches);
+//!   after a first copy of every dump was processed (warm caches), and the
+//!   server's CPU time per report over the same span (from `/proc`: a figure
+//!   other load on the machine changes far less than the rate);
 //! - mixed: every test data dump many times, uploaded while the default workers
-//!   process; failed jobs are counted;
+//!   process; failed jobs are counted, and the server's CPU time per report;
 //! - memory: peak server RSS while a 200 MB dump streams in, against idle (the
 //!   upload limits are raised for this phase through a config file).
 //!
@@ -271,6 +273,11 @@ impl Servers {
         self.0.iter().map(|s| s.url.clone()).collect()
     }
 
+    /// The CPU time they have used so far, together.
+    fn cpu_time(&self) -> Duration {
+        self.0.iter().map(ServerProcess::cpu_time).sum()
+    }
+
     /// Kills them all (SIGKILL).
     fn kill(self) {
         for server in self.0 {
@@ -380,8 +387,10 @@ async fn drain(
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let t0 = Instant::now();
+    let cpu0 = servers.cpu_time();
     let after = wait_drained(&urls, deadline).await;
     let elapsed = t0.elapsed();
+    let cpu = servers.cpu_time() - cpu0;
     let done = after.jobs_done() - before.jobs_done();
     let rate = done / elapsed.as_secs_f64();
     let all = warm
@@ -406,6 +415,11 @@ async fn drain(
         &after,
         &[Stage::Load, Stage::Process, Stage::Finalize],
         after.value("mayday_jobs_run_total"),
+    );
+    println!(
+        "RESULT drain (warm): server CPU {:.2} ms per report ({:.2} cores busy)",
+        ms(cpu) / done,
+        cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     print_split(&after);
     drop(servers);
@@ -439,6 +453,7 @@ async fn mixed(
     let token = at.token();
     let bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
     let started = Instant::now();
+    let cpu0 = servers.cpu_time();
     let run = load(
         &urls,
         &bodies,
@@ -450,6 +465,7 @@ async fn mixed(
     let ingested = started.elapsed();
     let after = wait_drained(&urls, started + Duration::from_secs(300)).await;
     let elapsed = started.elapsed();
+    let cpu = servers.cpu_time() - cpu0;
     let rate = run.ids.len() as f64 / elapsed.as_secs_f64();
     let states = report_states(&urls[0], &token, &run.ids).await;
     println!(
@@ -465,6 +481,11 @@ async fn mixed(
         &after,
         &Stage::ALL,
         after.value("mayday_reports_ingested_total"),
+    );
+    println!(
+        "RESULT mixed: server CPU {:.2} ms per report, ingest and processing ({:.2} cores busy)",
+        ms(cpu) / run.ids.len() as f64,
+        cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     let failed = after.value("mayday_job_errors_total") as usize
         + states.get("failed").copied().unwrap_or(0);

@@ -467,6 +467,25 @@ impl ServerProcess {
         Memory::of(self.pid())
     }
 
+    /// The CPU time the server's threads have used so far (user and system),
+    /// from `/proc/<pid>/stat`: what a benchmark divides by the work done, a
+    /// figure other load on the machine changes far less than a rate.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("/proc/<pid>/stat of the server");
+        // Fields after the command name (which may hold spaces), from the
+        // state (field 3): utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+        let ticks = ticks(14).unwrap_or(0) + ticks(15).unwrap_or(0);
+        // In USER_HZ, 100 per second on Linux's ABI.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Kills the server with SIGKILL: no shutdown, no flush. Returns once
     /// everything it wrote is in [`ServerProcess::log`].
     pub fn kill(mut self) {

@@ -7,7 +7,9 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 use super::outbox;
 use super::placing::{Placed, Placing, place};
-use super::{Backend, CrashFacts, Index, IndexError, Queue, report_id_at};
+use super::reports::{REPORT_COLUMNS, report_from_row};
+use super::{Backend, CrashFacts, Index, IndexError, Queue, ReportRow, report_id_at};
+use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
 use crate::version::sort_key;
 
@@ -22,6 +24,20 @@ pub struct Job {
     pub report_id: ReportId,
     /// How many times it has been claimed, this time included.
     pub attempts: i64,
+}
+
+/// What a job reads of its report before it processes it, in one read
+/// ([`Index::job_report`]).
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The report's row.
+    pub row: ReportRow,
+    /// Its wrapped data key; `None` once destroyed (the report is deleted).
+    pub data_key: Option<WrappedKey>,
+    /// Its wrapped stack key, while it has one.
+    pub stack_key: Option<WrappedKey>,
+    /// The deployment's symbol upload count ([`Index::symbol_uploads`]).
+    pub symbol_uploads: u64,
 }
 
 /// What processing found, for the index.
@@ -90,23 +106,29 @@ impl Index {
         lease: Duration,
     ) -> Result<Option<Job>, IndexError> {
         let expired = now - lease.as_millis() as i64;
-        let sql = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(expired)
-            .bind(worker);
+        let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
         let row = match self.backend {
-            Backend::Postgres => query.fetch_optional(&self.writer).await?,
+            Backend::Postgres => {
+                let query = sqlx::query(sqlx::AssertSqlSafe(claim));
+                let query = query.bind(now).bind(expired).bind(worker);
+                query.fetch_optional(&self.writer).await?
+            }
             Backend::Sqlite => {
                 // A claim is committed without an fsync of its own: it outlives
                 // the process (the attempt it counts stops a dump that kills
                 // workers), and the next durable commit syncs it with its own. A
                 // claim lost with the machine only means the job is claimed
-                // again. One commit's sync saved per job, on the one writer.
-                let mut conn = Unsynced::acquire(&self.writer).await?;
-                let row = query.fetch_optional(conn.connection()).await?;
-                conn.restore().await?;
-                row
+                // again. One commit's sync saved per job, on the one writer; the
+                // writer set to NORMAL and back to FULL in the claim's own round
+                // trip to the database.
+                let sql =
+                    format!("PRAGMA synchronous = NORMAL; {claim}; PRAGMA synchronous = FULL");
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                let query = query.bind(now).bind(expired).bind(worker);
+                let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
+                let rows = query.fetch_all(conn.connection()).await?;
+                conn.restored();
+                rows.into_iter().next()
             }
         };
         row.map(|row| {
@@ -206,6 +228,40 @@ impl Index {
         Ok(())
     }
 
+    /// Report `id`'s row, its wrapped keys and the symbol upload count, in one
+    /// read (one snapshot, one round trip to the database): what a job needs
+    /// before it loads the report's dump. `None` when the report is gone.
+    pub async fn job_report(&self, id: &ReportId) -> Result<Option<JobReport>, IndexError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REPORT_COLUMNS}, k.master_key_id, k.wrapped_key, \
+             s.master_key_id AS stack_master_key_id, s.wrapped_key AS stack_wrapped_key, \
+             (SELECT uploads FROM symbol_uploads WHERE id = 1) AS symbol_uploads \
+             FROM reports \
+             LEFT JOIN report_keys k ON k.report_id = reports.id \
+             LEFT JOIN report_stack_keys s ON s.report_id = reports.id \
+             WHERE reports.id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let wrapped = |master: &str, key: &str| -> Result<Option<WrappedKey>, IndexError> {
+            let master: Option<String> = row.try_get(master)?;
+            let key: Option<String> = row.try_get(key)?;
+            Ok(master.zip(key).map(|(master_key_id, wrapped)| WrappedKey {
+                master_key_id,
+                wrapped,
+            }))
+        };
+        let uploads: Option<i64> = row.try_get("symbol_uploads")?;
+        Ok(Some(JobReport {
+            row: report_from_row(&row)?,
+            data_key: wrapped("master_key_id", "wrapped_key")?,
+            stack_key: wrapped("stack_master_key_id", "stack_wrapped_key")?,
+            symbol_uploads: uploads.unwrap_or(0).max(0) as u64,
+        }))
+    }
+
     /// Counts one symbol upload (see [`symbol_uploads`](Index::symbol_uploads)).
     pub async fn count_symbol_upload(&self) -> Result<(), IndexError> {
         sqlx::query("UPDATE symbol_uploads SET uploads = uploads + 1 WHERE id = 1")
@@ -281,8 +337,11 @@ impl Index {
             (Backend::Sqlite, FinishCommit::Lazy) => {
                 // On the writer set to NORMAL for this one transaction; a
                 // connection not set back to FULL is closed, never pooled.
-                let mut conn = Unsynced::acquire(&self.writer).await?;
-                let tx = conn.connection().begin_with("BEGIN IMMEDIATE").await?;
+                let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
+                let tx = conn
+                    .connection()
+                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                    .await?;
                 let recorded = self.record_processed(tx, job, outcome, now).await?;
                 if let Err(e) = conn.restore().await {
                     // Committed; the connection is closed rather than pooled.
@@ -314,18 +373,35 @@ impl Index {
     ) -> Result<Option<i64>, IndexError> {
         let job_id = job.id;
         let report_id = job.report_id.to_string();
+        // The report, and whether the job is still this claim (`held`).
         let current = sqlx::query(
-            "SELECT issue_id, received_at, product, version FROM reports WHERE id = $1",
+            "SELECT issue_id, received_at, product, version, state, \
+             (SELECT COUNT(*) FROM jobs WHERE id = $2 AND attempts = $3 AND state = 'running') \
+             AS held FROM reports WHERE id = $1",
         )
         .bind(&report_id)
+        .bind(job_id)
+        .bind(job.attempts)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current else {
             finish_job(tx, job_id).await?;
             return Ok(None);
         };
-        self.hold_claim(&mut tx, job).await?;
+        match self.backend {
+            // The write lock, held since BEGIN IMMEDIATE, keeps other claims out.
+            Backend::Sqlite if current.try_get::<i64, _>("held")? == 0 => {
+                return Err(IndexError::ClaimLost(job_id));
+            }
+            Backend::Sqlite => {}
+            // The job's row locked until the commit.
+            Backend::Postgres => self.hold_claim(&mut tx, job).await?,
+        }
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
+        // Never recorded as processed: no annotation or missing-symbol rows yet
+        // (only a finish writes them, in the transaction that marks the report
+        // processed), so none to delete.
+        let first_record = current.try_get::<String, _>("state")? == "queued";
         let received_at: i64 = current.try_get("received_at")?;
         let facts = &outcome.facts;
         let stored_product: Option<String> = current.try_get("product")?;
@@ -383,34 +459,52 @@ impl Index {
         .execute(&mut *tx)
         .await?;
 
-        sqlx::query("DELETE FROM report_annotations WHERE report_id = $1")
-            .bind(&report_id)
-            .execute(&mut *tx)
-            .await?;
-        for tag in &outcome.annotation_tags {
-            sqlx::query(
-                "INSERT INTO report_annotations (tag, report_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(tag)
-            .bind(&report_id)
-            .execute(&mut *tx)
-            .await?;
+        if !first_record {
+            for sql in [
+                "DELETE FROM report_annotations WHERE report_id = $1",
+                "DELETE FROM report_missing_symbols WHERE report_id = $1",
+            ] {
+                sqlx::query(sql).bind(&report_id).execute(&mut *tx).await?;
+            }
         }
-        sqlx::query("DELETE FROM report_missing_symbols WHERE report_id = $1")
-            .bind(&report_id)
-            .execute(&mut *tx)
-            .await?;
-        for (debug_file, debug_id) in &outcome.missing_symbols {
-            sqlx::query(
-                "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(&report_id)
-            .bind(debug_file)
-            .bind(debug_id)
-            .execute(&mut *tx)
-            .await?;
+        // Each list in one statement, from a JSON array: one round trip to the
+        // database, not one per row.
+        if !outcome.annotation_tags.is_empty() {
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    "INSERT INTO report_annotations (tag, report_id) \
+                     SELECT value, $2 FROM json_each($1) WHERE true ON CONFLICT DO NOTHING"
+                }
+                Backend::Postgres => {
+                    "INSERT INTO report_annotations (tag, report_id) \
+                     SELECT value, $2 FROM jsonb_array_elements_text($1::jsonb) AS t(value) \
+                     ON CONFLICT DO NOTHING"
+                }
+            };
+            sqlx::query(sql)
+                .bind(json_array(&outcome.annotation_tags))
+                .bind(&report_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !outcome.missing_symbols.is_empty() {
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
+                     SELECT $1, value ->> 0, value ->> 1 FROM json_each($2) WHERE true \
+                     ON CONFLICT DO NOTHING"
+                }
+                Backend::Postgres => {
+                    "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
+                     SELECT $1, m ->> 0, m ->> 1 FROM jsonb_array_elements($2::jsonb) AS m \
+                     ON CONFLICT DO NOTHING"
+                }
+            };
+            sqlx::query(sql)
+                .bind(&report_id)
+                .bind(json_array(&outcome.missing_symbols))
+                .execute(&mut *tx)
+                .await?;
         }
         if outcome.drop_stack_key {
             sqlx::query("DELETE FROM report_stack_keys WHERE report_id = $1")
@@ -441,6 +535,12 @@ impl Index {
     }
 }
 
+/// `items` as a JSON array, for a statement that inserts one row per element.
+fn json_array<T: serde::Serialize>(items: &[T]) -> String {
+    // Strings and pairs of strings: serializing them cannot fail.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
 /// Deletes job `job_id`, its work done, and commits the transaction that did it.
 async fn finish_job(mut tx: Transaction<'_, Any>, job_id: i64) -> Result<(), IndexError> {
     sqlx::query("DELETE FROM jobs WHERE id = $1")
@@ -465,17 +565,22 @@ impl Index {
 /// The SQLite writer connection with `synchronous = NORMAL`: its commits reach
 /// the WAL (they survive the process dying) but are not fsynced; the next commit
 /// made with `FULL` syncs them along with its own. [`Unsynced::restore`] puts it
-/// back to `FULL`; one dropped without that (an error, a cancelled future) is
-/// closed rather than returned to the pool, so no later commit runs unsynced.
+/// back to `FULL` (or the caller's own last statement did, and
+/// [`Unsynced::restored`] says so); one dropped without that (an error, a
+/// cancelled future) is closed rather than returned to the pool, so no later
+/// commit runs unsynced.
 struct Unsynced(Option<PoolConnection<Any>>);
 
 impl Unsynced {
-    async fn acquire(writer: &AnyPool) -> Result<Unsynced, IndexError> {
-        let mut conn = Unsynced(Some(writer.acquire().await?));
-        conn.connection()
-            .execute("PRAGMA synchronous = NORMAL")
-            .await?;
-        Ok(conn)
+    /// The writer, still `FULL`: the caller's first statement sets it to
+    /// `NORMAL` (in the same round trip to the database as what follows).
+    async fn acquire_syncing(writer: &AnyPool) -> Result<Unsynced, IndexError> {
+        Ok(Unsynced(Some(writer.acquire().await?)))
+    }
+
+    /// Back to the pool, set back to `FULL` by the caller's last statement.
+    fn restored(mut self) {
+        drop(self.0.take());
     }
 
     fn connection(&mut self) -> &mut AnyConnection {
@@ -565,7 +670,9 @@ mod tests {
 
         // One given up before it was restored (an error, a cancelled claim) is
         // not pooled: the next commit runs on a fresh connection, syncing.
-        let unsynced = Unsynced::acquire(&index.writer).await.unwrap();
+        let mut unsynced = Unsynced::acquire_syncing(&index.writer).await.unwrap();
+        let normal = "PRAGMA synchronous = NORMAL";
+        unsynced.connection().execute(normal).await.unwrap();
         drop(unsynced);
         assert_eq!(synchronous(&index.writer).await, 2);
     }

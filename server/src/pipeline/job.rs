@@ -17,10 +17,12 @@ use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::symbols_retry;
-use crate::crypto::SearchKey;
-use crate::index::{Index, IndexError, Job, ProcessedOutcome, ReportRow, ReportState, now_ms};
+use crate::crypto::{self, SearchKey};
+use crate::index::{
+    Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
+};
 use crate::metrics::Stage;
-use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, VaultError};
+use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, Vault, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +184,13 @@ async fn stored_final(
 pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobError> {
     let index = &pipeline.index;
     let vault = &pipeline.vault;
-    let Some(row) = index.report(&job.report_id).await? else {
+    let Some(JobReport {
+        row,
+        data_key,
+        stack_key,
+        symbol_uploads: uploads,
+    }) = index.job_report(&job.report_id).await?
+    else {
         // Deleted while queued — or while an earlier attempt of this job ran and
         // its worker died after storing the processed report: remove that too.
         vault.delete(&vault::processed_key(&job.report_id)).await?;
@@ -191,10 +199,11 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     };
     let raw_key = Path::from(row.raw_key.as_str());
     // A report whose data key is gone is deleted, whatever copies remain.
-    let Some(keys) = vault.keys(&row.id).await? else {
+    let Some(data_key) = data_key else {
         index.delete_job(job.id).await?;
         return Ok(None);
     };
+    let keys = vault.unwrap_keys(&row.id, &data_key, stack_key.as_ref())?;
     let meta_key = Path::from(row.meta_key.as_str());
     let Some(RawUpload { dump, meta, stack }) = vault.get_raw(&raw_key, &meta_key, &keys).await?
     else {
@@ -210,7 +219,6 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         .unwrap_or_default();
     // Symbols uploaded through any server process since this one last looked: what
     // its caches remember as missing may be there now.
-    let uploads = index.symbol_uploads().await?;
     pipeline.symbols.sync_uploads(uploads);
     Ok(Some(Loaded {
         row,
@@ -340,11 +348,15 @@ pub async fn finalize(
     // The report first, then the stripped dump or the stack key's end: see
     // `stored_final`.
     let key = vault::processed_key(&row.id);
-    let plain = serde_json::to_vec(&report)?;
+    // Serialized behind room for the seal's header and sealed where it lies:
+    // the report's JSON is written once and never copied.
+    let mut plain = vec![0; crypto::SEAL_HEADROOM];
+    serde_json::to_writer(&mut plain, &report)?;
+    let sealed = Vault::seal_in_place(&key, &keys.data, plain);
     let put = processed_put(&stack, drop_stack_key, row.state);
     match put {
-        Put::Lazy => vault.put_lazy(&key, &keys.data, &plain).await?,
-        Put::Durable => vault.put(&key, &keys.data, &plain).await?,
+        Put::Lazy => vault.put_sealed_lazy(sealed).await?,
+        Put::Durable => vault.put_sealed(sealed).await?,
     }
     pipeline.metrics.processed_put(put.name());
     if let Some(dump) = stripped {
@@ -383,7 +395,7 @@ pub async fn finalize(
 pub enum Put {
     /// Fsynced before the job finishes: the report cannot be made again.
     Durable,
-    /// Not waited for on the disk ([`Vault::put_lazy`](crate::vault::Vault::put_lazy)):
+    /// Not waited for on the disk ([`Vault::put_sealed_lazy`]):
     /// a power cut may cost it, and [`stored`](super::stored) then makes it again.
     Lazy,
 }

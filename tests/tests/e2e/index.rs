@@ -825,6 +825,98 @@ on_each_backend!(
     "intake"
 );
 
+/// What a job reads of its report before processing it comes in one read (row,
+/// wrapped keys, symbol upload count); the lists a finish records, each in one
+/// statement, hold every missing module and annotation tag of the outcome (a
+/// duplicate once), and processing the report again records the new lists in
+/// place of the old.
+async fn finish_lists_scenario(index: Index) {
+    let t0 = 1_700_000_000_000i64;
+    index
+        .insert_report_with_job(&new_report("bp-1f", t0))
+        .await
+        .unwrap();
+    let read = index.job_report(&id("bp-1f")).await.unwrap().unwrap();
+    assert_eq!(read.row.id, id("bp-1f"));
+    assert_eq!(read.data_key.unwrap().wrapped, "00".repeat(60));
+    assert_eq!(read.stack_key.unwrap().wrapped, "11".repeat(60));
+    index.count_symbol_upload().await.unwrap();
+    let read = index.job_report(&id("bp-1f")).await.unwrap().unwrap();
+    assert_eq!(read.symbol_uploads, index.symbol_uploads().await.unwrap());
+    assert!(read.symbol_uploads >= 1);
+    assert!(index.job_report(&id("bp-dead")).await.unwrap().is_none());
+
+    let missing = |file: &'static str, debug_id: &'static str| {
+        let index = index.clone();
+        async move {
+            let ids = index.reports_missing_symbols(file, debug_id).await;
+            ids.unwrap()
+        }
+    };
+    let tagged = |tag: &'static str| {
+        let index = index.clone();
+        async move {
+            let filter = ReportFilter {
+                conditions: ReportConditions {
+                    annotation_tag: Some(tag.to_owned()),
+                    ..Default::default()
+                },
+                limit: 10,
+                offset: 0,
+            };
+            let rows = index.search_reports(&filter).await.unwrap();
+            rows.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    let lists = |missing: &[(&str, &str)], tags: &[&str]| {
+        let mut outcome = outcome("lists", missing);
+        outcome.annotation_tags = tags.iter().map(|t| t.to_string()).collect();
+        outcome
+    };
+    let first = lists(
+        &[("liba.so", "A1"), ("libb.so", "B2"), ("liba.so", "A1")],
+        &["t1", "t2", "t1"],
+    );
+    let job = claim(&index, "w", t0 + 1).await.unwrap();
+    finish(&index, &job, &first, t0 + 2).await.unwrap();
+    assert_eq!(missing("liba.so", "A1").await, vec![id("bp-1f")]);
+    assert_eq!(missing("libb.so", "B2").await, vec![id("bp-1f")]);
+    assert_eq!(tagged("t1").await, vec![id("bp-1f")]);
+    assert_eq!(tagged("t2").await, vec![id("bp-1f")]);
+
+    // Processed again: the new lists, none of the old.
+    for (i, (modules, tags)) in [(&[("libc.so", "C3")][..], &["t3"][..]), (&[][..], &[][..])]
+        .into_iter()
+        .enumerate()
+    {
+        let at = t0 + 10 * (i as i64 + 1);
+        index.enqueue_job(&id("bp-1f"), at).await.unwrap();
+        let job = claim(&index, "w", at).await.unwrap();
+        finish(&index, &job, &lists(modules, tags), at + 1)
+            .await
+            .unwrap();
+        assert!(missing("liba.so", "A1").await.is_empty());
+        assert!(missing("libb.so", "B2").await.is_empty());
+        assert!(tagged("t1").await.is_empty());
+        assert!(tagged("t2").await.is_empty());
+        let expected = if modules.is_empty() {
+            vec![]
+        } else {
+            vec![id("bp-1f")]
+        };
+        assert_eq!(missing("libc.so", "C3").await, expected);
+        assert_eq!(tagged("t3").await, expected);
+    }
+    assert_eq!(index.queue_depth().await.unwrap(), 0);
+}
+
+on_each_backend!(
+    finish_lists_scenario,
+    a_finish_records_its_lists_whole_on_sqlite,
+    a_finish_records_its_lists_whole_on_postgresql,
+    "finish_lists"
+);
+
 /// Stack keys: stored with the report's row; destroyed by the transaction that
 /// finishes its job when the outcome says so (and only then), with the data key
 /// when the report is deleted, with the report when a resolved issue drops it,
