@@ -318,6 +318,20 @@ impl TestServer {
         keys
     }
 
+    /// Report `crash_id`'s raw object (its dump and metadata) as stored,
+    /// sealed: its key and bytes.
+    pub async fn stored_raw(&self, crash_id: &str) -> (object_store::path::Path, bytes::Bytes) {
+        let key = self
+            .report_keys(crash_id)
+            .await
+            .into_iter()
+            .find(|k| k.ends_with(".dmp"))
+            .unwrap_or_else(|| panic!("{crash_id} has no raw object"));
+        let path = object_store::path::Path::from(key.as_str());
+        let object = self.state.storage().get(&path).await.unwrap().unwrap();
+        (path, object)
+    }
+
     /// Every blob report `crash_id` has in the store, opened through the vault
     /// (a raw object: its dump, with its stack memory while the stack key
     /// exists, then its metadata): `(key, plaintext)` pairs, to search for what
@@ -330,7 +344,7 @@ impl TestServer {
             let path = object_store::path::Path::from(key.as_str());
             let plain = if key.ends_with(".dmp") {
                 let keys = vault.keys(&id).await.unwrap().expect("the report's keys");
-                let object = self.state.storage().get(&path).await.unwrap().unwrap();
+                let (_, object) = self.stored_raw(crash_id).await;
                 let raw = mayday_server::vault::open_raw(&path, &object, &keys, true)
                     .unwrap_or_else(|e| panic!("{key} does not open: {e}"));
                 [raw.dump.to_vec(), raw.meta.unwrap_or_default().to_vec()].concat()

@@ -506,33 +506,9 @@ async fn a_large_dump_is_scrubbed_in_windows_and_processes_as_it_was() {
         assert!(removed[kind].as_u64().unwrap_or(0) > 0, "{kind}: {removed}");
     }
 
-    let raw_key = server
-        .report_keys(&grown)
-        .await
-        .into_iter()
-        .find(|k| k.ends_with(".dmp"))
-        .unwrap();
-    let object = server
-        .state
-        .storage()
-        .get(&object_store::path::Path::from(raw_key.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, object) = server.stored_raw(&grown).await;
     assert!(object.starts_with(b"MDR3"), "stored as it was scrubbed");
-    let whole_key = server
-        .report_keys(&whole)
-        .await
-        .into_iter()
-        .find(|k| k.ends_with(".dmp"))
-        .unwrap();
-    let object = server
-        .state
-        .storage()
-        .get(&object_store::path::Path::from(whole_key.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, object) = server.stored_raw(&whole).await;
     assert!(object.starts_with(b"MDR2"), "scrubbed whole");
     let needles = [EMAIL, SECRET, USER, WIDE_USER];
     let mut blobs = server.opened_report_blobs(&grown).await;
@@ -577,19 +553,7 @@ async fn a_large_unreadable_dump_is_stored_as_its_magic_and_zeros() {
     let report = server.wait_processed(&token, &id).await;
     assert_eq!(report["state"], "failed", "{report}");
 
-    let raw_key = server
-        .report_keys(&id)
-        .await
-        .into_iter()
-        .find(|k| k.ends_with(".dmp"))
-        .unwrap();
-    let object = server
-        .state
-        .storage()
-        .get(&object_store::path::Path::from(raw_key.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (path, object) = server.stored_raw(&id).await;
     assert!(object.starts_with(b"MDR3"), "stored as it was read");
     let keys = server
         .state
@@ -598,7 +562,6 @@ async fn a_large_unreadable_dump_is_stored_as_its_magic_and_zeros() {
         .await
         .unwrap()
         .unwrap();
-    let path = object_store::path::Path::from(raw_key.as_str());
     let raw = mayday_server::vault::open_raw(&path, &object, &keys, true).unwrap();
     assert_eq!(raw.dump.len(), dump.len());
     assert_eq!(&raw.dump[..4], b"MDMP");
