@@ -107,7 +107,7 @@ pub fn inventory(dump: &[u8]) -> Result<DumpInventory, ScrubError> {
         {
             if let Some(bytes) = dump.get(r) {
                 for_each_run(bytes, |run| {
-                    let t = &*run.text;
+                    let t = run.text;
                     // A NAME=value with a conventional upper-case name.
                     if let Some(start) = env_assignment_start(t) {
                         let key = t[start..].split('=').next().unwrap_or("");

@@ -9,7 +9,6 @@
 //! time. The runs found are exactly those of a plain left-to-right scan (the
 //! tests compare the two).
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use super::text::Encoding;
@@ -19,10 +18,12 @@ pub(crate) struct TextRun<'a> {
     /// Byte offset of the run in the buffer.
     pub(crate) start: usize,
     pub(crate) encoding: Encoding,
-    /// The decoded text (borrowed from the buffer for UTF-8).
-    pub(crate) text: Cow<'a, str>,
-    /// For UTF-16: the unit index of each byte of `text` (plus one past the end).
-    units: Vec<u32>,
+    /// The decoded text: borrowed from the buffer for UTF-8; for UTF-16, from a
+    /// buffer the scan reuses for every run (so valid only during the call).
+    pub(crate) text: &'a str,
+    /// For UTF-16: the unit index of each byte of `text` (plus one past the
+    /// end); empty when every unit is ASCII (byte `i` of `text` is unit `i`).
+    units: &'a [u32],
 }
 
 impl TextRun<'_> {
@@ -31,8 +32,11 @@ impl TextRun<'_> {
         match self.encoding {
             Encoding::Utf8 => self.start + r.start..self.start + r.end,
             Encoding::Utf16Le => {
-                let a = self.units[r.start] as usize;
-                let b = self.units[r.end] as usize;
+                let (a, b) = if self.units.is_empty() {
+                    (r.start, r.end)
+                } else {
+                    (self.units[r.start] as usize, self.units[r.end] as usize)
+                };
                 self.start + 2 * a..self.start + 2 * b
             }
         }
@@ -434,15 +438,16 @@ fn for_each_run_in_windows(buf: &[u8], window: usize, mut f: impl FnMut(&TextRun
                     f(&TextRun {
                         start: r.start,
                         encoding: Encoding::Utf8,
-                        text: Cow::Borrowed(text),
-                        units: Vec::new(),
+                        text,
+                        units: &[],
                     });
                 }
             }
         },
     );
     // UTF-16LE at both alignments: unit j of alignment `align` is the two bytes
-    // at `align + 2j`.
+    // at `align + 2j`. Each run is decoded into the same two buffers.
+    let (mut text, mut unit_of) = (String::new(), Vec::new());
     for align in 0..2 {
         let units = n.saturating_sub(align) / 2;
         in_windows(
@@ -458,32 +463,41 @@ fn for_each_run_in_windows(buf: &[u8], window: usize, mut f: impl FnMut(&TextRun
                         break;
                     }
                     let (first, count) = (at + r.start, r.end.min(done) - r.start);
-                    f(&utf16_run(buf, align + 2 * first, count));
+                    let start = align + 2 * first;
+                    decode_utf16(&buf[start..start + 2 * count], &mut text, &mut unit_of);
+                    f(&TextRun {
+                        start,
+                        encoding: Encoding::Utf16Le,
+                        text: &text,
+                        units: &unit_of,
+                    });
                 }
             },
         );
     }
 }
 
-/// The run of `count` UTF-16LE units at byte `start` of `buf`.
-fn utf16_run(buf: &[u8], start: usize, count: usize) -> TextRun<'static> {
-    let mut text = String::with_capacity(count);
-    let mut unit_of = Vec::with_capacity(count + 1);
-    for (idx, pair) in buf[start..start + 2 * count].chunks_exact(2).enumerate() {
+/// Decodes the UTF-16LE units `bytes` (printable, so none is a surrogate) into
+/// `text`, and into `units` the unit index of each byte of `text` plus one past
+/// the end, or nothing when every unit is ASCII (see [`TextRun::buffer_range`]).
+fn decode_utf16(bytes: &[u8], text: &mut String, units: &mut Vec<u32>) {
+    text.clear();
+    units.clear();
+    let pairs = bytes.chunks_exact(2);
+    if pairs.clone().all(|p| p[1] == 0 && p[0] < 0x80) {
+        text.extend(pairs.map(|p| char::from(p[0])));
+        return;
+    }
+    let count = bytes.len() / 2;
+    for (idx, pair) in pairs.enumerate() {
         let u = u16::from_le_bytes([pair[0], pair[1]]);
         let c = char::from_u32(u32::from(u)).unwrap_or('?');
         for _ in 0..c.len_utf8() {
-            unit_of.push(idx as u32);
+            units.push(idx as u32);
         }
         text.push(c);
     }
-    unit_of.push(count as u32);
-    TextRun {
-        start,
-        encoding: Encoding::Utf16Le,
-        text: Cow::Owned(text),
-        units: unit_of,
-    }
+    units.push(count as u32);
 }
 
 #[cfg(test)]
@@ -606,6 +620,33 @@ mod tests {
         assert!(seen.contains(&(Encoding::Utf8, 2, "HOME=/home/bob".into())));
         assert!(seen.contains(&(Encoding::Utf16Le, 18, "USER=bob".into())));
         assert_eq!(seen, plain_runs(&buf));
+    }
+
+    #[test]
+    fn utf16_text_ranges_map_back_to_the_buffer() {
+        let mut buf = vec![0xffu8];
+        for text in ["AppData", "Zoë Ł x"] {
+            for u in text.encode_utf16() {
+                buf.extend_from_slice(&u.to_le_bytes());
+            }
+            buf.extend_from_slice(&[0xff, 0xff]);
+        }
+        let mut seen = Vec::new();
+        for_each_run(&buf, |run| {
+            if run.encoding == Encoding::Utf16Le {
+                let whole = run.buffer_range(&(0..run.text.len()));
+                let last = run.text.char_indices().last().expect("text").0;
+                let tail = run.buffer_range(&(last..run.text.len()));
+                seen.push((run.text.to_owned(), whole, tail));
+            }
+        });
+        assert_eq!(
+            seen,
+            [
+                ("AppData".to_owned(), 1..15, 13..15),
+                ("Zoë Ł x".to_owned(), 17..31, 29..31),
+            ]
+        );
     }
 
     #[test]

@@ -107,14 +107,35 @@ pub(crate) fn is_generic_name(name: &str) -> bool {
         || lower.starts_with('*')
 }
 
+/// The home directory roots [`HOME`] looks for, lower case.
+const HOME_ROOTS: [&[u8]; 3] = [b"home", b"users", b"documents and settings"];
+
+/// Whether `text` may hold a match of [`HOME`]: a separator, a root and a
+/// separator (in any ASCII case). Text with letters beyond ASCII falls back to
+/// a looser test (a separator and one of the roots' first letters): the
+/// pattern's Unicode case folding lets `ſ` (U+017F) stand for `s`.
+fn may_hold_home_root(text: &str) -> bool {
+    let b = text.as_bytes();
+    let sep = |c: Option<&u8>| matches!(c, Some(b'/' | b'\\'));
+    let ascii = text.is_ascii();
+    memchr::memchr2_iter(b'/', b'\\', b).any(|i| {
+        if !ascii {
+            return b
+                .get(i + 1)
+                .is_some_and(|&c| matches!(c | 0x20, b'h' | b'u' | b'd'));
+        }
+        HOME_ROOTS.iter().any(|root| {
+            let end = i + 1 + root.len();
+            b.get(i + 1..end)
+                .is_some_and(|w| w.eq_ignore_ascii_case(root))
+                && sep(b.get(end))
+        })
+    })
+}
+
 /// The user-name parts of home directories in `text`: byte ranges of the names.
 pub(crate) fn user_names_in_paths(text: &str) -> Vec<Range<usize>> {
-    // Cheap prefilter: a separator followed by one of the roots' first letters.
-    let b = text.as_bytes();
-    let candidate = b
-        .windows(2)
-        .any(|w| matches!(w[0], b'/' | b'\\') && matches!(w[1] | 0x20, b'h' | b'u' | b'd'));
-    if !candidate {
+    if !may_hold_home_root(text) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -171,6 +192,27 @@ fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Whether `text` may hold an IPv6 finding: each lies in a stretch of hex
+/// digits, colons and dots holding two colons and a decimal digit.
+fn may_hold_ipv6(text: &str) -> bool {
+    let (mut colons, mut digit) = (0u32, false);
+    for &c in text.as_bytes() {
+        match c {
+            b':' => colons += 1,
+            b'0'..=b'9' => digit = true,
+            b'.' | b'a'..=b'f' | b'A'..=b'F' => {}
+            _ => {
+                (colons, digit) = (0, false);
+                continue;
+            }
+        }
+        if colons >= 2 && digit {
+            return true;
+        }
+    }
+    false
+}
+
 /// Every value-rule finding in `text` (not environment assignments, not known
 /// names): e-mail, IPv4/IPv6, credit-card numbers, bearer tokens, PEM keys, URL
 /// credentials and user names in paths. Findings may overlap.
@@ -211,7 +253,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    if text.matches(':').nth(1).is_some() {
+    if text.matches(':').nth(1).is_some() && may_hold_ipv6(text) {
         for m in IPV6_CANDIDATE.find_iter(text) {
             let s = m.as_str().trim_end_matches('.');
             let r = m.start()..m.start() + s.len();
@@ -475,6 +517,57 @@ mod tests {
             kinds("https://bob:hunter2@example.org/x")
                 .contains(&("bob:hunter2".into(), Kind::UrlCredentials))
         );
+    }
+
+    #[test]
+    fn the_prefilters_pass_every_text_their_pattern_matches() {
+        // Random texts over the letters the patterns care about (and `ſ`, which
+        // `(?i)` lets stand for `s`): whenever a pattern matches, its prefilter
+        // lets the text through.
+        let pieces: Vec<&str> =
+            "/|\\|home|HoMe|hom|users|uſers|USERſ|user|usr|documents and settings|\
+                                 Documents and ſettings|d|h|u|bob|:|::|.|0|19|a|fe|x| |ë|="
+                .split('|')
+                .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut homes, mut ipv6s) = (0, 0);
+        for _ in 0..200_000 {
+            let len = 1 + next() % 8;
+            let text: String = (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            if HOME.is_match(&text) {
+                homes += 1;
+                assert!(may_hold_home_root(&text), "{text}");
+            }
+            if IPV6_CANDIDATE.find_iter(&text).any(|m| {
+                let s = m.as_str().trim_end_matches('.');
+                s.len() >= 3 && s.bytes().any(|b| b.is_ascii_digit())
+            }) {
+                ipv6s += 1;
+                assert!(may_hold_ipv6(&text), "{text}");
+            }
+        }
+        assert!(homes > 10 && ipv6s > 100, "{homes} {ipv6s}");
+        for text in [
+            "/home/kevin",
+            "\\HOME\\kevin",
+            "x/Users/bob",
+            "C:\\Documents and Settings\\Zoë",
+            "/uſers/bob",
+        ] {
+            assert!(HOME.is_match(text) && may_hold_home_root(text), "{text}");
+        }
+        for text in ["/usr/lib/x", "/homes/x", "/home", "users/x"] {
+            assert!(!may_hold_home_root(text), "{text}");
+        }
+        assert_eq!(user_names_in_paths("/uſers/bob/x"), vec![8..11]);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Learned {
     pub(super) fn learn(&mut self, buf: &[u8], rules: &AnnotationRules) {
         let Learned { names, secrets } = self;
         for_each_run(buf, |run| {
-            let text = &*run.text;
+            let text = run.text;
             if let Some(start) = env_assignment_start(text)
                 && let Some((key, value)) = text[start..].split_once('=')
             {
@@ -231,7 +231,7 @@ pub(super) fn scrub_text_in(
     };
     for_each_run(seg, |run| {
         let mut findings: Vec<Finding> = Vec::new();
-        let text = &*run.text;
+        let text = run.text;
         if ctx == Context::Memory
             && config.memory_text
             && let Some(start) = env_assignment_start(text)
