@@ -372,8 +372,9 @@ async fn store_upload(state: &IngestState, upload: Upload) -> Result<SubmitRecei
                     return record(state, &mut timer, report).await;
                 }
                 Err(NotStreamed::Whole(back)) => {
-                    // Scrubbed whole after all: the memory of the whole dump.
-                    memory = None;
+                    // Scrubbed whole after all: the memory of the whole dump,
+                    // waited for with the window's permit given back first.
+                    drop(memory.take());
                     memory = Some(state.spooler.scrub_permit(dump_len).await);
                     whole = *back;
                 }
