@@ -38,6 +38,17 @@ const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
 /// Units of the scrub memory semaphore.
 const MIB: u64 = 1024 * 1024;
+/// Zero bytes an in-memory spool keeps in front of its dump: what sealing the
+/// dump where it lies needs ([`Vault::seal_raw_in_place`]), so that
+/// [`SpoolReader::into_vec`] hands the buffer over without a copy.
+///
+/// [`Vault::seal_raw_in_place`]: crate::vault::Vault::seal_raw_in_place
+const HEADROOM: usize = crate::vault::RAW_HEADROOM;
+/// Room [`SpoolReader::into_vec`] keeps after a dump for what sealing appends
+/// (the metadata, the stack holes, lengths and tags, the sealed stack memory,
+/// which takes the place of what was cut out of the dump): with ordinary
+/// metadata the buffer is sealed without being moved.
+const TAILROOM: usize = 64 * 1024;
 
 /// Spools of one process: where they go and the memory they may take together.
 #[derive(Debug)]
@@ -107,7 +118,8 @@ pub fn clear_spool(data_dir: &Path) -> std::io::Result<()> {
 /// One upload's dump on its way in.
 pub struct Spool {
     spooler: Arc<Spooler>,
-    /// The bytes while in memory.
+    /// The bytes while in memory, after [`HEADROOM`] zero bytes (none while
+    /// nothing was written).
     memory: Vec<u8>,
     /// Bytes of `memory` counted in the spooler's total.
     counted: u64,
@@ -198,6 +210,7 @@ pub(crate) struct SpoolReader {
 }
 
 enum Source {
+    /// The dump is `buf[HEADROOM..]` (or all of an empty `buf`).
     Memory(Vec<u8>),
     File {
         file: std::fs::File,
@@ -233,8 +246,9 @@ impl SpoolReader {
             .ok_or_else(|| std::io::Error::other("read beyond the spooled dump"))?;
         let (file, cipher, chunks, size, cached) = match &mut self.source {
             Source::Memory(bytes) => {
-                // Within `len`, which is `bytes.len()`.
-                out.copy_from_slice(&bytes[offset as usize..end as usize]);
+                // Within `len`, which is the length of the dump in `bytes`.
+                let dump = bytes.get(HEADROOM..).unwrap_or_default();
+                out.copy_from_slice(&dump[offset as usize..end as usize]);
                 return Ok(());
             }
             Source::File {
@@ -267,22 +281,38 @@ impl SpoolReader {
         Ok(())
     }
 
-    /// The whole dump in memory, after `headroom` zero bytes.
+    /// The whole dump in memory, after `headroom` zero bytes, with room after
+    /// it for what sealing appends. A dump spooled in memory is handed over
+    /// where it lies when `headroom` is the room it was spooled with.
     pub(crate) fn into_vec(self, headroom: usize) -> std::io::Result<Vec<u8>> {
         let len = usize::try_from(self.len).map_err(std::io::Error::other)?;
         let mut out = Vec::new();
-        out.try_reserve_exact(headroom + len + TAG)
-            .map_err(std::io::Error::other)?;
-        out.resize(headroom, 0);
         match self.source {
-            Source::Memory(bytes) => out.extend_from_slice(&bytes),
-            Source::File { .. } => {
-                let mut reader = self;
+            Source::Memory(mut bytes) if headroom == HEADROOM && bytes.len() == HEADROOM + len => {
+                bytes
+                    .try_reserve_exact(TAILROOM)
+                    .map_err(std::io::Error::other)?;
+                Ok(bytes)
+            }
+            Source::Memory(bytes) => {
+                out.try_reserve_exact(headroom + len + TAILROOM)
+                    .map_err(std::io::Error::other)?;
+                out.resize(headroom, 0);
+                out.extend_from_slice(bytes.get(HEADROOM..).unwrap_or_default());
+                Ok(out)
+            }
+            source @ Source::File { .. } => {
+                out.try_reserve_exact(headroom + len + TAILROOM)
+                    .map_err(std::io::Error::other)?;
                 out.resize(headroom + len, 0);
+                let mut reader = SpoolReader {
+                    len: self.len,
+                    source,
+                };
                 reader.read_at(0, &mut out[headroom..])?;
+                Ok(out)
             }
         }
-        Ok(out)
     }
 }
 
@@ -361,12 +391,16 @@ impl Spool {
         let total = self.spooler.in_memory.fetch_add(add, Ordering::Relaxed) + add;
         self.counted += add;
         if self.len <= self.spooler.memory_bytes && total <= self.spooler.total_memory_bytes {
+            if self.memory.is_empty() {
+                self.memory.resize(HEADROOM, 0);
+            }
             self.memory.extend_from_slice(bytes);
             return Ok(());
         }
         // Over a bound: everything so far goes to the encrypted file.
         let mut file = Encrypted::create(&self.spooler.dir).await?;
-        file.write(&self.memory).await?;
+        file.write(self.memory.get(HEADROOM..).unwrap_or_default())
+            .await?;
         file.write(bytes).await?;
         self.memory = Vec::new();
         self.release();
@@ -498,6 +532,41 @@ mod tests {
             b"MDMP1234"
         );
         assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dump_in_memory_is_handed_over_where_it_lies_with_room_to_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = spooler(dir.path(), 1 << 20);
+        let plain: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut spool = Spool::new(Arc::clone(&spooler));
+        for piece in plain.chunks(3000) {
+            spool.write(piece).await.unwrap();
+        }
+        let reader = spool.into_reader().await.unwrap();
+        let Source::Memory(spooled) = &reader.source else {
+            panic!("spooled on disk")
+        };
+        let at = spooled.as_ptr();
+        let buf = reader.into_vec(HEADROOM).unwrap();
+        assert_eq!(buf.as_ptr(), at, "the spooled buffer itself, not a copy");
+        assert_eq!(&buf[..HEADROOM], &[0; HEADROOM]);
+        assert_eq!(&buf[HEADROOM..], &plain[..]);
+        assert!(buf.capacity() >= buf.len() + TAILROOM);
+
+        // Another headroom, and nothing spooled: copies as asked.
+        for (headroom, plain) in [(3, &plain[..]), (HEADROOM, &[][..])] {
+            let mut spool = Spool::new(Arc::clone(&spooler));
+            spool.write(plain).await.unwrap();
+            let buf = spool
+                .into_reader()
+                .await
+                .unwrap()
+                .into_vec(headroom)
+                .unwrap();
+            assert_eq!(&buf[..headroom], &vec![0; headroom][..]);
+            assert_eq!(&buf[headroom..], plain);
+        }
     }
 
     #[test]
