@@ -196,9 +196,9 @@ mod swar {
 #[allow(unsafe_code)]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpeq_epi16, _mm_cmpgt_epi8, _mm_cmpgt_epi16,
-        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_packs_epi16, _mm_set1_epi8,
-        _mm_set1_epi16,
+        __m128i, _mm_add_epi8, _mm_add_epi16, _mm_cmpeq_epi8, _mm_cmpeq_epi16, _mm_cmpgt_epi8,
+        _mm_cmpgt_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_packs_epi16,
+        _mm_set1_epi8, _mm_set1_epi16,
     };
 
     /// [`super::classes64`] 16 bytes at a time.
@@ -234,26 +234,30 @@ mod sse2 {
         _mm_set1_epi8(b as i8)
     }
 
+    /// Each byte of `x` within `lo..=hi`: all ones, else zeros. Moved by
+    /// `0x80 - lo` (wrapping), the range starts at the least signed byte, so one
+    /// compare is enough.
+    #[target_feature(enable = "sse2")]
+    fn bytes_in(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let moved = _mm_add_epi8(x, splat(0x80u8.wrapping_sub(lo)));
+        _mm_cmpgt_epi8(splat((hi - lo + 1) ^ 0x80), moved)
+    }
+
+    /// Each 16-bit lane of `x` within `lo..=hi` (`hi - lo` < 0x7fff): all ones,
+    /// else zeros, as [`bytes_in`].
+    #[target_feature(enable = "sse2")]
+    fn units_in(x: __m128i, lo: u16, hi: u16) -> __m128i {
+        let moved = _mm_add_epi16(x, _mm_set1_epi16(0x8000u16.wrapping_sub(lo) as i16));
+        _mm_cmpgt_epi16(_mm_set1_epi16(((hi - lo + 1) ^ 0x8000) as i16), moved)
+    }
+
     #[target_feature(enable = "sse2")]
     fn classes64_sse2(chunk: &[u8; 64]) -> [u64; 3] {
         let (mut a, mut l, mut c) = (0u64, 0u64, 0u64);
         for k in 0..4 {
             let x = load(chunk, 16 * k);
-            // 0x20..=0x7e: above 0x1f and below 0x7f (bytes from 0x80 are below
-            // 0x1f); or a tab.
-            let printable = _mm_or_si128(
-                _mm_and_si128(
-                    _mm_cmpgt_epi8(x, splat(0x1f)),
-                    _mm_cmpgt_epi8(splat(0x7f), x),
-                ),
-                _mm_cmpeq_epi8(x, splat(0x09)),
-            );
-            // 0xc2..=0xc5: above 0xc1 and below 0xc6 (bytes below 0x80 are above
-            // 0xc1, and not below 0xc6).
-            let lead = _mm_and_si128(
-                _mm_cmpgt_epi8(x, splat(0xc1)),
-                _mm_cmpgt_epi8(splat(0xc6), x),
-            );
+            let printable = _mm_or_si128(bytes_in(x, 0x20, 0x7e), _mm_cmpeq_epi8(x, splat(0x09)));
+            let lead = bytes_in(x, 0xc2, 0xc5);
             // 0x80..=0xbf: below 0xc0, the least of all.
             let cont = _mm_cmpgt_epi8(splat(0xc0), x);
             a |= gather(printable) << (16 * k);
@@ -266,13 +270,11 @@ mod sse2 {
     /// Each of the 8 UTF-16LE units of `x` printable: all ones, else zeros.
     #[target_feature(enable = "sse2")]
     fn printable_units(x: __m128i) -> __m128i {
-        let set = |u: i16| _mm_set1_epi16(u);
-        let ascii = _mm_and_si128(_mm_cmpgt_epi16(x, set(0x1f)), _mm_cmpgt_epi16(set(0x7f), x));
-        let latin = _mm_and_si128(
-            _mm_cmpgt_epi16(x, set(0x9f)),
-            _mm_cmpgt_epi16(set(0x180), x),
-        );
-        _mm_or_si128(_mm_or_si128(ascii, latin), _mm_cmpeq_epi16(x, set(0x09)))
+        let (ascii, latin) = (units_in(x, 0x20, 0x7e), units_in(x, 0xa0, 0x17f));
+        _mm_or_si128(
+            _mm_or_si128(ascii, latin),
+            _mm_cmpeq_epi16(x, _mm_set1_epi16(0x09)),
+        )
     }
 
     #[target_feature(enable = "sse2")]
@@ -602,8 +604,14 @@ fn decode_utf16(bytes: &[u8], text: &mut String, units: &mut Vec<u32>) {
     text.clear();
     units.clear();
     let pairs = bytes.chunks_exact(2);
-    if pairs.clone().all(|p| p[1] == 0 && p[0] < 0x80) {
-        text.extend(pairs.map(|p| char::from(p[0])));
+    if pairs
+        .clone()
+        .all(|p| u16::from_le_bytes([p[0], p[1]]) < 0x80)
+    {
+        // Each unit's low byte is its character.
+        let mut ascii = std::mem::take(text).into_bytes();
+        ascii.extend(bytes.iter().step_by(2));
+        *text = String::from_utf8(ascii).expect("ASCII is UTF-8");
         return;
     }
     let count = bytes.len() / 2;
