@@ -290,6 +290,148 @@ mod sse2 {
     }
 }
 
+/// The classification with AVX2, where the CPU has it (detected at run time;
+/// std caches the answer): as [`sse2`], 32 bytes (or 16 units) per compare.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi8, _mm256_add_epi16, _mm256_cmpeq_epi8, _mm256_cmpeq_epi16,
+        _mm256_cmpgt_epi8, _mm256_cmpgt_epi16, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_packs_epi16, _mm256_permute4x64_epi64, _mm256_set1_epi8,
+        _mm256_set1_epi16,
+    };
+
+    use super::Bits;
+
+    #[cfg(test)]
+    thread_local! {
+        /// Tests set this to take the SSE2 path on a CPU with AVX2.
+        pub(super) static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether the CPU has AVX2.
+    fn available() -> bool {
+        #[cfg(test)]
+        if OFF.get() {
+            return false;
+        }
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// [`Bits::utf8`] with AVX2, if the CPU has it.
+    pub(super) fn utf8(bytes: &[u8]) -> Option<(Bits, Bits)> {
+        // SAFETY: the CPU has AVX2.
+        available().then(|| unsafe { utf8_avx2(bytes) })
+    }
+
+    /// [`Bits::printable_units`] with AVX2, if the CPU has it.
+    pub(super) fn printable_units(bytes: &[u8]) -> Option<Bits> {
+        // SAFETY: the CPU has AVX2.
+        available().then(|| unsafe { printable_units_avx2(bytes) })
+    }
+
+    /// [`super::classes64`] with AVX2, if the CPU has it.
+    #[cfg(test)]
+    pub(super) fn classes64(chunk: &[u8; 64]) -> Option<[u64; 3]> {
+        // SAFETY: the CPU has AVX2.
+        available().then(|| unsafe { classes64_avx2(chunk) })
+    }
+
+    /// [`super::units64`] with AVX2, if the CPU has it.
+    #[cfg(test)]
+    pub(super) fn units64(chunk: &[u8; 128]) -> Option<u64> {
+        // SAFETY: the CPU has AVX2.
+        available().then(|| unsafe { units64_avx2(chunk) })
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn utf8_avx2(bytes: &[u8]) -> (Bits, Bits) {
+        Bits::utf8_with(bytes, |chunk| classes64_avx2(chunk))
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn printable_units_avx2(bytes: &[u8]) -> Bits {
+        Bits::printable_units_with(bytes, |chunk| units64_avx2(chunk))
+    }
+
+    /// The 32 bytes at `at` of `chunk`.
+    #[target_feature(enable = "avx2")]
+    fn load<const N: usize>(chunk: &[u8; N], at: usize) -> __m256i {
+        let bytes: &[u8; 32] = chunk[at..at + 32].try_into().expect("32 bytes");
+        // SAFETY: `bytes` is 32 readable bytes, all `_mm256_loadu_si256` reads;
+        // it needs no alignment.
+        unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+    }
+
+    /// Each lane's top bit, lane 0 as bit 0 (32 bits).
+    #[target_feature(enable = "avx2")]
+    fn gather(x: __m256i) -> u64 {
+        u64::from(_mm256_movemask_epi8(x) as u32)
+    }
+
+    /// The byte `b` in each lane.
+    #[target_feature(enable = "avx2")]
+    fn splat(b: u8) -> __m256i {
+        _mm256_set1_epi8(b as i8)
+    }
+
+    /// Each byte of `x` within `lo..=hi`: all ones, else zeros (as `sse2`'s).
+    #[target_feature(enable = "avx2")]
+    fn bytes_in(x: __m256i, lo: u8, hi: u8) -> __m256i {
+        let moved = _mm256_add_epi8(x, splat(0x80u8.wrapping_sub(lo)));
+        _mm256_cmpgt_epi8(splat((hi - lo + 1) ^ 0x80), moved)
+    }
+
+    /// Each 16-bit lane of `x` within `lo..=hi`: all ones, else zeros (as
+    /// `sse2`'s).
+    #[target_feature(enable = "avx2")]
+    fn units_in(x: __m256i, lo: u16, hi: u16) -> __m256i {
+        let moved = _mm256_add_epi16(x, _mm256_set1_epi16(0x8000u16.wrapping_sub(lo) as i16));
+        _mm256_cmpgt_epi16(_mm256_set1_epi16(((hi - lo + 1) ^ 0x8000) as i16), moved)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn classes64_avx2(chunk: &[u8; 64]) -> [u64; 3] {
+        let (mut a, mut l, mut c) = (0u64, 0u64, 0u64);
+        for k in 0..2 {
+            let x = load(chunk, 32 * k);
+            let printable =
+                _mm256_or_si256(bytes_in(x, 0x20, 0x7e), _mm256_cmpeq_epi8(x, splat(0x09)));
+            let lead = bytes_in(x, 0xc2, 0xc5);
+            // 0x80..=0xbf: below 0xc0, the least of all.
+            let cont = _mm256_cmpgt_epi8(splat(0xc0), x);
+            a |= gather(printable) << (32 * k);
+            l |= gather(lead) << (32 * k);
+            c |= gather(cont) << (32 * k);
+        }
+        [a, l, c]
+    }
+
+    /// Each of the 16 UTF-16LE units of `x` printable: all ones, else zeros.
+    #[target_feature(enable = "avx2")]
+    fn printable16(x: __m256i) -> __m256i {
+        let (ascii, latin) = (units_in(x, 0x20, 0x7e), units_in(x, 0xa0, 0x17f));
+        let tab = _mm256_cmpeq_epi16(x, _mm256_set1_epi16(0x09));
+        _mm256_or_si256(_mm256_or_si256(ascii, latin), tab)
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn units64_avx2(chunk: &[u8; 128]) -> u64 {
+        let mut v = 0u64;
+        for k in 0..2 {
+            let lo = printable16(load(chunk, 64 * k));
+            let hi = printable16(load(chunk, 64 * k + 32));
+            // Narrowed to bytes within each 128-bit half (lo's first 8 units,
+            // hi's first 8, lo's last 8, hi's last 8), then the middle quarters
+            // swapped: 32 units in order.
+            let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi16(lo, hi));
+            v |= gather(packed) << (32 * k);
+        }
+        v
+    }
+}
+
 /// Word `w` (64 positions of `width` bytes each) of `bytes`, zero past its end.
 fn word_of<const N: usize>(bytes: &[u8], w: usize) -> std::borrow::Cow<'_, [u8; N]> {
     let rest = &bytes[(N * w).min(bytes.len())..];
@@ -324,6 +466,17 @@ impl Bits {
     /// tab, or either byte of a 2-byte Latin letter), and a bit per byte that
     /// leads such a letter.
     fn utf8(bytes: &[u8]) -> (Bits, Bits) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(bits) = avx2::utf8(bytes) {
+            return bits;
+        }
+        Bits::utf8_with(bytes, classes64)
+    }
+
+    /// [`Bits::utf8`] with `classes64` for [`classes64`] (inlined, so the loop is
+    /// compiled with the caller's target features).
+    #[inline(always)]
+    fn utf8_with(bytes: &[u8], classes64: impl Fn(&[u8; 64]) -> [u64; 3]) -> (Bits, Bits) {
         let words = bytes.len().div_ceil(64);
         let (mut printable, mut pair_lead) = (Vec::with_capacity(words), Vec::with_capacity(words));
         let classes = |w: usize| {
@@ -351,6 +504,17 @@ impl Bits {
     /// A bit per whole UTF-16LE unit of `bytes`: whether it is printable
     /// (0x20..=0x7e, 0x09, 0xa0..=0x17f).
     fn printable_units(bytes: &[u8]) -> Bits {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(bits) = avx2::printable_units(bytes) {
+            return bits;
+        }
+        Bits::printable_units_with(bytes, units64)
+    }
+
+    /// [`Bits::printable_units`] with `units64` for [`units64`] (inlined, as
+    /// [`Bits::utf8_with`]).
+    #[inline(always)]
+    fn printable_units_with(bytes: &[u8], units64: impl Fn(&[u8; 128]) -> u64) -> Bits {
         let bytes = &bytes[..bytes.len() / 2 * 2];
         let words = bytes.len().div_ceil(128);
         Bits(
@@ -716,26 +880,31 @@ mod tests {
 
     #[test]
     fn the_byte_classes_are_the_table() {
-        // Every byte in every lane of a 16-byte SSE2 compare (and so of an 8-byte
-        // SWAR one), among other bytes and among its own kind.
+        // Every byte in every lane of a 32-byte AVX2 compare (and so of a
+        // 16-byte SSE2 and an 8-byte SWAR one), among other bytes and among its
+        // own kind.
         for b in 0..=255u8 {
-            for lane in 0..16 {
-                let mut bytes = [0x41u8; 16];
+            for lane in 0..32 {
+                let mut bytes = [0x41u8; 32];
                 bytes[lane] = b;
                 let mut buf = bytes.to_vec();
-                buf.extend_from_slice(&[b; 48]);
+                buf.extend_from_slice(&[b; 32]);
                 let [a, l, c] = Bits::classes(&buf);
                 let class = CLASS[b as usize];
                 assert_eq!(a.get(lane), class == ASCII, "{b:#x} in lane {lane}");
                 assert_eq!(l.get(lane), class == LEAD, "{b:#x} in lane {lane}");
                 assert_eq!(c.get(lane), class == CONT, "{b:#x} in lane {lane}");
                 // The neighbours are read for what they are.
-                assert!(a.get((lane + 1) % 16) || lane == 15);
-                for k in 16..64 {
+                assert!(a.get((lane + 1) % 32) || lane == 31);
+                for k in 32..64 {
                     assert_eq!(a.get(k), class == ASCII, "{b:#x} at {k}");
                 }
                 let word = word64(&buf);
                 assert_eq!(swar::classes64(&word), classes64(&word), "{b:#x}");
+                #[cfg(target_arch = "x86_64")]
+                if let Some(classes) = avx2::classes64(&word) {
+                    assert_eq!(classes, classes64(&word), "{b:#x}");
+                }
             }
         }
     }
@@ -750,11 +919,12 @@ mod tests {
                 let bits = Bits::printable_units(&bytes);
                 assert_eq!(bits.get(lane), printable_unit(u), "{u:#x} in lane {lane}");
                 let word = word128(&bytes);
-                assert_eq!(
-                    swar::units64(&word),
-                    units64(&word),
-                    "{u:#x} in lane {lane}"
-                );
+                let sse2 = units64(&word);
+                assert_eq!(swar::units64(&word), sse2, "{u:#x} in lane {lane}");
+                #[cfg(target_arch = "x86_64")]
+                if let Some(units) = avx2::units64(&word) {
+                    assert_eq!(units, sse2, "{u:#x} in lane {lane}");
+                }
             }
         }
     }
@@ -810,17 +980,49 @@ mod tests {
                         assert_eq!(units.get(i), printable_unit(u), "len {len}, unit {i}");
                     }
                     assert!(!units.get(len / 2));
+                    // The bit sets of a window the same on every path.
+                    let utf8 = Bits::utf8(seg);
+                    let swar = Bits::utf8_with(seg, swar::classes64);
+                    assert_eq!((&utf8.0.0, &utf8.1.0), (&swar.0.0, &swar.1.0));
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        avx2::OFF.set(true);
+                        let sse2 = Bits::utf8(seg);
+                        assert_eq!((&sse2.0.0, &sse2.1.0), (&swar.0.0, &swar.1.0));
+                        assert_eq!(Bits::printable_units(seg).0, units.0, "len {len}");
+                        avx2::OFF.set(false);
+                    }
                     for w in 0..len.div_ceil(64) {
                         let word = *word_of::<64>(seg, w);
                         assert_eq!(swar::classes64(&word), classes64(&word));
+                        #[cfg(target_arch = "x86_64")]
+                        if let Some(classes) = avx2::classes64(&word) {
+                            assert_eq!(classes, classes64(&word));
+                        }
                         let word = *word_of::<128>(seg, w);
                         assert_eq!(swar::units64(&word), units64(&word));
+                        #[cfg(target_arch = "x86_64")]
+                        if let Some(units) = avx2::units64(&word) {
+                            assert_eq!(units, units64(&word));
+                        }
                     }
+                    let plain = plain_runs(seg);
                     assert_eq!(
                         runs(seg),
-                        plain_runs(seg),
+                        plain,
                         "len {len}, round {round}, offset {offset}"
                     );
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        // The same without AVX2, where the CPU has it.
+                        avx2::OFF.set(true);
+                        let sse2 = runs(seg);
+                        avx2::OFF.set(false);
+                        assert_eq!(
+                            sse2, plain,
+                            "SSE2: len {len}, round {round}, offset {offset}"
+                        );
+                    }
                 }
             }
         }
