@@ -3,14 +3,15 @@
 //!
 //! Every upload's dump is searched this way twice (names learned, then values
 //! masked), so it is built for speed: each byte (or UTF-16 unit) is classified
-//! without branches into a bit set, 64 positions to a word: on x86_64 with SSE2
-//! (in every x86_64 CPU) 16 bytes or 8 units per compare, the answers gathered
-//! with `movemask`; elsewhere in a u64 (SWAR), 8 bytes or 4 units at a time.
-//! Runs shorter than [`MIN_RUN`] are removed with word-wide shifts, and only the
-//! words that still hold a run are looked at again. Most of a dump (pointers,
-//! code, zeros) is passed over 64 bytes at a time. The runs found are exactly
-//! those of a plain left-to-right scan (the tests compare the two, and the SSE2
-//! classes to the SWAR ones and to a table).
+//! without branches into a bit set, 64 positions to a word: on x86_64 with AVX2
+//! where the CPU has it (32 bytes or 16 units per compare), else with SSE2 (in
+//! every x86_64 CPU; 16 bytes or 8 units), the answers gathered with
+//! `movemask`; on other architectures in a u64 (SWAR), 8 bytes or 4 units at a
+//! time. Runs shorter than [`MIN_RUN`] are removed with word-wide shifts, and
+//! only the words that still hold a run are looked at again. Most of a dump
+//! (pointers, code, zeros) is passed over 64 bytes at a time. The runs found are
+//! exactly those of a plain left-to-right scan (the tests compare the two, and
+//! the AVX2, SSE2 and SWAR classes to each other and to a table).
 
 use std::ops::Range;
 
