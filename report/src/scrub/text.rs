@@ -348,17 +348,17 @@ pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
 /// Case-insensitive finder for literal values (user and host names) learned from
 /// the data or configured. Matches must not be glued to letters or digits.
 ///
-/// One is built for every dump scrubbed, so building must be cheap: the values
-/// are searched with an Aho-Corasick automaton ignoring ASCII case, which finds
-/// what `(?i)(?:v1|v2|…)` (values longest first) would. Where it could not — a
-/// value beyond ASCII, or text holding `ſ` (U+017F) or `K` (U+212A), which
-/// Unicode simple case folding lets stand for `s` and `k` — that regex is
-/// compiled (once, on first need) and searched instead.
+/// One is built for every dump scrubbed, so building must be cheap (and values
+/// learned from a dump can be kilobytes long). What it finds is what
+/// `(?i)(?:v1|v2|…)` (values longest first) finds: [`AsciiValues`] finds that
+/// ignoring ASCII case; where that could differ — a value beyond ASCII, or
+/// text holding `ſ` (U+017F) or `K` (U+212A), which Unicode simple case
+/// folding lets stand for `s` and `k` — the regex is compiled (once, on first
+/// need) and searched instead.
 #[derive(Debug, Default)]
 pub(crate) struct KnownValues {
-    /// The values, ASCII case ignored; `None` when some value is not ASCII
-    /// (or there are none).
-    ascii: Option<AhoCorasick>,
+    /// `None` when some value is not ASCII (or there are none).
+    ascii: Option<AsciiValues>,
     /// `(?i)(?:v1|v2|…)`, empty when there are no values.
     pattern: String,
     /// [`Self::pattern`] compiled, on first need (`None`: it did not compile).
@@ -388,21 +388,8 @@ impl KnownValues {
                 .collect::<Vec<_>>()
                 .join("|")
         );
-        // Leftmost-first over the values in the alternation's order: the
-        // regex's matches, as long as no case folding beyond ASCII is involved.
-        let ascii = vals
-            .iter()
-            .all(|v| v.is_ascii())
-            .then(|| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .ascii_case_insensitive(true)
-                    .build(&vals)
-                    .ok()
-            })
-            .flatten();
         Self {
-            ascii,
+            ascii: AsciiValues::new(&vals),
             pattern,
             regex: OnceLock::new(),
             min_len,
@@ -424,16 +411,87 @@ impl KnownValues {
             }
         };
         match &self.ascii {
-            Some(ac) if !may_fold_into_ascii(text) => {
-                for m in ac.find_iter(text) {
-                    push(m.range());
-                }
-            }
+            Some(ascii) if !may_fold_into_ascii(text) => ascii.find_iter(text.as_bytes(), push),
             _ => {
                 let regex = self.regex.get_or_init(|| Regex::new(&self.pattern).ok());
                 for m in regex.iter().flat_map(|re| re.find_iter(text)) {
                     push(m.range());
                 }
+            }
+        }
+    }
+}
+
+/// ASCII values (each at least 3 bytes) found ignoring ASCII case, leftmost
+/// first: at the leftmost place any value occurs, the first value in order that
+/// does. An Aho-Corasick automaton over the values' first three bytes only
+/// (cheap to build however long the values) finds the places to try.
+#[derive(Debug)]
+struct AsciiValues {
+    /// The values, in order.
+    values: Vec<Box<[u8]>>,
+    /// The distinct first three bytes of the values, ASCII case ignored.
+    starts: AhoCorasick,
+    /// For each pattern of [`Self::starts`], the values (indices, in order)
+    /// that begin with it.
+    by_start: Vec<Vec<usize>>,
+}
+
+impl AsciiValues {
+    /// `None` when a value is not ASCII or shorter than 3 bytes.
+    fn new(values: &[&str]) -> Option<Self> {
+        if !values.iter().all(|v| v.is_ascii() && v.len() >= 3) {
+            return None;
+        }
+        let mut starts: Vec<[u8; 3]> = Vec::new();
+        let mut by_start: Vec<Vec<usize>> = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let b = v.as_bytes();
+            let start = [b[0], b[1], b[2]].map(|c| c.to_ascii_lowercase());
+            match starts.iter().position(|s| *s == start) {
+                Some(at) => by_start[at].push(i),
+                None => {
+                    starts.push(start);
+                    by_start.push(vec![i]);
+                }
+            }
+        }
+        // Standard semantics: every place a start occurs, overlapping ones too.
+        let starts = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .build(&starts)
+            .ok()?;
+        Some(Self {
+            values: values.iter().map(|v| v.as_bytes().into()).collect(),
+            starts,
+            by_start,
+        })
+    }
+
+    /// Calls `found` with each occurrence in `text`, left to right, not
+    /// overlapping: what `find_iter` of `(?i)(?:v1|v2|…)` yields on text
+    /// without `ſ` or `K`.
+    fn find_iter(&self, text: &[u8], mut found: impl FnMut(Range<usize>)) {
+        let mut next = 0;
+        // All starts are 3 bytes long: they are reported in the order of
+        // where they begin, and at most one begins at any place.
+        for m in self.starts.find_overlapping_iter(text) {
+            let at = m.start();
+            if at < next {
+                continue;
+            }
+            let rest = &text[at..];
+            let value = self.by_start[m.pattern().as_usize()]
+                .iter()
+                .map(|&i| &self.values[i])
+                .find(|v| {
+                    rest.get(..v.len())
+                        .is_some_and(|r| r.eq_ignore_ascii_case(v))
+                });
+            if let Some(v) = value {
+                next = at + v.len();
+                found(at..next);
             }
         }
     }
@@ -704,6 +762,9 @@ mod tests {
             // search goes on after it.
             (&["bob", "bobby"], "bobbyx bob bobby", &["bob", "bobby"]),
             (&["abc", "ABC", "bcd"], "abcd bcd", &["bcd"]),
+            // Not overlapping: the search goes on after a match, not inside it.
+            (&["ab-ab"], "ab-AB-ab.ab-ab", &["ab-AB", "ab-ab"]),
+            (&["x.x.x", "x.xyz"], "x.x.xyz", &[]),
             (&["root", " ab ", "%USER%"], "root ab %user%", &[]),
         ];
         for (values, text, expected) in cases {
