@@ -4,8 +4,9 @@
 
 use std::net::Ipv6Addr;
 use std::ops::Range;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 /// What a value rule found. `name()` is the stable kind used in [`super::ScrubSummary`].
@@ -346,9 +347,22 @@ pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
 
 /// Case-insensitive finder for literal values (user and host names) learned from
 /// the data or configured. Matches must not be glued to letters or digits.
+///
+/// One is built for every dump scrubbed, so building must be cheap (and values
+/// learned from a dump can be kilobytes long). What it finds is what
+/// `(?i)(?:v1|v2|…)` (values longest first) finds: [`AsciiValues`] finds that
+/// ignoring ASCII case; where that could differ — a value beyond ASCII, or
+/// text holding `ſ` (U+017F) or `K` (U+212A), which Unicode simple case
+/// folding lets stand for `s` and `k` — the regex is compiled (once, on first
+/// need) and searched instead.
 #[derive(Debug, Default)]
 pub(crate) struct KnownValues {
-    regex: Option<Regex>,
+    /// `None` when some value is not ASCII (or there are none).
+    ascii: Option<AsciiValues>,
+    /// `(?i)(?:v1|v2|…)`, empty when there are no values.
+    pattern: String,
+    /// [`Self::pattern`] compiled, on first need (`None`: it did not compile).
+    regex: OnceLock<Option<Regex>>,
     min_len: usize,
 }
 
@@ -375,25 +389,124 @@ impl KnownValues {
                 .join("|")
         );
         Self {
-            regex: Regex::new(&pattern).ok(),
+            ascii: AsciiValues::new(&vals),
+            pattern,
+            regex: OnceLock::new(),
             min_len,
         }
     }
 
+    /// Pushes every occurrence of a value in `text` (leftmost first, not
+    /// overlapping) that is not glued to letters or digits.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Finding>) {
-        let Some(re) = &self.regex else { return };
-        if text.len() < self.min_len {
+        if self.pattern.is_empty() || text.len() < self.min_len {
             return;
         }
-        for m in re.find_iter(text) {
-            if bounded(text, &m.range(), b"") {
+        let mut push = |range: Range<usize>| {
+            if bounded(text, &range, b"") {
                 out.push(Finding {
-                    range: m.range(),
+                    range,
                     kind: Kind::KnownValue,
                 });
             }
+        };
+        match &self.ascii {
+            Some(ascii) if !may_fold_into_ascii(text) => ascii.find_iter(text.as_bytes(), push),
+            _ => {
+                let regex = self.regex.get_or_init(|| Regex::new(&self.pattern).ok());
+                for m in regex.iter().flat_map(|re| re.find_iter(text)) {
+                    push(m.range());
+                }
+            }
         }
     }
+}
+
+/// ASCII values (each at least 3 bytes) found ignoring ASCII case, leftmost
+/// first: at the leftmost place any value occurs, the first value in order that
+/// does. An Aho-Corasick automaton over the values' first three bytes only
+/// (cheap to build however long the values) finds the places to try.
+#[derive(Debug)]
+struct AsciiValues {
+    /// The values, in order.
+    values: Vec<Box<[u8]>>,
+    /// The distinct first three bytes of the values, ASCII case ignored.
+    starts: AhoCorasick,
+    /// For each pattern of [`Self::starts`], the values (indices, in order)
+    /// that begin with it.
+    by_start: Vec<Vec<usize>>,
+}
+
+impl AsciiValues {
+    /// `None` when a value is not ASCII or shorter than 3 bytes.
+    fn new(values: &[&str]) -> Option<Self> {
+        if !values.iter().all(|v| v.is_ascii() && v.len() >= 3) {
+            return None;
+        }
+        let mut starts: Vec<[u8; 3]> = Vec::new();
+        let mut by_start: Vec<Vec<usize>> = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let b = v.as_bytes();
+            let start = [b[0], b[1], b[2]].map(|c| c.to_ascii_lowercase());
+            match starts.iter().position(|s| *s == start) {
+                Some(at) => by_start[at].push(i),
+                None => {
+                    starts.push(start);
+                    by_start.push(vec![i]);
+                }
+            }
+        }
+        // Standard semantics: every place a start occurs, overlapping ones too.
+        let starts = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .build(&starts)
+            .ok()?;
+        Some(Self {
+            values: values.iter().map(|v| v.as_bytes().into()).collect(),
+            starts,
+            by_start,
+        })
+    }
+
+    /// Calls `found` with each occurrence in `text`, left to right, not
+    /// overlapping: what `find_iter` of `(?i)(?:v1|v2|…)` yields on text
+    /// without `ſ` or `K`.
+    fn find_iter(&self, text: &[u8], mut found: impl FnMut(Range<usize>)) {
+        let mut next = 0;
+        // All starts are 3 bytes long: they are reported in the order of
+        // where they begin, and at most one begins at any place.
+        for m in self.starts.find_overlapping_iter(text) {
+            let at = m.start();
+            if at < next {
+                continue;
+            }
+            let rest = &text[at..];
+            let value = self.by_start[m.pattern().as_usize()]
+                .iter()
+                .map(|&i| &self.values[i])
+                .find(|v| {
+                    rest.get(..v.len())
+                        .is_some_and(|r| r.eq_ignore_ascii_case(v))
+                });
+            if let Some(v) = value {
+                next = at + v.len();
+                found(at..next);
+            }
+        }
+    }
+}
+
+/// Whether `text` holds a character beyond ASCII that Unicode simple case
+/// folding (as `(?i)` applies it) makes equal to an ASCII letter: `ſ` (U+017F,
+/// UTF-8 `C5 BF`, folds with `s`) or `K` (U+212A, `E2 84 AA`, folds with `k`).
+/// No other character does (regex-syntax's `CASE_FOLDING_SIMPLE`, Unicode 16).
+fn may_fold_into_ascii(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr2_iter(0xC5, 0xE2, b).any(|i| match b[i] {
+        0xC5 => b.get(i + 1) == Some(&0xBF),
+        _ => b.get(i + 1..i + 3) == Some(&[0x84, 0xAA][..]),
+    })
 }
 
 /// Merges overlapping findings; the earlier kind wins for the merged range.
@@ -586,5 +699,181 @@ mod tests {
         known.find("KEVIN@host kevinx xkevin kevin", &mut out);
         let found: Vec<_> = out.iter().map(|f| f.range.clone()).collect();
         assert_eq!(found, vec![0..5, 25..30]);
+    }
+
+    /// The finder [`KnownValues`] replaced: `(?i)(?:v1|v2|…)` compiled for every
+    /// value set, matches kept when bounded. [`KnownValues::find`] must find
+    /// exactly what this finds.
+    fn reference_known_values<'a>(
+        values: impl IntoIterator<Item = &'a str>,
+        text: &str,
+    ) -> Vec<Finding> {
+        let mut vals: Vec<&str> = values
+            .into_iter()
+            .map(str::trim)
+            .filter(|v| v.chars().count() >= 3 && !is_generic_name(v))
+            .collect();
+        vals.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        vals.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        if vals.is_empty() {
+            return Vec::new();
+        }
+        let min_len = vals.iter().map(|v| v.len()).min().unwrap_or(3);
+        let pattern = format!(
+            "(?i)(?:{})",
+            vals.iter()
+                .map(|v| regex::escape(v))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        let Ok(re) = Regex::new(&pattern) else {
+            return Vec::new();
+        };
+        if text.len() < min_len {
+            return Vec::new();
+        }
+        re.find_iter(text)
+            .filter(|m| bounded(text, &m.range(), b""))
+            .map(|m| Finding {
+                range: m.range(),
+                kind: Kind::KnownValue,
+            })
+            .collect()
+    }
+
+    fn new_find(known: &KnownValues, text: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        known.find(text, &mut out);
+        out
+    }
+
+    #[test]
+    fn known_values_fold_case_as_the_regex_did() {
+        let cases: &[(&[&str], &str, &[&str])] = &[
+            // `ſ` and `K` stand for `s` and `k` under `(?i)`.
+            (
+                &["sam", "kevin"],
+                "ſAM x \u{212a}EVIN",
+                &["ſAM", "\u{212a}EVIN"],
+            ),
+            // Values beyond ASCII fold by Unicode rules.
+            (&["zoë"], "ZOË zoë zoËx", &["ZOË", "zoë"]),
+            // Longest value first; a match glued to a letter is dropped and the
+            // search goes on after it.
+            (&["bob", "bobby"], "bobbyx bob bobby", &["bob", "bobby"]),
+            (&["abc", "ABC", "bcd"], "abcd bcd", &["bcd"]),
+            // Not overlapping: the search goes on after a match, not inside it.
+            (&["ab-ab"], "ab-AB-ab.ab-ab", &["ab-AB", "ab-ab"]),
+            (&["x.x.x", "x.xyz"], "x.x.xyz", &[]),
+            (&["root", " ab ", "%USER%"], "root ab %user%", &[]),
+        ];
+        for (values, text, expected) in cases {
+            let known = KnownValues::new(values.iter().copied());
+            let found: Vec<&str> = new_find(&known, text)
+                .into_iter()
+                .map(|f| &text[f.range])
+                .collect();
+            assert_eq!(found, *expected, "{values:?} in {text:?}");
+            assert_eq!(
+                new_find(&known, text),
+                reference_known_values(values.iter().copied(), text)
+            );
+        }
+        assert!(may_fold_into_ascii("xſ") && may_fold_into_ascii("\u{212a}"));
+        // Same first bytes, other characters: `Ş` (C5 9E), `€` (E2 82 AC), `℩` (E2 84 A9).
+        assert!(!may_fold_into_ascii("Ş € ℩ Å s k"));
+    }
+
+    #[test]
+    fn known_values_find_what_the_regex_found() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut pick = |n: usize| (next() % n as u64) as usize;
+        // Letters (few, so values overlap and recur), the two characters that
+        // fold into ASCII, Latin-1 and Latin Extended-A letters, digits and
+        // separators.
+        let letters: Vec<char> = "abkseABKSEſ\u{212a}éÉëßÿāĀſŀx".chars().collect();
+        let others: Vec<char> = "0123456789 /\\._-@:\u{0}".chars().collect();
+        let vary = |c: char, r: usize| -> String {
+            match (c, r % 6) {
+                ('s' | 'S', 0) => "ſ".into(),
+                ('k' | 'K', 0) => "\u{212a}".into(),
+                (_, 1 | 2) => c.to_uppercase().collect(),
+                (_, 3 | 4) => c.to_lowercase().collect(),
+                _ => c.to_string(),
+            }
+        };
+        let (mut found, mut unfolded, mut runs) = (0usize, 0usize, 0usize);
+        for round in 0..2_000 {
+            // A value set: random words, some prefixes of others, some equal to
+            // others ignoring case, padded, generic, short; now and then with a
+            // letter beyond ASCII.
+            let ascii_only = round % 3 != 0;
+            let mut values: Vec<String> = Vec::new();
+            for _ in 0..1 + pick(6) {
+                let v: String = match (pick(6), values.is_empty()) {
+                    (0, false) => {
+                        let v = &values[pick(values.len())];
+                        let cut = v.char_indices().map(|(i, _)| i).nth(pick(4) + 1);
+                        v[..cut.unwrap_or(v.len())].to_owned()
+                    }
+                    (1, false) => values[pick(values.len())]
+                        .chars()
+                        .map(|c| vary(c, pick(6)))
+                        .collect(),
+                    (2, _) => ["root", " ab ", "Guest", "$HOME"][pick(4)].to_owned(),
+                    _ => (0..2 + pick(5))
+                        .map(|_| {
+                            let c = letters[pick(if ascii_only { 10 } else { letters.len() })];
+                            if pick(8) == 0 { others[pick(10)] } else { c }
+                        })
+                        .collect(),
+                };
+                values.push(if pick(5) == 0 { format!(" {v}\t") } else { v });
+            }
+            let known = KnownValues::new(values.iter().map(String::as_str));
+            for _ in 0..20 {
+                // A text: pieces of the values (case varied, `ſ` and `K` for
+                // `s` and `k` now and then), letters, digits and separators;
+                // half of them ASCII but for the values' own letters.
+                let wide = pick(2) == 0;
+                let mut text = String::new();
+                for _ in 0..pick(12) {
+                    match pick(4) {
+                        0 | 1 => {
+                            let v = values[pick(values.len())].trim();
+                            let folds = pick(3) == 0;
+                            for c in v.chars() {
+                                if folds {
+                                    let r = if wide { pick(6) } else { 1 + pick(5) };
+                                    text.push_str(&vary(c, r));
+                                } else {
+                                    text.push(c);
+                                }
+                            }
+                        }
+                        2 => text.push(letters[pick(if wide { letters.len() } else { 10 })]),
+                        _ => text.push(others[pick(others.len())]),
+                    }
+                }
+                let expected = reference_known_values(values.iter().map(String::as_str), &text);
+                assert_eq!(new_find(&known, &text), expected, "{values:?} in {text:?}");
+                found += expected.len();
+                runs += 1;
+                if known.ascii.is_some() && !may_fold_into_ascii(&text) {
+                    unfolded += expected.len();
+                }
+            }
+        }
+        // Both paths found plenty.
+        assert!(
+            found > 8_000 && unfolded > 2_500 && found - unfolded > 2_500,
+            "{found} {unfolded} of {runs}"
+        );
     }
 }
