@@ -487,12 +487,12 @@ async fn finishes_that_claim_scenario(index: Index) {
                     let now = t0 + 200 + ran.len() as i64;
                     let text = current.report_id.to_string();
                     let n: u32 = text.rsplit('-').next().unwrap().parse().unwrap();
-                    job = if current.attempts == 1 && n % 10 == 0 {
+                    job = if current.attempts == 1 && n.is_multiple_of(10) {
                         // Retried, due at once: claimed again, on a second attempt.
                         index
                             .retry_job_and_claim(&current, now, "transient", now, next)
                             .await?
-                    } else if n % 7 == 0 {
+                    } else if n.is_multiple_of(7) {
                         index
                             .finish_failed_and_claim(&current, "bad dump", now, next)
                             .await?
@@ -552,6 +552,27 @@ async fn finishes_that_claim_scenario(index: Index) {
         issues.iter().map(|i| i.count).sum::<i64>(),
         reports - expected_failed
     );
+
+    // A job claimed by a finish for a worker that is stopping is given back:
+    // claimable at once, and the given-back claim can no longer finish it.
+    let late = new_report("bp-3999", t0 + 500);
+    index.insert_report_with_job(&late).await.unwrap();
+    let given_back = claim(&index, "stopping", t0 + 600).await.unwrap();
+    index.release_job(&given_back).await.unwrap();
+    let lost = index.release_job(&given_back).await;
+    assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+    let again = claim(&index, "w0", t0 + 601).await.unwrap();
+    assert_eq!((again.id, again.attempts), (given_back.id, 2));
+    let stale = index
+        .finish_processed(&given_back, &outcome("sig0", &[]), t0 + 602)
+        .await;
+    assert!(matches!(stale, Err(IndexError::ClaimLost(_))), "{stale:?}");
+    assert!(
+        finish(&index, &again, &outcome("sig0", &[]), t0 + 603)
+            .await
+            .is_some()
+    );
+    assert_eq!(index.queue_depth().await.unwrap(), 0);
 }
 
 on_each_backend!(
