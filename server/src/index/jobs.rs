@@ -96,6 +96,20 @@ const JOBS: Queue = Queue {
     claimed: "running",
 };
 
+/// A claim of the next due job, made in the write transaction that finishes
+/// (or retries) the current one: one transaction on the writer per job instead
+/// of a finish and then a claim. The claim is [`Index::claim_job`]'s — the
+/// oldest runnable job, its attempt counted, leased from the finish's time —
+/// and is made only when the finish is: a finish that fails (its claim lost,
+/// the database failing) claims nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimNext<'a> {
+    /// The claiming worker's name (`claimed_by`).
+    pub worker: &'a str,
+    /// The job lease.
+    pub lease: Duration,
+}
+
 impl Index {
     /// Claims the oldest runnable job: a pending one whose time has come, or a
     /// running one whose lease ran out (its worker died).
@@ -131,14 +145,78 @@ impl Index {
                 rows.into_iter().next()
             }
         };
-        row.map(|row| {
-            Ok(Job {
-                id: row.try_get("id")?,
-                report_id: report_id_at(&row, "report_id")?,
-                attempts: row.try_get("attempts")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// [`Index::claim_job`] in `tx`, as `next` asks, at `now`.
+    async fn claim_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        next: ClaimNext<'_>,
+        now: i64,
+    ) -> Result<Option<Job>, IndexError> {
+        let expired = now - next.lease.as_millis() as i64;
+        let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
+        // All rows fetched (at most one): the statement runs to its end before
+        // the transaction goes on.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(claim))
+            .bind(now)
+            .bind(expired)
+            .bind(next.worker)
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.first().map(job_from_row).transpose()
+    }
+
+    /// Claims the next job as `next` asks (when it does) in `tx`, and commits.
+    async fn commit_claiming(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        next: Option<ClaimNext<'_>>,
+        now: i64,
+    ) -> Result<Option<Job>, IndexError> {
+        let claimed = match next {
+            Some(next) => self.claim_in(&mut tx, next, now).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Deletes job `job_id`, its work done, claims the next job as `next` asks,
+    /// and commits the transaction that did it.
+    async fn finish_job(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        job_id: i64,
+        next: Option<ClaimNext<'_>>,
+        now: i64,
+    ) -> Result<Option<Job>, IndexError> {
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        self.commit_claiming(tx, next, now).await
+    }
+
+    /// Gives a claimed job back unrun (its worker is stopping): pending again,
+    /// due as before, so that another worker claims it at once rather than after
+    /// its lease ([`IndexError::ClaimLost`] when it was claimed again). Its
+    /// attempt stays counted: the next claim counts one more, so that this
+    /// claim's holder, like any earlier one's, can never finish it.
+    pub async fn release_job(&self, job: &Job) -> Result<(), IndexError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'pending', claimed_at = NULL, claimed_by = NULL \
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(IndexError::ClaimLost(job.id));
+        }
+        Ok(())
     }
 
     /// When the next job falls due (Unix ms): the earliest pending job's time, or
@@ -156,7 +234,23 @@ impl Index {
         not_before: i64,
         error: &str,
     ) -> Result<(), IndexError> {
-        let done = sqlx::query(
+        self.retry_job_and_claim(job, not_before, error, not_before, None)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Index::retry_job`], and the next job claimed at `now` in the same
+    /// transaction when `next` asks ([`ClaimNext`]); never the job retried,
+    /// which is not due before `not_before`.
+    pub async fn retry_job_and_claim(
+        &self,
+        job: &Job,
+        not_before: i64,
+        error: &str,
+        now: i64,
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<Option<Job>, IndexError> {
+        let retry = sqlx::query(
             "UPDATE jobs SET state = 'pending', not_before = $3, last_error = $4, \
              claimed_at = NULL, claimed_by = NULL \
              WHERE id = $1 AND attempts = $2 AND state = 'running'",
@@ -164,13 +258,19 @@ impl Index {
         .bind(job.id)
         .bind(job.attempts)
         .bind(not_before)
-        .bind(error)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
+        .bind(error);
+        let Some(next) = next else {
+            // One statement, committed on its own.
+            if retry.execute(&self.writer).await?.rows_affected() == 0 {
+                return Err(IndexError::ClaimLost(job.id));
+            }
+            return Ok(None);
+        };
+        let mut tx = self.begin_write().await?;
+        if retry.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(IndexError::ClaimLost(job.id));
         }
-        Ok(())
+        self.commit_claiming(tx, Some(next), now).await
     }
 
     /// Checks, in a write transaction, that `job` is still this claim, and on
@@ -292,6 +392,19 @@ impl Index {
     /// Marks a report failed for good and finishes its claimed job
     /// ([`IndexError::ClaimLost`] when it was claimed again).
     pub async fn finish_failed(&self, job: &Job, reason: &str, now: i64) -> Result<(), IndexError> {
+        self.finish_failed_and_claim(job, reason, now, None).await?;
+        Ok(())
+    }
+
+    /// [`Index::finish_failed`], and the next job claimed in the same
+    /// transaction when `next` asks ([`ClaimNext`]).
+    pub async fn finish_failed_and_claim(
+        &self,
+        job: &Job,
+        reason: &str,
+        now: i64,
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<Option<Job>, IndexError> {
         let report_id = job.report_id.to_string();
         let mut tx = self.begin_write().await?;
         self.hold_claim(&mut tx, job).await?;
@@ -303,8 +416,7 @@ impl Index {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        finish_job(tx, job.id).await?;
-        Ok(())
+        self.finish_job(tx, job.id, next, now).await
     }
 
     /// Records a processed report: groups it into the issue of its signature
@@ -333,6 +445,23 @@ impl Index {
         outcome: &ProcessedOutcome,
         now: i64,
     ) -> Result<Option<i64>, IndexError> {
+        let (issue, _) = self
+            .finish_processed_and_claim(job, outcome, now, None)
+            .await?;
+        Ok(issue)
+    }
+
+    /// [`Index::finish_processed`], and the next job claimed in the same
+    /// transaction when `next` asks ([`ClaimNext`]): the issue id (or `None`)
+    /// and the job claimed. The claim is committed as the finish is (lazily
+    /// or durably); one lost with a lazy commit is only made again.
+    pub async fn finish_processed_and_claim(
+        &self,
+        job: &Job,
+        outcome: &ProcessedOutcome,
+        now: i64,
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<(Option<i64>, Option<Job>), IndexError> {
         match (self.backend, outcome.commit()) {
             (Backend::Sqlite, FinishCommit::Lazy) => {
                 // On the writer set to NORMAL for this one transaction; a
@@ -342,7 +471,7 @@ impl Index {
                     .connection()
                     .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
                     .await?;
-                let recorded = self.record_processed(tx, job, outcome, now).await?;
+                let recorded = self.record_processed(tx, job, outcome, now, next).await?;
                 if let Err(e) = conn.restore().await {
                     // Committed; the connection is closed rather than pooled.
                     tracing::warn!(error = %e, "index writer not set back to FULL");
@@ -354,23 +483,24 @@ impl Index {
                 sqlx::query("SET LOCAL synchronous_commit = off")
                     .execute(&mut *tx)
                     .await?;
-                self.record_processed(tx, job, outcome, now).await
+                self.record_processed(tx, job, outcome, now, next).await
             }
             (_, FinishCommit::Durable) => {
                 let tx = self.begin_write().await?;
-                self.record_processed(tx, job, outcome, now).await
+                self.record_processed(tx, job, outcome, now, next).await
             }
         }
     }
 
-    /// [`Index::finish_processed`] in `tx`, which it commits.
+    /// [`Index::finish_processed_and_claim`] in `tx`, which it commits.
     async fn record_processed(
         &self,
         mut tx: Transaction<'_, Any>,
         job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
-    ) -> Result<Option<i64>, IndexError> {
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<(Option<i64>, Option<Job>), IndexError> {
         let job_id = job.id;
         let report_id = job.report_id.to_string();
         // The report, and whether the job is still this claim (`held`).
@@ -385,8 +515,8 @@ impl Index {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(current) = current else {
-            finish_job(tx, job_id).await?;
-            return Ok(None);
+            let claimed = self.finish_job(tx, job_id, next, now).await?;
+            return Ok((None, claimed));
         };
         match self.backend {
             // The write lock, held since BEGIN IMMEDIATE, keeps other claims out.
@@ -423,8 +553,9 @@ impl Index {
             crash_site: facts.crash_site.as_deref(),
         };
         let Placed::Kept(change) = place(&mut tx, &placing, now).await? else {
-            tx.commit().await?;
-            return Ok(None);
+            // Dropped: `place` deleted its job with its rows.
+            let claimed = self.commit_claiming(tx, next, now).await?;
+            return Ok((None, claimed));
         };
         let issue_id = change.issue_id;
         // The issue's tombstone stack: its latest report's.
@@ -514,11 +645,11 @@ impl Index {
         }
         // Webhook events of what this report did to its issue, in this transaction.
         let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
-        finish_job(tx, job_id).await?;
+        let claimed = self.finish_job(tx, job_id, next, now).await?;
         if alerted {
             self.alerts.wrote();
         }
-        Ok(Some(issue_id))
+        Ok((Some(issue_id), claimed))
     }
 
     /// Reports that were processed without the symbols of this module.
@@ -541,14 +672,13 @@ fn json_array<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
-/// Deletes job `job_id`, its work done, and commits the transaction that did it.
-async fn finish_job(mut tx: Transaction<'_, Any>, job_id: i64) -> Result<(), IndexError> {
-    sqlx::query("DELETE FROM jobs WHERE id = $1")
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+/// The job a claim statement returned.
+fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job, IndexError> {
+    Ok(Job {
+        id: row.try_get("id")?,
+        report_id: report_id_at(row, "report_id")?,
+        attempts: row.try_get("attempts")?,
+    })
 }
 
 impl Index {
@@ -611,7 +741,7 @@ mod tests {
     use super::*;
     use crate::crypto::WrappedKey;
     use crate::index::CrashFacts;
-    use crate::index::NewReport;
+    use crate::index::{NewReport, ReportState};
 
     async fn synchronous(writer: &AnyPool) -> i64 {
         sqlx::query("PRAGMA synchronous")
@@ -630,11 +760,22 @@ mod tests {
 
     /// A report queued in `index` and its job, claimed.
     async fn claimed_report(index: &Index) -> (ReportId, Job) {
+        let id = queued(index, 1).await;
+        let job = index
+            .claim_job("w", 10, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .expect("the job is claimed");
+        (id, job)
+    }
+
+    /// A report received at `at` and its job, due then, queued in `index`.
+    async fn queued(index: &Index, at: i64) -> ReportId {
         let id = ReportId::new();
         index
             .insert_report_with_job(&NewReport {
                 id,
-                received_at: 1,
+                received_at: at,
                 product: None,
                 version: None,
                 deletion_token_hash: "ab".repeat(32),
@@ -648,12 +789,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let job = index
-            .claim_job("w", 10, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .expect("the job is claimed");
-        (id, job)
+        id
     }
 
     // Not shared with the e2e index tests' set-up (tests/tests/e2e/index.rs): a
@@ -740,5 +876,158 @@ mod tests {
         assert_eq!(same, issue);
         let issue = index.issue(issue.unwrap()).await.unwrap().unwrap();
         assert_eq!(issue.count, 1);
+    }
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    fn next(worker: &str) -> Option<ClaimNext<'_>> {
+        Some(ClaimNext {
+            worker,
+            lease: LEASE,
+        })
+    }
+
+    /// Job `id`'s state, attempts and claimant; `None` once it is gone.
+    async fn job_row(index: &Index, id: i64) -> Option<(String, i64, Option<String>)> {
+        let row = sqlx::query("SELECT state, attempts, claimed_by FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&index.pool)
+            .await
+            .unwrap()?;
+        let state = row.try_get("state").unwrap();
+        Some((
+            state,
+            row.try_get("attempts").unwrap(),
+            row.try_get("claimed_by").unwrap(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_finish_claims_the_next_due_job_in_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        let (a, b) = (queued(&index, 1).await, queued(&index, 2).await);
+        let c = queued(&index, 1_000).await;
+        let first = index.claim_job("w1", 10, LEASE).await.unwrap().unwrap();
+        assert_eq!(first.report_id, a);
+
+        // Processed: the next due job (b) claimed for the worker named, once.
+        let (issue, claimed) = index
+            .finish_processed_and_claim(&first, &outcome(false), 20, next("w2"))
+            .await
+            .unwrap();
+        assert!(issue.is_some());
+        let second = claimed.expect("the next due job is claimed");
+        assert_eq!((second.report_id, second.attempts), (b, 1));
+        assert_eq!(job_row(&index, first.id).await, None, "finished");
+        let running = Some(("running".to_owned(), 1, Some("w2".to_owned())));
+        assert_eq!(job_row(&index, second.id).await, running);
+        assert_eq!(
+            index.report(&a).await.unwrap().unwrap().state,
+            ReportState::Processed
+        );
+
+        // Failed: c is not due yet, so nothing is claimed.
+        let claimed = index
+            .finish_failed_and_claim(&second, "bad", 30, next("w2"))
+            .await
+            .unwrap();
+        assert_eq!(claimed, None);
+        assert_eq!(
+            index.report(&b).await.unwrap().unwrap().state,
+            ReportState::Failed
+        );
+        assert_eq!(job_row(&index, second.id).await, None);
+
+        // Retried: the next due job is claimed, never the one retried.
+        let third = index.claim_job("w1", 1_000, LEASE).await.unwrap().unwrap();
+        assert_eq!(third.report_id, c);
+        let claimed = index
+            .retry_job_and_claim(&third, 5_000, "transient", 1_000, next("w1"))
+            .await
+            .unwrap();
+        assert_eq!(claimed, None, "the retried job is not due yet");
+        assert_eq!(job_row(&index, third.id).await.unwrap().0, "pending");
+        let d = queued(&index, 5_500).await;
+        let again = index.claim_job("w1", 6_000, LEASE).await.unwrap().unwrap();
+        assert_eq!((again.report_id, again.attempts), (c, 2));
+        let claimed = index
+            .retry_job_and_claim(&again, 9_000, "transient", 6_000, next("w3"))
+            .await
+            .unwrap()
+            .expect("d is due");
+        assert_eq!((claimed.report_id, claimed.attempts), (d, 1));
+        // Not asked: nothing claimed.
+        let (_, claimed) = index
+            .finish_processed_and_claim(&claimed, &outcome(true), 6_100, None)
+            .await
+            .unwrap();
+        assert_eq!(claimed, None);
+        assert_eq!(
+            index.queue_depth().await.unwrap(),
+            1,
+            "c waits for its retry"
+        );
+        // Every finish left the writer syncing every commit.
+        assert_eq!(synchronous(&index.writer).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_finish_whose_claim_was_lost_claims_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        let (a, b) = (queued(&index, 1).await, queued(&index, 2).await);
+        // A worker claimed a and stalled past its lease; another claimed it again.
+        let stale = index.claim_job("slow", 10, LEASE).await.unwrap().unwrap();
+        let after_lease = 10 + LEASE.as_millis() as i64 + 1;
+        let current = index.claim_job("other", after_lease, LEASE).await;
+        let current = current.unwrap().unwrap();
+        assert_eq!((current.report_id, current.attempts), (a, 2));
+
+        // No finish of the stale claim records anything or claims b.
+        let now = after_lease + 1;
+        let lost = index
+            .finish_processed_and_claim(&stale, &outcome(false), now, next("slow"))
+            .await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        let lost = index
+            .finish_failed_and_claim(&stale, "x", now, next("slow"))
+            .await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        let lost = index
+            .retry_job_and_claim(&stale, now + 1_000, "x", now, next("slow"))
+            .await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        let lost = index.release_job(&stale).await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        assert_eq!(
+            index.report(&a).await.unwrap().unwrap().state,
+            ReportState::Queued
+        );
+        assert_eq!(job_row(&index, current.id).await.unwrap().1, 2);
+
+        // b is still there for the next claim, its first attempt.
+        let other = index.claim_job("x", now, LEASE).await.unwrap().unwrap();
+        assert_eq!((other.report_id, other.attempts), (b, 1));
+    }
+
+    #[tokio::test]
+    async fn a_released_job_is_pending_again_and_its_claim_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        let (id, job) = claimed_report(&index).await;
+        index.release_job(&job).await.unwrap();
+        assert_eq!(
+            job_row(&index, job.id).await,
+            Some(("pending".to_owned(), 1, None))
+        );
+        // Due as before: claimed at once, well within the released claim's lease.
+        let again = index.claim_job("w", 11, LEASE).await.unwrap().unwrap();
+        assert_eq!((again.id, again.report_id, again.attempts), (job.id, id, 2));
+        let lost = index.finish_processed(&job, &outcome(false), 12).await;
+        assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+        // The old claim cannot be released twice.
+        let twice = index.release_job(&job).await;
+        assert!(matches!(twice, Err(IndexError::ClaimLost(_))), "{twice:?}");
     }
 }

@@ -47,7 +47,7 @@ pub use crash_sites::SiteIssue;
 pub use daily::{DailyCount, IssueDay, ProductDay, date_of, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
-pub use jobs::{FinishCommit, Job, JobReport, ProcessedOutcome};
+pub use jobs::{ClaimNext, FinishCommit, Job, JobReport, ProcessedOutcome};
 pub use keys::KeyKind;
 pub use outbox::{Alerts, Delivery, DeliveryEnd, OutboxCounts};
 pub use placing::{GroupedReport, IssueResolution, Regrouped, Regrouping};

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use mayday_report::scrub::{ScrubSummary, TextAttachment};
 use mayday_symbols::Symbols;
 use object_store::path::Path;
+use tokio::sync::watch;
 
 use super::Pipeline;
 use super::process::{ProcessError, process_dump, scrub_report};
@@ -19,7 +20,7 @@ use super::signature::Signature;
 use super::symbols_retry;
 use crate::crypto::{self, SearchKey};
 use crate::index::{
-    Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
+    ClaimNext, Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
 };
 use crate::metrics::Stage;
 use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, Vault, VaultError};
@@ -95,6 +96,63 @@ impl Failure {
     }
 }
 
+/// The next job a worker claims in the transaction that finishes its current
+/// one ([`ClaimNext`]): asked for by the finish (processed, failed, retried),
+/// at most once per job, and not once the worker is told to stop — a job
+/// claimed then would wait out its lease. Where a job ends some other way (its
+/// report gone, an error) nothing is claimed and the worker claims on its own.
+#[derive(Debug)]
+pub struct Handoff<'a> {
+    /// The worker and its lease; `None`: claim nothing.
+    claim: Option<ClaimNext<'a>>,
+    /// True once the worker should stop.
+    stop: Option<&'a watch::Receiver<bool>>,
+    /// The job claimed.
+    next: Option<Job>,
+}
+
+impl<'a> Handoff<'a> {
+    /// Claims as `worker` with `lease`, unless `stop` is true by then.
+    pub fn new(worker: &'a str, lease: Duration, stop: &'a watch::Receiver<bool>) -> Handoff<'a> {
+        Handoff {
+            claim: Some(ClaimNext { worker, lease }),
+            stop: Some(stop),
+            next: None,
+        }
+    }
+
+    /// Claims nothing.
+    pub fn none() -> Handoff<'static> {
+        Handoff {
+            claim: None,
+            stop: None,
+            next: None,
+        }
+    }
+
+    /// The claim for a finish to make: none when one was made, or the worker
+    /// is stopping.
+    pub fn request(&self) -> Option<ClaimNext<'a>> {
+        let stopping = self.stop.is_some_and(|stop| *stop.borrow());
+        if self.next.is_some() || stopping {
+            return None;
+        }
+        self.claim
+    }
+
+    /// Keeps the job a finish claimed.
+    pub(super) fn claimed(&mut self, job: Option<Job>) {
+        if job.is_some() {
+            self.next = job;
+        }
+    }
+
+    /// The job claimed, if any: the worker's to run next.
+    pub fn into_next(self) -> Option<Job> {
+        self.next
+    }
+}
+
 /// What processing a dump gave.
 pub enum Outcome {
     /// The processed report, and the per-report symbol session it ran with.
@@ -125,8 +183,13 @@ pub struct Loaded {
     uploads: u64,
 }
 
-/// Runs one claimed job to its end: processed, failed, or gone.
-pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
+/// Runs one claimed job to its end: processed, failed, or gone; the finish
+/// claims the next job as `handoff` asks.
+pub async fn run(
+    pipeline: &Pipeline,
+    job: &Job,
+    handoff: &mut Handoff<'_>,
+) -> Result<(), JobError> {
     let mut timer = pipeline.metrics.timer();
     let Some(loaded) = load(pipeline, job).await? else {
         return Ok(());
@@ -137,7 +200,7 @@ pub async fn run(pipeline: &Pipeline, job: &Job) -> Result<(), JobError> {
         None => process(pipeline, &loaded).await,
     };
     timer.done(Stage::Process);
-    let finished = finalize(pipeline, job, loaded, outcome).await;
+    let finished = finalize(pipeline, job, loaded, outcome, handoff).await;
     timer.done(Stage::Finalize);
     finished
 }
@@ -274,15 +337,17 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
 }
 
 /// Stores the processed report and records it (grouped into its issue), or
-/// records the failure; either finishes the job.
+/// records the failure; either finishes the job, and claims the next as
+/// `handoff` asks.
 pub async fn finalize(
     pipeline: &Pipeline,
     job: &Job,
     loaded: Loaded,
     outcome: Outcome,
+    handoff: &mut Handoff<'_>,
 ) -> Result<(), JobError> {
     let (mut report, resumed) = match outcome {
-        Outcome::Failed(failure) => return fail(&pipeline.index, job, &failure).await,
+        Outcome::Failed(failure) => return fail(&pipeline.index, job, &failure, handoff).await,
         // A symbol file that could not be read is not a missing one: try again
         // later rather than filing the report without those symbols.
         Outcome::Processed(_, session) if session.had_store_errors() => {
@@ -366,7 +431,10 @@ pub async fn finalize(
     }
     let mut outcome = index_outcome(&report, &vault.keyring().current().search_key());
     outcome.drop_stack_key = drop_stack_key;
-    let recorded = patiently(|| index.finish_processed(job, &outcome, now_ms())).await?;
+    let (recorded, next) =
+        patiently(|| index.finish_processed_and_claim(job, &outcome, now_ms(), handoff.request()))
+            .await?;
+    handoff.claimed(next);
     match recorded {
         Some(issue) => {
             tracing::info!(report = %row.id, issue, "report processed");
@@ -425,11 +493,19 @@ pub fn processed_put(stack: &RawStack, drop_stack_key: bool, state: ReportState)
     }
 }
 
-/// Marks the job's report failed for good and finishes the job.
-pub async fn fail(index: &Index, job: &Job, failure: &Failure) -> Result<(), JobError> {
+/// Marks the job's report failed for good and finishes the job, claiming the
+/// next as `handoff` asks.
+pub async fn fail(
+    index: &Index,
+    job: &Job,
+    failure: &Failure,
+    handoff: &mut Handoff<'_>,
+) -> Result<(), JobError> {
     tracing::info!(report = %job.report_id, kind = failure.name(), error = %failure.text(), "report failed");
     let text = failure.text();
-    patiently(|| index.finish_failed(job, &text, now_ms())).await?;
+    let next = patiently(|| index.finish_failed_and_claim(job, &text, now_ms(), handoff.request()))
+        .await?;
+    handoff.claimed(next);
     Ok(())
 }
 

@@ -1,6 +1,12 @@
 //! The worker loop: claim jobs while any is due, run each to its end, then wait
 //! for a wake-up, the next due job or the poll interval, whichever comes first.
 //!
+//! A job's finish claims the next job in its own write transaction
+//! ([`Handoff`]): while the queue is full, one transaction per job. The worker
+//! runs that job next, without a claim of its own. A job claimed so just as the
+//! worker is told to stop is given back ([`Index::release_job`]): pending
+//! again, for any worker to claim at once, rather than left to its lease.
+//!
 //! A job's attempts are counted at each claim. One claimed more than
 //! `max_attempts` times never finished (its worker died or hung on it each time:
 //! a dump that crashes the process), so it fails instead of being processed
@@ -15,28 +21,40 @@ use futures::FutureExt as _;
 use tokio::sync::watch;
 
 use super::Pipeline;
-use super::job::{self, Failure, JobError, patiently, prompt_retry_delay};
-use crate::index::{Job, now_ms};
+use super::job::{self, Failure, Handoff, JobError, patiently, prompt_retry_delay};
+use crate::index::{Index, IndexError, Job, now_ms};
 
 /// Runs one worker until `shutdown` says stop.
 pub async fn run_worker(pipeline: Pipeline, name: String, mut shutdown: watch::Receiver<bool>) {
     tracing::debug!(worker = %name, "worker started");
+    let config = &pipeline.config;
+    // The job the last one's finish claimed.
+    let mut next: Option<Job> = None;
     loop {
-        if *shutdown.borrow() {
+        let stopping = *shutdown.borrow();
+        if stopping {
+            if let Some(job) = next.take() {
+                release(&pipeline.index, &job).await;
+            }
             break;
+        }
+        if let Some(job) = next.take() {
+            let handoff = Handoff::new(&name, config.job_lease, &shutdown);
+            next = work(&pipeline, &job, handoff).await;
+            continue;
         }
         // Listen before looking, so a job queued meanwhile is not slept through.
         let woken = pipeline.wake.listen();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let config = &pipeline.config;
         let idle = match pipeline
             .index
             .claim_job(&name, now_ms(), config.job_lease)
             .await
         {
             Ok(Some(job)) => {
-                work(&pipeline, &job).await;
+                let handoff = Handoff::new(&name, config.job_lease, &shutdown);
+                next = work(&pipeline, &job, handoff).await;
                 continue;
             }
             Ok(None) => match pipeline.index.next_job_due(config.job_lease).await {
@@ -66,21 +84,30 @@ pub async fn run_worker(pipeline: Pipeline, name: String, mut shutdown: watch::R
     tracing::debug!(worker = %name, "worker stopped");
 }
 
-/// Runs one claimed job, and deals with how it ended.
-async fn work(pipeline: &Pipeline, job: &Job) {
+/// Gives back a job claimed for a worker that is stopping.
+async fn release(index: &Index, job: &Job) {
+    match index.release_job(job).await {
+        Ok(()) => tracing::debug!(report = %job.report_id, "claimed job given back"),
+        // Claimed again meanwhile: its lease ran out, someone else runs it.
+        Err(IndexError::ClaimLost(_)) => {}
+        Err(e) => {
+            tracing::warn!(report = %job.report_id, error = %e, "claimed job not given back: it runs again after its lease");
+        }
+    }
+}
+
+/// Runs one claimed job, and deals with how it ended; returns the next job its
+/// finish claimed as `handoff` asked, the worker's to run next.
+async fn work(pipeline: &Pipeline, job: &Job, mut handoff: Handoff<'_>) -> Option<Job> {
     let started = std::time::Instant::now();
     let max_attempts = i64::from(pipeline.config.max_attempts);
     let result = if job.attempts > max_attempts {
-        job::fail(
-            &pipeline.index,
-            job,
-            &Failure::Abandoned {
-                attempts: job.attempts - 1,
-            },
-        )
-        .await
+        let abandoned = Failure::Abandoned {
+            attempts: job.attempts - 1,
+        };
+        job::fail(&pipeline.index, job, &abandoned, &mut handoff).await
     } else {
-        match AssertUnwindSafe(job::run(pipeline, job))
+        match AssertUnwindSafe(job::run(pipeline, job, &mut handoff))
             .catch_unwind()
             .await
         {
@@ -88,17 +115,17 @@ async fn work(pipeline: &Pipeline, job: &Job) {
             Ok(Err(e)) if job.attempts >= max_attempts => {
                 pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, giving up");
-                job::fail(&pipeline.index, job, &Failure::GaveUp(e)).await
+                job::fail(&pipeline.index, job, &Failure::GaveUp(e), &mut handoff).await
             }
             Ok(Err(e)) => {
                 pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, will retry");
-                retry(pipeline, job, &e).await
+                retry(pipeline, job, &e, &mut handoff).await
             }
             Ok(Ok(())) => Ok(()),
             Err(_) => {
                 pipeline.metrics.job_error();
-                job::fail(&pipeline.index, job, &Failure::Panicked).await
+                job::fail(&pipeline.index, job, &Failure::Panicked, &mut handoff).await
             }
         }
     };
@@ -115,12 +142,25 @@ async fn work(pipeline: &Pipeline, job: &Job) {
         }
     }
     pipeline.metrics.processed(started.elapsed());
+    handoff.into_next()
 }
 
-async fn retry(pipeline: &Pipeline, job: &Job, error: &JobError) -> Result<(), JobError> {
-    let not_before = now_ms() + retry_delay(job.attempts).as_millis() as i64;
+/// Puts the job back to be tried again later, claiming the next as `handoff` asks.
+async fn retry(
+    pipeline: &Pipeline,
+    job: &Job,
+    error: &JobError,
+    handoff: &mut Handoff<'_>,
+) -> Result<(), JobError> {
+    let now = now_ms();
+    let not_before = now + retry_delay(job.attempts).as_millis() as i64;
     let error = error.to_string();
-    patiently(|| pipeline.index.retry_job(job, not_before, &error)).await?;
+    let index = &pipeline.index;
+    let next = patiently(|| {
+        index.retry_job_and_claim(job, not_before, &error, now_ms(), handoff.request())
+    })
+    .await?;
+    handoff.claimed(next);
     Ok(())
 }
 
@@ -293,7 +333,7 @@ mod tests {
 
         // The stalled worker goes on: it records nothing, retries nothing, and
         // counts no error.
-        work(&pipeline, &stale).await;
+        work(&pipeline, &stale, Handoff::none()).await;
         let row = pipeline.index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, ReportState::Queued);
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 1);
@@ -303,7 +343,7 @@ mod tests {
             "{metrics}"
         );
         // The job is the other worker's, which records it.
-        work(&pipeline, &current).await;
+        work(&pipeline, &current, Handoff::none()).await;
         let row = pipeline.index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, ReportState::Processed, "{row:?}");
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
@@ -339,5 +379,144 @@ mod tests {
             .get(&vault::processed_key(&id))
             .await;
         assert!(processed.unwrap().is_none());
+    }
+
+    /// The report's issue's count.
+    async fn issue_count(pipeline: &Pipeline, id: &ReportId) -> i64 {
+        let row = pipeline.index.report(id).await.unwrap().unwrap();
+        let issue = row.issue_id.expect("processed into an issue");
+        pipeline.index.issue(issue).await.unwrap().unwrap().count
+    }
+
+    // Each finish claims the next job for its worker: with several workers at
+    // it, every job still runs once, and every report is counted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_that_claim_with_their_finishes_run_each_job_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        let t0 = now_ms();
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            ids.push(queue(&pipeline, t0 - 100 + i).await);
+        }
+        let (stop, shutdown) = watch::channel(false);
+        let workers: Vec<_> = (0..3)
+            .map(|i| {
+                tokio::spawn(run_worker(
+                    pipeline.clone(),
+                    format!("w{i}"),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        settled(&pipeline, &ids).await;
+        stop.send(true).unwrap();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        for id in &ids {
+            let row = pipeline.index.report(id).await.unwrap().unwrap();
+            assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        }
+        // The same dump each time: one issue, each report counted once.
+        assert_eq!(issue_count(&pipeline, &ids[0]).await, 12);
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+        let metrics = pipeline.metrics.render(None, None);
+        for line in ["mayday_jobs_run_total 12", "mayday_job_errors_total 0"] {
+            assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finish_claims_the_next_job_unless_the_worker_is_stopping() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        let lease = pipeline.config.job_lease;
+        let t0 = now_ms();
+        let (a, b) = (
+            queue(&pipeline, t0 - 2).await,
+            queue(&pipeline, t0 - 1).await,
+        );
+        let first = pipeline.index.claim_job("w", now_ms(), lease).await;
+        let first = first.unwrap().unwrap();
+        assert_eq!(first.report_id, a);
+
+        // Stopping: the finish claims nothing, b stays pending.
+        let (stop, stopping) = watch::channel(true);
+        let next = work(&pipeline, &first, Handoff::new("w", lease, &stopping)).await;
+        assert_eq!(next, None);
+        let row = pipeline.index.report(&a).await.unwrap().unwrap();
+        assert_eq!(row.state, ReportState::Processed);
+
+        // Going on: a job's finish claims b, which the worker runs next.
+        stop.send(false).unwrap();
+        pipeline.index.enqueue_job(&a, t0 - 3).await.unwrap();
+        let again = pipeline.index.claim_job("w", now_ms(), lease).await;
+        let again = again.unwrap().unwrap();
+        assert_eq!((again.report_id, again.attempts), (a, 1));
+        let next = work(&pipeline, &again, Handoff::new("w", lease, &stopping)).await;
+        let next = next.expect("b claimed by the finish");
+        assert_eq!((next.report_id, next.attempts), (b, 1));
+        // Given back when the worker stops before running it: claimable at once,
+        // not after its lease.
+        super::release(&pipeline.index, &next).await;
+        let claimed = pipeline.index.claim_job("x", now_ms(), lease).await;
+        let claimed = claimed.unwrap().unwrap();
+        assert_eq!((claimed.report_id, claimed.attempts), (b, 2));
+        assert_eq!(
+            issue_count(&pipeline, &a).await,
+            1,
+            "processed again, counted once"
+        );
+    }
+
+    // Stopped while the queue is full: no job is left claimed (waiting out
+    // its lease); every one left is claimable at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_stopped_mid_queue_leave_no_job_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        let t0 = now_ms();
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            ids.push(queue(&pipeline, t0 - 100 + i).await);
+        }
+        let (stop, shutdown) = watch::channel(false);
+        let workers: Vec<_> = (0..3)
+            .map(|i| {
+                tokio::spawn(run_worker(
+                    pipeline.clone(),
+                    format!("w{i}"),
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        // Until a few are done.
+        for _ in 0..600 {
+            let left = pipeline.index.queue_depth().await.unwrap();
+            if left <= 27 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        let left = pipeline.index.queue_depth().await.unwrap();
+        assert!(left < 30, "some processed");
+        let lease = pipeline.config.job_lease;
+        let mut claimable = 0;
+        while let Some(job) = pipeline
+            .index
+            .claim_job("x", now_ms(), lease)
+            .await
+            .unwrap()
+        {
+            // Never run: claimed before at most once (by a finish, then given back).
+            assert!(job.attempts <= 2, "{job:?}");
+            claimable += 1;
+        }
+        assert_eq!(claimable, left);
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use mayday_server::config::{WebhookConfig, WebhookEvent};
 use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
-    Alerts, Backend, CrashFacts, DeliveryEnd, Index, IndexError, Intake, IssueFilter, IssueSort,
-    IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, Regrouped, Regrouping,
+    Alerts, Backend, ClaimNext, CrashFacts, DeliveryEnd, Index, IndexError, Intake, IssueFilter,
+    IssueSort, IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, Regrouped, Regrouping,
     ReportConditions, ReportFilter, Role,
 };
 use mayday_server::report_id::ReportId;
@@ -460,6 +460,127 @@ macro_rules! on_each_backend {
         }
     };
 }
+
+/// Workers whose every finish (processed, failed, retried) claims their next
+/// job in its own transaction, four at once: every job is claimed once, on its
+/// first attempt, and finished once; every report counted once.
+async fn finishes_that_claim_scenario(index: Index) {
+    let t0 = 1_700_000_000_000i64;
+    let reports = 40i64;
+    for i in 0..reports {
+        let report = new_report(&format!("bp-{}", 3000 + i), t0 + i);
+        index.insert_report_with_job(&report).await.unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let index = index.clone();
+            tokio::spawn(async move {
+                let worker = format!("w{w}");
+                let next = Some(ClaimNext {
+                    worker: &worker,
+                    lease,
+                });
+                let mut ran = Vec::new();
+                let mut job = index.claim_job(&worker, t0 + 100, lease).await?;
+                while let Some(current) = job {
+                    let now = t0 + 200 + ran.len() as i64;
+                    let text = current.report_id.to_string();
+                    let n: u32 = text.rsplit('-').next().unwrap().parse().unwrap();
+                    job = if current.attempts == 1 && n.is_multiple_of(10) {
+                        // Retried, due at once: claimed again, on a second attempt.
+                        index
+                            .retry_job_and_claim(&current, now, "transient", now, next)
+                            .await?
+                    } else if n.is_multiple_of(7) {
+                        index
+                            .finish_failed_and_claim(&current, "bad dump", now, next)
+                            .await?
+                    } else {
+                        let outcome = outcome(&format!("sig{}", n % 4), &[]);
+                        let finished =
+                            index.finish_processed_and_claim(&current, &outcome, now, next);
+                        let (issue, claimed) = finished.await?;
+                        assert!(issue.is_some());
+                        claimed
+                    };
+                    ran.push(current);
+                }
+                Ok::<_, IndexError>(ran)
+            })
+        })
+        .collect();
+    let mut ran = Vec::new();
+    for worker in workers {
+        ran.extend(worker.await.unwrap().expect("no index call fails"));
+    }
+    let mut claims: Vec<(String, i64)> = ran
+        .iter()
+        .map(|job| (job.report_id.to_string(), job.attempts))
+        .collect();
+    claims.sort();
+    let mut unique = claims.clone();
+    unique.dedup();
+    assert_eq!(unique, claims, "no claim made twice");
+    // Each report once, and again for the four retried (3000, 3010, 3020, 3030).
+    assert_eq!(claims.len(), reports as usize + 4);
+    assert_eq!(
+        claims.iter().filter(|(_, attempts)| *attempts == 2).count(),
+        4
+    );
+    assert_eq!(index.queue_depth().await.unwrap(), 0);
+    let mut failed = 0;
+    for i in 0..reports {
+        let report = index
+            .report(&id(&format!("bp-{}", 3000 + i)))
+            .await
+            .unwrap()
+            .unwrap();
+        failed += (report.state == mayday_server::index::ReportState::Failed) as i64;
+    }
+    // 3003, 3010 (on its second attempt), 3017, 3024, 3031, 3038.
+    let expected_failed = (0..reports).filter(|i| (3000 + i) % 7 == 0).count() as i64;
+    assert_eq!(failed, expected_failed);
+    let issues = index
+        .list_issues(&IssueFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        issues.iter().map(|i| i.count).sum::<i64>(),
+        reports - expected_failed
+    );
+
+    // A job claimed by a finish for a worker that is stopping is given back:
+    // claimable at once, and the given-back claim can no longer finish it.
+    let late = new_report("bp-3999", t0 + 500);
+    index.insert_report_with_job(&late).await.unwrap();
+    let given_back = claim(&index, "stopping", t0 + 600).await.unwrap();
+    index.release_job(&given_back).await.unwrap();
+    let lost = index.release_job(&given_back).await;
+    assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
+    let again = claim(&index, "w0", t0 + 601).await.unwrap();
+    assert_eq!((again.id, again.attempts), (given_back.id, 2));
+    let stale = index
+        .finish_processed(&given_back, &outcome("sig0", &[]), t0 + 602)
+        .await;
+    assert!(matches!(stale, Err(IndexError::ClaimLost(_))), "{stale:?}");
+    assert!(
+        finish(&index, &again, &outcome("sig0", &[]), t0 + 603)
+            .await
+            .is_some()
+    );
+    assert_eq!(index.queue_depth().await.unwrap(), 0);
+}
+
+on_each_backend!(
+    finishes_that_claim_scenario,
+    finishes_that_claim_the_next_job_run_each_once_on_sqlite,
+    finishes_that_claim_the_next_job_run_each_once_on_postgresql,
+    "finishes_that_claim"
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_works_on_sqlite() {
