@@ -66,3 +66,19 @@ pub use minidump::{
     scrub_minidump_windowed,
 };
 pub use summary::ScrubSummary;
+
+/// What the scrubber's tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A xorshift64 generator from `seed` (not 0): the same numbers every run,
+    /// so a failing case can be found again.
+    pub(crate) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+}

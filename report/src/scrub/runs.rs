@@ -940,13 +940,7 @@ mod tests {
 
     #[test]
     fn the_same_classes_and_runs_at_every_length_and_offset() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrub::test_support::xorshift(0x2545_f491_4f6c_dd1d);
         for len in 0..300 {
             for round in 0..4 {
                 // Any edge byte; mostly text with edges between; UTF-16 units of
@@ -955,10 +949,10 @@ mod tests {
                     let edge = EDGES[next() as usize % EDGES.len()];
                     match round {
                         0 => edge,
-                        1 if next() % 4 != 0 => b'a' + (next() % 26) as u8,
+                        1 if !next().is_multiple_of(4) => b'a' + (next() % 26) as u8,
                         2 if i % 2 == 1 => [0, 0, 1, 1, edge][next() as usize % 5],
-                        3 if next() % 3 == 0 => 0xc2 + (next() % 4) as u8,
-                        3 if next() % 2 == 0 => 0x80 + (next() % 64) as u8,
+                        3 if next().is_multiple_of(3) => 0xc2 + (next() % 4) as u8,
+                        3 if next().is_multiple_of(2) => 0x80 + (next() % 64) as u8,
                         _ => edge,
                     }
                 };
@@ -1105,13 +1099,7 @@ mod tests {
     fn the_same_runs_as_a_plain_scan_over_mixed_bytes() {
         // A deterministic mix of binary noise, ASCII, UTF-8 letters and UTF-16
         // strings at both alignments, as captured memory holds them.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrub::test_support::xorshift(0x9e37_79b9_7f4a_7c15);
         for round in 0..200 {
             let mut buf = Vec::new();
             while buf.len() < 2000 + round * 7 {
@@ -1120,7 +1108,7 @@ mod tests {
                     1 => buf.extend_from_slice(b"USER=someone /home/kevin/x "),
                     2 => buf.extend_from_slice("Grüße ŁódŹ".as_bytes()),
                     3 => {
-                        if next() % 2 == 0 {
+                        if next().is_multiple_of(2) {
                             buf.push(0);
                         }
                         for u in "C:\\Users\\Zoë\\AppData".encode_utf16() {

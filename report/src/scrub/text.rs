@@ -370,24 +370,12 @@ impl KnownValues {
     /// Builds a finder for `values`; values shorter than 3 characters are skipped
     /// (too likely to occur by chance).
     pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut vals: Vec<&str> = values
-            .into_iter()
-            .map(str::trim)
-            .filter(|v| v.chars().count() >= 3 && !is_generic_name(v))
-            .collect();
-        vals.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        vals.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let vals = known_values(values);
         if vals.is_empty() {
             return Self::default();
         }
         let min_len = vals.iter().map(|v| v.len()).min().unwrap_or(3);
-        let pattern = format!(
-            "(?i)(?:{})",
-            vals.iter()
-                .map(|v| regex::escape(v))
-                .collect::<Vec<_>>()
-                .join("|")
-        );
+        let pattern = known_values_pattern(&vals);
         Self {
             ascii: AsciiValues::new(&vals),
             pattern,
@@ -420,6 +408,26 @@ impl KnownValues {
             }
         }
     }
+}
+
+/// The values a [`KnownValues`] looks for, in the order it tries them: trimmed,
+/// at least 3 characters, not generic, longest first, one of those equal but
+/// for ASCII case.
+fn known_values<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut vals: Vec<&str> = values
+        .into_iter()
+        .map(str::trim)
+        .filter(|v| v.chars().count() >= 3 && !is_generic_name(v))
+        .collect();
+    vals.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    vals.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    vals
+}
+
+/// `(?i)(?:v1|v2|…)` for `vals` in their order.
+fn known_values_pattern(vals: &[&str]) -> String {
+    let escaped: Vec<String> = vals.iter().map(|v| regex::escape(v)).collect();
+    format!("(?i)(?:{})", escaped.join("|"))
 }
 
 /// ASCII values (each at least 3 bytes) found ignoring ASCII case, leftmost
@@ -642,13 +650,7 @@ mod tests {
                                  Documents and ſettings|d|h|u|bob|:|::|.|0|19|a|fe|x| |ë|="
                 .split('|')
                 .collect();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrub::test_support::xorshift(0x2545_f491_4f6c_dd1d);
         let (mut homes, mut ipv6s) = (0, 0);
         for _ in 0..200_000 {
             let len = 1 + next() % 8;
@@ -708,25 +710,12 @@ mod tests {
         values: impl IntoIterator<Item = &'a str>,
         text: &str,
     ) -> Vec<Finding> {
-        let mut vals: Vec<&str> = values
-            .into_iter()
-            .map(str::trim)
-            .filter(|v| v.chars().count() >= 3 && !is_generic_name(v))
-            .collect();
-        vals.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        vals.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let vals = known_values(values);
         if vals.is_empty() {
             return Vec::new();
         }
         let min_len = vals.iter().map(|v| v.len()).min().unwrap_or(3);
-        let pattern = format!(
-            "(?i)(?:{})",
-            vals.iter()
-                .map(|v| regex::escape(v))
-                .collect::<Vec<_>>()
-                .join("|")
-        );
-        let Ok(re) = Regex::new(&pattern) else {
+        let Ok(re) = Regex::new(&known_values_pattern(&vals)) else {
             return Vec::new();
         };
         if text.len() < min_len {
@@ -786,13 +775,7 @@ mod tests {
 
     #[test]
     fn known_values_find_what_the_regex_found() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::scrub::test_support::xorshift(0x9e37_79b9_7f4a_7c15);
         let mut pick = |n: usize| (next() % n as u64) as usize;
         // Letters (few, so values overlap and recur), the two characters that
         // fold into ASCII, Latin-1 and Latin Extended-A letters, digits and

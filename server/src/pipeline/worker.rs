@@ -388,19 +388,26 @@ mod tests {
         pipeline.index.issue(issue).await.unwrap().unwrap().count
     }
 
-    // Each finish claims the next job for its worker: with several workers at
-    // it, every job still runs once, and every report is counted once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn workers_that_claim_with_their_finishes_run_each_job_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let pipeline = pipeline(dir.path(), 5).await;
+    /// A pipeline in `dir` with `jobs` reports queued and three workers
+    /// running on it: the pipeline, the reports, the workers' stop signal and
+    /// their tasks.
+    async fn three_workers_on(
+        dir: &std::path::Path,
+        jobs: i64,
+    ) -> (
+        Pipeline,
+        Vec<ReportId>,
+        watch::Sender<bool>,
+        Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        let pipeline = pipeline(dir, 5).await;
         let t0 = now_ms();
         let mut ids = Vec::new();
-        for i in 0..12 {
+        for i in 0..jobs {
             ids.push(queue(&pipeline, t0 - 100 + i).await);
         }
         let (stop, shutdown) = watch::channel(false);
-        let workers: Vec<_> = (0..3)
+        let workers = (0..3)
             .map(|i| {
                 tokio::spawn(run_worker(
                     pipeline.clone(),
@@ -409,6 +416,15 @@ mod tests {
                 ))
             })
             .collect();
+        (pipeline, ids, stop, workers)
+    }
+
+    // Each finish claims the next job for its worker: with several workers at
+    // it, every job still runs once, and every report is counted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_that_claim_with_their_finishes_run_each_job_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 12).await;
         settled(&pipeline, &ids).await;
         stop.send(true).unwrap();
         for worker in workers {
@@ -475,22 +491,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_stopped_mid_queue_leave_no_job_claimed() {
         let dir = tempfile::tempdir().unwrap();
-        let pipeline = pipeline(dir.path(), 5).await;
-        let t0 = now_ms();
-        let mut ids = Vec::new();
-        for i in 0..30 {
-            ids.push(queue(&pipeline, t0 - 100 + i).await);
-        }
-        let (stop, shutdown) = watch::channel(false);
-        let workers: Vec<_> = (0..3)
-            .map(|i| {
-                tokio::spawn(run_worker(
-                    pipeline.clone(),
-                    format!("w{i}"),
-                    shutdown.clone(),
-                ))
-            })
-            .collect();
+        let (pipeline, _, stop, workers) = three_workers_on(dir.path(), 30).await;
         // Until a few are done.
         for _ in 0..600 {
             let left = pipeline.index.queue_depth().await.unwrap();
