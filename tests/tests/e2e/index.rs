@@ -541,17 +541,7 @@ async fn finishes_that_claim_scenario(index: Index) {
     // 3003, 3010 (on its second attempt), 3017, 3024, 3031, 3038.
     let expected_failed = (0..reports).filter(|i| (3000 + i) % 7 == 0).count() as i64;
     assert_eq!(failed, expected_failed);
-    let issues = index
-        .list_issues(&IssueFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        issues.iter().map(|i| i.count).sum::<i64>(),
-        reports - expected_failed
-    );
+    assert_eq!(reports_in_issues(&index).await, reports - expected_failed);
 
     // A job claimed by a finish for a worker that is stopping is given back:
     // claimable at once, and the given-back claim can no longer finish it.
@@ -1200,14 +1190,7 @@ async fn concurrent_writers_wait_for_the_sqlite_lock() {
         written.unwrap().unwrap();
     }
     assert_eq!(index.queue_depth().await.unwrap(), reports);
-    let issues = index
-        .list_issues(&IssueFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(issues.iter().map(|i| i.count).sum::<i64>(), reports);
+    assert_eq!(reports_in_issues(&index).await, reports);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1383,4 +1366,16 @@ async fn servers_share_s3_and_postgresql() {
     }
     ingest.stop().await;
     processor.stop().await;
+}
+
+/// Reports counted in the index's first ten issues (the tests here make fewer).
+async fn reports_in_issues(index: &Index) -> i64 {
+    let issues = index
+        .list_issues(&IssueFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    issues.iter().map(|i| i.count).sum()
 }
