@@ -1,8 +1,9 @@
 //! Crash sites: which issue each crash-site key belongs to (learned from the
 //! reports processed), and the occurrences counted from summaries without a dump.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
 use super::issues::issue_status_of;
 use super::{Index, IndexError, IssueStatus};
@@ -90,26 +91,23 @@ impl Index {
             product,
             version,
         };
-        daily::add(&mut tx, occurrence, Tally::Counted).await?;
+        let mut batch = Batch::new(self.backend);
+        batch.push(daily::add(occurrence, Tally::Counted));
+        batch.run(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
-/// Records that crash site `key` belongs to `issue_id`: a processed report of it
+/// The statement that records that crash site `key` belongs to `issue_id`: a
+/// processed report of it
 /// was grouped there, coming from `previous_issue` (reprocessing moved it) or
 /// from none. A report that moves takes its key along; a report of another
 /// issue than the key's makes the key ambiguous (one crashing instruction,
 /// reached from different code), for good.
-pub(super) async fn learn(
-    tx: &mut Transaction<'_, Any>,
-    key: &str,
-    issue_id: i64,
-    previous_issue: Option<i64>,
-    now: i64,
-) -> Result<(), IndexError> {
+pub(super) fn learn(key: &str, issue_id: i64, previous_issue: Option<i64>, now: i64) -> Statement {
     // Every SET expression reads the row as it was (issue ids start at 1).
-    sqlx::query(
+    statement(
         "INSERT INTO crash_sites (site_key, issue_id, ambiguous, recorded_at) \
          VALUES ($1, $2, 0, $4) \
          ON CONFLICT (site_key) DO UPDATE SET \
@@ -121,7 +119,4 @@ pub(super) async fn learn(
     .bind(issue_id)
     .bind(previous_issue.unwrap_or(0))
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

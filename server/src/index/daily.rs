@@ -3,8 +3,9 @@
 //! summary without one. They outlive the reports (resolve and retention delete
 //! reports, not counts), so an issue's history stays.
 
-use sqlx::{Any, FromRow, Transaction};
+use sqlx::FromRow;
 
+use super::batch::{Statement, statement};
 use super::{Index, IndexError};
 
 /// Milliseconds in a day: the count's day is the UTC day of its time.
@@ -164,17 +165,13 @@ pub(super) struct Occurrence<'a> {
     pub version: Option<&'a str>,
 }
 
-/// Adds one to the occurrence's day.
-pub(super) async fn add(
-    tx: &mut Transaction<'_, Any>,
-    occurrence: Occurrence<'_>,
-    tally: Tally,
-) -> Result<(), IndexError> {
+/// The statement that adds one to the occurrence's day.
+pub(super) fn add(occurrence: Occurrence<'_>, tally: Tally) -> Statement {
     let (reports, counted) = match tally {
         Tally::Report => (1_i64, 0_i64),
         Tally::Counted => (0, 1),
     };
-    sqlx::query(
+    statement(
         "INSERT INTO issue_daily (issue_id, day, product, version, reports, counted) \
          VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (issue_id, day, product, version) DO UPDATE SET \
@@ -187,17 +184,12 @@ pub(super) async fn add(
     .bind(occurrence.version.unwrap_or(""))
     .bind(reports)
     .bind(counted)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
-/// Takes a report off the occurrence's day (the report moved to another issue).
-pub(super) async fn remove_report(
-    tx: &mut Transaction<'_, Any>,
-    occurrence: Occurrence<'_>,
-) -> Result<(), IndexError> {
-    sqlx::query(
+/// The statement that takes a report off the occurrence's day (the report
+/// moved to another issue).
+pub(super) fn remove_report(occurrence: Occurrence<'_>) -> Statement {
+    statement(
         "UPDATE issue_daily SET reports = reports - 1 WHERE issue_id = $1 AND day = $2 \
          AND product = $3 AND version = $4 AND reports > 0",
     )
@@ -205,7 +197,4 @@ pub(super) async fn remove_report(
     .bind(day_of(occurrence.at_ms))
     .bind(occurrence.product.unwrap_or(""))
     .bind(occurrence.version.unwrap_or(""))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
+use super::batch::{Batch, statement};
 use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::reports::{REPORT_COLUMNS, report_from_row};
@@ -148,55 +149,41 @@ impl Index {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    /// [`Index::claim_job`] in `tx`, as `next` asks, at `now`.
-    async fn claim_in(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        next: ClaimNext<'_>,
-        now: i64,
-    ) -> Result<Option<Job>, IndexError> {
-        let expired = now - next.lease.as_millis() as i64;
-        let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
-        // All rows fetched (at most one): the statement runs to its end before
-        // the transaction goes on.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(claim))
-            .bind(now)
-            .bind(expired)
-            .bind(next.worker)
-            .fetch_all(&mut **tx)
-            .await?;
-        rows.first().map(job_from_row).transpose()
-    }
-
-    /// Claims the next job as `next` asks (when it does) in `tx`, and commits.
+    /// Runs what `batch` holds (statements that return no rows) in `tx`, with
+    /// a claim of the next job as `next` asks (when it does) after them, and
+    /// commits.
     async fn commit_claiming(
         &self,
         mut tx: Transaction<'_, Any>,
+        mut batch: Batch,
         next: Option<ClaimNext<'_>>,
         now: i64,
     ) -> Result<Option<Job>, IndexError> {
-        let claimed = match next {
-            Some(next) => self.claim_in(&mut tx, next, now).await?,
-            None => None,
-        };
+        if let Some(next) = next {
+            let expired = now - next.lease.as_millis() as i64;
+            let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
+            batch.push(statement(claim).bind(now).bind(expired).bind(next.worker));
+        }
+        // All rows fetched (the claim's, at most one): every statement runs to
+        // its end before the commit.
+        let rows = batch.run(&mut tx).await?;
+        let claimed = rows.first().map(job_from_row).transpose()?;
         tx.commit().await?;
         Ok(claimed)
     }
 
-    /// Deletes job `job_id`, its work done, claims the next job as `next` asks,
-    /// and commits the transaction that did it.
+    /// Deletes job `job_id`, its work done, after what `batch` holds, claims
+    /// the next job as `next` asks, and commits the transaction that did it.
     async fn finish_job(
         &self,
-        mut tx: Transaction<'_, Any>,
+        tx: Transaction<'_, Any>,
+        mut batch: Batch,
         job_id: i64,
         next: Option<ClaimNext<'_>>,
         now: i64,
     ) -> Result<Option<Job>, IndexError> {
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
-        self.commit_claiming(tx, next, now).await
+        batch.push(statement("DELETE FROM jobs WHERE id = $1").bind(job_id));
+        self.commit_claiming(tx, batch, next, now).await
     }
 
     /// Gives a claimed job back unrun (its worker is stopping): pending again,
@@ -270,7 +257,8 @@ impl Index {
         if retry.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(IndexError::ClaimLost(job.id));
         }
-        self.commit_claiming(tx, Some(next), now).await
+        self.commit_claiming(tx, Batch::new(self.backend), Some(next), now)
+            .await
     }
 
     /// Checks, in a write transaction, that `job` is still this claim, and on
@@ -408,15 +396,17 @@ impl Index {
         let report_id = job.report_id.to_string();
         let mut tx = self.begin_write().await?;
         self.hold_claim(&mut tx, job).await?;
-        sqlx::query(
-            "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 WHERE id = $1",
-        )
-        .bind(&report_id)
-        .bind(reason)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        self.finish_job(tx, job.id, next, now).await
+        let mut batch = Batch::new(self.backend);
+        batch.push(
+            statement(
+                "UPDATE reports SET state = 'failed', failure = $2, processed_at = $3 \
+                 WHERE id = $1",
+            )
+            .bind(report_id)
+            .bind(reason)
+            .bind(now),
+        );
+        self.finish_job(tx, batch, job.id, next, now).await
     }
 
     /// Records a processed report: groups it into the issue of its signature
@@ -514,8 +504,9 @@ impl Index {
         .bind(job.attempts)
         .fetch_optional(&mut *tx)
         .await?;
+        let mut batch = Batch::new(self.backend);
         let Some(current) = current else {
-            let claimed = self.finish_job(tx, job_id, next, now).await?;
+            let claimed = self.finish_job(tx, batch, job_id, next, now).await?;
             return Ok((None, claimed));
         };
         match self.backend {
@@ -552,50 +543,52 @@ impl Index {
             stored_version: stored_version.as_deref(),
             crash_site: facts.crash_site.as_deref(),
         };
-        let Placed::Kept(change) = place(&mut tx, &placing, now).await? else {
+        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
             // Dropped: `place` deleted its job with its rows.
-            let claimed = self.commit_claiming(tx, next, now).await?;
+            let claimed = self.commit_claiming(tx, batch, next, now).await?;
             return Ok((None, claimed));
         };
         let issue_id = change.issue_id;
+        // What follows goes with what `place` left in the batch: one round trip
+        // on SQLite, with the job's deletion and the next claim.
         // The issue's tombstone stack: its latest report's.
         if let Some(stack) = &outcome.sample_stack {
-            sqlx::query("UPDATE issues SET sample_stack = $1 WHERE id = $2")
-                .bind(stack)
-                .bind(issue_id)
-                .execute(&mut *tx)
-                .await?;
+            batch.push(
+                statement("UPDATE issues SET sample_stack = $1 WHERE id = $2")
+                    .bind(stack)
+                    .bind(issue_id),
+            );
         }
 
-        sqlx::query(
-            "UPDATE reports SET issue_id = $2, state = 'processed', failure = NULL, \
+        batch.push(
+            statement(
+                "UPDATE reports SET issue_id = $2, state = 'processed', failure = NULL, \
              processed_at = $3, product = COALESCE($4, product), \
              version = COALESCE($5, version), os = $6, os_version = $7, cpu_arch = $8, \
              crash_reason = $9, crash_address = $10, crash_site = $11, crash_module = $12, \
              version_key = $13 WHERE id = $1",
-        )
-        .bind(&report_id)
-        .bind(issue_id)
-        .bind(now)
-        .bind(&facts.product)
-        .bind(&facts.version)
-        .bind(&facts.os)
-        .bind(&facts.os_version)
-        .bind(&facts.cpu_arch)
-        .bind(&facts.crash_reason)
-        .bind(&facts.crash_address)
-        .bind(&facts.crash_site)
-        .bind(&facts.crash_module)
-        .bind(version.as_deref().and_then(sort_key))
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(&report_id)
+            .bind(issue_id)
+            .bind(now)
+            .bind(&facts.product)
+            .bind(&facts.version)
+            .bind(&facts.os)
+            .bind(&facts.os_version)
+            .bind(&facts.cpu_arch)
+            .bind(&facts.crash_reason)
+            .bind(&facts.crash_address)
+            .bind(&facts.crash_site)
+            .bind(&facts.crash_module)
+            .bind(version.as_deref().and_then(sort_key)),
+        );
 
         if !first_record {
             for sql in [
                 "DELETE FROM report_annotations WHERE report_id = $1",
                 "DELETE FROM report_missing_symbols WHERE report_id = $1",
             ] {
-                sqlx::query(sql).bind(&report_id).execute(&mut *tx).await?;
+                batch.push(statement(sql).bind(&report_id));
             }
         }
         // Each list in one statement, from a JSON array: one round trip to the
@@ -612,11 +605,11 @@ impl Index {
                      ON CONFLICT DO NOTHING"
                 }
             };
-            sqlx::query(sql)
-                .bind(json_array(&outcome.annotation_tags))
-                .bind(&report_id)
-                .execute(&mut *tx)
-                .await?;
+            batch.push(
+                statement(sql)
+                    .bind(json_array(&outcome.annotation_tags))
+                    .bind(&report_id),
+            );
         }
         if !outcome.missing_symbols.is_empty() {
             let sql = match self.backend {
@@ -631,21 +624,20 @@ impl Index {
                      ON CONFLICT DO NOTHING"
                 }
             };
-            sqlx::query(sql)
-                .bind(&report_id)
-                .bind(json_array(&outcome.missing_symbols))
-                .execute(&mut *tx)
-                .await?;
+            batch.push(
+                statement(sql)
+                    .bind(&report_id)
+                    .bind(json_array(&outcome.missing_symbols)),
+            );
         }
         if outcome.drop_stack_key {
-            sqlx::query("DELETE FROM report_stack_keys WHERE report_id = $1")
-                .bind(&report_id)
-                .execute(&mut *tx)
-                .await?;
+            batch.push(
+                statement("DELETE FROM report_stack_keys WHERE report_id = $1").bind(&report_id),
+            );
         }
         // Webhook events of what this report did to its issue, in this transaction.
-        let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
-        let claimed = self.finish_job(tx, job_id, next, now).await?;
+        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
+        let claimed = self.finish_job(tx, batch, job_id, next, now).await?;
         if alerted {
             self.alerts.wrote();
         }

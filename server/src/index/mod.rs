@@ -18,9 +18,12 @@
 //! types in one place each (`*_from_row`, `FromRow`).
 //!
 //! Received reports are recorded by group commit ([`Intake`]): one durable
-//! commit for the uploads that arrived together.
+//! commit for the uploads that arrived together. Within a write transaction,
+//! statements that need no answer from each other go as one batch (`batch.rs`):
+//! on SQLite one round trip to the connection's thread for all of them.
 
 mod audit;
+mod batch;
 mod crash_sites;
 mod daily;
 mod intake;

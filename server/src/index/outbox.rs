@@ -11,6 +11,7 @@ use std::time::Duration;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
+use super::batch::Batch;
 use super::issues::{ISSUE_COLUMNS, issue_from_row};
 use super::{Index, IndexError, Queue};
 use crate::config::{WebhookConfig, WebhookEvent};
@@ -70,8 +71,11 @@ struct Event<'a> {
 
 /// Writes the events `change` makes for the webhooks that want them, in `tx`.
 /// Returns whether any was written (call [`Alerts::wrote`] after the commit).
+/// Where a webhook wants an event of the change, what `batch` holds is run
+/// first: the events read the issue as the transaction left it.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Any>,
+    batch: &mut Batch,
     alerts: &Alerts,
     change: IssueChange<'_>,
     now: i64,
@@ -100,6 +104,10 @@ pub(super) async fn record(
     } else {
         Vec::new()
     };
+    if events.is_empty() && spikes.is_empty() {
+        return Ok(false);
+    }
+    batch.run(tx).await?;
     if !spikes.is_empty() {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM reports WHERE issue_id = $1 AND received_at > $2",

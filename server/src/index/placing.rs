@@ -7,6 +7,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
 use super::issues::{ISSUE_COLUMNS, issue_from_row};
 use super::outbox::{self, IssueChange};
@@ -57,39 +58,52 @@ pub(super) enum Placed<'a> {
 /// widens its time span, applies [`grouping::group`] (counts, daily counts,
 /// regression, drop), moves the crash site along, and counts the report out of
 /// the issue it leaves (removing that issue when nothing is left of it).
+///
+/// Runs what `batch` holds with the issue's creation and reads the issue; what
+/// follows from the grouping is pushed to `batch`, for the caller to run with
+/// its own statements.
 pub(super) async fn place<'a>(
     tx: &mut Transaction<'_, Any>,
+    batch: &mut Batch,
     report: &Placing<'a>,
     now: i64,
 ) -> Result<Placed<'a>, IndexError> {
-    let created = sqlx::query(
-        "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
-         last_seen, report_count) VALUES ($1, $2, $3, 'open', $4, $4, 0) \
-         ON CONFLICT (signature_hash) DO NOTHING",
-    )
-    .bind(report.signature_hash)
-    .bind(report.signature)
-    .bind(report.title)
-    .bind(report.received_at)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        > 0;
+    batch.push(
+        statement(
+            "INSERT INTO issues (signature_hash, signature, title, status, first_seen, \
+             last_seen, report_count) VALUES ($1, $2, $3, 'open', $4, $4, 0) \
+             ON CONFLICT (signature_hash) DO NOTHING RETURNING id AS created_id",
+        )
+        .bind(report.signature_hash)
+        .bind(report.signature)
+        .bind(report.title)
+        .bind(report.received_at),
+    );
     // Widen the issue's time span, and read its status in the same statement:
     // on PostgreSQL the UPDATE waits for a concurrent resolution and returns
     // the row as it left it (and holds it until commit), so a report is never
     // added to an issue resolved meanwhile.
-    let issue = sqlx::query(
-        "UPDATE issues SET \
-         first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
-         last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END \
-         WHERE signature_hash = $1 \
-         RETURNING id, status, resolved_at, resolved_in_version, resolved_product",
-    )
-    .bind(report.signature_hash)
-    .bind(report.received_at)
-    .fetch_one(&mut **tx)
-    .await?;
+    batch.push(
+        statement(
+            "UPDATE issues SET \
+             first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END, \
+             last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END \
+             WHERE signature_hash = $1 \
+             RETURNING id, status, resolved_at, resolved_in_version, resolved_product",
+        )
+        .bind(report.signature_hash)
+        .bind(report.received_at),
+    );
+    let rows = batch.run(tx).await?;
+    // The row the INSERT returned (only when it made the issue), then the
+    // issue's.
+    let created = rows
+        .iter()
+        .any(|row| row.try_get::<i64, _>("created_id").is_ok());
+    let issue = rows
+        .iter()
+        .find(|row| row.try_get::<i64, _>("created_id").is_err())
+        .ok_or(sqlx::Error::RowNotFound)?;
     let issue_id: i64 = issue.try_get("id")?;
     let status: String = issue.try_get("status")?;
     let in_version: Option<String> = issue.try_get("resolved_in_version")?;
@@ -115,49 +129,55 @@ pub(super) async fn place<'a>(
     );
 
     if grouping.count {
-        sqlx::query("UPDATE issues SET report_count = report_count + 1 WHERE id = $1")
-            .bind(issue_id)
-            .execute(&mut **tx)
-            .await?;
+        batch.push(
+            statement("UPDATE issues SET report_count = report_count + 1 WHERE id = $1")
+                .bind(issue_id),
+        );
         let occurrence = Occurrence {
             issue_id,
             at_ms: report.received_at,
             product: report.product,
             version: report.version,
         };
-        daily::add(tx, occurrence, Tally::Report).await?;
+        batch.push(daily::add(occurrence, Tally::Report));
     }
     if let Some(left) = grouping.leaves {
-        sqlx::query("UPDATE issues SET report_count = report_count - 1 WHERE id = $1")
-            .bind(left)
-            .execute(&mut **tx)
-            .await?;
+        batch.push(
+            statement("UPDATE issues SET report_count = report_count - 1 WHERE id = $1").bind(left),
+        );
         let occurrence = Occurrence {
             issue_id: left,
             at_ms: report.received_at,
             product: report.stored_product,
             version: report.stored_version,
         };
-        daily::remove_report(tx, occurrence).await?;
+        batch.push(daily::remove_report(occurrence));
     }
     // The crash site belongs to this issue now, whatever becomes of the report.
     if let Some(key) = report.crash_site {
-        crash_sites::learn(tx, key, issue_id, report.previous_issue, now).await?;
+        batch.push(crash_sites::learn(
+            key,
+            issue_id,
+            report.previous_issue,
+            now,
+        ));
     }
     let regressed = matches!(grouping.verdict, Verdict::Regress);
     match grouping.verdict {
         Verdict::Join => {}
         Verdict::Regress => {
-            sqlx::query("UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1")
-                .bind(issue_id)
-                .execute(&mut **tx)
-                .await?;
+            batch.push(
+                statement(
+                    "UPDATE issues SET status = 'regressed', resolved_at = NULL WHERE id = $1",
+                )
+                .bind(issue_id),
+            );
         }
         Verdict::Drop(reason) => {
-            sqlx::query("UPDATE issues SET dropped_count = dropped_count + 1 WHERE id = $1")
-                .bind(issue_id)
-                .execute(&mut **tx)
-                .await?;
+            batch.push(
+                statement("UPDATE issues SET dropped_count = dropped_count + 1 WHERE id = $1")
+                    .bind(issue_id),
+            );
             for sql in [
                 "DELETE FROM report_stack_keys WHERE report_id = $1",
                 "DELETE FROM report_keys WHERE report_id = $1",
@@ -166,13 +186,10 @@ pub(super) async fn place<'a>(
                 "DELETE FROM jobs WHERE report_id = $1",
                 "DELETE FROM reports WHERE id = $1",
             ] {
-                sqlx::query(sql)
-                    .bind(report.report_id)
-                    .execute(&mut **tx)
-                    .await?;
+                batch.push(statement(sql).bind(report.report_id));
             }
             if let Some(left) = grouping.leaves {
-                remove_if_empty(tx, left).await?;
+                batch.push(remove_if_empty(left));
             }
             tracing::info!(
                 report = %report.report_id,
@@ -184,12 +201,12 @@ pub(super) async fn place<'a>(
         }
     }
     if let Some(left) = grouping.leaves {
-        sqlx::query("UPDATE reports SET issue_id = $2 WHERE id = $1")
-            .bind(report.report_id)
-            .bind(issue_id)
-            .execute(&mut **tx)
-            .await?;
-        remove_if_empty(tx, left).await?;
+        batch.push(
+            statement("UPDATE reports SET issue_id = $2 WHERE id = $1")
+                .bind(report.report_id)
+                .bind(issue_id),
+        );
+        batch.push(remove_if_empty(left));
     }
     Ok(Placed::Kept(IssueChange {
         issue_id,
@@ -200,17 +217,15 @@ pub(super) async fn place<'a>(
     }))
 }
 
-/// Removes issue `issue_id` when a report left it and nothing is left of it: an
-/// open issue without reports, counted crashes or a resolution to remember.
-async fn remove_if_empty(tx: &mut Transaction<'_, Any>, issue_id: i64) -> Result<(), IndexError> {
-    sqlx::query(
+/// The statement that removes issue `issue_id` when a report left it and
+/// nothing is left of it: an open issue without reports, counted crashes or a
+/// resolution to remember.
+fn remove_if_empty(issue_id: i64) -> Statement {
+    statement(
         "DELETE FROM issues WHERE id = $1 AND report_count <= 0 AND status = 'open' \
          AND counted_count = 0 AND NOT EXISTS (SELECT 1 FROM reports WHERE issue_id = $1)",
     )
     .bind(issue_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// A processed report and the issue it is grouped in.
@@ -390,11 +405,14 @@ impl Index {
             stored_version: version.as_deref(),
             crash_site: crash_site.as_deref(),
         };
-        let Placed::Kept(change) = place(&mut tx, &placing, now).await? else {
+        let mut batch = Batch::new(self.backend);
+        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
+            batch.run(&mut tx).await?;
             tx.commit().await?;
             return Ok(Regrouped::Dropped);
         };
-        let alerted = outbox::record(&mut tx, &self.alerts, change, now).await?;
+        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
+        batch.run(&mut tx).await?;
         tx.commit().await?;
         if alerted {
             self.alerts.wrote();
