@@ -26,6 +26,7 @@ use crate::config::{Config, HttpConfig};
 use crate::index::{Alerts, Index, Intake};
 use crate::ingest::{self, IngestState};
 use crate::metrics::Metrics;
+use crate::pipeline::memory::MemoryBudget;
 use crate::pipeline::signature::{RulesError, SignatureRules};
 use crate::pipeline::{self, Pipeline, Wake};
 use crate::storage::{self, Storage};
@@ -63,6 +64,8 @@ struct Inner {
     vault: Vault,
     symbols: mayday_symbols::Symbols,
     wake: Wake,
+    /// The processing workers' memory budget, shared by them all.
+    memory: MemoryBudget,
     metrics: Arc<Metrics>,
     throttle: Throttle,
     intake: Intake,
@@ -89,12 +92,14 @@ impl AppState {
         let index = index.with_alerts(Alerts::new(&config.webhooks, &config.public_base_url()));
         let throttle = Throttle::new(&config.rate_limit, &config.throttle, Arc::clone(&metrics));
         let intake = Intake::start(index.clone());
+        let memory = MemoryBudget::new(config.pipeline.memory_bytes);
         AppState(Arc::new(Inner {
             config,
             vault: Vault::new(storage, index, keyring),
             intake,
             symbols,
             wake: Wake::default(),
+            memory,
             metrics,
             throttle,
             signatures: Arc::new(signatures),
@@ -161,6 +166,7 @@ impl AppState {
             scrub: config.scrub.clone(),
             signatures: Arc::clone(&self.0.signatures),
             wake: self.0.wake.clone(),
+            memory: self.0.memory.clone(),
         }
     }
 

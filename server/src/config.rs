@@ -959,8 +959,13 @@ pub struct HttpConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Number of concurrent processing workers in this process (0: ingest only;
-    /// default: one per core, [`default_workers`]).
+    /// default: two per core, [`default_workers`]).
     pub workers: usize,
+    /// How much the workers of this process may hold of dumps at once (default
+    /// 512 MiB): a job holds three times its stored object's size from before
+    /// it reads it until it ends; further jobs wait their turn. A dump larger
+    /// than this still goes through, alone.
+    pub memory_bytes: u64,
     /// How long a claimed job may run before another worker may claim it again
     /// (covers a worker that died mid-job).
     #[serde(with = "humantime_serde")]
@@ -1067,16 +1072,19 @@ impl Default for HttpConfig {
     }
 }
 
-/// The default number of processing workers: one per core the machine offers
-/// this process (at least one).
+/// The default number of processing workers: two per core the machine offers
+/// this process. A worker spends about half of each job waiting (on the index's
+/// one writer, on the store), when a second one keeps the core busy; what the
+/// workers hold of dumps is bounded by [`PipelineConfig::memory_bytes`].
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    2 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             workers: default_workers(),
+            memory_bytes: 512 * 1024 * 1024,
             job_lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
             process_timeout: Duration::from_secs(120),

@@ -206,6 +206,15 @@ impl Storage {
         }
     }
 
+    /// The size of the blob at `key`, or `None` when there is none.
+    pub async fn size(&self, key: &Path) -> Result<Option<u64>, StorageError> {
+        match self.store.head(key).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes the blob at `key`; a missing blob counts as deleted.
     pub async fn delete(&self, key: &Path) -> Result<(), StorageError> {
         match self.store.delete(key).await {

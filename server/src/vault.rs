@@ -748,6 +748,12 @@ impl Vault {
         Ok(Some(raw))
     }
 
+    /// The size of the raw object at `raw_key` as stored (sealed), or `None`
+    /// when it is gone.
+    pub async fn raw_size(&self, raw_key: &Path) -> Result<Option<u64>, VaultError> {
+        Ok(self.storage.size(raw_key).await?)
+    }
+
     /// Report `id`'s dump, opened (its stack memory in it while it is kept);
     /// `None` when it or the report's data key is gone. (`raw_key` and
     /// `meta_key` as in [`Vault::get_raw`].)

@@ -14,6 +14,7 @@ use object_store::path::Path;
 use tokio::sync::watch;
 
 use super::Pipeline;
+use super::memory::Held;
 use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
@@ -181,6 +182,8 @@ pub struct Loaded {
     text_attachments: Vec<TextAttachment>,
     /// The deployment's symbol upload count when the job started.
     uploads: u64,
+    /// The job's share of the workers' memory budget, held until it ends.
+    _memory: Held,
 }
 
 /// Runs one claimed job to its end: processed, failed, or gone; the finish
@@ -268,6 +271,9 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     };
     let keys = vault.unwrap_keys(&row.id, &data_key, stack_key.as_ref())?;
     let meta_key = Path::from(row.meta_key.as_str());
+    // The job's share of the memory budget, before the dump is read.
+    let size = vault.raw_size(&raw_key).await?.unwrap_or(0);
+    let memory = pipeline.memory.hold(size).await;
     let Some(RawUpload { dump, meta, stack }) = vault.get_raw(&raw_key, &meta_key, &keys).await?
     else {
         index.delete_job(job.id).await?;
@@ -295,6 +301,7 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         scrubbed,
         text_attachments,
         uploads,
+        _memory: memory,
     }))
 }
 

@@ -9,6 +9,7 @@
 //! for processing again when a power cut lost it.
 
 pub mod job;
+pub mod memory;
 pub mod process;
 pub mod regroup;
 pub mod report;
@@ -17,6 +18,7 @@ pub mod stored;
 pub mod symbols_retry;
 pub mod worker;
 
+use memory::MemoryBudget;
 use std::sync::Arc;
 
 use mayday_report::scrub::ScrubConfig;
@@ -72,4 +74,7 @@ pub struct Pipeline {
     pub signatures: Arc<SignatureRules>,
     /// Wakes idle workers (here: to take a report queued again).
     pub wake: Wake,
+    /// What the workers of this process may hold of dumps at once, shared by
+    /// them all.
+    pub memory: MemoryBudget,
 }

@@ -186,6 +186,7 @@ mod tests {
     use crate::crypto::{Keyring, MasterKey};
     use crate::index::{Index, NewReport, ReportState};
     use crate::pipeline::Wake;
+    use crate::pipeline::memory::MemoryBudget;
     use crate::report_id::ReportId;
     use crate::storage::Storage;
     use crate::vault::{self, Vault};
@@ -229,6 +230,7 @@ mod tests {
             scrub: config.scrub.clone(),
             signatures: Default::default(),
             wake: Wake::default(),
+            memory: MemoryBudget::new(config.pipeline.memory_bytes),
         }
     }
 
@@ -277,6 +279,9 @@ mod tests {
         let id = queue(&pipeline, long_ago).await;
         (pipeline, id, long_ago)
     }
+
+    /// The workers' memory budget by default.
+    const DEFAULT_MEMORY: u64 = 512 * 1024 * 1024;
 
     /// Waits (bounded) until no report of `ids` is queued.
     async fn settled(pipeline: &Pipeline, ids: &[ReportId]) {
@@ -389,18 +394,20 @@ mod tests {
     }
 
     /// A pipeline in `dir` with `jobs` reports queued and three workers
-    /// running on it: the pipeline, the reports, the workers' stop signal and
-    /// their tasks.
+    /// running on it, sharing a memory budget of `memory_bytes`: the pipeline,
+    /// the reports, the workers' stop signal and their tasks.
     async fn three_workers_on(
         dir: &std::path::Path,
         jobs: i64,
+        memory_bytes: u64,
     ) -> (
         Pipeline,
         Vec<ReportId>,
         watch::Sender<bool>,
         Vec<tokio::task::JoinHandle<()>>,
     ) {
-        let pipeline = pipeline(dir, 5).await;
+        let mut pipeline = pipeline(dir, 5).await;
+        pipeline.memory = MemoryBudget::new(memory_bytes);
         let t0 = now_ms();
         let mut ids = Vec::new();
         for i in 0..jobs {
@@ -424,7 +431,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_that_claim_with_their_finishes_run_each_job_once() {
         let dir = tempfile::tempdir().unwrap();
-        let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 12).await;
+        let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 12, DEFAULT_MEMORY).await;
         settled(&pipeline, &ids).await;
         stop.send(true).unwrap();
         for worker in workers {
@@ -441,6 +448,26 @@ mod tests {
         for line in ["mayday_jobs_run_total 12", "mayday_job_errors_total 0"] {
             assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
         }
+    }
+
+    // Three workers on a budget that one job's share fills (each job waits for
+    // the one before it to end): every job still runs once, and the whole
+    // budget is free once they stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_on_a_budget_for_one_job_run_every_job_and_give_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 6, 1024 * 1024).await;
+        settled(&pipeline, &ids).await;
+        stop.send(true).unwrap();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        for id in &ids {
+            let row = pipeline.index.report(id).await.unwrap().unwrap();
+            assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        }
+        assert_eq!(issue_count(&pipeline, &ids[0]).await, 6);
+        assert_eq!(pipeline.memory.available(), 1);
     }
 
     #[tokio::test]
@@ -491,7 +518,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_stopped_mid_queue_leave_no_job_claimed() {
         let dir = tempfile::tempdir().unwrap();
-        let (pipeline, _, stop, workers) = three_workers_on(dir.path(), 30).await;
+        let (pipeline, _, stop, workers) = three_workers_on(dir.path(), 30, DEFAULT_MEMORY).await;
         // Until a few are done.
         for _ in 0..600 {
             let left = pipeline.index.queue_depth().await.unwrap();
