@@ -7,7 +7,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
-use super::{Index, IndexError, report_id_at};
+use super::batch::{Statement, statement};
+use super::{Backend, Index, IndexError, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
 
@@ -199,6 +200,27 @@ impl KeyKind {
             KeyKind::Stack => "report_stack_keys",
         }
     }
+}
+
+/// A row of [`insert_keys`]: report `report_id`'s wrapped `key`, made at `now`.
+pub(super) fn key_row(report_id: &str, key: &WrappedKey, now: i64) -> serde_json::Value {
+    serde_json::json!([report_id, key.master_key_id, key.wrapped, now])
+}
+
+/// The statement that stores the wrapped keys of `kind` of several reports
+/// ([`key_row`]s), in one statement.
+pub(super) fn insert_keys(
+    backend: Backend,
+    kind: KeyKind,
+    rows: Vec<serde_json::Value>,
+) -> Statement {
+    statement(format!(
+        "INSERT INTO {} (report_id, master_key_id, wrapped_key, created_at) \
+         SELECT value ->> 0, value ->> 1, value ->> 2, CAST(value ->> 3 AS BIGINT) FROM {}",
+        kind.table(),
+        backend.json_rows("$1"),
+    ))
+    .bind(serde_json::Value::Array(rows).to_string())
 }
 
 /// The statement that stores report `report_id`'s wrapped key of `kind`, made at

@@ -123,6 +123,18 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The rows of the JSON array bound to `param`, each as `value` (its
+    /// fields `value ->> 0`, `value ->> 1`, …; a number cast where a column
+    /// wants one): one statement for any number of rows.
+    fn json_rows(self, param: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json_each({param})"),
+            Backend::Postgres => format!("jsonb_array_elements({param}::jsonb) AS value"),
+        }
+    }
+}
+
 /// The index, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Index {

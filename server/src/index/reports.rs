@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+use super::batch::{Batch, statement};
 use super::{Index, IndexError, KeyKind, keys, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
@@ -163,46 +164,55 @@ impl Index {
     /// and its processing job, in one transaction: all of them or none. (Uploads share
     /// commits this way through the [`Intake`](super::Intake).)
     pub async fn insert_reports(&self, reports: &[NewReport]) -> Result<(), IndexError> {
-        let mut tx = self.begin_write().await?;
+        // Each table's rows in one statement, from a JSON array (the same SQL
+        // whatever the number of reports), and the statements in one batch.
+        let mut data_keys = Vec::with_capacity(reports.len());
+        let mut stack_keys = Vec::new();
+        let mut rows = Vec::with_capacity(reports.len());
+        let mut jobs = Vec::with_capacity(reports.len());
         for report in reports {
             let id = report.id.to_string();
-            keys::insert_key(
-                KeyKind::Data,
-                &report.id,
-                &report.data_key,
-                report.received_at,
-            )
-            .execute(&mut *tx)
-            .await?;
+            data_keys.push(keys::key_row(&id, &report.data_key, report.received_at));
             if let Some(stack_key) = &report.stack_key {
-                keys::insert_key(KeyKind::Stack, &report.id, stack_key, report.received_at)
-                    .execute(&mut *tx)
-                    .await?;
+                stack_keys.push(keys::key_row(&id, stack_key, report.received_at));
             }
-            sqlx::query(
+            rows.push(serde_json::json!([
+                id,
+                report.received_at,
+                report.product,
+                report.version,
+                report.version.as_deref().and_then(sort_key),
+                report.deletion_token_hash,
+                report.raw_key,
+                report.meta_key,
+            ]));
+            jobs.push(serde_json::json!([id, report.received_at]));
+        }
+        let each = self.backend.json_rows("$1");
+        let mut batch = Batch::new(self.backend);
+        batch.push(keys::insert_keys(self.backend, KeyKind::Data, data_keys));
+        if !stack_keys.is_empty() {
+            batch.push(keys::insert_keys(self.backend, KeyKind::Stack, stack_keys));
+        }
+        batch.push(
+            statement(format!(
                 "INSERT INTO reports (id, received_at, product, version, version_key, state, \
                  deletion_token_hash, raw_key, meta_key) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)",
-            )
-            .bind(&id)
-            .bind(report.received_at)
-            .bind(&report.product)
-            .bind(&report.version)
-            .bind(report.version.as_deref().and_then(sort_key))
-            .bind(&report.deletion_token_hash)
-            .bind(&report.raw_key)
-            .bind(&report.meta_key)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
+                 SELECT value ->> 0, CAST(value ->> 1 AS BIGINT), value ->> 2, value ->> 3, \
+                 value ->> 4, 'queued', value ->> 5, value ->> 6, value ->> 7 FROM {each}"
+            ))
+            .bind(serde_json::Value::Array(rows).to_string()),
+        );
+        batch.push(
+            statement(format!(
                 "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
-                 VALUES ($1, 'process', 'pending', $2, $2)",
-            )
-            .bind(&id)
-            .bind(report.received_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+                 SELECT value ->> 0, 'process', 'pending', CAST(value ->> 1 AS BIGINT), \
+                 CAST(value ->> 1 AS BIGINT) FROM {each}"
+            ))
+            .bind(serde_json::Value::Array(jobs).to_string()),
+        );
+        let mut tx = self.begin_write().await?;
+        batch.run(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }

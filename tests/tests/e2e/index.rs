@@ -8,7 +8,7 @@ use mayday_server::crypto::WrappedKey;
 use mayday_server::index::{
     Alerts, Backend, ClaimNext, CrashFacts, DeliveryEnd, Index, IndexError, Intake, IssueFilter,
     IssueSort, IssueStatus, Job, NewReport, OutboxCounts, ProcessedOutcome, Regrouped, Regrouping,
-    ReportConditions, ReportFilter, Role,
+    ReportConditions, ReportFilter, ReportState, Role,
 };
 use mayday_server::report_id::ReportId;
 use mayday_tests::api::submit;
@@ -460,6 +460,58 @@ macro_rules! on_each_backend {
         }
     };
 }
+
+/// Reports recorded together (the intake's group commit: each table's rows in
+/// one statement from a JSON array) come back as they went in — every field,
+/// NULLs, quotes and non-ASCII text, with or without a stack key — queued in
+/// the order received; a batch with a duplicate id records none of its
+/// reports.
+async fn reports_recorded_together_scenario(index: Index) {
+    let t0 = 1_700_000_000_000i64;
+    let mut reports: Vec<NewReport> = (0..4)
+        .map(|i| new_report(&format!("bp-{}", 4000 + i), t0 + 10 - i))
+        .collect();
+    reports[1].product = None;
+    reports[1].version = None;
+    reports[1].stack_key = None;
+    reports[2].product = Some("Ap'p \"ü\" ; DROP TABLE reports; --".to_owned());
+    reports[2].version = Some("1.10.0-beta".to_owned());
+    reports[3].data_key.wrapped = "22".repeat(60);
+    index.insert_reports(&reports).await.unwrap();
+    assert_eq!(index.queue_depth().await.unwrap(), 4);
+    for report in &reports {
+        let got = index.job_report(&report.id).await.unwrap().unwrap();
+        let row = got.row;
+        assert_eq!(row.received_at, report.received_at);
+        assert_eq!(row.facts.product, report.product);
+        assert_eq!(row.facts.version, report.version);
+        assert_eq!(row.state, ReportState::Queued);
+        assert_eq!(row.raw_key, report.raw_key);
+        assert_eq!(row.meta_key, report.meta_key);
+        assert_eq!(row.deletion_token_hash, report.deletion_token_hash);
+        assert_eq!(got.data_key.as_ref(), Some(&report.data_key));
+        assert_eq!(got.stack_key, report.stack_key);
+    }
+    // Oldest received first, whatever the order in the batch.
+    for report in reports.iter().rev() {
+        let job = claim(&index, "w", t0 + 100).await.unwrap();
+        assert_eq!(job.report_id, report.id);
+    }
+
+    // One id already recorded: none of the batch's reports is.
+    let late = [new_report("bp-4100", t0 + 20), new_report("bp-4000", t0 + 21)];
+    assert!(index.insert_reports(&late).await.is_err());
+    assert!(index.report(&late[0].id).await.unwrap().is_none());
+    assert!(index.job_report(&late[0].id).await.unwrap().is_none());
+    assert_eq!(index.queue_depth().await.unwrap(), 4);
+}
+
+on_each_backend!(
+    reports_recorded_together_scenario,
+    reports_recorded_together_come_back_as_they_went_in_on_sqlite,
+    reports_recorded_together_come_back_as_they_went_in_on_postgresql,
+    "reports_recorded_together"
+);
 
 /// Workers whose every finish (processed, failed, retried) claims their next
 /// job in its own transaction, four at once: every job is claimed once, on its
