@@ -206,10 +206,22 @@ impl Storage {
         }
     }
 
-    /// The size of the blob at `key`, or `None` when there is none.
-    pub async fn size(&self, key: &Path) -> Result<Option<u64>, StorageError> {
-        match self.store.head(key).await {
-            Ok(meta) => Ok(Some(meta.size)),
+    /// The blob at `key`, read once `admit` — told its size, before it is
+    /// read — is done, with what `admit` gave; `None` when there is none.
+    pub async fn get_admitted<T, F, Fut>(
+        &self,
+        key: &Path,
+        admit: F,
+    ) -> Result<Option<(Bytes, T)>, StorageError>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        match self.store.get(key).await {
+            Ok(result) => {
+                let admitted = admit(result.meta.size).await;
+                Ok(Some((result.bytes().await?, admitted)))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -738,20 +738,34 @@ impl Vault {
         meta_key: &Path,
         keys: &ReportKeys,
     ) -> Result<Option<RawUpload>, VaultError> {
-        let Some(object) = self.storage.get(raw_key).await? else {
+        let raw = self
+            .get_raw_admitted(raw_key, meta_key, keys, |_| async {})
+            .await?;
+        Ok(raw.map(|(raw, ())| raw))
+    }
+
+    /// [`Vault::get_raw`], the raw object read once `admit` — told the
+    /// object's size as stored, before it is read — is done; with what `admit`
+    /// gave.
+    pub async fn get_raw_admitted<T, F, Fut>(
+        &self,
+        raw_key: &Path,
+        meta_key: &Path,
+        keys: &ReportKeys,
+        admit: F,
+    ) -> Result<Option<(RawUpload, T)>, VaultError>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let Some((object, admitted)) = self.storage.get_admitted(raw_key, admit).await? else {
             return Ok(None);
         };
         let mut raw = open_raw(raw_key, &object, keys, meta_key == raw_key)?;
         if meta_key != raw_key {
             raw.meta = self.get(meta_key, &keys.data).await?;
         }
-        Ok(Some(raw))
-    }
-
-    /// The size of the raw object at `raw_key` as stored (sealed), or `None`
-    /// when it is gone.
-    pub async fn raw_size(&self, raw_key: &Path) -> Result<Option<u64>, VaultError> {
-        Ok(self.storage.size(raw_key).await?)
+        Ok(Some((raw, admitted)))
     }
 
     /// Report `id`'s dump, opened (its stack memory in it while it is kept);

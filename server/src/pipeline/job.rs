@@ -271,10 +271,11 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
     };
     let keys = vault.unwrap_keys(&row.id, &data_key, stack_key.as_ref())?;
     let meta_key = Path::from(row.meta_key.as_str());
-    // The job's share of the memory budget, before the dump is read.
-    let size = vault.raw_size(&raw_key).await?.unwrap_or(0);
-    let memory = pipeline.memory.hold(size).await;
-    let Some(RawUpload { dump, meta, stack }) = vault.get_raw(&raw_key, &meta_key, &keys).await?
+    // The job's share of the memory budget, held before the dump is read.
+    let admit = |size| pipeline.memory.hold(size);
+    let Some((RawUpload { dump, meta, stack }, memory)) = vault
+        .get_raw_admitted(&raw_key, &meta_key, &keys, admit)
+        .await?
     else {
         index.delete_job(job.id).await?;
         return Ok(None);

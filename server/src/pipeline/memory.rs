@@ -6,7 +6,7 @@
 //! that there can be more workers than cores (a worker waits on the index and
 //! the store about half its time) without a burst of large dumps taking the
 //! machine's memory, a job holds a share of the budget sized from its object
-//! before it reads it, until the job ends; a job whose share is not free waits.
+//! (its size as the store tells it, before it is read) until the job ends; a job whose share is not free waits.
 //! A dump larger than the whole budget still goes through, alone.
 
 use std::sync::Arc;
