@@ -499,7 +499,10 @@ async fn reports_recorded_together_scenario(index: Index) {
     }
 
     // One id already recorded: none of the batch's reports is.
-    let late = [new_report("bp-4100", t0 + 20), new_report("bp-4000", t0 + 21)];
+    let late = [
+        new_report("bp-4100", t0 + 20),
+        new_report("bp-4000", t0 + 21),
+    ];
     assert!(index.insert_reports(&late).await.is_err());
     assert!(index.report(&late[0].id).await.unwrap().is_none());
     assert!(index.job_report(&late[0].id).await.unwrap().is_none());
