@@ -24,6 +24,7 @@ use crate::index::{
     ClaimNext, Index, IndexError, Job, JobReport, ProcessedOutcome, ReportRow, ReportState, now_ms,
 };
 use crate::metrics::Stage;
+use crate::report_id::ReportId;
 use crate::vault::{self, RawMeta, RawStack, RawUpload, ReportKeys, Vault, VaultError};
 
 /// Why a job could not be finished this time: transient, so it is retried.
@@ -443,26 +444,53 @@ pub async fn finalize(
         patiently(|| index.finish_processed_and_claim(job, &outcome, now_ms(), handoff.request()))
             .await?;
     handoff.claimed(next);
+    // The job is finished and gone: what follows cannot fail it, nor retry it.
     match recorded {
         Some(issue) => {
             tracing::info!(report = %row.id, issue, "report processed");
-            // Symbols uploaded while this report was processed: the upload looked
-            // for reports lacking them before this one was recorded as lacking
-            // anything, so queue it again.
-            if !outcome.missing_symbols.is_empty() && index.symbol_uploads().await? != uploads {
-                index.enqueue_job(&row.id, now_ms()).await?;
-                pipeline.wake.wake();
+            if let Err(e) = requeue_if_symbols_arrived(pipeline, &row.id, &outcome, uploads).await {
+                tracing::warn!(report = %row.id, error = %e, "report processed; queueing it again for symbols uploaded meanwhile failed");
             }
         }
         None => {
-            // Deleted (or dropped) while we worked: leave nothing behind,
-            // including the raw dump we may have rewritten above.
-            for key in [&key, &raw_key, &meta_key] {
-                vault.delete(key).await?;
+            if let Err(e) = remove_leftovers(pipeline, [&key, &raw_key, &meta_key]).await {
+                tracing::warn!(report = %row.id, error = %e, "report gone while processed; removing its blobs failed (the orphan sweep removes what is left)");
             }
-            index.checkpoint().await?;
         }
     }
+    Ok(())
+}
+
+/// After a report's finish: symbols uploaded while it was processed (the
+/// upload looked for reports lacking them before this one was recorded as
+/// lacking anything) queue it again.
+async fn requeue_if_symbols_arrived(
+    pipeline: &Pipeline,
+    id: &ReportId,
+    outcome: &ProcessedOutcome,
+    uploads: u64,
+) -> Result<(), JobError> {
+    #[cfg(test)]
+    if tests::FAIL_AFTER_FINISH.lock().unwrap().as_ref() == Some(id) {
+        return Err(JobError::SymbolStore);
+    }
+    let index = &pipeline.index;
+    if !outcome.missing_symbols.is_empty() && patiently(|| index.symbol_uploads()).await? != uploads
+    {
+        patiently(|| index.enqueue_job(id, now_ms())).await?;
+        pipeline.wake.wake();
+    }
+    Ok(())
+}
+
+/// After the finish of a report deleted (or dropped) while it was processed:
+/// its blobs (`keys`, including a raw dump rewritten here) are removed, and the
+/// index's WAL checkpointed, so that nothing of it is left behind.
+async fn remove_leftovers(pipeline: &Pipeline, keys: [&Path; 3]) -> Result<(), JobError> {
+    for key in keys {
+        pipeline.vault.delete(key).await?;
+    }
+    pipeline.index.checkpoint().await?;
     Ok(())
 }
 
@@ -626,4 +654,6 @@ pub(super) mod tests {
 
     /// The report whose processing panics (a test hook for the worker's tests).
     pub static PANIC_ON: Mutex<Option<ReportId>> = Mutex::new(None);
+    /// The report whose requeue after its finish fails (a test hook likewise).
+    pub static FAIL_AFTER_FINISH: Mutex<Option<ReportId>> = Mutex::new(None);
 }

@@ -322,6 +322,35 @@ mod tests {
         worker.await.unwrap();
     }
 
+    // A failure after a job's finish (here: queueing the report again for
+    // symbols uploaded meanwhile) is logged: the finished job is neither
+    // retried nor counted as a job error, and the worker goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_after_the_finish_does_not_retry_the_finished_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        let t0 = now_ms();
+        let first = queue(&pipeline, t0 - 2).await;
+        let next = queue(&pipeline, t0 - 1).await;
+        *job::tests::FAIL_AFTER_FINISH.lock().unwrap() = Some(first);
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(&pipeline, &[first, next]).await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+
+        for id in [first, next] {
+            let row = pipeline.index.report(&id).await.unwrap().unwrap();
+            assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        }
+        assert_eq!(issue_count(&pipeline, &first).await, 2);
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+        let metrics = pipeline.metrics.render(None, None);
+        for line in ["mayday_jobs_run_total 2", "mayday_job_errors_total 0"] {
+            assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
+        }
+    }
+
     #[tokio::test]
     async fn a_worker_whose_job_was_claimed_again_records_nothing() {
         let dir = tempfile::tempdir().unwrap();
