@@ -208,15 +208,11 @@ impl Storage {
 
     /// The blob at `key`, read once `admit` — told its size, before it is
     /// read — is done, with what `admit` gave; `None` when there is none.
-    pub async fn get_admitted<T, F, Fut>(
+    pub async fn get_admitted<T>(
         &self,
         key: &Path,
-        admit: F,
-    ) -> Result<Option<(Bytes, T)>, StorageError>
-    where
-        F: FnOnce(u64) -> Fut,
-        Fut: Future<Output = T>,
-    {
+        admit: impl AsyncFnOnce(u64) -> T,
+    ) -> Result<Option<(Bytes, T)>, StorageError> {
         match self.store.get(key).await {
             Ok(result) => {
                 let admitted = admit(result.meta.size).await;

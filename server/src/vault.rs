@@ -747,17 +747,13 @@ impl Vault {
     /// [`Vault::get_raw`], the raw object read once `admit` — told the
     /// object's size as stored, before it is read — is done; with what `admit`
     /// gave.
-    pub async fn get_raw_admitted<T, F, Fut>(
+    pub async fn get_raw_admitted<T>(
         &self,
         raw_key: &Path,
         meta_key: &Path,
         keys: &ReportKeys,
-        admit: F,
-    ) -> Result<Option<(RawUpload, T)>, VaultError>
-    where
-        F: FnOnce(u64) -> Fut,
-        Fut: Future<Output = T>,
-    {
+        admit: impl AsyncFnOnce(u64) -> T,
+    ) -> Result<Option<(RawUpload, T)>, VaultError> {
         let Some((object, admitted)) = self.storage.get_admitted(raw_key, admit).await? else {
             return Ok(None);
         };

@@ -299,17 +299,35 @@ mod tests {
         panic!("reports still queued");
     }
 
+    /// Two reports queued on a pipeline in `dir` (the first older, and put in
+    /// `hook`, a test hook of `job`), and one worker run until both are
+    /// settled: the pipeline, the two reports, the worker's stop signal and
+    /// its task.
+    async fn one_worker_on_two(
+        dir: &std::path::Path,
+        hook: &std::sync::Mutex<Option<ReportId>>,
+    ) -> (
+        Pipeline,
+        [ReportId; 2],
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let pipeline = pipeline(dir, 5).await;
+        let t0 = now_ms();
+        let first = queue(&pipeline, t0 - 2).await;
+        let next = queue(&pipeline, t0 - 1).await;
+        *hook.lock().unwrap() = Some(first);
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(&pipeline, &[first, next]).await;
+        (pipeline, [first, next], stop, worker)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_that_panics_fails_and_the_worker_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let pipeline = pipeline(dir.path(), 5).await;
-        let t0 = now_ms();
-        let panics = queue(&pipeline, t0 - 2).await;
-        let next = queue(&pipeline, t0 - 1).await;
-        *job::tests::PANIC_ON.lock().unwrap() = Some(panics);
-        let (stop, shutdown) = watch::channel(false);
-        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
-        settled(&pipeline, &[panics, next]).await;
+        let (pipeline, [panics, next], stop, worker) =
+            one_worker_on_two(dir.path(), &job::tests::PANIC_ON).await;
 
         let failed = pipeline.index.report(&panics).await.unwrap().unwrap();
         assert_eq!(failed.state, ReportState::Failed);
@@ -328,14 +346,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_after_the_finish_does_not_retry_the_finished_job() {
         let dir = tempfile::tempdir().unwrap();
-        let pipeline = pipeline(dir.path(), 5).await;
-        let t0 = now_ms();
-        let first = queue(&pipeline, t0 - 2).await;
-        let next = queue(&pipeline, t0 - 1).await;
-        *job::tests::FAIL_AFTER_FINISH.lock().unwrap() = Some(first);
-        let (stop, shutdown) = watch::channel(false);
-        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
-        settled(&pipeline, &[first, next]).await;
+        let (pipeline, [first, next], stop, worker) =
+            one_worker_on_two(dir.path(), &job::tests::FAIL_AFTER_FINISH).await;
         stop.send(true).unwrap();
         worker.await.unwrap();
 
@@ -455,21 +467,32 @@ mod tests {
         (pipeline, ids, stop, workers)
     }
 
+    /// Lets `workers` run until no report of `ids` is queued, stops them, and
+    /// checks that every report ended processed.
+    async fn run_until_all_processed(
+        pipeline: &Pipeline,
+        ids: &[ReportId],
+        stop: watch::Sender<bool>,
+        workers: Vec<tokio::task::JoinHandle<()>>,
+    ) {
+        settled(pipeline, ids).await;
+        stop.send(true).unwrap();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        for id in ids {
+            let row = pipeline.index.report(id).await.unwrap().unwrap();
+            assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        }
+    }
+
     // Each finish claims the next job for its worker: with several workers at
     // it, every job still runs once, and every report is counted once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn workers_that_claim_with_their_finishes_run_each_job_once() {
         let dir = tempfile::tempdir().unwrap();
         let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 12, DEFAULT_MEMORY).await;
-        settled(&pipeline, &ids).await;
-        stop.send(true).unwrap();
-        for worker in workers {
-            worker.await.unwrap();
-        }
-        for id in &ids {
-            let row = pipeline.index.report(id).await.unwrap().unwrap();
-            assert_eq!(row.state, ReportState::Processed, "{row:?}");
-        }
+        run_until_all_processed(&pipeline, &ids, stop, workers).await;
         // The same dump each time: one issue, each report counted once.
         assert_eq!(issue_count(&pipeline, &ids[0]).await, 12);
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
@@ -486,15 +509,7 @@ mod tests {
     async fn workers_on_a_budget_for_one_job_run_every_job_and_give_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let (pipeline, ids, stop, workers) = three_workers_on(dir.path(), 6, 1024 * 1024).await;
-        settled(&pipeline, &ids).await;
-        stop.send(true).unwrap();
-        for worker in workers {
-            worker.await.unwrap();
-        }
-        for id in &ids {
-            let row = pipeline.index.report(id).await.unwrap().unwrap();
-            assert_eq!(row.state, ReportState::Processed, "{row:?}");
-        }
+        run_until_all_processed(&pipeline, &ids, stop, workers).await;
         assert_eq!(issue_count(&pipeline, &ids[0]).await, 6);
         assert_eq!(pipeline.memory.available(), 1);
     }
