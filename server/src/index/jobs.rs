@@ -92,7 +92,7 @@ impl ProcessedOutcome {
 }
 
 /// The job queue.
-const JOBS: Queue = Queue {
+pub(super) const JOBS: Queue = Queue {
     table: "jobs",
     claimed: "running",
 };

@@ -314,9 +314,19 @@ impl Index {
     /// whose time (`$1`, now) has come, or a claimed one whose claim is older
     /// than `$2` (now less the lease, its taker died). It marks the claim, counts
     /// the attempt, sets `set` too (`, column = $3`…) and returns `returning`.
+    ///
+    /// Each of the two kinds is looked up on its own through the queue's
+    /// `(state, not_before)` index, oldest first, and the older of the two (at
+    /// most two rows) taken: a lookup that costs the same however long the
+    /// queue, where one `WHERE … OR …` scans and sorts every row of the table
+    /// (1.4 ms per claim with 20 000 queued jobs, on the one writer).
     fn claim_statement(&self, queue: Queue, set: &str, returning: &str) -> String {
         let Queue { table, claimed } = queue;
         let lock = match self.backend {
+            // Each lookup locks the row it finds, skipping rows another
+            // claimer holds: concurrent claims take different rows. (The one
+            // of the two not taken stays locked until the claim's transaction
+            // ends; another claimer passes over it meanwhile.)
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             // SQLite runs one writer at a time: the UPDATE is atomic.
             Backend::Sqlite => "",
@@ -324,10 +334,12 @@ impl Index {
         format!(
             "UPDATE {table} SET state = '{claimed}', claimed_at = $1, \
              attempts = attempts + 1{set} \
-             WHERE id = (SELECT id FROM {table} \
-                 WHERE (state = 'pending' AND not_before <= $1) \
-                    OR (state = '{claimed}' AND claimed_at < $2) \
-                 ORDER BY not_before, id LIMIT 1 {lock}) \
+             WHERE id = (SELECT id FROM {table} WHERE id IN ( \
+                 (SELECT id FROM {table} WHERE state = 'pending' AND not_before <= $1 \
+                  ORDER BY not_before, id LIMIT 1 {lock}), \
+                 (SELECT id FROM {table} WHERE state = '{claimed}' AND claimed_at < $2 \
+                  ORDER BY not_before, id LIMIT 1 {lock})) \
+             ORDER BY not_before, id LIMIT 1) \
              RETURNING {returning}"
         )
     }
@@ -358,4 +370,54 @@ fn report_id_at(row: &AnyRow, column: &str) -> Result<ReportId, IndexError> {
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for a claim, with the planner's statistics gathered over
+    /// a long queue (as `PRAGMA optimize` gathers them): every lookup of
+    /// `jobs` and `webhook_outbox` is a search of an index or the primary key,
+    /// and none is a scan or a multi-index OR — both read every due row and
+    /// sort them, which one `WHERE … OR …` lookup was planned as (a scan with
+    /// SQLite 3.40's statistics, a multi-index OR with these).
+    #[tokio::test]
+    async fn a_claim_never_reads_the_whole_queue() {
+        let index = Index::connect("sqlite::memory:").await.unwrap();
+        let fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+             INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
+             SELECT 'r' || i, 'process', 'pending', i, i FROM n; \
+             INSERT INTO issues (id, signature_hash, signature, title, status, first_seen, \
+             last_seen, report_count) VALUES (1, 'h', 's', 't', 'open', 0, 0, 0); \
+             INSERT INTO webhook_outbox (event_id, hook, event, issue_id, body, state, \
+             not_before, created_at) \
+             SELECT 'e' || id, 'h', 'new_issue', 1, '{}', 'pending', id, id FROM jobs; \
+             ANALYZE";
+        sqlx::raw_sql(fill).execute(&index.writer).await.unwrap();
+        for queue in [jobs::JOBS, outbox::OUTBOX] {
+            let claim = index.claim_statement(queue, "", "id");
+            let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {claim}")))
+                .bind(0_i64)
+                .bind(0_i64)
+                .fetch_all(&index.writer)
+                .await
+                .unwrap();
+            let steps: Vec<String> = plan
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+            assert!(
+                steps.iter().filter(|s| s.starts_with("SEARCH")).count() >= 3,
+                "{steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN") || s.starts_with("MULTI-INDEX OR")),
+                "{}: {steps:?}",
+                queue.table
+            );
+        }
+    }
 }

@@ -219,7 +219,7 @@ pub struct OutboxCounts {
 }
 
 /// The webhook outbox, as a queue.
-const OUTBOX: Queue = Queue {
+pub(super) const OUTBOX: Queue = Queue {
     table: "webhook_outbox",
     claimed: "sending",
 };
