@@ -894,6 +894,26 @@ mod tests {
         ))
     }
 
+    /// When the next job falls due: none with an empty queue; the earliest
+    /// pending job's time, or a claim's lease running out when that is
+    /// earlier.
+    #[tokio::test]
+    async fn the_next_job_falls_due_at_the_earliest_time_or_lease_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        assert_eq!(index.next_job_due(LEASE).await.unwrap(), None);
+        queued(&index, 500_000).await;
+        queued(&index, 300_000).await;
+        queued(&index, 400_000).await;
+        assert_eq!(index.next_job_due(LEASE).await.unwrap(), Some(300_000));
+        // The job of 300 000 claimed at 310 000: the one of 400 000 is next,
+        // until a shorter lease ends before it.
+        index.claim_job("w", 310_000, LEASE).await.unwrap().unwrap();
+        assert_eq!(index.next_job_due(LEASE).await.unwrap(), Some(370_000));
+        let short = Duration::from_secs(10);
+        assert_eq!(index.next_job_due(short).await.unwrap(), Some(320_000));
+    }
+
     #[tokio::test]
     async fn a_finish_claims_the_next_due_job_in_its_transaction() {
         let dir = tempfile::tempdir().unwrap();

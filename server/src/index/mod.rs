@@ -349,9 +349,13 @@ impl Index {
     /// `None` when none waits.
     async fn next_due(&self, queue: Queue, lease: Duration) -> Result<Option<i64>, IndexError> {
         let Queue { table, claimed } = queue;
+        // Each minimum read from the queue's `(state, not_before)` index (the
+        // claimed rows are few), not from every queued row.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT MIN(CASE WHEN state = 'pending' THEN not_before ELSE claimed_at + $1 END) \
-             AS due FROM {table} WHERE state IN ('pending', '{claimed}')"
+            "SELECT MIN(due) AS due FROM ( \
+             SELECT MIN(not_before) AS due FROM {table} WHERE state = 'pending' \
+             UNION ALL \
+             SELECT MIN(claimed_at) + $1 AS due FROM {table} WHERE state = '{claimed}') AS next"
         )))
         .bind(lease.as_millis() as i64)
         .fetch_one(&self.pool)
