@@ -612,18 +612,12 @@ impl Index {
             );
         }
         if !outcome.missing_symbols.is_empty() {
-            let sql = match self.backend {
-                Backend::Sqlite => {
-                    "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
-                     SELECT $1, value ->> 0, value ->> 1 FROM json_each($2) WHERE true \
-                     ON CONFLICT DO NOTHING"
-                }
-                Backend::Postgres => {
-                    "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
-                     SELECT $1, m ->> 0, m ->> 1 FROM jsonb_array_elements($2::jsonb) AS m \
-                     ON CONFLICT DO NOTHING"
-                }
-            };
+            let sql = format!(
+                "INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) \
+                 SELECT $1, value ->> 0, value ->> 1 FROM {} WHERE true \
+                 ON CONFLICT DO NOTHING",
+                self.backend.json_rows("$2")
+            );
             batch.push(
                 statement(sql)
                     .bind(&report_id)
