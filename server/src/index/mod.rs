@@ -188,6 +188,13 @@ impl Index {
                             // Deleted rows are overwritten with zeros, not left in
                             // free pages: deletion must really delete.
                             conn.execute("PRAGMA secure_delete = ON").await?;
+                            // A transaction's statement journal (the pages a
+                            // statement changed, to undo it alone) stays in
+                            // memory: past 64 KiB SQLite would spill it to a
+                            // new temporary file, created and unlinked in a
+                            // finish, with copies of index pages in blocks that
+                            // unlinking does not erase.
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
                             Ok(())
                         })
                     })
@@ -379,6 +386,25 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer's statement journals stay in memory: on disk they are
+    /// temporary files, unlinked at once but written with index pages.
+    #[tokio::test]
+    async fn the_writer_keeps_statement_journals_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("index.db").display()
+        );
+        let index = Index::connect(&url).await.unwrap();
+        let temp_store: i64 = sqlx::query("PRAGMA temp_store")
+            .fetch_one(&index.writer)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(temp_store, 2, "MEMORY");
+    }
 
     /// SQLite's plan for a claim, with the planner's statistics gathered over
     /// a long queue (as `PRAGMA optimize` gathers them): every lookup of
