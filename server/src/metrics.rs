@@ -6,8 +6,9 @@
 //! [`Metrics::deleted`], the webhook deliverer [`Metrics::webhook`] /
 //! [`Metrics::outbox`]; ingest and the pipeline time their [`Stage`]s with a
 //! [`StageTimer`]. The queue
-//! depth (from the index) and the symbol caches' figures (from
-//! `mayday_symbols::Symbols::cache_stats`) are read at scrape time.
+//! depth and the SQLite writer's use ([`WriterUse`]) from the index, and the
+//! symbol caches' figures (from `mayday_symbols::Symbols::cache_stats`), are
+//! read at scrape time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,6 +18,17 @@ use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the processing-time histogram buckets.
 const PROCESSING_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// How much the SQLite index's one writer connection was used (read from the
+/// index at scrape time): every write queues for it, so a writer held nearly
+/// all the time is what limits writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterUse {
+    /// Times it was taken from its pool (a transaction, or a statement alone).
+    pub uses: u64,
+    /// The time it was held, summed.
+    pub held: Duration,
+}
 
 /// Process-wide counters.
 #[derive(Debug, Default)]
@@ -214,6 +226,7 @@ impl Metrics {
         &self,
         queue_depth: Option<i64>,
         symbols: Option<&mayday_symbols::CacheStats>,
+        writer: Option<WriterUse>,
     ) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -375,6 +388,22 @@ impl Metrics {
             }
         }
 
+        if let Some(writer) = writer {
+            single(
+                &mut out,
+                "mayday_index_writer_uses_total",
+                "counter",
+                "Times the SQLite index's one writer connection was taken for a write.",
+                writer.uses,
+            );
+            single(
+                &mut out,
+                "mayday_index_writer_held_seconds_total",
+                "counter",
+                "Time the SQLite index's writer was held, summed: as much as the time elapsed, and writes queue for it.",
+                writer.held.as_secs_f64(),
+            );
+        }
         if let Some(depth) = queue_depth {
             single(
                 &mut out,
@@ -426,7 +455,11 @@ mod tests {
             store_fetches: 3,
             ..Default::default()
         };
-        let text = m.render(Some(4), Some(&stats));
+        let writer = WriterUse {
+            uses: 7,
+            held: Duration::from_millis(1500),
+        };
+        let text = m.render(Some(4), Some(&stats), Some(writer));
         for line in [
             "mayday_reports_ingested_total 1",
             "mayday_uploads_rejected_total{reason=\"too_large\"} 2",
@@ -446,6 +479,8 @@ mod tests {
             "mayday_symbol_cache_hits_total{cache=\"disk\"} 2",
             "mayday_symbol_store_fetches_total 3",
             "mayday_queue_depth 4",
+            "mayday_index_writer_uses_total 7",
+            "mayday_index_writer_held_seconds_total 1.5",
             "mayday_webhook_deliveries_total{outcome=\"retried\"} 1",
             "mayday_webhook_outbox_waiting 2",
             "mayday_webhook_outbox_failed 1",

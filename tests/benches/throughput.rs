@@ -416,6 +416,7 @@ async fn drain(
         &[Stage::Load, Stage::Process, Stage::Finalize],
         after.value("mayday_jobs_run_total"),
     );
+    print_writer(&before, &after, elapsed, done);
     println!(
         "RESULT drain (warm): server CPU {:.2} ms per report ({:.2} cores busy)",
         ms(cpu) / done,
@@ -452,6 +453,7 @@ async fn mixed(
     let urls = servers.urls();
     let token = at.token();
     let bodies = Arc::new(dumps.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
+    let before = Metrics::scrape(&urls).await;
     let started = Instant::now();
     let cpu0 = servers.cpu_time();
     let run = load(
@@ -482,6 +484,7 @@ async fn mixed(
         &Stage::ALL,
         after.value("mayday_reports_ingested_total"),
     );
+    print_writer(&before, &after, elapsed, run.ids.len() as f64);
     println!(
         "RESULT mixed: server CPU {:.2} ms per report, ingest and processing ({:.2} cores busy)",
         ms(cpu) / run.ids.len() as f64,
@@ -810,6 +813,24 @@ fn print_stages(metrics: &Metrics, stages: &[Stage], reports: f64) {
         line.push_str(&format!(" {} {per_report:.2}", stage.name()));
     }
     println!("{line} (sum {total:.2})");
+}
+
+/// How much of `elapsed` the SQLite index's one writer was held, from
+/// `mayday_index_writer_*` (absent on PostgreSQL): near 100%, writes queue for
+/// it and it is what limits the phase.
+fn print_writer(before: &Metrics, after: &Metrics, elapsed: Duration, reports: f64) {
+    let delta = |name: &str| after.value(name) - before.value(name);
+    let uses = delta("mayday_index_writer_uses_total");
+    if uses <= 0.0 {
+        return;
+    }
+    let held = delta("mayday_index_writer_held_seconds_total");
+    println!(
+        "index writer: held {:.0}% of the time, {:.2} ms a use, {:.1} uses a report",
+        held * 100.0 / elapsed.as_secs_f64(),
+        held * 1000.0 / uses,
+        uses / reports.max(1.0)
+    );
 }
 
 /// Runs minidump-stackwalk once per report, 2 at a time, over every dump

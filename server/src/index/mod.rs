@@ -58,6 +58,7 @@ pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
 pub use search::{ReportConditions, ReportFilter};
 pub use tokens::{Role, TokenRow};
 
+use crate::metrics::WriterUse;
 use crate::report_id::ReportId;
 
 /// Errors of the index.
@@ -145,6 +146,60 @@ pub struct Index {
     backend: Backend,
     /// The webhooks finishing a processed report writes events for.
     alerts: Arc<Alerts>,
+    /// On SQLite: how long the one writer connection is held.
+    writer_clock: Option<Arc<WriterClock>>,
+}
+
+/// Times the SQLite writer is held, from its pool's hooks: taken when a write
+/// gets it (a new connection, or the idle one), given back when it returns.
+/// A connection closed rather than given back ends no use.
+#[derive(Debug)]
+struct WriterClock {
+    /// What the other times count from.
+    start: std::time::Instant,
+    /// When the writer was taken, in nanoseconds since `start`, plus one;
+    /// 0 while it is not held.
+    taken_at: std::sync::atomic::AtomicU64,
+    uses: std::sync::atomic::AtomicU64,
+    held_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl WriterClock {
+    fn new() -> WriterClock {
+        WriterClock {
+            start: std::time::Instant::now(),
+            taken_at: Default::default(),
+            uses: Default::default(),
+            held_nanos: Default::default(),
+        }
+    }
+
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn taken(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.taken_at.store(self.nanos() + 1, Relaxed);
+    }
+
+    fn given_back(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let taken_at = self.taken_at.swap(0, Relaxed);
+        if taken_at != 0 {
+            let held = self.nanos().saturating_sub(taken_at - 1);
+            self.held_nanos.fetch_add(held, Relaxed);
+            self.uses.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn reading(&self) -> WriterUse {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriterUse {
+            uses: self.uses.load(Relaxed),
+            held: Duration::from_nanos(self.held_nanos.load(Relaxed)),
+        }
+    }
 }
 
 /// How long an SQLite connection waits for a lock another process holds before
@@ -173,11 +228,23 @@ impl Index {
             Backend::Sqlite => {
                 // The writer first: it puts the file in WAL mode and migrates it
                 // before any reader opens it.
+                let clock = Arc::new(WriterClock::new());
+                let (on_connect, on_acquire, on_release) =
+                    (clock.clone(), clock.clone(), clock.clone());
                 let writer = AnyPoolOptions::new()
                     .max_connections(1)
                     // Writers queue here while the one connection is busy.
                     .acquire_timeout(Duration::from_secs(60))
-                    .after_connect(|conn, _meta| {
+                    .before_acquire(move |_conn, _meta| {
+                        on_acquire.taken();
+                        Box::pin(async { Ok(true) })
+                    })
+                    .after_release(move |_conn, _meta| {
+                        on_release.given_back();
+                        Box::pin(async { Ok(true) })
+                    })
+                    .after_connect(move |conn, _meta| {
+                        let clock = on_connect.clone();
                         Box::pin(async move {
                             // WAL for readers beside the writer; FULL so a
                             // committed transaction survives a power cut.
@@ -195,6 +262,8 @@ impl Index {
                             // finish, with copies of index pages in blocks that
                             // unlinking does not erase.
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            // Opened for a write, which holds it from here.
+                            clock.taken();
                             Ok(())
                         })
                     })
@@ -230,6 +299,7 @@ impl Index {
                     writer,
                     backend,
                     alerts: Arc::default(),
+                    writer_clock: Some(clock),
                 }
             }
             Backend::Postgres => {
@@ -244,6 +314,7 @@ impl Index {
                     pool,
                     backend,
                     alerts: Arc::default(),
+                    writer_clock: None,
                 }
             }
         };
@@ -286,6 +357,12 @@ impl Index {
     /// Begins a write transaction. On SQLite it holds the write lock from its
     /// first statement (`BEGIN IMMEDIATE`): a transaction that reads and then
     /// writes cannot find the database changed under it and fail as busy.
+    /// How much the SQLite writer was used since the index was opened; `None`
+    /// on PostgreSQL (a pool of writers).
+    pub fn writer_use(&self) -> Option<WriterUse> {
+        self.writer_clock.as_ref().map(|clock| clock.reading())
+    }
+
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, IndexError> {
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
@@ -386,6 +463,33 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer's clock counts a use once it is given back, for as long as
+    /// the write held it.
+    #[tokio::test]
+    async fn the_writer_clock_counts_each_use_for_as_long_as_it_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("index.db").display()
+        );
+        let index = Index::connect(&url).await.unwrap();
+        let before = index.writer_use().unwrap();
+        let tx = index.begin_write().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.commit().await.unwrap();
+        // The pool takes the connection back in a task of its own.
+        let mut after = index.writer_use().unwrap();
+        for _ in 0..500 {
+            if after.uses > before.uses {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            after = index.writer_use().unwrap();
+        }
+        assert_eq!(after.uses, before.uses + 1);
+        assert!(after.held - before.held >= Duration::from_millis(50));
+    }
 
     /// The writer's statement journals stay in memory: on disk they are
     /// temporary files, unlinked at once but written with index pages.

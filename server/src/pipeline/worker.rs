@@ -357,7 +357,7 @@ mod tests {
         }
         assert_eq!(issue_count(&pipeline, &first).await, 2);
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
-        let metrics = pipeline.metrics.render(None, None);
+        let metrics = pipeline.metrics.render(None, None, None);
         for line in ["mayday_jobs_run_total 2", "mayday_job_errors_total 0"] {
             assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
         }
@@ -383,7 +383,7 @@ mod tests {
         let row = pipeline.index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, ReportState::Queued);
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 1);
-        let metrics = pipeline.metrics.render(None, None);
+        let metrics = pipeline.metrics.render(None, None, None);
         assert!(
             metrics.lines().any(|l| l == "mayday_job_errors_total 0"),
             "{metrics}"
@@ -496,7 +496,7 @@ mod tests {
         // The same dump each time: one issue, each report counted once.
         assert_eq!(issue_count(&pipeline, &ids[0]).await, 12);
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
-        let metrics = pipeline.metrics.render(None, None);
+        let metrics = pipeline.metrics.render(None, None, None);
         for line in ["mayday_jobs_run_total 12", "mayday_job_errors_total 0"] {
             assert!(metrics.lines().any(|l| l == line), "{line}: {metrics}");
         }

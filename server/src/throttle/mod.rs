@@ -300,7 +300,7 @@ mod tests {
             })
         );
         assert_eq!(throttle.check_upload(Some("p"), Some("1.0"), &none), None);
-        let text = metrics.render(None, None);
+        let text = metrics.render(None, None, None);
         for line in [
             "mayday_throttled_total{outcome=\"rejected\"} 1",
             "mayday_throttled_total{outcome=\"sampled_out\"} 1",

@@ -45,9 +45,11 @@ pub async fn metrics(State(state): State<TriageState>) -> Response {
     let depth = state.index().queue_depth().await.ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics()
-            .render(depth, Some(&state.symbols().cache_stats())),
+        state.metrics().render(
+            depth,
+            Some(&state.symbols().cache_stats()),
+            state.index().writer_use(),
+        ),
     )
         .into_response()
 }

@@ -1340,7 +1340,7 @@ async fn uploads_while_processing_fail_no_job_on_sqlite() {
         let report = server.wait_processed(&token, id).await;
         assert_eq!(report["state"], "processed", "{report}");
     }
-    let metrics = server.state.metrics().render(None, None);
+    let metrics = server.state.metrics().render(None, None, None);
     assert!(
         metrics.lines().any(|l| l == "mayday_job_errors_total 0"),
         "{metrics}"
