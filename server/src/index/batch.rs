@@ -10,7 +10,7 @@
 //! pushed, in the caller's transaction.
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, Arguments, Transaction};
+use sqlx::{AnyConnection, Arguments};
 
 use super::{Backend, IndexError};
 
@@ -119,10 +119,7 @@ impl Batch {
     /// Runs the statements pushed so far in `tx`, in order, and empties the
     /// batch: the rows they return, in order (a statement that fails stops the
     /// rest, and the caller's transaction is not to be committed).
-    pub(super) async fn run(
-        &mut self,
-        tx: &mut Transaction<'_, Any>,
-    ) -> Result<Vec<AnyRow>, IndexError> {
+    pub(super) async fn run(&mut self, tx: &mut AnyConnection) -> Result<Vec<AnyRow>, IndexError> {
         let statements = std::mem::take(&mut self.statements);
         if statements.is_empty() {
             return Ok(Vec::new());
@@ -131,7 +128,7 @@ impl Batch {
             Backend::Sqlite => {
                 let (sql, args) = joined(statements)?;
                 Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *tx)
                     .await?)
             }
             Backend::Postgres => {
@@ -139,7 +136,7 @@ impl Batch {
                 for statement in statements {
                     let (sql, args) = joined(vec![statement])?;
                     let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
-                    rows.extend(query.fetch_all(&mut **tx).await?);
+                    rows.extend(query.fetch_all(&mut *tx).await?);
                 }
                 Ok(rows)
             }

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::batch::{Batch, statement};
 use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::reports::{REPORT_COLUMNS, report_from_row};
+use super::write::{Commit, Unsynced, WriteTx};
 use super::{Backend, CrashFacts, Index, IndexError, Queue, ReportRow, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
@@ -64,29 +64,16 @@ pub struct ProcessedOutcome {
     pub drop_stack_key: bool,
 }
 
-/// How the transaction that finishes a processed report's job is committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishCommit {
-    /// Durable before [`Index::finish_processed`] returns (SQLite
-    /// `synchronous = FULL`; PostgreSQL's default `synchronous_commit`).
-    Durable,
-    /// Not waited for on the disk (SQLite `synchronous = NORMAL`, PostgreSQL
-    /// `synchronous_commit = off`): a power cut may lose it (never half of it),
-    /// and then the job is still claimed and runs again once its lease runs out.
-    /// The next durable commit makes it durable along with its own.
-    Lazy,
-}
-
 impl ProcessedOutcome {
     /// How the finish is committed: durably when it destroys the stack key — a
     /// key deletion kept while the processed report it was made for is lost
     /// would leave a report no one can walk again — otherwise lazily: all it
     /// records can be made again from the durable raw upload.
-    pub fn commit(&self) -> FinishCommit {
+    pub fn commit(&self) -> Commit {
         if self.drop_stack_key {
-            FinishCommit::Durable
+            Commit::Durable
         } else {
-            FinishCommit::Lazy
+            Commit::Lazy
         }
     }
 }
@@ -154,7 +141,7 @@ impl Index {
     /// commits.
     async fn commit_claiming(
         &self,
-        mut tx: Transaction<'_, Any>,
+        tx: WriteTx,
         mut batch: Batch,
         next: Option<ClaimNext<'_>>,
         now: i64,
@@ -165,18 +152,16 @@ impl Index {
             batch.push(statement(claim).bind(now).bind(expired).bind(next.worker));
         }
         // All rows fetched (the claim's, at most one): every statement runs to
-        // its end before the commit.
-        let rows = batch.run(&mut tx).await?;
-        let claimed = rows.first().map(job_from_row).transpose()?;
-        tx.commit().await?;
-        Ok(claimed)
+        // its end before the commit (on SQLite in the same round trip).
+        let rows = tx.commit_after(batch).await?;
+        rows.first().map(job_from_row).transpose()
     }
 
     /// Deletes job `job_id`, its work done, after what `batch` holds, claims
     /// the next job as `next` asks, and commits the transaction that did it.
     async fn finish_job(
         &self,
-        tx: Transaction<'_, Any>,
+        tx: WriteTx,
         mut batch: Batch,
         job_id: i64,
         next: Option<ClaimNext<'_>>,
@@ -253,8 +238,8 @@ impl Index {
             }
             return Ok(None);
         };
-        let mut tx = self.begin_write().await?;
-        if retry.execute(&mut *tx).await?.rows_affected() == 0 {
+        let mut tx = self.begin(Commit::Durable).await?;
+        if retry.execute(tx.connection()).await?.rows_affected() == 0 {
             return Err(IndexError::ClaimLost(job.id));
         }
         self.commit_claiming(tx, Batch::new(self.backend), Some(next), now)
@@ -265,7 +250,7 @@ impl Index {
     /// PostgreSQL locks its row until the transaction ends, so that no other
     /// worker claims it again meanwhile (SQLite's write lock already keeps them
     /// out).
-    async fn hold_claim(&self, tx: &mut Transaction<'_, Any>, job: &Job) -> Result<(), IndexError> {
+    async fn hold_claim(&self, tx: &mut AnyConnection, job: &Job) -> Result<(), IndexError> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
@@ -276,7 +261,7 @@ impl Index {
         let held = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(job.id)
             .bind(job.attempts)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         match held {
             Some(_) => Ok(()),
@@ -394,8 +379,8 @@ impl Index {
         next: Option<ClaimNext<'_>>,
     ) -> Result<Option<Job>, IndexError> {
         let report_id = job.report_id.to_string();
-        let mut tx = self.begin_write().await?;
-        self.hold_claim(&mut tx, job).await?;
+        let mut tx = self.begin(Commit::Durable).await?;
+        self.hold_claim(tx.connection(), job).await?;
         let mut batch = Batch::new(self.backend);
         batch.push(
             statement(
@@ -452,40 +437,14 @@ impl Index {
         now: i64,
         next: Option<ClaimNext<'_>>,
     ) -> Result<(Option<i64>, Option<Job>), IndexError> {
-        match (self.backend, outcome.commit()) {
-            (Backend::Sqlite, FinishCommit::Lazy) => {
-                // On the writer set to NORMAL for this one transaction; a
-                // connection not set back to FULL is closed, never pooled.
-                let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
-                let tx = conn
-                    .connection()
-                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
-                    .await?;
-                let recorded = self.record_processed(tx, job, outcome, now, next).await?;
-                if let Err(e) = conn.restore().await {
-                    // Committed; the connection is closed rather than pooled.
-                    tracing::warn!(error = %e, "index writer not set back to FULL");
-                }
-                Ok(recorded)
-            }
-            (Backend::Postgres, FinishCommit::Lazy) => {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
-                self.record_processed(tx, job, outcome, now, next).await
-            }
-            (_, FinishCommit::Durable) => {
-                let tx = self.begin_write().await?;
-                self.record_processed(tx, job, outcome, now, next).await
-            }
-        }
+        let tx = self.begin(outcome.commit()).await?;
+        self.record_processed(tx, job, outcome, now, next).await
     }
 
     /// [`Index::finish_processed_and_claim`] in `tx`, which it commits.
     async fn record_processed(
         &self,
-        mut tx: Transaction<'_, Any>,
+        mut tx: WriteTx,
         job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
@@ -502,7 +461,7 @@ impl Index {
         .bind(&report_id)
         .bind(job_id)
         .bind(job.attempts)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(tx.connection())
         .await?;
         let mut batch = Batch::new(self.backend);
         let Some(current) = current else {
@@ -516,7 +475,7 @@ impl Index {
             }
             Backend::Sqlite => {}
             // The job's row locked until the commit.
-            Backend::Postgres => self.hold_claim(&mut tx, job).await?,
+            Backend::Postgres => self.hold_claim(tx.connection(), job).await?,
         }
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         // Never recorded as processed: no annotation or missing-symbol rows yet
@@ -543,7 +502,7 @@ impl Index {
             stored_version: stored_version.as_deref(),
             crash_site: facts.crash_site.as_deref(),
         };
-        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
+        let Placed::Kept(change) = place(tx.connection(), &mut batch, &placing, now).await? else {
             // Dropped: `place` deleted its job with its rows.
             let claimed = self.commit_claiming(tx, batch, next, now).await?;
             return Ok((None, claimed));
@@ -630,7 +589,8 @@ impl Index {
             );
         }
         // Webhook events of what this report did to its issue, in this transaction.
-        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
+        let alerted =
+            outbox::record(tx.connection(), &mut batch, &self.alerts, change, now).await?;
         let claimed = self.finish_job(tx, batch, job_id, next, now).await?;
         if alerted {
             self.alerts.wrote();
@@ -678,56 +638,13 @@ impl Index {
     }
 }
 
-/// The SQLite writer connection with `synchronous = NORMAL`: its commits reach
-/// the WAL (they survive the process dying) but are not fsynced; the next commit
-/// made with `FULL` syncs them along with its own. [`Unsynced::restore`] puts it
-/// back to `FULL` (or the caller's own last statement did, and
-/// [`Unsynced::restored`] says so); one dropped without that (an error, a
-/// cancelled future) is closed rather than returned to the pool, so no later
-/// commit runs unsynced.
-struct Unsynced(Option<PoolConnection<Any>>);
-
-impl Unsynced {
-    /// The writer, still `FULL`: the caller's first statement sets it to
-    /// `NORMAL` (in the same round trip to the database as what follows).
-    async fn acquire_syncing(writer: &AnyPool) -> Result<Unsynced, IndexError> {
-        Ok(Unsynced(Some(writer.acquire().await?)))
-    }
-
-    /// Back to the pool, set back to `FULL` by the caller's last statement.
-    fn restored(mut self) {
-        drop(self.0.take());
-    }
-
-    fn connection(&mut self) -> &mut AnyConnection {
-        self.0.as_mut().expect("connection held until restored")
-    }
-
-    /// Back to `FULL`, and to the pool.
-    async fn restore(mut self) -> Result<(), IndexError> {
-        self.connection()
-            .execute("PRAGMA synchronous = FULL")
-            .await?;
-        drop(self.0.take());
-        Ok(())
-    }
-}
-
-impl Drop for Unsynced {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            // Closed, not pooled: the pool opens a fresh one (FULL) when needed.
-            drop(conn.detach());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::WrappedKey;
     use crate::index::CrashFacts;
     use crate::index::{NewReport, ReportState};
+    use sqlx::{AnyPool, Executor};
 
     async fn synchronous(writer: &AnyPool) -> i64 {
         sqlx::query("PRAGMA synchronous")
@@ -814,8 +731,8 @@ mod tests {
 
     #[test]
     fn only_a_finish_that_destroys_the_stack_key_is_committed_durably() {
-        assert_eq!(outcome(true).commit(), FinishCommit::Durable);
-        assert_eq!(outcome(false).commit(), FinishCommit::Lazy);
+        assert_eq!(outcome(true).commit(), Commit::Durable);
+        assert_eq!(outcome(false).commit(), Commit::Lazy);
     }
 
     // A lazy finish runs on the writer set to NORMAL: whether it commits or

@@ -36,6 +36,7 @@ mod purge;
 mod reports;
 mod search;
 mod tokens;
+mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,13 +51,14 @@ pub use crash_sites::SiteIssue;
 pub use daily::{DailyCount, IssueDay, ProductDay, date_of, day_of};
 pub use intake::Intake;
 pub use issues::{IssueBreakdown, IssueFilter, IssueRow, IssueSort, IssueStatus};
-pub use jobs::{ClaimNext, FinishCommit, Job, JobReport, ProcessedOutcome};
+pub use jobs::{ClaimNext, Job, JobReport, ProcessedOutcome};
 pub use keys::KeyKind;
 pub use outbox::{Alerts, Delivery, DeliveryEnd, OutboxCounts};
 pub use placing::{GroupedReport, IssueResolution, Regrouped, Regrouping};
 pub use reports::{CrashFacts, NewReport, ReportRow, ReportState};
 pub use search::{ReportConditions, ReportFilter};
 pub use tokens::{Role, TokenRow};
+pub use write::Commit;
 
 use crate::metrics::WriterUse;
 use crate::report_id::ReportId;

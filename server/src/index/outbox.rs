@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use tokio::sync::Notify;
 
 use super::batch::Batch;
@@ -74,7 +74,7 @@ struct Event<'a> {
 /// Where a webhook wants an event of the change, what `batch` holds is run
 /// first: the events read the issue as the transaction left it.
 pub(super) async fn record(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     batch: &mut Batch,
     alerts: &Alerts,
     change: IssueChange<'_>,
@@ -114,7 +114,7 @@ pub(super) async fn record(
         )
         .bind(change.issue_id)
         .bind(now - HOUR_MS)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         let last_hour: i64 = row.try_get("n")?;
         for (hook, config) in spikes {
@@ -135,7 +135,7 @@ pub(super) async fn record(
         "SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $1"
     )))
     .bind(change.issue_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     let issue = issue_from_row(&row)?;
     let mut written = false;
@@ -177,7 +177,7 @@ pub(super) async fn record(
         .bind(issue.id)
         .bind(body.to_string())
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         written |= done.rows_affected() > 0;
     }

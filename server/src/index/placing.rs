@@ -5,7 +5,7 @@
 //! ([`Index::finish_processed`]) and regrouping a stored one under other
 //! signature rules ([`Index::regroup_report`]) both go through [`place`].
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
@@ -63,7 +63,7 @@ pub(super) enum Placed<'a> {
 /// follows from the grouping is pushed to `batch`, for the caller to run with
 /// its own statements.
 pub(super) async fn place<'a>(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     batch: &mut Batch,
     report: &Placing<'a>,
     now: i64,
