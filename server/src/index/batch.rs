@@ -116,6 +116,11 @@ impl Batch {
         self.statements.push(statement);
     }
 
+    /// Moves the statements of `other` after those pushed here.
+    pub(super) fn append(&mut self, other: &mut Batch) {
+        self.statements.append(&mut other.statements);
+    }
+
     /// Runs the statements pushed so far in `tx`, in order, and empties the
     /// batch: the rows they return, in order (a statement that fails stops the
     /// rest, and the caller's transaction is not to be committed).

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::batch::{Batch, statement};
@@ -437,14 +438,31 @@ impl Index {
         now: i64,
         next: Option<ClaimNext<'_>>,
     ) -> Result<(Option<i64>, Option<Job>), IndexError> {
-        let tx = self.begin(outcome.commit()).await?;
-        self.record_processed(tx, job, outcome, now, next).await
+        // The report, and whether the job is still this claim (`held`): read
+        // on SQLite in the round trip that begins the transaction.
+        let mut read = Batch::new(self.backend);
+        read.push(
+            statement(
+                "SELECT issue_id, received_at, product, version, state, \
+                 (SELECT COUNT(*) FROM jobs WHERE id = $2 AND attempts = $3 AND state = 'running') \
+                 AS held FROM reports WHERE id = $1",
+            )
+            .bind(job.report_id.to_string())
+            .bind(job.id)
+            .bind(job.attempts),
+        );
+        let (tx, rows) = self.begin_running(outcome.commit(), read).await?;
+        let current = rows.into_iter().next();
+        self.record_processed(tx, current, job, outcome, now, next)
+            .await
     }
 
-    /// [`Index::finish_processed_and_claim`] in `tx`, which it commits.
+    /// [`Index::finish_processed_and_claim`] in `tx`, which it commits; `current`
+    /// is the report's row as read when `tx` began (`None`: gone).
     async fn record_processed(
         &self,
         mut tx: WriteTx,
+        current: Option<AnyRow>,
         job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
@@ -452,17 +470,6 @@ impl Index {
     ) -> Result<(Option<i64>, Option<Job>), IndexError> {
         let job_id = job.id;
         let report_id = job.report_id.to_string();
-        // The report, and whether the job is still this claim (`held`).
-        let current = sqlx::query(
-            "SELECT issue_id, received_at, product, version, state, \
-             (SELECT COUNT(*) FROM jobs WHERE id = $2 AND attempts = $3 AND state = 'running') \
-             AS held FROM reports WHERE id = $1",
-        )
-        .bind(&report_id)
-        .bind(job_id)
-        .bind(job.attempts)
-        .fetch_optional(tx.connection())
-        .await?;
         let mut batch = Batch::new(self.backend);
         let Some(current) = current else {
             let claimed = self.finish_job(tx, batch, job_id, next, now).await?;

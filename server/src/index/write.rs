@@ -76,22 +76,36 @@ impl Index {
     /// says by [`WriteTx::commit_after`] (SQLite: `BEGIN IMMEDIATE`, see the
     /// module doc of `index`).
     pub(super) async fn begin(&self, commit: Commit) -> Result<WriteTx, IndexError> {
+        let (tx, _) = self.begin_running(commit, Batch::new(self.backend)).await?;
+        Ok(tx)
+    }
+
+    /// [`Index::begin`], and `first` run in the transaction: on SQLite in the
+    /// round trip that begins it. The rows `first` returned.
+    pub(super) async fn begin_running(
+        &self,
+        commit: Commit,
+        mut first: Batch,
+    ) -> Result<(WriteTx, Vec<AnyRow>), IndexError> {
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
-                let begin = match commit {
-                    Commit::Durable => "BEGIN IMMEDIATE",
-                    Commit::Lazy => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
-                };
-                conn.connection().execute(begin).await?;
-                Ok(WriteTx::Sqlite(conn, commit))
+                let mut begin = Batch::new(self.backend);
+                if commit == Commit::Lazy {
+                    begin.push(statement("PRAGMA synchronous = NORMAL"));
+                }
+                begin.push(statement("BEGIN IMMEDIATE"));
+                begin.append(&mut first);
+                let rows = begin.run(conn.connection()).await?;
+                Ok((WriteTx::Sqlite(conn, commit), rows))
             }
             Backend::Postgres => {
                 let mut tx = self.writer.begin().await?;
                 if commit == Commit::Lazy {
                     tx.execute("SET LOCAL synchronous_commit = off").await?;
                 }
-                Ok(WriteTx::Postgres(tx))
+                let rows = first.run(&mut tx).await?;
+                Ok((WriteTx::Postgres(tx), rows))
             }
         }
     }
