@@ -650,23 +650,9 @@ mod tests {
     use super::*;
     use crate::crypto::WrappedKey;
     use crate::index::CrashFacts;
+    use crate::index::testing::{sqlite_index, synchronous};
     use crate::index::{NewReport, ReportState};
-    use sqlx::{AnyPool, Executor};
-
-    async fn synchronous(writer: &AnyPool) -> i64 {
-        sqlx::query("PRAGMA synchronous")
-            .fetch_one(writer)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap()
-    }
-
-    /// A SQLite index in `dir`.
-    async fn sqlite_index(dir: &std::path::Path) -> Index {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("index.db").display());
-        Index::connect(&url).await.unwrap()
-    }
+    use sqlx::Executor;
 
     /// A report queued in `index` and its job, claimed.
     async fn claimed_report(index: &Index) -> (ReportId, Job) {

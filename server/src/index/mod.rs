@@ -462,6 +462,28 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// What the index's unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// An SQLite index in a file in `dir`.
+    pub(crate) async fn sqlite_index(dir: &std::path::Path) -> Index {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("index.db").display());
+        Index::connect(&url).await.unwrap()
+    }
+
+    /// `PRAGMA synchronous` on `writer` (2 is FULL).
+    pub(crate) async fn synchronous(writer: &AnyPool) -> i64 {
+        sqlx::query("PRAGMA synchronous")
+            .fetch_one(writer)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,11 +493,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_clock_counts_each_use_for_as_long_as_it_is_held() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("index.db").display()
-        );
-        let index = Index::connect(&url).await.unwrap();
+        let index = testing::sqlite_index(dir.path()).await;
         let before = index.writer_use().unwrap();
         let tx = index.begin_write().await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -498,11 +516,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_keeps_statement_journals_in_memory() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("index.db").display()
-        );
-        let index = Index::connect(&url).await.unwrap();
+        let index = testing::sqlite_index(dir.path()).await;
         let temp_store: i64 = sqlx::query("PRAGMA temp_store")
             .fetch_one(&index.writer)
             .await

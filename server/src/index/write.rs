@@ -151,6 +151,7 @@ impl Drop for Unsynced {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::testing::{sqlite_index, synchronous};
 
     async fn jobs(index: &Index) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
@@ -171,11 +172,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_last_batch_leaves_nothing_written_and_the_writer_clean() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("index.db").display()
-        );
-        let index = Index::connect(&url).await.unwrap();
+        let index = sqlite_index(dir.path()).await;
         for commit in [Commit::Durable, Commit::Lazy] {
             let mut tx = index.begin(commit).await.unwrap();
             tx.connection().execute("INSERT INTO jobs (report_id, kind, state, not_before, created_at) VALUES ('a', 'process', 'pending', 0, 0)").await.unwrap();
@@ -191,11 +188,7 @@ mod tests {
             let mut batch = Batch::new(index.backend);
             batch.push(job());
             tx.commit_after(batch).await.unwrap();
-            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                .fetch_one(&index.writer)
-                .await
-                .unwrap();
-            assert_eq!(synchronous, 2, "{commit:?}: FULL");
+            assert_eq!(synchronous(&index.writer).await, 2, "{commit:?}: FULL");
         }
         assert_eq!(jobs(&index).await, 2);
     }
