@@ -400,7 +400,7 @@ impl Metrics {
                 &mut out,
                 "mayday_index_writer_held_seconds_total",
                 "counter",
-                "Time the SQLite index's writer was held, summed: as much as the time elapsed, and writes queue for it.",
+                "Time the SQLite index's writer was held, summed: when it grows as fast as time passes, writes queue for it.",
                 writer.held.as_secs_f64(),
             );
         }
