@@ -3,17 +3,18 @@
 //! A job's finish holds the index's one SQLite writer from its `BEGIN` to its
 //! `COMMIT`, and every round trip to the connection's thread in between is
 //! time no other write can use it (`mayday_index_writer_held_seconds_total`).
-//! sqlx's own transaction commits in a round trip of its own; this one, on
-//! SQLite, sends `COMMIT` — and, for a lazy commit, the writer's sync level set
-//! back — after the last batch's statements, in the same round trip. On
-//! PostgreSQL it is sqlx's transaction, committed after the last batch.
+//! sqlx's own transaction begins and commits in round trips of their own; this
+//! one, on SQLite, sends its first statements with `BEGIN`
+//! ([`Index::begin_running`]) and `COMMIT` — and, for a lazy commit, the
+//! writer's sync level set back — after the last batch's statements, in the
+//! same round trip. On PostgreSQL it is sqlx's transaction, committed after the
+//! last batch.
 
 use sqlx::any::AnyRow;
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use super::batch::{Batch, statement};
-use sqlx::pool::PoolConnection;
-
 use super::{Backend, Index, IndexError};
 
 /// How a write transaction is committed.
@@ -115,9 +116,8 @@ impl Index {
 /// the WAL (they survive the process dying) but are not fsynced; the next commit
 /// made with `FULL` syncs them along with its own. The caller's own last
 /// statement sets it back to `FULL` ([`Unsynced::restored`] says so); one
-/// dropped without that (an error, a
-/// cancelled future) is closed rather than returned to the pool, so no later
-/// commit runs unsynced. A [`WriteTx`] holds the writer this way whatever its
+/// dropped without that (an error, a cancelled future) is closed rather than
+/// returned to the pool, so no later commit runs unsynced. A [`WriteTx`] holds the writer this way whatever its
 /// sync level: a transaction begun with raw SQL that did not commit is rolled
 /// back by the close, never handed to the next write.
 pub(super) struct Unsynced(Option<PoolConnection<Any>>);
