@@ -199,11 +199,8 @@ impl Storage {
 
     /// The blob at `key`, or `None` when there is none.
     pub async fn get(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
-        match self.store.get(key).await {
-            Ok(result) => Ok(Some(result.bytes().await?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let blob = self.get_admitted(key, async |_| ()).await?;
+        Ok(blob.map(|(bytes, ())| bytes))
     }
 
     /// The blob at `key`, read once `admit` — told its size, before it is

@@ -40,6 +40,8 @@ mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
@@ -161,9 +163,9 @@ struct WriterClock {
     start: std::time::Instant,
     /// When the writer was taken, in nanoseconds since `start`, plus one;
     /// 0 while it is not held.
-    taken_at: std::sync::atomic::AtomicU64,
-    uses: std::sync::atomic::AtomicU64,
-    held_nanos: std::sync::atomic::AtomicU64,
+    taken_at: AtomicU64,
+    uses: AtomicU64,
+    held_nanos: AtomicU64,
 }
 
 impl WriterClock {
@@ -181,12 +183,10 @@ impl WriterClock {
     }
 
     fn taken(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         self.taken_at.store(self.nanos() + 1, Relaxed);
     }
 
     fn given_back(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         let taken_at = self.taken_at.swap(0, Relaxed);
         if taken_at != 0 {
             let held = self.nanos().saturating_sub(taken_at - 1);
@@ -196,7 +196,6 @@ impl WriterClock {
     }
 
     fn reading(&self) -> WriterUse {
-        use std::sync::atomic::Ordering::Relaxed;
         WriterUse {
             uses: self.uses.load(Relaxed),
             held: Duration::from_nanos(self.held_nanos.load(Relaxed)),
@@ -356,15 +355,15 @@ impl Index {
         self.writer.close().await;
     }
 
-    /// Begins a write transaction. On SQLite it holds the write lock from its
-    /// first statement (`BEGIN IMMEDIATE`): a transaction that reads and then
-    /// writes cannot find the database changed under it and fail as busy.
     /// How much the SQLite writer was used since the index was opened; `None`
     /// on PostgreSQL (a pool of writers).
     pub fn writer_use(&self) -> Option<WriterUse> {
         self.writer_clock.as_ref().map(|clock| clock.reading())
     }
 
+    /// Begins a write transaction. On SQLite it holds the write lock from its
+    /// first statement (`BEGIN IMMEDIATE`): a transaction that reads and then
+    /// writes cannot find the database changed under it and fail as busy.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, IndexError> {
         Ok(match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
@@ -475,7 +474,12 @@ pub(crate) mod testing {
 
     /// `PRAGMA synchronous` on `writer` (2 is FULL).
     pub(crate) async fn synchronous(writer: &AnyPool) -> i64 {
-        sqlx::query("PRAGMA synchronous")
+        pragma(writer, "synchronous").await
+    }
+
+    /// The value of `PRAGMA {name}` on `writer`.
+    pub(crate) async fn pragma(writer: &AnyPool, name: &str) -> i64 {
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
             .fetch_one(writer)
             .await
             .unwrap()
@@ -517,13 +521,11 @@ mod tests {
     async fn the_writer_keeps_statement_journals_in_memory() {
         let dir = tempfile::tempdir().unwrap();
         let index = testing::sqlite_index(dir.path()).await;
-        let temp_store: i64 = sqlx::query("PRAGMA temp_store")
-            .fetch_one(&index.writer)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap();
-        assert_eq!(temp_store, 2, "MEMORY");
+        assert_eq!(
+            testing::pragma(&index.writer, "temp_store").await,
+            2,
+            "MEMORY"
+        );
     }
 
     /// SQLite's plan for a claim, with the planner's statistics gathered over
