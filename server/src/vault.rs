@@ -45,7 +45,9 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::config::Config;
-use crate::crypto::{self, ChunkSealer, CryptoError, DataKey, Keyring, MasterKey, WrappedKey};
+use crate::crypto::{
+    self, ChunkSealer, Cipher, CryptoError, DataKey, Keyring, MasterKey, WrappedKey,
+};
 #[cfg(doc)]
 use crate::index::ProcessedOutcome;
 use crate::index::{Index, IndexError, KeyKind, now_ms};
@@ -122,11 +124,11 @@ pub struct RawMeta {
 /// twice, nor zeros in its place).
 ///
 /// A dump too large to hold whole (scrubbed a window at a time) is stored as
-/// it is scrubbed, in the chunked form `MDR3` ([`RawWriter`]):
+/// it is scrubbed, in the chunked form `MDR4` ([`RawWriter`]):
 ///
 /// ```text
-/// MDR3 ‖ chunk size (u32 LE) ‖ nonce prefix (19 bytes)
-///   ‖ dump ‖ main ‖ stack ‖ dump's length (u64 LE) ‖ main's length (u64 LE) ‖ MDR3
+/// MDR4 ‖ chunk size (u32 LE) ‖ nonce prefix (19 bytes)
+///   ‖ dump ‖ main ‖ stack ‖ dump's length (u64 LE) ‖ main's length (u64 LE) ‖ MDR4
 /// dump  = the dump with its stack memory cut out, in chunks of the chunk size
 ///         sealed under the data key, bound to the raw key, one after the
 ///         other (crypto's ChunkSealer: each chunk's place and the last one are
@@ -176,16 +178,31 @@ const RAW_MAGIC: &[u8; 4] = b"MDR2";
 const RAW_HEADER: usize = RAW_MAGIC.len() + 8;
 /// Bytes [`Vault::seal_raw_in_place`] needs free in front of the dump.
 pub const RAW_HEADROOM: usize = RAW_HEADER + crypto::SEAL_HEADROOM;
-/// Magic at the start and at the end of a raw object in chunks.
-const CHUNKED_MAGIC: &[u8; 4] = b"MDR3";
+/// Magic at the start and at the end of a raw object in chunks, by the cipher
+/// of its chunks: `MDR4` XAES-256-GCM, `MDR3` (stored before) XChaCha20-Poly1305.
+fn chunked_magic(cipher: Cipher) -> &'static [u8; CHUNKED_MAGIC_LEN] {
+    match cipher {
+        Cipher::XAes256Gcm => b"MDR4",
+        Cipher::XChaCha20Poly1305 => b"MDR3",
+    }
+}
+/// Bytes of a chunked raw object's magic.
+const CHUNKED_MAGIC_LEN: usize = 4;
+
+/// The cipher of a raw object in chunks, by its magic; `None` for another form.
+fn chunked_cipher(object: &[u8]) -> Option<Cipher> {
+    [Cipher::XAes256Gcm, Cipher::XChaCha20Poly1305]
+        .into_iter()
+        .find(|cipher| object.starts_with(chunked_magic(*cipher)))
+}
 /// Plaintext bytes per chunk of the dump a [`RawWriter`] writes.
 const DUMP_CHUNK: usize = 1 << 20;
 /// The chunk sizes a chunked raw object may have.
 const DUMP_CHUNKS: std::ops::RangeInclusive<usize> = 4096..=16 << 20;
 /// Bytes of a chunked raw object's header: magic, chunk size, nonce prefix.
-const CHUNKED_HEADER: usize = CHUNKED_MAGIC.len() + 4 + crypto::CHUNK_NONCE_PREFIX;
+const CHUNKED_HEADER: usize = CHUNKED_MAGIC_LEN + 4 + crypto::CHUNK_NONCE_PREFIX;
 /// Bytes of a chunked raw object's footer: the dump's and main's lengths, magic.
-const CHUNKED_FOOTER: usize = 8 + 8 + CHUNKED_MAGIC.len();
+const CHUNKED_FOOTER: usize = 8 + 8 + CHUNKED_MAGIC_LEN;
 
 /// Splits an opened dump ‖ metadata ‖ length into the dump and the metadata.
 fn split_meta(key: &Path, mut object: Bytes) -> Result<(Bytes, Bytes), VaultError> {
@@ -245,8 +262,8 @@ pub fn open_raw(
     if object.starts_with(RAW_MAGIC) {
         return open_split_raw(raw_key, object, keys);
     }
-    if object.starts_with(CHUNKED_MAGIC) {
-        return open_chunked_raw(raw_key, object, keys);
+    if let Some(cipher) = chunked_cipher(object) {
+        return open_chunked_raw(raw_key, object, keys, cipher);
     }
     let object = Bytes::from(keys.data.open(raw_key.as_ref(), object)?);
     let (dump, meta) = if with_meta {
@@ -328,8 +345,14 @@ fn restore(
     })
 }
 
-/// Opens a raw object of the `MDR3` form ([`RawUpload`]).
-fn open_chunked_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpload, VaultError> {
+/// Opens a raw object of the chunked form ([`RawUpload`]) whose chunks are
+/// sealed with `cipher`.
+fn open_chunked_raw(
+    key: &Path,
+    object: &[u8],
+    keys: &ReportKeys,
+    cipher: Cipher,
+) -> Result<RawUpload, VaultError> {
     let malformed = || VaultError::MalformedRaw(key.to_string());
     let u64_at = |at: usize| -> Option<usize> {
         let b: [u8; 8] = object.get(at..at + 8)?.try_into().ok()?;
@@ -338,7 +361,7 @@ fn open_chunked_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawU
     let footer = object
         .len()
         .checked_sub(CHUNKED_FOOTER)
-        .filter(|at| *at >= CHUNKED_HEADER && object[*at + 16..] == *CHUNKED_MAGIC)
+        .filter(|at| *at >= CHUNKED_HEADER && object[*at + 16..] == *chunked_magic(cipher))
         .ok_or_else(malformed)?;
     let (dump_len, main_len) = (
         u64_at(footer).ok_or_else(malformed)?,
@@ -366,7 +389,7 @@ fn open_chunked_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawU
     if rest < crypto::SEAL_TAG {
         return Err(malformed());
     }
-    let mut opener = keys.data.chunk_opener(prefix);
+    let mut opener = keys.data.chunk_opener(cipher, prefix);
     let mut cut = Vec::new();
     cut.try_reserve_exact(whole * chunk + rest)
         .map_err(|_| malformed())?;
@@ -398,7 +421,7 @@ fn open_chunked_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawU
     }
 }
 
-/// Writes a report's raw object in the chunked form (`MDR3`, [`RawUpload`]) a
+/// Writes a report's raw object in the chunked form (`MDR4`, [`RawUpload`]) a
 /// piece of its dump at a time, sealing as it goes, then its metadata and
 /// stack memory ([`RawWriter::finish`]). Blocking (a [`StreamingPut`]).
 /// Dropped unfinished, it leaves nothing at the key.
@@ -410,6 +433,8 @@ pub struct RawWriter {
     /// [`RawWriter::start`]).
     header: Option<Vec<u8>>,
     sealer: ChunkSealer,
+    /// The form's magic, for the footer.
+    magic: &'static [u8; CHUNKED_MAGIC_LEN],
     /// Plaintext bytes per chunk.
     chunk_size: usize,
     /// The plaintext of the chunk being filled (then sealed where it lies).
@@ -420,17 +445,20 @@ pub struct RawWriter {
 
 impl RawWriter {
     /// Starts the raw object at `key` in `storage`, its dump in chunks of
-    /// `chunk` bytes sealed with `data_key`.
+    /// `chunk` bytes sealed with `data_key` and `cipher` ([`Cipher::CURRENT`]
+    /// but in tests).
     async fn start(
         storage: &Storage,
         key: &Path,
         data_key: &DataKey,
         chunk: usize,
+        cipher: Cipher,
     ) -> Result<RawWriter, VaultError> {
         let put = storage.start_put(key).await?;
-        let sealer = data_key.chunk_sealer();
+        let sealer = data_key.chunk_sealer(cipher);
+        let magic = chunked_magic(cipher);
         let mut header = Vec::with_capacity(CHUNKED_HEADER);
-        header.extend_from_slice(CHUNKED_MAGIC);
+        header.extend_from_slice(magic);
         header.extend_from_slice(&(chunk as u32).to_le_bytes());
         header.extend_from_slice(&sealer.prefix());
         Ok(RawWriter {
@@ -438,6 +466,7 @@ impl RawWriter {
             put,
             header: Some(header),
             sealer,
+            magic,
             chunk_size: chunk,
             chunk: Vec::with_capacity(chunk + crypto::SEAL_TAG),
             written: 0,
@@ -509,7 +538,7 @@ impl RawWriter {
         let mut footer = Vec::with_capacity(CHUNKED_FOOTER);
         footer.extend_from_slice(&self.written.to_le_bytes());
         footer.extend_from_slice(&(main.len() as u64).to_le_bytes());
-        footer.extend_from_slice(CHUNKED_MAGIC);
+        footer.extend_from_slice(self.magic);
         self.put.write(&footer)?;
         Ok(self.put.finish()?)
     }
@@ -695,7 +724,7 @@ impl Vault {
     /// Starts the raw object of a report at `key` whose dump is written a
     /// piece at a time, sealed with `data_key` ([`RawWriter`]).
     pub async fn start_raw(&self, key: &Path, data_key: &DataKey) -> Result<RawWriter, VaultError> {
-        RawWriter::start(&self.storage, key, data_key, DUMP_CHUNK).await
+        RawWriter::start(&self.storage, key, data_key, DUMP_CHUNK, Cipher::CURRENT).await
     }
 
     /// Stores report `id`'s dump in a form stored before stack keys (the stack
@@ -1156,16 +1185,18 @@ mod tests {
     }
 
     /// `dump` cut (stacks as `stacks`, or left in it when `None`) written as a
-    /// chunked raw object in chunks of 4 KiB, through a memory store.
+    /// chunked raw object in chunks of 4 KiB sealed with `cipher`, through a
+    /// memory store.
     async fn chunked(
         key: &Path,
         keys: (DataKey, DataKey),
         cut: Vec<u8>,
         meta: &'static [u8],
         stacks: Option<CutStacks>,
+        cipher: Cipher,
     ) -> (Vec<u8>, (DataKey, DataKey)) {
         let storage = Storage::open("memory://", &BTreeMap::new()).unwrap();
-        let mut writer = RawWriter::start(&storage, key, &keys.0, 4096)
+        let mut writer = RawWriter::start(&storage, key, &keys.0, 4096, cipher)
             .await
             .unwrap();
         let keys = tokio::task::spawn_blocking(move || {
@@ -1182,8 +1213,18 @@ mod tests {
         (storage.get(key).await.unwrap().unwrap().to_vec(), keys)
     }
 
+    /// In its form of now (XAES-256-GCM, `MDR4`) and of before (`MDR3`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_chunked_raw_object_opens_as_the_whole_one_does() {
+        for (cipher, magic) in [
+            (Cipher::CURRENT, b"MDR4"),
+            (Cipher::XChaCha20Poly1305, b"MDR3"),
+        ] {
+            a_chunked_raw_object_of(cipher, magic).await;
+        }
+    }
+
+    async fn a_chunked_raw_object_of(cipher: Cipher, magic: &[u8; CHUNKED_MAGIC_LEN]) {
         let key = Path::from("raw/2026-12-01/x.dmp");
         let (mut dump, mut stripped, buf, stacks) = dump_with_stack();
         // Several chunks: bytes after the dump's own.
@@ -1194,8 +1235,8 @@ mod tests {
         let meta = b"{\"id\":\"x\"}";
         let keys = (DataKey::generate(), DataKey::generate());
         let (object, (data, stack_key)) =
-            chunked(&key, keys, cut.clone(), meta, Some(stacks.clone())).await;
-        assert!(object.starts_with(CHUNKED_MAGIC) && object.ends_with(CHUNKED_MAGIC));
+            chunked(&key, keys, cut.clone(), meta, Some(stacks.clone()), cipher).await;
+        assert!(object.starts_with(magic) && object.ends_with(magic));
 
         let keys = ReportKeys {
             data,
@@ -1233,8 +1274,15 @@ mod tests {
         );
 
         // Its stack memory left in it: the dump as it was, stacks in it.
-        let (object, (data, _)) =
-            chunked(&key, (data, DataKey::generate()), dump.clone(), meta, None).await;
+        let (object, (data, _)) = chunked(
+            &key,
+            (data, DataKey::generate()),
+            dump.clone(),
+            meta,
+            None,
+            cipher,
+        )
+        .await;
         let keys = ReportKeys { data, stack: None };
         let raw = open_raw(&key, &object, &keys, true).unwrap();
         assert_eq!(raw.stack, RawStack::InDump);

@@ -507,7 +507,7 @@ async fn a_large_dump_is_scrubbed_in_windows_and_processes_as_it_was() {
     }
 
     let (_, object) = server.stored_raw(&grown).await;
-    assert!(object.starts_with(b"MDR3"), "stored as it was scrubbed");
+    assert!(object.starts_with(b"MDR4"), "stored as it was scrubbed");
     let (_, object) = server.stored_raw(&whole).await;
     assert!(object.starts_with(b"MDR2"), "scrubbed whole");
     let needles = [EMAIL, SECRET, USER, WIDE_USER];
@@ -554,7 +554,7 @@ async fn a_large_unreadable_dump_is_stored_as_its_magic_and_zeros() {
     assert_eq!(report["state"], "failed", "{report}");
 
     let (path, object) = server.stored_raw(&id).await;
-    assert!(object.starts_with(b"MDR3"), "stored as it was read");
+    assert!(object.starts_with(b"MDR4"), "stored as it was read");
     let keys = server
         .state
         .vault()
