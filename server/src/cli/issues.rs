@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use mayday_server::triage::search::ReportSelection;
 use serde_json::Value;
 
 /// Where the server is and who is asking; given before or after the subcommand.
@@ -56,24 +57,22 @@ pub struct ReportFilters {
     pub until: Option<String>,
 }
 
-impl ReportFilters {
-    /// The query pairs of the filters given.
-    fn pairs(self) -> Vec<(&'static str, String)> {
-        [
-            ("product", self.product),
-            ("version", self.version),
-            ("min_version", self.min_version),
-            ("os", self.os),
-            ("os_version", self.os_version),
-            ("crash_reason", self.crash_reason),
-            ("module", self.module),
-            ("annotation", self.annotation),
-            ("since", self.since),
-            ("until", self.until),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect()
+impl From<ReportFilters> for ReportSelection {
+    /// The same filters as the API reads them, whose [`ReportSelection::pairs`]
+    /// are the one list of their query keys.
+    fn from(f: ReportFilters) -> ReportSelection {
+        ReportSelection {
+            since: f.since,
+            until: f.until,
+            product: f.product,
+            version: f.version,
+            min_version: f.min_version,
+            os: f.os,
+            os_version: f.os_version,
+            crash_reason: f.crash_reason,
+            module: f.module,
+            annotation: f.annotation,
+        }
     }
 }
 
@@ -196,12 +195,12 @@ pub async fn run(remote: Remote, command: IssuesCommand) -> anyhow::Result<()> {
                     query.push((k, v));
                 }
             }
-            query.extend(filters.pairs());
+            query.extend(ReportSelection::from(filters).pairs());
             let answer = client.get("/api/v1/issues", &query).await?;
             print_answer(json, &answer, issues_table);
         }
         IssuesCommand::Search { filters, limit } => {
-            let mut query = filters.pairs();
+            let mut query = ReportSelection::from(filters).pairs();
             query.push(("limit", limit.to_string()));
             let answer = client.get("/api/v1/reports", &query).await?;
             print_answer(json, &answer, reports_table);

@@ -665,6 +665,9 @@ mod tests {
         (id, job)
     }
 
+    // Not shared with the e2e index tests' `new_report` (tests/tests/e2e/index.rs):
+    // a unit test cannot use that crate (it depends on this one), and these tests
+    // read the private writer.
     /// A report received at `at` and its job, due then, queued in `index`.
     async fn queued(index: &Index, at: i64) -> ReportId {
         let id = ReportId::new();
@@ -688,8 +691,6 @@ mod tests {
         id
     }
 
-    // Not shared with the e2e index tests' set-up (tests/tests/e2e/index.rs): a
-    // unit test cannot use that crate, and this one reads the private writer.
     #[tokio::test]
     async fn a_claim_leaves_the_sqlite_writer_syncing_every_commit() {
         let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,10 @@ use super::reports::{REPORT_COLUMNS, report_from_row};
 use super::{Index, IndexError, ReportRow};
 
 /// What reports must match; every condition given must hold.
+// Not shared with `triage::search::ReportSelection`, though its fields are alike:
+// that one is the query string as typed (days, `min_version`, `key=value`), this
+// one the values it resolves to (Unix ms, a version's sort key, an annotation's
+// tag), and the index cannot import the layer above it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportConditions {
     /// Received at or after this time, Unix ms.

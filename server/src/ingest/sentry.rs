@@ -10,13 +10,15 @@
 //!   transactions) are answered and dropped: Mayday keeps crash dumps only.
 //!
 //! The DSN's key (`?sentry_key=` or the `X-Sentry-Auth` header) is checked
-//! against the configured projects (`[[sentry.projects]]`, [`SentryConfig`])
-//! before the body is read. Of the event, `release` (`name@version`) becomes the
-//! report's product and version (a project's configured `product` when the
-//! release names none) and `tags` become annotations, scrubbed by the annotation
-//! rules like the app's own; user, contexts, extra, breadcrumbs and the project
-//! and key of the DSN are skipped as the event is parsed, never stored. The answer is Sentry's `{"id": <event id>}`, with
-//! Mayday's `crash_id` and `deletion_token` beside it.
+//! against the configured projects (`[[sentry.projects]]`,
+//! [`SentryConfig`](crate::config::SentryConfig)) before the body is read. Of
+//! the event, `release` (`name@version`) becomes the report's product and
+//! version (a project's configured `product` when the release names none) and
+//! `tags` become annotations, scrubbed by the annotation rules like the app's
+//! own; user, contexts, extra, breadcrumbs and the project and key of the DSN
+//! are skipped as the event is parsed, never stored. The answer is Sentry's
+//! `{"id": <event id>}`, with Mayday's `crash_id` and `deletion_token` beside
+//! it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +36,6 @@ use super::body::{self, decompressed};
 use super::spool::{Spool, Spooler};
 use super::upload::{KeptFile, upload_from_spool};
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space};
-use crate::config::SentryConfig;
 use mayday_report::scrub::{TextAttachmentRule, attachment_text};
 
 /// The annotation keys a release sets, as the Breakpad form names them.
@@ -135,18 +136,22 @@ fn dsn_key(query: Option<&str>, headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Checks the request's DSN key against the configured projects; the product of
-/// the project when it names one.
-fn authorize(
-    sentry: &SentryConfig,
+/// What both Sentry endpoints check before the body is read: the request's DSN
+/// key against the configured projects, then the free disk space. Answers the
+/// product of the project when it names one; a refusal is counted.
+fn admit(
+    state: &IngestState,
     project: &str,
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Option<String>, IngestError> {
-    sentry
+    state
+        .sentry
         .check(project, dsn_key(query, headers).as_deref())
         .map(|p| p.and_then(|p| p.product.clone()))
         .map_err(IngestError::DsnKey)
+        .and_then(|product| check_free_space(state).map(|()| product))
+        .inspect_err(|e| state.metrics.rejected(e.name()))
 }
 
 /// The event's `tags` (an object, or a list of `[key, value]` pairs) as
@@ -229,9 +234,7 @@ pub(super) async fn minidump(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
-    let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
-        .inspect_err(|e| state.metrics.rejected(e.name()))?;
-    check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let project_product = admit(&state, &project, query.as_deref(), &headers)?;
     let mut upload = state
         .read(&headers, body, wire, &[EVENT_FILE])
         .await
@@ -504,6 +507,8 @@ async fn read_envelope(
 
 /// `POST /api/{project}/envelope/`: an envelope; its `event.minidump`
 /// attachment becomes a report.
+// Its extractors are `minidump`'s: axum handlers name theirs one by one; what the
+// two share beyond them is `admit`.
 pub(super) async fn envelope(
     State(state): State<IngestState>,
     Extension(wire): Extension<Arc<body::WireStats>>,
@@ -512,9 +517,7 @@ pub(super) async fn envelope(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngestError> {
-    let project_product = authorize(&state.sentry, &project, query.as_deref(), &headers)
-        .inspect_err(|e| state.metrics.rejected(e.name()))?;
-    check_free_space(&state).inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let project_product = admit(&state, &project, query.as_deref(), &headers)?;
     let stream = decompressed(
         body,
         wire,

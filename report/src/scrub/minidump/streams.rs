@@ -31,43 +31,64 @@ pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mu
             }
         }
     }
-    // The two `key<sep>value` text streams differ in separator, in the keys they
-    // blank and in whether the whole line goes: alike in shape only.
-    for s in layout.streams_of(St::LinuxLsbRelease) {
-        let n = blank_lines(
-            buf,
-            s.data.clone(),
-            b'=',
-            |key| {
-                !matches!(
-                    key,
-                    "DISTRIB_ID"
-                        | "DISTRIB_RELEASE"
-                        | "DISTRIB_DESCRIPTION"
-                        | "ID"
-                        | "VERSION_ID"
-                        | "NAME"
-                        | "VERSION"
-                        | "PRETTY_NAME"
-                )
-            },
-            true,
-        );
-        summary.add("lsb_release_field", n);
+    let text = [
+        TextStream {
+            ty: St::LinuxLsbRelease,
+            sep: b'=',
+            blank: lsb_release_blanked,
+            whole_line: true,
+            kind: "lsb_release_field",
+        },
+        TextStream {
+            ty: St::LinuxCpuInfo,
+            sep: b':',
+            blank: cpuinfo_blanked,
+            whole_line: false,
+            kind: "cpuinfo_serial",
+        },
+    ];
+    for t in text {
+        for s in layout.streams_of(t.ty) {
+            let n = blank_lines(buf, s.data.clone(), t.sep, t.blank, t.whole_line);
+            summary.add(t.kind, n);
+        }
     }
-    for s in layout.streams_of(St::LinuxCpuInfo) {
-        let n = blank_lines(
-            buf,
-            s.data.clone(),
-            b':',
-            |key| {
-                let k = key.to_ascii_lowercase();
-                k.contains("serial") || k.contains("uuid")
-            },
-            false,
-        );
-        summary.add("cpuinfo_serial", n);
-    }
+}
+
+/// A `key<sep>value` text stream and what of it is blanked.
+struct TextStream {
+    /// The stream's type.
+    ty: St,
+    /// Between key and value.
+    sep: u8,
+    /// Whether the line of a (trimmed) key is blanked.
+    blank: fn(&str) -> bool,
+    /// The whole line blanked, else its value only.
+    whole_line: bool,
+    /// The kind a blanked line is counted as.
+    kind: &'static str,
+}
+
+/// Whether a line of `/etc/lsb-release` goes: any but the distribution's name
+/// and version.
+fn lsb_release_blanked(key: &str) -> bool {
+    !matches!(
+        key,
+        "DISTRIB_ID"
+            | "DISTRIB_RELEASE"
+            | "DISTRIB_DESCRIPTION"
+            | "ID"
+            | "VERSION_ID"
+            | "NAME"
+            | "VERSION"
+            | "PRETTY_NAME"
+    )
+}
+
+/// Whether a value of `/proc/cpuinfo` goes: a serial number or a UUID.
+fn cpuinfo_blanked(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("serial") || k.contains("uuid")
 }
 
 /// Blanks (with spaces) lines of a `key<sep>value` text stream whose trimmed key
