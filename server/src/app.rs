@@ -23,9 +23,9 @@ use tokio::sync::{Semaphore, watch};
 mod http10;
 
 use crate::config::{Config, HttpConfig};
-use crate::index::{Alerts, Index, Intake};
+use crate::index::{self, Alerts, Index, Intake};
 use crate::ingest::{self, IngestState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WriterUser};
 use crate::pipeline::memory::MemoryBudget;
 use crate::pipeline::signature::{RulesError, SignatureRules};
 use crate::pipeline::{self, Pipeline, Wake};
@@ -293,10 +293,13 @@ impl App {
         let process = uuid::Uuid::new_v4().simple().to_string();
         (0..self.state.config().pipeline.workers)
             .map(|i| {
-                tokio::spawn(pipeline::run_worker(
-                    self.state.pipeline(),
-                    format!("{}-{i}", &process[..8]),
-                    shutdown.clone(),
+                tokio::spawn(index::writing_as(
+                    WriterUser::Jobs,
+                    pipeline::run_worker(
+                        self.state.pipeline(),
+                        format!("{}-{i}", &process[..8]),
+                        shutdown.clone(),
+                    ),
                 ))
             })
             .collect()

@@ -6,7 +6,7 @@
 //! [`Metrics::deleted`], the webhook deliverer [`Metrics::webhook`] /
 //! [`Metrics::outbox`]; ingest and the pipeline time their [`Stage`]s with a
 //! [`StageTimer`]. The queue
-//! depth and the SQLite writer's use ([`WriterUse`]) from the index, and the
+//! depth and the SQLite writer's use by each [`WriterUser`] ([`WriterUses`]) from the index, and the
 //! symbol caches' figures (from `mayday_symbols::Symbols::cache_stats`), are
 //! read at scrape time.
 
@@ -28,6 +28,57 @@ pub struct WriterUse {
     pub uses: u64,
     /// The time it was held, summed.
     pub held: Duration,
+}
+
+/// Who took the SQLite index's writer: the label (`by`) of its figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterUser {
+    /// Recording uploads (the index's intake).
+    Intake,
+    /// The processing workers: claims and finishes.
+    Jobs,
+    /// Everything else: triage, deletions, sweeps, webhooks.
+    Other,
+}
+
+impl WriterUser {
+    /// Every user, in the order of [`WriterUses`].
+    pub const ALL: [WriterUser; 3] = [WriterUser::Intake, WriterUser::Jobs, WriterUser::Other];
+
+    /// The label's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            WriterUser::Intake => "intake",
+            WriterUser::Jobs => "jobs",
+            WriterUser::Other => "other",
+        }
+    }
+
+    /// The place of this user in [`WriterUses`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The SQLite writer's use by each of its users ([`WriterUser::ALL`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterUses(pub [WriterUse; 3]);
+
+impl WriterUses {
+    /// The use by `user`.
+    pub fn by(&self, user: WriterUser) -> WriterUse {
+        self.0[user.index()]
+    }
+
+    /// The use by all its users together.
+    pub fn total(&self) -> WriterUse {
+        self.0
+            .iter()
+            .fold(WriterUse::default(), |sum, u| WriterUse {
+                uses: sum.uses + u.uses,
+                held: sum.held + u.held,
+            })
+    }
 }
 
 /// Process-wide counters.
@@ -226,7 +277,7 @@ impl Metrics {
         &self,
         queue_depth: Option<i64>,
         symbols: Option<&mayday_symbols::CacheStats>,
-        writer: Option<WriterUse>,
+        writer: Option<WriterUses>,
     ) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -389,20 +440,26 @@ impl Metrics {
         }
 
         if let Some(writer) = writer {
-            single(
+            let name = family(
                 &mut out,
                 "mayday_index_writer_uses_total",
                 "counter",
-                "Times the SQLite index's one writer connection was taken for a write.",
-                writer.uses,
+                "Times the SQLite index's one writer connection was taken for a write, by whom.",
             );
-            single(
+            for user in WriterUser::ALL {
+                let uses = writer.by(user).uses;
+                let _ = writeln!(out, "{name}{{by=\"{}\"}} {uses}", user.name());
+            }
+            let name = family(
                 &mut out,
                 "mayday_index_writer_held_seconds_total",
                 "counter",
-                "Time the SQLite index's writer was held, summed: when it grows as fast as time passes, writes queue for it.",
-                writer.held.as_secs_f64(),
+                "Time the SQLite index's writer was held, summed, by whom: when the sum grows as fast as time passes, writes queue for it.",
             );
+            for user in WriterUser::ALL {
+                let held = writer.by(user).held.as_secs_f64();
+                let _ = writeln!(out, "{name}{{by=\"{}\"}} {held}", user.name());
+            }
         }
         if let Some(depth) = queue_depth {
             single(
@@ -455,10 +512,12 @@ mod tests {
             store_fetches: 3,
             ..Default::default()
         };
-        let writer = WriterUse {
+        let jobs = WriterUse {
             uses: 7,
             held: Duration::from_millis(1500),
         };
+        let mut writer = WriterUses::default();
+        writer.0[WriterUser::Jobs.index()] = jobs;
         let text = m.render(Some(4), Some(&stats), Some(writer));
         for line in [
             "mayday_reports_ingested_total 1",
@@ -479,8 +538,10 @@ mod tests {
             "mayday_symbol_cache_hits_total{cache=\"disk\"} 2",
             "mayday_symbol_store_fetches_total 3",
             "mayday_queue_depth 4",
-            "mayday_index_writer_uses_total 7",
-            "mayday_index_writer_held_seconds_total 1.5",
+            "mayday_index_writer_uses_total{by=\"jobs\"} 7",
+            "mayday_index_writer_uses_total{by=\"intake\"} 0",
+            "mayday_index_writer_held_seconds_total{by=\"jobs\"} 1.5",
+            "mayday_index_writer_held_seconds_total{by=\"other\"} 0",
             "mayday_webhook_deliveries_total{outcome=\"retried\"} 1",
             "mayday_webhook_outbox_waiting 2",
             "mayday_webhook_outbox_failed 1",

@@ -819,17 +819,32 @@ fn print_stages(metrics: &Metrics, stages: &[Stage], reports: f64) {
 /// `mayday_index_writer_*` (absent on PostgreSQL): near 100%, writes queue for
 /// it and it is what limits the phase.
 fn print_writer(before: &Metrics, after: &Metrics, elapsed: Duration, reports: f64) {
-    let delta = |name: &str| after.value(name) - before.value(name);
-    let uses = delta("mayday_index_writer_uses_total");
-    if uses <= 0.0 {
+    let delta = |name: &str, by: &str| {
+        let name = format!("{name}{{by=\"{by}\"}}");
+        after.value(&name) - before.value(&name)
+    };
+    let users = ["intake", "jobs", "other"];
+    let uses = users.map(|by| delta("mayday_index_writer_uses_total", by));
+    let held = users.map(|by| delta("mayday_index_writer_held_seconds_total", by));
+    let (all_uses, all_held) = (uses.iter().sum::<f64>(), held.iter().sum::<f64>());
+    if all_uses <= 0.0 {
         return;
     }
-    let held = delta("mayday_index_writer_held_seconds_total");
+    let mut by = String::new();
+    for ((user, uses), held) in users.iter().zip(uses).zip(held) {
+        if uses > 0.0 {
+            by.push_str(&format!(
+                "; {user} {:.2} ms a use, {:.2} uses a report",
+                held * 1000.0 / uses,
+                uses / reports.max(1.0)
+            ));
+        }
+    }
     println!(
-        "index writer: held {:.0}% of the time, {:.2} ms a use, {:.1} uses a report",
-        held * 100.0 / elapsed.as_secs_f64(),
-        held * 1000.0 / uses,
-        uses / reports.max(1.0)
+        "index writer: held {:.0}% of the time, {:.2} ms a use, {:.1} uses a report{by}",
+        all_held * 100.0 / elapsed.as_secs_f64(),
+        all_held * 1000.0 / all_uses,
+        all_uses / reports.max(1.0)
     );
 }
 

@@ -10,6 +10,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Index, IndexError, NewReport};
+use crate::metrics::WriterUser;
 
 /// Reports waiting for a commit, at most; further uploads wait to queue.
 const QUEUE: usize = 1024;
@@ -34,7 +35,10 @@ impl Intake {
     /// runtime).
     pub fn start(index: Index) -> Intake {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_batches(index, pending));
+        tokio::spawn(super::writing_as(
+            WriterUser::Intake,
+            commit_batches(index, pending),
+        ));
         Intake { queue }
     }
 

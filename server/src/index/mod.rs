@@ -40,8 +40,8 @@ mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
@@ -62,7 +62,7 @@ pub use search::{ReportConditions, ReportFilter};
 pub use tokens::{Role, TokenRow};
 pub use write::Commit;
 
-use crate::metrics::WriterUse;
+use crate::metrics::{WriterUse, WriterUser, WriterUses};
 use crate::report_id::ReportId;
 
 /// Errors of the index.
@@ -154,9 +154,22 @@ pub struct Index {
     writer_clock: Option<Arc<WriterClock>>,
 }
 
+tokio::task_local! {
+    /// Who the writes of a task are for ([`writing_as`]).
+    static WRITER_USER: WriterUser;
+}
+
+/// Runs `work` with the SQLite writer's uses it makes counted as `user`'s
+/// (else as [`WriterUser::Other`]): the intake's and each processing worker's
+/// task run so.
+pub fn writing_as<F: Future>(user: WriterUser, work: F) -> impl Future<Output = F::Output> {
+    WRITER_USER.scope(user, work)
+}
+
 /// Times the SQLite writer is held, from its pool's hooks: taken when a write
 /// gets it (a new connection, or the idle one), given back when it returns.
-/// A connection closed rather than given back ends no use.
+/// A connection closed rather than given back ends no use. Each use is counted
+/// for the [`WriterUser`] of the task that took it.
 #[derive(Debug)]
 struct WriterClock {
     /// What the other times count from.
@@ -164,8 +177,11 @@ struct WriterClock {
     /// When the writer was taken, in nanoseconds since `start`, plus one;
     /// 0 while it is not held.
     taken_at: AtomicU64,
-    uses: AtomicU64,
-    held_nanos: AtomicU64,
+    /// Who took it ([`WriterUser::index`]).
+    taken_by: AtomicUsize,
+    /// By user ([`WriterUser::index`]).
+    uses: [AtomicU64; 3],
+    held_nanos: [AtomicU64; 3],
 }
 
 impl WriterClock {
@@ -173,6 +189,7 @@ impl WriterClock {
         WriterClock {
             start: std::time::Instant::now(),
             taken_at: Default::default(),
+            taken_by: Default::default(),
             uses: Default::default(),
             held_nanos: Default::default(),
         }
@@ -182,7 +199,12 @@ impl WriterClock {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
+    /// In the task that takes it (the pool's acquire runs there).
     fn taken(&self) {
+        let by = WRITER_USER
+            .try_with(|user| *user)
+            .unwrap_or(WriterUser::Other);
+        self.taken_by.store(by.index(), Relaxed);
         self.taken_at.store(self.nanos() + 1, Relaxed);
     }
 
@@ -190,16 +212,17 @@ impl WriterClock {
         let taken_at = self.taken_at.swap(0, Relaxed);
         if taken_at != 0 {
             let held = self.nanos().saturating_sub(taken_at - 1);
-            self.held_nanos.fetch_add(held, Relaxed);
-            self.uses.fetch_add(1, Relaxed);
+            let by = self.taken_by.load(Relaxed);
+            self.held_nanos[by].fetch_add(held, Relaxed);
+            self.uses[by].fetch_add(1, Relaxed);
         }
     }
 
-    fn reading(&self) -> WriterUse {
-        WriterUse {
-            uses: self.uses.load(Relaxed),
-            held: Duration::from_nanos(self.held_nanos.load(Relaxed)),
-        }
+    fn reading(&self) -> WriterUses {
+        WriterUses(WriterUser::ALL.map(|user| WriterUse {
+            uses: self.uses[user.index()].load(Relaxed),
+            held: Duration::from_nanos(self.held_nanos[user.index()].load(Relaxed)),
+        }))
     }
 }
 
@@ -355,9 +378,9 @@ impl Index {
         self.writer.close().await;
     }
 
-    /// How much the SQLite writer was used since the index was opened; `None`
-    /// on PostgreSQL (a pool of writers).
-    pub fn writer_use(&self) -> Option<WriterUse> {
+    /// How much the SQLite writer was used since the index was opened, by
+    /// whom; `None` on PostgreSQL (a pool of writers).
+    pub fn writer_use(&self) -> Option<WriterUses> {
         self.writer_clock.as_ref().map(|clock| clock.reading())
     }
 
@@ -505,14 +528,49 @@ mod tests {
         // The pool takes the connection back in a task of its own.
         let mut after = index.writer_use().unwrap();
         for _ in 0..500 {
-            if after.uses > before.uses {
+            if after.total().uses > before.total().uses {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
             after = index.writer_use().unwrap();
         }
+        let (before, after) = (before.by(WriterUser::Other), after.by(WriterUser::Other));
         assert_eq!(after.uses, before.uses + 1);
         assert!(after.held - before.held >= Duration::from_millis(50));
+    }
+
+    /// A use is counted for the user whose task took the writer.
+    #[tokio::test]
+    async fn the_writer_clock_counts_each_use_for_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = testing::sqlite_index(dir.path()).await;
+        let before = index.writer_use().unwrap();
+        for user in [WriterUser::Jobs, WriterUser::Jobs, WriterUser::Intake] {
+            writing_as(user, async {
+                let tx = index.begin_write().await.unwrap();
+                tx.commit().await.unwrap();
+            })
+            .await;
+        }
+        let counted = |uses: &WriterUses| WriterUser::ALL.map(|u| uses.by(u).uses);
+        let mut after = index.writer_use().unwrap();
+        for _ in 0..500 {
+            if after.total().uses >= before.total().uses + 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            after = index.writer_use().unwrap();
+        }
+        let (before, after) = (counted(&before), counted(&after));
+        assert_eq!(
+            [
+                after[0] - before[0],
+                after[1] - before[1],
+                after[2] - before[2]
+            ],
+            [1, 2, 0],
+            "intake, jobs, other"
+        );
     }
 
     /// The writer's statement journals stay in memory: on disk they are

@@ -756,9 +756,12 @@ async fn metrics_count_ingest_rejections_and_processing() {
     );
     assert!(value("mayday_processing_seconds_sum") > 0.0);
     assert_eq!(value("mayday_queue_depth"), 0.0);
-    // Every job's finish took the SQLite index's writer, for some time.
-    assert!(value("mayday_index_writer_uses_total") >= CASES.len() as f64);
-    assert!(value("mayday_index_writer_held_seconds_total") > 0.0);
+    // Every job's finish took the SQLite index's writer, for some time, and
+    // the uploads were recorded with it: each counted for its user.
+    let jobs = "mayday_index_writer_uses_total{by=\"jobs\"}";
+    assert!(value(jobs) >= CASES.len() as f64);
+    assert!(value("mayday_index_writer_uses_total{by=\"intake\"}") >= 1.0);
+    assert!(value("mayday_index_writer_held_seconds_total{by=\"jobs\"}") > 0.0);
     let rejected: f64 = text
         .lines()
         .filter(|l| l.starts_with("mayday_uploads_rejected_total{reason="))
