@@ -440,25 +440,24 @@ impl Metrics {
         }
 
         if let Some(writer) = writer {
-            let name = family(
-                &mut out,
-                "mayday_index_writer_uses_total",
-                "counter",
-                "Times the SQLite index's one writer connection was taken for a write, by whom.",
-            );
-            for user in WriterUser::ALL {
-                let uses = writer.by(user).uses;
-                let _ = writeln!(out, "{name}{{by=\"{}\"}} {uses}", user.name());
-            }
-            let name = family(
-                &mut out,
-                "mayday_index_writer_held_seconds_total",
-                "counter",
-                "Time the SQLite index's writer was held, summed, by whom: when the sum grows as fast as time passes, writes queue for it.",
-            );
-            for user in WriterUser::ALL {
-                let held = writer.by(user).held.as_secs_f64();
-                let _ = writeln!(out, "{name}{{by=\"{}\"}} {held}", user.name());
+            let figures: [WriterFigure; 2] = [
+                (
+                    "mayday_index_writer_uses_total",
+                    "Times the SQLite index's one writer connection was taken for a write, by whom.",
+                    |by| by.uses as f64,
+                ),
+                (
+                    "mayday_index_writer_held_seconds_total",
+                    "Time the SQLite index's writer was held, summed, by whom: when the sum grows as fast as time passes, writes queue for it.",
+                    |by| by.held.as_secs_f64(),
+                ),
+            ];
+            for (name, help, value) in figures {
+                let name = family(&mut out, name, "counter", help);
+                for user in WriterUser::ALL {
+                    let figure = value(writer.by(user));
+                    let _ = writeln!(out, "{name}{{by=\"{}\"}} {figure}", user.name());
+                }
             }
         }
         if let Some(depth) = queue_depth {
@@ -473,6 +472,9 @@ impl Metrics {
         out
     }
 }
+
+/// A family of the writer's figures by user: its name, its help, the figure.
+type WriterFigure = (&'static str, &'static str, fn(WriterUse) -> f64);
 
 /// Writes the HELP and TYPE lines of a metric family and returns its name.
 fn family<'a>(out: &mut String, name: &'a str, kind: &str, help: &str) -> &'a str {
