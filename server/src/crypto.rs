@@ -297,6 +297,9 @@ impl Cipher {
     /// What new blobs are sealed with.
     pub const CURRENT: Cipher = Cipher::XAes256Gcm;
 
+    /// Every cipher a blob may be sealed with.
+    pub const ALL: [Cipher; 2] = [Cipher::XAes256Gcm, Cipher::XChaCha20Poly1305];
+
     /// The magic at the start of a blob sealed with this cipher.
     fn magic(self) -> &'static [u8; MAGIC_LEN] {
         match self {
@@ -307,7 +310,7 @@ impl Cipher {
 
     /// The cipher of a sealed blob, by its magic, and the rest of it.
     fn of_blob(sealed: &[u8]) -> Option<(Cipher, &[u8])> {
-        [Cipher::XAes256Gcm, Cipher::XChaCha20Poly1305]
+        Cipher::ALL
             .into_iter()
             .find_map(|cipher| Some((cipher, sealed.strip_prefix(cipher.magic())?)))
     }
@@ -737,7 +740,7 @@ mod tests {
     #[test]
     fn chunked_blobs_open_in_order_with_their_cipher() {
         let key = DataKey::generate();
-        for cipher in [Cipher::XAes256Gcm, Cipher::XChaCha20Poly1305] {
+        for cipher in Cipher::ALL {
             let mut sealer = key.chunk_sealer(cipher);
             let mut chunks = Vec::new();
             for (i, text) in [&b"one"[..], b"two", b"three"].into_iter().enumerate() {

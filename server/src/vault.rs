@@ -191,7 +191,7 @@ const CHUNKED_MAGIC_LEN: usize = 4;
 
 /// The cipher of a raw object in chunks, by its magic; `None` for another form.
 fn chunked_cipher(object: &[u8]) -> Option<Cipher> {
-    [Cipher::XAes256Gcm, Cipher::XChaCha20Poly1305]
+    Cipher::ALL
         .into_iter()
         .find(|cipher| object.starts_with(chunked_magic(*cipher)))
 }
