@@ -1,7 +1,9 @@
 //! From a minidump to a [`ProcessedReport`]: minidump-processor does the walking;
 //! this module picks what triage needs.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
 use minidump_processor::{ProcessState, ProcessorOptions};
@@ -93,8 +95,12 @@ where
     out
 }
 
+/// `value` as minidump-stackwalk writes an address: `0x` and 16 hex digits
+/// (its `Address`, outside a 32-bit dump's JSON), in one allocation.
 fn hex(value: u64) -> String {
-    minidump_processor::Address(value).to_string()
+    let mut text = String::with_capacity(18);
+    let _ = write!(text, "{value:#018x}");
+    text
 }
 
 fn basename(path: &str) -> &str {
@@ -229,8 +235,22 @@ pub fn build_report(
 /// `report.scrub`.
 pub fn scrub_report(report: &mut ProcessedReport, rules: &mayday_report::scrub::AnnotationRules) {
     let mut changed = 0u64;
+    // Each distinct string scrubbed once: a module's name and a source file
+    // stand in frame after frame, the rules' scan costs far more than a lookup.
+    let mut scrubbed: HashMap<String, Option<String>> = HashMap::new();
     let mut fix = |text: &mut String| {
-        if let std::borrow::Cow::Owned(new) = mayday_report::scrub::scrub_text(text, rules) {
+        let new = match scrubbed.get(text.as_str()) {
+            Some(new) => new.clone(),
+            None => {
+                let new = match mayday_report::scrub::scrub_text(text, rules) {
+                    Cow::Owned(new) => Some(new),
+                    Cow::Borrowed(_) => None,
+                };
+                scrubbed.insert(text.clone(), new.clone());
+                new
+            }
+        };
+        if let Some(new) = new {
             *text = new;
             changed += 1;
         }
@@ -300,6 +320,64 @@ pub(crate) mod tests {
         }
         .finish()
         .unwrap()
+    }
+
+    #[test]
+    fn addresses_are_written_as_minidump_processor_writes_them() {
+        for value in [0, 1, 0x40_1000, 0x7fff_0000_1234, u64::MAX] {
+            assert_eq!(hex(value), minidump_processor::Address(value).to_string());
+        }
+    }
+
+    /// A path that stands in many frames is scrubbed in each, and each counts.
+    #[tokio::test]
+    async fn every_occurrence_of_a_string_is_scrubbed_and_counted() {
+        let symbols = mayday_symbols::Symbols::new(
+            mayday_symbols::SymbolStore::new(Arc::new(InMemory::new())),
+            Default::default(),
+        );
+        let rules = AnnotationRules::default();
+        let mut report = process_dump(
+            "bp-1",
+            &small_dump(None),
+            BTreeMap::new(),
+            &rules,
+            &SignatureRules::default(),
+            &symbols.session(),
+        )
+        .await
+        .unwrap();
+        let frame = |file: &str| Frame {
+            module: Some("/home/alice/app/libdemo.so".to_owned()),
+            file: Some(file.to_owned()),
+            ..Default::default()
+        };
+        let frames = vec![
+            frame("/home/alice/src/main.c"),
+            frame("/home/alice/src/main.c"),
+            frame("src/util.c"),
+        ];
+        report.threads = vec![super::Thread {
+            thread_id: 1,
+            name: None,
+            frames,
+        }];
+        report.crashing_thread = None;
+        report.modules.clear();
+        report.annotations.clear();
+        scrub_report(&mut report, &rules);
+        let frames = &report.threads[0].frames;
+        for frame in frames {
+            assert!(
+                !frame.module.as_ref().unwrap().contains("alice"),
+                "{frame:?}"
+            );
+            assert!(!frame.file.as_ref().unwrap().contains("alice"), "{frame:?}");
+        }
+        assert_eq!(frames[0], frames[1]);
+        assert_eq!(frames[2].file.as_deref(), Some("src/util.c"));
+        // Three modules and two files.
+        assert_eq!(report.scrub.count("report_strings"), 5);
     }
 
     #[tokio::test]
