@@ -5,10 +5,10 @@
 //! the pipeline [`Metrics::processed`] / [`Metrics::job_error`], deletion
 //! [`Metrics::deleted`], the webhook deliverer [`Metrics::webhook`] /
 //! [`Metrics::outbox`]; ingest and the pipeline time their [`Stage`]s with a
-//! [`StageTimer`]. The queue
-//! depth and the SQLite writer's use by each [`WriterUser`] ([`WriterUses`]) from the index, and the
-//! symbol caches' figures (from `mayday_symbols::Symbols::cache_stats`), are
-//! read at scrape time.
+//! [`StageTimer`]. The queue depth and the SQLite writer's use by each
+//! [`WriterUser`] ([`WriterUses`]) from the index, and the symbol caches'
+//! figures (from `mayday_symbols::Symbols::cache_stats`), are read at scrape
+//! time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
