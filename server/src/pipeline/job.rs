@@ -18,6 +18,7 @@ use super::memory::Held;
 use super::process::{ProcessError, process_dump, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
+use super::stored;
 use super::symbols_retry;
 use crate::crypto::{self, SearchKey};
 use crate::index::{
@@ -240,7 +241,7 @@ async fn stored_final(
     let Some(bytes) = pipeline.vault.get(&key, &loaded.keys.data).await? else {
         return Ok(None);
     };
-    let report: ProcessedReport = serde_json::from_slice(&bytes)?;
+    let report: ProcessedReport = stored::decode(&bytes)?;
     let dropped = !inline || report.scrub.count(STACK_MEMORY_DROPPED) > 0;
     Ok(dropped.then(|| Box::new(report)))
 }
@@ -422,10 +423,9 @@ pub async fn finalize(
     // The report first, then the stripped dump or the stack key's end: see
     // `stored_final`.
     let key = vault::processed_key(&row.id);
-    // Serialized behind room for the seal's header and sealed where it lies:
-    // the report's JSON is written once and never copied.
-    let mut plain = vec![0; crypto::SEAL_HEADROOM];
-    serde_json::to_writer(&mut plain, &report)?;
+    // Stored (compressed as it is serialized) behind room for the seal's
+    // header and sealed where it lies: never copied.
+    let plain = stored::encode(&report, crypto::SEAL_HEADROOM)?;
     let sealed = Vault::seal_in_place(&key, &keys.data, plain);
     let put = processed_put(&stack, drop_stack_key, row.state);
     match put {

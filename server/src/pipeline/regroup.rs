@@ -333,7 +333,7 @@ async fn read_processed(
         Stored::Report(bytes) => bytes,
         Stored::Reprocessing { .. } | Stored::Missing => return Ok(None),
     };
-    match serde_json::from_slice(&bytes) {
+    match stored::decode(&bytes) {
         Ok(report) => Ok(Some(report)),
         Err(e) => {
             tracing::warn!(report = %id, error = %e, "stored processed report does not parse");
@@ -356,11 +356,11 @@ async fn rewrite_signature(
     let Stored::Report(bytes) = stored::read_processed(vault, vault.index(), id).await? else {
         return Ok(None);
     };
-    let mut report: ProcessedReport = serde_json::from_slice(&bytes)?;
+    let mut report: ProcessedReport = stored::decode(&bytes)?;
     if report.signature != signature {
         report.signature = signature.to_owned();
         vault
-            .put(&key, &data_key, &serde_json::to_vec(&report)?)
+            .put(&key, &data_key, &stored::encode(&report, 0)?)
             .await?;
     }
     Ok(report.crashing_thread.as_ref().map(Thread::stack_text))

@@ -187,6 +187,7 @@ mod tests {
     use crate::index::{Index, NewReport, ReportState};
     use crate::pipeline::Wake;
     use crate::pipeline::memory::MemoryBudget;
+    use crate::pipeline::report::ProcessedReport;
     use crate::report_id::ReportId;
     use crate::storage::Storage;
     use crate::vault::{self, Vault};
@@ -483,6 +484,16 @@ mod tests {
         for id in ids {
             let row = pipeline.index.report(id).await.unwrap().unwrap();
             assert_eq!(row.state, ReportState::Processed, "{row:?}");
+            // Its processed report stored as a zstd frame of its JSON.
+            let stored = pipeline
+                .vault
+                .read(id, &vault::processed_key(id))
+                .await
+                .unwrap()
+                .expect("processed report stored");
+            assert!(stored.starts_with(&crate::pipeline::stored::ZSTD_MAGIC));
+            let report: ProcessedReport = crate::pipeline::stored::decode(&stored).unwrap();
+            assert_eq!(report.id, id.to_string());
         }
     }
 

@@ -209,7 +209,7 @@ pub async fn get_report(
     if row.state == ReportState::Processed {
         match stored::read_processed(state.vault(), state.index(), &row.id).await? {
             Stored::Report(bytes) => {
-                let processed: Value = serde_json::from_slice(&bytes)?;
+                let processed: Value = stored::decode(&bytes)?;
                 if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
                     for (key, value) in processed {
                         out.entry(key).or_insert(value);

@@ -104,9 +104,11 @@ fn opens(data_key: DataKey, key: &object_store::path::Path, sealed: &[u8]) -> bo
         return vault::open_raw(key, sealed, &keys, true)
             .is_ok_and(|raw| raw.dump.starts_with(b"MDMP") && raw.meta.is_some());
     }
-    data_key
-        .open(key.as_ref(), sealed)
-        .is_ok_and(|plain| plain.starts_with(b"{"))
+    // A processed report: its stored form (a zstd frame of its JSON) opened and read.
+    data_key.open(key.as_ref(), sealed).is_ok_and(|plain| {
+        mayday_server::pipeline::stored::decode::<serde_json::Value>(&plain)
+            .is_ok_and(|report| report.is_object())
+    })
 }
 
 /// What must vanish with report `sent`: its id, its blob keys, its wrapped data key.

@@ -26,7 +26,7 @@ pub async fn load_processed(
         return Ok(None);
     }
     match stored::read_processed(state.vault(), state.index(), &row.id).await? {
-        Stored::Report(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        Stored::Report(bytes) => Ok(Some(stored::decode(&bytes)?)),
         Stored::Reprocessing { queued } => {
             if queued {
                 state.wake_workers();
