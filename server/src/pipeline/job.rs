@@ -500,7 +500,7 @@ pub enum Put {
     /// Fsynced before the job finishes: the report cannot be made again.
     Durable,
     /// Not waited for on the disk ([`Vault::put_sealed_lazy`]):
-    /// a power cut may cost it, and [`stored`](super::stored) then makes it again.
+    /// a power cut may cost it, and [`stored`] then makes it again.
     Lazy,
 }
 

@@ -124,7 +124,7 @@ pub fn encode<T: Serialize>(report: &T, headroom: usize) -> Result<Vec<u8>, serd
 
 /// A stored processed report, read from what [`encode`] wrote (or the plain
 /// JSON of reports stored before it): a frame that does not decompress, or
-/// decompresses to more than [`MAX_JSON_BYTES`], is an I/O error of the JSON.
+/// decompresses to more than 512 MiB, is an I/O error of the JSON.
 pub fn decode<T: DeserializeOwned>(stored: &[u8]) -> Result<T, serde_json::Error> {
     decode_within(stored, MAX_JSON_BYTES)
 }
