@@ -778,7 +778,7 @@ fn decode_utf16(bytes: &[u8], text: &mut String, units: &mut Vec<u32>) {
     {
         // Each unit's low byte is its character.
         let mut ascii = std::mem::take(text).into_bytes();
-        ascii.extend(bytes.iter().step_by(2));
+        ascii.extend(pairs.map(|p| p[0]));
         *text = String::from_utf8(ascii).expect("ASCII is UTF-8");
         return;
     }

@@ -108,8 +108,25 @@ pub(crate) fn is_generic_name(name: &str) -> bool {
         || lower.starts_with('*')
 }
 
-/// The home directory roots [`HOME`] looks for, lower case.
-const HOME_ROOTS: [&[u8]; 3] = [b"home", b"users", b"documents and settings"];
+/// Whether `byte` may begin a home directory root of [`HOME`] (`home`,
+/// `users`, `documents and settings`), in any ASCII case.
+fn may_begin_home_root(byte: Option<&u8>) -> bool {
+    byte.is_some_and(|&c| matches!(c | 0x20, b'h' | b'u' | b'd'))
+}
+
+/// Whether a home directory root of [`HOME`] and a separator stand at `at` of
+/// `b` (in any ASCII case).
+fn home_root_at(b: &[u8], at: usize) -> bool {
+    let root: &[u8] = match b.get(at).map(|c| c | 0x20) {
+        Some(b'h') => b"home",
+        Some(b'u') => b"users",
+        Some(b'd') => b"documents and settings",
+        _ => return false,
+    };
+    b.get(at..at + root.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(root))
+        && matches!(b.get(at + root.len()), Some(b'/' | b'\\'))
+}
 
 /// Whether `text` may hold a match of [`HOME`]: a separator, a root and a
 /// separator (in any ASCII case). Text with letters beyond ASCII falls back to
@@ -117,20 +134,13 @@ const HOME_ROOTS: [&[u8]; 3] = [b"home", b"users", b"documents and settings"];
 /// pattern's Unicode case folding lets `ſ` (U+017F) stand for `s`.
 fn may_hold_home_root(text: &str) -> bool {
     let b = text.as_bytes();
-    let sep = |c: Option<&u8>| matches!(c, Some(b'/' | b'\\'));
     let ascii = text.is_ascii();
     memchr::memchr2_iter(b'/', b'\\', b).any(|i| {
-        if !ascii {
-            return b
-                .get(i + 1)
-                .is_some_and(|&c| matches!(c | 0x20, b'h' | b'u' | b'd'));
+        if ascii {
+            home_root_at(b, i + 1)
+        } else {
+            may_begin_home_root(b.get(i + 1))
         }
-        HOME_ROOTS.iter().any(|root| {
-            let end = i + 1 + root.len();
-            b.get(i + 1..end)
-                .is_some_and(|w| w.eq_ignore_ascii_case(root))
-                && sep(b.get(end))
-        })
     })
 }
 
@@ -139,6 +149,11 @@ pub(crate) fn user_names_in_paths(text: &str) -> Vec<Range<usize>> {
     if !may_hold_home_root(text) {
         return Vec::new();
     }
+    user_names_in_home_paths(text)
+}
+
+/// [`user_names_in_paths`] once `text` is known to may hold a home root.
+fn user_names_in_home_paths(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     for caps in HOME.captures_iter(text) {
         let (Some(sep), Some(name)) = (caps.get(1), caps.get(2)) else {
@@ -195,31 +210,122 @@ fn luhn(digits: &[u8]) -> bool {
 
 /// Whether `text` may hold an IPv6 finding: each lies in a stretch of hex
 /// digits, colons and dots holding two colons and a decimal digit.
+#[cfg(test)]
 fn may_hold_ipv6(text: &str) -> bool {
-    let (mut colons, mut digit) = (0u32, false);
-    for &c in text.as_bytes() {
-        match c {
-            b':' => colons += 1,
-            b'0'..=b'9' => digit = true,
-            b'.' | b'a'..=b'f' | b'A'..=b'F' => {}
-            _ => {
-                (colons, digit) = (0, false);
-                continue;
+    Shape::of(text).ipv6
+}
+
+/// What one pass over a text tells of the value patterns that may match it:
+/// a flag is false only where its pattern cannot match (the patterns decide
+/// the rest). Most texts found in memory match none, and this pass is all
+/// they cost.
+#[derive(Debug, Default, Clone, Copy)]
+struct Shape {
+    /// An `@` ([`EMAIL`]; [`URL_CREDENTIALS`] with `://`).
+    at: bool,
+    /// A stretch of digits and dots with three dots between digits ([`IPV4`]).
+    ipv4: bool,
+    /// A stretch of hex digits, colons and dots holding two colons and a
+    /// decimal digit ([`IPV6_CANDIDATE`] with a digit).
+    ipv6: bool,
+    /// Thirteen decimal digits or more ([`CREDIT_CARD`]).
+    card: bool,
+    /// `bearer` in any ASCII case ([`BEARER`]; its `(?i)` folds no other
+    /// character into these letters).
+    bearer: bool,
+    /// Five dashes in a row ([`PEM`]'s `-----BEGIN `).
+    dashes: bool,
+    /// A colon ([`URL_CREDENTIALS`]'s `://`).
+    colon: bool,
+    /// What [`may_hold_home_root`] tells ([`HOME`]).
+    home: bool,
+}
+
+impl Shape {
+    fn of(text: &str) -> Shape {
+        let b = text.as_bytes();
+        let mut shape = Shape::default();
+        let mut digits = 0usize;
+        // Dots between digits in the current stretch of digits and dots.
+        let mut v4_dots = 0u32;
+        // Colons, and whether a decimal digit was seen, in the current stretch
+        // of hex digits, colons and dots.
+        let (mut v6_colons, mut v6_digit) = (0u32, false);
+        let mut dashes = 0u32;
+        // A separator followed by a home root's first letter (the test for
+        // text beyond ASCII), and whether all of it is ASCII.
+        let (mut home_letter, mut ascii) = (false, true);
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'0'..=b'9' => {
+                    digits += 1;
+                    v6_digit = true;
+                    dashes = 0;
+                }
+                b'.' => {
+                    let digit_at = |j: usize| b.get(j).is_some_and(u8::is_ascii_digit);
+                    if i > 0 && digit_at(i - 1) && digit_at(i + 1) {
+                        v4_dots += 1;
+                        shape.ipv4 |= v4_dots >= 3;
+                    }
+                    dashes = 0;
+                }
+                b':' => {
+                    shape.colon = true;
+                    v6_colons += 1;
+                    v4_dots = 0;
+                    dashes = 0;
+                }
+                b'a'..=b'f' | b'A'..=b'F' => {
+                    if c | 0x20 == b'b'
+                        && b.get(i + 1..i + 6)
+                            .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"))
+                    {
+                        shape.bearer = true;
+                    }
+                    v4_dots = 0;
+                    dashes = 0;
+                }
+                _ => {
+                    match c {
+                        b'@' => shape.at = true,
+                        b'-' => {
+                            dashes += 1;
+                            shape.dashes |= dashes >= 5;
+                        }
+                        b'/' | b'\\' if may_begin_home_root(b.get(i + 1)) => {
+                            home_letter = true;
+                            shape.home |= home_root_at(b, i + 1);
+                        }
+                        0x80.. => ascii = false,
+                        _ => {}
+                    }
+                    if c != b'-' {
+                        dashes = 0;
+                    }
+                    v4_dots = 0;
+                    (v6_colons, v6_digit) = (0, false);
+                    continue;
+                }
             }
+            shape.ipv6 |= v6_colons >= 2 && v6_digit;
         }
-        if colons >= 2 && digit {
-            return true;
-        }
+        shape.card = digits >= 13;
+        shape.home |= home_letter && !ascii;
+        shape
     }
-    false
 }
 
 /// Every value-rule finding in `text` (not environment assignments, not known
 /// names): e-mail, IPv4/IPv6, credit-card numbers, bearer tokens, PEM keys, URL
 /// credentials and user names in paths. Findings may overlap.
 pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
-    let has = |c: char| text.contains(c);
-    if has('@') {
+    find_values_shaped(text, Shape::of(text), out);
+}
+
+/// [`find_values`] with the patterns `shape` lets through.
+fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
+    if shape.at {
         let b = text.as_bytes();
         for m in EMAIL.find_iter(text) {
             // Not a path component (`/data/app/base.apk@classes.dex`,
@@ -237,7 +343,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             });
         }
     }
-    if text.matches('.').nth(2).is_some() {
+    if shape.ipv4 {
         for m in IPV4.find_iter(text) {
             let r = m.range();
             // Not part of a longer dotted number (a version such as 1.2.3.4.5).
@@ -254,7 +360,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    if text.matches(':').nth(1).is_some() && may_hold_ipv6(text) {
+    if shape.ipv6 {
         for m in IPV6_CANDIDATE.find_iter(text) {
             let s = m.as_str().trim_end_matches('.');
             let r = m.start()..m.start() + s.len();
@@ -270,7 +376,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    if text.bytes().filter(u8::is_ascii_digit).nth(12).is_some() {
+    if shape.card {
         for m in CREDIT_CARD.find_iter(text) {
             let digits: Vec<u8> = m.as_str().bytes().filter(u8::is_ascii_digit).collect();
             if (13..=19).contains(&digits.len()) && luhn(&digits) && bounded(text, &m.range(), b"")
@@ -282,7 +388,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    if text.len() >= 8 && (text.contains("earer") || text.contains("EARER")) {
+    if shape.bearer && text.len() >= 8 {
         for caps in BEARER.captures_iter(text) {
             if let Some(token) = caps.get(1) {
                 out.push(Finding {
@@ -292,7 +398,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    if text.contains("-----BEGIN ") {
+    if shape.dashes && text.contains("-----BEGIN ") {
         for m in PEM.find_iter(text) {
             out.push(Finding {
                 range: m.range(),
@@ -300,7 +406,7 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             });
         }
     }
-    if text.contains("://") && has('@') {
+    if shape.at && shape.colon && text.contains("://") {
         for caps in URL_CREDENTIALS.captures_iter(text) {
             if let Some(cred) = caps.get(1) {
                 out.push(Finding {
@@ -310,11 +416,13 @@ pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    for r in user_names_in_paths(text) {
-        out.push(Finding {
-            range: r,
-            kind: Kind::UserPath,
-        });
+    if shape.home {
+        for r in user_names_in_home_paths(text) {
+            out.push(Finding {
+                range: r,
+                kind: Kind::UserPath,
+            });
+        }
     }
 }
 
@@ -683,6 +791,55 @@ mod tests {
             assert!(!may_hold_home_root(text), "{text}");
         }
         assert_eq!(user_names_in_paths("/uſers/bob/x"), vec![8..11]);
+    }
+
+    /// Every pattern's prefilter in [`Shape`] lets through every text the
+    /// pattern finds something in: random texts over the characters the
+    /// patterns care about give the same findings with every pattern run.
+    #[test]
+    fn one_pass_over_a_text_keeps_every_finding_of_the_patterns() {
+        let pieces: Vec<&str> = "0|1|7|25|192|255|4111|4111111111111111|378282246310005|.|..|:|::|@|-|-----|-----BEGIN |\
+             RSA PRIVATE KEY-----|bearer|BeArEr|earer|b| |\t|a|f|x|com|/|\\|home|users|\
+             bob|://|http|=|ë|ſ"
+            .split('|')
+            .collect();
+        let everything = Shape {
+            at: true,
+            ipv4: true,
+            ipv6: true,
+            card: true,
+            bearer: true,
+            dashes: true,
+            colon: true,
+            home: true,
+        };
+        let mut next = crate::scrub::test_support::xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut found = [0usize; 9];
+        for _ in 0..200_000 {
+            let len = 1 + next() % 12;
+            let text: String = (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            let (mut shaped, mut all) = (Vec::new(), Vec::new());
+            find_values(&text, &mut shaped);
+            find_values_shaped(&text, everything, &mut all);
+            assert_eq!(shaped, all, "{text:?}");
+            for f in &all {
+                found[f.kind as usize] += 1;
+            }
+        }
+        // Each pattern was put to the test.
+        for kind in [
+            Kind::Email,
+            Kind::Ip,
+            Kind::CreditCard,
+            Kind::BearerToken,
+            Kind::PemKey,
+            Kind::UrlCredentials,
+            Kind::UserPath,
+        ] {
+            assert!(found[kind as usize] > 20, "{kind:?}: {found:?}");
+        }
     }
 
     #[test]
