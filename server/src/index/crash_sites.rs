@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
 use super::issues::issue_status_of;
+use super::write::Commit;
 use super::{Index, IndexError, IssueStatus};
 
 /// A known crash site's issue, as a summary finds it.
@@ -72,29 +73,29 @@ impl Index {
         version: Option<&str>,
         now: i64,
     ) -> Result<(), IndexError> {
-        let mut tx = self.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE issues SET counted_count = counted_count + 1, \
-             last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1",
-        )
-        .bind(issue_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            // The issue was deleted meanwhile: nothing to count.
-            return Ok(());
-        }
-        let occurrence = Occurrence {
-            issue_id,
-            at_ms: now,
-            product,
-            version,
-        };
+        let mut counted = Batch::new(self.backend);
+        counted.push(
+            statement(
+                "UPDATE issues SET counted_count = counted_count + 1, \
+                 last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1 \
+                 RETURNING id",
+            )
+            .bind(issue_id)
+            .bind(now),
+        );
+        let (tx, updated) = self.begin_running(Commit::Durable, counted).await?;
         let mut batch = Batch::new(self.backend);
-        batch.push(daily::add(occurrence, Tally::Counted));
-        batch.run(&mut tx).await?;
-        tx.commit().await?;
+        // None updated: the issue was deleted meanwhile, nothing to count.
+        if !updated.is_empty() {
+            let occurrence = Occurrence {
+                issue_id,
+                at_ms: now,
+                product,
+                version,
+            };
+            batch.push(daily::add(occurrence, Tally::Counted));
+        }
+        tx.commit_after(batch).await?;
         Ok(())
     }
 }

@@ -7,7 +7,8 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
-use super::batch::{Statement, statement};
+use super::batch::{Batch, Statement, statement};
+use super::write::Commit;
 use super::{Backend, Index, IndexError, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
@@ -78,17 +79,13 @@ impl Index {
     /// Returns whether there was a data key.
     pub async fn delete_report_key(&self, report_id: &ReportId) -> Result<bool, IndexError> {
         let id = report_id.to_string();
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM report_stack_keys WHERE report_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM report_keys WHERE report_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let mut batch = Batch::new(self.backend);
+        batch.push(statement("DELETE FROM report_stack_keys WHERE report_id = $1").bind(&id));
+        batch.push(
+            statement("DELETE FROM report_keys WHERE report_id = $1 RETURNING report_id").bind(&id),
+        );
+        let deleted = self.write(Commit::Durable, batch).await?;
+        Ok(!deleted.is_empty())
     }
 
     /// Up to `limit` keys of `kind` of reports whose id sorts after `after` (from

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use audit::AuditEntry;
 pub use crash_sites::SiteIssue;
@@ -383,16 +383,6 @@ impl Index {
     pub fn writer_use(&self) -> Option<WriterUses> {
         self.writer_clock.as_ref().map(|clock| clock.reading())
     }
-
-    /// Begins a write transaction. On SQLite it holds the write lock from its
-    /// first statement (`BEGIN IMMEDIATE`): a transaction that reads and then
-    /// writes cannot find the database changed under it and fail as busy.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, IndexError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        })
-    }
 }
 
 /// A work queue in the index: its rows wait `pending` until their `not_before`,
@@ -522,9 +512,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = testing::sqlite_index(dir.path()).await;
         let before = index.writer_use().unwrap();
-        let tx = index.begin_write().await.unwrap();
+        let tx = index.begin(Commit::Durable).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
-        tx.commit().await.unwrap();
+        tx.commit_after(batch::Batch::new(index.backend))
+            .await
+            .unwrap();
         // The pool takes the connection back in a task of its own.
         let mut after = index.writer_use().unwrap();
         for _ in 0..500 {
@@ -547,8 +539,10 @@ mod tests {
         let before = index.writer_use().unwrap();
         for user in [WriterUser::Jobs, WriterUser::Jobs, WriterUser::Intake] {
             writing_as(user, async {
-                let tx = index.begin_write().await.unwrap();
-                tx.commit().await.unwrap();
+                let tx = index.begin(Commit::Durable).await.unwrap();
+                tx.commit_after(batch::Batch::new(index.backend))
+                    .await
+                    .unwrap();
             })
             .await;
         }

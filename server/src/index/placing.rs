@@ -11,6 +11,7 @@ use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
 use super::issues::{ISSUE_COLUMNS, issue_from_row};
 use super::outbox::{self, IssueChange};
+use super::write::{Commit, WriteTx};
 use super::{Index, IndexError, IssueRow, crash_sites, report_id_at};
 use crate::grouping::{self, IssuePlace, ReportPlace, Resolution, Verdict};
 use crate::report_id::ReportId;
@@ -372,22 +373,29 @@ impl Index {
         now: i64,
     ) -> Result<Regrouped, IndexError> {
         let id = report_id.to_string();
-        let mut tx = self.begin_write().await?;
-        let current = sqlx::query(
-            "SELECT r.issue_id, r.state, r.received_at, r.product, r.version, r.crash_site, \
-             i.signature_hash FROM reports r JOIN issues i ON i.id = r.issue_id WHERE r.id = $1",
-        )
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current else {
-            return Ok(Regrouped::Skipped);
+        let mut read = Batch::new(self.backend);
+        read.push(
+            statement(
+                "SELECT r.issue_id, r.state, r.received_at, r.product, r.version, \
+                 r.crash_site, i.signature_hash FROM reports r JOIN issues i \
+                 ON i.id = r.issue_id WHERE r.id = $1",
+            )
+            .bind(&id),
+        );
+        let (mut tx, rows) = self.begin_running(Commit::Durable, read).await?;
+        // Nothing written when skipped: the transaction ends with nothing in it.
+        let skipped = |tx: WriteTx| async move {
+            tx.commit_after(Batch::new(self.backend)).await?;
+            Ok(Regrouped::Skipped)
+        };
+        let Some(current) = rows.into_iter().next() else {
+            return skipped(tx).await;
         };
         let issue_id: i64 = current.try_get("issue_id")?;
         let state: String = current.try_get("state")?;
         let hash: String = current.try_get("signature_hash")?;
         if issue_id != from_issue || state != "processed" || hash == to.signature_hash {
-            return Ok(Regrouped::Skipped);
+            return skipped(tx).await;
         }
         let product: Option<String> = current.try_get("product")?;
         let version: Option<String> = current.try_get("version")?;
@@ -406,14 +414,13 @@ impl Index {
             crash_site: crash_site.as_deref(),
         };
         let mut batch = Batch::new(self.backend);
-        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
-            batch.run(&mut tx).await?;
-            tx.commit().await?;
+        let Placed::Kept(change) = place(tx.connection(), &mut batch, &placing, now).await? else {
+            tx.commit_after(batch).await?;
             return Ok(Regrouped::Dropped);
         };
-        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
-        batch.run(&mut tx).await?;
-        tx.commit().await?;
+        let alerted =
+            outbox::record(tx.connection(), &mut batch, &self.alerts, change, now).await?;
+        tx.commit_after(batch).await?;
         if alerted {
             self.alerts.wrote();
         }

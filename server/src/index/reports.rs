@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::batch::{Batch, statement};
+use super::write::Commit;
 use super::{Index, IndexError, KeyKind, keys, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
@@ -211,9 +212,7 @@ impl Index {
             ))
             .bind(serde_json::Value::Array(jobs).to_string()),
         );
-        let mut tx = self.begin_write().await?;
-        batch.run(&mut tx).await?;
-        tx.commit().await?;
+        self.write(Commit::Durable, batch).await?;
         Ok(())
     }
 
@@ -261,24 +260,17 @@ impl Index {
     /// Returns whether there was one. Blobs are the caller's to delete first.
     pub async fn delete_report(&self, id: &ReportId) -> Result<bool, IndexError> {
         let id = id.to_string();
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM jobs WHERE report_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        let mut batch = Batch::new(self.backend);
         for sql in [
+            "DELETE FROM jobs WHERE report_id = $1",
             "DELETE FROM report_missing_symbols WHERE report_id = $1",
             "DELETE FROM report_annotations WHERE report_id = $1",
+            "DELETE FROM reports WHERE id = $1 RETURNING id",
         ] {
-            sqlx::query(sql).bind(&id).execute(&mut *tx).await?;
+            batch.push(statement(sql).bind(&id));
         }
-        let deleted = sqlx::query("DELETE FROM reports WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(deleted > 0)
+        let deleted = self.write(Commit::Durable, batch).await?;
+        Ok(!deleted.is_empty())
     }
 
     /// Modules whose symbols were missing, with how many stored reports lacked

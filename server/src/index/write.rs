@@ -9,6 +9,11 @@
 //! writer's sync level set back — after the last batch's statements, in the
 //! same round trip. On PostgreSQL it is sqlx's transaction, committed after the
 //! last batch.
+//!
+//! Every write transaction of the index is one of these: [`Index::write`] for
+//! one that needs no answer before its end (on SQLite `BEGIN`, its statements
+//! and `COMMIT` in one round trip), [`Index::begin_running`] for one that reads
+//! first.
 
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
@@ -91,11 +96,7 @@ impl Index {
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
-                let mut begin = Batch::new(self.backend);
-                if commit == Commit::Lazy {
-                    begin.push(statement("PRAGMA synchronous = NORMAL"));
-                }
-                begin.push(statement("BEGIN IMMEDIATE"));
+                let mut begin = self.sqlite_begin(commit);
                 begin.append(&mut first);
                 let rows = begin.run(conn.connection()).await?;
                 Ok((WriteTx::Sqlite(conn, commit), rows))
@@ -109,6 +110,38 @@ impl Index {
                 Ok((WriteTx::Postgres(tx), rows))
             }
         }
+    }
+}
+
+impl Index {
+    /// Runs `batch` in a write transaction of its own, committed as `commit`
+    /// says: on SQLite its `BEGIN`, its statements and its `COMMIT` in one
+    /// round trip to the database. The rows the batch returned.
+    pub(super) async fn write(
+        &self,
+        commit: Commit,
+        mut batch: Batch,
+    ) -> Result<Vec<AnyRow>, IndexError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let conn = Unsynced::acquire_syncing(&self.writer).await?;
+                let mut all = self.sqlite_begin(commit);
+                all.append(&mut batch);
+                WriteTx::Sqlite(conn, commit).commit_after(all).await
+            }
+            Backend::Postgres => self.begin(commit).await?.commit_after(batch).await,
+        }
+    }
+
+    /// What begins a write transaction on the SQLite writer (`BEGIN
+    /// IMMEDIATE`, see the module doc of `index`), for `commit`.
+    fn sqlite_begin(&self, commit: Commit) -> Batch {
+        let mut begin = Batch::new(self.backend);
+        if commit == Commit::Lazy {
+            begin.push(statement("PRAGMA synchronous = NORMAL"));
+        }
+        begin.push(statement("BEGIN IMMEDIATE"));
+        begin
     }
 }
 
