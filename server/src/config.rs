@@ -976,7 +976,8 @@ pub struct PipelineConfig {
     /// Longest time one minidump may take to process before it is marked failed.
     #[serde(with = "humantime_serde")]
     pub process_timeout: Duration,
-    /// How many times a job is tried on transient errors before the report fails.
+    /// How many times a job is tried on transient errors before the report fails
+    /// (a claim a stopping worker gave back unrun is not a try).
     pub max_attempts: u32,
 }
 

@@ -24,9 +24,22 @@ pub struct Job {
     pub id: i64,
     /// The report to process.
     pub report_id: ReportId,
-    /// How many times it has been claimed, this time included.
+    /// How many times it has been claimed, this time included: with the id,
+    /// what tells this claim from every earlier one.
     pub attempts: i64,
+    /// How many of those claims were given back unrun ([`Index::release_job`]).
+    pub released: i64,
 }
+
+impl Job {
+    /// How many claims ran it, this one included: what `max_attempts` bounds.
+    pub fn tries(&self) -> i64 {
+        self.attempts - self.released
+    }
+}
+
+/// The columns a claim of a job returns ([`job_from_row`]).
+const JOB_COLUMNS: &str = "id, report_id, attempts, released";
 
 /// What a job reads of its report before it processes it, in one read
 /// ([`Index::job_report`]).
@@ -109,7 +122,7 @@ impl Index {
         lease: Duration,
     ) -> Result<Option<Job>, IndexError> {
         let expired = now - lease.as_millis() as i64;
-        let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
+        let claim = self.claim_statement(JOBS, ", claimed_by = $3", JOB_COLUMNS);
         let row = match self.backend {
             Backend::Postgres => {
                 let query = sqlx::query(sqlx::AssertSqlSafe(claim));
@@ -149,7 +162,7 @@ impl Index {
     ) -> Result<Option<Job>, IndexError> {
         if let Some(next) = next {
             let expired = now - next.lease.as_millis() as i64;
-            let claim = self.claim_statement(JOBS, ", claimed_by = $3", "id, report_id, attempts");
+            let claim = self.claim_statement(JOBS, ", claimed_by = $3", JOB_COLUMNS);
             batch.push(statement(claim).bind(now).bind(expired).bind(next.worker));
         }
         // All rows fetched (the claim's, at most one): every statement runs to
@@ -176,10 +189,13 @@ impl Index {
     /// due as before, so that another worker claims it at once rather than after
     /// its lease ([`IndexError::ClaimLost`] when it was claimed again). Its
     /// attempt stays counted: the next claim counts one more, so that this
-    /// claim's holder, like any earlier one's, can never finish it.
+    /// claim's holder, like any earlier one's, can never finish it. It is
+    /// counted as released too, so it does not count against `max_attempts`
+    /// ([`Job::tries`]): a job is not failed because its workers were stopped.
     pub async fn release_job(&self, job: &Job) -> Result<(), IndexError> {
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'pending', claimed_at = NULL, claimed_by = NULL \
+            "UPDATE jobs SET state = 'pending', claimed_at = NULL, claimed_by = NULL, \
+             released = released + 1 \
              WHERE id = $1 AND attempts = $2 AND state = 'running'",
         )
         .bind(job.id)
@@ -631,6 +647,7 @@ fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job, IndexError> {
         id: row.try_get("id")?,
         report_id: report_id_at(row, "report_id")?,
         attempts: row.try_get("attempts")?,
+        released: row.try_get("released")?,
     })
 }
 

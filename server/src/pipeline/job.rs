@@ -234,7 +234,7 @@ async fn stored_final(
         RawStack::Destroyed => false,
         RawStack::InDump => true,
     };
-    if inline && job.attempts <= 1 && loaded.row.state == ReportState::Queued {
+    if inline && job.tries() <= 1 && loaded.row.state == ReportState::Queued {
         return Ok(None);
     }
     let key = vault::processed_key(&loaded.row.id);

@@ -7,8 +7,8 @@
 //! worker is told to stop is given back ([`Index::release_job`]): pending
 //! again, for any worker to claim at once, rather than left to its lease.
 //!
-//! A job's attempts are counted at each claim. One claimed more than
-//! `max_attempts` times never finished (its worker died or hung on it each time:
+//! A job's attempts are counted at each claim (but a claim given back unrun).
+//! One claimed more than `max_attempts` times never finished (its worker died or hung on it each time:
 //! a dump that crashes the process), so it fails instead of being processed
 //! again. A job that panics fails; the worker goes on with the next one. A job
 //! that fails for a transient reason is retried soon, and later each time the
@@ -101,9 +101,9 @@ async fn release(index: &Index, job: &Job) {
 async fn work(pipeline: &Pipeline, job: &Job, mut handoff: Handoff<'_>) -> Option<Job> {
     let started = std::time::Instant::now();
     let max_attempts = i64::from(pipeline.config.max_attempts);
-    let result = if job.attempts > max_attempts {
+    let result = if job.tries() > max_attempts {
         let abandoned = Failure::Abandoned {
-            attempts: job.attempts - 1,
+            attempts: job.tries() - 1,
         };
         job::fail(&pipeline.index, job, &abandoned, &mut handoff).await
     } else {
@@ -112,7 +112,7 @@ async fn work(pipeline: &Pipeline, job: &Job, mut handoff: Handoff<'_>) -> Optio
             .await
         {
             Ok(Err(e)) if e.is_claim_lost() => Err(e),
-            Ok(Err(e)) if job.attempts >= max_attempts => {
+            Ok(Err(e)) if job.tries() >= max_attempts => {
                 pipeline.metrics.job_error();
                 tracing::warn!(report = %job.report_id, error = %e, "job failed, giving up");
                 job::fail(&pipeline.index, job, &Failure::GaveUp(e), &mut handoff).await
@@ -153,7 +153,7 @@ async fn retry(
     handoff: &mut Handoff<'_>,
 ) -> Result<(), JobError> {
     let now = now_ms();
-    let not_before = now + retry_delay(job.attempts).as_millis() as i64;
+    let not_before = now + retry_delay(job.tries()).as_millis() as i64;
     let error = error.to_string();
     let index = &pipeline.index;
     let next = patiently(|| {
@@ -426,6 +426,30 @@ mod tests {
             .get(&vault::processed_key(&id))
             .await;
         assert!(processed.unwrap().is_none());
+    }
+
+    /// Claims given back unrun (workers stopping) do not count against
+    /// `max_attempts`: a job released more often than that is still processed.
+    #[tokio::test]
+    async fn a_job_given_back_unrun_again_and_again_is_still_processed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pipeline, id, long_ago) = queued_long_ago(dir.path(), 2).await;
+        let lease = pipeline.config.job_lease;
+        for at in 0..3 {
+            let job = pipeline.index.claim_job("stopping", long_ago + at, lease);
+            let job = job.await.unwrap().unwrap();
+            assert_eq!((job.report_id, job.attempts, job.tries()), (id, at + 1, 1));
+            pipeline.index.release_job(&job).await.unwrap();
+        }
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(&pipeline, &[id]).await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
+
+        let row = pipeline.index.report(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
     }
 
     /// The report's issue's count.

@@ -599,7 +599,8 @@ async fn finishes_that_claim_scenario(index: Index) {
     assert_eq!(reports_in_issues(&index).await, reports - expected_failed);
 
     // A job claimed by a finish for a worker that is stopping is given back:
-    // claimable at once, and the given-back claim can no longer finish it.
+    // claimable at once, and the given-back claim can no longer finish it. It
+    // is counted as given back, not as a try (`max_attempts` bounds tries).
     let late = new_report("bp-3999", t0 + 500);
     index.insert_report_with_job(&late).await.unwrap();
     let given_back = claim(&index, "stopping", t0 + 600).await.unwrap();
@@ -607,7 +608,10 @@ async fn finishes_that_claim_scenario(index: Index) {
     let lost = index.release_job(&given_back).await;
     assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
     let again = claim(&index, "w0", t0 + 601).await.unwrap();
-    assert_eq!((again.id, again.attempts), (given_back.id, 2));
+    assert_eq!(
+        (again.id, again.attempts, again.released, again.tries()),
+        (given_back.id, 2, 1, 1)
+    );
     let stale = index
         .finish_processed(&given_back, &outcome("sig0", &[]), t0 + 602)
         .await;
