@@ -406,11 +406,7 @@ mod tests {
             let job = pipeline.index.claim_job("gone", at, lease).await.unwrap();
             assert_eq!(job.map(|j| j.report_id), Some(id));
         }
-        let (stop, shutdown) = watch::channel(false);
-        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
-        settled(&pipeline, &[id]).await;
-        stop.send(true).unwrap();
-        worker.await.unwrap();
+        work_until_settled(&pipeline, id).await;
 
         let row = pipeline.index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, ReportState::Failed);
@@ -441,15 +437,20 @@ mod tests {
             assert_eq!((job.report_id, job.attempts, job.tries()), (id, at + 1, 1));
             pipeline.index.release_job(&job).await.unwrap();
         }
-        let (stop, shutdown) = watch::channel(false);
-        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
-        settled(&pipeline, &[id]).await;
-        stop.send(true).unwrap();
-        worker.await.unwrap();
+        work_until_settled(&pipeline, id).await;
 
         let row = pipeline.index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, ReportState::Processed, "{row:?}");
         assert_eq!(pipeline.index.queue_depth().await.unwrap(), 0);
+    }
+
+    /// One worker run until report `id` is settled, then stopped.
+    async fn work_until_settled(pipeline: &Pipeline, id: ReportId) {
+        let (stop, shutdown) = watch::channel(false);
+        let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
+        settled(pipeline, &[id]).await;
+        stop.send(true).unwrap();
+        worker.await.unwrap();
     }
 
     /// The report's issue's count.
