@@ -624,4 +624,57 @@ mod tests {
             );
         }
     }
+
+    /// Every index is worth its writes: none (unique ones aside) is the
+    /// leading columns of another index of its table, which answers every
+    /// lookup it would — and each report written would write both.
+    #[tokio::test]
+    async fn no_index_is_the_leading_part_of_another() {
+        let index = Index::connect("sqlite::memory:").await.unwrap();
+        let columns = |name: String| {
+            let writer = &index.writer;
+            async move {
+                let sql = format!("SELECT name FROM pragma_index_info('{name}') ORDER BY seqno");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(writer)
+                    .await
+                    .unwrap();
+                let columns: Vec<String> = rows
+                    .iter()
+                    .map(|row| row.try_get("name").unwrap())
+                    .collect();
+                columns
+            }
+        };
+        let rows = sqlx::query(
+            "SELECT m.tbl_name AS tbl, l.name AS name, l.\"unique\" AS is_unique \
+             FROM sqlite_master m, pragma_index_list(m.name) l WHERE m.type = 'table'",
+        )
+        .fetch_all(&index.writer)
+        .await
+        .unwrap();
+        let mut indexes = Vec::new();
+        for row in &rows {
+            let table: String = row.try_get("tbl").unwrap();
+            let name: String = row.try_get("name").unwrap();
+            let unique: i64 = row.try_get("is_unique").unwrap();
+            indexes.push((table, name.clone(), unique == 1, columns(name).await));
+        }
+        assert!(
+            indexes
+                .iter()
+                .any(|(_, name, ..)| name == "reports_issue_received"),
+            "{indexes:?}"
+        );
+        for (table, name, unique, cols) in &indexes {
+            for (other_table, other, _, other_cols) in &indexes {
+                let redundant = table == other_table
+                    && name != other
+                    && !unique
+                    && other_cols.len() > cols.len()
+                    && other_cols.starts_with(cols);
+                assert!(!redundant, "{name} {cols:?} leads {other} {other_cols:?}");
+            }
+        }
+    }
 }
