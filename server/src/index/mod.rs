@@ -632,35 +632,27 @@ mod tests {
     #[tokio::test]
     async fn no_index_is_the_leading_part_of_another() {
         let index = Index::connect("sqlite::memory:").await.unwrap();
-        let columns = |name: String| {
-            let writer = &index.writer;
-            async move {
-                let sql = format!("SELECT name FROM pragma_index_info('{name}') ORDER BY seqno");
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(writer)
-                    .await
-                    .unwrap();
-                let columns: Vec<String> = rows
-                    .iter()
-                    .map(|row| row.try_get("name").unwrap())
-                    .collect();
-                columns
-            }
-        };
         let rows = sqlx::query(
-            "SELECT m.tbl_name AS tbl, l.name AS name, l.\"unique\" AS is_unique \
-             FROM sqlite_master m, pragma_index_list(m.name) l \
-             WHERE m.type = 'table' AND l.partial = 0",
+            "SELECT m.tbl_name AS tbl, l.name AS name, l.\"unique\" AS is_unique, c.name AS col \
+             FROM sqlite_master m, pragma_index_list(m.name) l, pragma_index_info(l.name) c \
+             WHERE m.type = 'table' AND l.partial = 0 ORDER BY l.name, c.seqno",
         )
         .fetch_all(&index.writer)
         .await
         .unwrap();
-        let mut indexes = Vec::new();
+        // (table, index, unique, its columns in order)
+        let mut indexes: Vec<(String, String, bool, Vec<String>)> = Vec::new();
         for row in &rows {
-            let table: String = row.try_get("tbl").unwrap();
             let name: String = row.try_get("name").unwrap();
-            let unique: i64 = row.try_get("is_unique").unwrap();
-            indexes.push((table, name.clone(), unique == 1, columns(name).await));
+            let col: String = row.try_get("col").unwrap();
+            match indexes.last_mut() {
+                Some((_, last, _, cols)) if *last == name => cols.push(col),
+                _ => {
+                    let table: String = row.try_get("tbl").unwrap();
+                    let unique: i64 = row.try_get("is_unique").unwrap();
+                    indexes.push((table, name, unique == 1, vec![col]));
+                }
+            }
         }
         assert!(
             indexes
