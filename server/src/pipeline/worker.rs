@@ -10,9 +10,9 @@
 //! A job's attempts are counted at each claim (but a claim given back unrun).
 //! One claimed more than `max_attempts` times never finished (its worker died
 //! or hung on it each time: a dump that crashes the process), so it fails
-//! instead of being processed again. A job that panics fails; the worker goes on with the next one. A job
-//! that fails for a transient reason is retried soon, and later each time the
-//! failure persists.
+//! instead of being processed again. A job that panics fails; the worker goes
+//! on with the next one. A job that fails for a transient reason is retried
+//! soon, and later each time the failure persists.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
