@@ -31,11 +31,11 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Starts the task that commits reports to `index` (on the current Tokio
-    /// runtime).
+    /// Starts the task that commits reports to `index`, on the writer's
+    /// thread (`writer_thread`).
     pub fn start(index: Index) -> Intake {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(super::writing_as(
+        super::writer_thread::spawn(super::writing_as(
             WriterUser::Intake,
             commit_batches(index, pending),
         ));

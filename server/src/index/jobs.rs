@@ -10,6 +10,7 @@ use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::reports::{REPORT_COLUMNS, report_from_row};
 use super::write::{Commit, Unsynced, WriteTx};
+use super::writer_thread;
 use super::{Backend, CrashFacts, Index, IndexError, Queue, ReportRow, report_id_at};
 use crate::crypto::WrappedKey;
 use crate::report_id::ReportId;
@@ -110,6 +111,29 @@ pub struct ClaimNext<'a> {
     pub worker: &'a str,
     /// The job lease.
     pub lease: Duration,
+}
+
+/// A [`ClaimNext`] owning its worker's name, to go with a finish to the
+/// writer's thread.
+struct OwnedClaim {
+    worker: String,
+    lease: Duration,
+}
+
+impl OwnedClaim {
+    fn of(claim: Option<ClaimNext<'_>>) -> Option<OwnedClaim> {
+        claim.map(|c| OwnedClaim {
+            worker: c.worker.to_owned(),
+            lease: c.lease,
+        })
+    }
+
+    fn claim(&self) -> ClaimNext<'_> {
+        ClaimNext {
+            worker: &self.worker,
+            lease: self.lease,
+        }
+    }
 }
 
 impl Index {
@@ -387,8 +411,26 @@ impl Index {
     }
 
     /// [`Index::finish_failed`], and the next job claimed in the same
-    /// transaction when `next` asks ([`ClaimNext`]).
+    /// transaction when `next` asks ([`ClaimNext`]). Runs on the writer's
+    /// thread (`writer_thread`).
     pub async fn finish_failed_and_claim(
+        &self,
+        job: &Job,
+        reason: &str,
+        now: i64,
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<Option<Job>, IndexError> {
+        let (index, job, reason) = (self.clone(), job.clone(), reason.to_owned());
+        let next = OwnedClaim::of(next);
+        writer_thread::run(async move {
+            let next = next.as_ref().map(OwnedClaim::claim);
+            index.record_failed(&job, &reason, now, next).await
+        })
+        .await
+    }
+
+    /// [`Index::finish_failed_and_claim`] where it is awaited.
+    async fn record_failed(
         &self,
         job: &Job,
         reason: &str,
@@ -446,8 +488,26 @@ impl Index {
     /// [`Index::finish_processed`], and the next job claimed in the same
     /// transaction when `next` asks ([`ClaimNext`]): the issue id (or `None`)
     /// and the job claimed. The claim is committed as the finish is (lazily
-    /// or durably); one lost with a lazy commit is only made again.
+    /// or durably); one lost with a lazy commit is only made again. Runs on
+    /// the writer's thread (`writer_thread`).
     pub async fn finish_processed_and_claim(
+        &self,
+        job: &Job,
+        outcome: &ProcessedOutcome,
+        now: i64,
+        next: Option<ClaimNext<'_>>,
+    ) -> Result<(Option<i64>, Option<Job>), IndexError> {
+        let (index, job, outcome) = (self.clone(), job.clone(), outcome.clone());
+        let next = OwnedClaim::of(next);
+        writer_thread::run(async move {
+            let next = next.as_ref().map(OwnedClaim::claim);
+            index.finish_processed_here(&job, &outcome, now, next).await
+        })
+        .await
+    }
+
+    /// [`Index::finish_processed_and_claim`] where it is awaited.
+    async fn finish_processed_here(
         &self,
         job: &Job,
         outcome: &ProcessedOutcome,

@@ -37,6 +37,7 @@ mod reports;
 mod search;
 mod tokens;
 mod write;
+mod writer_thread;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -84,8 +85,9 @@ pub enum IndexError {
     /// that worker records it, this one must not.
     #[error("job {0} was claimed again by another worker")]
     ClaimLost(i64),
-    /// The [`Intake`]'s task is gone (the process is stopping).
-    #[error("the report intake stopped")]
+    /// The [`Intake`]'s task, or the writer's thread, is gone (the process is
+    /// stopping).
+    #[error("the index's writing task stopped")]
     Stopped,
 }
 
