@@ -8,13 +8,12 @@
 //! walk dumps (minidump-processor's walk is async and runs on them, milliseconds
 //! of CPU at a stretch): the writer then sits held, idle, while every other
 //! write queues for it. This thread is asleep but for those tasks, so the OS
-//! runs it as soon as it is woken. (On 2 cores, draining a queue: the writer
-//! held 70–72% of the time, 4.7–5.1 ms a finish, on the server's runtime;
-//! 54%, 3.4–3.7 ms here.)
+//! runs it as soon as it is woken. (On 2 cores, draining a queue, in one pass:
+//! the writer held 66% of the time, 3.7 ms a finish, on the server's runtime;
+//! 54%, 2.6 ms here. README, "The writer's own thread".)
 //!
-//! One thread for the process, made when first needed and never stopped: the
-//! tasks it runs are I/O waits, and outlive the runtime that started them only
-//! as long as their work does. Where the thread cannot be made, the work runs
+//! One thread for the process, made when first needed and never stopped; its
+//! tasks mostly wait on the database. Where it cannot be made, the work runs
 //! where it is awaited, as before.
 
 use std::future::Future;
