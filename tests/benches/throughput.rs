@@ -25,6 +25,10 @@
 //! All traffic comes from one address, so the per-sender rate limit is off
 //! (`MAYDAY_RATE_LIMIT_ENABLED=false`).
 //!
+//! The phases' data dirs stay until the run ends (see `Deployment::finish`):
+//! start runs to compare a couple of minutes apart, as removing one run's files
+//! slows the next run's file creation on some file systems.
+//!
 //! `MAYDAY_BENCH_UPLOADS` (default 2000) sets the uploads of the 64-client ingest
 //! run, `MAYDAY_BENCH_ROUNDS` (default 20) the copies of every dump in the drain and
 //! mixed phases, `MAYDAY_BENCH_PHASES` (default `ingest,drain,mixed,memory`) which
@@ -257,11 +261,15 @@ impl Deployment {
         }
     }
 
-    /// Removes the phase's data dir (the phases together would take gigabytes);
-    /// the bucket goes with the S3 server.
-    fn remove(self) {
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
+    /// Ends the phase: the bucket goes with the S3 server; the data dir stays
+    /// until the run's temp dir is removed at the end. Removing its thousands
+    /// of files here would slow every later phase's uploads: on ext4 without a
+    /// journal (as on the machine these figures come from) creating a file scans
+    /// past every inode deleted in the last minutes (`find_inode_bit`,
+    /// `recently_deleted`), and each upload creates one. For the same reason a
+    /// run started within about five minutes of another one's end measures
+    /// slower file creation than a server that deletes little.
+    fn finish(self) {}
 }
 
 /// The server processes of a phase.
@@ -335,7 +343,7 @@ async fn ingest(at: Deployment, uploads: usize) {
         metrics.value("mayday_reports_ingested_total"),
     );
     drop(servers);
-    at.remove();
+    at.finish();
 }
 
 /// Queue drain with warm caches, against minidump-stackwalk; returns the latter's
@@ -424,7 +432,7 @@ async fn drain(
     );
     print_split(&after);
     drop(servers);
-    at.remove();
+    at.finish();
     let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
     match stackwalk {
         Some(sw) => println!(
@@ -500,7 +508,7 @@ async fn mixed(
     );
     print_split(&after);
     drop(servers);
-    at.remove();
+    at.finish();
     match stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds)) {
         Some(sw) => {
             let sw = earlier_stackwalk.map_or(sw, |earlier| (sw + earlier) / 2.0);
@@ -612,7 +620,7 @@ async fn memory(at: Deployment) {
         BIG_UPLOAD_BYTES >> 20
     );
     drop(servers);
-    at.remove();
+    at.finish();
 }
 
 /// What a load run did.
