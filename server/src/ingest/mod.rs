@@ -157,7 +157,12 @@ async fn read_request(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    read_upload(content_type, body, wire, limits, spooler, keep).await
+    // The body's length on the wire: about the dump's, or less when compressed.
+    let expected = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    read_upload(content_type, expected, body, wire, limits, spooler, keep).await
 }
 
 impl IngestState {

@@ -357,6 +357,28 @@ impl Spool {
         }
     }
 
+    /// An empty spool for about `expected` bytes (the request's length, when it
+    /// said one): room for them is made before the first byte comes, where one
+    /// spool may keep that much in memory and all together have room for it now,
+    /// so that a dump arriving in pieces is not copied each time its buffer
+    /// grows. Only what is written counts against the bounds: room not yet
+    /// written holds no memory of its own until it is written.
+    pub(crate) fn with_expected(spooler: Arc<Spooler>, expected: Option<u64>) -> Spool {
+        let mut spool = Spool::new(spooler);
+        let fits = |len: u64| {
+            len <= spool.spooler.memory_bytes
+                && spool.spooler.in_memory.load(Ordering::Relaxed) + len
+                    <= spool.spooler.total_memory_bytes
+        };
+        if let Some(len) = expected.filter(|len| *len > 0 && fits(*len)) {
+            // Within the per-spool bound: a `usize` on every target we build for.
+            let room = HEADROOM + len as usize + TAILROOM;
+            // Not worth failing the upload for: it grows as it comes instead.
+            let _ = spool.memory.try_reserve_exact(room);
+        }
+        spool
+    }
+
     /// Bytes spooled.
     pub fn len(&self) -> u64 {
         self.len
@@ -532,6 +554,47 @@ mod tests {
             b"MDMP1234"
         );
         assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_spool_told_its_length_is_never_moved_and_one_too_long_is_not_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let spooler = spooler(dir.path(), 1 << 20);
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut spool = Spool::with_expected(Arc::clone(&spooler), Some(plain.len() as u64));
+        // Room is made, but only what is written counts.
+        assert!(spool.memory.capacity() >= HEADROOM + plain.len() + TAILROOM);
+        assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 0);
+        spool.write(&plain[..1000]).await.unwrap();
+        let at = spool.memory.as_ptr();
+        for piece in plain[1000..].chunks(7000) {
+            spool.write(piece).await.unwrap();
+        }
+        assert_eq!(spooler.in_memory.load(Ordering::Relaxed), 300_000);
+        let back = spool
+            .into_reader()
+            .await
+            .unwrap()
+            .into_vec(HEADROOM)
+            .unwrap();
+        assert_eq!(
+            back.as_ptr(),
+            at,
+            "copied while it came in or when handed over"
+        );
+        assert_eq!(&back[HEADROOM..], &plain[..]);
+        // Beyond what one spool may keep in memory, or than all may together now:
+        // no room is made up front.
+        for expected in [(1 << 20) + 1, u64::MAX] {
+            let spool = Spool::with_expected(Arc::clone(&spooler), Some(expected));
+            assert_eq!(spool.memory.capacity(), 0);
+        }
+        let busy = spooler
+            .in_memory
+            .fetch_add(64 * 1024 * 1024, Ordering::Relaxed);
+        let spool = Spool::with_expected(Arc::clone(&spooler), Some(1000));
+        assert_eq!(spool.memory.capacity(), 0);
+        spooler.in_memory.store(busy, Ordering::Relaxed);
     }
 
     #[tokio::test]

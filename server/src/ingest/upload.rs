@@ -89,10 +89,13 @@ fn body_kind(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
 }
 
 /// Reads an upload from `body` (already decompressed by the layer in front;
-/// `wire` counts what came over the wire), keeping the file parts `keep` names
-/// (text attachments only if they are text within their rule's size).
+/// `wire` counts what came over the wire; `expected` is its length as the
+/// request gave it, the room the dump's spool makes at once), keeping the file
+/// parts `keep` names (text attachments only if they are text within their
+/// rule's size).
 pub(crate) async fn read_upload(
     content_type: Option<&str>,
+    expected: Option<u64>,
     body: Body,
     wire: Arc<WireStats>,
     limits: &Limits,
@@ -108,7 +111,7 @@ pub(crate) async fn read_upload(
     );
     match kind {
         BodyKind::Raw => {
-            let dump = spool(stream, spooler).await?;
+            let dump = spool(stream, spooler, expected).await?;
             check_magic(&dump)?;
             Ok(Upload {
                 dump,
@@ -119,7 +122,7 @@ pub(crate) async fn read_upload(
             })
         }
         BodyKind::Multipart { boundary } => {
-            read_multipart(stream, boundary, limits, spooler, keep).await
+            read_multipart(stream, boundary, expected, limits, spooler, keep).await
         }
     }
 }
@@ -127,6 +130,7 @@ pub(crate) async fn read_upload(
 async fn read_multipart(
     stream: impl Stream<Item = Result<Bytes, IngestError>> + Send + Unpin + 'static,
     boundary: String,
+    expected: Option<u64>,
     limits: &Limits,
     spooler: &Arc<Spooler>,
     keep: Keep<'_>,
@@ -166,7 +170,7 @@ async fn read_multipart(
             if dump.is_some() {
                 return Err(IngestError::Malformed("duplicate_minidump"));
             }
-            let spooled = spool(field.map_err(multer_error), spooler).await?;
+            let spooled = spool(field.map_err(multer_error), spooler, expected).await?;
             dump = Some(spooled);
         } else if let Some(kept) = keep
             .files
@@ -291,12 +295,14 @@ fn multer_error(error: multer::Error) -> IngestError {
     }
 }
 
-/// Spools a stream (its size is bounded by the decompressed limit upstream).
+/// Spools a stream of about `expected` bytes (its size is bounded by the
+/// decompressed limit upstream).
 async fn spool(
     mut stream: impl Stream<Item = Result<Bytes, IngestError>> + Unpin,
     spooler: &Arc<Spooler>,
+    expected: Option<u64>,
 ) -> Result<Spool, IngestError> {
-    let mut spool = Spool::new(Arc::clone(spooler));
+    let mut spool = Spool::with_expected(Arc::clone(spooler), expected);
     while let Some(chunk) = stream.next().await {
         spool.write(&chunk?).await?;
     }
@@ -368,8 +374,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spooler = Arc::new(Spooler::new(dir.path(), limits));
         let content_type = Some("multipart/form-data; boundary=b");
+        let expected = Some(body.len() as u64);
         read_upload(
             content_type,
+            expected,
             Body::from(body),
             Arc::default(),
             limits,
