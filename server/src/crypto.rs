@@ -398,6 +398,25 @@ impl DataKey {
         let (cipher, body) = Cipher::of_blob(sealed).ok_or(CryptoError::Format)?;
         open_raw(cipher, &self.0, aad.as_bytes(), body)
     }
+
+    /// [`DataKey::open`] where the blob lies: its plaintext is written over
+    /// `sealed`, and is the part of it returned.
+    pub fn open_in_place<'a>(
+        &self,
+        aad: &str,
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], CryptoError> {
+        let (cipher, _) = Cipher::of_blob(sealed).ok_or(CryptoError::Format)?;
+        let body = &mut sealed[cipher.magic().len()..];
+        if body.len() < NONCE_LEN + SEAL_TAG {
+            return Err(CryptoError::Format);
+        }
+        let (nonce, body) = body.split_at_mut(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = (&*nonce).try_into().map_err(|_| CryptoError::Format)?;
+        let (aead, nonce) = cipher.aead(&self.0, &nonce);
+        aead.open_in_place(nonce, Aad::from(aad.as_bytes()), body)
+            .map_err(|_| CryptoError::Decrypt)
+    }
 }
 
 /// Bytes of the random part of a chunked blob's nonces ([`ChunkSealer`]).
@@ -642,6 +661,26 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), CryptoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_opens_where_it_lies_as_it_opens_into_a_copy() {
+        let key = DataKey::generate();
+        for cipher in Cipher::ALL {
+            let mut sealed = key.seal_with(cipher, "raw/x.dmp", b"a dump, opened where it lies");
+            let plain = key.open("raw/x.dmp", &sealed).unwrap();
+            assert!(key.open_in_place("raw/y.dmp", &mut sealed.clone()).is_err());
+            for cut in [0, MAGIC_LEN, MAGIC_LEN + NONCE_LEN + SEAL_TAG - 1] {
+                assert!(
+                    key.open_in_place("raw/x.dmp", &mut sealed[..cut].to_vec())
+                        .is_err()
+                );
+            }
+            assert_eq!(
+                key.open_in_place("raw/x.dmp", &mut sealed).unwrap(),
+                &plain[..]
+            );
+        }
+    }
 
     #[test]
     fn sealing_in_place_makes_a_blob_that_opens() {

@@ -36,7 +36,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mayday_report::scrub::{
     CutStacks, ScrubSummary, StackHoles, TextAttachment, restore_stack_memory,
 };
@@ -255,17 +255,17 @@ pub struct ReportKeys {
 /// in it (a report's metadata key is its raw key), else `meta` is `None`.
 pub fn open_raw(
     raw_key: &Path,
-    object: &[u8],
+    object: Bytes,
     keys: &ReportKeys,
     with_meta: bool,
 ) -> Result<RawUpload, VaultError> {
     if object.starts_with(RAW_MAGIC) {
         return open_split_raw(raw_key, object, keys);
     }
-    if let Some(cipher) = chunked_cipher(object) {
-        return open_chunked_raw(raw_key, object, keys, cipher);
+    if let Some(cipher) = chunked_cipher(&object) {
+        return open_chunked_raw(raw_key, &object, keys, cipher);
     }
-    let object = Bytes::from(keys.data.open(raw_key.as_ref(), object)?);
+    let object = Bytes::from(keys.data.open(raw_key.as_ref(), &object)?);
     let (dump, meta) = if with_meta {
         let (dump, meta) = split_meta(raw_key, object)?;
         (dump, Some(meta))
@@ -279,8 +279,10 @@ pub fn open_raw(
     })
 }
 
-/// Opens a raw object of the `MDR2` form ([`RawUpload`]).
-fn open_split_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpload, VaultError> {
+/// Opens a raw object of the `MDR2` form ([`RawUpload`]): its main part where
+/// it lies when `object` is the only handle on its bytes (as the store reads
+/// it), else in a copy.
+fn open_split_raw(key: &Path, object: Bytes, keys: &ReportKeys) -> Result<RawUpload, VaultError> {
     let malformed = || VaultError::MalformedRaw(key.to_string());
     let len: [u8; 8] = object
         .get(RAW_MAGIC.len()..RAW_HEADER)
@@ -291,19 +293,14 @@ fn open_split_raw(key: &Path, object: &[u8], keys: &ReportKeys) -> Result<RawUpl
         .and_then(|len| len.checked_add(RAW_HEADER))
         .filter(|end| *end <= object.len())
         .ok_or_else(malformed)?;
+    let mut object = BytesMut::from(object);
+    let (head, stack) = object.split_at_mut(main_end);
     let main = keys
         .data
-        .open(key.as_ref(), &object[RAW_HEADER..main_end])?;
+        .open_in_place(key.as_ref(), &mut head[RAW_HEADER..])?;
     // cut dump ‖ meta ‖ its length ‖ holes ‖ their length
-    let (meta_at, meta, holes) = main_sections(key, &main)?;
-    restore(
-        key,
-        &main[..meta_at],
-        meta,
-        &holes,
-        &object[main_end..],
-        keys,
-    )
+    let (meta_at, meta, holes) = main_sections(key, main)?;
+    restore(key, &main[..meta_at], meta, &holes, stack, keys)
 }
 
 /// The sections of an opened main part ending with metadata ‖ its length ‖
@@ -786,7 +783,7 @@ impl Vault {
         let Some((object, admitted)) = self.storage.get_admitted(raw_key, admit).await? else {
             return Ok(None);
         };
-        let mut raw = open_raw(raw_key, &object, keys, meta_key == raw_key)?;
+        let mut raw = open_raw(raw_key, object, keys, meta_key == raw_key)?;
         if meta_key != raw_key {
             raw.meta = self.get(meta_key, &keys.data).await?;
         }
@@ -1093,19 +1090,19 @@ mod tests {
         meta: &[u8],
         stacks: &CutStacks,
     ) -> DataKey {
-        let raw = open_raw(key, object, &keys, true).unwrap();
+        let raw = open_raw(key, Bytes::copy_from_slice(object), &keys, true).unwrap();
         let bytes = stacks.bytes.len() as u64;
         assert_eq!(raw.stack, RawStack::Restored { bytes });
         assert_eq!(raw.dump, dump);
         assert_eq!(raw.meta.as_deref(), Some(meta));
         let elsewhere = Path::from("raw/2026-12-01/y.dmp");
-        assert!(open_raw(&elsewhere, object, &keys, true).is_err());
+        assert!(open_raw(&elsewhere, Bytes::copy_from_slice(object), &keys, true).is_err());
 
         let keys = ReportKeys {
             data: keys.data,
             stack: None,
         };
-        let raw = open_raw(key, object, &keys, true).unwrap();
+        let raw = open_raw(key, Bytes::copy_from_slice(object), &keys, true).unwrap();
         assert_eq!(raw.stack, RawStack::Destroyed);
         assert_eq!(raw.dump, stripped);
         assert_eq!(raw.meta.as_deref(), Some(meta));
@@ -1145,7 +1142,7 @@ mod tests {
             stack: Some(DataKey::generate()),
             ..keys
         };
-        assert!(open_raw(&key, &object, &keys, true).is_err());
+        assert!(open_raw(&key, Bytes::copy_from_slice(&object), &keys, true).is_err());
     }
 
     #[test]
@@ -1157,7 +1154,14 @@ mod tests {
             .unwrap()
             .bytes;
         let keys = ReportKeys { data, stack: None };
-        assert!(open_raw(&key, &object, &keys, true).is_ok());
+        assert!(open_raw(&key, Bytes::copy_from_slice(&object), &keys, true).is_ok());
+        // Opened where it lies only when nothing else holds its bytes.
+        let shared = Bytes::from(object.clone());
+        let held = shared.clone();
+        let opened = open_raw(&key, shared, &keys, true).unwrap();
+        assert_eq!(held, object);
+        let alone = open_raw(&key, Bytes::from(object.clone()), &keys, true).unwrap();
+        assert_eq!((alone.dump, alone.meta), (opened.dump, opened.meta));
         let mut longer = object.clone();
         longer[RAW_MAGIC.len()..RAW_HEADER].copy_from_slice(&u64::MAX.to_le_bytes());
         let mut shorter = object.clone();
@@ -1168,7 +1172,7 @@ mod tests {
             &shorter[..],
             &object[..object.len() / 2],
         ] {
-            assert!(open_raw(&key, broken, &keys, true).is_err());
+            assert!(open_raw(&key, Bytes::copy_from_slice(broken), &keys, true).is_err());
         }
     }
 
@@ -1261,7 +1265,7 @@ mod tests {
             &object[..object.len() - 1],
             &object[..40],
         ] {
-            assert!(open_raw(&key, broken, &keys, true).is_err());
+            assert!(open_raw(&key, Bytes::copy_from_slice(broken), &keys, true).is_err());
         }
 
         let data = assert_opens_with_and_without_stacks(
@@ -1284,7 +1288,7 @@ mod tests {
         )
         .await;
         let keys = ReportKeys { data, stack: None };
-        let raw = open_raw(&key, &object, &keys, true).unwrap();
+        let raw = open_raw(&key, Bytes::copy_from_slice(&object), &keys, true).unwrap();
         assert_eq!(raw.stack, RawStack::InDump);
         assert_eq!(raw.dump, dump);
         assert_eq!(raw.meta.as_deref(), Some(&meta[..]));

@@ -345,7 +345,7 @@ impl TestServer {
             let plain = if key.ends_with(".dmp") {
                 let keys = vault.keys(&id).await.unwrap().expect("the report's keys");
                 let (_, object) = self.stored_raw(crash_id).await;
-                let raw = mayday_server::vault::open_raw(&path, &object, &keys, true)
+                let raw = mayday_server::vault::open_raw(&path, object, &keys, true)
                     .unwrap_or_else(|e| panic!("{key} does not open: {e}"));
                 [raw.dump.to_vec(), raw.meta.unwrap_or_default().to_vec()].concat()
             } else {

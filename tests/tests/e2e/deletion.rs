@@ -101,7 +101,7 @@ fn opens(data_key: DataKey, key: &object_store::path::Path, sealed: &[u8]) -> bo
             data: data_key,
             stack: None,
         };
-        return vault::open_raw(key, sealed, &keys, true)
+        return vault::open_raw(key, bytes::Bytes::copy_from_slice(sealed), &keys, true)
             .is_ok_and(|raw| raw.dump.starts_with(b"MDMP") && raw.meta.is_some());
     }
     // A processed report: its stored form (a zstd frame of its JSON) opened and read.

@@ -562,7 +562,7 @@ async fn a_large_unreadable_dump_is_stored_as_its_magic_and_zeros() {
         .await
         .unwrap()
         .unwrap();
-    let raw = mayday_server::vault::open_raw(&path, &object, &keys, true).unwrap();
+    let raw = mayday_server::vault::open_raw(&path, object.clone(), &keys, true).unwrap();
     assert_eq!(raw.dump.len(), dump.len());
     assert_eq!(&raw.dump[..4], b"MDMP");
     assert!(

@@ -851,7 +851,7 @@ async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_sto
     // leaves it, and no key the server holds opens its stack part.
     let object = storage.get(&raw_key).await.unwrap().unwrap();
     assert!(object.starts_with(b"MDR2"));
-    let raw = vault::open_raw(&raw_key, &object, &keys, true).unwrap();
+    let raw = vault::open_raw(&raw_key, object.clone(), &keys, true).unwrap();
     assert_eq!(raw.stack, RawStack::Destroyed);
     assert!(
         raw.dump[..] == dropped[..],
@@ -862,7 +862,7 @@ async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_sto
         data: vault.data_key(&rid).await.unwrap().unwrap(),
         stack: vault.data_key(&rid).await.unwrap(),
     };
-    assert!(vault::open_raw(&raw_key, &object, &data_as_stack, true).is_err());
+    assert!(vault::open_raw(&raw_key, object.clone(), &data_as_stack, true).is_err());
     for (key, plain) in server.opened_report_blobs(&id).await {
         assert!(!mayday_tests::scan::contains(&plain, &marker), "{key}");
     }
@@ -929,7 +929,7 @@ async fn dropping_stack_memory_destroys_its_key_and_leaves_the_raw_object_as_sto
         object.starts_with(b"MDY2"),
         "still the earlier form (one sealed blob)"
     );
-    let raw = vault::open_raw(&old_key, &object, &keys, true).unwrap();
+    let raw = vault::open_raw(&old_key, object.clone(), &keys, true).unwrap();
     assert_eq!(raw.stack, RawStack::InDump);
     assert!(raw.dump[..] == dropped[..]);
     assert_eq!(raw.meta.as_deref(), Some(&meta[..]));
