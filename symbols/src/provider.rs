@@ -83,7 +83,7 @@ struct Session {
     per_report: bool,
     /// Indexed files by (module base address, debug id uuid, age): the hot path of a
     /// walk asks for the same few modules thousands of times.
-    resolved: HashMap<(u64, u128, u32), Option<Parsed>>,
+    resolved: foldhash::HashMap<(u64, u128, u32), Option<Parsed>>,
     stats: HashMap<String, SymbolStats>,
     outcomes: Vec<(SymbolId, Lookup)>,
     requested: u64,

@@ -2,8 +2,7 @@
 //! this module picks what triage needs.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
 use minidump::{Minidump, MinidumpCrashpadInfo, MinidumpModuleList, Module as _};
 use minidump_processor::{ProcessState, ProcessorOptions};
@@ -13,7 +12,9 @@ use mayday_report::crash_site::CrashSite;
 use mayday_report::scrub::{AnnotationRules, drop_annotations};
 use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
 
-use super::report::{Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread};
+use super::report::{
+    Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread, file_name,
+};
 use super::signature::SignatureRules;
 use crate::index::CrashFacts;
 
@@ -96,21 +97,24 @@ where
 }
 
 /// `value` as minidump-stackwalk writes an address: `0x` and 16 hex digits
-/// (its `Address`, outside a 32-bit dump's JSON), in one allocation.
+/// (its `Address`, outside a 32-bit dump's JSON), in one allocation. Written
+/// digit by digit: three of these a frame, `format!`'s padding cost more than
+/// the rest of the frame's fields.
 fn hex(value: u64) -> String {
-    let mut text = String::with_capacity(18);
-    let _ = write!(text, "{value:#018x}");
-    text
-}
-
-fn basename(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'0'; 18];
+    text[1] = b'x';
+    for (i, digit) in text[2..].iter_mut().enumerate() {
+        *digit = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    // ASCII only.
+    std::str::from_utf8(&text).unwrap_or_default().to_owned()
 }
 
 fn frame(index: usize, frame: &StackFrame) -> Frame {
     Frame {
         frame: index,
-        module: frame.module.as_ref().map(|m| basename(&m.name).to_owned()),
+        module: frame.module.as_ref().map(|m| file_name(&m.name).to_owned()),
         function: frame.function_name.clone(),
         function_offset: frame
             .function_base
@@ -153,13 +157,13 @@ fn modules(list: &MinidumpModuleList, state: &ProcessState) -> Vec<Module> {
     list.by_addr()
         .map(|module| {
             // Symbol providers key their statistics by the code file's base name.
-            let stats = state.symbol_stats.get(basename(&module.code_file()));
+            let stats = state.symbol_stats.get(file_name(&module.code_file()));
             let loaded = stats.is_some_and(|s| s.loaded_symbols);
             Module {
-                filename: basename(&module.code_file()).to_owned(),
+                filename: file_name(&module.code_file()).to_owned(),
                 code_file: module.code_file().into_owned(),
                 version: module.version().map(|v| v.into_owned()),
-                debug_file: module.debug_file().map(|f| basename(&f).to_owned()),
+                debug_file: module.debug_file().map(|f| file_name(&f).to_owned()),
                 debug_id: module
                     .debug_identifier()
                     .map(|id| id.breakpad().to_string()),
@@ -237,7 +241,8 @@ pub fn scrub_report(report: &mut ProcessedReport, rules: &mayday_report::scrub::
     let mut changed = 0u64;
     // Each distinct string scrubbed once: a module's name and a source file
     // stand in frame after frame, the rules' scan costs far more than a lookup.
-    let mut scrubbed: HashMap<String, Option<String>> = HashMap::new();
+    // (foldhash, seeded per map: the strings come from the dump.)
+    let mut scrubbed: foldhash::HashMap<String, Option<String>> = Default::default();
     let mut fix = |text: &mut String| {
         let new = match scrubbed.get(text.as_str()) {
             Some(new) => new.clone(),

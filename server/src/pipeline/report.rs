@@ -88,9 +88,14 @@ impl Thread {
     }
 }
 
-/// The last part of a source path, whichever separator it uses.
-fn file_name(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
+/// The last part of a path, whichever separator it uses (of a module's code
+/// file or a source file, for every frame: a byte search, not a `char` pattern).
+pub(crate) fn file_name(path: &str) -> &str {
+    match path.bytes().rposition(|b| b == b'/' || b == b'\\') {
+        // After an ASCII separator: a char boundary.
+        Some(at) => &path[at + 1..],
+        None => path,
+    }
 }
 
 /// One physical stack frame.
@@ -167,6 +172,21 @@ pub struct MissingSymbols {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_name_is_what_follows_the_last_separator_of_either_kind() {
+        for (path, name) in [
+            ("/usr/lib/libc.so.6", "libc.so.6"),
+            ("C:\\Windows\\System32\\ntdll.dll", "ntdll.dll"),
+            ("C:\\src/mixed\\é/crash.cc", "crash.cc"),
+            ("née.so", "née.so"),
+            ("dir/", ""),
+            ("", ""),
+        ] {
+            assert_eq!(file_name(path), name);
+            assert_eq!(file_name(path), path.rsplit(['/', '\\']).next().unwrap());
+        }
+    }
 
     #[test]
     fn stack_text_names_frames_without_paths_or_memory() {
