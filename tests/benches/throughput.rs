@@ -287,11 +287,16 @@ impl Servers {
         self.0.iter().map(ServerProcess::cpu_time).sum()
     }
 
-    /// Kills them all (SIGKILL).
-    fn kill(self) {
-        for server in self.0 {
-            server.kill();
-        }
+    /// Stops them all as an operator does (SIGTERM, killed after 30 s), so that an
+    /// instrumented build writes its profile (`scripts/pgo-build` trains with this
+    /// benchmark).
+    fn stop(self) {
+        // The S3 server answers from this runtime while a server shuts down.
+        tokio::task::block_in_place(|| {
+            for server in self.0 {
+                server.stop(Duration::from_secs(30));
+            }
+        });
     }
 }
 
@@ -343,7 +348,7 @@ async fn ingest(at: Deployment, uploads: usize) {
         ],
         metrics.value("mayday_reports_ingested_total"),
     );
-    drop(servers);
+    servers.stop();
     at.finish();
 }
 
@@ -381,7 +386,7 @@ async fn drain(
         errors_text(&warm.errors),
         errors_text(&measured.errors)
     );
-    servers.kill();
+    servers.stop();
 
     let servers = at.start(&[]);
     let urls = servers.urls();
@@ -432,7 +437,7 @@ async fn drain(
         cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     print_split(&after);
-    drop(servers);
+    servers.stop();
     at.finish();
     let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
     match stackwalk {
@@ -508,7 +513,7 @@ async fn mixed(
         states.get("queued").copied().unwrap_or(0),
     );
     print_split(&after);
-    drop(servers);
+    servers.stop();
     at.finish();
     match stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds)) {
         Some(sw) => {
@@ -620,7 +625,7 @@ async fn memory(at: Deployment) {
         (peak.max(after.peak).saturating_sub(idle.rss)) >> 20,
         BIG_UPLOAD_BYTES >> 20
     );
-    drop(servers);
+    servers.stop();
     at.finish();
 }
 

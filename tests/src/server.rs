@@ -504,6 +504,31 @@ impl ServerProcess {
     /// everything it wrote is in [`ServerProcess::log`].
     pub fn kill(mut self) {
         let _ = self.child.kill();
+        self.reap();
+    }
+
+    /// Stops the server as an operator does, with SIGTERM, and waits for it to
+    /// exit: up to `grace`, then it is killed. An instrumented build writes its
+    /// profile on the way out (`scripts/pgo-build`). Returns once everything it
+    /// wrote is in [`ServerProcess::log`].
+    pub fn stop(mut self, grace: Duration) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.pid()).expect("a pid fits in i32"));
+        if kill(pid, Signal::SIGTERM).is_ok() {
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        self.reap();
+    }
+
+    fn reap(&mut self) {
         let _ = self.child.wait();
         for reader in self.readers.drain(..) {
             let _ = reader.join();
