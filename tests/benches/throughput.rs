@@ -294,7 +294,7 @@ impl Servers {
         // The S3 server answers from this runtime while a server shuts down.
         tokio::task::block_in_place(|| {
             for server in self.0 {
-                server.stop(Duration::from_secs(30));
+                let _ = server.stop(Duration::from_secs(30));
             }
         });
     }

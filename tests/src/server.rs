@@ -509,23 +509,26 @@ impl ServerProcess {
 
     /// Stops the server as an operator does, with SIGTERM, and waits for it to
     /// exit: up to `grace`, then it is killed. An instrumented build writes its
-    /// profile on the way out (`scripts/pgo-build`). Returns once everything it
-    /// wrote is in [`ServerProcess::log`].
-    pub fn stop(mut self, grace: Duration) {
+    /// profile on the way out (`scripts/pgo-build`). Returns how it exited when it
+    /// did so by itself within `grace` (`None`: it had to be killed), once
+    /// everything it wrote is in [`ServerProcess::log`].
+    pub fn stop(mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         use nix::sys::signal::{Signal, kill};
         use nix::unistd::Pid;
         let pid = Pid::from_raw(i32::try_from(self.pid()).expect("a pid fits in i32"));
+        let mut exited = None;
         if kill(pid, Signal::SIGTERM).is_ok() {
             let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
-                if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
+            while exited.is_none() && Instant::now() < deadline {
+                exited = self.child.try_wait().ok().flatten();
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let _ = self.child.kill();
+        if exited.is_none() {
+            let _ = self.child.kill();
+        }
         self.reap();
+        exited
     }
 
     fn reap(&mut self) {

@@ -708,6 +708,32 @@ async fn a_report_acknowledged_before_a_sigkill_is_processed_after_restart() {
     drop(second);
 }
 
+/// SIGTERM, an operator's stop (and how the throughput benchmark ends its phases),
+/// stops a server with a worker running on its own and with success; what it
+/// acknowledged is processed after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_with_sigterm_exits_by_itself_and_keeps_what_it_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    symbols_dir_into_store(data.path(), "breakpad-win-x86-minidump2");
+    let token = cli_token(data.path(), "developer");
+    let first = ServerProcess::start(data.path(), &[]);
+    let dump = testdata::read("breakpad-win-x86-minidump2/minidump2.dmp");
+    let id = api::submit(&first.url, &dump, &[("prod", "Stopped")])
+        .await
+        .id;
+    let exited = tokio::task::block_in_place(|| first.stop(std::time::Duration::from_secs(30)));
+    assert!(
+        exited.is_some_and(|status| status.success()),
+        "the server did not exit by itself with success after SIGTERM: {exited:?}"
+    );
+
+    let second = ServerProcess::start(data.path(), &[]);
+    let report = api::wait_processed(&second.url, &token, &id).await;
+    assert_eq!(report["state"], "processed");
+    assert_eq!(report["product"], "Stopped");
+    second.kill();
+}
+
 /// A server with the symbols of `breakpad-win-x86-minidump2`, and a developer token.
 async fn server_with_minidump2_symbols() -> (TestServer, String) {
     let server = TestServer::start().await;
