@@ -519,8 +519,11 @@ impl ServerProcess {
         let mut exited = None;
         if kill(pid, Signal::SIGTERM).is_ok() {
             let deadline = Instant::now() + grace;
-            while exited.is_none() && Instant::now() < deadline {
-                exited = self.child.try_wait().ok().flatten();
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    exited = Some(status);
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
