@@ -76,6 +76,27 @@ pub struct AnnotationRules {
     pub hash_salt: String,
 }
 
+/// A key's byte as key rules compare it: ASCII lowercased, and `-`, ` ` and `.`
+/// read as `_`. (Bytes of a multi-byte UTF-8 character are never ASCII, so
+/// folding bytes folds the string.)
+fn fold_key_byte(b: u8) -> u8 {
+    match b {
+        b'-' | b' ' | b'.' => b'_',
+        _ => b.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `needle` stands in `hay`, both folded by [`fold_key_byte`].
+fn contains_folded(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay.windows(needle.len()).any(|window| {
+            window
+                .iter()
+                .zip(needle)
+                .all(|(a, b)| fold_key_byte(*a) == fold_key_byte(*b))
+        })
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -178,14 +199,16 @@ impl AnnotationRules {
             .any(|k| k.eq_ignore_ascii_case(key))
     }
 
+    /// Whether `key` holds one of the secret key rules, both folded by
+    /// [`fold_key_byte`]: `X-Api-Key`, `api key` and `api_key` are the same key.
+    /// Compared byte by byte, no string built: the scrubber asks this of every
+    /// `KEY=value` string in a dump's memory.
     pub(crate) fn is_secret_key(&self, key: &str) -> bool {
-        // `X-Api-Key`, `api key` and `api_key` are the same key.
-        let normalize = |s: &str| s.to_ascii_lowercase().replace(['-', ' ', '.'], "_");
-        let key = normalize(key);
+        let key = key.as_bytes();
         self.keys
             .iter()
             .chain(&self.extra_keys)
-            .any(|k| !k.is_empty() && key.contains(&normalize(k)))
+            .any(|rule| !rule.is_empty() && contains_folded(key, rule.as_bytes()))
     }
 
     pub(crate) fn is_allowed(&self, key: &str) -> bool {
@@ -344,4 +367,58 @@ pub fn drop_annotations(
     let before = annotations.len();
     annotations.retain(|key, _| rules.dropped(key, url_allowed).is_none());
     before - annotations.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Folding byte by byte answers as folding both strings and searching
+    /// one in the other would, on keys of every shape the rules meet.
+    #[test]
+    fn secret_keys_fold_as_the_strings_would() {
+        let fold = |s: &str| s.to_ascii_lowercase().replace(['-', ' ', '.'], "_");
+        let rules = AnnotationRules {
+            extra_keys: vec![
+                "Session-Cookie".into(),
+                "ключ".into(),
+                "a.b c".into(),
+                String::new(),
+            ],
+            ..AnnotationRules::default()
+        };
+        let keys = [
+            "X-Api-Key",
+            "api key",
+            "API.KEY",
+            "apikey",
+            "ap",
+            "",
+            "MY_SESSION.COOKIE",
+            "session cookie",
+            "sessioncookie",
+            "Ключ",
+            "мой_ключ",
+            "A-B_C",
+            "a_b_",
+            "PASSWORD",
+            "pass_word",
+            "ProductName",
+            "Tokenizer",
+            "e-mail",
+            "Email",
+        ];
+        let mut secret = 0;
+        for key in keys {
+            let expected = rules
+                .keys
+                .iter()
+                .chain(&rules.extra_keys)
+                .any(|k| !k.is_empty() && fold(key).contains(&fold(k)));
+            assert_eq!(rules.is_secret_key(key), expected, "{key:?}");
+            secret += usize::from(expected);
+        }
+        // Both answers occur: the comparison is not vacuous.
+        assert!(secret > 5 && secret < keys.len() - 5, "{secret}");
+    }
 }

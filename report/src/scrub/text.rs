@@ -431,7 +431,7 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
 /// Windows' per-drive entries (`=C:=C:\dir`) count too.
 pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    let eq = text.find('=')?;
+    let eq = memchr::memchr(b'=', b)?;
     if eq == 0 {
         // `=C:=C:\…`
         return (b.len() >= 4 && b[1].is_ascii_alphabetic() && b[2] == b':' && b[3] == b'=')

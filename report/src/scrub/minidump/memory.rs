@@ -59,8 +59,11 @@ impl Learned {
                 {
                     names.push(value.to_owned());
                 }
-                let secret =
-                    rules.is_secret_key(key) || key.to_ascii_uppercase().starts_with("SSH_");
+                let ssh = key
+                    .as_bytes()
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"SSH_"));
+                let secret = ssh || rules.is_secret_key(key);
                 if secret && (6..=4096).contains(&value.len()) {
                     secrets.push(value.to_owned());
                     // `SSH_CLIENT=10.0.0.1 50000 22`: each distinctive part too.
