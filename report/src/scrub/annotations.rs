@@ -86,6 +86,10 @@ fn fold_key_byte(b: u8) -> u8 {
     }
 }
 
+/// Keys up to this long are compared with the rules byte by byte
+/// ([`contains_folded`], which takes time of the key's length times the rule's).
+const SHORT_KEY: usize = 64;
+
 /// Whether `needle` stands in `hay`, both folded by [`fold_key_byte`].
 fn contains_folded(hay: &[u8], needle: &[u8]) -> bool {
     hay.len() >= needle.len()
@@ -202,13 +206,20 @@ impl AnnotationRules {
     /// Whether `key` holds one of the secret key rules, both folded by
     /// [`fold_key_byte`]: `X-Api-Key`, `api key` and `api_key` are the same key.
     /// Compared byte by byte, no string built: the scrubber asks this of every
-    /// `KEY=value` string in a dump's memory.
+    /// `KEY=value` string in a dump's memory. A long key (a hostile dump can
+    /// hold megabytes of key characters before an `=`) is folded once and
+    /// searched in linear time instead.
     pub(crate) fn is_secret_key(&self, key: &str) -> bool {
-        let key = key.as_bytes();
-        self.keys
-            .iter()
-            .chain(&self.extra_keys)
-            .any(|rule| !rule.is_empty() && contains_folded(key, rule.as_bytes()))
+        let mut rules = self.keys.iter().chain(&self.extra_keys);
+        if key.len() <= SHORT_KEY {
+            let key = key.as_bytes();
+            return rules.any(|rule| !rule.is_empty() && contains_folded(key, rule.as_bytes()));
+        }
+        let key: Vec<u8> = key.bytes().map(fold_key_byte).collect();
+        rules.any(|rule| {
+            let rule: Vec<u8> = rule.bytes().map(fold_key_byte).collect();
+            !rule.is_empty() && memchr::memmem::find(&key, &rule).is_some()
+        })
     }
 
     pub(crate) fn is_allowed(&self, key: &str) -> bool {
@@ -387,7 +398,11 @@ mod tests {
             ],
             ..AnnotationRules::default()
         };
+        let long_secret = format!("{}_X-API-KEY", "a".repeat(SHORT_KEY));
+        let long_other = format!("{}_X-API-KEX", "a".repeat(SHORT_KEY));
         let keys = [
+            long_secret.as_str(),
+            long_other.as_str(),
             "X-Api-Key",
             "api key",
             "API.KEY",
