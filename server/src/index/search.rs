@@ -134,6 +134,29 @@ pub struct ReportFilter {
     pub offset: i64,
 }
 
+impl ReportFilter {
+    /// The search as SQL, its annotation looked up as `tags` says, and the
+    /// values to bind to it in order.
+    fn sql(&self, tags: TagLookup) -> (String, Vec<Bind>) {
+        let mut binds = Vec::new();
+        let conditions = self.conditions.sql(&mut binds, tags);
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        binds.push(Bind::Int(self.limit));
+        binds.push(Bind::Int(self.offset));
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM reports r {where_clause} \
+             ORDER BY r.received_at DESC, r.id LIMIT ${} OFFSET ${}",
+            binds.len() - 1,
+            binds.len()
+        );
+        (sql, binds)
+    }
+}
+
 impl Index {
     /// How `conditions`' annotation is best looked up: whether its tag has
     /// fewer than [`RARE_TAG`] reports (counting stops there).
@@ -173,21 +196,7 @@ impl Index {
         filter: &ReportFilter,
         tags: TagLookup,
     ) -> Result<Vec<ReportRow>, IndexError> {
-        let mut binds = Vec::new();
-        let conditions = filter.conditions.sql(&mut binds, tags);
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        binds.push(Bind::Int(filter.limit));
-        binds.push(Bind::Int(filter.offset));
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports r {where_clause} \
-             ORDER BY r.received_at DESC, r.id LIMIT ${} OFFSET ${}",
-            binds.len() - 1,
-            binds.len()
-        );
+        let (sql, binds) = filter.sql(tags);
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
             .fetch_all(&self.pool)
             .await?;
@@ -199,6 +208,69 @@ impl Index {
 mod tests {
     use super::*;
     use crate::report_id::ReportId;
+    use sqlx::Row;
+
+    /// A search on a fact only processing gives a report (OS, OS version,
+    /// crash reason, crashing module) reads that fact's index, which holds only
+    /// the reports that have it (partial, migration 0012): an equality never
+    /// matches the NULL of a report not processed yet.
+    #[tokio::test]
+    async fn processing_facts_are_searched_through_their_partial_indexes() {
+        let index = Index::connect("sqlite::memory:").await.unwrap();
+        let fact = |set: fn(&mut ReportConditions)| {
+            let mut conditions = ReportConditions::default();
+            set(&mut conditions);
+            conditions
+        };
+        for (conditions, expected) in [
+            (fact(|c| c.os = Some("Linux".into())), "reports_search_os"),
+            (
+                fact(|c| c.os_version = Some("6.1".into())),
+                "reports_search_os_version",
+            ),
+            (
+                fact(|c| c.crash_reason = Some("SIGSEGV".into())),
+                "reports_search_crash_reason",
+            ),
+            (
+                fact(|c| c.module = Some("libxul.so".into())),
+                "reports_search_crash_module",
+            ),
+        ] {
+            let partial: i64 = sqlx::query_scalar(
+                "SELECT partial FROM pragma_index_list('reports') WHERE name = $1",
+            )
+            .bind(expected)
+            .fetch_one(&index.pool)
+            .await
+            .unwrap();
+            assert_eq!(
+                partial, 1,
+                "{expected} holds only the reports that have the fact"
+            );
+            let filter = ReportFilter {
+                conditions,
+                limit: 10,
+                offset: 0,
+            };
+            let (sql, binds) = filter.sql(TagLookup::Probe);
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let plan = bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), &binds)
+                .fetch_all(&index.pool)
+                .await
+                .unwrap();
+            let steps: Vec<String> = plan
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH") && s.contains(&format!("INDEX {expected} "))),
+                "{expected}: {steps:?}"
+            );
+        }
+    }
 
     /// Both ways of looking up an annotation find the same reports, newest first,
     /// with other conditions; a tag's lookup follows how many reports have it.
