@@ -2,14 +2,17 @@
 //! on every shared test data dump with its symbols, caches warm: processing
 //! (`process_dump`: minidump-processor's walk and the report built from it),
 //! then the report's end (`scrub_report`, `stored::encode`: serialized and
-//! compressed, and the report dropped). One thread; prints ms per report of each.
+//! compressed, and the report dropped). One thread; prints ms per report of each,
+//! in all and for each dump (with its share of the round), so that the dumps
+//! that cost most are seen first.
 //!
 //! ```sh
 //! cargo bench -p mayday-server --bench report
 //! ```
 //!
 //! `MAYDAY_BENCH_ROUNDS` (default 5) sets the measured rounds over all dumps,
-//! after one to warm the caches. A component figure, for comparing changes to
+//! after one to warm the caches; `MAYDAY_BENCH_DUMPS` which dumps (parts of
+//! their paths, comma-separated; default all), as in the `throughput` bench. A component figure, for comparing changes to
 //! these steps (also under `valgrind --tool=cachegrind`: run with 1 and 3
 //! rounds, the difference over 2 is one round's instructions); the system's
 //! figures are the `throughput` bench's of `mayday-tests`.
@@ -45,6 +48,7 @@ fn main() {
         .unwrap_or(5);
     let inputs: Vec<Input> = testdata::cases()
         .into_iter()
+        .filter(|case| testdata::chosen_for_bench(&case.dump))
         .map(|case| {
             let store = LocalFileSystem::new_with_prefix(&case.dir).expect("case directory");
             Input {
@@ -65,11 +69,11 @@ fn main() {
         .expect("runtime");
     let rules = AnnotationRules::default();
     let signatures = SignatureRules::default();
-    let mut process = Duration::ZERO;
-    let mut end = Duration::ZERO;
+    // Per dump: (processing, the report's end).
+    let mut spent = vec![(Duration::ZERO, Duration::ZERO); inputs.len()];
     let mut stored_bytes = 0usize;
     for round in 0..=rounds {
-        for input in &inputs {
+        for (input, spent) in inputs.iter().zip(&mut spent) {
             let start = Instant::now();
             let report = runtime.block_on(process_dump(
                 "bp-6f1c8a2e-3b4d-4e5f-9a0b-1c2d3e4f5a6b",
@@ -87,20 +91,35 @@ fn main() {
             let ended = Instant::now();
             // The first round warms the symbol caches.
             if round > 0 {
-                process += processed - start;
-                end += ended - processed;
+                spent.0 += processed - start;
+                spent.1 += ended - processed;
                 stored_bytes += plain.len();
             }
             std::hint::black_box(plain);
         }
     }
+    let ms = |d: Duration, reports: f64| d.as_secs_f64() * 1000.0 / reports;
+    let (process, end) = spent
+        .iter()
+        .fold((Duration::ZERO, Duration::ZERO), |(p, e), s| {
+            (p + s.0, e + s.1)
+        });
+    for (input, (p, e)) in inputs.iter().zip(&spent) {
+        println!(
+            "{:<40} {:>6} KB: process {:7.3} ms, end {:6.3} ms per report; {:4.1}% of a round",
+            input.name,
+            input.bytes.len() / 1024,
+            ms(*p, f64::from(rounds)),
+            ms(*e, f64::from(rounds)),
+            100.0 * (*p + *e).as_secs_f64() / (process + end).as_secs_f64()
+        );
+    }
     let reports = f64::from(rounds) * inputs.len() as f64;
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / reports;
     println!(
         "{} dumps x {rounds} rounds, warm: process {:.3} ms, end (scrub, serialize, compress, drop) {:.3} ms per report; stored {:.0} KB per report",
         inputs.len(),
-        ms(process),
-        ms(end),
+        ms(process, reports),
+        ms(end, reports),
         stored_bytes as f64 / reports / 1024.0
     );
 }

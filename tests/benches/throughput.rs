@@ -59,7 +59,7 @@ use mayday_tests::scan::walk;
 use mayday_tests::server::{Memory, ServerProcess, add_symbols, cli_token_with};
 use mayday_tests::services::{Postgres, S3Server};
 use mayday_tests::upload::Multipart;
-use mayday_tests::{api, fixtures};
+use mayday_tests::{api, fixtures, testdata};
 
 /// The ingest phase's dump: a 332 KB Crashpad dump.
 const INGEST_DUMP: &str = "crashpad-iossim-x64-annotations/minidump_crashpad_annotation.dmp";
@@ -920,16 +920,9 @@ fn stackwalk_binary() -> Option<PathBuf> {
 /// Every dump of the shared test data, sorted; only those `MAYDAY_BENCH_DUMPS`
 /// names when it is set.
 fn dumps() -> Vec<Dump> {
-    let chosen = std::env::var("MAYDAY_BENCH_DUMPS").ok();
-    let wanted = |path: &Path| {
-        chosen.as_deref().is_none_or(|names| {
-            let path = path.to_string_lossy();
-            names.split(',').any(|name| path.contains(name.trim()))
-        })
-    };
     let mut out = Vec::new();
     for path in walk(&fixtures::testdata()) {
-        if path.extension().is_some_and(|e| e == "dmp") && wanted(&path) {
+        if path.extension().is_some_and(|e| e == "dmp") && testdata::chosen_for_bench(&path) {
             let bytes = std::fs::read(&path).unwrap();
             out.push(Dump {
                 case: path.parent().unwrap().to_owned(),

@@ -88,6 +88,16 @@ pub fn cases() -> Vec<Case> {
     cases
 }
 
+/// Whether a benchmark runs the dump at `path`: every dump, or where
+/// `MAYDAY_BENCH_DUMPS` is set, those whose paths contain one of the parts it
+/// lists, comma-separated (e.g. `android,minidump2`).
+pub fn chosen_for_bench(path: &Path) -> bool {
+    std::env::var("MAYDAY_BENCH_DUMPS").map_or(true, |names| {
+        let path = path.to_string_lossy();
+        names.split(',').any(|name| path.contains(name.trim()))
+    })
+}
+
 /// The case of the dump at `path` (relative to [`dir`]), e.g.
 /// `breakpad-win-x86-minidump2/minidump2.dmp`.
 pub fn case(path: &str) -> Case {
