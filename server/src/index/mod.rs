@@ -492,6 +492,23 @@ pub(crate) mod testing {
         pragma(writer, "synchronous").await
     }
 
+    /// SQLite's plan for `sql` with `binds` bound in order: each step's detail
+    /// (`SEARCH r USING INDEX …`, `SCAN …`).
+    pub(super) async fn query_plan(
+        pool: &AnyPool,
+        sql: &str,
+        binds: &[search::Bind],
+    ) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        search::bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), binds)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
     /// The value of `PRAGMA {name}` on `writer`.
     pub(crate) async fn pragma(writer: &AnyPool, name: &str) -> i64 {
         sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
@@ -603,16 +620,8 @@ mod tests {
         sqlx::raw_sql(fill).execute(&index.writer).await.unwrap();
         for queue in [jobs::JOBS, outbox::OUTBOX] {
             let claim = index.claim_statement(queue, "", "id");
-            let plan = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {claim}")))
-                .bind(0_i64)
-                .bind(0_i64)
-                .fetch_all(&index.writer)
-                .await
-                .unwrap();
-            let steps: Vec<String> = plan
-                .iter()
-                .map(|row| row.try_get::<String, _>("detail").unwrap())
-                .collect();
+            let binds = [search::Bind::Int(0), search::Bind::Int(0)];
+            let steps = testing::query_plan(&index.writer, &claim, &binds).await;
             assert!(
                 steps.iter().filter(|s| s.starts_with("SEARCH")).count() >= 3,
                 "{steps:?}"

@@ -207,8 +207,8 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::testing::query_plan;
     use crate::report_id::ReportId;
-    use sqlx::Row;
 
     /// A search on a fact only processing gives a report (OS, OS version,
     /// crash reason, crashing module) reads that fact's index, which holds only
@@ -254,15 +254,7 @@ mod tests {
                 offset: 0,
             };
             let (sql, binds) = filter.sql(TagLookup::Probe);
-            let explain = format!("EXPLAIN QUERY PLAN {sql}");
-            let plan = bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), &binds)
-                .fetch_all(&index.pool)
-                .await
-                .unwrap();
-            let steps: Vec<String> = plan
-                .iter()
-                .map(|row| row.try_get::<String, _>("detail").unwrap())
-                .collect();
+            let steps = query_plan(&index.pool, &sql, &binds).await;
             assert!(
                 steps
                     .iter()
