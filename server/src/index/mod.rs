@@ -636,6 +636,55 @@ mod tests {
         }
     }
 
+    /// Migration 0012 rebuilds the missing-symbol and annotation-tag tables
+    /// `WITHOUT ROWID` on SQLite: an index made before it keeps every row.
+    #[tokio::test]
+    async fn the_keyed_tables_keep_the_rows_of_an_older_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("index.db").display()
+        );
+        sqlx::any::install_default_drivers();
+        let older = AnyPool::connect(&url).await.unwrap();
+        SQLITE_MIGRATIONS.run_to(11, &older).await.unwrap();
+        let rows = "INSERT INTO reports (id, received_at, state, deletion_token_hash, raw_key, \
+             meta_key) VALUES ('a', 1, 'processed', 'h', 'r', 'm'), ('b', 2, 'processed', 'h', \
+             'r', 'm'); \
+             INSERT INTO report_missing_symbols (report_id, debug_file, debug_id) VALUES \
+             ('a', 'x.pdb', '1'), ('a', 'y.pdb', '2'), ('b', 'x.pdb', '1'); \
+             INSERT INTO report_annotations (tag, report_id) VALUES ('t', 'a'), ('t', 'b'), \
+             ('u', 'b')";
+        sqlx::raw_sql(rows).execute(&older).await.unwrap();
+        older.close().await;
+
+        let index = Index::connect(&url).await.unwrap();
+        for (table, expected) in [
+            ("report_missing_symbols", "a x.pdb 1,a y.pdb 2,b x.pdb 1"),
+            ("report_annotations", "a t,b t,b u"),
+        ] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
+                .bind(table)
+                .fetch_one(&index.pool)
+                .await
+                .unwrap();
+            assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+            let columns = if table == "report_annotations" {
+                "report_id || ' ' || tag"
+            } else {
+                "report_id || ' ' || debug_file || ' ' || debug_id"
+            };
+            let kept: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT group_concat(row, ',') FROM \
+                 (SELECT {columns} AS row FROM {table} ORDER BY row)"
+            )))
+            .fetch_one(&index.pool)
+            .await
+            .unwrap();
+            assert_eq!(kept, expected, "{table}");
+        }
+    }
+
     /// Every index is worth its writes: none (unique and partial ones aside)
     /// is the leading columns of another index of its table, or all of them,
     /// which answers every lookup it would — and each row written would write
