@@ -12,10 +12,11 @@
 //!
 //! `MAYDAY_BENCH_ROUNDS` (default 5) sets the measured rounds over all dumps,
 //! after one to warm the caches; `MAYDAY_BENCH_DUMPS` which dumps (parts of
-//! their paths, comma-separated; default all), as in the `throughput` bench. A component figure, for comparing changes to
-//! these steps (also under `valgrind --tool=cachegrind`: run with 1 and 3
-//! rounds, the difference over 2 is one round's instructions); the system's
-//! figures are the `throughput` bench's of `mayday-tests`.
+//! their paths, comma-separated; default all), as in the `throughput` bench.
+//! A component figure, for comparing changes to these steps (also under
+//! `valgrind --tool=cachegrind`: run with 1 and 3 rounds, the difference over 2
+//! is one round's instructions); the system's figures are the `throughput`
+//! bench's of `mayday-tests`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
