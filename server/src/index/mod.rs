@@ -233,6 +233,14 @@ impl WriterClock {
 const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 30000";
 /// Read connections to SQLite.
 const SQLITE_READERS: u32 = 8;
+/// Whether sqlx pings an SQLite connection each time it is taken from its
+/// pool. Not: sqlx pings every connection given back to its pool already, and
+/// closes one whose thread died then; a ping on taking it again finds nothing
+/// new (its database is a file in this process, not a server that may have
+/// gone), and costs a round trip to the connection's thread — two thread
+/// wake-ups before every read and, for the writer, inside every hold (README,
+/// "No ping before each use of an SQLite connection").
+const SQLITE_PING_ON_ACQUIRE: bool = false;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -261,6 +269,7 @@ impl Index {
                     .max_connections(1)
                     // Writers queue here while the one connection is busy.
                     .acquire_timeout(Duration::from_secs(60))
+                    .test_before_acquire(SQLITE_PING_ON_ACQUIRE)
                     .before_acquire(move |_conn, _meta| {
                         on_acquire.taken();
                         Box::pin(async { Ok(true) })
@@ -308,6 +317,7 @@ impl Index {
                 } else {
                     AnyPoolOptions::new()
                         .max_connections(SQLITE_READERS)
+                        .test_before_acquire(SQLITE_PING_ON_ACQUIRE)
                         .after_connect(|conn, _meta| {
                             Box::pin(async move {
                                 conn.execute(SQLITE_BUSY_TIMEOUT).await?;
@@ -584,6 +594,33 @@ mod tests {
             [1, 2, 0],
             "intake, jobs, other"
         );
+    }
+
+    /// Neither SQLite pool pings a connection when it is taken (see
+    /// [`SQLITE_PING_ON_ACQUIRE`]); PostgreSQL's pool keeps sqlx's default.
+    #[tokio::test]
+    async fn sqlite_connections_are_not_pinged_when_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = testing::sqlite_index(dir.path()).await;
+        assert!(!index.writer.options().get_test_before_acquire());
+        assert!(!index.pool.options().get_test_before_acquire());
+        // Both still serve: a write, then a read of it.
+        index
+            .write(Commit::Durable, {
+                let mut batch = batch::Batch::new(index.backend);
+                batch.push(batch::statement(
+                    "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
+                     VALUES ('r', 'process', 'pending', 0, 0)",
+                ));
+                batch
+            })
+            .await
+            .unwrap();
+        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(&index.pool)
+            .await
+            .unwrap();
+        assert_eq!(jobs, 1);
     }
 
     /// The writer's statement journals stay in memory: on disk they are
