@@ -1,16 +1,20 @@
-//! Statements of a write transaction sent together ([`Batch`]).
+//! Statements of a write transaction sent together ([`Batch`]), and the rows
+//! they return ([`Row`]).
 //!
-//! On SQLite every statement is a round trip to the thread that owns the
-//! connection: two thread wake-ups that cost more than the statement's own work
-//! there. A transaction's statements that need no answer from each other are
-//! therefore collected and sent as one multi-statement query — one round trip —
-//! with each statement's `$n` numbered on into one list of values. PostgreSQL's
-//! extended protocol takes one statement per query: there they run one after
-//! another, as they would have one by one. Either way they run in the order
-//! pushed, in the caller's transaction.
+//! A transaction's statements that need no answer from each other are
+//! collected and sent at once ([`super::write::WriteTx::run`]): on SQLite to
+//! the writer's own connection, which runs them in the calling thread
+//! (`index/direct.rs`), or, for an in-memory database, through sqlx as one
+//! multi-statement query — one round trip to the connection's thread — with
+//! each statement's `$n` numbered on into one list of values ([`run_sqlx`]).
+//! PostgreSQL's extended protocol takes one statement per query: there they
+//! run one after another, as they would have one by one. Either way they run
+//! in the order pushed, in the caller's transaction.
+
+use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{AnyConnection, Arguments};
+use sqlx::{Any, AnyConnection, Arguments, Column, Row as _};
 
 use super::{Backend, IndexError};
 
@@ -93,6 +97,119 @@ impl Statement {
         self.values.push(value.into());
         self
     }
+
+    /// Its SQL.
+    pub(super) fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Its values, `$1` first.
+    pub(super) fn values(&self) -> &[Value] {
+        &self.values
+    }
+}
+
+/// A row a write returned: its columns' names and values.
+#[derive(Debug, Clone)]
+pub(super) struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// A row of `values`, named by `columns` in order.
+    pub(super) fn new(columns: Arc<[String]>, values: Vec<Value>) -> Row {
+        Row { columns, values }
+    }
+
+    /// The same row read from sqlx: each value an integer or a text (or NULL).
+    fn of_any(row: &AnyRow) -> Result<Row, IndexError> {
+        let columns: Arc<[String]> = row.columns().iter().map(|c| c.name().to_owned()).collect();
+        let values = (0..columns.len())
+            .map(|i| {
+                if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                    Ok(Value::Int(v))
+                } else {
+                    Ok(Value::Text(row.try_get::<Option<String>, _>(i)?))
+                }
+            })
+            .collect::<Result<_, IndexError>>()?;
+        Ok(Row { columns, values })
+    }
+
+    /// The value of column `name` as a `T`.
+    pub(super) fn try_get<T: Field>(&self, name: &str) -> Result<T, IndexError> {
+        let at = self
+            .columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| IndexError::Db(sqlx::Error::ColumnNotFound(name.to_owned())))?;
+        T::of(&self.values[at])
+            .ok_or_else(|| IndexError::Corrupt(format!("column {name}: {:?}", self.values[at])))
+    }
+}
+
+/// What a column's value is read as: an integer or a text, either of them
+/// maybe NULL.
+pub(super) trait Field: Sized + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {
+    /// `value` as this type, if it is one.
+    fn of(value: &Value) -> Option<Self>;
+}
+
+impl Field for i64 {
+    fn of(value: &Value) -> Option<i64> {
+        match value {
+            Value::Int(v) => *v,
+            Value::Text(_) => None,
+        }
+    }
+}
+
+impl Field for Option<i64> {
+    fn of(value: &Value) -> Option<Option<i64>> {
+        match value {
+            Value::Int(v) => Some(*v),
+            Value::Text(None) => Some(None),
+            Value::Text(Some(_)) => None,
+        }
+    }
+}
+
+impl Field for String {
+    fn of(value: &Value) -> Option<String> {
+        match value {
+            Value::Text(v) => v.clone(),
+            Value::Int(_) => None,
+        }
+    }
+}
+
+impl Field for Option<String> {
+    fn of(value: &Value) -> Option<Option<String>> {
+        match value {
+            Value::Text(v) => Some(v.clone()),
+            Value::Int(None) => Some(None),
+            Value::Int(Some(_)) => None,
+        }
+    }
+}
+
+/// A row's fields by column name: a write's [`Row`], or a read's sqlx row.
+pub(super) trait Fields {
+    /// The value of column `name` as a `T`.
+    fn field<T: Field>(&self, name: &str) -> Result<T, IndexError>;
+}
+
+impl Fields for Row {
+    fn field<T: Field>(&self, name: &str) -> Result<T, IndexError> {
+        self.try_get(name)
+    }
+}
+
+impl Fields for AnyRow {
+    fn field<T: Field>(&self, name: &str) -> Result<T, IndexError> {
+        Ok(self.try_get(name)?)
+    }
 }
 
 /// Statements to run in order in one transaction; on SQLite in one round trip.
@@ -121,32 +238,53 @@ impl Batch {
         self.statements.append(&mut other.statements);
     }
 
-    /// Runs the statements pushed so far in `tx`, in order, and empties the
-    /// batch: the rows they return, in order (a statement that fails stops the
-    /// rest, and the caller's transaction is not to be committed).
-    pub(super) async fn run(&mut self, tx: &mut AnyConnection) -> Result<Vec<AnyRow>, IndexError> {
-        let statements = std::mem::take(&mut self.statements);
-        if statements.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.backend {
-            Backend::Sqlite => {
-                let (sql, args) = joined(statements)?;
-                Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-                    .fetch_all(&mut *tx)
-                    .await?)
-            }
-            Backend::Postgres => {
-                let mut rows = Vec::new();
-                for statement in statements {
-                    let (sql, args) = joined(vec![statement])?;
-                    let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
-                    rows.extend(query.fetch_all(&mut *tx).await?);
-                }
-                Ok(rows)
-            }
-        }
+    /// The backend it is for.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
     }
+
+    /// The statements pushed so far, in order; the batch is left empty.
+    pub(super) fn take(&mut self) -> Vec<Statement> {
+        std::mem::take(&mut self.statements)
+    }
+}
+
+/// Runs `statements` in order on `conn` through sqlx, in the caller's
+/// transaction: the rows they return, in order (a statement that fails stops
+/// the rest, and the transaction is not to be committed). On SQLite as one
+/// multi-statement query, one round trip to the connection's thread;
+/// PostgreSQL's extended protocol takes one statement per query.
+pub(super) async fn run_sqlx(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    statements: Vec<Statement>,
+) -> Result<Vec<Row>, IndexError> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = match backend {
+        Backend::Sqlite => {
+            let (sql, args) = joined(statements)?;
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Backend::Postgres => {
+            let mut rows = Vec::new();
+            for statement in statements {
+                let (sql, args) = joined(vec![statement])?;
+                let query = sqlx::query_with(sqlx::AssertSqlSafe(sql), args);
+                rows.extend(query.fetch_all(&mut *conn).await?);
+            }
+            rows
+        }
+    };
+    rows.iter().map(Row::of_any).collect()
+}
+
+/// The rows sqlx returned for a write outside a [`Batch`], as [`Row`]s.
+pub(super) fn rows_of(rows: &[AnyRow]) -> Result<Vec<Row>, IndexError> {
+    rows.iter().map(Row::of_any).collect()
 }
 
 /// The statements as one query: each statement's `$n` numbered on after the
@@ -214,10 +352,8 @@ fn renumbered(sql: &str, offset: usize) -> (String, usize) {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
-
     use super::*;
-    use crate::index::Index;
+    use crate::index::{Commit, Index};
 
     #[test]
     fn placeholders_are_numbered_on_outside_quotes() {
@@ -258,11 +394,21 @@ mod tests {
     }
 
     /// The statements run in order with their own values, rows come back in
-    /// order, and a failing statement stops the rest: on SQLite in one query.
+    /// order, and a failing statement stops the rest: on SQLite in one query
+    /// through sqlx (in memory), or on the writer's own connection (a file).
     #[tokio::test]
     async fn a_batch_runs_in_order_with_its_own_values() {
-        let index = Index::connect("sqlite::memory:").await.unwrap();
-        let mut tx = index.writer.begin().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for index in [
+            Index::connect("sqlite::memory:").await.unwrap(),
+            crate::index::testing::sqlite_index(dir.path()).await,
+        ] {
+            a_batch_runs_in_order_in(&index).await;
+        }
+    }
+
+    async fn a_batch_runs_in_order_in(index: &Index) {
+        let mut tx = index.begin(Commit::Durable).await.unwrap();
         let mut batch = Batch::new(index.backend);
         for (sql, values) in [
             ("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)", vec![]),
@@ -289,9 +435,9 @@ mod tests {
             }
             batch.push(s);
         }
-        let rows = batch.run(&mut tx).await.unwrap();
+        let rows = tx.run(&mut batch).await.unwrap();
         // Run, the batch is empty.
-        assert!(batch.run(&mut tx).await.unwrap().is_empty());
+        assert!(tx.run(&mut batch).await.unwrap().is_empty());
         let got: Vec<(Option<i64>, Option<String>)> = rows
             .iter()
             .map(|r| (r.try_get("id").ok(), r.try_get("v").unwrap()))
@@ -308,9 +454,9 @@ mod tests {
         // A failing statement (a duplicate key) stops those after it.
         batch.push(statement("INSERT INTO t (id, v) VALUES ($1, 'x')").bind(1_i64));
         batch.push(statement("DELETE FROM t WHERE id = $1").bind(2_i64));
-        assert!(batch.run(&mut tx).await.is_err());
+        assert!(tx.run(&mut batch).await.is_err());
         batch.push(statement("SELECT COUNT(*) AS n FROM t WHERE id = $1").bind(2_i64));
-        let rows = batch.run(&mut tx).await.unwrap();
-        assert_eq!(rows[0].try_get::<i64, _>("n").unwrap(), 1);
+        let rows = tx.run(&mut batch).await.unwrap();
+        assert_eq!(rows[0].try_get::<i64>("n").unwrap(), 1);
     }
 }

@@ -1,8 +1,8 @@
 //! Issue rows: reports grouped by signature.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use super::batch::Fields;
 use super::search::{Bind, TagLookup, bind_all};
 use super::{Index, IndexError, ReportConditions};
 
@@ -113,25 +113,25 @@ pub(super) const ISSUE_COLUMNS: &str = "id, signature, signature_hash, title, st
      resolved_at, first_seen, last_seen, report_count, counted_count";
 
 /// The issue status in column `status` of `row`.
-pub(super) fn issue_status_of(row: &AnyRow) -> Result<IssueStatus, IndexError> {
-    let status: String = row.try_get("status")?;
+pub(super) fn issue_status_of(row: &impl Fields) -> Result<IssueStatus, IndexError> {
+    let status: String = row.field("status")?;
     IssueStatus::parse(&status)
         .ok_or_else(|| IndexError::Corrupt(format!("issue status {status:?}")))
 }
 
-pub(super) fn issue_from_row(row: &AnyRow) -> Result<IssueRow, IndexError> {
+pub(super) fn issue_from_row(row: &impl Fields) -> Result<IssueRow, IndexError> {
     Ok(IssueRow {
-        id: row.try_get("id")?,
-        signature: row.try_get("signature")?,
-        signature_hash: row.try_get("signature_hash")?,
-        title: row.try_get("title")?,
+        id: row.field("id")?,
+        signature: row.field("signature")?,
+        signature_hash: row.field("signature_hash")?,
+        title: row.field("title")?,
         status: issue_status_of(row)?,
-        resolved_in_version: row.try_get("resolved_in_version")?,
-        resolved_at: row.try_get("resolved_at")?,
-        first_seen: row.try_get("first_seen")?,
-        last_seen: row.try_get("last_seen")?,
-        count: row.try_get("report_count")?,
-        counted_without_dump: row.try_get("counted_count")?,
+        resolved_in_version: row.field("resolved_in_version")?,
+        resolved_at: row.field("resolved_at")?,
+        first_seen: row.field("first_seen")?,
+        last_seen: row.field("last_seen")?,
+        count: row.field("report_count")?,
+        counted_without_dump: row.field("counted_count")?,
     })
 }
 

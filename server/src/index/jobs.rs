@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row as _;
 
-use super::batch::{Batch, statement};
+use super::batch::{Batch, Row, rows_of, statement};
 use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::reports::{REPORT_COLUMNS, report_from_row};
@@ -147,11 +146,11 @@ impl Index {
     ) -> Result<Option<Job>, IndexError> {
         let expired = now - lease.as_millis() as i64;
         let claim = self.claim_statement(JOBS, ", claimed_by = $3", JOB_COLUMNS);
-        let row = match self.backend {
+        let rows = match self.backend {
             Backend::Postgres => {
                 let query = sqlx::query(sqlx::AssertSqlSafe(claim));
                 let query = query.bind(now).bind(expired).bind(worker);
-                query.fetch_optional(&self.writer).await?
+                query.fetch_all(&self.writer).await?
             }
             Backend::Sqlite => {
                 // A claim is committed without an fsync of its own: it outlives
@@ -168,10 +167,10 @@ impl Index {
                 let mut conn = Unsynced::acquire_syncing(&self.writer).await?;
                 let rows = query.fetch_all(conn.connection()).await?;
                 conn.restored();
-                rows.into_iter().next()
+                rows
             }
         };
-        row.as_ref().map(job_from_row).transpose()
+        rows_of(&rows)?.first().map(job_from_row).transpose()
     }
 
     /// Runs what `batch` holds (statements that return no rows) in `tx`, with
@@ -280,7 +279,19 @@ impl Index {
             return Ok(None);
         };
         let mut tx = self.begin(Commit::Durable).await?;
-        if retry.execute(tx.connection()).await?.rows_affected() == 0 {
+        let mut retried = Batch::new(self.backend);
+        retried.push(
+            statement(
+                "UPDATE jobs SET state = 'pending', not_before = $3, last_error = $4, \
+                 claimed_at = NULL, claimed_by = NULL \
+                 WHERE id = $1 AND attempts = $2 AND state = 'running' RETURNING id",
+            )
+            .bind(job.id)
+            .bind(job.attempts)
+            .bind(not_before)
+            .bind(error),
+        );
+        if tx.run(&mut retried).await?.is_empty() {
             return Err(IndexError::ClaimLost(job.id));
         }
         self.commit_claiming(tx, Batch::new(self.backend), Some(next), now)
@@ -291,23 +302,23 @@ impl Index {
     /// PostgreSQL locks its row until the transaction ends, so that no other
     /// worker claims it again meanwhile (SQLite's write lock already keeps them
     /// out).
-    async fn hold_claim(&self, tx: &mut AnyConnection, job: &Job) -> Result<(), IndexError> {
+    async fn hold_claim(&self, tx: &mut WriteTx, job: &Job) -> Result<(), IndexError> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let sql = format!(
-            "SELECT id FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running' {lock}"
-        );
-        let held = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut held = Batch::new(self.backend);
+        held.push(
+            statement(format!(
+                "SELECT id FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running' {lock}"
+            ))
             .bind(job.id)
-            .bind(job.attempts)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match held {
-            Some(_) => Ok(()),
-            None => Err(IndexError::ClaimLost(job.id)),
+            .bind(job.attempts),
+        );
+        if tx.run(&mut held).await?.is_empty() {
+            return Err(IndexError::ClaimLost(job.id));
         }
+        Ok(())
     }
 
     /// Queues reprocessing of a report unless a job for it is already waiting or
@@ -439,7 +450,7 @@ impl Index {
     ) -> Result<Option<Job>, IndexError> {
         let report_id = job.report_id.to_string();
         let mut tx = self.begin(Commit::Durable).await?;
-        self.hold_claim(tx.connection(), job).await?;
+        self.hold_claim(&mut tx, job).await?;
         let mut batch = Batch::new(self.backend);
         batch.push(
             statement(
@@ -538,7 +549,7 @@ impl Index {
     async fn record_processed(
         &self,
         mut tx: WriteTx,
-        current: Option<AnyRow>,
+        current: Option<Row>,
         job: &Job,
         outcome: &ProcessedOutcome,
         now: i64,
@@ -553,18 +564,18 @@ impl Index {
         };
         match self.backend {
             // The write lock, held since BEGIN IMMEDIATE, keeps other claims out.
-            Backend::Sqlite if current.try_get::<i64, _>("held")? == 0 => {
+            Backend::Sqlite if current.try_get::<i64>("held")? == 0 => {
                 return Err(IndexError::ClaimLost(job_id));
             }
             Backend::Sqlite => {}
             // The job's row locked until the commit.
-            Backend::Postgres => self.hold_claim(tx.connection(), job).await?,
+            Backend::Postgres => self.hold_claim(&mut tx, job).await?,
         }
         let previous_issue: Option<i64> = current.try_get("issue_id")?;
         // Never recorded as processed: no annotation or missing-symbol rows yet
         // (only a finish writes them, in the transaction that marks the report
         // processed), so none to delete.
-        let first_record = current.try_get::<String, _>("state")? == "queued";
+        let first_record = current.try_get::<String>("state")? == "queued";
         let received_at: i64 = current.try_get("received_at")?;
         let facts = &outcome.facts;
         let stored_product: Option<String> = current.try_get("product")?;
@@ -585,7 +596,7 @@ impl Index {
             stored_version: stored_version.as_deref(),
             crash_site: facts.crash_site.as_deref(),
         };
-        let Placed::Kept(change) = place(tx.connection(), &mut batch, &placing, now).await? else {
+        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
             // Dropped: `place` deleted its job with its rows.
             let claimed = self.commit_claiming(tx, batch, next, now).await?;
             return Ok((None, claimed));
@@ -672,8 +683,7 @@ impl Index {
             );
         }
         // Webhook events of what this report did to its issue, in this transaction.
-        let alerted =
-            outbox::record(tx.connection(), &mut batch, &self.alerts, change, now).await?;
+        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
         let claimed = self.finish_job(tx, batch, job_id, next, now).await?;
         if alerted {
             self.alerts.wrote();
@@ -702,7 +712,7 @@ fn json_array<T: serde::Serialize>(items: &[T]) -> String {
 }
 
 /// The job a claim statement returned.
-fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job, IndexError> {
+fn job_from_row(row: &Row) -> Result<Job, IndexError> {
     Ok(Job {
         id: row.try_get("id")?,
         report_id: report_id_at(row, "report_id")?,
@@ -727,7 +737,7 @@ mod tests {
     use super::*;
     use crate::crypto::WrappedKey;
     use crate::index::CrashFacts;
-    use crate::index::testing::{sqlite_index, synchronous};
+    use crate::index::testing::{sqlite_index, writer_synchronous};
     use crate::index::{NewReport, ReportState};
     use sqlx::Executor;
 
@@ -773,10 +783,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = sqlite_index(dir.path()).await;
         // FULL is 2.
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
         let (id, job) = claimed_report(&index).await;
         assert_eq!(job.report_id, id);
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
 
         // One given up before it was restored (an error, a cancelled claim) is
         // not pooled: the next commit runs on a fresh connection, syncing.
@@ -784,7 +794,7 @@ mod tests {
         let normal = "PRAGMA synchronous = NORMAL";
         unsynced.connection().execute(normal).await.unwrap();
         drop(unsynced);
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
     }
 
     fn outcome(drop_stack_key: bool) -> ProcessedOutcome {
@@ -821,14 +831,14 @@ mod tests {
         };
         let lost = index.finish_processed(&stale, &outcome(false), 20).await;
         assert!(matches!(lost, Err(IndexError::ClaimLost(_))), "{lost:?}");
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
         // The lazy finish records the report and finishes the job.
         let issue = index
             .finish_processed(&job, &outcome(false), 20)
             .await
             .unwrap();
         assert!(issue.is_some());
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
         let row = index.report(&id).await.unwrap().unwrap();
         assert_eq!(row.state, crate::index::ReportState::Processed);
         assert_eq!(index.queue_depth().await.unwrap(), 0);
@@ -963,7 +973,7 @@ mod tests {
             "c waits for its retry"
         );
         // Every finish left the writer syncing every commit.
-        assert_eq!(synchronous(&index.writer).await, 2);
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
     }
 
     #[tokio::test]

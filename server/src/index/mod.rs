@@ -26,6 +26,7 @@ mod audit;
 mod batch;
 mod crash_sites;
 mod daily;
+mod direct;
 mod intake;
 mod issues;
 mod jobs;
@@ -45,8 +46,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
 
-use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use audit::AuditEntry;
@@ -75,6 +76,10 @@ pub enum IndexError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The SQLite database failed, under the writer's own connection
+    /// (`index/direct.rs`).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -96,7 +101,7 @@ impl IndexError {
     pub fn name(&self) -> &'static str {
         match self {
             IndexError::UnsupportedUrl(_) => "unsupported_url",
-            IndexError::Db(_) => "db",
+            IndexError::Db(_) | IndexError::Sqlite(_) => "db",
             IndexError::Migrate(_) => "migrate",
             IndexError::Corrupt(_) => "corrupt",
             IndexError::ClaimLost(_) => "claim_lost",
@@ -107,6 +112,12 @@ impl IndexError {
     /// Whether the database was busy (locked by another writer, or a conflicting
     /// transaction): worth waiting for and trying again, not a failure.
     pub fn is_busy(&self) -> bool {
+        if let IndexError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) = self {
+            return matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            );
+        }
         let IndexError::Db(sqlx::Error::Database(e)) = self else {
             return false;
         };
@@ -154,6 +165,8 @@ pub struct Index {
     alerts: Arc<Alerts>,
     /// On SQLite: how long the one writer connection is held.
     writer_clock: Option<Arc<WriterClock>>,
+    /// On SQLite (in a file): where write transactions' statements run.
+    direct: Option<Arc<direct::Direct>>,
 }
 
 tokio::task_local! {
@@ -229,10 +242,32 @@ impl WriterClock {
 }
 
 /// How long an SQLite connection waits for a lock another process holds before
-/// the statement fails.
-const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 30000";
+/// the statement fails, in milliseconds.
+const SQLITE_BUSY_TIMEOUT: u64 = 30_000;
+/// How the writer's connections are set (the sqlx one, and the one its
+/// transactions run on, `index/direct.rs`).
+const SQLITE_WRITER_PRAGMAS: &[&str] = &[
+    // WAL for readers beside the writer; FULL so a committed transaction
+    // survives a power cut.
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    // Deleted rows are overwritten with zeros, not left in free pages:
+    // deletion must really delete.
+    "PRAGMA secure_delete = ON",
+    // A transaction's statement journal (the pages a statement changed, to
+    // undo it alone) stays in memory: past 64 KiB SQLite would spill it to a
+    // new temporary file, created and unlinked in a finish, with copies of
+    // index pages in blocks that unlinking does not erase.
+    "PRAGMA temp_store = MEMORY",
+];
 /// Read connections to SQLite.
 const SQLITE_READERS: u32 = 8;
+
+/// [`SQLITE_BUSY_TIMEOUT`] as sqlx sets it.
+fn busy_timeout() -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT}"))
+}
 /// Whether sqlx pings an SQLite connection each time it is taken from its
 /// pool. Not: sqlx pings every connection given back to its pool already, and
 /// closes one whose thread died then; a ping on taking it again finds nothing
@@ -281,22 +316,10 @@ impl Index {
                     .after_connect(move |conn, _meta| {
                         let clock = on_connect.clone();
                         Box::pin(async move {
-                            // WAL for readers beside the writer; FULL so a
-                            // committed transaction survives a power cut.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute(SQLITE_BUSY_TIMEOUT).await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // Deleted rows are overwritten with zeros, not left in
-                            // free pages: deletion must really delete.
-                            conn.execute("PRAGMA secure_delete = ON").await?;
-                            // A transaction's statement journal (the pages a
-                            // statement changed, to undo it alone) stays in
-                            // memory: past 64 KiB SQLite would spill it to a
-                            // new temporary file, created and unlinked in a
-                            // finish, with copies of index pages in blocks that
-                            // unlinking does not erase.
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            for pragma in SQLITE_WRITER_PRAGMAS {
+                                conn.execute(*pragma).await?;
+                            }
+                            conn.execute(busy_timeout()).await?;
                             // Opened for a write, which holds it from here.
                             clock.taken();
                             Ok(())
@@ -312,6 +335,12 @@ impl Index {
                     .await?;
                 // An in-memory database exists only in its one connection.
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let direct = if in_memory {
+                    None
+                } else {
+                    let file = SqliteConnectOptions::from_str(url)?;
+                    Some(Arc::new(direct::Direct::open(file.get_filename())?))
+                };
                 let pool = if in_memory {
                     writer.clone()
                 } else {
@@ -320,7 +349,7 @@ impl Index {
                         .test_before_acquire(SQLITE_PING_ON_ACQUIRE)
                         .after_connect(|conn, _meta| {
                             Box::pin(async move {
-                                conn.execute(SQLITE_BUSY_TIMEOUT).await?;
+                                conn.execute(busy_timeout()).await?;
                                 // A write sent here by mistake fails rather than
                                 // contend with the writer.
                                 conn.execute("PRAGMA query_only = ON").await?;
@@ -336,6 +365,7 @@ impl Index {
                     backend,
                     alerts: Arc::default(),
                     writer_clock: Some(clock),
+                    direct,
                 }
             }
             Backend::Postgres => {
@@ -351,6 +381,7 @@ impl Index {
                     backend,
                     alerts: Arc::default(),
                     writer_clock: None,
+                    direct: None,
                 }
             }
         };
@@ -475,8 +506,8 @@ impl Index {
 }
 
 /// The report id in column `column` of `row`.
-fn report_id_at(row: &AnyRow, column: &str) -> Result<ReportId, IndexError> {
-    let text: String = row.try_get(column)?;
+fn report_id_at(row: &impl batch::Fields, column: &str) -> Result<ReportId, IndexError> {
+    let text: String = row.field(column)?;
     text.parse()
         .map_err(|_| IndexError::Corrupt(format!("report id {text:?}")))
 }
@@ -500,6 +531,18 @@ pub(crate) mod testing {
     /// `PRAGMA synchronous` on `writer` (2 is FULL).
     pub(crate) async fn synchronous(writer: &AnyPool) -> i64 {
         pragma(writer, "synchronous").await
+    }
+
+    /// `PRAGMA synchronous` on both of the SQLite writer's connections (2 is
+    /// FULL): the sqlx one, and the one transactions run on (`direct.rs`;
+    /// the sqlx one's again for an in-memory database).
+    pub(crate) async fn writer_synchronous(index: &Index) -> [i64; 2] {
+        let sqlx = synchronous(&index.writer).await;
+        let direct = match &index.direct {
+            Some(direct) => direct.pragma("synchronous"),
+            None => sqlx,
+        };
+        [sqlx, direct]
     }
 
     /// SQLite's plan for `sql` with `binds` bound in order: each step's detail

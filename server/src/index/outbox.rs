@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row as _;
 use tokio::sync::Notify;
 
-use super::batch::Batch;
+use super::batch::{Batch, statement};
 use super::issues::{ISSUE_COLUMNS, issue_from_row};
+use super::write::WriteTx;
 use super::{Index, IndexError, Queue};
 use crate::config::{WebhookConfig, WebhookEvent};
 
@@ -74,7 +75,7 @@ struct Event<'a> {
 /// Where a webhook wants an event of the change, what `batch` holds is run
 /// first: the events read the issue as the transaction left it.
 pub(super) async fn record(
-    tx: &mut AnyConnection,
+    tx: &mut WriteTx,
     batch: &mut Batch,
     alerts: &Alerts,
     change: IssueChange<'_>,
@@ -107,16 +108,16 @@ pub(super) async fn record(
     if events.is_empty() && spikes.is_empty() {
         return Ok(false);
     }
-    batch.run(tx).await?;
+    tx.run(batch).await?;
     if !spikes.is_empty() {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM reports WHERE issue_id = $1 AND received_at > $2",
-        )
-        .bind(change.issue_id)
-        .bind(now - HOUR_MS)
-        .fetch_one(&mut *tx)
-        .await?;
-        let last_hour: i64 = row.try_get("n")?;
+        let mut count = Batch::new(batch.backend());
+        count.push(
+            statement("SELECT COUNT(*) AS n FROM reports WHERE issue_id = $1 AND received_at > $2")
+                .bind(change.issue_id)
+                .bind(now - HOUR_MS),
+        );
+        let rows = tx.run(&mut count).await?;
+        let last_hour: i64 = rows.first().ok_or(sqlx::Error::RowNotFound)?.try_get("n")?;
         for (hook, config) in spikes {
             let threshold = config.spike_per_hour.unwrap_or(u64::MAX);
             if u64::try_from(last_hour).unwrap_or(0) > threshold {
@@ -131,14 +132,15 @@ pub(super) async fn record(
     if events.is_empty() {
         return Ok(false);
     }
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $1"
-    )))
-    .bind(change.issue_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let issue = issue_from_row(&row)?;
-    let mut written = false;
+    let mut read = Batch::new(batch.backend());
+    read.push(
+        statement(format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $1"))
+            .bind(change.issue_id),
+    );
+    let rows = tx.run(&mut read).await?;
+    let issue = issue_from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    // Each event's row, returned where it was written (not already there).
+    let mut inserts = Batch::new(batch.backend());
     for Event { event, hook, spike } in events {
         let event_id = uuid::Uuid::new_v4().to_string();
         let mut body = serde_json::json!({
@@ -165,23 +167,22 @@ pub(super) async fn record(
             });
             dedupe_key = Some(format!("{hook}:spike:{}:{}", issue.id, now / HOUR_MS));
         }
-        let done = sqlx::query(
-            "INSERT INTO webhook_outbox (event_id, dedupe_key, hook, event, issue_id, body, \
-             state, not_before, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&event_id)
-        .bind(dedupe_key)
-        .bind(hook)
-        .bind(event.as_str())
-        .bind(issue.id)
-        .bind(body.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        written |= done.rows_affected() > 0;
+        inserts.push(
+            statement(
+                "INSERT INTO webhook_outbox (event_id, dedupe_key, hook, event, issue_id, body, \
+                 state, not_before, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
+                 ON CONFLICT DO NOTHING RETURNING event_id",
+            )
+            .bind(event_id)
+            .bind(dedupe_key)
+            .bind(hook)
+            .bind(event.as_str())
+            .bind(issue.id)
+            .bind(body.to_string())
+            .bind(now),
+        );
     }
-    Ok(written)
+    Ok(!tx.run(&mut inserts).await?.is_empty())
 }
 
 impl Alerts {

@@ -5,7 +5,7 @@
 //! ([`Index::finish_processed`]) and regrouping a stored one under other
 //! signature rules ([`Index::regroup_report`]) both go through [`place`].
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row as _;
 
 use super::batch::{Batch, Statement, statement};
 use super::daily::{self, Occurrence, Tally};
@@ -64,7 +64,7 @@ pub(super) enum Placed<'a> {
 /// follows from the grouping is pushed to `batch`, for the caller to run with
 /// its own statements.
 pub(super) async fn place<'a>(
-    tx: &mut AnyConnection,
+    tx: &mut WriteTx,
     batch: &mut Batch,
     report: &Placing<'a>,
     now: i64,
@@ -95,15 +95,15 @@ pub(super) async fn place<'a>(
         .bind(report.signature_hash)
         .bind(report.received_at),
     );
-    let rows = batch.run(tx).await?;
+    let rows = tx.run(batch).await?;
     // The row the INSERT returned (only when it made the issue), then the
     // issue's.
     let created = rows
         .iter()
-        .any(|row| row.try_get::<i64, _>("created_id").is_ok());
+        .any(|row| row.try_get::<i64>("created_id").is_ok());
     let issue = rows
         .iter()
-        .find(|row| row.try_get::<i64, _>("created_id").is_err())
+        .find(|row| row.try_get::<i64>("created_id").is_err())
         .ok_or(sqlx::Error::RowNotFound)?;
     let issue_id: i64 = issue.try_get("id")?;
     let status: String = issue.try_get("status")?;
@@ -414,12 +414,11 @@ impl Index {
             crash_site: crash_site.as_deref(),
         };
         let mut batch = Batch::new(self.backend);
-        let Placed::Kept(change) = place(tx.connection(), &mut batch, &placing, now).await? else {
+        let Placed::Kept(change) = place(&mut tx, &mut batch, &placing, now).await? else {
             tx.commit_after(batch).await?;
             return Ok(Regrouped::Dropped);
         };
-        let alerted =
-            outbox::record(tx.connection(), &mut batch, &self.alerts, change, now).await?;
+        let alerted = outbox::record(&mut tx, &mut batch, &self.alerts, change, now).await?;
         tx.commit_after(batch).await?;
         if alerted {
             self.alerts.wrote();

@@ -23,6 +23,17 @@ use tokio::runtime::{Builder, Runtime};
 
 use super::{IndexError, WRITER_USER, writing_as};
 
+std::thread_local! {
+    /// Whether this thread is one of the writer's runtime.
+    static ON_WRITER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is the writer's own, where a transaction's
+/// statements may block the thread while they run (`index/direct.rs`).
+pub(super) fn is_current() -> bool {
+    ON_WRITER_THREAD.get()
+}
+
 /// The writer's runtime: one worker thread; `None` if it could not start.
 fn runtime() -> Option<&'static Runtime> {
     static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
@@ -31,6 +42,7 @@ fn runtime() -> Option<&'static Runtime> {
             Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("mayday-index-writer")
+                .on_thread_start(|| ON_WRITER_THREAD.set(true))
                 .enable_all()
                 .build()
                 .inspect_err(|e| {
@@ -102,6 +114,9 @@ mod tests {
         assert_ne!(thread, here);
         assert_eq!(name.as_deref(), Some("mayday-index-writer"));
         assert_eq!(user, Some(WriterUser::Intake));
+        // Known as the writer's there, and only there.
+        assert!(run(async { Ok(is_current()) }).await.unwrap());
+        assert!(!is_current());
     }
 
     #[tokio::test]

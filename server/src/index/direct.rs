@@ -1,0 +1,196 @@
+//! The SQLite writer's transactions, run in the thread that sends them.
+//!
+//! sqlx runs each SQLite connection in a thread of its own and sends back each
+//! statement's end and each row as a message of its own, every one of which
+//! wakes the task waiting for the batch: about 20 thread wake-ups a job's
+//! finish, each a context switch on both sides, while the one writer is held
+//! (README, "The writer's statements in the writer's thread"). Here a write
+//! transaction's statements run on a connection of the index's own
+//! ([`Direct`], rusqlite on the same file) in the calling thread when that is
+//! the writer's own thread (`writer_thread`, where the finishes and the
+//! intake's commits run), else on Tokio's blocking pool: no wake-up, or one
+//! each way, a batch.
+//!
+//! The sqlx writer connection stays the writer's lease: a write transaction
+//! ([`super::write::WriteTx`]) holds it from its `BEGIN` to its `COMMIT` (its
+//! pool of one queues the writers, its hooks time them), and single statements
+//! outside a transaction still run on it. While a transaction holds the lease
+//! only this connection writes; outside one it is idle, out of any transaction.
+//! A transaction dropped before its commit is rolled back here
+//! ([`Direct::abort`]) before the lease goes to the next writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use super::batch::{Row, Statement, Value};
+use super::{IndexError, SQLITE_BUSY_TIMEOUT, SQLITE_WRITER_PRAGMAS, writer_thread};
+
+/// Prepared statements kept per connection: the write paths use a few dozen.
+const STATEMENT_CACHE: usize = 128;
+
+/// The SQLite writer's connection for write transactions; see the module.
+#[derive(Debug)]
+pub(super) struct Direct {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Direct {
+    /// Opens the index file at `path` (made and migrated by then) with the
+    /// writer's settings.
+    pub(super) fn open(path: &Path) -> Result<Direct, IndexError> {
+        Ok(Direct {
+            path: path.to_owned(),
+            conn: Mutex::new(connect(path)?),
+        })
+    }
+
+    /// Runs `statements` in order in the transaction the caller holds: the
+    /// rows they return, in order. A statement that fails stops the rest (the
+    /// transaction is then not to be committed: dropping it aborts it).
+    pub(super) async fn run(
+        self: &Arc<Self>,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<Row>, IndexError> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        if writer_thread::is_current() {
+            return self.run_here(&statements);
+        }
+        let direct = self.clone();
+        tokio::task::spawn_blocking(move || direct.run_here(&statements))
+            .await
+            .map_err(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => IndexError::Stopped,
+            })?
+    }
+
+    /// [`Direct::run`] in this thread.
+    fn run_here(&self, statements: &[Statement]) -> Result<Vec<Row>, IndexError> {
+        let conn = self.lock();
+        let mut rows = Vec::new();
+        for statement in statements {
+            run_one(&conn, statement, &mut rows)?;
+        }
+        Ok(rows)
+    }
+
+    /// Ends a transaction that was not committed: rolled back, the connection
+    /// syncing every commit again. Where that fails the connection is opened
+    /// anew (closing one rolls back what it had open).
+    pub(super) fn abort(&self) {
+        let mut conn = self.lock();
+        let rolled_back = (|| {
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK")?;
+            }
+            conn.execute_batch("PRAGMA synchronous = FULL")
+        })();
+        if let Err(error) = rolled_back {
+            tracing::warn!(%error, "rolling back the SQLite writer failed; opening it again");
+            match connect(&self.path) {
+                Ok(fresh) => *conn = fresh,
+                Err(error) => tracing::error!(%error, "opening the SQLite writer again failed"),
+            }
+        }
+    }
+
+    /// The value of `PRAGMA {name}` on the connection.
+    #[cfg(test)]
+    pub(super) fn pragma(&self, name: &str) -> i64 {
+        self.lock()
+            .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// The connection; a panic while it was held left nothing that an
+    /// [`Direct::abort`] (which the panicking transaction's drop makes) does
+    /// not undo.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A connection to `path` set as the writer's (`SQLITE_WRITER_PRAGMAS`).
+fn connect(path: &Path) -> Result<Connection, IndexError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT))?;
+    for pragma in SQLITE_WRITER_PRAGMAS {
+        // Some answer with a row (`journal_mode`): read and dropped.
+        conn.query_row(pragma, [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })?;
+    }
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Runs `statement` on `conn`, its rows appended to `rows`.
+fn run_one(
+    conn: &Connection,
+    statement: &Statement,
+    rows: &mut Vec<Row>,
+) -> Result<(), IndexError> {
+    let mut prepared = conn.prepare_cached(statement.sql())?;
+    let values = statement.values();
+    // SQLite would bind NULL to a `$n` without a value: refuse instead.
+    if prepared.parameter_count() != values.len() {
+        return Err(IndexError::Db(sqlx::Error::InvalidArgument(format!(
+            "statement takes {} values, {} bound: {}",
+            prepared.parameter_count(),
+            values.len(),
+            statement.sql()
+        ))));
+    }
+    for (n, value) in values.iter().enumerate() {
+        let name = format!("${}", n + 1);
+        let at = prepared.parameter_index(&name)?.ok_or_else(|| {
+            IndexError::Db(sqlx::Error::InvalidArgument(format!(
+                "no {name} in: {}",
+                statement.sql()
+            )))
+        })?;
+        match value {
+            Value::Int(v) => prepared.raw_bind_parameter(at, v)?,
+            Value::Text(v) => prepared.raw_bind_parameter(at, v)?,
+        }
+    }
+    let columns: Arc<[String]> = prepared
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut result = prepared.raw_query();
+    while let Some(row) = result.next()? {
+        let values = (0..columns.len())
+            .map(|i| value_of(row.get_ref(i)?))
+            .collect::<Result<_, IndexError>>()?;
+        rows.push(Row::new(columns.clone(), values));
+    }
+    Ok(())
+}
+
+/// A column's value: the index's columns hold integers and texts.
+fn value_of(value: ValueRef<'_>) -> Result<Value, IndexError> {
+    match value {
+        ValueRef::Null => Ok(Value::Int(None)),
+        ValueRef::Integer(v) => Ok(Value::Int(Some(v))),
+        ValueRef::Text(text) => std::str::from_utf8(text)
+            .map(|t| Value::Text(Some(t.to_owned())))
+            .map_err(|_| IndexError::Corrupt("a text column holds bytes not UTF-8".to_owned())),
+        ValueRef::Real(_) | ValueRef::Blob(_) => Err(IndexError::Corrupt(
+            "a write returned a value neither an integer nor a text".to_owned(),
+        )),
+    }
+}
