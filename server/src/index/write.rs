@@ -324,4 +324,35 @@ mod tests {
         }
         assert_eq!(jobs(&index).await, 0);
     }
+
+    /// A transaction whose caller stops waiting while one of its batches runs
+    /// (on the blocking pool: this test is not on the writer's thread) is
+    /// rolled back once that batch has run, before the next write begins.
+    #[tokio::test]
+    async fn a_transaction_given_up_mid_batch_is_rolled_back_before_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        let given_up = {
+            let index = index.clone();
+            async move {
+                let mut tx = index.begin(Commit::Durable).await.unwrap();
+                let mut batch = Batch::new(index.backend);
+                batch.push(job());
+                // A statement that runs for a while.
+                batch.push(statement(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                     WHERE i < 3000000) SELECT COUNT(*) AS c FROM n",
+                ));
+                tx.run(&mut batch).await.unwrap();
+                tx.commit_after(Batch::new(index.backend)).await.unwrap();
+            }
+        };
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), given_up).await;
+        assert!(waited.is_err(), "the batch outlasts the caller's wait");
+        let mut next = Batch::new(index.backend);
+        next.push(job());
+        index.write(Commit::Durable, next).await.unwrap();
+        assert_eq!(jobs(&index).await, 1, "the next write's job only");
+        assert_eq!(writer_synchronous(&index).await, [2, 2]);
+    }
 }
