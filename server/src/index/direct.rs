@@ -166,17 +166,25 @@ fn run_one(
             Value::Text(v) => prepared.raw_bind_parameter(at, v)?,
         }
     }
-    let columns: Arc<[String]> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let count = prepared.column_count();
+    // Named once the statement returns a row: most return none.
+    let mut columns: Option<Arc<[String]>> = None;
     let mut result = prepared.raw_query();
     while let Some(row) = result.next()? {
-        let values = (0..columns.len())
+        let names = match &columns {
+            Some(names) => names.clone(),
+            None => {
+                let stmt = row.as_ref();
+                let names: Arc<[String]> = (0..count)
+                    .map(|i| stmt.column_name(i).map(str::to_owned))
+                    .collect::<Result<_, _>>()?;
+                columns.insert(names).clone()
+            }
+        };
+        let values = (0..count)
             .map(|i| value_of(row.get_ref(i)?))
             .collect::<Result<_, IndexError>>()?;
-        rows.push(Row::new(columns.clone(), values));
+        rows.push(Row::new(names, values));
     }
     Ok(())
 }

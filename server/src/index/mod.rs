@@ -268,6 +268,7 @@ const SQLITE_READERS: u32 = 8;
 fn busy_timeout() -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT}"))
 }
+
 /// Whether sqlx pings an SQLite connection each time it is taken from its
 /// pool. Not: sqlx pings every connection given back to its pool already, and
 /// closes one whose thread died then; a ping on taking it again finds nothing
