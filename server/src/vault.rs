@@ -322,18 +322,19 @@ fn restore(
     cut: &[u8],
     meta: Bytes,
     holes: &StackHoles,
-    stack: &[u8],
+    stack: &mut [u8],
     keys: &ReportKeys,
 ) -> Result<RawUpload, VaultError> {
     let (stack, kept) = match &keys.stack {
+        // Opened where it lies: no copy of stack memory the dump gets one of.
         Some(stack_key) => {
-            let stack = stack_key.open(&stack_aad(key), stack)?;
+            let stack = stack_key.open_in_place(&stack_aad(key), stack)?;
             let bytes = holes.len();
-            (Some(stack), RawStack::Restored { bytes })
+            (Some(&*stack), RawStack::Restored { bytes })
         }
         None => (None, RawStack::Destroyed),
     };
-    let dump = restore_stack_memory(cut, holes, stack.as_deref())
+    let dump = restore_stack_memory(cut, holes, stack)
         .map_err(|_| VaultError::MalformedRaw(key.to_string()))?;
     Ok(RawUpload {
         dump: dump.into(),
@@ -408,7 +409,10 @@ fn open_chunked_raw(
         return Err(malformed());
     }
     match flag {
-        0 => restore(key, &cut, meta, &holes, &object[stack_at..footer], keys),
+        0 => {
+            let mut stack = object[stack_at..footer].to_vec();
+            restore(key, &cut, meta, &holes, &mut stack, keys)
+        }
         1 if holes.is_empty() => Ok(RawUpload {
             dump: cut.into(),
             meta: Some(meta),
