@@ -50,6 +50,20 @@ impl CrashSite {
     /// Reads the crash site of `dump`.
     pub fn of_minidump(dump: &[u8]) -> Result<CrashSite, CrashSiteError> {
         let md = Minidump::read(dump).map_err(|_| CrashSiteError::NotAMinidump)?;
+        let modules = md.get_stream::<MinidumpModuleList>().ok();
+        CrashSite::of_parsed(&md, modules.as_ref())
+    }
+
+    /// [`CrashSite::of_minidump`] of a dump already read, given its module list
+    /// as read before (minidump-processor's, say), so that a large list is not
+    /// parsed again; `None` when the dump has none.
+    pub fn of_parsed<'a, T>(
+        md: &Minidump<'a, T>,
+        modules: Option<&MinidumpModuleList>,
+    ) -> Result<CrashSite, CrashSiteError>
+    where
+        T: std::ops::Deref<Target = [u8]> + 'a,
+    {
         let exception = md
             .get_stream::<MinidumpException<'_>>()
             .map_err(|_| CrashSiteError::NoCrash)?;
@@ -65,8 +79,7 @@ impl CrashSite {
             .context(&system, misc.as_ref())
             .map(|c| c.get_instruction_pointer())
             .unwrap_or(address);
-        let modules = md.get_stream::<MinidumpModuleList>().ok();
-        let module = modules.as_ref().and_then(|m| m.module_at_address(ip));
+        let module = modules.and_then(|m| m.module_at_address(ip));
         Ok(CrashSite {
             reason,
             // The file name only: a path may name a person (`/home/alice/…`),

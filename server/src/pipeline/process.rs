@@ -66,8 +66,11 @@ pub async fn process_dump(
     // Counted when the upload was scrubbed.
     drop_annotations(&mut annotations, rules);
     let mut report = build_report(id, &state, annotations, signatures);
-    // The key a client computes from the same dump before it sends it.
-    report.facts.crash_site = CrashSite::of_minidump(bytes).ok().map(|site| site.key());
+    // The key a client computes from the same dump before it sends it (with the
+    // module list the processor read: the same stream, not parsed again).
+    report.facts.crash_site = CrashSite::of_parsed(&dump, Some(&state.modules))
+        .ok()
+        .map(|site| site.key());
     Ok(report)
 }
 
@@ -418,5 +421,45 @@ pub(crate) mod tests {
         let keys: Vec<&str> = report.annotations.keys().map(String::as_str).collect();
         assert_eq!(keys, vec!["prod", "ver"]);
         assert_eq!(report.facts.product.as_deref(), Some("Demo"));
+    }
+
+    /// The crash-site key taken with the processor's module list is the one a
+    /// client computes from the dump alone, on every dump of the shared test
+    /// data (most of them crashes, so most have one).
+    #[tokio::test]
+    async fn the_crash_site_key_is_the_one_read_from_the_dump_alone() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata");
+        let symbols = mayday_symbols::Symbols::new(
+            mayday_symbols::SymbolStore::new(Arc::new(InMemory::new())),
+            Default::default(),
+        );
+        let (rules, signatures) = (AnnotationRules::default(), SignatureRules::default());
+        let mut keyed = 0;
+        for case in std::fs::read_dir(&root).unwrap() {
+            for file in std::fs::read_dir(case.unwrap().path())
+                .into_iter()
+                .flatten()
+            {
+                let path = file.unwrap().path();
+                if path.extension().is_none_or(|e| e != "dmp") {
+                    continue;
+                }
+                let dump = std::fs::read(&path).unwrap();
+                let report = process_dump(
+                    "bp-1",
+                    &dump,
+                    BTreeMap::new(),
+                    &rules,
+                    &signatures,
+                    &symbols.session(),
+                )
+                .await
+                .unwrap();
+                let alone = CrashSite::of_minidump(&dump).ok().map(|site| site.key());
+                assert_eq!(report.facts.crash_site, alone, "{}", path.display());
+                keyed += usize::from(alone.is_some());
+            }
+        }
+        assert!(keyed >= 10, "{keyed} dumps with a crash site");
     }
 }
