@@ -410,7 +410,11 @@ fn open_chunked_raw(
     }
     match flag {
         0 => {
-            let mut stack = object[stack_at..footer].to_vec();
+            // A copy to open in place, only while there is a key to open it.
+            let mut stack = match keys.stack {
+                Some(_) => object[stack_at..footer].to_vec(),
+                None => Vec::new(),
+            };
             restore(key, &cut, meta, &holes, &mut stack, keys)
         }
         1 if holes.is_empty() => Ok(RawUpload {
