@@ -27,7 +27,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 /// Errors of the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -199,21 +199,34 @@ impl Storage {
 
     /// The blob at `key`, or `None` when there is none.
     pub async fn get(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
-        let blob = self.get_admitted(key, async |_| ()).await?;
+        let blob = self
+            .get_admitted(key, async |_| (), AfterRead::Keep)
+            .await?;
         Ok(blob.map(|(bytes, ())| bytes))
     }
 
     /// The blob at `key`, read once `admit` — told its size, before it is
     /// read — is done, with what `admit` gave; `None` when there is none.
+    /// `after` says whether the local store's page cache keeps the blob's pages.
     pub async fn get_admitted<T>(
         &self,
         key: &Path,
         admit: impl AsyncFnOnce(u64) -> T,
+        after: AfterRead,
     ) -> Result<Option<(Bytes, T)>, StorageError> {
         match self.store.get(key).await {
             Ok(result) => {
                 let admitted = admit(result.meta.size).await;
-                Ok(Some((result.bytes().await?, admitted)))
+                let range = result.range.clone();
+                let bytes = match result.payload {
+                    GetResultPayload::File(file, _) => {
+                        tokio::task::spawn_blocking(move || read_file_range(&file, range, after))
+                            .await
+                            .map_err(std::io::Error::other)??
+                    }
+                    GetResultPayload::Stream(_) => result.bytes().await?,
+                };
+                Ok(Some((bytes, admitted)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
@@ -445,6 +458,51 @@ impl Drop for StreamingPut {
     }
 }
 
+/// What a read from the local file store leaves in the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRead {
+    /// The blob's pages stay cached: it may well be read again soon.
+    Keep,
+    /// The blob is read once (a raw upload by the job that processes it): its
+    /// pages, clean since its durable put, leave the page cache, so the pages the
+    /// next uploads are written into are ones just freed rather than fresh ones
+    /// (on a VM whose balloon reports free memory to the host, several times
+    /// slower to write the first time), and what is read again stays cached.
+    Release,
+}
+
+/// Reads `range` of a local store's file into a buffer that is not zeroed first
+/// (object_store's own read fills it with zeros, then reads over them), then
+/// drops the file's pages from the page cache when `after` says so.
+fn read_file_range(
+    file: &std::fs::File,
+    range: std::ops::Range<u64>,
+    after: AfterRead,
+) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = usize::try_from(range.end - range.start).map_err(std::io::Error::other)?;
+    let mut buf = Vec::with_capacity(len);
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(range.start))?;
+    reader.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("blob shorter than its listed {len} bytes"),
+        ));
+    }
+    if after == AfterRead::Release {
+        // A hint: a failure changes nothing the caller could act on.
+        let _ = nix::fcntl::posix_fadvise(
+            file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+    Ok(Bytes::from(buf))
+}
+
 fn sync_file_and_parent(file: &std::path::Path) -> std::io::Result<()> {
     std::fs::File::open(file)?.sync_all()?;
     if let Some(parent) = file.parent() {
@@ -483,6 +541,34 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a.json"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blob_read_once_is_read_whole_and_can_be_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dir.path()).unwrap();
+        let local = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
+        let memory = Storage::open("memory://", &BTreeMap::new()).unwrap();
+        let blob: Vec<u8> = (0..(3 << 20) + 5).map(|i: usize| (i % 251) as u8).collect();
+        let key = Path::from("raw/2026-12-04/a.dmp");
+        for storage in [&local, &memory] {
+            storage.put(&key, blob.clone().into()).await.unwrap();
+            for after in [AfterRead::Release, AfterRead::Release, AfterRead::Keep] {
+                let (read, size) = storage
+                    .get_admitted(&key, async |size| size, after)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(size, blob.len() as u64);
+                assert!(read == blob, "{after:?}: the blob as it was put");
+            }
+            let missing = Path::from("raw/2026-12-04/b.dmp");
+            let none = storage
+                .get_admitted(&missing, async |_| (), AfterRead::Release)
+                .await
+                .unwrap();
+            assert!(none.is_none());
+        }
     }
 
     /// Writes `pieces` through a streaming put at `key`, finishing it when

@@ -52,7 +52,7 @@ use crate::crypto::{
 use crate::index::ProcessedOutcome;
 use crate::index::{Index, IndexError, KeyKind, now_ms};
 use crate::report_id::ReportId;
-use crate::storage::{Storage, StorageError, StreamingPut};
+use crate::storage::{AfterRead, Storage, StorageError, StreamingPut};
 
 /// Errors of the vault.
 #[derive(Debug, thiserror::Error)]
@@ -765,7 +765,10 @@ impl Vault {
     /// Report's upload, opened with its `keys`, from the raw object at
     /// `raw_key` and, where the report keeps it apart, the metadata at
     /// `meta_key`; `None` when the dump is gone. The stack memory is put back
-    /// into the dump while the stack key opens it ([`RawStack`]).
+    /// into the dump while the stack key opens it ([`RawStack`]). A raw object
+    /// is read about once (by the job that processes it; again only to process it
+    /// again or to download it), so its pages leave a local store's page cache
+    /// once it is read ([`AfterRead::Release`]).
     pub async fn get_raw(
         &self,
         raw_key: &Path,
@@ -788,7 +791,11 @@ impl Vault {
         keys: &ReportKeys,
         admit: impl AsyncFnOnce(u64) -> T,
     ) -> Result<Option<(RawUpload, T)>, VaultError> {
-        let Some((object, admitted)) = self.storage.get_admitted(raw_key, admit).await? else {
+        let read = self
+            .storage
+            .get_admitted(raw_key, admit, AfterRead::Release)
+            .await?;
+        let Some((object, admitted)) = read else {
             return Ok(None);
         };
         let mut raw = open_raw(raw_key, object, keys, meta_key == raw_key)?;
