@@ -37,7 +37,8 @@ pub struct CacheConfig {
     /// Default: 512 MiB.
     pub memory_bytes: u64,
     /// Most symbol files kept ready at once; each holds one open file descriptor
-    /// (its text stays on disk, in the disk cache or an anonymous temporary file).
+    /// (its text stays on disk: in the disk cache, the local store itself, or an
+    /// anonymous temporary file).
     /// Default: 512.
     pub max_open_files: usize,
     /// Directory for a local copy of `.sym` files fetched from the store, so a restart

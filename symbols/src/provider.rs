@@ -338,8 +338,10 @@ impl Symbols {
         None
     }
 
-    /// Streams `id` from the store into a local file: the disk cache's (committed
-    /// into place) or an anonymous temporary file. `None` when the store has none.
+    /// `id` as a local file: streamed into the disk cache's (committed into
+    /// place) when there is one, else the store's own file on a local store or
+    /// an anonymous temporary file ([`SymbolStore::get_file`]). `None` when the
+    /// store has none.
     async fn fetch(&self, id: &SymbolId) -> Result<Option<std::fs::File>, StoreError> {
         let shared = &self.shared;
         // The writes go to the page cache in small chunks; a blocking task per chunk
@@ -358,10 +360,7 @@ impl Symbols {
                     }
                 }
             }
-            None => {
-                let mut file = tempfile::tempfile()?;
-                Ok(shared.store.get_into(id, &mut file).await?.map(|_| file))
-            }
+            None => shared.store.get_file(id).await,
         }
     }
 

@@ -80,6 +80,33 @@ impl SymbolStore {
         }
     }
 
+    /// The `.sym` for `id` as a file to read from, or `None` when there is none.
+    ///
+    /// A local store hands over its own file, opened: nothing is copied (a later
+    /// upload for `id` is renamed into place and leaves this handle's text as it
+    /// was). Other stores stream the response body into an anonymous temporary
+    /// file, a chunk at a time.
+    pub async fn get_file(&self, id: &SymbolId) -> Result<Option<std::fs::File>, StoreError> {
+        use futures::StreamExt;
+        use object_store::GetResultPayload;
+        use std::io::Write;
+        let result = match self.store.get(&symbol_key(id)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        match result.payload {
+            GetResultPayload::File(file, _) => Ok(Some(file)),
+            GetResultPayload::Stream(mut stream) => {
+                let mut out = tempfile::tempfile()?;
+                while let Some(chunk) = stream.next().await {
+                    out.write_all(&chunk?)?;
+                }
+                Ok(Some(out))
+            }
+        }
+    }
+
     /// Whether a symbol file for `id` is stored.
     pub async fn contains(&self, id: &SymbolId) -> Result<bool, StoreError> {
         match self.store.head(&symbol_key(id)).await {

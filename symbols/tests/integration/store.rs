@@ -42,6 +42,43 @@ async fn round_trip_on_local_files_uses_the_breakpad_layout() {
     assert!(on_disk.is_file(), "{on_disk:?} missing");
 }
 
+/// The text of the file `get_file` hands over, from its start.
+fn text_of(file: std::fs::File) -> Vec<u8> {
+    use std::io::{Read, Seek};
+    let mut file = file;
+    file.rewind().unwrap();
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbol_file_is_handed_over_as_a_file_that_keeps_its_text_when_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [Arc<dyn ObjectStore>; 2] = [
+        Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap()),
+        Arc::new(InMemory::new()),
+    ];
+    let id = SymbolId::new("test_app.pdb", "5A9832E5287241C1838ED98914E9B7FF1").unwrap();
+    let old = Bytes::from_static(
+        b"MODULE windows x86 5A9832E5287241C1838ED98914E9B7FF1 test_app.pdb\nPUBLIC 1000 0 old\n",
+    );
+    let new = Bytes::from_static(
+        b"MODULE windows x86 5A9832E5287241C1838ED98914E9B7FF1 test_app.pdb\nPUBLIC 1000 0 new\n",
+    );
+    for store in stores {
+        let store = SymbolStore::new(store);
+        assert!(store.get_file(&id).await.unwrap().is_none());
+        store.put(&id, old.clone()).await.unwrap();
+        let file = store.get_file(&id).await.unwrap().unwrap();
+        // An upload for the same module while the file is held.
+        store.put(&id, new.clone()).await.unwrap();
+        assert_eq!(text_of(file), old);
+        let file = store.get_file(&id).await.unwrap().unwrap();
+        assert_eq!(text_of(file), new);
+    }
+}
+
 #[tokio::test]
 async fn a_testdata_tree_copied_into_a_store_is_found_by_module_names() {
     // The libc .sym's MODULE line says libc-2.32.so; the minidump records libc.so.6,
