@@ -543,12 +543,19 @@ mod tests {
         assert_eq!(names, ["a.json"]);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_blob_read_once_is_read_whole_and_can_be_read_again() {
+    /// A local store in a fresh directory (kept while the first part lives),
+    /// and an in-memory one.
+    fn local_and_memory() -> (tempfile::TempDir, Storage, Storage) {
         let dir = tempfile::tempdir().unwrap();
         let url = url::Url::from_directory_path(dir.path()).unwrap();
         let local = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
         let memory = Storage::open("memory://", &BTreeMap::new()).unwrap();
+        (dir, local, memory)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blob_read_once_is_read_whole_and_can_be_read_again() {
+        let (_dir, local, memory) = local_and_memory();
         let blob: Vec<u8> = (0..(3 << 20) + 5).map(|i: usize| (i % 251) as u8).collect();
         let key = Path::from("raw/2026-12-04/a.dmp");
         for storage in [&local, &memory] {
@@ -589,10 +596,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_streamed_put_is_at_its_key_whole_once_finished_and_nowhere_when_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = url::Url::from_directory_path(dir.path()).unwrap();
-        let local = Storage::open(url.as_str(), &BTreeMap::new()).unwrap();
-        let memory = Storage::open("memory://", &BTreeMap::new()).unwrap();
+        let (dir, local, memory) = local_and_memory();
         // Over object_store's 5 MiB multipart part, in pieces of all sizes.
         let blob: Vec<u8> = (0..(11 << 20) + 3)
             .map(|i: usize| (i % 253) as u8)
