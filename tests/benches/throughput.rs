@@ -404,6 +404,8 @@ async fn drain(
     let cpu0 = servers.cpu_time();
     let after = wait_drained(&urls, deadline).await;
     let elapsed = t0.elapsed();
+    // Before the reports are read back below (which takes a while of its own).
+    let all_out = started.elapsed();
     let cpu = servers.cpu_time() - cpu0;
     let done = after.jobs_done() - before.jobs_done();
     let rate = done / elapsed.as_secs_f64();
@@ -420,8 +422,8 @@ async fn drain(
         all.len(),
         warm.ids.len(),
         elapsed.as_secs_f64(),
-        started.elapsed().as_secs_f64(),
-        all.len() as f64 / started.elapsed().as_secs_f64(),
+        all_out.as_secs_f64(),
+        all.len() as f64 / all_out.as_secs_f64(),
         map_text(&states),
         after.value("mayday_job_errors_total"),
     );
