@@ -1,10 +1,13 @@
 //! The JSON API: `/api/v1/issues`, `/api/v1/reports`, and health.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::auth::{Caller, api_tokens};
@@ -192,7 +195,7 @@ pub async fn get_report(
     State(state): State<TriageState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let (_, row) = load_row(&state, &id).await?;
     let mut out = report_metadata(&row);
     if caller.role == Role::Support {
@@ -201,20 +204,25 @@ pub async fn get_report(
         {
             out["issue_title"] = json!(issue.title);
         }
-        return Ok(Json(out));
+        return Ok(Json(out).into_response());
     }
     out["crash_reason"] = json!(row.facts.crash_reason);
     out["crash_address"] = json!(row.facts.crash_address);
     out["crash_site"] = json!(row.facts.crash_site);
+    // The processed report's fields go out as they are stored (their text
+    // checked, not taken apart and put together again: for a big report that
+    // cost as much as processing it), after the row's own.
+    let mut spliced: Option<BTreeMap<String, Box<RawValue>>> = None;
     if row.state == ReportState::Processed {
         match stored::read_processed(state.vault(), state.index(), &row.id).await? {
             Stored::Report(bytes) => {
-                let processed: Value = stored::decode(&bytes)?;
-                if let (Value::Object(out), Value::Object(processed)) = (&mut out, processed) {
-                    for (key, value) in processed {
-                        out.entry(key).or_insert(value);
+                let mut fields: BTreeMap<String, Box<RawValue>> = stored::decode(&bytes)?;
+                if let Value::Object(own) = out.take() {
+                    for (key, value) in own {
+                        fields.insert(key, serde_json::value::to_raw_value(&value)?);
                     }
                 }
+                spliced = Some(fields);
             }
             // Lost to a power cut and being made again from the raw upload.
             Stored::Reprocessing { queued } => {
@@ -230,7 +238,10 @@ pub async fn get_report(
         .index()
         .audit(&caller.token_id, "report.read", &row.id.to_string(), None)
         .await?;
-    Ok(Json(out))
+    Ok(match spliced {
+        Some(fields) => Json(fields).into_response(),
+        None => Json(out).into_response(),
+    })
 }
 
 /// `GET /api/v1/reports/{id}/minidump`: the stored (scrubbed) dump, audited.
