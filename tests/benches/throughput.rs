@@ -415,7 +415,9 @@ async fn drain(
         .chain(&measured.ids)
         .cloned()
         .collect::<Vec<_>>();
+    let (read, cpu_read) = (Instant::now(), servers.cpu_time());
     let states = report_states(&urls[0], &token, &all).await;
+    let (read, cpu_read) = (read.elapsed(), servers.cpu_time() - cpu_read);
     println!(
         "{} reports queued; {done:.0} done after the first {} in {:.2} s; all out of the queue \
          {:.2} s after start ({:.1} reports/s cold); reports: {}; job errors: {}",
@@ -431,6 +433,12 @@ async fn drain(
         &after,
         &[Stage::Load, Stage::Process, Stage::Finalize],
         after.value("mayday_jobs_run_total"),
+    );
+    println!(
+        "read back through GET /api/v1/reports/{{id}}, 16 at a time: {} in {:.2} s, server CPU {:.2} ms a report",
+        all.len(),
+        read.as_secs_f64(),
+        ms(cpu_read) / all.len() as f64
     );
     print_writer(&before, &after, elapsed, done);
     println!(
