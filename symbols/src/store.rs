@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::key::{SymbolId, symbol_key};
 
@@ -50,15 +50,10 @@ impl SymbolStore {
         id: &SymbolId,
         out: &mut std::fs::File,
     ) -> Result<Option<u64>, StoreError> {
-        use futures::StreamExt;
-        use object_store::GetResultPayload;
-        use std::io::Write;
-        let result = match self.store.get(&symbol_key(id)).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(payload) = self.get_payload(id).await? else {
+            return Ok(None);
         };
-        match result.payload {
+        match payload {
             GetResultPayload::File(mut file, _) => {
                 // A second handle on `out` (same file offset) for the blocking task.
                 let mut out = out.try_clone()?;
@@ -68,15 +63,7 @@ impl SymbolStore {
                         .map_err(std::io::Error::other)??;
                 Ok(Some(copied))
             }
-            GetResultPayload::Stream(mut stream) => {
-                let mut len = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk?;
-                    out.write_all(&chunk)?;
-                    len += chunk.len() as u64;
-                }
-                Ok(Some(len))
-            }
+            GetResultPayload::Stream(stream) => Ok(Some(stream_into(stream, out).await?)),
         }
     }
 
@@ -87,23 +74,25 @@ impl SymbolStore {
     /// was). Other stores stream the response body into an anonymous temporary
     /// file, a chunk at a time.
     pub async fn get_file(&self, id: &SymbolId) -> Result<Option<std::fs::File>, StoreError> {
-        use futures::StreamExt;
-        use object_store::GetResultPayload;
-        use std::io::Write;
-        let result = match self.store.get(&symbol_key(id)).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(payload) = self.get_payload(id).await? else {
+            return Ok(None);
         };
-        match result.payload {
+        match payload {
             GetResultPayload::File(file, _) => Ok(Some(file)),
-            GetResultPayload::Stream(mut stream) => {
+            GetResultPayload::Stream(stream) => {
                 let mut out = tempfile::tempfile()?;
-                while let Some(chunk) = stream.next().await {
-                    out.write_all(&chunk?)?;
-                }
+                stream_into(stream, &mut out).await?;
                 Ok(Some(out))
             }
+        }
+    }
+
+    /// One GET of the `.sym` for `id`: its payload, or `None` when there is none.
+    async fn get_payload(&self, id: &SymbolId) -> Result<Option<GetResultPayload>, StoreError> {
+        match self.store.get(&symbol_key(id)).await {
+            Ok(result) => Ok(Some(result.payload)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -123,4 +112,20 @@ impl SymbolStore {
             .await?;
         Ok(())
     }
+}
+
+/// Appends a GET's response body to `out`, a chunk at a time; returns its length.
+async fn stream_into(
+    mut stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    out: &mut std::fs::File,
+) -> Result<u64, StoreError> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let mut len = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        out.write_all(&chunk)?;
+        len += chunk.len() as u64;
+    }
+    Ok(len)
 }
