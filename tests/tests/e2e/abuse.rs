@@ -288,6 +288,70 @@ async fn too_many_parts_or_annotations_are_refused_and_nothing_stored() {
     server.stop().await;
 }
 
+/// Sentry envelopes of 16 MiB of empty lines between their header and the end,
+/// two at once: answered like any envelope without a dump (200, nothing stored),
+/// for about what reading their bytes costs — the server's CPU time for both
+/// stays within [`MAX_ENVELOPE_CPU`] (taking each line off the front of the
+/// buffer cost 43 s of a core for 8 MiB in a release build) — and `/healthz`
+/// is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_of_empty_lines_cost_what_their_bytes_do() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("mayday.toml");
+    std::fs::write(
+        &config,
+        "[[sentry.projects]]\nid = \"42\"\nkeys = [\"k1\"]\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let server = ServerProcess::start(
+        data.path(),
+        &[("MAYDAY_WORKERS", "0"), ("MAYDAY_CONFIG", &config)],
+    );
+    let before = server.cpu_time();
+
+    let mut body = b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n".to_vec();
+    body.resize(body.len() + 16 * 1024 * 1024, b'\n');
+    let sends: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, body) = (server.url.clone(), body.clone());
+            tokio::spawn(async move {
+                let head = post_head(
+                    "/api/42/envelope/?sentry_key=k1",
+                    &["Content-Type: application/x-sentry-envelope"],
+                    body.len() as u64,
+                );
+                exchange(&host_port(&url), at_once(&head, &body), ANSWER_WITHIN).await
+            })
+        })
+        .collect();
+    let health = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .timeout(ANSWER_WITHIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    for answer in futures::future::join_all(sends).await {
+        let answer = answer.unwrap().expect("an answer");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(
+            answer.body.contains("9ec79c33ec9942ab8353589fcb2e04dc"),
+            "{answer:?}"
+        );
+    }
+    let spent = server.cpu_time() - before;
+    eprintln!("two envelopes of 16 MiB of empty lines: {spent:?} of server CPU");
+    assert!(spent < MAX_ENVELOPE_CPU, "{spent:?}");
+    server.kill();
+    assert_eq!(stored_files(data.path()), Vec::<String>::new());
+    assert_eq!(indexed(&index_of(data.path()).await).await, (0, 0));
+}
+
+/// What two envelopes of 16 MiB may cost the server (a debug build reads them in
+/// a few seconds).
+const MAX_ENVELOPE_CPU: Duration = Duration::from_secs(30);
+
 /// Below the free-space floor of the store's disk, uploads are answered 503 with
 /// Retry-After and nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
