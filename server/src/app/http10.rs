@@ -27,8 +27,12 @@ pub(super) struct FirstHead<IO> {
 }
 
 enum State {
-    /// The first head is being read: what came so far.
-    Reading(Vec<u8>),
+    /// The first head is being read: what came so far, and where its first
+    /// line ends once a `\n` came.
+    Reading {
+        seen: Vec<u8>,
+        line_end: Option<usize>,
+    },
     /// These bytes (from `at`) are handed on before the socket is read again.
     Handing { bytes: Vec<u8>, at: usize },
     /// Everything passes unchanged.
@@ -39,19 +43,23 @@ impl<IO> FirstHead<IO> {
     pub(super) fn new(inner: IO) -> FirstHead<IO> {
         FirstHead {
             inner,
-            state: State::Reading(Vec::new()),
+            state: State::Reading {
+                seen: Vec::new(),
+                line_end: None,
+            },
         }
     }
 }
 
-/// Whether `seen`, the start of a connection, may still be an HTTP/1.0 request
-/// worth waiting for the rest of its head: its request line is not complete yet
-/// (and short enough), or it ends in `HTTP/1.0`.
-fn may_be_http10(seen: &[u8]) -> bool {
+/// Whether `seen`, the start of a connection whose first `\n` is at `line_end`
+/// (`None`: none came yet), may still be an HTTP/1.0 request worth waiting for
+/// the rest of its head: its request line is not complete yet (and short
+/// enough), or it ends in `HTTP/1.0`.
+fn may_be_http10(seen: &[u8], line_end: Option<usize>) -> bool {
     if seen.len() > MAX_HEAD {
         return false;
     }
-    match seen.iter().position(|&b| b == b'\n') {
+    match line_end {
         None => true,
         Some(end) => seen[..end]
             .strip_suffix(b"\r")
@@ -119,15 +127,30 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
                     }
                     return Poll::Ready(Ok(()));
                 }
-                State::Reading(seen) => {
+                State::Reading { seen, line_end } => {
                     let mut chunk = [0u8; 8192];
                     let mut read = ReadBuf::new(&mut chunk);
                     ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
                     let came = read.filled();
+                    // Only what came is looked at (with the three bytes before it,
+                    // where a `\r\n\r\n` may begin): a head that trickles in a few
+                    // bytes at a time costs linear time, not its length squared.
+                    let new_at = seen.len();
                     seen.extend_from_slice(came);
-                    let bytes = if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                    if line_end.is_none() {
+                        *line_end = seen[new_at..]
+                            .iter()
+                            .position(|&b| b == b'\n')
+                            .map(|at| new_at + at);
+                    }
+                    let from = new_at.saturating_sub(3);
+                    let head_end = seen[from..]
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|at| from + at);
+                    let bytes = if let Some(end) = head_end {
                         rewrite(std::mem::take(seen), end)
-                    } else if came.is_empty() || !may_be_http10(seen) {
+                    } else if came.is_empty() || !may_be_http10(seen, *line_end) {
                         std::mem::take(seen)
                     } else {
                         continue;
@@ -256,10 +279,15 @@ mod tests {
 
     #[test]
     fn only_a_request_line_ending_in_http10_is_waited_for() {
-        assert!(may_be_http10(b"POST /api/42/minid"));
-        assert!(may_be_http10(b"POST / HTTP/1.0\r\nHost"));
-        assert!(!may_be_http10(b"POST / HTTP/1.1\r\nHost"));
-        assert!(!may_be_http10(b"PRI * HTTP/2.0\r\n"));
-        assert!(!may_be_http10(&vec![b'a'; MAX_HEAD + 1]));
+        let line_end = |seen: &[u8]| seen.iter().position(|&b| b == b'\n');
+        for (seen, wait) in [
+            (&b"POST /api/42/minid"[..], true),
+            (b"POST / HTTP/1.0\r\nHost", true),
+            (b"POST / HTTP/1.1\r\nHost", false),
+            (b"PRI * HTTP/2.0\r\n", false),
+            (&vec![b'a'; MAX_HEAD + 1], false),
+        ] {
+            assert_eq!(may_be_http10(seen, line_end(seen)), wait, "{seen:?}");
+        }
     }
 }
