@@ -4,6 +4,7 @@
 
 use std::net::Ipv6Addr;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, OnceLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -463,6 +464,14 @@ pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
 /// text holding `ſ` (U+017F) or `K` (U+212A), which Unicode simple case
 /// folding lets stand for `s` and `k` — the regex is compiled (once, on first
 /// need) and searched instead.
+///
+/// Where values share their first bytes, each place text begins like them is
+/// compared with each of them: a dump can make that its length times the
+/// values' (256 learned secrets of 4 KiB alike but for their ends, and a run
+/// of text repeating their start: 11 s for 300 KB). So the comparisons a
+/// finder makes are counted, over all the text it searches, up to
+/// [`COMPARE_BUDGET`]; past that, it finds each text whole (all of it is
+/// masked: kept less, never searched less).
 #[derive(Debug, Default)]
 pub(crate) struct KnownValues {
     /// `None` when some value is not ASCII (or there are none).
@@ -472,7 +481,21 @@ pub(crate) struct KnownValues {
     /// [`Self::pattern`] compiled, on first need (`None`: it did not compile).
     regex: OnceLock<Option<Regex>>,
     min_len: usize,
+    /// What comparing cost so far ([`AsciiValues::find_iter`]).
+    compared: AtomicU64,
+    /// [`COMPARE_BUDGET`] (smaller in tests).
+    budget: u64,
 }
+
+/// What one [`KnownValues`] may spend comparing text with its values, over
+/// all the text it searches, before it finds each text whole: a comparison
+/// costs [`COMPARE_COST`] plus the bytes compared (about 0.4 ns each here:
+/// some 0.1 s in all). An ordinary dump spends a few hundred thousand.
+const COMPARE_BUDGET: u64 = 1 << 28;
+
+/// What a comparison costs besides its bytes (the call, finding the value):
+/// about as much as 64 bytes compared.
+const COMPARE_COST: u64 = 64;
 
 impl KnownValues {
     /// Builds a finder for `values`; values shorter than 3 characters are skipped
@@ -489,15 +512,19 @@ impl KnownValues {
             pattern,
             regex: OnceLock::new(),
             min_len,
+            compared: AtomicU64::new(0),
+            budget: COMPARE_BUDGET,
         }
     }
 
     /// Pushes every occurrence of a value in `text` (leftmost first, not
-    /// overlapping) that is not glued to letters or digits.
+    /// overlapping) that is not glued to letters or digits; all of `text`, as
+    /// one finding, once the finder is over its budget ([`COMPARE_BUDGET`]).
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Finding>) {
         if self.pattern.is_empty() || text.len() < self.min_len {
             return;
         }
+        let had = out.len();
         let mut push = |range: Range<usize>| {
             if bounded(text, &range, b"") {
                 out.push(Finding {
@@ -507,7 +534,21 @@ impl KnownValues {
             }
         };
         match &self.ascii {
-            Some(ascii) if !may_fold_into_ascii(text) => ascii.find_iter(text.as_bytes(), push),
+            Some(ascii) if !may_fold_into_ascii(text) => {
+                let before = self.compared.load(Ordering::Relaxed);
+                let within = before <= self.budget && {
+                    let spent = ascii.find_iter(text.as_bytes(), self.budget - before, &mut push);
+                    self.compared.fetch_add(spent, Ordering::Relaxed) + spent <= self.budget
+                };
+                if !within {
+                    // Over budget (in this text or before): all of it.
+                    out.truncate(had);
+                    out.push(Finding {
+                        range: 0..text.len(),
+                        kind: Kind::KnownValue,
+                    });
+                }
+            }
             _ => {
                 let regex = self.regex.get_or_init(|| Regex::new(&self.pattern).ok());
                 for m in regex.iter().flat_map(|re| re.find_iter(text)) {
@@ -587,8 +628,11 @@ impl AsciiValues {
 
     /// Calls `found` with each occurrence in `text`, left to right, not
     /// overlapping: what `find_iter` of `(?i)(?:v1|v2|…)` yields on text
-    /// without `ſ` or `K`.
-    fn find_iter(&self, text: &[u8], mut found: impl FnMut(Range<usize>)) {
+    /// without `ſ` or `K`. Returns what comparing cost ([`COMPARE_BUDGET`]);
+    /// stops once that is over `budget` (what it found by then is not all
+    /// there is).
+    fn find_iter(&self, text: &[u8], budget: u64, mut found: impl FnMut(Range<usize>)) -> u64 {
+        let mut compared = 0u64;
         let mut next = 0;
         // All starts are 3 bytes long: they are reported in the order of
         // where they begin, and at most one begins at any place.
@@ -598,18 +642,26 @@ impl AsciiValues {
                 continue;
             }
             let rest = &text[at..];
-            let value = self.by_start[m.pattern().as_usize()]
-                .iter()
-                .map(|&i| &self.values[i])
-                .find(|v| {
-                    rest.get(..v.len())
-                        .is_some_and(|r| r.eq_ignore_ascii_case(v))
-                });
+            let mut value = None;
+            for &i in &self.by_start[m.pattern().as_usize()] {
+                if compared > budget {
+                    return compared;
+                }
+                let v = &self.values[i];
+                if let Some(r) = rest.get(..v.len()) {
+                    compared += COMPARE_COST + r.len() as u64;
+                    if r.eq_ignore_ascii_case(v) {
+                        value = Some(v);
+                        break;
+                    }
+                }
+            }
             if let Some(v) = value {
                 next = at + v.len();
                 found(at..next);
             }
         }
+        compared
     }
 }
 
@@ -1015,5 +1067,62 @@ mod tests {
             found > 8_000 && unfolded > 2_500 && found - unfolded > 2_500,
             "{found} {unfolded} of {runs}"
         );
+    }
+
+    /// Values alike but for their ends, and text repeating their start: the
+    /// finder stops comparing at its budget and finds the text whole, then
+    /// every later text whole too; ordinary values and text never reach it.
+    #[test]
+    fn values_alike_but_for_their_ends_cost_a_bounded_search_then_mask_whole_texts() {
+        let values: Vec<String> = (0..=255u8)
+            .map(|i| {
+                let mut v: String = "abc".chars().cycle().take(4094).collect();
+                v.push(char::from(b'D' + i % 16));
+                v.push(char::from(b'D' + i / 16));
+                v
+            })
+            .collect();
+        let mut known = KnownValues::new(values.iter().map(String::as_str));
+        // A smaller budget than a server's, the same way to it: 64 places.
+        known.budget = 64 * 256 * (COMPARE_COST + 4096);
+        let text: String = "abc".chars().cycle().take(300_000).collect();
+        let mut out = vec![Finding {
+            range: 0..3,
+            kind: Kind::Email,
+        }];
+        known.find(&text, &mut out);
+        let whole = |len: usize| Finding {
+            range: 0..len,
+            kind: Kind::KnownValue,
+        };
+        // What was found before stays; this finder's part is the whole text.
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (out[0].kind, out[1].range.clone()),
+            (Kind::Email, whole(text.len()).range)
+        );
+        let compared = known.compared.load(Ordering::Relaxed);
+        assert!(
+            compared > known.budget && compared < 2 * known.budget,
+            "{compared}"
+        );
+        // From then on every text is found whole, with a value in it or not.
+        let mut later = Vec::new();
+        known.find(&"x".repeat(5000), &mut later);
+        assert_eq!(
+            later
+                .iter()
+                .map(|f| (f.range.clone(), f.kind))
+                .collect::<Vec<_>>(),
+            [(0..5000, Kind::KnownValue)]
+        );
+
+        let ordinary = KnownValues::new(["kevin", "kevin-laptop"]);
+        let text = "kevin@kevin-laptop:/home/kevin ".repeat(10_000);
+        let mut out = Vec::new();
+        ordinary.find(&text, &mut out);
+        assert_eq!(out.len(), 30_000);
+        // Each place compared with the two values at most.
+        assert!(ordinary.compared.load(Ordering::Relaxed) <= 30_000 * (2 * COMPARE_COST + 17));
     }
 }
