@@ -185,7 +185,7 @@ impl AnnotationRules {
             Kind::PemKey => self.pem_private_key,
             Kind::UrlCredentials => self.url_credentials,
             Kind::UserPath => self.user_name_in_path,
-            Kind::KnownValue | Kind::Environment => Action::Mask,
+            Kind::KnownValue | Kind::Environment | Kind::Crowded => Action::Mask,
         }
     }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 /// (`environment_variable`, `email_address`, `ip_address`, `credit_card_number`,
 /// `bearer_token`, `pem_private_key`, `url_credentials`, `user_name_in_path`,
 /// `user_or_host_name`), text too long to search, zeroed (`long_text_run_bytes`,
-/// only when a large dump is scrubbed in windows) and annotations
+/// only when a large dump is scrubbed in windows), runs of text masked whole
+/// once a dump held more findings than it may (`crowded_text_run`) and annotations
 /// (`identity_annotation`, `secret_annotation`, plus the string kinds for
 /// values).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +158,13 @@ const PHRASES: &[(&str, Phrase)] = &[
     (
         "long_text_run_bytes",
         Phrase::Counted("byte of overlong text", "bytes of overlong text"),
+    ),
+    (
+        "crowded_text_run",
+        Phrase::Counted(
+            "run of text too full of findings, masked whole",
+            "runs of text too full of findings, masked whole",
+        ),
     ),
     (
         "identity_annotation",

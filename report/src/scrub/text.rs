@@ -22,6 +22,9 @@ pub(crate) enum Kind {
     UserPath,
     KnownValue,
     Environment,
+    /// A whole run of text, masked without being searched: the dump held more
+    /// findings than it may ([`crate::scrub::minidump`]'s crowding bound).
+    Crowded,
 }
 
 impl Kind {
@@ -36,6 +39,7 @@ impl Kind {
             Kind::UserPath => "user_name_in_path",
             Kind::KnownValue => "user_or_host_name",
             Kind::Environment => "environment_variable",
+            Kind::Crowded => "crowded_text_run",
         }
     }
 }
@@ -145,18 +149,22 @@ fn may_hold_home_root(text: &str) -> bool {
     })
 }
 
-/// The user-name parts of home directories in `text`: byte ranges of the names.
-pub(crate) fn user_names_in_paths(text: &str) -> Vec<Range<usize>> {
+/// The user-name parts of home directories in `text`: byte ranges of the names,
+/// the first `limit` of them.
+pub(crate) fn user_names_in_paths(text: &str, limit: usize) -> Vec<Range<usize>> {
     if !may_hold_home_root(text) {
         return Vec::new();
     }
-    user_names_in_home_paths(text)
+    user_names_in_home_paths(text, limit)
 }
 
 /// [`user_names_in_paths`] once `text` is known to may hold a home root.
-fn user_names_in_home_paths(text: &str) -> Vec<Range<usize>> {
+fn user_names_in_home_paths(text: &str, limit: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     for caps in HOME.captures_iter(text) {
+        if out.len() >= limit {
+            break;
+        }
         let (Some(sep), Some(name)) = (caps.get(1), caps.get(2)) else {
             continue;
         };
@@ -321,11 +329,18 @@ impl Shape {
 /// names): e-mail, IPv4/IPv6, credit-card numbers, bearer tokens, PEM keys, URL
 /// credentials and user names in paths. Findings may overlap.
 pub(crate) fn find_values(text: &str, out: &mut Vec<Finding>) {
-    find_values_shaped(text, Shape::of(text), out);
+    find_values_shaped(text, Shape::of(text), out, usize::MAX);
 }
 
-/// [`find_values`] with the patterns `shape` lets through.
-fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
+/// [`find_values`] until `out` holds `limit` findings: `false` when it stopped
+/// there (some may be left unfound).
+pub(crate) fn find_values_up_to(text: &str, out: &mut Vec<Finding>, limit: usize) -> bool {
+    out.len() < limit && find_values_shaped(text, Shape::of(text), out, limit)
+}
+
+/// [`find_values`] with the patterns `shape` lets through, until `out` holds
+/// `limit` findings: `false` when it stopped there (some may be left unfound).
+fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>, limit: usize) -> bool {
     if shape.at {
         let b = text.as_bytes();
         for m in EMAIL.find_iter(text) {
@@ -342,6 +357,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                 range: m.range(),
                 kind: Kind::Email,
             });
+            if out.len() >= limit {
+                return false;
+            }
         }
     }
     if shape.ipv4 {
@@ -358,6 +376,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                     range: r,
                     kind: Kind::Ip,
                 });
+                if out.len() >= limit {
+                    return false;
+                }
             }
         }
     }
@@ -374,6 +395,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                     range: r,
                     kind: Kind::Ip,
                 });
+                if out.len() >= limit {
+                    return false;
+                }
             }
         }
     }
@@ -386,6 +410,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                     range: m.range(),
                     kind: Kind::CreditCard,
                 });
+                if out.len() >= limit {
+                    return false;
+                }
             }
         }
     }
@@ -396,6 +423,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                     range: token.range(),
                     kind: Kind::BearerToken,
                 });
+                if out.len() >= limit {
+                    return false;
+                }
             }
         }
     }
@@ -405,6 +435,9 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                 range: m.range(),
                 kind: Kind::PemKey,
             });
+            if out.len() >= limit {
+                return false;
+            }
         }
     }
     if shape.at && shape.colon && text.contains("://") {
@@ -414,17 +447,24 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>) {
                     range: cred.range(),
                     kind: Kind::UrlCredentials,
                 });
+                if out.len() >= limit {
+                    return false;
+                }
             }
         }
     }
     if shape.home {
-        for r in user_names_in_home_paths(text) {
+        for r in user_names_in_home_paths(text, limit.saturating_sub(out.len())) {
             out.push(Finding {
                 range: r,
                 kind: Kind::UserPath,
             });
+            if out.len() >= limit {
+                return false;
+            }
         }
     }
+    true
 }
 
 /// Where an environment-style `KEY=value` assignment starts in `text`, if the text
@@ -521,8 +561,17 @@ impl KnownValues {
     /// overlapping) that is not glued to letters or digits; all of `text`, as
     /// one finding, once the finder is over its budget ([`COMPARE_BUDGET`]).
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Finding>) {
+        self.find_up_to(text, out, usize::MAX);
+    }
+
+    /// [`Self::find`] until `out` holds `limit` findings: `false` when it
+    /// stopped there (some may be left unfound).
+    pub(crate) fn find_up_to(&self, text: &str, out: &mut Vec<Finding>, limit: usize) -> bool {
+        if out.len() >= limit {
+            return false;
+        }
         if self.pattern.is_empty() || text.len() < self.min_len {
-            return;
+            return true;
         }
         let had = out.len();
         let mut push = |range: Range<usize>| {
@@ -532,13 +581,18 @@ impl KnownValues {
                     kind: Kind::KnownValue,
                 });
             }
+            out.len() < limit
         };
         match &self.ascii {
             Some(ascii) if !may_fold_into_ascii(text) => {
                 let before = self.compared.load(Ordering::Relaxed);
-                let within = before <= self.budget && {
-                    let spent = ascii.find_iter(text.as_bytes(), self.budget - before, &mut push);
-                    self.compared.fetch_add(spent, Ordering::Relaxed) + spent <= self.budget
+                let (complete, within) = if before > self.budget {
+                    (true, false)
+                } else {
+                    let (spent, complete) =
+                        ascii.find_iter(text.as_bytes(), self.budget - before, &mut push);
+                    let total = self.compared.fetch_add(spent, Ordering::Relaxed) + spent;
+                    (complete, total <= self.budget)
                 };
                 if !within {
                     // Over budget (in this text or before): all of it.
@@ -547,13 +601,18 @@ impl KnownValues {
                         range: 0..text.len(),
                         kind: Kind::KnownValue,
                     });
+                    return true;
                 }
+                complete
             }
             _ => {
                 let regex = self.regex.get_or_init(|| Regex::new(&self.pattern).ok());
                 for m in regex.iter().flat_map(|re| re.find_iter(text)) {
-                    push(m.range());
+                    if !push(m.range()) {
+                        return false;
+                    }
                 }
+                true
             }
         }
     }
@@ -628,10 +687,16 @@ impl AsciiValues {
 
     /// Calls `found` with each occurrence in `text`, left to right, not
     /// overlapping: what `find_iter` of `(?i)(?:v1|v2|…)` yields on text
-    /// without `ſ` or `K`. Returns what comparing cost ([`COMPARE_BUDGET`]);
-    /// stops once that is over `budget` (what it found by then is not all
-    /// there is).
-    fn find_iter(&self, text: &[u8], budget: u64, mut found: impl FnMut(Range<usize>)) -> u64 {
+    /// without `ſ` or `K`, until `found` says stop (`false`). Returns what
+    /// comparing cost ([`COMPARE_BUDGET`]), and `false` when `found` said stop;
+    /// stops too once the cost is over `budget` (what it found by then is not
+    /// all there is).
+    fn find_iter(
+        &self,
+        text: &[u8],
+        budget: u64,
+        mut found: impl FnMut(Range<usize>) -> bool,
+    ) -> (u64, bool) {
         let mut compared = 0u64;
         let mut next = 0;
         // All starts are 3 bytes long: they are reported in the order of
@@ -645,7 +710,7 @@ impl AsciiValues {
             let mut value = None;
             for &i in &self.by_start[m.pattern().as_usize()] {
                 if compared > budget {
-                    return compared;
+                    return (compared, true);
                 }
                 let v = &self.values[i];
                 if let Some(r) = rest.get(..v.len()) {
@@ -658,10 +723,12 @@ impl AsciiValues {
             }
             if let Some(v) = value {
                 next = at + v.len();
-                found(at..next);
+                if !found(at..next) {
+                    return (compared, false);
+                }
             }
         }
-        compared
+        (compared, true)
     }
 }
 
@@ -842,7 +909,7 @@ mod tests {
         for text in ["/usr/lib/x", "/homes/x", "/home", "users/x"] {
             assert!(!may_hold_home_root(text), "{text}");
         }
-        assert_eq!(user_names_in_paths("/uſers/bob/x"), vec![8..11]);
+        assert_eq!(user_names_in_paths("/uſers/bob/x", usize::MAX), vec![8..11]);
     }
 
     /// Every pattern's prefilter in [`Shape`] lets through every text the
@@ -874,7 +941,7 @@ mod tests {
                 .collect();
             let (mut shaped, mut all) = (Vec::new(), Vec::new());
             find_values(&text, &mut shaped);
-            find_values_shaped(&text, everything, &mut all);
+            find_values_shaped(&text, everything, &mut all, usize::MAX);
             assert_eq!(shaped, all, "{text:?}");
             for f in &all {
                 found[f.kind as usize] += 1;

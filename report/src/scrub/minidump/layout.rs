@@ -118,6 +118,10 @@ pub(crate) struct Layout {
     stacks: Vec<(Range<usize>, u64)>,
     /// Bytes in a pointer of the crashed process: 4 or 8 (8 when unknown).
     pointer_width: usize,
+    /// The header and the stream directory: what a reader of the dump needs
+    /// first (kept readable when the rest of a crowded dump's text is masked
+    /// whole).
+    pub(super) head: RangeSet<usize>,
 }
 
 /// Offset range of `sub` inside `base`, when `sub` borrows from it.
@@ -195,10 +199,13 @@ impl Layout {
         // Header, directory and stream data: never memory. A memory or stack
         // descriptor pointing into them (rva 0 for a stack that wasn't captured,
         // or a hostile dump) is ignored.
+        let head = vec![
+            0..32.min(buf.len()),
+            dir.min(buf.len())..dir.saturating_add(count.saturating_mul(12)).min(buf.len()),
+        ];
         let mut structural: Vec<Range<usize>> = streams.iter().map(|s| s.data.clone()).collect();
-        structural.push(0..32.min(buf.len()));
-        structural
-            .push(dir.min(buf.len())..dir.saturating_add(count.saturating_mul(12)).min(buf.len()));
+        structural.extend(head.iter().cloned());
+        let head = RangeSet::new(head);
         let structural = RangeSet::new(structural);
         let is_structural = |r: &Range<usize>| structural.overlaps(r);
 
@@ -324,6 +331,7 @@ impl Layout {
             unwind_targets,
             stacks,
             pointer_width,
+            head,
         })
     }
 

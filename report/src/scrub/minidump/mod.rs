@@ -29,7 +29,7 @@ mod windowed;
 pub(crate) use layout::{Layout, RegionKind};
 
 use layout::{RangeSet, zero};
-use memory::{TextRules, learn_names, scrub_text_everywhere};
+use memory::{Crowding, TextRules, learn_names, scrub_text_everywhere};
 pub use stack::{CutStacks, StackHoles, cut_stack_memory, restore_stack_memory};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
 pub use windowed::{DumpPages, WindowLimits, WindowedScrub, scrub_minidump_windowed};
@@ -93,8 +93,9 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
     let mut summary = ScrubSummary::default();
 
     // Names to mask everywhere, learned before anything is rewritten.
+    let crowding = Crowding::new(dump.len());
     let known = if config.user_names {
-        known_values(learn_names(dump, &config.annotations), config)
+        known_values(learn_names(dump, &config.annotations, &crowding), config)
     } else {
         KnownValues::default()
     };
@@ -113,6 +114,7 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
         config,
         known: &known,
         protected: RangeSet::new(protected),
+        crowding: &crowding,
     };
     scrub_text_everywhere(dump, &rules, &mut summary);
     summary

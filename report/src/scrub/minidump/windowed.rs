@@ -32,7 +32,7 @@ use std::io;
 use std::ops::Range;
 
 use super::layout::{Layout, RangeSet, RegionKind, merge_ranges};
-use super::memory::{Context, Learned, TextRules, scrub_text_in, text_segments};
+use super::memory::{Context, Crowding, Learned, TextRules, scrub_text_in, text_segments};
 use super::stack::{CutStacks, StackHoles, stack_ranges};
 use super::{known_values, scrub_structure};
 use crate::scrub::config::ScrubConfig;
@@ -133,8 +133,9 @@ pub fn scrub_minidump_windowed(
     let mut summary = ScrubSummary::default();
 
     // Names to mask everywhere, learned before anything is rewritten.
+    let crowding = Crowding::new(buf.len());
     let known = if config.user_names {
-        known_values(windows.learn_names(buf, config)?, config)
+        known_values(windows.learn_names(buf, config, &crowding)?, config)
     } else {
         KnownValues::default()
     };
@@ -145,6 +146,7 @@ pub fn scrub_minidump_windowed(
         config,
         known: &known,
         protected: RangeSet::new(protected),
+        crowding: &crowding,
     };
 
     let holes = stack_ranges(buf, &layout);
@@ -400,7 +402,12 @@ impl<P: DumpPages> Windows<'_, P> {
 
     /// The names and secret values the whole file reveals (`learn_names`),
     /// learned a window at a time.
-    fn learn_names(&mut self, buf: &mut [u8], config: &ScrubConfig) -> io::Result<Vec<String>> {
+    fn learn_names(
+        &mut self,
+        buf: &mut [u8],
+        config: &ScrubConfig,
+        crowding: &Crowding,
+    ) -> io::Result<Vec<String>> {
         let mut learned = Learned::default();
         let whole = 0..buf.len();
         let (mut at, mut in_long_run) = (0, false);
@@ -409,7 +416,7 @@ impl<P: DumpPages> Windows<'_, P> {
             let skip = in_long_run || !is_cut;
             in_long_run = !is_cut;
             if !skip {
-                learned.learn(&buf[at..end], &config.annotations);
+                learned.learn(&buf[at..end], &config.annotations, crowding);
             }
             let reach = (end + MARGIN).min(whole.end);
             for r in parts_in(self.regions, at..reach) {
@@ -462,6 +469,7 @@ mod tests {
     use super::*;
     use crate::scrub::minidump::stack::tests::testdata_dumps;
     use crate::scrub::scrub_and_cut_stack_memory;
+    use minidump::Minidump;
 
     /// A dump in memory; what is released reads as zeros after (every byte of
     /// it, not only whole pages: the strictest reading of the contract).
@@ -606,6 +614,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A dump whose heap (searched, with `heap_memory` off) is nothing but home
+    /// paths: more findings than it may hold, so the text after that point is
+    /// masked whole (`crowded_text_run`), the same whole and in windows, and a
+    /// secret planted there is gone with it.
+    #[test]
+    fn a_dump_crowded_with_findings_is_masked_whole_the_same_in_windows() {
+        let path = testdata_dumps()
+            .into_iter()
+            .find(|p| p.ends_with("firefox-windows-x86_64.dmp"))
+            .expect("the Windows Firefox dump");
+        let mut dump = std::fs::read(&path).unwrap();
+        let layout = Layout::read(&dump).unwrap();
+        let heap = layout.ranges_of(RegionKind::Heap);
+        let mut filled = 0;
+        for r in &heap {
+            for (i, at) in r.clone().step_by(8).enumerate() {
+                if at + 8 <= r.end {
+                    let piece: &[u8] = if i % 1000 == 999 {
+                        b"\0a@b.cc\0"
+                    } else {
+                        b"/home/a\0"
+                    };
+                    dump[at..at + 8].copy_from_slice(&piece[..8]);
+                    filled += 8;
+                }
+            }
+        }
+        assert!(filled > 2 << 20, "{filled}");
+        let last = heap.last().unwrap();
+        plant(
+            &mut dump,
+            last.end - 64,
+            "\0someone.private@example.org\0",
+            false,
+        );
+        let config = ScrubConfig {
+            heap_memory: false,
+            ..ScrubConfig::default()
+        };
+        for window in [4098, 1 << 20] {
+            let limits = WindowLimits { window, ..TINY };
+            assert_same("crowded", &dump, &config, &limits);
+        }
+        let (out, scrubbed) = windowed(&dump, &config, &TINY).unwrap();
+        let summary = &scrubbed.summary;
+        assert!(summary.count("crowded_text_run") > 100_000, "{summary:?}");
+        // Findings counted up to the dump's bound, then none searched for.
+        let bound = (1 << 16) + dump.len() as u64 / 256;
+        assert!(summary.count("user_name_in_path") <= bound, "{summary:?}");
+        let needle = b"someone.private";
+        assert!(!out.windows(needle.len()).any(|w| w == needle));
+        Minidump::read(&out[..]).expect("the header and directory stay readable");
     }
 
     #[test]
