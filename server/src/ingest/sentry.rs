@@ -36,6 +36,7 @@ use super::body::{self, decompressed};
 use super::spool::{Spool, Spooler};
 use super::upload::{KeptFile, upload_from_spool};
 use super::{Accepted, IngestError, IngestState, Upload, accept, check_free_space};
+use crate::config::Limits;
 use mayday_report::scrub::{TextAttachmentRule, attachment_text};
 
 /// The annotation keys a release sets, as the Breakpad form names them.
@@ -155,8 +156,11 @@ fn admit(
 }
 
 /// The event's `tags` (an object, or a list of `[key, value]` pairs) as
-/// annotations beside the app's own (which win), up to `max` annotations in all.
-fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, max: usize) {
+/// annotations beside the app's own (which win), within the upload limits on
+/// annotations (`max_annotations` in all, `max_annotation_bytes` of keys and
+/// values in all). A tag Sentry would not take is dropped as Relay drops it: a
+/// key over 32 characters, a value over 200 or with a newline.
+fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, limits: &Limits) {
     let pairs: Vec<(String, String)> = match tags {
         Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), tag_text(v))).collect(),
         Some(Value::Array(list)) => list
@@ -165,15 +169,31 @@ fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, ma
             .collect(),
         _ => return,
     };
+    let mut bytes: u64 = annotations
+        .iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
     for (key, value) in pairs {
-        if annotations.len() >= max {
+        if annotations.len() >= limits.max_annotations {
             break;
         }
-        if !key.is_empty() {
-            annotations.entry(key).or_insert(value);
+        let valid = !key.is_empty()
+            && key.chars().count() <= MAX_TAG_KEY_CHARS
+            && value.chars().count() <= MAX_TAG_VALUE_CHARS
+            && !value.contains('\n');
+        let size = (key.len() + value.len()) as u64;
+        if !valid || annotations.contains_key(&key) || bytes + size > limits.max_annotation_bytes {
+            continue;
         }
+        bytes += size;
+        annotations.insert(key, value);
     }
 }
+
+/// The longest tag key Sentry takes, in characters.
+const MAX_TAG_KEY_CHARS: usize = 32;
+/// The longest tag value Sentry takes, in characters.
+const MAX_TAG_VALUE_CHARS: usize = 200;
 
 fn tag_text(value: &Value) -> String {
     match value {
@@ -189,13 +209,13 @@ fn apply_event(
     release: Option<&str>,
     tags: Option<&Value>,
     project_product: Option<String>,
-    max_annotations: usize,
+    limits: &Limits,
 ) {
     set_release(annotations, release);
     if let Some(product) = project_product {
         annotations.entry(PRODUCT.to_owned()).or_insert(product);
     }
-    add_tags(annotations, tags, max_annotations);
+    add_tags(annotations, tags, limits);
 }
 
 /// Sentry's answer, with Mayday's receipt beside it.
@@ -277,7 +297,7 @@ pub(super) async fn minidump(
         release.as_deref(),
         Some(&tags),
         project_product,
-        state.limits.max_annotations,
+        &state.limits,
     );
     store(&state, upload, event_id).await
 }
@@ -584,16 +604,40 @@ pub(super) async fn envelope(
         state.limits.max_decompressed_bytes,
         state.limits.max_compression_ratio,
     );
-    let envelope = read_envelope(stream, &state.spooler, &state.scrub.text_attachments)
-        .await
-        .inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let (event_id, upload) = envelope_upload(
+        stream,
+        &state.spooler,
+        &state.scrub.text_attachments,
+        project_product,
+        &state.limits,
+    )
+    .await
+    .inspect_err(|e| state.metrics.rejected(e.name()))?;
+    match upload {
+        Some(upload) => store(&state, upload, event_id).await,
+        // Not a crash with a dump: answered, nothing kept.
+        None => Ok(answer(event_id, None)),
+    }
+}
+
+/// An envelope read from its (decompressed, size-limited) body: its event id
+/// (the header's, else a new one) and the upload its `event.minidump`
+/// attachment makes, with the event's release and tags as annotations, its
+/// kept text attachments and the others it dropped; `None` without a dump.
+pub(super) async fn envelope_upload(
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, IngestError>> + Unpin,
+    spooler: &Arc<Spooler>,
+    keep: &[TextAttachmentRule],
+    project_product: Option<String>,
+    limits: &Limits,
+) -> Result<(String, Option<Upload>), IngestError> {
+    let envelope = read_envelope(stream, spooler, keep).await?;
     let event_id = envelope.header["event_id"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(new_event_id);
     let Some(dump) = envelope.dump else {
-        // Not a crash with a dump: answered, nothing kept.
-        return Ok(answer(event_id, None));
+        return Ok((event_id, None));
     };
     let mut annotations = BTreeMap::new();
     let event = envelope.event.as_ref();
@@ -602,13 +646,12 @@ pub(super) async fn envelope(
         event.and_then(Event::release),
         event.and_then(Event::tags),
         project_product,
-        state.limits.max_annotations,
+        limits,
     );
-    let mut upload =
-        upload_from_spool(dump, annotations).inspect_err(|e| state.metrics.rejected(e.name()))?;
+    let mut upload = upload_from_spool(dump, annotations)?;
     upload.text_attachments = envelope.texts;
     upload.dropped_attachments = envelope.dropped;
-    store(&state, upload, event_id).await
+    Ok((event_id, Some(upload)))
 }
 
 #[cfg(test)]
@@ -789,11 +832,15 @@ mod tests {
 
     #[test]
     fn tags_become_annotations_after_the_apps_own_and_within_the_limit() {
+        let limits = |max_annotations| Limits {
+            max_annotations,
+            ..Limits::default()
+        };
         let mut annotations = BTreeMap::from([("env".to_owned(), "app's".to_owned())]);
         add_tags(
             &mut annotations,
             Some(&json!({"env": "tag's", "level": 3, "": "x"})),
-            10,
+            &limits(10),
         );
         assert_eq!(annotations["env"], "app's");
         assert_eq!(annotations["level"], "3");
@@ -801,14 +848,51 @@ mod tests {
         add_tags(
             &mut annotations,
             Some(&json!([["a", "1"], ["b"], [2, "x"]])),
-            10,
+            &limits(10),
         );
         assert_eq!(annotations["a"], "1");
         assert_eq!(annotations.len(), 3);
-        add_tags(&mut annotations, Some(&json!({"c": "1", "d": "2"})), 4);
+        add_tags(
+            &mut annotations,
+            Some(&json!({"c": "1", "d": "2"})),
+            &limits(4),
+        );
         assert_eq!(annotations.len(), 4);
-        add_tags(&mut annotations, Some(&json!("not tags")), 10);
+        add_tags(&mut annotations, Some(&json!("not tags")), &limits(10));
         assert_eq!(annotations.len(), 4);
+    }
+
+    #[test]
+    fn tags_sentry_would_not_take_are_dropped_and_the_rest_kept_within_the_bytes() {
+        let long_key = "k".repeat(33);
+        let mut annotations = BTreeMap::new();
+        add_tags(
+            &mut annotations,
+            Some(&json!({
+                "ok": "v",
+                long_key.as_str(): "v",
+                "long": "v".repeat(201),
+                "é".repeat(32): "ü".repeat(200),
+                "lines": "a\nb",
+            })),
+            &Limits::default(),
+        );
+        let kept: Vec<&str> = annotations.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["ok".to_owned(), "é".repeat(32)]);
+        // Keys and values within max_annotation_bytes in all: 1,000 tags of
+        // 100 bytes against 64 KiB.
+        let many: serde_json::Map<String, Value> = (0..1000)
+            .map(|i| (format!("tag{i:04}"), json!("x".repeat(93))))
+            .collect();
+        let limits = Limits {
+            max_annotations: 10_000,
+            ..Limits::default()
+        };
+        let mut annotations = BTreeMap::from([("app".to_owned(), "y".repeat(1000))]);
+        add_tags(&mut annotations, Some(&Value::Object(many)), &limits);
+        let bytes: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(bytes as u64 <= limits.max_annotation_bytes, "{bytes}");
+        assert_eq!(annotations.len(), 1 + (64 * 1024 - 1003) / 100);
     }
 
     #[test]
