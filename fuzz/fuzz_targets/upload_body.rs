@@ -1,14 +1,14 @@
-//! Fuzzes the upload body parser behind `POST /submit`: a body of any shape — raw,
-//! gzip-wrapped, multipart/form-data or multipart/mixed, arriving in chunks of any
-//! size — goes through the ingest routes' body layers (the wire limit, the wire
-//! watch, gzip decompression) into the parser (`ingest::parser_router`), with
-//! small limits. It must never panic, and what it accepts keeps to the limits: a
+//! Fuzzes the upload body parsers behind `POST /submit` and a Sentry envelope's
+//! route: a body of any shape — raw, gzip-wrapped, multipart/form-data or
+//! multipart/mixed, a Sentry envelope, arriving in chunks of any size — goes
+//! through the ingest routes' body layers (the wire limit, the wire watch, gzip
+//! decompression) into the parser (`ingest::parser_router`), with small limits. It must never panic, and what it accepts keeps to the limits: a
 //! dump within the decompressed limit, annotations within their size and count,
 //! parts within their count. A body read in one piece and the same body read in
 //! chunks give the same upload.
 //!
-//! Input: a mode byte (bits 0-2 the `Content-Type`, bits 3-4 the encoding), a
-//! chunk-size byte (0: one chunk), then the body; with `Content-Type` choice 7 the
+//! Input: a mode byte (bits 0-2 the `Content-Type`, bits 3-4 the encoding, bit 5
+//! the envelope route), a chunk-size byte (0: one chunk), then the body; with `Content-Type` choice 7 the
 //! body starts with the `Content-Type` value, up to a newline.
 
 #![no_main]
@@ -84,6 +84,7 @@ enum Encoding {
 /// One request through the body layers into the parser; `None` when a layer
 /// answered before the parser ran.
 fn read(
+    path: &str,
     content_type: Option<&str>,
     encoding: Encoding,
     body: &[u8],
@@ -104,7 +105,7 @@ fn read(
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect()
     };
-    let mut request = Request::post("/submit");
+    let mut request = Request::post(path);
     if let Some(content_type) = content_type {
         request = request.header(header::CONTENT_TYPE, content_type);
     }
@@ -180,12 +181,17 @@ fuzz_target!(|data: &[u8]| {
         2 => Encoding::DeclaredGzip,
         _ => Encoding::Sized,
     };
+    let path = if mode & 32 == 0 {
+        "/submit"
+    } else {
+        "/envelope"
+    };
     let content_type = content_type.as_deref();
-    let chunked = read(content_type, encoding, body, usize::from(*chunk));
+    let chunked = read(path, content_type, encoding, body, usize::from(*chunk));
     if let Some(Ok(chunked)) = &chunked {
         check_limits(chunked);
         if *chunk != 0
-            && let Some(Ok(whole)) = read(content_type, encoding, body, 0)
+            && let Some(Ok(whole)) = read(path, content_type, encoding, body, 0)
         {
             check_limits(&whole);
             assert_eq!(
@@ -195,6 +201,7 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_eq!(chunked.annotations, whole.annotations);
             assert_eq!(chunked.dropped_attachments, whole.dropped_attachments);
+            assert_eq!(chunked.text_attachments, whole.text_attachments);
         }
     }
 });

@@ -25,8 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use mayday_report::crash_site::CRASH_SITES_PATH;
 use mayday_report::scrub::{
-    CutStacks, ScrubConfig, ScrubSummary, TextAttachment, scrub_and_cut_stack_memory,
-    scrub_annotations, scrub_attachment,
+    CutStacks, ScrubConfig, ScrubSummary, TextAttachment, TextAttachmentRule,
+    scrub_and_cut_stack_memory, scrub_annotations, scrub_attachment,
 };
 use mayday_report::upload::{PRODUCT_KEYS, SubmitReceipt, VERSION_KEYS};
 use tower_http::decompression::RequestDecompressionLayer;
@@ -97,33 +97,71 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: IngestState) -> Router<S>
         .with_state(state)
 }
 
-/// The upload parser alone, behind the same body layers as [`router`]: `POST
-/// /submit` reads the upload as the ingest routes do and hands the outcome to
-/// `parsed`, storing nothing, then answers `204` or the refusal's status. For
-/// fuzzing the parser with its real limits and the layers in front of it.
+/// The upload parsers alone, behind the same body layers as [`router`]: `POST
+/// /submit` reads the upload as the ingest routes do, `POST /envelope` a Sentry
+/// envelope as its route does (keeping the text attachment `log` up to 64
+/// bytes); each hands the outcome to `parsed` (an envelope without a dump: not
+/// at all), storing nothing, then answers `204` (an envelope without a dump:
+/// `200`) or the refusal's status. For fuzzing the parsers with their real limits
+/// and the layers in front of them.
 pub fn parser_router(
     limits: Limits,
     body_idle_timeout: Duration,
     spooler: Arc<Spooler>,
     parsed: impl Fn(Result<Upload, IngestError>) + Clone + Send + Sync + 'static,
 ) -> Router {
-    let routes = Router::new().route(
-        "/submit",
-        post({
-            let limits = limits.clone();
-            move |Extension(wire): Extension<Arc<body::WireStats>>,
-                  headers: HeaderMap,
-                  body: Body| async move {
-                let upload =
-                    read_request(&headers, body, wire, &limits, &spooler, Keep::default()).await;
-                let status = upload
-                    .as_ref()
-                    .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
-                parsed(upload);
-                status
-            }
-        }),
-    );
+    let routes = Router::new()
+        .route(
+            "/submit",
+            post({
+                let (limits, spooler, parsed) =
+                    (limits.clone(), Arc::clone(&spooler), parsed.clone());
+                move |Extension(wire): Extension<Arc<body::WireStats>>,
+                      headers: HeaderMap,
+                      body: Body| async move {
+                    let upload =
+                        read_request(&headers, body, wire, &limits, &spooler, Keep::default())
+                            .await;
+                    let status = upload
+                        .as_ref()
+                        .map_or_else(IngestError::status, |_| StatusCode::NO_CONTENT);
+                    parsed(upload);
+                    status
+                }
+            }),
+        )
+        .route(
+            "/envelope",
+            post({
+                let limits = limits.clone();
+                move |Extension(wire): Extension<Arc<body::WireStats>>, body: Body| async move {
+                    let stream = body::decompressed(
+                        body,
+                        wire,
+                        limits.max_decompressed_bytes,
+                        limits.max_compression_ratio,
+                    );
+                    let keep = [TextAttachmentRule {
+                        field: "log".to_owned(),
+                        max_bytes: 64,
+                    }];
+                    let read =
+                        sentry::envelope_upload(stream, &spooler, &keep, None, &limits).await;
+                    match read {
+                        Ok((_, None)) => StatusCode::OK,
+                        Ok((_, Some(upload))) => {
+                            parsed(Ok(upload));
+                            StatusCode::NO_CONTENT
+                        }
+                        Err(e) => {
+                            let status = e.status();
+                            parsed(Err(e));
+                            status
+                        }
+                    }
+                }
+            }),
+        );
     body_layers(routes, &limits, body_idle_timeout)
 }
 
