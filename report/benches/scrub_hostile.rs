@@ -76,6 +76,8 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let fixed = |text: &'static [u8]| -> Piece { Box::new(move |_| text.to_vec()) };
+    // A table of inputs, a line each: its lines are alike by design (the
+    // duplicate scan pairs two halves of it).
     let pieces: Vec<(&str, Piece)> = vec![
         ("zeros", Box::new(|_| vec![0; 64])),
         ("emails", fixed(b"a@b.cc ")),
