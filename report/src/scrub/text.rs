@@ -518,7 +518,8 @@ pub(crate) struct KnownValues {
     ascii: Option<AsciiValues>,
     /// `(?i)(?:v1|v2|…)`, empty when there are no values.
     pattern: String,
-    /// [`Self::pattern`] compiled, on first need (`None`: it did not compile).
+    /// [`Self::pattern`] compiled, on first need (`None`: it did not compile;
+    /// the texts that need it are then found whole).
     regex: OnceLock<Option<Regex>>,
     min_len: usize,
     /// What comparing cost so far ([`AsciiValues::find_iter`]).
@@ -605,15 +606,26 @@ impl KnownValues {
                 }
                 complete
             }
-            _ => {
-                let regex = self.regex.get_or_init(|| Regex::new(&self.pattern).ok());
-                for m in regex.iter().flat_map(|re| re.find_iter(text)) {
-                    if !push(m.range()) {
-                        return false;
+            _ => match self.regex.get_or_init(|| Regex::new(&self.pattern).ok()) {
+                Some(regex) => {
+                    for m in regex.find_iter(text) {
+                        if !push(m.range()) {
+                            return false;
+                        }
                     }
+                    true
                 }
-                true
-            }
+                // Values too many or too long to compile into one regex: the
+                // text cannot be searched for them, so all of it.
+                None => {
+                    out.truncate(had);
+                    out.push(Finding {
+                        range: 0..text.len(),
+                        kind: Kind::KnownValue,
+                    });
+                    true
+                }
+            },
         }
     }
 }
@@ -1191,5 +1203,27 @@ mod tests {
         assert_eq!(out.len(), 30_000);
         // Each place compared with the two values at most.
         assert!(ordinary.compared.load(Ordering::Relaxed) <= 30_000 * (2 * COMPARE_COST + 17));
+    }
+
+    /// Values that would not compile into one regex leave the texts that need it
+    /// (here: one holding `ſ`) found whole, not unsearched.
+    #[test]
+    fn texts_the_values_regex_cannot_search_are_found_whole() {
+        let known = KnownValues::new(["kevin", "jörg"]);
+        known.regex.set(None).unwrap();
+        let text = "for ſome jörg and kevin";
+        let mut out = Vec::new();
+        assert!(known.find_up_to(text, &mut out, usize::MAX));
+        assert_eq!(
+            out.iter()
+                .map(|f| (f.range.clone(), f.kind))
+                .collect::<Vec<_>>(),
+            [(0..text.len(), Kind::KnownValue)]
+        );
+        // Compiled, the same text gives the values themselves.
+        let known = KnownValues::new(["kevin", "jörg"]);
+        let mut out = Vec::new();
+        known.find(text, &mut out);
+        assert_eq!(out.len(), 2);
     }
 }
