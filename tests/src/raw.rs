@@ -54,13 +54,43 @@ pub fn at_once(head: &[u8], body: &[u8]) -> Vec<Write> {
 /// A request head: `POST <path>` with `headers` (each `Name: value`) and a
 /// `Content-Length`.
 pub fn post_head(path: &str, headers: &[&str], content_length: u64) -> Vec<u8> {
+    head_framed(path, headers, &format!("Content-Length: {content_length}"))
+}
+
+/// A request head: `POST <path>` with `headers` (each `Name: value`), its body
+/// in chunks ([`chunked`]).
+pub fn post_head_chunked(path: &str, headers: &[&str]) -> Vec<u8> {
+    head_framed(path, headers, "Transfer-Encoding: chunked")
+}
+
+/// A `POST` head with `headers` and then the header that frames its body.
+fn head_framed(path: &str, headers: &[&str], framing: &str) -> Vec<u8> {
     let mut head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for header in headers {
+    for header in headers.iter().chain([&framing]) {
         head.push_str(header);
         head.push_str("\r\n");
     }
-    head.push_str(&format!("Content-Length: {content_length}\r\n\r\n"));
+    head.push_str("\r\n");
     head.into_bytes()
+}
+
+/// `body` in the chunked transfer coding, the `i`-th chunk `size(i)` bytes long
+/// (the last one what is left), then the last chunk.
+pub fn chunked(body: &[u8], mut size: impl FnMut(usize) -> usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() * 2);
+    let mut rest = body;
+    for i in 0.. {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, after) = rest.split_at(size(i).clamp(1, rest.len()));
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+        rest = after;
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
 }
 
 /// Connects to `addr` (`127.0.0.1:<port>`), makes `writes` (ignoring write

@@ -1,6 +1,6 @@
 //! The upload body on its way in: bytes counted on the wire (before
-//! decompression) and after it, an idle timeout on the wire, and the compression
-//! ratio bounded.
+//! decompression) and after it, an idle timeout on the wire, the pieces it
+//! arrives in bounded, and the compression ratio bounded.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +21,19 @@ use super::error::IngestError;
 /// bodies compress as they like.
 const RATIO_FREE_BYTES: u64 = 1024 * 1024;
 
+/// Pieces (HTTP chunks, or reads of the socket) a body may arrive in before
+/// their mean size is checked: Crashpad sends each short multipart field as a
+/// chunk of its own, a few hundred for a report with many annotations.
+const FREE_PIECES: u64 = 4096;
+
+/// The least mean size of a body's pieces past [`FREE_PIECES`]. Each piece costs
+/// the server about 2 µs however small (hyper hands each one from the
+/// connection's task to the handler's): a body of 25 MiB in chunks of one byte
+/// cost 10 s of a core, in pieces of this size 0.2 s. Clients send chunks of
+/// kilobytes (Crashpad 32 KiB, curl 64 KiB), and a socket read holds a packet
+/// or more.
+const MIN_MEAN_PIECE_BYTES: u64 = 256;
+
 /// What happened to one request body on the wire, shared between the layer in
 /// front of decompression and the handler behind it.
 #[derive(Debug, Default)]
@@ -28,6 +41,7 @@ pub(crate) struct WireStats {
     bytes: AtomicU64,
     timed_out: AtomicBool,
     over_limit: AtomicBool,
+    small_pieces: AtomicBool,
 }
 
 impl WireStats {
@@ -36,13 +50,15 @@ impl WireStats {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Why the body stream failed, if the wire says: idle too long, or over the
-    /// wire limit.
+    /// Why the body stream failed, if the wire says: idle too long, over the
+    /// wire limit, or in too many small pieces.
     pub(crate) fn failure(&self) -> Option<IngestError> {
         if self.timed_out.load(Ordering::Relaxed) {
             Some(IngestError::BodyTimeout)
         } else if self.over_limit.load(Ordering::Relaxed) {
             Some(IngestError::TooLarge("body"))
+        } else if self.small_pieces.load(Ordering::Relaxed) {
+            Some(IngestError::Malformed("body_pieces"))
         } else {
             None
         }
@@ -54,9 +70,44 @@ impl WireStats {
 #[error("no body bytes for {0:?}")]
 struct BodyIdle(Duration);
 
+/// The body arrives in pieces too small for their number (see [`Pieces`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{pieces} body pieces for {bytes} bytes")]
+struct SmallPieces {
+    pieces: u64,
+    bytes: u64,
+}
+
+/// The pieces a body arrived in so far, and their bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pieces {
+    pieces: u64,
+    bytes: u64,
+}
+
+impl Pieces {
+    /// Counts one more piece of `len` bytes; an error once the pieces past
+    /// [`FREE_PIECES`] are more than the bytes pay for at
+    /// [`MIN_MEAN_PIECE_BYTES`] each. A body then comes in at most
+    /// `FREE_PIECES + bytes / MIN_MEAN_PIECE_BYTES` pieces.
+    fn add(&mut self, len: usize) -> Result<(), SmallPieces> {
+        self.pieces += 1;
+        self.bytes += len as u64;
+        let paid = self.bytes / MIN_MEAN_PIECE_BYTES;
+        if self.pieces > FREE_PIECES.saturating_add(paid) {
+            return Err(SmallPieces {
+                pieces: self.pieces,
+                bytes: self.bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Middleware in front of decompression: counts the body's wire bytes and fails it
-/// once no byte arrived for `idle` (the handler answers `408`). The counts go into
-/// the request's extensions as an `Arc<WireStats>`.
+/// once no byte arrived for `idle` (the handler answers `408`) or once it came in
+/// too many small pieces (`400`, see [`Pieces`]). The counts go into the
+/// request's extensions as an `Arc<WireStats>`.
 pub(crate) async fn watch_wire(
     State(idle): State<Duration>,
     mut request: Request,
@@ -66,28 +117,33 @@ pub(crate) async fn watch_wire(
     request.extensions_mut().insert(Arc::clone(&stats));
     let request = request.map(|body| {
         let stream = futures::stream::unfold(
-            (body.into_data_stream(), stats, false),
-            move |(mut stream, stats, done)| async move {
+            (body.into_data_stream(), stats, Pieces::default(), false),
+            move |(mut stream, stats, mut pieces, done)| async move {
                 if done {
                     return None;
                 }
                 match tokio::time::timeout(idle, stream.next()).await {
                     Ok(Some(Ok(bytes))) => {
                         stats.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                        Some((Ok(bytes), (stream, stats, false)))
+                        if let Err(e) = pieces.add(bytes.len()) {
+                            stats.small_pieces.store(true, Ordering::Relaxed);
+                            let e: axum::BoxError = Box::new(e);
+                            return Some((Err(e), (stream, stats, pieces, true)));
+                        }
+                        Some((Ok(bytes), (stream, stats, pieces, false)))
                     }
                     Ok(Some(Err(e))) => {
                         if is_length_limit(&e) {
                             stats.over_limit.store(true, Ordering::Relaxed);
                         }
                         let e: axum::BoxError = Box::new(e);
-                        Some((Err(e), (stream, stats, true)))
+                        Some((Err(e), (stream, stats, pieces, true)))
                     }
                     Ok(None) => None,
                     Err(_) => {
                         stats.timed_out.store(true, Ordering::Relaxed);
                         let e: axum::BoxError = Box::new(BodyIdle(idle));
-                        Some((Err(e), (stream, stats, true)))
+                        Some((Err(e), (stream, stats, pieces, true)))
                     }
                 }
             },
@@ -277,5 +333,35 @@ mod tests {
         stats.bytes.store(4 * 1024 * 1024, Ordering::Relaxed);
         let results: Vec<_> = decompressed(body, stats, u64::MAX, 100).collect().await;
         assert!(results.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_body_in_too_many_small_pieces_is_refused_after_the_free_pieces() {
+        // Many short pieces, then ordinary ones: a Crashpad upload.
+        let mut pieces = Pieces::default();
+        for _ in 0..FREE_PIECES {
+            pieces.add(1).unwrap();
+        }
+        for _ in 0..64 {
+            pieces.add(32 * 1024).unwrap();
+        }
+        // One byte at a time: refused soon past the free pieces.
+        let mut pieces = Pieces::default();
+        let refused = (0..2 * FREE_PIECES).position(|_| pieces.add(1).is_err());
+        let refused = refused.expect("refused") as u64;
+        assert!(
+            (FREE_PIECES..FREE_PIECES + 32).contains(&refused),
+            "{refused}"
+        );
+        // Pieces of the least mean size pass however many; of half of it, twice
+        // the free pieces do.
+        let mut pieces = Pieces::default();
+        for _ in 0..4 * FREE_PIECES {
+            pieces.add(MIN_MEAN_PIECE_BYTES as usize).unwrap();
+        }
+        let mut pieces = Pieces::default();
+        let half = MIN_MEAN_PIECE_BYTES as usize / 2;
+        let refused = (0..4 * FREE_PIECES).position(|_| pieces.add(half).is_err());
+        assert_eq!(refused, Some(2 * FREE_PIECES as usize));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mayday_server::index::Index;
 use mayday_tests::fixtures::testdata;
-use mayday_tests::raw::{Answer, Write, at_once, exchange, post_head};
+use mayday_tests::raw::{Answer, Write, at_once, chunked, exchange, post_head, post_head_chunked};
 use mayday_tests::scan::{contains, walk};
 use mayday_tests::server::{ServerProcess, TestServer};
 use mayday_tests::services::S3Server;
@@ -351,6 +351,57 @@ async fn envelopes_of_empty_lines_cost_what_their_bytes_do() {
 /// What two envelopes of 16 MiB may cost the server (a debug build reads them in
 /// a few seconds).
 const MAX_ENVELOPE_CPU: Duration = Duration::from_secs(30);
+
+/// An upload in chunks of one byte — cheap to send, about 2 µs of the server's
+/// CPU each (a 25 MiB body cost 10 s of a core in a release build) — is refused
+/// `400` soon after the free pieces, two at once, and nothing of them is stored;
+/// the same upload in Crashpad's chunks (each short field a chunk of its own,
+/// then 32 KiB chunks) is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_in_one_byte_chunks_are_refused_and_crashpads_chunks_are_not() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[("MAYDAY_WORKERS", "0")]);
+    let form = (0..40).fold(Multipart::new(), |form, i| {
+        form.text(&format!("key{i}"), "value")
+    });
+    let dump = std::fs::read(testdata().join("mozilla-firefox-linux-x64/firefox-linux-x86_64.dmp"));
+    let (content_type, body) = form.dump(&dump.unwrap()).finish();
+    let head = post_head_chunked("/submit", &[&format!("Content-Type: {content_type}")]);
+    let at = host_port(&server.url);
+    let before = server.cpu_time();
+    let in_bytes = chunked(&body, |_| 1);
+    let sends: Vec<_> = (0..2)
+        .map(|_| exchange(&at, at_once(&head, &in_bytes), ANSWER_WITHIN))
+        .collect();
+    for answer in futures::future::join_all(sends).await {
+        assert_refused(answer.expect("an answer"), 400, "malformed_body_pieces");
+    }
+    let spent = server.cpu_time() - before;
+    eprintln!(
+        "two bodies of {} bytes in one-byte chunks: {spent:?} of server CPU",
+        body.len()
+    );
+    assert!(spent < MAX_PIECES_CPU, "{spent:?}");
+    assert_eq!(stored_files(data.path()), Vec::<String>::new());
+
+    // 300 short chunks (Crashpad sends each field's head, value and end apart).
+    let crashpad = chunked(&body, |i| if i < 300 { 8 } else { 32 * 1024 });
+    let answer = exchange(
+        &host_port(&server.url),
+        at_once(&head, &crashpad),
+        ANSWER_WITHIN,
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("CrashID="), "{answer:?}");
+    server.kill();
+    assert_eq!(indexed(&index_of(data.path()).await).await.0, 1);
+}
+
+/// What two bodies of 1.8 MB in one-byte chunks may cost the server refusing
+/// them (a debug build): unbounded, they took several seconds of a release build.
+const MAX_PIECES_CPU: Duration = Duration::from_secs(10);
 
 /// Below the free-space floor of the store's disk, uploads are answered 503 with
 /// Retry-After and nothing is stored.
