@@ -344,6 +344,11 @@ impl App {
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open
 /// connections finish (60 s at most).
 ///
+/// HTTP/1 only: crash clients upload with HTTP/1.0 or 1.1, and TLS (where
+/// HTTP/2 is negotiated) ends at the proxy in front. HTTP/2 in clear text would
+/// let one connection carry many uploads past the connection cap, with none of
+/// the header timeouts below.
+///
 /// Each connection holds a permit of a semaphore sized by `max_connections`: at the
 /// cap, new connections wait in the listen backlog, so file descriptors cannot run
 /// out. Request headers must come within `header_read_timeout`; a connection with
@@ -357,7 +362,7 @@ async fn serve_connections(
 ) -> std::io::Result<()> {
     let max = connection_cap(http.max_connections);
     let permits = Arc::new(Semaphore::new(max));
-    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    let mut builder = ConnBuilder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -472,6 +472,32 @@ async fn idle_connections_neither_starve_others_nor_stay_open() {
     server.stop().await;
 }
 
+/// HTTP/2 in clear text is not served: a connection opening with its preface
+/// and settings gets no HTTP/2 frame back and is closed, and HTTP/1.1 is served
+/// next to it. (Served, one connection could carry hundreds of uploads past the
+/// connection cap, with no header timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_in_clear_text_is_not_served() {
+    let server = TestServer::start().await;
+    let mut stream = tokio::net::TcpStream::connect(host_port(&server.url))
+        .await
+        .unwrap();
+    // The client preface, then an empty SETTINGS frame.
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+    stream.write_all(preface).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(ANSWER_WITHIN, stream.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection stays open: {got:?}");
+    // An HTTP/2 server's first frame is its SETTINGS (type 4).
+    assert!(got.len() < 9 || got[3] != 4, "an HTTP/2 frame: {got:?}");
+
+    let health = reqwest::get(format!("{}/healthz", server.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}
+
 /// An upload body that trickles in and then stops is answered 408 once idle for
 /// the body timeout, and nothing of it is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
