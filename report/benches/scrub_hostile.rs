@@ -70,28 +70,38 @@ fn alike_secrets() -> Vec<u8> {
 
 type Piece = Box<dyn Fn(usize) -> Vec<u8>>;
 
+/// Texts the text rules find, each repeated.
+const RULE_TEXTS: [(&str, &[u8]); 7] = [
+    ("emails", b"a@b.cc "),
+    ("ipv4", b"1.2.3.4 "),
+    ("ipv6", b"::1:2:3 "),
+    ("cards", b"4111111111111111 "),
+    ("bearer", b"bearer abcdefgh "),
+    ("pem", b"-----BEGIN PRIVATE KEY-----"),
+    ("url-credentials", b"x://user@"),
+];
+
+/// Texts the path and environment rules find, and short runs of letters (the
+/// per-run cost), each repeated.
+const PATH_TEXTS: [(&str, &[u8]); 5] = [
+    ("home-paths", b"/home/abcdef/x "),
+    ("home-paths-glued", b"/home/a"),
+    ("env", b"KEY=value\0"),
+    ("drives", b"=C:=C:\\x\0"),
+    ("short-runs", b"abcd\0"),
+];
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
     let fixed = |text: &'static [u8]| -> Piece { Box::new(move |_| text.to_vec()) };
-    // A table of inputs, a line each: its lines are alike by design (the
-    // duplicate scan pairs two halves of it).
-    let pieces: Vec<(&str, Piece)> = vec![
-        ("zeros", Box::new(|_| vec![0; 64])),
-        ("emails", fixed(b"a@b.cc ")),
-        ("ipv4", fixed(b"1.2.3.4 ")),
-        ("ipv6", fixed(b"::1:2:3 ")),
-        ("cards", fixed(b"4111111111111111 ")),
-        ("bearer", fixed(b"bearer abcdefgh ")),
-        ("pem", fixed(b"-----BEGIN PRIVATE KEY-----")),
-        ("url-credentials", fixed(b"x://user@")),
-        ("home-paths", fixed(b"/home/abcdef/x ")),
-        ("home-paths-glued", fixed(b"/home/a")),
-        ("env", fixed(b"KEY=value\0")),
-        ("drives", fixed(b"=C:=C:\\x\0")),
-        ("short-runs", fixed(b"abcd\0")),
+    let mut pieces: Vec<(&str, Piece)> = vec![("zeros", Box::new(|_| vec![0; 64]))];
+    for (name, text) in RULE_TEXTS.into_iter().chain(PATH_TEXTS) {
+        pieces.push((name, fixed(text)));
+    }
+    pieces.extend::<[(&str, Piece); 5]>([
         (
             "learned-secrets",
             Box::new(|i| format!("TOKEN=abcdefgh{i}\0").into_bytes()),
@@ -103,7 +113,7 @@ fn main() {
         ("utf16-emails", Box::new(|_| utf16(b"a@b.cc "))),
         ("utf16-home-paths", Box::new(|_| utf16(b"/home/abcdef/x "))),
         ("latin", Box::new(|_| vec![0xc3, 0xa9, b'a'])),
-    ];
+    ]);
     let config = ScrubConfig::default();
     let mut slowest: Option<(String, f64)> = None;
     let mut memories: Vec<(&str, Vec<u8>)> = pieces
