@@ -16,6 +16,7 @@ pub mod report;
 pub mod signature;
 pub mod stored;
 pub mod symbols_retry;
+pub mod unwind_bound;
 pub mod worker;
 
 use memory::MemoryBudget;

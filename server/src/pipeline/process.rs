@@ -16,6 +16,7 @@ use super::report::{
     Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread, file_name,
 };
 use super::signature::SignatureRules;
+use super::unwind_bound;
 use crate::index::CrashFacts;
 
 /// Why a dump could not be processed. Each of these is final for the report.
@@ -27,6 +28,13 @@ pub enum ProcessError {
     /// minidump-processor gave up on it.
     #[error("processing failed: {0}")]
     Processor(String),
+    /// Its threads could unwind into more frames than are processed
+    /// ([`unwind_bound`]): not walked.
+    #[error(
+        "the dump's stacks could unwind into more than {} frames",
+        unwind_bound::MAX_FRAMES
+    )]
+    TooManyFrames,
 }
 
 impl ProcessError {
@@ -35,6 +43,7 @@ impl ProcessError {
         match self {
             ProcessError::Malformed(_) => "malformed",
             ProcessError::Processor(_) => "processor",
+            ProcessError::TooManyFrames => "too_many_frames",
         }
     }
 }
@@ -53,6 +62,9 @@ pub async fn process_dump(
     symbols: &(dyn SymbolProvider + Send + Sync),
 ) -> Result<ProcessedReport, ProcessError> {
     let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
+    if unwind_bound::count(&dump, unwind_bound::MAX_FRAMES) > unwind_bound::MAX_FRAMES {
+        return Err(ProcessError::TooManyFrames);
+    }
     let provider: &(dyn SymbolProvider + Sync) = symbols;
     let mut options = ProcessorOptions::default();
     options.recover_function_args = false;
@@ -335,6 +347,33 @@ pub(crate) mod tests {
         for value in [0, 1, 0x40_1000, 0x7fff_0000_1234, u64::MAX] {
             assert_eq!(hex(value), minidump_processor::Address(value).to_string());
         }
+    }
+
+    /// A dump whose threads all walk one stack full of return addresses (69 KB
+    /// for 20 threads: 164,000 frames, 280 MB) is not walked; one such thread
+    /// is, to its 8,193 frames.
+    #[tokio::test]
+    async fn a_dump_that_would_unwind_into_too_many_frames_is_not_processed() {
+        use super::super::unwind_bound::tests::shared_stack_dump;
+        let symbols = mayday_symbols::Symbols::new(
+            mayday_symbols::SymbolStore::new(Arc::new(InMemory::new())),
+            Default::default(),
+        );
+        let process = |dump: Vec<u8>| {
+            let session = symbols.session();
+            async move {
+                let rules = (AnnotationRules::default(), SignatureRules::default());
+                process_dump("bp-1", &dump, BTreeMap::new(), &rules.0, &rules.1, &session).await
+            }
+        };
+        let refused = process(shared_stack_dump(20)).await;
+        assert!(
+            matches!(refused, Err(ProcessError::TooManyFrames)),
+            "{refused:?}"
+        );
+        let one = process(shared_stack_dump(1)).await.unwrap();
+        assert_eq!(one.threads.len(), 1);
+        assert_eq!(one.threads[0].frames.len(), 8193);
     }
 
     /// A path that stands in many frames is scrubbed in each, and each counts.
