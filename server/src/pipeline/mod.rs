@@ -14,6 +14,9 @@ pub mod process;
 pub mod regroup;
 pub mod report;
 pub mod signature;
+// Also built into the e2e tests (`#[path]`): one file, two users.
+#[cfg(test)]
+pub(crate) mod shared_stack_dump;
 pub mod stored;
 pub mod symbols_retry;
 pub mod unwind_bound;

@@ -354,7 +354,7 @@ pub(crate) mod tests {
     /// is, to its 8,193 frames.
     #[tokio::test]
     async fn a_dump_that_would_unwind_into_too_many_frames_is_not_processed() {
-        use super::super::unwind_bound::tests::shared_stack_dump;
+        use crate::pipeline::shared_stack_dump::shared_stack_dump;
         let symbols = mayday_symbols::Symbols::new(
             mayday_symbols::SymbolStore::new(Arc::new(InMemory::new())),
             Default::default(),

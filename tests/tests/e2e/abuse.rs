@@ -7,7 +7,8 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use mayday_server::index::Index;
+use mayday_server::index::{Index, ReportState};
+use mayday_server::report_id::ReportId;
 use mayday_tests::fixtures::testdata;
 use mayday_tests::raw::{Answer, Write, at_once, chunked, exchange, post_head, post_head_chunked};
 use mayday_tests::scan::{contains, walk};
@@ -424,6 +425,58 @@ async fn the_public_forms_refuse_large_bodies() {
         assert_eq!(answer.status, 413, "{path}: {answer:?}");
     }
     server.stop().await;
+}
+
+// The server's unit tests build the same dump: one file, two users.
+#[path = "../../../server/src/pipeline/shared_stack_dump.rs"]
+mod shared_stack_dump;
+
+/// 200 threads walking one 64 KiB stack of return addresses — a 72 KB upload
+/// that took the release server to 3.57 GB and 14 s of CPU before its frames
+/// were counted — end `failed` unwalked, two at once, the server's peak memory
+/// within 128 MB of idle; the stack in one thread is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dumps_whose_threads_share_a_stack_fail_unwalked() {
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(data.path(), &[]);
+    let idle = server.memory().rss;
+    let sends = [200, 200, 1].map(|threads| {
+        let (content_type, body) = Multipart::new()
+            .dump(&shared_stack_dump::shared_stack_dump(threads))
+            .finish();
+        let url = server.url.clone();
+        async move { send_form(&url, &content_type, &body).await }
+    });
+    let mut ids = Vec::new();
+    for answer in futures::future::join_all(sends).await {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let id = answer.body.lines().find_map(|l| l.strip_prefix("CrashID="));
+        ids.push(id.expect("a receipt").parse::<ReportId>().unwrap());
+    }
+    let index = index_of(data.path()).await;
+    let started = std::time::Instant::now();
+    while index.queue_depth().await.unwrap() > 0 {
+        assert!(started.elapsed() < ANSWER_WITHIN, "still queued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peak = server.memory().peak;
+    assert!(
+        peak < idle + MAX_EXTRA_MEMORY,
+        "peak RSS {peak} vs idle {idle}"
+    );
+    server.kill();
+    for (id, refused) in ids.iter().zip([true, true, false]) {
+        let row = index.report(id).await.unwrap().expect("a report");
+        if refused {
+            assert_eq!(row.state, ReportState::Failed, "{row:?}");
+            assert!(
+                row.failure.as_deref().unwrap().contains("frames"),
+                "{row:?}"
+            );
+        } else {
+            assert_eq!(row.state, ReportState::Processed, "{row:?}");
+        }
+    }
 }
 
 /// Below the free-space floor of the store's disk, uploads are answered 503 with
