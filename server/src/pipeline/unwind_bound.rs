@@ -63,6 +63,9 @@ where
     let mut total = 0u64;
     for thread in &threads.threads {
         total += 1;
+        if total > limit {
+            return total;
+        }
         let mut contexts: Vec<MinidumpContext> = Vec::new();
         if let Some(context) = thread.context(&system, misc.as_ref()) {
             contexts.push(context.into_owned());
@@ -112,6 +115,11 @@ fn contains(memory: &UnifiedMemory<'_, '_>, address: u64) -> bool {
 /// and words pointing up into it), read at the alignments in the mask `starts`
 /// and at those such words lead to.
 fn frame_words(base: u64, bytes: &[u8], width: u64, starts: u8, modules: &Modules) -> u64 {
+    // Memory running past the address space is not walked (the processor
+    // refuses its range).
+    let Some(end) = base.checked_add(bytes.len() as u64) else {
+        return 0;
+    };
     let mut todo = starts;
     let mut done = 0u8;
     let mut words = 0;
@@ -125,9 +133,9 @@ fn frame_words(base: u64, bytes: &[u8], width: u64, starts: u8, modules: &Module
         };
         let start = base + skip as u64;
         let (found, leads_to) = if width == 8 {
-            words_at::<8>(start, rest, base + bytes.len() as u64, modules)
+            words_at::<8>(start, rest, end, modules)
         } else {
-            words_at::<4>(start, rest, base + bytes.len() as u64, modules)
+            words_at::<4>(start, rest, end, modules)
         };
         words += found;
         todo |= leads_to & !done;
@@ -247,6 +255,20 @@ mod tests {
         }
         assert!(counts.len() >= 13, "{counts:?}");
         assert!(counts.iter().any(|&n| n > 10_000), "{counts:?}");
+    }
+
+    #[test]
+    fn memory_at_the_top_of_the_address_space_counts_without_overflow() {
+        let modules = Modules::of(&MinidumpModuleList::default());
+        let words: Vec<u8> = [u64::MAX - 8, 5]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        // Up to the last byte: the first word points up into it.
+        let aligned = 1 << ((u64::MAX - 16) % 8);
+        assert_eq!(frame_words(u64::MAX - 16, &words, 8, aligned, &modules), 1);
+        // One past it: not walked.
+        assert_eq!(frame_words(u64::MAX - 15, &words, 8, 0xff, &modules), 0);
     }
 
     #[test]
