@@ -39,6 +39,15 @@ async fn send_raw(url: &str, headers: &[&str], body: &[u8]) -> Answer {
         .expect("an answer")
 }
 
+/// Sends a request to `path` with `chunks` (a body in the chunked coding) all
+/// at once and reads the answer.
+async fn send_chunked(url: &str, path: &str, headers: &[&str], chunks: &[u8]) -> Answer {
+    let head = post_head_chunked(path, headers);
+    exchange(&host_port(url), at_once(&head, chunks), ANSWER_WITHIN)
+        .await
+        .expect("an answer")
+}
+
 /// Sends a multipart body all at once.
 async fn send_form(url: &str, content_type: &str, body: &[u8]) -> Answer {
     send_raw(url, &[&format!("Content-Type: {content_type}")], body).await
@@ -367,15 +376,14 @@ async fn bodies_in_one_byte_chunks_are_refused_and_crashpads_chunks_are_not() {
     });
     let dump = std::fs::read(testdata().join("mozilla-firefox-linux-x64/firefox-linux-x86_64.dmp"));
     let (content_type, body) = form.dump(&dump.unwrap()).finish();
-    let head = post_head_chunked("/submit", &[&format!("Content-Type: {content_type}")]);
-    let at = host_port(&server.url);
+    let content_type = format!("Content-Type: {content_type}");
+    let headers = [content_type.as_str()];
+    let send = |chunks| send_chunked(&server.url, "/submit", &headers, chunks);
     let before = server.cpu_time();
     let in_bytes = chunked(&body, |_| 1);
-    let sends: Vec<_> = (0..2)
-        .map(|_| exchange(&at, at_once(&head, &in_bytes), ANSWER_WITHIN))
-        .collect();
+    let sends = [send(&in_bytes), send(&in_bytes)];
     for answer in futures::future::join_all(sends).await {
-        assert_refused(answer.expect("an answer"), 400, "malformed_body_pieces");
+        assert_refused(answer, 400, "malformed_body_pieces");
     }
     let spent = server.cpu_time() - before;
     eprintln!(
@@ -387,13 +395,7 @@ async fn bodies_in_one_byte_chunks_are_refused_and_crashpads_chunks_are_not() {
 
     // 300 short chunks (Crashpad sends each field's head, value and end apart).
     let crashpad = chunked(&body, |i| if i < 300 { 8 } else { 32 * 1024 });
-    let answer = exchange(
-        &host_port(&server.url),
-        at_once(&head, &crashpad),
-        ANSWER_WITHIN,
-    )
-    .await
-    .expect("an answer");
+    let answer = send(&crashpad).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert!(answer.body.contains("CrashID="), "{answer:?}");
     server.kill();
@@ -413,15 +415,9 @@ async fn the_public_forms_refuse_large_bodies() {
     let mut body = b"token=".to_vec();
     body.resize(1024 * 1024, b'x');
     let in_bytes = chunked(&body, |_| 1);
+    let form = "Content-Type: application/x-www-form-urlencoded";
     for path in ["/login", "/forget"] {
-        let head = post_head_chunked(path, &["Content-Type: application/x-www-form-urlencoded"]);
-        let answer = exchange(
-            &host_port(&server.url),
-            at_once(&head, &in_bytes),
-            ANSWER_WITHIN,
-        )
-        .await
-        .expect("an answer");
+        let answer = send_chunked(&server.url, path, &[form], &in_bytes).await;
         assert_eq!(answer.status, 413, "{path}: {answer:?}");
     }
     server.stop().await;
