@@ -5,6 +5,13 @@
 /// An x86-64 Windows dump whose `threads` threads all walk one 64 KiB stack
 /// of return addresses into its one module: 8,193 frames each.
 pub fn shared_stack_dump(threads: u32) -> Vec<u8> {
+    shared_stack_dump_below(threads, 0)
+}
+
+/// [`shared_stack_dump`] with each thread's stack pointer `below` bytes under
+/// its stack.
+#[allow(dead_code)] // Not every user needs it.
+pub fn shared_stack_dump_below(threads: u32, below: u64) -> Vec<u8> {
     const STACK: u64 = 0x7000_0000;
     const STACK_LEN: u32 = 64 * 1024;
     let mut data: Vec<u8> = Vec::new();
@@ -27,7 +34,7 @@ pub fn shared_stack_dump(threads: u32) -> Vec<u8> {
     let mut context = vec![0u8; 1232];
     // AMD64, control and integer registers; rsp at the stack, rip in the module.
     context[48..52].copy_from_slice(&0x0010_0003u32.to_le_bytes());
-    context[152..160].copy_from_slice(&STACK.to_le_bytes());
+    context[152..160].copy_from_slice(&(STACK - below).to_le_bytes());
     context[248..256].copy_from_slice(&0x40_1000u64.to_le_bytes());
     let context_at = put(&context);
     let stack: Vec<u8> = (0..STACK_LEN / 8)

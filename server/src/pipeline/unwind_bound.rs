@@ -16,8 +16,9 @@
 //! inside a module, or else the frame after it is found by scan or frame
 //! pointer. So a thread unwinds into at most 1 + 2 × the words of its memory
 //! that are module addresses or point up into it, at the alignments its walk can
-//! take: that of a context register pointing into the memory, and of each word
-//! pointing up into it (a frame pointer moves the walk to it). [`count`] adds
+//! take: that of the stack and frame pointers and of any register pointing into
+//! the memory, and of each word pointing up into it (a frame pointer moves the
+//! walk to it). [`count`] adds
 //! these up over the threads; a dump past [`MAX_FRAMES`] is not processed.
 //! The shared test data dumps count 140 to 28,838 (Firefox on Android: 164
 //! threads).
@@ -33,6 +34,10 @@ use minidump::{
 /// The most stack words that may start frames, with a frame for each thread,
 /// in a dump that is processed: at most twice as many frames, about 450 MB.
 pub const MAX_FRAMES: u64 = 1 << 17;
+
+/// The stack and frame pointer registers, by the names minidump gives them on
+/// each CPU: the bases a scan and CFI rules read the stack from.
+const FRAME_BASES: &[&str] = &["rsp", "rbp", "esp", "ebp", "sp", "fp", "x29", "r7"];
 
 /// The words of `dump`'s stack memory that can start frames, and one frame a
 /// thread; counting stops once past `limit`.
@@ -89,11 +94,16 @@ where
         }
         for region in &walked {
             let (base, bytes) = (region.base_address(), region.bytes());
+            // Where the walk may start reading: at a register pointing into the
+            // memory, or at an offset (a scan's reach, a CFI rule's) from the
+            // stack or frame pointer wherever it points.
             let registers = contexts.iter().flat_map(|c| c.valid_registers());
             let starts = registers
-                .map(|(_, value)| value)
-                .filter(|&value| value >= base && value - base < bytes.len() as u64)
-                .fold(0u8, |mask, value| mask | 1 << (value % width));
+                .filter(|&(name, value)| {
+                    FRAME_BASES.contains(&name)
+                        || (value >= base && value - base < bytes.len() as u64)
+                })
+                .fold(0u8, |mask, (_, value)| mask | 1 << (value % width));
             total += *counted
                 .entry((base, bytes.len() as u64, starts))
                 .or_insert_with(|| frame_words(base, bytes, width, starts, &modules));
@@ -224,7 +234,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::pipeline::shared_stack_dump::shared_stack_dump;
+    use crate::pipeline::shared_stack_dump::{shared_stack_dump, shared_stack_dump_below};
 
     /// Every `.dmp` of the shared test data.
     fn dumps() -> Vec<PathBuf> {
@@ -298,6 +308,14 @@ mod tests {
             count(&dump, u64::MAX)
         };
         assert_eq!(count_of(1), 1 + 8192);
+        // Stack and frame pointers just under the stack: a CFI rule may put the
+        // frame at an offset from them, inside it, so the words count.
+        let below = Minidump::read(shared_stack_dump_below(1, 16)).unwrap();
+        assert!(
+            count(&below, u64::MAX) > 8192,
+            "{}",
+            count(&below, u64::MAX)
+        );
         assert_eq!(count_of(10), 10 * (1 + 8192));
         // Counting stops past the limit.
         let dump = Minidump::read(shared_stack_dump(1000)).unwrap();
