@@ -963,8 +963,9 @@ pub struct PipelineConfig {
     pub workers: usize,
     /// How much the workers of this process may hold of dumps at once (default
     /// 512 MiB): a job holds three times its stored object's size from before
-    /// it reads it until it ends; further jobs wait their turn. A dump larger
-    /// than this still goes through, alone.
+    /// it reads it until it ends, and once the dump is read about 2.3 KB more
+    /// for each frame its stacks could unwind into; further jobs wait their
+    /// turn. A dump larger than this still goes through, alone.
     pub memory_bytes: u64,
     /// How long a claimed job may run before another worker may claim it again
     /// (covers a worker that died mid-job).

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::Pipeline;
 use super::memory::Held;
-use super::process::{ProcessError, process_dump, scrub_report};
+use super::process::{OpenedDump, ProcessError, process_opened, scrub_report};
 use super::report::{ProcessedReport, Thread};
 use super::signature::Signature;
 use super::stored;
@@ -185,7 +185,7 @@ pub struct Loaded {
     /// The deployment's symbol upload count when the job started.
     uploads: u64,
     /// The job's share of the workers' memory budget, held until it ends.
-    _memory: Held,
+    memory: Held,
 }
 
 /// Runs one claimed job to its end: processed, failed, or gone; the finish
@@ -196,13 +196,13 @@ pub async fn run(
     handoff: &mut Handoff<'_>,
 ) -> Result<(), JobError> {
     let mut timer = pipeline.metrics.timer();
-    let Some(loaded) = load(pipeline, job).await? else {
+    let Some(mut loaded) = load(pipeline, job).await? else {
         return Ok(());
     };
     timer.done(Stage::Load);
     let outcome = match stored_final(pipeline, job, &loaded).await? {
         Some(report) => Outcome::Final(report),
-        None => process(pipeline, &loaded).await,
+        None => process(pipeline, &mut loaded).await,
     };
     timer.done(Stage::Process);
     let finished = finalize(pipeline, job, loaded, outcome, handoff).await;
@@ -304,26 +304,39 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
         scrubbed,
         text_attachments,
         uploads,
-        _memory: memory,
+        memory,
     }))
 }
 
 /// Processes the dump in a fresh symbol session, within the timeout. A report
 /// processed before that still lacks symbols the store has now is processed once
 /// more with them ([`symbols_retry`]).
-pub async fn process(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
-    let first = process_once(pipeline, loaded).await;
+///
+/// Once the dump is open, the job's memory share grows by what its walk can
+/// make ([`MemoryBudget::grow`](super::MemoryBudget::grow)), waited for outside
+/// the timeout.
+pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
+    let opened = match OpenedDump::open(&loaded.dump) {
+        Ok(opened) => opened,
+        Err(e) => return Outcome::Failed(Failure::Unprocessable(e)),
+    };
+    pipeline
+        .memory
+        .grow(&mut loaded.memory, opened.frames())
+        .await;
+    let loaded = &*loaded;
+    let first = process_once(pipeline, loaded, &opened).await;
     let processed_before = loaded.row.state != ReportState::Queued;
     if let Outcome::Processed(_, session) = &first
         && processed_before
         && symbols_retry::forget_arrived(&pipeline.symbols, &session.missing()).await
     {
-        return process_once(pipeline, loaded).await;
+        return process_once(pipeline, loaded, &opened).await;
     }
     first
 }
 
-async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
+async fn process_once(pipeline: &Pipeline, loaded: &Loaded, opened: &OpenedDump<'_>) -> Outcome {
     #[cfg(test)]
     if tests::PANIC_ON.lock().unwrap().as_ref() == Some(&loaded.row.id) {
         panic!("a dump that panics the processor");
@@ -331,9 +344,9 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded) -> Outcome {
     // A session per report: the shared caches, this report's own statistics.
     let session = pipeline.symbols.session();
     let id = loaded.row.id.to_string();
-    let processing = process_dump(
+    let processing = process_opened(
         &id,
-        &loaded.dump,
+        opened,
         loaded.annotations.clone(),
         &pipeline.scrub.annotations,
         &pipeline.signatures,

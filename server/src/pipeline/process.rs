@@ -48,6 +48,36 @@ impl ProcessError {
     }
 }
 
+/// A dump parsed, and the frames its walk can make bounded: ready to be
+/// processed.
+pub struct OpenedDump<'a> {
+    dump: Minidump<'a, &'a [u8]>,
+    /// The most frames its threads can unwind into.
+    frames: u64,
+}
+
+impl<'a> OpenedDump<'a> {
+    /// Parses `bytes` and bounds the frames of its walk ([`unwind_bound`]); a
+    /// dump that could unwind into too many is refused unwalked.
+    pub fn open(bytes: &'a [u8]) -> Result<OpenedDump<'a>, ProcessError> {
+        let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
+        let words = unwind_bound::count(&dump, unwind_bound::MAX_FRAMES);
+        if words > unwind_bound::MAX_FRAMES {
+            return Err(ProcessError::TooManyFrames);
+        }
+        // A thread makes at most one frame more than twice its words.
+        Ok(OpenedDump {
+            dump,
+            frames: 2 * words,
+        })
+    }
+
+    /// The most frames processing it can make: what it holds grows with them.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+}
+
 /// Processes `bytes` with `symbols` and builds the report `id`, merging the
 /// upload's `annotations` with the Crashpad annotations found in the dump, and
 /// signing it with `signatures`. A key `rules` drop is never merged back, even
@@ -61,18 +91,28 @@ pub async fn process_dump(
     signatures: &SignatureRules,
     symbols: &(dyn SymbolProvider + Send + Sync),
 ) -> Result<ProcessedReport, ProcessError> {
-    let dump = Minidump::read(bytes).map_err(|e| ProcessError::Malformed(e.to_string()))?;
-    if unwind_bound::count(&dump, unwind_bound::MAX_FRAMES) > unwind_bound::MAX_FRAMES {
-        return Err(ProcessError::TooManyFrames);
-    }
+    let opened = OpenedDump::open(bytes)?;
+    process_opened(id, &opened, annotations, rules, signatures, symbols).await
+}
+
+/// [`process_dump`] of a dump already opened.
+pub async fn process_opened(
+    id: &str,
+    opened: &OpenedDump<'_>,
+    annotations: BTreeMap<String, String>,
+    rules: &AnnotationRules,
+    signatures: &SignatureRules,
+    symbols: &(dyn SymbolProvider + Send + Sync),
+) -> Result<ProcessedReport, ProcessError> {
+    let dump = &opened.dump;
     let provider: &(dyn SymbolProvider + Sync) = symbols;
     let mut options = ProcessorOptions::default();
     options.recover_function_args = false;
-    let state = minidump_processor::process_minidump_with_options(&dump, &provider, options)
+    let state = minidump_processor::process_minidump_with_options(dump, &provider, options)
         .await
         .map_err(|e| ProcessError::Processor(e.to_string()))?;
     let mut annotations = annotations;
-    for (key, value) in crashpad_annotations(&dump) {
+    for (key, value) in crashpad_annotations(dump) {
         annotations.entry(key).or_insert(value);
     }
     // Counted when the upload was scrubbed.
@@ -80,7 +120,7 @@ pub async fn process_dump(
     let mut report = build_report(id, &state, annotations, signatures);
     // The key a client computes from the same dump before it sends it (with the
     // module list the processor read: the same stream, not parsed again).
-    report.facts.crash_site = CrashSite::of_parsed(&dump, Some(&state.modules))
+    report.facts.crash_site = CrashSite::of_parsed(dump, Some(&state.modules))
         .ok()
         .map(|site| site.key());
     Ok(report)

@@ -238,6 +238,11 @@ mod tests {
     /// Stores a small valid dump as a received report, with its job.
     async fn queue(pipeline: &Pipeline, received_at: i64) -> ReportId {
         let dump = crate::pipeline::process::tests::small_dump(None);
+        queue_dump(pipeline, received_at, &dump).await
+    }
+
+    /// Stores `dump` as a received report, with its job.
+    async fn queue_dump(pipeline: &Pipeline, received_at: i64, dump: &[u8]) -> ReportId {
         let id = ReportId::new();
         let received = time::OffsetDateTime::now_utc().date();
         let (raw_key, meta_key) = (
@@ -245,11 +250,7 @@ mod tests {
             vault::raw_meta_key(received, &id),
         );
         let (data_key, wrapped_key) = pipeline.vault.new_key(&id);
-        pipeline
-            .vault
-            .put(&raw_key, &data_key, &dump)
-            .await
-            .unwrap();
+        pipeline.vault.put(&raw_key, &data_key, dump).await.unwrap();
         pipeline
             .index
             .insert_report_with_job(&NewReport {
@@ -322,6 +323,38 @@ mod tests {
         let worker = tokio::spawn(run_worker(pipeline.clone(), "w".into(), shutdown));
         settled(&pipeline, &[first, next]).await;
         (pipeline, [first, next], stop, worker)
+    }
+
+    /// A job holds its object's share until its dump is open, then as well
+    /// what the frames its walk can make take: a small dump a little, one of
+    /// threads sharing a stack of return addresses (a 67 KB object) the whole
+    /// budget, so that it is walked alone.
+    #[tokio::test]
+    async fn a_jobs_share_grows_with_the_frames_its_dump_can_unwind_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pipeline = pipeline(dir.path(), 5).await;
+        pipeline.memory = MemoryBudget::new(96 * 1024 * 1024);
+        let many = crate::pipeline::shared_stack_dump::shared_stack_dump(8);
+        for (dump, held) in [
+            (crate::pipeline::process::tests::small_dump(None), [1, 2]),
+            (many, [1, 96]),
+        ] {
+            queue_dump(&pipeline, now_ms(), &dump).await;
+            let job = pipeline
+                .index
+                .claim_job("w", now_ms(), pipeline.config.job_lease)
+                .await
+                .unwrap()
+                .expect("a job");
+            let mut loaded = job::load(&pipeline, &job).await.unwrap().unwrap();
+            assert_eq!(pipeline.memory.available(), 96 - held[0]);
+            let outcome = job::process(&pipeline, &mut loaded).await;
+            assert!(matches!(outcome, job::Outcome::Processed(..)));
+            assert_eq!(pipeline.memory.available(), 96 - held[1]);
+            drop(loaded);
+            assert_eq!(pipeline.memory.available(), 96);
+            pipeline.index.delete_job(job.id).await.unwrap();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
