@@ -38,9 +38,8 @@ pub struct MemoryBudget {
     total: u32,
 }
 
-/// A job's share of the [`MemoryBudget`], given back when dropped (the
-/// default holds nothing).
-#[derive(Debug, Default)]
+/// A job's share of the [`MemoryBudget`], given back when dropped.
+#[derive(Debug)]
 pub struct Held {
     /// `None` only while a job that gave its share back waits for a larger one.
     permit: Option<OwnedSemaphorePermit>,
@@ -189,8 +188,8 @@ mod tests {
     #[tokio::test]
     async fn jobs_growing_at_once_do_not_wait_for_each_other() {
         let budget = MemoryBudget::new(8 * MIB);
-        let mut first = budget.hold(MIB).await; // 3 MiB
-        let mut second = budget.hold(MIB).await; // 3 MiB
+        let first = budget.hold(MIB).await; // 3 MiB
+        let second = budget.hold(MIB).await; // 3 MiB
         let frames = 5 * MIB / HELD_PER_FRAME; // just under 5 MiB
         let grow = |budget: MemoryBudget, mut held: Held| async move {
             budget.grow(&mut held, frames).await;
@@ -200,10 +199,7 @@ mod tests {
             drop(held);
             grown
         };
-        let both = futures::future::join(
-            grow(budget.clone(), std::mem::take(&mut first)),
-            grow(budget.clone(), std::mem::take(&mut second)),
-        );
+        let both = futures::future::join(grow(budget.clone(), first), grow(budget.clone(), second));
         let grown = tokio::time::timeout(Duration::from_secs(10), both)
             .await
             .expect("both jobs grew");
