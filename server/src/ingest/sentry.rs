@@ -52,6 +52,11 @@ const EVENT_FILE: KeptFile = KeptFile {
     what: "sentry_event",
 };
 
+/// How deep an event's MessagePack may nest: serde_json's limit for the JSON
+/// forms. rmp-serde's own (1024) let a 1 KB event overflow a debug server's
+/// thread stack, which aborts the process.
+const MAX_EVENT_DEPTH: usize = 128;
+
 /// What Mayday reads of a Sentry event. Every other field (user, contexts,
 /// extra, breadcrumbs, the SDK's) is skipped while the event is parsed.
 #[derive(Debug, Default, Deserialize)]
@@ -72,9 +77,11 @@ impl Event {
     }
 
     /// An event as MessagePack (the `__sentry-event` file); `None` when it is
-    /// not one.
+    /// not one, or nests deeper than [`MAX_EVENT_DEPTH`].
     fn from_msgpack(bytes: &[u8]) -> Option<Event> {
-        rmp_serde::from_slice(bytes).ok()
+        let mut reader = rmp_serde::Deserializer::from_read_ref(bytes);
+        reader.set_max_depth(MAX_EVENT_DEPTH);
+        Event::deserialize(&mut reader).ok()
     }
 
     fn event_id(&self) -> Option<&str> {
@@ -922,6 +929,32 @@ mod tests {
         assert!(Event::from_msgpack(br#"{"release":"app@1"}"#).is_none());
         assert!(Event::from_msgpack(&bytes[..20]).is_none());
         assert!(Event::from_json(br#"{"release":"app@1"}"#).is_some());
+    }
+
+    /// An event nested 1,000 deep (a 1 KB `__sentry-event`) is not one; nested
+    /// as deep as its JSON may be, it is. Read with rmp-serde's own limit, the
+    /// first overflowed this test's stack (2 MiB, a debug build) and aborted.
+    #[test]
+    fn an_event_nested_deeper_than_json_may_be_is_refused() {
+        let msgpack = |depth: usize| {
+            let mut bytes = b"\x82\xa7release\xa5app@1\xa4tags".to_vec();
+            bytes.extend(std::iter::repeat_n(0x91, depth));
+            bytes.push(0xc0);
+            Event::from_msgpack(&bytes)
+        };
+        let json = |depth: usize| {
+            let text = format!(
+                r#"{{"release":"app@1","tags":{}null{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            Event::from_json(text.as_bytes())
+        };
+        let deepest = (1..1000).take_while(|&d| json(d).is_some()).last();
+        let deepest = deepest.expect("JSON nests");
+        assert!(deepest < 1000 && json(deepest + 1).is_none());
+        assert_eq!(msgpack(deepest).unwrap().release(), Some("app@1"));
+        assert!(msgpack(1000).is_none());
     }
 
     #[test]
