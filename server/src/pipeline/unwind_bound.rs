@@ -36,9 +36,16 @@ use minidump::{
 /// (2.3 KB a frame, as `memory.rs` measured).
 pub const MAX_FRAMES: u64 = 1 << 17;
 
-/// The stack and frame pointer registers, by the names minidump gives them on
-/// each CPU: the bases a scan and CFI rules read the stack from.
-const FRAME_BASES: &[&str] = &["rsp", "rbp", "esp", "ebp", "sp", "fp", "x29", "r7"];
+/// Whether `register` is a stack or frame pointer, by the names minidump gives
+/// them on each CPU: the bases a scan and CFI rules read the stack from.
+fn is_frame_base(register: &str) -> bool {
+    // A match of short literals compiles to a few integer compares (a slice's
+    // `contains` called memcmp for every register of every thread).
+    matches!(
+        register,
+        "rsp" | "rbp" | "esp" | "ebp" | "sp" | "fp" | "x29" | "r7"
+    )
+}
 
 /// The words of `dump`'s stack memory that can start frames, and one frame a
 /// thread; counting stops once past `limit`.
@@ -101,8 +108,7 @@ where
             let registers = contexts.iter().flat_map(|c| c.valid_registers());
             let starts = registers
                 .filter(|&(name, value)| {
-                    FRAME_BASES.contains(&name)
-                        || (value >= base && value - base < bytes.len() as u64)
+                    is_frame_base(name) || (value >= base && value - base < bytes.len() as u64)
                 })
                 .fold(0u8, |mask, (_, value)| mask | 1 << (value % width));
             total += *counted
@@ -156,31 +162,106 @@ fn frame_words(base: u64, bytes: &[u8], width: u64, starts: u8, modules: &Module
 
 /// Counts the `W`-byte words of `bytes` (read from `start`) that are module
 /// addresses or point up to below `end`; and the alignments (a mask) of the
-/// latter.
+/// latter. With AVX2 where the CPU has it (the same code, compiled for it: the
+/// block test below runs four words a step).
 fn words_at<const W: usize>(start: u64, bytes: &[u8], end: u64, modules: &Modules) -> (u64, u8) {
-    let mut found = 0;
-    let mut leads_to = 0u8;
-    let mut at = start;
-    // Branch-free where it can be: a stack's words point up, down and
-    // elsewhere about evenly.
-    for word in bytes.chunks_exact(W) {
-        let value = if W == 8 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(found) = avx2::words_at::<W>(start, bytes, end, modules) {
+        return found;
+    }
+    words_in_blocks::<W>(start, bytes, end, modules)
+}
+
+/// How many words [`words_in_blocks`] tests at once.
+const BLOCK: usize = 64;
+
+/// [`words_at`]: a block of words at a time, each tested first against two
+/// ranges without a branch — this memory, and the span of the modules — as
+/// words in neither (most of a stack) cannot count; then the few in one of them
+/// one by one.
+#[inline(always)]
+fn words_in_blocks<const W: usize>(
+    start: u64,
+    bytes: &[u8],
+    end: u64,
+    modules: &Modules,
+) -> (u64, u8) {
+    let read = |word: &[u8]| -> u64 {
+        if W == 8 {
             u64::from_le_bytes(word.try_into().expect("8 bytes"))
         } else {
             u64::from(u32::from_le_bytes(word.try_into().expect("4 bytes")))
-        };
-        // at < value < end
-        let up = value.wrapping_sub(at + 1) < end.saturating_sub(at + 1);
-        found += u64::from(up);
-        leads_to |= u8::from(up) << (value % W as u64);
-        // Both tested without a branch: only the rare word in the modules'
-        // span branches to the lookup.
-        if !up & modules.may_hold(value) && modules.hold(value) {
-            found += 1;
         }
-        at += W as u64;
+    };
+    let length = end - start;
+    let (span, span_width) = (modules.span.0, modules.span.1.wrapping_sub(modules.span.0));
+    let mut found = 0;
+    let mut leads_to = 0u8;
+    let mut block_start = start;
+    for block in bytes.chunks(BLOCK * W) {
+        let mut candidates = 0u64;
+        for (i, word) in block.chunks_exact(W).enumerate() {
+            let value = read(word);
+            let inside = value.wrapping_sub(start) < length;
+            let in_span = value.wrapping_sub(span) <= span_width;
+            candidates |= u64::from(inside | in_span) << i;
+        }
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let value = read(&block[i * W..(i + 1) * W]);
+            let at = block_start + (i * W) as u64;
+            // at < value < end
+            if value.wrapping_sub(at + 1) < end.saturating_sub(at + 1) {
+                found += 1;
+                leads_to |= 1 << (value % W as u64);
+            } else if modules.may_hold(value) && modules.hold(value) {
+                found += 1;
+            }
+        }
+        block_start += block.len() as u64;
     }
     (found, leads_to)
+}
+
+/// [`words_at`] compiled for AVX2, where the CPU has it (detected at run time;
+/// std caches the answer).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use super::{Modules, words_in_blocks};
+
+    #[cfg(test)]
+    thread_local! {
+        /// Tests set this to take the portable path on a CPU with AVX2.
+        pub(super) static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// [`super::words_at`] with AVX2, if the CPU has it.
+    pub(super) fn words_at<const W: usize>(
+        start: u64,
+        bytes: &[u8],
+        end: u64,
+        modules: &Modules,
+    ) -> Option<(u64, u8)> {
+        #[cfg(test)]
+        if OFF.get() {
+            return None;
+        }
+        // SAFETY: the CPU has AVX2.
+        std::arch::is_x86_feature_detected!("avx2")
+            .then(|| unsafe { words_avx2::<W>(start, bytes, end, modules) })
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn words_avx2<const W: usize>(
+        start: u64,
+        bytes: &[u8],
+        end: u64,
+        modules: &Modules,
+    ) -> (u64, u8) {
+        words_in_blocks::<W>(start, bytes, end, modules)
+    }
 }
 
 /// The address ranges the modules cover, merged and sorted, to test words
@@ -190,14 +271,32 @@ struct Modules {
     ranges: Vec<(u64, u64)>,
     /// The first start and the last end; (1, 0) for none, which holds nothing.
     span: (u64, u64),
+    /// For each [`BUCKET`] of the address space a range touches (its end
+    /// included), the ranges that touch it (indices, from and to): a word is
+    /// looked up in one, not searched for. `None` where the ranges touch more
+    /// than [`MOST_BUCKETS`] (a dump claiming huge modules): they are searched.
+    buckets: Option<foldhash::HashMap<u64, (u32, u32)>>,
 }
+
+/// The bits of an address below its [`Modules::buckets`] key: 1 MiB a bucket.
+const BUCKET: u32 = 20;
+
+/// The most buckets [`Modules`] makes (about 2 MiB of map at the most); the shared
+/// test data dumps' modules touch at most 878.
+const MOST_BUCKETS: u64 = 1 << 16;
 
 impl Modules {
     fn of(list: &MinidumpModuleList) -> Modules {
-        let mut all: Vec<(u64, u64)> = list
-            .iter()
-            .map(|m| (m.base_address(), m.base_address().saturating_add(m.size())))
-            .collect();
+        Modules::of_ranges(
+            list.iter()
+                .map(|m| (m.base_address(), m.base_address().saturating_add(m.size())))
+                .collect(),
+        )
+    }
+
+    /// The modules covering `all`, (start, end) ranges with `end` exclusive,
+    /// in any order.
+    fn of_ranges(mut all: Vec<(u64, u64)>) -> Modules {
         all.sort_unstable();
         let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(all.len());
         for (start, end) in all {
@@ -210,7 +309,28 @@ impl Modules {
             (Some(first), Some(last)) => (first.0, last.1),
             _ => (1, 0),
         };
-        Modules { ranges, span }
+        let touched: u64 = ranges
+            .iter()
+            .map(|r| ((r.1 >> BUCKET) - (r.0 >> BUCKET)).saturating_add(1))
+            .fold(0, u64::saturating_add);
+        let buckets = (touched <= MOST_BUCKETS).then(|| {
+            let mut buckets = foldhash::HashMap::default();
+            buckets.reserve(touched as usize);
+            for (i, range) in (0u32..).zip(&ranges) {
+                for bucket in range.0 >> BUCKET..=range.1 >> BUCKET {
+                    buckets
+                        .entry(bucket)
+                        .and_modify(|touching: &mut (u32, u32)| touching.1 = i + 1)
+                        .or_insert((i, i + 1));
+                }
+            }
+            buckets
+        });
+        Modules {
+            ranges,
+            span,
+            buckets,
+        }
     }
 
     /// Whether `value` lies within the span of the modules (or one past it): a
@@ -222,11 +342,23 @@ impl Modules {
     /// Whether `value` (a return address) or the byte before it (the call,
     /// which the walker looks up) lies inside a module.
     fn hold(&self, value: u64) -> bool {
-        let i = self.ranges.partition_point(|r| r.0 <= value);
-        // The last range starting at or below `value` holds it or the byte
-        // before it, or none does (the ranges are disjoint).
-        i.checked_sub(1)
-            .is_some_and(|i| value.wrapping_sub(1) < self.ranges[i].1 || value < self.ranges[i].1)
+        // Among `ranges`, the last starting at or below `value` holds it or
+        // the byte before it, or none does (the ranges are disjoint, and ranges
+        // that meet are merged).
+        let last_holds = |ranges: &[(u64, u64)]| {
+            let i = ranges.partition_point(|r| r.0 <= value);
+            i.checked_sub(1)
+                .is_some_and(|i| value.wrapping_sub(1) < ranges[i].1 || value < ranges[i].1)
+        };
+        match &self.buckets {
+            // A range holding `value` or the byte before it touches its bucket
+            // (ends are in their buckets); searched, as a dump may put many
+            // small modules in one.
+            Some(buckets) => buckets
+                .get(&(value >> BUCKET))
+                .is_some_and(|&(from, to)| last_holds(&self.ranges[from as usize..to as usize])),
+            None => last_holds(&self.ranges),
+        }
     }
 }
 
@@ -284,22 +416,146 @@ mod tests {
 
     #[test]
     fn merged_module_ranges_hold_what_any_module_holds() {
-        let modules = Modules {
-            ranges: vec![(0x1000, 0x3000), (0x5000, 0x6000)],
-            span: (0x1000, 0x6000),
+        // Both in one bucket.
+        let modules =
+            Modules::of_ranges(vec![(0x5000, 0x6000), (0x1000, 0x2000), (0x2000, 0x3000)]);
+        assert_eq!(modules.ranges, [(0x1000, 0x3000), (0x5000, 0x6000)]);
+        let searched = Modules {
+            buckets: None,
+            ..Modules::of_ranges(modules.ranges.clone())
         };
-        for (value, held) in [
-            (0xfff, false),
-            (0x1000, true),
-            (0x3000, true), // one past the end: the call before it is inside
-            (0x3001, false),
-            (0x4fff, false),
-            (0x5800, true),
-            (0x6001, false),
-        ] {
-            let found = modules.may_hold(value) && modules.hold(value);
-            assert_eq!(found, held, "{value:#x}");
+        for modules in [&modules, &searched] {
+            for (value, held) in [
+                (0xfff, false),
+                (0x1000, true),
+                (0x3000, true), // one past the end: the call before it is inside
+                (0x3001, false),
+                (0x4fff, false),
+                (0x5800, true),
+                (0x6001, false),
+            ] {
+                let found = modules.may_hold(value) && modules.hold(value);
+                assert_eq!(found, held, "{value:#x}");
+            }
         }
+    }
+
+    /// [`words_at`] as first written, a word at a time, with the modules
+    /// searched one by one: what the block test must agree with.
+    fn words_one_by_one<const W: usize>(
+        start: u64,
+        bytes: &[u8],
+        end: u64,
+        ranges: &[(u64, u64)],
+    ) -> (u64, u8) {
+        let (mut found, mut leads_to, mut at) = (0, 0u8, start);
+        for word in bytes.chunks_exact(W) {
+            let mut value = [0; 8];
+            value[..W].copy_from_slice(word);
+            let value = u64::from_le_bytes(value);
+            if at < value && value < end {
+                found += 1;
+                leads_to |= 1 << (value % W as u64);
+            } else if ranges
+                .iter()
+                .any(|r| r.0 <= value && (value < r.1 || value.wrapping_sub(1) < r.1))
+            {
+                found += 1;
+            }
+            at += W as u64;
+        }
+        (found, leads_to)
+    }
+
+    #[test]
+    fn words_in_blocks_count_as_words_one_at_a_time() {
+        // xorshift: the same cases on every run.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut cases = 0;
+        for round in 0..400 {
+            // Modules near one another (some meeting, some empty), now and
+            // then one so large that the ranges are searched, not bucketed.
+            let near = if round % 7 == 0 {
+                u64::MAX - (1 << 30)
+            } else {
+                0x7f00_0000_0000
+            };
+            let mut ranges = Vec::new();
+            for _ in 0..next() % 12 {
+                let start = near + next() % (64 << 20);
+                let size = match next() % 8 {
+                    0 => 0,
+                    1 => 1 << 40,
+                    _ => next() % (4 << 20),
+                };
+                ranges.push((start, start.saturating_add(size)));
+            }
+            let modules = Modules::of_ranges(ranges.clone());
+            let searched = Modules {
+                buckets: None,
+                ..Modules::of_ranges(ranges.clone())
+            };
+            // A memory among the modules, or elsewhere; ending at the top of
+            // the address space now and then.
+            let words = (next() % 700) as usize;
+            let odd = (next() % 8) as usize;
+            let length = (words * 8 + odd) as u64;
+            let start = match next() % 4 {
+                0 => near + next() % (64 << 20),
+                1 => u64::MAX - length,
+                _ => 0x7ffc_0000_0000 + next() % (1 << 20),
+            };
+            let end = start + length;
+            let mut bytes = Vec::with_capacity(length as usize);
+            let edges: Vec<u64> = ranges.iter().flat_map(|r| [r.0, r.1]).collect();
+            for word in 0..words as u64 {
+                let value = match next() % 7 {
+                    0 => start.wrapping_add(next() % (length + 16)).wrapping_sub(8),
+                    // Just above itself: a frame pointer's chain.
+                    3 => start.wrapping_add(word * 8 + next() % 24),
+                    1 if !edges.is_empty() => edges[(next() % edges.len() as u64) as usize]
+                        .wrapping_add(next() % 3)
+                        .wrapping_sub(1),
+                    2 => near + next() % (64 << 20),
+                    _ => next(),
+                };
+                bytes.extend(value.to_le_bytes());
+            }
+            bytes.extend(std::iter::repeat_n(0xab, odd));
+            for skip in [0, 1, 3, 4] {
+                let Some(rest) = bytes.get(skip..) else {
+                    continue;
+                };
+                let at = start + skip as u64;
+                let expected8 = words_one_by_one::<8>(at, rest, end, &ranges);
+                let expected4 = words_one_by_one::<4>(at, rest, end, &ranges);
+                for modules in [&modules, &searched] {
+                    for off in [false, true] {
+                        #[cfg(target_arch = "x86_64")]
+                        avx2::OFF.set(off);
+                        let context = format!("round {round} skip {skip} off {off}");
+                        assert_eq!(
+                            words_at::<8>(at, rest, end, modules),
+                            expected8,
+                            "{context}"
+                        );
+                        assert_eq!(
+                            words_at::<4>(at, rest, end, modules),
+                            expected4,
+                            "{context}"
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 5000, "{cases}");
     }
 
     #[test]
