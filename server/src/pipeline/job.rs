@@ -314,7 +314,8 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
 ///
 /// Once the dump is open, the job's memory share grows by what its walk can
 /// make ([`MemoryBudget::grow`](super::MemoryBudget::grow)), waited for outside
-/// the timeout.
+/// the timeout. A dump that can unwind into more than [`WALKED_BESIDE`] frames
+/// is walked beside the runtime's threads ([`beside_the_runtime`]).
 pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
     let opened = match OpenedDump::open(&loaded.dump) {
         Ok(opened) => opened,
@@ -324,14 +325,50 @@ pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
         .memory
         .grow(&mut loaded.memory, opened.frames())
         .await;
-    let loaded = &*loaded;
-    let first = process_once(pipeline, loaded, &opened).await;
+    let walk = walk(pipeline, loaded, &opened);
+    if opened.frames() > WALKED_BESIDE {
+        beside_the_runtime(walk).await
+    } else {
+        walk.await
+    }
+}
+
+/// The frames (of [`OpenedDump::frames`], the bound) above which a dump is
+/// walked beside the runtime's threads. The shared test data dumps are all
+/// below it (Firefox on Android the highest, 57,676: 14 to 18 ms of
+/// processing in a release build), and stay on the runtime's thread: a walk
+/// handed over costs more (from 1,000 frames, eight of the thirteen went
+/// beside, and the drain's server CPU a report rose by a fifth). Dumps made
+/// to unwind into more (up to [`MAX_FRAMES`](super::unwind_bound::MAX_FRAMES)
+/// words, hundreds of milliseconds each) do not hold a runtime thread.
+pub const WALKED_BESIDE: u64 = 1 << 16;
+
+/// Runs `work` — a walk, which does not yield while it computes — on this
+/// thread taken out of the runtime's workers ([`tokio::task::block_in_place`]):
+/// the runtime goes on serving requests and other jobs on another thread
+/// meanwhile. A walk run as a task held one of the runtime's threads (two
+/// long walks on two cores stopped every request). On a current-thread
+/// runtime (tests) it is awaited as it is.
+async fn beside_the_runtime<F: Future>(work: F) -> F::Output {
+    let runtime = tokio::runtime::Handle::current();
+    match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| runtime.block_on(work))
+        }
+        _ => work.await,
+    }
+}
+
+/// The walk of an opened dump, and once more where symbols arrived for a
+/// report processed before ([`symbols_retry`]).
+async fn walk(pipeline: &Pipeline, loaded: &Loaded, opened: &OpenedDump<'_>) -> Outcome {
+    let first = process_once(pipeline, loaded, opened).await;
     let processed_before = loaded.row.state != ReportState::Queued;
     if let Outcome::Processed(_, session) = &first
         && processed_before
         && symbols_retry::forget_arrived(&pipeline.symbols, &session.missing()).await
     {
-        return process_once(pipeline, loaded, &opened).await;
+        return process_once(pipeline, loaded, opened).await;
     }
     first
 }
@@ -341,6 +378,8 @@ async fn process_once(pipeline: &Pipeline, loaded: &Loaded, opened: &OpenedDump<
     if tests::PANIC_ON.lock().unwrap().as_ref() == Some(&loaded.row.id) {
         panic!("a dump that panics the processor");
     }
+    #[cfg(test)]
+    tests::stall_if_asked(&loaded.row.id);
     // A session per report: the shared caches, this report's own statistics.
     let session = pipeline.symbols.session();
     let id = loaded.row.id.to_string();
@@ -635,7 +674,7 @@ pub(super) fn title(report: &ProcessedReport) -> String {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Mutex, mpsc};
 
     use super::{Put, processed_put};
     use crate::index::ReportState;
@@ -667,6 +706,23 @@ pub(super) mod tests {
 
     /// The report whose processing panics (a test hook for the worker's tests).
     pub static PANIC_ON: Mutex<Option<ReportId>> = Mutex::new(None);
+    /// The report whose processing stalls its thread, as a walk does, without
+    /// yielding: it says so on the sender, then waits for the receiver (a test
+    /// hook likewise).
+    #[allow(clippy::type_complexity)]
+    pub static STALL_ON: Mutex<Option<(ReportId, mpsc::Sender<()>, mpsc::Receiver<()>)>> =
+        Mutex::new(None);
+
+    /// Stalls as [`STALL_ON`] asks, if it asks for `id`.
+    pub(super) fn stall_if_asked(id: &ReportId) {
+        let mut asked = STALL_ON.lock().unwrap();
+        if asked.as_ref().is_some_and(|(stalled, ..)| stalled == id) {
+            let (_, stalled, released) = asked.take().unwrap();
+            drop(asked);
+            stalled.send(()).unwrap();
+            released.recv().unwrap();
+        }
+    }
     /// The report whose requeue after its finish fails (a test hook likewise).
     pub static FAIL_AFTER_FINISH: Mutex<Option<ReportId>> = Mutex::new(None);
 }

@@ -357,6 +357,49 @@ mod tests {
         }
     }
 
+    /// A long walk runs beside the runtime's threads: with one runtime thread,
+    /// a task spawned while a walk holds its thread (stalled by a test hook
+    /// without yielding, as a walk computes) still runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_walk_leaves_the_runtime_its_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = pipeline(dir.path(), 5).await;
+        // Threads sharing a stack of return addresses: past `WALKED_BESIDE`.
+        let long = crate::pipeline::shared_stack_dump::shared_stack_dump(5);
+        let frames = crate::pipeline::process::OpenedDump::open(&long)
+            .unwrap()
+            .frames();
+        assert!(frames > job::WALKED_BESIDE, "{frames}");
+        let id = queue_dump(&pipeline, now_ms(), &long).await;
+        let (stalled, is_stalled) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel();
+        *job::tests::STALL_ON.lock().unwrap() = Some((id, stalled, released));
+        let walking = {
+            let pipeline = pipeline.clone();
+            tokio::spawn(async move {
+                let lease = pipeline.config.job_lease;
+                let job = pipeline.index.claim_job("w", now_ms(), lease).await;
+                let job = job.unwrap().expect("a job");
+                let mut loaded = job::load(&pipeline, &job).await.unwrap().unwrap();
+                job::process(&pipeline, &mut loaded).await
+            })
+        };
+        // This test's body runs on a thread of its own, not the runtime's
+        // worker: it may wait here.
+        let began = is_stalled.recv_timeout(Duration::from_secs(120));
+        began.expect("the walk began");
+        let (ran, has_run) = std::sync::mpsc::channel();
+        tokio::spawn(async move { ran.send(()).unwrap() });
+        let probe = has_run.recv_timeout(Duration::from_secs(30));
+        release.send(()).unwrap();
+        assert!(
+            probe.is_ok(),
+            "a task spawned during the walk waited for it"
+        );
+        let outcome = walking.await.unwrap();
+        assert!(matches!(outcome, job::Outcome::Processed(..)));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_that_panics_fails_and_the_worker_goes_on() {
         let dir = tempfile::tempdir().unwrap();
