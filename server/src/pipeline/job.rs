@@ -315,7 +315,7 @@ pub async fn load(pipeline: &Pipeline, job: &Job) -> Result<Option<Loaded>, JobE
 /// Once the dump is open, the job's memory share grows by what its walk can
 /// make ([`MemoryBudget::grow`](super::MemoryBudget::grow)), waited for outside
 /// the timeout. A dump that can unwind into more than [`WALKED_BESIDE`] frames
-/// is walked beside the runtime's threads ([`beside_the_runtime`]).
+/// is walked beside the runtime's threads ([`walk_beside_the_runtime`]).
 pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
     let opened = match OpenedDump::open(&loaded.dump) {
         Ok(opened) => opened,
@@ -325,12 +325,13 @@ pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
         .memory
         .grow(&mut loaded.memory, opened.frames())
         .await;
-    let walk = walk(pipeline, loaded, &opened);
-    if opened.frames() > WALKED_BESIDE {
-        beside_the_runtime(walk).await
-    } else {
-        walk.await
+    let loaded = &*loaded;
+    if opened.frames() > WALKED_BESIDE
+        && let Some(outcome) = walk_beside_the_runtime(pipeline, loaded, &opened)
+    {
+        return outcome;
     }
+    walk(pipeline, loaded, &opened).await
 }
 
 /// The frames (of [`OpenedDump::frames`], the bound) above which a dump is
@@ -343,20 +344,27 @@ pub async fn process(pipeline: &Pipeline, loaded: &mut Loaded) -> Outcome {
 /// words, hundreds of milliseconds each) do not hold a runtime thread.
 pub const WALKED_BESIDE: u64 = 1 << 16;
 
-/// Runs `work` — a walk, which does not yield while it computes — on this
-/// thread taken out of the runtime's workers ([`tokio::task::block_in_place`]):
-/// the runtime goes on serving requests and other jobs on another thread
-/// meanwhile. A walk run as a task held one of the runtime's threads (two
-/// long walks on two cores stopped every request). On a current-thread
-/// runtime (tests) it is awaited as it is.
-async fn beside_the_runtime<F: Future>(work: F) -> F::Output {
+/// [`walk`]s the dump on this thread taken out of the runtime's workers
+/// ([`tokio::task::block_in_place`]), as a walk does not yield while it
+/// computes: the runtime goes on serving requests and other jobs on another
+/// thread meanwhile (run as a task, two long walks on two cores stopped every
+/// request). `None` on a current-thread runtime (tests), which cannot hand
+/// its thread over: the walk is then awaited as any.
+///
+/// Not async, so that the future of the common walk, awaited in [`process`],
+/// does not carry this one's beside it.
+fn walk_beside_the_runtime(
+    pipeline: &Pipeline,
+    loaded: &Loaded,
+    opened: &OpenedDump<'_>,
+) -> Option<Outcome> {
     let runtime = tokio::runtime::Handle::current();
-    match runtime.runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| runtime.block_on(work))
-        }
-        _ => work.await,
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return None;
     }
+    Some(tokio::task::block_in_place(|| {
+        runtime.block_on(walk(pipeline, loaded, opened))
+    }))
 }
 
 /// The walk of an opened dump, and once more where symbols arrived for a
