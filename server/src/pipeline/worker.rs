@@ -301,13 +301,14 @@ mod tests {
         panic!("reports still queued");
     }
 
-    /// Two reports queued on a pipeline in `dir` (the first older, and put in
-    /// `hook`, a test hook of `job`), and one worker run until both are
-    /// settled: the pipeline, the two reports, the worker's stop signal and
-    /// its task.
+    /// Two reports queued on a pipeline in `dir` (the first older, of
+    /// `first_dump`, and put in `hook`, a test hook of `job`; the next of a
+    /// small dump), and one worker run until both are settled: the pipeline,
+    /// the two reports, the worker's stop signal and its task.
     async fn one_worker_on_two(
         dir: &std::path::Path,
         hook: &std::sync::Mutex<Option<ReportId>>,
+        first_dump: &[u8],
     ) -> (
         Pipeline,
         [ReportId; 2],
@@ -316,7 +317,7 @@ mod tests {
     ) {
         let pipeline = pipeline(dir, 5).await;
         let t0 = now_ms();
-        let first = queue(&pipeline, t0 - 2).await;
+        let first = queue_dump(&pipeline, t0 - 2, first_dump).await;
         let next = queue(&pipeline, t0 - 1).await;
         *hook.lock().unwrap() = Some(first);
         let (stop, shutdown) = watch::channel(false);
@@ -402,9 +403,24 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_that_panics_fails_and_the_worker_goes_on() {
+        a_job_that_panics(&crate::pipeline::process::tests::small_dump(None)).await;
+    }
+
+    /// The same where the walk that panics was handed over beside the runtime
+    /// (`walk_beside_the_runtime`), on a runtime of one thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_walk_that_panics_fails_and_the_worker_goes_on() {
+        let long = crate::pipeline::shared_stack_dump::shared_stack_dump(5);
+        let opened = crate::pipeline::process::OpenedDump::open(&long).unwrap();
+        assert!(opened.frames() > job::WALKED_BESIDE);
+        a_job_that_panics(&long).await;
+    }
+
+    /// A job of `dump` panics: it fails, and the worker processes the next.
+    async fn a_job_that_panics(dump: &[u8]) {
         let dir = tempfile::tempdir().unwrap();
         let (pipeline, [panics, next], stop, worker) =
-            one_worker_on_two(dir.path(), &job::tests::PANIC_ON).await;
+            one_worker_on_two(dir.path(), &job::tests::PANIC_ON, dump).await;
 
         let failed = pipeline.index.report(&panics).await.unwrap().unwrap();
         assert_eq!(failed.state, ReportState::Failed);
@@ -423,8 +439,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_after_the_finish_does_not_retry_the_finished_job() {
         let dir = tempfile::tempdir().unwrap();
+        let small = crate::pipeline::process::tests::small_dump(None);
         let (pipeline, [first, next], stop, worker) =
-            one_worker_on_two(dir.path(), &job::tests::FAIL_AFTER_FINISH).await;
+            one_worker_on_two(dir.path(), &job::tests::FAIL_AFTER_FINISH, &small).await;
         stop.send(true).unwrap();
         worker.await.unwrap();
 
