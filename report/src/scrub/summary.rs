@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 /// What scrubbing removed: a count per kind. Never holds a removed value.
 ///
 /// Kinds: whole streams (`linux_environ_stream`, `linux_cmdline_stream`,
-/// `linux_proc_status_stream`, `linux_auxv_stream`, `windows_token_stream`,
-/// `comment_stream`, `macos_bootargs_stream`), fields (`lsb_release_field`,
+/// `linux_proc_status_stream`, `linux_auxv_stream`, `linux_maps_stream`,
+/// `windows_token_stream`, `comment_stream`, `macos_bootargs_stream`), fields (`lsb_release_field`,
 /// `cpuinfo_serial`, `misc_info_time_zone`, `thread_name_path`,
 /// `handle_object_name`, `crashpad_report_id`, `crashpad_client_id`), memory
 /// (`heap_memory_regions`, `heap_memory_bytes`), strings found anywhere
@@ -95,6 +95,7 @@ const PHRASES: &[(&str, Phrase)] = &[
         Phrase::Whole("the process status"),
     ),
     ("linux_auxv_stream", Phrase::Whole("the auxiliary vector")),
+    ("linux_maps_stream", Phrase::Whole("the memory maps")),
     (
         "windows_token_stream",
         Phrase::Whole("the Windows user token"),

@@ -130,6 +130,18 @@ fn personal_dump() -> Vec<u8> {
         .expect("synth dump")
 }
 
+/// The file range of the (last) directory entry of type `ty`, read from the
+/// directory itself.
+fn raw_stream_range(dump: &[u8], ty: St) -> Option<std::ops::Range<usize>> {
+    let u32_at = |at: usize| u32::from_le_bytes(dump[at..at + 4].try_into().unwrap()) as usize;
+    let (count, dir) = (u32_at(8), u32_at(12));
+    (0..count)
+        .map(|i| dir + 12 * i)
+        .filter(|&entry| u32_at(entry) == ty as usize)
+        .map(|entry| u32_at(entry + 8)..u32_at(entry + 8) + u32_at(entry + 4))
+        .next_back()
+}
+
 fn stream_bytes(dump: &[u8], ty: St) -> Vec<u8> {
     let md = Minidump::read(dump).expect("parses");
     md.get_raw_stream(ty as u32).expect("stream").to_vec()
@@ -171,7 +183,16 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
             "{ty:?} not zeroed"
         );
     }
+    // The memory maps: out of the directory (an unused entry of the same size
+    // in its place), their bytes zero.
+    let maps = raw_stream_range(&raw, St::LinuxMaps).expect("fixture has memory maps");
     let md = Minidump::read(&dump[..]).expect("parses");
+    assert!(md.get_raw_stream(St::LinuxMaps as u32).is_err());
+    assert_eq!(
+        raw_stream_range(&dump, St::UnusedStream),
+        Some(maps.clone())
+    );
+    assert!(dump[maps].iter().all(|&b| b == 0));
     let lsb = md.get_stream::<MinidumpLinuxLsbRelease<'_>>().expect("lsb");
     let keys: Vec<String> = lsb
         .iter()
@@ -287,6 +308,7 @@ fn personal_details_are_scrubbed_from_a_synthetic_linux_dump() {
         "linux_cmdline_stream",
         "linux_proc_status_stream",
         "linux_auxv_stream",
+        "linux_maps_stream",
         "lsb_release_field",
         "cpuinfo_serial",
         "thread_name_path",

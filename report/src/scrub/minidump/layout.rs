@@ -77,6 +77,8 @@ impl Raw<'_> {
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
     pub(crate) ty: u32,
+    /// The file offset of its directory entry (type, size, rva).
+    pub(crate) entry: usize,
     /// The stream's data, clipped to the file.
     pub(crate) data: Range<usize>,
 }
@@ -192,6 +194,7 @@ impl Layout {
             let end = start.saturating_add(size as usize).min(buf.len());
             streams.push(Stream {
                 ty,
+                entry: off,
                 data: start..end,
             });
         }

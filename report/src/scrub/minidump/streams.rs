@@ -1,4 +1,5 @@
-//! Stream scrubbing: system-detail streams zeroed or blanked line by line,
+//! Stream scrubbing: system-detail streams zeroed (the memory maps taken out of
+//! the directory too) or blanked line by line,
 //! process details (time zone, Crashpad ids, thread and handle names) overwritten
 //! where they lie, and the Crashpad annotations put through the annotation rules
 //! (a dropped one removed from its list).
@@ -29,6 +30,20 @@ pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mu
             if zero(buf, s.data.clone()) {
                 summary.add(kind, 1);
             }
+        }
+    }
+    // Gone with their directory entry: zeroed, and the entry's type made 0
+    // (`UnusedStream`, in either byte order), so no reader looks for them. The
+    // Linux memory maps name every file the process mapped (install paths,
+    // profile directories, `/run/user/<uid>`); minidump-processor reads them
+    // only for its exception analysis (bit flips, guard pages), which no report
+    // keeps, and would log a zeroed maps stream as unreadable on every walk.
+    let unlisted = [(St::LinuxMaps, "linux_maps_stream")];
+    for (ty, kind) in unlisted {
+        for s in layout.streams_of(ty) {
+            zero(buf, s.data.clone());
+            zero(buf, s.entry..s.entry.saturating_add(4));
+            summary.add(kind, 1);
         }
     }
     let text = [
