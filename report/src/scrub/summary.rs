@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// Kinds: whole streams (`linux_environ_stream`, `linux_cmdline_stream`,
 /// `linux_proc_status_stream`, `linux_auxv_stream`, `linux_maps_stream`,
-/// `windows_token_stream`, `comment_stream`, `macos_bootargs_stream`), fields (`lsb_release_field`,
-/// `cpuinfo_serial`, `misc_info_time_zone`, `thread_name_path`,
+/// `windows_token_stream`, `comment_stream`, `macos_bootargs_stream`), fields
+/// (`lsb_release_field`, `cpuinfo_serial`, `misc_info_time_zone`, `thread_name_path`,
 /// `handle_object_name`, `crashpad_report_id`, `crashpad_client_id`), memory
 /// (`heap_memory_regions`, `heap_memory_bytes`), strings found anywhere
 /// (`environment_variable`, `email_address`, `ip_address`, `credit_card_number`,

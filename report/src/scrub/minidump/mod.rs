@@ -44,8 +44,9 @@ use super::text::KnownValues;
 ///
 /// What goes: the Linux environment, command line, process status, auxv and
 /// memory maps streams (the maps listed as unused); serial-like `/proc/cpuinfo`
-/// fields; lsb-release fields other than the distribution's name and version; Windows token and comment streams, macOS boot arguments;
-/// the misc-info time zone; handle object names; Crashpad report and client ids;
+/// fields; lsb-release fields other than the distribution's name and version;
+/// Windows token and comment streams, macOS boot arguments; the misc-info time
+/// zone; handle object names; Crashpad report and client ids;
 /// thread names that hold paths; user names in paths anywhere (`/home/<u>/`,
 /// `/Users/<u>/`, `C:\Users\<u>\` … become `*` of the same length); user and host
 /// names learned from the dump itself (`USER=`, `HOSTNAME=`, `COMPUTERNAME=`, home
