@@ -208,6 +208,58 @@ async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
     assert!(found.is_empty(), "leaked into storage: {found:?}");
 }
 
+/// The Linux memory maps (the path of every file the process mapped) are dropped
+/// when a dump is scrubbed: each shared test dump that has them is stored without
+/// them — not listed in its directory, no line of them in any of its blobs,
+/// opened — and processed all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_maps_of_linux_dumps_are_not_stored() {
+    // `MINIDUMP_STREAM_TYPE::LinuxMaps`.
+    const LINUX_MAPS: u32 = 0x4767_0009;
+    // In each of these dumps once: a line of its maps.
+    const MAPS_LINE: &[u8] = b"[vdso]";
+    let (server, token) = TestServer::with_token(Role::Developer).await;
+    let mut sent = 0;
+    for case in cases() {
+        let dump = case.bytes();
+        let has_maps = minidump::Minidump::read(&dump[..])
+            .is_ok_and(|md| md.get_raw_stream(LINUX_MAPS).is_ok());
+        if !has_maps {
+            continue;
+        }
+        assert!(contains(&dump, MAPS_LINE), "{}", case.path());
+        let id = server.submit(&dump, &[]).await.id;
+        let report = server.wait_processed(&token, &id).await;
+        assert_eq!(report["state"], "processed", "{report}");
+        let removed = &report["scrub"]["removed"];
+        assert_eq!(
+            removed["linux_maps_stream"],
+            1,
+            "{}: {removed}",
+            case.path()
+        );
+        let blobs = server.opened_report_blobs(&id).await;
+        assert!(blobs.iter().any(|(key, _)| key.ends_with(".dmp")));
+        for (key, plain) in blobs {
+            assert!(
+                !contains(&plain, MAPS_LINE),
+                "{} maps in {key}",
+                case.path()
+            );
+            if key.ends_with(".dmp") {
+                let stored = minidump::Minidump::read(&plain[..]).expect("the stored dump reads");
+                assert!(
+                    stored.get_raw_stream(LINUX_MAPS).is_err(),
+                    "{key} lists maps"
+                );
+            }
+        }
+        sent += 1;
+    }
+    // Firefox on Linux and Android, Electron on Linux, the two linux-mini dumps.
+    assert_eq!(sent, 5, "the shared dumps with memory maps");
+}
+
 /// Keys the rules drop — a secret-looking `api_token`, the identity field `Email` —
 /// set by the app as Crashpad annotations in a real Crashpad dump (process-wide,
 /// a module's simple annotations, a module's annotation object) and sent as form
