@@ -14,36 +14,33 @@ use crate::scrub::config::ScrubConfig;
 use crate::scrub::summary::ScrubSummary;
 
 pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mut ScrubSummary) {
+    // Each stream zeroed whole; `Unlisted` ones also leave the directory: the
+    // entry's type made 0 (`UnusedStream`, in either byte order), so no reader
+    // looks for them. The Linux memory maps name every file the process mapped
+    // (install paths, profile directories, `/run/user/<uid>`); minidump-processor
+    // reads them only for its exception analysis (bit flips, guard pages), which
+    // no report keeps, and would log a zeroed maps stream as unreadable on every
+    // walk.
+    use Listing::{Listed, Unlisted};
     let whole = [
-        (St::LinuxEnviron, "linux_environ_stream"),
-        (St::LinuxCmdLine, "linux_cmdline_stream"),
-        (St::LinuxProcStatus, "linux_proc_status_stream"),
-        (St::LinuxAuxv, "linux_auxv_stream"),
-        (St::TokenStream, "windows_token_stream"),
-        (St::MozMacosBootargsStream, "macos_bootargs_stream"),
+        (St::LinuxEnviron, "linux_environ_stream", Listed),
+        (St::LinuxCmdLine, "linux_cmdline_stream", Listed),
+        (St::LinuxProcStatus, "linux_proc_status_stream", Listed),
+        (St::LinuxAuxv, "linux_auxv_stream", Listed),
+        (St::LinuxMaps, "linux_maps_stream", Unlisted),
+        (St::TokenStream, "windows_token_stream", Listed),
+        (St::MozMacosBootargsStream, "macos_bootargs_stream", Listed),
         // Free text an application attached: treated as personal.
-        (St::CommentStreamA, "comment_stream"),
-        (St::CommentStreamW, "comment_stream"),
+        (St::CommentStreamA, "comment_stream", Listed),
+        (St::CommentStreamW, "comment_stream", Listed),
     ];
-    for (ty, kind) in whole {
+    for (ty, kind, listing) in whole {
         for s in layout.streams_of(ty) {
-            if zero(buf, s.data.clone()) {
+            let zeroed = zero(buf, s.data.clone());
+            let unlisted = listing == Unlisted && zero(buf, s.entry..s.entry.saturating_add(4));
+            if zeroed || unlisted {
                 summary.add(kind, 1);
             }
-        }
-    }
-    // Gone with their directory entry: zeroed, and the entry's type made 0
-    // (`UnusedStream`, in either byte order), so no reader looks for them. The
-    // Linux memory maps name every file the process mapped (install paths,
-    // profile directories, `/run/user/<uid>`); minidump-processor reads them
-    // only for its exception analysis (bit flips, guard pages), which no report
-    // keeps, and would log a zeroed maps stream as unreadable on every walk.
-    let unlisted = [(St::LinuxMaps, "linux_maps_stream")];
-    for (ty, kind) in unlisted {
-        for s in layout.streams_of(ty) {
-            zero(buf, s.data.clone());
-            zero(buf, s.entry..s.entry.saturating_add(4));
-            summary.add(kind, 1);
         }
     }
     let text = [
@@ -68,6 +65,15 @@ pub(super) fn scrub_system_streams(buf: &mut [u8], layout: &Layout, summary: &mu
             summary.add(t.kind, n);
         }
     }
+}
+
+/// Whether a stream zeroed whole stays in the dump's directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Listed as it was, its bytes zero.
+    Listed,
+    /// Listed as unused (type 0).
+    Unlisted,
 }
 
 /// A `key<sep>value` text stream and what of it is blanked.
