@@ -214,8 +214,7 @@ async fn personal_details_of_the_shared_dumps_are_gone_from_storage() {
 /// opened — and processed all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_memory_maps_of_linux_dumps_are_not_stored() {
-    // `MINIDUMP_STREAM_TYPE::LinuxMaps`.
-    const LINUX_MAPS: u32 = 0x4767_0009;
+    const LINUX_MAPS: u32 = minidump::format::MINIDUMP_STREAM_TYPE::LinuxMaps as u32;
     // In each of these dumps once: a line of its maps.
     const MAPS_LINE: &[u8] = b"[vdso]";
     let (server, token) = TestServer::with_token(Role::Developer).await;
