@@ -365,12 +365,7 @@ mod tests {
     async fn a_long_walk_leaves_the_runtime_its_thread() {
         let dir = tempfile::tempdir().unwrap();
         let pipeline = pipeline(dir.path(), 5).await;
-        // Threads sharing a stack of return addresses: past `WALKED_BESIDE`.
-        let long = crate::pipeline::shared_stack_dump::shared_stack_dump(5);
-        let frames = crate::pipeline::process::OpenedDump::open(&long)
-            .unwrap()
-            .frames();
-        assert!(frames > job::WALKED_BESIDE, "{frames}");
+        let long = long_dump();
         let id = queue_dump(&pipeline, now_ms(), &long).await;
         let (stalled, is_stalled) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel();
@@ -410,10 +405,17 @@ mod tests {
     /// (`walk_beside_the_runtime`), on a runtime of one thread.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_long_walk_that_panics_fails_and_the_worker_goes_on() {
+        a_job_that_panics(&long_dump()).await;
+    }
+
+    /// Threads sharing a stack of return addresses: a dump past `WALKED_BESIDE`.
+    fn long_dump() -> Vec<u8> {
         let long = crate::pipeline::shared_stack_dump::shared_stack_dump(5);
-        let opened = crate::pipeline::process::OpenedDump::open(&long).unwrap();
-        assert!(opened.frames() > job::WALKED_BESIDE);
-        a_job_that_panics(&long).await;
+        let frames = crate::pipeline::process::OpenedDump::open(&long)
+            .unwrap()
+            .frames();
+        assert!(frames > job::WALKED_BESIDE, "{frames}");
+        long
     }
 
     /// A job of `dump` panics: it fails, and the worker processes the next.
