@@ -13,7 +13,7 @@ use mayday_report::scrub::{AnnotationRules, drop_annotations};
 use mayday_report::upload::{PRODUCT_KEYS, VERSION_KEYS};
 
 use super::report::{
-    Frame, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread, file_name,
+    Frame, Hex, InlineFrame, MissingSymbols, Module, ProcessedReport, Thread, file_name,
 };
 use super::signature::SignatureRules;
 use super::unwind_bound;
@@ -151,19 +151,10 @@ where
     out
 }
 
-/// `value` as minidump-stackwalk writes an address: `0x` and 16 hex digits
-/// (its `Address`, outside a 32-bit dump's JSON), in one allocation. Written
-/// digit by digit: three of these a frame, `format!`'s padding cost more than
-/// the rest of the frame's fields.
+/// `value` as minidump-stackwalk writes an address ([`Hex`]), as text of its
+/// own: for the few addresses a report has outside its frames.
 fn hex(value: u64) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [b'0'; 18];
-    text[1] = b'x';
-    for (i, digit) in text[2..].iter_mut().enumerate() {
-        *digit = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    // ASCII only.
-    std::str::from_utf8(&text).unwrap_or_default().to_owned()
+    Hex(value).to_string()
 }
 
 fn frame(index: usize, frame: &StackFrame) -> Frame {
@@ -173,16 +164,16 @@ fn frame(index: usize, frame: &StackFrame) -> Frame {
         function: frame.function_name.clone(),
         function_offset: frame
             .function_base
-            .map(|base| hex(frame.instruction.wrapping_sub(base))),
+            .map(|base| Hex(frame.instruction.wrapping_sub(base))),
         file: frame.source_file_name.clone(),
         line: frame.source_line,
         module_offset: frame
             .module
             .as_ref()
-            .map(|m| hex(frame.instruction.wrapping_sub(m.raw.base_of_image))),
-        offset: hex(frame.instruction),
+            .map(|m| Hex(frame.instruction.wrapping_sub(m.raw.base_of_image))),
+        offset: Hex(frame.instruction),
         missing_symbols: frame.function_name.is_none(),
-        trust: frame.trust.as_str().to_owned(),
+        trust: Cow::Borrowed(frame.trust.as_str()),
         inlines: frame
             .inlines
             .iter()

@@ -5,9 +5,11 @@
 //! `file`, `line`, `module_offset`, inlined calls in `inlines[]`), so tools written
 //! against Socorro's processed crash format read it without surprises.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::index::CrashFacts;
 
@@ -69,7 +71,7 @@ impl Thread {
             let place = match (&frame.function, &frame.module_offset) {
                 (Some(function), _) => format!("{module}!{function}"),
                 (None, Some(offset)) => format!("{module} + {offset}"),
-                (None, None) => frame.offset.clone(),
+                (None, None) => frame.offset.to_string(),
             };
             let source = match (&frame.file, frame.line) {
                 (Some(file), Some(line)) => format!(" [{}:{line}]", file_name(file)),
@@ -107,23 +109,87 @@ pub struct Frame {
     pub module: Option<String>,
     /// Function name, when symbols were found.
     pub function: Option<String>,
-    /// Offset of the instruction into the function, `0x`-prefixed hex.
-    pub function_offset: Option<String>,
+    /// Offset of the instruction into the function.
+    pub function_offset: Option<Hex>,
     /// Source file, when symbols have line records.
     pub file: Option<String>,
     /// Source line.
     pub line: Option<u32>,
-    /// Offset of the instruction into the module, `0x`-prefixed hex.
-    pub module_offset: Option<String>,
-    /// The instruction address, `0x`-prefixed hex.
-    pub offset: String,
+    /// Offset of the instruction into the module.
+    pub module_offset: Option<Hex>,
+    /// The instruction address.
+    pub offset: Hex,
     /// Whether the module of this frame lacked symbols.
     pub missing_symbols: bool,
     /// How the frame was found: `context`, `cfi`, `frame_pointer`, `scan`, …
-    pub trust: String,
+    /// (minidump-processor's own text when the report is made: no copy a frame).
+    pub trust: Cow<'static, str>,
     /// Calls inlined at this frame, innermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inlines: Vec<InlineFrame>,
+}
+
+/// An address or an offset, written as minidump-stackwalk writes an address
+/// (its `Address`, outside a 32-bit dump's JSON): `0x` and 16 hex digits. Held
+/// as the number and written when the report is, not as text of its own: a
+/// frame has three, and each text was an allocation (and a free) a frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+impl Hex {
+    /// `0x` and 16 hex digits, ASCII.
+    fn digits(self) -> [u8; 18] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'0'; 18];
+        text[1] = b'x';
+        for (i, digit) in text[2..].iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        text
+    }
+
+    /// Reads `0x` and 1 to 16 hex digits (as written, or without the
+    /// leading zeros); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Hex> {
+        let digits = text.strip_prefix("0x")?;
+        if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        u64::from_str_radix(digits, 16).ok().map(Hex)
+    }
+}
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // ASCII only.
+        f.write_str(std::str::from_utf8(&self.digits()).unwrap_or_default())
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(std::str::from_utf8(&self.digits()).unwrap_or_default())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Hex, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Hex;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("0x and 1 to 16 hex digits")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Hex, E> {
+                Hex::parse(text)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 /// A call inlined into a physical frame.
@@ -188,6 +254,34 @@ mod tests {
         }
     }
 
+    /// As minidump-stackwalk writes an address, and read back; other text is
+    /// not an address.
+    #[test]
+    fn addresses_are_written_as_minidump_stackwalk_writes_them_and_read_back() {
+        for value in [0, 1, 0x40_1000, 0x7fff_0000_1234, u64::MAX] {
+            let written = serde_json::to_string(&Hex(value)).unwrap();
+            let expected = minidump_processor::Address(value).to_string();
+            assert_eq!(written, format!("\"{expected}\""));
+            assert_eq!(Hex(value).to_string(), expected);
+            assert_eq!(serde_json::from_str::<Hex>(&written).unwrap(), Hex(value));
+        }
+        assert_eq!(Hex::parse("0x2a1f0"), Some(Hex(0x2a1f0)));
+        for bad in [
+            "",
+            "0x",
+            "2a1f0",
+            "0X2a1f0",
+            "0x-1",
+            "0x+1",
+            "0x2a1f0 ",
+            "0x10000000000000000",
+        ] {
+            assert_eq!(Hex::parse(bad), None, "{bad}");
+            assert!(serde_json::from_str::<Hex>(&format!("\"{bad}\"")).is_err());
+        }
+        assert!(serde_json::from_str::<Hex>("4096").is_err());
+    }
+
     #[test]
     fn stack_text_names_frames_without_paths_or_memory() {
         let thread = Thread {
@@ -200,33 +294,33 @@ mod tests {
                     function: Some("crash_here(int)".to_owned()),
                     file: Some("C:\\Users\\alice\\src\\crash.cc".to_owned()),
                     line: Some(42),
-                    offset: "0x401000".to_owned(),
+                    offset: Hex(0x401000),
                     ..Frame::default()
                 },
                 Frame {
                     frame: 1,
                     module: Some("libc.so.6".to_owned()),
-                    module_offset: Some("0x2a1f0".to_owned()),
+                    module_offset: Some(Hex(0x2a1f0)),
                     file: Some("/home/bob/glibc/abort.c".to_owned()),
-                    offset: "0x7f0000".to_owned(),
+                    offset: Hex(0x7f0000),
                     ..Frame::default()
                 },
                 Frame {
                     frame: 2,
-                    offset: "0xdead".to_owned(),
+                    offset: Hex(0xdead),
                     ..Frame::default()
                 },
             ],
         };
         assert_eq!(
             thread.stack_text(),
-            " 0  app.exe!crash_here(int) [crash.cc:42]\n 1  libc.so.6 + 0x2a1f0 [abort.c]\n 2  0xdead\n"
+            " 0  app.exe!crash_here(int) [crash.cc:42]\n 1  libc.so.6 + 0x000000000002a1f0 [abort.c]\n 2  0x000000000000dead\n"
         );
         let long = Thread {
             frames: (0..STACK_TEXT_FRAMES + 5)
                 .map(|frame| Frame {
                     frame,
-                    offset: format!("{frame:#x}"),
+                    offset: Hex(frame as u64),
                     ..Frame::default()
                 })
                 .collect(),

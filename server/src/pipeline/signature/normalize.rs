@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::{NoExpand, Regex};
 
 use super::MAX_FRAMES;
-use crate::pipeline::report::Frame;
+use crate::pipeline::report::{Frame, Hex};
 
 /// The normalized frames signature generation walks (Socorro's
 /// `normalized_frames`; joined with ` | ` they are its "proto signature"): inlined
@@ -22,8 +22,8 @@ pub(super) fn normalize_frames(frames: &[Frame], line_numbers: Option<&Regex>) -
             function: frame.function.as_deref(),
             file: frame.file.as_deref(),
             line: frame.line,
-            module_offset: frame.module_offset.as_deref(),
-            offset: &frame.offset,
+            module_offset: frame.module_offset,
+            offset: frame.offset,
         };
         let inlines = frame.inlines.iter().map(|inline| FrameFields {
             function: Some(&inline.function),
@@ -69,11 +69,12 @@ fn normalize_frame(frame: &FrameFields<'_>, line_numbers: Option<&Regex>) -> Str
         return format!("{}#{line}", file_basename(file));
     }
     match (frame.module, frame.module_offset) {
-        (None, None) => format!("@{}", strip_leading_zeros(frame.offset)),
+        // Without leading zeros: `0x429e`.
+        (None, None) => format!("@{:#x}", frame.offset.0),
         (module, module_offset) => format!(
-            "{}@{}",
+            "{}@{:#x}",
             module.unwrap_or(""),
-            strip_leading_zeros(module_offset.unwrap_or(frame.offset))
+            module_offset.unwrap_or(frame.offset).0
         ),
     }
 }
@@ -85,8 +86,8 @@ struct FrameFields<'a> {
     function: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<u32>,
-    module_offset: Option<&'a str>,
-    offset: &'a str,
+    module_offset: Option<Hex>,
+    offset: Hex,
 }
 
 /// Windows file names ignore case, and dumps spell them either way (`KERNEL32.DLL`,
@@ -114,18 +115,6 @@ fn source_path(file: &str) -> &str {
 fn file_basename(file: &str) -> &str {
     let path = source_path(file).trim_end_matches(['/', '\\']);
     path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
-/// `0x0000429e` → `0x429e`; anything that is not hex is returned unchanged.
-fn strip_leading_zeros(hex: &str) -> String {
-    let digits = hex
-        .strip_prefix("0x")
-        .or_else(|| hex.strip_prefix("0X"))
-        .unwrap_or(hex);
-    match u64::from_str_radix(digits, 16) {
-        Ok(value) => format!("{value:#x}"),
-        Err(_) => hex.to_owned(),
-    }
 }
 
 /// Rust names seen without a `.rs` file (no line records, or a `.sym` from a tool

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::report::{Frame, InlineFrame};
+use super::super::report::{Frame, Hex, InlineFrame};
 use super::*;
 
 // ---- helpers -------------------------------------------------------------------
@@ -82,12 +82,17 @@ const REFERENCES: &[(&str, &str)] = &[
     ),
 ];
 
+/// An address or offset as the tests write it (`0x` and its digits).
+fn hex(text: &str) -> Hex {
+    Hex::parse(text).unwrap_or_else(|| panic!("{text}: not 0x and hex digits"))
+}
+
 fn frame(module: Option<&str>, module_offset: Option<&str>, offset: &str) -> Frame {
     Frame {
         module: module.map(str::to_owned),
-        module_offset: module_offset.map(str::to_owned),
-        offset: offset.to_owned(),
-        trust: "cfi".to_owned(),
+        module_offset: module_offset.map(hex),
+        offset: hex(offset),
+        trust: "cfi".into(),
         ..Frame::default()
     }
 }
@@ -706,7 +711,7 @@ fn without_symbols_frames_are_module_and_offset() {
     assert_ne!(a.hash(), b.hash());
     // The same crash again (another process, another load address): the same issue.
     let mut again = [nosym("libapp.so", "0x12a40"), nosym("libapp.so", "0x500")];
-    again[0].offset = "0x55d0c0012a40".to_owned();
+    again[0].offset = Hex(0x55d0c0012a40);
     assert_eq!(signature(&again), a);
 }
 

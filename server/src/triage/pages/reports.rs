@@ -64,7 +64,7 @@ pub fn stack_table(frames: &[Frame]) -> Markup {
                             @match &frame.function {
                                 Some(f) => (f),
                                 None => span.muted {
-                                    @match &frame.module_offset { Some(o) => { "+" (o) }, None => (frame.offset) }
+                                    @match &frame.module_offset { Some(o) => { "+" (o.to_string()) }, None => (frame.offset.to_string()) }
                                 },
                             }
                         }
