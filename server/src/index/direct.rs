@@ -117,6 +117,68 @@ impl Direct {
     }
 }
 
+/// Read-only connections to the index file for reads run in the calling
+/// thread ([`Reads::read`]): a read a job makes before each dump (its report's
+/// row and keys) cost, through sqlx's reader pool, a message to the
+/// connection's thread and one back, each waking a thread. Here the statement
+/// runs where it is asked, on a connection taken from those idle (or opened),
+/// in a read transaction of its own (WAL: it waits for no writer). For short
+/// reads by primary key only: the calling thread, a runtime's, is held meanwhile.
+#[derive(Debug)]
+pub(super) struct Reads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// The most connections [`Reads`] keeps between reads: one for each thread
+/// reading at once (the runtime's, a few).
+const IDLE_READERS: usize = 8;
+
+impl Reads {
+    /// Reads of the index file at `path` (made and migrated by then); its
+    /// connections are opened when first needed.
+    pub(super) fn new(path: &Path) -> Reads {
+        Reads {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `statement`, a read, in this thread: the rows it returns.
+    pub(super) fn read(&self, statement: &Statement) -> Result<Vec<Row>, IndexError> {
+        let idle = self.lock().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect_reader(&self.path)?,
+        };
+        let mut rows = Vec::new();
+        // A connection whose read failed is closed, not kept.
+        run_one(&conn, statement, &mut rows)?;
+        let mut idle = self.lock();
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        Ok(rows)
+    }
+
+    /// The idle connections (a panic while they were held left them as they
+    /// were: each is out of the list while it reads).
+    fn lock(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A read-only connection to `path`, waiting for a busy file as the others do.
+fn connect_reader(path: &Path) -> Result<Connection, IndexError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
 /// A connection to `path` set as the writer's (`SQLITE_WRITER_PRAGMAS`).
 fn connect(path: &Path) -> Result<Connection, IndexError> {
     let conn = Connection::open_with_flags(
@@ -198,7 +260,7 @@ fn value_of(value: ValueRef<'_>) -> Result<Value, IndexError> {
             .map(|t| Value::Text(Some(t.to_owned())))
             .map_err(|_| IndexError::Corrupt("a text column holds bytes not UTF-8".to_owned())),
         ValueRef::Real(_) | ValueRef::Blob(_) => Err(IndexError::Corrupt(
-            "a write returned a value neither an integer nor a text".to_owned(),
+            "a statement returned a value neither an integer nor a text".to_owned(),
         )),
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use super::batch::{Batch, Row, rows_of, statement};
+use super::batch::{Batch, Fields, Row, rows_of, statement};
 use super::outbox;
 use super::placing::{Placed, Placing, place};
 use super::reports::{REPORT_COLUMNS, report_from_row};
@@ -90,6 +90,25 @@ impl ProcessedOutcome {
             Commit::Lazy
         }
     }
+}
+
+/// A [`JobReport`] as [`Index::job_report`] reads it.
+fn job_report_from_row(row: &impl Fields) -> Result<JobReport, IndexError> {
+    let wrapped = |master: &str, key: &str| -> Result<Option<WrappedKey>, IndexError> {
+        let master: Option<String> = row.field(master)?;
+        let key: Option<String> = row.field(key)?;
+        Ok(master.zip(key).map(|(master_key_id, wrapped)| WrappedKey {
+            master_key_id,
+            wrapped,
+        }))
+    };
+    let uploads: Option<i64> = row.field("symbol_uploads")?;
+    Ok(JobReport {
+        row: report_from_row(row)?,
+        data_key: wrapped("master_key_id", "wrapped_key")?,
+        stack_key: wrapped("stack_master_key_id", "stack_wrapped_key")?,
+        symbol_uploads: uploads.unwrap_or(0).max(0) as u64,
+    })
 }
 
 /// The job queue.
@@ -355,9 +374,10 @@ impl Index {
 
     /// Report `id`'s row, its wrapped keys and the symbol upload count, in one
     /// read (one snapshot, one round trip to the database): what a job needs
-    /// before it loads the report's dump. `None` when the report is gone.
+    /// before it loads the report's dump. `None` when the report is gone. On
+    /// SQLite read in the calling thread (`direct.rs`'s `Reads`).
     pub async fn job_report(&self, id: &ReportId) -> Result<Option<JobReport>, IndexError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {REPORT_COLUMNS}, k.master_key_id, k.wrapped_key, \
              s.master_key_id AS stack_master_key_id, s.wrapped_key AS stack_wrapped_key, \
              (SELECT uploads FROM symbol_uploads WHERE id = 1) AS symbol_uploads \
@@ -365,26 +385,16 @@ impl Index {
              LEFT JOIN report_keys k ON k.report_id = reports.id \
              LEFT JOIN report_stack_keys s ON s.report_id = reports.id \
              WHERE reports.id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let wrapped = |master: &str, key: &str| -> Result<Option<WrappedKey>, IndexError> {
-            let master: Option<String> = row.try_get(master)?;
-            let key: Option<String> = row.try_get(key)?;
-            Ok(master.zip(key).map(|(master_key_id, wrapped)| WrappedKey {
-                master_key_id,
-                wrapped,
-            }))
-        };
-        let uploads: Option<i64> = row.try_get("symbol_uploads")?;
-        Ok(Some(JobReport {
-            row: report_from_row(&row)?,
-            data_key: wrapped("master_key_id", "wrapped_key")?,
-            stack_key: wrapped("stack_master_key_id", "stack_wrapped_key")?,
-            symbol_uploads: uploads.unwrap_or(0).max(0) as u64,
-        }))
+        );
+        if let Some(reads) = &self.reads {
+            let rows = reads.read(&statement(sql).bind(id.to_string()))?;
+            return rows.first().map(job_report_from_row).transpose();
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_report_from_row).transpose()
     }
 
     /// Counts one symbol upload (see [`symbol_uploads`](Index::symbol_uploads)).
@@ -750,6 +760,41 @@ mod tests {
             .unwrap()
             .expect("the job is claimed");
         (id, job)
+    }
+
+    /// On SQLite a job's report is read in the calling thread: the same as
+    /// through the reader pool, a commit made just before seen, a failed read
+    /// no harm to the next.
+    #[tokio::test]
+    async fn a_job_report_read_in_the_calling_thread_is_the_pool_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = sqlite_index(dir.path()).await;
+        assert!(index.reads.is_some());
+        let pooled = Index {
+            reads: None,
+            ..index.clone()
+        };
+        let (id, _job) = claimed_report(&index).await;
+        let here = index.job_report(&id).await.unwrap().expect("the report");
+        let there = pooled.job_report(&id).await.unwrap().expect("the report");
+        assert_eq!(format!("{here:?}"), format!("{there:?}"));
+        assert_eq!(here.row.id, id);
+        assert_eq!(here.row.state, ReportState::Queued);
+        assert_eq!(here.data_key.unwrap().master_key_id, "test");
+        assert!(here.stack_key.is_none());
+
+        let reads = index.reads.as_ref().unwrap();
+        assert!(
+            reads
+                .read(&statement("SELECT nothing FROM nowhere"))
+                .is_err()
+        );
+        // Deleted: gone for the next read at once.
+        assert!(index.delete_report(&id).await.unwrap());
+        assert!(index.job_report(&id).await.unwrap().is_none());
+        // A write on a read connection is refused.
+        let write = statement("DELETE FROM jobs");
+        assert!(reads.read(&write).is_err());
     }
 
     // Not shared with the e2e index tests' `new_report` (tests/tests/e2e/index.rs):

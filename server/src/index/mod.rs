@@ -167,6 +167,8 @@ pub struct Index {
     writer_clock: Option<Arc<WriterClock>>,
     /// On SQLite (in a file): where write transactions' statements run.
     direct: Option<Arc<direct::Direct>>,
+    /// On SQLite (in a file): reads run in the calling thread (`direct.rs`).
+    reads: Option<Arc<direct::Reads>>,
 }
 
 tokio::task_local! {
@@ -336,11 +338,15 @@ impl Index {
                     .await?;
                 // An in-memory database exists only in its one connection.
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                let direct = if in_memory {
-                    None
+                let (direct, reads) = if in_memory {
+                    (None, None)
                 } else {
                     let file = SqliteConnectOptions::from_str(url)?;
-                    Some(Arc::new(direct::Direct::open(file.get_filename())?))
+                    let path = file.get_filename();
+                    (
+                        Some(Arc::new(direct::Direct::open(path)?)),
+                        Some(Arc::new(direct::Reads::new(path))),
+                    )
                 };
                 let pool = if in_memory {
                     writer.clone()
@@ -367,6 +373,7 @@ impl Index {
                     alerts: Arc::default(),
                     writer_clock: Some(clock),
                     direct,
+                    reads,
                 }
             }
             Backend::Postgres => {
@@ -383,6 +390,7 @@ impl Index {
                     alerts: Arc::default(),
                     writer_clock: None,
                     direct: None,
+                    reads: None,
                 }
             }
         };

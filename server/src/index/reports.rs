@@ -1,9 +1,6 @@
 //! Report rows.
 
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
-
-use super::batch::{Batch, statement};
+use super::batch::{Batch, Fields, statement};
 use super::write::Commit;
 use super::{Index, IndexError, KeyKind, keys, report_id_at};
 use crate::crypto::WrappedKey;
@@ -47,14 +44,7 @@ impl ReportState {
 /// What a report says about the crash and where it happened: found by processing,
 /// stored in the report's row and in the processed report (flat in its JSON).
 #[derive(
-    Debug,
-    Clone,
-    Default,
-    PartialEq,
-    serde::Serialize,
-    serde::Deserialize,
-    sqlx::FromRow,
-    utoipa::ToSchema,
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 pub struct CrashFacts {
     /// Product name from the annotations, if any.
@@ -139,18 +129,30 @@ pub(super) const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at
      os_version, cpu_arch, crash_reason, crash_address, crash_site, crash_module, state, failure, \
      deletion_token_hash, raw_key, meta_key";
 
-pub(super) fn report_from_row(row: &AnyRow) -> Result<ReportRow, IndexError> {
+/// A report's row as read with [`REPORT_COLUMNS`] (by sqlx or in the calling
+/// thread).
+pub(super) fn report_from_row(row: &impl Fields) -> Result<ReportRow, IndexError> {
     Ok(ReportRow {
         id: report_id_at(row, "id")?,
-        issue_id: row.try_get("issue_id")?,
-        received_at: row.try_get("received_at")?,
-        processed_at: row.try_get("processed_at")?,
-        facts: CrashFacts::from_row(row)?,
-        state: ReportState::parse(&row.try_get::<String, _>("state")?)?,
-        failure: row.try_get("failure")?,
-        deletion_token_hash: row.try_get("deletion_token_hash")?,
-        raw_key: row.try_get("raw_key")?,
-        meta_key: row.try_get("meta_key")?,
+        issue_id: row.field("issue_id")?,
+        received_at: row.field("received_at")?,
+        processed_at: row.field("processed_at")?,
+        facts: CrashFacts {
+            product: row.field("product")?,
+            version: row.field("version")?,
+            os: row.field("os")?,
+            os_version: row.field("os_version")?,
+            cpu_arch: row.field("cpu_arch")?,
+            crash_reason: row.field("crash_reason")?,
+            crash_address: row.field("crash_address")?,
+            crash_site: row.field("crash_site")?,
+            crash_module: row.field("crash_module")?,
+        },
+        state: ReportState::parse(&row.field::<String>("state")?)?,
+        failure: row.field("failure")?,
+        deletion_token_hash: row.field("deletion_token_hash")?,
+        raw_key: row.field("raw_key")?,
+        meta_key: row.field("meta_key")?,
     })
 }
 
