@@ -2,12 +2,13 @@
 //! (bounded by bytes and by count, least recently used first out), `.sym` files on
 //! local disk (bounded by bytes), and missing symbol files (expiring after a TTL).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use hashlink::LinkedHashMap;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -77,23 +78,21 @@ impl Default for CacheConfig {
 }
 
 /// A least-recently-used map bounded by the sum of its entries' costs (and
-/// optionally by its number of entries).
+/// optionally by its number of entries): a [`LinkedHashMap`] in recency order,
+/// least recently used first, so that a use and an eviction are O(1).
 #[derive(Debug)]
 pub(crate) struct LruBytes<K, V> {
-    entries: HashMap<K, (V, u64, u64)>,
-    order: BTreeMap<u64, K>,
-    tick: u64,
+    /// Each entry with its cost, least recently used first.
+    entries: LinkedHashMap<K, (V, u64)>,
     total: u64,
     budget: u64,
     max_entries: usize,
 }
 
-impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
+impl<K: Eq + Hash, V: Clone> LruBytes<K, V> {
     pub(crate) fn new(budget: u64) -> Self {
         LruBytes {
-            entries: HashMap::new(),
-            order: BTreeMap::new(),
-            tick: 0,
+            entries: LinkedHashMap::new(),
             total: 0,
             budget,
             max_entries: usize::MAX,
@@ -108,13 +107,7 @@ impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
 
     /// The value for `key`, marking it most recently used.
     pub(crate) fn get(&mut self, key: &K) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        let (value, _, used) = self.entries.get_mut(key)?;
-        self.order.remove(used);
-        *used = tick;
-        self.order.insert(tick, key.clone());
-        Some(value.clone())
+        self.entries.to_back(key).map(|(value, _)| value.clone())
     }
 
     /// Inserts `value` with `cost`, evicting least recently used entries until the
@@ -125,18 +118,14 @@ impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
         if cost > self.budget {
             return vec![key];
         }
-        self.tick += 1;
-        self.entries.insert(key.clone(), (value, cost, self.tick));
-        self.order.insert(self.tick, key);
+        self.entries.insert(key, (value, cost));
         self.total += cost;
         let mut evicted = Vec::new();
         while self.total > self.budget || self.entries.len() > self.max_entries {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some((oldest, (_, cost))) = self.entries.pop_front() else {
                 break;
             };
-            if let Some((_, cost, _)) = self.entries.remove(&oldest) {
-                self.total -= cost;
-            }
+            self.total -= cost;
             evicted.push(oldest);
         }
         evicted
@@ -145,8 +134,7 @@ impl<K: Clone + Eq + Hash, V: Clone> LruBytes<K, V> {
     /// Removes `key`; true when it was there.
     pub(crate) fn remove(&mut self, key: &K) -> bool {
         match self.entries.remove(key) {
-            Some((_, cost, used)) => {
-                self.order.remove(&used);
+            Some((_, cost)) => {
                 self.total -= cost;
                 true
             }
@@ -338,5 +326,63 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LruBytes;
+
+    /// The keys held, least recently used first.
+    fn keys(lru: &LruBytes<&'static str, u32>) -> Vec<&'static str> {
+        lru.entries.keys().copied().collect()
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_first_when_over_budget() {
+        let mut lru = LruBytes::new(10);
+        assert!(lru.insert("a", 1, 4).is_empty());
+        assert!(lru.insert("b", 2, 4).is_empty());
+        // A use makes `a` the most recent: `b` is the one evicted.
+        assert_eq!(lru.get(&"a"), Some(1));
+        assert_eq!(lru.insert("c", 3, 4), vec!["b"]);
+        assert_eq!(keys(&lru), ["a", "c"]);
+        assert_eq!(lru.total(), 8);
+        assert_eq!(lru.get(&"b"), None);
+        // Two go to make room for one large entry.
+        assert_eq!(lru.insert("d", 4, 9), vec!["a", "c"]);
+        assert_eq!((lru.total(), lru.len()), (9, 1));
+    }
+
+    #[test]
+    fn an_entry_over_the_whole_budget_is_not_kept() {
+        let mut lru = LruBytes::new(10);
+        lru.insert("a", 1, 5);
+        assert_eq!(lru.insert("huge", 2, 11), vec!["huge"]);
+        assert_eq!(keys(&lru), ["a"]);
+        assert_eq!(lru.total(), 5);
+    }
+
+    #[test]
+    fn inserting_a_key_again_replaces_its_value_and_cost() {
+        let mut lru = LruBytes::new(10);
+        lru.insert("a", 1, 5);
+        lru.insert("b", 2, 2);
+        assert!(lru.insert("a", 3, 7).is_empty());
+        assert_eq!(keys(&lru), ["b", "a"]);
+        assert_eq!((lru.total(), lru.get(&"a")), (9, Some(3)));
+        assert!(lru.remove(&"a"));
+        assert!(!lru.remove(&"a"));
+        assert_eq!((lru.total(), lru.len()), (2, 1));
+    }
+
+    #[test]
+    fn the_number_of_entries_is_bounded_too() {
+        let mut lru = LruBytes::new(u64::MAX).with_max_entries(2);
+        lru.insert("a", 1, 0);
+        lru.insert("b", 2, 0);
+        lru.get(&"a");
+        assert_eq!(lru.insert("c", 3, 0), vec!["b"]);
+        assert_eq!(keys(&lru), ["a", "c"]);
     }
 }
