@@ -408,11 +408,21 @@ impl Index {
     /// How many symbol uploads the deployment has taken: the count every server
     /// process sharing this index compares with the last it saw, to forget symbol
     /// files it remembers as missing when another process took an upload.
+    /// On SQLite read in the calling thread: a job that lacked symbols asks
+    /// after its finish.
     pub async fn symbol_uploads(&self) -> Result<u64, IndexError> {
-        let row = sqlx::query("SELECT uploads FROM symbol_uploads WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        let uploads: i64 = row.try_get("uploads")?;
+        const SQL: &str = "SELECT uploads FROM symbol_uploads WHERE id = 1";
+        let uploads: i64 = match &self.reads {
+            Some(reads) => reads
+                .read(&statement(SQL))?
+                .first()
+                .ok_or(IndexError::Db(sqlx::Error::RowNotFound))?
+                .field("uploads")?,
+            None => sqlx::query(SQL)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("uploads")?,
+        };
         Ok(uploads.max(0) as u64)
     }
 
@@ -778,6 +788,9 @@ mod tests {
         let here = index.job_report(&id).await.unwrap().expect("the report");
         let there = pooled.job_report(&id).await.unwrap().expect("the report");
         assert_eq!(format!("{here:?}"), format!("{there:?}"));
+        index.count_symbol_upload().await.unwrap();
+        assert_eq!(index.symbol_uploads().await.unwrap(), 1);
+        assert_eq!(pooled.symbol_uploads().await.unwrap(), 1);
         assert_eq!(here.row.id, id);
         assert_eq!(here.row.state, ReportState::Queued);
         assert_eq!(here.data_key.unwrap().master_key_id, "test");
