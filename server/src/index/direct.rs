@@ -168,24 +168,23 @@ impl Reads {
     }
 }
 
-/// A read-only connection to `path`, waiting for a busy file as the others do.
-fn connect_reader(path: &Path) -> Result<Connection, IndexError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// A connection to `path` opened with `access` (read-only or read-write),
+/// waiting for a busy file as the index's other connections do.
+fn open(path: &Path, access: OpenFlags) -> Result<Connection, IndexError> {
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
+/// A read-only connection to `path`.
+fn connect_reader(path: &Path) -> Result<Connection, IndexError> {
+    open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+}
+
 /// A connection to `path` set as the writer's (`SQLITE_WRITER_PRAGMAS`).
 fn connect(path: &Path) -> Result<Connection, IndexError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT))?;
+    let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     for pragma in SQLITE_WRITER_PRAGMAS {
         // Some answer with a row (`journal_mode`): read and dropped.
         conn.query_row(pragma, [], |_| Ok(()))
@@ -194,7 +193,6 @@ fn connect(path: &Path) -> Result<Connection, IndexError> {
                 e => Err(e),
             })?;
     }
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

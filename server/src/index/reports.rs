@@ -131,6 +131,8 @@ pub(super) const REPORT_COLUMNS: &str = "id, issue_id, received_at, processed_at
 
 /// A report's row as read with [`REPORT_COLUMNS`] (by sqlx or in the calling
 /// thread).
+// Alike `issue_from_row` (issues.rs) in shape only: each reads its own table's
+// columns into its own struct.
 pub(super) fn report_from_row(row: &impl Fields) -> Result<ReportRow, IndexError> {
     Ok(ReportRow {
         id: report_id_at(row, "id")?,

@@ -306,23 +306,15 @@ where
         return Vec::new();
     };
     let little = dump.endian.is_little();
-    let u32_at = |at: usize| -> Option<u32> {
-        let word: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(word)
-        } else {
-            u32::from_be_bytes(word)
-        })
+    // The `n`-byte unsigned integer at `at`, in the dump's byte order.
+    let int_at = |at: usize, n: usize| -> Option<u64> {
+        let bytes = bytes.get(at..at.checked_add(n)?)?;
+        Some(bytes.iter().enumerate().fold(0, |value, (i, &byte)| {
+            let shift = if little { i } else { n - 1 - i };
+            value | u64::from(byte) << (8 * shift)
+        }))
     };
-    let u64_at = |at: usize| -> Option<u64> {
-        let word: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
-        Some(if little {
-            u64::from_le_bytes(word)
-        } else {
-            u64::from_be_bytes(word)
-        })
-    };
-    let Some(count) = u32_at(0) else {
+    let Some(count) = int_at(0, 4) else {
         return Vec::new();
     };
     let Some(listed) = (count as usize)
@@ -339,7 +331,7 @@ where
     (0..count as usize)
         .filter_map(|i| {
             let at = first + i * MODULE_RECORD;
-            let (base, size) = (u64_at(at)?, u64::from(u32_at(at + 8)?));
+            let (base, size) = (int_at(at, 8)?, int_at(at + 8, 4)?);
             (size != 0 && size <= u64::MAX - base).then_some((base, base + size))
         })
         .collect()
