@@ -1,4 +1,5 @@
-//! The SQLite writer's transactions, run in the thread that sends them.
+//! The SQLite writer's transactions, run in the thread that sends them; and
+//! the reads every job makes, run in the thread that asks ([`Reads`]).
 //!
 //! sqlx runs each SQLite connection in a thread of its own and sends back each
 //! statement's end and each row as a message of its own, every one of which

@@ -11,7 +11,8 @@
 //! SQLite's lock, and every write transaction takes the lock when it begins
 //! (`BEGIN IMMEDIATE`), so it cannot deadlock against another process's writer
 //! after reading; a lock held by another process is waited for (`busy_timeout`).
-//! Reads use a pool of read-only connections, which WAL lets run beside the writer.
+//! Reads use a pool of read-only connections, which WAL lets run beside the writer;
+//! the reads every job makes run in the calling thread instead (`direct.rs`).
 //!
 //! Each statement binds its own values in order (`.bind(..)` chains): alike in
 //! shape from one query to the next, never the same statement twice. Rows map to
