@@ -332,7 +332,7 @@ where
         .filter_map(|i| {
             let at = first + i * MODULE_RECORD;
             let (base, size) = (int_at(at, 8)?, int_at(at + 8, 4)?);
-            (size != 0 && size <= u64::MAX - base).then_some((base, base + size))
+            (size != 0 && size <= u64::MAX - base).then(|| (base, base + size))
         })
         .collect()
 }
@@ -470,8 +470,8 @@ mod tests {
         }
     }
 
-    /// In either byte order; a module of no size is not a range, as the
-    /// module list skips it.
+    /// In either byte order; a module of no size, or reaching past the
+    /// address space, is not a range, as the module list skips it.
     #[test]
     fn module_ranges_are_read_in_the_dump_s_byte_order() {
         use minidump_synth::{DumpString, Module, SynthMinidump};
@@ -482,6 +482,7 @@ mod tests {
                 (0x7f00_0000_1000, 0x2000),
                 (0x40_0000, 0x1234),
                 (0x50_0000, 0),
+                (u64::MAX - 0xfff, 0x2000),
             ];
             let mut synth = SynthMinidump::with_endian(endian);
             for (base, size) in modules {
