@@ -33,6 +33,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use error::IngestError;
+pub use sentry::apply_form_event;
 pub use spool::{Spool, Spooler, clear_spool};
 use stream::{NotStreamed, Streamed};
 pub use upload::Upload;

@@ -106,9 +106,25 @@ fn split_release(release: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The longest release Sentry takes, in characters.
+const MAX_RELEASE_CHARS: usize = 200;
+
+/// Whether Sentry takes `release` (trimmed): at most [`MAX_RELEASE_CHARS`]
+/// characters, no control characters (newlines, tabs) and no slashes, and not
+/// `.`, `..` or empty. Sentry drops any other, and so does Mayday: the
+/// release becomes the report's product and version, which the index keeps
+/// and searches by.
+fn release_taken(release: &str) -> bool {
+    !matches!(release, "" | "." | "..")
+        && release.chars().count() <= MAX_RELEASE_CHARS
+        && !release
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+}
+
 /// Sets product and version from a Sentry `release`, the app's own fields first.
 fn set_release(annotations: &mut BTreeMap<String, String>, release: Option<&str>) {
-    let Some(release) = release.map(str::trim).filter(|r| !r.is_empty()) else {
+    let Some(release) = release.map(str::trim).filter(|r| release_taken(r)) else {
         return;
     };
     let (name, version) = split_release(release);
@@ -166,7 +182,9 @@ fn admit(
 /// annotations beside the app's own (which win), within the upload limits on
 /// annotations (`max_annotations` in all, `max_annotation_bytes` of keys and
 /// values in all). A tag Sentry would not take is dropped as Relay drops it: a
-/// key over 32 characters, a value over 200 or with a newline.
+/// key over 32 characters or of others than ASCII letters, digits, `_`, `.`,
+/// `:` and `-` (Sentry's tag rules), a value over 200 characters or with a
+/// newline.
 fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, limits: &Limits) {
     let pairs: Vec<(String, String)> = match tags {
         Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), tag_text(v))).collect(),
@@ -185,7 +203,10 @@ fn add_tags(annotations: &mut BTreeMap<String, String>, tags: Option<&Value>, li
             break;
         }
         let valid = !key.is_empty()
-            && key.chars().count() <= MAX_TAG_KEY_CHARS
+            && key.len() <= MAX_TAG_KEY_CHARS
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
             && value.chars().count() <= MAX_TAG_VALUE_CHARS
             && !value.contains('\n');
         let size = (key.len() + value.len()) as u64;
@@ -266,25 +287,41 @@ pub(super) async fn minidump(
         .read(&headers, body, wire, &[EVENT_FILE])
         .await
         .inspect_err(|e| state.metrics.rejected(e.name()))?;
-    // The event: the `sentry` JSON field, the Crashpad handler's `__sentry-event`
-    // file, or `sentry[release]` and the like.
-    let event = upload
-        .annotations
+    let event_file = upload.kept_files.remove(EVENT_FILE.name);
+    upload.kept_files.clear();
+    let event_id = apply_form_event(
+        &mut upload.annotations,
+        event_file.as_deref(),
+        project_product,
+        &state.limits,
+    );
+    store(&state, upload, event_id).await
+}
+
+/// What a minidump upload's form says of its Sentry event, applied to its
+/// `annotations` (the form's fields): the event is the `sentry` field (JSON),
+/// else `event_file` (the Crashpad handler's `__sentry-event`, MessagePack),
+/// else the `sentry[release]` and `sentry[tags][key]` fields. Its release and
+/// tags become annotations ([`apply_event`]); every `sentry` and `sentry[…]`
+/// field goes; nothing else of the event is kept. Answers the event id to
+/// answer with: the event's when it is one ([`event_id_or_new`]), else a new one.
+pub fn apply_form_event(
+    annotations: &mut BTreeMap<String, String>,
+    event_file: Option<&[u8]>,
+    project_product: Option<String>,
+    limits: &Limits,
+) -> String {
+    let event = annotations
         .get("sentry")
         .and_then(|text| Event::from_json(text.as_bytes()))
-        .or_else(|| Event::from_msgpack(upload.kept_files.get(EVENT_FILE.name)?));
-    upload.kept_files.clear();
+        .or_else(|| Event::from_msgpack(event_file?));
     let release = event
         .as_ref()
         .and_then(|e| e.release().map(str::to_owned))
-        .or_else(|| upload.annotations.get("sentry[release]").cloned());
-    let event_id = event
-        .as_ref()
-        .and_then(|e| e.event_id().map(str::to_owned))
-        .unwrap_or_else(new_event_id);
+        .or_else(|| annotations.get("sentry[release]").cloned());
+    let event_id = event_id_or_new(event.as_ref().and_then(Event::event_id));
     // Its tags: `tags` of the JSON event, or `sentry[tags][key]` fields.
-    let form_tags: serde_json::Map<String, Value> = upload
-        .annotations
+    let form_tags: serde_json::Map<String, Value> = annotations
         .iter()
         .filter_map(|(key, value)| {
             let tag = key.strip_prefix("sentry[tags][")?.strip_suffix(']')?;
@@ -295,18 +332,26 @@ pub(super) async fn minidump(
         .as_ref()
         .and_then(|e| e.tags().cloned())
         .unwrap_or(Value::Object(form_tags));
-    // Nothing else of the event is kept.
-    upload
-        .annotations
-        .retain(|key, _| key != "sentry" && !key.starts_with("sentry["));
+    annotations.retain(|key, _| key != "sentry" && !key.starts_with("sentry["));
     apply_event(
-        &mut upload.annotations,
+        annotations,
         release.as_deref(),
         Some(&tags),
         project_product,
-        &state.limits,
+        limits,
     );
-    store(&state, upload, event_id).await
+    event_id
+}
+
+/// The event id a client sent, when it is one — 32 hex digits, or a UUID with
+/// its hyphens — written as Sentry writes it (32 lowercase hex digits); else a
+/// new one. What else a client sends there is not echoed back.
+fn event_id_or_new(sent: Option<&str>) -> String {
+    let id = sent
+        .filter(|id| id.len() <= 36)
+        .map(|id| id.replace('-', "").to_ascii_lowercase())
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+    id.unwrap_or_else(new_event_id)
 }
 
 /// The longest envelope header, item header or line payload read (an event is
@@ -639,10 +684,7 @@ pub(super) async fn envelope_upload(
     limits: &Limits,
 ) -> Result<(String, Option<Upload>), IngestError> {
     let envelope = read_envelope(stream, spooler, keep).await?;
-    let event_id = envelope.header["event_id"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(new_event_id);
+    let event_id = event_id_or_new(envelope.header["event_id"].as_str());
     let Some(dump) = envelope.dump else {
         return Ok((event_id, None));
     };
@@ -879,13 +921,16 @@ mod tests {
                 "ok": "v",
                 long_key.as_str(): "v",
                 "long": "v".repeat(201),
-                "é".repeat(32): "ü".repeat(200),
+                "k".repeat(32): "ü".repeat(200),
                 "lines": "a\nb",
+                "é": "v",
+                "a b": "v",
+                "sentry[release]": "v",
             })),
             &Limits::default(),
         );
         let kept: Vec<&str> = annotations.keys().map(String::as_str).collect();
-        assert_eq!(kept, ["ok".to_owned(), "é".repeat(32)]);
+        assert_eq!(kept, ["k".repeat(32), "ok".to_owned()]);
         // Keys and values within max_annotation_bytes in all: 1,000 tags of
         // 100 bytes against 64 KiB.
         let many: serde_json::Map<String, Value> = (0..1000)
@@ -965,5 +1010,91 @@ mod tests {
         set_release(&mut annotations, Some("app@2.0"));
         assert_eq!(annotations[PRODUCT], "Own");
         assert_eq!(annotations[VERSION], "2.0");
+    }
+
+    /// Releases Sentry would drop are not read: none of a client's text of any
+    /// length becomes a product or version.
+    #[test]
+    fn releases_sentry_drops_name_nothing() {
+        let longest = format!("app@{}", "9".repeat(MAX_RELEASE_CHARS - 4));
+        for release in [
+            "app@1\n2",
+            "app@1\t2",
+            "app/1.0",
+            "app\\1.0",
+            ".",
+            "..",
+            "  ",
+            &format!("{longest}9"),
+        ] {
+            let mut annotations = BTreeMap::new();
+            set_release(&mut annotations, Some(release));
+            assert!(annotations.is_empty(), "{release:?}: {annotations:?}");
+        }
+        let mut annotations = BTreeMap::new();
+        set_release(&mut annotations, Some(&longest));
+        assert_eq!(annotations[VERSION].len(), MAX_RELEASE_CHARS - 4);
+    }
+
+    /// An event id is answered as Sentry writes one, or a new one is: never
+    /// other text the client sent.
+    #[test]
+    fn event_ids_are_answered_as_sentry_writes_them() {
+        let id = "00112233445566778899aabbccddeeff";
+        assert_eq!(event_id_or_new(Some(id)), id);
+        assert_eq!(
+            event_id_or_new(Some("00112233-4455-6677-8899-AABBCCDDEEFF")),
+            id
+        );
+        for sent in [
+            None,
+            Some(""),
+            Some("abc"),
+            Some(&"0".repeat(33)),
+            Some(&"x".repeat(32)),
+            Some(&"a".repeat(1 << 20)),
+        ] {
+            let new = event_id_or_new(sent);
+            assert!(
+                new.len() == 32 && new.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{new}"
+            );
+            assert_ne!(Some(new.as_str()), sent);
+        }
+    }
+
+    /// The form's event fields go, whichever form the event took; its release
+    /// and tags stay as annotations.
+    #[test]
+    fn a_form_event_leaves_its_release_and_tags_and_no_sentry_field() {
+        let limits = Limits::default();
+        let msgpack = rmp_serde::to_vec_named(&json!({
+            "event_id": "00112233445566778899aabbccddeeff",
+            "release": "app@1.0",
+            "tags": {"channel": "beta"},
+            "user": {"email": "alice@example.org"},
+        }))
+        .unwrap();
+        let mut annotations = BTreeMap::from([("sentry[extra]".to_owned(), "x".to_owned())]);
+        let id = apply_form_event(&mut annotations, Some(&msgpack), None, &limits);
+        assert_eq!(id, "00112233445566778899aabbccddeeff");
+        assert_eq!(
+            annotations,
+            BTreeMap::from([
+                (PRODUCT.to_owned(), "app".to_owned()),
+                (VERSION.to_owned(), "1.0".to_owned()),
+                ("channel".to_owned(), "beta".to_owned()),
+            ])
+        );
+        let mut annotations = BTreeMap::from([
+            ("sentry[release]".to_owned(), "app@2.0".to_owned()),
+            ("sentry[tags][os]".to_owned(), "linux".to_owned()),
+        ]);
+        let id = apply_form_event(&mut annotations, None, Some("Product".to_owned()), &limits);
+        assert_eq!(id.len(), 32);
+        assert_eq!(annotations[VERSION], "2.0");
+        assert_eq!(annotations[PRODUCT], "app");
+        assert_eq!(annotations["os"], "linux");
+        assert!(!annotations.keys().any(|k| k.starts_with("sentry")));
     }
 }
