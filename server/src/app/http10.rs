@@ -68,44 +68,70 @@ fn may_be_http10(seen: &[u8], line_end: Option<usize>) -> bool {
     }
 }
 
-/// The bytes to hand on for a connection that began with `seen`, whose first
-/// head ends at `end` (the index of its blank line's `\r\n\r\n`): `seen`
-/// unchanged, unless that head is an HTTP/1.0 request with a `Transfer-Encoding`
-/// header; then the head as HTTP/1.1 with `Connection: close` in place of any
-/// `Connection` header it had, and what followed it as it came.
-fn rewrite(seen: Vec<u8>, end: usize) -> Vec<u8> {
-    let head = &seen[..end];
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let Some(request_line) = lines.next() else {
-        return seen;
+/// The most headers a request may have, as hyper's HTTP/1 server counts them
+/// (its default `max_headers`): a head with more is handed on unchanged, for
+/// hyper to refuse.
+const MAX_HEADERS: usize = 100;
+
+/// Whether `seen`, a connection's start of which the bytes from `new_at` just
+/// came, may now hold the blank line that ends a head: a `\n` after `\n` or
+/// `\n\r`, among them (hyper takes a bare `\n` as a line's
+/// end, as it takes `\r\n`). The head is parsed only then, so a head that
+/// trickles in a few bytes at a time costs linear time, not its length squared.
+fn may_end_a_head(seen: &[u8], new_at: usize) -> bool {
+    (new_at..seen.len())
+        .any(|at| seen[at] == b'\n' && matches!(seen[..at], [.., b'\n'] | [.., b'\n', b'\r']))
+}
+
+/// What a connection's first request head, read so far, asks to hand on.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// Not complete yet.
+    Partial,
+    /// Not an HTTP/1.0 request with a transfer coding, or not a head hyper
+    /// would take (hyper refuses it): the connection passes unchanged.
+    Unchanged,
+    /// These bytes in place of those seen.
+    Rewritten(Vec<u8>),
+}
+
+/// The first request head of a connection that began with `seen`, read as
+/// hyper reads one (httparse): an HTTP/1.0 request with a `Transfer-Encoding`
+/// header becomes the head as HTTP/1.1 with `Connection: close` in place of
+/// any `Connection` header it had, and what followed it as it came.
+fn read_head(seen: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(seen) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(_) => return Head::Unchanged,
     };
-    let Some(request) = request_line.strip_suffix(b" HTTP/1.0") else {
-        return seen;
+    let (Some(method), Some(path), Some(0)) = (request.method, request.path, request.version)
+    else {
+        return Head::Unchanged;
     };
-    let headers: Vec<&[u8]> = lines.collect();
-    let named = |line: &[u8], name: &str| {
-        line.iter().position(|&b| b == b':').is_some_and(|colon| {
-            line[..colon]
-                .trim_ascii()
-                .eq_ignore_ascii_case(name.as_bytes())
-        })
-    };
-    if !headers.iter().any(|line| named(line, "transfer-encoding")) {
-        return seen;
+    let named = |header: &httparse::Header<'_>, name: &str| header.name.eq_ignore_ascii_case(name);
+    if !request
+        .headers
+        .iter()
+        .any(|header| named(header, "transfer-encoding"))
+    {
+        return Head::Unchanged;
     }
     let mut out = Vec::with_capacity(seen.len() + 32);
-    out.extend_from_slice(request);
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for line in headers.iter().filter(|line| !named(line, "connection")) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
+    for part in [method.as_bytes(), b" ", path.as_bytes(), b" HTTP/1.1\r\n"] {
+        out.extend_from_slice(part);
     }
-    out.extend_from_slice(b"Connection: close\r\n");
-    // The blank line that ends the head, and whatever of the body came with it.
-    out.extend_from_slice(&seen[end + 2..]);
-    out
+    for header in request.headers.iter().filter(|h| !named(h, "connection")) {
+        for part in [header.name.as_bytes(), b": ", header.value, b"\r\n"] {
+            out.extend_from_slice(part);
+        }
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    // Whatever of the body came with the head.
+    out.extend_from_slice(&seen[head_len..]);
+    Head::Rewritten(out)
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
@@ -132,9 +158,6 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
                     let mut read = ReadBuf::new(&mut chunk);
                     ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
                     let came = read.filled();
-                    // Only what came is looked at (with the three bytes before it,
-                    // where a `\r\n\r\n` may begin): a head that trickles in a few
-                    // bytes at a time costs linear time, not its length squared.
                     let new_at = seen.len();
                     seen.extend_from_slice(came);
                     if line_end.is_none() {
@@ -143,17 +166,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
                             .position(|&b| b == b'\n')
                             .map(|at| new_at + at);
                     }
-                    let from = new_at.saturating_sub(3);
-                    let head_end = seen[from..]
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|at| from + at);
-                    let bytes = if let Some(end) = head_end {
-                        rewrite(std::mem::take(seen), end)
-                    } else if came.is_empty() || !may_be_http10(seen, *line_end) {
-                        std::mem::take(seen)
+                    let head = if may_end_a_head(seen, new_at) {
+                        read_head(seen)
                     } else {
-                        continue;
+                        Head::Partial
+                    };
+                    let bytes = match head {
+                        Head::Rewritten(bytes) => bytes,
+                        Head::Unchanged => std::mem::take(seen),
+                        Head::Partial if came.is_empty() || !may_be_http10(seen, *line_end) => {
+                            std::mem::take(seen)
+                        }
+                        Head::Partial => continue,
                     };
                     this.state = if bytes.is_empty() {
                         State::Through
@@ -252,6 +276,26 @@ mod tests {
             "Host: 127.0.0.1\r\nconnection: keep-alive\r\n",
         );
         assert_eq!(handed_on(keep_alive.as_bytes(), 16).await, expected);
+    }
+
+    /// A head ended by bare line feeds (which hyper reads as it reads CRLF) is
+    /// found where hyper finds it: the body after it is handed on as it came,
+    /// even where it holds a `\r\n\r\n` or lines that look like headers.
+    #[tokio::test]
+    async fn a_head_of_bare_line_feeds_ends_where_hyper_ends_it() {
+        let body: &[u8] = b"b\r\nconnection:x\r\n0\r\n\r\n";
+        let mut sent =
+            b"POST /api/42/minidump/ HTTP/1.0\nHost: h\nTransfer-Encoding: chunked\n\n".to_vec();
+        sent.extend_from_slice(body);
+        let mut expected = b"POST /api/42/minidump/ HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        expected.extend_from_slice(body);
+        for piece in [1, 3, 4096] {
+            assert_eq!(
+                String::from_utf8_lossy(&handed_on(&sent, piece).await),
+                String::from_utf8_lossy(&expected),
+                "pieces of {piece}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -544,6 +544,34 @@ async fn idle_connections_neither_starve_others_nor_stay_open() {
     server.stop().await;
 }
 
+/// An HTTP/1.0 upload with a chunked body (as Crashpad sends one) whose head
+/// ends its lines in bare line feeds, which hyper reads as it reads CRLF: the
+/// server finds the head's end where hyper does, not at the first `\r\n\r\n`
+/// of the body (a form part's headers end in one), and leaves the body as it
+/// came. Accepted whole, and the connection closed after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_chunked_upload_with_bare_line_feeds_is_accepted_whole() {
+    let server = TestServer::start().await;
+    let (content_type, body) = Multipart::new().dump(&dump()).finish();
+    let head = format!(
+        "POST /submit HTTP/1.0\nHost: 127.0.0.1\nContent-Type: {content_type}\n\
+         Transfer-Encoding: chunked\n\n"
+    );
+    let chunks = chunked(&body, |_| 4096);
+    let answer = exchange(
+        &host_port(&server.url),
+        at_once(head.as_bytes(), &chunks),
+        ANSWER_WITHIN,
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("CrashID="), "{answer:?}");
+    assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
+    assert_eq!(indexed(server.state.index()).await.0, 1);
+    server.stop().await;
+}
+
 /// HTTP/2 in clear text is not served: a connection opening with its preface
 /// and settings gets no HTTP/2 frame back and is closed, and HTTP/1.1 is served
 /// next to it. (Served, one connection could carry hundreds of uploads past the
