@@ -20,7 +20,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Semaphore, watch};
 
-mod http10;
+pub mod http10;
 
 use crate::config::{Config, HttpConfig};
 use crate::index::{self, Alerts, Index, Intake};

@@ -58,5 +58,5 @@ pub mod vault;
 pub mod version;
 pub mod webhooks;
 
-pub use app::{App, AppState, StartError};
+pub use app::{App, AppState, StartError, http10};
 pub use config::Config;

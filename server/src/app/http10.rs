@@ -21,7 +21,7 @@ const MAX_HEAD: usize = 400 * 1024;
 /// A connection's socket whose first request head, when it is an HTTP/1.0
 /// request with a transfer coding, is rewritten as an HTTP/1.1 one that closes
 /// the connection.
-pub(super) struct FirstHead<IO> {
+pub struct FirstHead<IO> {
     inner: IO,
     state: State,
 }
@@ -40,7 +40,8 @@ enum State {
 }
 
 impl<IO> FirstHead<IO> {
-    pub(super) fn new(inner: IO) -> FirstHead<IO> {
+    /// `inner`, its first request head not looked at yet.
+    pub fn new(inner: IO) -> FirstHead<IO> {
         FirstHead {
             inner,
             state: State::Reading {
@@ -98,8 +99,14 @@ enum Head {
 /// The first request head of a connection that began with `seen`, read as
 /// hyper reads one (httparse): an HTTP/1.0 request with a `Transfer-Encoding`
 /// header becomes the head as HTTP/1.1 with `Connection: close` in place of
-/// any `Connection` header it had, and what followed it as it came.
+/// any `Connection` header it had (unless that makes more headers than hyper
+/// takes), and what followed it as it came.
 fn read_head(seen: &[u8]) -> Head {
+    // Blank lines before the request line (which httparse skips) are not
+    // looked past: such a connection was let through at its first line.
+    if seen.starts_with(b"\n") || seen.starts_with(b"\r\n") {
+        return Head::Unchanged;
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(seen) {
@@ -119,11 +126,16 @@ fn read_head(seen: &[u8]) -> Head {
     {
         return Head::Unchanged;
     }
+    let kept = request.headers.iter().filter(|h| !named(h, "connection"));
+    // With `Connection: close`, one more than hyper takes: refused either way.
+    if kept.clone().count() >= MAX_HEADERS {
+        return Head::Unchanged;
+    }
     let mut out = Vec::with_capacity(seen.len() + 32);
     for part in [method.as_bytes(), b" ", path.as_bytes(), b" HTTP/1.1\r\n"] {
         out.extend_from_slice(part);
     }
-    for header in request.headers.iter().filter(|h| !named(h, "connection")) {
+    for header in kept {
         for part in [header.name.as_bytes(), b": ", header.value, b"\r\n"] {
             out.extend_from_slice(part);
         }
@@ -300,11 +312,13 @@ mod tests {
 
     #[tokio::test]
     async fn every_other_connection_passes_unchanged() {
-        let unchanged: [&[u8]; 5] = [
+        let unchanged: [&[u8]; 6] = [
             // HTTP/1.1, chunked or not; HTTP/1.0 without a transfer coding.
             b"POST /submit HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",
             b"POST /submit HTTP/1.0\r\nContent-Length: 4\r\n\r\nbody",
+            // A blank line first: let through at once, however it arrives.
+            b"\r\nPOST /submit HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             // A head cut short, and not HTTP at all.
             b"POST /submit HTTP/1.0\r\nTransfer-Encoding: chunked\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
@@ -319,6 +333,30 @@ mod tests {
             }
         }
         assert_eq!(handed_on(b"", 8).await, b"");
+    }
+
+    /// A head whose rewrite would carry more headers than hyper takes is
+    /// handed on unchanged (hyper refuses it either way); one header fewer and
+    /// it is rewritten. (Found by the `http10_head` fuzz target.)
+    #[tokio::test]
+    async fn a_rewrite_never_makes_more_headers_than_hyper_takes() {
+        let with = |others: usize| {
+            let mut head = b"POST /submit HTTP/1.0\r\nTransfer-Encoding: chunked\r\n".to_vec();
+            for i in 0..others {
+                head.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\n0\r\n\r\n");
+            head
+        };
+        let full = with(MAX_HEADERS - 1);
+        assert_eq!(handed_on(&full, 4096).await, full);
+        let fits = with(MAX_HEADERS - 2);
+        let out = handed_on(&fits, 4096).await;
+        assert!(out.starts_with(b"POST /submit HTTP/1.1\r\n"), "{out:?}");
+        assert!(
+            out.ends_with(b"Connection: close\r\n\r\n0\r\n\r\n"),
+            "{out:?}"
+        );
     }
 
     #[test]
