@@ -60,13 +60,14 @@ fn may_be_http10(seen: &[u8], line_end: Option<usize>) -> bool {
     if seen.len() > MAX_HEAD {
         return false;
     }
-    match line_end {
-        None => true,
-        Some(end) => seen[..end]
-            .strip_suffix(b"\r")
-            .unwrap_or(&seen[..end])
-            .ends_with(b" HTTP/1.0"),
-    }
+    line_end.is_none_or(|end| ends_in_http10(&seen[..end]))
+}
+
+/// Whether a request line (without its `\n`) ends in `HTTP/1.0`.
+fn ends_in_http10(line: &[u8]) -> bool {
+    line.strip_suffix(b"\r")
+        .unwrap_or(line)
+        .ends_with(b" HTTP/1.0")
 }
 
 /// The most headers a request may have, as hyper's HTTP/1 server counts them
@@ -100,13 +101,10 @@ enum Head {
 /// hyper reads one (httparse): an HTTP/1.0 request with a `Transfer-Encoding`
 /// header becomes the head as HTTP/1.1 with `Connection: close` in place of
 /// any `Connection` header it had (unless that makes more headers than hyper
-/// takes), and what followed it as it came.
+/// takes), and what followed it as it came. Read only once the first line
+/// ended in `HTTP/1.0`: a connection whose first line is blank (httparse
+/// skips such lines) or another request was let through at that line.
 fn read_head(seen: &[u8]) -> Head {
-    // Blank lines before the request line (which httparse skips) are not
-    // looked past: such a connection was let through at its first line.
-    if seen.starts_with(b"\n") || seen.starts_with(b"\r\n") {
-        return Head::Unchanged;
-    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(seen) {
@@ -178,7 +176,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstHead<IO> {
                             .position(|&b| b == b'\n')
                             .map(|at| new_at + at);
                     }
-                    let head = if may_end_a_head(seen, new_at) {
+                    let first_line = line_end.map(|end| &seen[..end]);
+                    let head = if first_line.is_some_and(|line| !ends_in_http10(line)) {
+                        Head::Unchanged
+                    } else if may_end_a_head(seen, new_at) {
                         read_head(seen)
                     } else {
                         Head::Partial
