@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::summary::ScrubSummary;
-use super::text::{Kind, KnownValues, find_values, merge_findings};
+use super::text::{Finding, Kind, KnownValues, find_values, merge_findings, settle_findings};
 
 /// What a rule does with what it matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,15 +290,20 @@ pub(crate) fn apply_value_rules(
     rules: &AnnotationRules,
     known: Option<&KnownValues>,
 ) -> Option<(String, Vec<Kind>)> {
+    let find = |text: &str, out: &mut Vec<Finding>, _: usize| {
+        find_values(text, out);
+        if let Some(known) = known {
+            known.find(text, out);
+        }
+        out.retain(|f| rules.action_for(f.kind) != Action::Keep);
+        true
+    };
     let mut findings = Vec::new();
-    find_values(text, &mut findings);
-    if let Some(known) = known {
-        known.find(text, &mut findings);
-    }
-    findings.retain(|f| rules.action_for(f.kind) != Action::Keep);
+    find(text, &mut findings, usize::MAX);
     if findings.is_empty() {
         return None;
     }
+    settle_findings(text, &mut findings, usize::MAX, find);
     let findings = merge_findings(findings);
     let mut out = String::with_capacity(text.len());
     let mut kinds = Vec::with_capacity(findings.len());
@@ -383,6 +388,29 @@ pub fn drop_annotations(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value glued to another is found once the other is masked: text
+    /// scrubbed once has nothing left that a second scrub would find (the
+    /// fuzz target `scrub_text` found the first of these).
+    #[test]
+    fn a_value_glued_to_a_finding_is_found_once_the_finding_is_masked() {
+        let rules = AnnotationRules::default();
+        for (text, kept) in [
+            ("fe80::rootce@exam.le.or", "fe80"),
+            ("peer 2001:db8::7:bob@example.com", "2001:db8"),
+            ("connect to 2001:db8::1: refused", "2001:db8"),
+            ("10.1.2.3::1%x bob@example.com", "bob"),
+        ] {
+            let once = scrub_text(text, &rules);
+            assert!(!once.contains(kept), "{text:?} -> {once:?}");
+            assert_eq!(scrub_text(&once, &rules), once, "{text:?}");
+        }
+        // Where nothing is glued, as before.
+        assert_eq!(
+            scrub_text("from 10.1.2.3 (bob@example.com)", &rules),
+            "from ******** (***************)"
+        );
+    }
 
     /// Folding byte by byte answers as folding both strings and searching
     /// one in the other would, on keys of every shape the rules meet.

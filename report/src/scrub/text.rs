@@ -385,6 +385,12 @@ fn find_values_shaped(text: &str, shape: Shape, out: &mut Vec<Finding>, limit: u
     if shape.ipv6 {
         for m in IPV6_CANDIDATE.find_iter(text) {
             let s = m.as_str().trim_end_matches('.');
+            // A colon after an address ends a clause (`fe80::1: refused`); one
+            // of two ends it (`fe80::`).
+            let s = match s.strip_suffix(':') {
+                Some(address) if !address.ends_with(':') => address,
+                _ => s,
+            };
             let r = m.start()..m.start() + s.len();
             if s.len() >= 3
                 && s.bytes().any(|b| b.is_ascii_digit())
@@ -770,6 +776,53 @@ pub(crate) fn merge_findings(mut findings: Vec<Finding>) -> Vec<Finding> {
         out.push(f);
     }
     out
+}
+
+/// Most passes [`settle_findings`] makes over a text with its findings masked.
+const SETTLE_PASSES: usize = 8;
+
+/// Adds to `findings` (of `text`) what `find` finds in the text once what they
+/// cover is masked, pass after pass until a pass finds nothing more: a value
+/// glued to a finding is no value in the text as it is (`fe80::` in
+/// `fe80::root@example.org` is followed by a letter), but stands alone once the
+/// finding is masked, and a second scrub would find it. `find` runs the rules in
+/// force over the masked text, keeps what they act on, and stops at the limit
+/// it is given (what is left of `limit`), returning `false` where it stopped;
+/// that ends the passes. Returns whether every pass ran to its end.
+pub(crate) fn settle_findings(
+    text: &str,
+    findings: &mut Vec<Finding>,
+    limit: usize,
+    mut find: impl FnMut(&str, &mut Vec<Finding>, usize) -> bool,
+) -> bool {
+    let mut masked = Vec::new();
+    let mut from = 0;
+    for _ in 0..SETTLE_PASSES {
+        if from == findings.len() {
+            break;
+        }
+        if masked.is_empty() {
+            masked = text.as_bytes().to_vec();
+        }
+        for f in &findings[from..] {
+            masked[f.range.clone()].fill(b'*');
+        }
+        from = findings.len();
+        // Findings begin and end at character boundaries: still UTF-8.
+        let Ok(view) = std::str::from_utf8(&masked) else {
+            debug_assert!(false, "a finding splits a character");
+            break;
+        };
+        let mut more = Vec::new();
+        let complete = find(view, &mut more, limit.saturating_sub(findings.len()));
+        // What lies wholly in masked text is masked already.
+        more.retain(|f| masked[f.range.clone()].iter().any(|&b| b != b'*'));
+        findings.extend(more);
+        if !complete {
+            return false;
+        }
+    }
+    true
 }
 
 /// How text found in a buffer is encoded.

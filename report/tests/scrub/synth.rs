@@ -568,6 +568,27 @@ fn full_memory_dumps_lose_their_heap_and_keep_their_stacks() {
     );
 }
 
+/// An address glued to an e-mail address in memory is found once the e-mail
+/// address is gone: scrubbing the scrubbed dump again finds nothing more.
+#[test]
+fn a_value_glued_to_a_finding_in_memory_is_scrubbed_with_it() {
+    let stack = Section::with_endian(LE)
+        .D64(RETURN_ADDRESS)
+        .append_bytes(b"\0peer fe80::7:bob@example.org\0")
+        .append_repeated(0, 16);
+    let raw = amd64_linux_dump(Memory::with_section(stack, STACK_BASE), CODE_BASE)
+        .finish()
+        .expect("synth dump");
+    assert!(contains_text(&raw, "fe80::7"));
+    let mut dump = raw.clone();
+    let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
+    assert!(!contains_text(&dump, "bob@example.org"));
+    assert!(!contains_text(&dump, "fe80::7"), "{summary:?}");
+    let mut again = dump.clone();
+    scrub_minidump(&mut again, &ScrubConfig::default()).expect("scrubs");
+    assert_eq!(again, dump);
+}
+
 /// A hand-built dump with `n` memory descriptors and `n` threads, all pointing
 /// into one small blob.
 fn crowded_dump(n: u32) -> Vec<u8> {

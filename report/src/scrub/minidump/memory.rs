@@ -12,7 +12,7 @@ use crate::scrub::runs::for_each_run;
 use crate::scrub::summary::ScrubSummary;
 use crate::scrub::text::{
     Encoding, Fill, Finding, Kind, KnownValues, env_assignment_start, find_values_up_to,
-    merge_findings, overwrite, user_names_in_paths,
+    merge_findings, overwrite, settle_findings, user_names_in_paths,
 };
 
 /// Environment keys whose values name the user or the machine.
@@ -341,13 +341,18 @@ pub(super) fn scrub_text_in(
                 kind: Kind::Environment,
             });
         }
+        let find = |text: &str, out: &mut Vec<Finding>, limit: usize| {
+            let complete =
+                find_values_up_to(text, out, limit) && known.find_up_to(text, out, limit);
+            out.retain(|f| match f.kind {
+                Kind::UserPath | Kind::KnownValue => config.user_names,
+                _ => config.memory_text,
+            });
+            complete
+        };
         let mut values = Vec::new();
-        let complete = find_values_up_to(text, &mut values, limit)
-            && known.find_up_to(text, &mut values, limit);
-        values.retain(|f| match f.kind {
-            Kind::UserPath | Kind::KnownValue => config.user_names,
-            _ => config.memory_text,
-        });
+        let complete =
+            find(text, &mut values, limit) && settle_findings(text, &mut values, limit, find);
         findings.extend(values);
         let findings = merge_findings(findings);
         crowding.count(findings.len());
