@@ -12,8 +12,8 @@ use std::io;
 
 use libfuzzer_sys::fuzz_target;
 use mayday_report::scrub::{
-    DumpPages, ScrubConfig, ScrubError, WindowLimits, restore_stack_memory, scrub_and_cut_stack_memory,
-    scrub_minidump_windowed,
+    DumpPages, ScrubConfig, ScrubError, WindowLimits, restore_stack_memory,
+    scrub_and_cut_stack_memory, scrub_minidump_windowed,
 };
 
 /// The dump in memory; what is released reads as zeros after, as the pages of

@@ -67,6 +67,25 @@ pub use minidump::{
 };
 pub use summary::ScrubSummary;
 
+/// The scrubber's own checks of its fast paths against their plain forms, for
+/// the fuzz target `scrub_text` (report/fuzz). Built only with `--cfg
+/// fuzzing`, as cargo-fuzz builds: not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The value rules' one-pass prefilter finds in `text` what every pattern
+    /// run over it finds; panics where it does not.
+    pub fn check_value_prefilters(text: &str) {
+        super::text::assert_one_pass_keeps_every_finding(text);
+    }
+
+    /// The text runs found in `bytes` (whole and a window at a time) are those
+    /// of a plain byte-at-a-time scan; panics where they are not.
+    pub fn check_text_runs(bytes: &[u8]) {
+        super::runs::assert_runs_of_a_plain_scan(bytes);
+    }
+}
+
 /// What the scrubber's tests share.
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -51,7 +51,7 @@ impl TextRun<'_> {
 pub(crate) const MIN_RUN: usize = 4;
 
 /// A printable UTF-16 unit: ASCII, tab, Latin-1 and Latin Extended-A letters.
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 fn printable_unit(u: u16) -> bool {
     matches!(u, 0x20..=0x7e | 0x09 | 0xa0..=0x17f)
 }
@@ -794,83 +794,94 @@ fn decode_utf16(bytes: &[u8], text: &mut String, units: &mut Vec<u32>) {
     units.push(count as u32);
 }
 
+/// The plain scan the bit sets must agree with: left to right, a byte (or a
+/// UTF-16 unit) at a time.
+#[cfg(any(test, fuzzing))]
+fn plain_runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
+    let mut out = Vec::new();
+    let n = buf.len();
+    let mut i = 0;
+    while i < n {
+        let start = i;
+        let mut chars = 0;
+        while i < n {
+            let b = buf[i];
+            if (0x20..=0x7e).contains(&b) || b == 0x09 {
+                i += 1;
+                chars += 1;
+            } else if (0xc2..=0xc5).contains(&b) && i + 1 < n && (0x80..=0xbf).contains(&buf[i + 1])
+            {
+                i += 2;
+                chars += 1;
+            } else {
+                break;
+            }
+        }
+        if chars >= MIN_RUN
+            && let Ok(text) = std::str::from_utf8(&buf[start..i])
+        {
+            out.push((Encoding::Utf8, start, text.to_owned()));
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    for align in 0..2 {
+        let mut i = align;
+        while i + 1 < n {
+            let start = i;
+            while i + 1 < n && printable_unit(u16::from_le_bytes([buf[i], buf[i + 1]])) {
+                i += 2;
+            }
+            if (i - start) / 2 >= MIN_RUN {
+                let units: Vec<u16> = buf[start..i]
+                    .chunks_exact(2)
+                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                out.push((Encoding::Utf16Le, start, String::from_utf16_lossy(&units)));
+            }
+            if i == start {
+                i += 2;
+            }
+        }
+    }
+    out
+}
+
+/// The runs [`for_each_run`] finds in `buf`, checked to be the same found a
+/// window at a time ([`for_each_run_in_windows`], windows shorter and longer
+/// than runs).
+#[cfg(any(test, fuzzing))]
+fn runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
+    let mut out = Vec::new();
+    for_each_run(buf, |r| out.push((r.encoding, r.start, r.text.to_string())));
+    // The same in small windows: runs across their edges, longer than them.
+    let windows: &[usize] = if buf.len() <= 100_000 {
+        &[1, 3, 64, 100]
+    } else {
+        &[4096]
+    };
+    for &window in windows {
+        let mut windowed = Vec::new();
+        for_each_run_in_windows(buf, window, |r| {
+            windowed.push((r.encoding, r.start, r.text.to_string()))
+        });
+        assert_eq!(windowed, out, "window {window}");
+    }
+    out
+}
+
+/// The fast scan's promise, checked: the runs of `buf` are those of the plain
+/// scan, whole or a window at a time; panics where they are not. For the tests
+/// and the fuzz target `scrub_text`.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn assert_runs_of_a_plain_scan(buf: &[u8]) {
+    assert_eq!(runs(buf), plain_runs(buf), "{buf:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The plain scan the bit sets must agree with: left to right, a byte (or a
-    /// UTF-16 unit) at a time.
-    fn plain_runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
-        let mut out = Vec::new();
-        let n = buf.len();
-        let mut i = 0;
-        while i < n {
-            let start = i;
-            let mut chars = 0;
-            while i < n {
-                let b = buf[i];
-                if (0x20..=0x7e).contains(&b) || b == 0x09 {
-                    i += 1;
-                    chars += 1;
-                } else if (0xc2..=0xc5).contains(&b)
-                    && i + 1 < n
-                    && (0x80..=0xbf).contains(&buf[i + 1])
-                {
-                    i += 2;
-                    chars += 1;
-                } else {
-                    break;
-                }
-            }
-            if chars >= MIN_RUN
-                && let Ok(text) = std::str::from_utf8(&buf[start..i])
-            {
-                out.push((Encoding::Utf8, start, text.to_owned()));
-            }
-            if i == start {
-                i += 1;
-            }
-        }
-        for align in 0..2 {
-            let mut i = align;
-            while i + 1 < n {
-                let start = i;
-                while i + 1 < n && printable_unit(u16::from_le_bytes([buf[i], buf[i + 1]])) {
-                    i += 2;
-                }
-                if (i - start) / 2 >= MIN_RUN {
-                    let units: Vec<u16> = buf[start..i]
-                        .chunks_exact(2)
-                        .map(|p| u16::from_le_bytes([p[0], p[1]]))
-                        .collect();
-                    out.push((Encoding::Utf16Le, start, String::from_utf16_lossy(&units)));
-                }
-                if i == start {
-                    i += 2;
-                }
-            }
-        }
-        out
-    }
-
-    fn runs(buf: &[u8]) -> Vec<(Encoding, usize, String)> {
-        let mut out = Vec::new();
-        for_each_run(buf, |r| out.push((r.encoding, r.start, r.text.to_string())));
-        // The same in small windows: runs across their edges, longer than them.
-        let windows: &[usize] = if buf.len() <= 100_000 {
-            &[1, 3, 64, 100]
-        } else {
-            &[4096]
-        };
-        for &window in windows {
-            let mut windowed = Vec::new();
-            for_each_run_in_windows(buf, window, |r| {
-                windowed.push((r.encoding, r.start, r.text.to_string()))
-            });
-            assert_eq!(windowed, out, "window {window}");
-        }
-        out
-    }
 
     /// The first 64 bytes of `bytes`, zero after its end.
     fn word64(bytes: &[u8]) -> [u8; 64] {
@@ -1093,7 +1104,7 @@ mod tests {
             b"\xc5\xbf\xc5\xbf\xc5\xbf\xc5",
         ];
         for buf in cases {
-            assert_eq!(runs(buf), plain_runs(buf), "{buf:?}");
+            assert_runs_of_a_plain_scan(buf);
         }
         assert_eq!(runs("ëëë".as_bytes()), []);
     }
