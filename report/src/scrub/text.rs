@@ -497,30 +497,33 @@ pub(crate) fn assert_one_pass_keeps_every_finding(text: &str) -> Vec<Finding> {
 }
 
 /// Where an environment-style `KEY=value` assignment starts in `text`, if the text
-/// (one NUL-delimited string found in memory) holds one: the key's start.
-/// Windows' per-drive entries (`=C:=C:\dir`) count too.
+/// (one NUL-delimited string found in memory) holds one: the key's start, at the
+/// first `=` that has a key before it (not at the first `=` alone: a string split
+/// where a value in it was zeroed would otherwise show an assignment the whole
+/// string hid). Windows' per-drive entries (`=C:=C:\dir`) count too.
 pub(crate) fn env_assignment_start(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    let eq = memchr::memchr(b'=', b)?;
-    if eq == 0 {
-        // `=C:=C:\…`
-        return (b.len() >= 4 && b[1].is_ascii_alphabetic() && b[2] == b':' && b[3] == b'=')
-            .then_some(0);
-    }
-    let mut start = eq;
-    while start > 0 {
-        let c = b[start - 1];
-        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'(' | b')' | b'.' | b'-') {
-            start -= 1;
-        } else {
-            break;
+    memchr::memchr_iter(b'=', b).find_map(|eq| {
+        if eq == 0 {
+            // `=C:=C:\…`
+            return (b.len() >= 4 && b[1].is_ascii_alphabetic() && b[2] == b':' && b[3] == b'=')
+                .then_some(0);
         }
-    }
-    // Keys start with a letter or an underscore.
-    while start < eq && !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
-        start += 1;
-    }
-    (start < eq).then_some(start)
+        let mut start = eq;
+        while start > 0 {
+            let c = b[start - 1];
+            if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'(' | b')' | b'.' | b'-') {
+                start -= 1;
+            } else {
+                break;
+            }
+        }
+        // Keys start with a letter or an underscore.
+        while start < eq && !(b[start].is_ascii_alphabetic() || b[start] == b'_') {
+            start += 1;
+        }
+        (start < eq).then_some(start)
+    })
 }
 
 /// Case-insensitive finder for literal values (user and host names) learned from
@@ -1042,6 +1045,10 @@ mod tests {
         assert_eq!(env_assignment_start("=C:=C:\\x"), Some(0));
         assert_eq!(env_assignment_start("no assignment"), None);
         assert_eq!(env_assignment_start("42=x"), None);
+        // The first `=` with a key, wherever it stands.
+        assert_eq!(env_assignment_start("=01;35:*.mov=01"), Some(9));
+        assert_eq!(env_assignment_start("1=2 TOKEN=abc"), Some(4));
+        assert_eq!(env_assignment_start("a == b"), None);
     }
 
     #[test]

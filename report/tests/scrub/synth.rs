@@ -568,13 +568,20 @@ fn full_memory_dumps_lose_their_heap_and_keep_their_stacks() {
     );
 }
 
-/// An address glued to an e-mail address in memory is found once the e-mail
-/// address is gone: scrubbing the scrubbed dump again finds nothing more.
+/// An address glued to an e-mail address or to an assignment's key in memory
+/// is found once that is gone, and an assignment is found wherever it stands in
+/// a string: scrubbing the scrubbed dump again finds nothing more.
 #[test]
 fn a_value_glued_to_a_finding_in_memory_is_scrubbed_with_it() {
     let stack = Section::with_endian(LE)
         .D64(RETURN_ADDRESS)
         .append_bytes(b"\0peer fe80::7:bob@example.org\0")
+        // An assignment's key glued to an address (found by fuzz target
+        // scrub_minidump).
+        .append_bytes(b"\0x 100.117.216.3li=01;35\0")
+        // A string whose first `=` has no key, split where an address in it is
+        // zeroed (the same fuzz target).
+        .append_bytes(b"\0=01;35:*.midi=0 10.1.2.3 22;36:*.ogg=00\0")
         .append_repeated(0, 16);
     let raw = amd64_linux_dump(Memory::with_section(stack, STACK_BASE), CODE_BASE)
         .finish()
@@ -584,6 +591,7 @@ fn a_value_glued_to_a_finding_in_memory_is_scrubbed_with_it() {
     let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
     assert!(!contains_text(&dump, "bob@example.org"));
     assert!(!contains_text(&dump, "fe80::7"), "{summary:?}");
+    assert!(!contains_text(&dump, "100.117.216.3"), "{summary:?}");
     let mut again = dump.clone();
     scrub_minidump(&mut again, &ScrubConfig::default()).expect("scrubs");
     assert_eq!(again, dump);

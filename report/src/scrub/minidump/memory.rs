@@ -350,10 +350,12 @@ pub(super) fn scrub_text_in(
             });
             complete
         };
-        let mut values = Vec::new();
+        // The assignment found above is masked with the values (a value glued
+        // to its key stands alone once it is gone), but not counted in their
+        // limit.
+        let limit = limit.saturating_add(findings.len());
         let complete =
-            find(text, &mut values, limit) && settle_findings(text, &mut values, limit, find);
-        findings.extend(values);
+            find(text, &mut findings, limit) && settle_findings(text, &mut findings, limit, find);
         let findings = merge_findings(findings);
         crowding.count(findings.len());
         if !complete {
