@@ -468,6 +468,34 @@ fn a_dump_without_system_info_has_no_inventory_but_scrubs() {
     assert_eq!(summary.count("linux_environ_stream"), 1);
 }
 
+/// A stream laid over the header and the stream directory (only a hostile dump
+/// has one) is scrubbed around the header: the scrubbed dump still reads (its
+/// directory entries zeroed, unused streams), and a second scrub leaves it as
+/// it is.
+#[test]
+fn a_stream_over_the_header_leaves_the_dump_readable() {
+    let mut dump = personal_dump();
+    let u32_at = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
+    let (count, dir) = (u32_at(&dump, 8) as usize, u32_at(&dump, 12) as usize);
+    let entry = (0..count)
+        .map(|i| dir + 12 * i)
+        .find(|&e| u32_at(&dump, e) == St::LinuxAuxv as u32)
+        .expect("an auxv stream");
+    // From the start of the file over the whole directory (at its end).
+    let size = u32::try_from(dir + 12 * count + 16).unwrap();
+    dump[entry + 4..entry + 8].copy_from_slice(&size.to_le_bytes());
+    dump[entry + 8..entry + 12].copy_from_slice(&0u32.to_le_bytes());
+    let header = dump[..32].to_vec();
+
+    let summary = scrub_minidump(&mut dump, &ScrubConfig::default()).expect("scrubs");
+    assert_eq!(summary.count("linux_auxv_stream"), 1);
+    assert_eq!(dump[..32], header[..]);
+    Minidump::read(&dump[..]).expect("still reads");
+    let mut again = dump.clone();
+    scrub_minidump(&mut again, &ScrubConfig::default()).expect("scrubs again");
+    assert!(again == dump);
+}
+
 #[test]
 fn hostile_locations_do_not_panic_or_resize() {
     // Streams and memory descriptors pointing past the end, into the header, or

@@ -435,6 +435,29 @@ pub(super) fn merge_ranges(rs: &mut Vec<Range<usize>>) {
     *rs = out;
 }
 
+/// The bytes of a dump's header (its first 32) as read, to put back over
+/// whatever a scrub writes there: only a hostile dump lays a stream (or a
+/// string) over them, and scrubbing that must not leave the dump unreadable.
+/// (The stream directory is not kept: scrubbing unlists streams on purpose,
+/// and a directory entry zeroed is an unused stream, still readable.)
+pub(super) struct SavedHeader(Vec<u8>);
+
+impl SavedHeader {
+    /// The header of `buf` (the dump, or a buffer of its length holding its
+    /// structure).
+    pub(super) fn of(buf: &[u8]) -> SavedHeader {
+        SavedHeader(buf[..32.min(buf.len())].to_vec())
+    }
+
+    /// Puts the header's bytes that lie within `within` back into `buf`.
+    pub(super) fn put_back(&self, buf: &mut [u8], within: Range<usize>) {
+        let end = within.end.min(self.0.len());
+        if within.start < end {
+            buf[within.start..end].copy_from_slice(&self.0[within.start..end]);
+        }
+    }
+}
+
 /// Zeroes `r`; true when anything changed.
 pub(super) fn zero(buf: &mut [u8], r: Range<usize>) -> bool {
     match buf.get_mut(r) {

@@ -28,7 +28,7 @@ mod windowed;
 
 pub(crate) use layout::{Layout, RegionKind};
 
-use layout::{RangeSet, zero};
+use layout::{RangeSet, SavedHeader, zero};
 use memory::{Crowding, TextRules, learn_names, scrub_text_everywhere};
 pub use stack::{CutStacks, StackHoles, cut_stack_memory, restore_stack_memory};
 use streams::{scrub_crashpad_annotations, scrub_process_details, scrub_system_streams};
@@ -100,7 +100,9 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
     } else {
         KnownValues::default()
     };
+    let header = SavedHeader::of(dump);
     let protected = scrub_structure(dump, layout, config, &mut summary);
+    header.put_back(dump, 0..dump.len());
     if config.heap_memory {
         for r in layout.ranges_of(RegionKind::Heap) {
             let len = r.len() as u64;
@@ -118,6 +120,7 @@ fn scrub_laid_out(dump: &mut [u8], layout: &Layout, config: &ScrubConfig) -> Scr
         crowding: &crowding,
     };
     scrub_text_everywhere(dump, &rules, &mut summary);
+    header.put_back(dump, 0..dump.len());
     summary
 }
 

@@ -31,7 +31,7 @@
 use std::io;
 use std::ops::Range;
 
-use super::layout::{Layout, RangeSet, RegionKind, merge_ranges};
+use super::layout::{Layout, RangeSet, RegionKind, SavedHeader, merge_ranges};
 use super::memory::{Context, Crowding, Learned, TextRules, scrub_text_in, text_segments};
 use super::stack::{CutStacks, StackHoles, stack_ranges};
 use super::{known_values, scrub_structure};
@@ -139,7 +139,9 @@ pub fn scrub_minidump_windowed(
     } else {
         KnownValues::default()
     };
+    let header = SavedHeader::of(buf);
     let protected = scrub_structure(buf, &layout, config, &mut summary);
+    header.put_back(buf, 0..buf.len());
     windows.zero_heap = true;
     let rules = TextRules {
         layout: &layout,
@@ -178,6 +180,7 @@ pub fn scrub_minidump_windowed(
                 }
                 end
             };
+            header.put_back(buf, at..end);
             cutter.emit(at, &buf[at..end])?;
             let done = end.saturating_sub(MARGIN);
             let from = released.min(done).saturating_sub(SLACK);
