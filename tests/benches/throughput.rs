@@ -16,7 +16,8 @@
 //!   then a server with the default workers drains the queue; the rate is taken
 //!   after a first copy of every dump was processed (warm caches), and the
 //!   server's CPU time per report over the same span (from `/proc`: a figure
-//!   other load on the machine changes far less than the rate);
+//!   other load on the machine changes far less than the rate), and the rate
+//!   that CPU would allow with every core busy;
 //! - mixed: every test data dump many times, uploaded while the default workers
 //!   process; failed jobs are counted, and the server's CPU time per report;
 //! - memory: peak server RSS while a 200 MB dump streams in, against idle (the
