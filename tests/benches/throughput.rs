@@ -106,7 +106,7 @@ async fn run() {
     println!(
         "{} (workspace at {commit}), {} cores; {}",
         fixtures::target_dir().join("mayday-server").display(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cores(),
         backend.describe(),
     );
     let dumps = dumps();
@@ -453,8 +453,8 @@ async fn drain(
     let stackwalk = stackwalk.map(|bin| stackwalk_rate(bin, dumps, rounds));
     // What the server's CPU a report allows were every core busy through the
     // drain: the ratio that idle cores cost, and the one left without them.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let ceiling = cores * 1000.0 * done / ms(cpu);
+    let cores = cores();
+    let ceiling = cores as f64 * 1000.0 * done / ms(cpu);
     match stackwalk {
         Some(sw) => {
             println!(
@@ -994,6 +994,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
+}
+
+/// The cores this machine gives the run (the server's and the reference's).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn ms(d: Duration) -> f64 {
