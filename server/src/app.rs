@@ -154,6 +154,29 @@ impl AppState {
         self.0.wake.wake();
     }
 
+    /// Starts `count` processing workers on this state, whatever the
+    /// configuration says; they stop when `shutdown` turns true. (A server built
+    /// with no workers can have them started later, after its queue is filled.)
+    pub fn spawn_workers(
+        &self,
+        count: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let process = uuid::Uuid::new_v4().simple().to_string();
+        (0..count)
+            .map(|i| {
+                tokio::spawn(index::writing_as(
+                    WriterUser::Jobs,
+                    pipeline::run_worker(
+                        self.pipeline(),
+                        format!("{}-{i}", &process[..8]),
+                        shutdown.clone(),
+                    ),
+                ))
+            })
+            .collect()
+    }
+
     /// What the processing workers need.
     pub fn pipeline(&self) -> Pipeline {
         let config = self.config();
@@ -290,19 +313,8 @@ impl App {
         &self,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        let process = uuid::Uuid::new_v4().simple().to_string();
-        (0..self.state.config().pipeline.workers)
-            .map(|i| {
-                tokio::spawn(index::writing_as(
-                    WriterUser::Jobs,
-                    pipeline::run_worker(
-                        self.state.pipeline(),
-                        format!("{}-{i}", &process[..8]),
-                        shutdown.clone(),
-                    ),
-                ))
-            })
-            .collect()
+        self.state
+            .spawn_workers(self.state.config().pipeline.workers, shutdown)
     }
 
     /// Serves on `listener` with workers, the webhook deliverer (when webhooks

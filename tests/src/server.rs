@@ -11,7 +11,7 @@ use mayday_server::index::Role;
 use mayday_server::{App, AppState, Config};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::api::{self, Sent};
 use crate::scan::{contains, walk};
@@ -28,6 +28,22 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Processing workers a test started ([`TestServer::start_workers`]).
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops them: each finishes the job it holds first.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.expect("a worker ends without panicking");
+        }
+    }
 }
 
 /// The configuration tests start from: a fresh data dir, a free port, quick polling.
@@ -281,6 +297,17 @@ impl TestServer {
             .report_ids_received_before(i64::MAX, 10)
             .await
             .unwrap()
+    }
+
+    /// Starts `count` processing workers of the test's own beside the server's
+    /// (a server configured with `pipeline.workers = 0` has none): a test can fill
+    /// the queue first and start them when it wants the work done.
+    pub fn start_workers(&self, count: usize) -> Workers {
+        let (stop, stopped) = watch::channel(false);
+        Workers {
+            tasks: self.state.spawn_workers(count, stopped),
+            stop,
+        }
     }
 
     /// Waits until no job is waiting or running.

@@ -781,13 +781,22 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
 /// Resolves an issue while 50 reports of it are in the pipeline, waits for the
 /// pipeline to drain, and checks through the server that none of them remains:
 /// no row, no key, no blob; the issue stays resolved and counts them all.
-async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
+///
+/// `server` has no workers of its own. The 50 are queued first, then `workers`
+/// start and the resolution comes as soon as they have finished one: some
+/// reports are done before it (it deletes them), others are in workers' hands
+/// while it runs. How many finish after it (dropped) is the machine's timing;
+/// that each is either deleted or dropped is not. (Reports that finish after
+/// the resolution are dropped every time in
+/// `reports_queued_before_a_resolution_are_dropped_when_processed`.)
+async fn resolve_during_processing(server: &TestServer, workers: usize) -> Vec<Sent> {
     let developer = server.token(Role::Developer).await;
     let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let pool = server.start_workers(workers);
     let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
         .as_i64()
         .unwrap();
-    // 50 at once, so the queue is deep when the resolution comes.
+    pool.stop().await;
     let mut sent = vec![first];
     let uploads: Vec<_> = (0..50)
         .map(|_| {
@@ -798,12 +807,24 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
     for upload in uploads {
         sent.push(upload.await.unwrap());
     }
+    let index = server.state.index();
+    assert_eq!(index.queue_depth().await.unwrap(), 50, "all queued");
     // Resolve while the workers are busy with them.
-    let depth = server.state.index().queue_depth().await.unwrap();
-    assert!(depth > 0, "reports still in the pipeline");
+    let pool = server.start_workers(workers);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while index.queue_depth().await.unwrap() == 50 {
+        assert!(Instant::now() < deadline, "no report was processed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let (status, body) = server.resolve(issue, &developer, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let deleted = body["reports_deleted"].as_i64().unwrap();
+    assert!(
+        deleted >= 2,
+        "the first and one more done before it: {body}"
+    );
     server.drain().await;
+    pool.stop().await;
 
     for s in &sent {
         let (status, _) = server
@@ -842,7 +863,11 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
         .await
         .unwrap()
         .unwrap();
-    assert!(dropped > 0, "some finished after the resolution");
+    assert_eq!(
+        deleted + dropped,
+        51,
+        "each report deleted by the resolution or dropped after it"
+    );
     sent
 }
 
@@ -850,12 +875,62 @@ async fn resolve_during_processing(server: &TestServer) -> Vec<Sent> {
 async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_owned();
-    let server = TestServer::with_config(|c| c.data_dir = data_dir.clone()).await;
-    let sent = resolve_during_processing(&server).await;
+    let server = TestServer::with_config(|c| {
+        c.data_dir = data_dir.clone();
+        c.pipeline.workers = 0;
+    })
+    .await;
+    let sent = resolve_during_processing(&server, mayday_server::config::default_workers()).await;
     server.stop().await;
     // Every file the server left: no id of them.
     let needles: Vec<Vec<u8>> = sent.iter().map(|s| s.uuid().as_bytes().to_vec()).collect();
     assert_eq!(traces(&data_dir, &needles), vec![]);
+}
+
+/// Reports queued before their issue's resolution and processed after it are
+/// counted and dropped: nothing of them is stored, the issue stays resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_queued_before_a_resolution_are_dropped_when_processed() {
+    let server = TestServer::with_config(|c| c.pipeline.workers = 0).await;
+    let developer = server.token(Role::Developer).await;
+    let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let pool = server.start_workers(1);
+    let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
+        .as_i64()
+        .unwrap();
+    pool.stop().await;
+    let mut queued = Vec::new();
+    for _ in 0..5 {
+        queued.push(server.submit(&dump_a(), &[("prod", "Alpha")]).await);
+    }
+    let index = server.state.index();
+    assert_eq!(index.queue_depth().await.unwrap(), 5);
+    let (status, body) = server.resolve(issue, &developer, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["reports_deleted"], 1,
+        "only the first was stored: {body}"
+    );
+
+    let pool = server.start_workers(2);
+    server.drain().await;
+    pool.stop().await;
+    assert_eq!(index.issue_dropped_count(issue).await.unwrap(), Some(5));
+    for s in &queued {
+        assert!(
+            index.report(&rid(&s.id)).await.unwrap().is_none(),
+            "{}",
+            s.id
+        );
+        assert!(!has_data_key(&server, &s.id).await);
+        assert_eq!(server.report_keys(&s.id).await, Vec::<String>::new());
+    }
+    let (_, body) = server
+        .get_json(&format!("/api/v1/issues/{issue}"), &developer)
+        .await;
+    assert_eq!(body["issue"]["status"], "resolved", "{body}");
+    assert_eq!(body["issue"]["count"], 6, "{body}");
+    server.stop().await;
 }
 
 /// The same race with several processes' setup: S3 and PostgreSQL, where a
@@ -869,10 +944,10 @@ async fn resolving_while_reports_are_in_the_pipeline_on_s3_and_postgresql() {
         c.store_url = Some(url);
         c.store_options = options;
         c.database_url = Some(database);
-        c.pipeline.workers = 4;
+        c.pipeline.workers = 0;
     })
     .await;
-    let sent = resolve_during_processing(&server).await;
+    let sent = resolve_during_processing(&server, 4).await;
     let listed = s3.keys("").await;
     for s in &sent {
         assert!(!listed.iter().any(|k| k.contains(s.uuid())), "{listed:?}");
