@@ -340,20 +340,26 @@ impl Index {
         Ok(())
     }
 
-    /// Queues reprocessing of a report unless a job for it is already waiting or
-    /// running; whether one was queued.
+    /// Queues reprocessing of a report whose processed report a read begun at
+    /// `read_at` found lost, unless a job for it is already waiting or running,
+    /// or one finished since `read_at` (its report may have been stored after
+    /// that read looked: another job would make it a second time); whether one
+    /// was queued.
     pub async fn enqueue_job_once(
         &self,
         report_id: &ReportId,
+        read_at: i64,
         now: i64,
     ) -> Result<bool, IndexError> {
         let done = sqlx::query(
             "INSERT INTO jobs (report_id, kind, state, not_before, created_at) \
              SELECT $1, 'process', 'pending', $2, $2 WHERE NOT EXISTS \
-             (SELECT 1 FROM jobs WHERE report_id = $1 AND state <> 'done')",
+             (SELECT 1 FROM jobs WHERE report_id = $1 AND state <> 'done') \
+             AND NOT EXISTS (SELECT 1 FROM reports WHERE id = $1 AND processed_at >= $3)",
         )
         .bind(report_id.to_string())
         .bind(now)
+        .bind(read_at)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -901,9 +907,13 @@ mod tests {
         assert_eq!(row.state, crate::index::ReportState::Processed);
         assert_eq!(index.queue_depth().await.unwrap(), 0);
         // Processed again (a lost report made again): the same issue, counted once.
-        assert!(index.enqueue_job_once(&id, 30).await.unwrap());
         assert!(
-            !index.enqueue_job_once(&id, 30).await.unwrap(),
+            !index.enqueue_job_once(&id, 20, 30).await.unwrap(),
+            "finished since that read began: its report may be stored now"
+        );
+        assert!(index.enqueue_job_once(&id, 21, 30).await.unwrap());
+        assert!(
+            !index.enqueue_job_once(&id, 21, 30).await.unwrap(),
             "one job at a time"
         );
         let again = index

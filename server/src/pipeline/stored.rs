@@ -36,7 +36,8 @@ pub enum Stored {
     /// The processed report, opened: its stored form, which [`decode`] reads.
     Report(Bytes),
     /// It was lost (missing or unopenable) and is being made again: a job is
-    /// queued (by this read or an earlier one) or running.
+    /// queued (by this read or an earlier one) or running, or one finished
+    /// while this read looked (a read after it finds the report).
     Reprocessing {
         /// Whether this read queued the job (the caller wakes the workers).
         queued: bool,
@@ -49,12 +50,16 @@ pub enum Stored {
 /// Report `id`'s processed report, for a report the index records as
 /// processed. A blob that is missing or does not open while the report keeps
 /// its stack key is made again: a job is queued for it unless one is queued or
-/// running already ([`Index::enqueue_job_once`]).
+/// running already, or finished since this read began
+/// ([`Index::enqueue_job_once`]).
 pub async fn read_processed(
     vault: &Vault,
     index: &Index,
     id: &ReportId,
 ) -> Result<Stored, VaultError> {
+    // Before the blob is looked at: a job that finishes after this stored its
+    // report after this read began (`Index::enqueue_job_once`).
+    let read_at = now_ms();
     let Some(keys) = vault.keys(id).await? else {
         return Ok(Stored::Missing);
     };
@@ -71,7 +76,7 @@ pub async fn read_processed(
         };
     }
     tracing::warn!(report = %id, unopenable = lost.is_some(), "processed report lost: processing it again");
-    let queued = index.enqueue_job_once(id, now_ms()).await?;
+    let queued = index.enqueue_job_once(id, read_at, now_ms()).await?;
     Ok(Stored::Reprocessing { queued })
 }
 
