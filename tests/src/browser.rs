@@ -129,10 +129,13 @@ impl Browser {
         self.find(css).await.click().await.unwrap();
     }
 
-    /// Signs in with `token` on the sign-in page the browser shows.
+    /// Signs in with `token` on the sign-in page the browser shows, and waits
+    /// for the signed-in page it leads to (its sign-out form): a page asked for
+    /// before the session's cookie is set would be the sign-in page again.
     pub async fn sign_in(&self, token: &str) {
         self.fill("#token", token).await;
         self.click("#sign-in").await;
+        self.find(r#"header form[action="/logout"]"#).await;
     }
 
     /// Signs out with the header's button and waits for the sign-in page.
