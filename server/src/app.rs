@@ -307,16 +307,6 @@ impl App {
         }
     }
 
-    /// Starts `config.pipeline.workers` processing workers; they stop when
-    /// `shutdown` turns true.
-    pub fn spawn_workers(
-        &self,
-        shutdown: watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        self.state
-            .spawn_workers(self.state.config().pipeline.workers, shutdown)
-    }
-
     /// Serves on `listener` with workers, the webhook deliverer (when webhooks
     /// are configured) and the retention sweeper until
     /// `shutdown` resolves, then drains requests and stops them.
@@ -326,7 +316,9 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut workers = self.spawn_workers(stop_rx.clone());
+        let mut workers = self
+            .state
+            .spawn_workers(self.state.config().pipeline.workers, stop_rx.clone());
         let hooks = &self.state.config().webhooks;
         if !hooks.is_empty() {
             workers.push(tokio::spawn(webhooks::run_deliverer(

@@ -778,6 +778,18 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
     server.stop().await;
 }
 
+/// On `server`, which has no workers of its own: a report processed by workers
+/// started for it alone, and its issue.
+async fn first_of_an_issue(server: &TestServer, developer: &str) -> (Sent, i64) {
+    let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
+    let pool = server.start_workers(1);
+    let issue = server.settle(developer, &first.id).await.unwrap()["issue_id"]
+        .as_i64()
+        .unwrap();
+    pool.stop().await;
+    (first, issue)
+}
+
 /// Resolves an issue while 50 reports of it are in the pipeline, waits for the
 /// pipeline to drain, and checks through the server that none of them remains:
 /// no row, no key, no blob; the issue stays resolved and counts them all.
@@ -791,12 +803,7 @@ async fn keys_rotate_rewraps_every_data_key_under_a_new_master_key() {
 /// `reports_queued_before_a_resolution_are_dropped_when_processed`.)
 async fn resolve_during_processing(server: &TestServer, workers: usize) -> Vec<Sent> {
     let developer = server.token(Role::Developer).await;
-    let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
-    let pool = server.start_workers(workers);
-    let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
-        .as_i64()
-        .unwrap();
-    pool.stop().await;
+    let (first, issue) = first_of_an_issue(server, &developer).await;
     let mut sent = vec![first];
     let uploads: Vec<_> = (0..50)
         .map(|_| {
@@ -893,12 +900,7 @@ async fn resolving_while_reports_are_in_the_pipeline_leaves_none_behind() {
 async fn reports_queued_before_a_resolution_are_dropped_when_processed() {
     let server = TestServer::with_config(|c| c.pipeline.workers = 0).await;
     let developer = server.token(Role::Developer).await;
-    let first = server.submit(&dump_a(), &[("prod", "Alpha")]).await;
-    let pool = server.start_workers(1);
-    let issue = server.settle(&developer, &first.id).await.unwrap()["issue_id"]
-        .as_i64()
-        .unwrap();
-    pool.stop().await;
+    let (_, issue) = first_of_an_issue(&server, &developer).await;
     let mut queued = Vec::new();
     for _ in 0..5 {
         queued.push(server.submit(&dump_a(), &[("prod", "Alpha")]).await);
